@@ -1,0 +1,105 @@
+using System.Text;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.Sys;
+using Pyprobe.Bpf.Sys.Attributes;
+
+namespace Pyprobe.Bpf.Features;
+
+/// <summary>
+/// What this kernel can do, probed once at start by asking the kernel (never by version numbers, which
+/// distributions backport around).
+/// </summary>
+public static unsafe class KernelFeatures
+{
+    // mov64 r0, 0; exit
+    private static readonly byte[] ReturnZero = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
+    private static readonly Lazy<bool> UprobeMultiLazy = new(() => ProbeUprobeMulti(pid: 0) == (int)Errno.EBADF);
+    private static readonly Lazy<bool> UprobeMultiPidFixLazy = new(() => UprobeMultiLazy.Value && ProbeUprobeMulti(pid: -1) == (int)Errno.EINVAL);
+    private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
+    private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || UprobeMultiLazy.Value);
+
+    /// <summary>BPF_TRACE_UPROBE_MULTI links (6.6+): a link on "/" fails with EBADF where supported.</summary>
+    public static bool HasUprobeMulti => UprobeMultiLazy.Value;
+
+    /// <summary>uprobe_multi filters by process, not by thread (the 6.10 fix): pid -1 is rejected with EINVAL.</summary>
+    public static bool HasUprobeMultiPidFilterFix => UprobeMultiPidFixLazy.Value;
+
+    /// <summary>BPF perf links (5.15+), which also carry BPF cookies for perf-event uprobes.</summary>
+    public static bool HasPerfEventLink => PerfEventLinkLazy.Value;
+
+    /// <summary>bpf_get_attach_cookie works on some uprobe attach path.</summary>
+    public static bool HasAttachCookie => CookieLazy.Value;
+
+    /// <summary>USDT semaphores through uprobe ref_ctr_offset (4.20+).</summary>
+    public static bool HasRefCtrOffset => File.Exists("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset");
+
+    /// <summary>The uprobe PMU for the perf-event fallback path.</summary>
+    public static bool HasUprobePmu => File.Exists("/sys/bus/event_source/devices/uprobe/type");
+
+    /// <summary>The best way to attach uprobes here; uprobe_multi only with the PID fix, like libbpf.</summary>
+    public static UprobeAttachMode PreferredAttachMode
+        => Environment.GetEnvironmentVariable("PYPROBE_FORCE_PERF_EVENT") == "1" || !HasUprobeMultiPidFilterFix
+            ? UprobeAttachMode.PerfEvent
+            : UprobeAttachMode.UprobeMulti;
+
+    public static string Describe() => new StringBuilder()
+        .Append("uprobe_multi=").Append(HasUprobeMulti ? "yes" : "no")
+        .Append(" pid-filter-fix=").Append(HasUprobeMultiPidFilterFix ? "yes" : "no")
+        .Append(" perf-link=").Append(HasPerfEventLink ? "yes" : "no")
+        .Append(" ref_ctr=").Append(HasRefCtrOffset ? "yes" : "no")
+        .Append(" attach=").Append(PreferredAttachMode)
+        .ToString();
+
+    private static int ProbeUprobeMulti(int pid)
+    {
+        using var program = TryLoadTrivial(AttachType.TraceUprobeMulti);
+        if (program is null) return -1;
+        var path = "/\0"u8.ToArray();
+        ulong offset = 0;
+        fixed (byte* pathPointer = path)
+        {
+            var attr = new LinkCreateUprobeMultiAttr
+            {
+                ProgFd = (uint)program.Fd.Value,
+                AttachType = (uint)AttachType.TraceUprobeMulti,
+                Path = (ulong)pathPointer,
+                Offsets = (ulong)&offset,
+                Count = 1,
+                Pid = (uint)pid,
+            };
+            var result = BpfSyscall.Invoke(BpfCommand.LinkCreate, ref attr);
+            if (result >= 0)
+            {
+                LibC.Close((int)result);
+                return 0;
+            }
+            return (int)-result;
+        }
+    }
+
+    private static bool ProbePerfEventLink()
+    {
+        using var program = TryLoadTrivial(AttachType.None);
+        if (program is null) return false;
+        // An invalid target fd: EBADF means the kernel understood a perf link, EINVAL that it did not.
+        var attr = new LinkCreatePerfEventAttr { ProgFd = (uint)program.Fd.Value, TargetFd = uint.MaxValue, AttachType = (uint)AttachType.PerfEvent };
+        var result = BpfSyscall.Invoke(BpfCommand.LinkCreate, ref attr);
+        if (result >= 0) LibC.Close((int)result);
+        return result == -(int)Errno.EBADF;
+    }
+
+    private static BpfProgram? TryLoadTrivial(AttachType attachType)
+    {
+        try
+        {
+            return BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, ReturnZero, attachType));
+        }
+        catch (SyscallException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+namespace Pyprobe.Bpf.Maps;
+
+/// <summary>What to create; <see cref="BpfMap.Create"/> turns it into a kernel object.</summary>
+public sealed record MapSpec(string Name, MapType Type, uint KeySize, uint ValueSize, uint MaxEntries, uint Flags = 0)
+{
+    public static MapSpec Array(string name, uint valueSize, uint entries) => new(name, MapType.Array, 4, valueSize, entries);
+    public static MapSpec PerCpuArray(string name, uint valueSize, uint entries) => new(name, MapType.PerCpuArray, 4, valueSize, entries);
+    public static MapSpec Hash(string name, uint keySize, uint valueSize, uint entries) => new(name, MapType.Hash, keySize, valueSize, entries);
+
+    /// <summary>A ring buffer of <paramref name="bytes"/> (a power of two, a multiple of the page size).</summary>
+    public static MapSpec RingBuffer(string name, uint bytes) => new(name, MapType.RingBuffer, 0, 0, bytes);
+}

@@ -1,0 +1,125 @@
+using System.Runtime.InteropServices;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Sys;
+
+namespace Pyprobe.Bpf.RingBuffer;
+
+/// <summary>Receives one record; the span points into the ring and is only valid during the call.</summary>
+public delegate void RecordHandler(ReadOnlySpan<byte> record);
+
+/// <summary>
+/// Reads a BPF_MAP_TYPE_RINGBUF map through mmap, without copying.
+/// Layout (kernel/bpf/ringbuf.c): page 0 holds consumer_pos (the only writable page), page 1 holds
+/// producer_pos, then the data pages are mapped twice back to back, so a record that wraps around the
+/// end is still one contiguous span.
+/// </summary>
+public sealed unsafe class RingBufferReader : IDisposable
+{
+    private const uint BusyBit = 1u << 31;
+    private const uint DiscardBit = 1u << 30;
+    private const int HeaderSize = 8;
+
+    private readonly BpfMap _map;
+    private readonly nuint _pageSize;
+    private readonly ulong _mask;
+    private readonly byte* _consumerPage;
+    private readonly byte* _producerPage;
+    private readonly byte* _data;
+    private readonly nuint _producerLength;
+    private readonly WakeupPoller _poller;
+    private bool _disposed;
+
+    public RingBufferReader(BpfMap map)
+    {
+        if (map.Spec.Type != MapType.RingBuffer) throw new ArgumentException($"map '{map.Spec.Name}' is not a ring buffer");
+        var size = map.Spec.MaxEntries;
+        if (size == 0 || (size & (size - 1)) != 0) throw new ArgumentException("ring buffer size must be a power of two");
+
+        _map = map;
+        _pageSize = (nuint)LibC.GetPageSize();
+        _mask = size - 1;
+        _consumerPage = (byte*)Map(_pageSize, LibC.ProtRead | LibC.ProtWrite, 0, "consumer page");
+        _producerLength = _pageSize + 2 * (nuint)size;
+        try
+        {
+            _producerPage = (byte*)Map(_producerLength, LibC.ProtRead, (long)_pageSize, "producer and data pages");
+        }
+        catch
+        {
+            LibC.Munmap(_consumerPage, _pageSize);
+            throw;
+        }
+        _data = _producerPage + _pageSize;
+        _poller = new WakeupPoller(map.Fd);
+        Size = size;
+    }
+
+    /// <summary>Ring size in bytes.</summary>
+    public uint Size { get; }
+
+    /// <summary>Bytes written by the kernel and not yet consumed.</summary>
+    public ulong PendingBytes => Volatile.Read(ref *(ulong*)_producerPage) - Volatile.Read(ref *(ulong*)_consumerPage);
+
+    /// <summary>
+    /// Blocks until the ring has data, <see cref="Interrupt"/> is called, or the timeout passes.
+    /// Returns true if data may be available.
+    /// </summary>
+    public bool WaitForData(int timeoutMs)
+    {
+        if (PendingBytes > 0) return true;
+        return _poller.Wait(timeoutMs) && PendingBytes > 0;
+    }
+
+    /// <summary>Wakes a thread blocked in <see cref="WaitForData"/> (from any thread, e.g. a signal handler).</summary>
+    public void Interrupt() => _poller.Interrupt();
+
+    /// <summary>
+    /// Hands every committed record to <paramref name="handler"/> in order, reading the producer position
+    /// once per pass, and releasing each record's space as soon as the handler returns.
+    /// Stops at a record the kernel is still writing. Returns the number of records delivered.
+    /// </summary>
+    public int Drain(RecordHandler handler, int maxRecords = int.MaxValue)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var consumer = Volatile.Read(ref *(ulong*)_consumerPage);
+        var delivered = 0;
+        while (delivered < maxRecords)
+        {
+            var producer = Volatile.Read(ref *(ulong*)_producerPage);
+            if (consumer >= producer) break;
+            while (consumer < producer && delivered < maxRecords)
+            {
+                var header = _data + (consumer & _mask);
+                var length = Volatile.Read(ref *(uint*)header);
+                if ((length & BusyBit) != 0) goto done;
+                var payload = (int)(length & ~(BusyBit | DiscardBit));
+                consumer += (ulong)((HeaderSize + payload + 7) & ~7);
+                if ((length & DiscardBit) == 0)
+                {
+                    handler(new ReadOnlySpan<byte>(header + HeaderSize, payload));
+                    delivered++;
+                }
+                Volatile.Write(ref *(ulong*)_consumerPage, consumer);
+            }
+        }
+    done:
+        return delivered;
+    }
+
+    private void* Map(nuint length, int protection, long offset, string what)
+    {
+        var address = LibC.Mmap(null, length, protection, LibC.MapShared, _map.Fd.Value, offset);
+        if (address == LibC.MapFailed)
+            throw new SyscallException($"mmap of ring buffer {what}", Marshal.GetLastPInvokeError());
+        return address;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _poller.Dispose();
+        LibC.Munmap(_producerPage, _producerLength);
+        LibC.Munmap(_consumerPage, _pageSize);
+    }
+}

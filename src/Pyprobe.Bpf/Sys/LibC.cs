@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+
+namespace Pyprobe.Bpf.Sys;
+
+/// <summary>
+/// The only native code pyprobe calls: libc's thin syscall wrappers. "libc" (not "libc.so") lets the
+/// runtime pick the right soname on glibc; "libc.so" would hit the linker script (dotnet/runtime#57904).
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Library = "libc";
+
+    // syscall(2) is variadic, but passing only integer-class arguments is ABI-safe on x86-64 and arm64.
+    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long Syscall(long number, long a1, long a2, long a3);
+
+    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5);
+
+    [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+
+    [LibraryImport(Library, EntryPoint = "fcntl", SetLastError = true)]
+    internal static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Library, EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(int fd, ulong request, nint argument);
+
+    [LibraryImport(Library, EntryPoint = "mmap", SetLastError = true)]
+    internal static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
+    internal static partial int Munmap(void* address, nuint length);
+
+    [LibraryImport(Library, EntryPoint = "epoll_create1", SetLastError = true)]
+    internal static partial int EpollCreate1(int flags);
+
+    [LibraryImport(Library, EntryPoint = "epoll_ctl", SetLastError = true)]
+    internal static partial int EpollCtl(int epollFd, int operation, int fd, EpollEvent* evt);
+
+    [LibraryImport(Library, EntryPoint = "epoll_wait", SetLastError = true)]
+    internal static partial int EpollWait(int epollFd, EpollEvent* events, int maxEvents, int timeoutMs);
+
+    [LibraryImport(Library, EntryPoint = "eventfd", SetLastError = true)]
+    internal static partial int EventFd(uint initialValue, int flags);
+
+    [LibraryImport(Library, EntryPoint = "write", SetLastError = true)]
+    internal static partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Library, EntryPoint = "read", SetLastError = true)]
+    internal static partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Library, EntryPoint = "getrlimit", SetLastError = true)]
+    internal static partial int GetRlimit(int resource, RLimit* limit);
+
+    [LibraryImport(Library, EntryPoint = "setrlimit", SetLastError = true)]
+    internal static partial int SetRlimit(int resource, RLimit* limit);
+
+    [LibraryImport(Library, EntryPoint = "getpagesize")]
+    internal static partial int GetPageSize();
+
+    [LibraryImport(Library, EntryPoint = "geteuid")]
+    internal static partial uint GetEffectiveUserId();
+
+    internal const int FdCloexecDup = 1030; // F_DUPFD_CLOEXEC
+    internal const int ProtRead = 1, ProtWrite = 2;
+    internal const int MapShared = 1;
+    internal static readonly void* MapFailed = (void*)-1;
+    internal const int EpollCloexec = 0x80000; // EPOLL_CLOEXEC == O_CLOEXEC
+    internal const int EpollCtlAdd = 1;
+    internal const uint EpollIn = 1;
+    internal const int EfdCloexec = 0x80000, EfdNonBlock = 0x800;
+    internal const int RlimitMemlock = 8;
+}
+
+/// <summary>struct epoll_event is packed to 12 bytes on x86-64 (and padded to 16 on arm64).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
+internal struct EpollEvent
+{
+    public uint Events;
+    public ulong Data;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct RLimit
+{
+    public ulong Current;
+    public ulong Maximum;
+}

@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.RegularExpressions;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.Elf;
+
+namespace Pyprobe.Python.Versions;
+
+/// <summary>
+/// Finds the CPython version of an interpreter binary (python3.X or libpython3.X.so) or of a
+/// running process, without executing it. Methods in order of reliability:
+/// 1. _Py_DebugOffsets (3.13+): .PyRuntime starts with the cookie "xdebugpy" then u64 PY_VERSION_HEX
+///    (cpython.md §3.1);
+/// 2. the Py_Version symbol (3.11+): an exported const unsigned long holding PY_VERSION_HEX;
+/// 3. a PY_VERSION literal ("3.9.2") in .rodata — GCC often stores it there, but may also build it
+///    from immediates, so this is best effort and must agree with the file name when that has one;
+/// 4. the file name (major.minor only).
+/// </summary>
+public static partial class PythonVersionDetector
+{
+    private static ReadOnlySpan<byte> DebugCookie => "xdebugpy"u8;
+
+    [GeneratedRegex(@"(?:^|/)(?:lib)?python(\d+)\.(\d+)[a-z]*(?:\.so[.\d]*|-dbg)?$")]
+    private static partial Regex FileNameVersion();
+
+    /// <summary>Detects the version of an ELF file; throws <see cref="UsdtException"/> if nothing works.</summary>
+    /// <param name="nameHint">The name to use for the file-name method (e.g. the display path when <paramref name="path"/> is /proc/PID/map_files/…).</param>
+    public static DetectedPythonVersion DetectFromFile(string path, string? nameHint = null)
+    {
+        var elf = ElfImage.Open(path);
+        return Detect(elf, nameHint ?? path)
+            ?? throw new UsdtException($"Cannot determine the Python version of {nameHint ?? path}: no .PyRuntime debug offsets, no Py_Version symbol, no version string and no version in the file name.");
+    }
+
+    /// <summary>Detects the version from an already opened ELF image; null if no method works.</summary>
+    public static DetectedPythonVersion? Detect(ElfImage elf, string nameHint)
+    {
+        var fromName = FromFileName(nameHint);
+        return FromDebugOffsets(elf)
+            ?? FromPyVersionSymbol(elf)
+            ?? FromRodataString(elf, fromName)
+            ?? (fromName is null ? null : new DetectedPythonVersion(fromName, PythonVersionSource.FileName, elf.Path));
+    }
+
+    /// <summary>
+    /// Detects the version of the interpreter running as <paramref name="pid"/>: from the mapped
+    /// libpython if any, else the main executable or a python-named mapped file. Works for
+    /// interpreters without USDT probes too.
+    /// </summary>
+    public static DetectedPythonVersion DetectFromProcess(int pid)
+    {
+        var (candidates, exe) = PythonProcessFiles.Locate(pid);
+        foreach (var c in candidates)
+        {
+            ElfImage elf;
+            try { elf = ElfImage.Open(c.OpenPath); }
+            catch (UsdtException) { continue; }
+            if (Detect(elf, c.DisplayPath) is { } v)
+                return v with { Path = c.DisplayPath };
+        }
+        throw new NotAPythonProcessException(pid, exe);
+    }
+
+    internal static DetectedPythonVersion? FromDebugOffsets(ElfImage elf)
+    {
+        var section = elf.FindSection(".PyRuntime");
+        if (section is null || !section.HasFileData || section.Size < 16) return null;
+        var head = elf.ReadSection(section, 16);
+        if (!head.AsSpan(0, 8).SequenceEqual(DebugCookie)) return null;
+        ulong hex = BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(8));
+        return PythonVersion.IsPlausibleHex(hex)
+            ? new DetectedPythonVersion(PythonVersion.FromHex(hex), PythonVersionSource.DebugOffsets, elf.Path)
+            : null;
+    }
+
+    internal static DetectedPythonVersion? FromPyVersionSymbol(ElfImage elf)
+    {
+        if (elf.TryFindUniqueSymbol("Py_Version") is not { } sym) return null;
+        byte[] bytes;
+        try { bytes = elf.ReadVirtual(sym.Value, 4); }
+        catch (UsdtException) { return null; }
+        // unsigned long on LP64, but the value fits the low (first, little-endian) 32 bits.
+        ulong hex = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
+        return PythonVersion.IsPlausibleHex(hex)
+            ? new DetectedPythonVersion(PythonVersion.FromHex(hex), PythonVersionSource.PyVersionSymbol, elf.Path)
+            : null;
+    }
+
+    internal static DetectedPythonVersion? FromRodataString(ElfImage elf, PythonVersion? fromName)
+    {
+        var section = elf.FindSection(".rodata");
+        if (section is null || !section.HasFileData) return null;
+        var data = elf.ReadSection(section);
+        var found = new HashSet<PythonVersion>();
+        // NUL-delimited strings that are exactly a PY_VERSION ("3.11.2", "3.13.0rc1", "3.12.1+").
+        int start = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (data[i] != 0) continue;
+            int len = i - start;
+            if (len is >= 5 and <= 12 && data[start] == (byte)'3' && data[start + 1] == (byte)'.')
+            {
+                var s = Encoding.ASCII.GetString(data, start, len);
+                if (PythonVersion.TryParse(s, out var v) && v!.Micro is not null && v.Minor >= 6)
+                    found.Add(v);
+            }
+            start = i + 1;
+        }
+        // Unrelated "3.x.y" strings exist (library versions); trust a literal only if it is the
+        // single one matching the file name's 3.X, or the only one at all when the name says nothing.
+        var matching = fromName is null ? found.ToList() : found.Where(v => v.Major == fromName.Major && v.Minor == fromName.Minor).ToList();
+        return matching.Count == 1 ? new DetectedPythonVersion(matching[0], PythonVersionSource.VersionString, elf.Path) : null;
+    }
+
+    /// <summary>python3.9, python3.13t, libpython3.11.so.1.0, python3.11-dbg → major.minor; null otherwise.</summary>
+    public static PythonVersion? FromFileName(string path)
+    {
+        var m = FileNameVersion().Match(path);
+        return m.Success ? new PythonVersion(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value)) : null;
+    }
+}

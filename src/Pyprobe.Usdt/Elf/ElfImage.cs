@@ -1,0 +1,232 @@
+using ELFSharp.ELF;
+using ELFSharp.ELF.Sections;
+using ELFSharp.ELF.Segments;
+
+namespace Pyprobe.Usdt.Elf;
+
+/// <summary>
+/// The parts of an x86-64 ELF64 file needed for USDT: header facts, PT_LOAD segments, section
+/// headers, symbols, plus on-demand byte reads. Headers are parsed once with ELFSharp; section
+/// contents are read later straight from the file so big sections (.rodata, .text) are only
+/// touched when asked for.
+/// </summary>
+public sealed class ElfImage
+{
+    private const ushort EM_X86_64 = 62;
+
+    private readonly Dictionary<string, List<ElfSymbol>> _symbolsByName;
+
+    private ElfImage(string path, ElfFileKind kind, IReadOnlyList<ElfLoadSegment> segments,
+        IReadOnlyList<ElfSection> sections, IReadOnlyList<ElfSymbol> symbols)
+    {
+        Path = path;
+        Kind = kind;
+        LoadSegments = segments;
+        Sections = sections;
+        Symbols = symbols;
+        _symbolsByName = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
+        foreach (var s in symbols)
+        {
+            if (!_symbolsByName.TryGetValue(s.Name, out var list))
+                _symbolsByName[s.Name] = list = [];
+            list.Add(s);
+        }
+    }
+
+    /// <summary>The path the file was opened from (may start with /proc/PID/root).</summary>
+    public string Path { get; }
+    public ElfFileKind Kind { get; }
+    /// <summary>Always true for now: 32-bit and non-x86-64 files are rejected by <see cref="Open"/>.</summary>
+    public bool Is64Bit => true;
+    public string Machine => "x86_64";
+    public IReadOnlyList<ElfLoadSegment> LoadSegments { get; }
+    public IReadOnlyList<ElfSection> Sections { get; }
+    /// <summary>Named, defined and undefined symbols of .symtab followed by .dynsym.</summary>
+    public IReadOnlyList<ElfSymbol> Symbols { get; }
+
+    /// <summary>Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>.</summary>
+    public static ElfImage Open(string path)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsdtException($"Cannot open {path}: {e.Message}", e);
+        }
+
+        using (stream)
+        {
+            CheckIdent(path, stream);
+            try
+            {
+                // shouldOwnStream: false — we dispose the stream ourselves above.
+                if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
+                    throw new UsdtException($"{path} is not a readable ELF file.");
+                using var elf = loaded;
+                if (elf is not ELF<ulong> elf64)
+                    throw new UsdtException($"{path} is not a 64-bit ELF file.");
+                return FromElfSharp(path, elf64, stream.Length);
+            }
+            catch (UsdtException) { throw; }
+            catch (Exception e)
+            {
+                // ELFSharp signals truncated/garbled headers with whatever the BinaryReader throws.
+                throw new UsdtException($"{path}: malformed or truncated ELF file ({e.GetType().Name}: {e.Message})", e);
+            }
+        }
+    }
+
+    // Cheap checks of e_ident/e_type/e_machine before ELFSharp, so the common "wrong kind of file"
+    // cases get precise messages.
+    private static void CheckIdent(string path, FileStream stream)
+    {
+        Span<byte> ident = stackalloc byte[20];
+        int n = stream.ReadAtLeast(ident, ident.Length, throwOnEndOfStream: false);
+        stream.Position = 0;
+        if (n < 4 || ident[0] != 0x7f || ident[1] != (byte)'E' || ident[2] != (byte)'L' || ident[3] != (byte)'F')
+            throw new UsdtException($"{path} is not an ELF file.");
+        if (n < ident.Length)
+            throw new UsdtException($"{path}: truncated ELF header ({n} bytes).");
+        if (ident[4] != 2)
+            throw new UsdtException($"{path} is a 32-bit ELF file; only x86-64 (ELF64) is supported.");
+        if (ident[5] != 1)
+            throw new UsdtException($"{path} is big-endian; only x86-64 little-endian is supported.");
+        ushort type = (ushort)(ident[16] | ident[17] << 8);
+        ushort machine = (ushort)(ident[18] | ident[19] << 8);
+        if (type is not (2 or 3))
+            throw new UsdtException($"{path} is neither an executable nor a shared object (e_type {type}).");
+        if (machine != EM_X86_64)
+            throw new UsdtException($"{path} is not an x86-64 ELF file (e_machine {machine}).");
+    }
+
+    private static ElfImage FromElfSharp(string path, ELF<ulong> elf, long fileLength)
+    {
+        var kind = elf.Type == FileType.Executable ? ElfFileKind.Executable : ElfFileKind.SharedObject;
+
+        var segments = new List<ElfLoadSegment>();
+        foreach (var seg in elf.Segments)
+        {
+            if (seg.Type != SegmentType.Load) continue;
+            segments.Add(new ElfLoadSegment(seg.Address, seg.Size, (ulong)seg.Offset, (ulong)seg.FileSize,
+                seg.Flags.HasFlag(SegmentFlags.Read), seg.Flags.HasFlag(SegmentFlags.Write), seg.Flags.HasFlag(SegmentFlags.Execute)));
+        }
+
+        var sections = new List<ElfSection>();
+        var symbols = new List<ElfSymbol>();
+        foreach (var sec in elf.Sections)
+        {
+            var info = new ElfSection(sec.Name ?? "", (uint)sec.Type, sec.LoadAddress, sec.Offset, sec.Size,
+                sec.Flags.HasFlag(SectionFlags.Allocatable));
+            if (info.HasFileData && info.Size > 0 && (info.FileOffset > (ulong)fileLength || info.Size > (ulong)fileLength - info.FileOffset))
+                throw new UsdtException($"{path}: section {info.Name} lies beyond the end of the file (truncated file?).");
+            sections.Add(info);
+        }
+
+        // .symtab first: it has local symbols (static variables referenced as sym(%rip)).
+        foreach (var (name, table) in new[] { (".symtab", ElfSymbolTableKind.Symtab), (".dynsym", ElfSymbolTableKind.Dynsym) })
+        {
+            if (!elf.TryGetSection(name, out var s) || s is not SymbolTable<ulong> st) continue;
+            foreach (var e in st.Entries)
+            {
+                if (string.IsNullOrEmpty(e.Name)) continue;
+                bool defined = !(e.PointedSectionIndex == 0 /* SHN_UNDEF */);
+                symbols.Add(new ElfSymbol(e.Name, e.Value, e.Size, e.Type == SymbolType.Object, e.Type == SymbolType.Function,
+                    e.Binding is SymbolBinding.Global or SymbolBinding.Weak, defined, table));
+            }
+        }
+
+        return new ElfImage(path, kind, segments, sections, symbols);
+    }
+
+    /// <summary>The first section with this name, or null.</summary>
+    public ElfSection? FindSection(string name) => Sections.FirstOrDefault(s => s.Name == name);
+
+    /// <summary>Reads a section's bytes from the file (empty for SHT_NOBITS).</summary>
+    public byte[] ReadSection(ElfSection section, int maxBytes = int.MaxValue)
+    {
+        if (!section.HasFileData) return [];
+        ulong len = Math.Min(section.Size, (ulong)maxBytes);
+        return ReadFileBytes(section.FileOffset, checked((int)len));
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes at a file offset.</summary>
+    public byte[] ReadFileBytes(ulong fileOffset, int count)
+    {
+        try
+        {
+            using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (fileOffset > (ulong)fs.Length || (ulong)count > (ulong)fs.Length - fileOffset)
+                throw new UsdtException($"{Path}: read of {count} bytes at file offset 0x{fileOffset:x} is beyond the end of the file.");
+            fs.Position = (long)fileOffset;
+            var buf = new byte[count];
+            fs.ReadExactly(buf);
+            return buf;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Maps a virtual address to its file offset through the PT_LOAD containing it
+    /// (vaddr − p_vaddr + p_offset, kernel-bpf.md §3.2); <paramref name="executable"/> restricts the
+    /// search to executable (true) or non-executable (false) segments. Null if no such segment.
+    /// </summary>
+    public ulong? TryVirtualAddressToFileOffset(ulong vaddr, bool? executable = null)
+    {
+        foreach (var seg in LoadSegments)
+        {
+            if (!seg.Contains(vaddr)) continue;
+            if (executable is bool x && seg.Executable != x) continue;
+            return vaddr - seg.VirtualAddress + seg.FileOffset;
+        }
+        return null;
+    }
+
+    /// <summary>Reads initialised bytes at a virtual address (fails for .bss-like, file-less memory).</summary>
+    public byte[] ReadVirtual(ulong vaddr, int count)
+    {
+        foreach (var seg in LoadSegments)
+        {
+            if (!seg.Contains(vaddr)) continue;
+            ulong rel = vaddr - seg.VirtualAddress;
+            if (rel + (ulong)count > seg.FileSize)
+                throw new UsdtException($"{Path}: address 0x{vaddr:x} has no initialised file data.");
+            return ReadFileBytes(seg.FileOffset + rel, count);
+        }
+        throw new UsdtException($"{Path}: address 0x{vaddr:x} is not inside any PT_LOAD segment.");
+    }
+
+    /// <summary>All symbols (both tables) with this exact name.</summary>
+    public IReadOnlyList<ElfSymbol> FindSymbols(string name) =>
+        _symbolsByName.TryGetValue(name, out var list) ? list : [];
+
+    /// <summary>
+    /// The address of a defined symbol from .symtab/.dynsym. The same symbol usually appears in
+    /// both tables with the same value; several distinct values (e.g. two static variables named
+    /// alike in different translation units) are an error because a sym(%rip) argument could mean
+    /// either (libbpf/usdt#13).
+    /// </summary>
+    public ulong ResolveSymbolAddress(string name)
+    {
+        var values = FindSymbols(name).Where(s => s.IsDefined).Select(s => s.Value).Distinct().ToList();
+        if (values.Count == 0)
+            throw new UsdtException($"{Path}: symbol '{name}' is not defined in .symtab or .dynsym" +
+                (FindSection(".symtab") is null ? " (the file is stripped: no .symtab)." : "."));
+        if (values.Count > 1)
+            throw new UsdtException($"{Path}: symbol '{name}' is ambiguous: defined at " +
+                string.Join(", ", values.Select(v => $"0x{v:x}")) + ".");
+        return values[0];
+    }
+
+    /// <summary>Like <see cref="ResolveSymbolAddress"/> but returns null instead of throwing.</summary>
+    public ElfSymbol? TryFindUniqueSymbol(string name)
+    {
+        var defined = FindSymbols(name).Where(s => s.IsDefined).ToList();
+        return defined.Select(s => s.Value).Distinct().Count() == 1 ? defined[0] : null;
+    }
+}

@@ -1,0 +1,54 @@
+using Pyprobe.Usdt.Elf;
+
+namespace Pyprobe.Usdt;
+
+/// <summary>
+/// Turns a PID into the file to attach CPython probes to: the first candidate from
+/// <see cref="PythonProcessFiles.Locate"/> (libpython, then main executable, then python-named
+/// mapped files) whose .note.stapsdt has provider "python". Failures are distinguished:
+/// <see cref="ProcessNotFoundException"/>, <see cref="NotAPythonProcessException"/>,
+/// <see cref="PythonWithoutProbesException"/>.
+/// </summary>
+public static class PythonProcessResolver
+{
+    public const string PythonProvider = "python";
+
+    public static PythonProcessTarget Resolve(int pid)
+    {
+        if (pid <= 0)
+            throw new ProcessNotFoundException(pid);
+        var (candidates, exe) = PythonProcessFiles.Locate(pid);
+
+        MappedPythonFile? pythonWithoutProbes = null;
+        foreach (var c in candidates)
+        {
+            UsdtBinary binary;
+            try
+            {
+                binary = UsdtBinary.Open(c.OpenPath);
+            }
+            catch (UsdtException)
+            {
+                // Unreadable or not ELF (e.g. a deleted mapping we may not open): keep looking; a
+                // python-named file that we cannot inspect still proves this is Python.
+                if (c.Kind != MappedPythonFileKind.MainExecutable)
+                    pythonWithoutProbes ??= c;
+                continue;
+            }
+            if (binary.HasProvider(PythonProvider))
+                return new PythonProcessTarget(pid, c.HostPath, c.DisplayPath, binary, c.Kind, exe);
+            if (c.Kind != MappedPythonFileKind.MainExecutable || LooksLikeCPython(binary.Elf))
+                pythonWithoutProbes ??= c;
+        }
+
+        if (!Directory.Exists($"/proc/{pid}"))
+            throw new ProcessNotFoundException(pid);
+        if (pythonWithoutProbes is not null)
+            throw new PythonWithoutProbesException(pid, pythonWithoutProbes.DisplayPath);
+        throw new NotAPythonProcessException(pid, exe);
+    }
+
+    /// <summary>An executable that statically contains the CPython runtime (whatever its name, e.g. an embedding app).</summary>
+    internal static bool LooksLikeCPython(ElfImage elf) =>
+        elf.FindSymbols("_PyRuntime").Any(s => s.IsDefined) || elf.FindSymbols("Py_Initialize").Any(s => s.IsDefined);
+}

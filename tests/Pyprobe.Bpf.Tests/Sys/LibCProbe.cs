@@ -1,0 +1,13 @@
+using System.Runtime.InteropServices;
+
+namespace Pyprobe.Bpf.Tests.Sys;
+
+internal static partial class LibCProbe
+{
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEffectiveUserId();
+
+    public static uint EffectiveUserId => GetEffectiveUserId();
+
+    public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
+}
