@@ -39,7 +39,7 @@ declare -A SUITES=(
 ALL_VERSIONS=(3.9 3.11 3.13 3.14 3.15)
 
 case "$(uname -m)" in
-  x86_64) ARCH=amd64; TRIPLET=x86_64-linux-gnu; LDSO=ld-linux-x86-64.so.2 ;;
+  x86_64) ARCH=amd64; TRIPLET=x86_64-linux-gnu; LDSO='ld-linux-x86-64.so.2' ;;
   *) die "unsupported machine $(uname -m) (only x86_64 is supported)" ;;
 esac
 
@@ -54,6 +54,7 @@ mkdir -p "$CACHE/bin" || die "cannot create $CACHE"
 command -v flock >/dev/null || die "flock (util-linux) is missing"
 exec 9>"$CACHE/.lock"
 flock 9 || die "cannot lock $CACHE/.lock"
+trap 'rm -rf "$CACHE"/.build-*."$$"' EXIT
 
 # ---------------------------------------------------------------- helpers
 
@@ -161,7 +162,6 @@ apt_setup() { # suite
     echo "Acquire::Languages \"none\";"
     echo "Acquire::Retries \"3\";"
     echo "APT::Sandbox::User \"$(id -un)\";"
-    [ "$suite" != experimental ] || echo "APT::Default-Release \"experimental\";"
     # keep the host's network-related settings (proxies, snapshot date checks)
     apt-config dump 2>/dev/null | grep -E '^Acquire::(https?|ftp|Check-Valid-Until|Check-Date|ForceIPv4|ForceIPv6)' || true
   } >"$APTDIR/apt.conf"
@@ -268,7 +268,7 @@ build_version() { # version
   d="$CACHE/$v"
   tmp="$CACHE/.build-$v.$$"
   rm -rf "$tmp"; mkdir -p "$tmp/root" "$tmp/debs"
-  log "python$v: downloading $(echo $pkgs | wc -w) packages: $(echo $pkgs)"
+  log "python$v: downloading $(echo "$pkgs" | wc -l) packages: $(echo "$pkgs" | paste -sd' ')"
   # shellcheck disable=SC2086
   (cd "$tmp/debs" && APT_CONFIG="$APTDIR/apt.conf" apt-get -q download $pkgs >"$tmp/download.log" 2>&1) \
     || die "apt-get download for python$v failed: $(grep -m1 -E '^E: ' "$tmp/download.log" || tail -n1 "$tmp/download.log")"

@@ -136,20 +136,40 @@ public static class UsdtArgumentParser
         return true;
     }
 
-    // "sym", "sym+16", "sym-0x10"; symbol characters as GAS allows them in names (incl. '.' for
-    // GCC's "counter.0" statics and '$').
+    // A symbolic displacement as GAS prints it: "sym", "sym+16", "sym-0x10", and also "12+sym"
+    // (GCC writes constant-offset array elements that way: "-4@12+g_table(%rip)"). Parsed as a sum
+    // of +/- terms with exactly one positive symbol term; symbol characters as GAS allows them
+    // (incl. '.' for GCC's "counter.0" statics).
     private static bool TrySplitSymbol(string s, out string? symbol, out long addend)
     {
         symbol = null;
         addend = 0;
         int i = 0;
-        if (s.Length == 0 || !(char.IsAsciiLetter(s[0]) || s[0] is '_' or '.')) return false;
-        while (i < s.Length && (char.IsAsciiLetterOrDigit(s[i]) || s[i] is '_' or '.' or '$')) i++;
-        symbol = s[..i];
-        if (i == s.Length) return true;
-        if (s[i] is not ('+' or '-')) return false;
-        // Keep the sign: TryParseInteger("-16") / ("+16").
-        return TryParseInteger(s[i..], out addend);
+        bool negative = false;
+        while (i < s.Length)
+        {
+            if (i > 0 || s[0] is '+' or '-')
+            {
+                if (s[i] is not ('+' or '-')) return false;
+                negative = s[i] == '-';
+                i++;
+                if (i == s.Length) return false;
+            }
+            int start = i;
+            if (char.IsAsciiLetter(s[i]) || s[i] is '_' or '.')
+            {
+                while (i < s.Length && (char.IsAsciiLetterOrDigit(s[i]) || s[i] is '_' or '.' or '$')) i++;
+                if (symbol is not null || negative) return false;
+                symbol = s[start..i];
+            }
+            else
+            {
+                while (i < s.Length && char.IsAsciiLetterOrDigit(s[i])) i++;
+                if (!TryParseInteger(s[start..i], out long term)) return false;
+                addend = unchecked(negative ? addend - term : addend + term);
+            }
+        }
+        return symbol is not null;
     }
 
     private static UsdtArgumentException Fail(string probe, string token, string reason) => new(probe, token, reason);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the NativeAOT binary dist/pyprobe. AOT and trimming warnings fail the build
+# (TreatWarningsAsErrors covers the ILLink/ILCompiler warnings too).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+publish_dir=.build/publish
+dotnet publish src/Pyprobe.Cli -c Release -r linux-x64 -o "$publish_dir" -nologo -v quiet -p:TreatWarningsAsErrors=true
+mkdir -p dist
+cp "$publish_dir/pyprobe" dist/pyprobe
+echo "built dist/pyprobe ($(du -h dist/pyprobe | cut -f1))"

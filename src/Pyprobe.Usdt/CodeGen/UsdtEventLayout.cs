@@ -1,0 +1,51 @@
+namespace Pyprobe.Usdt.CodeGen;
+
+/// <summary>
+/// The byte layout of one event record, shared by the BPF code generator that writes it and the
+/// decoder that reads it, so the two cannot drift apart.
+/// <code>
+///  0  u64 timestamp (bpf_ktime_get_ns: CLOCK_MONOTONIC)
+///  8  u32 tgid        12 u32 tid
+/// 16  u32 probe id (the attach cookie)
+/// 20  u32 truncated-string bits (bit j: string j was longer than MaxStringLength)
+/// 24  i64 value[ArgumentCount]    (a string argument's value is its address)
+///     u16 length[StringCount], padded to 8
+///     string bytes, back to back, without NULs
+/// </code>
+/// </summary>
+public sealed class UsdtEventLayout
+{
+    public const int TimestampOffset = 0;
+    public const int TgidOffset = 8;
+    public const int TidOffset = 12;
+    public const int ProbeIdOffset = 16;
+    public const int TruncatedOffset = 20;
+    public const int ValuesOffset = 24;
+
+    /// <summary>Longest string kept whole; longer ones are cut here and marked.</summary>
+    public const int MaxStringLength = 4096;
+
+    public UsdtEventLayout(int argumentCount, IReadOnlyList<int> stringArguments)
+    {
+        if (argumentCount is < 0 or > 12) throw new ArgumentOutOfRangeException(nameof(argumentCount), "USDT probes have at most 12 arguments");
+        if (stringArguments.Any(i => i < 0 || i >= argumentCount)) throw new ArgumentException("string argument index out of range");
+        ArgumentCount = argumentCount;
+        StringArguments = stringArguments;
+        LengthsOffset = ValuesOffset + 8 * argumentCount;
+        StringsOffset = LengthsOffset + (2 * stringArguments.Count + 7) / 8 * 8;
+    }
+
+    public int ArgumentCount { get; }
+
+    /// <summary>Indices of the arguments that are C strings, in the order their bytes follow.</summary>
+    public IReadOnlyList<int> StringArguments { get; }
+
+    public int LengthsOffset { get; }
+    public int StringsOffset { get; }
+
+    /// <summary>The largest record: every string at its maximum (plus the NUL the kernel writes).</summary>
+    public int MaxRecordSize => StringsOffset + StringArguments.Count * MaxStringLength + 1;
+
+    public static int ValueOffset(int argument) => ValuesOffset + 8 * argument;
+    public int LengthOffset(int stringIndex) => LengthsOffset + 2 * stringIndex;
+}

@@ -1,0 +1,129 @@
+using Pyprobe.Bpf.Asm;
+
+
+namespace Pyprobe.Usdt.CodeGen;
+
+/// <summary>The maps a generated event program writes to.</summary>
+/// <param name="RingFd">BPF_MAP_TYPE_RINGBUF the records go to.</param>
+/// <param name="ScratchFd">
+/// Per-CPU array with one entry of <see cref="UsdtEventProgram.ScratchValueSize"/> bytes: two u64 counters
+/// (hits, lost) followed by the record being built, so one lookup serves both.
+/// </param>
+/// <param name="TargetsFd">Hash map of allowed TGIDs (u32 → u8), or null to accept every process.</param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd);
+
+/// <summary>
+/// Generates the program for one group of USDT sites that share an argument spec: it reads every
+/// argument, copies the C-string arguments whole, and sends one exactly-sized record to the ring
+/// buffer. A record the ring cannot take is counted as lost, never dropped silently.
+/// </summary>
+public static class UsdtEventProgram
+{
+    public const int HitsCounterOffset = 0;
+    public const int LostCounterOffset = 8;
+    private const int RecordOffset = 16;
+    private const short KeySlot = -8;
+    private const short ArgumentSlot = -16;
+
+    public static int ScratchValueSize(UsdtEventLayout layout) => (RecordOffset + layout.MaxRecordSize + 7) / 8 * 8;
+
+    public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    {
+        if (arguments.Count < layout.ArgumentCount)
+            throw new UsdtException($"the probe has {arguments.Count} arguments, the layout expects {layout.ArgumentCount}");
+
+        var ctx = Register.R6;
+        var pidTgid = Register.R7;
+        var scratch = Register.R8;
+        var stringBytes = Register.R9;
+        var code = new InstructionBuilder();
+
+        code.Mov64(ctx, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(pidTgid, Register.R0);
+
+        if (maps.TargetsFd is int targets)
+        {
+            code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, KeySlot, Register.R1)
+                .LoadMapFd(Register.R1, targets)
+                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
+                .Call(HelperFunction.MapLookupElem)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
+        }
+
+        code.StoreImm(MemorySize.Word, Register.FramePointer, KeySlot, 0)
+            .LoadMapFd(Register.R1, maps.ScratchFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
+            .Mov64(scratch, Register.R0)
+            .Mov64(Register.R1, 1)
+            .AtomicAdd64(scratch, HitsCounterOffset, Register.R1);
+
+        code.Call(HelperFunction.KtimeGetNs)
+            .StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.TimestampOffset), Register.R0)
+            .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TgidOffset), Register.R1)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TidOffset), pidTgid)
+            .Mov64(Register.R1, ctx)
+            .Call(HelperFunction.GetAttachCookie)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.ProbeIdOffset), Register.R0)
+            .StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), 0);
+
+        for (var i = 0; i < layout.ArgumentCount; i++)
+        {
+            UsdtArgumentEmitter.EmitLoad(code, arguments[i], ctx, ArgumentSlot, siteAddress, resolveSymbol);
+            code.StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R0);
+        }
+
+        code.Mov64(stringBytes, 0);
+        for (var j = 0; j < layout.StringArguments.Count; j++)
+            EmitStringCopy(code, layout, j, scratch, stringBytes);
+
+        code.LoadMapFd(Register.R1, maps.RingFd)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
+            .Mov64(Register.R3, stringBytes).Add64(Register.R3, layout.StringsOffset)
+            .Mov64(Register.R4, 0)
+            .Call(HelperFunction.RingbufOutput)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
+            .Mov64(Register.R1, 1)
+            .AtomicAdd64(scratch, LostCounterOffset, Register.R1);
+
+        code.Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
+
+    /// <summary>
+    /// Appends string <paramref name="index"/> after the previous ones. The explicit bounds checks on
+    /// R0 are what let the verifier prove every later pointer stays inside the scratch value.
+    /// </summary>
+    private static void EmitStringCopy(InstructionBuilder code, UsdtEventLayout layout, int index, Register scratch, Register stringBytes)
+    {
+        var argument = layout.StringArguments[index];
+        string empty = $"empty{index}", cut = $"cut{index}", done = $"copied{index}";
+        code.Mov64(Register.R1, scratch).Add64(Register.R1, RecordOffset + layout.StringsOffset).Add64(Register.R1, stringBytes)
+            .Mov64(Register.R2, UsdtEventLayout.MaxStringLength + 1)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
+            .Call(HelperFunction.ProbeReadUserStr)
+            .JumpIf(JumpCondition.SignedLess, Register.R0, 1, empty)
+            .JumpIf(JumpCondition.SignedGreater, Register.R0, UsdtEventLayout.MaxStringLength, cut)
+            .Sub64(Register.R0, 1) // drop the NUL
+            .Jump(done)
+            .Label(cut)
+            .Mov64(Register.R0, UsdtEventLayout.MaxStringLength)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, Field(UsdtEventLayout.TruncatedOffset))
+            .Or64(Register.R1, 1 << index)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), Register.R1)
+            .Jump(done)
+            .Label(empty)
+            .Mov64(Register.R0, 0)
+            .Label(done)
+            .StoreMem(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(index)), Register.R0)
+            .Add64(stringBytes, Register.R0);
+    }
+
+    private static short Field(int recordOffset) => (short)(RecordOffset + recordOffset);
+}

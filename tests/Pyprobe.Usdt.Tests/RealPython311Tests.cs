@@ -1,0 +1,127 @@
+using Pyprobe.Usdt.Elf;
+
+namespace Pyprobe.Usdt.Tests;
+
+/// <summary>
+/// Debian 12's python3.11 3.11.2 (static libpython, non-PIE ET_EXEC) and libpython3.11.so.1.0
+/// (ET_DYN). Expected figures come from `readelf -n` / `readelf -lW` on this machine; the
+/// gc__start row is the one quoted in kernel-bpf.md §3.2.
+/// </summary>
+public class RealPython311Tests
+{
+    public const string Python311 = "/usr/bin/python3.11";
+    public const string LibPython311 = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0";
+
+    // name, args, vaddr, file offset, semaphore vaddr, semaphore file offset
+    public static TheoryData<string, string, ulong, ulong, ulong, ulong> Python311Sites => new()
+    {
+        { "audit", "8@%rbx 8@%r15", 0x42512a, 0x2512a, 0xa84276, 0x683276 },
+        { "function__entry", "8@%rbp 8@%r12 -4@%eax", 0x4f20a1, 0xf20a1, 0xa84260, 0x683260 },
+        { "function__return", "8@%rbp 8@%r12 -4@%eax", 0x4f20d4, 0xf20d4, 0xa84262, 0x683262 },
+        { "gc__done", "-8@%r12", 0x42873b, 0x2873b, 0xa84270, 0x683270 },
+        { "gc__start", "-4@112(%rsp)", 0x4287f3, 0x287f3, 0xa8426e, 0x68326e },
+        { "import__find__load__done", "8@%rax -4@%edx", 0x45275a, 0x5275a, 0xa84274, 0x683274 },
+        { "import__find__load__start", "8@%rax", 0x45273a, 0x5273a, 0xa84272, 0x683272 },
+        { "line", "8@%r14 8@%rax -4@%ebp", 0x43423c, 0x3423c, 0xa8426c, 0x68326c },
+    };
+
+    public static TheoryData<string, string, ulong, ulong, ulong, ulong> LibPython311Sites => new()
+    {
+        { "audit", "8@%rbp 8@%rbx", 0x2c14ea, 0x2c14ea, 0x760196, 0x75f196 },
+        { "function__entry", "8@%rbp 8@%r12 -4@%eax", 0x26c4f2, 0x26c4f2, 0x760180, 0x75f180 },
+        { "function__return", "8@%rbp 8@%r12 -4@%eax", 0x26c542, 0x26c542, 0x760182, 0x75f182 },
+        { "gc__done", "-8@%rbx", 0x2d6673, 0x2d6673, 0x760190, 0x75f190 },
+        { "gc__start", "-4@112(%rsp)", 0x2d5f70, 0x2d5f70, 0x76018e, 0x75f18e },
+        { "import__find__load__done", "8@%rax -4@%edx", 0x296ff0, 0x296ff0, 0x760194, 0x75f194 },
+        { "import__find__load__start", "8@%rax", 0x296fd8, 0x296fd8, 0x760192, 0x75f192 },
+        { "line", "8@%r14 8@%rax -4@%edx", 0x10f3a3, 0x10f3a3, 0x76018c, 0x75f18c },
+    };
+
+    private static readonly string[] AllEight =
+        ["audit", "function__entry", "function__return", "gc__done", "gc__start",
+         "import__find__load__done", "import__find__load__start", "line"];
+
+    [Fact]
+    public void Python311_HasExactlyTheEightProbesWithOneSiteEach()
+    {
+        var b = UsdtBinary.Open(Python311);
+        Assert.Equal(ElfFileKind.Executable, b.Kind);
+        Assert.Equal(AllEight, b.Probes.Select(p => p.Name));
+        Assert.All(b.Probes, p => Assert.Equal("python", p.Provider));
+        Assert.All(b.Probes, p => Assert.Single(p.Sites));
+        Assert.All(b.Probes, p => Assert.True(p.Sites[0].HasSemaphore));
+        Assert.True(b.HasProvider("python"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Python311Sites))]
+    public void Python311_SiteAddressesOffsetsAndArguments(string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff) =>
+        AssertSite(UsdtBinary.Open(Python311), name, args, vaddr, off, sema, semaOff);
+
+    [Fact]
+    public void LibPython311_HasExactlyTheEightProbes()
+    {
+        var b = UsdtBinary.Open(LibPython311);
+        Assert.Equal(ElfFileKind.SharedObject, b.Kind);
+        Assert.Equal(AllEight, b.Probes.Select(p => p.Name));
+        Assert.All(b.Probes, p => Assert.Single(p.Sites));
+    }
+
+    [Theory]
+    [MemberData(nameof(LibPython311Sites))]
+    public void LibPython311_SiteAddressesOffsetsAndArguments(string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff) =>
+        AssertSite(UsdtBinary.Open(LibPython311), name, args, vaddr, off, sema, semaOff);
+
+    [Fact]
+    public void Python311_ParsedArgumentsOfFunctionEntryAndGcStart()
+    {
+        var b = UsdtBinary.Open(Python311);
+        var entry = b.FindProbe("python", "function__entry")!.Sites[0].Arguments;
+        Assert.Equal(32, Assert.IsType<UsdtRegisterArgument>(entry[0]).PtRegsOffset);   // rbp
+        Assert.Equal(24, Assert.IsType<UsdtRegisterArgument>(entry[1]).PtRegsOffset);   // r12
+        var lineno = Assert.IsType<UsdtRegisterArgument>(entry[2]);                     // eax
+        Assert.Equal((80, 4, true), (lineno.PtRegsOffset, lineno.Size, lineno.Signed));
+
+        var gen = Assert.IsType<UsdtMemoryArgument>(Assert.Single(b.FindProbe("python", "gc__start")!.Sites[0].Arguments));
+        Assert.Equal(("rsp", 152, 112L, 4, true), (gen.Base.Name, gen.Base.PtRegsOffset, gen.Displacement, gen.Size, gen.Signed));
+    }
+
+    [Fact]
+    public void Python311_ElfFactsAndSymbols()
+    {
+        var elf = UsdtBinary.Open(Python311).Elf;
+        Assert.Equal(4, elf.LoadSegments.Count);
+        Assert.Equal(new ElfLoadSegment(0x41f000, 0x2b2289, 0x1f000, 0x2b2289, true, false, true), elf.LoadSegments[1]);
+        Assert.Equal(new ElfLoadSegment(0x945dc8, 0x1832f0, 0x544dc8, 0x13e4b0, true, true, false), elf.LoadSegments[3]);
+        Assert.Equal(0x8cc5a0UL, elf.FindSection(".stapsdt.base")!.Address);
+        Assert.Equal(0xa5b740UL, elf.FindSection(".PyRuntime")!.Address);
+        Assert.NotNull(elf.FindSection(".rodata"));
+        Assert.NotNull(elf.FindSection(".data"));
+        Assert.Null(elf.FindSection(".symtab")); // stripped: only .dynsym
+        Assert.Equal(0xa5b740UL, elf.ResolveSymbolAddress("_PyRuntime"));
+        Assert.Equal(0x8cc3e8UL, elf.ResolveSymbolAddress("Py_Version"));
+        var missing = Assert.Throws<UsdtException>(() => elf.ResolveSymbolAddress("no_such_symbol_xyz"));
+        Assert.Contains("stripped", missing.Message);
+    }
+
+    [Theory]
+    [InlineData(Python311)]
+    [InlineData(LibPython311)]
+    public void MatchesReadelf(string path)
+    {
+        Assert.True(Readelf.Available, "binutils readelf is needed as the reference");
+        Readelf.AssertMatches(UsdtBinary.Open(path), path);
+    }
+
+    internal static void AssertSite(UsdtBinary b, string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff)
+    {
+        var site = Assert.Single(b.FindProbe("python", name)!.Sites);
+        Assert.Equal(args, site.ArgumentText);
+        Assert.Equal(args.Split(' ').Length, site.Arguments.Count);
+        Assert.Equal(vaddr, site.Address);
+        Assert.Equal(off, site.FileOffset);
+        Assert.Equal(sema, site.SemaphoreAddress);
+        Assert.Equal(semaOff, site.SemaphoreFileOffset);
+        Assert.Equal(0UL, site.SemaphoreFileOffset % 2); // the kernel needs 2-byte aligned ref_ctr_offset
+    }
+}
