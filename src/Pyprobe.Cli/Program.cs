@@ -1,1 +1,6 @@
-namespace Pyprobe.Cli; internal static class Program { private static int Main(string[] args) => 0; }
+namespace Pyprobe.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args) => CliApp.Run(args);
+}

@@ -29,8 +29,8 @@ public class GcProbeIntegrationTests
 
         var generations = new List<long>();
         var pids = new List<int>();
-        var target = new TraceTarget(resolved.HostPath, resolved.DisplayPath, resolved.UsdtBinary, [workload.Pid]);
-        using (var session = TraceSession.Attach(target, [PythonProbeCatalog.Find("gc__start")!], new TraceSessionOptions(1 << 16, mode)))
+        var target = new TraceTarget(resolved.HostPath, resolved.DisplayPath, resolved.UsdtBinary, [workload.Pid], null);
+        using (var session = TraceSession.Attach([target], [PythonProbeCatalog.Find("gc__start")!], new TraceSessionOptions(1 << 16, mode)))
         {
             Assert.Equal(mode, session.AttachMode);
             Assert.Equal(1, TargetMemory.ReadSemaphore(workload.Pid, resolved.HostPath, site));

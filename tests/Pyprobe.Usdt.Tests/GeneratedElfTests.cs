@@ -167,10 +167,10 @@ public class GeneratedElfTests : IDisposable
     }
 
     [Theory]
-    [InlineData(12, 0x7fff_fff0u, 20u)]   // namesz runs past the section
-    [InlineData(12, 8u, 0xffff_ff00u)]    // descsz runs past the section
-    [InlineData(12, 8u, 10u)]             // descriptor too short for three addresses
-    public void CorruptNoteSizes_GiveUsdtException(int _, uint namesz, uint descsz)
+    [InlineData(0x7fff_fff0u, 20u)]   // namesz runs past the section
+    [InlineData(8u, 0xffff_ff00u)]    // descsz runs past the section
+    [InlineData(8u, 10u)]             // descriptor too short for three addresses
+    public void CorruptNoteSizes_GiveUsdtException(uint namesz, uint descsz)
     {
         var note = TestElfWriter.RawNote("stapsdt", 3, new byte[40]);
         BitConverter.TryWriteBytes(note.AsSpan(0, 4), namesz);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
@@ -12,66 +13,100 @@ namespace Pyprobe.Python.Tracing;
 /// <summary>Tunables of a session.</summary>
 /// <param name="RingBufferBytes">Ring size: a power of two, a multiple of the page size.</param>
 /// <param name="AttachMode">Force an attach path; null picks the best this kernel offers.</param>
-public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null);
+/// <param name="Tids">Only these threads (filtered in the kernel); null for all.</param>
+/// <param name="EntryGate">On 3.11, raise the line semaphore so function__entry fires (see <see cref="Tracing.EntryGate"/>).</param>
+public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true);
 
 /// <summary>
-/// Probes attached to one Python binary: generated programs, their maps and links, and the ring
-/// buffer their events arrive in. Disposing detaches everything and lowers every semaphore it raised.
+/// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
+/// ring buffer their events arrive in. Disposing detaches everything and lowers every semaphore raised.
 /// </summary>
 public sealed class TraceSession : IDisposable
 {
-    private readonly List<IDisposable> _owned = [];
+    private readonly List<IDisposable> _links = [];
+    private readonly List<BpfMap> _maps = [];
     private readonly BpfMap _scratch;
     private readonly List<AttachedProbe> _probes = [];
+    private bool _disposed;
 
-    private TraceSession(TraceTarget target, UprobeAttachMode mode, BpfMap ring, BpfMap scratch)
+    private TraceSession(UprobeAttachMode mode, BpfMap ring, BpfMap scratch)
     {
-        Target = target;
         AttachMode = mode;
         _scratch = scratch;
-        _owned.Add(ring);
-        _owned.Add(scratch);
+        _maps.Add(ring);
+        _maps.Add(scratch);
         Reader = new RingBufferReader(ring);
     }
 
-    public TraceTarget Target { get; }
     public UprobeAttachMode AttachMode { get; }
     public RingBufferReader Reader { get; }
 
     /// <summary>Attached probes, indexed by the id their events carry.</summary>
     public IReadOnlyList<AttachedProbe> Probes => _probes;
 
-    /// <summary>Probe hits that ran the program (in the traced processes).</summary>
+    /// <summary>Targets whose 3.11 entry gate is open.</summary>
+    public IReadOnlyList<TraceTarget> GatedTargets { get; private set; } = [];
+
+    /// <summary>Probe hits in the traced processes (after the pid and tid filters).</summary>
     public ulong Hits => _scratch.SumPerCpuCounter(0, UsdtEventProgram.HitsCounterOffset);
 
-    /// <summary>Events the kernel could not put in the ring buffer because it was full.</summary>
+    /// <summary>Events the kernel could not put in the ring buffer because it was full, summed over CPUs.</summary>
     public ulong Lost => _scratch.SumPerCpuCounter(0, UsdtEventProgram.LostCounterOffset);
 
-    public static TraceSession Attach(TraceTarget target, IReadOnlyList<PythonProbe> probes, TraceSessionOptions? options = null)
+    /// <summary>
+    /// Attaches <paramref name="probes"/> to every target. A probe a target lacks is skipped for that
+    /// target (callers check support first and tell the user); if nothing at all can be attached, throws.
+    /// </summary>
+    public static TraceSession Attach(IReadOnlyList<TraceTarget> targets, IReadOnlyList<PythonProbe> probes, TraceSessionOptions? options = null)
     {
         options ??= new TraceSessionOptions();
+        if (targets.Count == 0 || probes.Count == 0) throw new ArgumentException("nothing to attach");
         MemlockLimit.RemoveIfNeeded();
         var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
         if (!KernelFeatures.HasAttachCookie)
-            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15+ is required)");
+            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15 or newer is required)");
 
-        var maxRecord = probes.Max(p => LayoutOf(p).MaxRecordSize);
+        var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
         var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_events", options.RingBufferBytes));
-        var scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_scratch", (uint)((16 + maxRecord + 7) / 8 * 8), 1));
-        var session = new TraceSession(target, mode, ring, scratch);
+        BpfMap scratch;
         try
         {
-            BpfMap? targets = null;
-            if (!target.AllProcesses)
+            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1));
+        }
+        catch
+        {
+            ring.Dispose();
+            throw;
+        }
+        var session = new TraceSession(mode, ring, scratch);
+        try
+        {
+            var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
+            BpfMap? pidFilter = null;
+            if (targets.All(t => !t.AllProcesses))
             {
                 // Belt and braces next to the link's own pid filter (which filtered by thread on 6.6–6.9).
-                targets = BpfMap.Create(MapSpec.Hash("pyprobe_pids", 4, 1, (uint)Math.Max(1, target.Pids.Count)));
-                session._owned.Add(targets);
-                foreach (var pid in target.Pids) targets.Update(BitConverter.GetBytes(pid), [1]);
+                pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_pids", 4, 1, (uint)pids.Count));
+                session._maps.Add(pidFilter);
+                foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
             }
-            var maps = new UsdtEventMaps(ring.Fd.Value, scratch.Fd.Value, targets?.Fd.Value);
-            foreach (var probe in probes)
-                session.AttachProbe(probe, maps);
+            var maps = new UsdtEventMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids);
+            var gated = new List<TraceTarget>();
+            foreach (var target in targets)
+            {
+                foreach (var probe in probes)
+                {
+                    var usdt = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name);
+                    if (usdt is not null) session.AttachProbe(target, probe, usdt, maps);
+                }
+                if (options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
+                {
+                    session._links.Add(EntryGate.Open(target, mode));
+                    gated.Add(target);
+                }
+            }
+            if (session._probes.Count == 0) throw new UsdtException("none of the requested probes exists in the target");
+            session.GatedTargets = gated;
             return session;
         }
         catch
@@ -81,38 +116,44 @@ public sealed class TraceSession : IDisposable
         }
     }
 
-    private void AttachProbe(PythonProbe probe, UsdtEventMaps maps)
+    private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps)
     {
-        var usdt = Target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name)
-            ?? throw new UsdtException($"{Target.DisplayPath} has no probe python:{probe.Name}");
         var id = (uint)_probes.Count;
         var layout = LayoutOf(probe);
-        _probes.Add(new AttachedProbe(id, probe, layout, usdt.Sites.Count));
+        _probes.Add(new AttachedProbe(id, probe, target, layout, usdt.Sites.Count));
 
         // One program per distinct argument spec (sites with %rip arguments differ per site).
         foreach (var group in usdt.Sites.GroupBy(site => HasRipRelative(site) ? $"{site.ArgumentText}@{site.Address:x}" : site.ArgumentText))
         {
             var sites = group.ToList();
-            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, Target.Binary.ResolveSymbolAddress);
-            using var program = BpfProgram.Load(new ProgramSpec(Shorten(probe.Name), ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
+            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress);
+            using var program = BpfProgram.Load(new ProgramSpec(ProgramName(probe.Name), ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
+            // Always pass the semaphore offset: another tracer on the same site with a different one makes the kernel refuse.
             var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList();
-            if (Target.AllProcesses) _owned.Add(Link(program, uprobeSites, 0));
-            else foreach (var pid in Target.Pids) _owned.Add(Link(program, uprobeSites, pid));
+            if (target.AllProcesses) _links.Add(Link(program, target, uprobeSites, 0));
+            else foreach (var pid in target.Pids) _links.Add(Link(program, target, uprobeSites, pid));
         }
     }
 
-    private IUprobeLink Link(BpfProgram program, IReadOnlyList<UprobeSite> sites, int pid) => AttachMode switch
+    private IUprobeLink Link(BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => AttachMode switch
     {
-        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, Target.AttachPath, sites, pid),
-        _ => PerfEventUprobeLink.Attach(program, Target.AttachPath, sites, pid),
+        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
+        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
     };
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>
     public ProbeEvent Decode(ReadOnlySpan<byte> record)
     {
-        var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(record[UsdtEventLayout.ProbeIdOffset..]);
+        var id = BinaryPrimitives.ReadUInt32LittleEndian(record[UsdtEventLayout.ProbeIdOffset..]);
         if (id >= _probes.Count) throw new UsdtException($"event with unknown probe id {id}");
         return new ProbeEvent(record, _probes[(int)id]);
+    }
+
+    /// <summary>Detaches every probe now (semaphores drop to 0) while keeping the ring readable.</summary>
+    public void Detach()
+    {
+        foreach (var link in _links) link.Dispose();
+        _links.Clear();
     }
 
     private static UsdtEventLayout LayoutOf(PythonProbe probe)
@@ -124,14 +165,14 @@ public sealed class TraceSession : IDisposable
     private static bool HasRipRelative(UsdtSite site) => site.Arguments.Any(a => a is UsdtRipRelativeArgument);
 
     /// <summary>Program names show up in bpftool; keep them recognisable within 15 bytes.</summary>
-    private static string Shorten(string probe) => "py_" + probe.Replace("__", "_", StringComparison.Ordinal);
+    private static string ProgramName(string probe) => "py_" + probe.Replace("__", "_", StringComparison.Ordinal);
 
     public void Dispose()
     {
-        // Links first (detach, lower semaphores), then the reader and maps.
-        for (var i = _owned.Count - 1; i >= 2; i--) _owned[i].Dispose();
+        if (_disposed) return;
+        _disposed = true;
+        Detach();
         Reader.Dispose();
-        _owned[1].Dispose();
-        _owned[0].Dispose();
+        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
     }
 }

@@ -1,15 +1,17 @@
+using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Tracing;
 
 /// <summary>
-/// The file whose probes are attached and the processes whose events are kept.
+/// One Python binary whose probes are attached, and the processes whose events are kept.
 /// </summary>
-/// <param name="AttachPath">Path the kernel can open (with /proc/PID/root for processes in containers).</param>
+/// <param name="AttachPath">Path the kernel can open (through /proc/PID/root for processes in containers).</param>
 /// <param name="DisplayPath">Path as the user knows it.</param>
 /// <param name="Binary">The parsed probes of that file.</param>
-/// <param name="Pids">Processes to trace; empty means every process that runs this file.</param>
-public sealed record TraceTarget(string AttachPath, string DisplayPath, UsdtBinary Binary, IReadOnlyList<int> Pids)
+/// <param name="Pids">Processes to trace; empty means every process that runs this file, now or later.</param>
+/// <param name="Version">The CPython version, which decides what fires.</param>
+public sealed record TraceTarget(string AttachPath, string DisplayPath, UsdtBinary Binary, IReadOnlyList<int> Pids, PythonVersion? Version)
 {
     public bool AllProcesses => Pids.Count == 0;
 }

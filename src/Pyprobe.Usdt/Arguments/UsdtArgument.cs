@@ -32,7 +32,8 @@ public sealed record UsdtIndexedArgument(int Size, bool Signed, string Text, X86
 }
 
 /// <summary>
-/// N@sym(%rip), N@sym+K(%rip), N@sym-K(%rip) — user memory at the link-time address of Symbol plus
+/// N@sym(%rip), N@sym+K(%rip), N@sym-K(%rip), N@K+sym(%rip) (GCC's spelling for a constant
+/// array index) — user memory at the link-time address of Symbol plus
 /// Addend. Resolve with <see cref="UsdtBinary.ResolveRipRelative"/>; at run time the address is
 /// ctx->ip + (sym_vaddr + Addend − site vaddr), which needs no load bias (kernel-bpf.md §3.7).
 /// </summary>

@@ -10,7 +10,8 @@ namespace Pyprobe.Usdt.CodeGen;
 /// (hits, lost) followed by the record being built, so one lookup serves both.
 /// </param>
 /// <param name="TargetsFd">Hash map of allowed TGIDs (u32 → u8), or null to accept every process.</param>
-public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd);
+/// <param name="Tids">Thread ids to keep (compared in the kernel), or null for every thread.</param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null);
 
 /// <summary>
 /// Generates the program for one group of USDT sites that share an argument spec: it reads every
@@ -50,6 +51,12 @@ public static class UsdtEventProgram
                 .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
                 .Call(HelperFunction.MapLookupElem)
                 .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
+        }
+
+        if (maps.Tids is { Count: > 0 } tids)
+        {
+            foreach (var tid in tids) code.JumpIf32(JumpCondition.Equal, pidTgid, tid, "tid_ok");
+            code.Jump("out").Label("tid_ok");
         }
 
         code.StoreImm(MemorySize.Word, Register.FramePointer, KeySlot, 0)

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using Pyprobe.Cli.Commands;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Cli;
+
+/// <summary>
+/// Builds the command tree and applies the error policy shared by every command:
+/// <list type="bullet">
+/// <item>bad command line → one stderr line "pyprobe: …", exit 2;</item>
+/// <item>runtime failure (<see cref="CliException"/>, <see cref="UsdtException"/>, I/O) → one line, exit 1;</item>
+/// <item>no stack traces unless PYPROBE_DEBUG=1, which appends the full exception after the line.</item>
+/// </list>
+/// </summary>
+internal static class CliApp
+{
+    public const string Name = "pyprobe";
+
+    public static RootCommand BuildRootCommand()
+    {
+        var root = new RootCommand("pyprobe: trace CPython through its USDT probes with eBPF.");
+        root.Subcommands.Add(ListCommand.Create());
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        try
+        {
+            var root = BuildRootCommand();
+            var parseResult = root.Parse(args);
+            // Help/--version clear parse errors; anything else with errors is a usage error.
+            if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
+                return Fail(stderr, UsageMessage(parseResult), ExitCodes.Usage, null);
+            var config = new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                Output = stdout,
+                Error = stderr,
+            };
+            return parseResult.Invoke(config);
+        }
+        catch (CliException e)
+        {
+            return Fail(stderr, e.Message, e.ExitCode, e);
+        }
+        catch (UsdtException e)
+        {
+            return Fail(stderr, e.Message, ExitCodes.Failure, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Fail(stderr, e.Message, ExitCodes.Failure, e);
+        }
+        catch (Exception e)
+        {
+            return Fail(stderr, $"internal error ({e.GetType().Name}): {e.Message} (set PYPROBE_DEBUG=1 for details)", ExitCodes.Failure, e);
+        }
+    }
+
+    private static string UsageMessage(ParseResult parseResult)
+    {
+        var first = parseResult.Errors[0].Message;
+        // "pyprobe list --help" when the error is inside a subcommand, "pyprobe --help" otherwise.
+        var command = parseResult.CommandResult.Command;
+        var help = command is RootCommand ? $"{Name} --help" : $"{Name} {command.Name} --help";
+        return $"{Sentence(first)} (see '{help}')";
+    }
+
+    private static int Fail(TextWriter stderr, string message, int exitCode, Exception? exception)
+    {
+        stderr.WriteLine($"{Name}: {Sentence(message)}");
+        if (exception is not null && IsDebug)
+            stderr.WriteLine(exception.ToString());
+        stderr.Flush();
+        return exitCode;
+    }
+
+    public static bool IsDebug => Environment.GetEnvironmentVariable("PYPROBE_DEBUG") == "1";
+
+    /// <summary>
+    /// One line, in the style of the rest of the message: newlines folded, a trailing period
+    /// dropped, and a leading capital lowered when it starts an ordinary word ("No process…" →
+    /// "no process…", but "PID 5…" and "/usr/bin/…" stay).
+    /// </summary>
+    internal static string Sentence(string message)
+    {
+        var s = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        if (s.EndsWith('.') && !s.EndsWith("..", StringComparison.Ordinal))
+            s = s[..^1];
+        if (s.Length > 1 && char.IsUpper(s[0]) && char.IsLower(s[1]))
+            s = char.ToLowerInvariant(s[0]) + s[1..];
+        return s;
+    }
+}

@@ -1,0 +1,156 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Pyprobe.Cli.Output;
+
+namespace Pyprobe.Cli.Commands;
+
+// The options every tracing command shares, defined once. A command creates its own instances
+// (a System.CommandLine symbol belongs to one command) and reads them back with Read():
+//
+//   var target = new TargetOptions();            // -p/--pid PID (repeatable), --all [PATH], -- CMD ARGS...
+//   var output = new OutputOptions();            // --format text|json, -o/--output FILE
+//   var command = new Command("calls", "…");
+//   target.AddTo(command);
+//   output.AddTo(command);
+//   command.SetAction(r => { var t = target.Read(r); using var sink = output.Open(r); … return 0; });
+//
+// Commands that take only part of the target set (list: a PATH or one -p) use the single-option
+// factories in SharedOptions so the spelling, help text and value checks stay identical.
+
+/// <summary>Factories for the individual shared options.</summary>
+internal static class SharedOptions
+{
+    /// <summary>-p/--pid PID, repeatable (-p 1 -p 2); values must be positive integers.</summary>
+    public static Option<int[]> Pid() => new("--pid", "-p")
+    {
+        Description = "Trace the Python process PID (repeat for several processes).",
+        HelpName = "PID",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.OneOrMore,
+        CustomParser = ParsePids,
+    };
+
+    /// <summary>--all [PATH]: every process running the interpreter (default: every Python with probes).</summary>
+    public static Option<string?> All() => new("--all")
+    {
+        Description = "Trace every process that runs PATH (default: every running Python with probes, and new ones).",
+        HelpName = "PATH",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    /// <summary>CMD ARGS… after "--": start this command and trace it from its first instruction.</summary>
+    public static Argument<string[]> Command() => new("command")
+    {
+        Description = "After '--': a command to start and trace (pyprobe … -- python3 app.py).",
+        HelpName = "-- CMD ARGS",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>--format text|json.</summary>
+    public static Option<OutputFormat> Format() => new("--format", "-f")
+    {
+        Description = "Output format.",
+        HelpName = "text|json",
+        DefaultValueFactory = _ => OutputFormat.Text,
+        CustomParser = ParseFormat,
+    };
+
+    /// <summary>-o/--output FILE.</summary>
+    public static Option<string?> OutputFile() => new("--output", "-o")
+    {
+        Description = "Write the output to FILE instead of standard output.",
+        HelpName = "FILE",
+    };
+
+    private static int[] ParsePids(ArgumentResult result)
+    {
+        var pids = new int[result.Tokens.Count];
+        for (int i = 0; i < pids.Length; i++)
+        {
+            var text = result.Tokens[i].Value;
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out pids[i]) || pids[i] <= 0)
+            {
+                result.AddError($"invalid PID '{text}': expected a positive integer");
+                return [];
+            }
+        }
+        return pids;
+    }
+
+    private static OutputFormat ParseFormat(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        switch (text)
+        {
+            case "text": return OutputFormat.Text;
+            case "json": return OutputFormat.Json;
+            default:
+                result.AddError($"invalid format '{text}': expected text or json");
+                return OutputFormat.Text;
+        }
+    }
+}
+
+/// <summary>Which processes a command traces, as given on the command line.</summary>
+internal abstract record TargetSelection
+{
+    /// <summary>-p PID [-p PID…].</summary>
+    public sealed record Processes(IReadOnlyList<int> Pids) : TargetSelection;
+    /// <summary>--all [PATH]; Path null = every Python with probes.</summary>
+    public sealed record AllProcesses(string? Path) : TargetSelection;
+    /// <summary>-- CMD ARGS…: start this command and trace it.</summary>
+    public sealed record Spawn(IReadOnlyList<string> Argv) : TargetSelection;
+}
+
+/// <summary>The target options of the tracing commands: exactly one of -p…, --all [PATH], -- CMD ARGS….</summary>
+internal sealed class TargetOptions
+{
+    public Option<int[]> Pid { get; } = SharedOptions.Pid();
+    public Option<string?> All { get; } = SharedOptions.All();
+    public Argument<string[]> Command { get; } = SharedOptions.Command();
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Pid);
+        command.Options.Add(All);
+        command.Arguments.Add(Command);
+    }
+
+    /// <summary>The chosen target; <see cref="UsageException"/> when none or several kinds were given.</summary>
+    public TargetSelection Read(ParseResult result)
+    {
+        var pids = result.GetValue(Pid) ?? [];
+        bool all = result.GetResult(All) is not null;
+        var argv = result.GetValue(Command) ?? [];
+        int kinds = (pids.Length > 0 ? 1 : 0) + (all ? 1 : 0) + (argv.Length > 0 ? 1 : 0);
+        if (kinds == 0)
+            throw new UsageException("no target: give -p PID, --all [PATH] or -- CMD ARGS...");
+        if (kinds > 1)
+            throw new UsageException("give only one kind of target: -p PID, --all [PATH] or -- CMD ARGS...");
+        if (pids.Length > 0)
+            return new TargetSelection.Processes(pids.Distinct().ToArray());
+        if (all)
+            return new TargetSelection.AllProcesses(result.GetValue(All));
+        return new TargetSelection.Spawn(argv);
+    }
+}
+
+/// <summary>--format text|json and -o FILE.</summary>
+internal sealed class OutputOptions
+{
+    public Option<OutputFormat> Format { get; } = SharedOptions.Format();
+    public Option<string?> File { get; } = SharedOptions.OutputFile();
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Format);
+        command.Options.Add(File);
+    }
+
+    public OutputFormat ReadFormat(ParseResult result) => result.GetValue(Format);
+
+    /// <summary>Opens the destination: the -o file (created or truncated) or standard output.</summary>
+    public OutputSink Open(ParseResult result, TextWriter standardOutput) =>
+        OutputSink.Open(result.GetValue(File), standardOutput);
+}

@@ -1,0 +1,7 @@
+namespace Pyprobe.Cli.Output;
+
+public enum OutputFormat
+{
+    Text,
+    Json,
+}

@@ -1,0 +1,25 @@
+namespace Pyprobe.Python.Tests;
+
+/// <summary>An interpreter from scripts/fetch-pythons.sh's cache.</summary>
+/// <param name="Launcher">Script that runs it; for builds needing their own libc it execs their ld.so.</param>
+internal sealed record CachedPython(string Version, string FullVersion, string Binary, string Launcher, bool NeedsOwnLoader);
+
+/// <summary>Reads the manifest of cached Debian CPython builds; a missing one fails the test.</summary>
+internal static class CachedPythons
+{
+    private static string Manifest => Path.Combine(
+        Environment.GetEnvironmentVariable("PYPROBE_CACHE") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "pyprobe"),
+        "pythons", "pythons.tsv");
+
+    public static CachedPython Get(string version)
+    {
+        if (!File.Exists(Manifest)) Assert.Fail($"{Manifest} is missing: run scripts/fetch-pythons.sh");
+        foreach (var line in File.ReadLines(Manifest))
+        {
+            var f = line.Split('\t');
+            if (f.Length >= 5 && f[0] == version) return new CachedPython(f[0], f[1], f[2], f[3], f[4] == "yes");
+        }
+        Assert.Fail($"Python {version} is not in {Manifest}: run scripts/fetch-pythons.sh");
+        return null!;
+    }
+}
