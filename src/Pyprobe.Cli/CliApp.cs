@@ -34,14 +34,21 @@ internal static class CliApp
             var parseResult = root.Parse(args);
             // Help/--version clear parse errors; anything else with errors is a usage error.
             if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
-                return Fail(stderr, UsageMessage(parseResult), ExitCodes.Usage, null);
+                return Fail(stderr, $"{ParseErrorMessage(parseResult)} {HelpHint(parseResult)}", ExitCodes.Usage, null);
             var config = new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
                 Output = stdout,
                 Error = stderr,
             };
-            return parseResult.Invoke(config);
+            try
+            {
+                return parseResult.Invoke(config);
+            }
+            catch (UsageException e)
+            {
+                return Fail(stderr, $"{Sentence(e.Message)} {HelpHint(parseResult)}", e.ExitCode, e);
+            }
         }
         catch (CliException e)
         {
@@ -61,13 +68,23 @@ internal static class CliApp
         }
     }
 
-    private static string UsageMessage(ParseResult parseResult)
+    private static string ParseErrorMessage(ParseResult parseResult)
     {
-        var first = parseResult.Errors[0].Message;
-        // "pyprobe list --help" when the error is inside a subcommand, "pyprobe --help" otherwise.
+        // "pyprobe frob" yields both "required command was not provided" and the unmatched
+        // token; the token is what the user got wrong.
+        if (parseResult.UnmatchedTokens.Count > 0)
+        {
+            var token = parseResult.UnmatchedTokens[0];
+            return token.StartsWith('-') ? $"unknown option '{token}'" : $"unknown command or argument '{token}'";
+        }
+        return Sentence(parseResult.Errors[0].Message);
+    }
+
+    /// <summary>"(see 'pyprobe list --help')" inside a subcommand, "(see 'pyprobe --help')" otherwise.</summary>
+    private static string HelpHint(ParseResult parseResult)
+    {
         var command = parseResult.CommandResult.Command;
-        var help = command is RootCommand ? $"{Name} --help" : $"{Name} {command.Name} --help";
-        return $"{Sentence(first)} (see '{help}')";
+        return command is RootCommand ? $"(see '{Name} --help')" : $"(see '{Name} {command.Name} --help')";
     }
 
     private static int Fail(TextWriter stderr, string message, int exitCode, Exception? exception)

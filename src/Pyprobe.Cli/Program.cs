@@ -1,3 +1,5 @@
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Pyprobe.Cli;
 
 internal static class Program

@@ -50,9 +50,8 @@ internal static class SharedOptions
     /// <summary>--format text|json.</summary>
     public static Option<OutputFormat> Format() => new("--format", "-f")
     {
-        Description = "Output format.",
+        Description = "Output format: text (default) or json.",
         HelpName = "text|json",
-        DefaultValueFactory = _ => OutputFormat.Text,
         CustomParser = ParseFormat,
     };
 

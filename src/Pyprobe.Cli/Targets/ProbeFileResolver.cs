@@ -100,7 +100,9 @@ internal static class ProbeFileResolver
                 try { lib = UsdtBinary.Open(library); } catch (UsdtException) { }
                 if (lib is not null && lib.HasProvider(PythonProbeCatalog.Provider))
                     return new CliException($"{display} has no USDT probes itself; its interpreter runs from {library}, which has them: pyprobe list {library}");
-                version ??= PythonVersionDetector.Detect(ElfImage.Open(library), library);
+                // The library knows its exact version; the executable often only has its name.
+                try { version = PythonVersionDetector.Detect(ElfImage.Open(library), library) ?? version; }
+                catch (UsdtException) { }
                 return new CliException($"{display} ({Describe(version?.Version)}, interpreter in {library}) has no USDT probes: it was built without --with-dtrace; {Advice(version?.Version)}");
             }
             return new CliException($"{display} ({Describe(version?.Version)}) has no USDT probes and runs the interpreter from a libpython3.X.so that was not found next to it; list that library, or use -p PID on a running process");

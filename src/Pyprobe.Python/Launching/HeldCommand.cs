@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Launching;
+
+/// <summary>
+/// Starts a command stopped before it runs anything, so probes can be attached to its pid first and
+/// its very first Python call is seen. The child is `sh -c 'kill -STOP $$; exec "$@"'`: arguments reach
+/// the command exactly as given, and stdin/stdout/stderr are inherited untouched. The probes stay
+/// attached across the exec because both attach paths follow the process, not its old memory map.
+/// </summary>
+public sealed class HeldCommand : IDisposable
+{
+    private readonly Process _process;
+
+    private HeldCommand(Process process) => _process = process;
+
+    public int Pid => _process.Id;
+
+    public static HeldCommand Start(IReadOnlyList<string> command)
+    {
+        if (command.Count == 0) throw new UsdtException("no command given after --");
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("kill -STOP $$; exec \"$@\"");
+        info.ArgumentList.Add("pyprobe-held");
+        foreach (var argument in command) info.ArgumentList.Add(argument);
+        var process = Process.Start(info) ?? throw new UsdtException($"cannot start {command[0]}");
+        var held = new HeldCommand(process);
+        held.WaitUntilStopped();
+        return held;
+    }
+
+    /// <summary>Lets the command run.</summary>
+    public void Resume() => ProcessSignals.Send(Pid, ProcessSignals.SigCont);
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the command; returns its exit code, or 128+signal if a signal ended it (as shells report it).</summary>
+    public int WaitForExit()
+    {
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    public bool WaitForExit(int milliseconds) => _process.WaitForExit(milliseconds);
+
+    private void WaitUntilStopped()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            if (_process.HasExited) throw new UsdtException($"the command exited before it could be traced (exit code {_process.ExitCode})");
+            if (State() == 'T') return;
+            Thread.Sleep(1);
+        }
+        throw new UsdtException("the command did not stop for attaching within 10 s");
+    }
+
+    /// <summary>The state letter of /proc/PID/stat (after the parenthesised command name).</summary>
+    private char State()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{Pid}/stat");
+            var end = stat.LastIndexOf(')');
+            return end >= 0 && end + 2 < stat.Length ? stat[end + 2] : '?';
+        }
+        catch (IOException)
+        {
+            return '?';
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            // A held child must never stay stopped behind us.
+            Resume();
+        }
+        _process.Dispose();
+    }
+}
