@@ -15,7 +15,8 @@ namespace Pyprobe.Python.Tracing;
 /// <param name="AttachMode">Force an attach path; null picks the best this kernel offers.</param>
 /// <param name="Tids">Only these threads (filtered in the kernel); null for all.</param>
 /// <param name="EntryGate">On 3.11, raise the line semaphore so function__entry fires (see <see cref="Tracing.EntryGate"/>).</param>
-public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true);
+/// <param name="WakeupFraction">The reader is woken when the ring is this full; below that it must poll (see <see cref="PollInterval"/>).</param>
+public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16);
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -40,6 +41,12 @@ public sealed class TraceSession : IDisposable
 
     public UprobeAttachMode AttachMode { get; }
     public RingBufferReader Reader { get; }
+
+    /// <summary>
+    /// How often a reader should look at the ring even without a wakeup: records are committed
+    /// without waking the reader until the ring is <see cref="TraceSessionOptions.WakeupFraction"/> full.
+    /// </summary>
+    public const int PollInterval = 10;
 
     /// <summary>Attached probes, indexed by the id their events carry.</summary>
     public IReadOnlyList<AttachedProbe> Probes => _probes;
@@ -90,7 +97,8 @@ public sealed class TraceSession : IDisposable
                 session._maps.Add(pidFilter);
                 foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
             }
-            var maps = new UsdtEventMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids);
+            var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
+            var maps = new UsdtEventMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
             var gated = new List<TraceTarget>();
             foreach (var target in targets)
             {

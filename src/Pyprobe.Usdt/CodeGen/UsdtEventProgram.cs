@@ -11,7 +11,12 @@ namespace Pyprobe.Usdt.CodeGen;
 /// </param>
 /// <param name="TargetsFd">Hash map of allowed TGIDs (u32 → u8), or null to accept every process.</param>
 /// <param name="Tids">Thread ids to keep (compared in the kernel), or null for every thread.</param>
-public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null);
+/// <param name="WakeupThreshold">
+/// Bytes waiting in the ring above which a record wakes the reader. Below it records are committed
+/// without a wakeup (the reader polls on a short timer): one wakeup per event costs the traced
+/// program more than the event itself.
+/// </param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
 
 /// <summary>
 /// Generates the program for one group of USDT sites that share an argument spec: it reads every
@@ -88,10 +93,10 @@ public static class UsdtEventProgram
         for (var j = 0; j < layout.StringArguments.Count; j++)
             EmitStringCopy(code, layout, j, scratch, stringBytes);
 
+        EmitWakeupFlags(code, maps);
         code.LoadMapFd(Register.R1, maps.RingFd)
             .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
             .Mov64(Register.R3, stringBytes).Add64(Register.R3, layout.StringsOffset)
-            .Mov64(Register.R4, 0)
             .Call(HelperFunction.RingbufOutput)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
             .Mov64(Register.R1, 1)
@@ -101,6 +106,24 @@ public static class UsdtEventProgram
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
+    }
+
+    /// <summary>Leaves the bpf_ringbuf_output flags in R4: BPF_RB_NO_WAKEUP, or BPF_RB_FORCE_WAKEUP past the threshold.</summary>
+    private static void EmitWakeupFlags(InstructionBuilder code, UsdtEventMaps maps)
+    {
+        const int noWakeup = 1, forceWakeup = 2, availableData = 0;
+        if (maps.WakeupThreshold <= 0)
+        {
+            code.Mov64(Register.R4, 0);
+            return;
+        }
+        code.LoadMapFd(Register.R1, maps.RingFd)
+            .Mov64(Register.R2, availableData)
+            .Call(HelperFunction.RingbufQuery)
+            .Mov64(Register.R4, forceWakeup)
+            .JumpIf(JumpCondition.GreaterOrEqual, Register.R0, maps.WakeupThreshold, "wake")
+            .Mov64(Register.R4, noWakeup)
+            .Label("wake");
     }
 
     /// <summary>
