@@ -16,6 +16,8 @@ namespace Pyprobe.Cli;
 internal static class CliApp
 {
     public const string Name = "pyprobe";
+    /// <summary>Start of the message for an unknown option; argument validators use it too.</summary>
+    public const string UnknownOption = "unknown option";
 
     public static RootCommand BuildRootCommand()
     {
@@ -72,11 +74,15 @@ internal static class CliApp
     {
         // "pyprobe frob" yields both "required command was not provided" and the unmatched
         // token; the token is what the user got wrong.
+        // An unknown option beats everything else: a free argument may have swallowed it (the
+        // commands' argument validators then report "unknown option '-x'"), pushing the real
+        // argument to the unmatched tokens.
+        if (parseResult.Errors.FirstOrDefault(e => e.Message.StartsWith(UnknownOption, StringComparison.Ordinal)) is { } swallowed)
+            return swallowed.Message;
+        if (parseResult.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-')) is { } option)
+            return $"{UnknownOption} '{option}'";
         if (parseResult.UnmatchedTokens.Count > 0)
-        {
-            var token = parseResult.UnmatchedTokens[0];
-            return token.StartsWith('-') ? $"unknown option '{token}'" : $"unknown command or argument '{token}'";
-        }
+            return $"unknown command or argument '{parseResult.UnmatchedTokens[0]}'";
         return Sentence(parseResult.Errors[0].Message);
     }
 

@@ -34,9 +34,14 @@ public sealed class UsdtBinary
         Probes.FirstOrDefault(p => p.Provider == provider && p.Name == name);
 
     /// <summary>Opens and parses a file. Throws <see cref="UsdtException"/> for anything unreadable or malformed.</summary>
-    public static UsdtBinary Open(string path)
+    public static UsdtBinary Open(string path) => FromImage(path, ElfImage.Open(path));
+
+    /// <summary>Like <see cref="Open"/> for an image in memory (first <paramref name="length"/> bytes of <paramref name="data"/>; not copied).</summary>
+    internal static UsdtBinary OpenInMemory(string path, byte[] data, int length) =>
+        FromImage(path, ElfImage.OpenInMemory(path, data, length));
+
+    private static UsdtBinary FromImage(string path, ElfImage elf)
     {
-        var elf = ElfImage.Open(path);
         var noteSection = elf.FindSection(".note.stapsdt");
         if (noteSection is null)
             return new UsdtBinary(path, elf, []);

@@ -23,7 +23,7 @@ internal static class ListCommand
         path.Validators.Add(r =>
         {
             if (r.Tokens is [{ Value: ['-', _, ..] value }])
-                r.AddError($"unknown option '{value}'");
+                r.AddError($"{CliApp.UnknownOption} '{value}'");
         });
         var pid = SharedOptions.Pid();
         pid.Description = "List the probes of the Python running as PID (the file that carries them, as the process sees it).";

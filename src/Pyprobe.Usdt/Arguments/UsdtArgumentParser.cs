@@ -11,6 +11,9 @@ namespace Pyprobe.Usdt;
 /// </summary>
 public static class UsdtArgumentParser
 {
+    /// <summary>The most arguments a stapsdt note may carry (sys/sdt.h, libbpf's USDT_MAX_ARG_CNT).</summary>
+    internal const int MaxArguments = 12;
+
     /// <summary>
     /// Parses a whole space-separated argument string. An empty string or one starting with ':'
     /// (how some toolchains spell "no arguments") yields no arguments.
@@ -20,8 +23,13 @@ public static class UsdtArgumentParser
     {
         var trimmed = text.Trim();
         if (trimmed.Length == 0 || trimmed[0] == ':') return [];
-        var result = new List<UsdtArgument>();
-        foreach (var token in trimmed.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+        var tokens = trimmed.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        // sys/sdt.h emits at most 12 operands and the code generator has room for no more; reject
+        // here so an odd note is a clear error at open time, not a crash later.
+        if (tokens.Length > MaxArguments)
+            throw Fail(probe, tokens[MaxArguments], $"argument {MaxArguments + 1} of {tokens.Length}: a USDT probe has at most {MaxArguments} arguments");
+        var result = new List<UsdtArgument>(tokens.Length);
+        foreach (var token in tokens)
             result.Add(Parse(token, probe));
         return result;
     }
@@ -33,7 +41,8 @@ public static class UsdtArgumentParser
         if (at <= 0)
             throw Fail(probe, token, "expected SIZE@OPERAND");
         var sizeText = token[..at];
-        if (!int.TryParse(sizeText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) || Math.Abs(n) is not (1 or 2 or 4 or 8))
+        // Range check before Math.Abs: Math.Abs(int.MinValue) throws OverflowException.
+        if (!int.TryParse(sizeText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) || n is not (-8 or -4 or -2 or -1 or 1 or 2 or 4 or 8))
             throw Fail(probe, token, $"size '{sizeText}' is not one of ±1, ±2, ±4, ±8");
         int size = Math.Abs(n);
         bool signed = n < 0;
@@ -81,6 +90,8 @@ public static class UsdtArgumentParser
             return new UsdtMemoryArgument(size, signed, token, baseReg, disp);
         }
 
+        if (baseReg.FullName == "rip")
+            throw Fail(probe, token, "%rip cannot be the base of an indexed operand");
         if (inner[1].Length == 0 || inner[1][0] != '%')
             throw Fail(probe, token, "missing index register");
         var index = Register(inner[1][1..], probe, token);

@@ -15,11 +15,15 @@ public sealed class ElfImage
     private const ushort EM_X86_64 = 62;
 
     private readonly Dictionary<string, List<ElfSymbol>> _symbolsByName;
+    // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
+    private readonly byte[]? _memory;
 
     private ElfImage(string path, ElfFileKind kind, IReadOnlyList<ElfLoadSegment> segments,
-        IReadOnlyList<ElfSection> sections, IReadOnlyList<ElfSymbol> symbols)
+        IReadOnlyList<ElfSection> sections, IReadOnlyList<ElfSymbol> symbols, long fileLength, byte[]? memory)
     {
         Path = path;
+        FileLength = fileLength;
+        _memory = memory;
         Kind = kind;
         LoadSegments = segments;
         Sections = sections;
@@ -43,6 +47,8 @@ public sealed class ElfImage
     public IReadOnlyList<ElfSection> Sections { get; }
     /// <summary>Named, defined and undefined symbols of .symtab followed by .dynsym.</summary>
     public IReadOnlyList<ElfSymbol> Symbols { get; }
+    /// <summary>Length of the file (or in-memory image) when its headers were parsed.</summary>
+    internal long FileLength { get; }
 
     /// <summary>Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>.</summary>
     public static ElfImage Open(string path)
@@ -58,30 +64,44 @@ public sealed class ElfImage
         }
 
         using (stream)
+            return Load(path, stream, memory: null);
+    }
+
+    /// <summary>
+    /// Parses an ELF image held in memory (the first <paramref name="length"/> bytes of
+    /// <paramref name="data"/>); <paramref name="path"/> is only used in messages. The array is
+    /// referenced, not copied: it must not change while the image is in use.
+    /// </summary>
+    internal static ElfImage OpenInMemory(string path, byte[] data, int length)
+    {
+        using var stream = new MemoryStream(data, 0, length, writable: false);
+        return Load(path, stream, data);
+    }
+
+    private static ElfImage Load(string path, Stream stream, byte[]? memory)
+    {
+        CheckIdent(path, stream);
+        try
         {
-            CheckIdent(path, stream);
-            try
-            {
-                // shouldOwnStream: false — we dispose the stream ourselves above.
-                if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
-                    throw new UsdtException($"{path} is not a readable ELF file.");
-                using var elf = loaded;
-                if (elf is not ELF<ulong> elf64)
-                    throw new UsdtException($"{path} is not a 64-bit ELF file.");
-                return FromElfSharp(path, elf64, stream.Length);
-            }
-            catch (UsdtException) { throw; }
-            catch (Exception e)
-            {
-                // ELFSharp signals truncated/garbled headers with whatever the BinaryReader throws.
-                throw new UsdtException($"{path}: malformed or truncated ELF file ({e.GetType().Name}: {e.Message})", e);
-            }
+            // shouldOwnStream: false — the caller disposes the stream.
+            if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
+                throw new UsdtException($"{path} is not a readable ELF file.");
+            using var elf = loaded;
+            if (elf is not ELF<ulong> elf64)
+                throw new UsdtException($"{path} is not a 64-bit ELF file.");
+            return FromElfSharp(path, elf64, stream.Length, memory);
+        }
+        catch (UsdtException) { throw; }
+        catch (Exception e)
+        {
+            // ELFSharp signals truncated/garbled headers with whatever the BinaryReader throws.
+            throw new UsdtException($"{path}: malformed or truncated ELF file ({e.GetType().Name}: {e.Message})", e);
         }
     }
 
     // Cheap checks of e_ident/e_type/e_machine before ELFSharp, so the common "wrong kind of file"
     // cases get precise messages.
-    private static void CheckIdent(string path, FileStream stream)
+    private static void CheckIdent(string path, Stream stream)
     {
         Span<byte> ident = stackalloc byte[20];
         int n = stream.ReadAtLeast(ident, ident.Length, throwOnEndOfStream: false);
@@ -102,7 +122,7 @@ public sealed class ElfImage
             throw new UsdtException($"{path} is not an x86-64 ELF file (e_machine {machine}).");
     }
 
-    private static ElfImage FromElfSharp(string path, ELF<ulong> elf, long fileLength)
+    private static ElfImage FromElfSharp(string path, ELF<ulong> elf, long fileLength, byte[]? memory)
     {
         var kind = elf.Type == FileType.Executable ? ElfFileKind.Executable : ElfFileKind.SharedObject;
 
@@ -138,7 +158,7 @@ public sealed class ElfImage
             }
         }
 
-        return new ElfImage(path, kind, segments, sections, symbols);
+        return new ElfImage(path, kind, segments, sections, symbols, fileLength, memory);
     }
 
     /// <summary>The first section with this name, or null.</summary>
@@ -155,6 +175,12 @@ public sealed class ElfImage
     /// <summary>Reads exactly <paramref name="count"/> bytes at a file offset.</summary>
     public byte[] ReadFileBytes(ulong fileOffset, int count)
     {
+        if (_memory is not null)
+        {
+            if (count < 0 || fileOffset > (ulong)FileLength || (ulong)count > (ulong)FileLength - fileOffset)
+                throw new UsdtException($"{Path}: read of {count} bytes at file offset 0x{fileOffset:x} is beyond the end of the file.");
+            return _memory.AsSpan((int)fileOffset, count).ToArray();
+        }
         try
         {
             using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

@@ -1,0 +1,89 @@
+namespace Pyprobe.Python.Analysis;
+
+/// <summary>
+/// Byte layouts shared by the generated call-statistics programs and the user-space reader, so the two
+/// cannot drift apart.
+/// <code>
+/// stats key (24 bytes)           stats value (per CPU, 1296 bytes)     thread stack (value of the tid map)
+///  0 u32 pid                      0 u64 calls (timed + untimed)          0 u32 depth (logical; may exceed MaxFrames)
+///  4 u32 first line (0: unknown)  8 u64 timed calls                      4 u32 unused
+///  8 u64 filename pointer        16 u64 total ns (inclusive)             8 frame[MaxFrames], 40 bytes each:
+/// 16 u64 funcname pointer        24 u64 self ns                              +0  u64 entry ktime
+///                                32 u64 min ns (0: none yet)                 +8  u64 filename pointer
+///                                40 u64 max ns                               +16 u64 funcname pointer
+///                                48 u64 histogram[156]                       +24 u64 time spent in callees
+///                                                                            +32 u32 entry line, +36 unused
+/// name record (ring buffer): the 24-byte key, u16 filename length, u16 funcname length, u32 truncated bits,
+/// then both strings back to back without NULs.
+/// </code>
+/// </summary>
+public static class CallStatsLayout
+{
+    public const int KeySize = 24;
+    public const int KeyPidOffset = 0;
+    public const int KeyLineOffset = 4;
+    public const int KeyFilenameOffset = 8;
+    public const int KeyFuncnameOffset = 16;
+
+    public const int CallsOffset = 0;
+    public const int TimedOffset = 8;
+    public const int TotalOffset = 16;
+    public const int SelfOffset = 24;
+    public const int MinOffset = 32;
+    public const int MaxOffset = 40;
+    public const int HistogramOffset = 48;
+
+    /// <summary>Log-linear histogram: 4 linear sub-buckets per power of two, exact below 4 ns, up to 2^40 ns (~1100 s).</summary>
+    public const int SubBucketsLog2 = 2;
+    public const int HighestExponent = 39;
+    public const int BucketCount = 4 + (HighestExponent - 1) * 4; // 156: indices 0..155
+    public const int StatsValueSize = HistogramOffset + 8 * BucketCount;
+
+    public const int DefaultMaxFrames = 64;
+    public const int StackHeaderSize = 8;
+    public const int FrameSize = 40;
+    public const int FrameEntryOffset = 0;
+    public const int FrameFilenameOffset = 8;
+    public const int FrameFuncnameOffset = 16;
+    public const int FrameChildOffset = 24;
+    public const int FrameLineOffset = 32;
+
+    public static int StackValueSize(int maxFrames) => StackHeaderSize + FrameSize * maxFrames;
+
+    public const int NameLengthsOffset = KeySize;   // u16 filename length, u16 funcname length
+    public const int NameTruncatedOffset = KeySize + 4;
+    public const int NameStringsOffset = KeySize + 8;
+    public const int MaxNameLength = 1024;
+
+    /// <summary>Per-CPU counters at the start of the scratch value, then the name record being built.</summary>
+    public const int LostNamesCounter = 0;
+    public const int OverflowEntriesCounter = 8;
+    public const int UnmatchedReturnsCounter = 16;
+    public const int DiscardedFramesCounter = 24;
+    public const int StatsFullCounter = 32;
+    public const int NoStackCounter = 40;
+    public const int ScratchRecordOffset = 64;
+    public const int ScratchValueSize = (ScratchRecordOffset + NameStringsOffset + 2 * MaxNameLength + 1 + 7) / 8 * 8;
+
+    /// <summary>The bucket a duration falls in; the generated BPF computes exactly this.</summary>
+    public static int BucketIndex(ulong ns)
+    {
+        if (ns < 4) return (int)ns;
+        var exponent = 63 - System.Numerics.BitOperations.LeadingZeroCount(ns);
+        if (exponent > HighestExponent) return BucketCount - 1;
+        var sub = (int)((ns >> (exponent - SubBucketsLog2)) & 3);
+        return exponent * 4 - 4 + sub;
+    }
+
+    /// <summary>Smallest duration in bucket <paramref name="index"/>.</summary>
+    public static ulong BucketLowerBound(int index)
+    {
+        if (index < 4) return (ulong)index;
+        var exponent = (index - 4) / 4 + 2;
+        var sub = (ulong)((index - 4) % 4);
+        return (4 + sub) << (exponent - SubBucketsLog2);
+    }
+
+    /// <summary>One past the largest duration in bucket <paramref name="index"/> (the last bucket is open-ended).</summary>
+    public static ulong BucketUpperBound(int index) => index + 1 < BucketCount ? BucketLowerBound(index + 1) : ulong.MaxValue;
+}

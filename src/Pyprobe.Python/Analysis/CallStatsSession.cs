@@ -1,0 +1,392 @@
+using System.Buffers.Binary;
+using System.Text;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+using static Pyprobe.Python.Analysis.CallStatsLayout;
+
+namespace Pyprobe.Python.Analysis;
+
+/// <summary>Tunables of a <see cref="CallStatsSession"/>.</summary>
+/// <param name="EntryGate">On 3.11, raise the line semaphore so function__entry fires (about 10x slower on call-heavy code); without it calls are counted from returns, untimed.</param>
+/// <param name="AttachMode">Force an attach path; null picks the best this kernel offers.</param>
+/// <param name="MaxFrames">Frames kept per thread in the kernel; deeper calls are counted without a time.</param>
+/// <param name="MaxFunctions">Distinct (process, function, first line) entries the kernel can hold.</param>
+/// <param name="MaxThreads">Thread stacks (LRU: the least recently used thread's stack is recycled).</param>
+/// <param name="RingBufferBytes">Ring for name records: a power of two, a multiple of the page size.</param>
+public sealed record CallStatsOptions(
+    bool EntryGate = true,
+    UprobeAttachMode? AttachMode = null,
+    int MaxFrames = DefaultMaxFrames,
+    uint MaxFunctions = 65536,
+    uint MaxThreads = 4096,
+    uint RingBufferBytes = 1 << 20);
+
+/// <summary>How calls are measured in one target.</summary>
+/// <param name="Timed">Entry and return are attached: calls have durations.</param>
+/// <param name="UntimedReason">Why they have none, when <paramref name="Timed"/> is false.</param>
+/// <param name="Gated">The 3.11 entry gate is open for this target.</param>
+public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? UntimedReason, bool Gated);
+
+/// <summary>
+/// The engine behind <c>pyprobe calls</c>: per-function call statistics aggregated in the kernel (counts, total,
+/// self, min, max and a log-linear latency histogram); user space only reads the maps and receives each
+/// function's names once.
+/// </summary>
+/// <remarks>
+/// <para>A function is keyed by (pid, filename pointer, funcname pointer, first line). Pointers identify the
+/// strings of a live code object cheaply; the names are read once, when the kernel creates the key, and kept in
+/// user space. Remaining risk: if a code object is freed and another with the same first line gets strings at
+/// the same two addresses, its calls are added to the old row under the old names until <see cref="Reset"/>
+/// (which makes the kernel send names again). Two functions with the same name in one file differ by first line.</para>
+/// <para>Min and max are a plain compare-and-store on the CPU's own copy: exact unless two threads on one CPU
+/// interleave inside the same function's update (a uprobe handler can be preempted); counts, totals and
+/// histogram buckets use atomic adds and are exact.</para>
+/// </remarks>
+public sealed class CallStatsSession : IDisposable
+{
+    private readonly List<IDisposable> _links = [];
+    private readonly List<BpfMap> _maps = [];
+    private readonly BpfMap _stats;
+    private readonly BpfMap _scratch;
+    private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
+    private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
+    private readonly List<CallStatsTarget> _targets = [];
+    private bool _disposed;
+
+    private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
+
+    private CallStatsSession(UprobeAttachMode mode, CallStatsOptions options, BpfMap ring, BpfMap stats, BpfMap scratch)
+    {
+        AttachMode = mode;
+        Options = options;
+        _stats = stats;
+        _scratch = scratch;
+        _maps.AddRange([ring, stats, scratch]);
+        Reader = new RingBufferReader(ring);
+    }
+
+    public UprobeAttachMode AttachMode { get; }
+    public CallStatsOptions Options { get; }
+
+    /// <summary>The ring name records arrive in; <see cref="Snapshot"/> drains it, a caller may also wait on it.</summary>
+    public RingBufferReader Reader { get; }
+
+    public IReadOnlyList<CallStatsTarget> Targets => _targets;
+
+    /// <summary>Name records the kernel could not send because the ring was full (summed over CPUs).</summary>
+    public ulong LostNameRecords => Counter(LostNamesCounter);
+
+    public static CallStatsSession Attach(IReadOnlyList<TraceTarget> targets, CallStatsOptions? options = null)
+    {
+        options ??= new CallStatsOptions();
+        if (targets.Count == 0) throw new ArgumentException("nothing to attach");
+        if (options.MaxFrames is < CallStatsProgram.MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(options), "MaxFrames must be between 4 and 1024");
+        MemlockLimit.RemoveIfNeeded();
+        var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
+
+        var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_names", options.RingBufferBytes));
+        BpfMap? stats = null, scratch = null;
+        try
+        {
+            // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front.
+            stats = BpfMap.Create(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, options.MaxFunctions, Flags: 1));
+            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
+        }
+        catch
+        {
+            stats?.Dispose();
+            ring.Dispose();
+            throw;
+        }
+        var session = new CallStatsSession(mode, options, ring, stats, scratch);
+        try
+        {
+            session.AttachAll(targets);
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private void AttachAll(IReadOnlyList<TraceTarget> targets)
+    {
+        var plans = new List<(TraceTarget Target, UsdtProbe Return, UsdtProbe? Entry, string? Reason)>();
+        foreach (var target in targets)
+        {
+            var ret = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__return");
+            if (ret is null) continue;
+            var entry = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry");
+            string? reason = null;
+            if (entry is null) reason = "this interpreter has no function__entry probe, so calls are counted from returns";
+            else if (EntryGate.IsNeeded(target) && !Options.EntryGate)
+                reason = "CPython 3.11 fires function__entry only while tracing is on and the entry gate is off, so calls are counted from returns";
+            plans.Add((target, ret, reason is null ? entry : null, reason));
+        }
+        if (plans.Count == 0)
+            throw new UsdtException("no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+
+        var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
+        int? pidsFd = null;
+        if (targets.All(t => !t.AllProcesses))
+        {
+            var pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_cpids", 4, 1, (uint)pids.Count));
+            _maps.Add(pidFilter);
+            foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
+            pidsFd = pidFilter.Fd.Value;
+        }
+
+        var zero = BpfMap.Create(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
+        _maps.Add(zero);
+        var stacksFd = -1;
+        if (plans.Any(p => p.Entry is not null))
+        {
+            var stacks = BpfMap.Create(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads));
+            _maps.Add(stacks);
+            stacksFd = stacks.Fd.Value;
+        }
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _maps[0].Fd.Value, pidsFd);
+
+        foreach (var (target, ret, entry, reason) in plans)
+        {
+            // Returns first: a return without its entry is counted untimed; an entry without its return would linger.
+            AttachProbe(target, ret, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps);
+            var gated = false;
+            if (entry is not null)
+            {
+                AttachProbe(target, entry, CallStatsProbeKind.Entry, maps);
+                if (EntryGate.IsNeeded(target))
+                {
+                    _links.Add(EntryGate.Open(target, AttachMode));
+                    gated = true;
+                }
+            }
+            _targets.Add(new CallStatsTarget(target, entry is not null, reason, gated));
+        }
+    }
+
+    private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps)
+    {
+        foreach (var group in usdt.Sites.GroupBy(site => site.Arguments.Any(a => a is UsdtRipRelativeArgument) ? $"{site.ArgumentText}@{site.Address:x}" : site.ArgumentText))
+        {
+            var sites = group.ToList();
+            var code = CallStatsProgram.Generate(kind, sites[0].Arguments, maps, Options.MaxFrames, sites[0].Address, target.Binary.ResolveSymbolAddress);
+            var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
+            using var program = BpfProgram.Load(new ProgramSpec(name, Bpf.Programs.ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
+            // Always pass the semaphore offset: another tracer on the same site with a different one makes the kernel refuse.
+            var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList();
+            if (target.AllProcesses) _links.Add(Link(program, target, uprobeSites, 0));
+            else foreach (var pid in target.Pids) _links.Add(Link(program, target, uprobeSites, pid));
+        }
+    }
+
+    private IUprobeLink Link(BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => AttachMode switch
+    {
+        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
+        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
+    };
+
+    /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>
+    public void Detach()
+    {
+        foreach (var link in _links) link.Dispose();
+        _links.Clear();
+    }
+
+    /// <summary>Reads pending name records from the ring; returns how many arrived.</summary>
+    public int DrainNames()
+    {
+        var total = 0;
+        int n;
+        while ((n = Reader.Drain(OnNameRecord)) > 0) total += n;
+        return total;
+    }
+
+    private void OnNameRecord(ReadOnlySpan<byte> record)
+    {
+        if (record.Length < NameStringsOffset) return;
+        var key = ReadKey(record);
+        int fileLength = BinaryPrimitives.ReadUInt16LittleEndian(record[NameLengthsOffset..]);
+        int funcLength = BinaryPrimitives.ReadUInt16LittleEndian(record[(NameLengthsOffset + 2)..]);
+        if (NameStringsOffset + fileLength + funcLength > record.Length) return;
+        var file = Encoding.UTF8.GetString(record.Slice(NameStringsOffset, fileLength));
+        var func = Encoding.UTF8.GetString(record.Slice(NameStringsOffset + fileLength, funcLength));
+        _names[key] = (file, func);
+        _namesByPointers[(key.Pid, key.File, key.Func)] = (file, func);
+    }
+
+    private static NameKey ReadKey(ReadOnlySpan<byte> key) => new(
+        BinaryPrimitives.ReadInt32LittleEndian(key[KeyPidOffset..]),
+        BinaryPrimitives.ReadInt32LittleEndian(key[KeyLineOffset..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(key[KeyFilenameOffset..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(key[KeyFuncnameOffset..]));
+
+    /// <summary>Clears every function's statistics (e.g. after printing an interval).</summary>
+    public void Reset()
+    {
+        foreach (var key in Keys()) _stats.Delete(key);
+    }
+
+    /// <summary>
+    /// Reads the statistics merged over CPUs. With <paramref name="reset"/>, each function's entry is deleted right
+    /// after it is read, so consecutive snapshots cover disjoint intervals (calls finishing between the read and the
+    /// delete of one entry are lost).
+    /// </summary>
+    public CallStats Snapshot(bool reset = false)
+    {
+        var stride = (StatsValueSize + 7) / 8 * 8;
+        var value = new byte[_stats.UserValueSize];
+        var raw = new List<RawEntry>();
+        foreach (var keyBytes in Keys())
+        {
+            if (!_stats.TryLookup(keyBytes, value)) continue;
+            if (reset) _stats.Delete(keyBytes);
+            var entry = new RawEntry(ReadKey(keyBytes), new ulong[BucketCount]);
+            for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
+            {
+                var v = value.AsSpan(cpu * stride, StatsValueSize);
+                entry.Calls += U64(v, CallsOffset);
+                entry.Timed += U64(v, TimedOffset);
+                entry.Total += U64(v, TotalOffset);
+                entry.Self += U64(v, SelfOffset);
+                var min = U64(v, MinOffset);
+                if (min != 0 && (entry.Min == 0 || min < entry.Min)) entry.Min = min;
+                entry.Max = Math.Max(entry.Max, U64(v, MaxOffset));
+                for (var b = 0; b < BucketCount; b++) entry.Histogram[b] += U64(v, HistogramOffset + 8 * b);
+            }
+            raw.Add(entry);
+        }
+        DrainNames();
+        var functions = Aggregate(raw);
+        return new CallStats(functions, Counter(LostNamesCounter), Counter(UnmatchedReturnsCounter), Counter(OverflowEntriesCounter),
+            Counter(DiscardedFramesCounter), Counter(StatsFullCounter), Counter(NoStackCounter));
+    }
+
+    private sealed class RawEntry(NameKey key, ulong[] histogram)
+    {
+        public NameKey Key { get; } = key;
+        public ulong[] Histogram { get; } = histogram;
+        public string File { get; set; } = "";
+        public string Func { get; set; } = "";
+        public ulong Calls, Timed, Total, Self, Min, Max;
+
+        public void Add(RawEntry other)
+        {
+            Calls += other.Calls;
+            Timed += other.Timed;
+            Total += other.Total;
+            Self += other.Self;
+            if (other.Min != 0 && (Min == 0 || other.Min < Min)) Min = other.Min;
+            Max = Math.Max(Max, other.Max);
+            for (var b = 0; b < BucketCount; b++) Histogram[b] += other.Histogram[b];
+        }
+    }
+
+    private List<FunctionStats> Aggregate(List<RawEntry> raw)
+    {
+        // Same names and first line = same row (pointers may differ, e.g. after a code object was re-created).
+        var rows = new Dictionary<(int Pid, string File, string Func, int Line), RawEntry>();
+        foreach (var entry in raw)
+        {
+            (entry.File, entry.Func) = ResolveNames(entry.Key);
+            var id = (entry.Key.Pid, entry.File, entry.Func, entry.Key.Line);
+            if (rows.TryGetValue(id, out var existing)) existing.Add(entry);
+            else rows[id] = entry;
+        }
+        // Returns counted without their entry carry no first line: fold them into the one timed row of that name.
+        foreach (var (id, entry) in rows.Where(r => r.Key.Line == 0 && r.Value.Timed == 0).ToList())
+        {
+            var siblings = rows.Where(r => r.Key.Pid == id.Pid && r.Key.File == id.File && r.Key.Func == id.Func && r.Key.Line != 0).ToList();
+            if (siblings.Count != 1) continue;
+            siblings[0].Value.Add(entry);
+            rows.Remove(id);
+        }
+
+        var result = new List<FunctionStats>(rows.Count);
+        foreach (var (id, e) in rows)
+        {
+            var timed = e.Timed > 0;
+            int? line = id.Line == 0 && !timed ? null : id.Line;
+            ulong? min = timed ? e.Min : null, max = timed ? e.Max : null;
+            var histogram = timed ? (IReadOnlyList<ulong>)e.Histogram : [];
+            result.Add(new FunctionStats(id.Pid, id.File, id.Func, line, e.Calls, e.Timed,
+                timed ? e.Total : null, timed ? e.Self : null, timed ? (double)e.Total / e.Timed : null, min, max,
+                CallStatsMath.Quantile(histogram, e.Timed, min, max, 0.50),
+                CallStatsMath.Quantile(histogram, e.Timed, min, max, 0.90),
+                CallStatsMath.Quantile(histogram, e.Timed, min, max, 0.99),
+                histogram, e.Calls > e.Timed ? UntimedReason(id.Pid) : null));
+        }
+        result.Sort((a, b) => (b.TotalNs ?? 0).CompareTo(a.TotalNs ?? 0) is var c && c != 0 ? c : b.Count.CompareTo(a.Count));
+        return result;
+    }
+
+    private string UntimedReason(int pid)
+    {
+        foreach (var t in _targets)
+            if (!t.Timed && (t.Target.AllProcesses || t.Target.Pids.Contains(pid))) return t.UntimedReason!;
+        return $"no matching function__entry was seen for some calls: they started before tracing, ran deeper than {Options.MaxFrames} frames, or were a 3.15 generator throw()";
+    }
+
+    private (string File, string Func) ResolveNames(NameKey key)
+    {
+        if (_names.TryGetValue(key, out var names)) return names;
+        if (_namesByPointers.TryGetValue((key.Pid, key.File, key.Func), out names)) return names;
+        // The record was lost (ring full): read the strings from the process while it is alive.
+        names = (ReadProcessString(key.Pid, key.File) ?? $"<0x{key.File:x}>", ReadProcessString(key.Pid, key.Func) ?? $"<0x{key.Func:x}>");
+        _names[key] = names;
+        return names;
+    }
+
+    private static string? ReadProcessString(int pid, ulong address)
+    {
+        if (address == 0 || address > long.MaxValue) return null;
+        try
+        {
+            using var mem = new FileStream($"/proc/{pid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+            mem.Seek((long)address, SeekOrigin.Begin);
+            var buffer = new byte[MaxNameLength];
+            var read = mem.Read(buffer, 0, buffer.Length);
+            var end = Array.IndexOf(buffer, (byte)0, 0, read);
+            return Encoding.UTF8.GetString(buffer, 0, end >= 0 ? end : read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private List<byte[]> Keys()
+    {
+        var keys = new List<byte[]>();
+        var current = Array.Empty<byte>();
+        while (true)
+        {
+            var next = new byte[KeySize];
+            if (!_stats.TryGetNextKey(current, next)) break;
+            keys.Add(next);
+            current = next;
+        }
+        return keys;
+    }
+
+    private ulong Counter(int offset) => _scratch.SumPerCpuCounter(0, offset);
+
+    private static ulong U64(ReadOnlySpan<byte> value, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(value[offset..]);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Detach();
+        Reader.Dispose();
+        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
+    }
+}

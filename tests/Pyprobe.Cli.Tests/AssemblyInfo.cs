@@ -1,0 +1,2 @@
+// pyprobe is Linux-only (eBPF, /proc); so are its tests.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -1,0 +1,143 @@
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// The error policy: one stderr line starting with "pyprobe: ", nothing on stdout, exit 1 for
+/// runtime failures and 2 for usage errors, never a stack trace (unless PYPROBE_DEBUG=1).
+/// </summary>
+public class ErrorTests
+{
+    private static string AssertOneLineError(CliResult r, int exitCode)
+    {
+        Assert.True(r.ExitCode == exitCode, $"expected exit {exitCode}\n{r}");
+        Assert.Equal("", r.Stdout);
+        Assert.EndsWith("\n", r.Stderr);
+        var line = r.Stderr[..^1];
+        Assert.DoesNotContain('\n', line);
+        Assert.StartsWith("pyprobe: ", line);
+        Assert.DoesNotContain(" at Pyprobe.", line);
+        return line;
+    }
+
+    public static TheoryData<string> PyenvPythons()
+    {
+        var data = new TheoryData<string>();
+        foreach (var p in CachedPythons.Pyenv()) data.Add(p);
+        if (data.Count == 0) data.Add("(none)");
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PyenvPythons))]
+    public void Path_PythonWithoutProbes_Exit1_SaysBuiltWithoutDtrace(string python)
+    {
+        if (python == "(none)")
+            Assert.Fail("no pyenv CPython under ~/.pyenv/versions: this test needs an interpreter built without --with-dtrace (e.g. pyenv install 3.11)");
+        var line = AssertOneLineError(PyprobeBinary.Run("list", python), 1);
+        Assert.StartsWith($"pyprobe: {python} (CPython 3.", line);
+        Assert.Contains("has no USDT probes: it was built without --with-dtrace; use a build with probes, such as Debian's", line);
+    }
+
+    [Fact]
+    public void Pid_PythonWithoutProbes_Exit1_SaysBuiltWithoutDtrace()
+    {
+        var python = CachedPythons.Pyenv().FirstOrDefault(p => p.EndsWith("/python3.11", StringComparison.Ordinal))
+            ?? CachedPythons.Pyenv().FirstOrDefault();
+        if (python is null)
+            Assert.Fail("no pyenv CPython under ~/.pyenv/versions: this test needs an interpreter built without --with-dtrace (e.g. pyenv install 3.11)");
+        using var process = RunningProcess.Python(python);
+        var line = AssertOneLineError(PyprobeBinary.Run("list", "-p", process.Pid.ToString()), 1);
+        Assert.StartsWith($"pyprobe: process {process.Pid} runs CPython 3.", line);
+        Assert.Contains("which was built without --with-dtrace and has no USDT probes; use a build with probes", line);
+    }
+
+    [Fact]
+    public void Pid_NotPython_Exit1()
+    {
+        using var sleep = RunningProcess.Start("sleep", "60");
+        var line = AssertOneLineError(PyprobeBinary.Run("list", "-p", sleep.Pid.ToString()), 1);
+        Assert.Equal($"pyprobe: process {sleep.Pid} (/usr/bin/sleep) is not a Python interpreter: it maps neither a libpython3.X.so nor a python3.X executable", line);
+    }
+
+    [Fact]
+    public void Pid_NoSuchProcess_Exit1()
+    {
+        int pid = 999999;
+        while (Directory.Exists($"/proc/{pid}")) pid++;
+        var line = AssertOneLineError(PyprobeBinary.Run("list", "-p", pid.ToString()), 1);
+        Assert.Equal($"pyprobe: no process with PID {pid}", line);
+    }
+
+    [Fact]
+    public void Path_Missing_Exit1() =>
+        Assert.Equal("pyprobe: /nonexistent/python3.11: no such file",
+            AssertOneLineError(PyprobeBinary.Run("list", "/nonexistent/python3.11"), 1));
+
+    [Fact]
+    public void Path_Directory_Exit1() =>
+        Assert.Equal("pyprobe: /usr/bin is a directory, not an ELF file",
+            AssertOneLineError(PyprobeBinary.Run("list", "/usr/bin"), 1));
+
+    [Fact]
+    public void Path_NotElf_Exit1() =>
+        Assert.Equal("pyprobe: /etc/hostname is not an ELF file",
+            AssertOneLineError(PyprobeBinary.Run("list", "/etc/hostname"), 1));
+
+    [Fact]
+    public void Path_ElfWithoutProbesNotPython_Exit1() =>
+        Assert.Equal("pyprobe: /usr/bin/sleep has no USDT probes (no .note.stapsdt section) and is not a CPython interpreter",
+            AssertOneLineError(PyprobeBinary.Run("list", "/usr/bin/sleep"), 1));
+
+    [Fact]
+    public void DefaultPython3_IsAScript_Exit1()
+    {
+        var dir = Directory.CreateTempSubdirectory("pyprobe-shim-");
+        try
+        {
+            var shim = Path.Combine(dir.FullName, "python3");
+            File.WriteAllText(shim, "#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n");
+            File.SetUnixFileMode(shim, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var r = PyprobeBinary.Run(["list"], new Dictionary<string, string?> { ["PATH"] = $"{dir.FullName}:/usr/bin:/bin" });
+            var line = AssertOneLineError(r, 1);
+            Assert.StartsWith($"pyprobe: the python3 on PATH, {shim}, is a script", line);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("pyprobe: unknown option '--bogus' (see 'pyprobe list --help')", "list", "--bogus")]
+    [InlineData("pyprobe: unknown option '-x' (see 'pyprobe list --help')", "list", "-x", "/usr/bin/python3.11")]
+    [InlineData("pyprobe: invalid PID 'abc': expected a positive integer (see 'pyprobe list --help')", "list", "-p", "abc")]
+    [InlineData("pyprobe: invalid PID '0': expected a positive integer (see 'pyprobe list --help')", "list", "-p", "0")]
+    [InlineData("pyprobe: invalid format 'xml': expected text or json (see 'pyprobe list --help')", "list", "--format", "xml")]
+    [InlineData("pyprobe: give either PATH or -p PID, not both (see 'pyprobe list --help')", "list", "-p", "1", "/usr/bin/python3.11")]
+    [InlineData("pyprobe: list takes one -p PID (see 'pyprobe list --help')", "list", "-p", "1", "-p", "2")]
+    [InlineData("pyprobe: unknown command or argument 'b' (see 'pyprobe list --help')", "list", "a", "b")]
+    [InlineData("pyprobe: unknown command or argument 'frobnicate' (see 'pyprobe --help')", "frobnicate")]
+    [InlineData("pyprobe: required command was not provided (see 'pyprobe --help')")]
+    public void Usage_Exit2_OneLine(string expected, params string[] args) =>
+        Assert.Equal(expected, AssertOneLineError(PyprobeBinary.Run(args), 2));
+
+    [Fact]
+    public void Debug_AddsTheStackTrace()
+    {
+        var r = PyprobeBinary.Run(["list", "/etc/hostname"], new Dictionary<string, string?> { ["PYPROBE_DEBUG"] = "1" });
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith("pyprobe: /etc/hostname is not an ELF file\n", r.Stderr);
+        Assert.Contains("UsdtException", r.Stderr);
+    }
+
+    [Fact]
+    public void Help_Exit0_ListsTheListCommand()
+    {
+        var r = PyprobeBinary.Run("--help");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("list", r.Stdout);
+        var list = PyprobeBinary.Run("list", "--help");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("-p, --pid <PID>", list.Stdout);
+        Assert.Contains("--format <text|json>", list.Stdout);
+    }
+}
