@@ -23,6 +23,7 @@ internal static class CliApp
     {
         var root = new RootCommand("pyprobe: trace CPython through its USDT probes with eBPF.");
         root.Subcommands.Add(ListCommand.Create());
+        root.Subcommands.Add(TraceCommand.Create());
         return root;
     }
 
@@ -33,7 +34,7 @@ internal static class CliApp
         try
         {
             var root = BuildRootCommand();
-            var parseResult = root.Parse(args);
+            var parseResult = root.Parse(CommandTail.Split(args));
             // Help/--version clear parse errors; anything else with errors is a usage error.
             if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
                 return Fail(stderr, $"{ParseErrorMessage(parseResult)} {HelpHint(parseResult)}", ExitCodes.Usage, null);

@@ -61,10 +61,19 @@ public sealed class UsdtBinary
 
             ulong fileOffset = elf.TryVirtualAddressToFileOffset(loc, executable: true)
                 ?? throw new UsdtException($"{path}: probe {note.ProbeId} at 0x{loc:x} is not inside an executable PT_LOAD segment.");
+            // The kernel attaches at a file offset: the instruction must lie in the file's data, not
+            // in a segment's zero-filled tail or past the end of a truncated file.
+            if (elf.TryVirtualAddressToFileDataOffset(loc, executable: true, 1) != fileOffset)
+                throw new UsdtException($"{path}: probe {note.ProbeId} at 0x{loc:x} (file offset 0x{fileOffset:x}) is not backed by data in the file (file length 0x{elf.FileLength:x}).");
             ulong semaOffset = 0;
             if (sema != 0)
+            {
                 semaOffset = elf.TryVirtualAddressToFileOffset(sema, executable: false)
                     ?? throw new UsdtException($"{path}: semaphore of probe {note.ProbeId} at 0x{sema:x} is not inside a non-executable PT_LOAD segment.");
+                // Same for the 16-bit semaphore (ref_ctr_offset).
+                if (elf.TryVirtualAddressToFileDataOffset(sema, executable: false, 2) != semaOffset)
+                    throw new UsdtException($"{path}: semaphore of probe {note.ProbeId} at 0x{sema:x} (file offset 0x{semaOffset:x}) is not backed by data in the file (file length 0x{elf.FileLength:x}).");
+            }
 
             var args = UsdtArgumentParser.ParseList(note.Arguments, note.ProbeId);
             var key = (note.Provider, note.Name);

@@ -102,6 +102,30 @@ internal abstract record TargetSelection
     public sealed record Spawn(IReadOnlyList<string> Argv) : TargetSelection;
 }
 
+/// <summary>
+/// The words after the first standalone "--", split off before parsing. Commands such as trace take
+/// positional PROBE words too, and a parser cannot tell those from the command's own words.
+/// </summary>
+internal static class CommandTail
+{
+    private static readonly AsyncLocal<string[]?> Tail = new();
+
+    public static string[]? Current => Tail.Value;
+
+    /// <summary>Returns the words before "--" and remembers the ones after it.</summary>
+    public static string[] Split(string[] args)
+    {
+        var separator = Array.IndexOf(args, "--");
+        if (separator < 0)
+        {
+            Tail.Value = null;
+            return args;
+        }
+        Tail.Value = args[(separator + 1)..];
+        return args[..separator];
+    }
+}
+
 /// <summary>The target options of the tracing commands: exactly one of -p…, --all [PATH], -- CMD ARGS….</summary>
 internal sealed class TargetOptions
 {
@@ -121,7 +145,7 @@ internal sealed class TargetOptions
     {
         var pids = result.GetValue(Pid) ?? [];
         bool all = result.GetResult(All) is not null;
-        var argv = result.GetValue(Command) ?? [];
+        var argv = CommandTail.Current ?? result.GetValue(Command) ?? [];
         int kinds = (pids.Length > 0 ? 1 : 0) + (all ? 1 : 0) + (argv.Length > 0 ? 1 : 0);
         if (kinds == 0)
             throw new UsageException("no target: give -p PID, --all [PATH] or -- CMD ARGS...");

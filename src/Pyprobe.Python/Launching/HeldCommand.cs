@@ -31,8 +31,17 @@ public sealed class HeldCommand : IDisposable
         return held;
     }
 
+    private bool _resumed;
+
     /// <summary>Lets the command run.</summary>
-    public void Resume() => ProcessSignals.Send(Pid, ProcessSignals.SigCont);
+    public void Resume()
+    {
+        _resumed = true;
+        ProcessSignals.Send(Pid, ProcessSignals.SigCont);
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to a process (used to pass SIGTERM on to the command).</summary>
+    public static void Signal(int pid, int signal) => ProcessSignals.Send(pid, signal);
 
     public bool HasExited => _process.HasExited;
 
@@ -74,10 +83,12 @@ public sealed class HeldCommand : IDisposable
 
     public void Dispose()
     {
-        if (!_process.HasExited)
+        if (!_resumed && !_process.HasExited)
         {
-            // A held child must never stay stopped behind us.
-            Resume();
+            // Never resumed means attaching failed: it has run nothing yet, and the user asked for a
+            // traced run, so it is ended rather than left stopped or let run untraced.
+            ProcessSignals.Send(Pid, ProcessSignals.SigKill);
+            _process.WaitForExit();
         }
         _process.Dispose();
     }

@@ -5,6 +5,7 @@ namespace Pyprobe.Python.Launching;
 /// <summary>kill(2), for resuming a held child and for checking that a process still exists.</summary>
 internal static partial class ProcessSignals
 {
+    public const int SigKill = 9;
     public const int SigCont = 18;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

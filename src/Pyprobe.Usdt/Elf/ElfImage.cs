@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
 using ELFSharp.ELF.Segments;
@@ -83,6 +84,7 @@ public sealed class ElfImage
         CheckIdent(path, stream);
         try
         {
+            CheckHeaderTables(path, stream);
             // shouldOwnStream: false — the caller disposes the stream.
             if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
                 throw new UsdtException($"{path} is not a readable ELF file.");
@@ -121,6 +123,63 @@ public sealed class ElfImage
         if (machine != EM_X86_64)
             throw new UsdtException($"{path} is not an x86-64 ELF file (e_machine {machine}).");
     }
+
+    private const int Elf64HeaderSize = 64, Elf64PhdrSize = 56, Elf64ShdrSize = 64;
+    private const uint SHT_NOBITS = 8;
+
+    // Bounds-checks the program and section header tables and every section's file range before
+    // ELFSharp sees the file: ELFSharp allocates and reads sh_size bytes of string and symbol
+    // tables up front, so an untrusted size would otherwise drive a multi-gigabyte allocation or
+    // a read far past the end of the file.
+    private static void CheckHeaderTables(string path, Stream stream)
+    {
+        long length = stream.Length;
+        Span<byte> eh = stackalloc byte[Elf64HeaderSize];
+        if (length < Elf64HeaderSize)
+            throw new UsdtException($"{path}: truncated ELF header ({length} bytes).");
+        stream.Position = 0;
+        stream.ReadExactly(eh);
+        ulong phoff = BinaryPrimitives.ReadUInt64LittleEndian(eh[32..]);
+        ulong shoff = BinaryPrimitives.ReadUInt64LittleEndian(eh[40..]);
+        ushort phentsize = BinaryPrimitives.ReadUInt16LittleEndian(eh[54..]);
+        ushort phnum = BinaryPrimitives.ReadUInt16LittleEndian(eh[56..]);
+        ushort shentsize = BinaryPrimitives.ReadUInt16LittleEndian(eh[58..]);
+        ushort shnum = BinaryPrimitives.ReadUInt16LittleEndian(eh[60..]);
+
+        if (phnum > 0)
+        {
+            if (phentsize != Elf64PhdrSize)
+                throw new UsdtException($"{path}: malformed ELF header: e_phentsize is {phentsize}, expected {Elf64PhdrSize}.");
+            if (!FitsInFile(phoff, (ulong)phnum * Elf64PhdrSize, length))
+                throw new UsdtException($"{path}: program header table (e_phoff 0x{phoff:x}, {phnum} entries) lies beyond the end of the file (truncated file?).");
+        }
+        if (shoff == 0 || shnum == 0)
+        {
+            stream.Position = 0;
+            return;
+        }
+        if (shentsize != Elf64ShdrSize)
+            throw new UsdtException($"{path}: malformed ELF header: e_shentsize is {shentsize}, expected {Elf64ShdrSize}.");
+        if (!FitsInFile(shoff, (ulong)shnum * Elf64ShdrSize, length))
+            throw new UsdtException($"{path}: section header table (e_shoff 0x{shoff:x}, {shnum} entries) lies beyond the end of the file (truncated file?).");
+
+        var table = new byte[shnum * Elf64ShdrSize];
+        stream.Position = (long)shoff;
+        stream.ReadExactly(table);
+        for (int i = 0; i < shnum; i++)
+        {
+            var sh = table.AsSpan(i * Elf64ShdrSize, Elf64ShdrSize);
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(sh[4..]);
+            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(sh[24..]);
+            ulong size = BinaryPrimitives.ReadUInt64LittleEndian(sh[32..]);
+            if (type != SHT_NOBITS && size > 0 && !FitsInFile(offset, size, length))
+                throw new UsdtException($"{path}: section {i} (sh_offset 0x{offset:x}, sh_size 0x{size:x}) lies beyond the end of the file (truncated file?).");
+        }
+        stream.Position = 0;
+    }
+
+    private static bool FitsInFile(ulong offset, ulong size, long length) =>
+        offset <= (ulong)length && size <= (ulong)length - offset;
 
     private static ElfImage FromElfSharp(string path, ELF<ulong> elf, long fileLength, byte[]? memory)
     {
@@ -209,6 +268,25 @@ public sealed class ElfImage
             if (!seg.Contains(vaddr)) continue;
             if (executable is bool x && seg.Executable != x) continue;
             return vaddr - seg.VirtualAddress + seg.FileOffset;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Like <see cref="TryVirtualAddressToFileOffset"/>, but only for addresses whose
+    /// <paramref name="size"/> bytes are backed by data inside the file (not the zero-filled
+    /// p_memsz tail of a segment, not past a truncated end): what uprobe offsets and
+    /// ref_ctr_offset semaphores need.
+    /// </summary>
+    internal ulong? TryVirtualAddressToFileDataOffset(ulong vaddr, bool executable, ulong size)
+    {
+        foreach (var seg in LoadSegments)
+        {
+            if (!seg.Contains(vaddr) || seg.Executable != executable) continue;
+            ulong rel = vaddr - seg.VirtualAddress;
+            if (rel > seg.FileSize || size > seg.FileSize - rel) return null;
+            if (!FitsInFile(seg.FileOffset, rel, FileLength) || !FitsInFile(seg.FileOffset + rel, size, FileLength)) return null;
+            return seg.FileOffset + rel;
         }
         return null;
     }

@@ -185,7 +185,7 @@ public static class Mutator
                 long desc = note + 20;
                 var d = new StringBuilder($"note@0x{note:x} un-NUL");
                 int n = r.Next(1, 4);
-                for (long p = desc + 24; p < desc + descsz && n > 0; p++)
+                for (long p = desc + 24; p < Math.Min(desc + descsz, img.Data.Length) && n > 0; p++)
                     if (img.Data[p] == 0 && r.Chance(60)) { img.Write(p, [(byte)r.Pick("A%@$ \xff"u8.ToArray())]); d.Append($" 0x{p:x}"); n--; }
                 return d.ToString();
             }
@@ -194,7 +194,7 @@ public static class Mutator
                 // Change the argument string in place (same length): exercises argument errors via a real file.
                 uint descsz = (uint)img.ReadUInt(note + 4, 4);
                 long desc = note + 20;
-                long from = desc + 24 + r.Next(0, (int)Math.Max(1, descsz - 24));
+                long from = desc + 24 + r.Next(0, (int)Math.Clamp((long)descsz - 24, 1, 4096));
                 byte b = (byte)r.Pick("0123456789@%$(),-+ abcxyz"u8.ToArray());
                 img.Write(from, [b]);
                 return $"note byte 0x{from:x} = '{(char)b}'";

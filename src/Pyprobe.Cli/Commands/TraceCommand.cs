@@ -1,0 +1,77 @@
+using System.CommandLine;
+using System.Globalization;
+using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Targets;
+
+namespace Pyprobe.Cli.Commands;
+
+/// <summary>
+/// pyprobe trace [PROBE...] (-p PID... | --all [PATH] | -- CMD ARGS...): prints every event of the
+/// chosen CPython probes, one line each, like the seed's bpftrace one-liner but for every probe and
+/// every version, with lost events counted.
+/// </summary>
+internal static class TraceCommand
+{
+    public static Command Create()
+    {
+        var probes = new Argument<string[]>("PROBE")
+        {
+            Description = "Probes to trace: names or globs (gc__*, *). Default: function__entry.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var target = new TargetOptions();
+        var output = new OutputOptions();
+        var tids = new Option<int[]>("--tid") { Description = "Only these threads (repeatable; filtered in the kernel).", HelpName = "TID", Arity = ArgumentArity.OneOrMore };
+        var function = new Option<string?>("--function") { Description = "Only function/line events whose function name matches GLOB.", HelpName = "GLOB" };
+        var file = new Option<string?>("--file") { Description = "Only function/line events whose file name matches GLOB.", HelpName = "GLOB" };
+        var time = new Option<TimeFormat>("--time")
+        {
+            Description = "Time column of text output: seconds (HH:MM:SS, default), micros or none.",
+            HelpName = "seconds|micros|none",
+            CustomParser = r => r.Tokens.Count > 0 && Enum.TryParse<TimeFormat>(r.Tokens[^1].Value, ignoreCase: true, out var f) ? f : Invalid(r),
+        };
+        var duration = new Option<double?>("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+        var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry (keeps the target at full speed; entries are then not seen)." };
+        var ringSize = new Option<int>("--ring-buffer-mb") { Description = "Kernel ring buffer size in MiB (a power of two, default 16).", HelpName = "MIB", DefaultValueFactory = _ => 16 };
+
+        var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted.");
+        command.Arguments.Add(probes);
+        target.AddTo(command);
+        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, ringSize }) command.Options.Add(option);
+        output.AddTo(command);
+
+        command.SetAction(result =>
+        {
+            var selected = ProbeSelector.Select(result.GetValue(probes) ?? [], "function__entry");
+            var selection = target.Read(result);
+            var seconds = result.GetValue(duration);
+            if (seconds is <= 0) throw new UsageException("--duration must be positive");
+            var mib = result.GetValue(ringSize);
+            if (mib <= 0 || (mib & (mib - 1)) != 0 || mib > 1024) throw new UsageException("--ring-buffer-mb must be a power of two from 1 to 1024");
+            Privileges.RequireTracing("trace");
+
+            var settings = new TraceRun.Settings(
+                selected,
+                result.GetValue(tids) is { Length: > 0 } t ? t : null,
+                result.GetValue(function),
+                result.GetValue(file),
+                seconds is null ? null : TimeSpan.FromSeconds(seconds.Value),
+                !result.GetValue(noEntryGate),
+                (uint)mib << 20);
+            var format = output.ReadFormat(result);
+            var path = result.GetValue(output.File);
+            return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json
+                    ? new JsonEventFormatter()
+                    : new TextEventFormatter(clock.Clock, result.GetValue(time), clock.ManyProcesses),
+                () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
+                result.InvocationConfiguration.Error);
+        });
+        return command;
+    }
+
+    private static TimeFormat Invalid(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        result.AddError($"invalid --time '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}': expected seconds, micros or none");
+        return TimeFormat.Seconds;
+    }
+}

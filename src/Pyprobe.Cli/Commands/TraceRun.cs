@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.IO.Enumeration;
+using System.Runtime.InteropServices;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Cli.Commands;
+
+/// <summary>
+/// The life of a trace: resolve targets, say what will and will not fire on each CPython version,
+/// attach, release a held command, drain the ring until Ctrl-C / SIGTERM / the target's exit /
+/// --duration, detach, and report delivered and lost events.
+/// </summary>
+internal static class TraceRun
+{
+    public sealed record Settings(
+        IReadOnlyList<PythonProbe> Probes,
+        IReadOnlyList<int>? Tids,
+        string? FunctionGlob,
+        string? FileGlob,
+        TimeSpan? Duration,
+        bool EntryGate,
+        uint RingBufferBytes);
+
+    public sealed record FormatterContext(EventClock Clock, bool ManyProcesses);
+
+    public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
+    {
+        using var targets = TraceTargets.Resolve(selection);
+        var probes = CheckSupport(targets.Targets, settings, stderr);
+
+        var attachClock = Stopwatch.StartNew();
+        using var session = TraceSession.Attach(targets.Targets, probes,
+            new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate));
+        attachClock.Stop();
+        using var output = openOutput();
+        var formatter = createFormatter(new FormatterContext(new EventClock(), targets.ManyProcesses));
+
+        using var stop = new StopSignal(session.Reader.Interrupt);
+        stderr.WriteLine(AttachedLine(session, targets, attachClock.Elapsed));
+        stderr.Flush();
+        targets.Child?.Resume();
+
+        long delivered = 0, shown = 0;
+        var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
+        Pyprobe.Bpf.RingBuffer.RecordHandler handler = record =>
+        {
+            delivered++;
+            var e = session.Decode(record);
+            if (!filter.Accepts(e)) return;
+            shown++;
+            formatter.Write(output, e);
+            output.FlushIfFull();
+        };
+
+        var elapsed = Stopwatch.StartNew();
+        while (!stop.Requested)
+        {
+            session.Reader.WaitForData(TraceSession.PollInterval);
+            if (session.Reader.Drain(handler) == 0) output.Flush();
+            if (settings.Duration is { } limit && elapsed.Elapsed >= limit) break;
+            if (!targets.AnyTargetAlive()) break;
+        }
+
+        // Detach first so the semaphores drop at once, then take what is still in the ring.
+        session.Detach();
+        session.Reader.Drain(handler);
+        output.Flush();
+        var lost = session.Lost;
+        stderr.WriteLine($"Detached after {elapsed.Elapsed.TotalSeconds:0.00} s: {delivered} events delivered, {lost} lost{(shown != delivered ? $", {shown} shown" : "")}");
+        if (lost > 0)
+            stderr.WriteLine($"pyprobe: warning: {lost} events were lost because the ring buffer was full; a larger --ring-buffer-mb or a narrower probe selection helps");
+        stderr.Flush();
+
+        if (targets.Child is { } child)
+        {
+            if (stop.Requested && !child.HasExited) stop.ForwardTo(child.Pid);
+            return child.WaitForExit();
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Drops probes a target cannot fire and says why; fails when nothing requested can fire anywhere.
+    /// </summary>
+    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, TextWriter stderr)
+    {
+        var usable = new List<PythonProbe>();
+        foreach (var probe in settings.Probes)
+        {
+            var anywhere = false;
+            foreach (var target in targets)
+            {
+                var version = target.Version;
+                var present = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name) is not null;
+                var support = version is null ? null : PythonProbeCatalog.Support(probe.Name, version.Major, version.Minor);
+                if (!present)
+                {
+                    if (settings.Probes.Count == 1 || !IsGlobbedAway(probe))
+                        stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe{(support is { Firing: ProbeFiring.No } ? $" ({support.Reason})" : "")}");
+                    continue;
+                }
+                anywhere = true;
+                if (version is { Major: 3, Minor: 11 } && probe.Name == "function__entry")
+                {
+                    stderr.WriteLine(settings.EntryGate
+                        ? $"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed, without entries)"
+                        : $"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on and --no-entry-gate keeps it off: expect almost no entries (function__return fires for every call)");
+                }
+                else if (support is { Firing: ProbeFiring.Partly } && version is { Minor: >= 15 })
+                {
+                    stderr.WriteLine($"pyprobe: note: {Describe(target)}: {probe.Name} {support.Reason}");
+                }
+            }
+            if (anywhere) usable.Add(probe);
+        }
+        if (usable.Count == 0)
+        {
+            var names = string.Join(", ", settings.Probes.Select(p => p.Name));
+            var reasons = targets.Select(t => t.Version is null ? null : settings.Probes.Select(p => PythonProbeCatalog.Support(p.Name, t.Version.Major, t.Version.Minor)).FirstOrDefault(s => s.Firing == ProbeFiring.No)?.Reason).FirstOrDefault(r => r is not null);
+            throw new CliException($"{string.Join(", ", targets.Select(Describe))} has no {names} probe{(reasons is null ? "" : $" ({reasons})")}; gc__*, import__* and audit work on every version");
+        }
+        return usable;
+    }
+
+    private static bool IsGlobbedAway(PythonProbe probe) => probe.Name is "line" or "function__entry" or "function__return";
+
+    private static string Describe(TraceTarget target) => target.Version is null ? target.DisplayPath : $"Python {target.Version} ({target.DisplayPath})";
+
+    private static string AttachedLine(TraceSession session, TraceTargets targets, TimeSpan took)
+    {
+        var probes = string.Join(", ", session.Probes.Select(p => p.Probe.Name).Distinct());
+        var where = string.Join("; ", targets.Targets.Select(t => t.AllProcesses ? $"{t.DisplayPath} (every process)" : $"{t.DisplayPath} (pid {string.Join(", ", t.Pids)})"));
+        var mode = session.AttachMode == UprobeAttachMode.UprobeMulti ? "uprobe_multi" : "perf-event uprobes";
+        return $"Attached {probes} to {where} via {mode} in {took.TotalMilliseconds:0.0} ms. Ctrl-C to stop.";
+    }
+
+    /// <summary>Keeps --function/--file in user space: globs over strings have no cheap kernel form.</summary>
+    private sealed class EventFilter(string? functionGlob, string? fileGlob)
+    {
+        public bool Accepts(in ProbeEvent e)
+        {
+            if (functionGlob is null && fileGlob is null) return true;
+            var arguments = e.Probe.Probe.Arguments;
+            if (arguments.Count < 2 || arguments[0].Name != "filename" || arguments[1].Name != "funcname") return true;
+            if (functionGlob is not null && !FileSystemName.MatchesSimpleExpression(functionGlob, e.String(1), ignoreCase: false)) return false;
+            if (fileGlob is not null && !FileSystemName.MatchesSimpleExpression(fileGlob, e.String(0), ignoreCase: false)) return false;
+            return true;
+        }
+    }
+
+    /// <summary>SIGINT and SIGTERM end the trace cleanly (detach, report) instead of killing pyprobe.</summary>
+    private sealed class StopSignal : IDisposable
+    {
+        private readonly PosixSignalRegistration _interrupt;
+        private readonly PosixSignalRegistration _terminate;
+        private volatile int _signal;
+
+        public StopSignal(Action wake)
+        {
+            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; _signal = 2; wake(); });
+            _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; _signal = 15; wake(); });
+        }
+
+        public bool Requested => _signal != 0;
+
+        /// <summary>A SIGTERM meant for pyprobe alone also ends the command it started.</summary>
+        public void ForwardTo(int pid)
+        {
+            if (_signal == 15) Python.Launching.HeldCommand.Signal(pid, 15);
+        }
+
+        public void Dispose()
+        {
+            _interrupt.Dispose();
+            _terminate.Dispose();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Buffers;
+using System.Text;
+
+namespace Pyprobe.Cli.Output;
+
+/// <summary>
+/// Where event lines are built: a growable UTF-8 byte buffer flushed to a stream in large writes,
+/// so the consumer formats at memory speed and the ring buffer is drained without waiting on I/O.
+/// </summary>
+internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
+{
+    private const int FlushThreshold = 256 * 1024;
+
+    private readonly Stream? _stream;
+    private readonly TextWriter? _writer;
+    private readonly bool _ownsStream;
+    private byte[] _buffer = new byte[FlushThreshold * 2];
+    private int _length;
+
+    private EventBuffer(Stream? stream, TextWriter? writer, bool ownsStream)
+    {
+        _stream = stream;
+        _writer = writer;
+        _ownsStream = ownsStream;
+    }
+
+    /// <summary>
+    /// Opens the -o file, or standard output. When the command runs in-process with a redirected
+    /// writer (tests), text goes through that writer instead of the raw stdout stream.
+    /// </summary>
+    public static EventBuffer Open(string? path, TextWriter standardOutput)
+    {
+        if (!string.IsNullOrEmpty(path) && path != "-")
+        {
+            try
+            {
+                return new EventBuffer(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16), null, ownsStream: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+            {
+                throw new CliException($"cannot write {path}: {e.Message}");
+            }
+        }
+        return ReferenceEquals(standardOutput, Console.Out)
+            ? new EventBuffer(Console.OpenStandardOutput(), null, ownsStream: false)
+            : new EventBuffer(null, standardOutput, ownsStream: false);
+    }
+
+    /// <summary>Bytes written so far and not yet flushed.</summary>
+    public int Pending => _length;
+
+    public void Advance(int count) => _length += count;
+
+    public Memory<byte> GetMemory(int sizeHint = 0) => _buffer.AsMemory(Reserve(sizeHint));
+
+    public Span<byte> GetSpan(int sizeHint = 0) => _buffer.AsSpan(Reserve(sizeHint));
+
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(GetSpan(bytes.Length));
+        _length += bytes.Length;
+    }
+
+    public void Write(byte b)
+    {
+        GetSpan(1)[0] = b;
+        _length++;
+    }
+
+    public void WriteAscii(string text)
+    {
+        var span = GetSpan(text.Length);
+        for (var i = 0; i < text.Length; i++) span[i] = (byte)text[i];
+        _length += text.Length;
+    }
+
+    public void WriteUtf8(string text)
+    {
+        var span = GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
+        _length += Encoding.UTF8.GetBytes(text, span);
+    }
+
+    /// <summary>Flushes when enough has piled up; call after each event.</summary>
+    public void FlushIfFull()
+    {
+        if (_length >= FlushThreshold) Flush();
+    }
+
+    public void Flush()
+    {
+        if (_length == 0) return;
+        try
+        {
+            if (_stream is not null)
+            {
+                _stream.Write(_buffer, 0, _length);
+                _stream.Flush();
+            }
+            else
+            {
+                _writer!.Write(Encoding.UTF8.GetString(_buffer, 0, _length));
+                _writer.Flush();
+            }
+        }
+        finally
+        {
+            _length = 0;
+        }
+    }
+
+    private int Reserve(int sizeHint)
+    {
+        var needed = _length + Math.Max(sizeHint, 1);
+        if (needed > _buffer.Length) Array.Resize(ref _buffer, Math.Max(needed, _buffer.Length * 2));
+        return _length;
+    }
+
+    public void Dispose()
+    {
+        Flush();
+        if (_ownsStream) _stream!.Dispose();
+    }
+}
