@@ -60,7 +60,7 @@ public static class Invariants
     public static string? CheckBinary(UsdtBinary b, long fileLength)
     {
         foreach (var s in b.Elf.Sections)
-            if (s.HasFileData && (s.FileOffset > (ulong)fileLength || s.Size > (ulong)fileLength - s.FileOffset))
+            if (s.HasFileData && s.Size > 0 && (s.FileOffset > (ulong)fileLength || s.Size > (ulong)fileLength - s.FileOffset))
                 return $"section {s.Name} [0x{s.FileOffset:x}+0x{s.Size:x}] beyond file length 0x{fileLength:x}";
         foreach (var p in b.Probes)
         {
