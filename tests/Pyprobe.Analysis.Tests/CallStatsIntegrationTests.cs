@@ -45,6 +45,20 @@ public class CallStatsIntegrationTests
         return rows[0];
     }
 
+    /// <summary>The kernel's bucket choice agrees with <see cref="CallStatsLayout"/>: every used bucket overlaps [min, max].</summary>
+    private static void AssertHistogramMatchesRange(FunctionStats f)
+    {
+        Assert.Equal(f.TimedCount, (ulong)f.Histogram.Sum(x => (long)x));
+        for (var i = 0; i < f.Histogram.Count; i++)
+        {
+            if (f.Histogram[i] == 0) continue;
+            Assert.True(CallStatsLayout.BucketUpperBound(i) > f.MinNs && CallStatsLayout.BucketLowerBound(i) <= f.MaxNs,
+                $"bucket {i} [{CallStatsLayout.BucketLowerBound(i)}, {CallStatsLayout.BucketUpperBound(i)}) lies outside [{f.MinNs}, {f.MaxNs}]");
+        }
+        Assert.True(f.Histogram[CallStatsLayout.BucketIndex(f.MinNs!.Value)] > 0, "the minimum's bucket is empty");
+        Assert.True(f.Histogram[CallStatsLayout.BucketIndex(f.MaxNs!.Value)] > 0, "the maximum's bucket is empty");
+    }
+
     private static string Describe(FunctionStats f) => $"{f.Filename}:{f.Funcname}:{f.Lineno} n={f.Count} timed={f.TimedCount}";
 
     [Theory]
@@ -64,7 +78,7 @@ public class CallStatsIntegrationTests
             Assert.Equal(8361UL, fib.Count);
             Assert.Equal(8361UL, fib.TimedCount);
             Assert.Null(fib.UntimedReason);
-            Assert.Equal(8361UL, (ulong)fib.Histogram.Sum(x => (long)x));
+            AssertHistogramMatchesRange(fib);
             Assert.True(fib.MinNs > 0 && fib.MinNs <= fib.P50Ns && fib.P50Ns <= fib.P90Ns && fib.P90Ns <= fib.P99Ns && fib.P99Ns <= fib.MaxNs,
                 $"min {fib.MinNs} p50 {fib.P50Ns} p90 {fib.P90Ns} p99 {fib.P99Ns} max {fib.MaxNs}");
             // Inclusive time of the outermost call is the largest; self time of all calls adds up to at most that.
@@ -112,6 +126,7 @@ public class CallStatsIntegrationTests
             Assert.Equal(4UL, nap.TimedCount);
             Assert.InRange(nap.MeanNs!.Value, 50e6, 80e6);
             Assert.True(nap.MinNs >= 50_000_000UL, $"min {nap.MinNs}");
+            AssertHistogramMatchesRange(nap);
             Assert.True(nap.MaxNs < 1_000_000_000UL, $"max {nap.MaxNs}");
             Assert.InRange(nap.P50Ns!.Value, 50_000_000UL, nap.MaxNs!.Value);
             // time.sleep is C code: the whole duration is nap's own time.

@@ -99,8 +99,7 @@ internal static class TraceRun
                 var support = version is null ? null : PythonProbeCatalog.Support(probe.Name, version.Major, version.Minor);
                 if (!present)
                 {
-                    if (settings.Probes.Count == 1 || !IsGlobbedAway(probe))
-                        stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe{(support is { Firing: ProbeFiring.No } ? $" ({support.Reason})" : "")}");
+                    stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe{(support is { Firing: ProbeFiring.No } ? $" ({support.Reason})" : "")}");
                     continue;
                 }
                 anywhere = true;
@@ -125,8 +124,6 @@ internal static class TraceRun
         }
         return usable;
     }
-
-    private static bool IsGlobbedAway(PythonProbe probe) => probe.Name is "line" or "function__entry" or "function__return";
 
     private static string Describe(TraceTarget target) => target.Version is null ? target.DisplayPath : $"Python {target.Version} ({target.DisplayPath})";
 

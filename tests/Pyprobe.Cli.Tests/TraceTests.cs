@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// `pyprobe trace` on real interpreters: exact counts for a workload with known answers, through
+/// `-- CMD`, `-p PID` and `--all`, on every Debian CPython; lossless at full speed; bad input.
+/// </summary>
+public class TraceTests
+{
+    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "known_counts.py");
+    private static readonly string[] AllButLine = ["function__entry", "function__return", "gc__*", "import__*", "audit"];
+
+    [Theory]
+    [InlineData("3.9", true)]
+    [InlineData("3.11", true)]
+    [InlineData("3.13", false)]
+    [InlineData("3.14", false)]
+    [InlineData("3.15", true)]
+    public void CommandTraceGivesExactCountsForEveryProbe(string version, bool functionProbes)
+    {
+        var python = CachedPythons.Get(version);
+        using var json = new TempFile();
+        var result = PyprobeBinary.Run(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "--", .. python.Command(Workload)], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("done\n", result.Stdout);
+        Assert.Contains("Attached", result.Stderr);
+        Assert.Contains(", 0 lost", result.Stderr);
+        var output = new TraceOutput(File.ReadAllText(json.Path));
+        AssertKnownCounts(output, version, functionProbes, entries: true);
+        if (!functionProbes) Assert.Contains("has no function__entry probe", result.Stderr);
+    }
+
+    [Fact]
+    public void ProcessTraceOnRunningPythonGivesExactCounts()
+    {
+        var python = CachedPythons.Get("3.9");
+        using var workload = StartWaitingWorkload(python);
+        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-p", workload.Id.ToString()], out _);
+        workload.StandardInput.WriteLine("go");
+        workload.StandardInput.Flush();
+        var (exit, stdout, stderr) = Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        AssertKnownCounts(new TraceOutput(stdout), "3.9", functionProbes: true, entries: true);
+    }
+
+    [Fact]
+    public void AllModeTracesAProcessStartedAfterAttach()
+    {
+        var python = CachedPythons.Get("3.15");
+        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "--all", python.BinaryPath], out var attached);
+        Assert.Contains("(every process)", attached);
+        var command = python.Command(Workload);
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        using var workload = Process.Start(info)!;
+        workload.WaitForExit();
+        Assert.Equal(0, workload.ExitCode);
+        Thread.Sleep(200);
+        Signal(trace.Id, "INT");
+        var (exit, stdout, stderr) = Finish(trace, TimeSpan.FromSeconds(30));
+        Assert.True(exit == 0, stderr);
+        var mine = string.Join('\n', stdout.Split('\n').Where(l => l.Contains($"\"pid\":{workload.Id},")));
+        AssertKnownCounts(new TraceOutput(mine), "3.15", functionProbes: true, entries: true);
+    }
+
+    [Fact]
+    public void PythonElevenWithoutEntryGateSeesReturnsOnly()
+    {
+        var python = CachedPythons.Get("3.11");
+        using var json = new TempFile();
+        var result = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--no-entry-gate", "--format", "json", "-o", json.Path, "--", .. python.Command(Workload)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var output = new TraceOutput(File.ReadAllText(json.Path));
+        Assert.Equal(0, output.Count("function__entry", "funcname", "fib"));
+        Assert.Equal(8361, output.Count("function__return", "funcname", "fib"));
+        Assert.Contains("--no-entry-gate keeps it off", result.Stderr);
+    }
+
+    [Fact]
+    public void OneMillionCallsAreTracedWithoutLoss()
+    {
+        var python = CachedPythons.Get("3.9");
+        var file = Path.Combine(Path.GetTempPath(), $"pyprobe-million-{Environment.ProcessId}.txt");
+        try
+        {
+            var script = "def leaf(x):\n    return x + 1\nfor i in range(1000000):\n    leaf(i)\n";
+            var result = PyprobeBinary.Run(["trace", "--time", "none", "-o", file, "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(180));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains(", 0 lost", result.Stderr);
+            var leafCalls = File.ReadLines(file).Count(line => line == "function__entry filename=<string>, funcname=leaf, lineno=1");
+            Assert.Equal(1_000_000, leafCalls);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void TextOutputLooksLikeTheSeed()
+    {
+        var python = CachedPythons.Get("3.9");
+        var result = PyprobeBinary.Run(["trace", "--", .. python.Command("-c", "def hello():\n    pass\nhello()\n")]);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var line = Assert.Single(result.StdoutLines, l => l.Contains("funcname=hello"));
+        Assert.Matches(@"^\d\d:\d\d:\d\d function__entry filename=<string>, funcname=hello, lineno=1$", line);
+    }
+
+    [Fact]
+    public void CommandExitCodeAndArgumentsPassThrough()
+    {
+        var python = CachedPythons.Get("3.9");
+        var result = PyprobeBinary.Run(["trace", "gc__start", "--", .. python.Command("-c", "import sys; print(repr(sys.argv[1:])); sys.exit(3)", "a b", "", "--x")]);
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("['a b', '', '--x']", result.Stdout);
+    }
+
+    [Fact]
+    public void OnlyMissingProbesIsAnError()
+    {
+        var python = CachedPythons.Get("3.13");
+        var result = PyprobeBinary.Run(["trace", "function__entry", "--", .. python.Command("-c", "pass")]);
+        Assert.Equal(1, result.ExitCode);
+        var error = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("pyprobe: Python") || l.StartsWith("pyprobe: python"));
+        Assert.Contains("removed in 3.12", error);
+    }
+
+    [Fact]
+    public void BadInputGivesOneLineAndNonZeroExit()
+    {
+        var python = CachedPythons.Get("3.9");
+        var pyenv = CachedPythons.Pyenv().First(p => p.Contains("3.11"));
+        using var sleeper = Process.Start("sleep", "30");
+        try
+        {
+            (string[] Args, int Exit, string Text)[] cases =
+            [
+                (["trace", "-p", "99999999"], 1, "no process with PID 99999999"),
+                (["trace", "-p", sleeper.Id.ToString()], 1, "is not a Python interpreter"),
+                (["trace", "--", pyenv, "-c", "pass"], 1, "built without --with-dtrace"),
+                (["trace", "nosuchprobe", "-p", "1"], 2, "unknown probe 'nosuchprobe'"),
+                (["trace", "--", "/nonexistent/command"], 1, "command not found"),
+                (["trace"], 2, "no target"),
+                (["trace", "--duration", "-1", "--", python.BinaryPath], 2, "--duration must be positive"),
+            ];
+            foreach (var (args, exit, text) in cases)
+            {
+                var result = PyprobeBinary.Run(args);
+                Assert.True(result.ExitCode == exit, $"{string.Join(' ', args)}: {result}");
+                var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+                Assert.StartsWith("pyprobe: ", line);
+                Assert.Contains(text, line);
+            }
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
+    }
+
+    [Fact]
+    public void NotRootIsRefusedWithOneLine()
+    {
+        var python = CachedPythons.Get("3.9");
+        var info = new ProcessStartInfo("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", PyprobeBinary.Path, "trace", "--", python.BinaryPath, "-c", "pass"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.Equal(1, process.ExitCode);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("needs root", line);
+    }
+
+    private static void AssertKnownCounts(TraceOutput output, string version, bool functionProbes, bool entries)
+    {
+        if (functionProbes)
+        {
+            Assert.Equal(8361, output.Count("function__return", "funcname", "fib"));
+            Assert.Equal(1000, output.Count("function__return", "funcname", "tick"));
+            if (entries)
+            {
+                Assert.Equal(8361, output.Count("function__entry", "funcname", "fib"));
+                Assert.Equal(1000, output.Count("function__entry", "funcname", "tick"));
+            }
+        }
+        else
+        {
+            Assert.Empty(output.OfProbe("function__entry"));
+        }
+        var measured = output.BetweenMarkers();
+        string Probe(JsonElement e) => e.GetProperty("probe").GetString()!;
+        Assert.Equal(7, measured.Count(e => Probe(e) == "gc__start"));
+        Assert.Equal(7, measured.Count(e => Probe(e) == "gc__done"));
+        Assert.All(measured.Where(e => Probe(e) == "gc__start"), e => Assert.Equal(2, e.GetProperty("generation").GetInt32()));
+        var fresh = measured.Where(e => Probe(e) == "import__find__load__done" && e.GetProperty("module").GetString()!.StartsWith("pyprobe_fresh_")).ToList();
+        Assert.Equal(5, fresh.Count);
+        Assert.All(fresh, e => Assert.True(e.GetProperty("found").GetBoolean()));
+        Assert.Equal(5, measured.Count(e => Probe(e) == "import__find__load__start" && e.GetProperty("module").GetString()!.StartsWith("pyprobe_fresh_")));
+        var missing = Assert.Single(measured, e => Probe(e) == "import__find__load__done" && e.GetProperty("module").GetString() == "pyprobe_missing_module");
+        Assert.False(missing.GetProperty("found").GetBoolean());
+        Assert.Equal(11, measured.Count(e => Probe(e) == "audit" && e.GetProperty("event").GetString() == "pyprobe.test"));
+        _ = version;
+    }
+
+    private static Process StartWaitingWorkload(CachedPython python)
+    {
+        var command = python.Command(Workload, "wait");
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        Assert.Equal("ready", process.StandardOutput.ReadLine());
+        return process;
+    }
+
+    /// <summary>Starts pyprobe and returns once it has printed its "Attached" line.</summary>
+    private static Process StartTrace(string[] args, out string attachedLine)
+    {
+        attachedLine = "";
+        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        var stderr = new System.Text.StringBuilder();
+        while (process.StandardError.ReadLine() is { } line)
+        {
+            stderr.AppendLine(line);
+            if (line.StartsWith("Attached", StringComparison.Ordinal))
+            {
+                attachedLine = line;
+                return process;
+            }
+        }
+        Assert.Fail($"pyprobe {string.Join(' ', args)} did not attach: {stderr}");
+        return process;
+    }
+
+    private static (int Exit, string Stdout, string Stderr) Finish(Process process, TimeSpan timeout)
+    {
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill();
+            Assert.Fail("pyprobe did not stop in time");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
+}
