@@ -3,6 +3,9 @@
 # (TreatWarningsAsErrors covers the ILLink/ILCompiler warnings too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One publish at a time: concurrent builds of the same projects trip over each other's obj/ files.
+exec 9>"${TMPDIR:-/tmp}/pyprobe-build.lock"
+flock 9
 publish_dir=.build/publish
 dotnet publish src/Pyprobe.Cli -c Release -r linux-x64 -o "$publish_dir" -nologo -v quiet -p:TreatWarningsAsErrors=true
 mkdir -p dist
