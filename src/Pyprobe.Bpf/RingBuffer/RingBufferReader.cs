@@ -74,35 +74,32 @@ public sealed unsafe class RingBufferReader : IDisposable
     public void Interrupt() => _poller.Interrupt();
 
     /// <summary>
-    /// Hands every committed record to <paramref name="handler"/> in order, reading the producer position
-    /// once per pass, and releasing each record's space as soon as the handler returns.
-    /// Stops at a record the kernel is still writing. Returns the number of records delivered.
+    /// Hands the committed records to <paramref name="handler"/> in order, releasing each record's
+    /// space as soon as the handler returns. One pass: the producer position is read once, so a
+    /// producer faster than the handler cannot keep the caller here forever (it must get to check
+    /// its stop conditions); call again to continue. Stops early at a record the kernel is still
+    /// writing. Returns the number of records delivered.
     /// </summary>
     public int Drain(RecordHandler handler, int maxRecords = int.MaxValue)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var consumer = Volatile.Read(ref *(ulong*)_consumerPage);
+        var producer = Volatile.Read(ref *(ulong*)_producerPage);
         var delivered = 0;
-        while (delivered < maxRecords)
+        while (consumer < producer && delivered < maxRecords)
         {
-            var producer = Volatile.Read(ref *(ulong*)_producerPage);
-            if (consumer >= producer) break;
-            while (consumer < producer && delivered < maxRecords)
+            var header = _data + (consumer & _mask);
+            var length = Volatile.Read(ref *(uint*)header);
+            if ((length & BusyBit) != 0) break;
+            var payload = (int)(length & ~(BusyBit | DiscardBit));
+            consumer += (ulong)((HeaderSize + payload + 7) & ~7);
+            if ((length & DiscardBit) == 0)
             {
-                var header = _data + (consumer & _mask);
-                var length = Volatile.Read(ref *(uint*)header);
-                if ((length & BusyBit) != 0) goto done;
-                var payload = (int)(length & ~(BusyBit | DiscardBit));
-                consumer += (ulong)((HeaderSize + payload + 7) & ~7);
-                if ((length & DiscardBit) == 0)
-                {
-                    handler(new ReadOnlySpan<byte>(header + HeaderSize, payload));
-                    delivered++;
-                }
-                Volatile.Write(ref *(ulong*)_consumerPage, consumer);
+                handler(new ReadOnlySpan<byte>(header + HeaderSize, payload));
+                delivered++;
             }
+            Volatile.Write(ref *(ulong*)_consumerPage, consumer);
         }
-    done:
         return delivered;
     }
 

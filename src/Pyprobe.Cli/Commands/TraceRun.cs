@@ -67,7 +67,7 @@ internal static class TraceRun
 
         // Detach first so the semaphores drop at once, then take what is still in the ring.
         session.Detach();
-        session.Reader.Drain(handler);
+        while (session.Reader.Drain(handler) > 0) { }
         output.Flush();
         var lost = session.Lost;
         stderr.WriteLine($"Detached after {elapsed.Elapsed.TotalSeconds:0.00} s: {delivered} events delivered, {lost} lost{(shown != delivered ? $", {shown} shown" : "")}");
