@@ -37,19 +37,21 @@ public class TraceTests
     {
         var python = CachedPythons.Get("3.9");
         using var workload = StartWaitingWorkload(python);
-        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-p", workload.Id.ToString()], out _);
+        using var json = new TempFile();
+        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "-p", workload.Id.ToString()], out _);
         workload.StandardInput.WriteLine("go");
         workload.StandardInput.Flush();
-        var (exit, stdout, stderr) = Finish(trace, TimeSpan.FromSeconds(60));
+        var (exit, _, stderr) = Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
-        AssertKnownCounts(new TraceOutput(stdout), "3.9", functionProbes: true, entries: true);
+        AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), "3.9", functionProbes: true, entries: true);
     }
 
     [Fact]
     public void AllModeTracesAProcessStartedAfterAttach()
     {
         var python = CachedPythons.Get("3.15");
-        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "--all", python.BinaryPath], out var attached);
+        using var json = new TempFile();
+        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "--all", python.BinaryPath], out var attached);
         Assert.Contains("(every process)", attached);
         var command = python.Command(Workload);
         var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true };
@@ -59,9 +61,9 @@ public class TraceTests
         Assert.Equal(0, workload.ExitCode);
         Thread.Sleep(200);
         Signal(trace.Id, "INT");
-        var (exit, stdout, stderr) = Finish(trace, TimeSpan.FromSeconds(30));
+        var (exit, _, stderr) = Finish(trace, TimeSpan.FromSeconds(30));
         Assert.True(exit == 0, stderr);
-        var mine = string.Join('\n', stdout.Split('\n').Where(l => l.Contains($"\"pid\":{workload.Id},")));
+        var mine = string.Join('\n', File.ReadLines(json.Path).Where(l => l.Contains($"\"pid\":{workload.Id},")));
         AssertKnownCounts(new TraceOutput(mine), "3.15", functionProbes: true, entries: true);
     }
 
