@@ -11,8 +11,12 @@ namespace Pyprobe.Torture.Tests;
 /// empty tokens, runs of whitespace, 100-argument lists and unicode. Each case must either parse
 /// into consistent fields or fail with a UsdtException naming the offending text.
 /// </summary>
+[Collection(Torture.Collection)]
 public class ArgumentFuzzTests(ITestOutputHelper output)
 {
+    /// <summary>Per-case bound: the parser is linear in its input, so anything near this is a bug.</summary>
+    public static readonly TimeSpan CaseLimit = TimeSpan.FromMilliseconds(250);
+
     public static readonly string[] ValidSpecs =
     [
         "-4@%eax", "8@-1204(%rbp)", "8@(%rsp)", "-1@-96(%rbp,%rax,8)", "-8@g_counter(%rip)",
@@ -274,6 +278,9 @@ public class ArgumentFuzzTests(ITestOutputHelper output)
                     long t0 = Stopwatch.GetTimestamp();
                     string? problem = RunCase(text);
                     long dt = Stopwatch.GetTimestamp() - t0;
+                    // Re-time an apparently slow case once: a stall from the scheduler or GC on a
+                    // busy 2-core machine is not repeatable, a pathological input is.
+                    if (Stopwatch.GetElapsedTime(0, dt) > CaseLimit) { t0 = Stopwatch.GetTimestamp(); RunCase(text); dt = Stopwatch.GetTimestamp() - t0; }
                     if (dt > slowestTicks) { slowestTicks = dt; slowestCase = i; }
                     if (problem is not null && failures.Count < 20)
                         failures.Add($"seed 0x{seed:x} case {i}: {Torture.Escape(text)} -> {problem}");
@@ -284,7 +291,7 @@ public class ArgumentFuzzTests(ITestOutputHelper output)
         Torture.Report(output, "argument strings", total, sw, slowest, $"case {slowestCase} {Torture.Escape(Generate(seed, slowestCase))}");
         Assert.True(failures.Count == 0, $"{failures.Count} failing case(s):\n" + string.Join("\n", failures));
         // Per-case time bound: the parser is linear in the input, so no case may take long.
-        Assert.True(slowest < TimeSpan.FromMilliseconds(250), $"case {slowestCase} took {slowest.TotalMilliseconds} ms: {Torture.Escape(Generate(seed, slowestCase))}");
+        Assert.True(slowest < CaseLimit, $"case {slowestCase} took {slowest.TotalMilliseconds} ms: {Torture.Escape(Generate(seed, slowestCase))}");
     }
 
     [Fact]

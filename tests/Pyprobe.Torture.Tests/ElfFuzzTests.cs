@@ -10,6 +10,7 @@ namespace Pyprobe.Torture.Tests;
 /// (every site inside the file, consistent arguments) or fail with a UsdtException; nothing else,
 /// and no case may take more than 2 s.
 /// </summary>
+[Collection(Torture.Collection)]
 public class ElfFuzzTests(ITestOutputHelper output)
 {
     public static readonly TimeSpan CaseLimit = TimeSpan.FromSeconds(2);
@@ -68,7 +69,7 @@ public class ElfFuzzTests(ITestOutputHelper output)
     {
         var inputs = RealBinaries.Get(output);
         ulong seed = Torture.Seed;
-        int total = Torture.Scale(24_000);
+        int total = Torture.Scale(20_400);
         int workers = Math.Max(2, Environment.ProcessorCount);
         var current = new string[workers];
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -96,8 +97,16 @@ public class ElfFuzzTests(ITestOutputHelper output)
                     {
                         if (dt > slowestTicks) { slowestTicks = dt; slowestCase = what; }
                     }
-                    if (Stopwatch.GetElapsedTime(0, dt) > CaseLimit)
-                        problem ??= $"took {Stopwatch.GetElapsedTime(0, dt).TotalSeconds:0.0} s";
+                    if (problem is null && Stopwatch.GetElapsedTime(0, dt) > CaseLimit)
+                    {
+                        // A parser hang is deterministic; a scheduling or GC stall on a loaded
+                        // 2-core machine is not: time the same case once more before failing.
+                        long t1 = Stopwatch.GetTimestamp();
+                        RunCase(img);
+                        var again = Stopwatch.GetElapsedTime(t1);
+                        if (again > CaseLimit)
+                            problem = $"took {Stopwatch.GetElapsedTime(0, dt).TotalSeconds:0.0} s and {again.TotalSeconds:0.0} s";
+                    }
                     if (problem is not null && failures.Count < 20)
                         failures.Enqueue($"seed 0x{seed:x} {what} -> {problem}");
                     img.Reset();

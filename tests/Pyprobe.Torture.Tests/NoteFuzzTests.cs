@@ -12,6 +12,7 @@ namespace Pyprobe.Torture.Tests;
 /// without NUL, truncation, splicing, random bytes. Each must parse into sane notes or fail with a
 /// UsdtException naming the file.
 /// </summary>
+[Collection(Torture.Collection)]
 public class NoteFuzzTests(ITestOutputHelper output)
 {
     private const string Label = "fuzz.note";
@@ -196,6 +197,8 @@ public class NoteFuzzTests(ITestOutputHelper output)
                     long t0 = Stopwatch.GetTimestamp();
                     var problem = RunCase(section);
                     long dt = Stopwatch.GetTimestamp() - t0;
+                    // Re-time an apparently slow case once (scheduler/GC stalls are not repeatable).
+                    if (Stopwatch.GetElapsedTime(0, dt) > ArgumentFuzzTests.CaseLimit) { t0 = Stopwatch.GetTimestamp(); RunCase(section); dt = Stopwatch.GetTimestamp() - t0; }
                     if (dt > slowestTicks) { slowestTicks = dt; slowest = i; }
                     if (problem is null) { try { StapsdtNoteReader.Parse(section, Label); parsed++; } catch (UsdtException) { } }
                     if (problem is not null && failures.Count < 20)
@@ -207,7 +210,7 @@ public class NoteFuzzTests(ITestOutputHelper output)
         Torture.Report(output, "note sections", total, sw, Stopwatch.GetElapsedTime(0, slowestTicks), $"case {slowest}: {slowestWhat}");
         output.WriteLine($"{parsed:N0} parsed, {total - parsed:N0} rejected");
         Assert.True(failures.Count == 0, $"{failures.Count} failing case(s):\n" + string.Join("\n", failures));
-        Assert.True(Stopwatch.GetElapsedTime(0, slowestTicks) < ElfFuzzTests.CaseLimit, $"case {slowest} too slow");
+        Assert.True(Stopwatch.GetElapsedTime(0, slowestTicks) < ArgumentFuzzTests.CaseLimit, $"case {slowest} too slow");
         Assert.InRange(parsed, total / 20, total - total / 20);
     }
 }

@@ -84,8 +84,10 @@ public class RegressionTests
         Assert.Contains("not backed by data", e.Message);
     }
 
-    // Bug 5: ELFSharp allocates sh_size bytes for string tables (and walks sh_size bytes of symbol
-    // tables) before any bounds check, so one corrupt sh_size meant a multi-gigabyte allocation.
+    // Hardening 5: section ranges are checked before ELFSharp, which sizes its string/symbol table
+    // reads by sh_size. Before, such files failed only with a wrapped EndOfStream/Overflow message
+    // that named neither the section nor the problem; now the message does, and reading stays
+    // bounded by the file's length.
     [Theory]
     [InlineData(0x7fff_fff0UL)]
     [InlineData(0xffff_ffff_ffff_ff00UL)]
@@ -101,7 +103,7 @@ public class RegressionTests
         Assert.Contains("beyond the end of the file", e.Message);
     }
 
-    // Bug 5b: header table geometry is checked up front too (entry sizes ELFSharp would trust).
+    // Hardening 5b: header table geometry is checked up front too (entry sizes ELFSharp would trust).
     [Theory]
     [InlineData(54, 1, "e_phentsize")]
     [InlineData(58, 1, "e_shentsize")]

@@ -128,9 +128,10 @@ public sealed class ElfImage
     private const uint SHT_NOBITS = 8;
 
     // Bounds-checks the program and section header tables and every section's file range before
-    // ELFSharp sees the file: ELFSharp allocates and reads sh_size bytes of string and symbol
-    // tables up front, so an untrusted size would otherwise drive a multi-gigabyte allocation or
-    // a read far past the end of the file.
+    // ELFSharp sees the file. ELFSharp trusts e_*entsize and sizes its string/symbol table reads by
+    // sh_size, so a corrupt value otherwise becomes a read past the end of the file (or an
+    // allocation sized by the field) that surfaces only as an anonymous EndOfStream/Overflow
+    // message; this way every such file gets a message naming the bad table or section.
     private static void CheckHeaderTables(string path, Stream stream)
     {
         long length = stream.Length;

@@ -15,6 +15,12 @@ public static class Torture
     public const ulong DefaultSeed = 0x5eed_7047_0de5_2025;
     public const int LongFactor = 20;
 
+    /// <summary>
+    /// The fuzz classes share one xUnit collection so they run one after another: run in parallel
+    /// they fight over the two cores and turn scheduling stalls into per-case timeouts.
+    /// </summary>
+    public const string Collection = "Torture";
+
     public static ulong Seed =>
         Environment.GetEnvironmentVariable("PYPROBE_TORTURE_SEED") is { Length: > 0 } s
             ? (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? Convert.ToUInt64(s[2..], 16) : ulong.Parse(s))
