@@ -1,0 +1,152 @@
+using System.CommandLine;
+using Pyprobe.Cli.Commands.Calls;
+using Pyprobe.Cli.Output;
+using Pyprobe.Python.Analysis;
+using Spectre.Console;
+
+namespace Pyprobe.Cli.Commands;
+
+/// <summary>
+/// pyprobe top (-p PID... | --all [PATH] | -- CMD ARGS...): a live, refreshing view of the hottest functions
+/// (like py-spy top, but exact counts and times aggregated in the kernel instead of samples). On a terminal it
+/// uses the alternate screen and restores the terminal on Ctrl-C, SIGTERM and the target's exit; when stdout is
+/// not a terminal (or with -o / --format json) it prints plain reports every interval instead.
+/// </summary>
+internal static class TopCommand
+{
+    private const int PlainRows = 20;
+
+    public static Command Create()
+    {
+        var target = new TargetOptions();
+        var output = new OutputOptions();
+        var sort = CallOptions.Sort(CallSort.Self, allowSelf: true);
+        var top = CallOptions.Top($"Show N functions (default: as many as the terminal holds; {PlainRows} in plain output).");
+        var interval = new Option<double>("--interval") { Description = "Refresh every SECONDS (default 1); each view shows that interval only.", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
+        var function = CallOptions.Function();
+        var file = CallOptions.File();
+        var duration = CallOptions.Duration();
+        var noEntryGate = CallOptions.NoEntryGate();
+
+        var command = new Command("top",
+            "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
+            "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
+        target.AddTo(command);
+        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate }) command.Options.Add(option);
+        output.AddTo(command);
+
+        command.SetAction(result =>
+        {
+            var selection = target.Read(result);
+            var seconds = result.GetValue(duration);
+            var every = result.GetValue(interval);
+            var rowsWanted = result.GetValue(top);
+            CallOptions.Validate(rowsWanted, seconds, every);
+            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var stdout = result.InvocationConfiguration.Output;
+            var path = result.GetValue(output.File);
+            var live = !json && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+            Privileges.RequireTracing("top");
+
+            using var run = StatsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            var title = Title(run);
+            var showPid = run.Targets.ManyProcesses;
+            var step = TimeSpan.FromSeconds(every);
+            ulong total = 0;
+            var since = TimeSpan.Zero;
+
+            TopFrame Next(CallStats stats, int rows)
+            {
+                var calls = stats.Functions.Aggregate(0UL, (s, f) => s + f.Count);
+                total += calls;
+                var shown = new CallRowSelection(result.GetValue(sort) ?? CallSort.Self, rows, result.GetValue(function), result.GetValue(file));
+                var frame = new TopFrame(title, shown.Apply(stats.Functions), run.Elapsed - since, calls, stats.Functions.Count,
+                    run.AllTimed ? null : run.UntimedReason, showPid);
+                since = run.Elapsed;
+                return frame;
+            }
+
+            CallStats last;
+            if (live)
+            {
+                last = RunLive(run, step, rowsWanted, Next);
+            }
+            else
+            {
+                using var sink = output.Open(result, stdout);
+                var next = step;
+                void Print(TopFrame frame)
+                {
+                    sink.Writer.Write(json ? CallsJsonWriter.Render(frame.Rows, showSelf: true, showPid) : TopView.RenderPlain(frame));
+                    sink.Writer.Flush();
+                }
+                while (run.WaitUntil(next))
+                {
+                    Print(Next(run.Session.Snapshot(reset: true), rowsWanted ?? PlainRows));
+                    next = Advance(next, step, run.Elapsed);
+                }
+                last = run.Finish(reset: true);
+                Print(Next(last, rowsWanted ?? PlainRows));
+            }
+            return run.Complete(last, total);
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// The alternate screen with a Spectre.Console live table. The screen is left and the cursor shown again in a
+    /// finally block, so Ctrl-C and SIGTERM (both turned into a clean stop by <see cref="StatsRun"/>), the
+    /// target's exit and errors all restore the terminal.
+    /// </summary>
+    private static CallStats RunLive(StatsRun run, TimeSpan step, int? rowsWanted, Func<CallStats, int, TopFrame> next)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.Yes,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Yes,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        int Rows() => rowsWanted ?? Math.Max(1, console.Profile.Height - 7);
+        var stdout = Console.Out;
+        stdout.Write("\u001b[?1049h\u001b[H");
+        stdout.Flush();
+        try
+        {
+            var display = new LiveDisplay(console, new Markup($"[bold]pyprobe top[/]  {Markup.Escape(Title(run))}  [dim]first refresh in {step.TotalSeconds:0.#} s; Ctrl-C to quit[/]"))
+            {
+                AutoClear = false,
+                Overflow = VerticalOverflow.Crop,
+                Cropping = VerticalOverflowCropping.Bottom,
+            };
+            display.Start(ctx =>
+            {
+                var deadline = step;
+                while (run.WaitUntil(deadline))
+                {
+                    ctx.UpdateTarget(TopView.Render(next(run.Session.Snapshot(reset: true), Rows())));
+                    ctx.Refresh();
+                    deadline = Advance(deadline, step, run.Elapsed);
+                }
+            });
+        }
+        finally
+        {
+            stdout.Write("\u001b[0m\u001b[?25h\u001b[?1049l");
+            stdout.Flush();
+        }
+        var last = run.Finish(reset: true);
+        next(last, Rows());
+        return last;
+    }
+
+    private static TimeSpan Advance(TimeSpan deadline, TimeSpan step, TimeSpan now)
+    {
+        deadline += step;
+        return deadline < now ? now + step : deadline;
+    }
+
+    private static string Title(StatsRun run) => string.Join("; ", run.Targets.Targets.Select(t =>
+        (t.AllProcesses ? "every process of " + t.DisplayPath : $"pid {string.Join(", ", t.Pids)}") +
+        (t.Version is null ? "" : $" (Python {t.Version})")));
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using Pyprobe.Python.Analysis;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Pyprobe.Cli.Output;
+
+/// <summary>One refresh of pyprobe top: the hottest functions of the last interval.</summary>
+/// <param name="Title">Who is traced (pid, interpreter).</param>
+/// <param name="Rows">Already filtered, sorted and cut.</param>
+/// <param name="Interval">Wall time the rows cover (the %OWN denominator).</param>
+/// <param name="Calls">Calls of every function in the interval (shown or not).</param>
+/// <param name="Functions">Functions called in the interval.</param>
+/// <param name="UntimedReason">Why times are missing, or null.</param>
+internal sealed record TopFrame(string Title, IReadOnlyList<FunctionStats> Rows, TimeSpan Interval, ulong Calls, int Functions, string? UntimedReason, bool ShowPid);
+
+/// <summary>
+/// The terminal screen of pyprobe top, drawn with Spectre.Console: a heading line and a table like py-spy top's,
+/// with exact counts instead of samples. %OWN is the function's own time (without the Python functions it called)
+/// over the interval's wall time: it adds up to about 100% per busy thread.
+/// </summary>
+internal static class TopView
+{
+    public static IRenderable Render(TopFrame frame)
+    {
+        var heading = new Markup(
+            $"[bold]pyprobe top[/]  {Markup.Escape(frame.Title)}  {DateTime.Now:HH:mm:ss}  " +
+            $"last {frame.Interval.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: " +
+            $"[bold]{frame.Calls.ToString(CultureInfo.InvariantCulture)}[/] calls of {frame.Functions.ToString(CultureInfo.InvariantCulture)} functions  [dim]Ctrl-C to quit[/]");
+        var table = new Table { Border = TableBorder.Simple, ShowHeaders = true };
+        if (frame.ShowPid) table.AddColumn(new TableColumn("PID").RightAligned());
+        table.AddColumn(new TableColumn("%OWN").RightAligned());
+        table.AddColumn(new TableColumn("OWN").RightAligned());
+        table.AddColumn(new TableColumn("TOTAL").RightAligned());
+        table.AddColumn(new TableColumn("CALLS").RightAligned());
+        table.AddColumn(new TableColumn("MEAN").RightAligned());
+        table.AddColumn(new TableColumn("MAX").RightAligned());
+        table.AddColumn(new TableColumn("FUNCTION"));
+        var seconds = frame.Interval.TotalSeconds;
+        foreach (var f in frame.Rows)
+        {
+            var cells = new List<IRenderable>();
+            if (frame.ShowPid) cells.Add(new Text(f.Pid.ToString(CultureInfo.InvariantCulture)));
+            cells.Add(new Text(f.SelfNs is { } self && seconds > 0 ? (self / 1e9 / seconds * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-"));
+            cells.Add(new Text(CallsDuration.Format(f.SelfNs)));
+            cells.Add(new Text(CallsDuration.Format(f.TotalNs)));
+            cells.Add(new Text(f.Count.ToString(CultureInfo.InvariantCulture) + (f.UntimedCount > 0 ? "*" : "")));
+            cells.Add(new Text(CallsDuration.Format(f.MeanNs)));
+            cells.Add(new Text(CallsDuration.Format(f.MaxNs)));
+            cells.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
+            table.AddRow(cells);
+        }
+        var parts = new List<IRenderable> { heading, table };
+        if (frame.Rows.Count == 0) parts.Add(new Markup("[dim]no calls in this interval[/]"));
+        if (frame.UntimedReason is { } why) parts.Add(new Text($"* no times: {why}"));
+        return new Rows(parts);
+    }
+
+    /// <summary>The same frame as plain text, for a stdout that is not a terminal.</summary>
+    public static string RenderPlain(TopFrame frame)
+    {
+        var heading = $"{DateTime.Now:HH:mm:ss} pyprobe top {frame.Title}: last {frame.Interval.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s, {frame.Calls} calls of {frame.Functions} functions\n";
+        return heading + CallsTextWriter.Render(frame.Rows, showSelf: true, frame.ShowPid) + "\n";
+    }
+}
