@@ -27,6 +27,10 @@ internal static class CliApp
         root.Subcommands.Add(CallsCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(TopCommand.Create());
+        root.Subcommands.Add(GcCommand.Create());
+        root.Subcommands.Add(ImportsCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(StatCommand.Create());
         return root;
     }
 

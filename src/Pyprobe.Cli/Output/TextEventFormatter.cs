@@ -9,7 +9,7 @@ namespace Pyprobe.Cli.Output;
 /// One line per event in the seed's bpftrace style:
 /// <c>22:06:37 function__entry filename=/usr/lib/python3.10/asyncio/base_events.py, funcname=time, lineno=693</c>.
 /// With several processes (or a non-main thread) a <c>[pid/tid]</c> or <c>[tid]</c> column follows the time.
-/// Bytes that are not UTF-8 are shown as \xNN; a cut string ends in "...".
+/// Bytes that are not UTF-8 and control characters are shown as \xNN; a cut string ends in "...".
 /// </summary>
 internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses) : IEventFormatter
 {
@@ -99,18 +99,22 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
         output.Advance(written);
     }
 
-    /// <summary>Copies valid UTF-8 as is; any invalid byte becomes \xNN so output stays valid text.</summary>
+    /// <summary>
+    /// Copies valid UTF-8 as is; any invalid byte, and any ASCII control character (a newline in a
+    /// file name would otherwise split one event into two lines), becomes \xNN so output stays one
+    /// line of valid text per event.
+    /// </summary>
     internal static void WriteText(EventBuffer output, ReadOnlySpan<byte> bytes)
     {
-        if (Utf8.IsValid(bytes))
+        if (Utf8.IsValid(bytes) && bytes.IndexOfAnyInRange((byte)0, (byte)0x1f) < 0 && bytes.IndexOf((byte)0x7f) < 0)
         {
             output.Write(bytes);
             return;
         }
         while (!bytes.IsEmpty)
         {
-            var status = System.Text.Rune.DecodeFromUtf8(bytes, out _, out var consumed);
-            if (status == System.Buffers.OperationStatus.Done)
+            var status = System.Text.Rune.DecodeFromUtf8(bytes, out var rune, out var consumed);
+            if (status == System.Buffers.OperationStatus.Done && !(rune.Value < 0x20 || rune.Value == 0x7f))
             {
                 output.Write(bytes[..consumed]);
             }

@@ -43,8 +43,11 @@ public sealed class UsdtEventLayout
     public int LengthsOffset { get; }
     public int StringsOffset { get; }
 
-    /// <summary>The largest record: every string at its maximum (plus the NUL the kernel writes).</summary>
-    public int MaxRecordSize => StringsOffset + StringArguments.Count * MaxStringLength + 1;
+    /// <summary>
+    /// The largest record being built: every string at its maximum, plus the one byte past the limit
+    /// that tells a cut string from one of exactly MaxStringLength bytes and the NUL the kernel writes.
+    /// </summary>
+    public int MaxRecordSize => StringsOffset + StringArguments.Count * MaxStringLength + 2;
 
     public static int ValueOffset(int argument) => ValuesOffset + 8 * argument;
     public int LengthOffset(int stringIndex) => LengthsOffset + 2 * stringIndex;

@@ -135,11 +135,13 @@ public static class UsdtEventProgram
         var argument = layout.StringArguments[index];
         string empty = $"empty{index}", cut = $"cut{index}", done = $"copied{index}";
         code.Mov64(Register.R1, scratch).Add64(Register.R1, RecordOffset + layout.StringsOffset).Add64(Register.R1, stringBytes)
-            .Mov64(Register.R2, UsdtEventLayout.MaxStringLength + 1)
+            // Up to one byte more than is kept, so a string of exactly MaxStringLength bytes (read
+            // back as MaxStringLength + 1 with its NUL) is not mistaken for a longer one.
+            .Mov64(Register.R2, UsdtEventLayout.MaxStringLength + 2)
             .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
             .Call(HelperFunction.ProbeReadUserStr)
             .JumpIf(JumpCondition.SignedLess, Register.R0, 1, empty)
-            .JumpIf(JumpCondition.SignedGreater, Register.R0, UsdtEventLayout.MaxStringLength, cut)
+            .JumpIf(JumpCondition.SignedGreater, Register.R0, UsdtEventLayout.MaxStringLength + 1, cut)
             .Sub64(Register.R0, 1) // drop the NUL
             .Jump(done)
             .Label(cut)

@@ -11,12 +11,14 @@ internal sealed class ProcessNamespace
     private readonly int _pid;
     private readonly bool _sameView;
     private readonly bool _rootAccessible;
+    private readonly string? _rootPrefix;
 
-    private ProcessNamespace(int pid, bool sameView, bool rootAccessible)
+    private ProcessNamespace(int pid, bool sameView, bool rootAccessible, string? rootPrefix)
     {
         _pid = pid;
         _sameView = sameView;
         _rootAccessible = rootAccessible;
+        _rootPrefix = rootPrefix;
     }
 
     public static ProcessNamespace For(int pid)
@@ -27,8 +29,19 @@ internal sealed class ProcessNamespace
         // Unknown (unreadable) counts as "different" only if the process's root is readable at all.
         bool sameView = selfNs is not null && selfNs == ns && root == "/";
         bool rootAccessible = Directory.Exists($"/proc/{pid}/root/");
-        return new ProcessNamespace(pid, sameView || (ns is null && root is null), rootAccessible);
+        return new ProcessNamespace(pid, sameView || (ns is null && root is null), rootAccessible, root is { Length: > 1 } && root[0] == '/' ? root.TrimEnd('/') : null);
     }
+
+    /// <summary>
+    /// The path as the process sees it. The kernel renders /proc/PID/maps paths against the reader's
+    /// root, so in a chroot (also one inside its own mount namespace) they carry the chroot directory
+    /// as a prefix, the same one /proc/PID/root shows: "/srv/jail/usr/bin/python3.9" is
+    /// "/usr/bin/python3.9" below /proc/PID/root.
+    /// </summary>
+    public string InsideRoot(string path)
+        => _rootPrefix is not null && path.Length > _rootPrefix.Length && path.StartsWith(_rootPrefix, StringComparison.Ordinal) && path[_rootPrefix.Length] == '/'
+            ? path[_rootPrefix.Length..]
+            : path;
 
     /// <summary>Where to read the file from: through /proc/PID/root when we may, else the plain path.</summary>
     public string OpenPath(string path) => _rootAccessible ? $"/proc/{_pid}/root{path}" : path;

@@ -57,10 +57,11 @@ public static partial class PythonProcessFiles
         void Add(ProcMapsEntry e, MappedPythonFileKind kind)
         {
             if (e.Path is null || !seen.Add(e.Path)) return;
+            var path = ns.InsideRoot(e.Path);
             // A deleted file (upgraded package) is only reachable through map_files.
-            string open = e.Deleted ? $"/proc/{pid}/map_files/{e.Start:x}-{e.End:x}" : ns.OpenPath(e.Path);
-            string host = e.Deleted ? open : ns.HostPath(e.Path);
-            candidates.Add(new MappedPythonFile(e.Path, open, host, kind));
+            string open = e.Deleted ? $"/proc/{pid}/map_files/{e.Start:x}-{e.End:x}" : ns.OpenPath(path);
+            string host = e.Deleted ? open : ns.HostPath(path);
+            candidates.Add(new MappedPythonFile(path, open, host, kind));
         }
 
         var files = maps.Where(m => m.Path is { Length: > 0 } p && p[0] == '/').ToList();

@@ -1,0 +1,435 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.CodeGen;
+
+namespace Pyprobe.Python.Audit;
+
+/// <summary>Link-time addresses (vaddr in the probe-carrying file) of the objects the decoder compares types with.</summary>
+public sealed record AuditTypeSymbols(ulong None, ulong Str, ulong Int, ulong Bytes, ulong Tuple, ulong List, ulong Float, ulong Bool)
+{
+    public static readonly string[] Names = ["_Py_NoneStruct", "PyUnicode_Type", "PyLong_Type", "PyBytes_Type", "PyTuple_Type", "PyList_Type", "PyFloat_Type", "PyBool_Type"];
+
+    /// <summary>Reads the symbols from .dynsym/.symtab; null with the missing name when one is not there.</summary>
+    public static AuditTypeSymbols? Find(UsdtBinary binary, out string? missing)
+    {
+        var values = new ulong[Names.Length];
+        for (var i = 0; i < Names.Length; i++)
+        {
+            var symbol = binary.Elf.TryFindUniqueSymbol(Names[i]);
+            if (symbol is null)
+            {
+                missing = Names[i];
+                return null;
+            }
+            values[i] = symbol.Value;
+        }
+        missing = null;
+        return new AuditTypeSymbols(values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]);
+    }
+}
+
+/// <summary>The maps the audit program uses (see <see cref="UsdtEventMaps"/> for the meaning).</summary>
+public sealed record AuditMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold);
+
+/// <summary>
+/// Generates the program for one audit probe site. The args tuple is borrowed and lives only while the
+/// probe runs, so its items are decoded here, in the kernel: the tuple's size and first
+/// <see cref="AuditLayout.TopSlots"/> items, each identified by comparing ob_type with the runtime address
+/// of PyUnicode_Type, PyLong_Type, ... (link-time address + load bias, the bias being ctx->ip minus the
+/// site's link-time address) and copied by kind: compact str bytes, small ints from their digits, bytes,
+/// floats, bools, None, and one level of tuple/list items; other objects give their type's name. Every
+/// read of target memory is a bounded bpf_probe_read_user, so a bad pointer costs a field, never the target.
+/// </summary>
+public static class AuditProgram
+{
+    public const int HitsCounterOffset = 0;
+    public const int LostCounterOffset = 8;
+    private const int RecordOffset = 16;
+
+    public static int ScratchValueSize => (RecordOffset + AuditLayout.RecordSize + 7) / 8 * 8;
+
+    // Stack slots (offsets from the frame pointer).
+    private const short KeySlot = -8;
+    private const short BiasSlot = -16;
+    private const short ArgsSlot = -24;
+    private const short ArgumentScratch = -32;
+
+    /// <summary>Per nesting level: the object, its type, a 24-byte read buffer, and (level 0) the items base and count.</summary>
+    private sealed record Frame(short Object, short Type, short Buffer, short Items, short Count);
+
+    private static readonly Frame Top = new(-40, -48, -72, -80, -88);
+    private static readonly Frame Nested = new(-96, -104, -128, 0, 0);
+
+    public static AssembledProgram Generate(IReadOnlyList<UsdtArgument> arguments, ulong siteAddress, AuditMaps maps, PyObjectLayout? layout, AuditTypeSymbols? symbols, Func<string, ulong>? resolveSymbol = null)
+    {
+        if (arguments.Count < 2) throw new UsdtException($"the audit probe has {arguments.Count} arguments, expected 2 (event, args)");
+        var ctx = Register.R6;
+        var scratch = Register.R8;
+        var code = new InstructionBuilder();
+
+        code.Mov64(ctx, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(Register.R7, Register.R0);
+        if (maps.TargetsFd is int targets)
+        {
+            code.Mov64(Register.R1, Register.R7).Rsh64(Register.R1, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, KeySlot, Register.R1)
+                .LoadMapFd(Register.R1, targets)
+                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
+                .Call(HelperFunction.MapLookupElem)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
+        }
+        if (maps.Tids is { Count: > 0 } tids)
+        {
+            foreach (var tid in tids) code.JumpIf32(JumpCondition.Equal, Register.R7, tid, "tid_ok");
+            code.Jump("out").Label("tid_ok");
+        }
+
+        code.StoreImm(MemorySize.Word, Register.FramePointer, KeySlot, 0)
+            .LoadMapFd(Register.R1, maps.ScratchFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
+            .Mov64(scratch, Register.R0)
+            .Mov64(Register.R1, 1)
+            .AtomicAdd64(scratch, HitsCounterOffset, Register.R1);
+
+        code.Call(HelperFunction.KtimeGetNs)
+            .StoreMem(MemorySize.DoubleWord, scratch, F(AuditLayout.TimestampOffset), Register.R0)
+            .Mov64(Register.R1, Register.R7).Rsh64(Register.R1, 32)
+            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.TgidOffset), Register.R1)
+            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.TidOffset), Register.R7)
+            .Mov64(Register.R1, ctx)
+            .Call(HelperFunction.GetAttachCookie)
+            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.CookieOffset), Register.R0)
+            .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset), 0)
+            .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset + 4), 0)
+            .StoreImm(MemorySize.DoubleWord, scratch, F(AuditLayout.TupleSizeOffset), -1);
+        for (var slot = 0; slot < AuditLayout.SlotCount; slot++)
+            code.StoreImm(MemorySize.DoubleWord, scratch, Slot(slot, 0), 0);
+
+        // The event name.
+        UsdtArgumentEmitter.EmitLoad(code, arguments[0], ctx, ArgumentScratch, siteAddress, resolveSymbol);
+        code.Mov64(Register.R3, Register.R0)
+            .Mov64(Register.R1, scratch).Add64(Register.R1, F(AuditLayout.EventOffset))
+            .Mov64(Register.R2, AuditLayout.EventCapacity)
+            .Call(HelperFunction.ProbeReadUserStr)
+            .JumpIf(JumpCondition.SignedLess, Register.R0, 1, "event_empty")
+            .JumpIf(JumpCondition.SignedLess, Register.R0, AuditLayout.EventCapacity, "event_whole")
+            .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset), 1)
+            .Label("event_whole")
+            .Sub64(Register.R0, 1)
+            .Jump("event_len")
+            .Label("event_empty")
+            .Mov64(Register.R0, 0)
+            .Label("event_len")
+            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.EventLengthOffset), Register.R0);
+
+        if (layout is not null && symbols is not null)
+        {
+            // Load bias: at the probe, ip is the site's runtime address.
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, ctx, 128)
+                .LoadImm64(Register.R2, unchecked((long)siteAddress))
+                .Sub64(Register.R1, Register.R2)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, BiasSlot, Register.R1);
+            UsdtArgumentEmitter.EmitLoad(code, arguments[1], ctx, ArgumentScratch, siteAddress, resolveSymbol);
+            code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, ArgsSlot, Register.R0)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, "send")
+                .Mov64(Register.R3, Register.R0).Add64(Register.R3, PyObjectLayout.VarSize);
+            ReadUser(code, Top.Buffer, 8, "send");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, Top.Buffer)
+                .StoreMem(MemorySize.DoubleWord, scratch, F(AuditLayout.TupleSizeOffset), Register.R1);
+            var decoder = new Decoder(code, scratch, layout, symbols);
+            for (var i = 0; i < AuditLayout.TopSlots; i++)
+            {
+                var next = $"top{i}_next";
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, F(AuditLayout.TupleSizeOffset))
+                    .JumpIf(JumpCondition.SignedLessOrEqual, Register.R1, i, "send")
+                    .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, ArgsSlot)
+                    .Add64(Register.R3, layout.TupleItems + 8 * i);
+                ReadUser(code, Top.Object, 8, $"top{i}_unreadable");
+                decoder.Decode($"t{i}", Top, i, nested: true);
+                code.Jump(next)
+                    .Label($"top{i}_unreadable")
+                    .StoreImm(MemorySize.Byte, scratch, Slot(i, AuditLayout.SlotKindOffset), (int)AuditValueKind.Unreadable)
+                    .Label(next)
+                    .Mov64(Register.R0, 0);
+            }
+        }
+
+        code.Label("send");
+        EmitWakeupFlags(code, maps);
+        code.LoadMapFd(Register.R1, maps.RingFd)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
+            .Mov64(Register.R3, AuditLayout.RecordSize)
+            .Call(HelperFunction.RingbufOutput)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
+            .Mov64(Register.R1, 1)
+            .AtomicAdd64(scratch, LostCounterOffset, Register.R1);
+        code.Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
+
+    /// <summary>bpf_probe_read_user(fp + <paramref name="stackOffset"/>, size, R3); jumps to <paramref name="failed"/> on error.</summary>
+    private static void ReadUser(InstructionBuilder code, short stackOffset, int size, string failed)
+    {
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, stackOffset)
+            .Mov64(Register.R2, size)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, failed);
+    }
+
+    private static void EmitWakeupFlags(InstructionBuilder code, AuditMaps maps)
+    {
+        const int noWakeup = 1, forceWakeup = 2, availableData = 0;
+        if (maps.WakeupThreshold <= 0)
+        {
+            code.Mov64(Register.R4, 0);
+            return;
+        }
+        code.LoadMapFd(Register.R1, maps.RingFd)
+            .Mov64(Register.R2, availableData)
+            .Call(HelperFunction.RingbufQuery)
+            .Mov64(Register.R4, forceWakeup)
+            .JumpIf(JumpCondition.GreaterOrEqual, Register.R0, maps.WakeupThreshold, "wake")
+            .Mov64(Register.R4, noWakeup)
+            .Label("wake");
+    }
+
+    private static short F(int recordOffset) => (short)(RecordOffset + recordOffset);
+    private static short Slot(int slot, int field) => (short)(RecordOffset + AuditLayout.SlotOffset(slot) + field);
+
+    /// <summary>Emits the decoding of the object whose address is in a frame's Object stack slot into one record slot.</summary>
+    private sealed class Decoder(InstructionBuilder code, Register scratch, PyObjectLayout layout, AuditTypeSymbols symbols)
+    {
+        public void Decode(string p, Frame frame, int slot, bool nested)
+        {
+            var done = $"{p}_done";
+            var cap = AuditLayout.Capacity(slot);
+            void Kind(AuditValueKind kind) => code.StoreImm(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotKindOffset), (int)kind);
+            void Obj(Register r) => code.LoadMem(MemorySize.DoubleWord, r, Register.FramePointer, frame.Object);
+            void Runtime(Register r, ulong vaddr) => code.LoadImm64(r, unchecked((long)vaddr))
+                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.FramePointer, BiasSlot)
+                .Add64(r, Register.R5);
+            void Value(Register r) => code.StoreMem(MemorySize.DoubleWord, scratch, Slot(slot, AuditLayout.SlotValueOffset), r);
+            void ReadField(int offset, int size, string failed)
+            {
+                Obj(Register.R3);
+                code.Add64(Register.R3, offset);
+                ReadUser(code, frame.Buffer, size, failed);
+            }
+
+            // None is one object; everything else is told apart by its type.
+            Obj(Register.R1);
+            Runtime(Register.R2, symbols.None);
+            code.JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, $"{p}_notnone");
+            Kind(AuditValueKind.None);
+            code.Jump(done).Label($"{p}_notnone");
+            ReadField(PyObjectLayout.ObType, 8, $"{p}_bad");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Type, Register.R1);
+            void Dispatch(ulong type, string label)
+            {
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Type);
+                Runtime(Register.R2, type);
+                code.JumpIf(JumpCondition.Equal, Register.R1, Register.R2, label);
+            }
+            Dispatch(symbols.Str, $"{p}_str");
+            Dispatch(symbols.Int, $"{p}_int");
+            Dispatch(symbols.Bytes, $"{p}_bytes");
+            Dispatch(symbols.Bool, $"{p}_bool");
+            Dispatch(symbols.Float, $"{p}_float");
+            if (nested)
+            {
+                Dispatch(symbols.Tuple, $"{p}_tuple");
+                Dispatch(symbols.List, $"{p}_list");
+            }
+
+            // Other: the type's name.
+            Kind(AuditValueKind.Other);
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frame.Type)
+                .Add64(Register.R3, PyObjectLayout.TypeName);
+            ReadUser(code, frame.Buffer, 8, done);
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frame.Buffer)
+                .Mov64(Register.R1, scratch).Add64(Register.R1, Slot(slot, AuditLayout.SlotDataOffset))
+                .Mov64(Register.R2, cap)
+                .Call(HelperFunction.ProbeReadUserStr)
+                .JumpIf(JumpCondition.SignedLess, Register.R0, 1, done)
+                .Sub64(Register.R0, 1)
+                .StoreMem(MemorySize.HalfWord, scratch, Slot(slot, AuditLayout.SlotLengthOffset), Register.R0)
+                .Jump(done);
+
+            // str: length, state; compact ASCII bytes follow the PyASCIIObject, other compact strings the
+            // PyCompactUnicodeObject, in code units of kind bytes (1, 2 or 4).
+            code.Label($"{p}_str");
+            ReadField(PyObjectLayout.VarSize, 24, $"{p}_bad");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
+            Value(Register.R1);
+            code.LoadMem(MemorySize.Word, Register.R2, Register.FramePointer, (short)(frame.Buffer + 16));
+            Kind(AuditValueKind.StrUndecodable);
+            code.Mov64(Register.R3, Register.R2).And64(Register.R3, 0x20)
+                .JumpIf(JumpCondition.Equal, Register.R3, 0, done);
+            Kind(AuditValueKind.Str);
+            code.Mov64(Register.R3, Register.R2).And64(Register.R3, 0x40)
+                .JumpIf(JumpCondition.Equal, Register.R3, 0, $"{p}_wide")
+                .StoreImm(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotFlagsOffset), 1 << 1)
+                .Mov64(Register.R4, layout.AsciiData)
+                .Jump($"{p}_copy")
+                .Label($"{p}_wide")
+                .Rsh64(Register.R2, 2).And64(Register.R2, 7)
+                .Mov64(Register.R3, Register.R2).Lsh64(Register.R3, 1)
+                .StoreMem(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotFlagsOffset), Register.R3)
+                .Mul64(Register.R1, Register.R2)
+                .Mov64(Register.R4, layout.CompactData)
+                .Label($"{p}_copy");
+            Copy(p, frame, slot, cap, Register.R1, Register.R4);
+            code.Jump(done);
+
+            // int: up to two 30-bit digits exactly; longer ones give their signed digit count.
+            code.Label($"{p}_int");
+            ReadField(PyObjectLayout.VarSize, 16, $"{p}_bad");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
+            // R2 = digit count, R4 = 1 when negative
+            if (layout.LongTag)
+            {
+                code.Mov64(Register.R2, Register.R1).Rsh64(Register.R2, 3)
+                    .Mov64(Register.R4, Register.R1).And64(Register.R4, 3)
+                    .Rsh64(Register.R4, 1);
+            }
+            else
+            {
+                code.Mov64(Register.R2, Register.R1)
+                    .Mov64(Register.R4, 0)
+                    .JumpIf(JumpCondition.SignedGreaterOrEqual, Register.R1, 0, $"{p}_pos")
+                    .Neg64(Register.R2)
+                    .Mov64(Register.R4, 1)
+                    .Label($"{p}_pos")
+                    .Mov64(Register.R0, 0);
+            }
+            code.JumpIf(JumpCondition.Greater, Register.R2, 2, $"{p}_big")
+                .Mov64(Register.R0, 0)
+                .JumpIf(JumpCondition.Equal, Register.R2, 0, $"{p}_sign")
+                .LoadMem(MemorySize.Word, Register.R0, Register.FramePointer, (short)(frame.Buffer + 8))
+                .JumpIf(JumpCondition.Equal, Register.R2, 1, $"{p}_sign")
+                .LoadMem(MemorySize.Word, Register.R3, Register.FramePointer, (short)(frame.Buffer + 12))
+                .Lsh64(Register.R3, 30)
+                .Or64(Register.R0, Register.R3)
+                .Label($"{p}_sign")
+                .JumpIf(JumpCondition.Equal, Register.R4, 0, $"{p}_intval")
+                .Neg64(Register.R0)
+                .Label($"{p}_intval");
+            Value(Register.R0);
+            Kind(AuditValueKind.Int);
+            code.Jump(done)
+                .Label($"{p}_big")
+                .JumpIf(JumpCondition.Equal, Register.R4, 0, $"{p}_bigval")
+                .Neg64(Register.R2)
+                .Label($"{p}_bigval");
+            Value(Register.R2);
+            Kind(AuditValueKind.BigInt);
+            code.Jump(done);
+
+            // bytes: ob_size, then ob_sval.
+            code.Label($"{p}_bytes");
+            ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
+            Value(Register.R1);
+            Kind(AuditValueKind.Bytes);
+            code.Mov64(Register.R4, PyObjectLayout.BytesData);
+            Copy(p + "b", frame, slot, cap, Register.R1, Register.R4);
+            code.Jump(done);
+
+            // bool: True has digit 1, False none (digit 0 reads as 0 on every version).
+            code.Label($"{p}_bool");
+            ReadField(PyObjectLayout.LongDigits, 4, $"{p}_bad");
+            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, frame.Buffer);
+            Value(Register.R1);
+            Kind(AuditValueKind.Bool);
+            code.Jump(done);
+
+            code.Label($"{p}_float");
+            ReadField(PyObjectLayout.FloatValue, 8, $"{p}_bad");
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
+            Value(Register.R1);
+            Kind(AuditValueKind.Float);
+            code.Jump(done);
+
+            if (nested)
+            {
+                // tuple: items inline; list: ob_item points to them. Then the first items, one level deep.
+                code.Label($"{p}_tuple");
+                ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
+                Value(Register.R1);
+                Kind(AuditValueKind.Tuple);
+                Obj(Register.R1);
+                code.Add64(Register.R1, layout.TupleItems)
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1)
+                    .Jump($"{p}_items");
+
+                code.Label($"{p}_list");
+                ReadField(PyObjectLayout.VarSize, 16, $"{p}_bad");
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
+                Value(Register.R1);
+                Kind(AuditValueKind.List);
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(frame.Buffer + 8))
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1);
+
+                code.Label($"{p}_items");
+                for (var j = 0; j < AuditLayout.NestedPerSlot; j++)
+                {
+                    var child = AuditLayout.NestedSlot(slot, j);
+                    var q = $"{p}_{j}";
+                    code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Count)
+                        .JumpIf(JumpCondition.SignedLessOrEqual, Register.R1, j, done)
+                        .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frame.Items)
+                        .Add64(Register.R3, 8 * j);
+                    ReadUser(code, Nested.Object, 8, $"{q}_unreadable");
+                    Decode(q, Nested, child, nested: false);
+                    code.Jump($"{q}_next")
+                        .Label($"{q}_unreadable")
+                        .StoreImm(MemorySize.Byte, scratch, Slot(child, AuditLayout.SlotKindOffset), (int)AuditValueKind.Unreadable)
+                        .Label($"{q}_next")
+                        .Mov64(Register.R0, 0);
+                }
+                code.Jump(done);
+            }
+
+            code.Label($"{p}_bad");
+            Kind(AuditValueKind.Unreadable);
+            code.Label(done)
+                .Mov64(Register.R0, 0);
+        }
+
+        /// <summary>Copies min(<paramref name="length"/>, cap) bytes from object + <paramref name="offset"/> into the slot's data.</summary>
+        private void Copy(string p, Frame frame, int slot, int cap, Register length, Register offset)
+        {
+            code.Mov64(Register.R2, length)
+                .JumpIf(JumpCondition.SignedLess, Register.R2, 0, $"{p}_none")
+                .JumpIf(JumpCondition.Greater, Register.R2, cap, $"{p}_cut")
+                .Jump($"{p}_read")
+                .Label($"{p}_cut")
+                .LoadMem(MemorySize.Byte, Register.R1, scratch, Slot(slot, AuditLayout.SlotFlagsOffset))
+                .Or64(Register.R1, 1)
+                .StoreMem(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotFlagsOffset), Register.R1)
+                .Mov64(Register.R2, cap)
+                .Jump($"{p}_read")
+                .Label($"{p}_none")
+                .Mov64(Register.R2, 0)
+                .Label($"{p}_read")
+                .StoreMem(MemorySize.HalfWord, scratch, Slot(slot, AuditLayout.SlotLengthOffset), Register.R2)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frame.Object)
+                .Add64(Register.R3, offset)
+                .Mov64(Register.R1, scratch).Add64(Register.R1, Slot(slot, AuditLayout.SlotDataOffset))
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, $"{p}_copied")
+                .StoreImm(MemorySize.HalfWord, scratch, Slot(slot, AuditLayout.SlotLengthOffset), 0)
+                .Label($"{p}_copied")
+                .Mov64(Register.R0, 0);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+using System.Buffers.Binary;
+using System.Text;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Audit;
+
+/// <summary>How the audit arguments of one target are decoded, or why they are not.</summary>
+public sealed record AuditTarget(TraceTarget Target, PyObjectLayout? Layout, string? NoDecodeReason)
+{
+    public bool Decodes => Layout is not null && NoDecodeReason is null;
+}
+
+/// <summary>
+/// The audit probe attached to one or more Python binaries with the argument-decoding program
+/// (<see cref="AuditProgram"/>), one program per site (the load bias is computed from the site's address).
+/// </summary>
+public sealed class AuditSession : IDisposable
+{
+    private readonly List<IDisposable> _links = [];
+    private readonly List<BpfMap> _maps = [];
+    private readonly BpfMap _scratch;
+    private bool _disposed;
+
+    private AuditSession(UprobeAttachMode mode, BpfMap ring, BpfMap scratch)
+    {
+        AttachMode = mode;
+        _scratch = scratch;
+        _maps.Add(ring);
+        _maps.Add(scratch);
+        Reader = new RingBufferReader(ring);
+    }
+
+    public UprobeAttachMode AttachMode { get; }
+    public RingBufferReader Reader { get; }
+    public IReadOnlyList<AuditTarget> Targets { get; private set; } = [];
+    public ulong Hits => _scratch.SumPerCpuCounter(0, AuditProgram.HitsCounterOffset);
+    public ulong Lost => _scratch.SumPerCpuCounter(0, AuditProgram.LostCounterOffset);
+
+    public static AuditSession Attach(IReadOnlyList<TraceTarget> targets, TraceSessionOptions? options = null)
+    {
+        options ??= new TraceSessionOptions();
+        if (targets.Count == 0) throw new ArgumentException("nothing to attach");
+        MemlockLimit.RemoveIfNeeded();
+        var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
+        if (!KernelFeatures.HasAttachCookie)
+            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15 or newer is required)");
+        var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_audit", options.RingBufferBytes));
+        BpfMap scratch;
+        try
+        {
+            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_ascratch", (uint)AuditProgram.ScratchValueSize, 1));
+        }
+        catch
+        {
+            ring.Dispose();
+            throw;
+        }
+        var session = new AuditSession(mode, ring, scratch);
+        try
+        {
+            BpfMap? pidFilter = null;
+            if (targets.All(t => !t.AllProcesses))
+            {
+                var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
+                pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_apids", 4, 1, (uint)pids.Count));
+                session._maps.Add(pidFilter);
+                foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
+            }
+            var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
+            var maps = new AuditMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
+            var attached = new List<AuditTarget>();
+            foreach (var target in targets)
+            {
+                var probe = target.Binary.FindProbe(PythonProbeCatalog.Provider, "audit");
+                if (probe is null) continue;
+                var layout = target.Version is { } v ? PyObjectLayout.For(v.Major, v.Minor) : null;
+                string? reason = null;
+                AuditTypeSymbols? symbols = null;
+                if (layout is null)
+                    reason = target.Version is null ? "its CPython version is unknown" : $"pyprobe does not know the object layout of CPython {target.Version.Major}.{target.Version.Minor}";
+                else if ((symbols = AuditTypeSymbols.Find(target.Binary, out var missing)) is null)
+                    reason = $"{target.DisplayPath} does not export {missing}";
+                var cookie = (ulong)attached.Count;
+                attached.Add(new AuditTarget(target, reason is null ? layout : null, reason));
+                foreach (var site in probe.Sites)
+                {
+                    var code = AuditProgram.Generate(site.Arguments, site.Address, maps, reason is null ? layout : null, symbols, target.Binary.ResolveSymbolAddress);
+                    using var program = BpfProgram.Load(new ProgramSpec("py_audit", ProgramType.Kprobe, code.Bytecode, mode.ExpectedAttachType()));
+                    var sites = new[] { new UprobeSite(site.FileOffset, site.SemaphoreFileOffset, cookie) };
+                    if (target.AllProcesses) session._links.Add(Link(mode, program, target, sites, 0));
+                    else foreach (var pid in target.Pids) session._links.Add(Link(mode, program, target, sites, pid));
+                }
+            }
+            if (attached.Count == 0) throw new UsdtException("none of the targets has the audit probe");
+            session.Targets = attached;
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private static IUprobeLink Link(UprobeAttachMode mode, BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => mode switch
+    {
+        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
+        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
+    };
+
+    /// <summary>Decodes a record handed out by <see cref="Reader"/> into an owned event.</summary>
+    public AuditEvent Decode(ReadOnlySpan<byte> record)
+    {
+        var cookie = I32(record, AuditLayout.CookieOffset);
+        var target = cookie >= 0 && cookie < Targets.Count ? Targets[cookie] : null;
+        var nameLength = Math.Clamp(I32(record, AuditLayout.EventLengthOffset), 0, AuditLayout.EventCapacity - 1);
+        var name = Encoding.UTF8.GetString(record.Slice(AuditLayout.EventOffset, nameLength));
+        var size = (long)U64(record, AuditLayout.TupleSizeOffset);
+        var args = new List<AuditValue>();
+        if (size >= 0)
+            for (var i = 0; i < AuditLayout.TopSlots && i < size; i++)
+                args.Add(DecodeSlot(record, i, true));
+        return new AuditEvent(U64(record, AuditLayout.TimestampOffset), I32(record, AuditLayout.TgidOffset), I32(record, AuditLayout.TidOffset), name,
+            (I32(record, AuditLayout.FlagsOffset) & 1) != 0, size, args, target);
+    }
+
+    private static ulong U64(ReadOnlySpan<byte> record, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(record[offset..]);
+    private static int I32(ReadOnlySpan<byte> record, int offset) => BinaryPrimitives.ReadInt32LittleEndian(record[offset..]);
+
+    private static AuditValue DecodeSlot(ReadOnlySpan<byte> record, int slot, bool top)
+    {
+        var at = AuditLayout.SlotOffset(slot);
+        var kind = (AuditValueKind)record[at + AuditLayout.SlotKindOffset];
+        var flags = record[at + AuditLayout.SlotFlagsOffset];
+        var length = Math.Min(BinaryPrimitives.ReadUInt16LittleEndian(record[(at + AuditLayout.SlotLengthOffset)..]), AuditLayout.Capacity(slot));
+        var value = BinaryPrimitives.ReadInt64LittleEndian(record[(at + AuditLayout.SlotValueOffset)..]);
+        var data = record.Slice(at + AuditLayout.SlotDataOffset, length).ToArray();
+        List<AuditValue>? items = null;
+        if (top && kind is AuditValueKind.Tuple or AuditValueKind.List)
+        {
+            items = [];
+            for (var j = 0; j < AuditLayout.NestedPerSlot && j < value; j++)
+                items.Add(DecodeSlot(record, AuditLayout.NestedSlot(slot, j), false));
+        }
+        return new AuditValue(kind, value, data, (flags & 1) != 0, (flags >> 1) & 7, items);
+    }
+
+    public void Detach()
+    {
+        foreach (var link in _links) link.Dispose();
+        _links.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Detach();
+        Reader.Dispose();
+        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
+    }
+}
+
+/// <summary>One audit event: its name and the decoded arguments (at most <see cref="AuditLayout.TopSlots"/>).</summary>
+/// <param name="ArgumentCount">The tuple's size; -1 when the arguments were not read.</param>
+public sealed record AuditEvent(ulong Timestamp, int Pid, int Tid, string Name, bool NameTruncated, long ArgumentCount, IReadOnlyList<AuditValue> Arguments, AuditTarget? Target);
+
+/// <summary>One decoded argument.</summary>
+/// <param name="Value">int value; str length in characters; bytes/tuple/list size; float bits; bool 0/1; big int signed digit count.</param>
+/// <param name="Data">str code units, bytes content, or the type name of another object (possibly cut).</param>
+/// <param name="UnicodeKind">For str: bytes per code unit (1, 2 or 4); ASCII strings are 1.</param>
+/// <param name="Items">The first items of a tuple or list.</param>
+public sealed record AuditValue(AuditValueKind Kind, long Value, byte[] Data, bool Truncated, int UnicodeKind, IReadOnlyList<AuditValue>? Items)
+{
+    public string TypeName => Kind switch
+    {
+        AuditValueKind.None => "None",
+        AuditValueKind.Int or AuditValueKind.BigInt => "int",
+        AuditValueKind.Str or AuditValueKind.StrUndecodable => "str",
+        AuditValueKind.Bytes => "bytes",
+        AuditValueKind.Tuple => "tuple",
+        AuditValueKind.List => "list",
+        AuditValueKind.Float => "float",
+        AuditValueKind.Bool => "bool",
+        AuditValueKind.Other => Encoding.UTF8.GetString(Data),
+        AuditValueKind.Unreadable => "unreadable",
+        _ => "absent",
+    };
+
+    /// <summary>The str's text (what was copied), or null when it could not be decoded.</summary>
+    public string? Text => Kind != AuditValueKind.Str ? null : UnicodeKind switch
+    {
+        1 => Encoding.Latin1.GetString(Data),
+        2 => Encoding.Unicode.GetString(Data, 0, Data.Length & ~1),
+        4 => Encoding.UTF32.GetString(Data, 0, Data.Length & ~3),
+        _ => null,
+    };
+
+    /// <summary>The decoded value is all of the object (nothing cut, no items left out).</summary>
+    public bool Complete => !Truncated && Kind switch
+    {
+        AuditValueKind.Tuple or AuditValueKind.List => Items is not null && Items.Count == Value && Items.All(i => i.Complete),
+        AuditValueKind.Str => Text is not null,
+        AuditValueKind.BigInt or AuditValueKind.StrUndecodable or AuditValueKind.Unreadable or AuditValueKind.Other or AuditValueKind.Absent => false,
+        _ => true,
+    };
+}

@@ -1,0 +1,178 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Python.Stat;
+
+/// <summary>What a stat counter counts; the value is the counter's index in a process's entry.</summary>
+public enum StatCounter
+{
+    Calls = 0,
+    Gc = 1,
+    Imports = 2,
+    Audit = 3,
+}
+
+/// <summary>
+/// The counting program: one u64 per counter per process in a hash map (pid → 4 × u64), created on a
+/// process's first event and increased atomically. Counters, not events, cross into user space.
+/// </summary>
+public static class StatProgram
+{
+    public const int ValueSize = 8 * 4;
+
+    public static AssembledProgram Generate(int countersFd, StatCounter counter)
+    {
+        const short key = -4, zero = -40;
+        var code = new InstructionBuilder()
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Rsh64(Register.R0, 32)
+            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R0)
+            .LoadMapFd(Register.R1, countersFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "count");
+        for (var i = 0; i < 4; i++) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(zero + 8 * i), 0);
+        code.LoadMapFd(Register.R1, countersFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, zero)
+            .Mov64(Register.R4, 1) // BPF_NOEXIST: another CPU may have created it meanwhile
+            .Call(HelperFunction.MapUpdateElem)
+            .LoadMapFd(Register.R1, countersFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
+            .Label("count")
+            .Mov64(Register.R1, 1)
+            .AtomicAdd64(Register.R0, (short)(8 * (int)counter), Register.R1)
+            .Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
+}
+
+/// <summary>One binary the counters are attached to, and whether calls are counted there (and why not).</summary>
+public sealed record StatTarget(TraceTarget Target, bool CountsCalls, string? CallsReason, bool Gated);
+
+/// <summary>Per-process counts since the session started.</summary>
+public readonly record struct StatCounts(ulong Calls, ulong Gc, ulong Imports, ulong Audit);
+
+/// <summary>
+/// Counting programs on gc__start, import__find__load__start, audit and (where it fires without slowing the
+/// process, or with the 3.11 gate when asked) function__entry, for every target binary. Targets can be added
+/// while the session runs (a Python binary that started after pyprobe).
+/// </summary>
+public sealed class StatSession : IDisposable
+{
+    private readonly List<IDisposable> _links = [];
+    private readonly BpfMap _counters;
+    private readonly List<StatTarget> _targets = [];
+    private readonly bool _entryGate;
+    private bool _disposed;
+
+    private StatSession(UprobeAttachMode mode, BpfMap counters, bool entryGate)
+    {
+        AttachMode = mode;
+        _counters = counters;
+        _entryGate = entryGate;
+    }
+
+    public UprobeAttachMode AttachMode { get; }
+    public IReadOnlyList<StatTarget> Targets => _targets;
+
+    public static StatSession Create(bool entryGate, uint maxProcesses = 65536)
+    {
+        MemlockLimit.RemoveIfNeeded();
+        var mode = KernelFeatures.PreferredAttachMode;
+        return new StatSession(mode, BpfMap.Create(MapSpec.Hash("pyprobe_stat", 4, StatProgram.ValueSize, maxProcesses)), entryGate);
+    }
+
+    /// <summary>Attaches the counters to <paramref name="target"/> (all processes of it when it has no pids).</summary>
+    public StatTarget Add(TraceTarget target)
+    {
+        var (calls, reason) = CallsSupport(target, _entryGate);
+        var gated = calls && EntryGate.IsNeeded(target);
+        var links = new List<IDisposable>();
+        try
+        {
+            Attach(target, "gc__start", StatCounter.Gc, links);
+            Attach(target, "import__find__load__start", StatCounter.Imports, links);
+            Attach(target, "audit", StatCounter.Audit, links);
+            if (calls) Attach(target, "function__entry", StatCounter.Calls, links);
+            if (gated) links.Add(EntryGate.Open(target, AttachMode));
+        }
+        catch
+        {
+            foreach (var link in links) link.Dispose();
+            throw;
+        }
+        _links.AddRange(links);
+        var added = new StatTarget(target, calls, reason, gated);
+        _targets.Add(added);
+        return added;
+    }
+
+    /// <summary>Whether function__entry is counted on this target, and if not, why.</summary>
+    public static (bool Counts, string? Reason) CallsSupport(TraceTarget target, bool entryGate)
+    {
+        if (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is null)
+            return (false, target.Version is { } v && PythonProbeCatalog.Support("function__entry", v.Major, v.Minor) is { Firing: ProbeFiring.No } s ? s.Reason : "no function__entry probe");
+        if (EntryGate.IsNeeded(target) && !entryGate)
+            return (false, "3.11 emits function__entry only while tracing is on, which slows the process about 10x; --entry-gate turns it on");
+        return (true, null);
+    }
+
+    private void Attach(TraceTarget target, string probeName, StatCounter counter, List<IDisposable> links)
+    {
+        var probe = target.Binary.FindProbe(PythonProbeCatalog.Provider, probeName);
+        if (probe is null) return;
+        var code = StatProgram.Generate(_counters.Fd.Value, counter);
+        using var program = BpfProgram.Load(new ProgramSpec("py_stat", ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
+        var sites = probe.Sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, (ulong)counter)).ToList();
+        var pids = target.AllProcesses ? [0] : target.Pids;
+        foreach (var pid in pids)
+            links.Add(AttachMode == UprobeAttachMode.UprobeMulti
+                ? UprobeMultiLink.Attach(program, target.AttachPath, sites, pid)
+                : PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid));
+    }
+
+    /// <summary>The counts of every process that had an event.</summary>
+    public Dictionary<int, StatCounts> Read()
+    {
+        var result = new Dictionary<int, StatCounts>();
+        Span<byte> key = stackalloc byte[4];
+        Span<byte> next = stackalloc byte[4];
+        Span<byte> value = stackalloc byte[StatProgram.ValueSize];
+        var first = true;
+        while (_counters.TryGetNextKey(first ? [] : key, next))
+        {
+            first = false;
+            next.CopyTo(key);
+            if (!_counters.TryLookup(key, value)) continue;
+            result[BitConverter.ToInt32(key)] = new StatCounts(BitConverter.ToUInt64(value), BitConverter.ToUInt64(value[8..]), BitConverter.ToUInt64(value[16..]), BitConverter.ToUInt64(value[24..]));
+        }
+        return result;
+    }
+
+    /// <summary>Drops the counters of a process that is gone.</summary>
+    public void Forget(int pid) => _counters.Delete(BitConverter.GetBytes(pid));
+
+    public void Detach()
+    {
+        foreach (var link in _links) link.Dispose();
+        _links.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Detach();
+        _counters.Dispose();
+    }
+}
