@@ -94,7 +94,7 @@ internal static class StatCommand
             stderr.Flush();
 
             using var wake = new ManualResetEventSlim();
-            using var stop = new EventRun.StopSignal(wake.Set);
+            using var stop = new StopSignal(wake.Set);
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             var writer = new StatWriter(sink.Writer, json);
             targets?.Child?.Resume();

@@ -148,32 +148,4 @@ internal static class TraceRun
             return true;
         }
     }
-
-    /// <summary>SIGINT and SIGTERM end the trace cleanly (detach, report) instead of killing pyprobe.</summary>
-    private sealed class StopSignal : IDisposable
-    {
-        private readonly PosixSignalRegistration _interrupt;
-        private readonly PosixSignalRegistration _terminate;
-        private volatile int _signal;
-
-        public StopSignal(Action wake)
-        {
-            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; _signal = 2; wake(); });
-            _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; _signal = 15; wake(); });
-        }
-
-        public bool Requested => _signal != 0;
-
-        /// <summary>A SIGTERM meant for pyprobe alone also ends the command it started.</summary>
-        public void ForwardTo(int pid)
-        {
-            if (_signal == 15) Python.Launching.HeldCommand.Signal(pid, 15);
-        }
-
-        public void Dispose()
-        {
-            _interrupt.Dispose();
-            _terminate.Dispose();
-        }
-    }
 }

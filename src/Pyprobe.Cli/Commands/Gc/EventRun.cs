@@ -128,33 +128,6 @@ internal sealed class EventRun : IDisposable
         _source.Dispose();
         _targets.Dispose();
     }
-
-    /// <summary>SIGINT and SIGTERM end the run cleanly (detach, summary) instead of killing pyprobe.</summary>
-    internal sealed class StopSignal : IDisposable
-    {
-        private readonly PosixSignalRegistration _interrupt;
-        private readonly PosixSignalRegistration _terminate;
-        private volatile int _signal;
-
-        public StopSignal(Action wake)
-        {
-            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; _signal = 2; wake(); });
-            _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; _signal = 15; wake(); });
-        }
-
-        public bool Requested => _signal != 0;
-
-        public void ForwardTo(int pid)
-        {
-            if (_signal == 15) Python.Launching.HeldCommand.Signal(pid, 15);
-        }
-
-        public void Dispose()
-        {
-            _interrupt.Dispose();
-            _terminate.Dispose();
-        }
-    }
 }
 
 /// <summary>Options gc, imports and audit share with trace: --tid, --duration, --ring-buffer-mb.</summary>
