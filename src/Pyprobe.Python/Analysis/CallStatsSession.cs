@@ -175,24 +175,15 @@ public sealed class CallStatsSession : IDisposable
 
     private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps)
     {
-        foreach (var group in usdt.Sites.GroupBy(site => site.Arguments.Any(a => a is UsdtRipRelativeArgument) ? $"{site.ArgumentText}@{site.Address:x}" : site.ArgumentText))
+        foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var sites = group.ToList();
             var code = CallStatsProgram.Generate(kind, sites[0].Arguments, maps, Options.MaxFrames, sites[0].Address, target.Binary.ResolveSymbolAddress);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
             using var program = BpfProgram.Load(new ProgramSpec(name, Bpf.Programs.ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
-            // Always pass the semaphore offset: another tracer on the same site with a different one makes the kernel refuse.
             var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList();
-            if (target.AllProcesses) _links.Add(Link(program, target, uprobeSites, 0));
-            else foreach (var pid in target.Pids) _links.Add(Link(program, target, uprobeSites, pid));
+            TargetLinks.Attach(AttachMode, program, target, uprobeSites, _links);
         }
     }
-
-    private IUprobeLink Link(BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => AttachMode switch
-    {
-        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
-        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
-    };
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>
     public void Detach()

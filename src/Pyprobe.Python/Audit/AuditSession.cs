@@ -94,8 +94,7 @@ public sealed class AuditSession : IDisposable
                     var code = AuditProgram.Generate(site.Arguments, site.Address, maps, reason is null ? layout : null, symbols, target.Binary.ResolveSymbolAddress);
                     using var program = BpfProgram.Load(new ProgramSpec("py_audit", ProgramType.Kprobe, code.Bytecode, mode.ExpectedAttachType()));
                     var sites = new[] { new UprobeSite(site.FileOffset, site.SemaphoreFileOffset, cookie) };
-                    if (target.AllProcesses) session._links.Add(Link(mode, program, target, sites, 0));
-                    else foreach (var pid in target.Pids) session._links.Add(Link(mode, program, target, sites, pid));
+                    TargetLinks.Attach(mode, program, target, sites, session._links);
                 }
             }
             if (attached.Count == 0) throw new UsdtException("none of the targets has the audit probe");
@@ -109,11 +108,6 @@ public sealed class AuditSession : IDisposable
         }
     }
 
-    private static IUprobeLink Link(UprobeAttachMode mode, BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => mode switch
-    {
-        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
-        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
-    };
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/> into an owned event.</summary>
     public AuditEvent Decode(ReadOnlySpan<byte> record)

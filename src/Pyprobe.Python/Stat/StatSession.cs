@@ -134,11 +134,7 @@ public sealed class StatSession : IDisposable
         var code = StatProgram.Generate(_counters.Fd.Value, counter);
         using var program = BpfProgram.Load(new ProgramSpec("py_stat", ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
         var sites = probe.Sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, (ulong)counter)).ToList();
-        var pids = target.AllProcesses ? [0] : target.Pids;
-        foreach (var pid in pids)
-            links.Add(AttachMode == UprobeAttachMode.UprobeMulti
-                ? UprobeMultiLink.Attach(program, target.AttachPath, sites, pid)
-                : PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid));
+        TargetLinks.Attach(AttachMode, program, target, sites, links);
     }
 
     /// <summary>The counts of every process that had an event.</summary>

@@ -34,14 +34,10 @@ public static class EntryGate
         var code = new InstructionBuilder().Mov64(Register.R0, 0).Exit().Assemble();
         using var program = BpfProgram.Load(new ProgramSpec("py_entry_gate", ProgramType.Kprobe, code.Bytecode, mode.ExpectedAttachType()));
         var site = new UprobeSite(offset, semaphore);
-        var pids = target.AllProcesses ? [0] : target.Pids;
-        var links = new List<IUprobeLink>();
+        var links = new List<IDisposable>();
         try
         {
-            foreach (var pid in pids)
-                links.Add(mode == UprobeAttachMode.UprobeMulti
-                    ? UprobeMultiLink.Attach(program, target.AttachPath, [site], pid)
-                    : PerfEventUprobeLink.Attach(program, target.AttachPath, [site], pid));
+            TargetLinks.Attach(mode, program, target, [site], links);
         }
         catch
         {
@@ -51,9 +47,9 @@ public static class EntryGate
         return new LinkGroup(links);
     }
 
-    private sealed class LinkGroup(List<IUprobeLink> links) : IUprobeLink
+    private sealed class LinkGroup(List<IDisposable> links) : IUprobeLink
     {
-        public int SiteCount => links.Sum(l => l.SiteCount);
+        public int SiteCount => links.Count;
         public void Dispose() { foreach (var link in links) link.Dispose(); }
     }
 }

@@ -4,6 +4,7 @@ using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Probes;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
@@ -117,6 +118,12 @@ public sealed class TraceSession : IDisposable
             session.GatedTargets = gated;
             return session;
         }
+        catch (SyscallException e) when (e.Is(Errno.EACCES) || e.Is(Errno.EPERM))
+        {
+            // Missing privileges are the user's to fix, not an internal error: say which, in one line.
+            session.Dispose();
+            throw new UsdtException(e.Message, e);
+        }
         catch
         {
             session.Dispose();
@@ -131,23 +138,14 @@ public sealed class TraceSession : IDisposable
         _probes.Add(new AttachedProbe(id, probe, target, layout, usdt.Sites.Count));
 
         // One program per distinct argument spec (sites with %rip arguments differ per site).
-        foreach (var group in usdt.Sites.GroupBy(site => HasRipRelative(site) ? $"{site.ArgumentText}@{site.Address:x}" : site.ArgumentText))
+        foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var sites = group.ToList();
             var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress);
             using var program = BpfProgram.Load(new ProgramSpec(ProgramName(probe.Name), ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
-            // Always pass the semaphore offset: another tracer on the same site with a different one makes the kernel refuse.
             var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList();
-            if (target.AllProcesses) _links.Add(Link(program, target, uprobeSites, 0));
-            else foreach (var pid in target.Pids) _links.Add(Link(program, target, uprobeSites, pid));
+            TargetLinks.Attach(AttachMode, program, target, uprobeSites, _links);
         }
     }
-
-    private IUprobeLink Link(BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites, int pid) => AttachMode switch
-    {
-        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, target.AttachPath, sites, pid),
-        _ => PerfEventUprobeLink.Attach(program, target.AttachPath, sites, pid),
-    };
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>
     public ProbeEvent Decode(ReadOnlySpan<byte> record)
@@ -170,7 +168,6 @@ public sealed class TraceSession : IDisposable
         return new UsdtEventLayout(probe.Arguments.Count, strings);
     }
 
-    private static bool HasRipRelative(UsdtSite site) => site.Arguments.Any(a => a is UsdtRipRelativeArgument);
 
     /// <summary>Program names show up in bpftool; keep them recognisable within 15 bytes.</summary>
     private static string ProgramName(string probe) => "py_" + probe.Replace("__", "_", StringComparison.Ordinal);
