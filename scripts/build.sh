@@ -9,5 +9,7 @@ flock 9
 publish_dir=.build/publish
 dotnet publish src/Pyprobe.Cli -c Release -r linux-x64 -o "$publish_dir" -nologo -v quiet -p:TreatWarningsAsErrors=true
 mkdir -p dist
-cp "$publish_dir/pyprobe" dist/pyprobe
+# Replace, not overwrite: a running dist/pyprobe (another test run) makes cp fail with "Text file busy".
+cp "$publish_dir/pyprobe" "dist/.pyprobe.$$"
+mv -f "dist/.pyprobe.$$" dist/pyprobe
 echo "built dist/pyprobe ($(du -h dist/pyprobe | cut -f1))"

@@ -8,6 +8,8 @@ command -v gcc >/dev/null || needed+=(gcc)
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || needed+=(systemtap-sdt-dev)
 command -v tmux >/dev/null || needed+=(tmux)
 command -v dpkg-deb >/dev/null || needed+=(dpkg)
+command -v bpftrace >/dev/null || needed+=(bpftrace)   # the fault tests run it beside pyprobe on the same probes
+command -v setpriv >/dev/null && command -v unshare >/dev/null || needed+=(util-linux)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   apt-get update -qq >/dev/null

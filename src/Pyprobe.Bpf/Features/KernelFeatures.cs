@@ -41,9 +41,12 @@ public static unsafe class KernelFeatures
 
     /// <summary>The best way to attach uprobes here; uprobe_multi only with the PID fix, like libbpf.</summary>
     public static UprobeAttachMode PreferredAttachMode
-        => Environment.GetEnvironmentVariable("PYPROBE_FORCE_PERF_EVENT") == "1" || !HasUprobeMultiPidFilterFix
+        => PerfEventForced || !HasUprobeMultiPidFilterFix
             ? UprobeAttachMode.PerfEvent
             : UprobeAttachMode.UprobeMulti;
+
+    /// <summary>PYPROBE_FORCE_PERF_EVENT=1: use the perf-event fallback even where uprobe_multi works (for testing it).</summary>
+    public static bool PerfEventForced => Environment.GetEnvironmentVariable("PYPROBE_FORCE_PERF_EVENT") == "1";
 
     public static string Describe() => new StringBuilder()
         .Append("uprobe_multi=").Append(HasUprobeMulti ? "yes" : "no")

@@ -55,7 +55,17 @@ public sealed unsafe class PerfEventUprobeLink : IUprobeLink
                         Config2 = site.FileOffset,
                     };
                     // The kernel wants (pid, cpu -1) for one process and (-1, cpu 0) for all; the cpu does not restrict uprobes.
-                    perfFd = PerfEvent.Open(ref attr, pid == 0 ? -1 : pid, pid == 0 ? 0 : -1);
+                    try
+                    {
+                        perfFd = PerfEvent.Open(ref attr, pid == 0 ? -1 : pid, pid == 0 ? 0 : -1);
+                    }
+                    catch (SyscallException e) when (e.Is(Errno.EACCES) || e.Is(Errno.EPERM))
+                    {
+                        throw new SyscallException(e.Operation, e.Errno,
+                            "perf-event uprobes need CAP_SYS_ADMIN (root) on this kernel" + (KernelFeatures.PerfEventForced
+                                ? " (PYPROBE_FORCE_PERF_EVENT=1 chose them over uprobe_multi links, which need only CAP_BPF and CAP_PERFMON)"
+                                : "; uprobe_multi links (Linux 6.6+), which need only CAP_BPF and CAP_PERFMON, are not usable here"));
+                    }
                 }
                 fds.Add(perfFd);
                 if (useLink)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.IO.Enumeration;
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;

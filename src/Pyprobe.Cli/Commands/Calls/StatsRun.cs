@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Analysis;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Cli.Targets;
