@@ -26,6 +26,9 @@ internal static class TraceRun
 
     public sealed record FormatterContext(EventClock Clock, bool ManyProcesses);
 
+    /// <summary>Longest a formatted line waits in the output buffer while events keep arriving.</summary>
+    private static readonly TimeSpan MaxOutputDelay = TimeSpan.FromMilliseconds(100);
+
     public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
     {
         using var targets = TraceTargets.Resolve(selection);
@@ -60,6 +63,7 @@ internal static class TraceRun
         {
             session.Reader.WaitForData(TraceSession.PollInterval);
             if (session.Reader.Drain(handler) == 0) output.Flush();
+            else output.FlushIfOlderThan(MaxOutputDelay);
             if (settings.Duration is { } limit && elapsed.Elapsed >= limit) break;
             if (!targets.AnyTargetAlive()) break;
         }

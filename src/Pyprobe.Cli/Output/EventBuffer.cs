@@ -16,6 +16,7 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
     private readonly bool _ownsStream;
     private byte[] _buffer = new byte[FlushThreshold * 2];
     private int _length;
+    private long _lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
 
     private EventBuffer(Stream? stream, TextWriter? writer, bool ownsStream)
     {
@@ -86,6 +87,15 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
         if (_length >= FlushThreshold) Flush();
     }
 
+    /// <summary>
+    /// Flushes what waits longer than <paramref name="maxDelay"/>: under a steady trickle of events
+    /// the ring is never found empty, and lines piped to another program must still arrive promptly.
+    /// </summary>
+    public void FlushIfOlderThan(TimeSpan maxDelay)
+    {
+        if (_length > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(_lastFlush) >= maxDelay) Flush();
+    }
+
     public void Flush()
     {
         if (_length == 0) return;
@@ -105,6 +115,7 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
         finally
         {
             _length = 0;
+            _lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
         }
     }
 
