@@ -1,0 +1,372 @@
+namespace Pyprobe.Bench;
+
+internal static class Sections
+{
+    private static readonly Dictionary<string, double> Extras = [];
+
+    private static List<Tool> Tracers(Bench bench, bool withBaselines) =>
+        [.. withBaselines ? new[] { Tool.None, Tool.Bare } : [], Tool.BpftraceCount, Tool.BpftracePrintf, Tool.PyprobeTrace, .. bench.HasCalls ? new[] { Tool.PyprobeCalls } : []];
+
+    /// <summary>Every tool, <see cref="Bench.Reps"/> times, the order alternating between repetitions.</summary>
+    private static Dictionary<Tool, List<Run>> Matrix(Bench bench, Py py, IReadOnlyList<Tool> tools, IReadOnlyList<string> workloadArgs, string what)
+    {
+        var runs = tools.ToDictionary(t => t, _ => new List<Run>());
+        for (var rep = 0; rep < bench.Reps; rep++)
+        {
+            var order = rep % 2 == 0 ? tools : tools.Reverse().ToList();
+            foreach (var tool in order)
+            {
+                try
+                {
+                    var run = Cases.RunOnce(bench, py, tool, workloadArgs);
+                    runs[tool].Add(run);
+                    Bench.Log($"{what} rep {rep + 1}/{bench.Reps} {tool}: {run.NsPerCall:0} ns/call, {run.Rate / 1e3:0}k calls/s, seen {run.RawSeen?.ToString() ?? "-"} of {run.Calls}, tool lost {run.ToolLost?.ToString() ?? "-"}{(run.Note is null ? "" : $" ({run.Note})")}");
+                }
+                catch (Exception e)
+                {
+                    Bench.Log($"{what} rep {rep + 1} {tool} failed: {e.Message}");
+                }
+            }
+        }
+        return runs;
+    }
+
+    /// <summary>
+    /// bpftrace's count covers every Python function entry of the process; the workload makes a few besides
+    /// leaf() (work(), thread bodies, interpreter shutdown). pyprobe trace's exact count (delivered − leaf
+    /// lines, in runs without loss) measures them; <paramref name="known"/> overrides (50 processes: one work() each).
+    /// </summary>
+    private static void FixCounts(Dictionary<Tool, List<Run>> runs, string key, double? known = null)
+    {
+        double extras;
+        if (known is { } k) extras = k;
+        else
+        {
+            var measured = runs.GetValueOrDefault(Tool.PyprobeTrace)?.Where(r => r.ToolLost == 0 && r.Delivered is not null && r.Seen is not null)
+                .Select(r => (double)(r.Delivered!.Value - r.Seen!.Value)).ToList() ?? [];
+            if (measured.Count > 0) Extras[key] = Stats.Median(measured);
+            extras = Extras.GetValueOrDefault(key);
+        }
+        foreach (var run in runs.GetValueOrDefault(Tool.BpftraceCount) ?? [])
+            if (run.RawSeen is { } raw) run.Seen = raw - (long)extras;
+    }
+
+    private static double MedianNs(Dictionary<Tool, List<Run>> runs, Tool tool) =>
+        runs.TryGetValue(tool, out var list) && list.Count > 0 ? Stats.Median(list.Select(r => r.NsPerCall)) : double.NaN;
+
+    private static void OverheadTable(Report report, Dictionary<Tool, List<Run>> runs)
+    {
+        var none = MedianNs(runs, Tool.None);
+        var bare = MedianNs(runs, Tool.Bare) - none;
+        report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "leaf() events seen", "lost (calls − seen)", "lost, as the tool reports it"],
+            runs.Select(kv =>
+            {
+                var (tool, list) = (kv.Key, kv.Value);
+                if (list.Count == 0) return (IReadOnlyList<string>)[Cases.Label(tool), "failed", "", "", "", "", ""];
+                var added = Stats.Median(list.Select(r => r.NsPerCall)) - none;
+                var counted = list.Where(r => r.Seen is not null).ToList();
+                return [
+                    Cases.Label(tool),
+                    Stats.Spread(list.Select(r => r.NsPerCall)),
+                    tool == Tool.None ? "–" : added.ToString("0"),
+                    tool == Tool.None ? "–" : (added / bare).ToString("0.00"),
+                    counted.Count == 0 ? "–" : Stats.CountSpread(counted.Select(r => (double)r.Seen!.Value)),
+                    counted.Count == 0 ? "–" : LostText(counted),
+                    list.All(r => r.ToolLost is null) ? "–" : Stats.CountSpread(list.Where(r => r.ToolLost is not null).Select(r => (double)r.ToolLost!.Value)),
+                ];
+            }));
+    }
+
+    private static string LostText(List<Run> runs)
+    {
+        var lost = runs.Select(r => (double)r.Lost!.Value).ToList();
+        var pct = runs.Select(r => 100.0 * r.Lost!.Value / Math.Max(1, r.Calls)).ToList();
+        return lost.All(l => l == 0) ? "0" : $"{Stats.CountSpread(lost)} = {Stats.Median(pct):0.#}%";
+    }
+
+    public static void Overhead(Bench bench, Report report, Py p39, Py? p315)
+    {
+        report.Section("Overhead on the traced program",
+            $"""
+            The workload (`bench/workloads/leaf.py`) calls `def leaf(x): return x + 1` {bench.Calls:N0} times in a loop and times
+            the loop itself with `time.perf_counter`: ns per call is the traced program's own view. Each tool attaches to the
+            `function__entry` probe of the waiting workload first (pyprobe: its `Attached` line; bpftrace: its `Attaching` line
+            plus {bench.BpftraceSettle} ms), then the workload is released. "× bare uprobe" is the cost a tool adds per call divided
+            by what an empty BPF program (`mov r0, 0; exit`) on the same sites adds: the kernel's uprobe trap, pyprobe's
+            physical limit. bpftrace count and pyprobe attach with `-p PID`; the bpftrace printf one-liner runs in the seed's
+            system-wide form (no `-p`; the bench runs a private copy of the interpreter, so system-wide means the workload alone). bpftrace's count includes the workload's few other
+            function entries (work(), interpreter shutdown), measured exactly by pyprobe trace and subtracted.
+            """);
+        foreach (var py in new[] { p39, p315 }.OfType<Py>())
+        {
+            var runs = Matrix(bench, py, Tracers(bench, true), [bench.Calls.ToString()], $"overhead {py.Version}");
+            FixCounts(runs, py.Version);
+            report.Text($"### CPython {py.FullVersion}, one thread, full speed");
+            OverheadTable(report, runs);
+            Summaries[$"overhead {py.Version}"] = runs;
+        }
+        var r39 = Summaries["overhead 3.9"];
+        double Added(Tool t) => MedianNs(r39, t) - MedianNs(r39, Tool.None);
+        var bare = Added(Tool.Bare);
+        report.Headline($"""
+            **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
+            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}×{(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}×" : "")},
+            bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
+            Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
+            bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.
+            """);
+        if (Added(Tool.PyprobeTrace) > Added(Tool.BpftraceCount))
+            report.Behind($"Overhead per call: pyprobe trace adds {Added(Tool.PyprobeTrace):0} ns per call against bpftrace count's {Added(Tool.BpftraceCount):0} ns (CPython {p39.FullVersion}). " +
+                "Not the same work: bpftrace count increments a per-CPU counter, pyprobe trace copies both strings whole (up to 4096 bytes each, bpftrace's str() stops at 64) and the line into a ring record per call. " +
+                (bench.HasCalls ? $"pyprobe's own kernel-side counter, `pyprobe calls`, adds {Added(Tool.PyprobeCalls):0} ns (it also times every call and keeps per-thread stacks)." : ""));
+        if (bench.HasCalls && Added(Tool.PyprobeCalls) > Added(Tool.BpftraceCount))
+            report.Behind($"Overhead per call: pyprobe calls adds {Added(Tool.PyprobeCalls):0} ns against bpftrace count's {Added(Tool.BpftraceCount):0} ns: calls does more per event (function__entry and function__return both attached, a timestamp and a per-thread stack push/pop, a hash-map update keyed by code location) than a bare counter.");
+        if (Added(Tool.PyprobeTrace) > Added(Tool.BpftracePrintf))
+            report.Behind($"Overhead per call: pyprobe trace adds {Added(Tool.PyprobeTrace):0} ns against the bpftrace printf one-liner's {Added(Tool.BpftracePrintf):0} ns: pyprobe copies whole strings where bpftrace copies at most 64 bytes each.");
+    }
+
+    public static readonly Dictionary<string, Dictionary<Tool, List<Run>>> Summaries = [];
+
+    private static string LostOf(Dictionary<Tool, List<Run>> runs, Tool tool)
+    {
+        var list = runs.GetValueOrDefault(tool)?.Where(r => r.Lost is not null).ToList() ?? [];
+        return list.Count == 0 ? "n/a" : LostText(list);
+    }
+
+    public static void Rates(Bench bench, Report report, Py py)
+    {
+        double[] rates = [10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+        const double seconds = 1.0;
+        var tools = Tracers(bench, false);
+        var active = tools.ToList();
+        var table = tools.ToDictionary(t => t, _ => new Dictionary<double, List<Run>>());
+        foreach (var rate in rates)
+        {
+            if (active.Count == 0) break;
+            var n = ((long)(rate * seconds)).ToString();
+            var runs = Matrix(bench, py, active, [n, "--rate", rate.ToString("0")], $"rate {rate / 1e3:0}k/s");
+            FixCounts(runs, py.Version + " rate");
+            if (!runs[Tool.PyprobeTrace].Any() || Extras.GetValueOrDefault(py.Version + " rate") == 0)
+                FixCounts(runs, py.Version); // fall back on the full-speed measurement of the same workload
+            foreach (var (tool, list) in runs) table[tool][rate] = list;
+            active = active.Where(t => !(runs[t].Count > 0 && runs[t].All(r => r.Lost is > 0))).ToList();
+        }
+        var full = Summaries.GetValueOrDefault($"overhead {py.Version}");
+        report.Section("Events lost, and the highest rate without loss",
+            $"""
+            CPython {py.FullVersion}, one thread. The workload paces its calls of leaf() with a busy-wait on perf_counter to a target rate for
+            {seconds:0} s; each cell is the median lost events (calls − seen) over {bench.Reps} runs, with the rate the traced program
+            really achieved. A tool stops being tried at higher rates once every run of a rate lost events. "full speed" repeats the
+            overhead section ({bench.Calls:N0} calls as fast as the traced program goes).
+            """);
+        var headers = new List<string> { "tool" };
+        headers.AddRange(rates.Select(r => $"{Stats.Count(r)}/s"));
+        headers.Add("full speed");
+        headers.Add("highest rate without loss (achieved)");
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var tool in tools)
+        {
+            var row = new List<string> { Cases.Label(tool) };
+            double? best = null;
+            foreach (var rate in rates)
+            {
+                if (!table[tool].TryGetValue(rate, out var list) || list.Count == 0) { row.Add("–"); continue; }
+                var counted = list.Where(r => r.Lost is not null).ToList();
+                var achieved = Stats.Median(list.Select(r => r.Rate));
+                row.Add(counted.Count == 0 ? "?" : $"{LostText(counted)} ({Stats.Count(achieved)}/s)");
+                if (counted.Count == list.Count && counted.All(r => r.Lost <= 0) && (best is null || achieved > best)) best = achieved;
+            }
+            var fullRuns = full?.GetValueOrDefault(tool)?.Where(r => r.Lost is not null).ToList() ?? [];
+            var fullRate = fullRuns.Count > 0 ? Stats.Median(fullRuns.Select(r => r.Rate)) : double.NaN;
+            row.Add(fullRuns.Count == 0 ? "–" : $"{LostText(fullRuns)} ({Stats.Count(fullRate)}/s)");
+            if (fullRuns.Count > 0 && fullRuns.All(r => r.Lost <= 0) && (best is null || fullRate > best)) best = fullRate;
+            row.Add(best is null ? "none tried" : fullRuns.Count > 0 && fullRuns.All(r => r.Lost <= 0) && best == fullRate ? $"full speed ({Stats.Count(fullRate)}/s)" : $"{Stats.Count(best.Value)}/s");
+            rows.Add(row);
+            RateBest[tool] = best ?? 0;
+        }
+        report.Table(headers, rows);
+        var ppFull = full?.GetValueOrDefault(Tool.PyprobeTrace)?.Where(r => r.Lost is not null).ToList() ?? [];
+        if (RateBest.GetValueOrDefault(Tool.PyprobeTrace) < RateBest.GetValueOrDefault(Tool.BpftraceCount) * 0.95)
+            report.Behind(ppFull.Count > 0 && ppFull.All(r => r.Lost <= 0)
+                ? $"Highest loss-free rate: pyprobe trace lost nothing at any rate up to full speed, but its full speed is {Stats.Count(RateBest[Tool.PyprobeTrace])} calls/s against {Stats.Count(RateBest[Tool.BpftraceCount])} under bpftrace count: the traced program is slower under pyprobe because each call costs more (see the overhead section), not because events are dropped."
+                : $"Highest loss-free rate: pyprobe trace {Stats.Count(RateBest[Tool.PyprobeTrace])}/s against bpftrace count's {Stats.Count(RateBest[Tool.BpftraceCount])}/s. A counter in a map cannot lose events; a stream of records can, once the consumer falls behind the ring.");
+    }
+
+    private static readonly Dictionary<Tool, double> RateBest = [];
+
+    public static void Startup(Bench bench, Report report, Py py)
+    {
+        var results = new Dictionary<string, List<(double Announce, double First, long RssKb)>> { ["pyprobe trace -p PID"] = [], ["bpftrace -p PID (printf one-liner)"] = [] };
+        for (var rep = 0; rep < bench.Reps; rep++)
+        {
+            var order = rep % 2 == 0 ? results.Keys.ToList() : results.Keys.Reverse().ToList();
+            foreach (var name in order)
+            {
+                try
+                {
+                    using var workload = Child.Start([.. py.Command, bench.Workload, "0", "--rate", "1000", "--forever"], env: py.Env);
+                    var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("workload did not start");
+                    var pid = ready.Line.Split(' ')[1];
+                    var isPyprobe = name.StartsWith("pyprobe", StringComparison.Ordinal);
+                    using var tracer = isPyprobe
+                        ? Child.Start([bench.Pyprobe, "trace", "-p", pid])
+                        : Child.Start(["bpftrace", "-B", "line", "-p", pid, "-e", Cases.PrintfScript(py.Binary)]);
+                    var announce = isPyprobe
+                        ? tracer.WaitLine(l => l.StartsWith("Attached", StringComparison.Ordinal), TimeSpan.FromSeconds(60), stderr: true)
+                        : tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+                    var first = tracer.WaitLine(l => l.Contains("leaf", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+                    if (announce is null || first is null) throw new InvalidOperationException($"{name} did not attach: {string.Join(" | ", tracer.Err)}");
+                    Thread.Sleep(1000);
+                    var rss = Native.PeakRssKb(tracer.Pid);
+                    tracer.Signal(Native.SIGINT);
+                    tracer.Wait(TimeSpan.FromSeconds(30));
+                    workload.CloseInput();
+                    workload.Wait(TimeSpan.FromSeconds(10));
+                    results[name].Add((announce.Value.At, first.Value.At, rss));
+                    Bench.Log($"startup rep {rep + 1} {name}: announced {announce.Value.At * 1000:0} ms, first event {first.Value.At * 1000:0} ms, peak RSS {rss / 1024.0:0.0} MB");
+                }
+                catch (Exception e)
+                {
+                    Bench.Log($"startup rep {rep + 1} {name} failed: {e.Message}");
+                }
+            }
+        }
+        report.Section("Start-up",
+            $"""
+            CPython {py.FullVersion} running leaf() 1,000 times a second; the tracer is launched with `-p PID` on the `function__entry`
+            probe and prints every event. "announced" = launch to pyprobe's `Attached` line / bpftrace's `Attaching N probes...` line
+            (bpftrace prints it before it attaches); "first event" = launch to the first event line on the tracer's stdout (bpftrace with
+            `-B line`), which is when tracing is really live. Peak RSS = VmHWM of the tracer process 1 s after its first event.
+            """);
+        report.Table(["tracer", "announced (ms)", "probes live (ms)", "first event line on stdout (ms)", "peak RSS (MB)"],
+            results.Select(kv => (IReadOnlyList<string>)[kv.Key,
+                Stats.Spread(kv.Value.Select(x => x.Announce * 1000)),
+                Stats.Spread(kv.Value.Select(x => (kv.Key.StartsWith("pyprobe", StringComparison.Ordinal) ? x.Announce : x.First) * 1000)),
+                Stats.Spread(kv.Value.Select(x => x.First * 1000)),
+                Stats.Spread(kv.Value.Select(x => x.RssKb / 1024.0), "0.0")]));
+        report.Text("\"probes live\": pyprobe prints `Attached` once every link exists (the same moment); bpftrace prints `Attaching` before it attaches, so its first event is the earliest proof it is live.");
+        var pp = results["pyprobe trace -p PID"];
+        var bt = results["bpftrace -p PID (printf one-liner)"];
+        if (pp.Count > 0 && bt.Count > 0)
+        {
+            double ppLive = Stats.Median(pp.Select(x => x.Announce)), btLive = Stats.Median(bt.Select(x => x.First));
+            double ppFirst = Stats.Median(pp.Select(x => x.First)), btFirst = Stats.Median(bt.Select(x => x.First));
+            double ppRss = Stats.Median(pp.Select(x => (double)x.RssKb)), btRss = Stats.Median(bt.Select(x => (double)x.RssKb));
+            report.Headline($"**Start-up** (launch to probes live): pyprobe {ppLive * 1000:0} ms, bpftrace {btLive * 1000:0} ms; peak RSS pyprobe {ppRss / 1024:0.0} MB, bpftrace {btRss / 1024:0.0} MB.");
+            if (ppLive > btLive) report.Behind($"Start-up: pyprobe is live {ppLive * 1000:0} ms after launch, bpftrace {btLive * 1000:0} ms.");
+            if (ppFirst > btFirst * 1.5)
+                report.Behind($"First event line on a piped stdout: pyprobe {ppFirst * 1000:0} ms after launch, bpftrace (`-B line`) {btFirst * 1000:0} ms. " +
+                    "pyprobe's output buffer (src/Pyprobe.Cli/Output/EventBuffer.cs) is flushed only when a drain finds the ring empty or 256 KB are pending; " +
+                    "at a steady 1,000 events/s every 10 ms poll finds new events, so text piped to another program arrives in 256 KB chunks, seconds apart. " +
+                    "A flush when the ring is drained or every ~100 ms would fix it.");
+            if (ppRss > btRss) report.Behind($"Peak RSS: pyprobe {ppRss / 1024:0.0} MB against bpftrace's {btRss / 1024:0.0} MB.");
+        }
+    }
+
+    public static void Throughput(Bench bench, Report report, Py py)
+    {
+        var variants = new (string Name, string[] Args, bool DevNull)[]
+        {
+            ("text → file", ["--format", "text"], false),
+            ("JSON → file", ["--format", "json"], false),
+            ("text → /dev/null", ["--format", "text"], true),
+            ("JSON → /dev/null", ["--format", "json"], true),
+        };
+        var results = variants.ToDictionary(v => v.Name, _ => new List<(RingFill.Result Fill, long? Delivered, long Bytes)>());
+        for (var rep = 0; rep < bench.Reps; rep++)
+        {
+            var order = rep % 2 == 0 ? variants : variants.Reverse().ToArray();
+            foreach (var v in order)
+            {
+                var file = v.DevNull ? "/dev/null" : bench.TempFile("tp");
+                try
+                {
+                    using var workload = Child.Start([.. py.Command, bench.Workload, "0"], env: py.Env);
+                    var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("workload did not start");
+                    var pid = int.Parse(ready.Line.Split(' ')[1]);
+                    using var tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), .. v.Args, "-o", file]);
+                    Cases.WaitAttached(tracer);
+                    var fill = RingFill.Run(tracer.Pid, pid, bench.Workload, "leaf", 21, TimeSpan.FromSeconds(2));
+                    tracer.Signal(Native.SIGINT);
+                    tracer.Wait(TimeSpan.FromSeconds(60));
+                    var delivered = tracer.Err.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\d+) events delivered")).Where(m => m.Success).Select(m => (long?)long.Parse(m.Groups[1].Value)).FirstOrDefault();
+                    var bytes = v.DevNull ? 0 : new FileInfo(file).Length;
+                    workload.CloseInput();
+                    workload.Wait(TimeSpan.FromSeconds(10));
+                    results[v.Name].Add((fill, delivered, bytes));
+                    Bench.Log($"throughput rep {rep + 1} {v.Name}: {fill.EventsPerSecond / 1e6:0.00}M events/s ({fill.Written} written, {fill.Refused} refused by a full ring, pyprobe delivered {delivered}; {RingFill.LastDurationNs} ns per producer run)");
+                }
+                catch (Exception e)
+                {
+                    Bench.Log($"throughput rep {rep + 1} {v.Name} failed: {e.Message}");
+                }
+                finally
+                {
+                    if (!v.DevNull) File.Delete(file);
+                }
+            }
+        }
+        report.Section("Consumer throughput (no traced program)",
+            """
+            The real dist/pyprobe (`trace -p PID` on an idle Python) with its ring buffer filled from the kernel as fast as the kernel can:
+            the bench copies pyprobe's ring fd (pidfd_getfd) and runs an XDP program through BPF_PROG_TEST_RUN that writes function__entry
+            records in pyprobe's own layout (filename .../bench/workloads/leaf.py, funcname leaf) with bpf_ringbuf_output (no wake-ups:
+            pyprobe polls every 10 ms), for 2 s; the producer refuses records while the ring is full, so the ring stays full and pyprobe runs flat out.
+            events/s = records written / time until pyprobe's consumer position caught up with the producer. "delivered" is pyprobe's own
+            count, which must equal the records written. "≥" marks figures where the ring never filled in some run: there the
+            producer (on a busy 2-core machine) was the limit, not pyprobe.
+            """);
+        report.Table(["output", "events/s", "MB/s written", "pyprobe delivered = written"],
+            results.Select(kv => (IReadOnlyList<string>)[kv.Key,
+                kv.Value.Count == 0 ? "failed" : (kv.Value.All(x => x.Fill.Refused > 0) ? "" : "≥ ") + Stats.CountSpread(kv.Value.Select(x => x.Fill.EventsPerSecond)),
+                kv.Value.Count == 0 || kv.Value.All(x => x.Bytes == 0) ? "–" : Stats.Spread(kv.Value.Select(x => x.Bytes / 1e6 / x.Fill.Seconds)),
+                kv.Value.Count == 0 ? "–" : $"{kv.Value.Count(x => x.Delivered == (long)x.Fill.Written)} of {kv.Value.Count} runs"]));
+        if (results["text → file"].Count > 0 && results["JSON → file"].Count > 0)
+            report.Headline($"**Consumer throughput** (decode + format + write, no target): text {Stats.Count(Stats.Median(results["text → file"].Select(x => x.Fill.EventsPerSecond)))} events/s, JSON {Stats.Count(Stats.Median(results["JSON → file"].Select(x => x.Fill.EventsPerSecond)))} events/s to a file.");
+    }
+
+    public static void Scale(Bench bench, Report report, Py py)
+    {
+        report.Section("Scale: threads and processes",
+            $"""
+            CPython {py.FullVersion}, {bench.Calls:N0} calls of leaf() in total, split over T threads of one process (traced with `-p PID`;
+            the GIL runs one at a time) or over 50 processes forked from one parent (traced with `pyprobe --all BINARY` / bpftrace without `-p`,
+            counts summed over the 50 pids). ns per call = wall time from the first worker's start to the last one's end / total calls,
+            so on 2 cores 50 processes can run two at a time. One thread: see the overhead section (same workload).
+            """);
+        var configs = new (string Name, string[] Args, double? Extras)[]
+        {
+            ("2 threads", [bench.Calls.ToString(), "--threads", "2"], null),
+            ("8 threads", [bench.Calls.ToString(), "--threads", "8"], null),
+            ("50 processes (--all)", [bench.Calls.ToString(), "--procs", "50"], 50),
+        };
+        foreach (var (name, args, extras) in configs)
+        {
+            var runs = Matrix(bench, py, Tracers(bench, true), args, name);
+            FixCounts(runs, py.Version + name, extras);
+            report.Text($"### {name}");
+            OverheadTable(report, runs);
+            Summaries[name] = runs;
+        }
+        var parts = new List<string>();
+        foreach (var (name, _, _) in configs)
+        {
+            var runs = Summaries[name];
+            var none = MedianNs(runs, Tool.None);
+            var bare = MedianNs(runs, Tool.Bare) - none;
+            parts.Add($"{name}: pyprobe trace {(MedianNs(runs, Tool.PyprobeTrace) - none) / bare:0.00}× bare, lost {LostOf(runs, Tool.PyprobeTrace)}; bpftrace printf {(MedianNs(runs, Tool.BpftracePrintf) - none) / bare:0.00}×, lost {LostOf(runs, Tool.BpftracePrintf)}");
+        }
+        report.Headline("**Scale**: " + string.Join("; ", parts) + ".");
+        foreach (var (name, _, _) in configs)
+        {
+            var runs = Summaries[name];
+            var lostRuns = runs.GetValueOrDefault(Tool.PyprobeTrace)?.Where(r => r.Lost > 0).ToList() ?? [];
+            if (lostRuns.Count == 0) continue;
+            var counted = runs[Tool.PyprobeTrace].Where(r => r.Lost is not null).ToList();
+            var ppRate = Stats.Median(runs[Tool.PyprobeTrace].Select(r => r.Rate));
+            report.Behind($"Loss at scale ({name}): pyprobe trace lost {LostText(counted)} of the events in {lostRuns.Count} of {counted.Count} runs, where bpftrace count (a kernel-side counter) lost {LostOf(runs, Tool.BpftraceCount)} " +
+                $"(bpftrace printf lost {LostOf(runs, Tool.BpftracePrintf)}; pyprobe calls, also kernel-side, lost {LostOf(runs, Tool.PyprobeCalls)}). With several processes both CPUs produce events at once " +
+                $"(≈{Stats.Count(ppRate)} events/s here) while one pyprobe thread decodes and formats them on the same two CPUs (see consumer throughput), so the ring fills; pyprobe counts and reports every lost event.");
+        }
+    }
+}
