@@ -9,10 +9,13 @@ public readonly ref struct ProbeEvent
 {
     private readonly UsdtEvent _raw;
 
-    public ProbeEvent(ReadOnlySpan<byte> record, AttachedProbe probe)
+    private readonly SentStrings? _sent;
+
+    public ProbeEvent(ReadOnlySpan<byte> record, AttachedProbe probe, SentStrings? sent = null)
     {
         _raw = new UsdtEvent(record, probe.Layout);
         Probe = probe;
+        _sent = sent;
     }
 
     public AttachedProbe Probe { get; }
@@ -25,9 +28,33 @@ public readonly ref struct ProbeEvent
     public long Value(int index) => _raw.Value(index);
 
     /// <summary>Raw bytes of argument <paramref name="index"/>, which must be a string argument.</summary>
-    public ReadOnlySpan<byte> StringBytes(int index) => _raw.StringBytes(StringSlot(index));
+    public ReadOnlySpan<byte> StringBytes(int index)
+    {
+        var slot = StringSlot(index);
+        if (!_raw.IsInterned(slot)) return _raw.StringBytes(slot);
+        return _sent!.Resolve(Pid, (ulong)Value(index), _raw.Fingerprint(slot), out _);
+    }
 
-    public bool IsTruncated(int index) => _raw.IsTruncated(StringSlot(index));
+    public bool IsTruncated(int index)
+    {
+        var slot = StringSlot(index);
+        if (!_raw.IsInterned(slot)) return _raw.IsTruncated(slot);
+        _sent!.Resolve(Pid, (ulong)Value(index), _raw.Fingerprint(slot), out var truncated);
+        return truncated;
+    }
+
+    /// <summary>Hands strings sent with their fingerprint to the cache, so later records may omit them.</summary>
+    internal void RememberSentStrings()
+    {
+        if (_sent is null) return;
+        var strings = Probe.Layout.StringArguments;
+        for (var slot = 0; slot < strings.Count; slot++)
+        {
+            if (_raw.IsInterned(slot)) continue;
+            var hash = _raw.Fingerprint(slot);
+            if (hash != 0) _sent.Remember(Pid, (ulong)Value(strings[slot]), hash, _raw.StringBytes(slot), _raw.IsTruncated(slot));
+        }
+    }
 
     /// <summary>The string decoded as UTF-8 (invalid bytes become U+FFFD).</summary>
     public string String(int index) => Encoding.UTF8.GetString(StringBytes(index));

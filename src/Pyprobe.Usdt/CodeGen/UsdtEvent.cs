@@ -24,7 +24,13 @@ public readonly ref struct UsdtEvent
 
     public bool IsTruncated(int stringIndex) => (BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]) & (1u << stringIndex)) != 0;
 
-    /// <summary>The raw bytes of string <paramref name="stringIndex"/> (not necessarily UTF-8).</summary>
+    /// <summary>The string's bytes were sent in an earlier record: only its address and fingerprint are here.</summary>
+    public bool IsInterned(int stringIndex) => RawLength(stringIndex) == UsdtEventLayout.InternedLength;
+
+    /// <summary>The hash that, with the address and length, identifies the string; 0 when it is not interned.</summary>
+    public ulong Fingerprint(int stringIndex) => BinaryPrimitives.ReadUInt64LittleEndian(_record[_layout.FingerprintOffset(stringIndex)..]);
+
+    /// <summary>The raw bytes of string <paramref name="stringIndex"/> (not necessarily UTF-8); empty when interned.</summary>
     public ReadOnlySpan<byte> StringBytes(int stringIndex)
     {
         var start = _layout.StringsOffset;
@@ -34,5 +40,7 @@ public readonly ref struct UsdtEvent
         return _record.Slice(start, length);
     }
 
-    private int Length(int stringIndex) => BinaryPrimitives.ReadUInt16LittleEndian(_record[_layout.LengthOffset(stringIndex)..]);
+    private int RawLength(int stringIndex) => BinaryPrimitives.ReadUInt16LittleEndian(_record[_layout.LengthOffset(stringIndex)..]);
+
+    private int Length(int stringIndex) => IsInterned(stringIndex) ? 0 : RawLength(stringIndex);
 }

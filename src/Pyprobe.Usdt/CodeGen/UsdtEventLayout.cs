@@ -9,7 +9,8 @@ namespace Pyprobe.Usdt.CodeGen;
 /// 16  u32 probe id (the attach cookie)
 /// 20  u32 truncated-string bits (bit j: string j was longer than MaxStringLength)
 /// 24  i64 value[ArgumentCount]    (a string argument's value is its address)
-///     u16 length[StringCount], padded to 8
+///     u16 length[StringCount], padded to 8   (InternedLength: the string was sent before, bytes omitted)
+///     u64 fingerprint[StringCount]          (0: the string is not interned)
 ///     string bytes, back to back, without NULs
 /// </code>
 /// </summary>
@@ -25,15 +26,26 @@ public sealed class UsdtEventLayout
     /// <summary>Longest string kept whole; longer ones are cut here and marked.</summary>
     public const int MaxStringLength = 4096;
 
-    public UsdtEventLayout(int argumentCount, IReadOnlyList<int> stringArguments)
+    /// <summary>Length value of a string whose bytes were sent in an earlier record (see <see cref="StringInterning"/>).</summary>
+    public const ushort InternedLength = 0xFFFF;
+
+    public UsdtEventLayout(int argumentCount, IReadOnlyList<int> stringArguments, StringInterning? interning = null)
     {
         if (argumentCount is < 0 or > 12) throw new ArgumentOutOfRangeException(nameof(argumentCount), "USDT probes have at most 12 arguments");
         if (stringArguments.Any(i => i < 0 || i >= argumentCount)) throw new ArgumentException("string argument index out of range");
         ArgumentCount = argumentCount;
         StringArguments = stringArguments;
         LengthsOffset = ValuesOffset + 8 * argumentCount;
-        StringsOffset = LengthsOffset + (2 * stringArguments.Count + 7) / 8 * 8;
+        FingerprintsOffset = LengthsOffset + (2 * stringArguments.Count + 7) / 8 * 8;
+        StringsOffset = FingerprintsOffset + 8 * stringArguments.Count;
+        Interning = interning;
     }
+
+    /// <summary>How string arguments are recognised as already sent, or null to send them with every event.</summary>
+    public StringInterning? Interning { get; }
+
+    public int FingerprintsOffset { get; }
+    public int FingerprintOffset(int stringIndex) => FingerprintsOffset + 8 * stringIndex;
 
     public int ArgumentCount { get; }
 

@@ -91,7 +91,16 @@ public static class UsdtEventProgram
 
         code.Mov64(stringBytes, 0);
         for (var j = 0; j < layout.StringArguments.Count; j++)
+        {
+            if (layout.Interning is null)
+            {
+                EmitStringCopy(code, layout, j, scratch, stringBytes);
+                continue;
+            }
+            EmitInternCheck(code, layout, j, scratch, pidTgid, copy: $"send{j}", skip: $"sent{j}");
             EmitStringCopy(code, layout, j, scratch, stringBytes);
+            code.Label($"sent{j}");
+        }
 
         EmitWakeupFlags(code, maps);
         code.LoadMapFd(Register.R1, maps.RingFd)
@@ -124,6 +133,58 @@ public static class UsdtEventProgram
             .JumpIf(JumpCondition.GreaterOrEqual, Register.R0, maps.WakeupThreshold, "wake")
             .Mov64(Register.R4, noWakeup)
             .Label("wake");
+    }
+
+    /// <summary>
+    /// For an interned layout: reads the str object's header in front of string <paramref name="index"/>;
+    /// if it is a compact ASCII str with a computed hash, records the hash as the fingerprint and looks
+    /// (tgid, length, address, hash) up among the strings already sent. Found: the length is set to
+    /// <see cref="UsdtEventLayout.InternedLength"/> and the copy is skipped (jump to <paramref name="skip"/>);
+    /// otherwise the key is remembered and the string is copied (<paramref name="copy"/>, which must label
+    /// the copy code that follows).
+    /// </summary>
+    private static void EmitInternCheck(InstructionBuilder code, UsdtEventLayout layout, int index, Register scratch, Register pidTgid, string copy, string skip)
+    {
+        const short header = -48, key = -80, value = -88;
+        var interning = layout.Interning!;
+        var argument = layout.StringArguments[index];
+        var insert = $"remember{index}";
+        code.StoreImm(MemorySize.DoubleWord, scratch, Field(layout.FingerprintOffset(index)), 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, header)
+            .Mov64(Register.R2, StringInterning.HeaderSize)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
+            .Add64(Register.R3, interning.HeaderOffset)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, copy)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, header + 16)
+            .And64(Register.R1, StringInterning.CompactAsciiBits)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, StringInterning.CompactAsciiBits, copy)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, header)
+            .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, copy)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, header + 8)
+            .JumpIf(JumpCondition.Equal, Register.R2, -1, copy) // hash never computed
+            .JumpIf(JumpCondition.Equal, Register.R2, 0, copy)  // 0 means "no fingerprint" in the record
+            .StoreMem(MemorySize.DoubleWord, scratch, Field(layout.FingerprintOffset(index)), Register.R2)
+            .Mov64(Register.R3, pidTgid).Rsh64(Register.R3, 32)
+            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R3)
+            .StoreMem(MemorySize.Word, Register.FramePointer, key + 4, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, key + 8, Register.R3)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, key + 16, Register.R2)
+            .LoadMapFd(Register.R1, interning.MapFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, insert)
+            .StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(index)), UsdtEventLayout.InternedLength)
+            .Jump(skip)
+            .Label(insert)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, value, 1)
+            .LoadMapFd(Register.R1, interning.MapFd)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, value)
+            .Mov64(Register.R4, 0)
+            .Call(HelperFunction.MapUpdateElem)
+            .Label(copy);
     }
 
     /// <summary>
