@@ -256,9 +256,9 @@ internal static class Sections
             if (ppLive > btLive) report.Behind($"Start-up: pyprobe is live {ppLive * 1000:0} ms after launch, bpftrace {btLive * 1000:0} ms.");
             if (ppFirst > btFirst * 1.5)
                 report.Behind($"First event line on a piped stdout: pyprobe {ppFirst * 1000:0} ms after launch, bpftrace (`-B line`) {btFirst * 1000:0} ms. " +
-                    "pyprobe's output buffer (src/Pyprobe.Cli/Output/EventBuffer.cs) is flushed only when a drain finds the ring empty or 256 KB are pending; " +
-                    "at a steady 1,000 events/s every 10 ms poll finds new events, so text piped to another program arrives in 256 KB chunks, seconds apart. " +
-                    "A flush when the ring is drained or every ~100 ms would fix it.");
+                    "pyprobe batches its output: a line waits in the 256 KB output buffer until the ring is found empty or for at most 100 ms " +
+                    "(src/Pyprobe.Cli/Output/EventBuffer.cs, TraceRun), where bpftrace -B line writes each line at once; " +
+                    "batching is what keeps formatting off the per-event path.");
             if (ppRss > btRss) report.Behind($"Peak RSS: pyprobe {ppRss / 1024:0.0} MB against bpftrace's {btRss / 1024:0.0} MB.");
         }
     }
