@@ -82,6 +82,36 @@ public class TopTests
         Assert.Contains(result.StdoutLines, l => l.EndsWith($"hot_loop ({script.Path}:4)"));
     }
 
+    [Fact]
+    public void StatInATerminalShowsTheProcessAndLeavesTheTerminalUsable()
+    {
+        using var tmux = new Tmux();
+        using var script = HotFile();
+        var python = CachedPythons.Get("3.9");
+        var command = python.Command(script.Path, "60");
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        using var target = Process.Start(info)!;
+        try
+        {
+            Thread.Sleep(300);
+            tmux.Type($"echo BEFORE-STAT-MARKER; {PyprobeBinary.Path} stat --interval 0.5 -p {target.Id}; echo STAT-EXIT=$?");
+            var screen = tmux.WaitForScreen(s => System.Text.RegularExpressions.Regex.IsMatch(s, $@"\b{target.Id}\s+3\.9\.2\s+\d+\.\d"), TimeSpan.FromSeconds(15));
+            Assert.Matches(@"PID\s+VERSION\s+CALLS/s\s+GC/s\s+IMPORTS/s\s+AUDIT/s\s+COMMAND", screen);
+            tmux.Keys("C-c");
+            var after = tmux.WaitForScreen(s => System.Text.RegularExpressions.Regex.IsMatch(s, @"STAT-EXIT=\d"), TimeSpan.FromSeconds(15));
+            Assert.Contains("STAT-EXIT=0", after);
+            Assert.Equal("0", tmux.Display("#{alternate_on}"));
+            Assert.Equal("1", tmux.Display("#{cursor_flag}"));
+            Assert.Contains("BEFORE-STAT-MARKER", after);
+            Assert.False(target.HasExited, "the traced process must keep running after stat stops");
+        }
+        finally
+        {
+            target.Kill();
+        }
+    }
+
     private static void AssertRestored(Tmux tmux, string screen)
     {
         Assert.Equal("0", tmux.Display("#{alternate_on}"));
