@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
+using Pyprobe.Cli.Tests;
+
 namespace Pyprobe.Events.Tests;
 
 /// <summary>pyprobe gc, imports and audit against real interpreters, with exact expectations.</summary>

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 
+using Pyprobe.Cli.Tests;
+
 namespace Pyprobe.Events.Tests;
 
 /// <summary>pyprobe stat on the whole machine and on chosen processes.</summary>

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+using Pyprobe.Cli.Tests;
+
 namespace Pyprobe.Events.Tests;
 
 /// <summary>Workloads/events.py started on a cached interpreter, waiting for "go"; and pyprobe runs against it.</summary>
