@@ -158,7 +158,7 @@ public static class AuditProgram
         }
 
         code.Label("send");
-        EmitWakeupFlags(code, maps);
+        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
         code.LoadMapFd(Register.R1, maps.RingFd)
             .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
             .Mov64(Register.R3, AuditLayout.RecordSize)
@@ -179,23 +179,6 @@ public static class AuditProgram
             .Mov64(Register.R2, size)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, failed);
-    }
-
-    private static void EmitWakeupFlags(InstructionBuilder code, AuditMaps maps)
-    {
-        const int noWakeup = 1, forceWakeup = 2, availableData = 0;
-        if (maps.WakeupThreshold <= 0)
-        {
-            code.Mov64(Register.R4, 0);
-            return;
-        }
-        code.LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, availableData)
-            .Call(HelperFunction.RingbufQuery)
-            .Mov64(Register.R4, forceWakeup)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R0, maps.WakeupThreshold, "wake")
-            .Mov64(Register.R4, noWakeup)
-            .Label("wake");
     }
 
     private static short F(int recordOffset) => (short)(RecordOffset + recordOffset);

@@ -102,7 +102,7 @@ public static class UsdtEventProgram
             code.Label($"sent{j}");
         }
 
-        EmitWakeupFlags(code, maps);
+        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
         code.LoadMapFd(Register.R1, maps.RingFd)
             .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
             .Mov64(Register.R3, stringBytes).Add64(Register.R3, layout.StringsOffset)
@@ -115,24 +115,6 @@ public static class UsdtEventProgram
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
-    }
-
-    /// <summary>Leaves the bpf_ringbuf_output flags in R4: BPF_RB_NO_WAKEUP, or BPF_RB_FORCE_WAKEUP past the threshold.</summary>
-    private static void EmitWakeupFlags(InstructionBuilder code, UsdtEventMaps maps)
-    {
-        const int noWakeup = 1, forceWakeup = 2, availableData = 0;
-        if (maps.WakeupThreshold <= 0)
-        {
-            code.Mov64(Register.R4, 0);
-            return;
-        }
-        code.LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, availableData)
-            .Call(HelperFunction.RingbufQuery)
-            .Mov64(Register.R4, forceWakeup)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R0, maps.WakeupThreshold, "wake")
-            .Mov64(Register.R4, noWakeup)
-            .Label("wake");
     }
 
     /// <summary>
