@@ -16,7 +16,7 @@ public class CallStatsIntegrationTests
         AnalysisRequirements.EnsureRoot();
         var python = AnalysisPythons.Get(version);
         AnalysisRequirements.EnsureFile(python.Launcher);
-        using var workload = new AnalysisWorkload(python.Launcher, script);
+        using var workload = new Pyprobe.Python.Tests.PythonWorkload(python.Launcher, script);
         var targets = TargetResolver.ForProcesses([workload.Pid]);
         Assert.Equal(version, $"{targets[0].Version!.Major}.{targets[0].Version!.Minor}");
         var session = CallStatsSession.Attach(targets, options);
