@@ -15,6 +15,7 @@ public enum HelperFunction
     MapDeleteElem = 3,
     KtimeGetNs = 5,
     TracePrintk = 6,
+    TailCall = 12,
     GetCurrentPidTgid = 14,
     GetCurrentUidGid = 15,
     GetCurrentComm = 16,

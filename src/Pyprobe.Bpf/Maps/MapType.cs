@@ -5,6 +5,7 @@ public enum MapType : uint
 {
     Hash = 1,
     Array = 2,
+    ProgramArray = 3,
     PerCpuHash = 5,
     PerCpuArray = 6,
     LruHash = 9,

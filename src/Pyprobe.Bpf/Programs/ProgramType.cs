@@ -4,6 +4,7 @@ namespace Pyprobe.Bpf.Programs;
 public enum ProgramType : uint
 {
     Kprobe = 2,
+    PerfEvent = 7,
 }
 
 /// <summary>enum bpf_attach_type: the ones a uprobe loader needs.</summary>

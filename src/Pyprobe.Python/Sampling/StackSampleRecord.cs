@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>What went wrong or was cut while a stack was walked in the kernel.</summary>
+[Flags]
+public enum StackSampleFlags : uint
+{
+    None = 0,
+    /// <summary>The stack was deeper than the program walks: the innermost frames are there, the outermost are not.</summary>
+    Truncated = 1,
+    /// <summary>No thread state of the process belongs to the sampled thread (a thread Python does not know, or too many threads).</summary>
+    NoThreadState = 2,
+    /// <summary>A frame could not be read (freed while walked, or paged out): the frames before it are kept.</summary>
+    ReadError = 4,
+}
+
+/// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>
+/// <param name="Position">≤ 3.10 the frame's <c>f_lasti</c>; 3.11+ the byte offset of the instruction pointer in <c>co_code_adaptive</c>.</param>
+/// <param name="FirstLineNo">Read with the frame, so a code object freed and replaced at the same address is noticed.</param>
+public readonly record struct SampledFrame(ulong Code, uint Position, uint FirstLineNo);
+
+/// <summary>
+/// The record the stack-walking program sends per sample, innermost frame first:
+/// <c>u64 time; u32 pid; u32 tid; u64 thread_state; u32 frame_count; u32 flags; frames[frame_count] { u64 code; u32 position; u32 first_line }</c>.
+/// </summary>
+public readonly ref struct StackSampleRecord
+{
+    public const int TimeOffset = 0, PidOffset = 8, TidOffset = 12, ThreadStateOffset = 16, FrameCountOffset = 24, FlagsOffset = 28;
+    public const int HeaderSize = 32, FrameSize = 16;
+
+    private readonly ReadOnlySpan<byte> _bytes;
+
+    public StackSampleRecord(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < HeaderSize) throw new ArgumentException($"a stack sample record has at least {HeaderSize} bytes, got {bytes.Length}");
+        _bytes = bytes;
+    }
+
+    public ulong TimeNs => BinaryPrimitives.ReadUInt64LittleEndian(_bytes[TimeOffset..]);
+    public int Pid => BinaryPrimitives.ReadInt32LittleEndian(_bytes[PidOffset..]);
+    public int Tid => BinaryPrimitives.ReadInt32LittleEndian(_bytes[TidOffset..]);
+    public ulong ThreadState => BinaryPrimitives.ReadUInt64LittleEndian(_bytes[ThreadStateOffset..]);
+    public StackSampleFlags Flags => (StackSampleFlags)BinaryPrimitives.ReadUInt32LittleEndian(_bytes[FlagsOffset..]);
+
+    /// <summary>Frames present in the record (never more than its bytes hold).</summary>
+    public int FrameCount => Math.Min(BinaryPrimitives.ReadInt32LittleEndian(_bytes[FrameCountOffset..]), (_bytes.Length - HeaderSize) / FrameSize);
+
+    /// <summary>Frame <paramref name="index"/>, 0 being the innermost (the one running).</summary>
+    public SampledFrame Frame(int index)
+    {
+        var frame = _bytes.Slice(HeaderSize + index * FrameSize, FrameSize);
+        return new SampledFrame(
+            BinaryPrimitives.ReadUInt64LittleEndian(frame),
+            BinaryPrimitives.ReadUInt32LittleEndian(frame[8..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(frame[12..]));
+    }
+}

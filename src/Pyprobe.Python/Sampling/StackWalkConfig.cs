@@ -1,0 +1,104 @@
+using System.Buffers.Binary;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>
+/// Where one process keeps what the stack-walking program reads: the runtime's address and the byte
+/// offsets along runtime → interpreter → thread state → frame → code object. It is data, not code, so
+/// one loaded program walks every CPython version at once (a machine-wide profile mixes versions);
+/// the kernel reads it from a map keyed by process id.
+/// </summary>
+public sealed record StackWalkConfig
+{
+    /// <summary>Marks an offset the version does not have (no cframe indirection, no owner field).</summary>
+    public const uint Absent = uint.MaxValue;
+
+    /// <summary>Bytes of a frame read in one go; every frame field offset must lie inside it.</summary>
+    public const int MaxFrameReadSize = 128;
+
+    public required ulong RuntimeAddress { get; init; }
+    /// <summary><c>&amp;_Py_NoneStruct</c> in the process: 3.13 marks its C-entry frames with None as the code; 0 if not needed.</summary>
+    public ulong NoneAddress { get; init; }
+    /// <summary>AND-ed with the frame's code field: 3.14+ tags <c>f_executable</c> in its low bits.</summary>
+    public ulong CodeMask { get; init; } = ulong.MaxValue;
+
+    public required uint InterpretersHead { get; init; }
+    public required uint InterpreterNext { get; init; }
+    public required uint InterpreterThreadsHead { get; init; }
+    public required uint ThreadNext { get; init; }
+    /// <summary>The thread-state field compared with the sampled thread: native_thread_id, or thread_id before 3.11.</summary>
+    public required uint ThreadMatch { get; init; }
+    /// <summary>True where only <c>thread_id</c> (= <c>pthread_self()</c> = the thread's fsbase on glibc) exists (≤ 3.10).</summary>
+    public required bool MatchByFsBase { get; init; }
+    public required uint ThreadTopFrame { get; init; }
+    /// <summary>3.11/3.12: the top-frame field is a <c>_PyCFrame*</c>; this is <c>current_frame</c> inside it.</summary>
+    public uint CFrameCurrentFrame { get; init; } = Absent;
+
+    public required uint FrameReadSize { get; init; }
+    public required uint FrameCode { get; init; }
+    public required uint FramePrevious { get; init; }
+    public required uint FramePosition { get; init; }
+    /// <summary>True where the position field is a pointer into the bytecode (3.11+), false for an int <c>f_lasti</c>.</summary>
+    public required bool PositionIsPointer { get; init; }
+    /// <summary>Subtracted (with the code address) from a position pointer: <c>offsetof(PyCodeObject, co_code_adaptive)</c>.</summary>
+    public uint CodeAdaptive { get; init; }
+    public uint FrameOwner { get; init; } = Absent;
+    /// <summary>Frames whose owner is at least this are the interpreter's own (C-stack shims, sentinels): skipped.</summary>
+    public uint OwnerSkipFrom { get; init; } = 256;
+    public required uint CodeFirstLineNo { get; init; }
+
+    public const int Size = 96;
+
+    internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
+        InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
+        ThreadNextOffset = 36, ThreadMatchOffset = 40, MatchByFsBaseOffset = 44, ThreadTopFrameOffset = 48,
+        CFrameCurrentFrameOffset = 52, FrameReadSizeOffset = 56, FrameCodeOffset = 60, FramePreviousOffset = 64,
+        FramePositionOffset = 68, PositionIsPointerOffset = 72, CodeAdaptiveOffset = 76, FrameOwnerOffset = 80,
+        OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88;
+
+    /// <summary>The map value the program reads.</summary>
+    public byte[] ToBytes()
+    {
+        Validate();
+        var bytes = new byte[Size];
+        var span = bytes.AsSpan();
+        BinaryPrimitives.WriteUInt64LittleEndian(span[RuntimeAddressOffset..], RuntimeAddress);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[NoneAddressOffset..], NoneAddress);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[CodeMaskOffset..], CodeMask);
+        void U32(int at, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at), value);
+        U32(InterpretersHeadOffset, InterpretersHead);
+        U32(InterpreterNextOffset, InterpreterNext);
+        U32(InterpreterThreadsHeadOffset, InterpreterThreadsHead);
+        U32(ThreadNextOffset, ThreadNext);
+        U32(ThreadMatchOffset, ThreadMatch);
+        U32(MatchByFsBaseOffset, MatchByFsBase ? 1u : 0u);
+        U32(ThreadTopFrameOffset, ThreadTopFrame);
+        U32(CFrameCurrentFrameOffset, CFrameCurrentFrame);
+        U32(FrameReadSizeOffset, FrameReadSize);
+        U32(FrameCodeOffset, FrameCode);
+        U32(FramePreviousOffset, FramePrevious);
+        U32(FramePositionOffset, FramePosition);
+        U32(PositionIsPointerOffset, PositionIsPointer ? 1u : 0u);
+        U32(CodeAdaptiveOffset, CodeAdaptive);
+        U32(FrameOwnerOffset, FrameOwner);
+        U32(OwnerSkipFromOffset, OwnerSkipFrom);
+        U32(CodeFirstLineNoOffset, CodeFirstLineNo);
+        return bytes;
+    }
+
+    private void Validate()
+    {
+        if (FrameReadSize is 0 or > MaxFrameReadSize)
+            throw new ArgumentOutOfRangeException(nameof(FrameReadSize), $"a frame is read in at most {MaxFrameReadSize} bytes");
+        Inside(FrameCode, 8, nameof(FrameCode));
+        Inside(FramePrevious, 8, nameof(FramePrevious));
+        Inside(FramePosition, PositionIsPointer ? 8u : 4u, nameof(FramePosition));
+        if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
+    }
+
+    private void Inside(uint offset, uint width, string name)
+    {
+        if (offset + width > FrameReadSize)
+            throw new ArgumentOutOfRangeException(name, $"field at {offset} lies outside the {FrameReadSize} bytes read of a frame");
+    }
+}

@@ -1,0 +1,27 @@
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Python.Sampling;
+
+namespace Pyprobe.Python.Tests.Sampling;
+
+/// <summary>The stack walker passes the kernel's verifier at every depth the profiler offers.</summary>
+public class StackSampleProgramLoadTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(128)]
+    [InlineData(StackSampleProgram.MaxDepthLimit)]
+    public void TheVerifierAcceptsTheWalker(int maxDepth)
+    {
+        Requirements.EnsureRoot();
+        using var config = BpfMap.Create(MapSpec.Hash("pp_walk_cfg", 4, StackWalkConfig.Size, 64));
+        using var threads = BpfMap.Create(new MapSpec("pp_tstates", MapType.LruHash, 4, 8, 4096));
+        using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(maxDepth), 1));
+        using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
+        using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
+        var maps = new StackSampleMaps(config.Fd.Value, threads.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programs.Fd.Value, 1 << 16);
+        var assembled = StackSampleProgram.Generate(maps, maxDepth, fsBaseOffset: 0);
+        using var program = BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, assembled.Bytecode));
+        Assert.True(program.Fd.Value > 0);
+    }
+}
