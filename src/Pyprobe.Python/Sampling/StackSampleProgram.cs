@@ -51,8 +51,7 @@ public static class StackSampleProgram
     public static int ScratchValueSize(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
 
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
-    /// <param name="fsBaseOffset">Offset of <c>task_struct.thread.fsbase</c> (from the kernel's BTF); needed to tell ≤ 3.10 threads apart.</param>
-    public static AssembledProgram Generate(StackSampleMaps maps, int maxDepth, int fsBaseOffset)
+    public static AssembledProgram Generate(StackSampleMaps maps, int maxDepth)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var frame = Register.R6;
@@ -96,7 +95,7 @@ public static class StackSampleProgram
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FrameCountOffset), 0)
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), 0);
 
-        EmitExpectedThreadId(code, scratch, config, pidTgid, fsBaseOffset);
+        EmitExpectedThreadId(code, scratch, config, pidTgid);
         EmitFindThreadState(code, maps, frame, pidTgid, scratch, config);
 
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
@@ -137,14 +136,15 @@ public static class StackSampleProgram
     }
 
     /// <summary>The value the thread state's id field holds for this thread: its tid (3.11+), or its fsbase (= pthread_self()).</summary>
-    private static void EmitExpectedThreadId(InstructionBuilder code, Register scratch, Register config, Register pidTgid, int fsBaseOffset)
+    private static void EmitExpectedThreadId(InstructionBuilder code, Register scratch, Register config, Register pidTgid)
     {
         code.Mov32(Register.R1, pidTgid)
             .StoreMem(MemorySize.DoubleWord, scratch, ExpectedSlot, Register.R1)
             .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.MatchByFsBaseOffset)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, "expected_ok")
             .Call(HelperFunction.GetCurrentTask)
-            .Mov64(Register.R3, Register.R0).Add64(Register.R3, fsBaseOffset)
+            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.TaskFsBaseOffset)
+            .Add64(Register.R3, Register.R0)
             .Mov64(Register.R1, scratch).Add64(Register.R1, ExpectedSlot)
             .Mov64(Register.R2, 8)
             .Call(HelperFunction.ProbeReadKernel)

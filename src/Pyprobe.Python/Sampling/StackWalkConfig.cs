@@ -46,6 +46,8 @@ public sealed record StackWalkConfig
     /// <summary>Frames whose owner is at least this are the interpreter's own (C-stack shims, sentinels): skipped.</summary>
     public uint OwnerSkipFrom { get; init; } = 256;
     public required uint CodeFirstLineNo { get; init; }
+    /// <summary>Offset of <c>task_struct.thread.fsbase</c> in this kernel (from its BTF); only read where <see cref="MatchByFsBase"/>.</summary>
+    public uint TaskFsBase { get; init; }
 
     public const int Size = 96;
 
@@ -54,7 +56,7 @@ public sealed record StackWalkConfig
         ThreadNextOffset = 36, ThreadMatchOffset = 40, MatchByFsBaseOffset = 44, ThreadTopFrameOffset = 48,
         CFrameCurrentFrameOffset = 52, FrameReadSizeOffset = 56, FrameCodeOffset = 60, FramePreviousOffset = 64,
         FramePositionOffset = 68, PositionIsPointerOffset = 72, CodeAdaptiveOffset = 76, FrameOwnerOffset = 80,
-        OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88;
+        OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -83,6 +85,7 @@ public sealed record StackWalkConfig
         U32(FrameOwnerOffset, FrameOwner);
         U32(OwnerSkipFromOffset, OwnerSkipFrom);
         U32(CodeFirstLineNoOffset, CodeFirstLineNo);
+        U32(TaskFsBaseOffset, TaskFsBase);
         return bytes;
     }
 
@@ -94,6 +97,8 @@ public sealed record StackWalkConfig
         Inside(FramePrevious, 8, nameof(FramePrevious));
         Inside(FramePosition, PositionIsPointer ? 8u : 4u, nameof(FramePosition));
         if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
+        if (MatchByFsBase && TaskFsBase == 0)
+            throw new ArgumentException("a walk that matches threads by fsbase needs the kernel's task_struct.thread.fsbase offset", nameof(TaskFsBase));
     }
 
     private void Inside(uint offset, uint width, string name)

@@ -20,7 +20,7 @@ public class StackSampleProgramLoadTests
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
         var maps = new StackSampleMaps(config.Fd.Value, threads.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programs.Fd.Value, 1 << 16);
-        var assembled = StackSampleProgram.Generate(maps, maxDepth, fsBaseOffset: 0);
+        var assembled = StackSampleProgram.Generate(maps, maxDepth);
         using var program = BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, assembled.Bytecode));
         Assert.True(program.Fd.Value > 0);
     }

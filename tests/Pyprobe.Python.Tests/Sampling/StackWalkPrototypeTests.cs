@@ -32,27 +32,10 @@ public class StackWalkPrototypeTests
                 FrameReadSize = 80, FrameCode = 0, FramePrevious = 8, FramePosition = 56, PositionIsPointer = true,
                 CodeAdaptive = 192, FrameOwner = 70, OwnerSkipFrom = 3, CodeFirstLineNo = 68,
             };
-            using var config = BpfMap.Create(MapSpec.Hash("pp_walk_cfg", 4, StackWalkConfig.Size, 64));
-            using var threads = BpfMap.Create(new MapSpec("pp_tstates", MapType.LruHash, 4, 8, 4096));
-            using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(256), 1));
-            using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
-            using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
-            var maps = new StackSampleMaps(config.Fd.Value, threads.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programs.Fd.Value);
-            using var program = BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, StackSampleProgram.Generate(maps, 256, 0).Bytecode));
-            programs.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
-            config.Update(BitConverter.GetBytes(python.Id), cfg.ToBytes());
-            var events = new List<KernelFileDescriptor>();
-            for (var cpu = 0; cpu < Environment.ProcessorCount; cpu++)
-            {
-                var attr = new PerfEventAttr { Type = 1, Size = PerfEventAttr.SizeVer1, Config = 0, SamplePeriod = 99, Flags = 1 | (1 << 10) };
-                var fd = PerfEvent.Open(ref attr, -1, cpu);
-                PerfEvent.Ioctl(fd, PerfEvent.IocSetBpf, program.Fd.Value, "set bpf");
-                PerfEvent.Ioctl(fd, PerfEvent.IocEnable, 0, "enable");
-                events.Add(fd);
-            }
+            using var sampler = StackSampler.Start(new StackSamplerOptions(Frequency: 99, MaxDepth: 256));
+            sampler.AddProcess(python.Id, cfg);
             Thread.Sleep(1500);
-            foreach (var e in events) e.Dispose();
-            using var reader = new RingBufferReader(ring);
+            var reader = sampler.Reader;
             var lines = new List<string>();
             using var mem = new FileStream($"/proc/{python.Id}/mem", FileMode.Open, FileAccess.Read);
             string Name(ulong code)

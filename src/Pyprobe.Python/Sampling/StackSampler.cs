@@ -1,0 +1,116 @@
+using Pyprobe.Bpf.Btf;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>How often and how deep the sampler looks.</summary>
+/// <param name="Frequency">Samples per second per CPU.</param>
+/// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
+/// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
+public sealed record StackSamplerOptions(int Frequency = 99, int MaxDepth = 512, int RingBytes = 8 << 20);
+
+/// <summary>
+/// The kernel side of the profiler: the stack-walking program on a CPU-clock event per CPU, the processes it
+/// samples (added and removed while it runs) and the ring the samples come through. Nothing is written to
+/// the sampled processes; they are only read, by the kernel, while one of their threads is on a CPU.
+/// </summary>
+public sealed class StackSampler : IDisposable
+{
+    private const int MaxProcesses = 4096;
+    private readonly BpfMap _configs;
+    private readonly BpfMap _threadStates;
+    private readonly BpfMap _scratch;
+    private readonly BpfMap _ring;
+    private readonly BpfMap _programArray;
+    private readonly BpfProgram _program;
+    private readonly CpuClockSampling _sampling;
+    private readonly HashSet<int> _pids = [];
+    private uint? _taskFsBase;
+
+    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, StackSamplerOptions options)
+    {
+        (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling) = (configs, threadStates, scratch, ring, programArray, program, sampling);
+        Options = options;
+        Reader = new RingBufferReader(ring);
+    }
+
+    public StackSamplerOptions Options { get; }
+
+    /// <summary>Samples come out here as <see cref="StackSampleRecord"/>s.</summary>
+    public RingBufferReader Reader { get; }
+
+    /// <summary>Samples that landed on a thread of a sampled process.</summary>
+    public ulong Samples => _scratch.SumPerCpuCounter(0, StackSampleProgram.SamplesCounterOffset);
+
+    /// <summary>Samples the ring could not take (counted in the kernel, never silent).</summary>
+    public ulong Lost => _scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset);
+
+    public IReadOnlyCollection<int> Pids => _pids;
+
+    public static StackSampler Start(StackSamplerOptions options)
+    {
+        if (options.MaxDepth is < 1 or > StackSampleProgram.MaxDepthLimit)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the stack depth must be between 1 and {StackSampleProgram.MaxDepthLimit}");
+        if (options.Frequency is < 1 or > 100_000)
+            throw new ArgumentOutOfRangeException(nameof(options), "the sampling rate must be between 1 and 100000 Hz");
+        MemlockLimit.RemoveIfNeeded();
+        var created = new List<IDisposable>();
+        T Keep<T>(T item) where T : IDisposable { created.Add(item); return item; }
+        try
+        {
+            var configs = Keep(BpfMap.Create(MapSpec.Hash("pp_walk_procs", 4, StackWalkConfig.Size, MaxProcesses)));
+            var threadStates = Keep(BpfMap.Create(new MapSpec("pp_walk_tstates", MapType.LruHash, 4, 8, 65536)));
+            var scratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
+            var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
+            var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
+            var maps = new StackSampleMaps(configs.Fd.Value, threadStates.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programArray.Fd.Value,
+                WakeupThreshold: options.RingBytes / 16);
+            var program = Keep(BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, StackSampleProgram.Generate(maps, options.MaxDepth).Bytecode)));
+            programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
+            var sampling = CpuClockSampling.Attach(program, options.Frequency);
+            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, options);
+        }
+        catch
+        {
+            for (var i = created.Count - 1; i >= 0; i--) created[i].Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Starts sampling <paramref name="pid"/> (a host pid) with the walk its interpreter needs.</summary>
+    /// <exception cref="BtfException">The walk needs a kernel offset and the kernel has no BTF.</exception>
+    public void AddProcess(int pid, StackWalkConfig config)
+    {
+        if (config.MatchByFsBase)
+        {
+            _taskFsBase ??= (uint)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase");
+            config = config with { TaskFsBase = _taskFsBase.Value };
+        }
+        _configs.Update(BitConverter.GetBytes(pid), config.ToBytes());
+        _pids.Add(pid);
+    }
+
+    /// <summary>Stops sampling a process (it exited, or the user narrowed the set).</summary>
+    public void RemoveProcess(int pid)
+    {
+        _configs.Delete(BitConverter.GetBytes(pid));
+        _pids.Remove(pid);
+    }
+
+    public void Dispose()
+    {
+        // The events first, so no sample runs against maps being closed.
+        _sampling.Dispose();
+        Reader.Dispose();
+        _program.Dispose();
+        _programArray.Dispose();
+        _ring.Dispose();
+        _scratch.Dispose();
+        _threadStates.Dispose();
+        _configs.Dispose();
+    }
+}
