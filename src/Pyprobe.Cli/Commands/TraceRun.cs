@@ -5,6 +5,7 @@ using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -106,13 +107,13 @@ internal static class TraceRun
                     continue;
                 }
                 anywhere = true;
-                if (version is { Major: 3, Minor: 11 } && probe.Name == "function__entry")
+                if (CPythonFacts.For(version)?.FunctionEntryNeedsLineSemaphore == true && probe.Name == "function__entry")
                 {
                     stderr.WriteLine(settings.EntryGate
                         ? $"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed, without entries)"
                         : $"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on and --no-entry-gate keeps it off: expect almost no entries (function__return fires for every call)");
                 }
-                else if (support is { Firing: ProbeFiring.Partly } && version is { Minor: >= 15 })
+                else if (support is { Firing: ProbeFiring.Partly } && CPythonFacts.For(version)?.FunctionProbesRestoredWithCaveats == true)
                 {
                     stderr.WriteLine($"pyprobe: note: {Describe(target)}: {probe.Name} {support.Reason}");
                 }

@@ -1,6 +1,7 @@
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Audit;
 

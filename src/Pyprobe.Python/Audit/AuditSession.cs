@@ -8,6 +8,7 @@ using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Audit;
 
@@ -80,11 +81,11 @@ public sealed class AuditSession : IDisposable
             {
                 var probe = target.Binary.FindProbe(PythonProbeCatalog.Provider, "audit");
                 if (probe is null) continue;
-                var layout = target.Version is { } v ? PyObjectLayout.For(v.Major, v.Minor) : null;
+                var layout = CPythonFacts.For(target.Version)?.Objects;
                 string? reason = null;
                 AuditTypeSymbols? symbols = null;
                 if (layout is null)
-                    reason = target.Version is null ? "its CPython version is unknown" : $"pyprobe does not know the object layout of CPython {target.Version.Major}.{target.Version.Minor}";
+                    reason = target.Version is null ? "its CPython version is unknown" : $"pyprobe does not know the object layout of CPython {target.Version}";
                 else if ((symbols = AuditTypeSymbols.Find(target.Binary, out var missing)) is null)
                     reason = $"{target.DisplayPath} does not export {missing}";
                 var cookie = (ulong)attached.Count;

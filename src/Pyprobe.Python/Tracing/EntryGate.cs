@@ -2,6 +2,7 @@ using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Tracing;
 
@@ -19,7 +20,7 @@ public static class EntryGate
     public const string HolderSymbol = "Py_FinalizeEx";
 
     /// <summary>True when this target needs the gate for function__entry to fire.</summary>
-    public static bool IsNeeded(TraceTarget target) => target.Version is { Major: 3, Minor: 11 };
+    public static bool IsNeeded(TraceTarget target) => CPythonFacts.For(target.Version)?.FunctionEntryNeedsLineSemaphore == true;
 
     public static IUprobeLink Open(TraceTarget target, UprobeAttachMode mode)
     {

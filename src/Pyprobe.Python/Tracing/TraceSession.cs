@@ -8,6 +8,7 @@ using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Probes;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Tracing;
 
@@ -199,10 +200,8 @@ public sealed class TraceSession : IDisposable
 
     private static StringInterning? InterningFor(TraceTarget target, PythonProbe probe, int mapFd)
     {
-        if (!IsInternable(probe) || target.Version is not { Major: 3, Minor: >= 8 and <= 15 } version) return null;
-        const int lengthOffsetInHeader = 16;
-        var headerSize = version.Minor <= 11 ? 48 : 40;
-        return new StringInterning(lengthOffsetInHeader - headerSize, mapFd);
+        if (!IsInternable(probe) || CPythonFacts.For(target.Version) is not { } facts) return null;
+        return new StringInterning(facts.Str.LengthFromAsciiData, mapFd, StrLayout.CompactAsciiBits);
     }
 
 

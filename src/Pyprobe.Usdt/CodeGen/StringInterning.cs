@@ -12,14 +12,12 @@ namespace Pyprobe.Usdt.CodeGen;
 /// </summary>
 /// <param name="HeaderOffset">Where the length field lies relative to the string's bytes (negative).</param>
 /// <param name="MapFd">LRU hash of strings already sent: key <see cref="KeySize"/> bytes, value 1 byte.</param>
-public sealed record StringInterning(int HeaderOffset, int MapFd)
+/// <param name="CompactAsciiBits">The state bits that mark a compact ASCII str (given by the runtime model).</param>
+public sealed record StringInterning(int HeaderOffset, int MapFd, uint CompactAsciiBits)
 {
     /// <summary>u32 tgid, u32 length, u64 address, u64 hash.</summary>
     public const int KeySize = 24;
 
     /// <summary>Header bytes read: length (8), hash (8), state (4 of 8).</summary>
     public const int HeaderSize = 24;
-
-    /// <summary>state bits "compact" (1 &lt;&lt; 5) and "ascii" (1 &lt;&lt; 6) of PyASCIIObject.</summary>
-    public const int CompactAsciiBits = 0x60;
 }

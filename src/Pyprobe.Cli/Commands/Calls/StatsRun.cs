@@ -4,6 +4,7 @@ using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Analysis;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Cli.Commands.Calls;
 
@@ -156,7 +157,7 @@ internal sealed class StatsRun : IDisposable
             stderr.WriteLine($"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed; calls are then counted without times)");
         else if (!t.Timed)
             stderr.WriteLine($"pyprobe: note: {Describe(target)}: calls are counted without times: {t.UntimedReason}");
-        else if (target.Version is { Major: 3, Minor: >= 15 })
+        else if (CPythonFacts.For(target.Version)?.FunctionProbesRestoredWithCaveats == true)
             stderr.WriteLine($"pyprobe: note: {Describe(target)}: generator creation adds an entry without a return and throw() a return without an entry (pyprobe keeps its stacks right; such returns are counted untimed), and the experimental JIT, when on, hides most calls");
     }
 

@@ -1,0 +1,61 @@
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Versions;
+
+namespace Pyprobe.Python.Runtime;
+
+/// <summary>
+/// What is known about a CPython version from its number alone (no binary needed): which probes
+/// fire and the notes to show, object layouts, and the offset table where the version has one.
+/// The binary-specific part (symbols, TLS, hook offset, _Py_DebugOffsets) is <see cref="CPythonBinary"/>.
+/// Every CPython version comparison of pyprobe lives in this folder.
+/// </summary>
+public sealed class CPythonFacts
+{
+    public const int OldestMinor = 8;
+    public const int NewestMinor = 15;
+
+    private CPythonFacts(PythonVersion version) => Version = version;
+
+    public PythonVersion Version { get; }
+    private int Minor => Version.Minor;
+
+    /// <summary>The facts for 3.8–3.15, or null for a version pyprobe does not know.</summary>
+    public static CPythonFacts? For(PythonVersion? version) =>
+        version is { Major: 3, Minor: >= OldestMinor and <= NewestMinor } ? new CPythonFacts(version) : null;
+
+    /// <summary>Whether <paramref name="probe"/> fires on CPython major.minor (works for any version, known or not).</summary>
+    public static ProbeSupport ProbeSupport(string probe, int major, int minor) => ProbeAvailability.Support(probe, major, minor);
+
+    public ProbeSupport Probe(string probe) => ProbeAvailability.Support(probe, Version.Major, Minor);
+
+    /// <summary>3.11: function__entry fires only while tracing is on, i.e. when the line semaphore is raised (cpython.md §1.4).</summary>
+    public bool FunctionEntryNeedsLineSemaphore => Minor == 11;
+
+    /// <summary>3.15+: function probes restored with caveats (unbalanced for generators, hidden by the JIT) worth a note.</summary>
+    public bool FunctionProbesRestoredWithCaveats => Minor >= 15;
+
+    /// <summary>Up to 3.11 the runtime records which thread state holds the GIL.</summary>
+    public bool RecordsGilHolder => Minor <= 11;
+
+    /// <summary>3.13+ publish their layout in _Py_DebugOffsets at the start of _PyRuntime.</summary>
+    public bool HasDebugOffsets => Minor >= 13;
+
+    /// <summary>3.12+ keep the attached thread state in the C11 thread-local _Py_tss_tstate.</summary>
+    public bool HasThreadLocalThreadState => Minor >= 12;
+
+    /// <summary>3.11+ have a frame-evaluation hook worth setting from outside (interp->eval_frame, cpython.md §7).</summary>
+    public bool HasEvalFrameHook => Minor >= 11;
+
+    public StrLayout Str => Minor <= 11 ? new StrLayout(AsciiData: 48, CompactData: 72) : new StrLayout(AsciiData: 40, CompactData: 56);
+
+    /// <summary>Object layouts (audit argument decoding).</summary>
+    public PyObjectLayout Objects => Minor switch
+    {
+        <= 11 => new PyObjectLayout(TupleItems: 24, AsciiData: 48, CompactData: 72, LongTag: false),
+        12 or 13 => new PyObjectLayout(TupleItems: 24, AsciiData: 40, CompactData: 56, LongTag: true),
+        _ => new PyObjectLayout(TupleItems: 32, AsciiData: 40, CompactData: 56, LongTag: true),
+    };
+
+    /// <summary>The offset table of 3.8–3.12 (null from 3.13: read _Py_DebugOffsets instead).</summary>
+    public RuntimeLayout? TableLayout => LayoutTables.For(Minor);
+}
