@@ -1,0 +1,52 @@
+using System.Globalization;
+
+namespace Pyprobe.Python.Profiling;
+
+/// <summary>What a frame of a sampled stack stands for.</summary>
+public enum FrameKind : byte
+{
+    /// <summary>A Python function at a line.</summary>
+    Python,
+    /// <summary>The root added per thread by <c>--threads</c>: <c>thread TID (NAME)</c>.</summary>
+    ThreadRoot,
+    /// <summary>A code object that was freed (or its address reused) before user space could read it.</summary>
+    Unknown,
+    /// <summary>Stands for the outer frames the kernel did not walk: the stack was deeper than the walk limit.</summary>
+    Truncated,
+}
+
+/// <summary>
+/// One frame of a sampled stack. Two frames are the same frame when all fields are equal, so a function seen at
+/// two lines is two frames (as in flamegraph.pl's input); <paramref name="FirstLine"/> follows from the code object
+/// and so never splits a frame.
+/// </summary>
+/// <param name="Function">co_qualname where the version has it (3.11+), else co_name; for other kinds a fixed text.</param>
+/// <param name="File">co_filename; empty for frames that are not Python code.</param>
+/// <param name="Line">The line being executed in this frame (for a caller: the line of the call); 0 when unknown.</param>
+/// <param name="FirstLine">co_firstlineno (the def line), 0 when unknown: pprof's function start line.</param>
+public readonly record struct StackFrame(string Function, string File, int Line, FrameKind Kind, int FirstLine = 0)
+{
+    /// <summary>A Python frame.</summary>
+    public static StackFrame Python(string function, string file, int line, int firstLine = 0) =>
+        new(function, file, line, FrameKind.Python, firstLine);
+
+    /// <summary>The per-thread root frame of <c>--threads</c>, <c>thread 4242 (MainThread)</c>.</summary>
+    public static StackFrame ThreadRoot(int tid, string? threadName) =>
+        new(string.IsNullOrEmpty(threadName)
+                ? string.Create(CultureInfo.InvariantCulture, $"thread {tid}")
+                : string.Create(CultureInfo.InvariantCulture, $"thread {tid} ({threadName})"),
+            "", 0, FrameKind.ThreadRoot);
+
+    /// <summary>A frame whose code object was gone before it could be resolved.</summary>
+    public static StackFrame Unknown { get; } = new("<unknown (code object freed)>", "", 0, FrameKind.Unknown);
+
+    /// <summary>Put at the root of a stack the kernel cut short: the frames above it are missing.</summary>
+    public static StackFrame Truncated { get; } = new("<truncated>", "", 0, FrameKind.Truncated);
+
+    /// <summary>
+    /// How every text format names the frame: <c>FUNC (FILE:LINE)</c> for Python code, the bare text otherwise.
+    /// </summary>
+    public string Label => Kind == FrameKind.Python
+        ? string.Create(CultureInfo.InvariantCulture, $"{Function} ({File}:{Line})")
+        : Function;
+}

@@ -1,0 +1,26 @@
+namespace Pyprobe.Python.Profiling;
+
+/// <summary>One distinct stack and how many samples saw it.</summary>
+/// <param name="FrameIds">Indexes into <see cref="StackProfile.Frames"/>, root (outermost) first.</param>
+public sealed record StackCount(IReadOnlyList<int> FrameIds, long Count);
+
+/// <summary>
+/// A finished recording: each distinct stack once with its sample count, over a table of distinct frames.
+/// Built by <see cref="StackAggregator"/>; read by the output formats.
+/// </summary>
+public sealed class StackProfile(IReadOnlyList<StackFrame> frames, IReadOnlyList<StackCount> stacks, ProfileMetadata metadata)
+{
+    /// <summary>Every distinct frame once; a frame's id is its index.</summary>
+    public IReadOnlyList<StackFrame> Frames { get; } = frames;
+
+    /// <summary>Distinct stacks in the order they were first seen.</summary>
+    public IReadOnlyList<StackCount> Stacks { get; } = stacks;
+
+    public ProfileMetadata Metadata { get; } = metadata;
+
+    /// <summary>Samples in all stacks.</summary>
+    public long TotalSamples => Stacks.Sum(s => s.Count);
+
+    /// <summary>The frames of one stack, root first.</summary>
+    public IEnumerable<StackFrame> FramesOf(StackCount stack) => stack.FrameIds.Select(id => Frames[id]);
+}
