@@ -1,0 +1,42 @@
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>Turns a process's runtime model into the walk the kernel program follows.</summary>
+public static class StackWalkConfigs
+{
+    public static StackWalkConfig For(CPythonProcess process)
+    {
+        var layout = process.Layout;
+        var frame = layout.Frame;
+        var positionIsPointer = frame.PositionKind is InstructionPosition.PreviousInstructionPointer or InstructionPosition.InstructionPointer;
+        int[] ends = [frame.Code + 8, frame.Previous + 8, frame.Position + (positionIsPointer ? 8 : 4), (frame.Owner ?? 0) + 1];
+        var readSize = (ends.Max() + 7) / 8 * 8;
+        if (positionIsPointer && layout.Code.CodeAdaptive is null)
+            throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: frames point into co_code_adaptive, but its offset is unknown");
+        return new StackWalkConfig
+        {
+            RuntimeAddress = process.RuntimeAddress,
+            NoneAddress = frame.NoneCodeIsEntry && process.Binary.Symbols.NoneStruct is ulong none ? process.Address(none) : 0,
+            CodeMask = ~frame.CodeTagMask,
+            InterpretersHead = (uint)layout.Runtime.InterpretersHead,
+            InterpreterNext = (uint)layout.Interpreter.Next,
+            InterpreterThreadsHead = (uint)layout.Interpreter.ThreadsHead,
+            ThreadNext = (uint)layout.ThreadState.Next,
+            // 3.11+ keep the kernel's tid; before, only pthread_self(), which is the thread's fsbase on glibc.
+            ThreadMatch = (uint)(layout.ThreadState.NativeThreadId ?? layout.ThreadState.ThreadId),
+            MatchByFsBase = layout.ThreadState.NativeThreadId is null,
+            ThreadTopFrame = (uint)layout.ThreadState.TopFrame,
+            CFrameCurrentFrame = layout.ThreadState.CFrameCurrentFrame is int current ? (uint)current : StackWalkConfig.Absent,
+            FrameReadSize = (uint)readSize,
+            FrameCode = (uint)frame.Code,
+            FramePrevious = (uint)frame.Previous,
+            FramePosition = (uint)frame.Position,
+            PositionIsPointer = positionIsPointer,
+            CodeAdaptive = (uint)(layout.Code.CodeAdaptive ?? 0),
+            FrameOwner = frame.Owner is int owner && frame.FirstNonFrameOwner is not null ? (uint)owner : StackWalkConfig.Absent,
+            OwnerSkipFrom = (uint)(frame.FirstNonFrameOwner ?? 256),
+            CodeFirstLineNo = (uint)layout.Code.FirstLineNo,
+        };
+    }
+}

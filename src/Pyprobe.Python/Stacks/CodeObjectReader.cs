@@ -1,0 +1,75 @@
+using System.Text;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.Stacks;
+
+/// <summary>What user space needs of a code object to name a frame and find its line.</summary>
+/// <param name="Name">co_qualname where the version has it (3.11+), else co_name.</param>
+public sealed record CodeObject(string Name, string File, int FirstLine, byte[] LineTable, LineTableFormat Format)
+{
+    /// <summary>
+    /// The line at a frame position as the runtime keeps it: f_lasti in bytes (≤ 3.9) or code units (3.10), or
+    /// the byte offset of the instruction pointer in co_code_adaptive (3.11+). Before the first instruction, the
+    /// first line.
+    /// </summary>
+    public int LineAt(InstructionPosition kind, uint position)
+    {
+        long offset = kind == InstructionPosition.LastiCodeUnits ? (long)(int)position * 2 : (int)position;
+        if (offset < 0 || LineTable.Length == 0) return FirstLine;
+        var line = Stacks.LineTable.LineOf(Format, LineTable, FirstLine, (int)offset);
+        return line < 0 ? FirstLine : line;
+    }
+}
+
+/// <summary>Reads code objects and strings out of a process with the runtime model's layouts.</summary>
+public sealed class CodeObjectReader(CPythonProcess process)
+{
+    private const int MaxStringLength = 4096;
+    private const int MaxLineTable = 1 << 20;
+    private readonly ulong? _codeType = process.Binary.Symbols.CodeType is ulong type ? process.Address(type) : null;
+
+    private RuntimeLayout L => process.Layout;
+    private ProcessMemory M => process.Memory;
+
+    /// <summary>The code object at <paramref name="address"/>, or null when it is not (or no longer) one.</summary>
+    public CodeObject? TryRead(ulong address)
+    {
+        try
+        {
+            if (_codeType is ulong type && M.ReadU64(address + PyObjectLayout.ObType) != type) return null;
+            var c = L.Code;
+            var name = ReadStr(M.ReadU64(address + (ulong)(c.Qualname ?? c.Name)));
+            var file = ReadStr(M.ReadU64(address + (ulong)c.Filename));
+            var firstLine = M.ReadI32(address + (ulong)c.FirstLineNo);
+            var table = M.ReadU64(address + (ulong)c.LineTable);
+            var size = (long)M.ReadU64(table + PyObjectLayout.VarSize);
+            var bytes = size is > 0 and <= MaxLineTable ? M.ReadBytes(table + PyObjectLayout.BytesData, (int)size) : [];
+            return new CodeObject(name, file, firstLine, bytes, c.LineTableFormat);
+        }
+        catch (ProcessMemoryException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A compact str's text (ASCII, or UCS-1/2/4 code units); "?" for other layouts.</summary>
+    public string ReadStr(ulong str)
+    {
+        if (str == 0) return "?";
+        var s = L.Str;
+        uint state = M.ReadU32(str + (ulong)s.State);
+        long length = (long)M.ReadU64(str + (ulong)s.Length);
+        if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > MaxStringLength) return "?";
+        if ((state & StrLayout.AsciiBit) != 0)
+            return Encoding.ASCII.GetString(M.ReadBytes(str + (ulong)s.AsciiData, (int)length));
+        int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);
+        var data = M.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
+        return kind switch
+        {
+            1 => Encoding.Latin1.GetString(data),
+            2 => Encoding.Unicode.GetString(data),
+            4 => Encoding.UTF32.GetString(data),
+            _ => "?",
+        };
+    }
+}
