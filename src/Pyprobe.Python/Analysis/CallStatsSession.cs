@@ -214,11 +214,19 @@ public sealed class CallStatsSession : ILiveSession
     }
 
     /// <summary>
-    /// Reads the statistics merged over CPUs. With <paramref name="reset"/>, each function's entry is deleted right
-    /// after it is read, so consecutive snapshots cover disjoint intervals (calls finishing between the read and the
-    /// delete of one entry are lost).
+    /// The statistics so far, merged over CPUs, leaving the kernel's maps as they are: reading again later gives
+    /// the same calls plus those made since (what an exporter of running totals reads).
     /// </summary>
-    public CallStats Snapshot(bool reset = false)
+    public CallStats Snapshot() => Read(reset: false);
+
+    /// <summary>
+    /// The statistics since the last <see cref="TakeInterval"/> (or since attach): each function's entry is read
+    /// and then deleted, so consecutive intervals cover disjoint calls and min, max and percentiles describe the
+    /// interval alone. Calls that finish between the read and the delete of their function's entry are in neither.
+    /// </summary>
+    public CallStats TakeInterval() => Read(reset: true);
+
+    private CallStats Read(bool reset)
     {
         var stride = (StatsValueSize + 7) / 8 * 8;
         var value = new byte[_stats.UserValueSize];
