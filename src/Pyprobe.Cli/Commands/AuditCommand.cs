@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.IO.Enumeration;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.RingBuffer;
-using Pyprobe.Cli.Commands.Gc;
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Targets;
 using Pyprobe.Cli.Output;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Tracing;
@@ -37,36 +36,31 @@ internal static class AuditCommand
             var json = output.ReadFormat(result) == OutputFormat.Json;
             Privileges.RequireTracing("audit");
             var stderr = result.InvocationConfiguration.Error;
-            using var run = EventRun.Start(selection, ["audit"], "audit", targets => new AuditSource(AuditSession.Attach(targets, new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false))), stderr);
-            var session = ((AuditSource)run.Source).Session;
+            using var run = TracingRun<AuditSession>.Start(TargetSelector.Resolve(selection), targets =>
+            {
+                var usable = RequiredProbes.Usable(targets.Targets, ["audit"], "audit", stderr);
+                var session = AuditSession.Attach(usable, new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
+                return new Attachment<AuditSession>(session, "audit", TargetText.Where(usable));
+            }, duration, stderr);
+            var session = run.Session;
             foreach (var t in session.Targets)
                 stderr.WriteLine(t.Decodes
-                    ? $"pyprobe: note: {EventRun.Describe(t.Target)}: arguments decoded in the kernel (str, int, bytes, float, bool, None, and tuples/lists of those; first {AuditLayout.TopSlots} arguments, {AuditLayout.NestedPerSlot} items of each)"
-                    : $"pyprobe: note: {EventRun.Describe(t.Target)}: argument values are not decoded ({t.NoDecodeReason}); event names and counts only");
+                    ? $"pyprobe: note: {TargetText.Describe(t.Target)}: arguments decoded in the kernel (str, int, bytes, float, bool, None, and tuples/lists of those; first {AuditLayout.TopSlots} arguments, {AuditLayout.NestedPerSlot} items of each)"
+                    : $"pyprobe: note: {TargetText.Describe(t.Target)}: argument values are not decoded ({t.NoDecodeReason}); event names and counts only");
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new AuditWriter(sink.Writer, json, run.ManyProcesses, new EventClock());
+            var writer = new AuditWriter(sink.Writer, json, run.Targets.ManyProcesses, new EventClock());
             long delivered = 0;
-            run.Loop(record =>
+            Action<AuditEvent> handler = e =>
             {
                 delivered++;
-                var e = session.Decode(record);
                 if (globs.Length > 0 && !globs.Any(g => FileSystemName.MatchesSimpleExpression(g, e.Name, ignoreCase: false))) return;
                 writer.Write(e);
-            }, duration, sink.Writer.Flush);
+            };
+            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
             writer.WriteSummary();
             sink.Writer.Flush();
-            return run.Complete(delivered, writer.Shown);
+            return run.Complete(run.EventReport(delivered, session.Lost, writer.Shown));
         });
         return command;
-    }
-
-    private sealed class AuditSource(AuditSession session) : IEventSource
-    {
-        public AuditSession Session => session;
-        public RingBufferReader Reader => session.Reader;
-        public UprobeAttachMode AttachMode => session.AttachMode;
-        public ulong Lost => session.Lost;
-        public void Detach() => session.Detach();
-        public void Dispose() => session.Dispose();
     }
 }

@@ -49,7 +49,7 @@ internal static class CallsCommand
             var json = output.ReadFormat(result) == OutputFormat.Json;
             Privileges.RequireTracing("calls");
 
-            using var run = StatsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             var showPid = run.Targets.ManyProcesses;
             ulong total = 0;
@@ -78,24 +78,24 @@ internal static class CallsCommand
                 var since = TimeSpan.Zero;
                 while (run.WaitUntil(next))
                 {
-                    Report(run.Session.Snapshot(reset: true), Heading(since, run.Elapsed));
+                    Report(run.Session.TakeInterval(), Heading(since, run.Elapsed));
                     since = run.Elapsed;
                     if (!json) sink.Writer.Write('\n');
                     next += step;
                     if (next < run.Elapsed) next = run.Elapsed + step;
                 }
-                last = run.Finish(reset: true);
+                last = CallsRun.Finish(run, interval: true);
                 Report(last, Heading(since, run.Elapsed));
             }
             else
             {
                 run.WaitUntil(TimeSpan.MaxValue);
-                last = run.Finish(reset: false);
+                last = CallsRun.Finish(run, interval: false);
                 Report(last, null);
             }
-            if (last.Functions.FirstOrDefault(f => f.UntimedCount > 0 && f.TimedCount == 0)?.UntimedReason is { } why && !run.AllTimed)
+            if (last.Functions.FirstOrDefault(f => f.UntimedCount > 0 && f.TimedCount == 0)?.UntimedReason is { } why && !CallsRun.AllTimed(run.Session))
                 result.InvocationConfiguration.Error.WriteLine($"pyprobe: note: times are missing: {why}");
-            return run.Complete(last, total);
+            return run.Complete(CallsRun.Report(run, last, total));
         });
         return command;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
 using Pyprobe.Python.Probes;
 
@@ -15,7 +16,7 @@ internal static class FlowCommand
     {
         var target = new TargetOptions();
         var output = new OutputOptions();
-        var tids = new Option<int[]>("--tid") { Description = "Only these threads (repeatable; filtered in the kernel).", HelpName = "TID", Arity = ArgumentArity.OneOrMore };
+        var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only calls of functions whose name matches GLOB (depth then counts only those).", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only calls of functions whose file name matches GLOB (depth then counts only those).", HelpName = "GLOB" };
         var time = new Option<TimeFormat>("--time")
@@ -25,9 +26,9 @@ internal static class FlowCommand
             DefaultValueFactory = _ => TimeFormat.Micros,
             CustomParser = r => r.Tokens.Count > 0 && Enum.TryParse<TimeFormat>(r.Tokens[^1].Value, ignoreCase: true, out var f) && !int.TryParse(r.Tokens[^1].Value, out _) ? f : Invalid(r),
         };
-        var duration = new Option<double?>("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+        var duration = SharedOptions.Duration();
         var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry: the target keeps full speed, but only returns are seen (no depth, no durations)." };
-        var ringSize = new Option<int>("--ring-buffer-mb") { Description = "Kernel ring buffer size in MiB (a power of two, default 16).", HelpName = "MIB", DefaultValueFactory = _ => 16 };
+        var ringSize = SharedOptions.RingBufferMb();
 
         var command = new Command("flow",
             "Show the call tree as it happens: per thread, '->' on entry and '<-' on return, indented by depth, with each call's duration. " +
@@ -41,20 +42,18 @@ internal static class FlowCommand
         command.SetAction(result =>
         {
             var selection = target.Read(result);
-            var seconds = result.GetValue(duration);
-            if (seconds is <= 0) throw new UsageException("--duration must be positive");
-            var mib = result.GetValue(ringSize);
-            if (mib <= 0 || (mib & (mib - 1)) != 0 || mib > 1024) throw new UsageException("--ring-buffer-mb must be a power of two from 1 to 1024");
+            var stopAfter = SharedOptions.ReadDuration(result, duration);
+            var ringBytes = SharedOptions.ReadRingBytes(result, ringSize);
             Privileges.RequireTracing("flow");
 
             var settings = new TraceRun.Settings(
                 [PythonProbeCatalog.Find("function__entry")!, PythonProbeCatalog.Find("function__return")!],
-                result.GetValue(tids) is { Length: > 0 } t ? t : null,
+                SharedOptions.ReadTids(result, tids),
                 result.GetValue(function),
                 result.GetValue(file),
-                seconds is null ? null : TimeSpan.FromSeconds(seconds.Value),
+                stopAfter,
                 EntryGate: !result.GetValue(noEntryGate),
-                (uint)mib << 20);
+                ringBytes);
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
             return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json

@@ -1,5 +1,7 @@
 using System.CommandLine;
-using Pyprobe.Cli.Commands.Gc;
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Events;
 using Pyprobe.Cli.Output;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -30,27 +32,26 @@ internal static class GcCommand
             var json = output.ReadFormat(result) == OutputFormat.Json;
             Privileges.RequireTracing("gc");
             var stderr = result.InvocationConfiguration.Error;
-            var probes = new[] { "gc__start", "gc__done" };
-            using var run = EventRun.Start(selection, probes, "gc", targets => new TraceSessionSource(TraceSession.Attach(targets,
-                probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false))), stderr);
-            var session = ((TraceSessionSource)run.Source).Session;
+            using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
+            {
+                var usable = RequiredProbes.Usable(targets.Targets, GcPairing.Probes, "gc", stderr);
+                var session = TraceSession.Attach(usable, GcPairing.Probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
+                return new Attachment<TraceSession>(session, string.Join(", ", GcPairing.Probes), TargetText.Where(usable));
+            }, duration, stderr);
+            var session = run.Session;
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new GcWriter(sink.Writer, json, run.ManyProcesses, new EventClock());
-            var started = new Dictionary<(int, int), (ulong Ts, int Generation)>();
+            var writer = new GcWriter(sink.Writer, json, run.Targets.ManyProcesses, new EventClock());
+            var pairing = new GcPairing();
             long delivered = 0;
-            run.Loop(record =>
+            ProbeEventHandler handler = (in ProbeEvent e) =>
             {
                 delivered++;
-                var e = session.Decode(record);
-                var key = (e.Pid, e.Tid);
-                if (e.Name == "gc__start")
-                    started[key] = (e.Timestamp, (int)e.Value(0));
-                else if (started.Remove(key, out var start))
-                    writer.Write(new GcCollection(start.Ts, e.Pid, e.Tid, start.Generation, e.Timestamp - start.Ts, e.Value(0)));
-            }, duration, sink.Writer.Flush);
+                if (pairing.Apply(e) is { } collection) writer.Write(collection);
+            };
+            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
             writer.WriteSummary();
             sink.Writer.Flush();
-            return run.Complete(delivered);
+            return run.Complete(run.EventReport(delivered, session.Lost));
         });
         return command;
     }

@@ -1,5 +1,7 @@
 using System.CommandLine;
-using Pyprobe.Cli.Commands.Gc;
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Events;
 using Pyprobe.Cli.Output;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -35,26 +37,27 @@ internal static class ImportsCommand
             var json = output.ReadFormat(result) == OutputFormat.Json;
             Privileges.RequireTracing("imports");
             var stderr = result.InvocationConfiguration.Error;
-            var probes = new[] { "import__find__load__start", "import__find__load__done" };
-            using var run = EventRun.Start(selection, probes, "imports", targets => new TraceSessionSource(TraceSession.Attach(targets,
-                probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false))), stderr);
-            var session = ((TraceSessionSource)run.Source).Session;
+            var probes = ImportTracker.Probes;
+            using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
+            {
+                var usable = RequiredProbes.Usable(targets.Targets, probes, "imports", stderr);
+                var session = TraceSession.Attach(usable, probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
+                return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable));
+            }, duration, stderr);
+            var session = run.Session;
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new ImportsWriter(sink.Writer, json, run.ManyProcesses, slowest);
+            var writer = new ImportsWriter(sink.Writer, json, run.Targets.ManyProcesses, slowest);
             var tracker = new ImportTracker();
             long delivered = 0;
-            run.Loop(record =>
+            ProbeEventHandler handler = (in ProbeEvent e) =>
             {
                 delivered++;
-                var e = session.Decode(record);
-                if (e.Name == "import__find__load__start")
-                    tracker.Start(e.Pid, e.Tid, e.String(0), e.Timestamp);
-                else if (tracker.Done(e.Pid, e.Tid, e.String(0), e.Value(1) != 0, e.Timestamp) is { } load)
-                    writer.Write(load);
-            }, duration, sink.Writer.Flush);
+                if (tracker.Apply(e) is { } load) writer.Write(load);
+            };
+            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
             writer.WriteSummary();
             sink.Writer.Flush();
-            return run.Complete(delivered);
+            return run.Complete(run.EventReport(delivered, session.Lost));
         });
         return command;
     }

@@ -62,6 +62,34 @@ internal static class SharedOptions
         HelpName = "FILE",
     };
 
+    /// <summary>--tid TID, repeatable: only these threads, filtered in the kernel.</summary>
+    public static Option<int[]> Tids() => new("--tid") { Description = "Only these threads (repeatable; filtered in the kernel).", HelpName = "TID", Arity = ArgumentArity.OneOrMore };
+
+    /// <summary>--duration SECONDS.</summary>
+    public static Option<double?> Duration() => new("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+
+    /// <summary>--ring-buffer-mb MIB: the kernel ring buffer size.</summary>
+    public static Option<int> RingBufferMb() => new("--ring-buffer-mb") { Description = "Kernel ring buffer size in MiB (a power of two, default 16).", HelpName = "MIB", DefaultValueFactory = _ => 16 };
+
+    /// <summary>The --tid values, or null for every thread.</summary>
+    public static IReadOnlyList<int>? ReadTids(ParseResult result, Option<int[]> option) => result.GetValue(option) is { Length: > 0 } t ? t : null;
+
+    /// <summary>The --duration as a time span (null: until stopped); <see cref="UsageException"/> unless positive.</summary>
+    public static TimeSpan? ReadDuration(ParseResult result, Option<double?> option)
+    {
+        var seconds = result.GetValue(option);
+        if (seconds is <= 0) throw new UsageException("--duration must be positive");
+        return seconds is null ? null : TimeSpan.FromSeconds(seconds.Value);
+    }
+
+    /// <summary>The --ring-buffer-mb in bytes; <see cref="UsageException"/> unless a power of two from 1 to 1024.</summary>
+    public static uint ReadRingBytes(ParseResult result, Option<int> option)
+    {
+        var mib = result.GetValue(option);
+        if (mib <= 0 || (mib & (mib - 1)) != 0 || mib > 1024) throw new UsageException("--ring-buffer-mb must be a power of two from 1 to 1024");
+        return (uint)mib << 20;
+    }
+
     private static int[] ParsePids(ArgumentResult result)
     {
         var pids = new int[result.Tokens.Count];

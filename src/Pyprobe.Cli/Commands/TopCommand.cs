@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
+using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
@@ -48,7 +49,7 @@ internal static class TopCommand
             var live = !json && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
 
-            using var run = StatsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
             var title = Title(run);
             var showPid = run.Targets.ManyProcesses;
             var step = TimeSpan.FromSeconds(every);
@@ -61,7 +62,7 @@ internal static class TopCommand
                 total += calls;
                 var shown = new CallRowSelection(result.GetValue(sort) ?? CallSort.Self, rows, result.GetValue(function), result.GetValue(file));
                 var frame = new TopFrame(title, shown.Apply(stats.Functions), run.Elapsed - since, calls, stats.Functions.Count,
-                    run.AllTimed ? null : run.UntimedReason, showPid);
+                    CallsRun.AllTimed(run.Session) ? null : CallsRun.UntimedReason(run.Session), showPid);
                 since = run.Elapsed;
                 return frame;
             }
@@ -82,23 +83,23 @@ internal static class TopCommand
                 }
                 while (run.WaitUntil(next))
                 {
-                    Print(Next(run.Session.Snapshot(reset: true), rowsWanted ?? PlainRows));
+                    Print(Next(run.Session.TakeInterval(), rowsWanted ?? PlainRows));
                     next = Advance(next, step, run.Elapsed);
                 }
-                last = run.Finish(reset: true);
+                last = CallsRun.Finish(run, interval: true);
                 Print(Next(last, rowsWanted ?? PlainRows));
             }
-            return run.Complete(last, total);
+            return run.Complete(CallsRun.Report(run, last, total));
         });
         return command;
     }
 
     /// <summary>
     /// The alternate screen with a Spectre.Console live table. The screen is left and the cursor shown again in a
-    /// finally block, so Ctrl-C and SIGTERM (both turned into a clean stop by <see cref="StatsRun"/>), the
+    /// finally block, so Ctrl-C and SIGTERM (both turned into a clean stop by the run's StopSignal), the
     /// target's exit and errors all restore the terminal.
     /// </summary>
-    private static CallStats RunLive(StatsRun run, TimeSpan step, int? rowsWanted, Func<CallStats, int, TopFrame> next)
+    private static CallStats RunLive(TracingRun<CallStatsSession> run, TimeSpan step, int? rowsWanted, Func<CallStats, int, TopFrame> next)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -124,7 +125,7 @@ internal static class TopCommand
                 var deadline = step;
                 while (run.WaitUntil(deadline))
                 {
-                    ctx.UpdateTarget(TopView.Render(next(run.Session.Snapshot(reset: true), Rows())));
+                    ctx.UpdateTarget(TopView.Render(next(run.Session.TakeInterval(), Rows())));
                     ctx.Refresh();
                     deadline = Advance(deadline, step, run.Elapsed);
                 }
@@ -135,7 +136,7 @@ internal static class TopCommand
             stdout.Write("\u001b[0m\u001b[?25h\u001b[?1049l");
             stdout.Flush();
         }
-        var last = run.Finish(reset: true);
+        var last = CallsRun.Finish(run, interval: true);
         next(last, Rows());
         return last;
     }
@@ -146,7 +147,7 @@ internal static class TopCommand
         return deadline < now ? now + step : deadline;
     }
 
-    private static string Title(StatsRun run) => string.Join("; ", run.Targets.Targets.Select(t =>
+    private static string Title(TracingRun<CallStatsSession> run) => string.Join("; ", run.Targets.Targets.Select(t =>
         (t.AllProcesses ? "every process of " + t.DisplayPath : $"pid {string.Join(", ", t.Pids)}") +
         (t.Version is null ? "" : $" (Python {t.Version})")));
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 
@@ -21,7 +22,7 @@ internal static class TraceCommand
         };
         var target = new TargetOptions();
         var output = new OutputOptions();
-        var tids = new Option<int[]>("--tid") { Description = "Only these threads (repeatable; filtered in the kernel).", HelpName = "TID", Arity = ArgumentArity.OneOrMore };
+        var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only function/line events whose function name matches GLOB.", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only function/line events whose file name matches GLOB.", HelpName = "GLOB" };
         var time = new Option<TimeFormat>("--time")
@@ -30,9 +31,9 @@ internal static class TraceCommand
             HelpName = "seconds|micros|none",
             CustomParser = r => r.Tokens.Count > 0 && Enum.TryParse<TimeFormat>(r.Tokens[^1].Value, ignoreCase: true, out var f) ? f : Invalid(r),
         };
-        var duration = new Option<double?>("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+        var duration = SharedOptions.Duration();
         var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry (keeps the target at full speed; entries are then not seen)." };
-        var ringSize = new Option<int>("--ring-buffer-mb") { Description = "Kernel ring buffer size in MiB (a power of two, default 16).", HelpName = "MIB", DefaultValueFactory = _ => 16 };
+        var ringSize = SharedOptions.RingBufferMb();
 
         var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted.");
         command.Arguments.Add(probes);
@@ -44,20 +45,18 @@ internal static class TraceCommand
         {
             var selected = ProbeSelector.Select(result.GetValue(probes) ?? [], "function__entry");
             var selection = target.Read(result);
-            var seconds = result.GetValue(duration);
-            if (seconds is <= 0) throw new UsageException("--duration must be positive");
-            var mib = result.GetValue(ringSize);
-            if (mib <= 0 || (mib & (mib - 1)) != 0 || mib > 1024) throw new UsageException("--ring-buffer-mb must be a power of two from 1 to 1024");
+            var stopAfter = SharedOptions.ReadDuration(result, duration);
+            var ringBytes = SharedOptions.ReadRingBytes(result, ringSize);
             Privileges.RequireTracing("trace");
 
             var settings = new TraceRun.Settings(
                 selected,
-                result.GetValue(tids) is { Length: > 0 } t ? t : null,
+                SharedOptions.ReadTids(result, tids),
                 result.GetValue(function),
                 result.GetValue(file),
-                seconds is null ? null : TimeSpan.FromSeconds(seconds.Value),
+                stopAfter,
                 !result.GetValue(noEntryGate),
-                (uint)mib << 20);
+                ringBytes);
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
             return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json

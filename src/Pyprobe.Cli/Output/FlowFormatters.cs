@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output;
@@ -16,7 +17,7 @@ namespace Pyprobe.Cli.Output;
 /// </summary>
 internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses) : IEventFormatter
 {
-    private readonly FlowStacks _stacks = new();
+    private readonly CallTree _stacks = new();
 
     public void Write(EventBuffer output, in ProbeEvent e)
     {
@@ -67,7 +68,7 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
 internal sealed class FlowJsonFormatter : IEventFormatter
 {
     private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private readonly FlowStacks _stacks = new();
+    private readonly CallTree _stacks = new();
     private Utf8JsonWriter? _writer;
     private EventBuffer? _target;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Pyprobe.Python.Events;
 
 namespace Pyprobe.Cli.Output;
 
@@ -98,9 +99,6 @@ internal sealed class PauseHistogram
         json.WriteEndArray();
     }
 }
-
-/// <summary>One garbage collection: gc__start and gc__done of the same thread.</summary>
-internal readonly record struct GcCollection(ulong Timestamp, int Pid, int Tid, int Generation, ulong DurationNs, long Collected);
 
 /// <summary>
 /// pyprobe gc output. Text: a row per collection (time, [pid,] generation, pause, collected), then a

@@ -1,10 +1,7 @@
 using System.Globalization;
+using Pyprobe.Python.Stat;
 
 namespace Pyprobe.Cli.Output;
-
-/// <summary>One process in one interval: event counts in the interval and the rates they make.</summary>
-/// <param name="Calls">null when function__entry is not counted on this process's version ("n/a").</param>
-internal sealed record StatRow(int Pid, string Version, string Command, double IntervalSeconds, ulong? Calls, ulong Gc, ulong Imports, ulong Audit);
 
 /// <summary>
 /// pyprobe stat output. Text: per interval a heading and one row per Python process (pid, version, calls/s,

@@ -6,6 +6,7 @@ using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
@@ -48,34 +49,33 @@ public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? Unt
 /// interleave inside the same function's update (a uprobe handler can be preempted); counts, totals and
 /// histogram buckets use atomic adds and are exact.</para>
 /// </remarks>
-public sealed class CallStatsSession : IDisposable
+public sealed class CallStatsSession : ILiveSession
 {
-    private readonly List<IDisposable> _links = [];
-    private readonly List<BpfMap> _maps = [];
+    private readonly SessionCore _core;
+    private readonly BpfMap _ring;
     private readonly BpfMap _stats;
     private readonly BpfMap _scratch;
     private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
-    private bool _disposed;
 
     private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
 
-    private CallStatsSession(UprobeAttachMode mode, CallStatsOptions options, BpfMap ring, BpfMap stats, BpfMap scratch)
+    private CallStatsSession(SessionCore core, CallStatsOptions options, BpfMap ring, BpfMap stats, BpfMap scratch)
     {
-        AttachMode = mode;
+        _core = core;
         Options = options;
+        _ring = ring;
         _stats = stats;
         _scratch = scratch;
-        _maps.AddRange([ring, stats, scratch]);
-        Reader = new RingBufferReader(ring);
     }
 
-    public UprobeAttachMode AttachMode { get; }
+    public UprobeAttachMode AttachMode => _core.AttachMode;
+    public string AttachModeName => AttachModeNames.Of(AttachMode);
     public CallStatsOptions Options { get; }
 
     /// <summary>The ring name records arrive in; <see cref="Snapshot"/> drains it, a caller may also wait on it.</summary>
-    public RingBufferReader Reader { get; }
+    public RingBufferReader Reader => _core.Reader!;
 
     public IReadOnlyList<CallStatsTarget> Targets => _targets;
 
@@ -87,24 +87,21 @@ public sealed class CallStatsSession : IDisposable
         options ??= new CallStatsOptions();
         if (targets.Count == 0) throw new ArgumentException("nothing to attach");
         if (options.MaxFrames is < CallStatsProgram.MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(options), "MaxFrames must be between 4 and 1024");
-        MemlockLimit.RemoveIfNeeded();
-        var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
-
-        var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_names", options.RingBufferBytes));
-        BpfMap? stats = null, scratch = null;
+        var core = SessionCore.Create(options.AttachMode);
+        CallStatsSession session;
         try
         {
+            var ring = core.OpenRing("pyprobe_names", options.RingBufferBytes);
             // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front.
-            stats = BpfMap.Create(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, options.MaxFunctions, Flags: 1));
-            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
+            var stats = core.AddMap(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, options.MaxFunctions, Flags: 1));
+            var scratch = core.AddMap(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
+            session = new CallStatsSession(core, options, ring, stats, scratch);
         }
         catch
         {
-            stats?.Dispose();
-            ring.Dispose();
+            core.Dispose();
             throw;
         }
-        var session = new CallStatsSession(mode, options, ring, stats, scratch);
         try
         {
             session.AttachAll(targets);
@@ -134,26 +131,12 @@ public sealed class CallStatsSession : IDisposable
         if (plans.Count == 0)
             throw new UsdtException("no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
 
-        var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
-        int? pidsFd = null;
-        if (targets.All(t => !t.AllProcesses))
-        {
-            var pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_cpids", 4, 1, (uint)pids.Count));
-            _maps.Add(pidFilter);
-            foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
-            pidsFd = pidFilter.Fd.Value;
-        }
-
-        var zero = BpfMap.Create(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
-        _maps.Add(zero);
+        var pidsFd = _core.PidFilter("pyprobe_cpids", targets)?.Fd.Value;
+        var zero = _core.AddMap(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
         var stacksFd = -1;
         if (plans.Any(p => p.Entry is not null))
-        {
-            var stacks = BpfMap.Create(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads));
-            _maps.Add(stacks);
-            stacksFd = stacks.Fd.Value;
-        }
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _maps[0].Fd.Value, pidsFd);
+            stacksFd = _core.AddMap(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads)).Fd.Value;
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd);
 
         foreach (var (target, ret, entry, reason) in plans)
         {
@@ -165,7 +148,7 @@ public sealed class CallStatsSession : IDisposable
                 AttachProbe(target, entry, CallStatsProbeKind.Entry, maps);
                 if (EntryGate.IsNeeded(target))
                 {
-                    _links.Add(EntryGate.Open(target, AttachMode));
+                    _core.OpenEntryGate(target);
                     gated = true;
                 }
             }
@@ -179,18 +162,22 @@ public sealed class CallStatsSession : IDisposable
         {
             var code = CallStatsProgram.Generate(kind, sites[0].Arguments, maps, Options.MaxFrames, sites[0].Address, target.Binary.ResolveSymbolAddress);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
-            using var program = BpfProgram.Load(new ProgramSpec(name, Bpf.Programs.ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
-            var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList();
-            TargetLinks.Attach(AttachMode, program, target, uprobeSites, _links);
+            using var program = _core.Load(name, code.Bytecode);
+            _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
         }
     }
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>
-    public void Detach()
+    public void Detach() => _core.Detach();
+
+    /// <summary>Waits for name records (or <see cref="Wake"/>) and reads those that arrived.</summary>
+    public void Wait(int milliseconds)
     {
-        foreach (var link in _links) link.Dispose();
-        _links.Clear();
+        Reader.WaitForData(milliseconds);
+        DrainNames();
     }
+
+    public void Wake() => Reader.Interrupt();
 
     /// <summary>Reads pending name records from the ring; returns how many arrived.</summary>
     public int DrainNames()
@@ -227,11 +214,19 @@ public sealed class CallStatsSession : IDisposable
     }
 
     /// <summary>
-    /// Reads the statistics merged over CPUs. With <paramref name="reset"/>, each function's entry is deleted right
-    /// after it is read, so consecutive snapshots cover disjoint intervals (calls finishing between the read and the
-    /// delete of one entry are lost).
+    /// The statistics so far, merged over CPUs, leaving the kernel's maps as they are: reading again later gives
+    /// the same calls plus those made since (what an exporter of running totals reads).
     /// </summary>
-    public CallStats Snapshot(bool reset = false)
+    public CallStats Snapshot() => Read(reset: false);
+
+    /// <summary>
+    /// The statistics since the last <see cref="TakeInterval"/> (or since attach): each function's entry is read
+    /// and then deleted, so consecutive intervals cover disjoint calls and min, max and percentiles describe the
+    /// interval alone. Calls that finish between the read and the delete of their function's entry are in neither.
+    /// </summary>
+    public CallStats TakeInterval() => Read(reset: true);
+
+    private CallStats Read(bool reset)
     {
         var stride = (StatsValueSize + 7) / 8 * 8;
         var value = new byte[_stats.UserValueSize];
@@ -372,12 +367,5 @@ public sealed class CallStatsSession : IDisposable
 
     private static ulong U64(ReadOnlySpan<byte> value, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(value[offset..]);
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        Detach();
-        Reader.Dispose();
-        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
-    }
+    public void Dispose() => _core.Dispose();
 }

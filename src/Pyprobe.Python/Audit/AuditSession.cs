@@ -6,6 +6,7 @@ using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
 using Pyprobe.Python.Runtime;
@@ -22,24 +23,23 @@ public sealed record AuditTarget(TraceTarget Target, PyObjectLayout? Layout, str
 /// The audit probe attached to one or more Python binaries with the argument-decoding program
 /// (<see cref="AuditProgram"/>), one program per site (the load bias is computed from the site's address).
 /// </summary>
-public sealed class AuditSession : IDisposable
+public sealed class AuditSession : IEventSession
 {
-    private readonly List<IDisposable> _links = [];
-    private readonly List<BpfMap> _maps = [];
+    private readonly SessionCore _core;
     private readonly BpfMap _scratch;
-    private bool _disposed;
+    private readonly RecordHandler _onRecord;
+    private Action<AuditEvent>? _handler;
 
-    private AuditSession(UprobeAttachMode mode, BpfMap ring, BpfMap scratch)
+    private AuditSession(SessionCore core, BpfMap scratch)
     {
-        AttachMode = mode;
+        _core = core;
         _scratch = scratch;
-        _maps.Add(ring);
-        _maps.Add(scratch);
-        Reader = new RingBufferReader(ring);
+        _onRecord = record => _handler!(Decode(record));
     }
 
-    public UprobeAttachMode AttachMode { get; }
-    public RingBufferReader Reader { get; }
+    public UprobeAttachMode AttachMode => _core.AttachMode;
+    public string AttachModeName => AttachModeNames.Of(AttachMode);
+    public RingBufferReader Reader => _core.Reader!;
     public IReadOnlyList<AuditTarget> Targets { get; private set; } = [];
     public ulong Hits => _scratch.SumPerCpuCounter(0, AuditProgram.HitsCounterOffset);
     public ulong Lost => _scratch.SumPerCpuCounter(0, AuditProgram.LostCounterOffset);
@@ -48,34 +48,24 @@ public sealed class AuditSession : IDisposable
     {
         options ??= new TraceSessionOptions();
         if (targets.Count == 0) throw new ArgumentException("nothing to attach");
-        MemlockLimit.RemoveIfNeeded();
-        var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
-        if (!KernelFeatures.HasAttachCookie)
-            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15 or newer is required)");
-        var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_audit", options.RingBufferBytes));
-        BpfMap scratch;
+        var core = SessionCore.Create(options.AttachMode, needsCookies: true);
+        AuditSession session;
+        BpfMap ring;
         try
         {
-            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_ascratch", (uint)AuditProgram.ScratchValueSize, 1));
+            ring = core.OpenRing("pyprobe_audit", options.RingBufferBytes);
+            session = new AuditSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_ascratch", (uint)AuditProgram.ScratchValueSize, 1)));
         }
         catch
         {
-            ring.Dispose();
+            core.Dispose();
             throw;
         }
-        var session = new AuditSession(mode, ring, scratch);
         try
         {
-            BpfMap? pidFilter = null;
-            if (targets.All(t => !t.AllProcesses))
-            {
-                var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
-                pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_apids", 4, 1, (uint)pids.Count));
-                session._maps.Add(pidFilter);
-                foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
-            }
+            var pidFilter = core.PidFilter("pyprobe_apids", targets);
             var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
-            var maps = new AuditMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
+            var maps = new AuditMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
             var attached = new List<AuditTarget>();
             foreach (var target in targets)
             {
@@ -93,9 +83,8 @@ public sealed class AuditSession : IDisposable
                 foreach (var site in probe.Sites)
                 {
                     var code = AuditProgram.Generate(site.Arguments, site.Address, maps, reason is null ? layout : null, symbols, target.Binary.ResolveSymbolAddress);
-                    using var program = BpfProgram.Load(new ProgramSpec("py_audit", ProgramType.Kprobe, code.Bytecode, mode.ExpectedAttachType()));
-                    var sites = new[] { new UprobeSite(site.FileOffset, site.SemaphoreFileOffset, cookie) };
-                    TargetLinks.Attach(mode, program, target, sites, session._links);
+                    using var program = core.Load("py_audit", code.Bytecode);
+                    core.Attach(program, target, [new UprobeSite(site.FileOffset, site.SemaphoreFileOffset, cookie)]);
                 }
             }
             if (attached.Count == 0) throw new UsdtException("none of the targets has the audit probe");
@@ -147,20 +136,20 @@ public sealed class AuditSession : IDisposable
         return new AuditValue(kind, value, data, (flags & 1) != 0, (flags >> 1) & 7, items);
     }
 
-    public void Detach()
+    /// <summary>Hands every event waiting in the ring to <paramref name="handler"/> (one pass); returns how many.</summary>
+    public int Drain(Action<AuditEvent> handler)
     {
-        foreach (var link in _links) link.Dispose();
-        _links.Clear();
+        _handler = handler;
+        return Reader.Drain(_onRecord);
     }
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        Detach();
-        Reader.Dispose();
-        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
-    }
+    public void Wait(int milliseconds) => Reader.WaitForData(milliseconds);
+
+    public void Wake() => Reader.Interrupt();
+
+    public void Detach() => _core.Detach();
+
+    public void Dispose() => _core.Dispose();
 }
 
 /// <summary>One audit event: its name and the decoded arguments (at most <see cref="AuditLayout.TopSlots"/>).</summary>

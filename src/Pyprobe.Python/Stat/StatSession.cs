@@ -4,6 +4,7 @@ using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Python.Stat;
@@ -67,29 +68,37 @@ public readonly record struct StatCounts(ulong Calls, ulong Gc, ulong Imports, u
 /// process, or with the 3.11 gate when asked) function__entry, for every target binary. Targets can be added
 /// while the session runs (a Python binary that started after pyprobe).
 /// </summary>
-public sealed class StatSession : IDisposable
+public sealed class StatSession : ILiveSession
 {
-    private readonly List<IDisposable> _links = [];
+    private readonly SessionCore _core;
     private readonly BpfMap _counters;
     private readonly List<StatTarget> _targets = [];
     private readonly bool _entryGate;
-    private bool _disposed;
+    private readonly ManualResetEventSlim _wake = new();
 
-    private StatSession(UprobeAttachMode mode, BpfMap counters, bool entryGate)
+    private StatSession(SessionCore core, BpfMap counters, bool entryGate)
     {
-        AttachMode = mode;
+        _core = core;
         _counters = counters;
         _entryGate = entryGate;
     }
 
-    public UprobeAttachMode AttachMode { get; }
+    public UprobeAttachMode AttachMode => _core.AttachMode;
+    public string AttachModeName => AttachModeNames.Of(AttachMode);
     public IReadOnlyList<StatTarget> Targets => _targets;
 
     public static StatSession Create(bool entryGate, uint maxProcesses = 65536)
     {
-        MemlockLimit.RemoveIfNeeded();
-        var mode = KernelFeatures.PreferredAttachMode;
-        return new StatSession(mode, BpfMap.Create(MapSpec.Hash("pyprobe_stat", 4, StatProgram.ValueSize, maxProcesses)), entryGate);
+        var core = SessionCore.Create(null);
+        try
+        {
+            return new StatSession(core, core.AddMap(MapSpec.Hash("pyprobe_stat", 4, StatProgram.ValueSize, maxProcesses)), entryGate);
+        }
+        catch
+        {
+            core.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Attaches the counters to <paramref name="target"/> (all processes of it when it has no pids).</summary>
@@ -111,7 +120,7 @@ public sealed class StatSession : IDisposable
             foreach (var link in links) link.Dispose();
             throw;
         }
-        _links.AddRange(links);
+        foreach (var link in links) _core.AddLink(link);
         var added = new StatTarget(target, calls, reason, gated);
         _targets.Add(added);
         return added;
@@ -132,7 +141,7 @@ public sealed class StatSession : IDisposable
         var probe = target.Binary.FindProbe(PythonProbeCatalog.Provider, probeName);
         if (probe is null) return;
         var code = StatProgram.Generate(_counters.Fd.Value, counter);
-        using var program = BpfProgram.Load(new ProgramSpec("py_stat", ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
+        using var program = _core.Load("py_stat", code.Bytecode);
         var sites = probe.Sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, (ulong)counter)).ToList();
         TargetLinks.Attach(AttachMode, program, target, sites, links);
     }
@@ -158,17 +167,16 @@ public sealed class StatSession : IDisposable
     /// <summary>Drops the counters of a process that is gone.</summary>
     public void Forget(int pid) => _counters.Delete(BitConverter.GetBytes(pid));
 
-    public void Detach()
-    {
-        foreach (var link in _links) link.Dispose();
-        _links.Clear();
-    }
+    /// <summary>Counters have no ring to wait on: waits for <see cref="Wake"/> or the time to pass.</summary>
+    public void Wait(int milliseconds) => _wake.Wait(milliseconds);
+
+    public void Wake() => _wake.Set();
+
+    public void Detach() => _core.Detach();
 
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
-        Detach();
-        _counters.Dispose();
+        _core.Dispose();
+        _wake.Dispose();
     }
 }

@@ -10,19 +10,57 @@ public static class TargetResolver
     /// Resolves running processes. Processes that run the same binary share one target (one set of
     /// links with a pid filter each); a process in a container gets its own path through /proc/PID/root.
     /// </summary>
-    public static IReadOnlyList<TraceTarget> ForProcesses(IReadOnlyList<int> pids)
+    /// <param name="resolveOne">How one pid becomes a target (the CLI's gives each failure its own message); default <see cref="ForProcess"/>.</param>
+    public static IReadOnlyList<TraceTarget> ForProcesses(IReadOnlyList<int> pids, Func<int, TraceTarget>? resolveOne = null)
     {
-        var byPath = new Dictionary<string, (PythonProcessTarget First, List<int> Pids)>(StringComparer.Ordinal);
+        resolveOne ??= ForProcess;
+        var byPath = new Dictionary<string, (TraceTarget First, List<int> Pids)>(StringComparer.Ordinal);
         foreach (var pid in pids.Distinct())
         {
-            var process = PythonProcessResolver.Resolve(pid);
-            var key = Canonical(process.HostPath);
+            var target = resolveOne(pid);
+            var key = Canonical(target.AttachPath);
             if (byPath.TryGetValue(key, out var existing)) existing.Pids.Add(pid);
-            else byPath[key] = (process, [pid]);
+            else byPath[key] = (target, [pid]);
         }
-        return byPath.Values
-            .Select(entry => new TraceTarget(entry.First.HostPath, entry.First.DisplayPath, entry.First.UsdtBinary, entry.Pids, DetectVersion(entry.First.HostPath, entry.First.UsdtBinary)))
-            .ToList();
+        return byPath.Values.Select(entry => entry.First with { Pids = entry.Pids }).ToList();
+    }
+
+    /// <summary>One running process: the file it maps that carries the probes.</summary>
+    public static TraceTarget ForProcess(int pid)
+    {
+        var process = PythonProcessResolver.Resolve(pid);
+        return new TraceTarget(process.HostPath, process.DisplayPath, process.UsdtBinary, [pid], DetectVersion(process.HostPath, process.UsdtBinary));
+    }
+
+    /// <summary>
+    /// Every Python binary with probes that some process runs now, as a target for all its processes (new ones
+    /// too). Processes that are gone, not Python or without probes are passed over; empty when there is none.
+    /// </summary>
+    public static IReadOnlyList<TraceTarget> RunningPythons()
+    {
+        var targets = new Dictionary<string, TraceTarget>(StringComparer.Ordinal);
+        var self = Environment.ProcessId;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == self) continue;
+            try
+            {
+                var process = PythonProcessResolver.Resolve(pid);
+                if (!targets.ContainsKey(process.HostPath) && process.UsdtBinary.HasProvider(Probes.PythonProbeCatalog.Provider))
+                {
+                    var version = PythonVersionDetector.Detect(process.UsdtBinary.Elf, process.HostPath)?.Version;
+                    targets[process.HostPath] = new TraceTarget(process.HostPath, process.DisplayPath, process.UsdtBinary, [], version);
+                }
+            }
+            catch (UsdtException)
+            {
+                // not Python, gone, or without probes: only Pythons that can be traced count
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+        return targets.Values.ToList();
     }
 
     /// <summary>Every process that runs <paramref name="path"/> (an interpreter or a libpython), now or later.</summary>

@@ -6,6 +6,7 @@ using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using Pyprobe.Python.Runtime;
@@ -31,25 +32,24 @@ public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, Uprobe
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
 /// ring buffer their events arrive in. Disposing detaches everything and lowers every semaphore raised.
 /// </summary>
-public sealed class TraceSession : IDisposable
+public sealed class TraceSession : IEventSession
 {
-    private readonly List<IDisposable> _links = [];
-    private readonly List<BpfMap> _maps = [];
+    private readonly SessionCore _core;
     private readonly BpfMap _scratch;
     private readonly List<AttachedProbe> _probes = [];
-    private bool _disposed;
+    private readonly RecordHandler _onRecord;
+    private ProbeEventHandler? _handler;
 
-    private TraceSession(UprobeAttachMode mode, BpfMap ring, BpfMap scratch)
+    private TraceSession(SessionCore core, BpfMap scratch)
     {
-        AttachMode = mode;
+        _core = core;
         _scratch = scratch;
-        _maps.Add(ring);
-        _maps.Add(scratch);
-        Reader = new RingBufferReader(ring);
+        _onRecord = OnRecord;
     }
 
-    public UprobeAttachMode AttachMode { get; }
-    public RingBufferReader Reader { get; }
+    public UprobeAttachMode AttachMode => _core.AttachMode;
+    public string AttachModeName => AttachModeNames.Of(AttachMode);
+    public RingBufferReader Reader => _core.Reader!;
 
     /// <summary>
     /// How often a reader should look at the ring even without a wakeup: records are committed
@@ -77,41 +77,28 @@ public sealed class TraceSession : IDisposable
     {
         options ??= new TraceSessionOptions();
         if (targets.Count == 0 || probes.Count == 0) throw new ArgumentException("nothing to attach");
-        MemlockLimit.RemoveIfNeeded();
-        var mode = options.AttachMode ?? KernelFeatures.PreferredAttachMode;
-        if (!KernelFeatures.HasAttachCookie)
-            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15 or newer is required)");
-
-        var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-        var ring = BpfMap.Create(MapSpec.RingBuffer("pyprobe_events", options.RingBufferBytes));
-        BpfMap scratch;
+        var core = SessionCore.Create(options.AttachMode, needsCookies: true);
+        TraceSession session;
+        BpfMap ring;
         try
         {
-            scratch = BpfMap.Create(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1));
+            var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
+            ring = core.OpenRing("pyprobe_events", options.RingBufferBytes);
+            session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
         }
         catch
         {
-            ring.Dispose();
+            core.Dispose();
             throw;
         }
-        var session = new TraceSession(mode, ring, scratch);
         try
         {
-            var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
-            BpfMap? pidFilter = null;
-            if (targets.All(t => !t.AllProcesses))
-            {
-                // Belt and braces next to the link's own pid filter (which filtered by thread on 6.6–6.9).
-                pidFilter = BpfMap.Create(MapSpec.Hash("pyprobe_pids", 4, 1, (uint)pids.Count));
-                session._maps.Add(pidFilter);
-                foreach (var pid in pids) pidFilter.Update(BitConverter.GetBytes(pid), [1]);
-            }
+            var pidFilter = core.PidFilter("pyprobe_pids", targets);
             var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
-            var maps = new UsdtEventMaps(ring.Fd.Value, scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
+            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
             if (options.InternStrings && probes.Any(IsInternable))
             {
-                var sent = BpfMap.Create(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));
-                session._maps.Add(sent);
+                var sent = core.AddMap(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));
                 session._sentMapFd = sent.Fd.Value;
             }
             var gated = new List<TraceTarget>();
@@ -124,7 +111,7 @@ public sealed class TraceSession : IDisposable
                 }
                 if (options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
                 {
-                    session._links.Add(EntryGate.Open(target, mode));
+                    core.OpenEntryGate(target);
                     gated.Add(target);
                 }
             }
@@ -155,9 +142,8 @@ public sealed class TraceSession : IDisposable
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
             var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress);
-            using var program = BpfProgram.Load(new ProgramSpec(ProgramName(probe.Name), ProgramType.Kprobe, code.Bytecode, AttachMode.ExpectedAttachType()));
-            var uprobeSites = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList();
-            TargetLinks.Attach(AttachMode, program, target, uprobeSites, _links);
+            using var program = _core.Load(ProgramName(probe.Name), code.Bytecode);
+            _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList());
         }
     }
 
@@ -174,12 +160,28 @@ public sealed class TraceSession : IDisposable
     /// <summary>Strings the kernel sent once (interning); resolves the records that only name them.</summary>
     public SentStrings SentStrings { get; } = new();
 
-    /// <summary>Detaches every probe now (semaphores drop to 0) while keeping the ring readable.</summary>
-    public void Detach()
+    /// <summary>
+    /// Hands every record waiting in the ring to <paramref name="handler"/>, decoded in place (one pass;
+    /// no allocation per event). Returns how many there were.
+    /// </summary>
+    public int Drain(ProbeEventHandler handler)
     {
-        foreach (var link in _links) link.Dispose();
-        _links.Clear();
+        _handler = handler;
+        return Reader.Drain(_onRecord);
     }
+
+    private void OnRecord(ReadOnlySpan<byte> record)
+    {
+        var e = Decode(record);
+        _handler!(in e);
+    }
+
+    public void Wait(int milliseconds) => Reader.WaitForData(milliseconds);
+
+    public void Wake() => Reader.Interrupt();
+
+    /// <summary>Detaches every probe now (semaphores drop to 0) while keeping the ring readable.</summary>
+    public void Detach() => _core.Detach();
 
     private static UsdtEventLayout LayoutOf(PythonProbe probe, StringInterning? interning = null)
     {
@@ -208,12 +210,8 @@ public sealed class TraceSession : IDisposable
     /// <summary>Program names show up in bpftool; keep them recognisable within 15 bytes.</summary>
     private static string ProgramName(string probe) => "py_" + probe.Replace("__", "_", StringComparison.Ordinal);
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        Detach();
-        Reader.Dispose();
-        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
-    }
+    public void Dispose() => _core.Dispose();
 }
+
+/// <summary>Receives one decoded event; the event lives in the ring's memory only during the call.</summary>
+public delegate void ProbeEventHandler(in ProbeEvent e);

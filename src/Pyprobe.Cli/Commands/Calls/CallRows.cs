@@ -78,7 +78,7 @@ internal static class CallOptions
 
     public static Option<string?> File() => new("--file") { Description = "Only functions whose file name matches GLOB.", HelpName = "GLOB" };
 
-    public static Option<double?> Duration() => new("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+    public static Option<double?> Duration() => SharedOptions.Duration();
 
     public static Option<bool> NoEntryGate() => new("--no-entry-gate")
     {

@@ -1,18 +1,16 @@
-using System.Diagnostics;
 using System.IO.Enumeration;
-using Pyprobe.Bpf.Links;
+using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
 
-namespace Pyprobe.Cli.Commands;
+namespace Pyprobe.Cli.Commands.Trace;
 
 /// <summary>
-/// The life of a trace: resolve targets, say what will and will not fire on each CPython version,
-/// attach, release a held command, drain the ring until Ctrl-C / SIGTERM / the target's exit /
-/// --duration, detach, and report delivered and lost events.
+/// What trace and flow add to the run lifecycle: say what will and will not fire on each CPython version,
+/// attach the event program, and format every event into a buffer as it is drained.
 /// </summary>
 internal static class TraceRun
 {
@@ -32,59 +30,49 @@ internal static class TraceRun
 
     public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
     {
-        using var targets = TraceTargets.Resolve(selection);
-        var probes = CheckSupport(targets.Targets, settings, stderr);
-
-        var attachClock = Stopwatch.StartNew();
-        using var session = TraceSession.Attach(targets.Targets, probes,
-            new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate));
-        attachClock.Stop();
-        using var output = openOutput();
+        var targets = TargetSelector.Resolve(selection);
+        IReadOnlyList<PythonProbe> probes;
+        try
+        {
+            probes = CheckSupport(targets.Targets, settings, stderr);
+        }
+        catch
+        {
+            targets.Dispose();
+            throw;
+        }
+        EventBuffer? output = null;
+        using var run = TracingRun<TraceSession>.Start(targets, t =>
+        {
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate));
+            try
+            {
+                output = openOutput();
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
+        }, settings.Duration, stderr);
+        using var buffer = output!;
         var formatter = createFormatter(new FormatterContext(new EventClock(), targets.ManyProcesses));
-
-        using var stop = new StopSignal(session.Reader.Interrupt);
-        stderr.WriteLine(AttachedLine(session, targets, attachClock.Elapsed));
-        stderr.Flush();
-        targets.Child?.Resume();
 
         long delivered = 0, shown = 0;
         var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
-        Pyprobe.Bpf.RingBuffer.RecordHandler handler = record =>
+        ProbeEventHandler handler = (in ProbeEvent e) =>
         {
             delivered++;
-            var e = session.Decode(record);
             if (!filter.Accepts(e)) return;
             shown++;
-            formatter.Write(output, e);
-            output.FlushIfFull();
+            formatter.Write(buffer, e);
+            buffer.FlushIfFull();
         };
-
-        var elapsed = Stopwatch.StartNew();
-        while (!stop.Requested)
-        {
-            session.Reader.WaitForData(TraceSession.PollInterval);
-            if (session.Reader.Drain(handler) == 0) output.Flush();
-            else output.FlushIfOlderThan(MaxOutputDelay);
-            if (settings.Duration is { } limit && elapsed.Elapsed >= limit) break;
-            if (!targets.AnyTargetAlive()) break;
-        }
-
-        // Detach first so the semaphores drop at once, then take what is still in the ring.
-        session.Detach();
-        while (session.Reader.Drain(handler) > 0) { }
-        output.Flush();
-        var lost = session.Lost;
-        stderr.WriteLine($"Detached after {elapsed.Elapsed.TotalSeconds:0.00} s: {delivered} events delivered, {lost} lost{(shown != delivered ? $", {shown} shown" : "")}");
-        if (lost > 0)
-            stderr.WriteLine($"pyprobe: warning: {lost} events were lost because the ring buffer was full; a larger --ring-buffer-mb or a narrower probe selection helps");
-        stderr.Flush();
-
-        if (targets.Child is { } child)
-        {
-            if (stop.Requested && !child.HasExited) stop.ForwardTo(child.Pid);
-            return child.WaitForExit();
-        }
-        return ExitCodes.Success;
+        var session = run.Session;
+        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(MaxOutputDelay));
+        buffer.Flush();
+        return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }
 
     /// <summary>
@@ -129,15 +117,7 @@ internal static class TraceRun
         return usable;
     }
 
-    private static string Describe(TraceTarget target) => target.Version is null ? target.DisplayPath : $"Python {target.Version} ({target.DisplayPath})";
-
-    private static string AttachedLine(TraceSession session, TraceTargets targets, TimeSpan took)
-    {
-        var probes = string.Join(", ", session.Probes.Select(p => p.Probe.Name).Distinct());
-        var where = string.Join("; ", targets.Targets.Select(t => t.AllProcesses ? $"{t.DisplayPath} (every process)" : $"{t.DisplayPath} (pid {string.Join(", ", t.Pids)})"));
-        var mode = session.AttachMode == UprobeAttachMode.UprobeMulti ? "uprobe_multi" : "perf-event uprobes";
-        return $"Attached {probes} to {where} via {mode} in {took.TotalMilliseconds:0.0} ms. Ctrl-C to stop.";
-    }
+    private static string Describe(TraceTarget target) => TargetText.Describe(target);
 
     /// <summary>Keeps --function/--file in user space: globs over strings have no cheap kernel form.</summary>
     private sealed class EventFilter(string? functionGlob, string? fileGlob)

@@ -1,6 +1,6 @@
 using Pyprobe.Python.Tracing;
 
-namespace Pyprobe.Cli.Output;
+namespace Pyprobe.Python.Events;
 
 /// <summary>
 /// Per-thread call stacks rebuilt from function__entry/function__return in user space, which give each event its
@@ -9,7 +9,7 @@ namespace Pyprobe.Cli.Output;
 /// dropped. A return that pairs with nothing (the call began before tracing, or a 3.15 throw(), which has no
 /// entry) keeps the current depth and has no duration.
 /// </summary>
-internal sealed class FlowStacks
+public sealed class CallTree
 {
     /// <summary>How far below the top a return may find its entry (same window as the kernel's call statistics).</summary>
     private const int MatchWindow = 4;

@@ -3,17 +3,17 @@ using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
 
-namespace Pyprobe.Cli.Commands.Stat;
+namespace Pyprobe.Python.Stat;
 
 /// <summary>A running Python process: which probe file it runs (its interpreter or libpython), version, command line.</summary>
-internal sealed record PythonProcess(int Pid, string HostPath, string DisplayPath, UsdtBinary Binary, string Version, PythonVersion? ParsedVersion, string CommandLine);
+public sealed record PythonProcess(int Pid, string HostPath, string DisplayPath, UsdtBinary Binary, string Version, PythonVersion? ParsedVersion, string CommandLine);
 
 /// <summary>
 /// Finds the Python processes on the machine by the interpreter file they have mapped (PythonProcessResolver:
 /// /proc/PID/maps, libpython, ld.so-started interpreters, containers), never by command name, so python3,
 /// uwsgi or a renamed binary are all found. Each pid is resolved once (keyed by its start time).
 /// </summary>
-internal sealed class StatProcesses
+public sealed class StatProcesses
 {
     private readonly Dictionary<int, (string Start, PythonProcess? Process)> _known = [];
     private readonly Dictionary<string, (UsdtBinary Binary, PythonVersion? Version)> _binaries = new(StringComparer.Ordinal);

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Pyprobe.Python.Launching;
 
-namespace Pyprobe.Cli.Commands;
+namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>
 /// SIGINT and SIGTERM end a tracing command cleanly (detach, drain, report) instead of killing

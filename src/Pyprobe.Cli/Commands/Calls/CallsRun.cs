@@ -1,0 +1,97 @@
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Analysis;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Cli.Commands.Calls;
+
+/// <summary>
+/// What calls and top add to the run lifecycle: say what each CPython version can measure, attach a
+/// <see cref="CallStatsSession"/>, and report what the kernel counted (function names are drained while the run
+/// waits for its interval deadlines).
+/// </summary>
+internal static class CallsRun
+{
+    public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr) =>
+        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection), targets =>
+        {
+            CheckSupport(targets.Targets, stderr);
+            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate));
+            try
+            {
+                foreach (var t in session.Targets) Notes(t, stderr);
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+            var probes = session.Targets.Any(t => t.Timed) ? "function__entry, function__return" : "function__return";
+            return new Attachment<CallStatsSession>(session, probes, TargetText.Where(targets.Targets));
+        }, duration, stderr);
+
+    /// <summary>Calls are timed in every target (no row will lack times for a version reason).</summary>
+    public static bool AllTimed(CallStatsSession session) => session.Targets.All(t => t.Timed);
+
+    /// <summary>Why calls of some target have no times, or null.</summary>
+    public static string? UntimedReason(CallStatsSession session) => session.Targets.FirstOrDefault(t => !t.Timed)?.UntimedReason;
+
+    /// <summary>Detaches (semaphores drop, the 3.11 gate closes) and reads what the kernel counted last.</summary>
+    public static CallStats Finish(TracingRun<CallStatsSession> run, bool interval)
+    {
+        run.Detach();
+        return interval ? run.Session.TakeInterval() : run.Session.Snapshot();
+    }
+
+    /// <summary>How the run ended: calls counted, and what the kernel could not count or time.</summary>
+    public static IEnumerable<string> Report(TracingRun<CallStatsSession> run, CallStats last, ulong totalCalls)
+    {
+        yield return $"{run.DetachedAfter}: {totalCalls} calls counted in the kernel";
+        if (last.StatsMapFull > 0)
+            yield return $"pyprobe: warning: {last.StatsMapFull} calls were not counted because the kernel's function table was full";
+        if (last.NoStackSlot > 0)
+            yield return $"pyprobe: warning: {last.NoStackSlot} calls were not timed because no thread stack slot was free";
+        if (last.LostNameRecords > 0)
+            yield return $"pyprobe: note: {last.LostNameRecords} function names did not fit the name ring and were read from the process instead";
+    }
+
+    /// <summary>Fails when no target has function probes (3.12–3.14); notes targets without them.</summary>
+    private static void CheckSupport(IReadOnlyList<TraceTarget> targets, TextWriter stderr)
+    {
+        var usable = 0;
+        var notes = new List<string>();
+        foreach (var target in targets)
+        {
+            if (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__return") is not null)
+            {
+                usable++;
+                continue;
+            }
+            var reason = Reason(target);
+            notes.Add($"pyprobe: note: {Describe(target)} has no function__return probe{(reason is null ? "" : $" ({reason})")}");
+        }
+        if (usable == 0)
+        {
+            var reason = targets.Select(Reason).FirstOrDefault(r => r is not null);
+            throw new CliException($"{string.Join(", ", targets.Select(Describe))} has no function__entry/function__return probes{(reason is null ? "" : $" ({reason})")}; call statistics need CPython 3.8-3.11 or 3.15+ built with --with-dtrace");
+        }
+        foreach (var note in notes) stderr.WriteLine(note);
+    }
+
+    private static string? Reason(TraceTarget target) => target.Version is { } v && PythonProbeCatalog.Support("function__return", v.Major, v.Minor) is { Firing: ProbeFiring.No } s ? s.Reason : null;
+
+    private static void Notes(CallStatsTarget t, TextWriter stderr)
+    {
+        var target = t.Target;
+        if (t.Gated)
+            stderr.WriteLine($"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed; calls are then counted without times)");
+        else if (!t.Timed)
+            stderr.WriteLine($"pyprobe: note: {Describe(target)}: calls are counted without times: {t.UntimedReason}");
+        else if (CPythonFacts.For(target.Version)?.FunctionProbesRestoredWithCaveats == true)
+            stderr.WriteLine($"pyprobe: note: {Describe(target)}: generator creation adds an entry without a return and throw() a return without an entry (pyprobe keeps its stacks right; such returns are counted untimed), and the experimental JIT, when on, hides most calls");
+    }
+
+    private static string Describe(TraceTarget target) => TargetText.Describe(target);
+}

@@ -1,0 +1,25 @@
+using System.CommandLine;
+
+namespace Pyprobe.Cli.Commands.Running;
+
+/// <summary>Options gc, imports and audit share with trace: --tid, --duration, --ring-buffer-mb.</summary>
+internal sealed class EventOptions
+{
+    public Option<int[]> Tids { get; } = SharedOptions.Tids();
+    public Option<double?> Duration { get; } = SharedOptions.Duration();
+    public Option<int> RingSize { get; } = SharedOptions.RingBufferMb();
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Tids);
+        command.Options.Add(Duration);
+        command.Options.Add(RingSize);
+    }
+
+    public (IReadOnlyList<int>? Tids, TimeSpan? Duration, uint RingBytes) Read(ParseResult result)
+    {
+        var duration = SharedOptions.ReadDuration(result, Duration);
+        var ringBytes = SharedOptions.ReadRingBytes(result, RingSize);
+        return (SharedOptions.ReadTids(result, Tids), duration, ringBytes);
+    }
+}

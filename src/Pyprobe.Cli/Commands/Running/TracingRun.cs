@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using Pyprobe.Python.Sessions;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Cli.Commands.Running;
+
+/// <summary>What a command attached: the live session and the words of the Attached line.</summary>
+/// <param name="Probes">What was attached ("function__entry, function__return", "counters").</param>
+/// <param name="Where">To what ("/usr/bin/python3.11 (pid 42)"; see <see cref="TargetText.Where"/>).</param>
+internal sealed record Attachment<TSession>(TSession Session, string Probes, string Where) where TSession : ILiveSession;
+
+/// <summary>
+/// The life of every tracing command, once: take the resolved targets, attach (the command's own checks, notes
+/// and session), print the Attached line, release a held command, run until Ctrl-C / SIGTERM / the targets'
+/// exit / --duration (streaming events or waiting for interval deadlines), detach, report, and return the exit
+/// code (the command's own for -- CMD).
+/// </summary>
+internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveSession
+{
+    /// <summary>
+    /// How often a streaming run looks at the ring even without a wakeup: records are committed without
+    /// waking the reader until the ring is 1/16 full.
+    /// </summary>
+    private const int PollMilliseconds = TraceSession.PollInterval;
+
+    private readonly TargetSet _targets;
+    private readonly StopSignal _stop;
+    private readonly TextWriter _stderr;
+    private readonly TimeSpan? _duration;
+    private readonly Stopwatch _elapsed = new();
+
+    private TracingRun(TargetSet targets, TSession session, TimeSpan? duration, TextWriter stderr)
+    {
+        _targets = targets;
+        Session = session;
+        _duration = duration;
+        _stderr = stderr;
+        _stop = new StopSignal(session.Wake);
+    }
+
+    public TSession Session { get; }
+    public TargetSet Targets => _targets;
+
+    /// <summary>Time since the targets were released.</summary>
+    public TimeSpan Elapsed => _elapsed.Elapsed;
+
+    /// <summary>Ctrl-C or SIGTERM arrived.</summary>
+    public bool StopRequested => _stop.Requested;
+
+    /// <summary>
+    /// Attaches with <paramref name="attach"/> (which may print notes and throw a one-line error), prints the
+    /// Attached line and releases a held command. Owns <paramref name="targets"/> from here on.
+    /// </summary>
+    public static TracingRun<TSession> Start(TargetSet targets, Func<TargetSet, Attachment<TSession>> attach, TimeSpan? duration, TextWriter stderr)
+    {
+        try
+        {
+            var took = Stopwatch.StartNew();
+            var attached = attach(targets);
+            took.Stop();
+            TracingRun<TSession> run;
+            try
+            {
+                run = new TracingRun<TSession>(targets, attached.Session, duration, stderr);
+            }
+            catch
+            {
+                attached.Session.Dispose();
+                throw;
+            }
+            stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
+            stderr.Flush();
+            targets.Child?.Resume();
+            run._elapsed.Start();
+            return run;
+        }
+        catch
+        {
+            targets.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Streams events: <paramref name="drain"/> delivers what waits (returning how many) until the run ends,
+    /// <paramref name="idle"/> runs when there was nothing, <paramref name="busy"/> when there was. Then detaches
+    /// (semaphores drop at once) and drains what is still in the ring.
+    /// </summary>
+    public void Stream(Func<int> drain, Action idle, Action? busy = null)
+    {
+        while (!_stop.Requested)
+        {
+            Session.Wait(PollMilliseconds);
+            if (drain() == 0) idle();
+            else busy?.Invoke();
+            if (_duration is { } limit && _elapsed.Elapsed >= limit) break;
+            if (!_targets.AnyTargetAlive()) break;
+        }
+        Session.Detach();
+        while (drain() > 0) { }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="deadline"/> (time since start) while the session takes what arrives. True when
+    /// the deadline came and the run goes on; false when it is over (signal, --duration, every target gone).
+    /// </summary>
+    public bool WaitUntil(TimeSpan deadline)
+    {
+        while (true)
+        {
+            if (_stop.Requested) return false;
+            var now = _elapsed.Elapsed;
+            if (_duration is { } limit && now >= limit) return false;
+            if (!_targets.AnyTargetAlive()) return false;
+            if (now >= deadline) return true;
+            var until = _duration is { } d && d < deadline ? d : deadline;
+            Session.Wait(Math.Clamp((int)Math.Ceiling((until - now).TotalMilliseconds), 1, 100));
+        }
+    }
+
+    /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes); what was collected stays readable.</summary>
+    public void Detach() => Session.Detach();
+
+    /// <summary>"Detached after 1.23 s", the start of every run's last report line.</summary>
+    public string DetachedAfter => $"Detached after {_elapsed.Elapsed.TotalSeconds:0.00} s";
+
+    /// <summary>
+    /// The report of an event stream: delivered, lost (with a warning when any were) and, when a filter dropped
+    /// some, shown. <paramref name="advice"/> ends the warning.
+    /// </summary>
+    public IEnumerable<string> EventReport(long delivered, ulong lost, long? shown = null, string advice = "")
+    {
+        yield return $"{DetachedAfter}: {delivered} events delivered, {lost} lost{(shown is { } n && n != delivered ? $", {n} shown" : "")}";
+        if (lost > 0)
+            yield return $"pyprobe: warning: {lost} events were lost because the ring buffer was full{advice}";
+    }
+
+    /// <summary>Detaches, prints <paramref name="report"/> and returns the exit code (the command's own for -- CMD).</summary>
+    public int Complete(IEnumerable<string> report)
+    {
+        Session.Detach();
+        foreach (var line in report) _stderr.WriteLine(line);
+        _stderr.Flush();
+        if (_targets.Child is { } child)
+        {
+            if (_stop.Requested && !child.HasExited) _stop.ForwardTo(child.Pid);
+            return child.WaitForExit();
+        }
+        return ExitCodes.Success;
+    }
+
+    public void Dispose()
+    {
+        _stop.Dispose();
+        Session.Dispose();
+        _targets.Dispose();
+    }
+}

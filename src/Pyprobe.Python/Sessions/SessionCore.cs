@@ -1,0 +1,99 @@
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Python.Sessions;
+
+/// <summary>
+/// What every session is made of, once: the memlock limit lifted, the attach mode chosen, the maps it
+/// created (closed in reverse order), the ring its records arrive in, the pid-filter map, and the links
+/// (closing them detaches: semaphores drop, the 3.11 gate closes). The sessions (trace, audit, call
+/// statistics, stat counters) add only their programs and what their records mean.
+/// </summary>
+public sealed class SessionCore : IDisposable
+{
+    private readonly List<IDisposable> _links = [];
+    private readonly List<BpfMap> _maps = [];
+    private bool _disposed;
+
+    private SessionCore(UprobeAttachMode mode) => AttachMode = mode;
+
+    public UprobeAttachMode AttachMode { get; }
+
+    /// <summary>The ring records arrive in, once <see cref="OpenRing"/> was called.</summary>
+    public RingBufferReader? Reader { get; private set; }
+
+    /// <param name="mode">Force an attach path; null picks the best this kernel offers.</param>
+    /// <param name="needsCookies">The programs tell probes apart by attach cookie (Linux 5.15+).</param>
+    public static SessionCore Create(UprobeAttachMode? mode, bool needsCookies = false)
+    {
+        MemlockLimit.RemoveIfNeeded();
+        var chosen = mode ?? KernelFeatures.PreferredAttachMode;
+        if (needsCookies && !KernelFeatures.HasAttachCookie)
+            throw new NotSupportedException("this kernel lacks BPF attach cookies (Linux 5.15 or newer is required)");
+        return new SessionCore(chosen);
+    }
+
+    /// <summary>Creates a map the session owns until it is disposed.</summary>
+    public BpfMap AddMap(MapSpec spec)
+    {
+        var map = BpfMap.Create(spec);
+        _maps.Add(map);
+        return map;
+    }
+
+    /// <summary>Creates the ring buffer map and its reader.</summary>
+    public BpfMap OpenRing(string name, uint bytes)
+    {
+        if (Reader is not null) throw new InvalidOperationException("a session has one ring");
+        var ring = AddMap(MapSpec.RingBuffer(name, bytes));
+        Reader = new RingBufferReader(ring);
+        return ring;
+    }
+
+    /// <summary>
+    /// A hash of the traced pids, when every target names its processes (null when some target traces every
+    /// process of its binary). Belt and braces next to the link's own pid filter (which filtered by thread on 6.6–6.9).
+    /// </summary>
+    public BpfMap? PidFilter(string name, IReadOnlyList<TraceTarget> targets)
+    {
+        if (targets.Any(t => t.AllProcesses)) return null;
+        var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
+        var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)pids.Count));
+        foreach (var pid in pids) filter.Update(BitConverter.GetBytes(pid), [1]);
+        return filter;
+    }
+
+    /// <summary>Loads <paramref name="bytecode"/> as a uprobe program for this session's attach mode.</summary>
+    public BpfProgram Load(string name, ReadOnlyMemory<byte> bytecode) =>
+        BpfProgram.Load(new ProgramSpec(name, ProgramType.Kprobe, bytecode, AttachMode.ExpectedAttachType()));
+
+    /// <summary>Attaches a loaded program at <paramref name="sites"/> of <paramref name="target"/>.</summary>
+    public void Attach(BpfProgram program, TraceTarget target, IReadOnlyList<UprobeSite> sites) =>
+        TargetLinks.Attach(AttachMode, program, target, sites, _links);
+
+    /// <summary>Opens the 3.11 entry gate of <paramref name="target"/> until the session detaches.</summary>
+    public void OpenEntryGate(TraceTarget target) => _links.Add(EntryGate.Open(target, AttachMode));
+
+    /// <summary>Keeps <paramref name="link"/> until the session detaches.</summary>
+    public void AddLink(IDisposable link) => _links.Add(link);
+
+    /// <summary>Detaches every probe now while keeping the maps (and the ring) readable.</summary>
+    public void Detach()
+    {
+        foreach (var link in _links) link.Dispose();
+        _links.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Detach();
+        Reader?.Dispose();
+        for (var i = _maps.Count - 1; i >= 0; i--) _maps[i].Dispose();
+    }
+}

@@ -1,0 +1,60 @@
+using Pyprobe.Python.Launching;
+
+namespace Pyprobe.Python.Tracing;
+
+/// <summary>What a run attaches to, and the held child when it was started by `-- CMD`.</summary>
+public sealed class TargetSet : IDisposable
+{
+    private readonly bool _systemWide;
+
+    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide)
+    {
+        Targets = targets;
+        Child = child;
+        _systemWide = systemWide;
+    }
+
+    public IReadOnlyList<TraceTarget> Targets { get; }
+    public HeldCommand? Child { get; }
+
+    /// <summary>More than one process can produce events, so lines need a pid column.</summary>
+    public bool ManyProcesses => _systemWide || Targets.Any(t => t.AllProcesses) || Targets.Sum(t => t.Pids.Count) > 1;
+
+    /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
+    public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
+
+    /// <summary>The whole machine: binaries are found while the run goes on (stat without a target); never ends by itself.</summary>
+    public static TargetSet SystemWide() => new([], null, true);
+
+    /// <summary>True while at least one traced process (or the child) is alive; --all never ends by itself.</summary>
+    public bool AnyTargetAlive()
+    {
+        if (Child is not null) return !Child.HasExited;
+        if (_systemWide || Targets.Any(t => t.AllProcesses)) return true;
+        return Targets.SelectMany(t => t.Pids).Any(IsAlive);
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var end = stat.LastIndexOf(')');
+            return end < 0 || end + 2 >= stat.Length || stat[end + 2] is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A child still held (an error before it was resumed) is killed: it has run nothing yet, and the
+    /// user asked for it to run traced.
+    /// </summary>
+    public void Dispose() => Child?.Dispose();
+}
