@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.Text.Json;
+using Pyprobe.Cli.Output;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Stacks;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Cli.Commands;
+
+/// <summary>
+/// pyprobe dump -p PID [--format text|json]: the current Python stack of every thread, innermost
+/// frame first, read through /proc/PID/mem with the runtime model (no BPF, nothing written, the
+/// target keeps running).
+/// </summary>
+internal static class DumpCommand
+{
+    public static Command Create()
+    {
+        var pid = SharedOptions.Pid();
+        pid.Description = "The Python process to dump.";
+        pid.Required = true;
+        var output = new OutputOptions();
+        var command = new Command("dump", "Print the Python stack of every thread of a running process.");
+        command.Options.Add(pid);
+        output.AddTo(command);
+        command.SetAction(result =>
+        {
+            var pids = result.GetValue(pid) ?? [];
+            if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
+            var (version, threads) = Read(pids[0]);
+            using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            if (output.ReadFormat(result) == OutputFormat.Json)
+                sink.Writer.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
+                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select(f => new DumpFrame(f.FunctionName, f.FileName, f.Line)).ToList())).ToList()),
+                    DumpJsonContext.Default.DumpDocument));
+            else
+                WriteText(sink.Writer, pids[0], version, threads);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static (string Version, IReadOnlyList<ThreadStack> Threads) Read(int pid)
+    {
+        try
+        {
+            using var process = CPythonProcess.Attach(pid);
+            return (process.Binary.Version.ToString(), new StackReader(process).ReadAll());
+        }
+        catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
+    private static void WriteText(TextWriter w, int pid, string version, IReadOnlyList<ThreadStack> threads)
+    {
+        w.WriteLine($"Process {pid}: Python {version}");
+        foreach (var t in threads)
+        {
+            var gil = t.HoldsGil switch { true => " (holds the GIL)", false => " (idle)", null => "" };
+            w.WriteLine();
+            w.WriteLine($"Thread {t.Tid} ({t.Name}){gil}");
+            foreach (var f in t.Frames)
+                w.WriteLine($"    {f.FunctionName} ({f.FileName}:{f.Line})");
+        }
+    }
+}

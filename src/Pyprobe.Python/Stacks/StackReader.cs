@@ -1,0 +1,134 @@
+using System.Text;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.Stacks;
+
+/// <summary>One Python frame: function (qualified name where the version has one), file and current line.</summary>
+public sealed record StackFrame(string FunctionName, string FileName, int Line);
+
+/// <summary>A Python thread: kernel tid (0 when unknown), name from /proc, GIL state where knowable, frames innermost first.</summary>
+public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames);
+
+/// <summary>
+/// Reads the Python stacks of a live process through its runtime model and /proc/PID/mem, read
+/// only, every walk bounded. Names and lines are resolved the way the sampling profiler will:
+/// from (code object, instruction offset) through the version's line table.
+/// </summary>
+public sealed class StackReader(CPythonProcess process)
+{
+    public const int MaxFrames = 1024;
+    private const int MaxStringLength = 4096;
+    private const int MaxLineTable = 1 << 20;
+    // glibc x86-64: struct pthread.tid (after the 0x2c0-byte tcbhead and the list node); used before 3.11, which has no native_thread_id.
+    private const int GlibcPthreadTid = 0x2d0;
+
+    private RuntimeLayout L => process.Layout;
+    private ProcessMemory M => process.Memory;
+
+    public IReadOnlyList<ThreadStack> ReadAll()
+    {
+        var tasks = Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
+        ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
+        var result = new List<ThreadStack>();
+        foreach (var interp in process.Interpreters())
+            foreach (var tstate in process.ThreadStates(interp))
+            {
+                ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
+                int tid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
+                result.Add(new ThreadStack(tid, ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), ReadFrames(tstate)));
+            }
+        return result;
+    }
+
+    private int TidFromPthread(ulong threadPointer, HashSet<int> tasks)
+    {
+        try
+        {
+            int tid = M.ReadI32(threadPointer + GlibcPthreadTid);
+            return tasks.Contains(tid) ? tid : 0;
+        }
+        catch (ProcessMemoryException) { return 0; }
+    }
+
+    private string ThreadName(int tid)
+    {
+        try { return tid == 0 ? "" : File.ReadAllText($"/proc/{process.Pid}/task/{tid}/comm").TrimEnd('\n'); }
+        catch (IOException) { return ""; }
+    }
+
+    private bool? HoldsGil(ulong tstate, ulong threadPointer, ulong? gilHolder)
+    {
+        if (gilHolder is ulong holder) return holder == tstate;
+        if (!process.Binary.Facts.HasThreadLocalThreadState) return null;
+        try
+        {
+            // The thread-local current thread state is set while the thread is attached (holds the GIL).
+            return process.ThreadStateTlsOffset(threadPointer) is long offset ? M.ReadU64((ulong)((long)threadPointer + offset)) == tstate : null;
+        }
+        catch (ProcessMemoryException) { return null; }
+    }
+
+    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate)
+    {
+        var frames = new List<StackFrame>();
+        var f = L.Frame;
+        ulong frame = M.ReadU64(tstate + (ulong)L.ThreadState.TopFrame);
+        if (L.ThreadState.CFrameCurrentFrame is int cf && frame != 0)
+            frame = M.ReadU64(frame + (ulong)cf);
+        ulong? none = process.Binary.Symbols.NoneStruct is ulong ns ? process.Address(ns) : null;
+        ulong? codeType = process.Binary.Symbols.CodeType is ulong ct ? process.Address(ct) : null;
+        for (int i = 0; frame != 0 && i < MaxFrames; i++)
+        {
+            bool real = !(f.Owner is int owner && f.FirstNonFrameOwner is int first && M.ReadU8(frame + (ulong)owner) >= first);
+            ulong code = M.ReadU64(frame + (ulong)f.Code) & ~f.CodeTagMask;
+            if (real && code != 0 && code != none && (codeType is null || M.ReadU64(code + PyObjectLayout.ObType) == codeType))
+                frames.Add(ReadFrame(frame, code));
+            frame = M.ReadU64(frame + (ulong)f.Previous);
+        }
+        return frames;
+    }
+
+    private StackFrame ReadFrame(ulong frame, ulong code)
+    {
+        var c = L.Code;
+        string name = ReadStr(M.ReadU64(code + (ulong)(c.Qualname ?? c.Name)));
+        string file = ReadStr(M.ReadU64(code + (ulong)c.Filename));
+        int firstLine = M.ReadI32(code + (ulong)c.FirstLineNo);
+        int? offset = L.Frame.PositionKind switch
+        {
+            InstructionPosition.LastiBytes => M.ReadI32(frame + (ulong)L.Frame.Position) is var b and >= 0 ? b : null,
+            InstructionPosition.LastiCodeUnits => M.ReadI32(frame + (ulong)L.Frame.Position) is var u and >= 0 ? u * 2 : null,
+            _ => (int)((long)M.ReadU64(frame + (ulong)L.Frame.Position) - (long)(code + (ulong)c.CodeAdaptive!.Value)) is var d and >= 0 ? d : null,
+        };
+        int line = firstLine;
+        if (offset is int o)
+        {
+            ulong table = M.ReadU64(code + (ulong)c.LineTable);
+            long size = (long)M.ReadU64(table + PyObjectLayout.VarSize);
+            if (size is > 0 and <= MaxLineTable)
+                line = LineTable.LineOf(c.LineTableFormat, M.ReadBytes(table + PyObjectLayout.BytesData, (int)size), firstLine, o);
+        }
+        return new StackFrame(name, file, line);
+    }
+
+    /// <summary>A compact str's text (ASCII, or UCS-1/2/4 code units); "?" for other layouts.</summary>
+    public string ReadStr(ulong str)
+    {
+        if (str == 0) return "?";
+        var s = L.Str;
+        uint state = M.ReadU32(str + (ulong)s.State);
+        long length = (long)M.ReadU64(str + (ulong)s.Length);
+        if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > MaxStringLength) return "?";
+        if ((state & StrLayout.AsciiBit) != 0)
+            return Encoding.ASCII.GetString(M.ReadBytes(str + (ulong)s.AsciiData, (int)length));
+        int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);
+        var data = M.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
+        return kind switch
+        {
+            1 => Encoding.Latin1.GetString(data),
+            2 => Encoding.Unicode.GetString(data),
+            4 => Encoding.UTF32.GetString(data),
+            _ => "?",
+        };
+    }
+}
