@@ -9,6 +9,7 @@ command -v gcc >/dev/null || needed+=(gcc)
 command -v tmux >/dev/null || needed+=(tmux)
 command -v dpkg-deb >/dev/null || needed+=(dpkg)
 command -v bpftrace >/dev/null || needed+=(bpftrace)   # the fault tests run it beside pyprobe on the same probes
+command -v go >/dev/null || needed+=(golang-go)   # go tool pprof reads the pprof files record writes
 command -v setpriv >/dev/null && command -v unshare >/dev/null || needed+=(util-linux)
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"

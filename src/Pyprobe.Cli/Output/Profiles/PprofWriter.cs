@@ -92,16 +92,16 @@ internal sealed class PprofWriter : IProfileWriter
             {
                 id = (ulong)ids.Count + 1;
                 ids.Add(key, id);
-                long name = strings.Index(f.Function), file = strings.Index(f.File);
+                long name = strings.Index(DisplayName(f.Function)), systemName = strings.Index(f.Function), file = strings.Index(f.File);
                 int size = Field(FunctionId, CodedOutputStream.ComputeUInt64Size(id))
                     + Field(FunctionName, CodedOutputStream.ComputeInt64Size(name))
-                    + Field(FunctionSystemName, CodedOutputStream.ComputeInt64Size(name))
+                    + Field(FunctionSystemName, CodedOutputStream.ComputeInt64Size(systemName))
                     + Field(FunctionFilename, CodedOutputStream.ComputeInt64Size(file))
                     + Field(FunctionStartLine, CodedOutputStream.ComputeInt64Size(f.FirstLine));
                 StartMessage(pb, ProfileFunction, size);
                 WriteUInt64(pb, FunctionId, id);
                 WriteInt64(pb, FunctionName, name);
-                WriteInt64(pb, FunctionSystemName, name);
+                WriteInt64(pb, FunctionSystemName, systemName);
                 WriteInt64(pb, FunctionFilename, file);
                 WriteInt64(pb, FunctionStartLine, f.FirstLine);
             }
@@ -179,6 +179,17 @@ internal sealed class PprofWriter : IProfileWriter
     private static int Field(int field, int valueSize) => CodedOutputStream.ComputeTagSize(field) + valueSize;
     private static int Embedded(int field, int size) =>
         CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeLengthSize(size) + size;
+
+    /// <summary>
+    /// The name pprof shows. pprof shortens C++-style names by dropping "&lt;…&gt;" template arguments and "(…)"
+    /// parameter lists, which turns <c>&lt;module&gt;</c>, <c>&lt;lambda&gt;</c> or <c>&lt;genexpr&gt;</c> into
+    /// "&lt;unknown&gt;" and a thread root into "thread N"; look-alike brackets survive it. The exact name stays in
+    /// system_name.
+    /// </summary>
+    public static string DisplayName(string name) =>
+        name.AsSpan().IndexOfAny("<>()") < 0
+            ? name
+            : name.Replace('<', '\u2039').Replace('>', '\u203a').Replace('(', '[').Replace(')', ']');
 
     private static string Describe(ProfileMetadata m)
     {

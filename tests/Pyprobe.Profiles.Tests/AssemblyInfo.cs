@@ -1,0 +1,2 @@
+// pyprobe and its writers are Linux-only (see src/Pyprobe.Cli/Program.cs).
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

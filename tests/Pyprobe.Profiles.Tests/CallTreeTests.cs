@@ -1,0 +1,31 @@
+using Pyprobe.Profiles.Tests.Support;
+using Pyprobe.Python.Profiling;
+
+namespace Pyprobe.Profiles.Tests;
+
+public sealed class CallTreeTests
+{
+    [Fact]
+    public void Stacks_merge_into_a_tree_with_siblings_in_label_order()
+    {
+        StackProfile profile = KnownProfiles.Simple();
+        CallTreeNode root = CallTree.Build(profile);
+
+        string Describe(CallTreeNode n) =>
+            $"{n.Depth}:{(n.FrameId < 0 ? "all" : profile.Frames[n.FrameId].Label)}@{n.Start}+{n.Total}/{n.Self}";
+        Assert.Equal(
+            [
+                "0:all@0+106/0",
+                "1:<module> (app.py:30)@0+105/0",
+                "2:Helper.run (lib.py:7)@0+5/5",
+                "2:main (app.py:25)@5+100/3",
+                "3:<unknown (code object freed)>@5+2/2",
+                "3:Helper.run (lib.py:7)@7+25/25",
+                "3:work (app.py:12)@32+50/50",
+                "3:work (app.py:13)@82+20/20",
+                "1:<truncated>@105+1/0",
+                "2:work (app.py:12)@105+1/1",
+            ],
+            CallTree.Walk(root).Select(Describe));
+    }
+}
