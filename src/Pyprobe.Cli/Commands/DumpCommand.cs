@@ -31,7 +31,7 @@ internal static class DumpCommand
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             if (output.ReadFormat(result) == OutputFormat.Json)
                 sink.Writer.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
-                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select(f => new DumpFrame(f.FunctionName, f.FileName, f.Line)).ToList())).ToList()),
+                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select(f => new DumpFrame(f.Function, f.File, f.Line)).ToList())).ToList()),
                     DumpJsonContext.Default.DumpDocument));
             else
                 WriteText(sink.Writer, pids[0], version, threads);
@@ -62,7 +62,7 @@ internal static class DumpCommand
             w.WriteLine();
             w.WriteLine($"Thread {t.Tid} ({t.Name}){gil}");
             foreach (var f in t.Frames)
-                w.WriteLine($"    {f.FunctionName} ({f.FileName}:{f.Line})");
+                w.WriteLine($"    {f.Function} ({f.File}:{f.Line})");
         }
     }
 }

@@ -1,10 +1,7 @@
-using System.Text;
+using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Stacks;
-
-/// <summary>One Python frame: function (qualified name where the version has one), file and current line.</summary>
-public sealed record StackFrame(string FunctionName, string FileName, int Line);
 
 /// <summary>A Python thread: kernel tid (0 when unknown), name from /proc, GIL state where knowable, frames innermost first.</summary>
 public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames);
@@ -17,11 +14,10 @@ public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnly
 public sealed class StackReader(CPythonProcess process)
 {
     public const int MaxFrames = 1024;
-    private const int MaxStringLength = 4096;
-    private const int MaxLineTable = 1 << 20;
     // glibc x86-64: struct pthread.tid (after the 0x2c0-byte tcbhead and the list node); used before 3.11, which has no native_thread_id.
     private const int GlibcPthreadTid = 0x2d0;
 
+    private readonly CodeObjectReader _codes = new(process);
     private RuntimeLayout L => process.Layout;
     private ProcessMemory M => process.Memory;
 
@@ -90,45 +86,13 @@ public sealed class StackReader(CPythonProcess process)
 
     private StackFrame ReadFrame(ulong frame, ulong code)
     {
-        var c = L.Code;
-        string name = ReadStr(M.ReadU64(code + (ulong)(c.Qualname ?? c.Name)));
-        string file = ReadStr(M.ReadU64(code + (ulong)c.Filename));
-        int firstLine = M.ReadI32(code + (ulong)c.FirstLineNo);
-        int? offset = L.Frame.PositionKind switch
+        var codeObject = _codes.TryRead(code);
+        if (codeObject is null) return StackFrame.Unknown;
+        var position = L.Frame.PositionKind switch
         {
-            InstructionPosition.LastiBytes => M.ReadI32(frame + (ulong)L.Frame.Position) is var b and >= 0 ? b : null,
-            InstructionPosition.LastiCodeUnits => M.ReadI32(frame + (ulong)L.Frame.Position) is var u and >= 0 ? u * 2 : null,
-            _ => (int)((long)M.ReadU64(frame + (ulong)L.Frame.Position) - (long)(code + (ulong)c.CodeAdaptive!.Value)) is var d and >= 0 ? d : null,
+            InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => M.ReadU32(frame + (ulong)L.Frame.Position),
+            _ => (uint)((long)M.ReadU64(frame + (ulong)L.Frame.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
         };
-        int line = firstLine;
-        if (offset is int o)
-        {
-            ulong table = M.ReadU64(code + (ulong)c.LineTable);
-            long size = (long)M.ReadU64(table + PyObjectLayout.VarSize);
-            if (size is > 0 and <= MaxLineTable)
-                line = LineTable.LineOf(c.LineTableFormat, M.ReadBytes(table + PyObjectLayout.BytesData, (int)size), firstLine, o);
-        }
-        return new StackFrame(name, file, line);
-    }
-
-    /// <summary>A compact str's text (ASCII, or UCS-1/2/4 code units); "?" for other layouts.</summary>
-    public string ReadStr(ulong str)
-    {
-        if (str == 0) return "?";
-        var s = L.Str;
-        uint state = M.ReadU32(str + (ulong)s.State);
-        long length = (long)M.ReadU64(str + (ulong)s.Length);
-        if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > MaxStringLength) return "?";
-        if ((state & StrLayout.AsciiBit) != 0)
-            return Encoding.ASCII.GetString(M.ReadBytes(str + (ulong)s.AsciiData, (int)length));
-        int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);
-        var data = M.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
-        return kind switch
-        {
-            1 => Encoding.Latin1.GetString(data),
-            2 => Encoding.Unicode.GetString(data),
-            4 => Encoding.UTF32.GetString(data),
-            _ => "?",
-        };
+        return StackFrame.Python(codeObject.Name, codeObject.File, codeObject.LineAt(L.Frame.PositionKind, position), codeObject.FirstLine);
     }
 }

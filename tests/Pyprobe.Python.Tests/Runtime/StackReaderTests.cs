@@ -43,15 +43,15 @@ public sealed class StackReaderTests
         Assert.Equal(2, threads.Count);
 
         var main = Assert.Single(threads, t => t.Tid == ids[0]);
-        var mine = main.Frames.Where(f => f.FileName == python.ScriptPath).Select(f => (f.FunctionName, f.Line)).ToList();
+        var mine = main.Frames.Where(f => f.File == python.ScriptPath).Select(f => (f.Function, f.Line)).ToList();
         Assert.Equal([("c", 4), ("b", 6), ("a", 8), ("<module>", 15)], mine);
         // Innermost first: Event.wait (threading.py) sits above c.
-        Assert.EndsWith("wait", main.Frames[0].FunctionName);
-        Assert.EndsWith("threading.py", main.Frames[0].FileName);
+        Assert.EndsWith("wait", main.Frames[0].Function);
+        Assert.EndsWith("threading.py", main.Frames[0].File);
 
         var worker = Assert.Single(threads, t => t.Tid == ids[1]);
-        Assert.Equal(("worker_loop", python.ScriptPath, 10), (worker.Frames[0].FunctionName, worker.Frames[0].FileName, worker.Frames[0].Line));
-        Assert.EndsWith("_bootstrap", worker.Frames[^1].FunctionName);
+        Assert.Equal(("worker_loop", python.ScriptPath, 10), (worker.Frames[0].Function, worker.Frames[0].File, worker.Frames[0].Line));
+        Assert.EndsWith("_bootstrap", worker.Frames[^1].Function);
         Assert.Equal(File.ReadAllText($"/proc/{python.Pid}/task/{ids[1]}/comm").TrimEnd('\n'), worker.Name);
         // Both wait with the GIL released.
         if (main.HoldsGil is not null) Assert.False(main.HoldsGil);
