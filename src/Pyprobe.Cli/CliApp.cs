@@ -31,6 +31,7 @@ internal static class CliApp
         root.Subcommands.Add(ImportsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(StatCommand.Create());
+        root.Subcommands.Add(RecordCommand.Create());
         root.Subcommands.Add(DumpCommand.Create());
         return root;
     }

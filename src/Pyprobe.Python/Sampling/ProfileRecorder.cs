@@ -20,7 +20,8 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots)
     private StackFrame[] _frames = new StackFrame[128];
     private long _taken, _noPythonFrame, _truncated;
 
-    public long Taken => _taken;
+    /// <summary>Samples delivered so far.</summary>
+    public long Delivered => _taken;
 
     /// <summary>Adds one <see cref="StackSampleRecord"/> as the ring delivered it.</summary>
     public void Add(ReadOnlySpan<byte> record)
@@ -47,7 +48,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots)
     /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of samples the ring could not take.</summary>
     public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
         _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
-            new SampleTotals(_taken, _noPythonFrame, _truncated, lost)));
+            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost)));
 
     private string? ThreadName(int pid, int tid)
     {

@@ -101,6 +101,9 @@ public sealed class StackSampler : IDisposable
         _pids.Remove(pid);
     }
 
+    /// <summary>Closes the CPU-clock events: no more samples are taken, what is in the ring stays readable.</summary>
+    public void StopSampling() => _sampling.Dispose();
+
     public void Dispose()
     {
         // The events first, so no sample runs against maps being closed.

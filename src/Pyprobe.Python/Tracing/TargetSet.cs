@@ -6,22 +6,30 @@ namespace Pyprobe.Python.Tracing;
 public sealed class TargetSet : IDisposable
 {
     private readonly bool _systemWide;
+    private readonly IReadOnlyList<int> _pids;
 
-    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide)
+    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null)
     {
         Targets = targets;
         Child = child;
         _systemWide = systemWide;
+        _pids = pids ?? targets.SelectMany(t => t.Pids).ToList();
     }
 
     public IReadOnlyList<TraceTarget> Targets { get; }
     public HeldCommand? Child { get; }
 
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
-    public bool ManyProcesses => _systemWide || Targets.Any(t => t.AllProcesses) || Targets.Sum(t => t.Pids.Count) > 1;
+    public bool ManyProcesses => _systemWide || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
+
+    /// <summary>Running processes with no probe file to attach to (the sampling profiler reads any CPython): ends when they have all exited.</summary>
+    public static TargetSet OfProcesses(IReadOnlyList<int> pids) => new([], null, false, pids);
+
+    /// <summary>A started command whose processes are found as they run (the sampling profiler): ends with the command.</summary>
+    public static TargetSet OfCommand(HeldCommand child) => new([], child, false);
 
     /// <summary>The whole machine: binaries are found while the run goes on (stat without a target); never ends by itself.</summary>
     public static TargetSet SystemWide() => new([], null, true);
@@ -31,7 +39,7 @@ public sealed class TargetSet : IDisposable
     {
         if (Child is not null) return !Child.HasExited;
         if (_systemWide || Targets.Any(t => t.AllProcesses)) return true;
-        return Targets.SelectMany(t => t.Pids).Any(IsAlive);
+        return _pids.Any(IsAlive);
     }
 
     private static bool IsAlive(int pid)

@@ -1,0 +1,179 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Output.Profiles;
+using Pyprobe.Python.Launching;
+using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Sampling;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Cli.Commands;
+
+/// <summary>
+/// pyprobe record (-p PID... | --all [PATH] | -- CMD ARGS...) [-r HZ] [--duration S] [-o FILE] [--format F] [--threads]:
+/// a CPU profile of any CPython 3.8–3.15, with or without USDT probes. A perf-event program walks the Python
+/// stack of every sampled thread in the kernel; user space names the frames and writes a flame graph,
+/// speedscope, pprof or collapsed stacks. Nothing is written into the target.
+/// </summary>
+internal static class RecordCommand
+{
+    public const int DefaultRate = 99;
+    public const int MaxRate = 20_000;
+
+    public static Command Create()
+    {
+        var target = new TargetOptions();
+        var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU (1 to {MaxRate}; default {DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => DefaultRate };
+        var duration = SharedOptions.Duration();
+        var file = SharedOptions.OutputFile();
+        file.Description = "Write the profile to FILE (default: pyprobe-PID-DATE.EXT in the current folder).";
+        var format = new Option<ProfileFormat>("--format", "-f")
+        {
+            Description = "flamegraph (an interactive SVG, the default), speedscope, pprof or collapsed.",
+            HelpName = "flamegraph|speedscope|pprof|collapsed",
+            CustomParser = ParseFormat,
+            DefaultValueFactory = _ => ProfileFormat.Flamegraph,
+        };
+        var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
+        var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
+        var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU profile (flame graph, speedscope, pprof, collapsed).");
+        target.AddTo(command);
+        command.Options.Add(rate);
+        command.Options.Add(duration);
+        command.Options.Add(file);
+        command.Options.Add(format);
+        command.Options.Add(threads);
+        command.Options.Add(depth);
+
+        command.SetAction(result =>
+        {
+            var selection = target.Read(result);
+            var hz = result.GetValue(rate);
+            if (hz is < 1 or > MaxRate) throw new UsageException($"--rate must be between 1 and {MaxRate} samples per second");
+            var maxDepth = result.GetValue(depth);
+            if (maxDepth is < 1 or > StackSampleProgram.MaxDepthLimit) throw new UsageException($"--max-depth must be between 1 and {StackSampleProgram.MaxDepthLimit}");
+            var limit = SharedOptions.ReadDuration(result, duration);
+            var profileFormat = result.GetValue(format);
+            var path = result.GetValue(file);
+            Privileges.RequireTracing("record");
+            var stderr = result.InvocationConfiguration.Error;
+
+            var (targets, scope, where) = Resolve(selection);
+            var started = DateTimeOffset.Now;
+            using var run = TracingRun<SamplingSession>.Start(targets, _ =>
+            {
+                var session = SamplingSession.Start(scope, new StackSamplerOptions(hz, maxDepth), result.GetValue(threads),
+                    (pid, reason) => stderr.WriteLine($"pyprobe: note: process {pid} is not sampled: {reason}"));
+                return new Attachment<SamplingSession>(session, "the stack sampler", where(session));
+            }, limit, stderr);
+            var session = run.Session;
+            run.Stream(() =>
+            {
+                session.PollProcesses();
+                return session.Drain();
+            }, () => { });
+            var profile = session.Build(started, run.Elapsed, ProfileMode.Cpu);
+            var output = path ?? ProfileWriters.DefaultFileName(session.Pids.Count > 0 ? session.Pids[0] : 0, started.LocalDateTime, profileFormat);
+            if (profile.Metadata.Pids.Count > 0 || path is not null) Write(profile, profileFormat, output);
+            return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output));
+        });
+        return command;
+    }
+
+    private static (TargetSet Targets, SampleScope Scope, Func<SamplingSession, string> Where) Resolve(TargetSelection selection)
+    {
+        switch (selection)
+        {
+            case TargetSelection.Processes processes:
+                var described = processes.Pids.Select(Check).ToList();
+                return (TargetSet.OfProcesses(processes.Pids), new SampleScope.Processes(processes.Pids), _ => string.Join("; ", described));
+            case TargetSelection.AllProcesses all:
+                if (all.Path is { } interpreter && !File.Exists(interpreter)) throw new CliException($"{interpreter}: no such file");
+                return (TargetSet.SystemWide(), new SampleScope.Machine(all.Path),
+                    s => $"{(all.Path is null ? "every Python process" : $"every process running {all.Path}")} ({s.Pids.Count} now, new ones too)");
+            case TargetSelection.Spawn spawn:
+                var child = HeldCommand.Start(spawn.Argv);
+                return (TargetSet.OfCommand(child), new SampleScope.Descendants(child.Pid), _ => $"'{string.Join(' ', spawn.Argv)}' (pid {child.Pid}) and the Python processes it starts");
+            default:
+                throw new InvalidOperationException("unknown target selection");
+        }
+    }
+
+    /// <summary>"pid 42 (CPython 3.12.1, /usr/lib/libpython3.12.so.1.0)", or a one-line error saying why it cannot be sampled.</summary>
+    private static string Check(int pid)
+    {
+        try
+        {
+            using var process = CPythonProcess.Attach(pid);
+            return $"pid {pid} (CPython {process.Binary.Version}, {process.Binary.DisplayPath})";
+        }
+        catch (UnsupportedRuntimeException e)
+        {
+            throw new CliException($"cannot sample process {pid}: {e.Message}");
+        }
+        catch (UsdtException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
+    private static void Write(StackProfile profile, ProfileFormat format, string path)
+    {
+        var writer = ProfileWriters.For(format);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+                writer.Write(profile, stream);
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+    }
+
+    private static IEnumerable<string> Report(string detachedAfter, StackProfile profile, SamplingSession session, ProfileFormat format, string output)
+    {
+        var t = profile.Metadata.Totals;
+        var inStacks = profile.TotalSamples;
+        yield return string.Create(CultureInfo.InvariantCulture,
+            $"{detachedAfter}: {t.Taken} samples of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}: {inStacks} with a Python stack, {t.NoPythonFrame} with no Python frame, {t.Truncated} truncated, {t.Lost} lost");
+        if (session.UnknownFrames > 0)
+            yield return $"pyprobe: note: {session.UnknownFrames} frames are shown as unknown: their code objects were freed before they could be read";
+        if (t.Lost > 0)
+            yield return $"pyprobe: warning: {t.Lost} samples were lost because the ring buffer was full";
+        if (session.Pids.Count == 0)
+            yield return "pyprobe: warning: no Python process was found to sample; no profile was written";
+        else
+            yield return $"Wrote the {Describe(format)} to {output}";
+    }
+
+    private static string Describe(ProfileFormat format) => format switch
+    {
+        ProfileFormat.Flamegraph => "flame graph",
+        ProfileFormat.Speedscope => "speedscope profile",
+        ProfileFormat.Pprof => "pprof profile",
+        _ => "collapsed stacks",
+    };
+
+    private static ProfileFormat ParseFormat(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        switch (text)
+        {
+            case "flamegraph": return ProfileFormat.Flamegraph;
+            case "speedscope": return ProfileFormat.Speedscope;
+            case "pprof": return ProfileFormat.Pprof;
+            case "collapsed": return ProfileFormat.Collapsed;
+            default:
+                result.AddError($"invalid format '{text}': expected flamegraph, speedscope, pprof or collapsed");
+                return ProfileFormat.Flamegraph;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+using Pyprobe.Python.Runtime;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>Which processes a recording follows.</summary>
+public abstract record SampleScope
+{
+    /// <summary>These processes (-p), until they exit.</summary>
+    public sealed record Processes(IReadOnlyList<int> Pids) : SampleScope;
+    /// <summary>A started command and every Python among its descendants (-- CMD: a shell script, env, a virtualenv's python…).</summary>
+    public sealed record Descendants(int RootPid) : SampleScope;
+    /// <summary>Every CPython on the machine, new ones too (--all); <paramref name="Interpreter"/> narrows it to one interpreter file.</summary>
+    public sealed record Machine(string? Interpreter) : SampleScope;
+}
+
+/// <summary>
+/// Finds the CPython processes of a <see cref="SampleScope"/> as they come and go. Each check of a process
+/// opens its interpreter's ELF file, so a process found not to be Python is remembered by its executable and
+/// start time: the same pid is looked at again only after an exec.
+/// </summary>
+public sealed class SampledProcesses
+{
+    private readonly SampleScope _scope;
+    private readonly Dictionary<int, string> _notPython = [];
+    private readonly Dictionary<int, string> _sampled = [];
+    private readonly Dictionary<string, bool> _interpreterMatches = new(StringComparer.Ordinal);
+    private readonly int _self = Environment.ProcessId;
+
+    public SampledProcesses(SampleScope scope) => _scope = scope;
+
+    /// <summary>Processes being sampled now, with the interpreter file each runs.</summary>
+    public IReadOnlyDictionary<int, string> Sampled => _sampled;
+
+    /// <summary>
+    /// Looks at the processes in scope: those newly found to run CPython are returned attached (the caller owns
+    /// them), those that exited are returned by pid. Python processes the runtime model cannot read are
+    /// reported through <paramref name="unsupported"/> once each.
+    /// </summary>
+    public (IReadOnlyList<CPythonProcess> Added, IReadOnlyList<int> Removed) Poll(Action<int, string>? unsupported = null)
+    {
+        var candidates = Candidates();
+        var removed = _sampled.Keys.Where(pid => !candidates.Contains(pid) || !IsAlive(pid)).ToList();
+        foreach (var pid in removed) _sampled.Remove(pid);
+        var added = new List<CPythonProcess>();
+        foreach (var pid in candidates)
+        {
+            if (_sampled.ContainsKey(pid)) continue;
+            var identity = Identity(pid);
+            if (identity is null || (_notPython.TryGetValue(pid, out var seen) && seen == identity)) continue;
+            try
+            {
+                var process = CPythonProcess.Attach(pid);
+                if (_scope is SampleScope.Machine { Interpreter: { } wanted } && !RunsInterpreter(process, wanted))
+                {
+                    process.Dispose();
+                    _notPython[pid] = identity;
+                    continue;
+                }
+                _sampled[pid] = process.Binary.DisplayPath;
+                added.Add(process);
+            }
+            catch (UnsupportedRuntimeException e)
+            {
+                _notPython[pid] = identity;
+                unsupported?.Invoke(pid, e.Message);
+            }
+            catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException)
+            {
+                // Not Python (yet: a shell before its exec is looked at again after it), or gone.
+                _notPython[pid] = identity;
+            }
+        }
+        return (added, removed);
+    }
+
+    private HashSet<int> Candidates() => _scope switch
+    {
+        SampleScope.Processes p => p.Pids.Where(IsAlive).ToHashSet(),
+        SampleScope.Descendants d => DescendantsOf(d.RootPid),
+        SampleScope.Machine => AllPids(),
+        _ => [],
+    };
+
+    private HashSet<int> AllPids()
+    {
+        var pids = new HashSet<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(directory), out var pid) && pid != _self) pids.Add(pid);
+        return pids;
+    }
+
+    private HashSet<int> DescendantsOf(int root)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var pid in AllPids())
+        {
+            if (ParentOf(pid) is int parent)
+            {
+                if (!children.TryGetValue(parent, out var list)) children[parent] = list = [];
+                list.Add(pid);
+            }
+        }
+        var found = new HashSet<int>();
+        var pending = new Stack<int>();
+        if (IsAlive(root)) pending.Push(root);
+        while (pending.Count > 0)
+        {
+            var pid = pending.Pop();
+            if (!found.Add(pid)) continue;
+            if (children.TryGetValue(pid, out var list)) foreach (var child in list) pending.Push(child);
+        }
+        return found;
+    }
+
+    private bool RunsInterpreter(CPythonProcess process, string wanted)
+    {
+        var key = process.Binary.OpenPath;
+        if (_interpreterMatches.TryGetValue(key, out var matches)) return matches;
+        matches = SameFile(process.Binary.OpenPath, wanted) || SameFile($"/proc/{process.Pid}/exe", wanted);
+        _interpreterMatches[key] = matches;
+        return matches;
+    }
+
+    private static bool SameFile(string a, string b)
+    {
+        try
+        {
+            var realA = new FileInfo(a).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(a);
+            var realB = new FileInfo(b).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(b);
+            return realA == realB;
+        }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>The executable and start time: what changes when a pid is reused or execs.</summary>
+    private static string? Identity(int pid)
+    {
+        try
+        {
+            var exe = new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
+            return $"{exe}|{StatField(pid, 22)}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    private static int? ParentOf(int pid) => int.TryParse(StatField(pid, 4), out var parent) ? parent : null;
+
+    /// <summary>Field <paramref name="number"/> (1-based, as in proc(5)) of /proc/PID/stat; null when gone.</summary>
+    private static string? StatField(int pid, int number)
+    {
+        string stat;
+        try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        var end = stat.LastIndexOf(')');
+        if (end < 0) return null;
+        var fields = stat[(end + 2)..].Split(' ');
+        var index = number - 3; // fields after "pid (comm)" start at number 3
+        return index >= 0 && index < fields.Length ? fields[index] : null;
+    }
+
+    private static bool IsAlive(int pid) => StatField(pid, 3) is { } state && state is not ("Z" or "X");
+}
