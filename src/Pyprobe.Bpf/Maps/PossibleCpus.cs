@@ -10,16 +10,6 @@ public static class PossibleCpus
 
     public static int Count => CountLazy.Value;
 
-    public static int Parse(string text)
-    {
-        var highest = -1;
-        foreach (var part in text.Trim().Split(',', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var dash = part.IndexOf('-');
-            var last = int.Parse(dash < 0 ? part : part[(dash + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-            highest = Math.Max(highest, last);
-        }
-        if (highest < 0) throw new FormatException($"cannot parse possible CPUs '{text.Trim()}'");
-        return highest + 1;
-    }
+    /// <summary>Highest CPU number in a CPU list, plus one.</summary>
+    public static int Parse(string text) => CpuList.Parse(text).Max() + 1;
 }

@@ -3,7 +3,7 @@ using Pyprobe.Bpf.Sys.Attributes;
 
 namespace Pyprobe.Bpf.Sys;
 
-/// <summary>perf_event_open(2) and the ioctls the uprobe fallback path uses.</summary>
+/// <summary>perf_event_open(2) and the ioctls the uprobe fallback and the CPU-clock sampler use.</summary>
 public static unsafe class PerfEvent
 {
     private const long SysPerfEventOpenX64 = 298;
@@ -14,7 +14,7 @@ public static unsafe class PerfEvent
     public const ulong IocDisable = 0x2401;
     public const ulong IocSetBpf = 0x40042408;
 
-    public static KernelFileDescriptor Open(ref PerfEventAttr attr, int pid, int cpu)
+    public static KernelFileDescriptor Open(ref PerfEventAttr attr, int pid, int cpu, string what = "uprobe")
     {
         var number = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? SysPerfEventOpenArm64 : SysPerfEventOpenX64;
         fixed (PerfEventAttr* pointer = &attr)
@@ -25,7 +25,7 @@ public static unsafe class PerfEvent
                 if (fd >= 0) return KernelFileDescriptor.Own((int)fd);
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno == (int)Errno.EINTR) continue;
-                throw new SyscallException("perf_event_open(uprobe)", errno);
+                throw new SyscallException($"perf_event_open({what})", errno);
             }
         }
     }

@@ -1,0 +1,218 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Pyprobe.Bpf.Btf;
+
+/// <summary>
+/// The kernel's own type information (<c>/sys/kernel/btf/vmlinux</c>, CONFIG_DEBUG_INFO_BTF), read to learn struct
+/// layouts of the running kernel, e.g. where <c>task_struct.thread.fsbase</c> lies, without kernel headers.
+/// </summary>
+/// <remarks>
+/// Format (UAPI btf.h): a header (magic 0xeB9F, version, flags, hdr_len, then type_off/len and str_off/len relative to
+/// the header's end), a type section of <c>btf_type</c> records (name_off, info = vlen | kind &lt;&lt; 24 |
+/// kind_flag &lt;&lt; 31, size-or-type) each followed by kind-specific data, and a string section of NUL-terminated
+/// names. Type ids count from 1 in section order; 0 is void.
+/// </remarks>
+public sealed class KernelBtf
+{
+    public const string VmlinuxPath = "/sys/kernel/btf/vmlinux";
+    private const ushort Magic = 0xeB9F;
+    private const int HeaderFields = 24;
+
+    private readonly List<BtfType> _types = [];
+    private readonly Dictionary<string, List<int>> _byName = new(StringComparer.Ordinal);
+
+    private KernelBtf(ReadOnlySpan<byte> data, string source) => ReadSections(data, source);
+
+    /// <summary>Number of types (not counting void).</summary>
+    public int TypeCount => _types.Count;
+
+    /// <summary>Reads the running kernel's BTF.</summary>
+    /// <exception cref="BtfException">The file is missing (kernel built without CONFIG_DEBUG_INFO_BTF) or malformed.</exception>
+    public static KernelBtf LoadVmlinux() => Load(VmlinuxPath);
+
+    public static KernelBtf Load(string path)
+    {
+        byte[] data;
+        try
+        {
+            data = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException)
+        {
+            throw new BtfException($"kernel type information {path} is not readable ({e.GetType().Name}): the kernel needs CONFIG_DEBUG_INFO_BTF");
+        }
+        return Parse(data, path);
+    }
+
+    public static KernelBtf Parse(ReadOnlySpan<byte> data, string source = "BTF") => new(data, source);
+
+    /// <summary>The type with id <paramref name="id"/> (1-based).</summary>
+    public BtfType Type(int id) => id >= 1 && id <= _types.Count
+        ? _types[id - 1]
+        : throw new BtfException($"BTF type id {id} is out of range 1..{_types.Count}");
+
+    /// <summary>The struct (or union) named <paramref name="name"/>; a forward declaration does not count.</summary>
+    public BtfType Composite(string name)
+    {
+        if (_byName.TryGetValue(name, out var ids))
+        {
+            foreach (var id in ids)
+            {
+                if (Type(id).IsComposite) return Type(id);
+            }
+        }
+        throw new BtfException($"kernel BTF has no struct or union '{name}'");
+    }
+
+    /// <summary>
+    /// Byte offset of a member path from the start of <paramref name="structName"/>, e.g.
+    /// <c>MemberOffset("task_struct", "thread", "fsbase")</c>. Members of anonymous structs and unions are found as
+    /// if they were direct members (as in C); typedefs and qualifiers are looked through.
+    /// </summary>
+    /// <exception cref="BtfException">The struct or a member is missing, a step is not a struct/union, or the member
+    /// is a bit field.</exception>
+    public int MemberOffset(string structName, params string[] path)
+    {
+        if (path.Length == 0) throw new ArgumentException("the member path is empty", nameof(path));
+        var current = Composite(structName);
+        var bits = 0;
+        var walked = structName;
+        for (var i = 0; i < path.Length; i++)
+        {
+            if (!TryFindMember(current, path[i], out var member))
+                throw new BtfException($"kernel BTF: {walked} ({current.Kind.ToString().ToLowerInvariant()} {Describe(current)}) has no member '{path[i]}'");
+            bits += member.BitOffset;
+            walked += "." + path[i];
+            var type = Resolve(member.TypeId);
+            if (i < path.Length - 1 && !type.IsComposite)
+                throw new BtfException($"kernel BTF: {walked} is a {type.Kind.ToString().ToLowerInvariant()}, not a struct or union, so it has no member '{path[i + 1]}'");
+            current = type;
+        }
+        if (bits % 8 != 0) throw new BtfException($"kernel BTF: {walked} is a bit field (bit offset {bits})");
+        return bits / 8;
+    }
+
+    /// <summary>The type behind typedefs, const, volatile, restrict and type tags.</summary>
+    public BtfType Resolve(int typeId)
+    {
+        for (var hops = 0; hops < 64; hops++)
+        {
+            if (typeId == 0) return new BtfType(0, BtfKind.Unknown, "void", 0, []);
+            var type = Type(typeId);
+            if (!type.IsAlias) return type;
+            typeId = type.SizeOrType;
+        }
+        throw new BtfException($"kernel BTF: type {typeId} is an alias chain longer than 64");
+    }
+
+    private bool TryFindMember(BtfType composite, string name, out BtfMember found)
+    {
+        foreach (var member in composite.Members)
+        {
+            if (member.Name == name)
+            {
+                found = member;
+                return true;
+            }
+        }
+        // Anonymous struct/union members put their members in the enclosing scope.
+        foreach (var member in composite.Members)
+        {
+            if (member.Name.Length != 0) continue;
+            var inner = Resolve(member.TypeId);
+            if (inner.IsComposite && TryFindMember(inner, name, out var nested))
+            {
+                found = nested with { BitOffset = member.BitOffset + nested.BitOffset };
+                return true;
+            }
+        }
+        found = default;
+        return false;
+    }
+
+    private static string Describe(BtfType type) => type.Name.Length == 0 ? "<anonymous>" : type.Name;
+
+    private void ReadSections(ReadOnlySpan<byte> data, string source)
+    {
+        if (data.Length < HeaderFields || BinaryPrimitives.ReadUInt16LittleEndian(data) != Magic)
+            throw new BtfException($"{source} is not BTF (bad magic or shorter than its header)");
+        var headerLength = BinaryPrimitives.ReadInt32LittleEndian(data[4..]);
+        var typeOffset = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
+        var typeLength = BinaryPrimitives.ReadInt32LittleEndian(data[12..]);
+        var stringOffset = BinaryPrimitives.ReadInt32LittleEndian(data[16..]);
+        var stringLength = BinaryPrimitives.ReadInt32LittleEndian(data[20..]);
+        if (headerLength < HeaderFields || (long)headerLength + typeOffset + typeLength > data.Length || (long)headerLength + stringOffset + stringLength > data.Length)
+            throw new BtfException($"{source}: section offsets run past the end of the data ({data.Length} bytes)");
+        var types = data.Slice(headerLength + typeOffset, typeLength);
+        var strings = data.Slice(headerLength + stringOffset, stringLength);
+
+        var position = 0;
+        while (position < types.Length)
+        {
+            if (position + 12 > types.Length) throw new BtfException($"{source}: truncated type record at byte {position}");
+            var nameOffset = BinaryPrimitives.ReadInt32LittleEndian(types[position..]);
+            var info = BinaryPrimitives.ReadUInt32LittleEndian(types[(position + 4)..]);
+            var sizeOrType = BinaryPrimitives.ReadInt32LittleEndian(types[(position + 8)..]);
+            position += 12;
+            var vlen = (int)(info & 0xffff);
+            var kind = (BtfKind)((info >> 24) & 0x1f);
+            var kindFlag = (info >> 31) != 0;
+            IReadOnlyList<BtfMember> members = [];
+            int extra;
+            switch (kind)
+            {
+                case BtfKind.Int or BtfKind.Variable or BtfKind.DeclarationTag:
+                    extra = 4;
+                    break;
+                case BtfKind.Array:
+                    extra = 12;
+                    break;
+                case BtfKind.Struct or BtfKind.Union:
+                    extra = 12 * vlen;
+                    if (position + extra > types.Length) break;
+                    var list = new BtfMember[vlen];
+                    for (var m = 0; m < vlen; m++)
+                    {
+                        var record = types.Slice(position + 12 * m, 12);
+                        var offset = BinaryPrimitives.ReadUInt32LittleEndian(record[8..]);
+                        // With kind_flag the high 8 bits are a bit-field size and the low 24 the bit offset.
+                        var bitOffset = kindFlag ? (int)(offset & 0xffffff) : (int)offset;
+                        list[m] = new BtfMember(Name(strings, BinaryPrimitives.ReadInt32LittleEndian(record), source), BinaryPrimitives.ReadInt32LittleEndian(record[4..]), bitOffset);
+                    }
+                    members = list;
+                    break;
+                case BtfKind.Enum or BtfKind.FunctionPrototype:
+                    extra = 8 * vlen;
+                    break;
+                case BtfKind.DataSection or BtfKind.Enum64:
+                    extra = 12 * vlen;
+                    break;
+                case BtfKind.Pointer or BtfKind.Forward or BtfKind.Typedef or BtfKind.Volatile or BtfKind.Const
+                    or BtfKind.Restrict or BtfKind.Function or BtfKind.Float or BtfKind.TypeTag:
+                    extra = 0;
+                    break;
+                default:
+                    throw new BtfException($"{source}: unknown BTF kind {(int)kind} at type {_types.Count + 1}");
+            }
+            if (position + extra > types.Length) throw new BtfException($"{source}: truncated data of type {_types.Count + 1}");
+            position += extra;
+            var type = new BtfType(_types.Count + 1, kind, Name(strings, nameOffset, source), sizeOrType, members);
+            _types.Add(type);
+            if (type.Name.Length != 0)
+            {
+                if (!_byName.TryGetValue(type.Name, out var ids)) _byName[type.Name] = ids = [];
+                ids.Add(type.Id);
+            }
+        }
+    }
+
+    private static string Name(ReadOnlySpan<byte> strings, int offset, string source)
+    {
+        if (offset == 0) return "";
+        if ((uint)offset >= (uint)strings.Length) throw new BtfException($"{source}: name offset {offset} is outside the string section");
+        var rest = strings[offset..];
+        var end = rest.IndexOf((byte)0);
+        return Encoding.ASCII.GetString(end < 0 ? rest : rest[..end]);
+    }
+}
