@@ -43,8 +43,6 @@ public static class CallStatsProgram
     /// <summary>How many frames from the top a return is compared with.</summary>
     public const int MatchWindow = 4;
 
-    private const int NoExist = 1; // BPF_NOEXIST
-
     /// <summary>Map names in the generated code (<see cref="Build"/>); <see cref="CallStatsMaps"/> gives their fds.</summary>
     public const string StacksMap = "stacks", StatsMap = "stats", ZeroMap = "zero", ScratchMap = "scratch", RingMap = "ring", PidsMap = "pids";
 
@@ -129,23 +127,17 @@ public static class CallStatsProgram
         /// <summary>Finds or creates the calling thread's stack; leaves it in R8, or jumps to <paramref name="missing"/>.</summary>
         public void EmitStackLookup(bool create, string missing)
         {
-            code.LoadMap(Register.R1, StacksMap)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stack");
             if (create)
             {
-                EmitZeroLookup("out");
-                code.Mov64(Register.R3, Register.R0)
-                    .LoadMap(Register.R1, StacksMap)
-                    .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-                    .Mov64(Register.R4, NoExist)
-                    .Call(HelperFunction.MapUpdateElem)
-                    .LoadMap(Register.R1, StacksMap)
+                MapLookup.EmitFindOrCreate(code, StacksMap, SlotTid, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stack");
+                EmitCount(NoStackCounter);
+            }
+            else
+            {
+                code.LoadMap(Register.R1, StacksMap)
                     .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
                     .Call(HelperFunction.MapLookupElem)
                     .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stack");
-                EmitCount(NoStackCounter);
             }
             code.Jump(missing)
                 .Label("have_stack")
@@ -274,25 +266,9 @@ public static class CallStatsProgram
         /// </summary>
         public void EmitAccount()
         {
-            code.Label("account")
-                .LoadMap(Register.R1, StatsMap)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stats");
-            EmitZeroLookup("out");
-            code.Mov64(Register.R3, Register.R0)
-                .LoadMap(Register.R1, StatsMap)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-                .Mov64(Register.R4, NoExist)
-                .Call(HelperFunction.MapUpdateElem)
-                // Only the program that created the entry sends the names (another CPU may have won the race).
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "relookup");
-            EmitNameRecord();
-            code.Label("relookup")
-                .LoadMap(Register.R1, StatsMap)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stats");
+            // Only the program that created the entry sends the names (another CPU may have won the race).
+            code.Label("account");
+            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", EmitNameRecord);
             EmitCount(StatsFullCounter);
             code.Jump("out");
 
@@ -352,7 +328,8 @@ public static class CallStatsProgram
         {
             var scratch = Register.R8;
             var bytes = Register.R9;
-            MapLookup.Emit(code, ScratchMap, SlotZeroKey, "relookup")
+            var sent = code.Scope("names")["done"];
+            MapLookup.Emit(code, ScratchMap, SlotZeroKey, sent)
                 .Mov64(scratch, Register.R0);
             for (var offset = 0; offset < KeySize; offset += 8)
             {
@@ -365,6 +342,7 @@ public static class CallStatsProgram
             EmitStringCopy(0, KeyFilenameOffset, scratch, bytes);
             EmitStringCopy(1, KeyFuncnameOffset, scratch, bytes);
             RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, LostNamesCounter);
+            code.Label(sent);
         }
 
         private void EmitStringCopy(int index, int pointerOffset, Register scratch, Register bytes)
@@ -375,7 +353,7 @@ public static class CallStatsProgram
         }
 
         /// <summary>R0 = the all-zero value, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
-        private void EmitZeroLookup(string missing) => MapLookup.Emit(code, ZeroMap, SlotZeroKey, missing);
+        private InstructionBuilder EmitZeroLookup(string missing) => MapLookup.Emit(code, ZeroMap, SlotZeroKey, missing);
 
         /// <summary>Adds 1 (or the u64 in <paramref name="amountSlot"/>) to a per-CPU counter. Clobbers R0–R5.</summary>
         private void EmitCount(int counterOffset, short? amountSlot = null)

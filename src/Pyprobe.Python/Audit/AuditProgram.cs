@@ -169,6 +169,16 @@ public static class AuditProgram
                 ReadUser(code, frame.Buffer, size, failed);
             }
 
+            // Label, read one field of the object, keep it as the value (left in R1) and set the kind.
+            void Scalar(string label, int offset, MemorySize size, AuditValueKind kind, int readBytes = 0)
+            {
+                code.Label(label);
+                ReadField(offset, readBytes > 0 ? readBytes : size == MemorySize.Word ? 4 : 8, $"{p}_bad");
+                code.LoadMem(size, Register.R1, Register.FramePointer, frame.Buffer);
+                Value(Register.R1);
+                Kind(kind);
+            }
+
             // None is one object; everything else is told apart by its type.
             Obj(Register.R1);
             Runtime(Register.R2, symbols.None);
@@ -280,50 +290,30 @@ public static class AuditProgram
             code.Jump(done);
 
             // bytes: ob_size, then ob_sval.
-            code.Label($"{p}_bytes");
-            ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Bytes);
+            Scalar($"{p}_bytes", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.Bytes);
             code.Mov64(Register.R4, PyObjectLayout.BytesData);
             Copy(p + "b", frame, slot, cap, Register.R1, Register.R4);
             code.Jump(done);
 
             // bool: True has digit 1, False none (digit 0 reads as 0 on every version).
-            code.Label($"{p}_bool");
-            ReadField(PyObjectLayout.LongDigits, 4, $"{p}_bad");
-            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Bool);
+            Scalar($"{p}_bool", PyObjectLayout.LongDigits, MemorySize.Word, AuditValueKind.Bool);
             code.Jump(done);
 
-            code.Label($"{p}_float");
-            ReadField(PyObjectLayout.FloatValue, 8, $"{p}_bad");
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Float);
+            Scalar($"{p}_float", PyObjectLayout.FloatValue, MemorySize.DoubleWord, AuditValueKind.Float);
             code.Jump(done);
 
             if (nested)
             {
                 // tuple: items inline; list: ob_item points to them. Then the first items, one level deep.
-                code.Label($"{p}_tuple");
-                ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
-                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
-                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
-                Value(Register.R1);
-                Kind(AuditValueKind.Tuple);
+                Scalar($"{p}_tuple", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.Tuple);
+                code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
                 Obj(Register.R1);
                 code.Add64(Register.R1, layout.TupleItems)
                     .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1)
                     .Jump($"{p}_items");
 
-                code.Label($"{p}_list");
-                ReadField(PyObjectLayout.VarSize, 16, $"{p}_bad");
-                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
-                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
-                Value(Register.R1);
-                Kind(AuditValueKind.List);
+                Scalar($"{p}_list", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.List, readBytes: 16);
+                code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
                 code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(frame.Buffer + 8))
                     .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1);
 
