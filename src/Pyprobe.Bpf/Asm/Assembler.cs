@@ -44,9 +44,17 @@ public static class Assembler
 
         // Pass 2: fix up references and encode.
         var bytecode = new byte[slotCount * Instruction.SlotSize];
+        var maps = new List<MapReference>();
         for (var i = 0; i < instructions.Count; i++)
         {
             var instruction = instructions[i];
+            if (instruction.Map is { } map)
+            {
+                if (!instruction.OpCode.IsLoadImmediate64 || instruction.Source != PseudoSource.MapFd)
+                    throw new AssemblerException($"Instruction {i} names map '{map}' but is not a map-fd load (lddw with src={PseudoSource.MapFd}).");
+                maps.Add(new MapReference(slots[i], map));
+            }
+
             if (instruction.Reference is { } reference)
             {
                 instruction = Resolve(instruction, i, slots[i], reference, symbolSlots);
@@ -62,7 +70,7 @@ public static class Assembler
             }
         }
 
-        return new AssembledProgram(bytecode, slotCount, symbolSlots);
+        return new AssembledProgram(bytecode, slotCount, symbolSlots) { MapReferences = maps };
     }
 
     private static Instruction Resolve(Instruction instruction, int index, int slot, string reference, Dictionary<string, int> symbolSlots)

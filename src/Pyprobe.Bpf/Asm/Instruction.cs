@@ -18,6 +18,8 @@ namespace Pyprobe.Bpf.Asm;
 /// <param name="Constant">Immediate. 32 bits for every instruction except <c>lddw</c>, which uses all 64.</param>
 /// <param name="Symbol">Label naming this instruction as a jump target, or null.</param>
 /// <param name="Reference">Label this instruction jumps to (offset still to be fixed up), or null.</param>
+/// <param name="Map">For a map load (<c>lddw</c> with <see cref="PseudoSource.MapFd"/>): the map's name, bound to an fd
+/// by <see cref="AssembledProgram.BindMaps"/> when the maps exist; null for a literal fd.</param>
 public readonly record struct Instruction(
     OpCode OpCode,
     Register Destination,
@@ -25,7 +27,8 @@ public readonly record struct Instruction(
     short Offset,
     long Constant,
     string? Symbol = null,
-    string? Reference = null)
+    string? Reference = null,
+    string? Map = null)
 {
     /// <summary>Size of one instruction slot in bytes.</summary>
     public const int SlotSize = 8;

@@ -24,7 +24,9 @@ public sealed class InstructionBuilder
 {
     private readonly List<Instruction> _instructions = [];
     private readonly Dictionary<string, int> _labelIndices = new(StringComparer.Ordinal);
-    private string? _pendingLabel;
+    private readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
+    private readonly List<string> _pendingLabels = [];
+    private int _scopes;
 
     /// <summary>Instructions emitted so far; symbols and references are still unresolved labels.</summary>
     public IReadOnlyList<Instruction> Instructions => _instructions;
@@ -32,44 +34,47 @@ public sealed class InstructionBuilder
     /// <summary>Number of 8-byte slots emitted so far (<c>lddw</c> counts 2); equals the next instruction's slot index.</summary>
     public int SlotCount { get; private set; }
 
+    /// <summary>The program's stack: fragments take their slots here instead of numbering them by hand.</summary>
+    public StackSlots Stack { get; } = new();
+
+    /// <summary>
+    /// Labels private to one emission of a fragment: <c>var l = code.Scope("copy"); code.Jump(l["done"])</c>. Every
+    /// call returns a new scope, so a fragment can be emitted several times in one program.
+    /// </summary>
+    public LabelScope Scope(string fragment) => new($"{fragment}#{++_scopes}");
+
     /// <summary>
     /// Names the NEXT emitted instruction as a jump target. Labels are resolved at <see cref="Assemble"/>, so forward
-    /// jumps may reference a label before it is defined.
+    /// jumps may reference a label before it is defined. Several labels may name the same instruction (a fragment's
+    /// exit label and its caller's next label).
     /// </summary>
-    /// <exception cref="AssemblerException">The label is already defined, or another label is still waiting for an
-    /// instruction (one instruction carries one label; jump to the first one instead).</exception>
+    /// <exception cref="AssemblerException">The label is already defined.</exception>
     public InstructionBuilder Label(string name)
     {
         ValidateLabelName(name);
-        if (_labelIndices.TryGetValue(name, out var existing) || name == _pendingLabel)
+        if (_labelIndices.TryGetValue(name, out var existing) || _aliases.ContainsKey(name) || _pendingLabels.Contains(name))
         {
-            var where = name == _pendingLabel ? "the next instruction" : $"instruction {existing}";
+            var where = _pendingLabels.Contains(name) ? "the next instruction" : $"instruction {(_aliases.TryGetValue(name, out var primary) ? _labelIndices[primary] : existing)}";
             throw new AssemblerException($"Duplicate label '{name}': already defined at {where}.");
         }
 
-        if (_pendingLabel is not null)
-        {
-            throw new AssemblerException(
-                $"Label '{name}' would mark the same instruction as label '{_pendingLabel}'; an instruction carries one label, so jump to '{_pendingLabel}' instead.");
-        }
-
-        _pendingLabel = name;
+        _pendingLabels.Add(name);
         return this;
     }
 
-    /// <summary>Appends a raw instruction, attaching a pending <see cref="Label"/> to it.</summary>
+    /// <summary>Appends a raw instruction, attaching pending <see cref="Label"/>s to it.</summary>
     public InstructionBuilder Emit(Instruction instruction)
     {
-        if (_pendingLabel is not null)
+        if (_pendingLabels.Count > 0)
         {
-            if (instruction.Symbol is not null && instruction.Symbol != _pendingLabel)
+            var primary = instruction.Symbol ?? _pendingLabels[0];
+            foreach (var label in _pendingLabels)
             {
-                throw new AssemblerException(
-                    $"Instruction already carries label '{instruction.Symbol}' but label '{_pendingLabel}' is pending for it.");
+                if (label != primary) _aliases[label] = primary;
             }
 
-            instruction = instruction.WithSymbol(_pendingLabel);
-            _pendingLabel = null;
+            instruction = instruction.WithSymbol(primary);
+            _pendingLabels.Clear();
         }
 
         if (instruction.Symbol is { } symbol && !_labelIndices.TryAdd(symbol, _instructions.Count))
@@ -87,13 +92,17 @@ public sealed class InstructionBuilder
     /// undefined label, or a jump offset does not fit in 16 bits.</exception>
     public AssembledProgram Assemble()
     {
-        if (_pendingLabel is not null)
+        if (_pendingLabels.Count > 0)
         {
             throw new AssemblerException(
-                $"Label '{_pendingLabel}' is at the end of the program with no instruction after it; a label must mark an instruction.");
+                $"Label '{_pendingLabels[0]}' is at the end of the program with no instruction after it; a label must mark an instruction.");
         }
 
-        return Assembler.Assemble(_instructions);
+        if (_aliases.Count == 0) return Assembler.Assemble(_instructions);
+        var resolved = _instructions
+            .Select(i => i.Reference is { } r && _aliases.TryGetValue(r, out var primary) ? i.WithReference(primary) : i)
+            .ToList();
+        return Assembler.Assemble(resolved);
     }
 
     // ---- ALU -------------------------------------------------------------------------------------------------
@@ -164,6 +173,16 @@ public sealed class InstructionBuilder
     /// </summary>
     public InstructionBuilder LoadMapFd(Register dst, int fd) =>
         Emit(new Instruction(OpCode.LoadImmediate64, dst, PseudoSource.MapFd, 0, (uint)fd));
+
+    /// <summary>
+    /// <c>lddw dst, map[name]</c>: like <see cref="LoadMapFd"/> for a map that may not exist yet; the fd is filled in
+    /// by <see cref="AssembledProgram.BindMaps"/>. Until then the immediate is −1, which no kernel accepts as an fd.
+    /// </summary>
+    public InstructionBuilder LoadMap(Register dst, string mapName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(mapName);
+        return Emit(new Instruction(OpCode.LoadImmediate64, dst, PseudoSource.MapFd, 0, uint.MaxValue, Map: mapName));
+    }
 
     /// <summary>
     /// <c>lddw dst, &amp;map[fd].value + offset</c> with src = <see cref="PseudoSource.MapValue"/> (array maps with one

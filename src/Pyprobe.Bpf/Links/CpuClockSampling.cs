@@ -57,21 +57,7 @@ public sealed class CpuClockSampling : IDisposable
                 };
                 var perfFd = PerfEvent.Open(ref attr, pid: -1, cpu, "cpu-clock");
                 fds.Add(perfFd);
-                if (useLink)
-                {
-                    var link = new LinkCreatePerfEventAttr
-                    {
-                        ProgFd = (uint)program.Fd.Value,
-                        TargetFd = (uint)perfFd.Value,
-                        AttachType = (uint)AttachType.PerfEvent,
-                    };
-                    fds.Add(BpfSyscall.CreateFd(BpfCommand.LinkCreate, ref link, $"linking the cpu-clock event of CPU {cpu}"));
-                }
-                else
-                {
-                    PerfEvent.Ioctl(perfFd, PerfEvent.IocSetBpf, program.Fd.Value, "PERF_EVENT_IOC_SET_BPF");
-                    PerfEvent.Ioctl(perfFd, PerfEvent.IocEnable, 0, "PERF_EVENT_IOC_ENABLE");
-                }
+                if (PerfEventProgramBinding.Bind(program, perfFd, useLink, cookie: 0, $"linking the cpu-clock event of CPU {cpu}") is { } link) fds.Add(link);
             }
             return new CpuClockSampling(fds, cpus, frequency);
         }

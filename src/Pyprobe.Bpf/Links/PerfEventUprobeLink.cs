@@ -68,22 +68,7 @@ public sealed unsafe class PerfEventUprobeLink : IUprobeLink
                     }
                 }
                 fds.Add(perfFd);
-                if (useLink)
-                {
-                    var link = new LinkCreatePerfEventAttr
-                    {
-                        ProgFd = (uint)program.Fd.Value,
-                        TargetFd = (uint)perfFd.Value,
-                        AttachType = (uint)AttachType.PerfEvent,
-                        BpfCookie = site.Cookie,
-                    };
-                    fds.Add(BpfSyscall.CreateFd(BpfCommand.LinkCreate, ref link, "linking a perf-event uprobe"));
-                }
-                else
-                {
-                    PerfEvent.Ioctl(perfFd, PerfEvent.IocSetBpf, program.Fd.Value, "PERF_EVENT_IOC_SET_BPF");
-                    PerfEvent.Ioctl(perfFd, PerfEvent.IocEnable, 0, "PERF_EVENT_IOC_ENABLE");
-                }
+                if (PerfEventProgramBinding.Bind(program, perfFd, useLink, site.Cookie, "linking a perf-event uprobe") is { } link) fds.Add(link);
             }
             return new PerfEventUprobeLink(fds, sites.Count);
         }

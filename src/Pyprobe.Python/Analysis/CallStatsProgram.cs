@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
@@ -42,25 +43,25 @@ public static class CallStatsProgram
     /// <summary>How many frames from the top a return is compared with.</summary>
     public const int MatchWindow = 4;
 
-    private const int NoExist = 1; // BPF_NOEXIST
-
-    private const short SlotZeroKey = -8;
-    private const short SlotLoad = -16;
-    private const short SlotFilename = -24;
-    private const short SlotFuncname = -32;
-    private const short SlotLine = -40;
-    private const short SlotNow = -48;
-    private const short SlotDuration = -56;
-    private const short SlotSelf = -64;
-    private const short SlotTimed = -72;
-    private const short SlotTid = -80;
-    private const short SlotDiscarded = -88;
-    private const short SlotKey = -112; // 24 bytes: -112 pid, -108 line, -104 filename, -96 funcname
+    /// <summary>Map names in the generated code (<see cref="Build"/>); <see cref="CallStatsMaps"/> gives their fds.</summary>
+    public const string StacksMap = "stacks", StatsMap = "stats", ZeroMap = "zero", ScratchMap = "scratch", RingMap = "ring", PidsMap = "pids";
 
     private static readonly Register Ctx = Register.R6;
     private static readonly Register PidTgid = Register.R7;
 
+    /// <summary>Generates the program and binds it to the session's maps.</summary>
     public static AssembledProgram Generate(CallStatsProbeKind kind, IReadOnlyList<UsdtArgument> arguments, CallStatsMaps maps, int maxFrames, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    {
+        var fds = new Dictionary<string, int>(StringComparer.Ordinal)
+        {
+            [StacksMap] = maps.StacksFd, [StatsMap] = maps.StatsFd, [ZeroMap] = maps.ZeroFd, [ScratchMap] = maps.ScratchFd, [RingMap] = maps.RingFd,
+        };
+        if (maps.PidsFd is int pids) fds[PidsMap] = pids;
+        return Build(kind, arguments, maps.PidsFd is not null, maxFrames, siteAddress, resolveSymbol).BindMaps(fds);
+    }
+
+    /// <summary>Generates the program with its maps by name (<see cref="StacksMap"/> …; <see cref="PidsMap"/> when <paramref name="filterPids"/>).</summary>
+    public static AssembledProgram Build(CallStatsProbeKind kind, IReadOnlyList<UsdtArgument> arguments, bool filterPids, int maxFrames, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
     {
         if (arguments.Count < 3) throw new UsdtException($"function probes have 3 arguments, this site has {arguments.Count}");
         if (maxFrames is < MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(maxFrames), "stack size must be between 4 and 1024 frames");
@@ -68,42 +69,35 @@ public static class CallStatsProgram
         code.Mov64(Ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(PidTgid, Register.R0);
-
-        if (maps.PidsFd is int pids)
-        {
-            code.Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
-                .StoreMem(MemorySize.Word, Register.FramePointer, SlotTid, Register.R1)
-                .LoadMapFd(Register.R1, pids)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
-        }
+        PidFilter.Emit(code, PidTgid, filterPids ? PidsMap : null, tids: null, "out");
+        var emitter = new Emitter(code, maxFrames);
 
         if (kind == CallStatsProbeKind.TimedReturn)
-            code.Call(HelperFunction.KtimeGetNs).StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotNow, Register.R0);
+            code.Call(HelperFunction.KtimeGetNs).StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotNow, Register.R0);
 
-        var slots = new[] { SlotFilename, SlotFuncname, SlotLine };
+        var load = code.Stack.Allocate(8, "argument");
+        var slots = new[] { emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine };
         for (var i = 0; i < 3; i++)
         {
-            UsdtArgumentEmitter.EmitLoad(code, arguments[i], Ctx, SlotLoad, siteAddress, resolveSymbol);
+            UsdtArgumentEmitter.EmitLoad(code, arguments[i], Ctx, load, siteAddress, resolveSymbol);
             code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots[i], Register.R0);
         }
-        code.StoreImm(MemorySize.Word, Register.FramePointer, SlotZeroKey, 0)
+        code.StoreImm(MemorySize.Word, Register.FramePointer, emitter.SlotZeroKey, 0)
             .Mov32(Register.R1, PidTgid)
-            .StoreMem(MemorySize.Word, Register.FramePointer, SlotTid, Register.R1);
+            .StoreMem(MemorySize.Word, Register.FramePointer, emitter.SlotTid, Register.R1);
 
         switch (kind)
         {
             case CallStatsProbeKind.Entry:
-                EmitEntry(code, maps, maxFrames);
+                emitter.EmitEntry();
                 break;
             case CallStatsProbeKind.TimedReturn:
-                EmitTimedReturn(code, maps, maxFrames);
-                EmitAccount(code, maps);
+                emitter.EmitTimedReturn();
+                emitter.EmitAccount();
                 break;
             default:
-                EmitUntimedKey(code);
-                EmitAccount(code, maps);
+                emitter.EmitUntimedKey();
+                emitter.EmitAccount();
                 break;
         }
 
@@ -113,304 +107,267 @@ public static class CallStatsProgram
         return code.Assemble();
     }
 
-    /// <summary>Finds or creates the calling thread's stack; leaves it in R8, or jumps to <paramref name="missing"/>.</summary>
-    private static void EmitStackLookup(InstructionBuilder code, CallStatsMaps maps, bool create, string missing)
+    /// <summary>The fragments of one program, sharing its builder and stack slots.</summary>
+    private sealed class Emitter(InstructionBuilder code, int maxFrames)
     {
-        code.LoadMapFd(Register.R1, maps.StacksFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stack");
-        if (create)
+        public readonly short SlotZeroKey = code.Stack.Allocate(4, "zero key");
+        public readonly short SlotFilename = code.Stack.Allocate(8, "filename");
+        public readonly short SlotFuncname = code.Stack.Allocate(8, "funcname");
+        public readonly short SlotLine = code.Stack.Allocate(8, "line");
+        public readonly short SlotNow = code.Stack.Allocate(8, "now");
+        public readonly short SlotTid = code.Stack.Allocate(4, "tid");
+        private readonly short SlotDuration = code.Stack.Allocate(8, "duration");
+        private readonly short SlotSelf = code.Stack.Allocate(8, "self time");
+        private readonly short SlotTimed = code.Stack.Allocate(8, "timed");
+        private readonly short SlotDiscarded = code.Stack.Allocate(8, "discarded frames");
+        private readonly short SlotKey = code.Stack.Allocate(KeySize, "stats key");
+
+        private short Key(int fieldOffset) => (short)(SlotKey + fieldOffset);
+
+        /// <summary>Finds or creates the calling thread's stack; leaves it in R8, or jumps to <paramref name="missing"/>.</summary>
+        public void EmitStackLookup(bool create, string missing)
         {
-            EmitZeroLookup(code, maps, "out");
-            code.Mov64(Register.R3, Register.R0)
-                .LoadMapFd(Register.R1, maps.StacksFd)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-                .Mov64(Register.R4, NoExist)
-                .Call(HelperFunction.MapUpdateElem)
-                .LoadMapFd(Register.R1, maps.StacksFd)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stack");
-            EmitCount(code, maps, NoStackCounter);
+            if (create)
+            {
+                MapLookup.EmitFindOrCreate(code, StacksMap, SlotTid, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stack");
+                EmitCount(NoStackCounter);
+            }
+            else
+            {
+                code.LoadMap(Register.R1, StacksMap)
+                    .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotTid)
+                    .Call(HelperFunction.MapLookupElem)
+                    .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stack");
+            }
+            code.Jump(missing)
+                .Label("have_stack")
+                .Mov64(Register.R8, Register.R0);
         }
-        code.Jump(missing)
-            .Label("have_stack")
-            .Mov64(Register.R8, Register.R0);
-    }
 
-    private static void EmitEntry(InstructionBuilder code, CallStatsMaps maps, int maxFrames)
-    {
-        EmitStackLookup(code, maps, create: true, "out");
-        code.LoadMem(MemorySize.Word, Register.R2, Register.R8, 0)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, maxFrames, "entry_overflow")
-            .Mov64(Register.R9, Register.R2).Mul64(Register.R9, FrameSize).Add64(Register.R9, Register.R8)
-            .Add64(Register.R2, 1)
-            .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFilename)
-            .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFilenameOffset), Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
-            .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFuncnameOffset), Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotLine)
-            .StoreMem(MemorySize.Word, Register.R9, Frame(FrameLineOffset), Register.R1)
-            .StoreImm(MemorySize.DoubleWord, Register.R9, Frame(FrameChildOffset), 0)
-            // The timestamp comes last so the probe's own cost is charged to the caller, not the callee.
-            .Call(HelperFunction.KtimeGetNs)
-            .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameEntryOffset), Register.R0)
-            .Jump("out")
-            .Label("entry_overflow")
-            // Deeper than the stack: only the depth moves (capped so a runaway count cannot wrap).
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, 1 << 30, "out")
-            .Add64(Register.R2, 1)
-            .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2);
-        EmitCount(code, maps, OverflowEntriesCounter);
-        code.Jump("out");
-    }
-
-    private static void EmitTimedReturn(InstructionBuilder code, CallStatsMaps maps, int maxFrames)
-    {
-        EmitStackLookup(code, maps, create: false, "unmatched");
-        code.LoadMem(MemorySize.Word, Register.R2, Register.R8, 0)
-            .JumpIf(JumpCondition.Equal, Register.R2, 0, "unmatched")
-            .JumpIf(JumpCondition.Greater, Register.R2, maxFrames, "return_overflow")
-            .Mov64(Register.R1, 0) // callee time of discarded frames
-            .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, SlotFilename)
-            .LoadMem(MemorySize.DoubleWord, Register.R9, Register.FramePointer, SlotFuncname);
-        for (var k = 0; k < MatchWindow; k++)
+        public void EmitEntry()
         {
-            if (k > 0) code.JumpIf(JumpCondition.LessOrEqual, Register.R2, k, "unmatched");
-            code.Mov64(Register.R3, Register.R2).Sub64(Register.R3, k + 1)
-                .Mov64(Register.R4, Register.R3).Mul64(Register.R4, FrameSize).Add64(Register.R4, Register.R8)
-                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameFilenameOffset))
-                .JumpIf(JumpCondition.NotEqual, Register.R5, Register.R0, $"next{k}")
-                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameFuncnameOffset))
-                .JumpIf(JumpCondition.Equal, Register.R5, Register.R9, "matched")
-                .Label($"next{k}")
+            EmitStackLookup(create: true, "out");
+            code.LoadMem(MemorySize.Word, Register.R2, Register.R8, 0)
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, maxFrames, "entry_overflow")
+                .Mov64(Register.R9, Register.R2).Mul64(Register.R9, FrameSize).Add64(Register.R9, Register.R8)
+                .Add64(Register.R2, 1)
+                .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFilename)
+                .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFilenameOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
+                .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFuncnameOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotLine)
+                .StoreMem(MemorySize.Word, Register.R9, Frame(FrameLineOffset), Register.R1)
+                .StoreImm(MemorySize.DoubleWord, Register.R9, Frame(FrameChildOffset), 0)
+                // The timestamp comes last so the probe's own cost is charged to the caller, not the callee.
+                .Call(HelperFunction.KtimeGetNs)
+                .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameEntryOffset), Register.R0)
+                .Jump("out")
+                .Label("entry_overflow")
+                // Deeper than the stack: only the depth moves (capped so a runaway count cannot wrap).
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, 1 << 30, "out")
+                .Add64(Register.R2, 1)
+                .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2);
+            EmitCount(OverflowEntriesCounter);
+            code.Jump("out");
+        }
+
+        public void EmitTimedReturn()
+        {
+            EmitStackLookup(create: false, "unmatched");
+            code.LoadMem(MemorySize.Word, Register.R2, Register.R8, 0)
+                .JumpIf(JumpCondition.Equal, Register.R2, 0, "unmatched")
+                .JumpIf(JumpCondition.Greater, Register.R2, maxFrames, "return_overflow")
+                .Mov64(Register.R1, 0) // callee time of discarded frames
+                .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, SlotFilename)
+                .LoadMem(MemorySize.DoubleWord, Register.R9, Register.FramePointer, SlotFuncname);
+            for (var k = 0; k < MatchWindow; k++)
+            {
+                if (k > 0) code.JumpIf(JumpCondition.LessOrEqual, Register.R2, k, "unmatched");
+                code.Mov64(Register.R3, Register.R2).Sub64(Register.R3, k + 1)
+                    .Mov64(Register.R4, Register.R3).Mul64(Register.R4, FrameSize).Add64(Register.R4, Register.R8)
+                    .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameFilenameOffset))
+                    .JumpIf(JumpCondition.NotEqual, Register.R5, Register.R0, $"next{k}")
+                    .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameFuncnameOffset))
+                    .JumpIf(JumpCondition.Equal, Register.R5, Register.R9, "matched")
+                    .Label($"next{k}")
+                    .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameChildOffset))
+                    .Add64(Register.R1, Register.R5);
+            }
+            code.Jump("unmatched");
+
+            // R2 = depth before, R3 = index of the matched frame (= new depth), R4 = that frame, R1 = discarded callee time.
+            code.Label("matched")
+                .StoreMem(MemorySize.Word, Register.R8, 0, Register.R3)
+                .Mov64(Register.R5, Register.R2).Sub64(Register.R5, Register.R3).Sub64(Register.R5, 1)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotDiscarded, Register.R5)
+                .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, SlotNow)
+                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameEntryOffset))
+                .Sub64(Register.R0, Register.R5)
+                .JumpIf(JumpCondition.SignedGreater, Register.R0, 0, "duration_ok")
+                .Mov64(Register.R0, 1) // keep 0 free as "no minimum yet"
+                .Label("duration_ok")
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotDuration, Register.R0)
                 .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameChildOffset))
-                .Add64(Register.R1, Register.R5);
+                .Add64(Register.R5, Register.R1)
+                .Mov64(Register.R1, Register.R0).Sub64(Register.R1, Register.R5)
+                .JumpIf(JumpCondition.SignedGreaterOrEqual, Register.R1, 0, "self_ok")
+                .Mov64(Register.R1, 0)
+                .Label("self_ok")
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotSelf, Register.R1)
+                .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyPidOffset), Register.R1)
+                .LoadMem(MemorySize.Word, Register.R1, Register.R4, Frame(FrameLineOffset))
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFilenameOffset))
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFilenameOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFuncnameOffset))
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFuncnameOffset), Register.R1)
+                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 1)
+                // The caller's frame (if stored) learns how long this callee took.
+                .JumpIf(JumpCondition.Less, Register.R3, 1, "parent_done")
+                .Sub64(Register.R3, 1).Mul64(Register.R3, FrameSize).Add64(Register.R3, Register.R8)
+                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R3, Frame(FrameChildOffset))
+                .Add64(Register.R5, Register.R0)
+                .StoreMem(MemorySize.DoubleWord, Register.R3, Frame(FrameChildOffset), Register.R5)
+                .Label("parent_done")
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotDiscarded)
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, "account");
+            EmitCount(DiscardedFramesCounter, SlotDiscarded);
+            code.Jump("account");
+
+            code.Label("return_overflow")
+                .Sub64(Register.R2, 1)
+                .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2)
+                .Jump("untimed")
+                .Label("unmatched");
+            EmitCount(UnmatchedReturnsCounter);
+            EmitUntimedKey();
         }
-        code.Jump("unmatched");
 
-        // R2 = depth before, R3 = index of the matched frame (= new depth), R4 = that frame, R1 = discarded callee time.
-        code.Label("matched")
-            .StoreMem(MemorySize.Word, Register.R8, 0, Register.R3)
-            .Mov64(Register.R5, Register.R2).Sub64(Register.R5, Register.R3).Sub64(Register.R5, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotDiscarded, Register.R5)
-            .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, SlotNow)
-            .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameEntryOffset))
-            .Sub64(Register.R0, Register.R5)
-            .JumpIf(JumpCondition.SignedGreater, Register.R0, 0, "duration_ok")
-            .Mov64(Register.R0, 1) // keep 0 free as "no minimum yet"
-            .Label("duration_ok")
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotDuration, Register.R0)
-            .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R4, Frame(FrameChildOffset))
-            .Add64(Register.R5, Register.R1)
-            .Mov64(Register.R1, Register.R0).Sub64(Register.R1, Register.R5)
-            .JumpIf(JumpCondition.SignedGreaterOrEqual, Register.R1, 0, "self_ok")
-            .Mov64(Register.R1, 0)
-            .Label("self_ok")
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotSelf, Register.R1)
-            .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, SlotKey + KeyPidOffset, Register.R1)
-            .LoadMem(MemorySize.Word, Register.R1, Register.R4, Frame(FrameLineOffset))
-            .StoreMem(MemorySize.Word, Register.FramePointer, SlotKey + KeyLineOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFilenameOffset))
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotKey + KeyFilenameOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFuncnameOffset))
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotKey + KeyFuncnameOffset, Register.R1)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 1)
-            // The caller's frame (if stored) learns how long this callee took.
-            .JumpIf(JumpCondition.Less, Register.R3, 1, "parent_done")
-            .Sub64(Register.R3, 1).Mul64(Register.R3, FrameSize).Add64(Register.R3, Register.R8)
-            .LoadMem(MemorySize.DoubleWord, Register.R5, Register.R3, Frame(FrameChildOffset))
-            .Add64(Register.R5, Register.R0)
-            .StoreMem(MemorySize.DoubleWord, Register.R3, Frame(FrameChildOffset), Register.R5)
-            .Label("parent_done")
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotDiscarded)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "account");
-        EmitCount(code, maps, DiscardedFramesCounter, SlotDiscarded);
-        code.Jump("account");
+        /// <summary>Key from the return's own arguments (first line unknown), no duration.</summary>
+        public void EmitUntimedKey()
+        {
+            code.Label("untimed")
+                .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyPidOffset), Register.R1)
+                .StoreImm(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), 0)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFilename)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFilenameOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFuncnameOffset), Register.R1)
+                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 0)
+                .Jump("account");
+        }
 
-        code.Label("return_overflow")
-            .Sub64(Register.R2, 1)
-            .StoreMem(MemorySize.Word, Register.R8, 0, Register.R2)
-            .Jump("untimed")
-            .Label("unmatched");
-        EmitCount(code, maps, UnmatchedReturnsCounter);
-        EmitUntimedKey(code);
-    }
-
-    /// <summary>Key from the return's own arguments (first line unknown), no duration.</summary>
-    private static void EmitUntimedKey(InstructionBuilder code)
-    {
-        code.Label("untimed")
-            .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, SlotKey + KeyPidOffset, Register.R1)
-            .StoreImm(MemorySize.Word, Register.FramePointer, SlotKey + KeyLineOffset, 0)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFilename)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotKey + KeyFilenameOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotKey + KeyFuncnameOffset, Register.R1)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 0)
-            .Jump("account");
-    }
-
-    /// <summary>
-    /// Adds the call (key at SlotKey, duration/self at their slots when SlotTimed is 1) to the per-CPU stats,
-    /// creating the entry, and sending the names, the first time the key is seen.
-    /// </summary>
-    private static void EmitAccount(InstructionBuilder code, CallStatsMaps maps)
-    {
-        code.Label("account")
-            .LoadMapFd(Register.R1, maps.StatsFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stats");
-        EmitZeroLookup(code, maps, "out");
-        code.Mov64(Register.R3, Register.R0)
-            .LoadMapFd(Register.R1, maps.StatsFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-            .Mov64(Register.R4, NoExist)
-            .Call(HelperFunction.MapUpdateElem)
+        /// <summary>
+        /// Adds the call (key at SlotKey, duration/self at their slots when SlotTimed is 1) to the per-CPU stats,
+        /// creating the entry, and sending the names, the first time the key is seen.
+        /// </summary>
+        public void EmitAccount()
+        {
             // Only the program that created the entry sends the names (another CPU may have won the race).
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "relookup");
-        EmitNameRecord(code, maps);
-        code.Label("relookup")
-            .LoadMapFd(Register.R1, maps.StatsFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "have_stats");
-        EmitCount(code, maps, StatsFullCounter);
-        code.Jump("out");
+            code.Label("account");
+            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", EmitNameRecord);
+            EmitCount(StatsFullCounter);
+            code.Jump("out");
 
-        var stats = Register.R8;
-        code.Label("have_stats")
-            .Mov64(stats, Register.R0)
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(stats, CallsOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotTimed)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "out")
-            .AtomicAdd64(stats, TimedOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotSelf)
-            .AtomicAdd64(stats, SelfOffset, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotDuration)
-            .AtomicAdd64(stats, TotalOffset, Register.R1)
-            // min/max: plain read-compare-write on this CPU's copy (see CallStatsSession remarks).
-            .LoadMem(MemorySize.DoubleWord, Register.R2, stats, MinOffset)
-            .JumpIf(JumpCondition.Equal, Register.R2, 0, "set_min")
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, "min_done")
-            .Label("set_min")
-            .StoreMem(MemorySize.DoubleWord, stats, MinOffset, Register.R1)
-            .Label("min_done")
-            .LoadMem(MemorySize.DoubleWord, Register.R2, stats, MaxOffset)
-            .JumpIf(JumpCondition.LessOrEqual, Register.R1, Register.R2, "max_done")
-            .StoreMem(MemorySize.DoubleWord, stats, MaxOffset, Register.R1)
-            .Label("max_done");
+            var stats = Register.R8;
+            code.Label("have_stats")
+                .Mov64(stats, Register.R0)
+                .Mov64(Register.R1, 1)
+                .AtomicAdd64(stats, CallsOffset, Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotTimed)
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, "out")
+                .AtomicAdd64(stats, TimedOffset, Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotSelf)
+                .AtomicAdd64(stats, SelfOffset, Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotDuration)
+                .AtomicAdd64(stats, TotalOffset, Register.R1)
+                // min/max: plain read-compare-write on this CPU's copy (see CallStatsSession remarks).
+                .LoadMem(MemorySize.DoubleWord, Register.R2, stats, MinOffset)
+                .JumpIf(JumpCondition.Equal, Register.R2, 0, "set_min")
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, "min_done")
+                .Label("set_min")
+                .StoreMem(MemorySize.DoubleWord, stats, MinOffset, Register.R1)
+                .Label("min_done")
+                .LoadMem(MemorySize.DoubleWord, Register.R2, stats, MaxOffset)
+                .JumpIf(JumpCondition.LessOrEqual, Register.R1, Register.R2, "max_done")
+                .StoreMem(MemorySize.DoubleWord, stats, MaxOffset, Register.R1)
+                .Label("max_done");
 
-        // Histogram bucket: floor(log2(d)) by an unrolled binary search (R2), then 2 more bits for the sub-bucket.
-        code.Mov64(Register.R3, Register.R1).Mov64(Register.R2, 0);
-        foreach (var step in new[] { 32, 16, 8, 4, 2, 1 })
-        {
-            code.Mov64(Register.R4, Register.R3).Rsh64(Register.R4, step)
-                .JumpIf(JumpCondition.Equal, Register.R4, 0, $"log{step}")
-                .Mov64(Register.R3, Register.R4).Add64(Register.R2, step)
-                .Label($"log{step}");
+            // Histogram bucket: floor(log2(d)) by an unrolled binary search (R2), then 2 more bits for the sub-bucket.
+            code.Mov64(Register.R3, Register.R1).Mov64(Register.R2, 0);
+            foreach (var step in new[] { 32, 16, 8, 4, 2, 1 })
+            {
+                code.Mov64(Register.R4, Register.R3).Rsh64(Register.R4, step)
+                    .JumpIf(JumpCondition.Equal, Register.R4, 0, $"log{step}")
+                    .Mov64(Register.R3, Register.R4).Add64(Register.R2, step)
+                    .Label($"log{step}");
+            }
+            code.Mov64(Register.R3, Register.R1)
+                .JumpIf(JumpCondition.Less, Register.R1, 4, "bucket_ready")
+                .Mov64(Register.R3, BucketCount - 1)
+                .JumpIf(JumpCondition.Greater, Register.R2, HighestExponent, "bucket_ready")
+                .Mov64(Register.R4, Register.R2).Sub64(Register.R4, SubBucketsLog2)
+                .Mov64(Register.R3, Register.R1).Rsh64(Register.R3, Register.R4).And64(Register.R3, 3)
+                .Lsh64(Register.R2, 2).Sub64(Register.R2, 4).Add64(Register.R3, Register.R2)
+                .Label("bucket_ready")
+                .JumpIf(JumpCondition.LessOrEqual, Register.R3, BucketCount - 1, "bucket_bounded")
+                .Mov64(Register.R3, BucketCount - 1)
+                .Label("bucket_bounded")
+                .Lsh64(Register.R3, 3)
+                .Add64(stats, Register.R3)
+                .Mov64(Register.R1, 1)
+                .AtomicAdd64(stats, HistogramOffset, Register.R1)
+                .Jump("out");
         }
-        code.Mov64(Register.R3, Register.R1)
-            .JumpIf(JumpCondition.Less, Register.R1, 4, "bucket_ready")
-            .Mov64(Register.R3, BucketCount - 1)
-            .JumpIf(JumpCondition.Greater, Register.R2, HighestExponent, "bucket_ready")
-            .Mov64(Register.R4, Register.R2).Sub64(Register.R4, SubBucketsLog2)
-            .Mov64(Register.R3, Register.R1).Rsh64(Register.R3, Register.R4).And64(Register.R3, 3)
-            .Lsh64(Register.R2, 2).Sub64(Register.R2, 4).Add64(Register.R3, Register.R2)
-            .Label("bucket_ready")
-            .JumpIf(JumpCondition.LessOrEqual, Register.R3, BucketCount - 1, "bucket_bounded")
-            .Mov64(Register.R3, BucketCount - 1)
-            .Label("bucket_bounded")
-            .Lsh64(Register.R3, 3)
-            .Add64(stats, Register.R3)
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(stats, HistogramOffset, Register.R1)
-            .Jump("out");
-    }
 
-    /// <summary>Sends key + both strings (read from the key's pointers) to the ring; a full ring is counted.</summary>
-    private static void EmitNameRecord(InstructionBuilder code, CallStatsMaps maps)
-    {
-        var scratch = Register.R8;
-        var bytes = Register.R9;
-        code.LoadMapFd(Register.R1, maps.ScratchFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotZeroKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "relookup")
-            .Mov64(scratch, Register.R0);
-        for (var offset = 0; offset < KeySize; offset += 8)
+        /// <summary>Sends key + both strings (read from the key's pointers) to the ring; a full ring is counted.</summary>
+        public void EmitNameRecord()
         {
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(SlotKey + offset))
-                .StoreMem(MemorySize.DoubleWord, scratch, Record(offset), Register.R1);
+            var scratch = Register.R8;
+            var bytes = Register.R9;
+            var sent = code.Scope("names")["done"];
+            MapLookup.Emit(code, ScratchMap, SlotZeroKey, sent)
+                .Mov64(scratch, Register.R0);
+            for (var offset = 0; offset < KeySize; offset += 8)
+            {
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, Key(offset))
+                    .StoreMem(MemorySize.DoubleWord, scratch, Record(offset), Register.R1);
+            }
+            code.StoreImm(MemorySize.Word, scratch, Record(NameLengthsOffset), 0)
+                .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), 0)
+                .Mov64(bytes, 0);
+            EmitStringCopy(0, KeyFilenameOffset, scratch, bytes);
+            EmitStringCopy(1, KeyFuncnameOffset, scratch, bytes);
+            RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, LostNamesCounter);
+            code.Label(sent);
         }
-        code.StoreImm(MemorySize.Word, scratch, Record(NameLengthsOffset), 0)
-            .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), 0)
-            .Mov64(bytes, 0);
-        EmitStringCopy(code, 0, KeyFilenameOffset, scratch, bytes);
-        EmitStringCopy(code, 1, KeyFuncnameOffset, scratch, bytes);
-        code.LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, scratch).Add64(Register.R2, ScratchRecordOffset)
-            .Mov64(Register.R3, bytes).Add64(Register.R3, NameStringsOffset)
-            .Mov64(Register.R4, 0)
-            .Call(HelperFunction.RingbufOutput)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "relookup")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, LostNamesCounter, Register.R1);
+
+        private void EmitStringCopy(int index, int pointerOffset, Register scratch, Register bytes)
+        {
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset));
+            UserStringCopy.Emit(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, keep: MaxNameLength, readSize: MaxNameLength + 1,
+                new StringFields(Record(NameLengthsOffset + 2 * index), MemorySize.HalfWord, Record(NameTruncatedOffset), index));
+        }
+
+        /// <summary>R0 = the all-zero value, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
+        private InstructionBuilder EmitZeroLookup(string missing) => MapLookup.Emit(code, ZeroMap, SlotZeroKey, missing);
+
+        /// <summary>Adds 1 (or the u64 in <paramref name="amountSlot"/>) to a per-CPU counter. Clobbers R0–R5.</summary>
+        private void EmitCount(int counterOffset, short? amountSlot = null)
+        {
+            var counted = code.Scope("count")["done"];
+            MapLookup.Emit(code, ScratchMap, SlotZeroKey, counted);
+            if (amountSlot is short slot) code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot);
+            else code.Mov64(Register.R1, 1);
+            code.AtomicAdd64(Register.R0, (short)counterOffset, Register.R1)
+                .Label(counted)
+                .Mov64(Register.R0, 0);
+        }
+
+        private static short Frame(int fieldOffset) => (short)(StackHeaderSize + fieldOffset);
+        private static short Record(int recordOffset) => (short)(ScratchRecordOffset + recordOffset);
     }
-
-    /// <summary>The verifier-friendly copy of <c>UsdtEventProgram</c>: explicit bounds on R0 keep every pointer inside the scratch value.</summary>
-    private static void EmitStringCopy(InstructionBuilder code, int index, int pointerOffset, Register scratch, Register bytes)
-    {
-        string empty = $"name_empty{index}", cut = $"name_cut{index}", done = $"name_copied{index}";
-        code.Mov64(Register.R1, scratch).Add64(Register.R1, ScratchRecordOffset + NameStringsOffset).Add64(Register.R1, bytes)
-            .Mov64(Register.R2, MaxNameLength + 1)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset))
-            .Call(HelperFunction.ProbeReadUserStr)
-            .JumpIf(JumpCondition.SignedLess, Register.R0, 1, empty)
-            .JumpIf(JumpCondition.SignedGreater, Register.R0, MaxNameLength, cut)
-            .Sub64(Register.R0, 1)
-            .Jump(done)
-            .Label(cut)
-            .Mov64(Register.R0, MaxNameLength)
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(NameTruncatedOffset))
-            .Or64(Register.R1, 1 << index)
-            .StoreMem(MemorySize.Word, scratch, Record(NameTruncatedOffset), Register.R1)
-            .Jump(done)
-            .Label(empty)
-            .Mov64(Register.R0, 0)
-            .Label(done)
-            .StoreMem(MemorySize.HalfWord, scratch, Record(NameLengthsOffset + 2 * index), Register.R0)
-            .Add64(bytes, Register.R0);
-    }
-
-    /// <summary>R0 = the all-zero value, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
-    private static void EmitZeroLookup(InstructionBuilder code, CallStatsMaps maps, string missing) =>
-        code.LoadMapFd(Register.R1, maps.ZeroFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotZeroKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, missing);
-
-    /// <summary>Adds 1 (or the u64 in <paramref name="amountSlot"/>) to a per-CPU counter. Clobbers R0–R5.</summary>
-    private static void EmitCount(InstructionBuilder code, CallStatsMaps maps, int counterOffset, short? amountSlot = null)
-    {
-        var label = $"count{code.SlotCount}";
-        code.LoadMapFd(Register.R1, maps.ScratchFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, SlotZeroKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, label);
-        if (amountSlot is short slot) code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot);
-        else code.Mov64(Register.R1, 1);
-        code.AtomicAdd64(Register.R0, (short)counterOffset, Register.R1)
-            .Label(label)
-            .Mov64(Register.R0, 0);
-    }
-
-    private static short Frame(int fieldOffset) => (short)(StackHeaderSize + fieldOffset);
-    private static short Record(int recordOffset) => (short)(ScratchRecordOffset + recordOffset);
 }

@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using Pyprobe.Python.Runtime;
@@ -43,131 +44,83 @@ public sealed record AuditMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadO
 /// </summary>
 public static class AuditProgram
 {
-    public const int HitsCounterOffset = 0;
-    public const int LostCounterOffset = 8;
-    private const int RecordOffset = 16;
+    public const int HitsCounterOffset = EventProgramParts.HitsCounterOffset;
+    public const int LostCounterOffset = EventProgramParts.LostCounterOffset;
+    private const int RecordOffset = EventProgramParts.RecordOffset;
 
     public static int ScratchValueSize => (RecordOffset + AuditLayout.RecordSize + 7) / 8 * 8;
 
-    // Stack slots (offsets from the frame pointer).
-    private const short KeySlot = -8;
-    private const short BiasSlot = -16;
-    private const short ArgsSlot = -24;
-    private const short ArgumentScratch = -32;
-
     /// <summary>Per nesting level: the object, its type, a 24-byte read buffer, and (level 0) the items base and count.</summary>
-    private sealed record Frame(short Object, short Type, short Buffer, short Items, short Count);
+    private sealed record Frame(short Object, short Type, short Buffer, short Items, short Count)
+    {
+        public static Frame Allocate(StackSlots stack, bool withItems) => new(
+            stack.Allocate(8, "object"), stack.Allocate(8, "type"), stack.Allocate(24, "read buffer"),
+            withItems ? stack.Allocate(8, "items") : (short)0, withItems ? stack.Allocate(8, "count") : (short)0);
+    }
 
-    private static readonly Frame Top = new(-40, -48, -72, -80, -88);
-    private static readonly Frame Nested = new(-96, -104, -128, 0, 0);
+    /// <summary>Generates the program for one site and binds it to the session's maps.</summary>
+    public static AssembledProgram Generate(IReadOnlyList<UsdtArgument> arguments, ulong siteAddress, AuditMaps maps, PyObjectLayout? layout, AuditTypeSymbols? symbols, Func<string, ulong>? resolveSymbol = null) =>
+        Build(arguments, siteAddress, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), layout, symbols, resolveSymbol)
+            .BindMaps(EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd));
 
-    public static AssembledProgram Generate(IReadOnlyList<UsdtArgument> arguments, ulong siteAddress, AuditMaps maps, PyObjectLayout? layout, AuditTypeSymbols? symbols, Func<string, ulong>? resolveSymbol = null)
+    /// <summary>Generates the program with the maps of <see cref="EventProgramParts"/> by name, to bind later.</summary>
+    public static AssembledProgram Build(IReadOnlyList<UsdtArgument> arguments, ulong siteAddress, UsdtEventOptions options, PyObjectLayout? layout, AuditTypeSymbols? symbols, Func<string, ulong>? resolveSymbol = null)
     {
         if (arguments.Count < 2) throw new UsdtException($"the audit probe has {arguments.Count} arguments, expected 2 (event, args)");
         var ctx = Register.R6;
         var scratch = Register.R8;
         var code = new InstructionBuilder();
+        const string exit = "out", send = "send";
 
-        code.Mov64(ctx, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(Register.R7, Register.R0);
-        if (maps.TargetsFd is int targets)
-        {
-            code.Mov64(Register.R1, Register.R7).Rsh64(Register.R1, 32)
-                .StoreMem(MemorySize.Word, Register.FramePointer, KeySlot, Register.R1)
-                .LoadMapFd(Register.R1, targets)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
-        }
-        if (maps.Tids is { Count: > 0 } tids)
-        {
-            foreach (var tid in tids) code.JumpIf32(JumpCondition.Equal, Register.R7, tid, "tid_ok");
-            code.Jump("out").Label("tid_ok");
-        }
-
-        code.StoreImm(MemorySize.Word, Register.FramePointer, KeySlot, 0)
-            .LoadMapFd(Register.R1, maps.ScratchFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(scratch, Register.R0)
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, HitsCounterOffset, Register.R1);
-
-        code.Call(HelperFunction.KtimeGetNs)
-            .StoreMem(MemorySize.DoubleWord, scratch, F(AuditLayout.TimestampOffset), Register.R0)
-            .Mov64(Register.R1, Register.R7).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.TgidOffset), Register.R1)
-            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.TidOffset), Register.R7)
-            .Mov64(Register.R1, ctx)
-            .Call(HelperFunction.GetAttachCookie)
-            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.CookieOffset), Register.R0)
-            .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset), 0)
+        EventProgramParts.EmitStart(code, ctx, Register.R7, scratch, options.FilterTargets, options.Tids, exit);
+        EventProgramParts.EmitHeader(code, ctx, Register.R7, scratch);
+        code.StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset), 0)
             .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset + 4), 0)
             .StoreImm(MemorySize.DoubleWord, scratch, F(AuditLayout.TupleSizeOffset), -1);
         for (var slot = 0; slot < AuditLayout.SlotCount; slot++)
             code.StoreImm(MemorySize.DoubleWord, scratch, Slot(slot, 0), 0);
 
         // The event name.
-        UsdtArgumentEmitter.EmitLoad(code, arguments[0], ctx, ArgumentScratch, siteAddress, resolveSymbol);
-        code.Mov64(Register.R3, Register.R0)
-            .Mov64(Register.R1, scratch).Add64(Register.R1, F(AuditLayout.EventOffset))
-            .Mov64(Register.R2, AuditLayout.EventCapacity)
-            .Call(HelperFunction.ProbeReadUserStr)
-            .JumpIf(JumpCondition.SignedLess, Register.R0, 1, "event_empty")
-            .JumpIf(JumpCondition.SignedLess, Register.R0, AuditLayout.EventCapacity, "event_whole")
-            .StoreImm(MemorySize.Word, scratch, F(AuditLayout.FlagsOffset), 1)
-            .Label("event_whole")
-            .Sub64(Register.R0, 1)
-            .Jump("event_len")
-            .Label("event_empty")
-            .Mov64(Register.R0, 0)
-            .Label("event_len")
-            .StoreMem(MemorySize.Word, scratch, F(AuditLayout.EventLengthOffset), Register.R0);
+        var argumentScratch = code.Stack.Allocate(8, "argument");
+        UsdtArgumentEmitter.EmitLoad(code, arguments[0], ctx, argumentScratch, siteAddress, resolveSymbol);
+        code.Mov64(Register.R3, Register.R0);
+        UserStringCopy.Emit(code, scratch, F(AuditLayout.EventOffset), cursor: null,
+            keep: AuditLayout.EventCapacity - 1, readSize: AuditLayout.EventCapacity,
+            new StringFields(F(AuditLayout.EventLengthOffset), MemorySize.Word, F(AuditLayout.FlagsOffset), 0, TruncatedWordIsFresh: true));
 
         if (layout is not null && symbols is not null)
         {
+            var biasSlot = code.Stack.Allocate(8, "load bias");
+            var argsSlot = code.Stack.Allocate(8, "args tuple");
+            var top = Frame.Allocate(code.Stack, withItems: true);
+            var nested = Frame.Allocate(code.Stack, withItems: false);
             // Load bias: at the probe, ip is the site's runtime address.
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, ctx, 128)
+            PtRegs.LoadIp(code, Register.R1, ctx)
                 .LoadImm64(Register.R2, unchecked((long)siteAddress))
                 .Sub64(Register.R1, Register.R2)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, BiasSlot, Register.R1);
-            UsdtArgumentEmitter.EmitLoad(code, arguments[1], ctx, ArgumentScratch, siteAddress, resolveSymbol);
-            code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, ArgsSlot, Register.R0)
-                .JumpIf(JumpCondition.Equal, Register.R0, 0, "send")
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, biasSlot, Register.R1);
+            UsdtArgumentEmitter.EmitLoad(code, arguments[1], ctx, argumentScratch, siteAddress, resolveSymbol);
+            code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, argsSlot, Register.R0)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, send)
                 .Mov64(Register.R3, Register.R0).Add64(Register.R3, PyObjectLayout.VarSize);
-            ReadUser(code, Top.Buffer, 8, "send");
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, Top.Buffer)
+            ReadUser(code, top.Buffer, 8, send);
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, top.Buffer)
                 .StoreMem(MemorySize.DoubleWord, scratch, F(AuditLayout.TupleSizeOffset), Register.R1);
-            var decoder = new Decoder(code, scratch, layout, symbols);
+            var decoder = new Decoder(code, scratch, layout, symbols, biasSlot, nested);
             for (var i = 0; i < AuditLayout.TopSlots; i++)
             {
-                var next = $"top{i}_next";
+                var item = code.Scope($"top{i}");
                 code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, F(AuditLayout.TupleSizeOffset))
-                    .JumpIf(JumpCondition.SignedLessOrEqual, Register.R1, i, "send")
-                    .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, ArgsSlot)
+                    .JumpIf(JumpCondition.SignedLessOrEqual, Register.R1, i, send)
+                    .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, argsSlot)
                     .Add64(Register.R3, layout.TupleItems + 8 * i);
-                ReadUser(code, Top.Object, 8, $"top{i}_unreadable");
-                decoder.Decode($"t{i}", Top, i, nested: true);
-                code.Jump(next)
-                    .Label($"top{i}_unreadable")
-                    .StoreImm(MemorySize.Byte, scratch, Slot(i, AuditLayout.SlotKindOffset), (int)AuditValueKind.Unreadable)
-                    .Label(next)
-                    .Mov64(Register.R0, 0);
+                decoder.DecodeItem(item, top, i, nested: true);
             }
         }
 
-        code.Label("send");
-        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
-        code.LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
-            .Mov64(Register.R3, AuditLayout.RecordSize)
-            .Call(HelperFunction.RingbufOutput)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, LostCounterOffset, Register.R1);
-        code.Label("out")
+        code.Label(send);
+        EventProgramParts.EmitSend(code, scratch, size: null, AuditLayout.RecordSize, options.WakeupThreshold);
+        code.Label(exit)
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
@@ -186,8 +139,20 @@ public static class AuditProgram
     private static short Slot(int slot, int field) => (short)(RecordOffset + AuditLayout.SlotOffset(slot) + field);
 
     /// <summary>Emits the decoding of the object whose address is in a frame's Object stack slot into one record slot.</summary>
-    private sealed class Decoder(InstructionBuilder code, Register scratch, PyObjectLayout layout, AuditTypeSymbols symbols)
+    private sealed class Decoder(InstructionBuilder code, Register scratch, PyObjectLayout layout, AuditTypeSymbols symbols, short biasSlot, Frame nestedFrame)
     {
+        /// <summary>Reads the item pointer at R3 into the frame's Object slot and decodes it, or marks the slot unreadable.</summary>
+        public void DecodeItem(LabelScope item, Frame frame, int slot, bool nested)
+        {
+            ReadUser(code, frame.Object, 8, item["unreadable"]);
+            Decode(item.ToString(), frame, slot, nested);
+            code.Jump(item["next"])
+                .Label(item["unreadable"])
+                .StoreImm(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotKindOffset), (int)AuditValueKind.Unreadable)
+                .Label(item["next"])
+                .Mov64(Register.R0, 0);
+        }
+
         public void Decode(string p, Frame frame, int slot, bool nested)
         {
             var done = $"{p}_done";
@@ -195,7 +160,7 @@ public static class AuditProgram
             void Kind(AuditValueKind kind) => code.StoreImm(MemorySize.Byte, scratch, Slot(slot, AuditLayout.SlotKindOffset), (int)kind);
             void Obj(Register r) => code.LoadMem(MemorySize.DoubleWord, r, Register.FramePointer, frame.Object);
             void Runtime(Register r, ulong vaddr) => code.LoadImm64(r, unchecked((long)vaddr))
-                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.FramePointer, BiasSlot)
+                .LoadMem(MemorySize.DoubleWord, Register.R5, Register.FramePointer, biasSlot)
                 .Add64(r, Register.R5);
             void Value(Register r) => code.StoreMem(MemorySize.DoubleWord, scratch, Slot(slot, AuditLayout.SlotValueOffset), r);
             void ReadField(int offset, int size, string failed)
@@ -203,6 +168,16 @@ public static class AuditProgram
                 Obj(Register.R3);
                 code.Add64(Register.R3, offset);
                 ReadUser(code, frame.Buffer, size, failed);
+            }
+
+            // Label, read one field of the object, keep it as the value (left in R1) and set the kind.
+            void Scalar(string label, int offset, MemorySize size, AuditValueKind kind, int readBytes = 0)
+            {
+                code.Label(label);
+                ReadField(offset, readBytes > 0 ? readBytes : size == MemorySize.Word ? 4 : 8, $"{p}_bad");
+                code.LoadMem(size, Register.R1, Register.FramePointer, frame.Buffer);
+                Value(Register.R1);
+                Kind(kind);
             }
 
             // None is one object; everything else is told apart by its type.
@@ -316,69 +291,41 @@ public static class AuditProgram
             code.Jump(done);
 
             // bytes: ob_size, then ob_sval.
-            code.Label($"{p}_bytes");
-            ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Bytes);
+            Scalar($"{p}_bytes", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.Bytes);
             code.Mov64(Register.R4, PyObjectLayout.BytesData);
             Copy(p + "b", frame, slot, cap, Register.R1, Register.R4);
             code.Jump(done);
 
             // bool: True has digit 1, False none (digit 0 reads as 0 on every version).
-            code.Label($"{p}_bool");
-            ReadField(PyObjectLayout.LongDigits, 4, $"{p}_bad");
-            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Bool);
+            Scalar($"{p}_bool", PyObjectLayout.LongDigits, MemorySize.Word, AuditValueKind.Bool);
             code.Jump(done);
 
-            code.Label($"{p}_float");
-            ReadField(PyObjectLayout.FloatValue, 8, $"{p}_bad");
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer);
-            Value(Register.R1);
-            Kind(AuditValueKind.Float);
+            Scalar($"{p}_float", PyObjectLayout.FloatValue, MemorySize.DoubleWord, AuditValueKind.Float);
             code.Jump(done);
 
             if (nested)
             {
                 // tuple: items inline; list: ob_item points to them. Then the first items, one level deep.
-                code.Label($"{p}_tuple");
-                ReadField(PyObjectLayout.VarSize, 8, $"{p}_bad");
-                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
-                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
-                Value(Register.R1);
-                Kind(AuditValueKind.Tuple);
+                Scalar($"{p}_tuple", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.Tuple);
+                code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
                 Obj(Register.R1);
                 code.Add64(Register.R1, layout.TupleItems)
                     .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1)
                     .Jump($"{p}_items");
 
-                code.Label($"{p}_list");
-                ReadField(PyObjectLayout.VarSize, 16, $"{p}_bad");
-                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Buffer)
-                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
-                Value(Register.R1);
-                Kind(AuditValueKind.List);
+                Scalar($"{p}_list", PyObjectLayout.VarSize, MemorySize.DoubleWord, AuditValueKind.List, readBytes: 16);
+                code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Count, Register.R1);
                 code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(frame.Buffer + 8))
                     .StoreMem(MemorySize.DoubleWord, Register.FramePointer, frame.Items, Register.R1);
 
                 code.Label($"{p}_items");
                 for (var j = 0; j < AuditLayout.NestedPerSlot; j++)
                 {
-                    var child = AuditLayout.NestedSlot(slot, j);
-                    var q = $"{p}_{j}";
                     code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, frame.Count)
                         .JumpIf(JumpCondition.SignedLessOrEqual, Register.R1, j, done)
                         .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frame.Items)
                         .Add64(Register.R3, 8 * j);
-                    ReadUser(code, Nested.Object, 8, $"{q}_unreadable");
-                    Decode(q, Nested, child, nested: false);
-                    code.Jump($"{q}_next")
-                        .Label($"{q}_unreadable")
-                        .StoreImm(MemorySize.Byte, scratch, Slot(child, AuditLayout.SlotKindOffset), (int)AuditValueKind.Unreadable)
-                        .Label($"{q}_next")
-                        .Mov64(Register.R0, 0);
+                    DecodeItem(code.Scope($"{p}_{j}"), nestedFrame, AuditLayout.NestedSlot(slot, j), nested: false);
                 }
                 code.Jump(done);
             }

@@ -1,15 +1,22 @@
 using Pyprobe.Bpf.Asm;
-using Pyprobe.Usdt.CodeGen;
+using Pyprobe.Bpf.Emit;
 
 namespace Pyprobe.Python.Sampling;
 
-/// <summary>The maps the stack-walking program uses.</summary>
-/// <param name="ConfigFd">Hash pid (u32) → <see cref="StackWalkConfig"/>: which processes are sampled, and how to walk each.</param>
-/// <param name="ThreadStatesFd">LRU hash tid (u32) → thread state address (u64): the result of the last thread-list walk, checked before use.</param>
-/// <param name="ScratchFd">Per-CPU array, one entry of <see cref="StackSampleProgram.ScratchValueSize"/> bytes.</param>
-/// <param name="RingFd">Ring buffer the samples go to.</param>
-/// <param name="ProgramArrayFd">Program array whose entry 0 is this program itself: deep stacks are walked in several runs.</param>
-public sealed record StackSampleMaps(int ConfigFd, int ThreadStatesFd, int ScratchFd, int RingFd, int ProgramArrayFd, int WakeupThreshold = 0);
+/// <summary>The names under which the stack-walking program refers to its maps (bound to fds at load).</summary>
+public static class StackSampleMaps
+{
+    /// <summary>Hash pid (u32) → <see cref="StackWalkConfig"/>: which processes are sampled, and how to walk each.</summary>
+    public const string Processes = "processes";
+    /// <summary>LRU hash tid (u32) → thread state address (u64): the last thread-list walk's answer, checked before use.</summary>
+    public const string ThreadStates = "thread_states";
+    /// <summary>Per-CPU array, one entry of <see cref="StackSampleProgram.ScratchValueSize"/> bytes.</summary>
+    public const string Scratch = "scratch";
+    /// <summary>Ring buffer the samples go to.</summary>
+    public const string Ring = "ring";
+    /// <summary>Program array whose entry 0 is this program itself: deep stacks are walked in several runs.</summary>
+    public const string Continuation = "continuation";
+}
 
 /// <summary>
 /// Generates the perf-event program that walks the interrupted thread's Python stack. For a sample in a
@@ -35,7 +42,13 @@ public static class StackSampleProgram
     private const int RecordOffset = ContinuingSlot + 8;
     private const int FieldMask = StackWalkConfig.MaxFrameReadSize - 1;
 
-    private const short TidKeySlot = -8, ConfigKeySlot = -16, CounterSlot = -24, CacheValueSlot = -32, ContextSlot = -40;
+    /// <summary>The program's stack slots, allocated once per program.</summary>
+    private sealed record Slots(short TidKey, short ConfigKey, short Counter, short CacheValue, short Context)
+    {
+        public static Slots Allocate(InstructionBuilder code) => new(
+            code.Stack.Allocate(4, "tid key"), code.Stack.Allocate(4, "pid key"), code.Stack.Allocate(8, "loop counter"),
+            code.Stack.Allocate(8, "thread state"), code.Stack.Allocate(8, "program context"));
+    }
 
     /// <summary>Frames one run of the program steps through before it tail-calls itself to go on.</summary>
     public const int StepsPerCall = 64;
@@ -51,7 +64,7 @@ public static class StackSampleProgram
     public static int ScratchValueSize(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
 
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
-    public static AssembledProgram Generate(StackSampleMaps maps, int maxDepth)
+    public static AssembledProgram Build(int maxDepth, int wakeupThreshold)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var frame = Register.R6;
@@ -59,21 +72,22 @@ public static class StackSampleProgram
         var scratch = Register.R8;
         var config = Register.R9;
         var code = new InstructionBuilder();
+        var slots = Slots.Allocate(code);
 
         // Only processes that are configured: the first and cheapest test for every other sample on the machine.
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, ContextSlot, Register.R1)
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Context, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(pidTgid, Register.R0)
             .Rsh64(Register.R0, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, ConfigKeySlot, Register.R0)
-            .LoadMapFd(Register.R1, maps.ConfigFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, ConfigKeySlot)
+            .StoreMem(MemorySize.Word, Register.FramePointer, slots.ConfigKey, Register.R0)
+            .LoadMap(Register.R1, StackSampleMaps.Processes)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.ConfigKey)
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
             .Mov64(config, Register.R0)
-            .StoreImm(MemorySize.Word, Register.FramePointer, TidKeySlot, 0)
-            .LoadMapFd(Register.R1, maps.ScratchFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, TidKeySlot)
+            .StoreImm(MemorySize.Word, Register.FramePointer, slots.TidKey, 0)
+            .LoadMap(Register.R1, StackSampleMaps.Scratch)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
             .Mov64(scratch, Register.R0)
@@ -96,7 +110,7 @@ public static class StackSampleProgram
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), 0);
 
         EmitExpectedThreadId(code, scratch, config, pidTgid);
-        EmitFindThreadState(code, maps, frame, pidTgid, scratch, config);
+        EmitFindThreadState(code, slots, frame, pidTgid, scratch, config);
 
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
         code.Label("have_tstate")
@@ -109,25 +123,15 @@ public static class StackSampleProgram
         EmitReadField(code, scratch, frame, config, StackWalkConfig.CFrameCurrentFrameOffset, "send");
         code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot);
 
-        EmitFrameWalk(code, maxDepth, maps.ProgramArrayFd);
+        EmitFrameWalk(code, slots, maxDepth);
 
         code.Label("send")
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FrameCountOffset))
-            .JumpIf(JumpCondition.LessOrEqual, Register.R1, maxDepth, "size_ok")
-            .Mov64(Register.R1, maxDepth)
+            .LoadMem(MemorySize.Word, Register.R6, scratch, Record(StackSampleRecord.FrameCountOffset))
+            .JumpIf(JumpCondition.LessOrEqual, Register.R6, maxDepth, "size_ok")
+            .Mov64(Register.R6, maxDepth)
             .Label("size_ok")
-            .Lsh64(Register.R1, 4)
-            .Add64(Register.R1, StackSampleRecord.HeaderSize)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, CacheValueSlot, Register.R1);
-        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
-        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, CacheValueSlot)
-            .JumpIf(JumpCondition.Greater, Register.R3, StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize, "out")
-            .LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
-            .Call(HelperFunction.RingbufOutput)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, LostCounterOffset, Register.R1);
+            .Lsh64(Register.R6, 4);
+        RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
 
         code.Label("out")
             .Mov64(Register.R0, 0)
@@ -153,11 +157,11 @@ public static class StackSampleProgram
     }
 
     /// <summary>Leaves the thread's PyThreadState in <paramref name="found"/> and jumps to <c>have_tstate</c>, or flags the sample.</summary>
-    private static void EmitFindThreadState(InstructionBuilder code, StackSampleMaps maps, Register found, Register pidTgid, Register scratch, Register config)
+    private static void EmitFindThreadState(InstructionBuilder code, Slots slots, Register found, Register pidTgid, Register scratch, Register config)
     {
-        code.StoreMem(MemorySize.Word, Register.FramePointer, TidKeySlot, pidTgid)
-            .LoadMapFd(Register.R1, maps.ThreadStatesFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, TidKeySlot)
+        code.StoreMem(MemorySize.Word, Register.FramePointer, slots.TidKey, pidTgid)
+            .LoadMap(Register.R1, StackSampleMaps.ThreadStates)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, "walk_threads")
             .LoadMem(MemorySize.DoubleWord, found, Register.R0, 0);
@@ -175,16 +179,16 @@ public static class StackSampleProgram
             string threads = $"threads{i}", nextInterpreter = $"interp_next{i}";
             code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
                 .JumpIf(JumpCondition.Equal, found, 0, "no_tstate")
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, CacheValueSlot, found);
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, found);
             EmitReadField(code, scratch, found, config, StackWalkConfig.InterpreterThreadsHeadOffset, nextInterpreter);
             code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
-                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, CounterSlot, 0)
+                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, 0)
                 .Label(threads)
                 .JumpIf(JumpCondition.Equal, found, 0, nextInterpreter)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, CounterSlot)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Counter)
                 .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, MaxThreadsPerInterpreter, nextInterpreter)
                 .Add64(Register.R1, 1)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, CounterSlot, Register.R1);
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R1);
             EmitReadField(code, scratch, found, config, StackWalkConfig.ThreadMatchOffset, nextInterpreter);
             code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
                 .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, ExpectedSlot)
@@ -193,7 +197,7 @@ public static class StackSampleProgram
             code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
                 .Jump(threads)
                 .Label(nextInterpreter)
-                .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, CacheValueSlot);
+                .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, slots.CacheValue);
             EmitReadField(code, scratch, found, config, StackWalkConfig.InterpreterNextOffset, "no_tstate");
         }
         code.Label("no_tstate")
@@ -203,14 +207,14 @@ public static class StackSampleProgram
             .Jump("send");
 
         code.Label("remember_tstate")
-            .StoreMem(MemorySize.Word, Register.FramePointer, TidKeySlot, pidTgid)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, CacheValueSlot, found)
-            .LoadMapFd(Register.R1, maps.ThreadStatesFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, TidKeySlot)
-            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, CacheValueSlot)
+            .StoreMem(MemorySize.Word, Register.FramePointer, slots.TidKey, pidTgid)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, found)
+            .LoadMap(Register.R1, StackSampleMaps.ThreadStates)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
+            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, slots.CacheValue)
             .Mov64(Register.R4, 0)
             .Call(HelperFunction.MapUpdateElem)
-            .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, CacheValueSlot)
+            .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, slots.CacheValue)
             .Jump("have_tstate");
     }
 
@@ -220,20 +224,20 @@ public static class StackSampleProgram
     /// verifier checks a short loop while the walk goes deep. The walk ends when the chain ends, a frame cannot
     /// be read, or the record is full; frames left over mean the stack was deeper than the program walks.
     /// </summary>
-    private static void EmitFrameWalk(InstructionBuilder code, int maxDepth, int programArrayFd)
+    private static void EmitFrameWalk(InstructionBuilder code, Slots slots, int maxDepth)
     {
         var frame = Register.R6;
         var position = Register.R7;
         var scratch = Register.R8;
         var config = Register.R9;
         code.Label("walk_frames")
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, CounterSlot, 0)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, 0)
             .Label("step")
             .JumpIf(JumpCondition.Equal, frame, 0, "send")
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, CounterSlot)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Counter)
             .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, StepsPerCall, "continue")
             .Add64(Register.R1, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, CounterSlot, Register.R1)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R1)
             .Mov64(Register.R1, scratch).Add64(Register.R1, FrameBuffer)
             .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.FrameReadSizeOffset)
             .JumpIf(JumpCondition.Greater, Register.R2, StackWalkConfig.MaxFrameReadSize, "read_error")
@@ -300,8 +304,8 @@ public static class StackSampleProgram
         code.Label("continue")
             .StoreMem(MemorySize.DoubleWord, scratch, CurrentFrameSlot, frame)
             .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, ContextSlot)
-            .LoadMapFd(Register.R2, programArrayFd)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Context)
+            .LoadMap(Register.R2, StackSampleMaps.Continuation)
             .Mov64(Register.R3, 0)
             .Call(HelperFunction.TailCall)
             .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)

@@ -67,9 +67,15 @@ public sealed class StackSampler : IDisposable
             var scratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
-            var maps = new StackSampleMaps(configs.Fd.Value, threadStates.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programArray.Fd.Value,
-                WakeupThreshold: options.RingBytes / 16);
-            var program = Keep(BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, StackSampleProgram.Generate(maps, options.MaxDepth).Bytecode)));
+            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeupThreshold: options.RingBytes / 16).BindMaps(new Dictionary<string, int>
+            {
+                [StackSampleMaps.Processes] = configs.Fd.Value,
+                [StackSampleMaps.ThreadStates] = threadStates.Fd.Value,
+                [StackSampleMaps.Scratch] = scratch.Fd.Value,
+                [StackSampleMaps.Ring] = ring.Fd.Value,
+                [StackSampleMaps.Continuation] = programArray.Fd.Value,
+            });
+            var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
             return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, options);

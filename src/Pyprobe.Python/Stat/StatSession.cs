@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
@@ -26,30 +27,35 @@ public static class StatProgram
 {
     public const int ValueSize = 8 * 4;
 
-    public static AssembledProgram Generate(int countersFd, StatCounter counter)
+    /// <summary>The hash map pid → counters, by name in the generated code.</summary>
+    public const string CountersMap = "counters";
+
+    /// <summary>Generates the program bound to the counters map.</summary>
+    public static AssembledProgram Generate(int countersFd, StatCounter counter) =>
+        Build(counter).BindMaps(new Dictionary<string, int>(StringComparer.Ordinal) { [CountersMap] = countersFd });
+
+    /// <summary>Generates the program with <see cref="CountersMap"/> by name, to bind later.</summary>
+    public static AssembledProgram Build(StatCounter counter)
     {
-        const short key = -4, zero = -40;
-        var code = new InstructionBuilder()
-            .Call(HelperFunction.GetCurrentPidTgid)
+        var code = new InstructionBuilder();
+        var key = code.Stack.Allocate(4, "pid");
+        var zero = code.Stack.Allocate(ValueSize, "zero counters");
+        code.Call(HelperFunction.GetCurrentPidTgid)
             .Rsh64(Register.R0, 32)
             .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R0)
-            .LoadMapFd(Register.R1, countersFd)
+            .LoadMap(Register.R1, CountersMap)
             .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "count");
-        for (var i = 0; i < 4; i++) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(zero + 8 * i), 0);
-        code.LoadMapFd(Register.R1, countersFd)
+        for (var i = 0; i < ValueSize / 8; i++) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(zero + 8 * i), 0);
+        code.LoadMap(Register.R1, CountersMap)
             .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
             .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, zero)
             .Mov64(Register.R4, 1) // BPF_NOEXIST: another CPU may have created it meanwhile
-            .Call(HelperFunction.MapUpdateElem)
-            .LoadMapFd(Register.R1, countersFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Label("count")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(Register.R0, (short)(8 * (int)counter), Register.R1)
+            .Call(HelperFunction.MapUpdateElem);
+        MapLookup.Emit(code, CountersMap, key, "out")
+            .Label("count");
+        MapLookup.Increment(code, Register.R0, 8 * (int)counter)
             .Label("out")
             .Mov64(Register.R0, 0)
             .Exit();

@@ -1,3 +1,5 @@
+using Pyprobe.Bpf.Emit;
+
 namespace Pyprobe.Usdt;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace Pyprobe.Usdt;
 public sealed record X86Register(string Name, string FullName, int PtRegsOffset, int WidthBytes)
 {
     /// <summary>Size of struct pt_regs on x86-64.</summary>
-    public const int PtRegsSize = 168;
+    public const int PtRegsSize = PtRegs.Size;
 
     private static readonly Dictionary<string, X86Register> ByName = Build();
 
@@ -31,25 +33,24 @@ public sealed record X86Register(string Name, string FullName, int PtRegsOffset,
             d[r16] = new X86Register(r16, full, off, 2);
             if (r8 is not null) d[r8] = new X86Register(r8, full, off, 1);
         }
-        // Offsets from <asm/ptrace.h> struct pt_regs (x86-64).
-        Add("r15", 0, "r15d", "r15w", "r15b");
-        Add("r14", 8, "r14d", "r14w", "r14b");
-        Add("r13", 16, "r13d", "r13w", "r13b");
-        Add("r12", 24, "r12d", "r12w", "r12b");
-        Add("rbp", 32, "ebp", "bp", "bpl");
-        Add("rbx", 40, "ebx", "bx", "bl");
-        Add("r11", 48, "r11d", "r11w", "r11b");
-        Add("r10", 56, "r10d", "r10w", "r10b");
-        Add("r9", 64, "r9d", "r9w", "r9b");
-        Add("r8", 72, "r8d", "r8w", "r8b");
-        Add("rax", 80, "eax", "ax", "al");
-        Add("rcx", 88, "ecx", "cx", "cl");
-        Add("rdx", 96, "edx", "dx", "dl");
-        Add("rsi", 104, "esi", "si", "sil");
-        Add("rdi", 112, "edi", "di", "dil");
-        d["rip"] = new X86Register("rip", "rip", 128, 8);
-        d["eip"] = new X86Register("eip", "rip", 128, 4);
-        Add("rsp", 152, "esp", "sp", "spl");
+        Add("r15", PtRegs.R15, "r15d", "r15w", "r15b");
+        Add("r14", PtRegs.R14, "r14d", "r14w", "r14b");
+        Add("r13", PtRegs.R13, "r13d", "r13w", "r13b");
+        Add("r12", PtRegs.R12, "r12d", "r12w", "r12b");
+        Add("rbp", PtRegs.Rbp, "ebp", "bp", "bpl");
+        Add("rbx", PtRegs.Rbx, "ebx", "bx", "bl");
+        Add("r11", PtRegs.R11, "r11d", "r11w", "r11b");
+        Add("r10", PtRegs.R10, "r10d", "r10w", "r10b");
+        Add("r9", PtRegs.R9, "r9d", "r9w", "r9b");
+        Add("r8", PtRegs.R8, "r8d", "r8w", "r8b");
+        Add("rax", PtRegs.Rax, "eax", "ax", "al");
+        Add("rcx", PtRegs.Rcx, "ecx", "cx", "cl");
+        Add("rdx", PtRegs.Rdx, "edx", "dx", "dl");
+        Add("rsi", PtRegs.Rsi, "esi", "si", "sil");
+        Add("rdi", PtRegs.Rdi, "edi", "di", "dil");
+        d["rip"] = new X86Register("rip", "rip", PtRegs.Ip, 8);
+        d["eip"] = new X86Register("eip", "rip", PtRegs.Ip, 4);
+        Add("rsp", PtRegs.Sp, "esp", "sp", "spl");
         return d;
     }
 }

@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 
 
 namespace Pyprobe.Usdt.CodeGen;
@@ -10,8 +11,6 @@ namespace Pyprobe.Usdt.CodeGen;
 /// </summary>
 public static class UsdtArgumentEmitter
 {
-    private const short InstructionPointerOffset = 128; // offsetof(struct pt_regs, ip) on x86-64
-
     /// <summary>
     /// Leaves the argument, sign- or zero-extended to 64 bits, in R0. Clobbers R0–R5 and the 8 stack
     /// bytes at <paramref name="scratchStackOffset"/>. <paramref name="context"/> must hold ctx (callee-saved).
@@ -44,7 +43,7 @@ public static class UsdtArgumentEmitter
                 if (resolveSymbol is null) throw new UsdtException($"argument '{argument.Text}' needs the binary's symbols to resolve '{ripRelative.Symbol}'");
                 // At the probe, ip is the runtime address of the site: the symbol lies a link-time distance away.
                 var distance = (long)(resolveSymbol(ripRelative.Symbol) + (ulong)ripRelative.Addend - siteAddress);
-                code.LoadMem(MemorySize.DoubleWord, Register.R3, context, InstructionPointerOffset);
+                PtRegs.LoadIp(code, Register.R3, context);
                 AddConstant(code, Register.R3, distance);
                 EmitUserRead(code, argument.Size, scratchStackOffset);
                 break;

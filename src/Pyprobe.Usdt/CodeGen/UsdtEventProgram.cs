@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 
 
 namespace Pyprobe.Usdt.CodeGen;
@@ -18,6 +19,12 @@ namespace Pyprobe.Usdt.CodeGen;
 /// </param>
 public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
 
+/// <summary>How an event program filters and wakes, independent of the maps' fds.</summary>
+/// <param name="FilterTargets">Keep only processes in <see cref="EventProgramParts.TargetsMap"/>.</param>
+/// <param name="Tids">Thread ids to keep, or null for every thread.</param>
+/// <param name="WakeupThreshold">See <see cref="UsdtEventMaps.WakeupThreshold"/>.</param>
+public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
+
 /// <summary>
 /// Generates the program for one group of USDT sites that share an argument spec: it reads every
 /// argument, copies the C-string arguments whole, and sends one exactly-sized record to the ring
@@ -25,15 +32,28 @@ public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IR
 /// </summary>
 public static class UsdtEventProgram
 {
-    public const int HitsCounterOffset = 0;
-    public const int LostCounterOffset = 8;
-    private const int RecordOffset = 16;
-    private const short KeySlot = -8;
-    private const short ArgumentSlot = -16;
+    public const int HitsCounterOffset = EventProgramParts.HitsCounterOffset;
+    public const int LostCounterOffset = EventProgramParts.LostCounterOffset;
+    private const int RecordOffset = EventProgramParts.RecordOffset;
+
+    /// <summary>LRU hash of strings already sent (<see cref="StringInterning"/>).</summary>
+    public const string SentStringsMap = "sent";
 
     public static int ScratchValueSize(UsdtEventLayout layout) => (RecordOffset + layout.MaxRecordSize + 7) / 8 * 8;
 
+    /// <summary>Generates the program and binds it to the session's maps.</summary>
     public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    {
+        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
+        if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
+        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), siteAddress, resolveSymbol).BindMaps(fds);
+    }
+
+    /// <summary>
+    /// Generates the program with its maps by name (<see cref="EventProgramParts.RingMap"/>, <see cref="EventProgramParts.ScratchMap"/>,
+    /// <see cref="EventProgramParts.TargetsMap"/> when filtering, <see cref="SentStringsMap"/> when interning), to bind later.
+    /// </summary>
+    public static AssembledProgram Build(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventOptions options, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
     {
         if (arguments.Count < layout.ArgumentCount)
             throw new UsdtException($"the probe has {arguments.Count} arguments, the layout expects {layout.ArgumentCount}");
@@ -43,49 +63,16 @@ public static class UsdtEventProgram
         var scratch = Register.R8;
         var stringBytes = Register.R9;
         var code = new InstructionBuilder();
+        const string exit = "out";
 
-        code.Mov64(ctx, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(pidTgid, Register.R0);
+        EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, options.FilterTargets, options.Tids, exit);
+        EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch);
+        code.StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), 0);
 
-        if (maps.TargetsFd is int targets)
-        {
-            code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
-                .StoreMem(MemorySize.Word, Register.FramePointer, KeySlot, Register.R1)
-                .LoadMapFd(Register.R1, targets)
-                .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
-                .Call(HelperFunction.MapLookupElem)
-                .JumpIf(JumpCondition.Equal, Register.R0, 0, "out");
-        }
-
-        if (maps.Tids is { Count: > 0 } tids)
-        {
-            foreach (var tid in tids) code.JumpIf32(JumpCondition.Equal, pidTgid, tid, "tid_ok");
-            code.Jump("out").Label("tid_ok");
-        }
-
-        code.StoreImm(MemorySize.Word, Register.FramePointer, KeySlot, 0)
-            .LoadMapFd(Register.R1, maps.ScratchFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, KeySlot)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(scratch, Register.R0)
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, HitsCounterOffset, Register.R1);
-
-        code.Call(HelperFunction.KtimeGetNs)
-            .StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.TimestampOffset), Register.R0)
-            .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TgidOffset), Register.R1)
-            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TidOffset), pidTgid)
-            .Mov64(Register.R1, ctx)
-            .Call(HelperFunction.GetAttachCookie)
-            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.ProbeIdOffset), Register.R0)
-            .StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), 0);
-
+        var argumentSlot = code.Stack.Allocate(8, "argument");
         for (var i = 0; i < layout.ArgumentCount; i++)
         {
-            UsdtArgumentEmitter.EmitLoad(code, arguments[i], ctx, ArgumentSlot, siteAddress, resolveSymbol);
+            UsdtArgumentEmitter.EmitLoad(code, arguments[i], ctx, argumentSlot, siteAddress, resolveSymbol);
             code.StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R0);
         }
 
@@ -97,21 +84,14 @@ public static class UsdtEventProgram
                 EmitStringCopy(code, layout, j, scratch, stringBytes);
                 continue;
             }
-            EmitInternCheck(code, layout, j, scratch, pidTgid, copy: $"send{j}", skip: $"sent{j}");
+            var labels = code.Scope("intern");
+            EmitInternCheck(code, layout, j, scratch, pidTgid, copy: labels["send"], skip: labels["sent"]);
             EmitStringCopy(code, layout, j, scratch, stringBytes);
-            code.Label($"sent{j}");
+            code.Label(labels["sent"]);
         }
 
-        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
-        code.LoadMapFd(Register.R1, maps.RingFd)
-            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset)
-            .Mov64(Register.R3, stringBytes).Add64(Register.R3, layout.StringsOffset)
-            .Call(HelperFunction.RingbufOutput)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, LostCounterOffset, Register.R1);
-
-        code.Label("out")
+        EventProgramParts.EmitSend(code, scratch, stringBytes, layout.StringsOffset, options.WakeupThreshold);
+        code.Label(exit)
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
@@ -127,10 +107,12 @@ public static class UsdtEventProgram
     /// </summary>
     private static void EmitInternCheck(InstructionBuilder code, UsdtEventLayout layout, int index, Register scratch, Register pidTgid, string copy, string skip)
     {
-        const short header = -48, key = -80, value = -88;
+        var header = code.Stack.Allocate(StringInterning.HeaderSize, "str header");
+        var key = code.Stack.Allocate(StringInterning.KeySize, "sent key");
+        var value = code.Stack.Allocate(8, "sent value");
         var interning = layout.Interning!;
         var argument = layout.StringArguments[index];
-        var insert = $"remember{index}";
+        var insert = code.Scope("remember")["insert"];
         code.StoreImm(MemorySize.DoubleWord, scratch, Field(layout.FingerprintOffset(index)), 0)
             .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, header)
             .Mov64(Register.R2, StringInterning.HeaderSize)
@@ -138,30 +120,27 @@ public static class UsdtEventProgram
             .Add64(Register.R3, interning.HeaderOffset)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, copy)
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, header + 16)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(header + 16))
             .And64(Register.R1, (int)interning.CompactAsciiBits)
             .JumpIf(JumpCondition.NotEqual, Register.R1, (int)interning.CompactAsciiBits, copy)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, header)
             .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, copy)
-            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, header + 8)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(header + 8))
             .JumpIf(JumpCondition.Equal, Register.R2, -1, copy) // hash never computed
             .JumpIf(JumpCondition.Equal, Register.R2, 0, copy)  // 0 means "no fingerprint" in the record
             .StoreMem(MemorySize.DoubleWord, scratch, Field(layout.FingerprintOffset(index)), Register.R2)
             .Mov64(Register.R3, pidTgid).Rsh64(Register.R3, 32)
             .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R3)
-            .StoreMem(MemorySize.Word, Register.FramePointer, key + 4, Register.R1)
+            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(key + 4), Register.R1)
             .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, key + 8, Register.R3)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, key + 16, Register.R2)
-            .LoadMapFd(Register.R1, interning.MapFd)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, insert)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(key + 8), Register.R3)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(key + 16), Register.R2);
+        MapLookup.Emit(code, SentStringsMap, key, insert)
             .StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(index)), UsdtEventLayout.InternedLength)
             .Jump(skip)
             .Label(insert)
             .StoreImm(MemorySize.DoubleWord, Register.FramePointer, value, 1)
-            .LoadMapFd(Register.R1, interning.MapFd)
+            .LoadMap(Register.R1, SentStringsMap)
             .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
             .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, value)
             .Mov64(Register.R4, 0)
@@ -169,36 +148,16 @@ public static class UsdtEventProgram
             .Label(copy);
     }
 
-    /// <summary>
-    /// Appends string <paramref name="index"/> after the previous ones. The explicit bounds checks on
-    /// R0 are what let the verifier prove every later pointer stays inside the scratch value.
-    /// </summary>
+    /// <summary>Appends string <paramref name="index"/> after the previous ones, whole up to MaxStringLength bytes.</summary>
     private static void EmitStringCopy(InstructionBuilder code, UsdtEventLayout layout, int index, Register scratch, Register stringBytes)
     {
-        var argument = layout.StringArguments[index];
-        string empty = $"empty{index}", cut = $"cut{index}", done = $"copied{index}";
-        code.Mov64(Register.R1, scratch).Add64(Register.R1, RecordOffset + layout.StringsOffset).Add64(Register.R1, stringBytes)
-            // Up to one byte more than is kept, so a string of exactly MaxStringLength bytes (read
-            // back as MaxStringLength + 1 with its NUL) is not mistaken for a longer one.
-            .Mov64(Register.R2, UsdtEventLayout.MaxStringLength + 2)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(argument)))
-            .Call(HelperFunction.ProbeReadUserStr)
-            .JumpIf(JumpCondition.SignedLess, Register.R0, 1, empty)
-            .JumpIf(JumpCondition.SignedGreater, Register.R0, UsdtEventLayout.MaxStringLength + 1, cut)
-            .Sub64(Register.R0, 1) // drop the NUL
-            .Jump(done)
-            .Label(cut)
-            .Mov64(Register.R0, UsdtEventLayout.MaxStringLength)
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Field(UsdtEventLayout.TruncatedOffset))
-            .Or64(Register.R1, 1 << index)
-            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), Register.R1)
-            .Jump(done)
-            .Label(empty)
-            .Mov64(Register.R0, 0)
-            .Label(done)
-            .StoreMem(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(index)), Register.R0)
-            .Add64(stringBytes, Register.R0);
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Field(UsdtEventLayout.ValueOffset(layout.StringArguments[index])));
+        // Up to two bytes more than is kept, so a string of exactly MaxStringLength bytes (read back as
+        // MaxStringLength + 1 with its NUL) is not mistaken for a longer one.
+        UserStringCopy.Emit(code, scratch, RecordOffset + layout.StringsOffset, stringBytes,
+            keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
+            new StringFields(Field(layout.LengthOffset(index)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), index));
     }
 
-    private static short Field(int recordOffset) => (short)(RecordOffset + recordOffset);
+    private static short Field(int recordOffset) => EventProgramParts.Field(recordOffset);
 }

@@ -19,9 +19,15 @@ public class StackSampleProgramLoadTests
         using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(maxDepth), 1));
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
-        var maps = new StackSampleMaps(config.Fd.Value, threads.Fd.Value, scratch.Fd.Value, ring.Fd.Value, programs.Fd.Value, 1 << 16);
-        var assembled = StackSampleProgram.Generate(maps, maxDepth);
-        using var program = BpfProgram.Load(new ProgramSpec("pp_stack_walk", ProgramType.PerfEvent, assembled.Bytecode));
+        var assembled = StackSampleProgram.Build(maxDepth, wakeupThreshold: 1 << 16).BindMaps(new Dictionary<string, int>
+        {
+            [StackSampleMaps.Processes] = config.Fd.Value,
+            [StackSampleMaps.ThreadStates] = threads.Fd.Value,
+            [StackSampleMaps.Scratch] = scratch.Fd.Value,
+            [StackSampleMaps.Ring] = ring.Fd.Value,
+            [StackSampleMaps.Continuation] = programs.Fd.Value,
+        });
+        using var program = BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, assembled));
         Assert.True(program.Fd.Value > 0);
     }
 }

@@ -1,0 +1,68 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+
+namespace Pyprobe.Usdt.CodeGen;
+
+/// <summary>
+/// What every program that sends one record per probe hit shares (the USDT event program and the audit program):
+/// the process/thread filter, a per-CPU scratch value of two counters (hits, lost) followed by the record being
+/// built, the record header, and sending it with its lost counter. Map names are bound when the maps exist.
+/// </summary>
+public static class EventProgramParts
+{
+    /// <summary>Ring buffer the records go to.</summary>
+    public const string RingMap = "ring";
+
+    /// <summary>Per-CPU array, one entry: hits (u64), lost (u64), then the record.</summary>
+    public const string ScratchMap = "scratch";
+
+    /// <summary>Hash map of allowed tgids (u32 → u8).</summary>
+    public const string TargetsMap = "targets";
+
+    public const int HitsCounterOffset = 0;
+    public const int LostCounterOffset = 8;
+    public const int RecordOffset = 16;
+
+    /// <summary>
+    /// ctx → <paramref name="ctx"/>, pid_tgid → <paramref name="pidTgid"/>, the filter, then the scratch value →
+    /// <paramref name="scratch"/> with its hit counted. Filtered-out hits jump to <paramref name="exit"/>.
+    /// </summary>
+    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit)
+    {
+        code.Mov64(ctx, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(pidTgid, Register.R0);
+        PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit);
+        MapLookup.Emit(code, ScratchMap, MapLookup.ZeroKey(code), exit)
+            .Mov64(scratch, Register.R0);
+        MapLookup.Increment(code, scratch, HitsCounterOffset);
+    }
+
+    /// <summary>Timestamp, tgid, tid and the attach cookie (the probe id) at the start of the record (<see cref="UsdtEventLayout"/>).</summary>
+    public static void EmitHeader(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch)
+    {
+        code.Call(HelperFunction.KtimeGetNs)
+            .StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.TimestampOffset), Register.R0)
+            .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TgidOffset), Register.R1)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TidOffset), pidTgid)
+            .Mov64(Register.R1, ctx)
+            .Call(HelperFunction.GetAttachCookie)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.ProbeIdOffset), Register.R0);
+    }
+
+    /// <summary>Sends the record (<paramref name="size"/> + <paramref name="sizeConstant"/> bytes); a full ring counts as lost.</summary>
+    public static void EmitSend(InstructionBuilder code, Register scratch, Register? size, int sizeConstant, int wakeupThreshold) =>
+        RingOutput.Emit(code, RingMap, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold);
+
+    /// <summary>The fds for the map names, from a session's maps.</summary>
+    public static Dictionary<string, int> Bindings(int ringFd, int scratchFd, int? targetsFd)
+    {
+        var fds = new Dictionary<string, int>(StringComparer.Ordinal) { [RingMap] = ringFd, [ScratchMap] = scratchFd };
+        if (targetsFd is int targets) fds[TargetsMap] = targets;
+        return fds;
+    }
+
+    /// <summary>Offset of a record field from the scratch value's start.</summary>
+    public static short Field(int recordOffset) => (short)(RecordOffset + recordOffset);
+}
