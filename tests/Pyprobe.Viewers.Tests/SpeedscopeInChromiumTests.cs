@@ -54,7 +54,7 @@ public sealed class SpeedscopeInChromiumTests
             await app.Open(page, "simple.speedscope.json", KnownProfiles.Write(new SpeedscopeWriter(), KnownProfiles.Simple()), "left-heavy");
 
             // A quarter of the way across: <module> (105 of 106), main (100), then main's heaviest child, work:12 (50).
-            List<string> tips = await HoverDown(page, 1280 * 0.25, 20, 300);
+            List<string> tips = await HoverDown(page, 1280 * 0.25, 20, 240);
             Assert.Equal(
                 ["1.05s (>99%) <module> app.py:30", "1.00s (94%) main app.py:25", "500.00ms (47%) work app.py:12"],
                 tips);

@@ -83,7 +83,7 @@ internal sealed class HeadlessChromium : IAsyncDisposable
         catch
         {
             Stop(process);
-            Directory.Delete(profileDir, recursive: true);
+            DeleteProfile(profileDir);
             throw;
         }
     }
@@ -116,7 +116,19 @@ internal sealed class HeadlessChromium : IAsyncDisposable
         if (!_process.WaitForExit(5000))
             Stop(_process);
         _process.Dispose();
-        Directory.Delete(_profileDir, recursive: true);
+        DeleteProfile(_profileDir);
+    }
+
+    private static void DeleteProfile(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A helper process (crashpad) can still be writing as the browser goes; the folder is a temp folder.
+        }
     }
 
     private static void Stop(Process process)
