@@ -37,7 +37,8 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     /// where the entry probe needs the line gate, about 10× slower). <paramref name="allowWrite"/> false refuses
     /// the hook: then USDT where it fires at all, or nothing.
     /// </summary>
-    public static FunctionEventSource For(TraceTarget target, bool allowWrite)
+    /// <param name="held">The target is a command started held, before its interpreter exists: there is no hook to set yet.</param>
+    public static FunctionEventSource For(TraceTarget target, bool allowWrite, bool held = false)
     {
         var version = target.Version;
         if (version is null || CPythonFacts.For(version) is not { } facts) return new(FunctionEventSourceKind.Usdt, null, null);
@@ -45,6 +46,9 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         var minor = version.Minor;
         if (hasProbes && (minor <= 10 || minor >= 15)) return new(FunctionEventSourceKind.Usdt, null, null);
         if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
+        if (held)
+            return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
+                : new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
         if (target.AllProcesses)
             return hasProbes ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, "the eval-frame hook is set per process: name the processes with -p");

@@ -28,7 +28,7 @@ namespace Pyprobe.Python.Tracing;
 /// Records are smaller with it, which matters only when the ring, not the traced program, is the limit.
 /// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
-public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true);
+public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false);
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -106,7 +106,7 @@ public sealed class TraceSession : IEventSession
             var gated = new List<TraceTarget>();
             foreach (var target in targets)
             {
-                var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, options.AllowHookWrite) : null;
+                var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, options.AllowHookWrite, options.TargetsHeld) : null;
                 foreach (var probe in probes)
                 {
                     if (source?.FromEvalFrame == true && IsFunctionProbe(probe)) continue;

@@ -36,7 +36,7 @@ internal static class TraceRun
         IReadOnlyList<PythonProbe> probes;
         try
         {
-            probes = CheckSupport(targets.Targets, settings, stderr);
+            probes = CheckSupport(targets.Targets, settings, targets.Child is not null, stderr);
         }
         catch
         {
@@ -46,7 +46,7 @@ internal static class TraceRun
         EventBuffer? output = null;
         using var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
             try
             {
                 output = openOutput();
@@ -80,7 +80,7 @@ internal static class TraceRun
     /// <summary>
     /// Drops probes a target cannot fire and says why; fails when nothing requested can fire anywhere.
     /// </summary>
-    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, TextWriter stderr)
+    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, bool held, TextWriter stderr)
     {
         var usable = new List<PythonProbe>();
         foreach (var probe in settings.Probes)
@@ -88,11 +88,11 @@ internal static class TraceRun
             var anywhere = false;
             foreach (var target in targets)
             {
-                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite) is var source && source.Kind != FunctionEventSourceKind.Usdt)
+                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite, held) is var source && source.Kind != FunctionEventSourceKind.Usdt)
                 {
                     if (source.Kind == FunctionEventSourceKind.None)
                     {
-                        stderr.WriteLine($"pyprobe: note: {Describe(target)}: no {probe.Name} events: {source.Reason}");
+                        stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe that fires ({source.Reason})");
                         continue;
                     }
                     if (source.Note is { } note && probe == settings.Probes.First(IsFunctionProbe)) stderr.WriteLine($"pyprobe: note: {note}");
