@@ -5,6 +5,7 @@ using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.EvalFrame;
 
 namespace Pyprobe.Cli.Commands.Trace;
 
@@ -21,7 +22,8 @@ internal static class TraceRun
         string? FileGlob,
         TimeSpan? Duration,
         bool EntryGate,
-        uint RingBufferBytes);
+        uint RingBufferBytes,
+        bool AllowHookWrite = true);
 
     public sealed record FormatterContext(EventClock Clock, bool ManyProcesses);
 
@@ -30,11 +32,11 @@ internal static class TraceRun
 
     public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
     {
-        var targets = TargetSelector.Resolve(selection);
+        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
         IReadOnlyList<PythonProbe> probes;
         try
         {
-            probes = CheckSupport(targets.Targets, settings, stderr);
+            probes = CheckSupport(targets.Targets, settings, targets.Child is not null, stderr);
         }
         catch
         {
@@ -44,7 +46,7 @@ internal static class TraceRun
         EventBuffer? output = null;
         using var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
             try
             {
                 output = openOutput();
@@ -54,7 +56,7 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
-            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
+            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         using var buffer = output!;
         var formatter = createFormatter(new FormatterContext(new EventClock(), targets.ManyProcesses));
@@ -78,7 +80,7 @@ internal static class TraceRun
     /// <summary>
     /// Drops probes a target cannot fire and says why; fails when nothing requested can fire anywhere.
     /// </summary>
-    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, TextWriter stderr)
+    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, bool held, TextWriter stderr)
     {
         var usable = new List<PythonProbe>();
         foreach (var probe in settings.Probes)
@@ -86,6 +88,17 @@ internal static class TraceRun
             var anywhere = false;
             foreach (var target in targets)
             {
+                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite, held) is var source && source.Kind != FunctionEventSourceKind.Usdt)
+                {
+                    if (source.Kind == FunctionEventSourceKind.None)
+                    {
+                        stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe that fires ({source.Reason})");
+                        continue;
+                    }
+                    if (source.Note is { } note && probe == settings.Probes.First(IsFunctionProbe)) stderr.WriteLine($"pyprobe: note: {note}");
+                    anywhere = true;
+                    continue;
+                }
                 var version = target.Version;
                 var present = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name) is not null;
                 var support = version is null ? null : PythonProbeCatalog.Support(probe.Name, version.Major, version.Minor);
@@ -118,6 +131,8 @@ internal static class TraceRun
     }
 
     private static string Describe(TraceTarget target) => TargetText.Describe(target);
+
+    private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
     /// <summary>Keeps --function/--file in user space: globs over strings have no cheap kernel form.</summary>
     private sealed class EventFilter(string? functionGlob, string? fileGlob)
