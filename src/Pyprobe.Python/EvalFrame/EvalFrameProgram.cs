@@ -1,3 +1,4 @@
+using Pyprobe.Bpf.Emit;
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Usdt.CodeGen;
@@ -69,7 +70,7 @@ public static class EvalFrameProgram
         code.Label("out")
             .Mov64(Register.R0, 0)
             .Exit();
-        return code.Assemble();
+        return code.Assemble().BindMaps(new Dictionary<string, int> { ["ring"] = maps.RingFd });
     }
 
     private static void EmitFilters(InstructionBuilder code, EvalFrameMaps maps)
@@ -207,7 +208,7 @@ public static class EvalFrameProgram
         EmitStringCopy(code, 0);
         EmitStringCopy(code, 1);
 
-        RingWakeup.EmitFlags(code, maps.RingFd, maps.WakeupThreshold);
+        RingOutput.EmitWakeupFlags(code, "ring", maps.WakeupThreshold);
         code.LoadMapFd(Register.R1, maps.RingFd)
             .Mov64(Register.R2, Scratch).Add64(Register.R2, RecordOffset)
             .Mov64(Register.R3, StringBytes).Add64(Register.R3, Layout.StringsOffset)
