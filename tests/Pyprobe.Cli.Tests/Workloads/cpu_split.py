@@ -1,11 +1,12 @@
-# Burns CPU in a known ratio: heavy() three times as long as light(), for SECONDS (argv[1]).
+# Burns CPU in a known ratio: heavy() three times as long as light(), for SECONDS (argv[1]) of CPU time.
+# CPU time, not wall time: on a busy machine the shares and the number of samples stay the same.
 import sys
 import time
 
 
 def spin(seconds):
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
         pass
 
 
@@ -18,8 +19,8 @@ def light():
 
 
 def main(seconds):
-    stop = time.perf_counter() + seconds
-    while time.perf_counter() < stop:
+    stop = time.process_time() + seconds
+    while time.process_time() < stop:
         heavy()
         light()
 
