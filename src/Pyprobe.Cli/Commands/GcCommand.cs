@@ -3,6 +3,7 @@ using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Events;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 
@@ -29,7 +30,7 @@ internal static class GcCommand
         {
             var selection = target.Read(result);
             var (tids, duration, ringBytes) = events.Read(result);
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             Privileges.RequireTracing("gc");
             var stderr = result.InvocationConfiguration.Error;
             using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
@@ -40,17 +41,20 @@ internal static class GcCommand
             }, duration, stderr);
             var session = run.Session;
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new GcWriter(sink.Writer, json, run.Targets.ManyProcesses, new EventClock());
+            var writer = EventStreamWriters.For(format, new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
             var pairing = new GcPairing();
+            var summary = new GcSummary();
             long delivered = 0;
             ProbeEventHandler handler = (in ProbeEvent e) =>
             {
                 delivered++;
-                if (pairing.Apply(e) is { } collection) writer.Write(collection);
+                if (pairing.Apply(e) is not { } collection) return;
+                summary.Add(collection);
+                writer.Collection(collection);
             };
-            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
-            writer.WriteSummary();
-            sink.Writer.Flush();
+            run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+            writer.Summary(summary);
+            sink.Flush();
             return run.Complete(run.EventReport(delivered, session.Lost));
         });
         return command;

@@ -3,6 +3,7 @@ using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Events;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 
@@ -34,7 +35,7 @@ internal static class ImportsCommand
             var (tids, duration, ringBytes) = events.Read(result);
             var slowest = result.GetValue(top);
             if (slowest <= 0) throw new UsageException("--top must be positive");
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             Privileges.RequireTracing("imports");
             var stderr = result.InvocationConfiguration.Error;
             var probes = ImportTracker.Probes;
@@ -46,17 +47,20 @@ internal static class ImportsCommand
             }, duration, stderr);
             var session = run.Session;
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new ImportsWriter(sink.Writer, json, run.Targets.ManyProcesses, slowest);
+            var writer = EventStreamWriters.For(format, new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
             var tracker = new ImportTracker();
+            var summary = new ImportSummary(slowest);
             long delivered = 0;
             ProbeEventHandler handler = (in ProbeEvent e) =>
             {
                 delivered++;
-                if (tracker.Apply(e) is { } load) writer.Write(load);
+                if (tracker.Apply(e) is not { } load) return;
+                summary.Add(load);
+                writer.ModuleLoaded(load);
             };
-            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
-            writer.WriteSummary();
-            sink.Writer.Flush();
+            run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+            writer.Summary(summary);
+            sink.Flush();
             return run.Complete(run.EventReport(delivered, session.Lost));
         });
         return command;

@@ -15,13 +15,10 @@ namespace Pyprobe.Cli.Output;
 /// </code>
 /// Every thread has its own stack and depth; the thread column is <c>pid/tid</c> when several processes are traced.
 /// </summary>
-internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses) : IEventFormatter
+internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses)
 {
-    private readonly CallTree _stacks = new();
-
-    public void Write(EventBuffer output, in ProbeEvent e)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
     {
-        var step = _stacks.Apply(e);
         if (timeFormat != TimeFormat.None)
         {
             var ns = clock.LocalNanosecondOfDay(e.Timestamp);
@@ -65,16 +62,14 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
 /// return whose entry was seen. ts is CLOCK_MONOTONIC nanoseconds; lineno is the def line on entry and the line
 /// that returned on return.
 /// </summary>
-internal sealed class FlowJsonFormatter : IEventFormatter
+internal sealed class FlowJsonFormatter
 {
     private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private readonly CallTree _stacks = new();
     private Utf8JsonWriter? _writer;
     private EventBuffer? _target;
 
-    public void Write(EventBuffer output, in ProbeEvent e)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
     {
-        var step = _stacks.Apply(e);
         if (!ReferenceEquals(_target, output))
         {
             _writer = new Utf8JsonWriter(output, Options);

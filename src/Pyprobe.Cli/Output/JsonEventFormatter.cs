@@ -10,7 +10,7 @@ namespace Pyprobe.Cli.Output;
 /// nanoseconds of CLOCK_MONOTONIC, the probe's decoded fields by name (found as a boolean), and
 /// <c>"NAME_truncated":true</c> for a string that was cut. Bytes that are not UTF-8 become \xNN.
 /// </summary>
-internal sealed class JsonEventFormatter : IEventFormatter
+internal sealed class JsonEventFormatter
 {
     private static readonly JsonWriterOptions Options = new() { SkipValidation = true };
     private readonly Dictionary<string, JsonEncodedText> _names = new(StringComparer.Ordinal);
