@@ -64,20 +64,11 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
 /// </summary>
 internal sealed class FlowJsonFormatter
 {
-    private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private Utf8JsonWriter? _writer;
-    private EventBuffer? _target;
+    private readonly JsonLines _lines = new(new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
     {
-        if (!ReferenceEquals(_target, output))
-        {
-            _writer = new Utf8JsonWriter(output, Options);
-            _target = output;
-        }
-        var json = _writer!;
-        json.Reset(output);
-        json.WriteStartObject();
+        var json = _lines.Begin(output);
         json.WriteNumber("ts", e.Timestamp);
         json.WriteNumber("pid", e.Pid);
         json.WriteNumber("tid", e.Tid);
@@ -87,9 +78,7 @@ internal sealed class FlowJsonFormatter
         WriteName(json, "funcname", e.StringBytes(1));
         json.WriteNumber("lineno", e.Value(2));
         if (step.DurationNs is { } ns) json.WriteNumber("duration_ns", ns);
-        json.WriteEndObject();
-        json.Flush();
-        output.Write((byte)'\n');
+        _lines.End(output);
     }
 
     private static void WriteName(Utf8JsonWriter json, string name, ReadOnlySpan<byte> bytes)

@@ -1,8 +1,6 @@
 using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
