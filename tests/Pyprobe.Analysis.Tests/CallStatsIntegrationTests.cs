@@ -301,5 +301,23 @@ public class CallStatsIntegrationTests
         }
     }
 
+    [Fact]
+    public void SnapshotLeavesTotalsAndTakeIntervalClearsThem()
+    {
+        var (stats, session) = Run("3.9", Fib);
+        using (session)
+        {
+            // Cumulative reads: an exporter reads the same totals again and again.
+            Assert.Equal(8361UL, Single(stats, "fib").Count);
+            var again = Single(session.Snapshot(), "fib");
+            Assert.Equal(8361UL, again.Count);
+            Assert.Equal(Single(stats, "fib").TotalNs, again.TotalNs);
+            // An interval takes what was counted and leaves nothing behind.
+            Assert.Equal(8361UL, Single(session.TakeInterval(), "fib").Count);
+            Assert.Empty(session.Snapshot().Functions);
+            Assert.Empty(session.TakeInterval().Functions);
+        }
+    }
+
     private static string PythonString(string s) => "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'";
 }

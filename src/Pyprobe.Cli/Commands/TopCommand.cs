@@ -2,6 +2,7 @@ using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
 
@@ -43,10 +44,10 @@ internal static class TopCommand
             var every = result.GetValue(interval);
             var rowsWanted = result.GetValue(top);
             CallOptions.Validate(rowsWanted, seconds, every);
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
             var path = result.GetValue(output.File);
-            var live = !json && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+            var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
 
             using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
@@ -75,19 +76,15 @@ internal static class TopCommand
             else
             {
                 using var sink = output.Open(result, stdout);
+                var writer = CallStatsWriters.For(format, sink, showSelf: true, showPid);
                 var next = step;
-                void Print(TopFrame frame)
-                {
-                    sink.Writer.Write(json ? CallsJsonWriter.Render(frame.Rows, showSelf: true, showPid) : TopView.RenderPlain(frame));
-                    sink.Writer.Flush();
-                }
                 while (run.WaitUntil(next))
                 {
-                    Print(Next(run.Session.TakeInterval(), rowsWanted ?? PlainRows));
+                    writer.Top(Next(run.Session.TakeInterval(), rowsWanted ?? PlainRows));
                     next = Advance(next, step, run.Elapsed);
                 }
                 last = CallsRun.Finish(run, interval: true);
-                Print(Next(last, rowsWanted ?? PlainRows));
+                writer.Top(Next(last, rowsWanted ?? PlainRows));
             }
             return run.Complete(CallsRun.Report(run, last, total));
         });

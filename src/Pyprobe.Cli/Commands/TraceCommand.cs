@@ -3,6 +3,7 @@ using System.Globalization;
 using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -61,9 +62,7 @@ internal static class TraceCommand
                 AllowHookWrite: !result.GetValue(noWrite));
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
-            return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json
-                    ? new JsonEventFormatter()
-                    : new TextEventFormatter(clock.Clock, result.GetValue(time), clock.ManyProcesses),
+            return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Probe(e),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);
         });

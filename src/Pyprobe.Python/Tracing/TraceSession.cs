@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Probes;

@@ -1,6 +1,7 @@
 using System.IO.Enumeration;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -25,12 +26,8 @@ internal static class TraceRun
         uint RingBufferBytes,
         bool AllowHookWrite = true);
 
-    public sealed record FormatterContext(EventClock Clock, bool ManyProcesses);
-
-    /// <summary>Longest a formatted line waits in the output buffer while events keep arriving.</summary>
-    private static readonly TimeSpan MaxOutputDelay = TimeSpan.FromMilliseconds(100);
-
-    public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
+    /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
+    public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
     {
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
         IReadOnlyList<PythonProbe> probes;
@@ -59,7 +56,7 @@ internal static class TraceRun
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         using var buffer = output!;
-        var formatter = createFormatter(new FormatterContext(new EventClock(), targets.ManyProcesses));
+        var write = show(EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses)));
 
         long delivered = 0, shown = 0;
         var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
@@ -68,11 +65,11 @@ internal static class TraceRun
             delivered++;
             if (!filter.Accepts(e)) return;
             shown++;
-            formatter.Write(buffer, e);
+            write(e);
             buffer.FlushIfFull();
         };
         var session = run.Session;
-        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(MaxOutputDelay));
+        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
         buffer.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }
