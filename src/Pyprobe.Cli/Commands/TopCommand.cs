@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
+using Pyprobe.Cli.Commands.Top;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.CallStatistics;
@@ -29,12 +30,14 @@ internal static class TopCommand
         var file = CallOptions.File();
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
+        var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: no probes, or 3.12-3.14)." };
+        var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU when sampling (default {RecordCommand.DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => RecordCommand.DefaultRate };
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, sample, rate }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -49,8 +52,27 @@ internal static class TopCommand
             var path = result.GetValue(output.File);
             var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
+            var hz = result.GetValue(rate);
+            if (hz is < 1 or > RecordCommand.MaxRate) throw new UsageException($"--rate must be between 1 and {RecordCommand.MaxRate} samples per second");
+            var limit = seconds is null ? (TimeSpan?)null : TimeSpan.FromSeconds(seconds.Value);
+            int Sampled(string why)
+            {
+                if (format == OutputFormat.Json) throw new CliException($"top prints text when it samples ({why}); use pyprobe record for a file");
+                return SampledTop.Run(new SampledTopSettings(selection, why, hz, limit, TimeSpan.FromSeconds(every), rowsWanted, live), stdout, result.InvocationConfiguration.Error);
+            }
+            if (result.GetValue(sample)) return Sampled("asked for with --sample");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            TracingRun<CallStatsSession> run;
+            try
+            {
+                run = CallsRun.Start(selection, !result.GetValue(noEntryGate), limit, result.InvocationConfiguration.Error);
+            }
+            catch (NoFunctionEventsException e)
+            {
+                result.InvocationConfiguration.Error.WriteLine($"pyprobe: note: {e.Message}; top samples the stacks instead (shares of samples, not exact counts)");
+                return Sampled("no function events here");
+            }
+            using var owned = run;
             var title = Title(run);
             var showPid = run.Targets.ManyProcesses;
             var step = TimeSpan.FromSeconds(every);

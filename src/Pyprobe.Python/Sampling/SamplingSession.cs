@@ -14,7 +14,9 @@ public sealed class SamplingSession : ILiveSession
     private readonly StackSampler _sampler;
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
-    private readonly ProfileRecorder _recorder;
+    private readonly bool _threadRoots;
+    private ProfileRecorder _recorder;
+    private ulong _lostBefore;
     private readonly Dictionary<int, string> _versions = [];
     private readonly List<int> _everSampled = [];
     private readonly System.Diagnostics.Stopwatch _sinceStart = System.Diagnostics.Stopwatch.StartNew();
@@ -26,6 +28,7 @@ public sealed class SamplingSession : ILiveSession
     {
         _sampler = sampler;
         _processes = processes;
+        _threadRoots = threadRoots;
         _recorder = new ProfileRecorder(_resolver, threadRoots);
         _unsupported = unsupported;
     }
@@ -92,10 +95,22 @@ public sealed class SamplingSession : ILiveSession
     /// <summary>Frames whose code object could not be read (freed before it was named, or the process exited).</summary>
     public long UnknownFrames => _resolver.UnknownFrames;
 
-    public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
+    /// <summary>The samples since the last call (or the start), and a fresh profile for the next interval.</summary>
+    public StackProfile TakeInterval(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
+    {
+        var lost = _sampler.Lost;
+        var profile = Build(start, duration, mode, (long)(lost - _lostBefore));
+        _lostBefore = lost;
+        _recorder = new ProfileRecorder(_resolver, _threadRoots);
+        return profile;
+    }
+
+    public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode) => Build(start, duration, mode, (long)(_sampler.Lost - _lostBefore));
+
+    private StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode, long lost)
     {
         var versions = _everSampled.Select(pid => _versions[pid]).Distinct().ToList();
-        return _recorder.Build(_everSampled.Order().ToList(), string.Join(", ", versions), _sampler.Options.Frequency, mode, start, duration, (long)_sampler.Lost);
+        return _recorder.Build(_everSampled.Order().ToList(), string.Join(", ", versions), _sampler.Options.Frequency, mode, start, duration, lost);
     }
 
     public void Dispose()

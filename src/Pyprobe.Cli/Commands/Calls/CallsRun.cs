@@ -75,7 +75,7 @@ internal static class CallsRun
         if (usable == 0)
         {
             var reason = targets.Select(Reason).FirstOrDefault(r => r is not null);
-            throw new CliException($"{string.Join(", ", targets.Select(Describe))} has no function__entry/function__return probes{(reason is null ? "" : $" ({reason})")}; call statistics need CPython 3.8-3.11 or 3.15+ built with --with-dtrace");
+            throw new NoFunctionEventsException($"{string.Join(", ", targets.Select(Describe))} has no function__entry/function__return probes{(reason is null ? "" : $" ({reason})")}; call statistics need CPython 3.8-3.11 or 3.15+ built with --with-dtrace");
         }
         foreach (var note in notes) stderr.WriteLine(note);
     }
