@@ -28,12 +28,13 @@ internal static class TopCommand
         var file = CallOptions.File();
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
+        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, noWrite }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -49,7 +50,7 @@ internal static class TopCommand
             var live = !json && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error, !result.GetValue(noWrite));
             var title = Title(run);
             var showPid = run.Targets.ManyProcesses;
             var step = TimeSpan.FromSeconds(every);
