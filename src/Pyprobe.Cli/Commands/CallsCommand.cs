@@ -26,6 +26,7 @@ internal static class CallsCommand
         var file = CallOptions.File();
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
+        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
@@ -33,7 +34,7 @@ internal static class CallsCommand
             "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate calls are counted from returns, without times. " +
             "Python 3.12-3.14 have no function probes.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, self, function, file, duration, noEntryGate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, self, function, file, duration, noEntryGate, noWrite }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -50,7 +51,7 @@ internal static class CallsCommand
             var format = output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error, !result.GetValue(noWrite));
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             var writer = CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
             ulong total = 0;

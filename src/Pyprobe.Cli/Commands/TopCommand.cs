@@ -32,12 +32,13 @@ internal static class TopCommand
         var noEntryGate = CallOptions.NoEntryGate();
         var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: no probes, or 3.12-3.14)." };
         var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU when sampling (default {RecordCommand.DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => RecordCommand.DefaultRate };
+        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, sample, rate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, noWrite, sample, rate }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -65,7 +66,7 @@ internal static class TopCommand
             TracingRun<CallStatsSession> run;
             try
             {
-                run = CallsRun.Start(selection, !result.GetValue(noEntryGate), limit, result.InvocationConfiguration.Error);
+                run = CallsRun.Start(selection, !result.GetValue(noEntryGate), limit, result.InvocationConfiguration.Error, !result.GetValue(noWrite));
             }
             catch (NoFunctionEventsException e)
             {

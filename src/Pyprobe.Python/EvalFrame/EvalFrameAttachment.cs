@@ -1,3 +1,4 @@
+using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
@@ -6,15 +7,27 @@ using Pyprobe.Python.Tracing;
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>
-/// Puts the eval-frame programs on one target's processes: the entry program at _PyEval_EvalFrameDefault (past
+/// Puts eval-frame programs on one target's processes: the entry program at _PyEval_EvalFrameDefault (past
 /// endbr64), the return program at each of its rets, and — for <see cref="FunctionEventSourceKind.EvalFrameWithHook"/> —
 /// the hook, written after the probes are in place and restored when the session detaches (it is one of the
 /// session's links, so every exit path that detaches restores it).
 /// </summary>
 public static class EvalFrameAttachment
 {
-    /// <summary>Attaches for every pid of <paramref name="target"/>; the cookies are the probe ids the records carry.</summary>
-    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps)
+    /// <summary>Attaches the event programs for every pid of <paramref name="target"/>; the cookies are the probe ids the records carry.</summary>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps) =>
+        Attach(core, target, source,
+            // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
+            (binary, isReturn) => EvalFrameProgram.Generate(isReturn ? EvalFrameProgramKind.Return : entryId is null ? EvalFrameProgramKind.PushOnly : EvalFrameProgramKind.Entry,
+                binary.Facts, binary.Layout, maps),
+            entryId ?? 0, returnId, "py_evalf");
+
+    /// <summary>
+    /// Attaches the programs <paramref name="generate"/> makes for each process's binary (false: the entry's, true: the
+    /// rets'); no return program when <paramref name="returnCookie"/> is null.
+    /// </summary>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
+        uint entryCookie, uint? returnCookie, string programName)
     {
         foreach (var pid in target.Pids)
         {
@@ -24,18 +37,14 @@ public static class EvalFrameAttachment
             var path = $"/proc/{pid}/root{binary.DisplayPath}";
             if (!File.Exists(path)) path = binary.OpenPath;
             // Returns first: a return with no open activation is dropped, an entry without its return would linger.
-            if (returnId is uint rid)
+            if (returnCookie is uint rid)
             {
-                using var program = core.Load("py_evalf_ret", EvalFrameProgram.Generate(EvalFrameProgramKind.Return, binary.Facts, binary.Layout, maps).Bytecode);
+                using var program = core.Load($"{programName}_ret", generate(binary, true).Bytecode);
                 var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
                 core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
             }
-            {
-                // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
-                var kind = entryId is null ? EvalFrameProgramKind.PushOnly : EvalFrameProgramKind.Entry;
-                using var program = core.Load("py_evalf_entry", EvalFrameProgram.Generate(kind, binary.Facts, binary.Layout, maps).Bytecode);
-                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryId ?? 0)], pid));
-            }
+            using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
+                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
             if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
                 core.AddLink(EvalFrameHook.Install(process));
         }

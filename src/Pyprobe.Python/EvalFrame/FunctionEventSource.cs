@@ -1,3 +1,4 @@
+using Pyprobe.Python.Versions;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Tracing;
@@ -55,6 +56,25 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         if (!allowWrite)
             return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
+        return WithHook(version);
+    }
+
+    /// <summary>
+    /// Decides for call statistics, which key a function by its code object: _PyEval_EvalFrameDefault wherever it
+    /// can be probed for every call (it gives the code object; the USDT entry gives the line an activation starts
+    /// at, a generator's resume line), else what <see cref="For"/> picks. The probe costs the same as the USDT one.
+    /// </summary>
+    public static FunctionEventSource ForCalls(TraceTarget target, bool allowWrite, bool held = false)
+    {
+        var general = For(target, allowWrite, held);
+        if (general.Kind != FunctionEventSourceKind.Usdt || target.AllProcesses || held) return general;
+        if (target.Version is not { } version || CPythonFacts.For(version) is not { } facts) return general;
+        if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
+        return allowWrite ? WithHook(version) : general;
+    }
+
+    private static FunctionEventSource WithHook(PythonVersion version)
+    {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
             + "which costs the program about 30-80 ns per call besides the probe's 1-2 µs, and puts NULL back when it detaches (--no-write refuses)";
         return new(FunctionEventSourceKind.EvalFrameWithHook, note, null);
