@@ -2,14 +2,14 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Cli.Tests;
 
-/// <summary>pyprobe top on Pythons without function events: it samples, says so, and shows own/total shares.</summary>
+/// <summary>pyprobe top where no function events can be had (or --sample): it samples, says so, and shows own/total shares.</summary>
 public class SampledTopTests
 {
     private static readonly string Script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "cpu_split.py");
 
+    /// <remarks>pyenv 3.12 has no probes and, with --no-write, no eval-frame hook either: nothing gives function events.</remarks>
     [Theory]
     [InlineData("/root/.pyenv/versions/3.12.1/bin/python3.12", false)]
-    [InlineData("/root/.pyenv/versions/3.9.18/bin/python3.9", false)]
     [InlineData("/root/.pyenv/versions/3.9.18/bin/python3.9", true)]
     public void WithoutFunctionEventsTopShowsSampledShares(string python, bool askForSampling)
     {
@@ -18,7 +18,7 @@ public class SampledTopTests
         Thread.Sleep(300);
         string[] args = askForSampling
             ? ["top", "-p", target.Pid.ToString(), "--duration", "3.5", "--sample", "-r", "199"]
-            : ["top", "-p", target.Pid.ToString(), "--duration", "3.5"];
+            : ["top", "-p", target.Pid.ToString(), "--duration", "3.5", "--no-write"];
         var result = PyprobeBinary.Run(args, timeout: TimeSpan.FromSeconds(30));
         Assert.True(result.ExitCode == 0, result.ToString());
         var why = askForSampling ? "sampling at 199 Hz: asked for with --sample" : "sampling at 99 Hz: no function events here";
