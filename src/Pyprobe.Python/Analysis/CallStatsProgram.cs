@@ -303,8 +303,10 @@ public static class CallStatsProgram
         {
             // Only the program that created the entry sends the names (another CPU may have won the race).
             code.Label("account");
-            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", EmitNameRecord);
-            EmitCount(StatsFullCounter);
+            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", () => EmitNameRecord(withCall: false));
+            // No entry could be made (the kernel's allocator was out of memory for the moment, or the table is full):
+            // the call goes to user space with the names instead, so it is still counted.
+            EmitNameRecord(withCall: true);
             code.Jump("out");
 
             var stats = Register.R8;
@@ -358,8 +360,12 @@ public static class CallStatsProgram
                 .Jump("out");
         }
 
-        /// <summary>Sends key + both strings (read from the key's pointers) to the ring; a full ring is counted.</summary>
-        public void EmitNameRecord()
+        /// <summary>
+        /// Sends key + both strings (read from the key's pointers) to the ring; with <paramref name="withCall"/> the
+        /// record also carries this call (timed flag, duration, self). A full ring is counted: as lost names, or as
+        /// calls not counted.
+        /// </summary>
+        public void EmitNameRecord(bool withCall)
         {
             var scratch = Register.R8;
             var bytes = Register.R9;
@@ -372,11 +378,17 @@ public static class CallStatsProgram
                     .StoreMem(MemorySize.DoubleWord, scratch, Record(offset), Register.R1);
             }
             code.StoreImm(MemorySize.Word, scratch, Record(NameLengthsOffset), 0)
-                .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), 0)
+                .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), withCall ? unchecked((int)CarriesCallFlag) : 0)
                 .Mov64(bytes, 0);
+            if (withCall)
+            {
+                foreach (var (slot, field) in new[] { (SlotTimed, CallTimedOffset), (SlotDuration, CallDurationOffset), (SlotSelf, CallSelfOffset) })
+                    code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot)
+                        .StoreMem(MemorySize.DoubleWord, scratch, Record(field), Register.R1);
+            }
             EmitStringCopy(0, KeyFilenameOffset, scratch, bytes);
             EmitStringCopy(1, KeyFuncnameOffset, scratch, bytes);
-            RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, LostNamesCounter);
+            RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, withCall ? StatsFullCounter : LostNamesCounter);
             code.Label(sent);
         }
 

@@ -60,6 +60,7 @@ public sealed class CallStatsSession : ILiveSession
     private readonly BpfMap _stats;
     private readonly BpfMap _scratch;
     private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
+    private readonly Dictionary<NameKey, RawEntry> _carried = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
 
@@ -226,6 +227,22 @@ public sealed class CallStatsSession : ILiveSession
         var func = Encoding.UTF8.GetString(record.Slice(NameStringsOffset + fileLength, funcLength));
         _names[key] = (file, func);
         _namesByPointers[(key.Pid, key.File, key.Func)] = (file, func);
+        if ((BinaryPrimitives.ReadUInt32LittleEndian(record[NameTruncatedOffset..]) & CarriesCallFlag) != 0) AddCarriedCall(key, record);
+    }
+
+    /// <summary>A call the kernel could not put in its table, counted here exactly as the kernel would have.</summary>
+    private void AddCarriedCall(NameKey key, ReadOnlySpan<byte> record)
+    {
+        if (!_carried.TryGetValue(key, out var entry)) _carried[key] = entry = new RawEntry(key, new ulong[BucketCount]);
+        entry.Calls++;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(record[CallTimedOffset..]) == 0) return;
+        var duration = BinaryPrimitives.ReadUInt64LittleEndian(record[CallDurationOffset..]);
+        entry.Timed++;
+        entry.Total += duration;
+        entry.Self += BinaryPrimitives.ReadUInt64LittleEndian(record[CallSelfOffset..]);
+        if (entry.Min == 0 || duration < entry.Min) entry.Min = duration;
+        entry.Max = Math.Max(entry.Max, duration);
+        entry.Histogram[BucketIndex(duration)]++;
     }
 
     private static NameKey ReadKey(ReadOnlySpan<byte> key) => new(
@@ -278,6 +295,13 @@ public sealed class CallStatsSession : ILiveSession
             raw.Add(entry);
         }
         DrainNames();
+        foreach (var carried in _carried.Values)
+        {
+            var copy = new RawEntry(carried.Key, new ulong[BucketCount]);
+            copy.Add(carried);
+            raw.Add(copy);
+        }
+        if (reset) _carried.Clear();
         var functions = Aggregate(raw);
         return new CallStats(functions, Counter(LostNamesCounter), Counter(UnmatchedReturnsCounter), Counter(OverflowEntriesCounter),
             Counter(DiscardedFramesCounter), Counter(StatsFullCounter), Counter(NoStackCounter));

@@ -60,18 +60,13 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     }
 
     /// <summary>
-    /// Decides for call statistics, which key a function by its code object: _PyEval_EvalFrameDefault wherever it
-    /// can be probed for every call (it gives the code object; the USDT entry gives the line an activation starts
-    /// at, a generator's resume line), else what <see cref="For"/> picks. The probe costs the same as the USDT one.
+    /// Decides for call statistics: a build with USDT function probes keeps them (3.11 with the line gate, as
+    /// before: the hook against the gate is not measured for calls yet); elsewhere as <see cref="For"/>.
     /// </summary>
-    public static FunctionEventSource ForCalls(TraceTarget target, bool allowWrite, bool held = false)
-    {
-        var general = For(target, allowWrite, held);
-        if (general.Kind != FunctionEventSourceKind.Usdt || target.AllProcesses || held) return general;
-        if (target.Version is not { } version || CPythonFacts.For(version) is not { } facts) return general;
-        if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
-        return allowWrite ? WithHook(version) : general;
-    }
+    public static FunctionEventSource ForCalls(TraceTarget target, bool allowWrite, bool held = false) =>
+        target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null
+            ? new(FunctionEventSourceKind.Usdt, null, null)
+            : For(target, allowWrite, held);
 
     private static FunctionEventSource WithHook(PythonVersion version)
     {

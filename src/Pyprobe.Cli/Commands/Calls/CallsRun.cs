@@ -52,7 +52,7 @@ internal static class CallsRun
     {
         yield return $"{run.DetachedAfter}: {totalCalls} calls counted in the kernel";
         if (last.StatsMapFull > 0)
-            yield return $"pyprobe: warning: {last.StatsMapFull} calls were not counted because the kernel's function table was full";
+            yield return $"pyprobe: warning: {last.StatsMapFull} calls were not counted: the kernel had no entry for them in its function table and the ring buffer to user space was full";
         if (last.NoStackSlot > 0)
             yield return $"pyprobe: warning: {last.NoStackSlot} calls were not timed because no thread stack slot was free";
         if (last.LostNameRecords > 0)
