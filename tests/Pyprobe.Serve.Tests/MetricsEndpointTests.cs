@@ -77,7 +77,7 @@ public sealed class MetricsEndpointTests
                 Thread.Sleep(300);
             }
             Console.WriteLine($"serve: slowest of 10 scrapes beside 20 hung clients {slowest.TotalMilliseconds:0.#} ms; snapshots {before} → {last}");
-            Assert.True(slowest < TimeSpan.FromSeconds(1), $"a scrape took {slowest}");
+            Assert.True(slowest < TimeSpan.FromSeconds(2), $"a scrape took {slowest} (the hung clients hold their connections for 10 s)");
             // The collector kept taking a snapshot a second while the hung clients held their connections.
             Assert.True(last - before >= 2, $"snapshots went from {before} to {last} in 3 s");
         }
