@@ -11,6 +11,7 @@ command -v dpkg-deb >/dev/null || needed+=(dpkg)
 command -v bpftrace >/dev/null || needed+=(bpftrace)   # the fault tests run it beside pyprobe on the same probes
 command -v go >/dev/null || needed+=(golang-go)   # go tool pprof reads the pprof files record writes
 command -v chromium >/dev/null || needed+=(chromium)   # the viewer tests open the flame graph and speedscope in it
+command -v prometheus >/dev/null && command -v promtool >/dev/null || needed+=(prometheus)   # the serve tests scrape pyprobe serve with it and lint /metrics with promtool
 command -v npm >/dev/null || needed+=(npm)   # fetches speedscope's own app, below
 command -v setpriv >/dev/null && command -v unshare >/dev/null || needed+=(util-linux)
 if [ ${#needed[@]} -gt 0 ]; then

@@ -414,6 +414,13 @@ public sealed class CallStatsSession : ILiveSession
         return keys;
     }
 
+    /// <summary>Drops the statistics of a process that exited, so a long-running reader does not fill the map with the dead.</summary>
+    public void Forget(int pid)
+    {
+        foreach (var key in Keys())
+            if (BinaryPrimitives.ReadInt32LittleEndian(key.AsSpan(KeyPidOffset)) == pid) _stats.Delete(key);
+    }
+
     private ulong Counter(int offset) => _scratch.SumPerCpuCounter(0, offset);
 
     private static ulong U64(ReadOnlySpan<byte> value, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(value[offset..]);
