@@ -105,6 +105,13 @@ public static unsafe partial class BpfObjects
                 *(uint*)(attr + 4) = (uint)info.Length;
                 *(ulong*)(attr + 8) = (ulong)infoPointer;
                 var result = Bpf(ObjGetInfoByFd, attr, 16);
+                if (result == -22 && kind == BpfObjectKind.Link)
+                {
+                    // Another kind of link (a perf-event link of a CPU-clock sampler, say) reads the path fields as
+                    // its own: ask again with nothing but the common header.
+                    info.AsSpan().Clear();
+                    result = Bpf(ObjGetInfoByFd, attr, 16);
+                }
                 if (result == -2) return null;
                 if (result < 0) throw new InvalidOperationException($"bpf OBJ_GET_INFO_BY_FD({kind} {id}) failed: errno {-result}");
             }
