@@ -79,10 +79,20 @@ public partial class RecordTests
         var script = Path.Combine(Workloads, "profile_shapes.py");
         try
         {
-            var result = PyprobeBinary.Run(["record", "--threads", "-r", "199", "-f", "collapsed", "-o", output, "--", Python(interpreter), script, "3"], timeout: TimeSpan.FromSeconds(60));
+            // Attach once every thread runs (the sleeper is asleep by then): a thread's first moments on a CPU are
+            // not what this test is about.
+            var start = new System.Diagnostics.ProcessStartInfo(Python(interpreter)) { RedirectStandardOutput = true, UseShellExecute = false };
+            start.ArgumentList.Add(script);
+            start.ArgumentList.Add("6");
+            using var workload = System.Diagnostics.Process.Start(start)!;
+            var line = workload.StandardOutput.ReadLineAsync();
+            Assert.True(line.Wait(TimeSpan.FromSeconds(30)), "the workload did not start its threads");
+            var tids = TidsLine().Match(line.Result ?? "");
+            Assert.True(tids.Success, line.Result);
+            Thread.Sleep(100);
+            var result = PyprobeBinary.Run(["record", "--threads", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Id.ToString(), "--duration", "3"], timeout: TimeSpan.FromSeconds(60));
             Assert.True(result.ExitCode == 0, result.ToString());
-            var tids = TidsLine().Match(result.Stdout);
-            Assert.True(tids.Success, result.ToString());
+            workload.Kill();
             var (coroutine, generator, recursion, sleeper) = (tids.Groups[1].Value, tids.Groups[2].Value, tids.Groups[3].Value, tids.Groups[4].Value);
             var stacks = ReadCollapsed(output);
             List<(string[] Frames, long Count)> OnThread(string tid) => stacks.Where(s => s.Frames[0].StartsWith($"thread {tid}", StringComparison.Ordinal)).ToList();

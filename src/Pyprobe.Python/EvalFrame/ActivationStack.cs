@@ -40,10 +40,10 @@ public static class ActivationStack
     public static void EmitPush(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, Register pidTgid, short codeSlot, string skip, bool tagCreation = false)
     {
         // 3.8: (PyFrameObject *f, int throwflag); 3.9+: (PyThreadState *tstate, frame, int throwflag).
-        var frameRegister = facts.Version.Minor == 8 ? PtRegs.Rdi : PtRegs.Rsi;
+        var frameRegister = facts.EvalFrameTakesFrameFirst ? PtRegs.Rdi : PtRegs.Rsi;
         PtRegs.Load(code, Register.R3, ctx, frameRegister);
         CodeObjectFields.EmitCodeOfFrame(code, layout, codeSlot, skip);
-        if (tagCreation && facts.Version.Minor >= 11 && layout.Frame.Owner is int owner)
+        if (tagCreation && facts.GeneratorCreationRunsFrame && layout.Frame.Owner is int owner)
         {
             var word = code.Stack.Allocate(8, "co_flags / owner");
             var untagged = code.Scope("creation")["not"];

@@ -44,17 +44,16 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         var version = target.Version;
         if (version is null || CPythonFacts.For(version) is not { } facts) return new(FunctionEventSourceKind.Usdt, null, null);
         var hasProbes = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null;
-        var minor = version.Minor;
-        if (hasProbes && (minor <= 10 || minor >= 15)) return new(FunctionEventSourceKind.Usdt, null, null);
+        if (hasProbes && facts.FunctionProbesFireForEveryCall) return new(FunctionEventSourceKind.Usdt, null, null);
         if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
         if (held)
-            return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
+            return hasProbes && facts.FunctionEntryNeedsLineSemaphore ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
         if (target.AllProcesses)
             return hasProbes ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, "the eval-frame hook is set per process: name the processes with -p");
         if (!allowWrite)
-            return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
+            return hasProbes && facts.FunctionEntryNeedsLineSemaphore ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
         return WithHook(version);
     }

@@ -46,6 +46,15 @@ public sealed class CPythonFacts
     /// <summary>3.11+ have a frame-evaluation hook worth setting from outside (interp->eval_frame, cpython.md §7).</summary>
     public bool HasEvalFrameHook => Minor >= 11;
 
+    /// <summary>_PyEval_EvalFrameDefault takes the frame in rdi (3.8: (frame, throwflag)) or rsi (3.9+: (tstate, frame, throwflag)).</summary>
+    public bool EvalFrameTakesFrameFirst => Minor == 8;
+
+    /// <summary>Calling a generator function runs its frame once to create it (3.11+): an activation that is no call.</summary>
+    public bool GeneratorCreationRunsFrame => Minor >= 11;
+
+    /// <summary>Where a build has them, the function probes fire for every call without help (3.8–3.10, 3.15+).</summary>
+    public bool FunctionProbesFireForEveryCall => Minor <= 10 || Minor >= 15;
+
     public StrLayout Str => Minor <= 11 ? new StrLayout(AsciiData: 48, CompactData: 72) : new StrLayout(AsciiData: 40, CompactData: 56);
 
     /// <summary>Object layouts (audit argument decoding).</summary>
