@@ -1,6 +1,7 @@
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
+using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Sampling;
 
@@ -21,16 +22,22 @@ public sealed class SamplingSession : ILiveSession
     private readonly Action<int, string>? _unsupported;
     private TimeSpan _lastPoll = TimeSpan.MinValue;
     private bool _detached;
+    private ulong? _stoppedNs;
 
     private SamplingSession(StackSampler sampler, SampledProcesses processes, bool threadRoots, Action<int, string>? unsupported)
     {
         _sampler = sampler;
         _processes = processes;
-        _recorder = new ProfileRecorder(_resolver, threadRoots);
+        _recorder = new ProfileRecorder(_resolver, threadRoots, sampler.Options.OffCpu ? sampler.Options.Frequency : 0);
         _unsupported = unsupported;
     }
 
-    public string AttachModeName => $"CPU-clock perf events at {_sampler.Options.Frequency} Hz";
+    public string AttachModeName => _sampler.Options.OffCpu
+        ? $"CPU-clock perf events at {_sampler.Options.Frequency} Hz and sched_switch (wall clock)"
+        : $"CPU-clock perf events at {_sampler.Options.Frequency} Hz";
+
+    /// <summary>Wall clock: stacks walked as sampled threads left their CPU.</summary>
+    public long SwitchOuts => _recorder.SwitchOuts;
 
     public StackSamplerOptions Options => _sampler.Options;
 
@@ -64,14 +71,48 @@ public sealed class SamplingSession : ILiveSession
         if (!force && now - _lastPoll < interval) return;
         _lastPoll = now;
         var (added, removed) = _processes.Poll(_unsupported);
-        foreach (var pid in removed) _sampler.RemoveProcess(pid);
+        foreach (var pid in removed)
+        {
+            _sampler.RemoveProcess(pid);
+            _recorder.CloseSpans(KernelClock.NowNs, pid);
+        }
         foreach (var process in added)
         {
-            _sampler.AddProcess(process.Pid, StackWalkConfigs.For(process));
+            var config = StackWalkConfigs.For(process);
+            if (_sampler.Options.OffCpu) OpenSpansOfSleepingThreads(process);
+            _sampler.AddProcess(process.Pid, config);
             _resolver.Add(process);
             _versions[process.Pid] = process.Binary.Version.ToString();
             _everSampled.Add(process.Pid);
         }
+    }
+
+    /// <summary>
+    /// Wall clock: threads asleep when their process is found left their CPU before the kernel could see them go,
+    /// so their stacks are read from user space (/proc/PID/mem) and their spans opened now. This happens before
+    /// the kernel starts looking at the process, so every record of theirs comes later than the span's start.
+    /// </summary>
+    private void OpenSpansOfSleepingThreads(CPythonProcess process)
+    {
+        var now = KernelClock.NowNs;
+        IReadOnlyList<ThreadStack> threads;
+        try { threads = new StackReader(process).ReadAll(); }
+        catch (Exception e) when (e is ProcessMemoryException or IOException or UnauthorizedAccessException) { return; }
+        foreach (var thread in threads)
+            if (thread.Tid > 0 && IsSleeping(process.Pid, thread.Tid))
+                _recorder.OpenSpan(process.Pid, thread.Tid, now, thread.Frames);
+    }
+
+    /// <summary>State S (sleeping) or D (waiting for I/O) in /proc/PID/task/TID/stat.</summary>
+    private static bool IsSleeping(int pid, int tid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
+            var end = stat.LastIndexOf(')');
+            return end >= 0 && end + 2 < stat.Length && stat[end + 2] is 'S' or 'D';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>Adds what the ring holds to the profile; returns how many samples that was.</summary>
@@ -87,6 +128,7 @@ public sealed class SamplingSession : ILiveSession
         if (_detached) return;
         _detached = true;
         _sampler.StopSampling();
+        _stoppedNs = KernelClock.NowNs;
     }
 
     /// <summary>Frames whose code object could not be read (freed before it was named, or the process exited).</summary>
@@ -94,6 +136,8 @@ public sealed class SamplingSession : ILiveSession
 
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
     {
+        // Threads still off their CPU were so until the recording stopped.
+        _recorder.CloseSpans(_stoppedNs ?? KernelClock.NowNs);
         var versions = _everSampled.Select(pid => _versions[pid]).Distinct().ToList();
         return _recorder.Build(_everSampled.Order().ToList(), string.Join(", ", versions), _sampler.Options.Frequency, mode, start, duration, (long)_sampler.Lost);
     }
