@@ -57,6 +57,22 @@ public class WallClockSamplingTests(ITestOutputHelper output)
         burn()
         """;
 
+    // hasher() spends its time in sha256 of 32 MiB, which runs with the GIL released, while the main thread
+    // runs Python code in burn(): both run at once, so both get about half of the samples.
+    private const string GilReleased = """
+        import hashlib, threading
+        data = b"x" * (32 << 20)
+        def hasher():
+            while True:
+                hashlib.sha256(data).digest()
+        def burn():
+            x = 0
+            while True:
+                x += 1
+        threading.Thread(target=hasher, daemon=True).start()
+        burn()
+        """;
+
     public static TheoryData<string> Interpreters => StackSamplingIntegrationTests.Interpreters;
 
     [Theory]
@@ -101,6 +117,21 @@ public class WallClockSamplingTests(ITestOutputHelper output)
         Assert.Equal(10, lines["waiter"]);
         Assert.Equal(16, lines["receiver"]);
         Assert.Equal(20, lines["dozer"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Interpreters))]
+    public void AThreadInCCodeThatReleasedTheGilIsSampledWithItsPythonStack(string interpreter)
+    {
+        using var python = Start(interpreter, GilReleased);
+        var cpu = Record(python.Process.Id, wallClock: false, seconds: 2);
+        output.WriteLine($"{interpreter}: {cpu.TotalSamples} CPU samples, hasher {Share(cpu, "hasher"):P1}, burn {Share(cpu, "burn"):P1}");
+        // Were hasher's samples only those where it holds the GIL, burn could not run alongside and hasher
+        // would have nearly all of them (a hash takes tens of ms, the switch interval is 5 ms).
+        Assert.InRange(Share(cpu, "hasher"), 0.2, 0.8);
+        Assert.InRange(Share(cpu, "burn"), 0.2, 0.8);
+        var hashing = cpu.Stacks.Where(s => Innermost(cpu, s) == "hasher").MaxBy(s => s.Count)!;
+        Assert.Equal(5, cpu.FramesOf(hashing).Last().Line);
     }
 
     private static string Innermost(StackProfile profile, StackCount stack) => profile.FramesOf(stack).Last().Function;
