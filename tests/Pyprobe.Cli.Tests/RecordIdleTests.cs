@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace Pyprobe.Cli.Tests;
@@ -16,8 +17,25 @@ public class RecordIdleTests
     public void IdleRecordsTheSleepingThreadAndCpuModeDoesNot(string interpreter)
     {
         var command = CommandFor(interpreter);
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        using var workload = Process.Start(info)!;
+        try
+        {
+            Thread.Sleep(300);
+            RecordBothWays(workload.Id.ToString(CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            workload.Kill();
+            workload.WaitForExit();
+        }
+    }
+
+    private static void RecordBothWays(string pid)
+    {
         using var cpuFile = new TempFile();
-        var cpu = PyprobeBinary.Run(["record", "--format", "collapsed", "-o", cpuFile.Path, "--duration", "2", "--", .. command], timeout: TimeSpan.FromSeconds(60));
+        var cpu = PyprobeBinary.Run(["record", "--format", "collapsed", "-o", cpuFile.Path, "--duration", "2", "-p", pid], timeout: TimeSpan.FromSeconds(60));
         Assert.True(cpu.ExitCode == 0, cpu.ToString());
         Assert.DoesNotContain("Wall clock", cpu.Stderr);
         var cpuShares = SharesByInnermostFunction(File.ReadAllLines(cpuFile.Path));
@@ -25,7 +43,7 @@ public class RecordIdleTests
         Assert.True(cpuShares.GetValueOrDefault("sleeper") <= 0.02, cpu.ToString());
 
         using var wallFile = new TempFile();
-        var wall = PyprobeBinary.Run(["record", "--idle", "--format", "collapsed", "-o", wallFile.Path, "--duration", "3", "--", .. command], timeout: TimeSpan.FromSeconds(60));
+        var wall = PyprobeBinary.Run(["record", "--idle", "--format", "collapsed", "-o", wallFile.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
         Assert.True(wall.ExitCode == 0, wall.ToString());
         Assert.Contains("sched_switch (wall clock)", wall.Stderr);
         Assert.Contains("Wall clock: ", wall.Stderr);
