@@ -79,7 +79,9 @@ public sealed class SamplingSession : ILiveSession
         foreach (var process in added)
         {
             var config = StackWalkConfigs.For(process);
-            if (_sampler.Options.OffCpu) OpenSpansOfSleepingThreads(process);
+            var sleeping = SleepingThreads(process);
+            var asleepAt = KernelClock.NowNs;
+            foreach (var thread in sleeping) _recorder.OpenSpan(process.Pid, thread.Tid, asleepAt, thread.Frames);
             _sampler.AddProcess(process.Pid, config);
             _resolver.Add(process);
             _versions[process.Pid] = process.Binary.Version.ToString();
@@ -89,18 +91,15 @@ public sealed class SamplingSession : ILiveSession
 
     /// <summary>
     /// Wall clock: threads asleep when their process is found left their CPU before the kernel could see them go,
-    /// so their stacks are read from user space (/proc/PID/mem) and their spans opened now. This happens before
-    /// the kernel starts looking at the process, so every record of theirs comes later than the span's start.
+    /// so their stacks are read from user space (/proc/PID/mem). Their spans open right before the kernel starts
+    /// looking at the process, so every record of theirs comes later than the span's start.
     /// </summary>
-    private void OpenSpansOfSleepingThreads(CPythonProcess process)
+    private List<ThreadStack> SleepingThreads(CPythonProcess process)
     {
-        var now = KernelClock.NowNs;
-        IReadOnlyList<ThreadStack> threads;
-        try { threads = new StackReader(process).ReadAll(); }
-        catch (Exception e) when (e is ProcessMemoryException or IOException or UnauthorizedAccessException) { return; }
-        foreach (var thread in threads)
-            if (thread.Tid > 0 && IsSleeping(process.Pid, thread.Tid))
-                _recorder.OpenSpan(process.Pid, thread.Tid, now, thread.Frames);
+        if (!_sampler.Options.OffCpu) return [];
+        try { return new StackReader(process).ReadAll().Where(t => t.Tid > 0 && IsSleeping(process.Pid, t.Tid)).ToList(); }
+        catch (IOException) { return []; } // ProcessMemoryException included: the process is going away
+        catch (UnauthorizedAccessException) { return []; }
     }
 
     /// <summary>State S (sleeping) or D (waiting for I/O) in /proc/PID/task/TID/stat.</summary>

@@ -45,8 +45,9 @@ public sealed class StackSampler : IDisposable
         }
     }
 
-    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, StackSamplerOptions options)
+    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, uint? taskFsBase, StackSamplerOptions options)
     {
+        _taskFsBase = taskFsBase;
         (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling, _offCpu) = (configs, threadStates, scratch, ring, programArray, program, sampling, offCpu);
         Options = options;
         Reader = new RingBufferReader(ring);
@@ -102,9 +103,13 @@ public sealed class StackSampler : IDisposable
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
 
             OffCpuTracking? offCpu = null;
+            uint? taskFsBase = null;
             if (options.OffCpu)
             {
+                // The BTF is parsed here anyway; the fsbase offset taken now keeps AddProcess quick, which
+                // the off-CPU spans opened just before it rely on.
                 var btf = KernelBtf.LoadVmlinux();
+                taskFsBase = (uint)btf.MemberOffset("task_struct", "thread", "fsbase");
                 var task = new TaskIdOffsets(btf.MemberOffset("task_struct", "pid"), btf.MemberOffset("task_struct", "tgid"));
                 var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
                 var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
@@ -115,7 +120,7 @@ public sealed class StackSampler : IDisposable
                 offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
             }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
-            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, offCpu, options);
+            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, offCpu, taskFsBase, options);
         }
         catch
         {
