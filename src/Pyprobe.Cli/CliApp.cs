@@ -32,6 +32,7 @@ internal static class CliApp
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(StatCommand.Create());
         root.Subcommands.Add(RecordCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(DumpCommand.Create());
         return root;
     }

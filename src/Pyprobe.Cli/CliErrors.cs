@@ -20,5 +20,8 @@ internal class CliException(string message, int exitCode = ExitCodes.Failure) : 
     public int ExitCode { get; } = exitCode;
 }
 
+/// <summary>The target gives no function events (no function probes, or none that fire on its version): top samples instead.</summary>
+internal sealed class NoFunctionEventsException(string message) : CliException(message);
+
 /// <summary>A command line that parses but makes no sense (conflicting or missing targets). Exit 2.</summary>
 internal sealed class UsageException(string message) : CliException(message, ExitCodes.Usage);

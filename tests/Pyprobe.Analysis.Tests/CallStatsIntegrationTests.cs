@@ -301,5 +301,56 @@ public class CallStatsIntegrationTests
         }
     }
 
+    [Fact]
+    public void SnapshotLeavesTotalsAndTakeIntervalClearsThem()
+    {
+        var (stats, session) = Run("3.9", Fib);
+        using (session)
+        {
+            // Cumulative reads: an exporter reads the same totals again and again.
+            Assert.Equal(8361UL, Single(stats, "fib").Count);
+            var again = Single(session.Snapshot(), "fib");
+            Assert.Equal(8361UL, again.Count);
+            Assert.Equal(Single(stats, "fib").TotalNs, again.TotalNs);
+            // An interval takes what was counted and leaves nothing behind.
+            Assert.Equal(8361UL, Single(session.TakeInterval(), "fib").Count);
+            Assert.Empty(session.Snapshot().Functions);
+            Assert.Empty(session.TakeInterval().Functions);
+        }
+    }
+
     private static string PythonString(string s) => "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'";
+}
+
+/// <summary>
+/// Calls whose function the kernel cannot put in its table (here a table of 4 entries, as a stand-in for the
+/// moments its allocator has no memory) still count: they travel to user space with their names.
+/// </summary>
+public class CallStatsTableFallbackTests
+{
+    private const string FortyFunctions = "import types\nfns = [types.FunctionType((lambda: None).__code__.replace(co_name=f'f{i}', co_firstlineno=100 + i), {}) for i in range(40)]\nfor i, f in enumerate(fns):\n    for _ in range(i + 1):\n        f()\n";
+
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.15")]
+    public void CallsBeyondTheKernelsTableAreCountedExactly(string version)
+    {
+        AnalysisRequirements.EnsureRoot();
+        var python = AnalysisPythons.Get(version);
+        AnalysisRequirements.EnsureFile(python.Launcher);
+        using var workload = new Pyprobe.Python.Tests.PythonWorkload(python.Launcher, FortyFunctions);
+        using var session = CallStatsSession.Attach(TargetResolver.ForProcesses([workload.Pid]), new CallStatsOptions(MaxFunctions: 4));
+        workload.RunMeasuredPart(TimeSpan.FromSeconds(60));
+        session.Detach();
+        var stats = session.Snapshot();
+        Assert.Equal(0UL, stats.StatsMapFull);
+        for (var i = 0; i < 40; i++)
+        {
+            var row = Assert.Single(stats.Functions, f => f.Funcname == $"f{i}");
+            Assert.Equal((ulong)(i + 1), row.Count);
+            Assert.Equal((ulong)(i + 1), row.TimedCount);
+            Assert.Equal(100 + i, row.Lineno);
+            Assert.Equal(row.TimedCount, (ulong)row.Histogram.Sum(x => (long)x));
+        }
+    }
 }

@@ -33,7 +33,7 @@ public class AttachCycleTests
         PythonProbe[] probes = Long
             ? [PythonProbeCatalog.Find("gc__start")!, PythonProbeCatalog.Find("function__entry")!, PythonProbeCatalog.Find("audit")!]
             : [PythonProbeCatalog.Find("gc__start")!];
-        var options = new TraceSessionOptions(RingBufferBytes: 1 << 16);
+        var options = new TraceSessionOptions(RingBufferBytes: 1 << 16, AllowHookWrite: false);
 
         void Cycle(HashSet<(BpfObjectKind, uint)>? seen)
         {

@@ -37,7 +37,9 @@ public class KillTests
         var output = Path.Combine(Path.GetTempPath(), $"pyprobe-kill-{Guid.NewGuid():N}");
         try
         {
-            using var trace = TraceProcess.Start(["trace", .. Probes, "--format", "json", "-o", output, "-p", workload.Pid.ToString()],
+            // --no-write: the USDT path with its semaphores (3.11's entry gate) is what this test checks; the eval-frame
+            // hook a killed pyprobe leaves set is the README's subject.
+            using var trace = TraceProcess.Start(["trace", .. Probes, "--format", "json", "-o", output, "-p", workload.Pid.ToString(), "--no-write"],
                 new Dictionary<string, string?> { ["PYPROBE_FORCE_PERF_EVENT"] = forcePerfEvent });
             Assert.Contains(forcePerfEvent is null ? "via uprobe_multi" : "via perf-event uprobes", trace.AttachedLine);
             var held = BpfObjects.HeldBy(trace.Pid);

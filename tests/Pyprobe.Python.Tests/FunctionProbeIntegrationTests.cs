@@ -26,7 +26,7 @@ public class FunctionProbeIntegrationTests
         var counts = new Dictionary<string, int>();
         var lines = new HashSet<long>();
         var probes = new[] { PythonProbeCatalog.Find("function__entry")!, PythonProbeCatalog.Find("function__return")! };
-        using (var session = TraceSession.Attach(targets, probes, new TraceSessionOptions(EntryGate: entryGate)))
+        using (var session = TraceSession.Attach(targets, probes, new TraceSessionOptions(EntryGate: entryGate, AllowHookWrite: false)))
         {
             Assert.Equal(entryGate && version == "3.11" ? 1 : 0, session.GatedTargets.Count);
             workload.RunMeasuredPart(TimeSpan.FromSeconds(60));

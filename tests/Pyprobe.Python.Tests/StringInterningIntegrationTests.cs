@@ -31,7 +31,7 @@ public class StringInterningIntegrationTests
         var targets = TargetResolver.ForProcesses([workload.Pid]);
         var generated = new List<(string File, string Name)>();
         var makeCalls = 0;
-        using (var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!], new TraceSessionOptions(InternStrings: true)))
+        using (var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!], new TraceSessionOptions(InternStrings: true, AllowHookWrite: false)))
         {
             workload.RunMeasuredPart(TimeSpan.FromSeconds(60));
             session.Detach();

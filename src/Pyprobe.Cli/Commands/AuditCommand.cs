@@ -3,6 +3,8 @@ using System.IO.Enumeration;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
+using Pyprobe.Python.Events;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Tracing;
 
@@ -33,7 +35,7 @@ internal static class AuditCommand
             var (tids, duration, ringBytes) = events.Read(result);
             var globs = result.GetValue(filter) ?? [];
             if (globs.Any(string.IsNullOrWhiteSpace)) throw new UsageException("--event needs a non-empty GLOB");
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             Privileges.RequireTracing("audit");
             var stderr = result.InvocationConfiguration.Error;
             using var run = TracingRun<AuditSession>.Start(TargetSelector.Resolve(selection), targets =>
@@ -48,18 +50,20 @@ internal static class AuditCommand
                     ? $"pyprobe: note: {TargetText.Describe(t.Target)}: arguments decoded in the kernel (str, int, bytes, float, bool, None, and tuples/lists of those; first {AuditLayout.TopSlots} arguments, {AuditLayout.NestedPerSlot} items of each)"
                     : $"pyprobe: note: {TargetText.Describe(t.Target)}: argument values are not decoded ({t.NoDecodeReason}); event names and counts only");
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new AuditWriter(sink.Writer, json, run.Targets.ManyProcesses, new EventClock());
+            var writer = EventStreamWriters.For(format, new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
+            var counts = new AuditCounts();
             long delivered = 0;
             Action<AuditEvent> handler = e =>
             {
                 delivered++;
                 if (globs.Length > 0 && !globs.Any(g => FileSystemName.MatchesSimpleExpression(g, e.Name, ignoreCase: false))) return;
-                writer.Write(e);
+                counts.Add(e.Name);
+                writer.Audit(e);
             };
-            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
-            writer.WriteSummary();
-            sink.Writer.Flush();
-            return run.Complete(run.EventReport(delivered, session.Lost, writer.Shown));
+            run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+            writer.Summary(counts);
+            sink.Flush();
+            return run.Complete(run.EventReport(delivered, session.Lost, counts.Events));
         });
         return command;
     }

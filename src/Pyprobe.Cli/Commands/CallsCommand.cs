@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
 
 namespace Pyprobe.Cli.Commands;
@@ -25,6 +26,7 @@ internal static class CallsCommand
         var file = CallOptions.File();
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
+        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
@@ -32,7 +34,7 @@ internal static class CallsCommand
             "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate calls are counted from returns, without times. " +
             "Python 3.12-3.14 have no function probes.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, self, function, file, duration, noEntryGate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, self, function, file, duration, noEntryGate, noWrite }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -46,28 +48,18 @@ internal static class CallsCommand
             var order = result.GetValue(sort) ?? CallSort.Total;
             if (order == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
             var rows = new CallRowSelection(order, rowsWanted, result.GetValue(function), result.GetValue(file));
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error, !result.GetValue(noWrite));
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var showPid = run.Targets.ManyProcesses;
+            var writer = CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
             ulong total = 0;
 
-            void Report(CallStats stats, string? heading)
+            void Report(CallStats stats, (TimeSpan, TimeSpan)? interval)
             {
                 foreach (var f in stats.Functions) total += f.Count;
-                var shown = rows.Apply(stats.Functions);
-                if (json)
-                {
-                    sink.Writer.Write(CallsJsonWriter.Render(shown, showSelf, showPid));
-                }
-                else
-                {
-                    if (heading is not null) sink.Writer.Write(heading);
-                    sink.Writer.Write(CallsTextWriter.Render(shown, showSelf, showPid));
-                }
-                sink.Writer.Flush();
+                writer.Calls(rows.Apply(stats.Functions), interval);
             }
 
             CallStats last;
@@ -78,14 +70,13 @@ internal static class CallsCommand
                 var since = TimeSpan.Zero;
                 while (run.WaitUntil(next))
                 {
-                    Report(run.Session.TakeInterval(), Heading(since, run.Elapsed));
+                    Report(run.Session.TakeInterval(), (since, run.Elapsed));
                     since = run.Elapsed;
-                    if (!json) sink.Writer.Write('\n');
                     next += step;
                     if (next < run.Elapsed) next = run.Elapsed + step;
                 }
                 last = CallsRun.Finish(run, interval: true);
-                Report(last, Heading(since, run.Elapsed));
+                Report(last, (since, run.Elapsed));
             }
             else
             {
@@ -99,7 +90,4 @@ internal static class CallsCommand
         });
         return command;
     }
-
-    private static string Heading(TimeSpan from, TimeSpan to) =>
-        $"{DateTime.Now:HH:mm:ss} calls in the last {(to - from).TotalSeconds:0.00} s\n";
 }

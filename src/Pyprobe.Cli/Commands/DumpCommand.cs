@@ -28,13 +28,16 @@ internal static class DumpCommand
             var pids = result.GetValue(pid) ?? [];
             if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
             var (version, threads) = Read(pids[0]);
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
-                sink.Writer.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
+                text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select(f => new DumpFrame(f.Function, f.File, f.Line)).ToList())).ToList()),
                     DumpJsonContext.Default.DumpDocument));
             else
-                WriteText(sink.Writer, pids[0], version, threads);
+                WriteText(text, pids[0], version, threads);
+            using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            sink.WriteUtf8(text.ToString());
+            sink.Flush();
             return ExitCodes.Success;
         });
         return command;

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
+using Pyprobe.Python.Events;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -56,9 +58,8 @@ internal static class FlowCommand
                 ringBytes);
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
-            return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json
-                    ? new FlowJsonFormatter()
-                    : new FlowTextFormatter(clock.Clock, result.GetValue(time), clock.ManyProcesses),
+            var tree = new CallTree();
+            return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Call(e, tree.Apply(e)),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);
         });

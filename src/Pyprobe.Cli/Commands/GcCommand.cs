@@ -1,9 +1,6 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Events;
-using Pyprobe.Cli.Output;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
@@ -28,30 +25,18 @@ internal static class GcCommand
         command.SetAction(result =>
         {
             var selection = target.Read(result);
-            var (tids, duration, ringBytes) = events.Read(result);
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var settings = events.Read(result);
             Privileges.RequireTracing("gc");
-            var stderr = result.InvocationConfiguration.Error;
-            using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
-            {
-                var usable = RequiredProbes.Usable(targets.Targets, GcPairing.Probes, "gc", stderr);
-                var session = TraceSession.Attach(usable, GcPairing.Probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
-                return new Attachment<TraceSession>(session, string.Join(", ", GcPairing.Probes), TargetText.Where(usable));
-            }, duration, stderr);
-            var session = run.Session;
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new GcWriter(sink.Writer, json, run.Targets.ManyProcesses, new EventClock());
             var pairing = new GcPairing();
-            long delivered = 0;
-            ProbeEventHandler handler = (in ProbeEvent e) =>
-            {
-                delivered++;
-                if (pairing.Apply(e) is { } collection) writer.Write(collection);
-            };
-            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
-            writer.WriteSummary();
-            sink.Writer.Flush();
-            return run.Complete(run.EventReport(delivered, session.Lost));
+            var summary = new GcSummary();
+            return ProbeStreamRun.Run(result, selection, settings, output, GcPairing.Probes, "gc",
+                writer => (in ProbeEvent e) =>
+                {
+                    if (pairing.Apply(e) is not { } collection) return;
+                    summary.Add(collection);
+                    writer.Collection(collection);
+                },
+                writer => writer.Summary(summary));
         });
         return command;
     }

@@ -1,9 +1,6 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Events;
-using Pyprobe.Cli.Output;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
@@ -31,33 +28,20 @@ internal static class ImportsCommand
         command.SetAction(result =>
         {
             var selection = target.Read(result);
-            var (tids, duration, ringBytes) = events.Read(result);
+            var settings = events.Read(result);
             var slowest = result.GetValue(top);
             if (slowest <= 0) throw new UsageException("--top must be positive");
-            var json = output.ReadFormat(result) == OutputFormat.Json;
             Privileges.RequireTracing("imports");
-            var stderr = result.InvocationConfiguration.Error;
-            var probes = ImportTracker.Probes;
-            using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
-            {
-                var usable = RequiredProbes.Usable(targets.Targets, probes, "imports", stderr);
-                var session = TraceSession.Attach(usable, probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
-                return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable));
-            }, duration, stderr);
-            var session = run.Session;
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new ImportsWriter(sink.Writer, json, run.Targets.ManyProcesses, slowest);
             var tracker = new ImportTracker();
-            long delivered = 0;
-            ProbeEventHandler handler = (in ProbeEvent e) =>
-            {
-                delivered++;
-                if (tracker.Apply(e) is { } load) writer.Write(load);
-            };
-            run.Stream(() => session.Drain(handler), sink.Writer.Flush);
-            writer.WriteSummary();
-            sink.Writer.Flush();
-            return run.Complete(run.EventReport(delivered, session.Lost));
+            var summary = new ImportSummary(slowest);
+            return ProbeStreamRun.Run(result, selection, settings, output, ImportTracker.Probes, "imports",
+                writer => (in ProbeEvent e) =>
+                {
+                    if (tracker.Apply(e) is not { } load) return;
+                    summary.Add(load);
+                    writer.ModuleLoaded(load);
+                },
+                writer => writer.Summary(summary));
         });
         return command;
     }

@@ -52,10 +52,12 @@ internal static class ListCommand
             var listing = ProbeListing.From(file);
 
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
-                ProbeListJsonWriter.Write(sink.Writer, listing);
+                ProbeListJsonWriter.Write(text, listing);
             else
-                ProbeListTextWriter.Write(sink.Writer, listing, result.GetValue(verbose));
+                ProbeListTextWriter.Write(text, listing, result.GetValue(verbose));
+            sink.WriteUtf8(text.ToString());
             return ExitCodes.Success;
         });
         return command;

@@ -202,6 +202,6 @@ internal sealed class OutputOptions
     public OutputFormat ReadFormat(ParseResult result) => result.GetValue(Format);
 
     /// <summary>Opens the destination: the -o file (created or truncated) or standard output.</summary>
-    public OutputSink Open(ParseResult result, TextWriter standardOutput) =>
-        OutputSink.Open(result.GetValue(File), standardOutput);
+    public EventBuffer Open(ParseResult result, TextWriter standardOutput) =>
+        EventBuffer.Open(result.GetValue(File), standardOutput);
 }

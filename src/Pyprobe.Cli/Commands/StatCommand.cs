@@ -41,7 +41,7 @@ internal static class StatCommand
             var every = result.GetValue(interval);
             if (!(every > 0) || double.IsInfinity(every)) throw new UsageException("--interval must be positive");
             var duration = SharedOptions.ReadDuration(result, stopAfter);
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             Privileges.RequireTracing("stat");
             var stderr = result.InvocationConfiguration.Error;
             var gate = result.GetValue(entryGate);
@@ -77,7 +77,7 @@ internal static class StatCommand
             }, duration, stderr);
 
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var writer = new StatWriter(sink.Writer, json);
+            var writer = StatWriters.For(format, sink);
             var step = TimeSpan.FromSeconds(every);
             var next = step;
             var intervals = 0;

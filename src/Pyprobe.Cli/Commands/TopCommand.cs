@@ -1,7 +1,9 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
+using Pyprobe.Cli.Commands.Top;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
 
@@ -28,12 +30,15 @@ internal static class TopCommand
         var file = CallOptions.File();
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
+        var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: no probes, or 3.12-3.14)." };
+        var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU when sampling (default {RecordCommand.DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => RecordCommand.DefaultRate };
+        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate }) command.Options.Add(option);
+        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, noWrite, sample, rate }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -43,13 +48,32 @@ internal static class TopCommand
             var every = result.GetValue(interval);
             var rowsWanted = result.GetValue(top);
             CallOptions.Validate(rowsWanted, seconds, every);
-            var json = output.ReadFormat(result) == OutputFormat.Json;
+            var format = output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
             var path = result.GetValue(output.File);
-            var live = !json && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+            var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
+            var hz = result.GetValue(rate);
+            if (hz is < 1 or > RecordCommand.MaxRate) throw new UsageException($"--rate must be between 1 and {RecordCommand.MaxRate} samples per second");
+            var limit = seconds is null ? (TimeSpan?)null : TimeSpan.FromSeconds(seconds.Value);
+            int Sampled(string why)
+            {
+                if (format == OutputFormat.Json) throw new CliException($"top prints text when it samples ({why}); use pyprobe record for a file");
+                return SampledTop.Run(new SampledTopSettings(selection, why, hz, limit, TimeSpan.FromSeconds(every), rowsWanted, live), stdout, result.InvocationConfiguration.Error);
+            }
+            if (result.GetValue(sample)) return Sampled("asked for with --sample");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error);
+            TracingRun<CallStatsSession> run;
+            try
+            {
+                run = CallsRun.Start(selection, !result.GetValue(noEntryGate), limit, result.InvocationConfiguration.Error, !result.GetValue(noWrite));
+            }
+            catch (NoFunctionEventsException e)
+            {
+                result.InvocationConfiguration.Error.WriteLine($"pyprobe: note: {e.Message}; top samples the stacks instead (shares of samples, not exact counts)");
+                return Sampled("no function events here");
+            }
+            using var owned = run;
             var title = Title(run);
             var showPid = run.Targets.ManyProcesses;
             var step = TimeSpan.FromSeconds(every);
@@ -75,19 +99,15 @@ internal static class TopCommand
             else
             {
                 using var sink = output.Open(result, stdout);
+                var writer = CallStatsWriters.For(format, sink, showSelf: true, showPid);
                 var next = step;
-                void Print(TopFrame frame)
-                {
-                    sink.Writer.Write(json ? CallsJsonWriter.Render(frame.Rows, showSelf: true, showPid) : TopView.RenderPlain(frame));
-                    sink.Writer.Flush();
-                }
                 while (run.WaitUntil(next))
                 {
-                    Print(Next(run.Session.TakeInterval(), rowsWanted ?? PlainRows));
+                    writer.Top(Next(run.Session.TakeInterval(), rowsWanted ?? PlainRows));
                     next = Advance(next, step, run.Elapsed);
                 }
                 last = CallsRun.Finish(run, interval: true);
-                Print(Next(last, rowsWanted ?? PlainRows));
+                writer.Top(Next(last, rowsWanted ?? PlainRows));
             }
             return run.Complete(CallsRun.Report(run, last, total));
         });

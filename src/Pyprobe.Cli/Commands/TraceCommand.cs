@@ -3,6 +3,7 @@ using System.Globalization;
 using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -38,7 +39,8 @@ internal static class TraceCommand
         var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted.");
         command.Arguments.Add(probes);
         target.AddTo(command);
-        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, ringSize }) command.Options.Add(option);
+        var noWrite = new Option<bool>("--no-write") { Description = "Never write into the target (function events on 3.11-3.14 need its eval-frame hook set; without it: USDT where it fires)." };
+        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, noWrite, ringSize }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -56,12 +58,11 @@ internal static class TraceCommand
                 result.GetValue(file),
                 stopAfter,
                 !result.GetValue(noEntryGate),
-                ringBytes);
+                ringBytes,
+                AllowHookWrite: !result.GetValue(noWrite));
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
-            return TraceRun.Run(selection, settings, clock => format == OutputFormat.Json
-                    ? new JsonEventFormatter()
-                    : new TextEventFormatter(clock.Clock, result.GetValue(time), clock.ManyProcesses),
+            return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Probe(e),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);
         });

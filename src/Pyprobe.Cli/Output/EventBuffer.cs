@@ -11,6 +11,9 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
 {
     private const int FlushThreshold = 256 * 1024;
 
+    /// <summary>Longest a line should wait in the buffer while events keep arriving (see <see cref="FlushIfOlderThan"/>).</summary>
+    public static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(100);
+
     private readonly Stream? _stream;
     private readonly TextWriter? _writer;
     private readonly bool _ownsStream;

@@ -15,13 +15,10 @@ namespace Pyprobe.Cli.Output;
 /// </code>
 /// Every thread has its own stack and depth; the thread column is <c>pid/tid</c> when several processes are traced.
 /// </summary>
-internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses) : IEventFormatter
+internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses)
 {
-    private readonly CallTree _stacks = new();
-
-    public void Write(EventBuffer output, in ProbeEvent e)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
     {
-        var step = _stacks.Apply(e);
         if (timeFormat != TimeFormat.None)
         {
             var ns = clock.LocalNanosecondOfDay(e.Timestamp);
@@ -65,24 +62,13 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
 /// return whose entry was seen. ts is CLOCK_MONOTONIC nanoseconds; lineno is the def line on entry and the line
 /// that returned on return.
 /// </summary>
-internal sealed class FlowJsonFormatter : IEventFormatter
+internal sealed class FlowJsonFormatter
 {
-    private static readonly JsonWriterOptions Options = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    private readonly CallTree _stacks = new();
-    private Utf8JsonWriter? _writer;
-    private EventBuffer? _target;
+    private readonly JsonLines _lines = new(new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
-    public void Write(EventBuffer output, in ProbeEvent e)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
     {
-        var step = _stacks.Apply(e);
-        if (!ReferenceEquals(_target, output))
-        {
-            _writer = new Utf8JsonWriter(output, Options);
-            _target = output;
-        }
-        var json = _writer!;
-        json.Reset(output);
-        json.WriteStartObject();
+        var json = _lines.Begin(output);
         json.WriteNumber("ts", e.Timestamp);
         json.WriteNumber("pid", e.Pid);
         json.WriteNumber("tid", e.Tid);
@@ -92,9 +78,7 @@ internal sealed class FlowJsonFormatter : IEventFormatter
         WriteName(json, "funcname", e.StringBytes(1));
         json.WriteNumber("lineno", e.Value(2));
         if (step.DurationNs is { } ns) json.WriteNumber("duration_ns", ns);
-        json.WriteEndObject();
-        json.Flush();
-        output.Write((byte)'\n');
+        _lines.End(output);
     }
 
     private static void WriteName(Utf8JsonWriter json, string name, ReadOnlySpan<byte> bytes)

@@ -10,23 +10,14 @@ namespace Pyprobe.Cli.Output;
 /// nanoseconds of CLOCK_MONOTONIC, the probe's decoded fields by name (found as a boolean), and
 /// <c>"NAME_truncated":true</c> for a string that was cut. Bytes that are not UTF-8 become \xNN.
 /// </summary>
-internal sealed class JsonEventFormatter : IEventFormatter
+internal sealed class JsonEventFormatter
 {
-    private static readonly JsonWriterOptions Options = new() { SkipValidation = true };
+    private readonly JsonLines _lines = new(new JsonWriterOptions { SkipValidation = true });
     private readonly Dictionary<string, JsonEncodedText> _names = new(StringComparer.Ordinal);
-    private Utf8JsonWriter? _writer;
-    private EventBuffer? _target;
 
     public void Write(EventBuffer output, in ProbeEvent e)
     {
-        if (!ReferenceEquals(_target, output))
-        {
-            _writer = new Utf8JsonWriter(output, Options);
-            _target = output;
-        }
-        var json = _writer!;
-        json.Reset(output);
-        json.WriteStartObject();
+        var json = _lines.Begin(output);
         json.WriteNumber(Name("ts"), e.Timestamp);
         json.WriteNumber(Name("pid"), e.Pid);
         json.WriteNumber(Name("tid"), e.Tid);
@@ -54,9 +45,7 @@ internal sealed class JsonEventFormatter : IEventFormatter
                     break;
             }
         }
-        json.WriteEndObject();
-        json.Flush();
-        output.Write((byte)'\n');
+        _lines.End(output);
     }
 
     private JsonEncodedText Name(string name)

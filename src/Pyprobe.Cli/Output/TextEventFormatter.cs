@@ -11,7 +11,7 @@ namespace Pyprobe.Cli.Output;
 /// With several processes (or a non-main thread) a <c>[pid/tid]</c> or <c>[tid]</c> column follows the time.
 /// Bytes that are not UTF-8 and control characters are shown as \xNN; a cut string ends in "...".
 /// </summary>
-internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses) : IEventFormatter
+internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses)
 {
     public void Write(EventBuffer output, in ProbeEvent e)
     {

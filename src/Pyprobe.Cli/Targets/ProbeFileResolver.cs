@@ -81,7 +81,7 @@ internal static class ProbeFileResolver
             PythonVersion? version = null;
             try { version = PythonVersionDetector.DetectFromProcess(pid).Version; }
             catch (UsdtException) { version = PythonVersionDetector.FromFileName(e.BinaryPath); }
-            throw new CliException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
+            throw new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
         }
         var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
         return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);

@@ -1,6 +1,8 @@
 using Pyprobe.Cli.Commands;
 using Pyprobe.Python.Launching;
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
 
 namespace Pyprobe.Cli.Targets;
 
@@ -12,9 +14,10 @@ namespace Pyprobe.Cli.Targets;
 internal static class TargetSelector
 {
     /// <summary>Resolves the user's selection; for `-- CMD` the command is started, held before it runs anything.</summary>
-    public static TargetSet Resolve(TargetSelection selection) => selection switch
+    /// <param name="withoutProbes">Accept processes whose interpreter has no USDT probes (function events come from _PyEval_EvalFrameDefault then).</param>
+    public static TargetSet Resolve(TargetSelection selection, bool withoutProbes = false) => selection switch
     {
-        TargetSelection.Processes processes => TargetSet.Of(TargetResolver.ForProcesses(processes.Pids, FromProcess)),
+        TargetSelection.Processes processes => TargetSet.Of(TargetResolver.ForProcesses(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess)),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
         TargetSelection.Spawn spawn => Launch(spawn.Argv),
         _ => throw new InvalidOperationException("unknown target selection"),
@@ -24,6 +27,28 @@ internal static class TargetSelector
     {
         var file = ProbeFileResolver.FromProcess(pid);
         return new TraceTarget(file.Process!.HostPath, file.DisplayPath, file.Binary, [pid], file.Version?.Version);
+    }
+
+    private static TraceTarget FromProcessWithOrWithoutProbes(int pid)
+    {
+        try
+        {
+            return FromProcess(pid);
+        }
+        catch (CliException e) when (e.Message.Contains("has no USDT probes", StringComparison.Ordinal))
+        {
+            // The interpreter without probes: its runtime binary is the target (function events need no probes).
+            try
+            {
+                using var process = CPythonProcess.Attach(pid);
+                var binary = process.Binary;
+                return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
+            }
+            catch (UnsupportedRuntimeException)
+            {
+                throw e;
+            }
+        }
     }
 
     private static IReadOnlyList<TraceTarget> ForAll(string? path)

@@ -52,7 +52,7 @@ public sealed record FunctionStats(
 /// <param name="UnmatchedReturns">Returns with no matching frame on the thread's stack (counted, untimed).</param>
 /// <param name="OverflowEntries">Entries deeper than the kernel stack (their calls are counted, untimed).</param>
 /// <param name="DiscardedFrames">Frames dropped because a return matched a frame below them (3.15 generator creation).</param>
-/// <param name="StatsMapFull">Calls dropped because the per-function map was full.</param>
+/// <param name="StatsMapFull">Calls not counted: the kernel had no entry for them and the ring to user space was full.</param>
 /// <param name="NoStackSlot">Entries dropped because no thread stack could be allocated.</param>
 public sealed record CallStats(
     IReadOnlyList<FunctionStats> Functions,

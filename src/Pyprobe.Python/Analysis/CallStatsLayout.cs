@@ -51,8 +51,16 @@ public static class CallStatsLayout
     public static int StackValueSize(int maxFrames) => StackHeaderSize + FrameSize * maxFrames;
 
     public const int NameLengthsOffset = KeySize;   // u16 filename length, u16 funcname length
-    public const int NameTruncatedOffset = KeySize + 4;
-    public const int NameStringsOffset = KeySize + 8;
+    public const int NameTruncatedOffset = KeySize + 4; // bits 0-1: a name was cut; CarriesCallFlag: see below
+    /// <summary>
+    /// Set in the name record's flags when the record also carries one call: the kernel could not create the
+    /// function's statistics entry (no memory at that moment, or the table full), so the call travels to user space.
+    /// </summary>
+    public const uint CarriesCallFlag = 1u << 31;
+    public const int CallTimedOffset = KeySize + 8;     // u64: 1 when the call was timed
+    public const int CallDurationOffset = KeySize + 16; // u64 ns
+    public const int CallSelfOffset = KeySize + 24;     // u64 ns
+    public const int NameStringsOffset = KeySize + 32;
     public const int MaxNameLength = 1024;
 
     /// <summary>Per-CPU counters at the start of the scratch value, then the name record being built.</summary>

@@ -1,5 +1,6 @@
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.Emit;
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
@@ -13,7 +14,9 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="ScratchFd">Per-CPU array with one entry: counters, then the name record being built.</param>
 /// <param name="RingFd">Ring buffer for name records.</param>
 /// <param name="PidsFd">Hash of allowed tgids (u32 → u8), or null for every process.</param>
-public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd);
+/// <param name="DepthsFd">The <see cref="ActivationStack"/>'s depths (eval-frame sources only, else -1).</param>
+/// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames (eval-frame sources only, else -1).</param>
+public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -50,20 +53,28 @@ public static class CallStatsProgram
     private static readonly Register PidTgid = Register.R7;
 
     /// <summary>Generates the program and binds it to the session's maps.</summary>
-    public static AssembledProgram Generate(CallStatsProbeKind kind, IReadOnlyList<UsdtArgument> arguments, CallStatsMaps maps, int maxFrames, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    public static AssembledProgram Generate(CallStatsProbeKind kind, CallSiteSource source, CallStatsMaps maps, int maxFrames)
     {
         var fds = new Dictionary<string, int>(StringComparer.Ordinal)
         {
             [StacksMap] = maps.StacksFd, [StatsMap] = maps.StatsFd, [ZeroMap] = maps.ZeroFd, [ScratchMap] = maps.ScratchFd, [RingMap] = maps.RingFd,
         };
         if (maps.PidsFd is int pids) fds[PidsMap] = pids;
-        return Build(kind, arguments, maps.PidsFd is not null, maxFrames, siteAddress, resolveSymbol).BindMaps(fds);
+        if (source is CallSiteSource.EvalFrame)
+        {
+            fds[ActivationStack.DepthsMap] = maps.DepthsFd;
+            fds[ActivationStack.FramesMap] = maps.FramesFd;
+        }
+        return Build(kind, source, maps.PidsFd is not null, maxFrames).BindMaps(fds);
     }
 
-    /// <summary>Generates the program with its maps by name (<see cref="StacksMap"/> …; <see cref="PidsMap"/> when <paramref name="filterPids"/>).</summary>
-    public static AssembledProgram Build(CallStatsProbeKind kind, IReadOnlyList<UsdtArgument> arguments, bool filterPids, int maxFrames, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    /// <summary>
+    /// Generates the program with its maps by name (<see cref="StacksMap"/> …; <see cref="PidsMap"/> when <paramref name="filterPids"/>;
+    /// the <see cref="ActivationStack"/>'s for an eval-frame source).
+    /// </summary>
+    public static AssembledProgram Build(CallStatsProbeKind kind, CallSiteSource source, bool filterPids, int maxFrames)
     {
-        if (arguments.Count < 3) throw new UsdtException($"function probes have 3 arguments, this site has {arguments.Count}");
+        if (source is CallSiteSource.Usdt { Arguments.Count: < 3 } usdt) throw new UsdtException($"function probes have 3 arguments, this site has {usdt.Arguments.Count}");
         if (maxFrames is < MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(maxFrames), "stack size must be between 4 and 1024 frames");
         var code = new InstructionBuilder();
         code.Mov64(Ctx, Register.R1)
@@ -75,12 +86,28 @@ public static class CallStatsProgram
         if (kind == CallStatsProbeKind.TimedReturn)
             code.Call(HelperFunction.KtimeGetNs).StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotNow, Register.R0);
 
-        var load = code.Stack.Allocate(8, "argument");
         var slots = new[] { emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine };
-        for (var i = 0; i < 3; i++)
+        if (source is CallSiteSource.Usdt probe)
         {
-            UsdtArgumentEmitter.EmitLoad(code, arguments[i], Ctx, load, siteAddress, resolveSymbol);
-            code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots[i], Register.R0);
+            var load = code.Stack.Allocate(8, "argument");
+            for (var i = 0; i < 3; i++)
+            {
+                UsdtArgumentEmitter.EmitLoad(code, probe.Arguments[i], Ctx, load, probe.SiteAddress, probe.ResolveSymbol);
+                code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots[i], Register.R0);
+            }
+        }
+        else if (source is CallSiteSource.EvalFrame frame)
+        {
+            // The entry pushes the code object, a ret pops it: either way the function is its code object.
+            var codeObject = code.Stack.Allocate(8, "code object");
+            if (kind == CallStatsProbeKind.Entry) ActivationStack.EmitPush(code, frame.Facts, frame.Layout, Ctx, PidTgid, codeObject, "out", tagCreation: true);
+            else ActivationStack.EmitPop(code, PidTgid, codeObject, "out");
+            // Creating a generator is not a call (CPython's profiler agrees): pushed for its ret, never counted.
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeObject)
+                .And64(Register.R1, ActivationStack.CreationTag)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "out");
+            CodeObjectFields.Emit(code, frame.Facts, frame.Layout, codeObject, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine));
+            emitter.ReturnKnowsFirstLine = true;
         }
         code.StoreImm(MemorySize.Word, Register.FramePointer, emitter.SlotZeroKey, 0)
             .Mov32(Register.R1, PidTgid)
@@ -123,6 +150,9 @@ public static class CallStatsProgram
         private readonly short SlotKey = code.Stack.Allocate(KeySize, "stats key");
 
         private short Key(int fieldOffset) => (short)(SlotKey + fieldOffset);
+
+        /// <summary>A return's own line is its function's first line (eval-frame), not where it returned (USDT).</summary>
+        public bool ReturnKnowsFirstLine { get; set; }
 
         /// <summary>Finds or creates the calling thread's stack; leaves it in R8, or jumps to <paramref name="missing"/>.</summary>
         public void EmitStackLookup(bool create, string missing)
@@ -245,13 +275,18 @@ public static class CallStatsProgram
             EmitUntimedKey();
         }
 
-        /// <summary>Key from the return's own arguments (first line unknown), no duration.</summary>
+        /// <summary>Key from the return's own arguments (first line unknown unless <see cref="ReturnKnowsFirstLine"/>), no duration.</summary>
         public void EmitUntimedKey()
         {
             code.Label("untimed")
                 .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
-                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyPidOffset), Register.R1)
-                .StoreImm(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), 0)
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyPidOffset), Register.R1);
+            if (ReturnKnowsFirstLine)
+                code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotLine)
+                    .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), Register.R1);
+            else
+                code.StoreImm(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), 0);
+            code
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFilename)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFilenameOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
@@ -268,8 +303,10 @@ public static class CallStatsProgram
         {
             // Only the program that created the entry sends the names (another CPU may have won the race).
             code.Label("account");
-            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", EmitNameRecord);
-            EmitCount(StatsFullCounter);
+            MapLookup.EmitFindOrCreate(code, StatsMap, SlotKey, () => EmitZeroLookup("out").Mov64(Register.R3, Register.R0), "have_stats", () => EmitNameRecord(withCall: false));
+            // No entry could be made (the kernel's allocator was out of memory for the moment, or the table is full):
+            // the call goes to user space with the names instead, so it is still counted.
+            EmitNameRecord(withCall: true);
             code.Jump("out");
 
             var stats = Register.R8;
@@ -323,8 +360,12 @@ public static class CallStatsProgram
                 .Jump("out");
         }
 
-        /// <summary>Sends key + both strings (read from the key's pointers) to the ring; a full ring is counted.</summary>
-        public void EmitNameRecord()
+        /// <summary>
+        /// Sends key + both strings (read from the key's pointers) to the ring; with <paramref name="withCall"/> the
+        /// record also carries this call (timed flag, duration, self). A full ring is counted: as lost names, or as
+        /// calls not counted.
+        /// </summary>
+        public void EmitNameRecord(bool withCall)
         {
             var scratch = Register.R8;
             var bytes = Register.R9;
@@ -337,11 +378,17 @@ public static class CallStatsProgram
                     .StoreMem(MemorySize.DoubleWord, scratch, Record(offset), Register.R1);
             }
             code.StoreImm(MemorySize.Word, scratch, Record(NameLengthsOffset), 0)
-                .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), 0)
+                .StoreImm(MemorySize.Word, scratch, Record(NameTruncatedOffset), withCall ? unchecked((int)CarriesCallFlag) : 0)
                 .Mov64(bytes, 0);
+            if (withCall)
+            {
+                foreach (var (slot, field) in new[] { (SlotTimed, CallTimedOffset), (SlotDuration, CallDurationOffset), (SlotSelf, CallSelfOffset) })
+                    code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot)
+                        .StoreMem(MemorySize.DoubleWord, scratch, Record(field), Register.R1);
+            }
             EmitStringCopy(0, KeyFilenameOffset, scratch, bytes);
             EmitStringCopy(1, KeyFuncnameOffset, scratch, bytes);
-            RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, LostNamesCounter);
+            RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, withCall ? StatsFullCounter : LostNamesCounter);
             code.Label(sent);
         }
 

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
-using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
@@ -20,19 +19,24 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="MaxFunctions">Distinct (process, function, first line) entries the kernel can hold.</param>
 /// <param name="MaxThreads">Thread stacks (LRU: the least recently used thread's stack is recycled).</param>
 /// <param name="RingBufferBytes">Ring for name records: a power of two, a multiple of the page size.</param>
+/// <param name="AllowHookWrite">Let pyprobe set the eval-frame hook of 3.11+ targets (see <see cref="FunctionEventSource.ForCalls"/>).</param>
+/// <param name="TargetsHeld">The targets are commands started held, before their interpreter exists.</param>
 public sealed record CallStatsOptions(
     bool EntryGate = true,
     UprobeAttachMode? AttachMode = null,
     int MaxFrames = DefaultMaxFrames,
     uint MaxFunctions = 65536,
     uint MaxThreads = 4096,
-    uint RingBufferBytes = 1 << 20);
+    uint RingBufferBytes = 1 << 20,
+    bool AllowHookWrite = true,
+    bool TargetsHeld = false);
 
 /// <summary>How calls are measured in one target.</summary>
 /// <param name="Timed">Entry and return are attached: calls have durations.</param>
 /// <param name="UntimedReason">Why they have none, when <paramref name="Timed"/> is false.</param>
 /// <param name="Gated">The 3.11 entry gate is open for this target.</param>
-public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? UntimedReason, bool Gated);
+/// <param name="Source">Where its calls come from (USDT, or _PyEval_EvalFrameDefault with or without the hook).</param>
+public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? UntimedReason, bool Gated, FunctionEventSource Source);
 
 /// <summary>
 /// The engine behind <c>pyprobe calls</c>: per-function call statistics aggregated in the kernel (counts, total,
@@ -56,6 +60,7 @@ public sealed class CallStatsSession : ILiveSession
     private readonly BpfMap _stats;
     private readonly BpfMap _scratch;
     private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
+    private readonly Dictionary<NameKey, RawEntry> _carried = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
 
@@ -116,9 +121,17 @@ public sealed class CallStatsSession : ILiveSession
 
     private void AttachAll(IReadOnlyList<TraceTarget> targets)
     {
-        var plans = new List<(TraceTarget Target, UsdtProbe Return, UsdtProbe? Entry, string? Reason)>();
+        var plans = new List<(TraceTarget Target, FunctionEventSource Source, UsdtProbe? Return, UsdtProbe? Entry, string? Reason)>();
+        string? refusal = null;
         foreach (var target in targets)
         {
+            var source = FunctionEventSource.ForCalls(target, Options.AllowHookWrite, Options.TargetsHeld);
+            if (source.FromEvalFrame)
+            {
+                plans.Add((target, source, null, null, null));
+                continue;
+            }
+            refusal ??= source.Reason;
             var ret = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__return");
             if (ret is null) continue;
             var entry = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry");
@@ -126,22 +139,37 @@ public sealed class CallStatsSession : ILiveSession
             if (entry is null) reason = "this interpreter has no function__entry probe, so calls are counted from returns";
             else if (EntryGate.IsNeeded(target) && !Options.EntryGate)
                 reason = "CPython 3.11 fires function__entry only while tracing is on and the entry gate is off, so calls are counted from returns";
-            plans.Add((target, ret, reason is null ? entry : null, reason));
+            plans.Add((target, new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null), ret, reason is null ? entry : null, reason));
         }
         if (plans.Count == 0)
-            throw new UsdtException("no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+            throw new UsdtException(refusal ?? "no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
 
         var pidsFd = _core.PidFilter("pyprobe_cpids", targets)?.Fd.Value;
         var zero = _core.AddMap(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
         var stacksFd = -1;
-        if (plans.Any(p => p.Entry is not null))
+        if (plans.Any(p => p.Entry is not null || p.Source.FromEvalFrame))
             stacksFd = _core.AddMap(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads)).Fd.Value;
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd);
-
-        foreach (var (target, ret, entry, reason) in plans)
+        int depthsFd = -1, framesFd = -1;
+        if (plans.Any(p => p.Source.FromEvalFrame))
         {
+            depthsFd = _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads)).Fd.Value;
+            framesFd = _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value;
+        }
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd);
+
+        foreach (var (target, source, ret, entry, reason) in plans)
+        {
+            if (source.FromEvalFrame)
+            {
+                EvalFrameAttachment.Attach(_core, target, source,
+                    (binary, isReturn) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
+                        new CallSiteSource.EvalFrame(binary.Facts, binary.Layout), maps, Options.MaxFrames),
+                    entryCookie: 0, returnCookie: 0, "py_calls");
+                _targets.Add(new CallStatsTarget(target, true, null, false, source));
+                continue;
+            }
             // Returns first: a return without its entry is counted untimed; an entry without its return would linger.
-            AttachProbe(target, ret, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps);
+            AttachProbe(target, ret!, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps);
             var gated = false;
             if (entry is not null)
             {
@@ -152,7 +180,7 @@ public sealed class CallStatsSession : ILiveSession
                     gated = true;
                 }
             }
-            _targets.Add(new CallStatsTarget(target, entry is not null, reason, gated));
+            _targets.Add(new CallStatsTarget(target, entry is not null, reason, gated, source));
         }
     }
 
@@ -160,7 +188,7 @@ public sealed class CallStatsSession : ILiveSession
     {
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var code = CallStatsProgram.Generate(kind, sites[0].Arguments, maps, Options.MaxFrames, sites[0].Address, target.Binary.ResolveSymbolAddress);
+            var code = CallStatsProgram.Generate(kind, new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress), maps, Options.MaxFrames);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
             using var program = _core.Load(name, code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
@@ -199,6 +227,22 @@ public sealed class CallStatsSession : ILiveSession
         var func = Encoding.UTF8.GetString(record.Slice(NameStringsOffset + fileLength, funcLength));
         _names[key] = (file, func);
         _namesByPointers[(key.Pid, key.File, key.Func)] = (file, func);
+        if ((BinaryPrimitives.ReadUInt32LittleEndian(record[NameTruncatedOffset..]) & CarriesCallFlag) != 0) AddCarriedCall(key, record);
+    }
+
+    /// <summary>A call the kernel could not put in its table, counted here exactly as the kernel would have.</summary>
+    private void AddCarriedCall(NameKey key, ReadOnlySpan<byte> record)
+    {
+        if (!_carried.TryGetValue(key, out var entry)) _carried[key] = entry = new RawEntry(key, new ulong[BucketCount]);
+        entry.Calls++;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(record[CallTimedOffset..]) == 0) return;
+        var duration = BinaryPrimitives.ReadUInt64LittleEndian(record[CallDurationOffset..]);
+        entry.Timed++;
+        entry.Total += duration;
+        entry.Self += BinaryPrimitives.ReadUInt64LittleEndian(record[CallSelfOffset..]);
+        if (entry.Min == 0 || duration < entry.Min) entry.Min = duration;
+        entry.Max = Math.Max(entry.Max, duration);
+        entry.Histogram[BucketIndex(duration)]++;
     }
 
     private static NameKey ReadKey(ReadOnlySpan<byte> key) => new(
@@ -251,6 +295,13 @@ public sealed class CallStatsSession : ILiveSession
             raw.Add(entry);
         }
         DrainNames();
+        foreach (var carried in _carried.Values)
+        {
+            var copy = new RawEntry(carried.Key, new ulong[BucketCount]);
+            copy.Add(carried);
+            raw.Add(copy);
+        }
+        if (reset) _carried.Clear();
         var functions = Aggregate(raw);
         return new CallStats(functions, Counter(LostNamesCounter), Counter(UnmatchedReturnsCounter), Counter(OverflowEntriesCounter),
             Counter(DiscardedFramesCounter), Counter(StatsFullCounter), Counter(NoStackCounter));
@@ -361,6 +412,13 @@ public sealed class CallStatsSession : ILiveSession
             current = next;
         }
         return keys;
+    }
+
+    /// <summary>Drops the statistics of a process that exited, so a long-running reader does not fill the map with the dead.</summary>
+    public void Forget(int pid)
+    {
+        foreach (var key in Keys())
+            if (BinaryPrimitives.ReadInt32LittleEndian(key.AsSpan(KeyPidOffset)) == pid) _stats.Delete(key);
     }
 
     private ulong Counter(int offset) => _scratch.SumPerCpuCounter(0, offset);

@@ -1,9 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;

@@ -40,16 +40,42 @@ public sealed class CPythonProcess : IDisposable
         var maps = ProcMaps.Read(pid);
         foreach (var c in candidates)
         {
-            ElfImage elf;
-            try { elf = ElfImage.Open(c.OpenPath); }
-            catch (UsdtException) { continue; }
-            if (!CPythonBinary.DefinesRuntime(elf)) continue;
-            var binary = CPythonBinary.FromElf(elf, c.OpenPath, c.DisplayPath);
-            var bias = LoadBiasOf(elf, c.DisplayPath, maps)
+            if (BinaryOf(c.OpenPath, c.DisplayPath) is not { } binary) continue;
+            var bias = LoadBiasOf(binary.Elf, c.DisplayPath, maps)
                 ?? throw new UnsupportedRuntimeException($"process {pid}: cannot find where {c.DisplayPath} is mapped");
             return new CPythonProcess(pid, binary, bias, ProcessMemory.Open(pid));
         }
         throw new NotAPythonProcessException(pid, exe);
+    }
+
+    private static readonly Dictionary<(string Path, string Display, long Length, DateTime Modified), CPythonBinary?> Binaries = [];
+
+    /// <summary>
+    /// The runtime model of a file, or null when it does not define _PyRuntime. Resolved once per file (by path, size
+    /// and modification time): a machine-wide profile or exporter sees many processes of few interpreters.
+    /// </summary>
+    private static CPythonBinary? BinaryOf(string openPath, string displayPath)
+    {
+        (string, string, long, DateTime) key;
+        try
+        {
+            var file = new FileInfo(openPath);
+            key = (file.FullName, displayPath, file.Length, file.LastWriteTimeUtc);
+        }
+        catch (IOException) { return null; }
+        lock (Binaries)
+        {
+            if (Binaries.TryGetValue(key, out var known)) return known;
+        }
+        CPythonBinary? binary = null;
+        try
+        {
+            var elf = ElfImage.Open(openPath);
+            if (CPythonBinary.DefinesRuntime(elf)) binary = CPythonBinary.FromElf(elf, openPath, displayPath);
+        }
+        catch (UsdtException) { return null; }
+        lock (Binaries) Binaries[key] = binary;
+        return binary;
     }
 
     /// <summary>

@@ -12,14 +12,15 @@ public interface IFrameResolver
 /// Adds the kernel's samples up into a profile: frames resolved to names and lines, innermost-first records
 /// turned root-first, a thread root per thread with <c>--threads</c>, a truncation marker where the kernel
 /// stopped walking. Samples of a thread with no Python frame are counted, not added. In a wall-clock
-/// recording (<paramref name="wallClockRateHz"/> &gt; 0) switch-out and switch-in records become off-CPU
-/// spans (<see cref="OffCpuSpans"/>) added to the stack the thread left its CPU with.
+/// recording (<paramref name="offCpuSpans"/> given) switch-out and switch-in records become off-CPU spans
+/// added, when they end, to the stack the thread left its CPU with.
 /// </summary>
-public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, int wallClockRateHz = 0)
+/// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
+public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, OffCpuSpans? offCpuSpans = null)
 {
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
-    private readonly OffCpuSpans? _spans = wallClockRateHz > 0 ? new OffCpuSpans(wallClockRateHz) : null;
+    private readonly OffCpuSpans? _spans = offCpuSpans;
     private StackFrame[] _frames = new StackFrame[128];
     private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts;
 

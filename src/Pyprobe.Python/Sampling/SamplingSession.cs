@@ -15,7 +15,9 @@ public sealed class SamplingSession : ILiveSession
     private readonly StackSampler _sampler;
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
-    private readonly ProfileRecorder _recorder;
+    private readonly bool _threadRoots;
+    private ProfileRecorder _recorder;
+    private ulong _lostBefore;
     private readonly Dictionary<int, string> _versions = [];
     private readonly List<int> _everSampled = [];
     private readonly System.Diagnostics.Stopwatch _sinceStart = System.Diagnostics.Stopwatch.StartNew();
@@ -23,12 +25,16 @@ public sealed class SamplingSession : ILiveSession
     private TimeSpan _lastPoll = TimeSpan.MinValue;
     private bool _detached;
     private ulong? _stoppedNs;
+    // Wall clock: one set of off-CPU spans for the whole session, so a span open across intervals is kept.
+    private readonly OffCpuSpans? _offCpuSpans;
 
     private SamplingSession(StackSampler sampler, SampledProcesses processes, bool threadRoots, Action<int, string>? unsupported)
     {
         _sampler = sampler;
         _processes = processes;
-        _recorder = new ProfileRecorder(_resolver, threadRoots, sampler.Options.OffCpu ? sampler.Options.Frequency : 0);
+        _threadRoots = threadRoots;
+        _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
+        _recorder = NewRecorder();
         _unsupported = unsupported;
     }
 
@@ -133,12 +139,30 @@ public sealed class SamplingSession : ILiveSession
     /// <summary>Frames whose code object could not be read (freed before it was named, or the process exited).</summary>
     public long UnknownFrames => _resolver.UnknownFrames;
 
+    /// <summary>The samples since the last call (or the start), and a fresh profile for the next interval.</summary>
+    public StackProfile TakeInterval(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
+    {
+        var lost = _sampler.Lost;
+        var profile = Build(start, duration, mode, (long)(lost - _lostBefore));
+        _lostBefore = lost;
+        _recorder = NewRecorder();
+        return profile;
+    }
+
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _offCpuSpans);
+
+    /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
     {
-        // Threads still off their CPU were so until the recording stopped.
         _recorder.CloseSpans(_stoppedNs ?? KernelClock.NowNs);
+        return Build(start, duration, mode, (long)(_sampler.Lost - _lostBefore));
+    }
+
+    /// <remarks>Off-CPU spans open at an interval's end carry on: each counts in the interval it ends in.</remarks>
+    private StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode, long lost)
+    {
         var versions = _everSampled.Select(pid => _versions[pid]).Distinct().ToList();
-        return _recorder.Build(_everSampled.Order().ToList(), string.Join(", ", versions), _sampler.Options.Frequency, mode, start, duration, (long)_sampler.Lost);
+        return _recorder.Build(_everSampled.Order().ToList(), string.Join(", ", versions), _sampler.Options.Frequency, mode, start, duration, lost);
     }
 
     public void Dispose()

@@ -4,7 +4,11 @@ namespace Pyprobe.Python.Stat;
 
 /// <summary>One process in one interval: event counts in the interval and the rates they make.</summary>
 /// <param name="Calls">null when function__entry is not counted on this process's version ("n/a").</param>
-public sealed record StatRow(int Pid, string Version, string Command, double IntervalSeconds, ulong? Calls, ulong Gc, ulong Imports, ulong Audit);
+public sealed record StatRow(int Pid, string Version, string Command, double IntervalSeconds, ulong? Calls, ulong Gc, ulong Imports, ulong Audit)
+{
+    /// <summary><paramref name="count"/> events of this interval per second, to one decimal (0 for an empty interval).</summary>
+    public double PerSecond(ulong count) => IntervalSeconds > 0 ? Math.Round(count / IntervalSeconds, 1) : 0;
+}
 
 /// <summary>
 /// What stat shows each interval: which Python processes are there (the chosen targets, or every Python on the

@@ -3,7 +3,6 @@ using Pyprobe.Bpf.Emit;
 using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;

@@ -4,4 +4,5 @@ using Pyprobe.Usdt.CodeGen;
 namespace Pyprobe.Python.Tracing;
 
 /// <summary>A probe live in the kernel for one target; its id is the cookie its events carry.</summary>
-public sealed record AttachedProbe(uint Id, PythonProbe Probe, TraceTarget Target, UsdtEventLayout Layout, int SiteCount);
+/// <param name="Source">Where its events come from: "USDT", or a uprobe on _PyEval_EvalFrameDefault (function events without USDT).</param>
+public sealed record AttachedProbe(uint Id, PythonProbe Probe, TraceTarget Target, UsdtEventLayout Layout, int SiteCount, string Source = "USDT");

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Probes;
@@ -10,6 +8,7 @@ using Pyprobe.Python.Sessions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.EvalFrame;
 
 namespace Pyprobe.Python.Tracing;
 
@@ -26,7 +25,8 @@ namespace Pyprobe.Python.Tracing;
 /// than copying the names, even 128-byte paths (bpf_probe_read_user_str copies a word at a time).
 /// Records are smaller with it, which matters only when the ring, not the traced program, is the limit.
 /// </param>
-public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false);
+/// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
+public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false);
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -104,10 +104,17 @@ public sealed class TraceSession : IEventSession
             var gated = new List<TraceTarget>();
             foreach (var target in targets)
             {
+                var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, options.AllowHookWrite, options.TargetsHeld) : null;
                 foreach (var probe in probes)
                 {
+                    if (source?.FromEvalFrame == true && IsFunctionProbe(probe)) continue;
                     var usdt = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name);
                     if (usdt is not null) session.AttachProbe(target, probe, usdt, maps);
+                }
+                if (source?.FromEvalFrame == true)
+                {
+                    session.AttachEvalFrame(target, source, probes, maps);
+                    continue;
                 }
                 if (options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
                 {
@@ -145,6 +152,30 @@ public sealed class TraceSession : IEventSession
             using var program = _core.Load(ProgramName(probe.Name), code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList());
         }
+    }
+
+    private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
+
+    private EvalFrameMaps? _evalFrameMaps;
+
+    /// <summary>Function events from _PyEval_EvalFrameDefault instead of USDT (see <see cref="EvalFrameAttachment"/>), in the same record layout.</summary>
+    private void AttachEvalFrame(TraceTarget target, FunctionEventSource source, IReadOnlyList<PythonProbe> probes, UsdtEventMaps maps)
+    {
+        _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
+            _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, 16384)).Fd.Value,
+            _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value,
+            maps.TargetsFd, maps.Tids, maps.WakeupThreshold);
+        uint? Add(string name)
+        {
+            var probe = probes.FirstOrDefault(p => p.Name == name);
+            if (probe is null) return null;
+            var id = (uint)_probes.Count;
+            _probes.Add(new AttachedProbe(id, probe, target, EvalFrameProgram.Layout, 1, source.Label));
+            return id;
+        }
+        var entry = Add("function__entry");
+        var ret = Add("function__return");
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps);
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>

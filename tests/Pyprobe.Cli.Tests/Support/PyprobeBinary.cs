@@ -30,7 +30,11 @@ public static class PyprobeBinary
     }
 
     /// <summary>Runs pyprobe with <paramref name="args"/>; <paramref name="environment"/> entries override (null value removes).</summary>
-    public static CliResult Run(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
+    public static CliResult Run(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null) =>
+        RunIn(null, args, environment, timeout);
+
+    /// <summary>Runs pyprobe in <paramref name="workingDirectory"/> (null: this process's).</summary>
+    public static CliResult RunIn(string? workingDirectory, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
     {
         if (!File.Exists(Path))
             Assert.Fail($"{Path} is missing: run scripts/build.sh (scripts/test.sh builds it before running the tests)");
@@ -39,6 +43,7 @@ public static class PyprobeBinary
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("PYPROBE_DEBUG");

@@ -41,6 +41,23 @@ public sealed class RunningProcess : IDisposable
         return new RunningProcess(p);
     }
 
+    /// <summary>A Python script run by <paramref name="interpreter"/> (a binary or a launcher script); waits until the interpreter is mapped.</summary>
+    public static RunningProcess PythonScript(string interpreter, params string[] args)
+    {
+        var info = new ProcessStartInfo(interpreter) { UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        var p = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {interpreter}");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && !MapsPython(p.Id)) Thread.Sleep(20);
+        return new RunningProcess(p);
+    }
+
+    private static bool MapsPython(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/maps").Contains("python3", StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    }
+
     private static bool ExecDone(int pid, string program)
     {
         try { return Path.GetFileName(new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "") == Path.GetFileName(program); }

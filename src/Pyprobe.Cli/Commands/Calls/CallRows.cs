@@ -80,6 +80,12 @@ internal static class CallOptions
 
     public static Option<double?> Duration() => SharedOptions.Duration();
 
+    /// <summary>--no-write: never set the eval-frame hook of a 3.11+ target (then USDT where it fires, or a clear refusal).</summary>
+    public static Option<bool> NoWrite() => new("--no-write")
+    {
+        Description = "Never write into the target (calls on 3.11-3.14 need its eval-frame hook set; without it: USDT where it fires).",
+    };
+
     public static Option<bool> NoEntryGate() => new("--no-entry-gate")
     {
         Description = "On Python 3.11, do not turn on function__entry: the target keeps full speed, calls are counted from returns and have no times.",

@@ -1,6 +1,7 @@
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Analysis;
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
@@ -14,11 +15,12 @@ namespace Pyprobe.Cli.Commands.Calls;
 /// </summary>
 internal static class CallsRun
 {
-    public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr) =>
-        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection), targets =>
+    public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr, bool allowWrite = true) =>
+        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection, withoutProbes: true), targets =>
         {
-            CheckSupport(targets.Targets, stderr);
-            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate));
+            var held = targets.Child is not null;
+            CheckSupport(targets.Targets, stderr, allowWrite, held);
+            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate, AllowHookWrite: allowWrite, TargetsHeld: held));
             try
             {
                 foreach (var t in session.Targets) Notes(t, stderr);
@@ -50,7 +52,7 @@ internal static class CallsRun
     {
         yield return $"{run.DetachedAfter}: {totalCalls} calls counted in the kernel";
         if (last.StatsMapFull > 0)
-            yield return $"pyprobe: warning: {last.StatsMapFull} calls were not counted because the kernel's function table was full";
+            yield return $"pyprobe: warning: {last.StatsMapFull} calls were not counted: the kernel had no entry for them in its function table and the ring buffer to user space was full";
         if (last.NoStackSlot > 0)
             yield return $"pyprobe: warning: {last.NoStackSlot} calls were not timed because no thread stack slot was free";
         if (last.LostNameRecords > 0)
@@ -58,24 +60,25 @@ internal static class CallsRun
     }
 
     /// <summary>Fails when no target has function probes (3.12–3.14); notes targets without them.</summary>
-    private static void CheckSupport(IReadOnlyList<TraceTarget> targets, TextWriter stderr)
+    private static void CheckSupport(IReadOnlyList<TraceTarget> targets, TextWriter stderr, bool allowWrite, bool held)
     {
         var usable = 0;
         var notes = new List<string>();
         foreach (var target in targets)
         {
-            if (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__return") is not null)
+            var source = FunctionEventSource.ForCalls(target, allowWrite, held);
+            if (source.FromEvalFrame || target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__return") is not null)
             {
                 usable++;
                 continue;
             }
-            var reason = Reason(target);
+            var reason = source.Reason ?? Reason(target);
             notes.Add($"pyprobe: note: {Describe(target)} has no function__return probe{(reason is null ? "" : $" ({reason})")}");
         }
         if (usable == 0)
         {
             var reason = targets.Select(Reason).FirstOrDefault(r => r is not null);
-            throw new CliException($"{string.Join(", ", targets.Select(Describe))} has no function__entry/function__return probes{(reason is null ? "" : $" ({reason})")}; call statistics need CPython 3.8-3.11 or 3.15+ built with --with-dtrace");
+            throw new NoFunctionEventsException($"{string.Join(", ", targets.Select(Describe))} has no function__entry/function__return probes{(reason is null ? "" : $" ({reason})")}; call statistics need CPython 3.8-3.11 or 3.15+ built with --with-dtrace");
         }
         foreach (var note in notes) stderr.WriteLine(note);
     }
@@ -85,11 +88,12 @@ internal static class CallsRun
     private static void Notes(CallStatsTarget t, TextWriter stderr)
     {
         var target = t.Target;
+        if (t.Source.Note is { } note) stderr.WriteLine($"pyprobe: note: {note}");
         if (t.Gated)
             stderr.WriteLine($"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed; calls are then counted without times)");
         else if (!t.Timed)
             stderr.WriteLine($"pyprobe: note: {Describe(target)}: calls are counted without times: {t.UntimedReason}");
-        else if (CPythonFacts.For(target.Version)?.FunctionProbesRestoredWithCaveats == true)
+        else if (!t.Source.FromEvalFrame && CPythonFacts.For(target.Version)?.FunctionProbesRestoredWithCaveats == true)
             stderr.WriteLine($"pyprobe: note: {Describe(target)}: generator creation adds an entry without a return and throw() a return without an entry (pyprobe keeps its stacks right; such returns are counted untimed), and the experimental JIT, when on, hides most calls");
     }
 

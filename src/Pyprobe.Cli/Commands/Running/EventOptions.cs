@@ -16,10 +16,13 @@ internal sealed class EventOptions
         command.Options.Add(RingSize);
     }
 
-    public (IReadOnlyList<int>? Tids, TimeSpan? Duration, uint RingBytes) Read(ParseResult result)
+    public EventSettings Read(ParseResult result)
     {
         var duration = SharedOptions.ReadDuration(result, Duration);
         var ringBytes = SharedOptions.ReadRingBytes(result, RingSize);
-        return (SharedOptions.ReadTids(result, Tids), duration, ringBytes);
+        return new EventSettings(SharedOptions.ReadTids(result, Tids), duration, ringBytes);
     }
 }
+
+/// <summary>The values of <see cref="EventOptions"/>.</summary>
+internal sealed record EventSettings(IReadOnlyList<int>? Tids, TimeSpan? Duration, uint RingBytes);

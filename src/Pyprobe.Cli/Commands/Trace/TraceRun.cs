@@ -1,10 +1,12 @@
 using System.IO.Enumeration;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.EvalFrame;
 
 namespace Pyprobe.Cli.Commands.Trace;
 
@@ -21,20 +23,17 @@ internal static class TraceRun
         string? FileGlob,
         TimeSpan? Duration,
         bool EntryGate,
-        uint RingBufferBytes);
+        uint RingBufferBytes,
+        bool AllowHookWrite = true);
 
-    public sealed record FormatterContext(EventClock Clock, bool ManyProcesses);
-
-    /// <summary>Longest a formatted line waits in the output buffer while events keep arriving.</summary>
-    private static readonly TimeSpan MaxOutputDelay = TimeSpan.FromMilliseconds(100);
-
-    public static int Run(TargetSelection selection, Settings settings, Func<FormatterContext, IEventFormatter> createFormatter, Func<EventBuffer> openOutput, TextWriter stderr)
+    /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
+    public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
     {
-        var targets = TargetSelector.Resolve(selection);
+        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
         IReadOnlyList<PythonProbe> probes;
         try
         {
-            probes = CheckSupport(targets.Targets, settings, stderr);
+            probes = CheckSupport(targets.Targets, settings, targets.Child is not null, stderr);
         }
         catch
         {
@@ -44,7 +43,7 @@ internal static class TraceRun
         EventBuffer? output = null;
         using var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
             try
             {
                 output = openOutput();
@@ -54,10 +53,10 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
-            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
+            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         using var buffer = output!;
-        var formatter = createFormatter(new FormatterContext(new EventClock(), targets.ManyProcesses));
+        var write = show(EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses)));
 
         long delivered = 0, shown = 0;
         var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
@@ -66,11 +65,11 @@ internal static class TraceRun
             delivered++;
             if (!filter.Accepts(e)) return;
             shown++;
-            formatter.Write(buffer, e);
+            write(e);
             buffer.FlushIfFull();
         };
         var session = run.Session;
-        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(MaxOutputDelay));
+        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
         buffer.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }
@@ -78,7 +77,7 @@ internal static class TraceRun
     /// <summary>
     /// Drops probes a target cannot fire and says why; fails when nothing requested can fire anywhere.
     /// </summary>
-    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, TextWriter stderr)
+    private static IReadOnlyList<PythonProbe> CheckSupport(IReadOnlyList<TraceTarget> targets, Settings settings, bool held, TextWriter stderr)
     {
         var usable = new List<PythonProbe>();
         foreach (var probe in settings.Probes)
@@ -86,6 +85,17 @@ internal static class TraceRun
             var anywhere = false;
             foreach (var target in targets)
             {
+                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite, held) is var source && source.Kind != FunctionEventSourceKind.Usdt)
+                {
+                    if (source.Kind == FunctionEventSourceKind.None)
+                    {
+                        stderr.WriteLine($"pyprobe: note: {Describe(target)} has no {probe.Name} probe that fires ({source.Reason})");
+                        continue;
+                    }
+                    if (source.Note is { } note && probe == settings.Probes.First(IsFunctionProbe)) stderr.WriteLine($"pyprobe: note: {note}");
+                    anywhere = true;
+                    continue;
+                }
                 var version = target.Version;
                 var present = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name) is not null;
                 var support = version is null ? null : PythonProbeCatalog.Support(probe.Name, version.Major, version.Minor);
@@ -118,6 +128,8 @@ internal static class TraceRun
     }
 
     private static string Describe(TraceTarget target) => TargetText.Describe(target);
+
+    private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
     /// <summary>Keeps --function/--file in user space: globs over strings have no cheap kernel form.</summary>
     private sealed class EventFilter(string? functionGlob, string? fileGlob)

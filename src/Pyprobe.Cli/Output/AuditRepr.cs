@@ -6,78 +6,11 @@ using Pyprobe.Python.Audit;
 namespace Pyprobe.Cli.Output;
 
 /// <summary>
-/// pyprobe audit output. Text: one line per event, <c>HH:MM:SS [pid/tid] name(arg, …)</c> with the arguments
-/// as Python would repr them (decoded in the kernel while the probe ran; "..." marks what was left out), then
-/// the count of each event. JSON: one object per event <c>{"ts","pid","tid","event","nargs","args":[{"type",…}]}</c>,
-/// then one <c>{"summary":"audit","counts":{…}}</c> line.
+/// Audit arguments for people and programs: a Python-like repr for text ("..." marks what was left out) and
+/// <c>{"type",…}</c> objects for JSON.
 /// </summary>
-internal sealed class AuditWriter(TextWriter output, bool json, bool showPid, EventClock clock)
+internal static class AuditRepr
 {
-    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
-
-    public long Shown { get; private set; }
-
-    public void Write(AuditEvent e)
-    {
-        Shown++;
-        _counts[e.Name] = _counts.GetValueOrDefault(e.Name) + 1;
-        if (json)
-        {
-            EventText.JsonLine(output, j =>
-            {
-                j.WriteNumber("ts", e.Timestamp);
-                j.WriteNumber("pid", e.Pid);
-                j.WriteNumber("tid", e.Tid);
-                j.WriteString("event", e.Name);
-                if (e.NameTruncated) j.WriteBoolean("event_truncated", true);
-                if (e.ArgumentCount >= 0)
-                {
-                    j.WriteNumber("nargs", e.ArgumentCount);
-                    j.WriteStartArray("args");
-                    foreach (var a in e.Arguments) WriteJson(j, a);
-                    j.WriteEndArray();
-                }
-            });
-            return;
-        }
-        var line = new StringBuilder(EventText.Clock(clock, e.Timestamp)).Append(' ');
-        if (showPid) line.Append('[').Append(e.Pid).Append('/').Append(e.Tid).Append("] ");
-        line.Append(e.Name);
-        if (e.ArgumentCount >= 0)
-        {
-            line.Append('(');
-            for (var i = 0; i < e.Arguments.Count; i++)
-            {
-                if (i > 0) line.Append(", ");
-                Repr(line, e.Arguments[i]);
-            }
-            if (e.ArgumentCount > e.Arguments.Count) line.Append(e.Arguments.Count > 0 ? ", " : "").Append("...");
-            line.Append(')');
-        }
-        output.WriteLine(line.ToString());
-    }
-
-    public void WriteSummary()
-    {
-        var rows = _counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-        if (json)
-        {
-            EventText.JsonLine(output, j =>
-            {
-                j.WriteString("summary", "audit");
-                j.WriteNumber("events", Shown);
-                j.WriteStartObject("counts");
-                foreach (var (name, count) in rows) j.WriteNumber(name, count);
-                j.WriteEndObject();
-            });
-            return;
-        }
-        output.WriteLine();
-        output.WriteLine($"{Shown} audit events");
-        output.WriteLine("   COUNT  EVENT");
-        foreach (var (name, count) in rows) output.WriteLine($"{count,8}  {name}");
-    }
-
     /// <summary>Python-like repr of a decoded value.</summary>
     public static void Repr(StringBuilder s, AuditValue v)
     {
@@ -141,7 +74,7 @@ internal sealed class AuditWriter(TextWriter output, bool json, bool showPid, Ev
         s.Append(quote);
     }
 
-    private static void WriteJson(Utf8JsonWriter j, AuditValue v)
+    public static void WriteJson(Utf8JsonWriter j, AuditValue v)
     {
         j.WriteStartObject();
         switch (v.Kind)

@@ -2,26 +2,21 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Pyprobe.Cli.Output.Profiles;
 using Pyprobe.Profiles.Tests.Support;
+using Pyprobe.Viewers.Tests.Support;
 
-namespace Pyprobe.Profiles.Tests;
+namespace Pyprobe.Viewers.Tests;
 
 /// <summary>
-/// pprof's own reader (<c>go tool pprof</c>, Debian's golang-go, installed by scripts/install-prerequisites.sh):
-/// a missing go fails under CI=true and is reported otherwise.
+/// pprof's own reader (<c>go tool pprof</c>, Debian's golang-go, installed by scripts/install-prerequisites.sh)
+/// reads our pprof files: a missing go fails under CI=true and is reported otherwise.
 /// </summary>
 public sealed partial class GoPprofTests
 {
     [Fact]
     public void Go_pprof_top_lists_the_functions_with_their_flat_sample_counts()
     {
-        string? go = FindGo();
-        if (go is null)
-        {
-            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-                Assert.Fail("Missing go (CI=true; scripts/install-prerequisites.sh installs golang-go).");
-            Console.WriteLine("go not installed: skipping the go tool pprof check");
+        if (RequiredTool.Find("go", "golang-go", "/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go") is not { } go)
             return;
-        }
         string dir = Directory.CreateTempSubdirectory("pyprobe-pprof-").FullName;
         try
         {
@@ -59,14 +54,6 @@ public sealed partial class GoPprofTests
     // "      50 47.17% 47.17%         50 47.17%  work"
     [GeneratedRegex(@"(?m)^\s*(?<flat>\d+)\s+[\d.]+%\s+[\d.]+%\s+\d+\s+[\d.]+%\s+(?<name>.+)$")]
     private static partial Regex TopLine();
-
-    private static string? FindGo()
-    {
-        foreach (string candidate in new[] { "/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go" })
-            if (File.Exists(candidate))
-                return candidate;
-        return null;
-    }
 
     private static string Run(string exe, string dir, params string[] args)
     {

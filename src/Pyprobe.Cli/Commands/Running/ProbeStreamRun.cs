@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.EventStream;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Cli.Commands.Running;
+
+/// <summary>
+/// The life of a command that turns the events of a few probes into its own records (gc, imports): attach the
+/// event program to the targets that have every probe, hand each event to the command, write its summary at
+/// the end, and report delivered and lost events.
+/// </summary>
+internal static class ProbeStreamRun
+{
+    /// <param name="what">The command, for "…, which gc needs".</param>
+    /// <param name="show">Given the format's writer, what to do with each event.</param>
+    /// <param name="summarize">Writes the end-of-run summary.</param>
+    public static int Run(ParseResult result, TargetSelection selection, EventSettings events, OutputOptions output,
+        IReadOnlyList<string> probes, string what, Func<IEventStreamWriter, ProbeEventHandler> show, Action<IEventStreamWriter> summarize)
+    {
+        var stderr = result.InvocationConfiguration.Error;
+        using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
+        {
+            var usable = RequiredProbes.Usable(targets.Targets, probes, what, stderr);
+            var session = TraceSession.Attach(usable, probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(events.RingBytes, Tids: events.Tids, EntryGate: false));
+            return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable));
+        }, events.Duration, stderr);
+        var session = run.Session;
+        using var sink = output.Open(result, result.InvocationConfiguration.Output);
+        var writer = EventStreamWriters.For(output.ReadFormat(result), new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
+        var each = show(writer);
+        long delivered = 0;
+        ProbeEventHandler handler = (in ProbeEvent e) =>
+        {
+            delivered++;
+            each(e);
+        };
+        run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+        summarize(writer);
+        sink.Flush();
+        return run.Complete(run.EventReport(delivered, session.Lost));
+    }
+}

@@ -1,0 +1,119 @@
+using Pyprobe.Cli.Commands.Running;
+using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Sampling;
+using Spectre.Console;
+
+namespace Pyprobe.Cli.Commands.Top;
+
+/// <summary>How a sampling top was asked for.</summary>
+/// <param name="Why">Shown in the heading: "sampling at 99 Hz: ..." says why there are no exact counts.</param>
+internal sealed record SampledTopSettings(TargetSelection Selection, string Why, int Rate, TimeSpan? Duration, TimeSpan Step, int? Rows, bool Live);
+
+/// <summary>
+/// pyprobe top where function events are not available (no probes, 3.12–3.14 without the hook) or with --sample:
+/// the stack sampler's per-interval shares of each function, drawn like the exact view.
+/// </summary>
+internal static class SampledTop
+{
+    private const int PlainRows = 20;
+
+    public static int Run(SampledTopSettings settings, TextWriter stdout, TextWriter stderr)
+    {
+        var (targets, scope, where) = SampleTargetSelector.Resolve(settings.Selection);
+        using var run = TracingRun<SamplingSession>.Start(targets, _ =>
+        {
+            var session = SamplingSession.Start(scope, new StackSamplerOptions(settings.Rate, MaxDepth: 256), threadRoots: false,
+                (pid, reason) => stderr.WriteLine($"pyprobe: note: process {pid} is not sampled: {reason}"));
+            return new Attachment<SamplingSession>(session, "the stack sampler", where(session));
+        }, settings.Duration, stderr);
+        var session = run.Session;
+        var title = where(session);
+        var mode = $"sampling at {settings.Rate} Hz: {settings.Why}";
+        var since = TimeSpan.Zero;
+        long total = 0;
+
+        SampledTopFrame Next(int rows)
+        {
+            var profile = session.TakeInterval(DateTimeOffset.Now, run.Elapsed - since, ProfileMode.Cpu);
+            var shares = FunctionShares.Of(profile);
+            total += profile.TotalSamples;
+            var frame = new SampledTopFrame(title, mode, shares.Take(rows).ToList(), run.Elapsed - since, profile.TotalSamples, shares.Count);
+            since = run.Elapsed;
+            return frame;
+        }
+
+        bool WaitFor(TimeSpan deadline)
+        {
+            // The run's wait wakes for the ring; between deadlines the samples are drained and new processes looked for.
+            while (true)
+            {
+                var going = run.WaitUntil(run.Elapsed + TimeSpan.FromMilliseconds(100) < deadline ? run.Elapsed + TimeSpan.FromMilliseconds(100) : deadline);
+                session.PollProcesses();
+                session.Drain();
+                if (!going) return false;
+                if (run.Elapsed >= deadline) return true;
+            }
+        }
+
+        if (settings.Live) RunLive(settings, Next, WaitFor);
+        else
+        {
+            var next = settings.Step;
+            while (WaitFor(next))
+            {
+                stdout.Write(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
+                stdout.Flush();
+                next += settings.Step;
+            }
+        }
+        run.Detach();
+        while (session.Drain() > 0) { }
+        if (!settings.Live)
+        {
+            stdout.Write(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
+            stdout.Flush();
+        }
+        return run.Complete([$"{run.DetachedAfter}: {total} samples with a Python stack of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}"]);
+    }
+
+    private static void RunLive(SampledTopSettings settings, Func<int, SampledTopFrame> next, Func<TimeSpan, bool> waitFor)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.Yes,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Yes,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        int Rows() => settings.Rows ?? Math.Max(1, console.Profile.Height - 7);
+        var stdout = Console.Out;
+        stdout.Write("\u001b[?1049h\u001b[H");
+        stdout.Flush();
+        try
+        {
+            var display = new LiveDisplay(console, new Markup($"[bold]pyprobe top[/]  [yellow]{Markup.Escape($"sampling at {settings.Rate} Hz: {settings.Why}")}[/]  [dim]first refresh in {settings.Step.TotalSeconds:0.#} s; Ctrl-C to quit[/]"))
+            {
+                AutoClear = false,
+                Overflow = VerticalOverflow.Crop,
+                Cropping = VerticalOverflowCropping.Bottom,
+            };
+            display.Start(ctx =>
+            {
+                var deadline = settings.Step;
+                while (waitFor(deadline))
+                {
+                    ctx.UpdateTarget(SampledTopView.Render(next(Rows())));
+                    ctx.Refresh();
+                    deadline += settings.Step;
+                }
+            });
+        }
+        finally
+        {
+            stdout.Write("\u001b[0m\u001b[?25h\u001b[?1049l");
+            stdout.Flush();
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Pyprobe.Python.Audit;
+using Pyprobe.Python.Events;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Cli.Output.EventStream;
+
+/// <summary>
+/// The event stream, the output of trace, flow, gc, imports and audit: what happened, in order, then what the
+/// command sums up at the end. One implementation per output format (text, JSON, …); a command calls the
+/// methods of its own kind of event. A probe event lives in the ring's memory only during the call.
+/// </summary>
+internal interface IEventStreamWriter
+{
+    /// <summary>trace: one probe hit with its arguments.</summary>
+    void Probe(in ProbeEvent e);
+
+    /// <summary>flow: a function entry or return with its place in the thread's call tree.</summary>
+    void Call(in ProbeEvent e, in CallTree.Step step);
+
+    /// <summary>gc: one collection.</summary>
+    void Collection(in GcCollection c);
+
+    /// <summary>imports: one module finished loading.</summary>
+    void ModuleLoaded(ModuleLoad m);
+
+    /// <summary>audit: one audit event with its decoded arguments.</summary>
+    void Audit(AuditEvent e);
+
+    void Summary(GcSummary summary);
+
+    void Summary(ImportSummary summary);
+
+    void Summary(AuditCounts counts);
+}
+
+/// <summary>What every event-stream writer needs: where to write, how to show time, whether to show pids.</summary>
+/// <param name="Time">The time column of text lines (trace and flow let the user choose).</param>
+internal sealed record EventStreamContext(EventBuffer Output, EventClock Clock, TimeFormat Time, bool ManyProcesses);
+
+/// <summary>The writer of each output format: the one place a new format of the event stream is added.</summary>
+internal static class EventStreamWriters
+{
+    public static IEventStreamWriter For(OutputFormat format, EventStreamContext context) => format switch
+    {
+        OutputFormat.Json => new JsonEventStream(context),
+        _ => new TextEventStream(context),
+    };
+}

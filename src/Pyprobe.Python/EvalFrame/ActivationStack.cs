@@ -1,0 +1,118 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>
+/// The per-thread stack of open _PyEval_EvalFrameDefault activations: at a ret the frame is no longer in any
+/// register, so the entry pushes its code object (a depth per thread, one map entry per open activation) and the ret
+/// pops it. Unbounded by depth (LRU maps), so a 500-deep recursion keeps every name. Shared by the event and the
+/// call-statistics programs.
+/// </summary>
+public static class ActivationStack
+{
+    /// <summary>Low bit set on a pushed code object whose activation only creates a generator (see <see cref="EmitPush"/>).</summary>
+    public const int CreationTag = 1;
+
+    // PyCodeObject.co_flags on 3.11–3.15 (after the var-object header, co_consts, co_names, co_exceptiontable);
+    // CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR; _frameowner FRAME_OWNED_BY_GENERATOR.
+    private const int CodeFlagsOffset = 48;
+    private const int GeneratorLikeFlags = 0x20 | 0x80 | 0x200;
+    private const int FrameOwnedByGenerator = 1;
+
+    /// <summary>LRU hash u32 tid → u64 activations open on that thread.</summary>
+    public const string DepthsMap = "ef_depths";
+
+    /// <summary>LRU hash (u32 tid, u32 depth) → u64 code object of that open activation.</summary>
+    public const string FramesMap = "ef_frames";
+
+    /// <summary>
+    /// Reads the code object of the frame _PyEval_EvalFrameDefault was called with (ctx in <paramref name="ctx"/>)
+    /// into <paramref name="codeSlot"/> and pushes it; jumps to <paramref name="skip"/> when there is no code object
+    /// or no depth entry. Clobbers R0–R5.
+    /// </summary>
+    /// <param name="tagCreation">
+    /// Push the code object with <see cref="CreationTag"/> set when the activation only creates a generator, coroutine or
+    /// async generator (3.11+ run RETURN_GENERATOR in a frame of their own): CPython's profiler does not count it as a
+    /// call. The slot keeps the tag; its ret pops it tagged.
+    /// </param>
+    public static void EmitPush(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, Register pidTgid, short codeSlot, string skip, bool tagCreation = false)
+    {
+        // 3.8: (PyFrameObject *f, int throwflag); 3.9+: (PyThreadState *tstate, frame, int throwflag).
+        var frameRegister = facts.Version.Minor == 8 ? PtRegs.Rdi : PtRegs.Rsi;
+        PtRegs.Load(code, Register.R3, ctx, frameRegister);
+        CodeObjectFields.EmitCodeOfFrame(code, layout, codeSlot, skip);
+        if (tagCreation && facts.Version.Minor >= 11 && layout.Frame.Owner is int owner)
+        {
+            var word = code.Stack.Allocate(8, "co_flags / owner");
+            var untagged = code.Scope("creation")["not"];
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+                .Mov64(Register.R2, 4)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
+                .Add64(Register.R3, CodeFlagsOffset)
+                .Call(HelperFunction.ProbeReadUser)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, word)
+                .And64(Register.R1, GeneratorLikeFlags)
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, untagged)
+                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+                .Mov64(Register.R2, 1);
+            PtRegs.Load(code, Register.R3, ctx, frameRegister);
+            code.Add64(Register.R3, owner)
+                .Call(HelperFunction.ProbeReadUser)
+                .LoadMem(MemorySize.Byte, Register.R1, Register.FramePointer, word)
+                // A resume runs in the generator's own frame; the creating call in a frame of the thread's.
+                .JumpIf(JumpCondition.Equal, Register.R1, FrameOwnedByGenerator, untagged)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
+                .Or64(Register.R1, CreationTag)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1)
+                .Label(untagged);
+        }
+
+        var tid = code.Stack.Allocate(4, "tid");
+        var zero = code.Stack.Allocate(8, "zero depth");
+        var frameKey = code.Stack.Allocate(8, "(tid, depth)");
+        var haveDepth = code.Scope("push")["have_depth"];
+        code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
+        MapLookup.EmitFindOrCreate(code, DepthsMap, tid,
+            () => code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, zero, 0)
+                .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, zero),
+            haveDepth);
+        code.Jump(skip)
+            .Label(haveDepth)
+            // R0 points at the thread's depth: one more activation is open.
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .Add64(Register.R1, 1)
+            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, Register.R1)
+            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
+            .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid)
+            .LoadMap(Register.R1, FramesMap)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, frameKey)
+            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, codeSlot)
+            .Mov64(Register.R4, 0)
+            .Call(HelperFunction.MapUpdateElem);
+    }
+
+    /// <summary>
+    /// Pops the thread's innermost open activation into <paramref name="codeSlot"/>; jumps to <paramref name="none"/>
+    /// when the thread has none (it began before the probes were attached). Clobbers R0–R5.
+    /// </summary>
+    public static void EmitPop(InstructionBuilder code, Register pidTgid, short codeSlot, string none)
+    {
+        var tid = code.Stack.Allocate(4, "tid");
+        var frameKey = code.Stack.Allocate(8, "(tid, depth)");
+        code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
+        MapLookup.Emit(code, DepthsMap, tid, none)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
+            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
+            .Sub64(Register.R1, 1)
+            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, Register.R1)
+            .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid);
+        MapLookup.Emit(code, FramesMap, frameKey, none)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
+    }
+}

@@ -1,0 +1,105 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>Stack slots (u64 each) that receive what identifies a code object, as the USDT function probes give it.</summary>
+/// <param name="Filename">char * of co_filename's UTF-8 bytes (0 when unreadable: an empty string).</param>
+/// <param name="Name">char * of co_qualname's (co_name's before 3.11) UTF-8 bytes.</param>
+/// <param name="FirstLine">co_firstlineno, zero-extended.</param>
+public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine);
+
+/// <summary>
+/// Reads a code object's filename, name and first line in BPF with the runtime model's layouts — the fragment the
+/// eval-frame event program and the call-statistics programs share, so a function is named and keyed the same way
+/// by every command. Strings are left as pointers to their bytes (copied later, only when needed).
+/// </summary>
+public static class CodeObjectFields
+{
+    /// <summary>Reads the code object whose address is in stack slot <paramref name="codeSlot"/> into <paramref name="into"/>. Clobbers R0–R5.</summary>
+    public static void Emit(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, CodeObjectSlots into)
+    {
+        var c = layout.Code;
+        var filenameObject = code.Stack.Allocate(8, "co_filename");
+        var nameObject = code.Stack.Allocate(8, "co_name");
+        var state = code.Stack.Allocate(8, "str state");
+        ReadField(code, codeSlot, c.Filename, 8, filenameObject);
+        ReadField(code, codeSlot, c.Qualname ?? c.Name, 8, nameObject);
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, into.FirstLine, 0);
+        ReadField(code, codeSlot, c.FirstLineNo, 4, into.FirstLine);
+        EmitStringData(code, facts.Str, filenameObject, state, into.Filename);
+        EmitStringData(code, facts.Str, nameObject, state, into.Name);
+    }
+
+    /// <summary>
+    /// Reads the frame's code object (the frame pointer in R3, the code field at <paramref name="layout"/>'s offset,
+    /// tag bits cleared on 3.14+) into <paramref name="codeSlot"/>; jumps to <paramref name="missing"/> when there is none.
+    /// </summary>
+    public static void EmitCodeOfFrame(InstructionBuilder code, RuntimeLayout layout, short codeSlot, string missing)
+    {
+        code.Add64(Register.R3, layout.Frame.Code)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, codeSlot)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, missing)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot);
+        // 3.14+: a tagged _PyStackRef; the low bits are flags, not address.
+        if (layout.Frame.CodeTagMask != 0)
+            code.And64(Register.R1, ~(int)layout.Frame.CodeTagMask)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
+        code.JumpIf(JumpCondition.Equal, Register.R1, 0, missing);
+    }
+
+    private static void ReadField(InstructionBuilder code, short codeSlot, int offset, int size, short slot)
+    {
+        var read = code.Scope("field")["read"];
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)
+            .Mov64(Register.R2, size)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
+            .Add64(Register.R3, offset)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, read)
+            // A failed read leaves garbage in the slot: 0 reads as an empty string, or line 0.
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slot, 0)
+            .Label(read);
+    }
+
+    /// <summary>
+    /// <paramref name="dataSlot"/> = where the UTF-8 bytes of the str at <paramref name="objectSlot"/> are: inline after
+    /// the header for a compact ASCII str, else its cached utf8 pointer (NULL when never asked for: an empty name).
+    /// </summary>
+    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short stateSlot, short dataSlot)
+    {
+        var scope = code.Scope("strdata");
+        string ascii = scope["ascii"], done = scope["done"];
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, stateSlot, 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, stateSlot)
+            .Mov64(Register.R2, 4)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, done)
+            .Add64(Register.R3, str.State)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, done)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, stateSlot)
+            .Mov64(Register.R2, Register.R1)
+            .And64(Register.R2, (int)StrLayout.CompactAsciiBits)
+            .JumpIf(JumpCondition.Equal, Register.R2, (int)StrLayout.CompactAsciiBits, ascii)
+            .And64(Register.R1, (int)StrLayout.CompactBit)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            // PyCompactUnicodeObject: the header, utf8_length, then char *utf8.
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, dataSlot)
+            .Mov64(Register.R2, 8)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
+            .Add64(Register.R3, str.AsciiData + 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
+            .Jump(done)
+            .Label(ascii)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlot)
+            .Add64(Register.R1, str.AsciiData)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, dataSlot, Register.R1)
+            .Label(done);
+    }
+}

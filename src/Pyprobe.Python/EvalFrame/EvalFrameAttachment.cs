@@ -1,0 +1,56 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Sessions;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>
+/// Puts eval-frame programs on one target's processes: the entry program at _PyEval_EvalFrameDefault (past
+/// endbr64), the return program at each of its rets, and — for <see cref="FunctionEventSourceKind.EvalFrameWithHook"/> —
+/// the hook, written after the probes are in place and restored when the session detaches (it is one of the
+/// session's links, so every exit path that detaches restores it).
+/// </summary>
+public static class EvalFrameAttachment
+{
+    /// <summary>Attaches the event programs for every pid of <paramref name="target"/>; the cookies are the probe ids the records carry.</summary>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps) =>
+        Attach(core, target, source,
+            // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
+            (binary, isReturn) => EvalFrameProgram.Generate(isReturn ? EvalFrameProgramKind.Return : entryId is null ? EvalFrameProgramKind.PushOnly : EvalFrameProgramKind.Entry,
+                binary.Facts, binary.Layout, maps),
+            entryId ?? 0, returnId, "py_evalf");
+
+    /// <summary>
+    /// Attaches the programs <paramref name="generate"/> makes for each process's binary (false: the entry's, true: the
+    /// rets'); no return program when <paramref name="returnCookie"/> is null.
+    /// </summary>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
+        uint entryCookie, uint? returnCookie, string programName)
+    {
+        foreach (var pid in target.Pids)
+        {
+            using var process = CPythonProcess.Attach(pid);
+            var binary = process.Binary;
+            var sites = EvalFrameSites.Find(binary);
+            var path = $"/proc/{pid}/root{binary.DisplayPath}";
+            if (!File.Exists(path)) path = binary.OpenPath;
+            // Returns first: a return with no open activation is dropped, an entry without its return would linger.
+            if (returnCookie is uint rid)
+            {
+                using var program = core.Load($"{programName}_ret", generate(binary, true).Bytecode);
+                var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
+                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
+            }
+            using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
+                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
+            if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
+                core.AddLink(EvalFrameHook.Install(process));
+        }
+    }
+
+    private static ulong FileOffset(CPythonBinary binary, ulong address) =>
+        binary.Elf.TryVirtualAddressToFileOffset(address, executable: true)
+        ?? throw new UnsupportedRuntimeException($"{binary.DisplayPath}: 0x{address:x} is not in an executable segment");
+}

@@ -1,0 +1,106 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Usdt.CodeGen;
+
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>Which program: entry (push and send), push only (returns alone were asked for), or return (pop and send).</summary>
+public enum EvalFrameProgramKind { Entry, PushOnly, Return }
+
+/// <summary>The maps the eval-frame programs use.</summary>
+/// <param name="RingFd">The session's ring buffer.</param>
+/// <param name="ScratchFd">The session's per-CPU scratch (as the USDT event program's: counters, then the record).</param>
+/// <param name="DepthsFd">LRU hash u32 tid → u64 activations open on that thread.</param>
+/// <param name="FramesFd">LRU hash (u32 tid, u32 depth) → u64 code object of that open activation.</param>
+/// <param name="TargetsFd">Hash of allowed tgids, or null for every process.</param>
+/// <param name="Tids">Threads to keep, or null for all.</param>
+/// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
+public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold);
+
+/// <summary>
+/// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
+/// generator resume or a throw()) and at each of its ret instructions (it ends). They write records in the layout
+/// of the USDT function__entry/function__return events (filename, function name, first line) with the parts the
+/// USDT event program uses (filter, header, string copy, ring output), so everything that reads those works unchanged.
+/// The name is co_qualname where the version has one, else co_name.
+/// </summary>
+/// <remarks>
+/// Rets learn their code object from the <see cref="ActivationStack"/>; a ret on a thread with no open activation
+/// (one that began before pyprobe attached) is dropped, never guessed.
+/// </remarks>
+public static class EvalFrameProgram
+{
+    private const string Exit = "out";
+    private static readonly Register Ctx = Register.R6;
+    private static readonly Register PidTgid = Register.R7;
+    private static readonly Register Scratch = Register.R8;
+    private static readonly Register StringBytes = Register.R9;
+
+    /// <summary>The layout of the records: that of function__entry/function__return (filename, funcname, lineno).</summary>
+    public static UsdtEventLayout Layout { get; } = new(3, [0, 1]);
+
+    /// <summary>Generates the program and binds it to the session's maps.</summary>
+    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps)
+    {
+        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
+        fds[ActivationStack.DepthsMap] = maps.DepthsFd;
+        fds[ActivationStack.FramesMap] = maps.FramesFd;
+        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold)).BindMaps(fds);
+    }
+
+    /// <summary>Generates the program with its maps by name, to bind later.</summary>
+    public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options)
+    {
+        var code = new InstructionBuilder();
+        var codeSlot = code.Stack.Allocate(8, "code object");
+        if (kind == EvalFrameProgramKind.PushOnly)
+        {
+            // Nothing is sent, so no hit is counted: only the filter and the push.
+            code.Mov64(Ctx, Register.R1)
+                .Call(HelperFunction.GetCurrentPidTgid)
+                .Mov64(PidTgid, Register.R0);
+            PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit);
+            ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
+        }
+        else
+        {
+            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
+            if (kind == EvalFrameProgramKind.Return) ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
+            else ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
+            EmitRecord(code, facts, layout, codeSlot, options.WakeupThreshold);
+        }
+        code.Label(Exit)
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
+
+    /// <summary>Builds and sends the record for the code object in <paramref name="codeSlot"/>.</summary>
+    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, int wakeupThreshold)
+    {
+        EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch);
+        code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
+            .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
+            .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
+
+        var fields = new CodeObjectSlots(code.Stack.Allocate(8, "filename"), code.Stack.Allocate(8, "name"), code.Stack.Allocate(8, "first line"));
+        CodeObjectFields.Emit(code, facts, layout, codeSlot, fields);
+        short[] values = [fields.Filename, fields.Name, fields.FirstLine];
+        for (var i = 0; i < values.Length; i++)
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, values[i])
+                .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R1);
+
+        code.Mov64(StringBytes, 0);
+        for (var j = 0; j < Layout.StringArguments.Count; j++)
+        {
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
+            UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
+                keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
+                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j));
+        }
+        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+    }
+
+    private static short Field(int recordOffset) => EventProgramParts.Field(recordOffset);
+}

@@ -1,0 +1,77 @@
+using Pyprobe.Python.Versions;
+using Pyprobe.Python.Probes;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Tracing;
+
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>Where a target's function__entry/function__return events come from.</summary>
+public enum FunctionEventSourceKind
+{
+    /// <summary>The USDT probes (3.8–3.10 and 3.15 with --with-dtrace; 3.11 with the line gate under --no-write).</summary>
+    Usdt,
+    /// <summary>A uprobe on _PyEval_EvalFrameDefault, which every call goes through (3.8–3.10 without probes).</summary>
+    EvalFrame,
+    /// <summary>The same, after pyprobe sets interp->eval_frame so calls stop being inlined (3.11+).</summary>
+    EvalFrameWithHook,
+    /// <summary>Neither: the reason says why.</summary>
+    None,
+}
+
+/// <summary>The decision for one target, with what to tell the user.</summary>
+/// <param name="Note">A line for stderr before attaching (what pyprobe writes and what it costs), or null.</param>
+public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? Note, string? Reason)
+{
+    public bool FromEvalFrame => Kind is FunctionEventSourceKind.EvalFrame or FunctionEventSourceKind.EvalFrameWithHook;
+
+    /// <summary>How the Attached line and `list -v` name the source.</summary>
+    public string Label => Kind switch
+    {
+        FunctionEventSourceKind.EvalFrame => "uprobe on _PyEval_EvalFrameDefault",
+        FunctionEventSourceKind.EvalFrameWithHook => "uprobe on _PyEval_EvalFrameDefault with the eval-frame hook",
+        _ => "USDT",
+    };
+
+    /// <summary>
+    /// Decides for <paramref name="target"/>. USDT stays the source where the function probes fire for every call
+    /// (3.8–3.10, 3.15); elsewhere _PyEval_EvalFrameDefault, with the hook from 3.11 (also on 3.11 with probes,
+    /// where the entry probe needs the line gate, about 10× slower). <paramref name="allowWrite"/> false refuses
+    /// the hook: then USDT where it fires at all, or nothing.
+    /// </summary>
+    /// <param name="held">The target is a command started held, before its interpreter exists: there is no hook to set yet.</param>
+    public static FunctionEventSource For(TraceTarget target, bool allowWrite, bool held = false)
+    {
+        var version = target.Version;
+        if (version is null || CPythonFacts.For(version) is not { } facts) return new(FunctionEventSourceKind.Usdt, null, null);
+        var hasProbes = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null;
+        var minor = version.Minor;
+        if (hasProbes && (minor <= 10 || minor >= 15)) return new(FunctionEventSourceKind.Usdt, null, null);
+        if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
+        if (held)
+            return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
+                : new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
+        if (target.AllProcesses)
+            return hasProbes ? new(FunctionEventSourceKind.Usdt, null, null)
+                : new(FunctionEventSourceKind.None, null, "the eval-frame hook is set per process: name the processes with -p");
+        if (!allowWrite)
+            return hasProbes && minor == 11 ? new(FunctionEventSourceKind.Usdt, null, null)
+                : new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
+        return WithHook(version);
+    }
+
+    /// <summary>
+    /// Decides for call statistics: a build with USDT function probes keeps them (3.11 with the line gate, as
+    /// before: the hook against the gate is not measured for calls yet); elsewhere as <see cref="For"/>.
+    /// </summary>
+    public static FunctionEventSource ForCalls(TraceTarget target, bool allowWrite, bool held = false) =>
+        target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null
+            ? new(FunctionEventSourceKind.Usdt, null, null)
+            : For(target, allowWrite, held);
+
+    private static FunctionEventSource WithHook(PythonVersion version)
+    {
+        var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
+            + "which costs the program about 30-80 ns per call besides the probe's 1-2 µs, and puts NULL back when it detaches (--no-write refuses)";
+        return new(FunctionEventSourceKind.EvalFrameWithHook, note, null);
+    }
+}

@@ -1,0 +1,38 @@
+using Pyprobe.Python.Profiling;
+
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>A function's part of the samples: where it ran itself (own) and where it was on the stack (total).</summary>
+/// <param name="FirstLine">co_firstlineno: with the file it tells two functions of the same name apart.</param>
+public sealed record FunctionShare(string Function, string File, int FirstLine, long Own, long Total);
+
+/// <summary>Per-function own and total sample counts of a profile, as a sampling top shows them.</summary>
+public static class FunctionShares
+{
+    /// <summary>
+    /// Functions are keyed by code object (name, file, first line), not by line. A recursive function counts
+    /// once per sample in its total; thread roots and markers are not functions.
+    /// </summary>
+    public static IReadOnlyList<FunctionShare> Of(StackProfile profile)
+    {
+        var own = new Dictionary<(string, string, int), long>();
+        var total = new Dictionary<(string, string, int), long>();
+        var seen = new HashSet<(string, string, int)>();
+        foreach (var stack in profile.Stacks)
+        {
+            seen.Clear();
+            (string, string, int)? leaf = null;
+            foreach (var frame in profile.FramesOf(stack))
+            {
+                if (frame.Kind is not (FrameKind.Python or FrameKind.Unknown)) continue;
+                var key = (frame.Function, frame.File, frame.FirstLine);
+                leaf = key;
+                if (seen.Add(key)) total[key] = total.GetValueOrDefault(key) + stack.Count;
+            }
+            if (leaf is { } l) own[l] = own.GetValueOrDefault(l) + stack.Count;
+        }
+        return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value))
+            .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
+            .ToList();
+    }
+}

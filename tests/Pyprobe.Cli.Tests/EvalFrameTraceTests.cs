@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// Function events from _PyEval_EvalFrameDefault where the USDT function probes do not fire (pyenv builds without
+/// probes, 3.12–3.14, 3.11 without the gate): exact entries and returns through `pyprobe trace -p`, the target's
+/// output unchanged, and the eval-frame hook read back from the process as it was after every way pyprobe ends.
+/// </summary>
+public class EvalFrameTraceTests
+{
+    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_counts.py");
+
+    public static TheoryData<string> Interpreters => new()
+    {
+        "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0",
+        "debian:3.11", "debian:3.13", "debian:3.14",
+    };
+
+    [Theory]
+    [MemberData(nameof(Interpreters))]
+    public void TraceGivesExactEntriesAndReturnsAndLeavesTheHookAsItWas(string interpreter)
+    {
+        using var target = WaitingWorkload.Start(interpreter);
+        var hookBefore = HookStates(target.Pid);
+        using var json = new TempFile();
+        using var trace = StartTrace(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
+        Assert.Contains("_PyEval_EvalFrameDefault", attached);
+        target.Go();
+        Assert.Equal("done 499500 1000", target.ReadLine());
+        Signal(trace.Id, "INT");
+        var (exit, _, stderr) = Finish(trace);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        AssertExactCounts(new TraceOutput(File.ReadAllText(json.Path)), Minor(interpreter));
+        Assert.Equal(hookBefore, HookStates(target.Pid));
+    }
+
+    [Fact]
+    public void SigtermAndDurationRestoreTheHook()
+    {
+        using var target = WaitingWorkload.Start("pyenv:3.12.1");
+        Assert.Equal([HookState.Unset], HookStates(target.Pid));
+        using (var trace = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _))
+        {
+            Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
+            Signal(trace.Id, "TERM");
+            var (exit, _, stderr) = Finish(trace);
+            Assert.True(exit == 0, stderr);
+        }
+        Assert.Equal([HookState.Unset], HookStates(target.Pid));
+        var timed = PyprobeBinary.Run(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null", "--duration", "1"]);
+        Assert.True(timed.ExitCode == 0, timed.ToString());
+        Assert.Contains("writes 8 bytes into the process", timed.Stderr);
+        Assert.Equal([HookState.Unset], HookStates(target.Pid));
+    }
+
+    [Fact]
+    public void TwoPyprobesOnOneProcessLeaveTheHookUnset()
+    {
+        using var target = WaitingWorkload.Start("pyenv:3.13.0");
+        using var first = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
+        using var second = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
+        Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
+        Signal(first.Id, "INT");
+        Assert.Equal(0, Finish(first).Exit);
+        Signal(second.Id, "INT");
+        Assert.Equal(0, Finish(second).Exit);
+        Assert.Equal([HookState.Unset], HookStates(target.Pid));
+    }
+
+    [Fact]
+    public void PerfTrampolineIsLeftAloneAndObserved()
+    {
+        using var target = WaitingWorkload.Start("pyenv:3.12.1", "-X", "perf");
+        Assert.Equal([HookState.Foreign], HookStates(target.Pid));
+        using var json = new TempFile();
+        using var trace = StartTrace(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString()], out _);
+        target.Go();
+        Assert.Equal("done 499500 1000", target.ReadLine());
+        Signal(trace.Id, "INT");
+        var (exit, _, stderr) = Finish(trace);
+        Assert.True(exit == 0, stderr);
+        AssertExactCounts(new TraceOutput(File.ReadAllText(json.Path)), 12);
+        Assert.Equal([HookState.Foreign], HookStates(target.Pid));
+    }
+
+    [Fact]
+    public void NoWriteRefusesTheHookWithOneLine()
+    {
+        using var target = WaitingWorkload.Start("pyenv:3.12.1");
+        var result = PyprobeBinary.Run(["trace", "function__entry", "-p", target.Pid.ToString(), "--no-write", "--duration", "1"]);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("--no-write forbids setting it", result.Stderr);
+        Assert.Equal([HookState.Unset], HookStates(target.Pid));
+    }
+
+    private static int Minor(string interpreter) => int.Parse(interpreter.Split(':')[1].Split('.')[1]);
+
+    /// <summary>
+    /// The workload's activations. From 3.11 calling a generator function runs its frame once (RETURN_GENERATOR),
+    /// so numbers has one activation more than the 1001 of its consumption.
+    /// </summary>
+    private static void AssertExactCounts(TraceOutput output, int minor)
+    {
+        foreach (var probe in new[] { "function__entry", "function__return" })
+        {
+            Assert.Equal(8361, output.Count(probe, "funcname", "fib"));
+            Assert.Equal(1000, CountEither(output, probe, "tick", "Counter.tick"));
+            Assert.Equal(minor >= 11 ? 1002 : 1001, output.Count(probe, "funcname", "numbers"));
+            Assert.Equal(1, output.Count(probe, "funcname", "fails"));
+            Assert.Equal(500, output.Count(probe, "funcname", "deep"));
+        }
+        Assert.All(output.OfProbe("function__entry").Where(e => e.GetProperty("funcname").GetString() == "fib"),
+            e => Assert.Equal(11, e.GetProperty("lineno").GetInt32()));
+    }
+
+    private static int CountEither(TraceOutput output, string probe, string name, string qualified) =>
+        output.Count(probe, "funcname", name) + output.Count(probe, "funcname", qualified);
+
+    private static List<HookState> HookStates(int pid)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        return process.Binary.Facts.HasEvalFrameHook ? EvalFrameHook.Inspect(process).ToList() : [];
+    }
+
+    private static Process StartTrace(string[] args, out string attachedLine)
+    {
+        if (!File.Exists(PyprobeBinary.Path)) Assert.Fail($"{PyprobeBinary.Path} is missing: run scripts/build.sh");
+        attachedLine = "";
+        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        var stderr = new System.Text.StringBuilder();
+        while (process.StandardError.ReadLine() is { } line)
+        {
+            stderr.AppendLine(line);
+            if (line.StartsWith("Attached", StringComparison.Ordinal))
+            {
+                attachedLine = line;
+                return process;
+            }
+        }
+        Assert.Fail($"pyprobe {string.Join(' ', args)} did not attach: {stderr}");
+        return process;
+    }
+
+    private static (int Exit, string Stdout, string Stderr) Finish(Process process)
+    {
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
+        {
+            process.Kill();
+            Assert.Fail("pyprobe did not stop in time");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
+
+    /// <summary>The workload, started and parked before its work; a missing interpreter fails the test.</summary>
+    private sealed class WaitingWorkload : IDisposable
+    {
+        private readonly Process _process;
+
+        private WaitingWorkload(Process process) => _process = process;
+
+        public int Pid => _process.Id;
+
+        public static WaitingWorkload Start(string interpreter, params string[] options)
+        {
+            var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
+            List<string> command;
+            if (kind == "pyenv")
+            {
+                var minor = string.Join('.', version.Split('.').Take(2));
+                var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+                if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
+                command = [binary, .. options, Workload];
+            }
+            else
+            {
+                var python = CachedPythons.Get(version);
+                command = python.Command([.. options, Workload]);
+            }
+            var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
+            foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+            var process = Process.Start(info)!;
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            return new WaitingWorkload(process);
+        }
+
+        public void Go()
+        {
+            _process.StandardInput.WriteLine("go");
+            _process.StandardInput.Flush();
+        }
+
+        public string? ReadLine() => _process.StandardOutput.ReadLine();
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!_process.HasExited) _process.Kill();
+                _process.WaitForExit(5000);
+            }
+            catch (InvalidOperationException) { }
+            _process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using System.Text.RegularExpressions;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>pyprobe top where no function events can be had (or --sample): it samples, says so, and shows own/total shares.</summary>
+public class SampledTopTests
+{
+    private static readonly string Script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "cpu_split.py");
+
+    /// <remarks>pyenv 3.12 has no probes and, with --no-write, no eval-frame hook either: nothing gives function events.</remarks>
+    [Theory]
+    [InlineData("/root/.pyenv/versions/3.12.1/bin/python3.12", false)]
+    [InlineData("/root/.pyenv/versions/3.9.18/bin/python3.9", true)]
+    public void WithoutFunctionEventsTopShowsSampledShares(string python, bool askForSampling)
+    {
+        if (!File.Exists(python)) Assert.Fail($"{python} is missing: the pyenv builds are part of this machine");
+        using var target = RunningProcess.PythonScript(python, Script, "60");
+        Thread.Sleep(300);
+        string[] args = askForSampling
+            ? ["top", "-p", target.Pid.ToString(), "--duration", "3.5", "--sample", "-r", "199"]
+            : ["top", "-p", target.Pid.ToString(), "--duration", "3.5", "--no-write"];
+        var result = PyprobeBinary.Run(args, timeout: TimeSpan.FromSeconds(30));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var why = askForSampling ? "sampling at 199 Hz: asked for with --sample" : "sampling at 99 Hz: no function events here";
+        var reports = result.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(reports.Length >= 3, result.ToString());
+        Assert.All(reports, r => Assert.Contains(why, r));
+        if (!askForSampling) Assert.Contains("top samples the stacks instead", result.Stderr);
+        // Over the whole run: spin() is where the time goes, heavy() has about three quarters of it.
+        long Column(string function, int column) => reports.Sum(r => r.Split('\n')
+            .Where(l => l.EndsWith($"({Script}:{function})", StringComparison.Ordinal) || Regex.IsMatch(l, $@"\s{function} \("))
+            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[column])).Sum());
+        var spinOwn = Column("spin", 2);
+        var heavy = Column("heavy", 3);
+        var light = Column("light", 3);
+        Assert.True(spinOwn >= 100, result.ToString());
+        Assert.InRange((double)heavy / (heavy + light), 0.65, 0.85);
+        Assert.Matches(@"Detached after 3\.\d\d s: \d+ samples with a Python stack of 1 process", result.Stderr);
+    }
+}

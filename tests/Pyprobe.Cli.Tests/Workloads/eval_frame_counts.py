@@ -1,0 +1,51 @@
+"""A workload whose function activations are known exactly (pyprobe's eval-frame tests).
+
+After "ready", a line on stdin starts: fib(18) = 8361 calls of fib; 1000 calls of Counter.tick; a generator
+of 1000 items consumed by a for loop = 1001 activations of numbers (first start, 999 resumes after a yield,
+and the resume that ends it); 1 call of fails (raises, caught); deep(499) = 500 nested calls of deep.
+It then prints "done" and waits for a second line before exiting, so its memory can be read after the tracer left.
+"""
+import sys
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def tick(self):
+        self.n += 1
+
+
+def numbers():
+    for i in range(1000):
+        yield i
+
+
+def fails():
+    raise ValueError("expected")
+
+
+def deep(n):
+    return 0 if n == 0 else deep(n - 1) + 1
+
+
+print("ready", flush=True)
+sys.stdin.readline()
+fib(18)
+counter = Counter()
+for _ in range(1000):
+    counter.tick()
+total = 0
+for x in numbers():
+    total += x
+try:
+    fails()
+except ValueError:
+    pass
+assert deep(499) == 499
+print("done", total, counter.n, flush=True)
+sys.stdin.readline()
