@@ -83,7 +83,9 @@ public class WallClockSamplingTests(ITestOutputHelper output)
         var cpu = Record(python.Process.Id, wallClock: false, seconds: 1.5);
         Assert.True(cpu.TotalSamples >= 20, $"only {cpu.TotalSamples} CPU samples");
         Assert.True(Share(cpu, "burn") >= 0.97, $"burn has {Share(cpu, "burn"):P0} of the CPU samples");
-        Assert.True(Share(cpu, "sleeper") <= 0.02, $"sleeper has {Share(cpu, "sleeper"):P0} of the CPU samples");
+        // sleeper runs a few microseconds per nap: a CPU sample may land on it now and then, never more.
+        var sleeperOnCpu = Share(cpu, "sleeper") * cpu.TotalSamples;
+        Assert.True(sleeperOnCpu <= Math.Max(3, 0.02 * cpu.TotalSamples), $"sleeper has {sleeperOnCpu} of {cpu.TotalSamples} CPU samples");
 
         var wall = Record(python.Process.Id, wallClock: true, seconds: 3);
         // Two threads for 3 s at 99 Hz: about 594 samples, half each.
