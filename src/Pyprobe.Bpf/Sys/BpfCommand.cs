@@ -10,6 +10,7 @@ public enum BpfCommand
     MapGetNextKey = 4,
     ProgLoad = 5,
     ObjGetInfoByFd = 15,
+    RawTracepointOpen = 17,
     LinkCreate = 28,
     LinkDetach = 34,
 }

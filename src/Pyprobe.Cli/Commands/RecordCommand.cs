@@ -14,8 +14,8 @@ using Pyprobe.Usdt;
 namespace Pyprobe.Cli.Commands;
 
 /// <summary>
-/// pyprobe record (-p PID... | --all [PATH] | -- CMD ARGS...) [-r HZ] [--duration S] [-o FILE] [--format F] [--threads]:
-/// a CPU profile of any CPython 3.8–3.15, with or without USDT probes. A perf-event program walks the Python
+/// pyprobe record (-p PID... | --all [PATH] | -- CMD ARGS...) [-r HZ] [--duration S] [-o FILE] [--format F] [--idle] [--threads]:
+/// a CPU profile (or with --idle a wall-clock one) of any CPython 3.8–3.15, with or without USDT probes. A perf-event program walks the Python
 /// stack of every sampled thread in the kernel; user space names the frames and writes a flame graph,
 /// speedscope, pprof or collapsed stacks. Nothing is written into the target.
 /// </summary>
@@ -38,14 +38,16 @@ internal static class RecordCommand
             CustomParser = ParseFormat,
             DefaultValueFactory = _ => ProfileFormat.Flamegraph,
         };
+        var idle = new Option<bool>("--idle") { Description = "Wall clock: also threads that sleep, wait for I/O or a lock, or were preempted, with the stack they left the CPU with." };
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
-        var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU profile (flame graph, speedscope, pprof, collapsed).");
+        var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
         command.Options.Add(rate);
         command.Options.Add(duration);
         command.Options.Add(file);
         command.Options.Add(format);
+        command.Options.Add(idle);
         command.Options.Add(threads);
         command.Options.Add(depth);
 
@@ -61,12 +63,13 @@ internal static class RecordCommand
             var path = result.GetValue(file);
             Privileges.RequireTracing("record");
             var stderr = result.InvocationConfiguration.Error;
+            var wallClock = result.GetValue(idle);
 
             var (targets, scope, where) = SampleTargetSelector.Resolve(selection);
             var started = DateTimeOffset.Now;
             using var run = TracingRun<SamplingSession>.Start(targets, _ =>
             {
-                var session = SamplingSession.Start(scope, new StackSamplerOptions(hz, maxDepth), result.GetValue(threads),
+                var session = SamplingSession.Start(scope, new StackSamplerOptions(hz, maxDepth, OffCpu: wallClock), result.GetValue(threads),
                     (pid, reason) => stderr.WriteLine($"pyprobe: note: process {pid} is not sampled: {reason}"));
                 return new Attachment<SamplingSession>(session, "the stack sampler", where(session));
             }, limit, stderr);
@@ -76,7 +79,7 @@ internal static class RecordCommand
                 session.PollProcesses();
                 return session.Drain();
             }, () => { });
-            var profile = session.Build(started, run.Elapsed, ProfileMode.Cpu);
+            var profile = session.Build(started, run.Elapsed, wallClock ? ProfileMode.Wall : ProfileMode.Cpu);
             var output = path ?? ProfileWriters.DefaultFileName(session.Pids.Count > 0 ? session.Pids[0] : 0, started.LocalDateTime, profileFormat);
             if (profile.Metadata.Pids.Count > 0 || path is not null) Write(profile, profileFormat, output);
             return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output));
@@ -108,6 +111,9 @@ internal static class RecordCommand
         var inStacks = profile.TotalSamples;
         yield return string.Create(CultureInfo.InvariantCulture,
             $"{detachedAfter}: {t.Taken} samples of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}: {inStacks} with a Python stack, {t.NoPythonFrame} with no Python frame, {t.Truncated} truncated, {t.Lost} lost");
+        if (profile.Metadata.Mode == ProfileMode.Wall)
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"Wall clock: {t.OffCpu} of the samples are time off the CPU (sleeping, waiting, preempted), from {session.SwitchOuts} stacks walked at a context switch");
         if (session.UnknownFrames > 0)
             yield return $"pyprobe: note: {session.UnknownFrames} frames are shown as unknown: their code objects were freed before they could be read";
         if (t.Lost > 0)

@@ -14,7 +14,8 @@ public enum ProfileMode : byte
 /// <param name="NoPythonFrame">Of those, samples of a thread that had no Python frame (not in any stack).</param>
 /// <param name="Truncated">Samples whose stack was deeper than the walk limit (kept, marked truncated).</param>
 /// <param name="Lost">Samples dropped on the way (ring full, map full): not in any stack.</param>
-public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost);
+/// <param name="OffCpu">Wall clock (<c>--idle</c>): of <paramref name="Taken"/>, the sample-equivalents of time threads spent off their CPU.</param>
+public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0);
 
 /// <summary>Everything about a recording that is not its stacks.</summary>
 /// <param name="Pids">The processes sampled, ascending.</param>

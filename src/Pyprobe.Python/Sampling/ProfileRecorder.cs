@@ -11,44 +11,108 @@ public interface IFrameResolver
 /// <summary>
 /// Adds the kernel's samples up into a profile: frames resolved to names and lines, innermost-first records
 /// turned root-first, a thread root per thread with <c>--threads</c>, a truncation marker where the kernel
-/// stopped walking. Samples of a thread with no Python frame are counted, not added.
+/// stopped walking. Samples of a thread with no Python frame are counted, not added. In a wall-clock
+/// recording (<paramref name="offCpuSpans"/> given) switch-out and switch-in records become off-CPU spans
+/// added, when they end, to the stack the thread left its CPU with.
 /// </summary>
-public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots)
+/// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
+public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, OffCpuSpans? offCpuSpans = null)
 {
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
+    private readonly OffCpuSpans? _spans = offCpuSpans;
     private StackFrame[] _frames = new StackFrame[128];
-    private long _taken, _noPythonFrame, _truncated;
+    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts;
 
-    /// <summary>Samples delivered so far.</summary>
+    /// <summary>Samples delivered so far (off-CPU spans as their sample-equivalents).</summary>
     public long Delivered => _taken;
+
+    /// <summary>Switch-out records read (wall clock): each a stack walked as its thread left the CPU.</summary>
+    public long SwitchOuts => _switchOuts;
 
     /// <summary>Adds one <see cref="StackSampleRecord"/> as the ring delivered it.</summary>
     public void Add(ReadOnlySpan<byte> record)
     {
         var sample = new StackSampleRecord(record);
+        var flags = sample.Flags;
+        if ((flags & (StackSampleFlags.OnCpu | StackSampleFlags.OffCpu)) != 0)
+        {
+            AddSwitch(sample, flags);
+            return;
+        }
         _taken++;
-        var count = sample.FrameCount;
-        if (count == 0)
+        if (sample.FrameCount == 0)
         {
             _noPythonFrame++;
             return;
         }
-        var truncated = (sample.Flags & StackSampleFlags.Truncated) != 0;
+        var truncated = (flags & StackSampleFlags.Truncated) != 0;
         if (truncated) _truncated++;
+        _stacks.Add(_frames.AsSpan(0, FillRootFirst(sample, truncated)));
+    }
+
+    /// <summary>Wall clock: <paramref name="tid"/> was found off its CPU at <paramref name="timeNs"/> with this stack (read from user space when a process is added).</summary>
+    public void OpenSpan(int pid, int tid, ulong timeNs, IReadOnlyList<StackFrame> innermostFirst)
+    {
+        if (_spans is null) return;
+        var stack = new List<StackFrame>(innermostFirst.Count + 1);
+        if (threadRoots) stack.Add(StackFrame.ThreadRoot(tid, ThreadName(pid, tid)));
+        for (var i = innermostFirst.Count - 1; i >= 0; i--) stack.Add(innermostFirst[i]);
+        _spans.Open(pid, tid, timeNs, innermostFirst.Count == 0 ? null : stack.ToArray(), truncated: false);
+    }
+
+    /// <summary>Wall clock: the spans of threads still off their CPU end at <paramref name="timeNs"/> (the process exited, or the recording stopped).</summary>
+    public void CloseSpans(ulong timeNs, int? pid = null)
+    {
+        if (_spans is null) return;
+        foreach (var span in _spans.CloseAll(timeNs, pid)) AddSpan(span);
+    }
+
+    /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of records the ring could not take.</summary>
+    public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
+        _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
+            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu)));
+
+    private void AddSwitch(StackSampleRecord sample, StackSampleFlags flags)
+    {
+        if (_spans is null) return;
+        if ((flags & StackSampleFlags.OnCpu) != 0)
+        {
+            if (_spans.Close(sample.Tid, sample.TimeNs) is { } span) AddSpan(span);
+            return;
+        }
+        _switchOuts++;
+        var truncated = (flags & StackSampleFlags.Truncated) != 0;
+        var stack = sample.FrameCount == 0 ? null : _frames.AsSpan(0, FillRootFirst(sample, truncated)).ToArray();
+        _spans.Open(sample.Pid, sample.Tid, sample.TimeNs, stack, truncated);
+    }
+
+    private void AddSpan(ClosedSpan span)
+    {
+        if (span.Samples == 0) return;
+        _taken += span.Samples;
+        _offCpu += span.Samples;
+        if (span.Stack is null)
+        {
+            _noPythonFrame += span.Samples;
+            return;
+        }
+        if (span.Truncated) _truncated += span.Samples;
+        _stacks.Add(span.Stack, span.Samples);
+    }
+
+    /// <summary>Fills the frame buffer root first (thread root, truncation marker, outermost … innermost); returns the length.</summary>
+    private int FillRootFirst(StackSampleRecord sample, bool truncated)
+    {
+        var count = sample.FrameCount;
         var length = count + (truncated ? 1 : 0) + (threadRoots ? 1 : 0);
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
         if (truncated) _frames[at++] = StackFrame.Truncated;
         for (var i = count - 1; i >= 0; i--) _frames[at++] = resolver.Resolve(sample.Pid, sample.Frame(i));
-        _stacks.Add(_frames.AsSpan(0, at));
+        return at;
     }
-
-    /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of samples the ring could not take.</summary>
-    public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
-        _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
-            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost)));
 
     private string? ThreadName(int pid, int tid)
     {

@@ -1,6 +1,7 @@
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
+using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Sampling;
 
@@ -23,17 +24,26 @@ public sealed class SamplingSession : ILiveSession
     private readonly Action<int, string>? _unsupported;
     private TimeSpan _lastPoll = TimeSpan.MinValue;
     private bool _detached;
+    private ulong? _stoppedNs;
+    // Wall clock: one set of off-CPU spans for the whole session, so a span open across intervals is kept.
+    private readonly OffCpuSpans? _offCpuSpans;
 
     private SamplingSession(StackSampler sampler, SampledProcesses processes, bool threadRoots, Action<int, string>? unsupported)
     {
         _sampler = sampler;
         _processes = processes;
         _threadRoots = threadRoots;
-        _recorder = new ProfileRecorder(_resolver, threadRoots);
+        _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
+        _recorder = NewRecorder();
         _unsupported = unsupported;
     }
 
-    public string AttachModeName => $"CPU-clock perf events at {_sampler.Options.Frequency} Hz";
+    public string AttachModeName => _sampler.Options.OffCpu
+        ? $"CPU-clock perf events at {_sampler.Options.Frequency} Hz and sched_switch (wall clock)"
+        : $"CPU-clock perf events at {_sampler.Options.Frequency} Hz";
+
+    /// <summary>Wall clock: stacks walked as sampled threads left their CPU.</summary>
+    public long SwitchOuts => _recorder.SwitchOuts;
 
     public StackSamplerOptions Options => _sampler.Options;
 
@@ -67,14 +77,47 @@ public sealed class SamplingSession : ILiveSession
         if (!force && now - _lastPoll < interval) return;
         _lastPoll = now;
         var (added, removed) = _processes.Poll(_unsupported);
-        foreach (var pid in removed) _sampler.RemoveProcess(pid);
+        foreach (var pid in removed)
+        {
+            _sampler.RemoveProcess(pid);
+            _recorder.CloseSpans(KernelClock.NowNs, pid);
+        }
         foreach (var process in added)
         {
-            _sampler.AddProcess(process.Pid, StackWalkConfigs.For(process));
+            var config = StackWalkConfigs.For(process);
+            var sleeping = SleepingThreads(process);
+            var asleepAt = KernelClock.NowNs;
+            foreach (var thread in sleeping) _recorder.OpenSpan(process.Pid, thread.Tid, asleepAt, thread.Frames);
+            _sampler.AddProcess(process.Pid, config);
             _resolver.Add(process);
             _versions[process.Pid] = process.Binary.Version.ToString();
             _everSampled.Add(process.Pid);
         }
+    }
+
+    /// <summary>
+    /// Wall clock: threads asleep when their process is found left their CPU before the kernel could see them go,
+    /// so their stacks are read from user space (/proc/PID/mem). Their spans open right before the kernel starts
+    /// looking at the process, so every record of theirs comes later than the span's start.
+    /// </summary>
+    private List<ThreadStack> SleepingThreads(CPythonProcess process)
+    {
+        if (!_sampler.Options.OffCpu) return [];
+        try { return new StackReader(process).ReadAll().Where(t => t.Tid > 0 && IsSleeping(process.Pid, t.Tid)).ToList(); }
+        catch (IOException) { return []; } // ProcessMemoryException included: the process is going away
+        catch (UnauthorizedAccessException) { return []; }
+    }
+
+    /// <summary>State S (sleeping) or D (waiting for I/O) in /proc/PID/task/TID/stat.</summary>
+    private static bool IsSleeping(int pid, int tid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
+            var end = stat.LastIndexOf(')');
+            return end >= 0 && end + 2 < stat.Length && stat[end + 2] is 'S' or 'D';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>Adds what the ring holds to the profile; returns how many samples that was.</summary>
@@ -90,6 +133,7 @@ public sealed class SamplingSession : ILiveSession
         if (_detached) return;
         _detached = true;
         _sampler.StopSampling();
+        _stoppedNs = KernelClock.NowNs;
     }
 
     /// <summary>Frames whose code object could not be read (freed before it was named, or the process exited).</summary>
@@ -101,12 +145,20 @@ public sealed class SamplingSession : ILiveSession
         var lost = _sampler.Lost;
         var profile = Build(start, duration, mode, (long)(lost - _lostBefore));
         _lostBefore = lost;
-        _recorder = new ProfileRecorder(_resolver, _threadRoots);
+        _recorder = NewRecorder();
         return profile;
     }
 
-    public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode) => Build(start, duration, mode, (long)(_sampler.Lost - _lostBefore));
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _offCpuSpans);
 
+    /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
+    public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
+    {
+        _recorder.CloseSpans(_stoppedNs ?? KernelClock.NowNs);
+        return Build(start, duration, mode, (long)(_sampler.Lost - _lostBefore));
+    }
+
+    /// <remarks>Off-CPU spans open at an interval's end carry on: each counts in the interval it ends in.</remarks>
     private StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode, long lost)
     {
         var versions = _everSampled.Select(pid => _versions[pid]).Distinct().ToList();

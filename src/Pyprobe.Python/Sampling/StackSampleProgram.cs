@@ -19,327 +19,53 @@ public static class StackSampleMaps
 }
 
 /// <summary>
-/// Generates the perf-event program that walks the interrupted thread's Python stack. For a sample in a
-/// configured process it finds the thread's <c>PyThreadState</c> (cached per tid, checked against the
-/// thread's id on every use, found by walking the interpreters' thread lists on a miss), follows the
-/// frame chain from the innermost frame outwards, and sends (code object, position, first line) per
-/// frame. Names and lines are resolved in user space: the kernel only copies three words a frame.
+/// Generates the perf-event program that walks the interrupted thread's Python stack (CPU time): for a
+/// CPU-clock sample in a configured process it runs the shared walk (<see cref="StackWalkFragment"/>) and sends
+/// one record per sample.
 /// </summary>
-/// <remarks>
-/// Every offset comes from the per-process <see cref="StackWalkConfig"/>, so one program serves every
-/// CPython version. A frame is read in one <c>bpf_probe_read_user</c> into the scratch value and its
-/// fields picked out at offsets masked to the read size, which the verifier accepts.
-/// </remarks>
 public static class StackSampleProgram
 {
-    public const int SamplesCounterOffset = 0;
-    public const int LostCounterOffset = 8;
-    private const int ReadSlot = 16;       // u64 a helper reads into
-    private const int ExpectedSlot = 24;   // u64 the thread-state field must equal: the tid or the fsbase
-    private const int FrameBuffer = 32;
-    private const int CurrentFrameSlot = FrameBuffer + StackWalkConfig.MaxFrameReadSize; // where the walk is, kept across tail calls
-    private const int ContinuingSlot = CurrentFrameSlot + 8; // 1 while a tail call carries on this CPU's walk
-    private const int RecordOffset = ContinuingSlot + 8;
-    private const int FieldMask = StackWalkConfig.MaxFrameReadSize - 1;
-
-    /// <summary>The program's stack slots, allocated once per program.</summary>
-    private sealed record Slots(short TidKey, short ConfigKey, short Counter, short CacheValue, short Context)
-    {
-        public static Slots Allocate(InstructionBuilder code) => new(
-            code.Stack.Allocate(4, "tid key"), code.Stack.Allocate(4, "pid key"), code.Stack.Allocate(8, "loop counter"),
-            code.Stack.Allocate(8, "thread state"), code.Stack.Allocate(8, "program context"));
-    }
+    public const int SamplesCounterOffset = StackWalkFragment.SamplesCounterOffset;
+    public const int LostCounterOffset = StackWalkFragment.LostCounterOffset;
 
     /// <summary>Frames one run of the program steps through before it tail-calls itself to go on.</summary>
-    public const int StepsPerCall = 64;
-
-    /// <summary>Interpreters walked per process when looking for a thread state (the main one and subinterpreters).</summary>
-    public const int MaxInterpreters = 4;
-    /// <summary>Thread states walked per interpreter on a cache miss.</summary>
-    public const int MaxThreadsPerInterpreter = 256;
+    public const int StepsPerCall = StackWalkFragment.StepsPerCall;
 
     /// <summary>Deepest walk offered: the per-CPU scratch value (≤ 32 KiB) holds the record, and 33 tail calls × <see cref="StepsPerCall"/> steps reach it.</summary>
-    public const int MaxDepthLimit = 1024;
+    public const int MaxDepthLimit = StackWalkFragment.MaxDepthLimit;
 
-    public static int ScratchValueSize(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
+    public static int ScratchValueSize(int maxDepth) => StackWalkFragment.ScratchValueSize(maxDepth);
 
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
     public static AssembledProgram Build(int maxDepth, int wakeupThreshold)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
-        var frame = Register.R6;
         var pidTgid = Register.R7;
         var scratch = Register.R8;
         var config = Register.R9;
         var code = new InstructionBuilder();
-        var slots = Slots.Allocate(code);
+        var slots = StackWalkFragment.Slots.Allocate(code);
 
-        // Only processes that are configured: the first and cheapest test for every other sample on the machine.
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Context, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Context, Register.R1);
+        StackWalkFragment.EmitScratchLookup(code, slots, "out");
+        // Only processes that are configured: the first test for every other sample on the machine. A process
+        // removed while a tail call carried its walk leaves no stale walk behind.
+        code.Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(pidTgid, Register.R0)
             .Rsh64(Register.R0, 32)
             .StoreMem(MemorySize.Word, Register.FramePointer, slots.ConfigKey, Register.R0)
             .LoadMap(Register.R1, StackSampleMaps.Processes)
             .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.ConfigKey)
             .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(config, Register.R0)
-            .StoreImm(MemorySize.Word, Register.FramePointer, slots.TidKey, 0)
-            .LoadMap(Register.R1, StackSampleMaps.Scratch)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "out")
-            .Mov64(scratch, Register.R0)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ContinuingSlot)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "new_sample")
-            .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)
-            .LoadMem(MemorySize.DoubleWord, frame, scratch, CurrentFrameSlot)
-            .Jump("walk_frames")
-            .Label("new_sample")
-            .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, SamplesCounterOffset, Register.R1);
-
-        code.Call(HelperFunction.KtimeGetNs)
-            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.TimeOffset), Register.R0)
-            .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.PidOffset), Register.R1)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.TidOffset), pidTgid)
-            .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0)
-            .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FrameCountOffset), 0)
-            .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), 0);
-
-        EmitExpectedThreadId(code, scratch, config, pidTgid);
-        EmitFindThreadState(code, slots, frame, pidTgid, scratch, config);
-
-        // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
-        code.Label("have_tstate")
-            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), frame);
-        EmitReadField(code, scratch, frame, config, StackWalkConfig.ThreadTopFrameOffset, "send");
-        code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot)
-            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CFrameCurrentFrameOffset)
-            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "walk_frames")
-            .JumpIf(JumpCondition.Equal, frame, 0, "send");
-        EmitReadField(code, scratch, frame, config, StackWalkConfig.CFrameCurrentFrameOffset, "send");
-        code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot);
-
-        EmitFrameWalk(code, slots, maxDepth);
-
-        code.Label("send")
-            .LoadMem(MemorySize.Word, Register.R6, scratch, Record(StackSampleRecord.FrameCountOffset))
-            .JumpIf(JumpCondition.LessOrEqual, Register.R6, maxDepth, "size_ok")
-            .Mov64(Register.R6, maxDepth)
-            .Label("size_ok")
-            .Lsh64(Register.R6, 4);
-        RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
-
-        code.Label("out")
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, "not_sampled")
+            .Mov64(config, Register.R0);
+        StackWalkFragment.EmitWalk(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None);
+        code.Jump("out")
+            .Label("not_sampled")
+            .StoreImm(MemorySize.DoubleWord, scratch, StackWalkFragment.ContinuingSlot, 0)
+            .Label("out")
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
     }
-
-    /// <summary>The value the thread state's id field holds for this thread: its tid (3.11+), or its fsbase (= pthread_self()).</summary>
-    private static void EmitExpectedThreadId(InstructionBuilder code, Register scratch, Register config, Register pidTgid)
-    {
-        code.Mov32(Register.R1, pidTgid)
-            .StoreMem(MemorySize.DoubleWord, scratch, ExpectedSlot, Register.R1)
-            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.MatchByFsBaseOffset)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "expected_ok")
-            .Call(HelperFunction.GetCurrentTask)
-            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.TaskFsBaseOffset)
-            .Add64(Register.R3, Register.R0)
-            .Mov64(Register.R1, scratch).Add64(Register.R1, ExpectedSlot)
-            .Mov64(Register.R2, 8)
-            .Call(HelperFunction.ProbeReadKernel)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "no_tstate")
-            .Label("expected_ok");
-    }
-
-    /// <summary>Leaves the thread's PyThreadState in <paramref name="found"/> and jumps to <c>have_tstate</c>, or flags the sample.</summary>
-    private static void EmitFindThreadState(InstructionBuilder code, Slots slots, Register found, Register pidTgid, Register scratch, Register config)
-    {
-        code.StoreMem(MemorySize.Word, Register.FramePointer, slots.TidKey, pidTgid)
-            .LoadMap(Register.R1, StackSampleMaps.ThreadStates)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "walk_threads")
-            .LoadMem(MemorySize.DoubleWord, found, Register.R0, 0);
-        EmitReadField(code, scratch, found, config, StackWalkConfig.ThreadMatchOffset, "walk_threads");
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
-            .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, ExpectedSlot)
-            .JumpIf(JumpCondition.Equal, Register.R1, Register.R2, "have_tstate");
-
-        // A miss, or a cached thread state that now belongs to another thread: walk the lists.
-        code.Label("walk_threads")
-            .LoadMem(MemorySize.DoubleWord, found, config, StackWalkConfig.RuntimeAddressOffset);
-        EmitReadField(code, scratch, found, config, StackWalkConfig.InterpretersHeadOffset, "no_tstate");
-        for (var i = 0; i < MaxInterpreters; i++)
-        {
-            string threads = $"threads{i}", nextInterpreter = $"interp_next{i}";
-            code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
-                .JumpIf(JumpCondition.Equal, found, 0, "no_tstate")
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, found);
-            EmitReadField(code, scratch, found, config, StackWalkConfig.InterpreterThreadsHeadOffset, nextInterpreter);
-            code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
-                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, 0)
-                .Label(threads)
-                .JumpIf(JumpCondition.Equal, found, 0, nextInterpreter)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Counter)
-                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, MaxThreadsPerInterpreter, nextInterpreter)
-                .Add64(Register.R1, 1)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R1);
-            EmitReadField(code, scratch, found, config, StackWalkConfig.ThreadMatchOffset, nextInterpreter);
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
-                .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, ExpectedSlot)
-                .JumpIf(JumpCondition.Equal, Register.R1, Register.R2, "remember_tstate");
-            EmitReadField(code, scratch, found, config, StackWalkConfig.ThreadNextOffset, nextInterpreter);
-            code.LoadMem(MemorySize.DoubleWord, found, scratch, ReadSlot)
-                .Jump(threads)
-                .Label(nextInterpreter)
-                .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, slots.CacheValue);
-            EmitReadField(code, scratch, found, config, StackWalkConfig.InterpreterNextOffset, "no_tstate");
-        }
-        code.Label("no_tstate")
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
-            .Or64(Register.R1, (int)StackSampleFlags.NoThreadState)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
-            .Jump("send");
-
-        code.Label("remember_tstate")
-            .StoreMem(MemorySize.Word, Register.FramePointer, slots.TidKey, pidTgid)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, found)
-            .LoadMap(Register.R1, StackSampleMaps.ThreadStates)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
-            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, slots.CacheValue)
-            .Mov64(Register.R4, 0)
-            .Call(HelperFunction.MapUpdateElem)
-            .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, slots.CacheValue)
-            .Jump("have_tstate");
-    }
-
-    /// <summary>
-    /// From the innermost frame outwards, <see cref="StepsPerCall"/> frames per run of the program: with frames
-    /// left, the program saves where it is and tail-calls itself (the kernel allows 33 tail calls), so the
-    /// verifier checks a short loop while the walk goes deep. The walk ends when the chain ends, a frame cannot
-    /// be read, or the record is full; frames left over mean the stack was deeper than the program walks.
-    /// </summary>
-    private static void EmitFrameWalk(InstructionBuilder code, Slots slots, int maxDepth)
-    {
-        var frame = Register.R6;
-        var position = Register.R7;
-        var scratch = Register.R8;
-        var config = Register.R9;
-        code.Label("walk_frames")
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, 0)
-            .Label("step")
-            .JumpIf(JumpCondition.Equal, frame, 0, "send")
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Counter)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, StepsPerCall, "continue")
-            .Add64(Register.R1, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R1)
-            .Mov64(Register.R1, scratch).Add64(Register.R1, FrameBuffer)
-            .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.FrameReadSizeOffset)
-            .JumpIf(JumpCondition.Greater, Register.R2, StackWalkConfig.MaxFrameReadSize, "read_error")
-            .Mov64(Register.R3, frame)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "read_error");
-
-        // The caller first: the rest of this step only reads the copy in the frame buffer.
-        PickFrameField(code, scratch, config, StackWalkConfig.FramePreviousOffset, Register.R2);
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R2, 0)
-            .StoreMem(MemorySize.DoubleWord, scratch, CurrentFrameSlot, Register.R1);
-
-        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.FrameOwnerOffset)
-            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "owner_ok");
-        PickFrameField(code, scratch, config, StackWalkConfig.FrameOwnerOffset, Register.R2);
-        code.LoadMem(MemorySize.Byte, Register.R1, Register.R2, 0)
-            .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.OwnerSkipFromOffset)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, "step_next")
-            .Label("owner_ok");
-
-        PickFrameField(code, scratch, config, StackWalkConfig.FrameCodeOffset, Register.R2);
-        code.LoadMem(MemorySize.DoubleWord, frame, Register.R2, 0)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, config, StackWalkConfig.CodeMaskOffset)
-            .And64(frame, Register.R1)
-            .JumpIf(JumpCondition.Equal, frame, 0, "step_next")
-            .LoadMem(MemorySize.DoubleWord, Register.R1, config, StackWalkConfig.NoneAddressOffset)
-            .JumpIf(JumpCondition.Equal, frame, Register.R1, "step_next");
-
-        PickFrameField(code, scratch, config, StackWalkConfig.FramePositionOffset, Register.R2);
-        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.PositionIsPointerOffset)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "position_int")
-            .LoadMem(MemorySize.DoubleWord, position, Register.R2, 0)
-            .Sub64(position, frame)
-            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CodeAdaptiveOffset)
-            .Sub64(position, Register.R1)
-            .Jump("position_ok")
-            .Label("position_int")
-            .LoadMem(MemorySize.Word, position, Register.R2, 0)
-            .Label("position_ok");
-
-        // frame holds the code object now. The slot index comes from map memory, so the verifier sees one
-        // state per step rather than one per depth.
-        code.LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FrameCountOffset))
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, maxDepth, "truncated")
-            .Add64(Register.R1, 1)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FrameCountOffset), Register.R1)
-            .Sub64(Register.R1, 1)
-            .Lsh64(Register.R1, 4)
-            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset + StackSampleRecord.HeaderSize)
-            .Add64(Register.R2, Register.R1)
-            .StoreMem(MemorySize.DoubleWord, Register.R2, 0, frame)
-            .StoreMem(MemorySize.Word, Register.R2, 8, position)
-            .Mov64(Register.R1, Register.R2).Add64(Register.R1, 12)
-            .Mov64(Register.R2, 4)
-            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CodeFirstLineNoOffset)
-            .Add64(Register.R3, frame)
-            .Call(HelperFunction.ProbeReadUser)
-            .Label("step_next")
-            .LoadMem(MemorySize.DoubleWord, frame, scratch, CurrentFrameSlot)
-            .Jump("step");
-
-        // Frames left after this run's steps: go on in a fresh run of this program. If the kernel refuses
-        // (33 tail calls), the tail call returns and the sample is sent as it is.
-        code.Label("continue")
-            .StoreMem(MemorySize.DoubleWord, scratch, CurrentFrameSlot, frame)
-            .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Context)
-            .LoadMap(Register.R2, StackSampleMaps.Continuation)
-            .Mov64(Register.R3, 0)
-            .Call(HelperFunction.TailCall)
-            .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)
-            .Label("truncated")
-            .Mov64(Register.R2, (int)StackSampleFlags.Truncated)
-            .Jump("flag")
-            .Label("read_error")
-            .Mov64(Register.R2, (int)StackSampleFlags.ReadError)
-            .Label("flag")
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
-            .Or64(Register.R1, Register.R2)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
-            .Jump("send");
-    }
-
-    /// <summary>R2 = address in the frame buffer of the field whose offset the config holds at <paramref name="configOffset"/>.</summary>
-    private static void PickFrameField(InstructionBuilder code, Register scratch, Register config, int configOffset, Register into)
-    {
-        code.LoadMem(MemorySize.Word, Register.R1, config, (short)configOffset)
-            .And64(Register.R1, FieldMask)
-            .Mov64(into, scratch).Add64(into, FrameBuffer)
-            .Add64(into, Register.R1);
-    }
-
-    /// <summary>Reads the u64 at <c>base + config[configOffset]</c> into the read slot; a failed read jumps to <paramref name="onError"/>.</summary>
-    private static void EmitReadField(InstructionBuilder code, Register scratch, Register baseAddress, Register config, int configOffset, string onError)
-    {
-        code.Mov64(Register.R1, scratch).Add64(Register.R1, ReadSlot)
-            .Mov64(Register.R2, 8)
-            .LoadMem(MemorySize.Word, Register.R3, config, (short)configOffset)
-            .Add64(Register.R3, baseAddress)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, onError);
-    }
-
-    private static short Record(int recordOffset) => (short)(RecordOffset + recordOffset);
 }

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Pyprobe.Python.Sampling;
 
-/// <summary>What went wrong or was cut while a stack was walked in the kernel.</summary>
+/// <summary>What went wrong or was cut while a stack was walked in the kernel, and what kind of record it is.</summary>
 [Flags]
 public enum StackSampleFlags : uint
 {
@@ -13,6 +13,10 @@ public enum StackSampleFlags : uint
     NoThreadState = 2,
     /// <summary>A frame could not be read (freed while walked, or paged out): the frames before it are kept.</summary>
     ReadError = 4,
+    /// <summary>A switch-out (<c>--idle</c>): the thread left its CPU at the record's time with this stack.</summary>
+    OffCpu = 8,
+    /// <summary>A switch-in (<c>--idle</c>), header only: the thread came back on a CPU at the record's time.</summary>
+    OnCpu = 16,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>

@@ -11,7 +11,8 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="Frequency">Samples per second per CPU.</param>
 /// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
 /// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
-public sealed record StackSamplerOptions(int Frequency = 99, int MaxDepth = 512, int RingBytes = 8 << 20);
+/// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
+public sealed record StackSamplerOptions(int Frequency = 99, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false);
 
 /// <summary>
 /// The kernel side of the profiler: the stack-walking program on a CPU-clock event per CPU, the processes it
@@ -28,12 +29,26 @@ public sealed class StackSampler : IDisposable
     private readonly BpfMap _programArray;
     private readonly BpfProgram _program;
     private readonly CpuClockSampling _sampling;
+    private readonly OffCpuTracking? _offCpu;
     private readonly HashSet<int> _pids = [];
     private uint? _taskFsBase;
 
-    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, StackSamplerOptions options)
+    /// <summary>The sched_switch program with its own scratch value and continuation array (tail calls stay within one program type).</summary>
+    private sealed record OffCpuTracking(BpfMap Scratch, BpfMap ProgramArray, BpfProgram Program, RawTracepointLink Link) : IDisposable
     {
-        (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling) = (configs, threadStates, scratch, ring, programArray, program, sampling);
+        public void Dispose()
+        {
+            Link.Dispose();
+            Program.Dispose();
+            ProgramArray.Dispose();
+            Scratch.Dispose();
+        }
+    }
+
+    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, uint? taskFsBase, StackSamplerOptions options)
+    {
+        _taskFsBase = taskFsBase;
+        (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling, _offCpu) = (configs, threadStates, scratch, ring, programArray, program, sampling, offCpu);
         Options = options;
         Reader = new RingBufferReader(ring);
     }
@@ -46,8 +61,15 @@ public sealed class StackSampler : IDisposable
     /// <summary>Samples that landed on a thread of a sampled process.</summary>
     public ulong Samples => _scratch.SumPerCpuCounter(0, StackSampleProgram.SamplesCounterOffset);
 
-    /// <summary>Samples the ring could not take (counted in the kernel, never silent).</summary>
-    public ulong Lost => _scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset);
+    /// <summary>Records the ring could not take, samples and switches alike (counted in the kernel, never silent).</summary>
+    public ulong Lost => _scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset)
+        + (_offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset) ?? 0);
+
+    /// <summary>With <see cref="StackSamplerOptions.OffCpu"/>: switch-outs of sampled threads (each a walk).</summary>
+    public ulong SwitchOuts => _offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.SamplesCounterOffset) ?? 0;
+
+    /// <summary>With <see cref="StackSamplerOptions.OffCpu"/>: switch-ins of sampled threads.</summary>
+    public ulong SwitchIns => _offCpu?.Scratch.SumPerCpuCounter(0, SchedSwitchProgram.SwitchInCounterOffset) ?? 0;
 
     public IReadOnlyCollection<int> Pids => _pids;
 
@@ -67,18 +89,38 @@ public sealed class StackSampler : IDisposable
             var scratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
-            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeupThreshold: options.RingBytes / 16).BindMaps(new Dictionary<string, int>
+            var wakeup = options.RingBytes / 16;
+            Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation) => new()
             {
                 [StackSampleMaps.Processes] = configs.Fd.Value,
                 [StackSampleMaps.ThreadStates] = threadStates.Fd.Value,
-                [StackSampleMaps.Scratch] = scratch.Fd.Value,
+                [StackSampleMaps.Scratch] = ownScratch.Fd.Value,
                 [StackSampleMaps.Ring] = ring.Fd.Value,
-                [StackSampleMaps.Continuation] = programArray.Fd.Value,
-            });
+                [StackSampleMaps.Continuation] = continuation.Fd.Value,
+            };
+            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup).BindMaps(Maps(scratch, programArray));
             var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
+
+            OffCpuTracking? offCpu = null;
+            uint? taskFsBase = null;
+            if (options.OffCpu)
+            {
+                // The BTF is parsed here anyway; the fsbase offset taken now keeps AddProcess quick, which
+                // the off-CPU spans opened just before it rely on.
+                var btf = KernelBtf.LoadVmlinux();
+                taskFsBase = (uint)btf.MemberOffset("task_struct", "thread", "fsbase");
+                var task = new TaskIdOffsets(btf.MemberOffset("task_struct", "pid"), btf.MemberOffset("task_struct", "tgid"));
+                var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
+                var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
+                var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task).BindMaps(Maps(offScratch, offArray));
+                var switchProgram = Keep(BpfProgram.Load(ProgramSpec.Of("pp_switch_walk", ProgramType.RawTracepoint, switchCode)));
+                offArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(switchProgram.Fd.Value));
+                var link = Keep(RawTracepointLink.Attach(switchProgram, SchedSwitchProgram.Tracepoint));
+                offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
+            }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
-            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, options);
+            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, offCpu, taskFsBase, options);
         }
         catch
         {
@@ -107,13 +149,18 @@ public sealed class StackSampler : IDisposable
         _pids.Remove(pid);
     }
 
-    /// <summary>Closes the CPU-clock events: no more samples are taken, what is in the ring stays readable.</summary>
-    public void StopSampling() => _sampling.Dispose();
+    /// <summary>Closes the CPU-clock events and the sched_switch link: no more records are made, what is in the ring stays readable.</summary>
+    public void StopSampling()
+    {
+        _sampling.Dispose();
+        _offCpu?.Link.Dispose();
+    }
 
     public void Dispose()
     {
         // The events first, so no sample runs against maps being closed.
         _sampling.Dispose();
+        _offCpu?.Dispose();
         Reader.Dispose();
         _program.Dispose();
         _programArray.Dispose();

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// `pyprobe record --idle` through dist/pyprobe: a program whose main thread sleeps in sleeper() while a second
+/// thread burns CPU in burn(). CPU profiles have burn() only; wall-clock profiles have each near half.
+/// </summary>
+public class RecordIdleTests
+{
+    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "busy_and_sleeping.py");
+
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    public void IdleRecordsTheSleepingThreadAndCpuModeDoesNot(string interpreter)
+    {
+        var command = CommandFor(interpreter);
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        using var workload = Process.Start(info)!;
+        try
+        {
+            Thread.Sleep(300);
+            RecordBothWays(workload.Id.ToString(CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            workload.Kill();
+            workload.WaitForExit();
+        }
+    }
+
+    private static void RecordBothWays(string pid)
+    {
+        using var cpuFile = new TempFile();
+        var cpu = PyprobeBinary.Run(["record", "--format", "collapsed", "-o", cpuFile.Path, "--duration", "2", "-p", pid], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(cpu.ExitCode == 0, cpu.ToString());
+        Assert.DoesNotContain("Wall clock", cpu.Stderr);
+        var cpuShares = SharesByInnermostFunction(File.ReadAllLines(cpuFile.Path));
+        Assert.True(cpuShares.GetValueOrDefault("burn") >= 0.97, cpu.ToString());
+        // sleeper runs a few microseconds per nap: a CPU sample may land on it now and then, never more.
+        var cpuTotal = File.ReadAllLines(cpuFile.Path).Where(l => l.Length > 0).Sum(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+        Assert.True(cpuShares.GetValueOrDefault("sleeper") * cpuTotal <= Math.Max(3, 0.02 * cpuTotal), cpu.ToString());
+
+        using var wallFile = new TempFile();
+        var wall = PyprobeBinary.Run(["record", "--idle", "--format", "collapsed", "-o", wallFile.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(wall.ExitCode == 0, wall.ToString());
+        Assert.Contains("sched_switch (wall clock)", wall.Stderr);
+        Assert.Contains("Wall clock: ", wall.Stderr);
+        var lines = File.ReadAllLines(wallFile.Path);
+        var shares = SharesByInnermostFunction(lines);
+        Assert.InRange(shares.GetValueOrDefault("burn"), 0.40, 0.60);
+        Assert.InRange(shares.GetValueOrDefault("sleeper"), 0.40, 0.60);
+        Assert.Contains(lines, l => l.StartsWith($"<module> ({Workload}:10);sleeper ({Workload}:8) ", StringComparison.Ordinal));
+    }
+
+    private static List<string> CommandFor(string interpreter)
+    {
+        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
+        if (kind == "debian") return CachedPythons.Get(version).Command(Workload);
+        var minor = string.Join('.', version.Split('.').Take(2));
+        var path = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing");
+        return [path, Workload];
+    }
+
+    /// <summary>Collapsed lines "FRAME;...;FRAME COUNT" → share of the samples per innermost function.</summary>
+    private static Dictionary<string, double> SharesByInnermostFunction(string[] lines)
+    {
+        var counts = new Dictionary<string, long>();
+        foreach (var line in lines.Where(l => l.Length > 0))
+        {
+            var space = line.LastIndexOf(' ');
+            var count = long.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+            var innermost = line[..space].Split(';')[^1];
+            var function = innermost[..innermost.IndexOf(" (", StringComparison.Ordinal)];
+            counts[function] = counts.GetValueOrDefault(function) + count;
+        }
+        double total = counts.Values.Sum();
+        return counts.ToDictionary(c => c.Key, c => c.Value / total);
+    }
+}
