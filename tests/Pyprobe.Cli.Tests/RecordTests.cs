@@ -68,6 +68,13 @@ public partial class RecordTests
         }
     }
 
+    /// <summary>The first line the process prints, or null when none comes in time.</summary>
+    private static string? FirstLine(System.Diagnostics.Process process, TimeSpan timeout)
+    {
+        var line = process.StandardOutput.ReadLineAsync();
+        return line.Wait(timeout) ? line.Result : null;
+    }
+
     [GeneratedRegex(@"tids coroutine=(\d+) generator=(\d+) recursion=(\d+) sleeper=(\d+)")]
     private static partial Regex TidsLine();
 
@@ -85,10 +92,9 @@ public partial class RecordTests
             start.ArgumentList.Add(script);
             start.ArgumentList.Add("6");
             using var workload = System.Diagnostics.Process.Start(start)!;
-            var line = workload.StandardOutput.ReadLineAsync();
-            Assert.True(line.Wait(TimeSpan.FromSeconds(30)), "the workload did not start its threads");
-            var tids = TidsLine().Match(line.Result ?? "");
-            Assert.True(tids.Success, line.Result);
+            var line = FirstLine(workload, TimeSpan.FromSeconds(30));
+            var tids = TidsLine().Match(line ?? "");
+            Assert.True(tids.Success, $"the workload said '{line}'");
             Thread.Sleep(100);
             var result = PyprobeBinary.Run(["record", "--threads", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Id.ToString(), "--duration", "3"], timeout: TimeSpan.FromSeconds(60));
             Assert.True(result.ExitCode == 0, result.ToString());
