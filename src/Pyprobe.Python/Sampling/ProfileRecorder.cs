@@ -48,7 +48,9 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, O
         }
         var truncated = (flags & StackSampleFlags.Truncated) != 0;
         if (truncated) _truncated++;
-        _stacks.Add(_frames.AsSpan(0, FillRootFirst(sample, truncated)));
+        // Fill first: it may grow the buffer, and the span must be taken over the grown one.
+        var length = FillRootFirst(sample, truncated);
+        _stacks.Add(_frames.AsSpan(0, length));
     }
 
     /// <summary>Wall clock: <paramref name="tid"/> was found off its CPU at <paramref name="timeNs"/> with this stack (read from user space when a process is added).</summary>
@@ -83,7 +85,12 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, O
         }
         _switchOuts++;
         var truncated = (flags & StackSampleFlags.Truncated) != 0;
-        var stack = sample.FrameCount == 0 ? null : _frames.AsSpan(0, FillRootFirst(sample, truncated)).ToArray();
+        StackFrame[]? stack = null;
+        if (sample.FrameCount > 0)
+        {
+            var length = FillRootFirst(sample, truncated);
+            stack = _frames.AsSpan(0, length).ToArray();
+        }
         _spans.Open(sample.Pid, sample.Tid, sample.TimeNs, stack, truncated);
     }
 
