@@ -3,6 +3,7 @@ using Pyprobe.Faults.Tests.Support;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Faults.Tests;
 

@@ -2,6 +2,7 @@ using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Faults.Tests.Support;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Faults.Tests;
 

@@ -1,5 +1,6 @@
 using Pyprobe.Faults.Tests.Support;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Faults.Tests;
 

@@ -2,6 +2,7 @@ using Pyprobe.Bpf.Links;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Tests;
 

@@ -1,4 +1,5 @@
 using Xunit.Abstractions;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Usdt.Tests;
 

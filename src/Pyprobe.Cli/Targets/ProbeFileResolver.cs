@@ -2,6 +2,7 @@ using Pyprobe.Python.Probes;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Cli.Targets;
 
@@ -138,7 +139,7 @@ internal static class ProbeFileResolver
         if (!Directory.Exists(lib)) return null;
         var pattern = version is null ? "libpython3.*.so*" : $"libpython{version.Major}.{version.Minor}*.so*";
         return Directory.EnumerateFiles(lib, pattern)
-            .Where(f => Usdt.PythonProcessFiles.IsLibPythonFileName(Path.GetFileName(f)))
+            .Where(f => PythonProcessFiles.IsLibPythonFileName(Path.GetFileName(f)))
             .OrderByDescending(f => f.Length)   // libpython3.11.so.1.0 over its libpython3.11.so link
             .FirstOrDefault();
     }

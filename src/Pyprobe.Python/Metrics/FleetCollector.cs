@@ -1,3 +1,4 @@
+using Pyprobe.Python.Processes;
 using System.Diagnostics;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Analysis;
@@ -150,7 +151,7 @@ public sealed class FleetCollector : IDisposable
                 }
             }
             foreach (var pid in _sampled.Sampled.Keys)
-                alive[pid] = _processes.TryGetValue(pid, out var known) ? known : (VersionOf(pid), CommandLine(pid));
+                alive[pid] = _processes.TryGetValue(pid, out var known) ? known : (VersionOf(pid), ProcessCommandLine.Of(pid));
         }
         foreach (var p in ProbedInScope())
         {
@@ -308,19 +309,6 @@ public sealed class FleetCollector : IDisposable
         catch (Exception e) when (e is UnsupportedRuntimeException or UsdtException or IOException or UnauthorizedAccessException)
         {
             return "?";
-        }
-    }
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            var bytes = File.ReadAllBytes($"/proc/{pid}/cmdline");
-            return System.Text.Encoding.UTF8.GetString(bytes).TrimEnd('\0').Replace('\0', ' ');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
         }
     }
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Runtime;
 

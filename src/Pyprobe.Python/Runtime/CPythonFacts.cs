@@ -19,6 +19,9 @@ public sealed class CPythonFacts
     public PythonVersion Version { get; }
     private int Minor => Version.Minor;
 
+    /// <summary>A version string found in a binary that can be a CPython 3 release's (3.6 and later, with a micro number).</summary>
+    public static bool IsPlausibleRelease(PythonVersion version) => version.Major == 3 && version.Minor >= 6 && version.Micro is not null;
+
     /// <summary>The facts for 3.8–3.15, or null for a version pyprobe does not know.</summary>
     public static CPythonFacts? For(PythonVersion? version) =>
         version is { Major: 3, Minor: >= OldestMinor and <= NewestMinor } ? new CPythonFacts(version) : null;

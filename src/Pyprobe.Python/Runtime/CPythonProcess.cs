@@ -1,5 +1,6 @@
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Runtime;
 

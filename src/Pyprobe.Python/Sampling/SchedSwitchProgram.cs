@@ -34,9 +34,7 @@ public static class SchedSwitchProgram
     /// <param name="task">Offsets of <c>task_struct.pid</c> and <c>.tgid</c>, to recognise the incoming thread.</param>
     public static AssembledProgram Build(int maxDepth, int wakeupThreshold, TaskIdOffsets task)
     {
-        var pidTgid = Register.R7;
         var scratch = Register.R8;
-        var config = Register.R9;
         var code = new InstructionBuilder();
         var slots = StackWalkFragment.Slots.Allocate(code);
 
@@ -71,23 +69,8 @@ public static class SchedSwitchProgram
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R1, PrevStateArgument)
             .And64(Register.R1, TaskDead)
             .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "out")
-            .Label("outgoing")
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(pidTgid, Register.R0)
-            .Rsh64(Register.R0, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, slots.ConfigKey, Register.R0)
-            .LoadMap(Register.R1, StackSampleMaps.Processes)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.ConfigKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "not_sampled")
-            .Mov64(config, Register.R0);
-        StackWalkFragment.EmitWalk(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.OffCpu);
-        code.Jump("out")
-            .Label("not_sampled")
-            .StoreImm(MemorySize.DoubleWord, scratch, StackWalkFragment.ContinuingSlot, 0)
-            .Label("out")
-            .Mov64(Register.R0, 0)
-            .Exit();
+            .Label("outgoing");
+        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.OffCpu);
         return code.Assemble();
     }
 

@@ -40,9 +40,6 @@ public static class StackSampleProgram
     public static AssembledProgram Build(int maxDepth, int wakeupThreshold)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
-        var pidTgid = Register.R7;
-        var scratch = Register.R8;
-        var config = Register.R9;
         var code = new InstructionBuilder();
         var slots = StackWalkFragment.Slots.Allocate(code);
 
@@ -50,22 +47,7 @@ public static class StackSampleProgram
         StackWalkFragment.EmitScratchLookup(code, slots, "out");
         // Only processes that are configured: the first test for every other sample on the machine. A process
         // removed while a tail call carried its walk leaves no stale walk behind.
-        code.Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(pidTgid, Register.R0)
-            .Rsh64(Register.R0, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, slots.ConfigKey, Register.R0)
-            .LoadMap(Register.R1, StackSampleMaps.Processes)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.ConfigKey)
-            .Call(HelperFunction.MapLookupElem)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, "not_sampled")
-            .Mov64(config, Register.R0);
-        StackWalkFragment.EmitWalk(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None);
-        code.Jump("out")
-            .Label("not_sampled")
-            .StoreImm(MemorySize.DoubleWord, scratch, StackWalkFragment.ContinuingSlot, 0)
-            .Label("out")
-            .Mov64(Register.R0, 0)
-            .Exit();
+        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None);
         return code.Assemble();
     }
 }

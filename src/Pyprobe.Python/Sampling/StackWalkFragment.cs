@@ -64,6 +64,33 @@ internal static class StackWalkFragment
     }
 
     /// <summary>
+    /// The end of every stack-sampling program: R9 = the current process's walk config (R7 = pid/tgid, R8 = the
+    /// scratch value), or — for a process that is not sampled — a cleared continuation flag (a process removed
+    /// while a tail call carried its walk leaves no stale walk behind); then the walk and the exit.
+    /// </summary>
+    public static void EmitSampleIfConfigured(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags)
+    {
+        var (pidTgid, scratch, config) = (Register.R7, Register.R8, Register.R9);
+        var labels = code.Scope("sample");
+        code.Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(pidTgid, Register.R0)
+            .Rsh64(Register.R0, 32)
+            .StoreMem(MemorySize.Word, Register.FramePointer, slots.ConfigKey, Register.R0)
+            .LoadMap(Register.R1, StackSampleMaps.Processes)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.ConfigKey)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, labels["not_sampled"])
+            .Mov64(config, Register.R0);
+        EmitWalk(code, slots, maxDepth, wakeupThreshold, recordFlags);
+        code.Jump("out")
+            .Label(labels["not_sampled"])
+            .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)
+            .Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+    }
+
+    /// <summary>
     /// The walk of the current thread and the record it sends. Expects R7 = bpf_get_current_pid_tgid(), R8 = the
     /// scratch value, R9 = the process's <see cref="StackWalkConfig"/> and the program context in
     /// <see cref="Slots.Context"/>; falls through once the record is sent (or lost). A run that follows a tail

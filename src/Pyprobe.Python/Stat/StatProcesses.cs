@@ -2,6 +2,7 @@ using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Stat;
 
@@ -62,24 +63,11 @@ public sealed class StatProcesses
                 var version = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.HostPath)?.Version;
                 _binaries[target.HostPath] = binary = (target.UsdtBinary, version);
             }
-            return new PythonProcess(pid, target.HostPath, target.DisplayPath, binary.Binary, binary.Version?.ToString() ?? "?", binary.Version, CommandLine(pid));
+            return new PythonProcess(pid, target.HostPath, target.DisplayPath, binary.Binary, binary.Version?.ToString() ?? "?", binary.Version, ProcessCommandLine.Of(pid));
         }
         catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             return null;
-        }
-    }
-
-    private static string CommandLine(int pid)
-    {
-        try
-        {
-            var bytes = File.ReadAllBytes($"/proc/{pid}/cmdline");
-            return System.Text.Encoding.UTF8.GetString(bytes).TrimEnd('\0').Replace('\0', ' ');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "";
         }
     }
 

@@ -1,8 +1,10 @@
+using Pyprobe.Python.Runtime;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.RegularExpressions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Versions;
 
@@ -101,7 +103,7 @@ public static partial class PythonVersionDetector
             if (len is >= 5 and <= 12 && data[start] == (byte)'3' && data[start + 1] == (byte)'.')
             {
                 var s = Encoding.ASCII.GetString(data, start, len);
-                if (PythonVersion.TryParse(s, out var v) && v!.Micro is not null && v.Minor >= 6)
+                if (PythonVersion.TryParse(s, out var v) && v is not null && CPythonFacts.IsPlausibleRelease(v))
                     found.Add(v);
             }
             start = i + 1;

@@ -1,31 +1,8 @@
 namespace Pyprobe.Usdt;
 
-// Distinct types for the three ways "attach to PID" can fail, so the CLI can give targeted advice
-// (wrong pid / not python / rebuild python with --with-dtrace) without parsing messages.
-
 /// <summary>No /proc/PID: the process does not exist (or exited meanwhile).</summary>
 public sealed class ProcessNotFoundException(int pid)
     : UsdtException($"No process with PID {pid} (no /proc/{pid}).")
 {
     public int Pid { get; } = pid;
-}
-
-/// <summary>The process maps neither a libpython nor a Python executable.</summary>
-public sealed class NotAPythonProcessException(int pid, string executable)
-    : UsdtException($"Process {pid} ({executable}) is not a Python interpreter: neither a libpython3.X.so nor a python executable is mapped.")
-{
-    public int Pid { get; } = pid;
-    public string Executable { get; } = executable;
-}
-
-/// <summary>
-/// The process is Python, but the interpreter binary carries no "python" stapsdt notes: it was
-/// configured without --with-dtrace (pyenv, python.org, Docker, conda and uv builds by default).
-/// </summary>
-public sealed class PythonWithoutProbesException(int pid, string binaryPath)
-    : UsdtException($"Process {pid} runs Python from {binaryPath}, which has no USDT probes (.note.stapsdt with provider 'python'): this interpreter was built without --with-dtrace.")
-{
-    public int Pid { get; } = pid;
-    /// <summary>The Python binary (as seen inside the process) that was inspected.</summary>
-    public string BinaryPath { get; } = binaryPath;
 }

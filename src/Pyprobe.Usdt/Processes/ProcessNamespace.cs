@@ -6,7 +6,7 @@ namespace Pyprobe.Usdt;
 /// chroots). For the kernel (uprobe attach resolves paths in the caller's namespace) the plain path
 /// is used when nothing differs, so events and messages show the familiar path (kernel-bpf.md §6.4).
 /// </summary>
-internal sealed class ProcessNamespace
+public sealed class ProcessNamespace
 {
     private readonly int _pid;
     private readonly bool _sameView;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
 using Pyprobe.Usdt;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Tests.Runtime;
 

@@ -1,5 +1,6 @@
 using Pyprobe.Python.Versions;
 using Xunit.Abstractions;
+using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Usdt.Tests.PythonVersions;
 
@@ -95,7 +96,7 @@ public class PythonVersionDetectorTests(ITestOutputHelper output)
     public void RunningProcess_NotPythonAndMissing()
     {
         using var p = RunningProcess.Start("/usr/bin/sleep", ["30"], maps => maps.Contains("/sleep", StringComparison.Ordinal));
-        Assert.Throws<Pyprobe.Usdt.NotAPythonProcessException>(() => PythonVersionDetector.DetectFromProcess(p.Pid));
+        Assert.Throws<Pyprobe.Python.Processes.NotAPythonProcessException>(() => PythonVersionDetector.DetectFromProcess(p.Pid));
         Assert.Throws<Pyprobe.Usdt.ProcessNotFoundException>(() => PythonVersionDetector.DetectFromProcess(int.MaxValue));
     }
 

@@ -1,6 +1,8 @@
 using Pyprobe.Usdt.Elf;
 
-namespace Pyprobe.Usdt;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Processes;
 
 /// <summary>
 /// Turns a PID into the file to attach CPython probes to: the first candidate from

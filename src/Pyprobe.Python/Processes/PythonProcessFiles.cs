@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 
-namespace Pyprobe.Usdt;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Processes;
 
 /// <summary>A file mapped by a process, with the paths to use for it.</summary>
 /// <param name="DisplayPath">Path as the process sees it (from /proc/PID/maps; container-relative).</param>

@@ -1,4 +1,6 @@
-namespace Pyprobe.Usdt;
+using Pyprobe.Usdt;
+
+namespace Pyprobe.Python.Processes;
 
 /// <summary>The file in a running process that carries CPython's "python" USDT probes.</summary>
 /// <param name="Pid">The process.</param>
