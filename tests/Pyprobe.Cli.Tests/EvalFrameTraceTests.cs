@@ -26,12 +26,12 @@ public class EvalFrameTraceTests
         using var target = WaitingWorkload.Start(interpreter);
         var hookBefore = HookStates(target.Pid);
         using var json = new TempFile();
-        using var trace = StartTrace(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
         Assert.Contains("_PyEval_EvalFrameDefault", attached);
         target.Go();
         Assert.Equal("done 499500 1000", target.ReadLine());
-        Signal(trace.Id, "INT");
-        var (exit, _, stderr) = Finish(trace);
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         Assert.Contains(", 0 lost", stderr);
         AssertExactCounts(new TraceOutput(File.ReadAllText(json.Path)), Minor(interpreter));
@@ -43,11 +43,11 @@ public class EvalFrameTraceTests
     {
         using var target = WaitingWorkload.Start("pyenv:3.12.1");
         Assert.Equal([HookState.Unset], HookStates(target.Pid));
-        using (var trace = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _))
+        using (var trace = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _))
         {
             Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
-            Signal(trace.Id, "TERM");
-            var (exit, _, stderr) = Finish(trace);
+            AttachedTracer.Signal(trace.Id, "TERM");
+            var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
             Assert.True(exit == 0, stderr);
         }
         Assert.Equal([HookState.Unset], HookStates(target.Pid));
@@ -61,13 +61,13 @@ public class EvalFrameTraceTests
     public void TwoPyprobesOnOneProcessLeaveTheHookUnset()
     {
         using var target = WaitingWorkload.Start("pyenv:3.13.0");
-        using var first = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
-        using var second = StartTrace(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
+        using var first = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
+        using var second = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
         Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
-        Signal(first.Id, "INT");
-        Assert.Equal(0, Finish(first).Exit);
-        Signal(second.Id, "INT");
-        Assert.Equal(0, Finish(second).Exit);
+        AttachedTracer.Signal(first.Id, "INT");
+        Assert.Equal(0, AttachedTracer.Finish(first, TimeSpan.FromSeconds(60)).Exit);
+        AttachedTracer.Signal(second.Id, "INT");
+        Assert.Equal(0, AttachedTracer.Finish(second, TimeSpan.FromSeconds(60)).Exit);
         Assert.Equal([HookState.Unset], HookStates(target.Pid));
     }
 
@@ -77,11 +77,11 @@ public class EvalFrameTraceTests
         using var target = WaitingWorkload.Start("pyenv:3.12.1", "-X", "perf");
         Assert.Equal([HookState.Foreign], HookStates(target.Pid));
         using var json = new TempFile();
-        using var trace = StartTrace(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString()], out _);
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString()], out _);
         target.Go();
         Assert.Equal("done 499500 1000", target.ReadLine());
-        Signal(trace.Id, "INT");
-        var (exit, _, stderr) = Finish(trace);
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         AssertExactCounts(new TraceOutput(File.ReadAllText(json.Path)), 12);
         Assert.Equal([HookState.Foreign], HookStates(target.Pid));
@@ -126,41 +126,6 @@ public class EvalFrameTraceTests
         return process.Binary.Facts.HasEvalFrameHook ? EvalFrameHook.Inspect(process).ToList() : [];
     }
 
-    private static Process StartTrace(string[] args, out string attachedLine)
-    {
-        if (!File.Exists(PyprobeBinary.Path)) Assert.Fail($"{PyprobeBinary.Path} is missing: run scripts/build.sh");
-        attachedLine = "";
-        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        var stderr = new System.Text.StringBuilder();
-        while (process.StandardError.ReadLine() is { } line)
-        {
-            stderr.AppendLine(line);
-            if (line.StartsWith("Attached", StringComparison.Ordinal))
-            {
-                attachedLine = line;
-                return process;
-            }
-        }
-        Assert.Fail($"pyprobe {string.Join(' ', args)} did not attach: {stderr}");
-        return process;
-    }
-
-    private static (int Exit, string Stdout, string Stderr) Finish(Process process)
-    {
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-        {
-            process.Kill();
-            Assert.Fail("pyprobe did not stop in time");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
 
     /// <summary>The workload, started and parked before its work; a missing interpreter fails the test.</summary>
     private sealed class WaitingWorkload : IDisposable

@@ -38,10 +38,10 @@ public class TraceTests
         var python = CachedPythons.Get("3.9");
         using var workload = StartWaitingWorkload(python);
         using var json = new TempFile();
-        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "-p", workload.Id.ToString()], out _);
+        using var trace = AttachedTracer.Start(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "-p", workload.Id.ToString()], out _);
         workload.StandardInput.WriteLine("go");
         workload.StandardInput.Flush();
-        var (exit, _, stderr) = Finish(trace, TimeSpan.FromSeconds(60));
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), "3.9", functionProbes: true, entries: true);
     }
@@ -51,7 +51,7 @@ public class TraceTests
     {
         var python = CachedPythons.Get("3.15");
         using var json = new TempFile();
-        using var trace = StartTrace(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "--all", python.BinaryPath], out var attached);
+        using var trace = AttachedTracer.Start(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "--all", python.BinaryPath], out var attached);
         Assert.Contains("(every process)", attached);
         var command = python.Command(Workload);
         var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true };
@@ -60,8 +60,8 @@ public class TraceTests
         workload.WaitForExit();
         Assert.Equal(0, workload.ExitCode);
         Thread.Sleep(200);
-        Signal(trace.Id, "INT");
-        var (exit, _, stderr) = Finish(trace, TimeSpan.FromSeconds(30));
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(30));
         Assert.True(exit == 0, stderr);
         var mine = string.Join('\n', File.ReadLines(json.Path).Where(l => l.Contains($"\"pid\":{workload.Id},")));
         AssertKnownCounts(new TraceOutput(mine), "3.15", functionProbes: true, entries: true);
@@ -220,39 +220,4 @@ public class TraceTests
         return process;
     }
 
-    /// <summary>Starts pyprobe and returns once it has printed its "Attached" line.</summary>
-    private static Process StartTrace(string[] args, out string attachedLine)
-    {
-        attachedLine = "";
-        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        var stderr = new System.Text.StringBuilder();
-        while (process.StandardError.ReadLine() is { } line)
-        {
-            stderr.AppendLine(line);
-            if (line.StartsWith("Attached", StringComparison.Ordinal))
-            {
-                attachedLine = line;
-                return process;
-            }
-        }
-        Assert.Fail($"pyprobe {string.Join(' ', args)} did not attach: {stderr}");
-        return process;
-    }
-
-    private static (int Exit, string Stdout, string Stderr) Finish(Process process, TimeSpan timeout)
-    {
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill();
-            Assert.Fail("pyprobe did not stop in time");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
 }

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>A pyprobe process started in the background and driven by signals, as a user at a terminal would.</summary>
+public static class AttachedTracer
+{
+    /// <summary>Starts pyprobe and returns once it has printed its "Attached" line.</summary>
+    public static Process Start(string[] args, out string attachedLine)
+    {
+        if (!File.Exists(PyprobeBinary.Path)) Assert.Fail($"{PyprobeBinary.Path} is missing: run scripts/build.sh");
+        attachedLine = "";
+        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        var stderr = new System.Text.StringBuilder();
+        while (process.StandardError.ReadLine() is { } line)
+        {
+            stderr.AppendLine(line);
+            if (line.StartsWith("Attached", StringComparison.Ordinal))
+            {
+                attachedLine = line;
+                return process;
+            }
+        }
+        Assert.Fail($"pyprobe {string.Join(' ', args)} did not attach: {stderr}");
+        return process;
+    }
+
+    /// <summary>Waits for pyprobe to end (killing it and failing after <paramref name="timeout"/>) and collects what it printed.</summary>
+    public static (int Exit, string Stdout, string Stderr) Finish(Process process, TimeSpan timeout)
+    {
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill();
+            Assert.Fail("pyprobe did not stop in time");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>kill -SIGNAL PID.</summary>
+    public static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
+}
