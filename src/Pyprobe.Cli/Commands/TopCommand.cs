@@ -114,48 +114,23 @@ internal static class TopCommand
         return command;
     }
 
-    /// <summary>
-    /// The alternate screen with a Spectre.Console live table. The screen is left and the cursor shown again in a
-    /// finally block, so Ctrl-C and SIGTERM (both turned into a clean stop by the run's StopSignal), the
-    /// target's exit and errors all restore the terminal.
-    /// </summary>
+    /// <summary>The live table in the alternate screen (<see cref="AlternateScreen"/> gives the terminal back on every exit).</summary>
     private static CallStats RunLive(TracingRun<CallStatsSession> run, TimeSpan step, int? rowsWanted, Func<CallStats, int, TopFrame> next)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        var heading = new Markup($"[bold]pyprobe top[/]  {Markup.Escape(Title(run))}  [dim]first refresh in {step.TotalSeconds:0.#} s; Ctrl-C to quit[/]");
+        Func<int> height = () => 0;
+        int Rows() => rowsWanted ?? Math.Max(1, height() - 7);
+        AlternateScreen.Run(heading, (ctx, terminalHeight) =>
         {
-            Ansi = AnsiSupport.Yes,
-            ColorSystem = ColorSystemSupport.Detect,
-            Interactive = InteractionSupport.Yes,
-            Out = new AnsiConsoleOutput(Console.Out),
+            height = terminalHeight;
+            var deadline = step;
+            while (run.WaitUntil(deadline))
+            {
+                ctx.UpdateTarget(TopView.Render(next(run.Session.TakeInterval(), Rows())));
+                ctx.Refresh();
+                deadline = Advance(deadline, step, run.Elapsed);
+            }
         });
-        int Rows() => rowsWanted ?? Math.Max(1, console.Profile.Height - 7);
-        var stdout = Console.Out;
-        stdout.Write("\u001b[?1049h\u001b[H");
-        stdout.Flush();
-        try
-        {
-            var display = new LiveDisplay(console, new Markup($"[bold]pyprobe top[/]  {Markup.Escape(Title(run))}  [dim]first refresh in {step.TotalSeconds:0.#} s; Ctrl-C to quit[/]"))
-            {
-                AutoClear = false,
-                Overflow = VerticalOverflow.Crop,
-                Cropping = VerticalOverflowCropping.Bottom,
-            };
-            display.Start(ctx =>
-            {
-                var deadline = step;
-                while (run.WaitUntil(deadline))
-                {
-                    ctx.UpdateTarget(TopView.Render(next(run.Session.TakeInterval(), Rows())));
-                    ctx.Refresh();
-                    deadline = Advance(deadline, step, run.Elapsed);
-                }
-            });
-        }
-        finally
-        {
-            stdout.Write("\u001b[0m\u001b[?25h\u001b[?1049l");
-            stdout.Flush();
-        }
         var last = CallsRun.Finish(run, interval: true);
         next(last, Rows());
         return last;

@@ -80,40 +80,16 @@ internal static class SampledTop
 
     private static void RunLive(SampledTopSettings settings, Func<int, SampledTopFrame> next, Func<TimeSpan, bool> waitFor)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        var heading = new Markup($"[bold]pyprobe top[/]  [yellow]{Markup.Escape($"sampling at {settings.Rate} Hz: {settings.Why}")}[/]  [dim]first refresh in {settings.Step.TotalSeconds:0.#} s; Ctrl-C to quit[/]");
+        AlternateScreen.Run(heading, (ctx, height) =>
         {
-            Ansi = AnsiSupport.Yes,
-            ColorSystem = ColorSystemSupport.Detect,
-            Interactive = InteractionSupport.Yes,
-            Out = new AnsiConsoleOutput(Console.Out),
+            var deadline = settings.Step;
+            while (waitFor(deadline))
+            {
+                ctx.UpdateTarget(SampledTopView.Render(next(settings.Rows ?? Math.Max(1, height() - 7))));
+                ctx.Refresh();
+                deadline += settings.Step;
+            }
         });
-        int Rows() => settings.Rows ?? Math.Max(1, console.Profile.Height - 7);
-        var stdout = Console.Out;
-        stdout.Write("\u001b[?1049h\u001b[H");
-        stdout.Flush();
-        try
-        {
-            var display = new LiveDisplay(console, new Markup($"[bold]pyprobe top[/]  [yellow]{Markup.Escape($"sampling at {settings.Rate} Hz: {settings.Why}")}[/]  [dim]first refresh in {settings.Step.TotalSeconds:0.#} s; Ctrl-C to quit[/]"))
-            {
-                AutoClear = false,
-                Overflow = VerticalOverflow.Crop,
-                Cropping = VerticalOverflowCropping.Bottom,
-            };
-            display.Start(ctx =>
-            {
-                var deadline = settings.Step;
-                while (waitFor(deadline))
-                {
-                    ctx.UpdateTarget(SampledTopView.Render(next(Rows())));
-                    ctx.Refresh();
-                    deadline += settings.Step;
-                }
-            });
-        }
-        finally
-        {
-            stdout.Write("\u001b[0m\u001b[?25h\u001b[?1049l");
-            stdout.Flush();
-        }
     }
 }
