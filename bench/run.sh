@@ -3,7 +3,8 @@
 # Debian CPythons when missing, runs every case and writes BENCHMARKS.md at the repository root.
 #   sudo bench/run.sh            # full run (~15-20 min on 2 cores)
 #   sudo bench/run.sh --quick    # smoke run: 2 repetitions, 200k calls (writes BENCHMARKS.md too; use --out)
-#   options: --reps N --calls N --only overhead,rate,startup,throughput,scale --out FILE
+#   options: --reps N --calls N --only overhead,rate,startup,throughput,scale,profiler --out FILE
+#   --update (with --only): replace only those sections (and their headlines) in the existing output file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +18,8 @@ manifest="${PYPROBE_CACHE:-$HOME/.cache/pyprobe}/pythons/pythons.tsv"
 for v in 3.9 3.15; do
   if ! grep -q "^$v	" "$manifest" 2>/dev/null; then scripts/fetch-pythons.sh "$v" || [ "$v" = 3.15 ]; fi
 done
+# austin, for the profiler section (optional: its rows are skipped without it)
+scripts/fetch-austin.sh >&2 || echo "bench: austin is not available; the profiler section runs without it" >&2
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
   if ! scripts/build.sh >&2; then

@@ -63,8 +63,10 @@ internal static class Program
             if (Want("startup")) Sections.Startup(bench, report, p39);
             if (Want("throughput")) Sections.Throughput(bench, report, p39);
             if (Want("scale")) Sections.Scale(bench, report, p39);
+            if (Want("profiler")) ProfilerSection.Run(bench, report, p315, quick);
             report.Finish(total.Elapsed);
-            File.WriteAllText(output, report.Render());
+            var update = args.Contains("--update") && only is not null && File.Exists(output);
+            File.WriteAllText(output, update ? report.RenderInto(File.ReadAllText(output)) : report.Render());
             Bench.Log($"wrote {output} in {total.Elapsed.TotalMinutes:0.0} min");
             return 0;
         }

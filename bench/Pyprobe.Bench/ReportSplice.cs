@@ -1,0 +1,56 @@
+using System.Text.RegularExpressions;
+
+namespace Pyprobe.Bench;
+
+/// <summary>
+/// --update: puts the sections and headlines of a partial run (--only) into an existing BENCHMARKS.md instead of
+/// writing a file with only them. A section (## TITLE up to the next ## heading) replaces the one with the same
+/// title, or is appended; a headline paragraph replaces the one that starts with the same bold words, or goes
+/// before the first section. The rest of the file (its header table, the other sections) is left as it was.
+/// </summary>
+internal static partial class ReportSplice
+{
+    [GeneratedRegex(@"^## (.+)$", RegexOptions.Multiline)] private static partial Regex Heading();
+    [GeneratedRegex(@"^\*\*[^*]+\*\*")] private static partial Regex BoldStart();
+
+    public static string Into(string existing, string head, string body)
+    {
+        var text = existing.Replace("\r\n", "\n");
+        foreach (var (title, section) in Sections(body))
+        {
+            var match = Heading().Matches(text).FirstOrDefault(m => m.Groups[1].Value.Trim() == title);
+            if (match is null) { text = text.TrimEnd('\n') + "\n\n" + section.TrimEnd('\n') + "\n"; continue; }
+            var next = Heading().Match(text, match.Index + match.Length);
+            var end = next.Success ? next.Index : text.Length;
+            text = text[..match.Index] + section.TrimEnd('\n') + "\n\n" + text[end..].TrimStart('\n');
+        }
+        foreach (var paragraph in head.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            var key = BoldStart().Match(paragraph.Trim());
+            if (!key.Success) continue;
+            var at = text.IndexOf("\n" + key.Value, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                var stop = text.IndexOf("\n\n", at + 1, StringComparison.Ordinal);
+                text = text[..(at + 1)] + paragraph.Trim() + (stop < 0 ? "\n" : text[stop..]);
+            }
+            else
+            {
+                var first = Heading().Match(text);
+                var insert = first.Success ? first.Index : text.Length;
+                text = text[..insert] + paragraph.Trim() + "\n\n" + text[insert..];
+            }
+        }
+        return text;
+    }
+
+    private static IEnumerable<(string Title, string Text)> Sections(string body)
+    {
+        var heads = Heading().Matches(body);
+        for (var i = 0; i < heads.Count; i++)
+        {
+            var end = i + 1 < heads.Count ? heads[i + 1].Index : body.Length;
+            yield return (heads[i].Groups[1].Value.Trim(), body[heads[i].Index..end]);
+        }
+    }
+}
