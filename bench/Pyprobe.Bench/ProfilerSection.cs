@@ -22,7 +22,7 @@ internal static class ProfilerSection
         var austin = File.Exists(ProfilerCases.AustinLauncher) ? Program.Sh(ProfilerCases.AustinLauncher, "--version").Out.Split('\n')[0].Trim() : null;
         if (austin is null) Bench.Log("profiler: austin is not in the cache (scripts/fetch-austin.sh); its rows are skipped");
         var sampler315 = p315 is null ? null : $"{p315.FullVersion} `-m profiling.sampling attach`";
-        var seconds = quick ? 1.0 : 2.0;
+        var seconds = quick ? 1.0 : 1.5;
 
         var sections = new List<(ProfTarget Target, Dictionary<ProfSide, List<ProfRun>> Runs)>();
         using (var stats = BpfStatsSwitch.Enable())
@@ -80,7 +80,7 @@ internal static class ProfilerSection
             - **profiler CPU**: the profiler process's on-CPU time (user + kernel, all threads, `/proc/PID/task/*/schedstat`) during the work, as % of one CPU.
             - **BPF**: the run time of the profiler's BPF programs (`run_time_ns` from their fdinfo, with `kernel.bpf_stats_enabled` on for the run and restored after).
               A perf-event program runs in the interrupt of whatever task was on the CPU, so this time is charged to the target (and to other processes), not to the profiler: it is its own column, and **total** = profiler CPU + BPF.
-            - **peak RSS**: the profiler's VmHWM. **samples/s**: samples in the profile per second of work.
+            - **peak RSS**: the profiler's VmHWM. **samples/s**: samples in the profile per CPU second of the workload's timed work (a CPU-clock sampler at HZ should show about HZ; the start and end outside the work add a little).
             - **hot share**: `hot()`'s share of the samples through `hot()` or `cold()`; **truth** the workload's own `thread_time` split; **error** = |share − truth| in percentage points.
 
             pyprobe: `pyprobe record -p PID -r HZ --format collapsed` (CPU clock, per-CPU perf events). 3.15 sampler: `python3.15 -m profiling.sampling attach -r HZ --mode cpu --collapsed`
@@ -103,8 +103,9 @@ internal static class ProfilerSection
             {
                 var total = Stats.Median(pp.Select(Total));
                 var slow = Stats.Median(Slowdowns(pp, baseline));
+                var slowCpu = Stats.Median(Slowdowns(pp, baseline, r => r.TargetCpu));
                 var samplerErr = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value is { Count: > 0 } s ? Stats.Median(s.Where(r => r.HotShare is not null).Select(Error)) : double.NaN;
-                headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}%, split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
+                headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}% in time and {slowCpu:+0.0;-0.0}% in the target's CPU, split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
                     (double.IsNaN(samplerErr) ? "" : $" (3.15 sampler: {Stats.Median(runs.First(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.0}% of one CPU, error {samplerErr:0.0} pp)"));
             }
         }
@@ -139,7 +140,7 @@ internal static class ProfilerSection
             hasBpf ? $"{Stats.Spread(runs.Select(r => Pct(r.BpfNs ?? 0, r)), "0.00")}% ({Stats.Median(runs.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0})" : "–",
             isTool ? Stats.Spread(runs.Select(Total), "0.00") + "%" : "–",
             isTool ? Stats.Spread(runs.Where(r => r.ToolRssKb is not null).Select(r => r.ToolRssKb!.Value / 1024.0), "0.0") + " MB" : "–",
-            shares.Count > 0 ? Stats.Spread(runs.Select(r => (r.Samples ?? 0) / r.Wall), "0") : "–",
+            shares.Count > 0 ? Stats.Spread(runs.Select(r => (r.Samples ?? 0) / r.TargetCpu), "0") : "–",
             shares.Count > 0 ? $"{Stats.Spread(shares.Select(r => 100 * r.HotShare!.Value), "0.0")}% ({Stats.Median(shares.Select(r => 100 * r.TrueShare)):0.0}%)" : $"– ({Stats.Median(runs.Select(r => 100 * r.TrueShare)):0.0}%)",
             shares.Count > 0 ? Stats.Spread(shares.Select(Error), "0.0") + " pp" : "–",
         ];
