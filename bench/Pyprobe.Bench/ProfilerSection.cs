@@ -82,6 +82,8 @@ internal static class ProfilerSection
               A perf-event program runs in the interrupt of whatever task was on the CPU, so this time is charged to the target (and to other processes), not to the profiler: it is its own column, and **total** = profiler CPU + BPF.
             - **peak RSS**: the profiler's VmHWM. **samples/s**: samples in the profile per CPU second of the workload's timed work (a CPU-clock sampler at HZ should show about HZ; the start and end outside the work add a little).
             - **hot share**: `hot()`'s share of the samples through `hot()` or `cold()`; **truth** the workload's own `thread_time` split; **error** = |share − truth| in percentage points.
+              With n samples a share p has a standard error of √(p(1−p)/n): about 7 pp for 40 samples, 1.4 pp for 1,000. pyprobe samples the CPU clock, so it takes HZ samples per CPU second of the target;
+              the 3.15 sampler samples on wall-clock ticks and in `--mode cpu` keeps those where /proc/PID/task/TID/stat says R, which includes waiting for a CPU, so on a loaded machine it takes more.
 
             pyprobe: `pyprobe record -p PID -r HZ --format collapsed` (CPU clock, per-CPU perf events). 3.15 sampler: `python3.15 -m profiling.sampling attach -r HZ --mode cpu --collapsed`
             (it reads only 3.15). austin: {austinText}, `austin -s -i 1e6/HZ us` (-s: CPU samples only);
@@ -98,6 +100,9 @@ internal static class ProfilerSection
             var baseline = runs.First(kv => kv.Key.Tool == Profiler.None).Value;
             report.Table(["side", "work s", "slowdown", "target CPU", "profiler CPU", "BPF (ns per run)", "total", "peak RSS", "samples/s", "hot share (truth)", "error"],
                 runs.Select(kv => Row(kv.Key, kv.Value, baseline)));
+            var noise = Resolution(baseline);
+            report.Text($"Resolution of this run: the no-profiler runs alone spread {noise.Wall:0}% in time and {noise.Cpu:0}% in CPU (max/min − 1 over {baseline.Count} runs), and an empty bpftrace program shows slowdowns of the same size: " +
+                "a slowdown smaller than that is not resolved here; the BPF column is the cost the kernel measured directly.");
             WhereTimeGoes(report, runs);
             var pp = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Pyprobe, Hz: 1000 }).Value;
             if (pp is { Count: > 0 })
@@ -106,7 +111,8 @@ internal static class ProfilerSection
                 var slow = Stats.Median(Slowdowns(pp, baseline));
                 var slowCpu = Stats.Median(Slowdowns(pp, baseline, r => r.TargetCpu));
                 var samplerErr = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value is { Count: > 0 } s ? Stats.Median(s.Where(r => r.HotShare is not null).Select(Error)) : double.NaN;
-                headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}% in time and {slowCpu:+0.0;-0.0}% in the target's CPU, split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
+                var bare = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Bpftrace, Hz: 1000 }).Value is { Count: > 0 } b ? Stats.Median(Slowdowns(b, baseline)) : double.NaN;
+                headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}% in time and {slowCpu:+0.0;-0.0}% in the target's CPU (not resolved: the baseline alone spreads {noise.Wall:0}% / {noise.Cpu:0}%, the empty bpftrace program shows {bare:+0.0;-0.0}%), split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
                     (double.IsNaN(samplerErr) ? "" : $" (3.15 sampler: {Stats.Median(runs.First(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.0}% of one CPU, error {samplerErr:0.0} pp)"));
             }
         }
@@ -133,6 +139,11 @@ internal static class ProfilerSection
             $"+ {perSample * 1e6:0.0} µs per sample taken in the target (ring record decoded, stack counted; names resolved once per code object); " +
             $"in the kernel, at 1 kHz the perf-event program ran {bpfRuns:0} times a second (every CPU ticks at HZ; ticks on other processes end at the pid check) for {bpfNs:0} ns a run on average.");
     }
+
+    /// <summary>How far the no-profiler runs spread (max/min − 1, %): the smallest slowdown the run can tell.</summary>
+    private static (double Wall, double Cpu) Resolution(List<ProfRun> baseline) =>
+        baseline.Count < 2 ? (double.NaN, double.NaN)
+            : (100 * (baseline.Max(r => r.Wall) / baseline.Min(r => r.Wall) - 1), 100 * (baseline.Max(r => r.TargetCpu) / baseline.Min(r => r.TargetCpu) - 1));
 
     private static double Pct(double ns, ProfRun run) => 100 * ns / (run.Wall * 1e9);
     private static double Total(ProfRun r) => Pct((r.ToolCpu ?? 0) * 1e9 + (r.BpfNs ?? 0), r);
