@@ -12,6 +12,9 @@ public delegate void RecordHandler(ReadOnlySpan<byte> record);
 /// Layout (kernel/bpf/ringbuf.c): page 0 holds consumer_pos (the only writable page), page 1 holds
 /// producer_pos, then the data pages are mapped twice back to back, so a record that wraps around the
 /// end is still one contiguous span.
+/// Only a window of the data (<see cref="WindowBytes"/>) is mapped at a time, moved along as records are
+/// consumed: the kernel maps every page of a ring mapping at mmap time, so mapping all of a 16 MB ring
+/// (twice) put 32 MB into the reader's resident set.
 /// </summary>
 public sealed unsafe class RingBufferReader : IDisposable
 {
@@ -24,8 +27,9 @@ public sealed unsafe class RingBufferReader : IDisposable
     private readonly ulong _mask;
     private readonly byte* _consumerPage;
     private readonly byte* _producerPage;
-    private readonly byte* _data;
-    private readonly nuint _producerLength;
+    private byte* _window;
+    private ulong _windowStart;
+    private nuint _windowLength;
     private readonly WakeupPoller _poller;
     private bool _disposed;
 
@@ -39,20 +43,23 @@ public sealed unsafe class RingBufferReader : IDisposable
         _pageSize = (nuint)LibC.GetPageSize();
         _mask = size - 1;
         _consumerPage = (byte*)Map(_pageSize, LibC.ProtRead | LibC.ProtWrite, 0, "consumer page");
-        _producerLength = _pageSize + 2 * (nuint)size;
         try
         {
-            _producerPage = (byte*)Map(_producerLength, LibC.ProtRead, (long)_pageSize, "producer and data pages");
+            _producerPage = (byte*)Map(_pageSize, LibC.ProtRead, (long)_pageSize, "producer page");
+            MapWindow(0, Math.Min(WindowBytes, size));
         }
         catch
         {
+            if (_producerPage is not null) LibC.Munmap(_producerPage, _pageSize);
             LibC.Munmap(_consumerPage, _pageSize);
             throw;
         }
-        _data = _producerPage + _pageSize;
         _poller = new WakeupPoller(map.Fd);
         Size = size;
     }
+
+    /// <summary>Bytes of the data area mapped at a time (or the whole ring when smaller); a longer record gets a longer window.</summary>
+    public const uint WindowBytes = 1 << 20;
 
     /// <summary>Ring size in bytes.</summary>
     public uint Size { get; }
@@ -88,19 +95,47 @@ public sealed unsafe class RingBufferReader : IDisposable
         var delivered = 0;
         while (consumer < producer && delivered < maxRecords)
         {
-            var header = _data + (consumer & _mask);
+            var offset = consumer & _mask;
+            var header = Data(offset, HeaderSize);
             var length = Volatile.Read(ref *(uint*)header);
             if ((length & BusyBit) != 0) break;
             var payload = (int)(length & ~(BusyBit | DiscardBit));
             consumer += (ulong)((HeaderSize + payload + 7) & ~7);
             if ((length & DiscardBit) == 0)
             {
+                header = Data(offset, HeaderSize + (ulong)payload);
                 handler(new ReadOnlySpan<byte>(header + HeaderSize, payload));
                 delivered++;
             }
             Volatile.Write(ref *(ulong*)_consumerPage, consumer);
         }
         return delivered;
+    }
+
+    /// <summary>
+    /// The address of <paramref name="length"/> bytes at <paramref name="offset"/> of the data area (offset &lt; Size),
+    /// moving the window when they lie outside it. Data offsets run up to twice the size (the pages are mapped
+    /// twice), so a window starting anywhere in the ring may reach past its end, and a record that wraps is
+    /// contiguous in it.
+    /// </summary>
+    private byte* Data(ulong offset, ulong length)
+    {
+        var end = _windowStart + _windowLength;
+        if (offset >= _windowStart && offset + length <= end) return _window + (offset - _windowStart);
+        if (offset + Size >= _windowStart && offset + Size + length <= end) return _window + (offset + Size - _windowStart);
+        var start = offset & ~((ulong)_pageSize - 1);
+        var needed = (offset - start + length + _pageSize - 1) & ~((ulong)_pageSize - 1);
+        LibC.Munmap(_window, _windowLength);
+        _window = null;
+        MapWindow(start, Math.Max(Math.Min(WindowBytes, Size), needed));
+        return _window + (offset - start);
+    }
+
+    private void MapWindow(ulong start, ulong length)
+    {
+        _window = (byte*)Map((nuint)length, LibC.ProtRead, (long)(2 * _pageSize + start), "data window");
+        _windowStart = start;
+        _windowLength = (nuint)length;
     }
 
     private void* Map(nuint length, int protection, long offset, string what)
@@ -116,7 +151,8 @@ public sealed unsafe class RingBufferReader : IDisposable
         if (_disposed) return;
         _disposed = true;
         _poller.Dispose();
-        LibC.Munmap(_producerPage, _producerLength);
+        if (_window is not null) LibC.Munmap(_window, _windowLength);
+        LibC.Munmap(_producerPage, _pageSize);
         LibC.Munmap(_consumerPage, _pageSize);
     }
 }

@@ -55,17 +55,24 @@ public sealed class SessionCore : IDisposable
     }
 
     /// <summary>
-    /// A hash of the traced pids, when every target names its processes (null when some target traces every
-    /// process of its binary). Belt and braces next to the link's own pid filter (which filtered by thread on 6.6–6.9).
+    /// A hash of the traced pids, when every target names its processes and the links cannot be trusted to
+    /// filter by process; null when some target traces every process of its binary, or when every link is a
+    /// uprobe_multi link on a kernel with the pid-filter fix (each link then carries its pid and the kernel runs
+    /// the program only in that process: the lookup would cost every event ~50–80 ns for nothing). Perf-event
+    /// uprobes, and uprobe_multi on 6.6–6.9 (which filtered by thread), keep the map.
     /// </summary>
     public BpfMap? PidFilter(string name, IReadOnlyList<TraceTarget> targets)
     {
         if (targets.Any(t => t.AllProcesses)) return null;
+        if (LinksFilterByProcess) return null;
         var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
         var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)pids.Count));
         foreach (var pid in pids) filter.Update(BitConverter.GetBytes(pid), [1]);
         return filter;
     }
+
+    /// <summary>Every link this session makes runs its program only in the process it names (see <see cref="PidFilter"/>).</summary>
+    public bool LinksFilterByProcess => AttachMode == UprobeAttachMode.UprobeMulti && KernelFeatures.HasUprobeMultiPidFilterFix;
 
     /// <summary>Loads <paramref name="bytecode"/> as a uprobe program for this session's attach mode.</summary>
     public BpfProgram Load(string name, ReadOnlyMemory<byte> bytecode) =>

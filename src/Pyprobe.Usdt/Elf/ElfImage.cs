@@ -15,12 +15,14 @@ public sealed class ElfImage
 {
     private const ushort EM_X86_64 = 62;
 
-    private readonly Dictionary<string, List<ElfSymbol>> _symbolsByName;
+    // Symbols are read on first use: most sessions never look one up, and reading every entry of
+    // .symtab/.dynsym (thousands of strings and a dictionary) was a large part of attaching.
+    private readonly Lazy<(IReadOnlyList<ElfSymbol> All, Dictionary<string, List<ElfSymbol>> ByName)> _symbols;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
 
     private ElfImage(string path, ElfFileKind kind, IReadOnlyList<ElfLoadSegment> segments,
-        IReadOnlyList<ElfSection> sections, IReadOnlyList<ElfSymbol> symbols, long fileLength, byte[]? memory)
+        IReadOnlyList<ElfSection> sections, long fileLength, byte[]? memory)
     {
         Path = path;
         FileLength = fileLength;
@@ -28,17 +30,22 @@ public sealed class ElfImage
         Kind = kind;
         LoadSegments = segments;
         Sections = sections;
-        Symbols = symbols;
-        _symbolsByName = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
-        foreach (var s in symbols)
-        {
-            if (!_symbolsByName.TryGetValue(s.Name, out var list))
-                _symbolsByName[s.Name] = list = [];
-            list.Add(s);
-        }
+        _symbols = new(LoadSymbols);
     }
 
-    /// <summary>The path the file was opened from (may start with /proc/PID/root).</summary>
+    private (IReadOnlyList<ElfSymbol>, Dictionary<string, List<ElfSymbol>>) LoadSymbols()
+    {
+        var symbols = WithElf(Path, _memory, (int)FileLength, ReadSymbols);
+        var byName = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
+        foreach (var s in symbols)
+        {
+            if (!byName.TryGetValue(s.Name, out var list))
+                byName[s.Name] = list = [];
+            list.Add(s);
+        }
+        return (symbols, byName);
+    }
+
     public string Path { get; }
     public ElfFileKind Kind { get; }
     /// <summary>Always true for now: 32-bit and non-x86-64 files are rejected by <see cref="Open"/>.</summary>
@@ -47,51 +54,57 @@ public sealed class ElfImage
     public IReadOnlyList<ElfLoadSegment> LoadSegments { get; }
     public IReadOnlyList<ElfSection> Sections { get; }
     /// <summary>Named, defined and undefined symbols of .symtab followed by .dynsym.</summary>
-    public IReadOnlyList<ElfSymbol> Symbols { get; }
+    public IReadOnlyList<ElfSymbol> Symbols => _symbols.Value.All;
     /// <summary>Length of the file (or in-memory image) when its headers were parsed.</summary>
     internal long FileLength { get; }
 
     /// <summary>Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>.</summary>
-    public static ElfImage Open(string path)
-    {
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsdtException($"Cannot open {path}: {e.Message}", e);
-        }
-
-        using (stream)
-            return Load(path, stream, memory: null);
-    }
+    public static ElfImage Open(string path) => WithElf(path, null, 0, (elf, length) => FromElfSharp(path, elf, length, null), check: true);
 
     /// <summary>
     /// Parses an ELF image held in memory (the first <paramref name="length"/> bytes of
     /// <paramref name="data"/>); <paramref name="path"/> is only used in messages. The array is
     /// referenced, not copied: it must not change while the image is in use.
     /// </summary>
-    internal static ElfImage OpenInMemory(string path, byte[] data, int length)
+    internal static ElfImage OpenInMemory(string path, byte[] data, int length) =>
+        WithElf(path, data, length, (elf, fileLength) => FromElfSharp(path, elf, fileLength, data), check: true);
+
+    /// <summary>Opens the file (or the in-memory image) with ELFSharp, runs <paramref name="read"/> on it and closes it.</summary>
+    private static T WithElf<T>(string path, byte[]? memory, int memoryLength, Func<ELF<ulong>, long, T> read, bool check = false)
     {
-        using var stream = new MemoryStream(data, 0, length, writable: false);
-        return Load(path, stream, data);
+        Stream stream;
+        if (memory is not null)
+        {
+            stream = new MemoryStream(memory, 0, memoryLength, writable: false);
+        }
+        else
+        {
+            try
+            {
+                stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UsdtException($"Cannot open {path}: {e.Message}", e);
+            }
+        }
+        using (stream)
+            return Load(path, stream, read, check);
     }
 
-    private static ElfImage Load(string path, Stream stream, byte[]? memory)
+    private static T Load<T>(string path, Stream stream, Func<ELF<ulong>, long, T> read, bool check)
     {
-        CheckIdent(path, stream);
+        if (check) CheckIdent(path, stream);
         try
         {
-            CheckHeaderTables(path, stream);
+            if (check) CheckHeaderTables(path, stream);
             // shouldOwnStream: false — the caller disposes the stream.
             if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
                 throw new UsdtException($"{path} is not a readable ELF file.");
             using var elf = loaded;
             if (elf is not ELF<ulong> elf64)
                 throw new UsdtException($"{path} is not a 64-bit ELF file.");
-            return FromElfSharp(path, elf64, stream.Length, memory);
+            return read(elf64, stream.Length);
         }
         catch (UsdtException) { throw; }
         catch (Exception e)
@@ -195,7 +208,6 @@ public sealed class ElfImage
         }
 
         var sections = new List<ElfSection>();
-        var symbols = new List<ElfSymbol>();
         foreach (var sec in elf.Sections)
         {
             var info = new ElfSection(sec.Name ?? "", (uint)sec.Type, sec.LoadAddress, sec.Offset, sec.Size,
@@ -205,6 +217,12 @@ public sealed class ElfImage
             sections.Add(info);
         }
 
+        return new ElfImage(path, kind, segments, sections, fileLength, memory);
+    }
+
+    private static List<ElfSymbol> ReadSymbols(ELF<ulong> elf, long fileLength)
+    {
+        var symbols = new List<ElfSymbol>();
         // .symtab first: it has local symbols (static variables referenced as sym(%rip)).
         foreach (var (name, table) in new[] { (".symtab", ElfSymbolTableKind.Symtab), (".dynsym", ElfSymbolTableKind.Dynsym) })
         {
@@ -217,8 +235,7 @@ public sealed class ElfImage
                     e.Binding is SymbolBinding.Global or SymbolBinding.Weak, defined, table));
             }
         }
-
-        return new ElfImage(path, kind, segments, sections, symbols, fileLength, memory);
+        return symbols;
     }
 
     /// <summary>The first section with this name, or null.</summary>
@@ -308,7 +325,7 @@ public sealed class ElfImage
 
     /// <summary>All symbols (both tables) with this exact name.</summary>
     public IReadOnlyList<ElfSymbol> FindSymbols(string name) =>
-        _symbolsByName.TryGetValue(name, out var list) ? list : [];
+        _symbols.Value.ByName.TryGetValue(name, out var list) ? list : [];
 
     /// <summary>
     /// The address of a defined symbol from .symtab/.dynsym. The same symbol usually appears in
