@@ -48,15 +48,19 @@ internal static class SharedOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    /// <summary>--format NAME, one of the formats that serve <paramref name="kind"/> (text by default).</summary>
-    public static Option<OutputFormat> Format(OutputKind kind) => new("--format", "-f")
+    /// <summary>--format NAME, one of the formats that serve <paramref name="kind"/> (by default <paramref name="byDefault"/>, else text).</summary>
+    public static Option<OutputFormat> Format(OutputKind kind, OutputFormat? byDefault = null)
     {
-        Description = "Output format: " + string.Join(", ", OutputFormats.For(kind).Select(f =>
-            f.Name + (f == OutputFormat.Text ? " (default)" : "") + (f.Summary is { } summary ? $" ({summary})" : ""))) + ".",
-        HelpName = string.Join("|", OutputFormats.For(kind).Select(f => f.Name)),
-        CustomParser = result => ParseFormat(result, kind),
-        DefaultValueFactory = _ => OutputFormat.Text,
-    };
+        var fallback = byDefault ?? OutputFormat.Text;
+        return new("--format", "-f")
+        {
+            // The parser adds "[default: NAME]" itself.
+            Description = "Output format: " + string.Join(", ", OutputFormats.For(kind).Select(f => f.Name + (f.Summary is { } summary ? $" ({summary})" : ""))) + ".",
+            HelpName = string.Join("|", OutputFormats.For(kind).Select(f => f.Name)),
+            CustomParser = result => ParseFormat(result, kind, fallback),
+            DefaultValueFactory = _ => fallback,
+        };
+    }
 
     /// <summary>-o/--output FILE.</summary>
     public static Option<string?> OutputFile() => new("--output", "-o")
@@ -108,12 +112,12 @@ internal static class SharedOptions
         return pids;
     }
 
-    private static OutputFormat ParseFormat(ArgumentResult result, OutputKind kind)
+    private static OutputFormat ParseFormat(ArgumentResult result, OutputKind kind, OutputFormat fallback)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
         if (OutputFormats.Find(text, kind) is { } format) return format;
         result.AddError($"invalid format '{text}': expected {OutputFormats.Choices(kind)}");
-        return OutputFormat.Text;
+        return fallback;
     }
 }
 

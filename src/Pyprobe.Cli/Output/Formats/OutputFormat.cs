@@ -14,6 +14,8 @@ internal enum OutputKind
     Rates,
     /// <summary>list and dump: one document, which the command writes itself in text or JSON.</summary>
     Document,
+    /// <summary>record: a finished profile written as one file (<see cref="Profiles.IProfileWriter"/>).</summary>
+    Profile,
 }
 
 /// <summary>
@@ -35,6 +37,11 @@ internal sealed class OutputFormat
 
     public Func<EventBuffer, IStatWriter>? Rates { get; init; }
 
+    public Func<Profiles.IProfileWriter>? Profile { get; init; }
+
+    /// <summary>What record's last line calls the file ("flame graph"); the name when null.</summary>
+    public string? Noun { get; init; }
+
     /// <summary>list and dump can write their document in it (text and JSON).</summary>
     public bool Document { get; init; }
 
@@ -50,6 +57,7 @@ internal sealed class OutputFormat
         OutputKind.CallStatistics => CallStatistics is not null,
         OutputKind.Rates => Rates is not null,
         OutputKind.Document => Document,
+        OutputKind.Profile => Profile is not null,
         _ => false,
     };
 

@@ -13,6 +13,10 @@ internal static class OutputFormats
         TextFormat.Format,
         JsonFormat.Format,
         Timeline.ChromeTraceStream.Format,
+        Profiles.FlameGraphWriter.Format,
+        Profiles.SpeedscopeWriter.Format,
+        Profiles.PprofWriter.Format,
+        Profiles.CollapsedWriter.Format,
     ];
 
     /// <summary>The formats a kind of output can be written in, in help order.</summary>
