@@ -72,6 +72,25 @@ public class ChromeTraceTests
         }
     }
 
+    [Fact]
+    public void Audit_events_are_instants_with_their_arguments()
+    {
+        using var target = Timeline.Start(CachedPythons.Get("3.9").Command(Workload));
+        using var file = new TempFile();
+        Run(target, ["audit", "--event", "pyprobe.*", "--format", "chrome", "-o", file.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "4"]);
+        var events = ChromeTrace.Read(file.Path);
+        var audits = events.Events.Where(e => e.GetProperty("ph").GetString() == "i").ToList();
+        Assert.Equal(["0", "1"], audits.Select(e => e.GetProperty("args").GetProperty("args").GetString()));
+        Assert.All(audits, e =>
+        {
+            Assert.Equal("pyprobe.timeline", e.GetProperty("name").GetString());
+            Assert.Equal("audit", e.GetProperty("cat").GetString());
+            Assert.Equal("t", e.GetProperty("s").GetString());
+            Assert.Equal(target.Pid, e.GetProperty("tid").GetInt32());
+        });
+        events.AssertNamed(target.Pid, "timeline.py");
+    }
+
     /// <summary>Attaches, lets the workload run to its sleep, waits for --duration to end pyprobe; its stderr.</summary>
     private static string Run(Timeline target, string[] args)
     {

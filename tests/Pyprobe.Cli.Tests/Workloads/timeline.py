@@ -2,7 +2,7 @@
 
 After "ready", a line on stdin starts: fib(18) = 8361 calls of fib; 3 calls of gc.collect() with automatic
 collection off, so exactly 3 collections (generation 2); the first import of json (and the json.* modules it
-loads); then "sleeping" and a call of sleeper that lasts far longer than the tracer, so it is still open when
+loads); 2 audit events pyprobe.timeline (arguments 0 and 1); then "sleeping" and a call of sleeper that lasts far longer than the tracer, so it is still open when
 tracing stops.
 """
 import gc
@@ -35,5 +35,7 @@ sys.stdin.readline()
 fib(18)
 collect()
 load()
+for i in range(2):
+    sys.audit("pyprobe.timeline", i)
 print("sleeping", flush=True)
 sleeper()
