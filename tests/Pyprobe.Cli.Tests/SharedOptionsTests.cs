@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pyprobe.Cli.Commands;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Tests;
 
@@ -10,10 +11,10 @@ namespace Pyprobe.Cli.Tests;
 /// </summary>
 public class SharedOptionsTests
 {
-    private static (TargetOptions Target, OutputOptions Output, RootCommand Root) Build()
+    private static (TargetOptions Target, OutputOptions Output, RootCommand Root) Build(OutputKind kind = OutputKind.EventStream)
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(kind);
         var command = new Command("probe-test");
         target.AddTo(command);
         output.AddTo(command);
@@ -70,15 +71,38 @@ public class SharedOptionsTests
     }
 
     [Theory]
-    [InlineData(OutputFormat.Text)]
-    [InlineData(OutputFormat.Text, "--format", "text")]
-    [InlineData(OutputFormat.Json, "--format", "json")]
-    [InlineData(OutputFormat.Json, "-f", "json")]
-    public void Format(OutputFormat expected, params string[] args)
+    [InlineData("text")]
+    [InlineData("text", "--format", "text")]
+    [InlineData("json", "--format", "json")]
+    [InlineData("json", "-f", "json")]
+    [InlineData("chrome", "--format", "chrome")]
+    public void Format(string expected, params string[] args)
     {
         var (_, output, root) = Build();
         var result = root.Parse(["probe-test", "-p", "1", .. args]);
         Assert.Empty(result.Errors);
-        Assert.Equal(expected, output.ReadFormat(result));
+        Assert.Equal(expected, output.ReadFormat(result).Name);
+    }
+
+    [Theory]
+    [InlineData("EventStream", "text|json|chrome", "expected text, json or chrome")]
+    [InlineData("CallStatistics", "text|json", "expected text or json")]
+    [InlineData("Rates", "text|json", "expected text or json")]
+    [InlineData("Document", "text|json", "expected text or json")]
+    public void Formats_come_from_the_registry_and_only_where_they_serve_the_kind(string kindName, string helpName, string expected)
+    {
+        var kind = Enum.Parse<OutputKind>(kindName);
+        var (_, output, root) = Build(kind);
+        Assert.Equal(helpName, output.Format.HelpName);
+        var result = root.Parse(["probe-test", "-p", "1", "--format", "xml"]);
+        Assert.Equal($"invalid format 'xml': {expected}", Assert.Single(result.Errors).Message);
+        Assert.Equal(kind == OutputKind.EventStream, root.Parse(["probe-test", "-p", "1", "--format", "chrome"]).Errors.Count == 0);
+    }
+
+    [Fact]
+    public void Every_format_is_named_once_and_text_serves_every_kind_but_profiles()
+    {
+        Assert.Equal(OutputFormats.All.Count, OutputFormats.All.Select(f => f.Name).Distinct().Count());
+        Assert.All(Enum.GetValues<OutputKind>(), kind => Assert.Equal(kind != OutputKind.Profile, OutputFormat.Text.Serves(kind)));
     }
 }

@@ -7,6 +7,7 @@ using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -20,7 +21,7 @@ internal static class AuditCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.EventStream);
         var events = new EventOptions();
         var filter = new Option<string[]>("--event") { Description = "Only events whose name matches GLOB (* and ? wildcards, repeatable; e.g. open, 'socket.*', 'subprocess.*').", HelpName = "GLOB", Arity = ArgumentArity.OneOrMore };
         var command = new Command("audit", "Show CPython audit events (PEP 578: open, subprocess.Popen, socket.connect, exec, import, os.system, ...) with their arguments decoded, and count them.");
@@ -62,6 +63,7 @@ internal static class AuditCommand
             };
             run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
             writer.Summary(counts);
+            writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
             sink.Flush();
             return run.Complete(run.EventReport(delivered, session.Lost, counts.Events));
         });

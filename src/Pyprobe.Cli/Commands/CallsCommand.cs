@@ -3,6 +3,7 @@ using Pyprobe.Cli.Commands.Calls;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -17,7 +18,7 @@ internal static class CallsCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.CallStatistics);
         var sort = CallOptions.Sort(CallSort.Total, allowSelf: true);
         var top = CallOptions.Top("Show only the first N functions (default: all).");
         var interval = new Option<double?>("--interval") { Description = "Print (and reset) the statistics every SECONDS instead of once at the end.", HelpName = "SECONDS" };

@@ -4,6 +4,7 @@ using Pyprobe.Cli.Output;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
 using Pyprobe.Usdt;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -19,7 +20,7 @@ internal static class DumpCommand
         var pid = SharedOptions.Pid();
         pid.Description = "The Python process to dump.";
         pid.Required = true;
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
         command.Options.Add(pid);
         output.AddTo(command);

@@ -4,6 +4,7 @@ using Pyprobe.Cli.Output;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -17,7 +18,7 @@ internal static class FlowCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.EventStream);
         var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only calls of functions whose name matches GLOB (depth then counts only those).", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only calls of functions whose file name matches GLOB (depth then counts only those).", HelpName = "GLOB" };

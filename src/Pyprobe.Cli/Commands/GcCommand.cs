@@ -2,6 +2,7 @@ using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -15,7 +16,7 @@ internal static class GcCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.EventStream);
         var events = new EventOptions();
         var command = new Command("gc", "Show every garbage collection (generation, pause, objects collected), then a per-generation summary and a pause histogram.");
         target.AddTo(command);

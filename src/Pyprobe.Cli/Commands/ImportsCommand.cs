@@ -2,6 +2,7 @@ using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -16,7 +17,7 @@ internal static class ImportsCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.EventStream);
         var events = new EventOptions();
         var top = new Option<int>("--top") { Description = "How many of the slowest modules the summary lists (default 10).", HelpName = "N", DefaultValueFactory = _ => 10 };
         var command = new Command("imports", "Show each module loaded with its load time (self and cumulative), nesting and found flag, like python -X importtime for a running process; then the slowest modules.");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -31,7 +32,7 @@ internal static class ListCommand
         {
             Description = "Show arguments, sites, semaphores and whether each probe fires on this CPython version.",
         };
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.Document);
 
         var command = new Command("list", "List the USDT probes of a CPython interpreter or a running Python process.");
         command.Arguments.Add(path);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using System.Globalization;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output.Profiles;
@@ -10,6 +9,7 @@ using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sampling;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -31,13 +31,7 @@ internal static class RecordCommand
         var duration = SharedOptions.Duration();
         var file = SharedOptions.OutputFile();
         file.Description = "Write the profile to FILE (default: pyprobe-PID-DATE.EXT in the current folder).";
-        var format = new Option<ProfileFormat>("--format", "-f")
-        {
-            Description = "flamegraph (an interactive SVG, the default), speedscope, pprof or collapsed.",
-            HelpName = "flamegraph|speedscope|pprof|collapsed",
-            CustomParser = ParseFormat,
-            DefaultValueFactory = _ => ProfileFormat.Flamegraph,
-        };
+        var format = SharedOptions.Format(OutputKind.Profile, FlameGraphWriter.Format);
         var idle = new Option<bool>("--idle") { Description = "Wall clock: also threads that sleep, wait for I/O or a lock, or were preempted, with the stack they left the CPU with." };
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
@@ -59,7 +53,7 @@ internal static class RecordCommand
             var maxDepth = result.GetValue(depth);
             if (maxDepth is < 1 or > StackSampleProgram.MaxDepthLimit) throw new UsageException($"--max-depth must be between 1 and {StackSampleProgram.MaxDepthLimit}");
             var limit = SharedOptions.ReadDuration(result, duration);
-            var profileFormat = result.GetValue(format);
+            var profileFormat = result.GetValue(format) ?? FlameGraphWriter.Format;
             var path = result.GetValue(file);
             Privileges.RequireTracing("record");
             var stderr = result.InvocationConfiguration.Error;
@@ -87,7 +81,7 @@ internal static class RecordCommand
         return command;
     }
 
-    private static void Write(StackProfile profile, ProfileFormat format, string path)
+    private static void Write(StackProfile profile, OutputFormat format, string path)
     {
         var writer = ProfileWriters.For(format);
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -105,7 +99,7 @@ internal static class RecordCommand
         }
     }
 
-    private static IEnumerable<string> Report(string detachedAfter, StackProfile profile, SamplingSession session, ProfileFormat format, string output)
+    private static IEnumerable<string> Report(string detachedAfter, StackProfile profile, SamplingSession session, OutputFormat format, string output)
     {
         var t = profile.Metadata.Totals;
         var inStacks = profile.TotalSamples;
@@ -124,26 +118,5 @@ internal static class RecordCommand
             yield return $"Wrote the {Describe(format)} to {output}";
     }
 
-    private static string Describe(ProfileFormat format) => format switch
-    {
-        ProfileFormat.Flamegraph => "flame graph",
-        ProfileFormat.Speedscope => "speedscope profile",
-        ProfileFormat.Pprof => "pprof profile",
-        _ => "collapsed stacks",
-    };
-
-    private static ProfileFormat ParseFormat(ArgumentResult result)
-    {
-        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-        switch (text)
-        {
-            case "flamegraph": return ProfileFormat.Flamegraph;
-            case "speedscope": return ProfileFormat.Speedscope;
-            case "pprof": return ProfileFormat.Pprof;
-            case "collapsed": return ProfileFormat.Collapsed;
-            default:
-                result.AddError($"invalid format '{text}': expected flamegraph, speedscope, pprof or collapsed");
-                return ProfileFormat.Flamegraph;
-        }
-    }
+    private static string Describe(OutputFormat format) => format.Noun ?? format.Name;
 }

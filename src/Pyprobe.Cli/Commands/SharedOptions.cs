@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using Pyprobe.Cli.Output;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -9,7 +10,7 @@ namespace Pyprobe.Cli.Commands;
 // (a System.CommandLine symbol belongs to one command) and reads them back with Read():
 //
 //   var target = new TargetOptions();            // -p/--pid PID (repeatable), --all [PATH], -- CMD ARGS...
-//   var output = new OutputOptions();            // --format text|json, -o/--output FILE
+//   var output = new OutputOptions(OutputKind.CallStatistics); // --format text|json, -o/--output FILE
 //   var command = new Command("calls", "…");
 //   target.AddTo(command);
 //   output.AddTo(command);
@@ -47,13 +48,19 @@ internal static class SharedOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    /// <summary>--format text|json.</summary>
-    public static Option<OutputFormat> Format() => new("--format", "-f")
+    /// <summary>--format NAME, one of the formats that serve <paramref name="kind"/> (by default <paramref name="byDefault"/>, else text).</summary>
+    public static Option<OutputFormat> Format(OutputKind kind, OutputFormat? byDefault = null)
     {
-        Description = "Output format: text (default) or json.",
-        HelpName = "text|json",
-        CustomParser = ParseFormat,
-    };
+        var fallback = byDefault ?? OutputFormat.Text;
+        return new("--format", "-f")
+        {
+            // The parser adds "[default: NAME]" itself.
+            Description = "Output format: " + string.Join(", ", OutputFormats.For(kind).Select(f => f.Name + (f.Summary is { } summary ? $" ({summary})" : ""))) + ".",
+            HelpName = string.Join("|", OutputFormats.For(kind).Select(f => f.Name)),
+            CustomParser = result => ParseFormat(result, kind, fallback),
+            DefaultValueFactory = _ => fallback,
+        };
+    }
 
     /// <summary>-o/--output FILE.</summary>
     public static Option<string?> OutputFile() => new("--output", "-o")
@@ -105,17 +112,12 @@ internal static class SharedOptions
         return pids;
     }
 
-    private static OutputFormat ParseFormat(ArgumentResult result)
+    private static OutputFormat ParseFormat(ArgumentResult result, OutputKind kind, OutputFormat fallback)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-        switch (text)
-        {
-            case "text": return OutputFormat.Text;
-            case "json": return OutputFormat.Json;
-            default:
-                result.AddError($"invalid format '{text}': expected text or json");
-                return OutputFormat.Text;
-        }
+        if (OutputFormats.Find(text, kind) is { } format) return format;
+        result.AddError($"invalid format '{text}': expected {OutputFormats.Choices(kind)}");
+        return fallback;
     }
 }
 
@@ -187,10 +189,10 @@ internal sealed class TargetOptions
     }
 }
 
-/// <summary>--format text|json and -o FILE.</summary>
-internal sealed class OutputOptions
+/// <summary>--format (the formats that serve the command's kind of output) and -o FILE.</summary>
+internal sealed class OutputOptions(OutputKind kind)
 {
-    public Option<OutputFormat> Format { get; } = SharedOptions.Format();
+    public Option<OutputFormat> Format { get; } = SharedOptions.Format(kind);
     public Option<string?> File { get; } = SharedOptions.OutputFile();
 
     public void AddTo(Command command)
@@ -199,7 +201,7 @@ internal sealed class OutputOptions
         command.Options.Add(File);
     }
 
-    public OutputFormat ReadFormat(ParseResult result) => result.GetValue(Format);
+    public OutputFormat ReadFormat(ParseResult result) => result.GetValue(Format) ?? OutputFormat.Text;
 
     /// <summary>Opens the destination: the -o file (created or truncated) or standard output.</summary>
     public EventBuffer Open(ParseResult result, TextWriter standardOutput) =>

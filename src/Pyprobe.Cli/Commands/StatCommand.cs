@@ -5,6 +5,7 @@ using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Stat;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -21,7 +22,7 @@ internal static class StatCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.Rates);
         var interval = new Option<double>("--interval", "-i") { Description = "Refresh every SECONDS (default 1).", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
         var stopAfter = SharedOptions.Duration();
         var entryGate = new Option<bool>("--entry-gate") { Description = "Count calls on Python 3.11 too, by turning its tracing gate on (slows those processes about 10x while pyprobe runs)." };

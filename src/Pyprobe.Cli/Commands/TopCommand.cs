@@ -6,6 +6,7 @@ using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -22,7 +23,7 @@ internal static class TopCommand
     public static Command Create()
     {
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.CallStatistics);
         var sort = CallOptions.Sort(CallSort.Self, allowSelf: true);
         var top = CallOptions.Top($"Show N functions (default: as many as the terminal holds; {PlainRows} in plain output).");
         var interval = new Option<double>("--interval") { Description = "Refresh every SECONDS (default 1); each view shows that interval only.", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };

@@ -3,7 +3,9 @@ using System.Globalization;
 using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
+using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -22,7 +24,7 @@ internal static class TraceCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(OutputKind.EventStream);
         var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only function/line events whose function name matches GLOB.", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only function/line events whose file name matches GLOB.", HelpName = "GLOB" };
@@ -45,7 +47,9 @@ internal static class TraceCommand
 
         command.SetAction(result =>
         {
+            var format = output.ReadFormat(result);
             var selected = ProbeSelector.Select(result.GetValue(probes) ?? [], "function__entry");
+            if (format.PairsCalls) selected = WithBothCallProbes(selected);
             var selection = target.Read(result);
             var stopAfter = SharedOptions.ReadDuration(result, duration);
             var ringBytes = SharedOptions.ReadRingBytes(result, ringSize);
@@ -60,13 +64,22 @@ internal static class TraceCommand
                 !result.GetValue(noEntryGate),
                 ringBytes,
                 AllowHookWrite: !result.GetValue(noWrite));
-            var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
             return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Probe(e),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);
         });
         return command;
+    }
+
+    /// <summary>For a format that draws calls as slices: function__entry and function__return together, or neither.</summary>
+    private static IReadOnlyList<PythonProbe> WithBothCallProbes(IReadOnlyList<PythonProbe> selected)
+    {
+        if (!selected.Any(p => p.Name is "function__entry" or "function__return")) return selected;
+        var both = selected.ToList();
+        foreach (var name in new[] { "function__entry", "function__return" })
+            if (!both.Any(p => p.Name == name)) both.Add(PythonProbeCatalog.Find(name)!);
+        return both;
     }
 
     private static TimeFormat Invalid(System.CommandLine.Parsing.ArgumentResult result)

@@ -19,6 +19,13 @@ internal sealed class EventClock
         _localOffsetNs = (long)TimeZoneInfo.Local.GetUtcOffset(DateTime.UtcNow).TotalMilliseconds * 1_000_000;
     }
 
+    /// <summary>Now on the events' clock (CLOCK_MONOTONIC nanoseconds), e.g. when tracing stopped.</summary>
+    public static ulong MonotonicNowNs()
+    {
+        var ticks = Stopwatch.GetTimestamp();
+        return Stopwatch.Frequency == 1_000_000_000 ? (ulong)ticks : (ulong)(ticks * (1e9 / Stopwatch.Frequency));
+    }
+
     /// <summary>Nanoseconds since local midnight for a monotonic timestamp.</summary>
     public long LocalNanosecondOfDay(ulong monotonicNs)
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Stat;
 
 namespace Pyprobe.Cli.Output;
@@ -9,14 +10,11 @@ internal interface IStatWriter
     void Write(ulong monotonicNs, IReadOnlyList<StatRow> rows);
 }
 
-/// <summary>The writer of each output format: the one place a new format of stat's rates is added.</summary>
+/// <summary>The writer of a format, from its descriptor (<see cref="OutputFormats"/> lists the formats).</summary>
 internal static class StatWriters
 {
-    public static IStatWriter For(OutputFormat format, EventBuffer output) => format switch
-    {
-        OutputFormat.Json => new StatJsonWriter(output),
-        _ => new StatTextWriter(output),
-    };
+    public static IStatWriter For(OutputFormat format, EventBuffer output) =>
+        (format.Rates ?? throw new ArgumentException($"format {format} has no rates", nameof(format)))(output);
 }
 
 /// <summary>stat as text: per interval a heading and one row per Python process (pid, version, calls/s, gc/s, imports/s, audit/s, command line).</summary>

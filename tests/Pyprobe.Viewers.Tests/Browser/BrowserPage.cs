@@ -94,6 +94,13 @@ internal sealed class BrowserPage
 
     public Task MoveMouse(double x, double y) => Mouse("mouseMoved", x, y);
 
+    /// <summary>The viewport as a PNG file's bytes, as the browser painted it.</summary>
+    public async Task<byte[]> Screenshot()
+    {
+        JsonObject shot = await Send("Page.captureScreenshot", new JsonObject { ["format"] = "png" });
+        return Convert.FromBase64String((string)shot["data"]!);
+    }
+
     /// <summary>A left click at (x, y) in CSS pixels of the viewport: move, press, release, as a user's mouse would.</summary>
     public async Task Click(double x, double y)
     {

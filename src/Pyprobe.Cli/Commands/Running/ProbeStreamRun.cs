@@ -39,6 +39,7 @@ internal static class ProbeStreamRun
         };
         run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
         summarize(writer);
+        writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
         sink.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost));
     }

@@ -2,6 +2,7 @@ using System.IO.Enumeration;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
+using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -56,7 +57,8 @@ internal static class TraceRun
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         using var buffer = output!;
-        var write = show(EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses)));
+        var writer = EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses));
+        var write = show(writer);
 
         long delivered = 0, shown = 0;
         var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
@@ -70,6 +72,7 @@ internal static class TraceRun
         };
         var session = run.Session;
         run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
+        writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
         buffer.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }

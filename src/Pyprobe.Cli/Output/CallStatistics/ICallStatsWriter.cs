@@ -1,3 +1,4 @@
+using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Analysis;
 
 namespace Pyprobe.Cli.Output.CallStatistics;
@@ -15,12 +16,12 @@ internal interface ICallStatsWriter
     void Top(TopFrame frame);
 }
 
-/// <summary>The writer of each output format: the one place a new format of call statistics is added.</summary>
+/// <summary>What every call-statistics writer needs: where to write, and whether to show self time and pids.</summary>
+internal sealed record CallStatsContext(EventBuffer Output, bool ShowSelf, bool ShowPid);
+
+/// <summary>The writer of a format, from its descriptor (<see cref="OutputFormats"/> lists the formats).</summary>
 internal static class CallStatsWriters
 {
-    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid) => format switch
-    {
-        OutputFormat.Json => new CallStatsJson(output, showSelf, showPid),
-        _ => new CallStatsText(output, showSelf, showPid),
-    };
+    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid) =>
+        (format.CallStatistics ?? throw new ArgumentException($"format {format} has no call statistics", nameof(format)))(new CallStatsContext(output, showSelf, showPid));
 }

@@ -1,5 +1,6 @@
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
+using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output.EventStream;
@@ -31,18 +32,24 @@ internal interface IEventStreamWriter
     void Summary(ImportSummary summary);
 
     void Summary(AuditCounts counts);
+
+    /// <summary>
+    /// The stream is over: after the last event and summary, before the output is flushed for the last time. A
+    /// format that keeps state (open calls, an open array) closes it here; line formats have nothing to do.
+    /// </summary>
+    void End(in EventStreamEnd end) { }
 }
+
+/// <summary>When tracing stopped (CLOCK_MONOTONIC ns, the events' clock) and how many events the kernel lost.</summary>
+internal readonly record struct EventStreamEnd(ulong MonotonicNs, ulong Lost);
 
 /// <summary>What every event-stream writer needs: where to write, how to show time, whether to show pids.</summary>
 /// <param name="Time">The time column of text lines (trace and flow let the user choose).</param>
 internal sealed record EventStreamContext(EventBuffer Output, EventClock Clock, TimeFormat Time, bool ManyProcesses);
 
-/// <summary>The writer of each output format: the one place a new format of the event stream is added.</summary>
+/// <summary>The writer of a format, from its descriptor (<see cref="OutputFormats"/> lists the formats).</summary>
 internal static class EventStreamWriters
 {
-    public static IEventStreamWriter For(OutputFormat format, EventStreamContext context) => format switch
-    {
-        OutputFormat.Json => new JsonEventStream(context),
-        _ => new TextEventStream(context),
-    };
+    public static IEventStreamWriter For(OutputFormat format, EventStreamContext context) =>
+        (format.EventStream ?? throw new ArgumentException($"format {format} has no event stream", nameof(format)))(context);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 
@@ -16,6 +17,14 @@ namespace Pyprobe.Cli.Output.Profiles;
 /// </remarks>
 internal sealed class CollapsedWriter : IProfileWriter
 {
+    /// <summary>record --format collapsed.</summary>
+    public static readonly OutputFormat Format = new()
+    {
+        Name = "collapsed",
+        Noun = "collapsed stacks",
+        Profile = () => new CollapsedWriter(),
+    };
+
     public string Extension => "folded";
 
     public void Write(StackProfile profile, Stream output)

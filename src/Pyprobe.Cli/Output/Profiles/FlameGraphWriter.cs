@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Xml;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 
@@ -14,6 +15,15 @@ namespace Pyprobe.Cli.Output.Profiles;
 /// </summary>
 internal sealed class FlameGraphWriter : IProfileWriter
 {
+    /// <summary>record --format flamegraph.</summary>
+    public static readonly OutputFormat Format = new()
+    {
+        Name = "flamegraph",
+        Summary = "an interactive SVG",
+        Noun = "flame graph",
+        Profile = () => new FlameGraphWriter(),
+    };
+
     public const double ImageWidth = 1200;
     public const double FramePad = 10;
     public const double FrameHeight = 16;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.IO.Compression;
 using Google.Protobuf;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 
@@ -14,6 +15,14 @@ namespace Pyprobe.Cli.Output.Profiles;
 /// </summary>
 internal sealed class PprofWriter : IProfileWriter
 {
+    /// <summary>record --format pprof.</summary>
+    public static readonly OutputFormat Format = new()
+    {
+        Name = "pprof",
+        Noun = "pprof profile",
+        Profile = () => new PprofWriter(),
+    };
+
     // Field numbers of profile.proto.
     private const int ProfileSampleType = 1, ProfileSample = 2, ProfileLocation = 4, ProfileFunction = 5,
         ProfileStringTable = 6, ProfileTimeNanos = 9, ProfileDurationNanos = 10, ProfilePeriodType = 11,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 
@@ -11,6 +12,14 @@ namespace Pyprobe.Cli.Output.Profiles;
 /// </summary>
 internal sealed class SpeedscopeWriter : IProfileWriter
 {
+    /// <summary>record --format speedscope.</summary>
+    public static readonly OutputFormat Format = new()
+    {
+        Name = "speedscope",
+        Noun = "speedscope profile",
+        Profile = () => new SpeedscopeWriter(),
+    };
+
     public string Extension => "speedscope.json";
 
     public void Write(StackProfile profile, Stream output) =>

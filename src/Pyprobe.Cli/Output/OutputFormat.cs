@@ -1,7 +1,0 @@
-namespace Pyprobe.Cli.Output;
-
-public enum OutputFormat
-{
-    Text,
-    Json,
-}
