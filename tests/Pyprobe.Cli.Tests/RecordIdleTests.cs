@@ -9,7 +9,8 @@ namespace Pyprobe.Cli.Tests;
 /// </summary>
 public class RecordIdleTests
 {
-    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "busy_and_sleeping.py");
+    // tests/Workloads/busy_and_sleeping.py, shared with the sampler's own tests, copied next to this assembly.
+    private static readonly string Workload = Path.Combine(AppContext.BaseDirectory, "Workloads", "busy_and_sleeping.py");
 
     [Theory]
     [InlineData("pyenv:3.12.1")]

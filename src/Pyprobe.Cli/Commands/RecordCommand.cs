@@ -2,10 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output.Profiles;
-using Pyprobe.Cli.Targets;
-using Pyprobe.Python.Launching;
 using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sampling;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
@@ -21,14 +18,12 @@ namespace Pyprobe.Cli.Commands;
 /// </summary>
 internal static class RecordCommand
 {
-    public const int DefaultRate = 99;
-    public const int MaxRate = 20_000;
-
     public static Command Create()
     {
         var target = new TargetOptions();
-        var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU (1 to {MaxRate}; default {DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => DefaultRate };
+        var rate = SampledRun.RateOption();
         var duration = SharedOptions.Duration();
+        duration.Description = $"Stop after SECONDS and write the profile; a command started with -- CMD is then ended as timeout(1) does (SIGTERM to it and what it started, SIGKILL after {TracingRun<SamplingSession>.CommandGrace.TotalSeconds:0} s; said on stderr with its pid). Without it: until the command exits, Ctrl-C or SIGTERM (each writes the profile).";
         var file = SharedOptions.OutputFile();
         file.Description = "Write the profile to FILE (default: pyprobe-PID-DATE.EXT in the current folder).";
         var format = SharedOptions.Format(OutputKind.Profile, FlameGraphWriter.Format);
@@ -48,8 +43,7 @@ internal static class RecordCommand
         command.SetAction(result =>
         {
             var selection = target.Read(result);
-            var hz = result.GetValue(rate);
-            if (hz is < 1 or > MaxRate) throw new UsageException($"--rate must be between 1 and {MaxRate} samples per second");
+            var hz = SampledRun.ReadRate(result, rate);
             var maxDepth = result.GetValue(depth);
             if (maxDepth is < 1 or > StackSampleProgram.MaxDepthLimit) throw new UsageException($"--max-depth must be between 1 and {StackSampleProgram.MaxDepthLimit}");
             var limit = SharedOptions.ReadDuration(result, duration);
@@ -59,14 +53,8 @@ internal static class RecordCommand
             var stderr = result.InvocationConfiguration.Error;
             var wallClock = result.GetValue(idle);
 
-            var (targets, scope, where) = SampleTargetSelector.Resolve(selection);
             var started = DateTimeOffset.Now;
-            using var run = TracingRun<SamplingSession>.Start(targets, _ =>
-            {
-                var session = SamplingSession.Start(scope, new StackSamplerOptions(hz, maxDepth, OffCpu: wallClock), result.GetValue(threads),
-                    (pid, reason) => stderr.WriteLine($"pyprobe: note: process {pid} is not sampled: {reason}"));
-                return new Attachment<SamplingSession>(session, "the stack sampler", where(session));
-            }, limit, stderr);
+            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
             run.Stream(() =>
             {
@@ -76,7 +64,7 @@ internal static class RecordCommand
             var profile = session.Build(started, run.Elapsed, wallClock ? ProfileMode.Wall : ProfileMode.Cpu);
             var output = path ?? ProfileWriters.DefaultFileName(session.Pids.Count > 0 ? session.Pids[0] : 0, started.LocalDateTime, profileFormat);
             if (profile.Metadata.Pids.Count > 0 || path is not null) Write(profile, profileFormat, output);
-            return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output));
+            return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output), endCommandAtDuration: true);
         });
         return command;
     }

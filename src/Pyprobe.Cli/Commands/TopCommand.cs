@@ -32,7 +32,7 @@ internal static class TopCommand
         var duration = CallOptions.Duration();
         var noEntryGate = CallOptions.NoEntryGate();
         var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: no probes, or 3.12-3.14)." };
-        var rate = new Option<int>("--rate", "-r") { Description = $"Samples per second per CPU when sampling (default {RecordCommand.DefaultRate}).", HelpName = "HZ", DefaultValueFactory = _ => RecordCommand.DefaultRate };
+        var rate = SampledRun.RateOption(" when sampling");
         var noWrite = CallOptions.NoWrite();
 
         var command = new Command("top",
@@ -54,8 +54,7 @@ internal static class TopCommand
             var path = result.GetValue(output.File);
             var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
-            var hz = result.GetValue(rate);
-            if (hz is < 1 or > RecordCommand.MaxRate) throw new UsageException($"--rate must be between 1 and {RecordCommand.MaxRate} samples per second");
+            var hz = SampledRun.ReadRate(result, rate);
             var limit = seconds is null ? (TimeSpan?)null : TimeSpan.FromSeconds(seconds.Value);
             int Sampled(string why)
             {

@@ -54,6 +54,28 @@ public sealed class HeldCommand : IDisposable
 
     public bool WaitForExit(int milliseconds) => _process.WaitForExit(milliseconds);
 
+    /// <summary>
+    /// Ends the command the way timeout(1) ends its own process group: SIGTERM to the command and to every
+    /// process it started, then SIGKILL to those still there after <paramref name="grace"/>. Returns true
+    /// when SIGKILL was needed. The command's exit is left for <see cref="WaitForExit()"/> to collect.
+    /// </summary>
+    public bool Terminate(TimeSpan grace)
+    {
+        // Named by pid and start time, so a pid reused meanwhile is never signalled.
+        var tree = ProcessTree.WithDescendants(Pid).Select(pid => (Pid: pid, Started: ProcessTree.StartTime(pid))).ToList();
+        bool Gone((int Pid, string? Started) p) => p.Pid == Pid ? _process.HasExited : !ProcessTree.IsAlive(p.Pid) || ProcessTree.StartTime(p.Pid) != p.Started;
+        foreach (var p in tree) ProcessSignals.Send(p.Pid, ProcessSignals.SigTerm);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < grace)
+        {
+            if (tree.All(Gone)) return false;
+            Thread.Sleep(20);
+        }
+        var left = tree.Where(p => !Gone(p)).ToList();
+        foreach (var p in left) ProcessSignals.Send(p.Pid, ProcessSignals.SigKill);
+        return left.Count > 0;
+    }
+
     private void WaitUntilStopped()
     {
         var deadline = Stopwatch.StartNew();

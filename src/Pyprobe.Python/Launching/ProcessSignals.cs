@@ -6,6 +6,7 @@ namespace Pyprobe.Python.Launching;
 internal static partial class ProcessSignals
 {
     public const int SigKill = 9;
+    public const int SigTerm = 15;
     public const int SigCont = 18;
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -64,7 +64,7 @@ public sealed class FleetCollector : IDisposable
         StackSampler? sampler = null;
         try
         {
-            if (options.SampleRate > 0) sampler = StackSampler.Start(new StackSamplerOptions(options.SampleRate, MaxDepth: 1, RingBytes: 1 << 20));
+            if (options.SampleRate > 0) sampler = StackSampler.Start(StackSamplerOptions.InnermostFrame(options.SampleRate));
         }
         catch (Exception e) when (e is SyscallException or IOException or Bpf.Btf.BtfException)
         {
@@ -131,7 +131,7 @@ public sealed class FleetCollector : IDisposable
         var alive = new Dictionary<int, (string Version, string Command)>();
         if (_sampler is not null)
         {
-            var (added, removed) = _sampled!.Poll((pid, reason) => _note($"process {pid} is not sampled: {reason}"));
+            var (added, removed) = _sampled!.Poll((pid, reason) => _note(SampledProcesses.NotSampled(pid, reason)));
             foreach (var pid in removed)
             {
                 _sampler.RemoveProcess(pid);
@@ -146,7 +146,7 @@ public sealed class FleetCollector : IDisposable
                 }
                 catch (Exception e) when (e is UnsupportedRuntimeException or Bpf.Btf.BtfException or SyscallException)
                 {
-                    _note($"process {process.Pid} is not sampled: {e.Message}");
+                    _note(SampledProcesses.NotSampled(process.Pid, e.Message));
                     process.Dispose();
                 }
             }

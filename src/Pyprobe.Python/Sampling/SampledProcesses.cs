@@ -1,3 +1,4 @@
+using Pyprobe.Python.Launching;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Usdt;
 
@@ -27,7 +28,13 @@ public sealed class SampledProcesses
     private readonly Dictionary<string, bool> _interpreterMatches = new(StringComparer.Ordinal);
     private readonly int _self = Environment.ProcessId;
 
+    /// <summary>How long after its start a process that shows no interpreter is still looked at again.</summary>
+    private static readonly TimeSpan StillLoading = TimeSpan.FromSeconds(2);
+
     public SampledProcesses(SampleScope scope) => _scope = scope;
+
+    /// <summary>What every command says about a Python process it leaves out (after its "pyprobe: note: ").</summary>
+    public static string NotSampled(int pid, string reason) => $"process {pid} is not sampled: {reason}";
 
     /// <summary>Processes being sampled now, with the interpreter file each runs.</summary>
     public IReadOnlyDictionary<int, string> Sampled => _sampled;
@@ -40,7 +47,7 @@ public sealed class SampledProcesses
     public (IReadOnlyList<CPythonProcess> Added, IReadOnlyList<int> Removed) Poll(Action<int, string>? unsupported = null)
     {
         var candidates = Candidates();
-        var removed = _sampled.Keys.Where(pid => !candidates.Contains(pid) || !IsAlive(pid)).ToList();
+        var removed = _sampled.Keys.Where(pid => !candidates.Contains(pid) || !ProcessTree.IsAlive(pid)).ToList();
         foreach (var pid in removed) _sampled.Remove(pid);
         var added = new List<CPythonProcess>();
         foreach (var pid in candidates)
@@ -67,8 +74,10 @@ public sealed class SampledProcesses
             }
             catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException)
             {
-                // Not Python (yet: a shell before its exec is looked at again after it), or gone.
-                _notPython[pid] = identity;
+                // Not Python (yet: a shell before its exec is looked at again after it), or gone. A process in its
+                // first moments may not have mapped its interpreter yet (the dynamic loader maps libpython, or the
+                // python it was asked to run, after the exec): it is looked at again until it is older.
+                if (ProcessTree.Age(pid) is not { } age || age >= StillLoading) _notPython[pid] = identity;
             }
         }
         return (added, removed);
@@ -76,42 +85,11 @@ public sealed class SampledProcesses
 
     private HashSet<int> Candidates() => _scope switch
     {
-        SampleScope.Processes p => p.Pids.Where(IsAlive).ToHashSet(),
-        SampleScope.Descendants d => DescendantsOf(d.RootPid),
-        SampleScope.Machine => AllPids(),
+        SampleScope.Processes p => p.Pids.Where(ProcessTree.IsAlive).ToHashSet(),
+        SampleScope.Descendants d => ProcessTree.WithDescendants(d.RootPid, except: _self),
+        SampleScope.Machine => ProcessTree.AllPids(except: _self),
         _ => [],
     };
-
-    private HashSet<int> AllPids()
-    {
-        var pids = new HashSet<int>();
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-            if (int.TryParse(Path.GetFileName(directory), out var pid) && pid != _self) pids.Add(pid);
-        return pids;
-    }
-
-    private HashSet<int> DescendantsOf(int root)
-    {
-        var children = new Dictionary<int, List<int>>();
-        foreach (var pid in AllPids())
-        {
-            if (ParentOf(pid) is int parent)
-            {
-                if (!children.TryGetValue(parent, out var list)) children[parent] = list = [];
-                list.Add(pid);
-            }
-        }
-        var found = new HashSet<int>();
-        var pending = new Stack<int>();
-        if (IsAlive(root)) pending.Push(root);
-        while (pending.Count > 0)
-        {
-            var pid = pending.Pop();
-            if (!found.Add(pid)) continue;
-            if (children.TryGetValue(pid, out var list)) foreach (var child in list) pending.Push(child);
-        }
-        return found;
-    }
 
     private bool RunsInterpreter(CPythonProcess process, string wanted)
     {
@@ -139,25 +117,8 @@ public sealed class SampledProcesses
         try
         {
             var exe = new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
-            return $"{exe}|{StatField(pid, 22)}";
+            return $"{exe}|{ProcessTree.StartTime(pid)}";
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
-
-    private static int? ParentOf(int pid) => int.TryParse(StatField(pid, 4), out var parent) ? parent : null;
-
-    /// <summary>Field <paramref name="number"/> (1-based, as in proc(5)) of /proc/PID/stat; null when gone.</summary>
-    private static string? StatField(int pid, int number)
-    {
-        string stat;
-        try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        var end = stat.LastIndexOf(')');
-        if (end < 0) return null;
-        var fields = stat[(end + 2)..].Split(' ');
-        var index = number - 3; // fields after "pid (comm)" start at number 3
-        return index >= 0 && index < fields.Length ? fields[index] : null;
-    }
-
-    private static bool IsAlive(int pid) => StatField(pid, 3) is { } state && state is not ("Z" or "X");
 }

@@ -84,7 +84,15 @@ public sealed class SamplingSession : ILiveSession
         }
         foreach (var process in added)
         {
-            var config = StackWalkConfigs.For(process);
+            StackWalkConfig config;
+            try { config = StackWalkConfigs.For(process); }
+            catch (UnsupportedRuntimeException e)
+            {
+                // One process the walk cannot follow leaves the rest of the recording alone.
+                _unsupported?.Invoke(process.Pid, e.Message);
+                process.Dispose();
+                continue;
+            }
             var sleeping = SleepingThreads(process);
             var asleepAt = KernelClock.NowNs;
             foreach (var thread in sleeping) _recorder.OpenSpan(process.Pid, thread.Tid, asleepAt, thread.Frames);
@@ -103,7 +111,17 @@ public sealed class SamplingSession : ILiveSession
     private List<ThreadStack> SleepingThreads(CPythonProcess process)
     {
         if (!_sampler.Options.OffCpu) return [];
-        try { return new StackReader(process).ReadAll().Where(t => t.Tid > 0 && IsSleeping(process.Pid, t.Tid)).ToList(); }
+        try
+        {
+            // The reader gives the ids threads have in their own pid namespace; the kernel's records carry the host's.
+            var threads = new StackReader(process).ReadAll();
+            if (PidNamespace.Of(process.Pid) is not null)
+            {
+                var hostIds = PidNamespace.HostThreadIds(process.Pid);
+                threads = threads.Select(t => t with { Tid = hostIds.GetValueOrDefault(t.Tid) }).ToList();
+            }
+            return threads.Where(t => t.Tid > 0 && IsSleeping(process.Pid, t.Tid)).ToList();
+        }
         catch (IOException) { return []; } // ProcessMemoryException included: the process is going away
         catch (UnauthorizedAccessException) { return []; }
     }

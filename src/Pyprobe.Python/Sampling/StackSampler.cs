@@ -7,13 +7,6 @@ using Pyprobe.Bpf.RingBuffer;
 
 namespace Pyprobe.Python.Sampling;
 
-/// <summary>How often and how deep the sampler looks.</summary>
-/// <param name="Frequency">Samples per second per CPU.</param>
-/// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
-/// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
-/// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
-public sealed record StackSamplerOptions(int Frequency = 99, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false);
-
 /// <summary>
 /// The kernel side of the profiler: the stack-walking program on a CPU-clock event per CPU, the processes it
 /// samples (added and removed while it runs) and the ring the samples come through. Nothing is written to

@@ -48,15 +48,21 @@ public sealed record StackWalkConfig
     public required uint CodeFirstLineNo { get; init; }
     /// <summary>Offset of <c>task_struct.thread.fsbase</c> in this kernel (from its BTF); only read where <see cref="MatchByFsBase"/>.</summary>
     public uint TaskFsBase { get; init; }
+    /// <summary>
+    /// The process's pid namespace when it is not pyprobe's: <see cref="ThreadMatch"/> then holds the thread's id
+    /// inside it, which the walk asks the kernel for. Null: the ids the kernel reports are the ones to match.
+    /// </summary>
+    public PidNamespace? PidNamespace { get; init; }
 
-    public const int Size = 96;
+    public const int Size = 112;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
         ThreadNextOffset = 36, ThreadMatchOffset = 40, MatchByFsBaseOffset = 44, ThreadTopFrameOffset = 48,
         CFrameCurrentFrameOffset = 52, FrameReadSizeOffset = 56, FrameCodeOffset = 60, FramePreviousOffset = 64,
         FramePositionOffset = 68, PositionIsPointerOffset = 72, CodeAdaptiveOffset = 76, FrameOwnerOffset = 80,
-        OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92;
+        OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
+        PidNamespaceInodeOffset = 104;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -86,6 +92,8 @@ public sealed record StackWalkConfig
         U32(OwnerSkipFromOffset, OwnerSkipFrom);
         U32(CodeFirstLineNoOffset, CodeFirstLineNo);
         U32(TaskFsBaseOffset, TaskFsBase);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[PidNamespaceDeviceOffset..], PidNamespace?.Device ?? 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[PidNamespaceInodeOffset..], PidNamespace?.Inode ?? 0);
         return bytes;
     }
 

@@ -26,6 +26,8 @@ public static class StackWalkConfigs
             // 3.11+ keep the kernel's tid; before, only pthread_self(), which is the thread's fsbase on glibc.
             ThreadMatch = (uint)(layout.ThreadState.NativeThreadId ?? layout.ThreadState.ThreadId),
             MatchByFsBase = layout.ThreadState.NativeThreadId is null,
+            // native_thread_id is the id inside the process's pid namespace; fsbase is the same seen from anywhere.
+            PidNamespace = layout.ThreadState.NativeThreadId is null ? null : PidNamespace.Of(process.Pid),
             ThreadTopFrame = (uint)layout.ThreadState.TopFrame,
             CFrameCurrentFrame = layout.ThreadState.CFrameCurrentFrame is int current ? (uint)current : StackWalkConfig.Absent,
             FrameReadSize = (uint)readSize,

@@ -147,13 +147,28 @@ internal static class StackWalkFragment
         RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
     }
 
-    /// <summary>The value the thread state's id field holds for this thread: its tid (3.11+), or its fsbase (= pthread_self()).</summary>
+    /// <summary>
+    /// The value the thread state's id field holds for this thread: its tid (3.11+; in a pid namespace of its own,
+    /// the tid it has there), or its fsbase (= pthread_self()).
+    /// </summary>
     private static void EmitExpectedThreadId(InstructionBuilder code, Register scratch, Register config, Register pidTgid)
     {
         code.Mov32(Register.R1, pidTgid)
             .StoreMem(MemorySize.DoubleWord, scratch, ExpectedSlot, Register.R1)
             .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.MatchByFsBaseOffset)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, "expected_ok")
+            .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "expected_fsbase")
+            .LoadMem(MemorySize.DoubleWord, Register.R2, config, StackWalkConfig.PidNamespaceInodeOffset)
+            .JumpIf(JumpCondition.Equal, Register.R2, 0, "expected_ok")
+            // struct bpf_pidns_info { u32 pid; u32 tgid; } over the slot; its pid is the thread's id in the namespace.
+            .LoadMem(MemorySize.DoubleWord, Register.R1, config, StackWalkConfig.PidNamespaceDeviceOffset)
+            .Mov64(Register.R3, scratch).Add64(Register.R3, ExpectedSlot)
+            .Mov64(Register.R4, 8)
+            .Call(HelperFunction.GetNsCurrentPidTgid)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "no_tstate")
+            .LoadMem(MemorySize.Word, Register.R1, scratch, ExpectedSlot)
+            .StoreMem(MemorySize.DoubleWord, scratch, ExpectedSlot, Register.R1)
+            .Jump("expected_ok")
+            .Label("expected_fsbase")
             .Call(HelperFunction.GetCurrentTask)
             .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.TaskFsBaseOffset)
             .Add64(Register.R3, Register.R0)

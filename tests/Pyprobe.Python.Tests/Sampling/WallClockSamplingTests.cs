@@ -15,18 +15,8 @@ public class WallClockSamplingTests(ITestOutputHelper output)
 
     // The main thread sleeps in sleeper() in short naps (each nap a switch-out the kernel walks); a second
     // thread burns CPU in burn(). Wall clock: half each.
-    private const string BusyAndSleeping = """
-        import threading, time
-        def burn():
-            x = 0
-            while True:
-                x += 1
-        def sleeper():
-            while True:
-                time.sleep(0.1)
-        threading.Thread(target=burn, daemon=True).start()
-        sleeper()
-        """;
+    // tests/Workloads/busy_and_sleeping.py, shared with the CLI's record tests.
+    private static readonly string BusyAndSleeping = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Workloads", "busy_and_sleeping.py"));
 
     // Four threads, a quarter each: burn() on the CPU, waiter() blocked on a held lock (timing out and retrying),
     // receiver() in a socket recv that times out, dozer() in one sleep longer than the recording (asleep before

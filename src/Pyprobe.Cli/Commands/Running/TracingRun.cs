@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Pyprobe.Python.Launching;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 
@@ -28,6 +29,10 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     private readonly TextWriter _stderr;
     private readonly TimeSpan? _duration;
     private readonly Stopwatch _elapsed = new();
+    private bool _durationReached;
+
+    /// <summary>How long a command ended at --duration gets between SIGTERM and SIGKILL.</summary>
+    public static readonly TimeSpan CommandGrace = TimeSpan.FromSeconds(5);
 
     private TracingRun(TargetSet targets, TSession session, TimeSpan? duration, TextWriter stderr)
     {
@@ -93,7 +98,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             Session.Wait(PollMilliseconds);
             if (drain() == 0) idle();
             else busy?.Invoke();
-            if (_duration is { } limit && _elapsed.Elapsed >= limit) break;
+            if (DurationReached()) break;
             if (!_targets.AnyTargetAlive()) break;
         }
         Session.Detach();
@@ -110,13 +115,15 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
         {
             if (_stop.Requested) return false;
             var now = _elapsed.Elapsed;
-            if (_duration is { } limit && now >= limit) return false;
+            if (DurationReached()) return false;
             if (!_targets.AnyTargetAlive()) return false;
             if (now >= deadline) return true;
             var until = _duration is { } d && d < deadline ? d : deadline;
             Session.Wait(Math.Clamp((int)Math.Ceiling((until - now).TotalMilliseconds), 1, 100));
         }
     }
+
+    private bool DurationReached() => _durationReached = _durationReached || (_duration is { } limit && _elapsed.Elapsed >= limit);
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes); what was collected stays readable.</summary>
     public void Detach() => Session.Detach();
@@ -136,7 +143,11 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     }
 
     /// <summary>Detaches, prints <paramref name="report"/> and returns the exit code (the command's own for -- CMD).</summary>
-    public int Complete(IEnumerable<string> report)
+    /// <param name="endCommandAtDuration">
+    /// When --duration ended the run, end a started command still running too, as timeout(1) would (see
+    /// <see cref="HeldCommand.Terminate"/>), say so, and return success: the run was as long as asked.
+    /// </param>
+    public int Complete(IEnumerable<string> report, bool endCommandAtDuration = false)
     {
         Session.Detach();
         foreach (var line in report) _stderr.WriteLine(line);
@@ -144,6 +155,16 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
         if (_targets.Child is { } child)
         {
             if (_stop.Requested && !child.HasExited) _stop.ForwardTo(child.Pid);
+            else if (endCommandAtDuration && _durationReached && !child.HasExited)
+            {
+                var killed = child.Terminate(CommandGrace);
+                _stderr.WriteLine(killed
+                    ? $"pyprobe: --duration reached: the command (pid {child.Pid}) was still running {CommandGrace.TotalSeconds:0} s after SIGTERM; ended it with SIGKILL"
+                    : $"pyprobe: --duration reached: ended the command (pid {child.Pid}) with SIGTERM");
+                _stderr.Flush();
+                child.WaitForExit();
+                return ExitCodes.Success;
+            }
             return child.WaitForExit();
         }
         return ExitCodes.Success;

@@ -1,6 +1,5 @@
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
-using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Sampling;
 using Spectre.Console;
@@ -21,15 +20,9 @@ internal static class SampledTop
 
     public static int Run(SampledTopSettings settings, TextWriter stdout, TextWriter stderr)
     {
-        var (targets, scope, where) = SampleTargetSelector.Resolve(settings.Selection);
-        using var run = TracingRun<SamplingSession>.Start(targets, _ =>
-        {
-            var session = SamplingSession.Start(scope, new StackSamplerOptions(settings.Rate, MaxDepth: 256), threadRoots: false,
-                (pid, reason) => stderr.WriteLine($"pyprobe: note: process {pid} is not sampled: {reason}"));
-            return new Attachment<SamplingSession>(session, "the stack sampler", where(session));
-        }, settings.Duration, stderr);
+        var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate), threadRoots: false, settings.Duration, stderr);
+        using var run = started;
         var session = run.Session;
-        var title = where(session);
         var mode = $"sampling at {settings.Rate} Hz: {settings.Why}";
         var since = TimeSpan.Zero;
         long total = 0;

@@ -1,0 +1,24 @@
+namespace Pyprobe.Python.Sampling;
+
+/// <summary>How often and how deep the sampler looks; the factories are what each use of the sampler asks for.</summary>
+/// <param name="Frequency">Samples per second per CPU.</param>
+/// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
+/// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
+/// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
+public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.DefaultFrequency, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false)
+{
+    /// <summary>The rate when none is asked for (record, top): 99 Hz stays clear of the kernel's own timer multiples.</summary>
+    public const int DefaultFrequency = 99;
+
+    /// <summary>The highest rate the commands accept.</summary>
+    public const int MaxFrequency = 20_000;
+
+    /// <summary>A profile (record): whole stacks up to <paramref name="maxDepth"/> frames; with <paramref name="offCpu"/> a wall-clock one.</summary>
+    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu) => new(frequency, maxDepth, OffCpu: offCpu);
+
+    /// <summary>Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never outgrows.</summary>
+    public static StackSamplerOptions FunctionShares(int frequency) => new(frequency, MaxDepth: 256);
+
+    /// <summary>Samples counted by the function running (serve's CPU counter): the innermost frame only, through a small ring.</summary>
+    public static StackSamplerOptions InnermostFrame(int frequency) => new(frequency, MaxDepth: 1, RingBytes: 1 << 20);
+}
