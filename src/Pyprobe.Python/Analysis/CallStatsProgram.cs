@@ -95,6 +95,8 @@ public static class CallStatsProgram
                 UsdtArgumentEmitter.EmitLoad(code, probe.Arguments[i], Ctx, load, probe.SiteAddress, probe.ResolveSymbol);
                 code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots[i], Register.R0);
             }
+            // The key's line is the code object's first line, not where this activation starts (returns match on names).
+            if (kind == CallStatsProbeKind.Entry) probe.FrameCode?.EmitFirstLine(code, Ctx, probe.SiteAddress, emitter.SlotLine);
         }
         else if (source is CallSiteSource.EvalFrame frame)
         {

@@ -5,6 +5,7 @@ using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
@@ -188,10 +189,25 @@ public sealed class CallStatsSession : ILiveSession
     {
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var code = CallStatsProgram.Generate(kind, new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress), maps, Options.MaxFrames);
+            var source = new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress, kind == CallStatsProbeKind.Entry ? FrameCode(target) : null);
+            var code = CallStatsProgram.Generate(kind, source, maps, Options.MaxFrames);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
             using var program = _core.Load(name, code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
+        }
+    }
+
+    /// <summary>How the target's entries find their code object's first line, or null (then the probe's line keys the call).</summary>
+    private static EntryFrameCode? FrameCode(TraceTarget target)
+    {
+        if (!CPythonBinary.DefinesRuntime(target.Binary.Elf)) return null;
+        try
+        {
+            return EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath));
+        }
+        catch (UnsupportedRuntimeException)
+        {
+            return null;
         }
     }
 

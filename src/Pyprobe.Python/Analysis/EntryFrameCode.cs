@@ -1,0 +1,77 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.Analysis;
+
+/// <summary>
+/// How a USDT function__entry finds the code object of the frame it announces, so a call is keyed by that code
+/// object's first line instead of the probe's line (where the activation starts: a generator's resume line on
+/// 3.8–3.10, 0 for module code on 3.11). At the probe the thread holds the GIL, so the GIL holder
+/// (<c>_PyRuntime.gilstate.tstate_current</c>, 3.8–3.11) is its thread state, and the thread state's current frame
+/// is the frame being entered: 3.8–3.10 set <c>tstate->frame = f</c> before the probe, 3.11 fires it at the
+/// frame's RESUME with <c>cframe->current_frame == frame</c>.
+/// </summary>
+/// <param name="Layout">The interpreter's layouts (thread state → frame → code object).</param>
+/// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary.</param>
+public sealed record EntryFrameCode(RuntimeLayout Layout, ulong GilHolderAddress)
+{
+    /// <summary>
+    /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>, on a version that records the
+    /// GIL holder; null otherwise (3.15: the thread state is only in a thread-local; the USDT line is kept).
+    /// </summary>
+    public static EntryFrameCode? For(CPythonBinary binary) =>
+        binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder
+            ? new EntryFrameCode(binary.Layout, binary.Symbols.PyRuntime + (ulong)holder)
+            : null;
+
+    /// <summary>
+    /// Replaces <paramref name="lineSlot"/> with the entered frame's co_firstlineno (ctx in <paramref name="ctx"/>,
+    /// the probe's link-time address <paramref name="siteAddress"/> to find the GIL holder ip-relatively); leaves it
+    /// as the probe gave it when a read fails. Clobbers R0–R5.
+    /// </summary>
+    public void EmitFirstLine(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot)
+    {
+        var word = code.Stack.Allocate(8, "thread state / frame");
+        var codeObject = code.Stack.Allocate(8, "entered code object");
+        var keep = code.Scope("entry_code")["keep_line"];
+        var distance = unchecked((long)(GilHolderAddress - siteAddress));
+        PtRegs.LoadIp(code, Register.R3, ctx);
+        if (distance is >= int.MinValue and <= int.MaxValue) code.Add64(Register.R3, (int)distance);
+        else code.LoadImm64(Register.R4, distance).Add64(Register.R3, Register.R4);
+        EmitRead(code, word, keep);
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, keep)
+            .Add64(Register.R3, Layout.ThreadState.TopFrame);
+        EmitRead(code, word, keep);
+        if (Layout.ThreadState.CFrameCurrentFrame is int currentFrame)
+        {
+            // 3.11: tstate->cframe, then its current_frame.
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+                .JumpIf(JumpCondition.Equal, Register.R3, 0, keep)
+                .Add64(Register.R3, currentFrame);
+            EmitRead(code, word, keep);
+        }
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, keep);
+        CodeObjectFields.EmitCodeOfFrame(code, Layout, codeObject, keep);
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
+            .Add64(Register.R3, Layout.Code.FirstLineNo)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+            .Mov64(Register.R2, 4)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, word)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, lineSlot, Register.R1)
+            .Label(keep);
+    }
+
+    /// <summary>8 bytes at R3 into <paramref name="slot"/>, or a jump to <paramref name="failed"/>.</summary>
+    private static void EmitRead(InstructionBuilder code, short slot, string failed) =>
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, failed);
+}
