@@ -11,11 +11,13 @@ namespace Pyprobe.Python.Analysis;
 /// 3.8–3.10, 0 for module code on 3.11). At the probe the thread holds the GIL, so the GIL holder
 /// (<c>_PyRuntime.gilstate.tstate_current</c>, 3.8–3.11) is its thread state, and the thread state's current frame
 /// is the frame being entered: 3.8–3.10 set <c>tstate->frame = f</c> before the probe, 3.11 fires it at the
-/// frame's RESUME with <c>cframe->current_frame == frame</c>.
+/// frame's RESUME with <c>cframe->current_frame == frame</c>. Where the code object has a qualified name (3.11) the
+/// row is keyed by it, as on every other source.
 /// </summary>
+/// <param name="Facts">What the interpreter's version does (its str layout).</param>
 /// <param name="Layout">The interpreter's layouts (thread state → frame → code object).</param>
 /// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary.</param>
-public sealed record EntryFrameCode(RuntimeLayout Layout, ulong GilHolderAddress)
+public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong GilHolderAddress)
 {
     /// <summary>
     /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>, on a version that records the
@@ -23,15 +25,16 @@ public sealed record EntryFrameCode(RuntimeLayout Layout, ulong GilHolderAddress
     /// </summary>
     public static EntryFrameCode? For(CPythonBinary binary) =>
         binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder
-            ? new EntryFrameCode(binary.Layout, binary.Symbols.PyRuntime + (ulong)holder)
+            ? new EntryFrameCode(binary.Facts, binary.Layout, binary.Symbols.PyRuntime + (ulong)holder)
             : null;
 
     /// <summary>
-    /// Replaces <paramref name="lineSlot"/> with the entered frame's co_firstlineno (ctx in <paramref name="ctx"/>,
-    /// the probe's link-time address <paramref name="siteAddress"/> to find the GIL holder ip-relatively); leaves it
-    /// as the probe gave it when a read fails. Clobbers R0–R5.
+    /// Replaces <paramref name="lineSlot"/> with the entered frame's co_firstlineno and, where there is one,
+    /// <paramref name="nameSlot"/> with its co_qualname's bytes (ctx in <paramref name="ctx"/>, the probe's link-time
+    /// address <paramref name="siteAddress"/> to find the GIL holder ip-relatively); leaves both as the probe gave
+    /// them when the frame cannot be read. Clobbers R0–R5.
     /// </summary>
-    public void EmitFirstLine(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot)
+    public void Emit(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot, short nameSlot)
     {
         var word = code.Stack.Allocate(8, "thread state / frame");
         var codeObject = code.Stack.Allocate(8, "entered code object");
@@ -56,6 +59,13 @@ public sealed record EntryFrameCode(RuntimeLayout Layout, ulong GilHolderAddress
         code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, keep);
         CodeObjectFields.EmitCodeOfFrame(code, Layout, codeObject, keep);
+        if (Layout.Code.Qualname is not null)
+        {
+            // The filename is the probe's already (same str object): read into a slot of its own and dropped.
+            CodeObjectFields.Emit(code, Facts, Layout, codeObject, new CodeObjectSlots(word, nameSlot, lineSlot));
+            code.Label(keep);
+            return;
+        }
         code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
             .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
             .Add64(Register.R3, Layout.Code.FirstLineNo)
