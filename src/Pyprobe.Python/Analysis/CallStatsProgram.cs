@@ -16,7 +16,8 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="PidsFd">Hash of allowed tgids (u32 → u8), or null for every process.</param>
 /// <param name="DepthsFd">The <see cref="ActivationStack"/>'s depths (eval-frame sources only, else -1).</param>
 /// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames (eval-frame sources only, else -1).</param>
-public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1);
+/// <param name="TlsOffsetsFd">pid → offset of _Py_tss_tstate, for USDT entries that find their frame through it (<see cref="EntryFrameCode"/>), else -1.</param>
+public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -65,6 +66,7 @@ public static class CallStatsProgram
             fds[ActivationStack.DepthsMap] = maps.DepthsFd;
             fds[ActivationStack.FramesMap] = maps.FramesFd;
         }
+        if (source is CallSiteSource.Usdt { FrameCode.UsesThreadLocal: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
         return Build(kind, source, maps.PidsFd is not null, maxFrames).BindMaps(fds);
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Pyprobe.Bpf.Btf;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.RingBuffer;
@@ -64,6 +65,9 @@ public sealed class CallStatsSession : ILiveSession
     private readonly Dictionary<NameKey, RawEntry> _carried = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
+    private readonly Dictionary<string, EntryFrameCode?> _frameCodes = [];
+    private BpfMap? _tlsOffsets;
+    private int? _taskFsBase;
 
     private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
 
@@ -156,7 +160,15 @@ public sealed class CallStatsSession : ILiveSession
             depthsFd = _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads)).Fd.Value;
             framesFd = _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value;
         }
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd);
+        var tlsOffsetsFd = -1;
+        foreach (var (target, _, _, entry, _) in plans)
+        {
+            if (entry is null || FrameCode(target) is not { UsesThreadLocal: true }) continue;
+            _tlsOffsets ??= _core.AddMap(new MapSpec("pyprobe_ctls", MapType.Hash, 4, 8, 1024));
+            tlsOffsetsFd = _tlsOffsets.Fd.Value;
+            foreach (var pid in target.Pids) RecordTlsOffset(pid);
+        }
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd, tlsOffsetsFd);
 
         foreach (var (target, source, ret, entry, reason) in plans)
         {
@@ -198,17 +210,37 @@ public sealed class CallStatsSession : ILiveSession
     }
 
     /// <summary>How the target's entries find their code object's first line, or null (then the probe's line keys the call).</summary>
-    private static EntryFrameCode? FrameCode(TraceTarget target)
+    private EntryFrameCode? FrameCode(TraceTarget target)
     {
-        if (!CPythonBinary.DefinesRuntime(target.Binary.Elf)) return null;
+        if (_frameCodes.TryGetValue(target.Binary.Path, out var known)) return known;
+        EntryFrameCode? frameCode = null;
+        if (CPythonBinary.DefinesRuntime(target.Binary.Elf))
+        {
+            try
+            {
+                frameCode = EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath),
+                    () => _taskFsBase ??= (int)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase"));
+            }
+            catch (UnsupportedRuntimeException) { }
+        }
+        return _frameCodes[target.Binary.Path] = frameCode;
+    }
+
+    /// <summary>
+    /// Puts the process's offset of _Py_tss_tstate in the map its entries read; a process whose interpreter cannot be
+    /// read yet (a held command) gets none, and its calls keep the probe's line.
+    /// </summary>
+    private void RecordTlsOffset(int pid)
+    {
         try
         {
-            return EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath));
+            using var process = CPythonProcess.Attach(pid);
+            var threadPointer = process.Interpreters().SelectMany(i => process.ThreadStates(i))
+                .Select(t => process.Memory.ReadU64(t + (ulong)process.Binary.Layout.ThreadState.ThreadId)).FirstOrDefault(p => p != 0);
+            if (threadPointer == 0 || process.ThreadStateTlsOffset(threadPointer) is not long offset) return;
+            _tlsOffsets!.Update(BitConverter.GetBytes(pid), BitConverter.GetBytes(offset));
         }
-        catch (UnsupportedRuntimeException)
-        {
-            return null;
-        }
+        catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>

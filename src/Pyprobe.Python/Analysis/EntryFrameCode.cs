@@ -14,19 +14,34 @@ namespace Pyprobe.Python.Analysis;
 /// frame's RESUME with <c>cframe->current_frame == frame</c>. Where the code object has a qualified name (3.11) the
 /// row is keyed by it, as on every other source.
 /// </summary>
+/// On 3.15 the thread state is only in the thread-local <c>_Py_tss_tstate</c>: the program adds the process's TLS
+/// offset (<see cref="TlsOffsetsMap"/>, pid → offset, filled per process when attaching) to the thread's fsbase;
+/// there the probe fires at <c>start_frame</c>, where <c>tstate->current_frame</c> is the frame being started.
+/// </summary>
 /// <param name="Facts">What the interpreter's version does (its str layout).</param>
 /// <param name="Layout">The interpreter's layouts (thread state → frame → code object).</param>
-/// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary.</param>
-public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong GilHolderAddress)
+/// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary (3.8–3.11), or null.</param>
+/// <param name="TaskFsBase">Offset of <c>task_struct.thread.fsbase</c> in this kernel, for the thread-local form.</param>
+public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong? GilHolderAddress, int TaskFsBase = 0)
 {
+    /// <summary>Map name in the generated code: hash u32 pid → i64 fs-relative offset of _Py_tss_tstate.</summary>
+    public const string TlsOffsetsMap = "tls_offsets";
+
+    /// <summary>The thread-local form: the program needs <see cref="TlsOffsetsMap"/>.</summary>
+    public bool UsesThreadLocal => GilHolderAddress is null;
+
     /// <summary>
-    /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>, on a version that records the
-    /// GIL holder; null otherwise (3.15: the thread state is only in a thread-local; the USDT line is kept).
+    /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>: through the GIL holder (3.8–3.11),
+    /// or the thread-local thread state (3.12+, given <paramref name="taskFsBase"/>); null otherwise.
     /// </summary>
-    public static EntryFrameCode? For(CPythonBinary binary) =>
-        binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder
-            ? new EntryFrameCode(binary.Facts, binary.Layout, binary.Symbols.PyRuntime + (ulong)holder)
-            : null;
+    public static EntryFrameCode? For(CPythonBinary binary, Func<int> taskFsBase)
+    {
+        if (binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder)
+            return new EntryFrameCode(binary.Facts, binary.Layout, binary.Symbols.PyRuntime + (ulong)holder);
+        if (binary.Facts.HasThreadLocalThreadState && binary.ThreadStateTls is not null && binary.Layout.ThreadState.CFrameCurrentFrame is null)
+            return new EntryFrameCode(binary.Facts, binary.Layout, null, taskFsBase());
+        return null;
+    }
 
     /// <summary>
     /// Replaces <paramref name="lineSlot"/> with the entered frame's co_firstlineno and, where there is one,
@@ -39,10 +54,33 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         var word = code.Stack.Allocate(8, "thread state / frame");
         var codeObject = code.Stack.Allocate(8, "entered code object");
         var keep = code.Scope("entry_code")["keep_line"];
-        var distance = unchecked((long)(GilHolderAddress - siteAddress));
-        PtRegs.LoadIp(code, Register.R3, ctx);
-        if (distance is >= int.MinValue and <= int.MaxValue) code.Add64(Register.R3, (int)distance);
-        else code.LoadImm64(Register.R4, distance).Add64(Register.R3, Register.R4);
+        if (GilHolderAddress is ulong holder)
+        {
+            var distance = unchecked((long)(holder - siteAddress));
+            PtRegs.LoadIp(code, Register.R3, ctx);
+            if (distance is >= int.MinValue and <= int.MaxValue) code.Add64(Register.R3, (int)distance);
+            else code.LoadImm64(Register.R4, distance).Add64(Register.R3, Register.R4);
+        }
+        else
+        {
+            // fsbase of this thread + the process's offset of _Py_tss_tstate.
+            var pid = code.Stack.Allocate(4, "pid");
+            code.Call(HelperFunction.GetCurrentPidTgid)
+                .Rsh64(Register.R0, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, pid, Register.R0);
+            MapLookup.Emit(code, TlsOffsetsMap, pid, keep)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1)
+                .Call(HelperFunction.GetCurrentTask)
+                .Mov64(Register.R3, Register.R0).Add64(Register.R3, TaskFsBase)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+                .Mov64(Register.R2, 8)
+                .Call(HelperFunction.ProbeReadKernel)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeObject)
+                .Add64(Register.R3, Register.R1);
+        }
         EmitRead(code, word, keep);
         code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, keep)
