@@ -5,7 +5,7 @@ namespace Pyprobe.Cli.Tests;
 
 /// <summary>
 /// `pyprobe calls -p` keys a function by its code object on every source — _PyEval_EvalFrameDefault on pyenv builds
-/// (no USDT probes; 3.12+ through the eval-frame hook), the USDT probes on Debian's 3.9 and 3.11 (the entry reads the
+/// (no USDT probes; 3.12+ through the eval-frame hook), the USDT probes on Debian's 3.9, 3.11 and 3.15 (the entry reads the
 /// entered frame's code object): per (filename, qualified name, first line) the counts equal CPython's own
 /// sys.setprofile "call" events on a standard-library workload — a generator's resumes in one row at its first line.
 /// A two-part version is a Debian build from the interpreter cache, a three-part one a pyenv build.
@@ -20,6 +20,7 @@ public class EvalFrameCallsTests
     [InlineData("3.9")]
     [InlineData("3.11")]
     [InlineData("3.14")]
+    [InlineData("3.15")]
     public void CallsPerCodeObjectEqualCPythonsProfiler(string version)
     {
         var (expected, differing) = Compare(version);
