@@ -240,7 +240,7 @@ public sealed class CallStatsSession : ILiveSession
             if (threadPointer == 0 || process.ThreadStateTlsOffset(threadPointer) is not long offset) return;
             _tlsOffsets!.Update(BitConverter.GetBytes(pid), BitConverter.GetBytes(offset));
         }
-        catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or IOException or UnauthorizedAccessException) { }
+        catch (Exception e) when (e is UnsupportedRuntimeException or UsdtException or IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>
