@@ -25,7 +25,7 @@ public class EvalFrameCallsTests
     {
         var (expected, differing) = Compare(version);
         Assert.True(differing.Count == 0, string.Join('\n', differing.Select(d => $"{d.Key}: {d.Expected} vs {d.Counted}")));
-        Assert.InRange(expected.Count, 50, 70);
+        Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
     }
 
     /// <summary>
@@ -44,7 +44,7 @@ public class EvalFrameCallsTests
         Assert.NotEmpty(differing);
         Assert.All(differing, d => Assert.True(d.Key.Contains(".__init__\t", StringComparison.Ordinal) && d.Counted < d.Expected,
             $"{d.Key}: {d.Expected} vs {d.Counted}"));
-        Assert.InRange(expected.Count, 50, 70);
+        Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
     }
 
     private static (Dictionary<string, long> Expected, List<(string Key, long Expected, long Counted)> Differing) Compare(string version)

@@ -382,6 +382,7 @@ public sealed class CallStatsSession : ILiveSession
         foreach (var entry in raw)
         {
             (entry.File, entry.Func) = ResolveNames(entry.Key);
+            if (IsInitCleanupShim(entry)) continue;
             var id = (entry.Key.Pid, entry.File, entry.Func, entry.Key.Line);
             if (rows.TryGetValue(id, out var existing)) existing.Add(entry);
             else rows[id] = entry;
@@ -412,6 +413,14 @@ public sealed class CallStatsSession : ILiveSession
         result.Sort((a, b) => (b.TotalNs ?? 0).CompareTo(a.TotalNs ?? 0) is var c && c != 0 ? c : b.Count.CompareTo(a.Count));
         return result;
     }
+
+    /// <summary>
+    /// The return of CPython's <c>_Py_InitCleanup</c> shim (3.13+; code named "__init__" in a file named "__init__"):
+    /// a class call specialised as CALL_ALLOC_AND_ENTER_INIT pushes it under the __init__ frame to check that __init__
+    /// returned None, and 3.15's function__return fires when it returns, without an entry. It is not a call (CPython's
+    /// profiler does not see it); __init__ itself is counted as usual.
+    /// </summary>
+    private static bool IsInitCleanupShim(RawEntry entry) => entry.Timed == 0 && entry.File == "__init__" && entry.Func == "__init__";
 
     private string UntimedReason(int pid)
     {
