@@ -4,9 +4,11 @@ using System.Text.Json;
 namespace Pyprobe.Cli.Tests;
 
 /// <summary>
-/// `pyprobe calls -p` on _PyEval_EvalFrameDefault (pyenv builds have no USDT probes; 3.12+ through the eval-frame
-/// hook): per code object (filename, qualified name, first line) the counts equal CPython's own sys.setprofile
-/// "call" events on a standard-library workload — a generator's resumes in one row at its first line.
+/// `pyprobe calls -p` keys a function by its code object on every source — _PyEval_EvalFrameDefault on pyenv builds
+/// (no USDT probes; 3.12+ through the eval-frame hook), the USDT probes on Debian's 3.9, 3.11 and 3.15 (the entry reads the
+/// entered frame's code object): per (filename, qualified name, first line) the counts equal CPython's own
+/// sys.setprofile "call" events on a standard-library workload — a generator's resumes in one row at its first line.
+/// A two-part version is a Debian build from the interpreter cache, a three-part one a pyenv build.
 /// </summary>
 public class EvalFrameCallsTests
 {
@@ -15,10 +17,41 @@ public class EvalFrameCallsTests
     [Theory]
     [InlineData("3.9.18")]
     [InlineData("3.12.1")]
+    [InlineData("3.9")]
+    [InlineData("3.11")]
+    [InlineData("3.14")]
+    [InlineData("3.15")]
     public void CallsPerCodeObjectEqualCPythonsProfiler(string version)
     {
+        var (expected, differing) = Compare(version);
+        Assert.True(differing.Count == 0, string.Join('\n', differing.Select(d => $"{d.Key}: {d.Expected} vs {d.Counted}")));
+        Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
+    }
+
+    /// <summary>
+    /// CPython 3.13 (3.13.0 and Debian's 3.13.5) specialises a class call into CALL_ALLOC_AND_ENTER_INIT, which pushes
+    /// the _Py_InitCleanup shim and the __init__ frame and jumps to them inside the running _PyEval_EvalFrameDefault
+    /// without checking interp->eval_frame (every other Python-call specialisation begins with _CHECK_PEP_523; 3.14
+    /// added it to this one), so once a call site is specialised the hook does not see its __init__. Exactly those
+    /// rows fall short; everything else is exact.
+    /// </summary>
+    [Theory]
+    [InlineData("3.13.0")]
+    [InlineData("3.13")]
+    public void On313OnlySpecialisedInitCallsAreMissed(string version)
+    {
+        var (expected, differing) = Compare(version);
+        Assert.NotEmpty(differing);
+        Assert.All(differing, d => Assert.True(d.Key.Contains(".__init__\t", StringComparison.Ordinal) && d.Counted < d.Expected,
+            $"{d.Key}: {d.Expected} vs {d.Counted}"));
+        Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
+    }
+
+    private static (Dictionary<string, long> Expected, List<(string Key, long Expected, long Counted)> Differing) Compare(string version)
+    {
         var expected = ProfilerCounts(version);
-        Assert.Equal(515, expected.Single(e => e.Key.EndsWith("\tunified_diff\t1095", StringComparison.Ordinal)).Value);
+        // One generator, 515 activations (its call and every resume); 3.9.2's difflib has it at line 1135, later ones at 1095.
+        Assert.Equal(515, expected.Single(e => e.Key.Contains("\tunified_diff\t", StringComparison.Ordinal)).Value);
 
         using var json = new TempFile();
         using var target = Start(version);
@@ -42,9 +75,7 @@ public class EvalFrameCallsTests
             var key = $"{row.GetProperty("filename").GetString()}\t{row.GetProperty("funcname").GetString()}\t{row.GetProperty("lineno").GetInt32()}";
             counted[key] = counted.GetValueOrDefault(key) + row.GetProperty("count").GetInt64();
         }
-        var differing = expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => $"{e.Key}: {e.Value} vs {counted.GetValueOrDefault(e.Key)}").ToList();
-        Assert.True(differing.Count == 0, string.Join('\n', differing));
-        Assert.InRange(expected.Count, 50, 70);
+        return (expected, expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => (e.Key, e.Value, counted.GetValueOrDefault(e.Key))).ToList());
     }
 
     /// <summary>The workload's sys.setprofile "call" counts per code object, from a run of its own.</summary>
@@ -64,6 +95,7 @@ public class EvalFrameCallsTests
 
     private static Process Start(string version, params string[] args)
     {
+        if (version.Split('.').Length == 2) return Process.Start(Info(CachedPythons.Get(version).LauncherPath, [Workload, .. args]))!;
         var minor = string.Join('.', version.Split('.').Take(2));
         var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
         if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");

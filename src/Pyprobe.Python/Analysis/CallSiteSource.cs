@@ -10,9 +10,10 @@ public abstract record CallSiteSource
 
     /// <summary>
     /// The USDT function__entry/function__return arguments (filename, funcname, line). The entry's line is where the
-    /// activation starts: a generator's resume line on 3.9–3.10, 0 or -1 for module and class code on 3.11 and 3.15.
+    /// activation starts: a generator's resume line on 3.9–3.10, 0 or -1 for module and class code on 3.11 and 3.15;
+    /// with <paramref name="FrameCode"/> an entry takes the first line of the entered frame's code object instead.
     /// </summary>
-    public sealed record Usdt(IReadOnlyList<UsdtArgument> Arguments, ulong SiteAddress = 0, Func<string, ulong>? ResolveSymbol = null) : CallSiteSource;
+    public sealed record Usdt(IReadOnlyList<UsdtArgument> Arguments, ulong SiteAddress = 0, Func<string, ulong>? ResolveSymbol = null, EntryFrameCode? FrameCode = null) : CallSiteSource;
 
     /// <summary>
     /// _PyEval_EvalFrameDefault: the entry reads the frame's code object (filename, qualified name, co_firstlineno), a

@@ -7,12 +7,14 @@ namespace Pyprobe.Python.Analysis;
 /// stats key (24 bytes)           stats value (per CPU, 1296 bytes)     thread stack (value of the tid map)
 ///  0 u32 pid                      0 u64 calls (timed + untimed)          0 u32 depth (logical; may exceed MaxFrames)
 ///  4 u32 first line (0: unknown)  8 u64 timed calls                      4 u32 unused
-///  8 u64 filename pointer        16 u64 total ns (inclusive)             8 frame[MaxFrames], 40 bytes each:
-/// 16 u64 funcname pointer        24 u64 self ns                              +0  u64 entry ktime
-///                                32 u64 min ns (0: none yet)                 +8  u64 filename pointer
-///                                40 u64 max ns                               +16 u64 funcname pointer
-///                                48 u64 histogram[156]                       +24 u64 time spent in callees
+///  8 u64 filename pointer        16 u64 total ns (inclusive)
+/// 16 u64 funcname pointer        24 u64 self ns                          8 frame[MaxFrames], 48 bytes each:
+///                                32 u64 min ns (0: none yet)                 +0  u64 entry ktime
+///                                40 u64 max ns                               +8  u64 filename pointer
+///                                48 u64 histogram[156]                       +16 u64 funcname pointer (matched at return)
+///                                                                            +24 u64 time spent in callees
 ///                                                                            +32 u32 entry line, +36 unused
+///                                                                            +40 u64 key's funcname pointer
 /// name record (ring buffer): the 24-byte key, u16 filename length, u16 funcname length, u32 truncated bits,
 /// then both strings back to back without NULs.
 /// </code>
@@ -41,12 +43,14 @@ public static class CallStatsLayout
 
     public const int DefaultMaxFrames = 64;
     public const int StackHeaderSize = 8;
-    public const int FrameSize = 40;
+    public const int FrameSize = 48;
     public const int FrameEntryOffset = 0;
     public const int FrameFilenameOffset = 8;
     public const int FrameFuncnameOffset = 16;
     public const int FrameChildOffset = 24;
     public const int FrameLineOffset = 32;
+    /// <summary>The name the row is keyed by: the qualified name a USDT entry read from the code object (3.11), else the matched name.</summary>
+    public const int FrameKeyNameOffset = 40;
 
     public static int StackValueSize(int maxFrames) => StackHeaderSize + FrameSize * maxFrames;
 

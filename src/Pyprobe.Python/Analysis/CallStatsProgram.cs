@@ -16,7 +16,8 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="PidsFd">Hash of allowed tgids (u32 → u8), or null for every process.</param>
 /// <param name="DepthsFd">The <see cref="ActivationStack"/>'s depths (eval-frame sources only, else -1).</param>
 /// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames (eval-frame sources only, else -1).</param>
-public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1);
+/// <param name="TlsOffsetsFd">pid → offset of _Py_tss_tstate, for USDT entries that find their frame through it (<see cref="EntryFrameCode"/>), else -1.</param>
+public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -65,6 +66,7 @@ public static class CallStatsProgram
             fds[ActivationStack.DepthsMap] = maps.DepthsFd;
             fds[ActivationStack.FramesMap] = maps.FramesFd;
         }
+        if (source is CallSiteSource.Usdt { FrameCode.UsesThreadLocal: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
         return Build(kind, source, maps.PidsFd is not null, maxFrames).BindMaps(fds);
     }
 
@@ -95,6 +97,11 @@ public static class CallStatsProgram
                 UsdtArgumentEmitter.EmitLoad(code, probe.Arguments[i], Ctx, load, probe.SiteAddress, probe.ResolveSymbol);
                 code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots[i], Register.R0);
             }
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, emitter.SlotFuncname)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotKeyName, Register.R1);
+            // The key is the code object's first line (and qualified name), not where this activation starts; returns
+            // still match on the probe's own name pointers.
+            if (kind == CallStatsProbeKind.Entry) probe.FrameCode?.Emit(code, Ctx, probe.SiteAddress, emitter.SlotLine, emitter.SlotKeyName);
         }
         else if (source is CallSiteSource.EvalFrame frame)
         {
@@ -107,6 +114,8 @@ public static class CallStatsProgram
                 .And64(Register.R1, ActivationStack.CreationTag)
                 .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "out");
             CodeObjectFields.Emit(code, frame.Facts, frame.Layout, codeObject, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine));
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, emitter.SlotFuncname)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotKeyName, Register.R1);
             emitter.ReturnKnowsFirstLine = true;
         }
         code.StoreImm(MemorySize.Word, Register.FramePointer, emitter.SlotZeroKey, 0)
@@ -140,6 +149,8 @@ public static class CallStatsProgram
         public readonly short SlotZeroKey = code.Stack.Allocate(4, "zero key");
         public readonly short SlotFilename = code.Stack.Allocate(8, "filename");
         public readonly short SlotFuncname = code.Stack.Allocate(8, "funcname");
+        /// <summary>The name an entry's row is keyed by (what <see cref="SlotFuncname"/> holds unless the entry read a qualified name).</summary>
+        public readonly short SlotKeyName = code.Stack.Allocate(8, "key funcname");
         public readonly short SlotLine = code.Stack.Allocate(8, "line");
         public readonly short SlotNow = code.Stack.Allocate(8, "now");
         public readonly short SlotTid = code.Stack.Allocate(4, "tid");
@@ -186,6 +197,8 @@ public static class CallStatsProgram
                 .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFilenameOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotFuncname)
                 .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameFuncnameOffset), Register.R1)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotKeyName)
+                .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameKeyNameOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotLine)
                 .StoreMem(MemorySize.Word, Register.R9, Frame(FrameLineOffset), Register.R1)
                 .StoreImm(MemorySize.DoubleWord, Register.R9, Frame(FrameChildOffset), 0)
@@ -251,7 +264,7 @@ public static class CallStatsProgram
                 .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyLineOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFilenameOffset))
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFilenameOffset), Register.R1)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameFuncnameOffset))
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameKeyNameOffset))
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFuncnameOffset), Register.R1)
                 .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 1)
                 // The caller's frame (if stored) learns how long this callee took.

@@ -1,10 +1,12 @@
 using System.Buffers.Binary;
 using System.Text;
+using Pyprobe.Bpf.Btf;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
@@ -63,6 +65,9 @@ public sealed class CallStatsSession : ILiveSession
     private readonly Dictionary<NameKey, RawEntry> _carried = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
+    private readonly Dictionary<string, EntryFrameCode?> _frameCodes = [];
+    private BpfMap? _tlsOffsets;
+    private int? _taskFsBase;
 
     private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
 
@@ -155,7 +160,15 @@ public sealed class CallStatsSession : ILiveSession
             depthsFd = _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads)).Fd.Value;
             framesFd = _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value;
         }
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd);
+        var tlsOffsetsFd = -1;
+        foreach (var (target, _, _, entry, _) in plans)
+        {
+            if (entry is null || FrameCode(target) is not { UsesThreadLocal: true }) continue;
+            _tlsOffsets ??= _core.AddMap(new MapSpec("pyprobe_ctls", MapType.Hash, 4, 8, 1024));
+            tlsOffsetsFd = _tlsOffsets.Fd.Value;
+            foreach (var pid in target.Pids) RecordTlsOffset(pid);
+        }
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd, tlsOffsetsFd);
 
         foreach (var (target, source, ret, entry, reason) in plans)
         {
@@ -188,11 +201,46 @@ public sealed class CallStatsSession : ILiveSession
     {
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var code = CallStatsProgram.Generate(kind, new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress), maps, Options.MaxFrames);
+            var source = new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress, kind == CallStatsProbeKind.Entry ? FrameCode(target) : null);
+            var code = CallStatsProgram.Generate(kind, source, maps, Options.MaxFrames);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
             using var program = _core.Load(name, code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
         }
+    }
+
+    /// <summary>How the target's entries find their code object's first line, or null (then the probe's line keys the call).</summary>
+    private EntryFrameCode? FrameCode(TraceTarget target)
+    {
+        if (_frameCodes.TryGetValue(target.Binary.Path, out var known)) return known;
+        EntryFrameCode? frameCode = null;
+        if (CPythonBinary.DefinesRuntime(target.Binary.Elf))
+        {
+            try
+            {
+                frameCode = EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath),
+                    () => _taskFsBase ??= (int)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase"));
+            }
+            catch (UnsupportedRuntimeException) { }
+        }
+        return _frameCodes[target.Binary.Path] = frameCode;
+    }
+
+    /// <summary>
+    /// Puts the process's offset of _Py_tss_tstate in the map its entries read; a process whose interpreter cannot be
+    /// read yet (a held command) gets none, and its calls keep the probe's line.
+    /// </summary>
+    private void RecordTlsOffset(int pid)
+    {
+        try
+        {
+            using var process = CPythonProcess.Attach(pid);
+            var threadPointer = process.Interpreters().SelectMany(i => process.ThreadStates(i))
+                .Select(t => process.Memory.ReadU64(t + (ulong)process.Binary.Layout.ThreadState.ThreadId)).FirstOrDefault(p => p != 0);
+            if (threadPointer == 0 || process.ThreadStateTlsOffset(threadPointer) is not long offset) return;
+            _tlsOffsets!.Update(BitConverter.GetBytes(pid), BitConverter.GetBytes(offset));
+        }
+        catch (Exception e) when (e is UnsupportedRuntimeException or UsdtException or IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>
@@ -334,6 +382,7 @@ public sealed class CallStatsSession : ILiveSession
         foreach (var entry in raw)
         {
             (entry.File, entry.Func) = ResolveNames(entry.Key);
+            if (IsInitCleanupShim(entry)) continue;
             var id = (entry.Key.Pid, entry.File, entry.Func, entry.Key.Line);
             if (rows.TryGetValue(id, out var existing)) existing.Add(entry);
             else rows[id] = entry;
@@ -364,6 +413,14 @@ public sealed class CallStatsSession : ILiveSession
         result.Sort((a, b) => (b.TotalNs ?? 0).CompareTo(a.TotalNs ?? 0) is var c && c != 0 ? c : b.Count.CompareTo(a.Count));
         return result;
     }
+
+    /// <summary>
+    /// The return of CPython's <c>_Py_InitCleanup</c> shim (3.13+; code named "__init__" in a file named "__init__"):
+    /// a class call specialised as CALL_ALLOC_AND_ENTER_INIT pushes it under the __init__ frame to check that __init__
+    /// returned None, and 3.15's function__return fires when it returns, without an entry. It is not a call (CPython's
+    /// profiler does not see it); __init__ itself is counted as usual.
+    /// </summary>
+    private static bool IsInitCleanupShim(RawEntry entry) => entry.Timed == 0 && entry.File == "__init__" && entry.Func == "__init__";
 
     private string UntimedReason(int pid)
     {

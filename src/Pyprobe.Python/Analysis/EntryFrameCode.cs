@@ -1,0 +1,125 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Python.Analysis;
+
+/// <summary>
+/// How a USDT function__entry finds the code object of the frame it announces, so a call is keyed by that code
+/// object's first line instead of the probe's line (where the activation starts: a generator's resume line on
+/// 3.8–3.10, 0 for module code on 3.11). At the probe the thread holds the GIL, so the GIL holder
+/// (<c>_PyRuntime.gilstate.tstate_current</c>, 3.8–3.11) is its thread state, and the thread state's current frame
+/// is the frame being entered: 3.8–3.10 set <c>tstate->frame = f</c> before the probe, 3.11 fires it at the
+/// frame's RESUME with <c>cframe->current_frame == frame</c>. Where the code object has a qualified name (3.11) the
+/// row is keyed by it, as on every other source.
+/// </summary>
+/// On 3.15 the thread state is only in the thread-local <c>_Py_tss_tstate</c>: the program adds the process's TLS
+/// offset (<see cref="TlsOffsetsMap"/>, pid → offset, filled per process when attaching) to the thread's fsbase;
+/// there the probe fires at <c>start_frame</c>, where <c>tstate->current_frame</c> is the frame being started.
+/// </summary>
+/// <param name="Facts">What the interpreter's version does (its str layout).</param>
+/// <param name="Layout">The interpreter's layouts (thread state → frame → code object).</param>
+/// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary (3.8–3.11), or null.</param>
+/// <param name="TaskFsBase">Offset of <c>task_struct.thread.fsbase</c> in this kernel, for the thread-local form.</param>
+public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong? GilHolderAddress, int TaskFsBase = 0)
+{
+    /// <summary>Map name in the generated code: hash u32 pid → i64 fs-relative offset of _Py_tss_tstate.</summary>
+    public const string TlsOffsetsMap = "tls_offsets";
+
+    /// <summary>The thread-local form: the program needs <see cref="TlsOffsetsMap"/>.</summary>
+    public bool UsesThreadLocal => GilHolderAddress is null;
+
+    /// <summary>
+    /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>: through the GIL holder (3.8–3.11),
+    /// or the thread-local thread state (3.12+, given <paramref name="taskFsBase"/>); null otherwise.
+    /// </summary>
+    public static EntryFrameCode? For(CPythonBinary binary, Func<int> taskFsBase)
+    {
+        if (binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder)
+            return new EntryFrameCode(binary.Facts, binary.Layout, binary.Symbols.PyRuntime + (ulong)holder);
+        if (binary.Facts.HasThreadLocalThreadState && binary.ThreadStateTls is not null && binary.Layout.ThreadState.CFrameCurrentFrame is null)
+            return new EntryFrameCode(binary.Facts, binary.Layout, null, taskFsBase());
+        return null;
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="lineSlot"/> with the entered frame's co_firstlineno and, where there is one,
+    /// <paramref name="nameSlot"/> with its co_qualname's bytes (ctx in <paramref name="ctx"/>, the probe's link-time
+    /// address <paramref name="siteAddress"/> to find the GIL holder ip-relatively); leaves both as the probe gave
+    /// them when the frame cannot be read. Clobbers R0–R5.
+    /// </summary>
+    public void Emit(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot, short nameSlot)
+    {
+        var word = code.Stack.Allocate(8, "thread state / frame");
+        var codeObject = code.Stack.Allocate(8, "entered code object");
+        var keep = code.Scope("entry_code")["keep_line"];
+        if (GilHolderAddress is ulong holder)
+        {
+            var distance = unchecked((long)(holder - siteAddress));
+            PtRegs.LoadIp(code, Register.R3, ctx);
+            if (distance is >= int.MinValue and <= int.MaxValue) code.Add64(Register.R3, (int)distance);
+            else code.LoadImm64(Register.R4, distance).Add64(Register.R3, Register.R4);
+        }
+        else
+        {
+            // fsbase of this thread + the process's offset of _Py_tss_tstate.
+            var pid = code.Stack.Allocate(4, "pid");
+            code.Call(HelperFunction.GetCurrentPidTgid)
+                .Rsh64(Register.R0, 32)
+                .StoreMem(MemorySize.Word, Register.FramePointer, pid, Register.R0);
+            MapLookup.Emit(code, TlsOffsetsMap, pid, keep)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1)
+                .Call(HelperFunction.GetCurrentTask)
+                .Mov64(Register.R3, Register.R0).Add64(Register.R3, TaskFsBase)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+                .Mov64(Register.R2, 8)
+                .Call(HelperFunction.ProbeReadKernel)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeObject)
+                .Add64(Register.R3, Register.R1);
+        }
+        EmitRead(code, word, keep);
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, keep)
+            .Add64(Register.R3, Layout.ThreadState.TopFrame);
+        EmitRead(code, word, keep);
+        if (Layout.ThreadState.CFrameCurrentFrame is int currentFrame)
+        {
+            // 3.11: tstate->cframe, then its current_frame.
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+                .JumpIf(JumpCondition.Equal, Register.R3, 0, keep)
+                .Add64(Register.R3, currentFrame);
+            EmitRead(code, word, keep);
+        }
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, keep);
+        CodeObjectFields.EmitCodeOfFrame(code, Layout, codeObject, keep);
+        if (Layout.Code.Qualname is not null)
+        {
+            // The filename is the probe's already (same str object): read into a slot of its own and dropped.
+            CodeObjectFields.Emit(code, Facts, Layout, codeObject, new CodeObjectSlots(word, nameSlot, lineSlot));
+            code.Label(keep);
+            return;
+        }
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
+            .Add64(Register.R3, Layout.Code.FirstLineNo)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+            .Mov64(Register.R2, 4)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, word)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, lineSlot, Register.R1)
+            .Label(keep);
+    }
+
+    /// <summary>8 bytes at R3 into <paramref name="slot"/>, or a jump to <paramref name="failed"/>.</summary>
+    private static void EmitRead(InstructionBuilder code, short slot, string failed) =>
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, failed);
+}
