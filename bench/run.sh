@@ -4,6 +4,7 @@
 #   sudo bench/run.sh            # full run (~15-20 min on 2 cores)
 #   sudo bench/run.sh --quick    # smoke run: 2 repetitions, 200k calls (writes BENCHMARKS.md too; use --out)
 #   options: --reps N --calls N --only overhead,rate,startup,throughput,scale --out FILE
+#            --baseline PATH (an earlier pyprobe binary, measured side by side in the throughput section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
