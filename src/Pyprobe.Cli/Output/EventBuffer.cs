@@ -57,7 +57,9 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
 
     public Memory<byte> GetMemory(int sizeHint = 0) => _buffer.AsMemory(Reserve(sizeHint));
 
-    public Span<byte> GetSpan(int sizeHint = 0) => _buffer.AsSpan(Reserve(sizeHint));
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public Span<byte> GetSpan(int sizeHint = 0) =>
+        _buffer.Length - _length > sizeHint ? _buffer.AsSpan(_length) : _buffer.AsSpan(Reserve(sizeHint));
 
     public void Write(ReadOnlySpan<byte> bytes)
     {
