@@ -48,11 +48,11 @@ internal static class SharedOptions
     };
 
     /// <summary>--format text|json.</summary>
-    public static Option<OutputFormat> Format() => new("--format", "-f")
+    public static Option<OutputFormat> Format(bool withRaw = false) => new("--format", "-f")
     {
-        Description = "Output format: text (default) or json.",
-        HelpName = "text|json",
-        CustomParser = ParseFormat,
+        Description = withRaw ? "Output format: text (default), json, or raw (a binary capture for pyprobe convert; needs -o FILE)." : "Output format: text (default) or json.",
+        HelpName = withRaw ? "text|json|raw" : "text|json",
+        CustomParser = withRaw ? ParseFormatWithRaw : ParseFormat,
     };
 
     /// <summary>-o/--output FILE.</summary>
@@ -104,6 +104,9 @@ internal static class SharedOptions
         }
         return pids;
     }
+
+    private static OutputFormat ParseFormatWithRaw(ArgumentResult result) =>
+        result.Tokens.Count > 0 && result.Tokens[^1].Value == "raw" ? OutputFormat.Raw : ParseFormat(result);
 
     private static OutputFormat ParseFormat(ArgumentResult result)
     {
@@ -190,7 +193,10 @@ internal sealed class TargetOptions
 /// <summary>--format text|json and -o FILE.</summary>
 internal sealed class OutputOptions
 {
-    public Option<OutputFormat> Format { get; } = SharedOptions.Format();
+    /// <param name="withRaw">Also accept --format raw (trace's binary capture).</param>
+    public OutputOptions(bool withRaw = false) => Format = SharedOptions.Format(withRaw);
+
+    public Option<OutputFormat> Format { get; }
     public Option<string?> File { get; } = SharedOptions.OutputFile();
 
     public void AddTo(Command command)

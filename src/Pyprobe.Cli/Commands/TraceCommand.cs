@@ -22,7 +22,7 @@ internal static class TraceCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var target = new TargetOptions();
-        var output = new OutputOptions();
+        var output = new OutputOptions(withRaw: true);
         var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only function/line events whose function name matches GLOB.", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only function/line events whose file name matches GLOB.", HelpName = "GLOB" };
@@ -62,6 +62,8 @@ internal static class TraceCommand
                 AllowHookWrite: !result.GetValue(noWrite));
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
+            if (format == OutputFormat.Raw)
+                return TraceRun.Capture(selection, settings, result.GetValue(time), path, result.InvocationConfiguration.Error);
             return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Probe(e),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);
