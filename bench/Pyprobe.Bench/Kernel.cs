@@ -49,7 +49,7 @@ internal sealed class BareUprobe : IDisposable
 /// <summary>
 /// Measures a running pyprobe's consumer alone: records in pyprobe's own layout (UsdtEventLayout) for function__entry
 /// are written into its ring buffer from the kernel while pyprobe is stopped (SIGSTOP), until the ring is full; then
-/// pyprobe continues (SIGCONT) and the time from its consumer position's first move to catching up with the producer
+/// pyprobe continues (SIGCONT) and the time from then to its consumer position catching up with the producer
 /// is the time pyprobe took to decode, format and write them. The producer never competes with the consumer for a
 /// CPU, so the figure is the consumer's, whatever the producer's speed. The ring is found among pyprobe's fds
 /// (/proc/PID/fdinfo, map_type 27) and copied with pidfd_getfd; an XDP program run through BPF_PROG_TEST_RUN
@@ -114,6 +114,8 @@ internal static unsafe class RingFill
                 {
                     stats.TryLookup(new byte[4], counts);
                     var refusedBefore = BinaryPrimitives.ReadUInt64LittleEndian(counts.AsSpan(8));
+                    ulong producerEnd;
+                    double cpuBefore;
                     Stop(pyprobePid);
                     try
                     {
@@ -130,15 +132,13 @@ internal static unsafe class RingFill
                     }
                     finally
                     {
+                        producerEnd = Volatile.Read(ref *(ulong*)producerPage);
+                        cpuBefore = CpuSeconds(pyprobePid);
                         Native.Kill(pyprobePid, SIGCONT);
                     }
-                    var producerEnd = Volatile.Read(ref *(ulong*)producerPage);
-                    var cpuBefore = CpuSeconds(pyprobePid);
-                    var startPosition = Volatile.Read(ref *(ulong*)consumerPage);
-                    var limit = Stopwatch.StartNew();
-                    while (Volatile.Read(ref *(ulong*)consumerPage) == startPosition && limit.Elapsed < TimeSpan.FromSeconds(30)) Thread.SpinWait(20);
+                    // From SIGCONT: a raw capture drains the whole ring in one pass, so the consumer position moves once, at the end.
                     var clock = Stopwatch.StartNew();
-                    while (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd && limit.Elapsed < TimeSpan.FromSeconds(120)) Thread.SpinWait(20);
+                    while (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd && clock.Elapsed < TimeSpan.FromSeconds(120)) Thread.SpinWait(20);
                     seconds += clock.Elapsed.TotalSeconds;
                     cpuSeconds += CpuSeconds(pyprobePid) - cpuBefore;
                     if (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd) throw new InvalidOperationException("pyprobe did not drain its ring within 120 s");

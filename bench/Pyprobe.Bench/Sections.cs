@@ -334,7 +334,7 @@ internal static class Sections
             the bench copies pyprobe's ring fd (pidfd_getfd), stops pyprobe (SIGSTOP), and runs an XDP program through BPF_PROG_TEST_RUN
             that writes function__entry records in pyprobe's own layout (filename .../bench/workloads/leaf.py, funcname leaf) with
             bpf_ringbuf_output until the ring refuses one (full: about {RingMb}M / 136 bytes per record); then pyprobe continues (SIGCONT).
-            events/s = records written / time from pyprobe's consumer position's first move until it caught up with the producer,
+            events/s = records written / time from SIGCONT until pyprobe's consumer position caught up with the producer,
             {Cycles} fill-and-drain cycles per run, so the producer never competes with pyprobe for a CPU. "delivered" is pyprobe's own
             count, which must equal the records written. Files are written to {Path.GetTempPath()} (a disk; the page cache takes the writes).
             "events per CPU-second" divides by pyprobe's own CPU time (user + system, /proc/PID/stat) over the same spans: on this shared
