@@ -221,7 +221,9 @@ internal static unsafe class RingFill
         *(uint*)(attr + 8) = (uint)length;
         *(ulong*)(attr + 16) = (ulong)data;
         *(uint*)(attr + 32) = repeat;
-        var r = Native.Syscall(Native.SysBpf, BpfProgTestRun, (long)attr, 80);
+        long r;
+        do r = Native.Syscall(Native.SysBpf, BpfProgTestRun, (long)attr, 80);
+        while (r < 0 && Marshal.GetLastPInvokeError() == 4 /* EINTR: a signal to the bench; the runs done so far are counted */);
         if (r < 0) throw new InvalidOperationException($"BPF_PROG_TEST_RUN failed: errno {Marshal.GetLastPInvokeError()}");
         LastDurationNs = *(uint*)(attr + 36);
     }
