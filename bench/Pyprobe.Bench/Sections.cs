@@ -333,7 +333,7 @@ internal static class Sections
             The real dist/pyprobe (`trace -p PID --ring-buffer-mb {RingMb}` on an idle Python) draining a ring buffer filled from the kernel:
             the bench copies pyprobe's ring fd (pidfd_getfd), stops pyprobe (SIGSTOP), and runs an XDP program through BPF_PROG_TEST_RUN
             that writes function__entry records in pyprobe's own layout (filename .../bench/workloads/leaf.py, funcname leaf) with
-            bpf_ringbuf_output until the ring refuses one (full: about {RingMb}M / 136 bytes per record); then pyprobe continues (SIGCONT).
+            bpf_ringbuf_output until the ring refuses one (full: about {RingMb}M / 128 bytes per framed record); then pyprobe continues (SIGCONT).
             events/s = records written / time from SIGCONT until pyprobe's consumer position caught up with the producer,
             {Cycles} fill-and-drain cycles per run, so the producer never competes with pyprobe for a CPU. "delivered" is pyprobe's own
             count, which must equal the records written. Files are written to {Path.GetTempPath()} (a disk; the page cache takes the writes).
