@@ -53,8 +53,7 @@ internal static class TraceRun
     }
 
     /// <summary>
-    /// trace --format raw: the ring's records go to the file as the kernel framed them, one write per drain pass, with
-    /// nothing decoded while tracing (Output/Raw; pyprobe convert formats them later).
+    /// trace --format raw: the ring's records go to the file as the kernel framed them, with nothing decoded while tracing (Output/Raw; pyprobe convert formats them later).
     /// </summary>
     public static int Capture(TargetSelection selection, Settings settings, TimeFormat time, string? path, TextWriter stderr)
     {
@@ -73,7 +72,7 @@ internal static class TraceRun
             file.Write(framed);
             delivered += records;
         };
-        run.Stream(() => session.Reader.DrainFramed(handler), () => { });
+        run.Stream(() => session.Reader.DrainFramed(handler), file.Flush);
         return run.Complete(run.EventReport(delivered, session.Lost, null, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }
 

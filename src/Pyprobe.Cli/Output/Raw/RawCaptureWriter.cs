@@ -1,34 +1,22 @@
 namespace Pyprobe.Cli.Output.Raw;
 
 /// <summary>
-/// Writes a raw capture: the header, then what the ring hands out, framed records and all, each drain pass in one
-/// write(2) straight from the ring's memory. Nothing is decoded or formatted while tracing; <c>pyprobe convert</c>
+/// Writes a raw capture: the header, then what the ring hands out, framed records and all, copied from the ring's
+/// memory into the output buffer, which a second thread writes behind (see <see cref="EventBuffer"/>): the copy is
+/// cheap, the kernel's write is what costs. Nothing is decoded or formatted while tracing; <c>pyprobe convert</c>
 /// does that later (see <see cref="RawCaptureHeader"/> for the format).
 /// </summary>
 internal sealed class RawCaptureWriter : IDisposable
 {
-    private readonly FileStream _file;
-    private readonly string _path;
+    private readonly EventBuffer _file;
 
-    private RawCaptureWriter(FileStream file, string path)
-    {
-        _file = file;
-        _path = path;
-    }
+    private RawCaptureWriter(EventBuffer file) => _file = file;
 
     /// <summary>Creates (or truncates) <paramref name="path"/>; a raw capture is binary, so it goes to a file, never to a terminal.</summary>
     public static RawCaptureWriter Create(string? path)
     {
         if (string.IsNullOrEmpty(path) || path == "-") throw new CliException("--format raw writes a binary capture: give it a file with -o FILE");
-        try
-        {
-            // No FileStream buffer: the ring's bytes go to the kernel in one write per drain pass, without a copy.
-            return new RawCaptureWriter(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0), path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
-        {
-            throw new CliException($"cannot write {path}: {e.Message}");
-        }
+        return new RawCaptureWriter(EventBuffer.Open(path, TextWriter.Null));
     }
 
     public void WriteHeader(RawCaptureHeader header) => Write(header.Encode());
@@ -36,15 +24,19 @@ internal sealed class RawCaptureWriter : IDisposable
     /// <summary>Framed records as the ring handed them out.</summary>
     public void Write(ReadOnlySpan<byte> framed)
     {
-        try
+        // In slices, so the buffer stays at its size while a full ring (up to a GB) passes through.
+        const int Slice = 256 * 1024;
+        while (!framed.IsEmpty)
         {
-            _file.Write(framed);
-        }
-        catch (IOException e)
-        {
-            throw new CliException($"cannot write {_path}: {e.Message}");
+            var part = framed[..Math.Min(Slice, framed.Length)];
+            _file.Write(part);
+            _file.FlushIfFull();
+            framed = framed[part.Length..];
         }
     }
+
+    /// <summary>Hands what waits to the writer (when the ring was found empty, as text output does).</summary>
+    public void Flush() => _file.Flush();
 
     public void Dispose() => _file.Dispose();
 }
