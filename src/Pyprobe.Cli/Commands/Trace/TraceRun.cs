@@ -57,6 +57,8 @@ internal static class TraceRun
     /// </summary>
     public static int Capture(TargetSelection selection, Settings settings, TimeFormat time, string? path, TextWriter stderr)
     {
+        if (string.IsNullOrEmpty(path) || path == "-")
+            throw new UsageException("--format raw writes a binary capture: give it a file with -o FILE (then pyprobe convert FILE)");
         if (settings.FunctionGlob is not null || settings.FileGlob is not null)
             throw new UsageException("--function and --file filter decoded events; a raw capture keeps every event as it comes (convert it, then filter)");
         var (run, capture) = Start(selection, settings, () => RawCaptureWriter.Create(path), stderr);
