@@ -5,6 +5,7 @@
 #   sudo bench/run.sh --quick    # smoke run: 2 repetitions, 200k calls (writes BENCHMARKS.md too; use --out)
 #   options: --reps N --calls N --only overhead,rate,startup,throughput,scale,profiler --out FILE
 #   --update (with --only): replace only those sections (and their headlines) in the existing output file
+#            --baseline PATH (an earlier pyprobe binary, measured side by side in the throughput section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

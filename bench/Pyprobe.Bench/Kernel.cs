@@ -47,22 +47,27 @@ internal sealed class BareUprobe : IDisposable
 }
 
 /// <summary>
-/// Fills a running pyprobe's ring buffer from the kernel as fast as it can, with records in pyprobe's own
-/// layout (UsdtEventLayout) for function__entry, so pyprobe's decode + format + write is measured with
-/// no traced program in the picture. The ring is found among pyprobe's fds (/proc/PID/fdinfo, map_type 27)
-/// and copied with pidfd_getfd; an XDP program run through BPF_PROG_TEST_RUN (repeat) writes one record per
-/// run with bpf_ringbuf_output, never waking the reader (it polls every 10 ms), so the producer never waits on a wake-up.
+/// Measures a running pyprobe's consumer alone: records in pyprobe's own layout (UsdtEventLayout) for function__entry
+/// are written into its ring buffer from the kernel while pyprobe is stopped (SIGSTOP), until the ring is full; then
+/// pyprobe continues (SIGCONT) and the time from then to its consumer position catching up with the producer
+/// is the time pyprobe took to decode, format and write them. The producer never competes with the consumer for a
+/// CPU, so the figure is the consumer's, whatever the producer's speed. The ring is found among pyprobe's fds
+/// (/proc/PID/fdinfo, map_type 27) and copied with pidfd_getfd; an XDP program run through BPF_PROG_TEST_RUN
+/// (repeat) writes one record per run with bpf_ringbuf_output, never waking the reader (it polls every 10 ms).
 /// </summary>
 internal static unsafe class RingFill
 {
-    private const int MapTypeRingBuf = 27, ProgTypeXdp = 6, BpfProgTestRun = 10;
+    private const int MapTypeRingBuf = 27, ProgTypeXdp = 6, BpfProgTestRun = 10, SIGSTOP = 19, SIGCONT = 18;
 
-    public sealed record Result(ulong Written, ulong Refused, double Seconds)
+    /// <param name="CpuSeconds">pyprobe's own CPU time (user + system) while it drained: on a busy machine the wall time
+    /// includes waiting for a CPU, this does not.</param>
+    public sealed record Result(ulong Written, ulong Refused, double Seconds, double CpuSeconds)
     {
         public double EventsPerSecond => Written / Seconds;
+        public double EventsPerCpuSecond => Written / CpuSeconds;
     }
 
-    public static Result Run(int pyprobePid, int targetPid, string filename, string funcname, int lineno, TimeSpan produceFor)
+    public static Result Run(int pyprobePid, int targetPid, string filename, string funcname, int lineno, int cycles)
     {
         var (ringFdNumber, ringSize) = FindRing(pyprobePid);
         var ringFd = Native.StealFd(pyprobePid, ringFdNumber);
@@ -102,19 +107,44 @@ internal static unsafe class RingFill
             try
             {
                 var packet = new byte[64];
-                var clock = Stopwatch.StartNew();
-                fixed (byte* data = packet)
-                {
-                    while (clock.Elapsed < produceFor) TestRun(program.Fd.Value, data, packet.Length, 20000);
-                }
-                // The consumer is done when it has caught up with everything the producer committed.
-                var producerEnd = Volatile.Read(ref *(ulong*)producerPage);
-                while (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd && clock.Elapsed < produceFor + TimeSpan.FromSeconds(60))
-                    Thread.Sleep(1);
-                var seconds = clock.Elapsed.TotalSeconds;
                 var counts = new byte[16];
+                var seconds = 0.0;
+                var cpuSeconds = 0.0;
+                for (var cycle = 0; cycle < cycles; cycle++)
+                {
+                    stats.TryLookup(new byte[4], counts);
+                    var refusedBefore = BinaryPrimitives.ReadUInt64LittleEndian(counts.AsSpan(8));
+                    ulong producerEnd;
+                    double cpuBefore;
+                    Stop(pyprobePid);
+                    try
+                    {
+                        fixed (byte* data = packet)
+                        {
+                            // Fill until the ring refuses a record: it is full.
+                            do
+                            {
+                                TestRun(program.Fd.Value, data, packet.Length, 20000);
+                                stats.TryLookup(new byte[4], counts);
+                            }
+                            while (BinaryPrimitives.ReadUInt64LittleEndian(counts.AsSpan(8)) == refusedBefore);
+                        }
+                    }
+                    finally
+                    {
+                        producerEnd = Volatile.Read(ref *(ulong*)producerPage);
+                        cpuBefore = CpuSeconds(pyprobePid);
+                        Native.Kill(pyprobePid, SIGCONT);
+                    }
+                    // From SIGCONT: a raw capture drains the whole ring in one pass, so the consumer position moves once, at the end.
+                    var clock = Stopwatch.StartNew();
+                    while (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd && clock.Elapsed < TimeSpan.FromSeconds(120)) Thread.SpinWait(20);
+                    seconds += clock.Elapsed.TotalSeconds;
+                    cpuSeconds += CpuSeconds(pyprobePid) - cpuBefore;
+                    if (Volatile.Read(ref *(ulong*)consumerPage) < producerEnd) throw new InvalidOperationException("pyprobe did not drain its ring within 120 s");
+                }
                 stats.TryLookup(new byte[4], counts);
-                return new Result(BinaryPrimitives.ReadUInt64LittleEndian(counts), BinaryPrimitives.ReadUInt64LittleEndian(counts.AsSpan(8)), seconds);
+                return new Result(BinaryPrimitives.ReadUInt64LittleEndian(counts), BinaryPrimitives.ReadUInt64LittleEndian(counts.AsSpan(8)), seconds, cpuSeconds);
             }
             finally
             {
@@ -126,6 +156,28 @@ internal static unsafe class RingFill
         {
             Native.Close(ringFd);
         }
+    }
+
+    /// <summary>User + system CPU time of a process so far (/proc/PID/stat, clock ticks of 10 ms).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0;
+    }
+
+    /// <summary>Stops pyprobe and waits until it is stopped (state T in /proc/PID/stat).</summary>
+    private static void Stop(int pid)
+    {
+        Native.Kill(pid, SIGSTOP);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T')) return;
+            Thread.Sleep(1);
+        }
+        throw new InvalidOperationException($"pyprobe (pid {pid}) did not stop");
     }
 
     /// <summary>A function__entry record exactly as pyprobe's BPF program writes it (probe id 0).</summary>
@@ -169,7 +221,9 @@ internal static unsafe class RingFill
         *(uint*)(attr + 8) = (uint)length;
         *(ulong*)(attr + 16) = (ulong)data;
         *(uint*)(attr + 32) = repeat;
-        var r = Native.Syscall(Native.SysBpf, BpfProgTestRun, (long)attr, 80);
+        long r;
+        do r = Native.Syscall(Native.SysBpf, BpfProgTestRun, (long)attr, 80);
+        while (r < 0 && Marshal.GetLastPInvokeError() == 4 /* EINTR: a signal to the bench; the runs done so far are counted */);
         if (r < 0) throw new InvalidOperationException($"BPF_PROG_TEST_RUN failed: errno {Marshal.GetLastPInvokeError()}");
         LastDurationNs = *(uint*)(attr + 36);
     }

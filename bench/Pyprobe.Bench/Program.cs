@@ -13,6 +13,8 @@ internal sealed class Bench
     public required string Pyprobe { get; init; }
     public required string Workload { get; init; }
     public required string TempDir { get; init; }
+    /// <summary>An earlier pyprobe binary (--baseline PATH) measured side by side in the sections that support it.</summary>
+    public string? Baseline { get; init; }
     public int Reps { get; init; } = 5;
     public int Calls { get; init; } = 1_000_000;
     public int BpftraceSettle { get; init; } = 1000;
@@ -42,6 +44,7 @@ internal static class Program
             Pyprobe = Path.Combine(root, "dist", "pyprobe"),
             Workload = Path.Combine(root, "bench", "workloads", "leaf.py"),
             TempDir = temp,
+            Baseline = Arg(args, "--baseline") is { } baseline ? Path.GetFullPath(baseline) : null,
             Reps = int.TryParse(Arg(args, "--reps"), out var r) ? r : quick ? 2 : 5,
             Calls = int.TryParse(Arg(args, "--calls"), out var n) ? n : quick ? 200_000 : 1_000_000,
         };

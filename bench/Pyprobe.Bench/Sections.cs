@@ -265,17 +265,25 @@ internal static class Sections
 
     public static void Throughput(Bench bench, Report report, Py py)
     {
-        var variants = new (string Name, string[] Args, bool DevNull)[]
+        const int RingMb = 256, Cycles = 2;
+        var variants = new List<(string Name, string Binary, string[] Args, bool DevNull)>
         {
-            ("text → file", ["--format", "text"], false),
-            ("JSON → file", ["--format", "json"], false),
-            ("text → /dev/null", ["--format", "text"], true),
-            ("JSON → /dev/null", ["--format", "json"], true),
+            ("text → file", bench.Pyprobe, ["--format", "text"], false),
+            ("JSON → file", bench.Pyprobe, ["--format", "json"], false),
+            ("raw capture → file", bench.Pyprobe, ["--format", "raw"], false),
+            ("text → /dev/null", bench.Pyprobe, ["--format", "text"], true),
+            ("JSON → /dev/null", bench.Pyprobe, ["--format", "json"], true),
         };
+        if (bench.Baseline is { } before)
+        {
+            variants.Add(("text → file, before", before, ["--format", "text"], false));
+            variants.Add(("JSON → file, before", before, ["--format", "json"], false));
+        }
         var results = variants.ToDictionary(v => v.Name, _ => new List<(RingFill.Result Fill, long? Delivered, long Bytes)>());
+        var converts = new Dictionary<string, List<double>> { ["convert raw → text file"] = [], ["convert raw → JSON file"] = [] };
         for (var rep = 0; rep < bench.Reps; rep++)
         {
-            var order = rep % 2 == 0 ? variants : variants.Reverse().ToArray();
+            var order = rep % 2 == 0 ? variants : Enumerable.Reverse(variants).ToList();
             foreach (var v in order)
             {
                 var file = v.DevNull ? "/dev/null" : bench.TempFile("tp");
@@ -284,9 +292,9 @@ internal static class Sections
                     using var workload = Child.Start([.. py.Command, bench.Workload, "0"], env: py.Env);
                     var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("workload did not start");
                     var pid = int.Parse(ready.Line.Split(' ')[1]);
-                    using var tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), .. v.Args, "-o", file]);
+                    using var tracer = Child.Start([v.Binary, "trace", "-p", pid.ToString(), "--ring-buffer-mb", RingMb.ToString(), .. v.Args, "-o", file]);
                     Cases.WaitAttached(tracer);
-                    var fill = RingFill.Run(tracer.Pid, pid, bench.Workload, "leaf", 21, TimeSpan.FromSeconds(2));
+                    var fill = RingFill.Run(tracer.Pid, pid, bench.Workload, "leaf", 21, Cycles);
                     tracer.Signal(Native.SIGINT);
                     tracer.Wait(TimeSpan.FromSeconds(60));
                     var delivered = tracer.Err.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\d+) events delivered")).Where(m => m.Success).Select(m => (long?)long.Parse(m.Groups[1].Value)).FirstOrDefault();
@@ -294,7 +302,21 @@ internal static class Sections
                     workload.CloseInput();
                     workload.Wait(TimeSpan.FromSeconds(10));
                     results[v.Name].Add((fill, delivered, bytes));
-                    Bench.Log($"throughput rep {rep + 1} {v.Name}: {fill.EventsPerSecond / 1e6:0.00}M events/s ({fill.Written} written, {fill.Refused} refused by a full ring, pyprobe delivered {delivered}; {RingFill.LastDurationNs} ns per producer run)");
+                    Bench.Log($"throughput rep {rep + 1} {v.Name}: {fill.EventsPerSecond / 1e6:0.00}M events/s ({fill.EventsPerCpuSecond / 1e6:0.00}M per CPU-second; {fill.Written} written in {fill.Seconds:0.000} s of draining, pyprobe delivered {delivered})");
+                    if (v.Args.Contains("raw") && delivered is { } n)
+                    {
+                        foreach (var (name, format) in new[] { ("convert raw → text file", "text"), ("convert raw → JSON file", "json") })
+                        {
+                            var converted = bench.TempFile("cv");
+                            var clock = System.Diagnostics.Stopwatch.StartNew();
+                            var result = Program.Sh(v.Binary, "convert", file, "--format", format, "-o", converted);
+                            var seconds = clock.Elapsed.TotalSeconds;
+                            File.Delete(converted);
+                            if (result.Code != 0) throw new InvalidOperationException($"convert failed: {result.Out}");
+                            converts[name].Add(n / seconds);
+                            Bench.Log($"throughput rep {rep + 1} {name}: {n / seconds / 1e6:0.00}M events/s ({n} in {seconds:0.000} s, start-up included)");
+                        }
+                    }
                 }
                 catch (Exception e)
                 {
@@ -307,22 +329,29 @@ internal static class Sections
             }
         }
         report.Section("Consumer throughput (no traced program)",
-            """
-            The real dist/pyprobe (`trace -p PID` on an idle Python) with its ring buffer filled from the kernel as fast as the kernel can:
-            the bench copies pyprobe's ring fd (pidfd_getfd) and runs an XDP program through BPF_PROG_TEST_RUN that writes function__entry
-            records in pyprobe's own layout (filename .../bench/workloads/leaf.py, funcname leaf) with bpf_ringbuf_output (no wake-ups:
-            pyprobe polls every 10 ms), for 2 s; the producer refuses records while the ring is full, so the ring stays full and pyprobe runs flat out.
-            events/s = records written / time until pyprobe's consumer position caught up with the producer. "delivered" is pyprobe's own
-            count, which must equal the records written. "≥" marks figures where the ring never filled in some run: there the
-            producer (on a busy 2-core machine) was the limit, not pyprobe.
+            $"""
+            The real dist/pyprobe (`trace -p PID --ring-buffer-mb {RingMb}` on an idle Python) draining a ring buffer filled from the kernel:
+            the bench copies pyprobe's ring fd (pidfd_getfd), stops pyprobe (SIGSTOP), and runs an XDP program through BPF_PROG_TEST_RUN
+            that writes function__entry records in pyprobe's own layout (filename .../bench/workloads/leaf.py, funcname leaf) with
+            bpf_ringbuf_output until the ring refuses one (full: about {RingMb}M / 128 bytes per framed record); then pyprobe continues (SIGCONT).
+            events/s = records written / time from SIGCONT until pyprobe's consumer position caught up with the producer,
+            {Cycles} fill-and-drain cycles per run, so the producer never competes with pyprobe for a CPU. "delivered" is pyprobe's own
+            count, which must equal the records written. Files are written to {Path.GetTempPath()} (a disk; the page cache takes the writes).
+            "events per CPU-second" divides by pyprobe's own CPU time (user + system, /proc/PID/stat) over the same spans: on this shared
+            machine the wall time also counts waiting for a CPU. `convert` is timed as a whole process (start-up included, wall time)
+            on the raw capture of the same run.
             """);
-        report.Table(["output", "events/s", "MB/s written", "pyprobe delivered = written"],
+        report.Table(["output", "events/s", "events per CPU-second", "MB/s written", "pyprobe delivered = written"],
             results.Select(kv => (IReadOnlyList<string>)[kv.Key,
-                kv.Value.Count == 0 ? "failed" : (kv.Value.All(x => x.Fill.Refused > 0) ? "" : "≥ ") + Stats.CountSpread(kv.Value.Select(x => x.Fill.EventsPerSecond)),
+                kv.Value.Count == 0 ? "failed" : Stats.CountSpread(kv.Value.Select(x => x.Fill.EventsPerSecond)),
+                kv.Value.Count == 0 ? "–" : Stats.CountSpread(kv.Value.Select(x => x.Fill.EventsPerCpuSecond)),
                 kv.Value.Count == 0 || kv.Value.All(x => x.Bytes == 0) ? "–" : Stats.Spread(kv.Value.Select(x => x.Bytes / 1e6 / x.Fill.Seconds)),
-                kv.Value.Count == 0 ? "–" : $"{kv.Value.Count(x => x.Delivered == (long)x.Fill.Written)} of {kv.Value.Count} runs"]));
+                kv.Value.Count == 0 ? "–" : $"{kv.Value.Count(x => x.Delivered == (long)x.Fill.Written)} of {kv.Value.Count} runs"])
+            .Concat(converts.Select(kv => (IReadOnlyList<string>)[kv.Key, kv.Value.Count == 0 ? "failed" : Stats.CountSpread(kv.Value), "–", "–", "–"])));
         if (results["text → file"].Count > 0 && results["JSON → file"].Count > 0)
-            report.Headline($"**Consumer throughput** (decode + format + write, no target): text {Stats.Count(Stats.Median(results["text → file"].Select(x => x.Fill.EventsPerSecond)))} events/s, JSON {Stats.Count(Stats.Median(results["JSON → file"].Select(x => x.Fill.EventsPerSecond)))} events/s to a file.");
+            report.Headline($"**Consumer throughput** (decode + format + write, no target): text {Stats.Count(Stats.Median(results["text → file"].Select(x => x.Fill.EventsPerSecond)))} events/s, JSON {Stats.Count(Stats.Median(results["JSON → file"].Select(x => x.Fill.EventsPerSecond)))} events/s to a file" +
+                (results["raw capture → file"].Count > 0 ? $"; raw capture {Stats.Count(Stats.Median(results["raw capture → file"].Select(x => x.Fill.EventsPerSecond)))} events/s" : "") +
+                (converts["convert raw → text file"].Count > 0 ? $", converted to text at {Stats.Count(Stats.Median(converts["convert raw → text file"]))} events/s" : "") + ".");
     }
 
     public static void Scale(Bench bench, Report report, Py py)

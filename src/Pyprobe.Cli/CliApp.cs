@@ -24,6 +24,7 @@ internal static class CliApp
         var root = new RootCommand("pyprobe: trace CPython through its USDT probes with eBPF.");
         root.Subcommands.Add(ListCommand.Create());
         root.Subcommands.Add(TraceCommand.Create());
+        root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(CallsCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(TopCommand.Create());

@@ -89,6 +89,7 @@ public class SharedOptionsTests
     [InlineData("CallStatistics", "text|json", "expected text or json")]
     [InlineData("Rates", "text|json", "expected text or json")]
     [InlineData("Document", "text|json", "expected text or json")]
+    [InlineData("EventStream, Capture", "text|json|chrome|raw", "expected text, json, chrome or raw")]
     public void Formats_come_from_the_registry_and_only_where_they_serve_the_kind(string kindName, string helpName, string expected)
     {
         var kind = Enum.Parse<OutputKind>(kindName);
@@ -96,13 +97,14 @@ public class SharedOptionsTests
         Assert.Equal(helpName, output.Format.HelpName);
         var result = root.Parse(["probe-test", "-p", "1", "--format", "xml"]);
         Assert.Equal($"invalid format 'xml': {expected}", Assert.Single(result.Errors).Message);
-        Assert.Equal(kind == OutputKind.EventStream, root.Parse(["probe-test", "-p", "1", "--format", "chrome"]).Errors.Count == 0);
+        Assert.Equal((kind & OutputKind.EventStream) != 0, root.Parse(["probe-test", "-p", "1", "--format", "chrome"]).Errors.Count == 0);
     }
 
     [Fact]
-    public void Every_format_is_named_once_and_text_serves_every_kind_but_profiles()
+    public void Every_format_is_named_once_and_text_serves_every_kind_but_profiles_and_captures()
     {
         Assert.Equal(OutputFormats.All.Count, OutputFormats.All.Select(f => f.Name).Distinct().Count());
-        Assert.All(Enum.GetValues<OutputKind>(), kind => Assert.Equal(kind != OutputKind.Profile, OutputFormat.Text.Serves(kind)));
+        Assert.All(Enum.GetValues<OutputKind>(), kind => Assert.Equal(kind is not (OutputKind.Profile or OutputKind.Capture), OutputFormat.Text.Serves(kind)));
+        Assert.Equal(["raw"], OutputFormats.For(OutputKind.Capture).Select(f => f.Name));
     }
 }

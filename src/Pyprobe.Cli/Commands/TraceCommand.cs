@@ -24,7 +24,7 @@ internal static class TraceCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var target = new TargetOptions();
-        var output = new OutputOptions(OutputKind.EventStream);
+        var output = new OutputOptions(OutputKind.EventStream | OutputKind.Capture);
         var tids = SharedOptions.Tids();
         var function = new Option<string?>("--function") { Description = "Only function/line events whose function name matches GLOB.", HelpName = "GLOB" };
         var file = new Option<string?>("--file") { Description = "Only function/line events whose file name matches GLOB.", HelpName = "GLOB" };
@@ -65,6 +65,8 @@ internal static class TraceCommand
                 ringBytes,
                 AllowHookWrite: !result.GetValue(noWrite));
             var path = result.GetValue(output.File);
+            if (format.Capture)
+                return TraceRun.Capture(selection, settings, result.GetValue(time), path, result.InvocationConfiguration.Error);
             return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Probe(e),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);

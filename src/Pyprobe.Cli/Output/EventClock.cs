@@ -26,6 +26,20 @@ internal sealed class EventClock
         return Stopwatch.Frequency == 1_000_000_000 ? (ulong)ticks : (ulong)(ticks * (1e9 / Stopwatch.Frequency));
     }
 
+
+    /// <summary>A clock with given offsets: the one a raw capture recorded, so its conversion shows the times the live run would have.</summary>
+    public EventClock(long monotonicToUnixNs, long localOffsetNs)
+    {
+        _monotonicToUnixNs = monotonicToUnixNs;
+        _localOffsetNs = localOffsetNs;
+    }
+
+    /// <summary>Unix time minus CLOCK_MONOTONIC, in nanoseconds, when the clock was made.</summary>
+    public long MonotonicToUnixNs => _monotonicToUnixNs;
+
+    /// <summary>The local time zone's offset from UTC, in nanoseconds, when the clock was made.</summary>
+    public long LocalOffsetNs => _localOffsetNs;
+
     /// <summary>Nanoseconds since local midnight for a monotonic timestamp.</summary>
     public long LocalNanosecondOfDay(ulong monotonicNs)
     {

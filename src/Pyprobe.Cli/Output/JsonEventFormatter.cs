@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using Pyprobe.Python.Probes;
@@ -9,58 +12,101 @@ namespace Pyprobe.Cli.Output;
 /// One JSON object per line: <c>{"ts":…,"pid":…,"tid":…,"probe":"…", fields…}</c> with ts in
 /// nanoseconds of CLOCK_MONOTONIC, the probe's decoded fields by name (found as a boolean), and
 /// <c>"NAME_truncated":true</c> for a string that was cut. Bytes that are not UTF-8 become \xNN.
+/// The bytes are exactly what System.Text.Json's <see cref="Utf8JsonWriter"/> writes with its default encoder
+/// (its escaping: non-ASCII as \uXXXX, and " \ &amp; ' + &lt; &gt; ` as \u00XX); they are written straight
+/// into the buffer, with the names and the constant parts of each probe's lines encoded once.
 /// </summary>
 internal sealed class JsonEventFormatter
 {
-    private readonly JsonLines _lines = new(new JsonWriterOptions { SkipValidation = true });
-    private readonly Dictionary<string, JsonEncodedText> _names = new(StringComparer.Ordinal);
+    /// <summary>The ASCII bytes the default encoder leaves as they are; a string of only these is copied.</summary>
+    private static readonly SearchValues<byte> Unescaped = SearchValues.Create(Enumerable.Range(0, 0x80)
+        .Where(b => JsonEncodedText.Encode([(byte)b]).EncodedUtf8Bytes is [var only] && only == b).Select(b => (byte)b).ToArray());
+
+    private readonly ProbePlans<Plan> _plans = new(probe => new Plan(probe));
+
+    private sealed class Plan
+    {
+        public Plan(AttachedProbe probe)
+        {
+            Probe = Encoding.UTF8.GetBytes($",\"probe\":\"{Encoded(probe.Probe.Name)}\"");
+            var fields = new List<Field>();
+            var arguments = probe.Probe.Arguments;
+            for (var i = 0; i < arguments.Count; i++)
+            {
+                if (arguments[i].Kind == ProbeArgumentKind.Pointer) continue; // an address in the target means nothing outside it
+                fields.Add(new Field(i, arguments[i].Kind, Encoding.UTF8.GetBytes($",\"{Encoded(arguments[i].Name)}\":"),
+                    Encoding.UTF8.GetBytes($",\"{Encoded(arguments[i].Name + "_truncated")}\":true")));
+            }
+            Fields = [.. fields];
+        }
+
+        public byte[] Probe { get; }
+        public Field[] Fields { get; }
+
+        private static string Encoded(string name) => Encoding.UTF8.GetString(JsonEncodedText.Encode(name).EncodedUtf8Bytes);
+    }
+
+    private readonly record struct Field(int Argument, ProbeArgumentKind Kind, byte[] Name, byte[] Truncated);
 
     public void Write(EventBuffer output, in ProbeEvent e)
     {
-        var json = _lines.Begin(output);
-        json.WriteNumber(Name("ts"), e.Timestamp);
-        json.WriteNumber(Name("pid"), e.Pid);
-        json.WriteNumber(Name("tid"), e.Tid);
-        json.WriteString(Name("probe"), Name(e.Name));
-        var arguments = e.Probe.Probe.Arguments;
-        for (var i = 0; i < arguments.Count; i++)
+        var plan = _plans.For(e.Probe);
+        output.Write("{\"ts\":"u8);
+        Number(output, e.Timestamp);
+        output.Write(",\"pid\":"u8);
+        Number(output, e.Pid);
+        output.Write(",\"tid\":"u8);
+        Number(output, e.Tid);
+        output.Write(plan.Probe);
+        foreach (var field in plan.Fields)
         {
-            var argument = arguments[i];
-            var name = Name(argument.Name);
-            switch (argument.Kind)
+            output.Write(field.Name);
+            switch (field.Kind)
             {
                 case ProbeArgumentKind.CString:
-                    var bytes = e.StringBytes(i);
-                    if (Utf8.IsValid(bytes)) json.WriteString(name, bytes);
-                    else json.WriteString(name, Escaped(bytes));
-                    if (e.IsTruncated(i)) json.WriteBoolean(Name(argument.Name + "_truncated"), true);
+                    String(output, e.StringBytes(field.Argument));
+                    if (e.IsTruncated(field.Argument)) output.Write(field.Truncated);
                     break;
                 case ProbeArgumentKind.Boolean:
-                    json.WriteBoolean(name, e.Value(i) != 0);
+                    output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);
                     break;
-                case ProbeArgumentKind.Pointer:
-                    break; // an address in the target means nothing outside it
                 default:
-                    json.WriteNumber(name, e.Value(i));
+                    Number(output, e.Value(field.Argument));
                     break;
             }
         }
-        _lines.End(output);
+        output.Write("}\n"u8);
     }
 
-    private JsonEncodedText Name(string name)
+    private static void Number(EventBuffer output, long value)
     {
-        if (!_names.TryGetValue(name, out var encoded)) _names[name] = encoded = JsonEncodedText.Encode(name);
-        return encoded;
+        Utf8Formatter.TryFormat(value, output.GetSpan(20), out var written);
+        output.Advance(written);
+    }
+
+    private static void Number(EventBuffer output, ulong value)
+    {
+        Utf8Formatter.TryFormat(value, output.GetSpan(20), out var written);
+        output.Advance(written);
+    }
+
+    /// <summary>A string value: copied when nothing in it needs escaping (one vectorised scan), else encoded as the writer would.</summary>
+    private static void String(EventBuffer output, ReadOnlySpan<byte> bytes)
+    {
+        output.Write((byte)'"');
+        if (!bytes.ContainsAnyExcept(Unescaped)) output.Write(bytes);
+        else if (Utf8.IsValid(bytes)) output.Write(JsonEncodedText.Encode(bytes).EncodedUtf8Bytes);
+        else output.Write(JsonEncodedText.Encode(Escaped(bytes)).EncodedUtf8Bytes);
+        output.Write((byte)'"');
     }
 
     private static string Escaped(ReadOnlySpan<byte> bytes)
     {
-        var builder = new System.Text.StringBuilder(bytes.Length + 16);
+        var builder = new StringBuilder(bytes.Length + 16);
         while (!bytes.IsEmpty)
         {
-            var status = System.Text.Rune.DecodeFromUtf8(bytes, out var rune, out var consumed);
-            if (status == System.Buffers.OperationStatus.Done) builder.Append(rune.ToString());
+            var status = Rune.DecodeFromUtf8(bytes, out var rune, out var consumed);
+            if (status == OperationStatus.Done) builder.Append(rune.ToString());
             else for (var k = 0; k < consumed; k++) builder.Append("\\x").Append(bytes[k].ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
             bytes = bytes[consumed..];
         }

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Text;
+using System.Text;
 using System.Text.Unicode;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -13,8 +15,35 @@ namespace Pyprobe.Cli.Output;
 /// </summary>
 internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses)
 {
+    private readonly ProbePlans<Plan> _plans = new(probe => new Plan(probe));
+    private readonly byte[] _clockText = new byte[8];
+    private long _clockSecond = -1;
+
+    /// <summary>What a probe's lines share, worked out once: its name and each shown argument's " name=" or ", name=".</summary>
+    private sealed class Plan
+    {
+        public Plan(AttachedProbe probe)
+        {
+            Name = Encoding.ASCII.GetBytes(probe.Probe.Name);
+            var fields = new List<Field>();
+            var arguments = probe.Probe.Arguments;
+            for (var i = 0; i < arguments.Count; i++)
+            {
+                if (arguments[i].Kind == ProbeArgumentKind.Pointer) continue; // an address means nothing to a reader
+                fields.Add(new Field(i, arguments[i].Kind, Encoding.UTF8.GetBytes((fields.Count == 0 ? " " : ", ") + arguments[i].Name + "=")));
+            }
+            Fields = [.. fields];
+        }
+
+        public byte[] Name { get; }
+        public Field[] Fields { get; }
+    }
+
+    private readonly record struct Field(int Argument, ProbeArgumentKind Kind, byte[] Prefix);
+
     public void Write(EventBuffer output, in ProbeEvent e)
     {
+        var plan = _plans.For(e.Probe);
         if (timeFormat != TimeFormat.None)
         {
             WriteTime(output, clock.LocalNanosecondOfDay(e.Timestamp));
@@ -29,45 +58,44 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
                 output.Write((byte)'/');
             }
             WriteInt(output, e.Tid);
-            output.WriteAscii("] ");
+            output.Write("] "u8);
         }
-        output.WriteAscii(e.Name);
-        var arguments = e.Probe.Probe.Arguments;
-        var first = true;
-        for (var i = 0; i < arguments.Count; i++)
+        output.Write(plan.Name);
+        foreach (var field in plan.Fields)
         {
-            var argument = arguments[i];
-            if (argument.Kind == ProbeArgumentKind.Pointer) continue; // an address means nothing to a reader
-            output.WriteAscii(first ? " " : ", ");
-            first = false;
-            output.WriteAscii(argument.Name);
-            output.Write((byte)'=');
-            switch (argument.Kind)
+            output.Write(field.Prefix);
+            switch (field.Kind)
             {
                 case ProbeArgumentKind.CString:
-                    WriteText(output, e.StringBytes(i));
-                    if (e.IsTruncated(i)) output.WriteAscii("...");
+                    WriteText(output, e.StringBytes(field.Argument));
+                    if (e.IsTruncated(field.Argument)) output.Write("..."u8);
                     break;
                 case ProbeArgumentKind.Boolean:
-                    output.WriteAscii(e.Value(i) != 0 ? "true" : "false");
+                    output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);
                     break;
                 default:
-                    WriteLong(output, e.Value(i));
+                    WriteLong(output, e.Value(field.Argument));
                     break;
             }
         }
         output.Write((byte)'\n');
     }
 
+    /// <summary>HH:MM:SS changes once a second: its bytes are kept and only the microseconds are formatted per event.</summary>
     private void WriteTime(EventBuffer output, long nanosecondOfDay)
     {
         var seconds = nanosecondOfDay / 1_000_000_000;
+        if (seconds != _clockSecond)
+        {
+            Digits(_clockText, 0, seconds / 3600, 2);
+            _clockText[2] = (byte)':';
+            Digits(_clockText, 3, seconds / 60 % 60, 2);
+            _clockText[5] = (byte)':';
+            Digits(_clockText, 6, seconds % 60, 2);
+            _clockSecond = seconds;
+        }
         var span = output.GetSpan(15);
-        Digits(span, 0, seconds / 3600, 2);
-        span[2] = (byte)':';
-        Digits(span, 3, seconds / 60 % 60, 2);
-        span[5] = (byte)':';
-        Digits(span, 6, seconds % 60, 2);
+        _clockText.CopyTo(span);
         if (timeFormat != TimeFormat.Micros)
         {
             output.Advance(8);
@@ -106,6 +134,12 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
     /// </summary>
     internal static void WriteText(EventBuffer output, ReadOnlySpan<byte> bytes)
     {
+        // Most names are printable ASCII: one vectorised scan, then a copy.
+        if (!bytes.ContainsAnyExcept(PrintableAscii))
+        {
+            output.Write(bytes);
+            return;
+        }
         if (Utf8.IsValid(bytes) && bytes.IndexOfAnyInRange((byte)0, (byte)0x1f) < 0 && bytes.IndexOf((byte)0x7f) < 0)
         {
             output.Write(bytes);
@@ -125,6 +159,8 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
             bytes = bytes[consumed..];
         }
     }
+
+    private static readonly SearchValues<byte> PrintableAscii = SearchValues.Create(Enumerable.Range(0x20, 0x7f - 0x20).Select(b => (byte)b).ToArray());
 
     private static void WriteEscapedByte(EventBuffer output, byte b)
     {

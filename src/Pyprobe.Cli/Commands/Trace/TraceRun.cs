@@ -3,6 +3,8 @@ using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Cli.Output.Formats;
+using Pyprobe.Cli.Output.Raw;
+using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Probes;
 using Pyprobe.Python.Tracing;
@@ -30,6 +32,59 @@ internal static class TraceRun
     /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
     public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
     {
+        var (run, output) = Start(selection, settings, openOutput, stderr);
+        using var _ = run;
+        using var buffer = output;
+        var session = run.Session;
+        var writer = EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, run.Targets.ManyProcesses));
+        var write = show(writer);
+
+        long delivered = 0, shown = 0;
+        var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
+        ProbeEventHandler handler = (in ProbeEvent e) =>
+        {
+            delivered++;
+            if (!filter.Accepts(e)) return;
+            shown++;
+            write(e);
+            buffer.FlushIfFull();
+        };
+        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
+        writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
+        buffer.Flush();
+        return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
+    }
+
+    /// <summary>
+    /// trace --format raw: the ring's records go to the file as the kernel framed them, with nothing decoded while tracing (Output/Raw; pyprobe convert formats them later).
+    /// </summary>
+    public static int Capture(TargetSelection selection, Settings settings, TimeFormat time, string? path, TextWriter stderr)
+    {
+        if (string.IsNullOrEmpty(path) || path == "-")
+            throw new UsageException("--format raw writes a binary capture: give it a file with -o FILE (then pyprobe convert FILE)");
+        if (settings.FunctionGlob is not null || settings.FileGlob is not null)
+            throw new UsageException("--function and --file filter decoded events; a raw capture keeps every event as it comes (convert it, then filter)");
+        var (run, capture) = Start(selection, settings, () => RawCaptureWriter.Create(path), stderr);
+        using var _ = run;
+        using var file = capture;
+        var session = run.Session;
+        var clock = new EventClock();
+        file.WriteHeader(new RawCaptureHeader(clock.MonotonicToUnixNs, clock.LocalOffsetNs, run.Targets.ManyProcesses, time, TargetText.Where(run.Targets.Targets), session.Probes));
+
+        long delivered = 0;
+        FramedRecordsHandler handler = (framed, records) =>
+        {
+            file.Write(framed);
+            delivered += records;
+        };
+        run.Stream(() => session.Reader.DrainFramed(handler), file.Flush);
+        return run.Complete(run.EventReport(delivered, session.Lost, null, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
+    }
+
+    /// <summary>What both forms share: support checks, attach, the output opened once the probes are live.</summary>
+    private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, TextWriter stderr)
+        where TOutput : class, IDisposable
+    {
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
         IReadOnlyList<PythonProbe> probes;
         try
@@ -41,8 +96,8 @@ internal static class TraceRun
             targets.Dispose();
             throw;
         }
-        EventBuffer? output = null;
-        using var run = TracingRun<TraceSession>.Start(targets, t =>
+        TOutput? output = null;
+        var run = TracingRun<TraceSession>.Start(targets, t =>
         {
             var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
             try
@@ -56,25 +111,7 @@ internal static class TraceRun
             }
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
-        using var buffer = output!;
-        var writer = EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses));
-        var write = show(writer);
-
-        long delivered = 0, shown = 0;
-        var filter = new EventFilter(settings.FunctionGlob, settings.FileGlob);
-        ProbeEventHandler handler = (in ProbeEvent e) =>
-        {
-            delivered++;
-            if (!filter.Accepts(e)) return;
-            shown++;
-            write(e);
-            buffer.FlushIfFull();
-        };
-        var session = run.Session;
-        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
-        writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
-        buffer.Flush();
-        return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
+        return (run, output!);
     }
 
     /// <summary>

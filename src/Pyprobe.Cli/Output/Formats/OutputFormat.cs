@@ -3,19 +3,22 @@ using Pyprobe.Cli.Output.EventStream;
 
 namespace Pyprobe.Cli.Output.Formats;
 
-/// <summary>The kinds of output a command writes; a format serves some of them.</summary>
+/// <summary>The kinds of output a command writes; a format serves some of them. Flags: a command may take several (trace: events or a capture).</summary>
+[Flags]
 internal enum OutputKind
 {
     /// <summary>trace, flow, gc, imports, audit: events in order (<see cref="IEventStreamWriter"/>).</summary>
-    EventStream,
+    EventStream = 1,
     /// <summary>calls and top's plain output (<see cref="ICallStatsWriter"/>).</summary>
-    CallStatistics,
+    CallStatistics = 2,
     /// <summary>stat's per-process rates (<see cref="IStatWriter"/>).</summary>
-    Rates,
+    Rates = 4,
     /// <summary>list and dump: one document, which the command writes itself in text or JSON.</summary>
-    Document,
+    Document = 8,
     /// <summary>record: a finished profile written as one file (<see cref="Profiles.IProfileWriter"/>).</summary>
-    Profile,
+    Profile = 16,
+    /// <summary>trace's binary capture: the ring's records as they come, decoded later by pyprobe convert (Output/Raw).</summary>
+    Capture = 32,
 }
 
 /// <summary>
@@ -51,15 +54,17 @@ internal sealed class OutputFormat
     /// </summary>
     public bool PairsCalls { get; init; }
 
-    public bool Serves(OutputKind kind) => kind switch
-    {
-        OutputKind.EventStream => EventStream is not null,
-        OutputKind.CallStatistics => CallStatistics is not null,
-        OutputKind.Rates => Rates is not null,
-        OutputKind.Document => Document,
-        OutputKind.Profile => Profile is not null,
-        _ => false,
-    };
+    /// <summary>The run's records written as they come, nothing decoded (trace only; needs a file).</summary>
+    public bool Capture { get; init; }
+
+    /// <summary>Whether the format serves any of <paramref name="kinds"/>.</summary>
+    public bool Serves(OutputKind kinds) =>
+        ((kinds & OutputKind.EventStream) != 0 && EventStream is not null)
+        || ((kinds & OutputKind.CallStatistics) != 0 && CallStatistics is not null)
+        || ((kinds & OutputKind.Rates) != 0 && Rates is not null)
+        || ((kinds & OutputKind.Document) != 0 && Document)
+        || ((kinds & OutputKind.Profile) != 0 && Profile is not null)
+        || ((kinds & OutputKind.Capture) != 0 && Capture);
 
     /// <summary>The default of every command.</summary>
     public static OutputFormat Text => TextFormat.Format;

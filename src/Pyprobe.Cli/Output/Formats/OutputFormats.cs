@@ -13,6 +13,7 @@ internal static class OutputFormats
         TextFormat.Format,
         JsonFormat.Format,
         Timeline.ChromeTraceStream.Format,
+        Raw.RawFormat.Format,
         Profiles.FlameGraphWriter.Format,
         Profiles.SpeedscopeWriter.Format,
         Profiles.PprofWriter.Format,
