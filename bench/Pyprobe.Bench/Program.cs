@@ -63,6 +63,7 @@ internal static class Program
             if (Want("startup")) Sections.Startup(bench, report, p39);
             if (Want("throughput")) Sections.Throughput(bench, report, p39);
             if (Want("scale")) Sections.Scale(bench, report, p39);
+            if (only?.Contains("evalframe") == true) EvalFrameCases.Section(bench, report, pythons);
             report.Finish(total.Elapsed);
             File.WriteAllText(output, report.Render());
             Bench.Log($"wrote {output} in {total.Elapsed.TotalMinutes:0.0} min");

@@ -55,7 +55,7 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         if (!allowWrite)
             return hasProbes && facts.FunctionEntryNeedsLineSemaphore ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
-        return WithHook(version);
+        return WithHook(version, target.Pids.Where(JitRequested).ToList());
     }
 
     /// <summary>
@@ -67,10 +67,36 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
             ? new(FunctionEventSourceKind.Usdt, null, null)
             : For(target, allowWrite, held);
 
-    private static FunctionEventSource WithHook(PythonVersion version)
+    /// <summary>
+    /// A running process of this binary keeps USDT as its function-event source (the probes fire for every call):
+    /// then a command can be held before it runs and its probes attached by file.
+    /// </summary>
+    public static bool UsdtServesProcesses(TraceTarget target) =>
+        target.Version is not { } version || CPythonFacts.For(version) is not { } facts
+        || (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null && facts.FunctionProbesFireForEveryCall);
+
+    private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids)
     {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
             + "which costs the program about 30-80 ns per call besides the probe's 1-2 µs, and puts NULL back when it detaches (--no-write refuses)";
+        if (jitPids.Count > 0 && CPythonFacts.For(version)?.JitMayInlineAfterHookWrite == true)
+            note += $"; process {string.Join(", ", jitPids)} runs with PYTHON_JIT on: CPython's own setter would also throw away the JIT's compiled traces, a raw write cannot, "
+                + "so calls made inside traces compiled before pyprobe attached may be missed";
         return new(FunctionEventSourceKind.EvalFrameWithHook, note, null);
+    }
+
+    /// <summary>PYTHON_JIT set to anything but 0 in the process's environment (how 3.14+ builds with the JIT turn it on).</summary>
+    private static bool JitRequested(int pid)
+    {
+        try
+        {
+            var environ = File.ReadAllText($"/proc/{pid}/environ");
+            foreach (var entry in environ.Split('\0'))
+                if (entry.StartsWith("PYTHON_JIT=", StringComparison.Ordinal)) return entry.Length > "PYTHON_JIT=".Length && entry["PYTHON_JIT=".Length..] != "0";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return false;
     }
 }

@@ -18,7 +18,7 @@ internal static class CallsRun
     public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr, bool allowWrite = true) =>
         TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection, withoutProbes: true), targets =>
         {
-            var held = targets.Child is not null;
+            var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, allowWrite, held);
             var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate, AllowHookWrite: allowWrite, TargetsHeld: held));
             try

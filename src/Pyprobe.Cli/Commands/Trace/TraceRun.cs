@@ -33,7 +33,7 @@ internal static class TraceRun
         IReadOnlyList<PythonProbe> probes;
         try
         {
-            probes = CheckSupport(targets.Targets, settings, targets.Child is not null, stderr);
+            probes = CheckSupport(targets.Targets, settings, targets.TargetsHeld, stderr);
         }
         catch
         {
@@ -43,7 +43,7 @@ internal static class TraceRun
         EventBuffer? output = null;
         using var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld));
             try
             {
                 output = openOutput();
