@@ -29,6 +29,9 @@ public partial class EvalFrameLaunchTests
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("2584", result.Stdout.Trim());
         Assert.Contains(", 0 lost", result.Stderr);
+        // The Attached line names each function probe's source and its cost.
+        Assert.Contains(interpreter == "debian:3.9" ? "function__entry (USDT, about" : "function__entry (uprobe on _PyEval_EvalFrameDefault", result.Stderr);
+        Assert.Contains("µs per", result.Stderr.Split('\n').Single(l => l.StartsWith("Attached", StringComparison.Ordinal)));
         var output = new TraceOutput(File.ReadAllText(json.Path));
         Assert.Equal(8361, output.Count("function__entry", "funcname", "fib"));
         Assert.Equal(8361, output.Count("function__return", "funcname", "fib"));

@@ -53,7 +53,8 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
-            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
+            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
+                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         using var buffer = output!;
         var write = show(EventStreamWriters.For(format, new EventStreamContext(buffer, new EventClock(), time, targets.ManyProcesses)));
