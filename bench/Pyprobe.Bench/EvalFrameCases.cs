@@ -66,6 +66,8 @@ internal static partial class EvalFrameCases
             The 500-deep recursion column: entries/returns of `r` that `pyprobe trace -- python -c ...` reported for `r(499)`.
             """);
         var summary = new List<IReadOnlyList<string>>();
+        var loadBefore = string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        var started = DateTime.UtcNow;
         foreach (var subject in subjects.OfType<Subject>())
         {
             var runs = subject.Cases.ToDictionary(c => c, _ => new List<double>());
@@ -107,6 +109,8 @@ internal static partial class EvalFrameCases
         }
         report.Text("### Summary (added ns per call)");
         report.Table(["interpreter", "source", "bare entry", "trace", "trace × bare", "calls", "calls × bare", "hook alone", "500-deep recursion"], summary);
+        report.Text($"This section: {started:yyyy-MM-dd HH:mm} UTC, {bench.Reps} repetitions per case, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; " +
+            $"load averages {loadBefore} at its start, {string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3))} at its end (the machine is shared: compare within a table, not across runs).");
     }
 
     /// <summary>One run of the workload: its own ns per leaf() call.</summary>

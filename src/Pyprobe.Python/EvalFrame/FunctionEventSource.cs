@@ -47,9 +47,9 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     /// <summary>"USDT (about … per call)": the Attached line's and `list -v`'s words for the source with its cost.</summary>
     public string Described => $"{Label}, {Cost}";
 
-    private const string UsdtCost = "about 0.5-2 µs per event";
-    private const string EvalFrameCost = "about 1.5-2.5 µs per entry, 15-25 µs more per return (a uprobe on a ret)";
-    private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself 30-100 ns per call";
+    private const string UsdtCost = "about 0.6-1.4 µs per event";
+    private const string EvalFrameCost = "about 1-5 µs per entry, about 10 µs more per return (a uprobe on a ret)";
+    private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself 10-110 ns per call";
 
     /// <summary>What every process of <paramref name="target"/>'s binary gets with the hook allowed (for `list -v`, which has no process to ask).</summary>
     public static FunctionEventSource ForProcessesOf(TraceTarget target) => For(target with { Pids = [NoProcess] }, allowWrite: true);
@@ -60,7 +60,7 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     /// Decides for <paramref name="target"/>. USDT stays the source where the function probes fire for every call
     /// (3.8–3.10, 3.15), and on 3.11 with probes, where the entry probe needs the line gate: measured against the hook
     /// (BENCHMARKS.md, "Function events by source") the gate costs the same per entry and far less per return (the
-    /// USDT return probe against a uprobe on _PyEval_EvalFrameDefault's ret, about 20 µs on kernel 6.18). Elsewhere
+    /// USDT return probe against a uprobe on _PyEval_EvalFrameDefault's ret, about 10 µs on kernel 6.18). Elsewhere
     /// _PyEval_EvalFrameDefault, with the hook from 3.11. <paramref name="allowWrite"/> false refuses the hook: then
     /// nothing on 3.12–3.14.
     /// </summary>
@@ -102,7 +102,7 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids)
     {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
-            + "which costs the program about 30-100 ns per call besides the probes (about 1.5-2.5 µs per entry, 15-25 µs per return), and puts NULL back when it detaches (--no-write refuses)";
+            + "which costs the program about 10-110 ns per call besides the probes (about 1-5 µs per entry, about 10 µs more per return), and puts NULL back when it detaches (--no-write refuses)";
         if (jitPids.Count > 0 && CPythonFacts.For(version)?.JitMayInlineAfterHookWrite == true)
             note += $"; process {string.Join(", ", jitPids)} runs with PYTHON_JIT on: CPython's own setter would also throw away the JIT's compiled traces, a raw write cannot, "
                 + "so calls made inside traces compiled before pyprobe attached may be missed";
