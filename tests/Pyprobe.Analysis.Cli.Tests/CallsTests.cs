@@ -121,7 +121,7 @@ public class CallsTests
     public void FunctionProbesMissingIsOneLineError()
     {
         var python = CachedPythons.Get("3.13");
-        var result = PyprobeBinary.Run(["calls", "--", .. python.Command("-c", "pass")]);
+        var result = PyprobeBinary.Run(["calls", "--no-write", "--", .. python.Command("-c", "pass")]);
         Assert.Equal(1, result.ExitCode);
         var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("pyprobe: ", line);

@@ -111,7 +111,8 @@ public class ListFileTests
         Assert.True(r.ExitCode == 0, r.ToString());
         var blocks = r.Stdout.Split("\n\n");
         Assert.Equal(1 + 8, blocks.Length);
-        Assert.Equal($"{Python311}: CPython 3.11.2 (from the Py_Version symbol), ELF ET_EXEC (position-dependent executable), 8 probes", blocks[0]);
+        Assert.Equal($"{Python311}: CPython 3.11.2 (from the Py_Version symbol), ELF ET_EXEC (position-dependent executable), 8 probes", blocks[0].Split('\n')[0]);
+        Assert.StartsWith("    functions  USDT, ", blocks[0].Split('\n')[1]);
 
         var byName = blocks.Skip(1).ToDictionary(b => b.Split('\n')[0]);
         Assert.Equal(Names.Select(n => $"usdt:{Python311}:python:{n}"), byName.Keys);

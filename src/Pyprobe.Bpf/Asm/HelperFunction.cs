@@ -21,6 +21,7 @@ public enum HelperFunction
     GetCurrentComm = 16,
     PerfEventOutput = 25,
     GetCurrentTask = 35,
+    SendSignal = 109,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,

@@ -2,6 +2,10 @@ using System.CommandLine;
 using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Cli.Output.Formats;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -49,11 +53,26 @@ internal static class ListCommand
             if (pids.Distinct().Count() > 1)
                 throw new UsageException("list takes one -p PID");
 
-            var file = pids.Length > 0 ? ProbeFileResolver.FromProcess(pids[0]) : ProbeFileResolver.FromPath(pathValue);
+            ProbeFile file;
+            var text = new StringWriter { NewLine = "\n" };
+            try
+            {
+                file = pids.Length > 0 ? ProbeFileResolver.FromProcess(pids[0]) : ProbeFileResolver.FromPath(pathValue);
+            }
+            catch (CliException e) when (result.GetValue(verbose) && output.ReadFormat(result) != OutputFormat.Json && RuntimeWithoutProbes(pids, pathValue) is { } runtime)
+            {
+                // Without probes there is nothing to list, but function events still have a source: say which.
+                var target = new TraceTarget(runtime.OpenPath, runtime.DisplayPath, UsdtBinary.Open(runtime.OpenPath), [], runtime.Version);
+                ProbeListTextWriter.WriteWithoutProbes(text, pids.Length > 0 ? $"{runtime.DisplayPath} (pid {pids[0]})" : runtime.DisplayPath,
+                    $"CPython {runtime.Version}", "built without --with-dtrace", ProbeListing.FunctionEventsOf(target));
+                using var plain = output.Open(result, result.InvocationConfiguration.Output);
+                plain.WriteUtf8(text.ToString());
+                _ = e;
+                return ExitCodes.Success;
+            }
             var listing = ProbeListing.From(file);
 
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
-            var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 ProbeListJsonWriter.Write(text, listing);
             else
@@ -62,5 +81,26 @@ internal static class ListCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The CPython runtime of the process, or of the file when it holds one (a libpython, a static interpreter); null otherwise.</summary>
+    private static CPythonBinary? RuntimeWithoutProbes(int[] pids, string? path)
+    {
+        try
+        {
+            if (pids.Length > 0)
+            {
+                using var process = CPythonProcess.Attach(pids[0]);
+                return process.Binary;
+            }
+            if (path is null || !File.Exists(path)) return null;
+            var real = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+            var elf = ElfImage.Open(real);
+            return CPythonBinary.DefinesRuntime(elf) ? CPythonBinary.FromElf(elf, real, path) : null;
+        }
+        catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException or UnsupportedRuntimeException)
+        {
+            return null;
+        }
     }
 }

@@ -25,6 +25,7 @@ internal static class ProbeListTextWriter
         }
 
         w.WriteLine(Header(listing));
+        if (listing.FunctionEvents is { } events) Field(w, "functions", events);
         foreach (var p in listing.Probes)
         {
             w.WriteLine();
@@ -78,6 +79,13 @@ internal static class ProbeListTextWriter
         ElfFileKind.Executable => "ELF ET_EXEC (position-dependent executable)",
         _ => "ELF ET_DYN (PIE executable or shared library)",
     };
+
+    /// <summary>`list -v` of an interpreter without USDT probes: what it is and where its function events come from.</summary>
+    public static void WriteWithoutProbes(TextWriter w, string where, string version, string why, string? functionEvents)
+    {
+        w.WriteLine($"{where}: {version}, no USDT probes ({why})");
+        if (functionEvents is not null) Field(w, "functions", functionEvents);
+    }
 
     private static void Field(TextWriter w, string label, string value) =>
         w.WriteLine($"{Indent}{label.PadRight(LabelWidth)}{value}");

@@ -1,5 +1,8 @@
 using Pyprobe.Cli.Targets;
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Probes;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
@@ -12,6 +15,22 @@ internal sealed record ProbeListing(ProbeFile File, IReadOnlyList<ListedProbe> P
     public string Path => File.DisplayPath;
     public DetectedPythonVersion? Version => File.Version;
     public ElfFileKind Kind => File.Binary.Kind;
+
+    /// <summary>Where function__entry/function__return events of this interpreter come from, and their cost; null when the version is unknown.</summary>
+    public string? FunctionEvents => FunctionEventsOf(new TraceTarget(File.DisplayPath, File.DisplayPath, File.Binary, [], Version?.Version));
+
+    /// <summary>`list -v`'s line on function events for any interpreter, probes or not.</summary>
+    public static string? FunctionEventsOf(TraceTarget target)
+    {
+        if (target.Version is not { } version || CPythonFacts.For(version) is not { } facts) return null;
+        var source = FunctionEventSource.ForProcessesOf(target);
+        var text = source.Described;
+        if (source.Kind == FunctionEventSourceKind.Usdt && facts.FunctionEntryNeedsLineSemaphore)
+            text += "; function__entry fires only with the line gate open, which slows call-heavy code about 10x";
+        else if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
+            text += "; with --no-write none (calls are inlined)";
+        return text;
+    }
 
     public static ProbeListing From(ProbeFile file)
     {

@@ -1,4 +1,5 @@
 using Pyprobe.Cli.Commands;
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Launching;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Tracing;
@@ -19,7 +20,7 @@ internal static class TargetSelector
     {
         TargetSelection.Processes processes => TargetSet.Of(TargetResolver.ForProcesses(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess)),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
-        TargetSelection.Spawn spawn => Launch(spawn.Argv),
+        TargetSelection.Spawn spawn => Launch(spawn.Argv, withoutProbes),
         _ => throw new InvalidOperationException("unknown target selection"),
     };
 
@@ -66,11 +67,51 @@ internal static class TargetSelector
         return running;
     }
 
-    private static TargetSet Launch(IReadOnlyList<string> argv)
+    /// <summary>
+    /// A command that runs a Python with USDT probes that serve the run is held before its exec and its probes attach
+    /// by file; any other (a shell script, env, a virtualenv's python, a build without probes, function events from
+    /// _PyEval_EvalFrameDefault) is followed until one of its processes starts CPython, which is stopped there for
+    /// attaching as a running process.
+    /// </summary>
+    private static TargetSet Launch(IReadOnlyList<string> argv, bool functionEvents)
     {
-        var binary = LaunchedInterpreter.Resolve(argv);
-        var file = ProbeFileResolver.FromPath(binary);
+        if (argv.Count == 0) throw new CliException("no command given after --");
+        if (LaunchedInterpreter.FindOnPath(argv[0]) is null) throw new CliException($"{argv[0]}: command not found");
+        if (DirectTarget(argv, functionEvents) is { } direct)
+        {
+            var held = HeldCommand.Start(argv);
+            return TargetSet.Of([direct with { Pids = [held.Pid] }], held);
+        }
         var child = HeldCommand.Start(argv);
-        return TargetSet.Of([new TraceTarget(binary, file.DisplayPath, file.Binary, [child.Pid], file.Version?.Version)], child);
+        try
+        {
+            var stopped = child.RunUntilInterpreter()
+                ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
+            return TargetSet.OfFollowed(functionEvents ? FromProcessWithOrWithoutProbes(stopped.Pid) : FromProcess(stopped.Pid), child);
+        }
+        catch
+        {
+            child.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The binary the command runs directly, when its USDT probes serve the run; null when it must be followed.</summary>
+    private static TraceTarget? DirectTarget(IReadOnlyList<string> argv, bool functionEvents)
+    {
+        string binary;
+        ProbeFile file;
+        try
+        {
+            binary = LaunchedInterpreter.Resolve(argv);
+            file = ProbeFileResolver.FromPath(binary);
+        }
+        catch (Exception e) when (e is UsdtException or CliException)
+        {
+            return null;
+        }
+        var target = new TraceTarget(binary, file.DisplayPath, file.Binary, [], file.Version?.Version);
+        if (functionEvents && !FunctionEventSource.UsdtServesProcesses(target)) return null;
+        return target;
     }
 }

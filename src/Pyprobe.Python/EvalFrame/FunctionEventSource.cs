@@ -8,7 +8,7 @@ namespace Pyprobe.Python.EvalFrame;
 /// <summary>Where a target's function__entry/function__return events come from.</summary>
 public enum FunctionEventSourceKind
 {
-    /// <summary>The USDT probes (3.8–3.10 and 3.15 with --with-dtrace; 3.11 with the line gate under --no-write).</summary>
+    /// <summary>The USDT probes (3.8–3.10 and 3.15 with --with-dtrace; 3.11 with the line gate).</summary>
     Usdt,
     /// <summary>A uprobe on _PyEval_EvalFrameDefault, which every call goes through (3.8–3.10 without probes).</summary>
     EvalFrame,
@@ -33,10 +33,36 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     };
 
     /// <summary>
+    /// What the source costs the traced program per call, as measured on a 2-core x86-64 machine with kernel 6.18
+    /// (BENCHMARKS.md, "Function events by source"): the trap of the uprobe dominates; the hook adds the interpreter's
+    /// own slower call path.
+    /// </summary>
+    public string Cost => Kind switch
+    {
+        FunctionEventSourceKind.EvalFrame => EvalFrameCost,
+        FunctionEventSourceKind.EvalFrameWithHook => EvalFrameWithHookCost,
+        _ => UsdtCost,
+    };
+
+    /// <summary>"USDT (about … per call)": the Attached line's and `list -v`'s words for the source with its cost.</summary>
+    public string Described => $"{Label}, {Cost}";
+
+    private const string UsdtCost = "about 0.6-1.4 µs per event";
+    private const string EvalFrameCost = "about 1-5 µs per entry, about 10 µs more per return (a uprobe on a ret)";
+    private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself 10-110 ns per call";
+
+    /// <summary>What every process of <paramref name="target"/>'s binary gets with the hook allowed (for `list -v`, which has no process to ask).</summary>
+    public static FunctionEventSource ForProcessesOf(TraceTarget target) => For(target with { Pids = [NoProcess] }, allowWrite: true);
+
+    private const int NoProcess = -1;
+
+    /// <summary>
     /// Decides for <paramref name="target"/>. USDT stays the source where the function probes fire for every call
-    /// (3.8–3.10, 3.15); elsewhere _PyEval_EvalFrameDefault, with the hook from 3.11 (also on 3.11 with probes,
-    /// where the entry probe needs the line gate, about 10× slower). <paramref name="allowWrite"/> false refuses
-    /// the hook: then USDT where it fires at all, or nothing.
+    /// (3.8–3.10, 3.15), and on 3.11 with probes, where the entry probe needs the line gate: measured against the hook
+    /// (BENCHMARKS.md, "Function events by source") the gate costs the same per entry and far less per return (the
+    /// USDT return probe against a uprobe on _PyEval_EvalFrameDefault's ret, about 10 µs on kernel 6.18). Elsewhere
+    /// _PyEval_EvalFrameDefault, with the hook from 3.11. <paramref name="allowWrite"/> false refuses the hook: then
+    /// nothing on 3.12–3.14.
     /// </summary>
     /// <param name="held">The target is a command started held, before its interpreter exists: there is no hook to set yet.</param>
     public static FunctionEventSource For(TraceTarget target, bool allowWrite, bool held = false)
@@ -44,18 +70,16 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         var version = target.Version;
         if (version is null || CPythonFacts.For(version) is not { } facts) return new(FunctionEventSourceKind.Usdt, null, null);
         var hasProbes = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null;
-        if (hasProbes && facts.FunctionProbesFireForEveryCall) return new(FunctionEventSourceKind.Usdt, null, null);
+        if (hasProbes && (facts.FunctionProbesFireForEveryCall || facts.FunctionEntryNeedsLineSemaphore)) return new(FunctionEventSourceKind.Usdt, null, null);
         if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
         if (held)
-            return hasProbes && facts.FunctionEntryNeedsLineSemaphore ? new(FunctionEventSourceKind.Usdt, null, null)
-                : new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
+            return new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
         if (target.AllProcesses)
             return hasProbes ? new(FunctionEventSourceKind.Usdt, null, null)
                 : new(FunctionEventSourceKind.None, null, "the eval-frame hook is set per process: name the processes with -p");
         if (!allowWrite)
-            return hasProbes && facts.FunctionEntryNeedsLineSemaphore ? new(FunctionEventSourceKind.Usdt, null, null)
-                : new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
-        return WithHook(version);
+            return new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
+        return WithHook(version, target.Pids.Where(JitRequested).ToList());
     }
 
     /// <summary>
@@ -67,10 +91,37 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
             ? new(FunctionEventSourceKind.Usdt, null, null)
             : For(target, allowWrite, held);
 
-    private static FunctionEventSource WithHook(PythonVersion version)
+    /// <summary>
+    /// A running process of this binary keeps USDT as its function-event source (the probes fire for every call):
+    /// then a command can be held before it runs and its probes attached by file.
+    /// </summary>
+    public static bool UsdtServesProcesses(TraceTarget target) =>
+        target.Version is not { } version || CPythonFacts.For(version) is not { } facts
+        || (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null && (facts.FunctionProbesFireForEveryCall || facts.FunctionEntryNeedsLineSemaphore));
+
+    private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids)
     {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
-            + "which costs the program about 30-80 ns per call besides the probe's 1-2 µs, and puts NULL back when it detaches (--no-write refuses)";
+            + "which costs the program about 10-110 ns per call besides the probes (about 1-5 µs per entry, about 10 µs more per return), and puts NULL back when it detaches (--no-write refuses)";
+        if (jitPids.Count > 0 && CPythonFacts.For(version)?.JitMayInlineAfterHookWrite == true)
+            note += $"; process {string.Join(", ", jitPids)} runs with PYTHON_JIT on: CPython's own setter would also throw away the JIT's compiled traces, a raw write cannot, "
+                + "so calls made inside traces compiled before pyprobe attached may be missed";
         return new(FunctionEventSourceKind.EvalFrameWithHook, note, null);
+    }
+
+    /// <summary>PYTHON_JIT set to anything but 0 in the process's environment (how 3.14+ builds with the JIT turn it on).</summary>
+    private static bool JitRequested(int pid)
+    {
+        if (pid <= 0) return false;
+        try
+        {
+            var environ = File.ReadAllText($"/proc/{pid}/environ");
+            foreach (var entry in environ.Split('\0'))
+                if (entry.StartsWith("PYTHON_JIT=", StringComparison.Ordinal)) return entry.Length > "PYTHON_JIT=".Length && entry["PYTHON_JIT=".Length..] != "0";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return false;
     }
 }

@@ -32,12 +32,28 @@ public sealed class HeldCommand : IDisposable
     }
 
     private bool _resumed;
+    private int? _heldDescendant;
 
-    /// <summary>Lets the command run.</summary>
+    /// <summary>Lets the command run (and the descendant it was followed to, which waits stopped at its interpreter's start).</summary>
     public void Resume()
     {
         _resumed = true;
         ProcessSignals.Send(Pid, ProcessSignals.SigCont);
+        if (_heldDescendant is int descendant) ProcessSignals.Send(descendant, ProcessSignals.SigCont);
+    }
+
+    /// <summary>
+    /// Follows the command (it starts running) until one of its processes starts CPython, and keeps that one stopped
+    /// where its interpreter exists and has run no Python code (see <see cref="ProcessFollower"/>); <see cref="Resume"/>
+    /// lets it go. Null when the command ended without starting Python.
+    /// </summary>
+    public StoppedInterpreter? RunUntilInterpreter()
+    {
+        using var follower = ProcessFollower.Start(Pid);
+        ProcessSignals.Send(Pid, ProcessSignals.SigCont);
+        var found = follower.WaitForInterpreter(() => _process.HasExited);
+        _heldDescendant = found?.Pid;
+        return found;
     }
 
     /// <summary>Sends <paramref name="signal"/> to a process (used to pass SIGTERM on to the command).</summary>
@@ -82,35 +98,24 @@ public sealed class HeldCommand : IDisposable
         while (deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             if (_process.HasExited) throw new UsdtException($"the command exited before it could be traced (exit code {_process.ExitCode})");
-            if (State() == 'T') return;
+            if (ProcessState.Of(Pid) == 'T') return;
             Thread.Sleep(1);
         }
         throw new UsdtException("the command did not stop for attaching within 10 s");
     }
 
-    /// <summary>The state letter of /proc/PID/stat (after the parenthesised command name).</summary>
-    private char State()
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{Pid}/stat");
-            var end = stat.LastIndexOf(')');
-            return end >= 0 && end + 2 < stat.Length ? stat[end + 2] : '?';
-        }
-        catch (IOException)
-        {
-            return '?';
-        }
-    }
-
     public void Dispose()
     {
-        if (!_resumed && !_process.HasExited)
+        if (!_resumed)
         {
-            // Never resumed means attaching failed: it has run nothing yet, and the user asked for a
-            // traced run, so it is ended rather than left stopped or let run untraced.
-            ProcessSignals.Send(Pid, ProcessSignals.SigKill);
-            _process.WaitForExit();
+            // Never resumed means attaching failed: it has run nothing yet (a followed command: no Python code), and
+            // the user asked for a traced run, so it is ended rather than left stopped or let run untraced.
+            if (_heldDescendant is int descendant) ProcessSignals.Send(descendant, ProcessSignals.SigKill);
+            if (!_process.HasExited)
+            {
+                ProcessSignals.Send(Pid, ProcessSignals.SigKill);
+                _process.WaitForExit();
+            }
         }
         _process.Dispose();
     }

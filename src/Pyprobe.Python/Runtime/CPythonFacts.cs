@@ -49,6 +49,12 @@ public sealed class CPythonFacts
     /// <summary>3.11+ have a frame-evaluation hook worth setting from outside (interp->eval_frame, cpython.md §7).</summary>
     public bool HasEvalFrameHook => Minor >= 11;
 
+    /// <summary>
+    /// The JIT (3.14+, when built in and on) keeps inlining calls in traces compiled before the hook was written raw:
+    /// only the public setter invalidates them (cpython.md §7).
+    /// </summary>
+    public bool JitMayInlineAfterHookWrite => Minor >= 14;
+
     /// <summary>_PyEval_EvalFrameDefault takes the frame in rdi (3.8: (frame, throwflag)) or rsi (3.9+: (tstate, frame, throwflag)).</summary>
     public bool EvalFrameTakesFrameFirst => Minor == 8;
 

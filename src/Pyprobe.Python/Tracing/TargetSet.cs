@@ -8,8 +8,9 @@ public sealed class TargetSet : IDisposable
     private readonly bool _systemWide;
     private readonly IReadOnlyList<int> _pids;
 
-    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null)
+    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true)
     {
+        TargetsHeld = child is not null && heldBeforeInterpreter;
         Targets = targets;
         Child = child;
         _systemWide = systemWide;
@@ -19,11 +20,20 @@ public sealed class TargetSet : IDisposable
     public IReadOnlyList<TraceTarget> Targets { get; }
     public HeldCommand? Child { get; }
 
+    /// <summary>
+    /// The targets are a command held before its interpreter exists (its probes attach by file; there is no process
+    /// memory to read or hook to set yet). False for a command followed to its interpreter's start.
+    /// </summary>
+    public bool TargetsHeld { get; }
+
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
     public bool ManyProcesses => _systemWide || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
+
+    /// <summary>A command followed until one of its processes started CPython: that process is the target, stopped until released.</summary>
+    public static TargetSet OfFollowed(TraceTarget target, HeldCommand child) => new([target], child, false, heldBeforeInterpreter: false);
 
     /// <summary>Running processes with no probe file to attach to (the sampling profiler reads any CPython): ends when they have all exited.</summary>
     public static TargetSet OfProcesses(IReadOnlyList<int> pids) => new([], null, false, pids);

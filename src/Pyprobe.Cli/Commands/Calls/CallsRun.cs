@@ -18,7 +18,7 @@ internal static class CallsRun
     public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr, bool allowWrite = true) =>
         TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection, withoutProbes: true), targets =>
         {
-            var held = targets.Child is not null;
+            var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, allowWrite, held);
             var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate, AllowHookWrite: allowWrite, TargetsHeld: held));
             try
@@ -31,7 +31,8 @@ internal static class CallsRun
                 throw;
             }
             var probes = session.Targets.Any(t => t.Timed) ? "function__entry, function__return" : "function__return";
-            return new Attachment<CallStatsSession>(session, probes, TargetText.Where(targets.Targets));
+            var sources = string.Join("; ", session.Targets.Select(t => t.Source.Described).Distinct());
+            return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]");
         }, duration, stderr);
 
     /// <summary>Calls are timed in every target (no row will lack times for a version reason).</summary>

@@ -89,7 +89,7 @@ internal static class TraceRun
         IReadOnlyList<PythonProbe> probes;
         try
         {
-            probes = CheckSupport(targets.Targets, settings, targets.Child is not null, stderr);
+            probes = CheckSupport(targets.Targets, settings, targets.TargetsHeld, stderr);
         }
         catch
         {
@@ -99,7 +99,7 @@ internal static class TraceRun
         TOutput? output = null;
         var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.Child is not null));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld));
             try
             {
                 output = openOutput();
@@ -109,7 +109,8 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
-            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source == "USDT" ? p.Probe.Name : $"{p.Probe.Name} ({p.Source})").Distinct()), TargetText.Where(t.Targets));
+            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
+                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
         }, settings.Duration, stderr);
         return (run, output!);
     }

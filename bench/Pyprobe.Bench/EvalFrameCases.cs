@@ -1,0 +1,211 @@
+using System.Text.RegularExpressions;
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Bench;
+
+/// <summary>
+/// Function events from each source against the bare uprobe on the same site: USDT (Debian 3.9), a uprobe on
+/// _PyEval_EvalFrameDefault (pyenv 3.9), the same with the eval-frame hook (pyenv 3.11/3.12, Debian 3.13/3.14),
+/// and on Debian 3.11 the line gate against the hook; plus a 500-deep recursion traced exactly.
+/// </summary>
+internal static partial class EvalFrameCases
+{
+    /// <summary>What runs with the workload. The bare cases write the hook themselves where the version needs it.</summary>
+    private enum Case { None, HookAlone, BareEntry, BareEntryAndReturns, Trace, TraceGate, Calls }
+
+    private static string Label(Case c, bool hook) => c switch
+    {
+        Case.None => "no tracing",
+        Case.HookAlone => "eval-frame hook written, no probe",
+        Case.BareEntry => hook ? "empty program on the entry site (+ hook)" : "empty program on the entry site",
+        Case.BareEntryAndReturns => hook ? "empty program on entry + every ret (+ hook)" : "empty program on entry + every ret",
+        Case.Trace => "pyprobe trace function__entry",
+        Case.TraceGate => "pyprobe trace function__entry (USDT + line gate, the 3.11 default)",
+        Case.Calls => "pyprobe calls",
+        _ => c.ToString(),
+    };
+
+    private sealed record Subject(string Name, Py Py, string Source, bool Hook, bool Usdt, Case[] Cases);
+
+    public static void Section(Bench bench, Report report, IReadOnlyList<Py> debian)
+    {
+        Py? Debian(string v) => debian.FirstOrDefault(p => p.Version == v);
+        Py? Pyenv(string version)
+        {
+            var minor = string.Join('.', version.Split('.').Take(2));
+            var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+            return File.Exists(binary) ? new Py(minor, $"{version} (pyenv)", binary, binary, [binary], new Dictionary<string, string>()) : null;
+        }
+        Case[] plain = [Case.None, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.Calls];
+        Case[] hooked = [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.Calls];
+        var subjects = new List<Subject?>
+        {
+            Debian("3.9") is { } d39 ? new Subject($"Debian {d39.FullVersion}", d39, "USDT", false, true, [Case.None, Case.BareEntry, Case.Trace, Case.Calls]) : null,
+            Pyenv("3.9.18") is { } p39 ? new Subject($"pyenv {p39.FullVersion}", p39, "eval-frame uprobe", false, false, plain) : null,
+            Debian("3.11") is { } d311 ? new Subject($"Debian {d311.FullVersion}", d311, "USDT + line gate (the hook measured alone and under the bare probes)", true, false, [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.TraceGate, Case.Calls]) : null,
+            Pyenv("3.11.7") is { } p311 ? new Subject($"pyenv {p311.FullVersion}", p311, "eval-frame + hook", true, false, hooked) : null,
+            Pyenv("3.12.1") is { } p312 ? new Subject($"pyenv {p312.FullVersion}", p312, "eval-frame + hook", true, false, hooked) : null,
+            Debian("3.13") is { } d313 ? new Subject($"Debian {d313.FullVersion}", d313, "eval-frame + hook", true, false, hooked) : null,
+            Debian("3.14") is { } d314 ? new Subject($"Debian {d314.FullVersion}", d314, "eval-frame + hook", true, false, hooked) : null,
+        };
+        report.Section("Function events by source",
+            $"""
+            Where the USDT function probes do not fire (3.11–3.14, builds without probes), function events come from a uprobe on
+            `_PyEval_EvalFrameDefault` (past `endbr64`), returns from one on each of its `ret`s, and on 3.11+ pyprobe writes the
+            interpreter's eval-frame hook so calls are not inlined. The workload is `bench/workloads/leaf.py` ({bench.Calls:N0} calls,
+            `-p PID`, released after the tool attached). "× bare" is the cost a case adds per call divided by what an empty BPF
+            program on the same sites adds (with the hook written, where the version needs it, by the bench itself); the trace
+            row compares with the entry site, calls with entry + every ret. "hook alone" is the interpreter's own cost of the hook.
+            On Debian's 3.11, which has probes, trace and calls use USDT with the line gate (cheaper than the hook: compare
+            with pyenv's 3.11, the same version through the hook); there "× bare" compares with the bare eval-frame probes.
+            The 500-deep recursion column: entries/returns of `r` that `pyprobe trace -- python -c ...` reported for `r(499)`.
+            """);
+        var summary = new List<IReadOnlyList<string>>();
+        var loadBefore = string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        var started = DateTime.UtcNow;
+        foreach (var subject in subjects.OfType<Subject>())
+        {
+            var runs = subject.Cases.ToDictionary(c => c, _ => new List<double>());
+            for (var rep = 0; rep < bench.Reps; rep++)
+            {
+                var order = rep % 2 == 0 ? subject.Cases : subject.Cases.Reverse().ToArray();
+                foreach (var c in order)
+                {
+                    try
+                    {
+                        var ns = RunOnce(bench, subject, c);
+                        runs[c].Add(ns);
+                        Bench.Log($"evalframe {subject.Name} rep {rep + 1} {c}: {ns:0} ns/call");
+                    }
+                    catch (Exception e)
+                    {
+                        Bench.Log($"evalframe {subject.Name} rep {rep + 1} {c} failed: {e.Message}");
+                    }
+                }
+            }
+            var none = Stats.Median(runs[Case.None]);
+            double Added(Case c) => runs.TryGetValue(c, out var l) && l.Count > 0 ? Stats.Median(l) - none : double.NaN;
+            var recursion = Recursion(bench, subject);
+            report.Text($"### {subject.Name}: {subject.Source}");
+            report.Table(["case", "ns per call", "added ns per call", "× bare"], subject.Cases.Select(c =>
+            {
+                var list = runs[c];
+                if (list.Count == 0) return (IReadOnlyList<string>)[Label(c, subject.Hook), "failed", "", ""];
+                var bare = c is Case.Calls && runs.ContainsKey(Case.BareEntryAndReturns) ? Added(Case.BareEntryAndReturns) : Added(Case.BareEntry);
+                var ratio = c is Case.Trace or Case.TraceGate or Case.Calls ? (Added(c) / bare).ToString("0.00") : "–";
+                return [Label(c, subject.Hook), Stats.Spread(list), c == Case.None ? "–" : Added(c).ToString("0"), ratio];
+            }));
+            var trace = runs.ContainsKey(Case.Trace) ? Case.Trace : Case.TraceGate;
+            summary.Add([subject.Name, subject.Source, Added(Case.BareEntry).ToString("0"), Added(trace).ToString("0"),
+                (Added(trace) / Added(Case.BareEntry)).ToString("0.00"), Added(Case.Calls).ToString("0"),
+                (Added(Case.Calls) / (runs.ContainsKey(Case.BareEntryAndReturns) ? Added(Case.BareEntryAndReturns) : Added(Case.BareEntry))).ToString("0.00"),
+                subject.Hook ? Added(Case.HookAlone).ToString("0") : "–",
+                recursion]);
+        }
+        report.Text("### Summary (added ns per call)");
+        report.Table(["interpreter", "source", "bare entry", "trace", "trace × bare", "calls", "calls × bare", "hook alone", "500-deep recursion"], summary);
+        report.Text($"This section: {started:yyyy-MM-dd HH:mm} UTC, {bench.Reps} repetitions per case, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; " +
+            $"load averages {loadBefore} at its start, {string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3))} at its end (the machine is shared: compare within a table, not across runs).");
+    }
+
+    /// <summary>One run of the workload: its own ns per leaf() call.</summary>
+    private static double RunOnce(Bench bench, Subject subject, Case c)
+    {
+        using var workload = Child.Start([.. subject.Py.Command, bench.Workload, bench.Calls.ToString()], env: subject.Py.Env);
+        var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(60))
+            ?? throw new InvalidOperationException($"workload did not start: {string.Join(" | ", workload.Err)}");
+        var pid = int.Parse(ready.Line.Split(' ')[1]);
+        Child? tracer = null;
+        var owned = new List<IDisposable>();
+        try
+        {
+            switch (c)
+            {
+                case Case.HookAlone:
+                    owned.Add(Hook(pid));
+                    break;
+                case Case.BareEntry or Case.BareEntryAndReturns:
+                    owned.AddRange(Bare(subject, pid, c == Case.BareEntryAndReturns));
+                    break;
+                case Case.Trace or Case.TraceGate:
+                    tracer = Child.Start([bench.Pyprobe, "trace", "function__entry", "-p", pid.ToString(), "-o", "/dev/null"]);
+                    Cases.WaitAttached(tracer);
+                    break;
+                case Case.Calls:
+                    tracer = Child.Start([bench.Pyprobe, "calls", "-p", pid.ToString(), "-o", "/dev/null"]);
+                    Cases.WaitAttached(tracer);
+                    break;
+            }
+            workload.WriteLine("go");
+            if (!workload.Wait(TimeSpan.FromMinutes(5))) throw new InvalidOperationException("workload timed out");
+            var result = workload.Out.First(l => l.StartsWith("result ", StringComparison.Ordinal)).Split(' ').Skip(1)
+                .Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+            tracer?.Wait(TimeSpan.FromMinutes(1));
+            return (double.Parse(result["end"]) - double.Parse(result["start"])) * 1e9 / long.Parse(result["calls"]);
+        }
+        finally
+        {
+            for (var i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            tracer?.Dispose();
+        }
+    }
+
+    private static EvalFrameHook Hook(int pid)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        return EvalFrameHook.Install(process);
+    }
+
+    /// <summary>An empty program on the USDT function__entry sites, or on _PyEval_EvalFrameDefault's entry (and rets), with the hook where needed.</summary>
+    private static List<IDisposable> Bare(Subject subject, int pid, bool returns)
+    {
+        if (subject.Usdt) return [BareUprobe.Attach(subject.Py.Binary, pid)];
+        MemlockLimit.RemoveIfNeeded();
+        var owned = new List<IDisposable>();
+        using var process = CPythonProcess.Attach(pid);
+        var binary = process.Binary;
+        var sites = EvalFrameSites.Find(binary);
+        ulong Offset(ulong address) => binary.Elf.TryVirtualAddressToFileOffset(address, executable: true) ?? throw new InvalidOperationException($"0x{address:x} is not mapped");
+        var offsets = new List<UprobeSite> { new(Offset(sites.Entry)) };
+        if (returns) offsets.AddRange(sites.Returns.Select(r => new UprobeSite(Offset(r))));
+        var code = new InstructionBuilder().Mov64(Register.R0, 0).Exit().Assemble();
+        var program = BpfProgram.Load(new ProgramSpec("bench_bare_ef", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti));
+        owned.Add(program);
+        var path = $"/proc/{pid}/root{binary.DisplayPath}";
+        owned.Add(UprobeMultiLink.Attach(program, File.Exists(path) ? path : binary.OpenPath, offsets, pid));
+        if (subject.Hook) owned.Add(EvalFrameHook.Install(process));
+        return owned;
+    }
+
+    /// <summary>"500/500": entries/returns of r for r(499) under pyprobe trace -- CMD.</summary>
+    private static string Recursion(Bench bench, Subject subject)
+    {
+        var output = bench.TempFile("rec");
+        try
+        {
+            var run = Program.Sh(subject.Py.Env, [bench.Pyprobe, "trace", "function__entry", "function__return", "-o", output, "--",
+                .. subject.Py.Command, "-c", "def r(n):\n    return 0 if n == 0 else r(n - 1)\nr(499)\n"]);
+            if (run.Code != 0) return $"failed ({run.Out.Split('\n').Last()})";
+            long entries = 0, returns = 0;
+            foreach (var line in File.ReadLines(output))
+            {
+                if (!RecursionLine().IsMatch(line)) continue;
+                if (line.Contains("function__entry", StringComparison.Ordinal)) entries++;
+                else returns++;
+            }
+            return $"{entries}/{returns}";
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+
+    [GeneratedRegex(@"funcname=r,")]
+    private static partial Regex RecursionLine();
+}

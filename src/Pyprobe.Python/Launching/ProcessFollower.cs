@@ -1,0 +1,292 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using Pyprobe.Bpf.Btf;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Processes;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.Elf;
+
+namespace Pyprobe.Python.Launching;
+
+/// <summary>Where a followed process was stopped for attaching: its interpreter exists, no Python code has run.</summary>
+/// <param name="Pid">The process, stopped (SIGSTOP); whoever receives it sends SIGCONT.</param>
+/// <param name="At">The function it stopped at: PyEval_EvalCode (nothing run yet) or _PyEval_EvalFrameDefault (its first activation, entered from C).</param>
+public sealed record StoppedInterpreter(int Pid, string At);
+
+/// <summary>
+/// Follows a started command and its descendants (a shell script, env, make, a virtualenv's python, a loader)
+/// until one runs CPython, and stops that one where its interpreter exists but has run no Python code: the probes
+/// attach then, the eval-frame hook can be set (3.11+), and nothing is missed. How: kernel programs follow forks
+/// and stop every followed process at its execve (raw tracepoints); one that maps a CPython runtime gets a stopper
+/// uprobe on its first code execution (PyEval_EvalCode, and _PyEval_EvalFrameDefault in case that comes first);
+/// one that needs the dynamic loader to map it (a shared libpython, a python run by ld.so) gets a stopper on the
+/// loader's _dl_debug_state, which the loader calls when the program's libraries are mapped. Every other process
+/// is continued at once (a stop costs it well under a millisecond). Read-only towards the processes.
+/// </summary>
+public sealed class ProcessFollower : IDisposable
+{
+    private const int LoaderStopsBeforeGivingUp = 2;
+    private readonly List<IDisposable> _owned = [];
+    private readonly BpfMap _followed, _armed;
+    private readonly BpfProgram _stopper;
+    private readonly RingBufferReader _reader;
+    private readonly Dictionary<int, Followed> _states = [];
+    private readonly HashSet<int> _stopped = [];
+    private readonly UprobeAttachMode _mode = KernelFeatures.PreferredAttachMode;
+    private StoppedInterpreter? _found;
+    private readonly RecordHandler _onRecord;
+
+    private sealed class Followed(IUprobeLink link, bool atInterpreter)
+    {
+        public IUprobeLink Link { get; } = link;
+        public bool AtInterpreter { get; } = atInterpreter;
+        public int LoaderStops { get; set; }
+        public string? Binary { get; init; }
+    }
+
+    private ProcessFollower(BpfMap followed, BpfMap armed, BpfMap ring, BpfProgram stopper)
+    {
+        _followed = followed;
+        _armed = armed;
+        _stopper = stopper;
+        _reader = new RingBufferReader(ring);
+        _onRecord = OnRecord;
+    }
+
+    /// <summary>Starts following <paramref name="rootPid"/> (held, or not yet past the point of interest) and what it starts.</summary>
+    public static ProcessFollower Start(int rootPid)
+    {
+        MemlockLimit.RemoveIfNeeded();
+        var owned = new List<IDisposable>();
+        try
+        {
+            var followed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Followed, 4, 4, 4096)));
+            var armed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Armed, 4, 4, 1024)));
+            var ring = Own(owned, BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, 64 << 10)));
+            var fds = new Dictionary<string, int>
+            {
+                [FollowerPrograms.Followed] = followed.Fd.Value,
+                [FollowerPrograms.Armed] = armed.Fd.Value,
+                [FollowerPrograms.Ring] = ring.Fd.Value,
+            };
+            var tgid = KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid");
+            var fork = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint, FollowerPrograms.Fork(tgid).BindMaps(fds))));
+            var exec = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
+            var mode = KernelFeatures.PreferredAttachMode;
+            var stopper = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
+            followed.Update(BitConverter.GetBytes(rootPid), BitConverter.GetBytes(1));
+            Own(owned, RawTracepointLink.Attach(fork, "sched_process_fork"));
+            Own(owned, RawTracepointLink.Attach(exec, "sched_process_exec"));
+            var follower = new ProcessFollower(followed, armed, ring, stopper);
+            follower._owned.AddRange(owned);
+            return follower;
+        }
+        catch
+        {
+            for (var i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            throw;
+        }
+    }
+
+    private static T Own<T>(List<IDisposable> owned, T item) where T : IDisposable
+    {
+        owned.Add(item);
+        return item;
+    }
+
+    /// <summary>
+    /// Waits until a followed process is stopped at its interpreter's start (returned stopped; the caller continues
+    /// it), or until <paramref name="over"/> says the command is over (null).
+    /// </summary>
+    public StoppedInterpreter? WaitForInterpreter(Func<bool> over)
+    {
+        while (_found is null)
+        {
+            _reader.WaitForData(50);
+            _reader.Drain(_onRecord);
+            if (_found is null && over()) return null;
+        }
+        return _found;
+    }
+
+    private void OnRecord(ReadOnlySpan<byte> record)
+    {
+        var pid = BinaryPrimitives.ReadInt32LittleEndian(record);
+        var kind = (FollowerStop)BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
+        if (_found is not null)
+        {
+            // Another process stopped while the one found was being handled: it is not traced; let it go.
+            _stopped.Add(pid);
+            return;
+        }
+        _stopped.Add(pid);
+        if (!WaitUntilStopped(pid)) { Forget(pid); return; }
+        try
+        {
+            if (kind == FollowerStop.Uprobe && _states.TryGetValue(pid, out var state) && state.AtInterpreter)
+            {
+                Forget(pid);
+                _stopped.Remove(pid);
+                _found = new StoppedInterpreter(pid, StoppedAt(pid, state.Binary));
+                return;
+            }
+            Inspect(pid, kind);
+        }
+        catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException or UnsupportedRuntimeException)
+        {
+            // Gone, or not something pyprobe can follow into: it runs on untouched.
+            Forget(pid);
+        }
+        Continue(pid);
+    }
+
+    /// <summary>A process stopped at exec or in its loader: arm the next stop, or let it go.</summary>
+    private void Inspect(int pid, FollowerStop kind)
+    {
+        var loaderStops = 0;
+        if (_states.Remove(pid, out var previous))
+        {
+            loaderStops = previous.LoaderStops;
+            previous.Link.Dispose();
+        }
+        Disarm(pid);
+        if (TryPython(pid) is { } process)
+        {
+            using (process) ArmAtInterpreter(process);
+            return;
+        }
+        if (kind == FollowerStop.Uprobe) loaderStops++;
+        if (loaderStops >= LoaderStopsBeforeGivingUp) return; // the loader mapped everything: not Python
+        if (Loader(pid) is not { } loader) return; // statically linked, and not Python
+        var offset = DebugStateOffset(loader) ?? throw new UnsupportedRuntimeException($"{loader}: no _dl_debug_state");
+        var link = TargetLinks.Attach(_mode, _stopper, loader, [new UprobeSite(offset)], pid);
+        _states[pid] = new Followed(link, atInterpreter: false) { LoaderStops = loaderStops };
+        Arm(pid);
+    }
+
+    private static CPythonProcess? TryPython(int pid)
+    {
+        try
+        {
+            return CPythonProcess.Attach(pid);
+        }
+        catch (NotAPythonProcessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Stops the process again where its interpreter first runs code.</summary>
+    private void ArmAtInterpreter(CPythonProcess process)
+    {
+        var binary = process.Binary;
+        var sites = new List<UprobeSite> { new(FileOffset(binary, EvalFrameSites.Find(binary).Entry)) };
+        if (binary.Elf.FindSymbols("PyEval_EvalCode").FirstOrDefault(s => s.IsFunction && s.IsDefined) is { } evalCode)
+            sites.Add(new UprobeSite(FileOffset(binary, evalCode.Value)));
+        var path = $"/proc/{process.Pid}/root{binary.DisplayPath}";
+        if (!File.Exists(path)) path = binary.OpenPath;
+        var link = TargetLinks.Attach(_mode, _stopper, path, sites, process.Pid);
+        _states[process.Pid] = new Followed(link, atInterpreter: true) { Binary = binary.OpenPath };
+        Arm(process.Pid);
+    }
+
+    /// <summary>Which of the two armed functions the process is in, from its instruction pointer's symbol.</summary>
+    private static string StoppedAt(int pid, string? binaryPath)
+    {
+        try
+        {
+            var syscall = File.ReadAllText($"/proc/{pid}/syscall").Split(' ');
+            // "running" or "-1 sp pc" for a process stopped outside a system call: the last field is its pc.
+            if (binaryPath is null || syscall.Length < 3) return "_PyEval_EvalFrameDefault";
+            using var process = CPythonProcess.Attach(pid);
+            var pc = Convert.ToUInt64(syscall[^1].Trim(), 16) - process.LoadBias;
+            var evalCode = process.Binary.Elf.FindSymbols("PyEval_EvalCode").FirstOrDefault(s => s.IsFunction && s.IsDefined);
+            return evalCode is not null && pc >= evalCode.Value && pc < evalCode.Value + Math.Max(evalCode.Size, 16) ? "PyEval_EvalCode" : "_PyEval_EvalFrameDefault";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or FormatException or UnsupportedRuntimeException)
+        {
+            return "_PyEval_EvalFrameDefault";
+        }
+    }
+
+    private static ulong FileOffset(CPythonBinary binary, ulong address) =>
+        binary.Elf.TryVirtualAddressToFileOffset(address, executable: true)
+        ?? throw new UnsupportedRuntimeException($"{binary.DisplayPath}: 0x{address:x} is not in an executable segment");
+
+    /// <summary>The dynamic loader mapped into the process (the host path of it), if any.</summary>
+    private static string? Loader(int pid)
+    {
+        foreach (var entry in ProcMaps.Read(pid))
+        {
+            if (entry.Path is not { } path || entry.Deleted || !path.StartsWith('/')) continue;
+            if (!PythonProcessFiles.IsDynamicLoaderFileName(Path.GetFileName(path))) continue;
+            var host = $"/proc/{pid}/root{path}";
+            return File.Exists(host) ? host : path;
+        }
+        return null;
+    }
+
+    private static ulong? DebugStateOffset(string loader)
+    {
+        var elf = ElfImage.Open(loader);
+        var symbol = elf.FindSymbols("_dl_debug_state").FirstOrDefault(s => s.IsDefined);
+        return symbol is null ? null : elf.TryVirtualAddressToFileOffset(symbol.Value, executable: true);
+    }
+
+    private void Arm(int pid) => _armed.Update(BitConverter.GetBytes(pid), BitConverter.GetBytes(1));
+
+    private void Disarm(int pid) => _armed.Delete(BitConverter.GetBytes(pid));
+
+    private void Forget(int pid)
+    {
+        Disarm(pid);
+        if (_states.Remove(pid, out var state)) state.Link.Dispose();
+    }
+
+    private void Continue(int pid)
+    {
+        _stopped.Remove(pid);
+        ProcessSignals.Send(pid, ProcessSignals.SigCont);
+    }
+
+    /// <summary>The record is sent as the stop is requested; the process stops on its way back to user space.</summary>
+    private static bool WaitUntilStopped(int pid)
+    {
+        var waited = Stopwatch.StartNew();
+        while (waited.ElapsedMilliseconds < 2000)
+        {
+            switch (ProcessState.Of(pid))
+            {
+                case 'T' or 't': return true;
+                case null or 'Z' or 'X': return false;
+            }
+            Thread.Yield();
+        }
+        return false;
+    }
+
+    /// <summary>Stops following: the kernel programs go, and every process stopped here but not handed out is continued.</summary>
+    public void Dispose()
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--)
+        {
+            if (_owned[i] is BpfProgram or BpfMap) continue;
+            _owned[i].Dispose();
+        }
+        foreach (var state in _states.Values) state.Link.Dispose();
+        _states.Clear();
+        // Records that arrived after the last look: their processes are stopped, or about to be.
+        _reader.Drain(record => _stopped.Add(BinaryPrimitives.ReadInt32LittleEndian(record)));
+        foreach (var pid in _stopped.Where(p => p != _found?.Pid).ToList()) Continue(pid);
+        _reader.Dispose();
+        for (var i = _owned.Count - 1; i >= 0; i--)
+            if (_owned[i] is BpfProgram or BpfMap) _owned[i].Dispose();
+    }
+}
