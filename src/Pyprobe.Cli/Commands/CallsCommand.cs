@@ -17,43 +17,31 @@ internal static class CallsCommand
 {
     public static Command Create()
     {
-        var target = new TargetOptions();
-        var output = new OutputOptions(OutputKind.CallStatistics);
-        var sort = CallOptions.Sort(CallSort.Total, allowSelf: true);
-        var top = CallOptions.Top("Show only the first N functions (default: all).");
+        var options = new CallOptions(CallSort.Total, "Show only the first N functions (default: all).");
         var interval = new Option<double?>("--interval") { Description = "Print (and reset) the statistics every SECONDS instead of once at the end.", HelpName = "SECONDS" };
         var self = new Option<bool>("--self") { Description = "Add a SELF column: time in the function itself, without the Python functions it called (C functions it called count as its own)." };
-        var function = CallOptions.Function();
-        var file = CallOptions.File();
-        var duration = CallOptions.Duration();
-        var noEntryGate = CallOptions.NoEntryGate();
-        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
             "(from a log-linear histogram). Durations are wall time from entry to return, or to a yield for a generator step. " +
             "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate calls are counted from returns, without times. " +
-            "Python 3.12-3.14 have no function probes.");
-        target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, self, function, file, duration, noEntryGate, noWrite }) command.Options.Add(option);
-        output.AddTo(command);
+            "Without function probes (3.12-3.14, or a build without them) calls come from a uprobe on _PyEval_EvalFrameDefault; from 3.11 pyprobe sets the eval-frame hook for it (-p only; --no-write refuses).");
+        options.Target.AddTo(command);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, self, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite }) command.Options.Add(option);
+        options.Output.AddTo(command);
 
         command.SetAction(result =>
         {
-            var selection = target.Read(result);
-            var seconds = result.GetValue(duration);
             var every = result.GetValue(interval);
-            var rowsWanted = result.GetValue(top);
-            CallOptions.Validate(rowsWanted, seconds, every);
+            var settings = options.Read(result, every);
             var showSelf = result.GetValue(self);
-            var order = result.GetValue(sort) ?? CallSort.Total;
-            if (order == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
-            var rows = new CallRowSelection(order, rowsWanted, result.GetValue(function), result.GetValue(file));
-            var format = output.ReadFormat(result);
+            var rows = settings.Rows;
+            if (rows.Sort == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
+            var format = options.Output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 
-            using var run = CallsRun.Start(selection, !result.GetValue(noEntryGate), seconds is null ? null : TimeSpan.FromSeconds(seconds.Value), result.InvocationConfiguration.Error, !result.GetValue(noWrite));
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            using var run = CallsRun.Start(settings, result.InvocationConfiguration.Error);
+            using var sink = options.Output.Open(result, result.InvocationConfiguration.Output);
             var writer = CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
             ulong total = 0;
 

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -13,32 +12,17 @@ namespace Pyprobe.Cli.Commands;
 /// </summary>
 internal static class GcCommand
 {
-    public static Command Create()
-    {
-        var target = new TargetOptions();
-        var output = new OutputOptions(OutputKind.EventStream);
-        var events = new EventOptions();
-        var command = new Command("gc", "Show every garbage collection (generation, pause, objects collected), then a per-generation summary and a pause histogram.");
-        target.AddTo(command);
-        events.AddTo(command);
-        output.AddTo(command);
-
-        command.SetAction(result =>
+    public static Command Create() => ProbeStreamCommand.Create("gc",
+        "Show every garbage collection (generation, pause, objects collected), then a per-generation summary and a pause histogram.",
+        GcPairing.Probes, [], _ =>
         {
-            var selection = target.Read(result);
-            var settings = events.Read(result);
-            Privileges.RequireTracing("gc");
             var pairing = new GcPairing();
             var summary = new GcSummary();
-            return ProbeStreamRun.Run(result, selection, settings, output, GcPairing.Probes, "gc",
-                writer => (in ProbeEvent e) =>
-                {
-                    if (pairing.Apply(e) is not { } collection) return;
-                    summary.Add(collection);
-                    writer.Collection(collection);
-                },
-                writer => writer.Summary(summary));
+            return new ProbeStreamHandling(writer => (in ProbeEvent e) =>
+            {
+                if (pairing.Apply(e) is not { } collection) return;
+                summary.Add(collection);
+                writer.Collection(collection);
+            }, writer => writer.Summary(summary));
         });
-        return command;
-    }
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -16,34 +15,21 @@ internal static class ImportsCommand
 {
     public static Command Create()
     {
-        var target = new TargetOptions();
-        var output = new OutputOptions(OutputKind.EventStream);
-        var events = new EventOptions();
         var top = new Option<int>("--top") { Description = "How many of the slowest modules the summary lists (default 10).", HelpName = "N", DefaultValueFactory = _ => 10 };
-        var command = new Command("imports", "Show each module loaded with its load time (self and cumulative), nesting and found flag, like python -X importtime for a running process; then the slowest modules.");
-        target.AddTo(command);
-        events.AddTo(command);
-        command.Options.Add(top);
-        output.AddTo(command);
-
-        command.SetAction(result =>
-        {
-            var selection = target.Read(result);
-            var settings = events.Read(result);
-            var slowest = result.GetValue(top);
-            if (slowest <= 0) throw new UsageException("--top must be positive");
-            Privileges.RequireTracing("imports");
-            var tracker = new ImportTracker();
-            var summary = new ImportSummary(slowest);
-            return ProbeStreamRun.Run(result, selection, settings, output, ImportTracker.Probes, "imports",
-                writer => (in ProbeEvent e) =>
+        return ProbeStreamCommand.Create("imports",
+            "Show each module loaded with its load time (self and cumulative), nesting and found flag, like python -X importtime for a running process; then the slowest modules.",
+            ImportTracker.Probes, [top], result =>
+            {
+                var slowest = result.GetValue(top);
+                if (slowest <= 0) throw new UsageException("--top must be positive");
+                var tracker = new ImportTracker();
+                var summary = new ImportSummary(slowest);
+                return new ProbeStreamHandling(writer => (in ProbeEvent e) =>
                 {
                     if (tracker.Apply(e) is not { } load) return;
                     summary.Add(load);
                     writer.ModuleLoaded(load);
-                },
-                writer => writer.Summary(summary));
-        });
-        return command;
+                }, writer => writer.Summary(summary));
+            });
     }
 }

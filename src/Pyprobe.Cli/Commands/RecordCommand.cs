@@ -32,13 +32,7 @@ internal static class RecordCommand
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        command.Options.Add(rate);
-        command.Options.Add(duration);
-        command.Options.Add(file);
-        command.Options.Add(format);
-        command.Options.Add(idle);
-        command.Options.Add(threads);
-        command.Options.Add(depth);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {

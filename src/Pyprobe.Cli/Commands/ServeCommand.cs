@@ -26,13 +26,7 @@ internal static class ServeCommand
         var rate = new Option<int>("--rate", "-r") { Description = "CPU samples per second per CPU for pyprobe_cpu_samples_total (1 to 1000, default 19; 0 turns sampling off).", HelpName = "HZ", DefaultValueFactory = _ => 19 };
         var duration = SharedOptions.Duration();
         var command = new Command("serve", "A Prometheus exporter: /metrics with per-process function calls and durations, CPU samples, gc, imports and audit events of every Python on the machine (or -p/--all).");
-        command.Options.Add(listen);
-        command.Options.Add(pid);
-        command.Options.Add(all);
-        command.Options.Add(top);
-        command.Options.Add(refresh);
-        command.Options.Add(rate);
-        command.Options.Add(duration);
+        foreach (var option in new Option[] { listen, pid, all, top, refresh, rate, duration }) command.Options.Add(option);
 
         command.SetAction(result =>
         {

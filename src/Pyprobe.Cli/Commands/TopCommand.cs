@@ -22,51 +22,40 @@ internal static class TopCommand
 
     public static Command Create()
     {
-        var target = new TargetOptions();
-        var output = new OutputOptions(OutputKind.CallStatistics);
-        var sort = CallOptions.Sort(CallSort.Self, allowSelf: true);
-        var top = CallOptions.Top($"Show N functions (default: as many as the terminal holds; {PlainRows} in plain output).");
+        var options = new CallOptions(CallSort.Self, $"Show N functions (default: as many as the terminal holds; {PlainRows} in plain output).");
         var interval = new Option<double>("--interval") { Description = "Refresh every SECONDS (default 1); each view shows that interval only.", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
-        var function = CallOptions.Function();
-        var file = CallOptions.File();
-        var duration = CallOptions.Duration();
-        var noEntryGate = CallOptions.NoEntryGate();
-        var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: no probes, or 3.12-3.14)." };
+        var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: 3.11+ without function probes, as 3.12-3.14 are, under --all, -- CMD or --no-write)." };
         var rate = SampledRun.RateOption(" when sampling");
-        var noWrite = CallOptions.NoWrite();
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel. " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
-        target.AddTo(command);
-        foreach (var option in new Option[] { sort, top, interval, function, file, duration, noEntryGate, noWrite, sample, rate }) command.Options.Add(option);
-        output.AddTo(command);
+        options.Target.AddTo(command);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, rate }) command.Options.Add(option);
+        options.Output.AddTo(command);
 
         command.SetAction(result =>
         {
-            var selection = target.Read(result);
-            var seconds = result.GetValue(duration);
             var every = result.GetValue(interval);
-            var rowsWanted = result.GetValue(top);
-            CallOptions.Validate(rowsWanted, seconds, every);
-            var format = output.ReadFormat(result);
+            var settings = options.Read(result, every);
+            var rowsWanted = settings.Rows.Top;
+            var format = options.Output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
-            var path = result.GetValue(output.File);
+            var path = result.GetValue(options.Output.File);
             var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
             var hz = SampledRun.ReadRate(result, rate);
-            var limit = seconds is null ? (TimeSpan?)null : TimeSpan.FromSeconds(seconds.Value);
             int Sampled(string why)
             {
                 if (format == OutputFormat.Json) throw new CliException($"top prints text when it samples ({why}); use pyprobe record for a file");
-                return SampledTop.Run(new SampledTopSettings(selection, why, hz, limit, TimeSpan.FromSeconds(every), rowsWanted, live), stdout, result.InvocationConfiguration.Error);
+                return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live), stdout, result.InvocationConfiguration.Error);
             }
             if (result.GetValue(sample)) return Sampled("asked for with --sample");
 
             TracingRun<CallStatsSession> run;
             try
             {
-                run = CallsRun.Start(selection, !result.GetValue(noEntryGate), limit, result.InvocationConfiguration.Error, !result.GetValue(noWrite));
+                run = CallsRun.Start(settings, result.InvocationConfiguration.Error);
             }
             catch (NoFunctionEventsException e)
             {
@@ -84,7 +73,7 @@ internal static class TopCommand
             {
                 var calls = stats.Functions.Aggregate(0UL, (s, f) => s + f.Count);
                 total += calls;
-                var shown = new CallRowSelection(result.GetValue(sort) ?? CallSort.Self, rows, result.GetValue(function), result.GetValue(file));
+                var shown = settings.Rows with { Top = rows };
                 var frame = new TopFrame(title, shown.Apply(stats.Functions), run.Elapsed - since, calls, stats.Functions.Count,
                     CallsRun.AllTimed(run.Session) ? null : CallsRun.UntimedReason(run.Session), showPid);
                 since = run.Elapsed;
@@ -98,7 +87,7 @@ internal static class TopCommand
             }
             else
             {
-                using var sink = output.Open(result, stdout);
+                using var sink = options.Output.Open(result, stdout);
                 var writer = CallStatsWriters.For(format, sink, showSelf: true, showPid);
                 var next = step;
                 while (run.WaitUntil(next))

@@ -38,7 +38,8 @@ internal static class TraceCommand
         var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry (keeps the target at full speed; entries are then not seen)." };
         var ringSize = SharedOptions.RingBufferMb();
 
-        var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted.");
+        var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted. " +
+            "Where the function probes do not fire (3.12-3.14, or a build without them), function events come from a uprobe on _PyEval_EvalFrameDefault.");
         command.Arguments.Add(probes);
         target.AddTo(command);
         var noWrite = new Option<bool>("--no-write") { Description = "Never write into the target (function events on 3.11-3.14 need its eval-frame hook set; without it: USDT where it fires)." };

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Text;
 
 namespace Pyprobe.Cli.Output;
@@ -78,6 +79,20 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
     {
         GetSpan(1)[0] = b;
         _length++;
+    }
+
+    /// <summary>A number in decimal ASCII, formatted straight into the buffer.</summary>
+    public void WriteNumber(long value)
+    {
+        Utf8Formatter.TryFormat(value, GetSpan(20), out var written);
+        _length += written;
+    }
+
+    /// <inheritdoc cref="WriteNumber(long)"/>
+    public void WriteNumber(ulong value)
+    {
+        Utf8Formatter.TryFormat(value, GetSpan(20), out var written);
+        _length += written;
     }
 
     public void WriteAscii(string text)

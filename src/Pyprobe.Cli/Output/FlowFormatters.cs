@@ -40,7 +40,7 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
             output.WriteAscii(" (");
             TextEventFormatter.WriteText(output, e.StringBytes(0));
             output.Write((byte)':');
-            TextEventFormatter.WriteLong(output, e.Value(2));
+            output.WriteNumber(e.Value(2));
             output.Write((byte)')');
         }
         else if (step.DurationNs is { } ns)

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -52,11 +51,11 @@ internal sealed class JsonEventFormatter
     {
         var plan = _plans.For(e.Probe);
         output.Write("{\"ts\":"u8);
-        Number(output, e.Timestamp);
+        output.WriteNumber(e.Timestamp);
         output.Write(",\"pid\":"u8);
-        Number(output, e.Pid);
+        output.WriteNumber(e.Pid);
         output.Write(",\"tid\":"u8);
-        Number(output, e.Tid);
+        output.WriteNumber(e.Tid);
         output.Write(plan.Probe);
         foreach (var field in plan.Fields)
         {
@@ -71,23 +70,11 @@ internal sealed class JsonEventFormatter
                     output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);
                     break;
                 default:
-                    Number(output, e.Value(field.Argument));
+                    output.WriteNumber(e.Value(field.Argument));
                     break;
             }
         }
         output.Write("}\n"u8);
-    }
-
-    private static void Number(EventBuffer output, long value)
-    {
-        Utf8Formatter.TryFormat(value, output.GetSpan(20), out var written);
-        output.Advance(written);
-    }
-
-    private static void Number(EventBuffer output, ulong value)
-    {
-        Utf8Formatter.TryFormat(value, output.GetSpan(20), out var written);
-        output.Advance(written);
     }
 
     /// <summary>A string value: copied when nothing in it needs escaping (one vectorised scan), else encoded as the writer would.</summary>

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.Text;
 using System.Text.Unicode;
 using Pyprobe.Python.Probes;
@@ -54,10 +53,10 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
             output.Write((byte)'[');
             if (manyProcesses)
             {
-                WriteInt(output, e.Pid);
+                output.WriteNumber(e.Pid);
                 output.Write((byte)'/');
             }
-            WriteInt(output, e.Tid);
+            output.WriteNumber(e.Tid);
             output.Write("] "u8);
         }
         output.Write(plan.Name);
@@ -74,7 +73,7 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
                     output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);
                     break;
                 default:
-                    WriteLong(output, e.Value(field.Argument));
+                    output.WriteNumber(e.Value(field.Argument));
                     break;
             }
         }
@@ -113,18 +112,6 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
             span[at + k] = (byte)('0' + value % 10);
             value /= 10;
         }
-    }
-
-    internal static void WriteInt(EventBuffer output, int value)
-    {
-        Utf8Formatter.TryFormat(value, output.GetSpan(11), out var written);
-        output.Advance(written);
-    }
-
-    internal static void WriteLong(EventBuffer output, long value)
-    {
-        Utf8Formatter.TryFormat(value, output.GetSpan(20), out var written);
-        output.Advance(written);
     }
 
     /// <summary>

@@ -15,12 +15,12 @@ namespace Pyprobe.Cli.Commands.Calls;
 /// </summary>
 internal static class CallsRun
 {
-    public static TracingRun<CallStatsSession> Start(TargetSelection selection, bool entryGate, TimeSpan? duration, TextWriter stderr, bool allowWrite = true) =>
-        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(selection, withoutProbes: true), targets =>
+    public static TracingRun<CallStatsSession> Start(CallSettings settings, TextWriter stderr) =>
+        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true), targets =>
         {
             var held = targets.TargetsHeld;
-            CheckSupport(targets.Targets, stderr, allowWrite, held);
-            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: entryGate, AllowHookWrite: allowWrite, TargetsHeld: held));
+            CheckSupport(targets.Targets, stderr, settings.AllowWrite, held);
+            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowWrite, TargetsHeld: held));
             try
             {
                 foreach (var t in session.Targets) Notes(t, stderr);
@@ -33,7 +33,7 @@ internal static class CallsRun
             var probes = session.Targets.Any(t => t.Timed) ? "function__entry, function__return" : "function__return";
             var sources = string.Join("; ", session.Targets.Select(t => t.Source.Described).Distinct());
             return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]");
-        }, duration, stderr);
+        }, settings.Duration, stderr);
 
     /// <summary>Calls are timed in every target (no row will lack times for a version reason).</summary>
     public static bool AllTimed(CallStatsSession session) => session.Targets.All(t => t.Timed);
@@ -60,7 +60,7 @@ internal static class CallsRun
             yield return $"pyprobe: note: {last.LostNameRecords} function names did not fit the name ring and were read from the process instead";
     }
 
-    /// <summary>Fails when no target has function probes (3.12–3.14); notes targets without them.</summary>
+    /// <summary>Fails when no target gives function events (USDT probes or _PyEval_EvalFrameDefault); notes targets without them.</summary>
     private static void CheckSupport(IReadOnlyList<TraceTarget> targets, TextWriter stderr, bool allowWrite, bool held)
     {
         var usable = 0;

@@ -7,6 +7,11 @@ using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands.Running;
 
+/// <summary>What a command such as gc or imports writes: a record for some events, a summary at the end.</summary>
+/// <param name="Show">Given the format's writer, what to do with each event.</param>
+/// <param name="Summarize">Writes the end-of-run summary.</param>
+internal sealed record ProbeStreamHandling(Func<IEventStreamWriter, ProbeEventHandler> Show, Action<IEventStreamWriter> Summarize);
+
 /// <summary>
 /// The life of a command that turns the events of a few probes into its own records (gc, imports): attach the
 /// event program to the targets that have every probe, hand each event to the command, write its summary at
@@ -15,10 +20,8 @@ namespace Pyprobe.Cli.Commands.Running;
 internal static class ProbeStreamRun
 {
     /// <param name="what">The command, for "…, which gc needs".</param>
-    /// <param name="show">Given the format's writer, what to do with each event.</param>
-    /// <param name="summarize">Writes the end-of-run summary.</param>
     public static int Run(ParseResult result, TargetSelection selection, EventSettings events, OutputOptions output,
-        IReadOnlyList<string> probes, string what, Func<IEventStreamWriter, ProbeEventHandler> show, Action<IEventStreamWriter> summarize)
+        IReadOnlyList<string> probes, string what, ProbeStreamHandling handling)
     {
         var stderr = result.InvocationConfiguration.Error;
         using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
@@ -30,7 +33,7 @@ internal static class ProbeStreamRun
         var session = run.Session;
         using var sink = output.Open(result, result.InvocationConfiguration.Output);
         var writer = EventStreamWriters.For(output.ReadFormat(result), new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
-        var each = show(writer);
+        var each = handling.Show(writer);
         long delivered = 0;
         ProbeEventHandler handler = (in ProbeEvent e) =>
         {
@@ -38,7 +41,7 @@ internal static class ProbeStreamRun
             each(e);
         };
         run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
-        summarize(writer);
+        handling.Summarize(writer);
         writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
         sink.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost));

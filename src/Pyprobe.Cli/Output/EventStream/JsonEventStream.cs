@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Tracing;
@@ -30,9 +31,7 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
         var e = c;
         EventText.JsonLine(_output, j =>
         {
-            j.WriteNumber("ts", e.Timestamp);
-            j.WriteNumber("pid", e.Pid);
-            j.WriteNumber("tid", e.Tid);
+            Origin(j, e.Timestamp, e.Pid, e.Tid);
             j.WriteNumber("generation", e.Generation);
             j.WriteNumber("duration_ns", e.DurationNs);
             j.WriteNumber("collected", e.Collected);
@@ -69,16 +68,8 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
 
     public void ModuleLoaded(ModuleLoad m) => EventText.JsonLine(_output, j =>
     {
-        j.WriteNumber("ts", m.Timestamp);
-        j.WriteNumber("pid", m.Pid);
-        j.WriteNumber("tid", m.Tid);
-        j.WriteString("module", m.Module);
-        j.WriteBoolean("found", m.Found);
-        j.WriteNumber("duration_ns", m.DurationNs);
-        j.WriteNumber("self_ns", m.SelfNs);
-        j.WriteNumber("depth", m.Depth);
-        if (m.Parent is null) j.WriteNull("parent");
-        else j.WriteString("parent", m.Parent);
+        Origin(j, m.Timestamp, m.Pid, m.Tid);
+        Load(j, m, withDepth: true);
     });
 
     public void Summary(ImportSummary summary) => EventText.JsonLine(_output, j =>
@@ -91,12 +82,7 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
         {
             j.WriteStartObject();
             j.WriteNumber("pid", m.Pid);
-            j.WriteString("module", m.Module);
-            j.WriteBoolean("found", m.Found);
-            j.WriteNumber("duration_ns", m.DurationNs);
-            j.WriteNumber("self_ns", m.SelfNs);
-            if (m.Parent is null) j.WriteNull("parent");
-            else j.WriteString("parent", m.Parent);
+            Load(j, m, withDepth: false);
             j.WriteEndObject();
         }
         j.WriteEndArray();
@@ -104,9 +90,7 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
 
     public void Audit(AuditEvent e) => EventText.JsonLine(_output, j =>
     {
-        j.WriteNumber("ts", e.Timestamp);
-        j.WriteNumber("pid", e.Pid);
-        j.WriteNumber("tid", e.Tid);
+        Origin(j, e.Timestamp, e.Pid, e.Tid);
         j.WriteString("event", e.Name);
         if (e.NameTruncated) j.WriteBoolean("event_truncated", true);
         if (e.ArgumentCount >= 0)
@@ -126,4 +110,24 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
         foreach (var (name, count) in counts.ByCount) j.WriteNumber(name, count);
         j.WriteEndObject();
     });
+
+    /// <summary>When and where: the first fields of every event line.</summary>
+    private static void Origin(Utf8JsonWriter j, ulong timestamp, int pid, int tid)
+    {
+        j.WriteNumber("ts", timestamp);
+        j.WriteNumber("pid", pid);
+        j.WriteNumber("tid", tid);
+    }
+
+    /// <summary>A module load's fields, in the event line and (without the depth) in the summary's slowest list.</summary>
+    private static void Load(Utf8JsonWriter j, ModuleLoad m, bool withDepth)
+    {
+        j.WriteString("module", m.Module);
+        j.WriteBoolean("found", m.Found);
+        j.WriteNumber("duration_ns", m.DurationNs);
+        j.WriteNumber("self_ns", m.SelfNs);
+        if (withDepth) j.WriteNumber("depth", m.Depth);
+        if (m.Parent is null) j.WriteNull("parent");
+        else j.WriteString("parent", m.Parent);
+    }
 }
