@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.CommandLine.Invocation;
 using Pyprobe.Cli.Commands;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Cli;
 

@@ -1,13 +1,8 @@
-using System.CommandLine;
 using System.IO.Enumeration;
-using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Python.Events;
 using Pyprobe.Python.Audit;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

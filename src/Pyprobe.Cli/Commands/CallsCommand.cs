@@ -1,9 +1,6 @@
-using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,10 +1,5 @@
-using System.CommandLine;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Cli.Output.Raw;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,10 +1,6 @@
-using System.CommandLine;
 using System.Text.Json;
-using Pyprobe.Cli.Output;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
-using Pyprobe.Usdt;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,10 +1,5 @@
-using System.CommandLine;
 using Pyprobe.Cli.Commands.Trace;
-using Pyprobe.Cli.Output;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

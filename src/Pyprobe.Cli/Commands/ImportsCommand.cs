@@ -1,7 +1,4 @@
-using System.CommandLine;
-using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands;
 

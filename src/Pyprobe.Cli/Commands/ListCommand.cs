@@ -1,10 +1,5 @@
-using System.CommandLine;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Cli.Commands;

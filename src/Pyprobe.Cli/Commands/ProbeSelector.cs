@@ -1,5 +1,4 @@
 using System.IO.Enumeration;
-using Pyprobe.Python.Probes;
 
 namespace Pyprobe.Cli.Commands;
 

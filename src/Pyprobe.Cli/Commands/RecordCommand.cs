@@ -1,12 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
-using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Output.Profiles;
 using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Sampling;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,9 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
-using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Commands.Serve;
 using Pyprobe.Python.Metrics;
-using Pyprobe.Python.Sampling;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,11 +1,6 @@
-using System.CommandLine;
 using System.Diagnostics;
-using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Stat;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,12 +1,8 @@
-using System.CommandLine;
 using Pyprobe.Cli.Commands.Calls;
 using Pyprobe.Cli.Commands.Top;
-using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.CallStatistics;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,11 +1,5 @@
-using System.CommandLine;
-using System.Globalization;
 using Pyprobe.Cli.Commands.Trace;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands;
 

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Pyprobe.Cli.Output;
 
 /// <summary>

@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Text.Json;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output;
 

@@ -2,8 +2,6 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output;
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt.Elf;
 

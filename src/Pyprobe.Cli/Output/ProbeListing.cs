@@ -1,10 +1,7 @@
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.EvalFrame;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Cli.Output;

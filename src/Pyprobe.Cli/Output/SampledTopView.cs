@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using Pyprobe.Python.Sampling;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

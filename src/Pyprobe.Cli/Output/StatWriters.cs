@@ -1,5 +1,3 @@
-using System.Globalization;
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Stat;
 
 namespace Pyprobe.Cli.Output;

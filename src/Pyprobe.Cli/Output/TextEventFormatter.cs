@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output;
 

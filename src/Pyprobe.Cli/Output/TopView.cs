@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pyprobe.Python.Analysis;
 using Spectre.Console;
 using Spectre.Console.Rendering;

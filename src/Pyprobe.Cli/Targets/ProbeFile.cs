@@ -1,5 +1,4 @@
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Cli.Targets;

@@ -1,6 +1,4 @@
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 using Pyprobe.Python.Processes;
 

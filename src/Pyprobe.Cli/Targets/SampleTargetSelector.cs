@@ -1,9 +1,6 @@
 using Pyprobe.Cli.Commands;
 using Pyprobe.Python.Launching;
 using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Sampling;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Cli.Targets;
 

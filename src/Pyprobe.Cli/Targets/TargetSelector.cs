@@ -2,8 +2,6 @@ using Pyprobe.Cli.Commands;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Launching;
 using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Cli.Targets;
 

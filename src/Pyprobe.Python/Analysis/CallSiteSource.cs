@@ -1,6 +1,3 @@
-using Pyprobe.Python.Runtime;
-using Pyprobe.Usdt;
-
 namespace Pyprobe.Python.Analysis;
 
 /// <summary>Where a call-statistics program finds the function it counts.</summary>

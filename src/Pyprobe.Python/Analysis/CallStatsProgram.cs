@@ -1,7 +1,4 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
 using Pyprobe.Python.EvalFrame;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
 

@@ -1,15 +1,6 @@
-using System.Buffers.Binary;
 using System.Text;
-using Pyprobe.Bpf.Btf;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.EvalFrame;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
 
 namespace Pyprobe.Python.Analysis;

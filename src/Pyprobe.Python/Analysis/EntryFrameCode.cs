@@ -1,7 +1,4 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
 using Pyprobe.Python.EvalFrame;
-using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Analysis;
 

@@ -1,8 +1,4 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
-using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Audit;
 

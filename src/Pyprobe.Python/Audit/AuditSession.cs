@@ -1,13 +1,5 @@
-using System.Buffers.Binary;
 using System.Text;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.RingBuffer;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
-using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Audit;
 

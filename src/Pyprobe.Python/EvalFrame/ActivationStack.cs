@@ -1,7 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-using Pyprobe.Python.Runtime;
-
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Python.Runtime;
-
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>Stack slots (u64 each) that receive what identifies a code object, as the USDT function probes give it.</summary>

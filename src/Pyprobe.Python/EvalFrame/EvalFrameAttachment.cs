@@ -1,8 +1,4 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Python.EvalFrame;
 

@@ -1,6 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.EvalFrame;

@@ -1,5 +1,5 @@
 using Iced.Intel;
-using Pyprobe.Python.Runtime;
+using Instruction = Iced.Intel.Instruction;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Python.EvalFrame;

@@ -1,7 +1,4 @@
 using Pyprobe.Python.Versions;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Python.EvalFrame;
 

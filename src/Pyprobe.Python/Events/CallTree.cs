@@ -1,5 +1,3 @@
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Python.Events;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Python.Events;
 
 /// <summary>One garbage collection: gc__start and gc__done of the same thread.</summary>

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Python.Events;
 
 /// <summary>One module load: import__find__load__start and __done of the same thread, with its place in the import tree.</summary>

@@ -1,5 +1,3 @@
-using Pyprobe.Bpf.Asm;
-
 namespace Pyprobe.Python.Launching;
 
 /// <summary>What stopped a followed process (the second word of a follower record).</summary>

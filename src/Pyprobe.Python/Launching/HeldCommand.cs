@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Launching;
 

@@ -1,4 +1,3 @@
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Python.Launching;

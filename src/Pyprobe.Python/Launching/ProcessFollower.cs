@@ -1,16 +1,6 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
-using Pyprobe.Bpf.Btf;
-using Pyprobe.Bpf.Features;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
-using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Processes;
-using Pyprobe.Python.Runtime;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Python.Launching;

@@ -1,5 +1,4 @@
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Python.Metrics;
 

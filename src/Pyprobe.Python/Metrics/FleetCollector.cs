@@ -2,11 +2,8 @@ using Pyprobe.Python.Processes;
 using System.Diagnostics;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Analysis;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sampling;
 using Pyprobe.Python.Stat;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Metrics;
 

@@ -1,7 +1,4 @@
 using Pyprobe.Python.Analysis;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Metrics;
 

@@ -1,5 +1,3 @@
-using Pyprobe.Usdt;
-
 namespace Pyprobe.Python.Processes;
 
 // Distinct types for the ways "attach to PID" can fail besides a missing process (ProcessNotFoundException), so

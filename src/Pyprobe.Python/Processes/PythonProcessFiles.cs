@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Processes;
 

@@ -1,6 +1,5 @@
 using Pyprobe.Usdt.Elf;
 
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Processes;
 

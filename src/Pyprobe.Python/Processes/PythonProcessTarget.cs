@@ -1,5 +1,3 @@
-using Pyprobe.Usdt;
-
 namespace Pyprobe.Python.Processes;
 
 /// <summary>The file in a running process that carries CPython's "python" USDT probes.</summary>

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 using Pyprobe.Python.Processes;
 

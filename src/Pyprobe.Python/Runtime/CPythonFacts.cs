@@ -1,4 +1,3 @@
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Versions;
 
 namespace Pyprobe.Python.Runtime;

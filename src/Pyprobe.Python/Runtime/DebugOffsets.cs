@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Pyprobe.Python.Versions;
 
 namespace Pyprobe.Python.Runtime;

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace Pyprobe.Python.Runtime;
 
 /// <summary>How a build reaches the thread-local <c>_Py_tss_tstate</c> (3.12+), read from the code of <c>_PyThreadState_GetCurrent</c>.</summary>

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Probes;
-
 namespace Pyprobe.Python.Runtime;
 
 /// <summary>Which USDT probes fire on which CPython 3.X (facts in shared/notes/cpython.md §1.2).</summary>

@@ -1,5 +1,4 @@
 using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Sampling;

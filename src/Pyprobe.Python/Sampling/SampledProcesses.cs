@@ -1,6 +1,4 @@
 using Pyprobe.Python.Launching;
-using Pyprobe.Python.Runtime;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Sampling;
 

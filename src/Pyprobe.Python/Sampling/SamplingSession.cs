@@ -1,5 +1,4 @@
 using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Stacks;
 

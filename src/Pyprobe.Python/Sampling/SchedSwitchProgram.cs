@@ -1,6 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>Where the pid and tgid of a <c>task_struct</c> are on this kernel (from its BTF).</summary>

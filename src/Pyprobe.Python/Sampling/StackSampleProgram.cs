@@ -1,6 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>The names under which the stack-walking program refers to its maps (bound to fds at load).</summary>

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>What went wrong or was cut while a stack was walked in the kernel, and what kind of record it is.</summary>

@@ -1,10 +1,3 @@
-using Pyprobe.Bpf.Btf;
-using Pyprobe.Bpf.Features;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
-using Pyprobe.Bpf.RingBuffer;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Runtime;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>Turns a process's runtime model into the walk the kernel program follows.</summary>

@@ -1,6 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>

@@ -1,10 +1,3 @@
-using Pyprobe.Bpf.Features;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.Programs;
-using Pyprobe.Bpf.RingBuffer;
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Python.Sessions;
 
 /// <summary>

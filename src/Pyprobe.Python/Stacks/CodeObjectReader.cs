@@ -1,5 +1,4 @@
 using System.Text;
-using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Stacks;
 

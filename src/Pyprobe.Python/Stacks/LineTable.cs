@@ -1,5 +1,3 @@
-using Pyprobe.Python.Runtime;
-
 namespace Pyprobe.Python.Stacks;
 
 /// <summary>

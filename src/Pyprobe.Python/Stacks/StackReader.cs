@@ -1,5 +1,4 @@
 using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Python.Stacks;
 

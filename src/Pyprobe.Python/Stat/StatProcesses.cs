@@ -1,7 +1,4 @@
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 using Pyprobe.Python.Processes;
 
 namespace Pyprobe.Python.Stat;

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Python.Stat;
 
 /// <summary>One process in one interval: event counts in the interval and the rates they make.</summary>

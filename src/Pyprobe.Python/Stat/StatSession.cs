@@ -1,11 +1,4 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Emit;
-using Pyprobe.Bpf.Features;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Python.Stat;
 

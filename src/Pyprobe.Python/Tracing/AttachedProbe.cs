@@ -1,4 +1,3 @@
-using Pyprobe.Python.Probes;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.Tracing;

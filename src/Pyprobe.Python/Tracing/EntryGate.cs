@@ -1,9 +1,3 @@
-using Pyprobe.Bpf.Asm;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Programs;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Runtime;
-
 namespace Pyprobe.Python.Tracing;
 
 /// <summary>

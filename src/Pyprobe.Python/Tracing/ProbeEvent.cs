@@ -1,5 +1,4 @@
 using System.Text;
-using Pyprobe.Python.Probes;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.Tracing;

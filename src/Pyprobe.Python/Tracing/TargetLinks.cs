@@ -1,7 +1,3 @@
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Programs;
-using Pyprobe.Usdt;
-
 namespace Pyprobe.Python.Tracing;
 
 /// <summary>

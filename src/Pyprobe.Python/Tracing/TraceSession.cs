@@ -1,13 +1,6 @@
-using System.Buffers.Binary;
-using Pyprobe.Bpf.Links;
-using Pyprobe.Bpf.Maps;
-using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
-using Pyprobe.Python.Probes;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
-using Pyprobe.Python.Runtime;
 using Pyprobe.Python.EvalFrame;
 
 namespace Pyprobe.Python.Tracing;

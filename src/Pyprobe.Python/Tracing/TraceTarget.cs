@@ -1,5 +1,4 @@
 using Pyprobe.Python.Versions;
-using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Tracing;
 

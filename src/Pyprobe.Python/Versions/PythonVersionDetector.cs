@@ -1,8 +1,5 @@
-using Pyprobe.Python.Runtime;
-using System.Buffers.Binary;
 using System.Text;
 using System.Text.RegularExpressions;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.Elf;
 using Pyprobe.Python.Processes;
 

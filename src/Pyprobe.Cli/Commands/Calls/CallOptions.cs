@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.CommandLine.Parsing;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Commands.Calls;
 

@@ -1,9 +1,6 @@
-using Pyprobe.Cli.Commands.Running;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Analysis;
 using Pyprobe.Python.EvalFrame;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
 
 namespace Pyprobe.Cli.Commands.Calls;

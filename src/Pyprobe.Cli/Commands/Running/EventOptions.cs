@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>Options gc, imports and audit share with trace: --tid, --duration, --ring-buffer-mb.</summary>

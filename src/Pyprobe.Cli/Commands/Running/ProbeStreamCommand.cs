@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Pyprobe.Cli.Output.Formats;
-
 namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>

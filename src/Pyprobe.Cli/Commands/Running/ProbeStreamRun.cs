@@ -1,9 +1,5 @@
-using System.CommandLine;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands.Running;
 

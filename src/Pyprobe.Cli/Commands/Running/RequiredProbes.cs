@@ -1,6 +1,3 @@
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>The targets that have every probe a command needs (gc, imports, audit); the others get a note.</summary>

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Python.Sampling;
 
 namespace Pyprobe.Cli.Commands.Running;
 

@@ -1,5 +1,3 @@
-using Pyprobe.Python.Tracing;
-
 namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>How targets are named in notes and in the Attached line.</summary>

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Pyprobe.Python.Launching;
 using Pyprobe.Python.Sessions;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Commands.Running;
 

@@ -1,8 +1,5 @@
-using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Output;
-using Pyprobe.Python.Profiling;
-using Pyprobe.Python.Sampling;
 using Spectre.Console;
+using Pyprobe.Python.Profiling;
 
 namespace Pyprobe.Cli.Commands.Top;
 

@@ -1,13 +1,8 @@
 using System.IO.Enumeration;
-using Pyprobe.Cli.Commands.Running;
-using Pyprobe.Cli.Output;
 using Pyprobe.Cli.Output.EventStream;
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Cli.Output.Raw;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Cli.Targets;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.EvalFrame;
 

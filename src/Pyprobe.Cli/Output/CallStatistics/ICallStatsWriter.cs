@@ -1,4 +1,3 @@
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Analysis;
 
 namespace Pyprobe.Cli.Output.CallStatistics;

@@ -1,7 +1,5 @@
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
-using Pyprobe.Cli.Output.Formats;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output.EventStream;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output.EventStream;
 

@@ -1,8 +1,6 @@
-using System.Globalization;
 using System.Text;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output.EventStream;
 

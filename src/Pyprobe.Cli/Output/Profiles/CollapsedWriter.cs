@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Text;
 using Pyprobe.Python.Profiling;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 

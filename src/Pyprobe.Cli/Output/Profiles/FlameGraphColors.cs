@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pyprobe.Python.Profiling;
 
 namespace Pyprobe.Cli.Output.Profiles;

@@ -1,8 +1,6 @@
-using System.Globalization;
 using System.IO.Compression;
 using Google.Protobuf;
 using Pyprobe.Python.Profiling;
-using Pyprobe.Cli.Output.Formats;
 
 namespace Pyprobe.Cli.Output.Profiles;
 

@@ -1,6 +1,3 @@
-using System.Globalization;
-using Pyprobe.Cli.Output.Formats;
-
 namespace Pyprobe.Cli.Output.Profiles;
 
 /// <summary>Picks the writer for a format (from its descriptor) and names the file when the user gave none.</summary>

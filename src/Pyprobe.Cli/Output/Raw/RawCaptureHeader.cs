@@ -1,7 +1,4 @@
 using System.Text;
-using Pyprobe.Python.Probes;
-using Pyprobe.Python.Tracing;
-using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Cli.Output.Raw;

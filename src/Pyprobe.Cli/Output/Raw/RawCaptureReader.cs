@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Pyprobe.Bpf.RingBuffer;
-using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Cli.Output.Raw;

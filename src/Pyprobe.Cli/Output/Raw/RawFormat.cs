@@ -1,5 +1,3 @@
-using Pyprobe.Cli.Output.Formats;
-
 namespace Pyprobe.Cli.Output.Raw;
 
 /// <summary>--format raw: trace writes the ring's records to a file as the kernel framed them (<see cref="RawCaptureWriter"/>); pyprobe convert formats them later.</summary>

@@ -1,10 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Pyprobe.Cli.Output.EventStream;
-using Pyprobe.Cli.Output.Formats;
 using Pyprobe.Python.Audit;
 using Pyprobe.Python.Events;
-using Pyprobe.Python.Tracing;
 
 namespace Pyprobe.Cli.Output.Timeline;
 
