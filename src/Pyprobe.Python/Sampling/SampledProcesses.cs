@@ -31,6 +31,9 @@ public sealed class SampledProcesses
 
     public SampledProcesses(SampleScope scope) => _scope = scope;
 
+    /// <summary>The scope can gain processes while the run goes on (-- CMD, --all); -p names them all at the start.</summary>
+    public bool FindsNewProcesses => _scope is not SampleScope.Processes;
+
     /// <summary>What every command says about a Python process it leaves out (after its "pyprobe: note: ").</summary>
     public static string NotSampled(int pid, string reason) => $"process {pid} is not sampled: {reason}";
 

@@ -67,12 +67,15 @@ public sealed class SamplingSession : ILiveSession
         }
     }
 
-    /// <summary>Looks for new and exited processes: often at first (a started command becomes Python after its exec), then twice a second.</summary>
+    /// <summary>
+    /// Looks for new and exited processes: often at first where processes can appear (a started command becomes Python
+    /// after its exec), then twice a second; -p processes only twice a second (each look reads /proc files).
+    /// </summary>
     public void PollProcesses(bool force = false)
     {
         if (_detached) return;
         var now = _sinceStart.Elapsed;
-        var interval = now < FastPolls ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(500);
+        var interval = now < FastPolls && _processes.FindsNewProcesses ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(500);
         if (!force && now - _lastPoll < interval) return;
         _lastPoll = now;
         var (added, removed) = _processes.Poll(_unsupported);
