@@ -97,7 +97,7 @@ public sealed class HeldCommand : IDisposable
         while (deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             if (_process.HasExited) throw new UsdtException($"the command exited before it could be traced (exit code {_process.ExitCode})");
-            if (ProcessState.Of(Pid) == 'T') return;
+            if (ProcessTree.State(Pid) == 'T') return;
             Thread.Sleep(1);
         }
         throw new UsdtException("the command did not stop for attaching within 10 s");

@@ -252,7 +252,7 @@ public sealed class ProcessFollower : IDisposable
         var waited = Stopwatch.StartNew();
         while (waited.ElapsedMilliseconds < 2000)
         {
-            switch (ProcessState.Of(pid))
+            switch (ProcessTree.State(pid))
             {
                 case 'T' or 't': return true;
                 case null or 'Z' or 'X': return false;

@@ -42,6 +42,9 @@ public static class ProcessTree
     /// <summary>Running or sleeping: there, and neither a zombie nor dead.</summary>
     public static bool IsAlive(int pid) => StatField(pid, 3) is { } state && state is not ("Z" or "X");
 
+    /// <summary>The state letter (R, S, T for stopped, Z…), or null when the process is gone.</summary>
+    public static char? State(int pid) => StatField(pid, 3) is [var letter, ..] ? letter : null;
+
     /// <summary>The start time in clock ticks since boot: with the pid, it names one process even if the pid is reused.</summary>
     public static string? StartTime(int pid) => StatField(pid, 22);
 
