@@ -16,7 +16,7 @@ public class ChromeTraceTests
     [Fact]
     public void Trace_on_3_9_with_probes_draws_calls_gc_and_imports_as_nested_slices()
     {
-        using var target = Timeline.Start(CachedPythons.Get("3.9").Command(Workload));
+        using var target = WaitingWorkload.Start(CachedPythons.Get("3.9").Command(Workload));
         using var file = new TempFile();
         // function__entry alone: the chrome format adds function__return, since a call is a slice from one to the other.
         var trace = Run(target, ["trace", "function__entry", "gc__start", "gc__done", "import__find__load__start", "import__find__load__done",
@@ -39,7 +39,7 @@ public class ChromeTraceTests
     [Fact]
     public void Flow_on_3_12_through_the_eval_frame_hook_draws_every_call()
     {
-        using var target = Timeline.Start(["/root/.pyenv/versions/3.12.1/bin/python3.12", Workload]);
+        using var target = WaitingWorkload.Start(["/root/.pyenv/versions/3.12.1/bin/python3.12", Workload]);
         using var file = new TempFile();
         var flow = Run(target, ["flow", "--format", "chrome", "-o", file.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "6"]);
         Assert.Contains("_PyEval_EvalFrameDefault", flow);
@@ -62,7 +62,7 @@ public class ChromeTraceTests
             ("imports", t => Assert.Contains(t.Events, e => e.GetProperty("name").GetString() == "import json" && e.GetProperty("ph").GetString() == "X")),
         })
         {
-            using var target = Timeline.Start(CachedPythons.Get("3.9").Command(Workload));
+            using var target = WaitingWorkload.Start(CachedPythons.Get("3.9").Command(Workload));
             using var file = new TempFile();
             Run(target, [command, "--format", "chrome", "-o", file.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "4"]);
             var events = ChromeTrace.Read(file.Path);
@@ -75,7 +75,7 @@ public class ChromeTraceTests
     [Fact]
     public void Audit_events_are_instants_with_their_arguments()
     {
-        using var target = Timeline.Start(CachedPythons.Get("3.9").Command(Workload));
+        using var target = WaitingWorkload.Start(CachedPythons.Get("3.9").Command(Workload));
         using var file = new TempFile();
         Run(target, ["audit", "--event", "pyprobe.*", "--format", "chrome", "-o", file.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "4"]);
         var events = ChromeTrace.Read(file.Path);
@@ -92,7 +92,7 @@ public class ChromeTraceTests
     }
 
     /// <summary>Attaches, lets the workload run to its sleep, waits for --duration to end pyprobe; its stderr.</summary>
-    private static string Run(Timeline target, string[] args)
+    private static string Run(WaitingWorkload target, string[] args)
     {
         using var tracer = AttachedTracer.Start(args, out var attached);
         target.Go();
@@ -168,44 +168,5 @@ public class ChromeTraceTests
 
         private static long Ns(JsonElement e, string property) =>
             (long)(decimal.Parse(e.GetProperty(property).GetRawText(), CultureInfo.InvariantCulture) * 1000);
-    }
-
-    /// <summary>Workloads/timeline.py started and parked before its work.</summary>
-    private sealed class Timeline : IDisposable
-    {
-        private readonly Process _process;
-
-        private Timeline(Process process) => _process = process;
-
-        public int Pid => _process.Id;
-
-        public static Timeline Start(IReadOnlyList<string> command)
-        {
-            if (!File.Exists(command[0])) Assert.Fail($"{command[0]} is missing");
-            var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
-            foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
-            var process = Process.Start(info)!;
-            Assert.Equal("ready", process.StandardOutput.ReadLine());
-            return new Timeline(process);
-        }
-
-        public void Go()
-        {
-            _process.StandardInput.WriteLine("go");
-            _process.StandardInput.Flush();
-        }
-
-        public string? ReadLine() => _process.StandardOutput.ReadLine();
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited) _process.Kill();
-                _process.WaitForExit(5000);
-            }
-            catch (InvalidOperationException) { }
-            _process.Dispose();
-        }
     }
 }

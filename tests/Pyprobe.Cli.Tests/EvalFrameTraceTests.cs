@@ -23,7 +23,7 @@ public class EvalFrameTraceTests
     [MemberData(nameof(Interpreters))]
     public void TraceGivesExactEntriesAndReturnsAndLeavesTheHookAsItWas(string interpreter)
     {
-        using var target = WaitingWorkload.Start(interpreter);
+        using var target = StartWorkload(interpreter);
         var hookBefore = HookStates(target.Pid);
         using var json = new TempFile();
         using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
@@ -41,7 +41,7 @@ public class EvalFrameTraceTests
     [Fact]
     public void SigtermAndDurationRestoreTheHook()
     {
-        using var target = WaitingWorkload.Start("pyenv:3.12.1");
+        using var target = StartWorkload("pyenv:3.12.1");
         Assert.Equal([HookState.Unset], HookStates(target.Pid));
         using (var trace = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _))
         {
@@ -60,7 +60,7 @@ public class EvalFrameTraceTests
     [Fact]
     public void TwoPyprobesOnOneProcessLeaveTheHookUnset()
     {
-        using var target = WaitingWorkload.Start("pyenv:3.13.0");
+        using var target = StartWorkload("pyenv:3.13.0");
         using var first = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
         using var second = AttachedTracer.Start(["trace", "function__entry", "-p", target.Pid.ToString(), "-o", "/dev/null"], out _);
         Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
@@ -74,7 +74,7 @@ public class EvalFrameTraceTests
     [Fact]
     public void PerfTrampolineIsLeftAloneAndObserved()
     {
-        using var target = WaitingWorkload.Start("pyenv:3.12.1", "-X", "perf");
+        using var target = StartWorkload("pyenv:3.12.1", "-X", "perf");
         Assert.Equal([HookState.Foreign], HookStates(target.Pid));
         using var json = new TempFile();
         using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString()], out _);
@@ -90,7 +90,7 @@ public class EvalFrameTraceTests
     [Fact]
     public void NoWriteRefusesTheHookWithOneLine()
     {
-        using var target = WaitingWorkload.Start("pyenv:3.12.1");
+        using var target = StartWorkload("pyenv:3.12.1");
         var result = PyprobeBinary.Run(["trace", "function__entry", "-p", target.Pid.ToString(), "--no-write", "--duration", "1"]);
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("--no-write forbids setting it", result.Stderr);
@@ -127,55 +127,23 @@ public class EvalFrameTraceTests
     }
 
 
-    /// <summary>The workload, started and parked before its work; a missing interpreter fails the test.</summary>
-    private sealed class WaitingWorkload : IDisposable
+    /// <summary>The workload on <paramref name="interpreter"/> ("pyenv:3.12.1" or a Debian version), started and parked before its work; a missing interpreter fails the test.</summary>
+    private static WaitingWorkload StartWorkload(string interpreter, params string[] options)
     {
-        private readonly Process _process;
-
-        private WaitingWorkload(Process process) => _process = process;
-
-        public int Pid => _process.Id;
-
-        public static WaitingWorkload Start(string interpreter, params string[] options)
+        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
+        List<string> command;
+        if (kind == "pyenv")
         {
-            var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
-            List<string> command;
-            if (kind == "pyenv")
-            {
-                var minor = string.Join('.', version.Split('.').Take(2));
-                var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
-                if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
-                command = [binary, .. options, Workload];
-            }
-            else
-            {
-                var python = CachedPythons.Get(version);
-                command = python.Command([.. options, Workload]);
-            }
-            var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
-            foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
-            var process = Process.Start(info)!;
-            Assert.Equal("ready", process.StandardOutput.ReadLine());
-            return new WaitingWorkload(process);
+            var minor = string.Join('.', version.Split('.').Take(2));
+            var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+            if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
+            command = [binary, .. options, Workload];
         }
-
-        public void Go()
+        else
         {
-            _process.StandardInput.WriteLine("go");
-            _process.StandardInput.Flush();
+            var python = CachedPythons.Get(version);
+            command = python.Command([.. options, Workload]);
         }
-
-        public string? ReadLine() => _process.StandardOutput.ReadLine();
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited) _process.Kill();
-                _process.WaitForExit(5000);
-            }
-            catch (InvalidOperationException) { }
-            _process.Dispose();
-        }
+        return WaitingWorkload.Start(command);
     }
 }

@@ -210,14 +210,6 @@ public class TraceTests
         _ = version;
     }
 
-    private static Process StartWaitingWorkload(CachedPython python)
-    {
-        var command = python.Command(Workload, "wait");
-        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
-        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        Assert.Equal("ready", process.StandardOutput.ReadLine());
-        return process;
-    }
+    private static Process StartWaitingWorkload(CachedPython python) => WaitingWorkload.StartProcess(python.Command(Workload, "wait"));
 
 }
