@@ -45,8 +45,11 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     public string Described => $"{Label}, {Cost}";
 
     private const string UsdtCost = "about 0.6-1.4 µs per event";
-    private const string EvalFrameCost = "about 1-5 µs per entry, about 10 µs more per return (a uprobe on a ret)";
-    private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself 10-110 ns per call";
+    // The figures once, for the Attached line, `list -v` and the note before the hook is written (BENCHMARKS.md, "Function events by source").
+    private const string EvalFrameProbesCost = "about 1-5 µs per entry, about 10 µs more per return";
+    private const string HookCost = "10-110 ns per call";
+    private const string EvalFrameCost = EvalFrameProbesCost + " (a uprobe on a ret)";
+    private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself " + HookCost;
 
     /// <summary>What every process of <paramref name="target"/>'s binary gets with the hook allowed (for `list -v`, which has no process to ask).</summary>
     public static FunctionEventSource ForProcessesOf(TraceTarget target) => For(target with { Pids = [NoProcess] }, allowWrite: true);
@@ -99,7 +102,7 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids)
     {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
-            + "which costs the program about 10-110 ns per call besides the probes (about 1-5 µs per entry, about 10 µs more per return), and puts NULL back when it detaches (--no-write refuses)";
+            + $"which costs the program about {HookCost} besides the probes ({EvalFrameProbesCost}), and puts NULL back when it detaches (--no-write refuses)";
         if (jitPids.Count > 0 && CPythonFacts.For(version)?.JitMayInlineAfterHookWrite == true)
             note += $"; process {string.Join(", ", jitPids)} runs with PYTHON_JIT on: CPython's own setter would also throw away the JIT's compiled traces, a raw write cannot, "
                 + "so calls made inside traces compiled before pyprobe attached may be missed";
