@@ -63,7 +63,7 @@ public static class CallStatsProgram
             fds[ActivationStack.DepthsMap] = maps.DepthsFd;
             fds[ActivationStack.FramesMap] = maps.FramesFd;
         }
-        if (source is CallSiteSource.Usdt { FrameCode.UsesThreadLocal: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
+        if (source is CallSiteSource.Usdt { FrameCode.NeedsTlsOffsets: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
         return Build(kind, source, maps.PidsFd is not null, maxFrames).BindMaps(fds);
     }
 

@@ -154,7 +154,7 @@ public sealed class CallStatsSession : ILiveSession
         var tlsOffsetsFd = -1;
         foreach (var (target, _, _, entry, _) in plans)
         {
-            if (entry is null || FrameCode(target) is not { UsesThreadLocal: true }) continue;
+            if (entry is null || FrameCode(target) is not { NeedsTlsOffsets: true }) continue;
             _tlsOffsets ??= _core.AddMap(new MapSpec("pyprobe_ctls", MapType.Hash, 4, 8, 1024));
             tlsOffsetsFd = _tlsOffsets.Fd.Value;
             foreach (var pid in target.Pids) RecordTlsOffset(pid);

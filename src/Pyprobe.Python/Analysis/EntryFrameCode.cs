@@ -11,21 +11,26 @@ namespace Pyprobe.Python.Analysis;
 /// frame's RESUME with <c>cframe->current_frame == frame</c>. Where the code object has a qualified name (3.11) the
 /// row is keyed by it, as on every other source.
 /// </summary>
-/// On 3.15 the thread state is only in the thread-local <c>_Py_tss_tstate</c>: the program adds the process's TLS
-/// offset (<see cref="TlsOffsetsMap"/>, pid → offset, filled per process when attaching) to the thread's fsbase;
-/// there the probe fires at <c>start_frame</c>, where <c>tstate->current_frame</c> is the frame being started.
-/// </summary>
+/// <remarks>
+/// On 3.15 the thread state is only in the thread-local <c>_Py_tss_tstate</c>: the program adds its fs-relative
+/// offset to the thread's fsbase; there the probe fires at <c>start_frame</c>, where <c>tstate->current_frame</c> is
+/// the frame being started. A static executable reaches it local-exec (<c>mov %fs:OFFSET</c>): the offset is in the
+/// binary's code, the same in every process, so it is a constant of the program and processes found later (--all,
+/// a command's descendants) are keyed like the others. A shared libpython's offset is known only once the loader
+/// placed it: the program looks it up per process (<see cref="TlsOffsetsMap"/>, filled when attaching).
+/// </remarks>
 /// <param name="Facts">What the interpreter's version does (its str layout).</param>
 /// <param name="Layout">The interpreter's layouts (thread state → frame → code object).</param>
 /// <param name="GilHolderAddress">Link-time address of <c>_PyRuntime.gilstate.tstate_current</c> in the probe's binary (3.8–3.11), or null.</param>
 /// <param name="TaskFsBase">Offset of <c>task_struct.thread.fsbase</c> in this kernel, for the thread-local form.</param>
-public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong? GilHolderAddress, int TaskFsBase = 0)
+/// <param name="FixedTlsOffset">The fs-relative offset of <c>_Py_tss_tstate</c> where the binary fixes it (local-exec), else null.</param>
+public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ulong? GilHolderAddress, int TaskFsBase = 0, long? FixedTlsOffset = null)
 {
     /// <summary>Map name in the generated code: hash u32 pid → i64 fs-relative offset of _Py_tss_tstate.</summary>
     public const string TlsOffsetsMap = "tls_offsets";
 
-    /// <summary>The thread-local form: the program needs <see cref="TlsOffsetsMap"/>.</summary>
-    public bool UsesThreadLocal => GilHolderAddress is null;
+    /// <summary>The thread-local form with a per-process offset: the program needs <see cref="TlsOffsetsMap"/>.</summary>
+    public bool NeedsTlsOffsets => GilHolderAddress is null && FixedTlsOffset is null;
 
     /// <summary>
     /// For a target whose probes are in the binary that defines <c>_PyRuntime</c>: through the GIL holder (3.8–3.11),
@@ -36,7 +41,7 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         if (binary.Facts.RecordsGilHolder && binary.Layout.Runtime.GilHolder is int holder)
             return new EntryFrameCode(binary.Facts, binary.Layout, binary.Symbols.PyRuntime + (ulong)holder);
         if (binary.Facts.HasThreadLocalThreadState && binary.ThreadStateTls is not null && binary.Layout.ThreadState.CFrameCurrentFrame is null)
-            return new EntryFrameCode(binary.Facts, binary.Layout, null, taskFsBase());
+            return new EntryFrameCode(binary.Facts, binary.Layout, null, taskFsBase(), (binary.ThreadStateTls as ThreadStateTls.FsRelative)?.Offset);
         return null;
     }
 
@@ -60,15 +65,23 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         }
         else
         {
-            // fsbase of this thread + the process's offset of _Py_tss_tstate.
-            var pid = code.Stack.Allocate(4, "pid");
-            code.Call(HelperFunction.GetCurrentPidTgid)
-                .Rsh64(Register.R0, 32)
-                .StoreMem(MemorySize.Word, Register.FramePointer, pid, Register.R0);
-            MapLookup.Emit(code, TlsOffsetsMap, pid, keep)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1)
-                .Call(HelperFunction.GetCurrentTask)
+            // fsbase of this thread + the offset of _Py_tss_tstate: the binary's, or the process's.
+            if (FixedTlsOffset is long fixedOffset)
+            {
+                code.LoadImm64(Register.R1, fixedOffset)
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1);
+            }
+            else
+            {
+                var pid = code.Stack.Allocate(4, "pid");
+                code.Call(HelperFunction.GetCurrentPidTgid)
+                    .Rsh64(Register.R0, 32)
+                    .StoreMem(MemorySize.Word, Register.FramePointer, pid, Register.R0);
+                MapLookup.Emit(code, TlsOffsetsMap, pid, keep)
+                    .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+                    .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1);
+            }
+            code.Call(HelperFunction.GetCurrentTask)
                 .Mov64(Register.R3, Register.R0).Add64(Register.R3, TaskFsBase)
                 .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
                 .Mov64(Register.R2, 8)
