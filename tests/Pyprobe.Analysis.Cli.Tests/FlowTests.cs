@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using static Pyprobe.Analysis.Cli.Tests.AnalysisCli;
+using Pyprobe.Cli.Tests;
 
 namespace Pyprobe.Analysis.Cli.Tests;
 
@@ -33,7 +34,7 @@ public class FlowTests
         Assert.All(events.Where(e => e.GetProperty("event").GetString() == "entry"), e => Assert.False(e.TryGetProperty("duration_ns", out _)));
         var b = returns[0];
         Assert.Equal(["ts", "pid", "tid", "event", "depth", "filename", "funcname", "lineno", "duration_ns"], Keys(b));
-        Assert.Equal(3, b.GetProperty("lineno").GetInt32()); // the line that returned
+        Assert.Equal(2, b.GetProperty("lineno").GetInt32()); // its code object's first line, as on entry
         Assert.Equal(2, events[3].GetProperty("lineno").GetInt32()); // the def line
 
         var (_, text) = Run(version, Nested, "flow", "--time", "none", "--file", "<string>");
@@ -82,5 +83,72 @@ public class FlowTests
         // Both threads slept at the same time: their calls interleave in the output, and depth stays per thread.
         var firstReturn = events.FindIndex(e => e.GetProperty("event").GetString() == "return");
         Assert.Equal(2, events.Take(firstReturn).Select(e => e.GetProperty("tid").GetInt32()).Distinct().Count());
+    }
+
+    private const string Known =
+        "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n" +
+        "def gen(n):\n    for i in range(n):\n        yield i\n" +
+        "class K:\n    def m(self):\n        return 1\n" +
+        "def main():\n    fib(18)\n    for _ in gen(1000):\n        pass\n    k = K()\n    for _ in range(1000):\n        k.m()\n" +
+        "main()\n";
+
+    /// <summary>(event, name without its class, depth, line) of every event, returns paired with their entry's first line.</summary>
+    private static List<(string Event, string Name, int Depth, int Line)> Shape(List<JsonElement> events) =>
+        [.. events.Select(e => (e.GetProperty("event").GetString()!, e.GetProperty("funcname").GetString()!.Split('.')[^1],
+            e.GetProperty("depth").GetInt32(), e.GetProperty("lineno").GetInt32()))];
+
+    /// <summary>
+    /// On builds with USDT function probes flow keys every event by its code object, as the eval-frame source does:
+    /// a generator's 1001 activations (its first run and every resume) show at its def line with their returns
+    /// paired, 3.15's extra entry for creating it is not shown, fib(18)'s 8361 nested calls pair, and the whole
+    /// output has the shape of pyenv 3.12's (eval-frame hook) flow — except that the hook also sees the generator's
+    /// creation as an activation of its own.
+    /// </summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.15")]
+    public void EventsAreKeyedByCodeObjectAsOnTheHook(string version)
+    {
+        var (result, json) = Run(version, Known, "flow", "--format", "json", "--file", "<string>");
+        Assert.Contains(", 0 lost", result.Stderr);
+        var events = JsonLines(json);
+        var shape = Shape(events);
+        foreach (var (name, line, count) in new[] { ("fib", 1, 8361), ("gen", 3, 1001), ("m", 7, 1000), ("main", 9, 1) })
+        {
+            Assert.Equal(count, shape.Count(s => s is { Event: "entry" } && s.Name == name));
+            Assert.Equal(count, shape.Count(s => s is { Event: "return" } && s.Name == name));
+            Assert.All(shape.Where(s => s.Name == name), s => Assert.Equal(line, s.Line));
+        }
+        Assert.All(events.Where(e => e.GetProperty("event").GetString() == "return"), e => Assert.True(e.TryGetProperty("duration_ns", out _), e.ToString()));
+        // Every generator activation at the same depth, just below main: none is nested in a creation that never returned.
+        Assert.All(shape.Where(s => s.Name == "gen"), s => Assert.Equal(2, s.Depth));
+
+        // From main's entry to its return (pyenv's site also runs .pth lines as "<string>" modules before it).
+        var hook = InsideMain(Shape(JsonLines(RunPyenv("3.12.1", Known, "flow", "--format", "json", "--file", "<string>"))));
+        var creation = hook.FindIndex(s => s.Name == "gen");
+        Assert.Equal([("entry", "gen", 2, 3), ("return", "gen", 2, 3)], hook.Skip(creation).Take(2));
+        hook.RemoveRange(creation, 2);
+        Assert.Equal(hook, InsideMain(shape));
+    }
+
+    private static List<(string Event, string Name, int Depth, int Line)> InsideMain(List<(string Event, string Name, int Depth, int Line)> shape)
+    {
+        var start = shape.FindIndex(s => s is { Event: "entry", Name: "main" });
+        var end = shape.FindIndex(s => s is { Event: "return", Name: "main" });
+        Assert.True(start >= 0 && end > start, "main's entry and return");
+        return shape[start..(end + 1)];
+    }
+
+    /// <summary>pyprobe ARGS -o FILE -- a pyenv build (no USDT probes) running SCRIPT; returns the file's text.</summary>
+    private static string RunPyenv(string version, string script, params string[] args)
+    {
+        var minor = string.Join('.', version.Split('.').Take(2));
+        var python = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+        if (!File.Exists(python)) Assert.Fail($"{python} is missing: install CPython {version} with pyenv");
+        using var file = new TempFile();
+        var result = PyprobeBinary.Run([.. args, "-o", file.Path, "--", python, "-c", script], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(", 0 lost", result.Stderr);
+        return File.ReadAllText(file.Path);
     }
 }

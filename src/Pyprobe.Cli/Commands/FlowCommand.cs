@@ -52,7 +52,8 @@ internal static class FlowCommand
                 result.GetValue(file),
                 stopAfter,
                 EntryGate: !result.GetValue(noEntryGate),
-                ringBytes);
+                ringBytes,
+                KeyFunctionsByCodeObject: true);
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
             var tree = new CallTree();

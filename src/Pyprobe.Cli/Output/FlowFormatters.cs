@@ -57,8 +57,9 @@ internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat,
 /// <summary>
 /// flow --format json: one object per event and line,
 /// <c>{"ts","pid","tid","event":"entry"|"return","depth","filename","funcname","lineno"}</c>, plus "duration_ns" on a
-/// return whose entry was seen. ts is CLOCK_MONOTONIC nanoseconds; lineno is the def line on entry and the line
-/// that returned on return.
+/// return whose entry was seen. ts is CLOCK_MONOTONIC nanoseconds; lineno is the first line of the function's code
+/// object (co_firstlineno) on entry and return — a generator's resume too — except where its frame could not be read
+/// (then the probe's line: where the activation starts, or the line that returned).
 /// </summary>
 internal sealed class FlowJsonFormatter
 {

@@ -56,9 +56,7 @@ public sealed class CallStatsSession : ILiveSession
     private readonly Dictionary<NameKey, RawEntry> _carried = [];
     private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
-    private readonly Dictionary<string, EntryFrameCode?> _frameCodes = [];
-    private BpfMap? _tlsOffsets;
-    private int? _taskFsBase;
+    private readonly EntryFrameCodes _frameCodes;
 
     private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
 
@@ -69,6 +67,7 @@ public sealed class CallStatsSession : ILiveSession
         _ring = ring;
         _stats = stats;
         _scratch = scratch;
+        _frameCodes = new EntryFrameCodes(core, "pyprobe_ctls");
     }
 
     public UprobeAttachMode AttachMode => _core.AttachMode;
@@ -151,15 +150,9 @@ public sealed class CallStatsSession : ILiveSession
             depthsFd = _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads)).Fd.Value;
             framesFd = _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value;
         }
-        var tlsOffsetsFd = -1;
         foreach (var (target, _, _, entry, _) in plans)
-        {
-            if (entry is null || FrameCode(target) is not { NeedsTlsOffsets: true }) continue;
-            _tlsOffsets ??= _core.AddMap(new MapSpec("pyprobe_ctls", MapType.Hash, 4, 8, 1024));
-            tlsOffsetsFd = _tlsOffsets.Fd.Value;
-            foreach (var pid in target.Pids) RecordTlsOffset(pid);
-        }
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd, tlsOffsetsFd);
+            if (entry is not null) _frameCodes.RecordTlsOffsets(target);
+        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd, _frameCodes.TlsOffsetsFd);
 
         foreach (var (target, source, ret, entry, reason) in plans)
         {
@@ -192,46 +185,12 @@ public sealed class CallStatsSession : ILiveSession
     {
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var source = new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress, kind == CallStatsProbeKind.Entry ? FrameCode(target) : null);
+            var source = new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress, kind == CallStatsProbeKind.Entry ? _frameCodes.For(target) : null);
             var code = CallStatsProgram.Generate(kind, source, maps, Options.MaxFrames);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
             using var program = _core.Load(name, code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
         }
-    }
-
-    /// <summary>How the target's entries find their code object's first line, or null (then the probe's line keys the call).</summary>
-    private EntryFrameCode? FrameCode(TraceTarget target)
-    {
-        if (_frameCodes.TryGetValue(target.Binary.Path, out var known)) return known;
-        EntryFrameCode? frameCode = null;
-        if (CPythonBinary.DefinesRuntime(target.Binary.Elf))
-        {
-            try
-            {
-                frameCode = EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath),
-                    () => _taskFsBase ??= (int)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase"));
-            }
-            catch (UnsupportedRuntimeException) { }
-        }
-        return _frameCodes[target.Binary.Path] = frameCode;
-    }
-
-    /// <summary>
-    /// Puts the process's offset of _Py_tss_tstate in the map its entries read; a process whose interpreter cannot be
-    /// read yet (a held command) gets none, and its calls keep the probe's line.
-    /// </summary>
-    private void RecordTlsOffset(int pid)
-    {
-        try
-        {
-            using var process = CPythonProcess.Attach(pid);
-            var threadPointer = process.Interpreters().SelectMany(i => process.ThreadStates(i))
-                .Select(t => process.Memory.ReadU64(t + (ulong)process.Binary.Layout.ThreadState.ThreadId)).FirstOrDefault(p => p != 0);
-            if (threadPointer == 0 || process.ThreadStateTlsOffset(threadPointer) is not long offset) return;
-            _tlsOffsets!.Update(BitConverter.GetBytes(pid), BitConverter.GetBytes(offset));
-        }
-        catch (Exception e) when (e is UnsupportedRuntimeException or UsdtException or IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>Detaches every probe now (semaphores drop, the 3.11 gate closes) while keeping the maps readable.</summary>

@@ -1,4 +1,5 @@
 using Pyprobe.Python.EvalFrame;
+using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.Analysis;
 
@@ -29,6 +30,9 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
     /// <summary>Map name in the generated code: hash u32 pid → i64 fs-relative offset of _Py_tss_tstate.</summary>
     public const string TlsOffsetsMap = "tls_offsets";
 
+    /// <summary>The thread state is the thread-local one (3.15), not the GIL holder.</summary>
+    public bool UsesThreadLocal => GilHolderAddress is null;
+
     /// <summary>The thread-local form with a per-process offset: the program needs <see cref="TlsOffsetsMap"/>.</summary>
     public bool NeedsTlsOffsets => GilHolderAddress is null && FixedTlsOffset is null;
 
@@ -51,7 +55,14 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
     /// address <paramref name="siteAddress"/> to find the GIL holder ip-relatively); leaves both as the probe gave
     /// them when the frame cannot be read. Clobbers R0–R5.
     /// </summary>
-    public void Emit(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot, short nameSlot)
+    /// <param name="foundSlot">If given, a u64 slot set to 1 when both were replaced (left as it was otherwise).</param>
+    /// <param name="dropCreation">
+    /// If given (3.15 entries), where to jump when the frame is a generator's or coroutine's being created rather than
+    /// resumed: 3.15 fires function__entry at <c>start_frame</c> for it, and it ends at <c>RETURN_GENERATOR</c> without
+    /// a function__return. It is recognised as a fresh frame (instr_ptr at the first instruction; a resumed frame is
+    /// past its <c>RETURN_GENERATOR</c>) of code whose co_flags say generator, coroutine or async generator.
+    /// </param>
+    public void Emit(InstructionBuilder code, Register ctx, ulong siteAddress, short lineSlot, short nameSlot, short? foundSlot = null, string? dropCreation = null)
     {
         var word = code.Stack.Allocate(8, "thread state / frame");
         var codeObject = code.Stack.Allocate(8, "entered code object");
@@ -107,10 +118,12 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, keep);
         CodeObjectFields.EmitCodeOfFrame(code, Layout, codeObject, keep);
+        if (dropCreation is not null) EmitCreationCheck(code, word, codeObject, dropCreation);
         if (Layout.Code.Qualname is not null)
         {
             // The filename is the probe's already (same str object): read into a slot of its own and dropped.
             CodeObjectFields.Emit(code, Facts, Layout, codeObject, new CodeObjectSlots(word, nameSlot, lineSlot));
+            if (foundSlot is short found) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, found, 1);
             code.Label(keep);
             return;
         }
@@ -122,9 +135,81 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, word)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, lineSlot, Register.R1)
-            .Label(keep);
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, lineSlot, Register.R1);
+        if (foundSlot is short set) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, set, 1);
+        code.Label(keep);
     }
+
+    /// <summary>co_flags of 3.11+ code objects: after PyObject_VAR_HEAD and co_consts, co_names, co_exceptiontable.</summary>
+    private const int CodeFlagsOffset = 48;
+
+    /// <summary>CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR: code whose call creates an object instead of running.</summary>
+    private const int CreatesObjectFlags = 0x20 | 0x80 | 0x200;
+
+    /// <summary>
+    /// Jumps to <paramref name="creation"/> when the frame (address in <paramref name="frameSlot"/>) is fresh and its
+    /// code (<paramref name="codeObject"/>) makes a generator or coroutine; falls through otherwise, also when unreadable.
+    /// </summary>
+    private void EmitCreationCheck(InstructionBuilder code, short frameSlot, short codeObject, string creation)
+    {
+        if (Layout.Frame.PositionKind != InstructionPosition.InstructionPointer || Layout.Code.CodeAdaptive is not int adaptive)
+            throw new UnsupportedRuntimeException("telling a generator's creation from its resume needs instr_ptr and co_code_adaptive (3.13+)");
+        var value = code.Stack.Allocate(8, "instr_ptr / co_flags");
+        var resumed = code.Scope("creation")["not_created"];
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, frameSlot)
+            .Add64(Register.R3, Layout.Frame.Position);
+        EmitRead(code, value, resumed);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeObject)
+            .Add64(Register.R1, adaptive)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, value)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, resumed)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, value, 0)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
+            .Add64(Register.R3, CodeFlagsOffset)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, value)
+            .Mov64(Register.R2, 4)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, resumed)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, value)
+            .And64(Register.R1, CreatesObjectFlags)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, 0, creation)
+            .Label(resumed);
+    }
+
+    /// <summary>
+    /// For flow: code for the USDT event program that keys a function__entry or function__return record by the code
+    /// object of its frame — the line value becomes co_firstlineno (the name co_qualname where there is one) and
+    /// <see cref="UsdtEventLayout.FirstLineBit"/> is set; a record whose frame cannot be read keeps the probe's values.
+    /// On 3.15 an entry that creates a generator or coroutine (it never returns) is not sent.
+    /// At function__return the thread state's frame is still the returning one (3.9: before <c>tstate->frame =
+    /// f->f_back</c>; 3.11 and 3.15: before the frame is popped).
+    /// </summary>
+    /// <param name="siteAddress">The probe's link-time address.</param>
+    /// <param name="isEntry">The record is a function__entry's.</param>
+    public RecordRewrite RecordRewrite(ulong siteAddress, bool isEntry) => (code, ctx, scratch, drop) =>
+    {
+        var line = code.Stack.Allocate(8, "line");
+        var name = code.Stack.Allocate(8, "name");
+        var found = code.Stack.Allocate(8, "keyed");
+        var done = code.Scope("keyed_by_code")["unkeyed"];
+        short Field(int argument) => EventProgramParts.Field(UsdtEventLayout.ValueOffset(argument));
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, Field(2))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, line, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, Field(1))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, name, Register.R1)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, found, 0);
+        Emit(code, ctx, siteAddress, line, name, found, isEntry && UsesThreadLocal ? drop : null);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, found)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, line)
+            .StoreMem(MemorySize.DoubleWord, scratch, Field(2), Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, name)
+            .StoreMem(MemorySize.DoubleWord, scratch, Field(1), Register.R1)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, EventProgramParts.Field(UsdtEventLayout.TruncatedOffset))
+            .Or64(Register.R1, unchecked((int)(1u << UsdtEventLayout.FirstLineBit)))
+            .StoreMem(MemorySize.Word, scratch, EventProgramParts.Field(UsdtEventLayout.TruncatedOffset), Register.R1)
+            .Label(done);
+    };
 
     /// <summary>8 bytes at R3 into <paramref name="slot"/>, or a jump to <paramref name="failed"/>.</summary>
     private static void EmitRead(InstructionBuilder code, short slot, string failed) =>

@@ -26,6 +26,12 @@ public readonly ref struct ProbeEvent
     /// <summary>Integer value of argument <paramref name="index"/> (pointers for string arguments).</summary>
     public long Value(int index) => _raw.Value(index);
 
+    /// <summary>
+    /// A function event that names its code object: its line is the code object's first line (always from
+    /// _PyEval_EvalFrameDefault; from USDT where flow asked the kernel to read the frame and it could).
+    /// </summary>
+    public bool KeyedByCodeObject => Probe.Source != "USDT" || _raw.LineIsFirstLine;
+
     /// <summary>Raw bytes of argument <paramref name="index"/>, which must be a string argument.</summary>
     public ReadOnlySpan<byte> StringBytes(int index)
     {

@@ -19,7 +19,12 @@ namespace Pyprobe.Python.Tracing;
 /// Records are smaller with it, which matters only when the ring, not the traced program, is the limit.
 /// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
-public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false);
+/// <param name="KeyFunctionsByCodeObject">
+/// USDT function events carry their frame's code object's first line instead of the probe's line, and 3.15's
+/// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
+/// </param>
+public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
+    bool KeyFunctionsByCodeObject = false);
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -94,6 +99,7 @@ public sealed class TraceSession : IEventSession
                 var sent = core.AddMap(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));
                 session._sentMapFd = sent.Fd.Value;
             }
+            if (options.KeyFunctionsByCodeObject) session._frameCodes = new Analysis.EntryFrameCodes(core, "pyprobe_tls");
             var gated = new List<TraceTarget>();
             foreach (var target in targets)
             {
@@ -132,8 +138,12 @@ public sealed class TraceSession : IEventSession
         }
     }
 
+    private Analysis.EntryFrameCodes? _frameCodes;
+
     private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps)
     {
+        var frameCode = IsFunctionProbe(probe) ? _frameCodes?.For(target) : null;
+        if (frameCode is not null) _frameCodes!.RecordTlsOffsets(target);
         var id = (uint)_probes.Count;
         var layout = LayoutOf(probe, _sentMapFd is int fd ? InterningFor(target, probe, fd) : null);
         _probes.Add(new AttachedProbe(id, probe, target, layout, usdt.Sites.Count));
@@ -141,7 +151,9 @@ public sealed class TraceSession : IEventSession
         // One program per distinct argument spec (sites with %rip arguments differ per site).
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
-            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress);
+            var rewrite = frameCode?.RecordRewrite(sites[0].Address, probe.Name == "function__entry");
+            var rewriteMaps = frameCode is { NeedsTlsOffsets: true } ? new Dictionary<string, int> { [Analysis.EntryFrameCode.TlsOffsetsMap] = _frameCodes!.TlsOffsetsFd } : null;
+            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress, rewrite, rewriteMaps);
             using var program = _core.Load(ProgramName(probe.Name), code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList());
         }

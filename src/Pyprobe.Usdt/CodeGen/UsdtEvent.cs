@@ -24,6 +24,9 @@ public readonly ref struct UsdtEvent
 
     public bool IsTruncated(int stringIndex) => (BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]) & (1u << stringIndex)) != 0;
 
+    /// <summary>The line value is the first line of the event's code object (<see cref="UsdtEventLayout.FirstLineBit"/>).</summary>
+    public bool LineIsFirstLine => (BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]) & (1u << UsdtEventLayout.FirstLineBit)) != 0;
+
     /// <summary>The string's bytes were sent in an earlier record: only its address and fingerprint are here.</summary>
     public bool IsInterned(int stringIndex) => RawLength(stringIndex) == UsdtEventLayout.InternedLength;
 

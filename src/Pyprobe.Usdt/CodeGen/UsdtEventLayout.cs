@@ -7,7 +7,7 @@ namespace Pyprobe.Usdt.CodeGen;
 ///  0  u64 timestamp (bpf_ktime_get_ns: CLOCK_MONOTONIC)
 ///  8  u32 tgid        12 u32 tid
 /// 16  u32 probe id (the attach cookie)
-/// 20  u32 truncated-string bits (bit j: string j was longer than MaxStringLength)
+/// 20  u32 truncated-string bits (bit j: string j was longer than MaxStringLength; FirstLineBit: see there)
 /// 24  i64 value[ArgumentCount]    (a string argument's value is its address)
 ///     u16 length[StringCount], padded to 8   (InternedLength: the string was sent before, bytes omitted)
 ///     u64 fingerprint[StringCount]          (0: the string is not interned)
@@ -22,6 +22,12 @@ public sealed class UsdtEventLayout
     public const int ProbeIdOffset = 16;
     public const int TruncatedOffset = 20;
     public const int ValuesOffset = 24;
+
+    /// <summary>
+    /// Bit of the truncated-string word a <see cref="RecordRewrite"/> sets when it replaced a function event's line by
+    /// the first line of the event's code object (flow keys calls by code object).
+    /// </summary>
+    public const int FirstLineBit = 31;
 
     /// <summary>Longest string kept whole; longer ones are cut here and marked.</summary>
     public const int MaxStringLength = 4096;

@@ -26,6 +26,13 @@ public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IR
 public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
 
 /// <summary>
+/// Code a caller adds to an event program after the arguments are in the record (at <c>scratch</c> +
+/// <see cref="EventProgramParts.Field"/>) and before its strings are copied: it may change values, set flag bits in the
+/// truncated-string word, or jump to <paramref name="drop"/> to send nothing. It must keep R6–R9.
+/// </summary>
+public delegate void RecordRewrite(InstructionBuilder code, Register ctx, Register scratch, string drop);
+
+/// <summary>
 /// Generates the program for one group of USDT sites that share an argument spec: it reads every
 /// argument, copies the C-string arguments whole, and sends one exactly-sized record to the ring
 /// buffer. A record the ring cannot take is counted as lost, never dropped silently.
@@ -42,18 +49,23 @@ public static class UsdtEventProgram
     public static int ScratchValueSize(UsdtEventLayout layout) => (RecordOffset + layout.MaxRecordSize + 7) / 8 * 8;
 
     /// <summary>Generates the program and binds it to the session's maps.</summary>
-    public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    /// <param name="rewrite">Code run once the arguments are in the record (see <see cref="RecordRewrite"/>), or null.</param>
+    /// <param name="rewriteMaps">Maps <paramref name="rewrite"/> uses, by name.</param>
+    public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null,
+        RecordRewrite? rewrite = null, IReadOnlyDictionary<string, int>? rewriteMaps = null)
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
-        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), siteAddress, resolveSymbol).BindMaps(fds);
+        foreach (var (name, fd) in rewriteMaps ?? new Dictionary<string, int>()) fds[name] = fd;
+        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
     }
 
     /// <summary>
     /// Generates the program with its maps by name (<see cref="EventProgramParts.RingMap"/>, <see cref="EventProgramParts.ScratchMap"/>,
     /// <see cref="EventProgramParts.TargetsMap"/> when filtering, <see cref="SentStringsMap"/> when interning), to bind later.
     /// </summary>
-    public static AssembledProgram Build(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventOptions options, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null)
+    public static AssembledProgram Build(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventOptions options, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null,
+        RecordRewrite? rewrite = null)
     {
         if (arguments.Count < layout.ArgumentCount)
             throw new UsdtException($"the probe has {arguments.Count} arguments, the layout expects {layout.ArgumentCount}");
@@ -75,6 +87,7 @@ public static class UsdtEventProgram
             UsdtArgumentEmitter.EmitLoad(code, arguments[i], ctx, argumentSlot, siteAddress, resolveSymbol);
             code.StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R0);
         }
+        rewrite?.Invoke(code, ctx, scratch, exit);
 
         code.Mov64(stringBytes, 0);
         for (var j = 0; j < layout.StringArguments.Count; j++)

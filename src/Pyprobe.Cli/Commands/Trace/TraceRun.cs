@@ -22,7 +22,8 @@ internal static class TraceRun
         TimeSpan? Duration,
         bool EntryGate,
         uint RingBufferBytes,
-        bool AllowHookWrite = true);
+        bool AllowHookWrite = true,
+        bool KeyFunctionsByCodeObject = false);
 
     /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
     public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
@@ -94,7 +95,8 @@ internal static class TraceRun
         TOutput? output = null;
         var run = TracingRun<TraceSession>.Start(targets, t =>
         {
-            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld));
+            var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld,
+                KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject));
             try
             {
                 output = openOutput();
