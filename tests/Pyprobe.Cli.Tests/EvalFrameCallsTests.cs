@@ -78,6 +78,71 @@ public class EvalFrameCallsTests
         return (expected, expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => (e.Key, e.Value, counted.GetValueOrDefault(e.Key))).ToList());
     }
 
+    /// <summary>
+    /// `calls --all BINARY` on a Debian build with USDT probes and a workload started after pyprobe: its rows are keyed by
+    /// code object too (on 3.15 the entry finds its thread state through the binary's fixed TLS offset; before, such a
+    /// process fell back to the probe's line: module code at 0, each generator resume a row of its own). --interval
+    /// keeps the import phase apart: only the intervals that began after the workload was ready are counted.
+    /// </summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.15")]
+    public void CallsAllOnAProcessStartedLaterEqualCPythonsProfiler(string version)
+    {
+        var expected = ProfilerCounts(version);
+        var lines = new System.Collections.Concurrent.BlockingCollection<string>();
+        using var calls = Process.Start(Info(PyprobeBinary.Path, "calls", "--all", CachedPythons.Get(version).BinaryPath, "--interval", "1", "--format", "json"))!;
+        string? line;
+        while ((line = calls.StandardError.ReadLine()) is not null && !line.StartsWith("Attached", StringComparison.Ordinal)) { }
+        Assert.True(line is not null, "pyprobe did not attach");
+        var reader = new Thread(() =>
+        {
+            string? l;
+            while ((l = calls.StandardOutput.ReadLine()) is not null) lines.Add(l);
+            lines.CompleteAdding();
+        }) { IsBackground = true };
+        reader.Start();
+        using var target = Start(version);
+        try
+        {
+            Assert.Equal("ready", target.StandardOutput.ReadLine());
+            // Two interval lines after "ready": the imports are in intervals that have been printed.
+            for (var i = 0; i < 2; i++) Assert.True(lines.TryTake(out _, TimeSpan.FromSeconds(10)), "no interval printed");
+            target.StandardInput.WriteLine("go");
+            target.StandardInput.Flush();
+            Assert.StartsWith("done", target.StandardOutput.ReadLine());
+            var measured = new List<string>();
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.True(lines.TryTake(out var interval, TimeSpan.FromSeconds(10)), "no interval printed");
+                measured.Add(interval!);
+            }
+            Process.Start("kill", ["-INT", calls.Id.ToString()])!.WaitForExit();
+            Assert.True(calls.WaitForExit(TimeSpan.FromSeconds(60)), "pyprobe did not stop");
+            reader.Join(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, calls.ExitCode);
+            measured.AddRange(lines);
+
+            var counted = new Dictionary<string, long>();
+            foreach (var interval in measured)
+                foreach (var row in JsonDocument.Parse(interval).RootElement.EnumerateArray())
+                {
+                    if (row.GetProperty("pid").GetInt32() != target.Id) continue;
+                    var key = $"{row.GetProperty("filename").GetString()}\t{row.GetProperty("funcname").GetString()}\t{row.GetProperty("lineno").GetInt32()}";
+                    counted[key] = counted.GetValueOrDefault(key) + row.GetProperty("count").GetInt64();
+                }
+            var differing = expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => $"{e.Key}: {e.Value} vs {counted.GetValueOrDefault(e.Key)}").ToList();
+            Assert.True(differing.Count == 0, string.Join('\n', differing));
+            Assert.InRange(expected.Count, 50, 300);
+        }
+        finally
+        {
+            target.StandardInput.WriteLine("exit");
+            target.StandardInput.Flush();
+            if (!calls.HasExited) calls.Kill();
+        }
+    }
+
     /// <summary>The workload's sys.setprofile "call" counts per code object, from a run of its own.</summary>
     private static Dictionary<string, long> ProfilerCounts(string version)
     {
