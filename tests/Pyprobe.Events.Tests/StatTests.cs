@@ -86,4 +86,83 @@ public class StatTests
             other.Kill();
         }
     }
+
+    /// <summary>fib(18) three times between two one-byte reads of stdin (os.read: no Python-level decoding, so fib is all the Python that runs).</summary>
+    private const string FibLoop =
+        "import os\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n" +
+        "os.write(1, b'ready\\n')\nos.read(0, 1)\nfor _ in range(3):\n    fib(18)\nos.write(1, b'done\\n')\nos.read(0, 1)\n";
+
+    /// <summary>
+    /// stat -p on a pyenv 3.12 process (no USDT probes, calls inlined): pyprobe says it sets the eval-frame hook and
+    /// counts every call through _PyEval_EvalFrameDefault — 3 × fib(18) = 25,083 calls, exactly, summed over the intervals.
+    /// </summary>
+    [Fact]
+    public async Task ChosenProcessWithoutFunctionProbesCountsCallsThroughTheEvalFrameHook()
+    {
+        using var python = StartPyenv("3.12.1", FibLoop);
+        using var stat = Process.Start(Info(PyprobeBinary.Path, "stat", "-p", python.Id.ToString(), "--interval", "0.5", "--format", "json"))!;
+        var stderr = new List<string>();
+        string? line;
+        while ((line = stat.StandardError.ReadLine()) is not null)
+        {
+            stderr.Add(line);
+            if (line.StartsWith("Attached", StringComparison.Ordinal)) break;
+        }
+        Assert.True(line is not null, string.Join('\n', stderr));
+        Assert.Contains(stderr, l => l.Contains("pyprobe writes 8 bytes into the process (interp->eval_frame", StringComparison.Ordinal));
+        var rows = stat.StandardOutput.ReadToEndAsync();
+        python.StandardInput.Write('g');
+        python.StandardInput.Flush();
+        Assert.Equal("done", python.StandardOutput.ReadLine());
+        await Task.Delay(600); // the interval with the last call ends
+        Process.Start("kill", ["-INT", stat.Id.ToString()])!.WaitForExit();
+        Assert.True(stat.WaitForExit(TimeSpan.FromSeconds(30)), "pyprobe did not stop");
+        Assert.Equal(0, stat.ExitCode);
+        python.StandardInput.Write('x');
+        python.StandardInput.Flush();
+
+        var mine = (await rows).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(r => r.GetProperty("pid").GetInt32() == python.Id).ToList();
+        Assert.True(mine.Count >= 2, $"{mine.Count} rows");
+        Assert.Equal(3 * 8361, mine.Sum(r => r.GetProperty("calls").GetInt64()));
+        Assert.All(mine, r => Assert.Equal("3.12.1", r.GetProperty("version").GetString()));
+    }
+
+    /// <summary>With --no-write the hook is not set: calls/s stays n/a on 3.12, and stderr says why.</summary>
+    [Fact]
+    public void NoWriteKeepsCallsUncountedWhereTheHookIsNeeded()
+    {
+        using var python = StartPyenv("3.12.1", FibLoop);
+        try
+        {
+            var result = PyprobeBinary.Run(["stat", "-p", python.Id.ToString(), "--no-write", "--interval", "0.3", "--duration", "0.7", "--format", "json"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains("calls/s is n/a (CPython 3.12.1 inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it)", result.Stderr);
+            Assert.DoesNotContain("writes 8 bytes", result.Stderr);
+            var rows = result.StdoutLines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+            Assert.NotEmpty(rows);
+            Assert.All(rows, r => Assert.Equal(JsonValueKind.Null, r.GetProperty("calls").ValueKind));
+        }
+        finally
+        {
+            python.Kill();
+        }
+    }
+
+    private static Process StartPyenv(string version, string script)
+    {
+        var minor = string.Join('.', version.Split('.').Take(2));
+        var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
+        if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
+        var process = Process.Start(Info(binary, "-c", script))!;
+        Assert.Equal("ready", process.StandardOutput.ReadLine());
+        return process;
+    }
+
+    private static ProcessStartInfo Info(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        return info;
+    }
 }

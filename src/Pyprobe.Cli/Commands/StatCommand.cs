@@ -21,11 +21,13 @@ internal static class StatCommand
         var interval = new Option<double>("--interval", "-i") { Description = "Refresh every SECONDS (default 1).", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
         var stopAfter = SharedOptions.Duration();
         var entryGate = new Option<bool>("--entry-gate") { Description = "Count calls on Python 3.11 too, by turning its tracing gate on (slows those processes about 10x while pyprobe runs)." };
+        var noWrite = new Option<bool>("--no-write") { Description = "Never write into the target (with -p, calls on 3.11-3.14 without function probes are counted only with its eval-frame hook set)." };
         var command = new Command("stat", "One row per Python process (pid, version, command line): calls/s, gc/s, imports/s and audit events/s, refreshed every interval. Without a target: every Python on the machine.");
         target.AddTo(command);
         command.Options.Add(interval);
         command.Options.Add(stopAfter);
         command.Options.Add(entryGate);
+        command.Options.Add(noWrite);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -43,16 +45,22 @@ internal static class StatCommand
             var gate = result.GetValue(entryGate);
 
             var systemWide = selection is null || selection is TargetSelection.AllProcesses { Path: null };
-            var targets = systemWide ? TargetSet.SystemWide() : TargetSelector.Resolve(selection!);
+            // Named processes may have no probes at all: their calls are then counted through _PyEval_EvalFrameDefault.
+            var named = pids.Length > 0;
+            var evalFrameCalls = !named ? StatEvalFrameCalls.Never
+                : result.GetValue(noWrite) ? StatEvalFrameCalls.NamedProcessesWithoutWrite : StatEvalFrameCalls.NamedProcesses;
+            var targets = systemWide ? TargetSet.SystemWide() : TargetSelector.Resolve(selection!, withoutProbes: named);
             StatSampler? sampler = null;
             using var run = TracingRun<StatSession>.Start(targets, t =>
             {
-                var session = StatSession.Create(gate);
+                var session = StatSession.Create(gate, evalFrameCalls: evalFrameCalls);
                 try
                 {
                     sampler = new StatSampler(session, systemWide ? null : t.Targets,
                         added =>
                         {
+                            if (added.CallsNote is { } note)
+                                stderr.WriteLine($"pyprobe: note: {note}");
                             if (!added.CountsCalls)
                                 stderr.WriteLine($"pyprobe: note: {TargetText.Describe(added.Target)}: calls/s is n/a ({added.CallsReason})");
                             else if (added.Gated)

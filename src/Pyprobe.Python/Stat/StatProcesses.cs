@@ -46,6 +46,14 @@ public sealed class StatProcesses
         return entry.Process;
     }
 
+    /// <summary>
+    /// A process the user named, as its target describes it: a Python without probes (its calls counted through
+    /// _PyEval_EvalFrameDefault) is not found by <see cref="Get"/>; null when it is gone.
+    /// </summary>
+    public static PythonProcess? Named(int pid, TraceTarget target) =>
+        StartTime(pid) is null ? null
+            : new PythonProcess(pid, target.AttachPath, target.DisplayPath, target.Binary, target.Version?.ToString() ?? "?", target.Version, ProcessCommandLine.Of(pid));
+
     /// <summary>A target covering every process (now and later) of the binary <paramref name="p"/> runs.</summary>
     public static TraceTarget SystemWideTarget(PythonProcess p) => new(p.HostPath, p.DisplayPath, p.Binary, [], p.ParsedVersion);
 

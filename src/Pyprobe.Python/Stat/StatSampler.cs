@@ -68,7 +68,7 @@ public sealed class StatSampler
             {
                 if (t.AllProcesses) rowsFor.AddRange(running.Where(p => SameFile(p.HostPath, t.AttachPath)));
                 else foreach (var pid in t.Pids)
-                        if (_processes.Get(pid) is { } p) rowsFor.Add(p with { HostPath = t.AttachPath });
+                        if ((_processes.Get(pid) ?? StatProcesses.Named(pid, t)) is { } p) rowsFor.Add(p with { HostPath = t.AttachPath });
             }
         }
 

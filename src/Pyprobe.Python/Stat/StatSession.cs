@@ -1,3 +1,4 @@
+using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Sessions;
 
 namespace Pyprobe.Python.Stat;
@@ -56,7 +57,19 @@ public static class StatProgram
 }
 
 /// <summary>One binary the counters are attached to, and whether calls are counted there (and why not).</summary>
-public sealed record StatTarget(TraceTarget Target, bool CountsCalls, string? CallsReason, bool Gated);
+/// <param name="CallsNote">When calls are counted through _PyEval_EvalFrameDefault: what pyprobe writes into the process and what it costs.</param>
+public sealed record StatTarget(TraceTarget Target, bool CountsCalls, string? CallsReason, bool Gated, string? CallsNote = null);
+
+/// <summary>Whether stat counts calls through _PyEval_EvalFrameDefault where the function probes do not (3.12–3.14, builds without probes).</summary>
+public enum StatEvalFrameCalls
+{
+    /// <summary>Never (the machine-wide view: the hook is set per process, and pyprobe does not write into every Python).</summary>
+    Never,
+    /// <summary>For processes the user named (-p), setting the eval-frame hook where needed.</summary>
+    NamedProcesses,
+    /// <summary>For processes the user named, without writing into them (--no-write): only where no hook is needed (3.8–3.10).</summary>
+    NamedProcessesWithoutWrite,
+}
 
 /// <summary>Per-process counts since the session started.</summary>
 public readonly record struct StatCounts(ulong Calls, ulong Gc, ulong Imports, ulong Audit);
@@ -72,25 +85,28 @@ public sealed class StatSession : ILiveSession
     private readonly BpfMap _counters;
     private readonly List<StatTarget> _targets = [];
     private readonly bool _entryGate;
+    private readonly StatEvalFrameCalls _evalFrameCalls;
     private readonly ManualResetEventSlim _wake = new();
 
-    private StatSession(SessionCore core, BpfMap counters, bool entryGate)
+    private StatSession(SessionCore core, BpfMap counters, bool entryGate, StatEvalFrameCalls evalFrameCalls)
     {
         _core = core;
         _counters = counters;
         _entryGate = entryGate;
+        _evalFrameCalls = evalFrameCalls;
     }
 
     public UprobeAttachMode AttachMode => _core.AttachMode;
     public string AttachModeName => AttachModeNames.Of(AttachMode);
     public IReadOnlyList<StatTarget> Targets => _targets;
 
-    public static StatSession Create(bool entryGate, uint maxProcesses = 65536)
+    /// <param name="evalFrameCalls">Where the function probes do not count calls, whether named processes may be counted through _PyEval_EvalFrameDefault.</param>
+    public static StatSession Create(bool entryGate, uint maxProcesses = 65536, StatEvalFrameCalls evalFrameCalls = StatEvalFrameCalls.Never)
     {
         var core = SessionCore.Create(null);
         try
         {
-            return new StatSession(core, core.AddMap(MapSpec.Hash("pyprobe_stat", 4, StatProgram.ValueSize, maxProcesses)), entryGate);
+            return new StatSession(core, core.AddMap(MapSpec.Hash("pyprobe_stat", 4, StatProgram.ValueSize, maxProcesses)), entryGate, evalFrameCalls);
         }
         catch
         {
@@ -119,16 +135,31 @@ public sealed class StatSession : ILiveSession
             throw;
         }
         foreach (var link in links) _core.AddLink(link);
-        var added = new StatTarget(target, calls, reason, gated);
+        string? note = null;
+        var source = calls ? null : EvalFrameSource(target);
+        if (source is { FromEvalFrame: false, Reason: { } refused }) reason = refused;
+        if (source is { FromEvalFrame: true })
+        {
+            // Counted at every activation's entry, like function__entry (a generator's resume counts too); no return probe.
+            EvalFrameAttachment.Attach(_core, target, source, (_, _) => StatProgram.Generate(_counters.Fd.Value, StatCounter.Calls), 0, null, "py_stat");
+            (calls, reason, note) = (true, null, source.Note ?? $"calls are counted by a {source.Described}");
+        }
+        var added = new StatTarget(target, calls, reason, gated, note);
         _targets.Add(added);
         return added;
     }
+
+    /// <summary>Where a named process's calls could come from when the probes do not count them; null when not allowed.</summary>
+    private FunctionEventSource? EvalFrameSource(TraceTarget target) =>
+        _evalFrameCalls == StatEvalFrameCalls.Never || target.AllProcesses || target.Pids.Count == 0 ? null
+            : FunctionEventSource.For(target, allowWrite: _evalFrameCalls == StatEvalFrameCalls.NamedProcesses);
 
     /// <summary>Whether function__entry is counted on this target, and if not, why.</summary>
     public static (bool Counts, string? Reason) CallsSupport(TraceTarget target, bool entryGate)
     {
         if (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is null)
-            return (false, target.Version is { } v && PythonProbeCatalog.Support("function__entry", v.Major, v.Minor) is { Firing: ProbeFiring.No } s ? s.Reason : "no function__entry probe");
+            return (false, (target.Version is { } v && PythonProbeCatalog.Support("function__entry", v.Major, v.Minor) is { Firing: ProbeFiring.No } s ? s.Reason : "no function__entry probe")
+                + "; stat -p PID counts them through _PyEval_EvalFrameDefault (setting the eval-frame hook on 3.11+), which it does not do machine-wide");
         if (EntryGate.IsNeeded(target) && !entryGate)
             return (false, "3.11 emits function__entry only while tracing is on, which slows the process about 10x; --entry-gate turns it on");
         return (true, null);
