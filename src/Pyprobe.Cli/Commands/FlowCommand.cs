@@ -30,8 +30,9 @@ internal static class FlowCommand
 
         var command = new Command("flow",
             "Show the call tree as it happens: per thread, '->' on entry and '<-' on return, indented by depth, with each call's duration. " +
-            "CPython's probes do not say why a function left: a yield, a return and an exception all show as '<-' (and each resume of a generator as a new '->'). " +
-            "On 3.15 creating a generator is an entry without a return and throw() a return without an entry; pyprobe keeps the depth right. " +
+            "Each event names its code object (file, name, first line), as calls does; a return pairs with its entry by code object. " +
+            "CPython's probes do not say why a function left: a yield, a return and an exception all show as '<-' (and each resume of a generator as a new '->' at its def line). " +
+            "On 3.15 the entry its probe adds when a generator is created is left out, and throw() is a return without an entry; pyprobe keeps the depth right. " +
             "On 3.11 with probes pyprobe turns on function__entry, which slows call-heavy code about 10x; without function probes (3.12-3.14, or a build without them) " +
             "calls come from a uprobe on _PyEval_EvalFrameDefault, from 3.11 with the eval-frame hook set (-p only).");
         target.AddTo(command);
