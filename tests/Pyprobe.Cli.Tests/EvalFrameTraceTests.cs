@@ -38,6 +38,25 @@ public class EvalFrameTraceTests
         Assert.Equal(hookBefore, HookStates(target.Pid));
     }
 
+    /// <summary>Entries alone come from a program that pushes nothing (no return pops): the same counts, names and lines.</summary>
+    [Theory]
+    [MemberData(nameof(Interpreters))]
+    public void EntriesAloneAreExactWithoutTheActivationStack(string interpreter)
+    {
+        using var target = StartWorkload(interpreter);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out _);
+        target.Go();
+        Assert.Equal("done 499500 1000", target.ReadLine());
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        var output = new TraceOutput(File.ReadAllText(json.Path));
+        Assert.Empty(output.OfProbe("function__return"));
+        AssertExactCounts(output, Minor(interpreter), ["function__entry"]);
+    }
+
     [Fact]
     public void SigtermAndDurationRestoreTheHook()
     {
@@ -103,9 +122,9 @@ public class EvalFrameTraceTests
     /// The workload's activations. From 3.11 calling a generator function runs its frame once (RETURN_GENERATOR),
     /// so numbers has one activation more than the 1001 of its consumption.
     /// </summary>
-    private static void AssertExactCounts(TraceOutput output, int minor)
+    private static void AssertExactCounts(TraceOutput output, int minor, string[]? probes = null)
     {
-        foreach (var probe in new[] { "function__entry", "function__return" })
+        foreach (var probe in probes ?? ["function__entry", "function__return"])
         {
             Assert.Equal(8361, output.Count(probe, "funcname", "fib"));
             Assert.Equal(1000, CountEither(output, probe, "tick", "Counter.tick"));
@@ -113,8 +132,11 @@ public class EvalFrameTraceTests
             Assert.Equal(1, output.Count(probe, "funcname", "fails"));
             Assert.Equal(500, output.Count(probe, "funcname", "deep"));
         }
-        Assert.All(output.OfProbe("function__entry").Where(e => e.GetProperty("funcname").GetString() == "fib"),
-            e => Assert.Equal(11, e.GetProperty("lineno").GetInt32()));
+        Assert.All(output.OfProbe("function__entry").Where(e => e.GetProperty("funcname").GetString() == "fib"), e =>
+        {
+            Assert.Equal(11, e.GetProperty("lineno").GetInt32());
+            Assert.Equal(Workload, e.GetProperty("filename").GetString());
+        });
     }
 
     private static int CountEither(TraceOutput output, string probe, string name, string qualified) =>

@@ -35,10 +35,8 @@ public static class ActivationStack
     /// </param>
     public static void EmitPush(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, Register pidTgid, short codeSlot, string skip, bool tagCreation = false)
     {
-        // 3.8: (PyFrameObject *f, int throwflag); 3.9+: (PyThreadState *tstate, frame, int throwflag).
-        var frameRegister = facts.EvalFrameTakesFrameFirst ? PtRegs.Rdi : PtRegs.Rsi;
-        PtRegs.Load(code, Register.R3, ctx, frameRegister);
-        CodeObjectFields.EmitCodeOfFrame(code, layout, codeSlot, skip);
+        var frameRegister = FrameRegister(facts);
+        EmitReadCode(code, facts, layout, ctx, codeSlot, skip);
         if (tagCreation && facts.GeneratorCreationRunsFrame && layout.Frame.Owner is int owner)
         {
             var word = code.Stack.Allocate(8, "co_flags / owner");
@@ -90,6 +88,20 @@ public static class ActivationStack
             .Mov64(Register.R4, 0)
             .Call(HelperFunction.MapUpdateElem);
     }
+
+    /// <summary>
+    /// Reads the code object of the frame _PyEval_EvalFrameDefault was called with into <paramref name="codeSlot"/>,
+    /// without pushing it (nothing will pop it: no return program); jumps to <paramref name="skip"/> when there is none.
+    /// Clobbers R0–R5.
+    /// </summary>
+    public static void EmitReadCode(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, short codeSlot, string skip)
+    {
+        PtRegs.Load(code, Register.R3, ctx, FrameRegister(facts));
+        CodeObjectFields.EmitCodeOfFrame(code, layout, codeSlot, skip);
+    }
+
+    // 3.8: (PyFrameObject *f, int throwflag); 3.9+: (PyThreadState *tstate, frame, int throwflag).
+    private static int FrameRegister(CPythonFacts facts) => facts.EvalFrameTakesFrameFirst ? PtRegs.Rdi : PtRegs.Rsi;
 
     /// <summary>
     /// Pops the thread's innermost open activation into <paramref name="codeSlot"/>; jumps to <paramref name="none"/>

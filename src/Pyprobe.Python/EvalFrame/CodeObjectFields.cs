@@ -11,19 +11,46 @@ public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine
 /// eval-frame event program and the call-statistics programs share, so a function is named and keyed the same way
 /// by every command. Strings are left as pointers to their bytes (copied later, only when needed).
 /// </summary>
+/// <remarks>
+/// Each bpf_probe_read_user costs the traced program on every call, so the fields are read in as few reads as the
+/// layout allows: one for the span of the code object that holds the two str pointers and the first line (64–80 bytes
+/// on 3.8–3.15), one per str for its state (and one more only for a str that is not compact ASCII, for its cached UTF-8
+/// pointer). On CPython 3.9 and kernel 6.18 each read costs the program about 90 ns.
+/// </remarks>
 public static class CodeObjectFields
 {
     /// <summary>Reads the code object whose address is in stack slot <paramref name="codeSlot"/> into <paramref name="into"/>. Clobbers R0–R5.</summary>
     public static void Emit(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, CodeObjectSlots into)
     {
         var c = layout.Code;
+        var nameField = c.Qualname ?? c.Name;
+        // One read of the span from the lowest field to the end of the highest; it starts 8-aligned so that the
+        // pointers land aligned in the stack slot (the verifier refuses a misaligned 8-byte stack load).
+        var first = Math.Min(c.FirstLineNo, Math.Min(c.Filename, nameField)) & ~7;
+        var end = Math.Max(c.FirstLineNo + 4, Math.Max(c.Filename + 8, nameField + 8));
+        var span = code.Stack.Allocate(end - first, "code object fields");
+        var read = code.Scope("code")["read"];
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, span)
+            .Mov64(Register.R2, end - first)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
+            .Add64(Register.R3, first)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, read);
+        // A failed read leaves garbage: 0 reads as an empty string, or line 0.
+        for (var offset = 0; offset < end - first; offset += 8)
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(span + offset), 0);
+        code.Label(read);
+
         var filenameObject = code.Stack.Allocate(8, "co_filename");
         var nameObject = code.Stack.Allocate(8, "co_name");
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(span + c.Filename - first))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, filenameObject, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(span + nameField - first))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, nameObject, Register.R1)
+            // int co_firstlineno, zero-extended.
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(span + c.FirstLineNo - first))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, into.FirstLine, Register.R1);
         var state = code.Stack.Allocate(8, "str state");
-        ReadField(code, codeSlot, c.Filename, 8, filenameObject);
-        ReadField(code, codeSlot, c.Qualname ?? c.Name, 8, nameObject);
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, into.FirstLine, 0);
-        ReadField(code, codeSlot, c.FirstLineNo, 4, into.FirstLine);
         EmitStringData(code, facts.Str, filenameObject, state, into.Filename);
         EmitStringData(code, facts.Str, nameObject, state, into.Name);
     }
@@ -45,20 +72,6 @@ public static class CodeObjectFields
             code.And64(Register.R1, ~(int)layout.Frame.CodeTagMask)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
         code.JumpIf(JumpCondition.Equal, Register.R1, 0, missing);
-    }
-
-    private static void ReadField(InstructionBuilder code, short codeSlot, int offset, int size, short slot)
-    {
-        var read = code.Scope("field")["read"];
-        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)
-            .Mov64(Register.R2, size)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
-            .Add64(Register.R3, offset)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, read)
-            // A failed read leaves garbage in the slot: 0 reads as an empty string, or line 0.
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, slot, 0)
-            .Label(read);
     }
 
     /// <summary>

@@ -14,7 +14,12 @@ public static class EvalFrameAttachment
     public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps) =>
         Attach(core, target, source,
             // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
-            (binary, isReturn) => EvalFrameProgram.Generate(isReturn ? EvalFrameProgramKind.Return : entryId is null ? EvalFrameProgramKind.PushOnly : EvalFrameProgramKind.Entry,
+            // Without returns nothing pops, so the entry program pushes nothing.
+            (binary, isReturn) => EvalFrameProgram.Generate(
+                isReturn ? EvalFrameProgramKind.Return
+                : entryId is null ? EvalFrameProgramKind.PushOnly
+                : returnId is null ? EvalFrameProgramKind.SendOnly
+                : EvalFrameProgramKind.Entry,
                 binary.Facts, binary.Layout, maps),
             entryId ?? 0, returnId, "py_evalf");
 

@@ -2,8 +2,11 @@ using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.EvalFrame;
 
-/// <summary>Which program: entry (push and send), push only (returns alone were asked for), or return (pop and send).</summary>
-public enum EvalFrameProgramKind { Entry, PushOnly, Return }
+/// <summary>
+/// Which program: entry (push and send), send only (entries without returns: nothing will pop, so nothing is pushed),
+/// push only (returns alone were asked for), or return (pop and send).
+/// </summary>
+public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 
 /// <summary>The maps the eval-frame programs use.</summary>
 /// <param name="RingFd">The session's ring buffer.</param>
@@ -64,7 +67,8 @@ public static class EvalFrameProgram
         {
             EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
             if (kind == EvalFrameProgramKind.Return) ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
-            else ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
+            else if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
+            else ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
             EmitRecord(code, facts, layout, codeSlot, options.WakeupThreshold);
         }
         code.Label(Exit)
