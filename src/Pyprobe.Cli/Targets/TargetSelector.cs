@@ -85,7 +85,8 @@ internal static class TargetSelector
         {
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
-            return TargetSet.OfFollowed(functionEvents ? FromProcessWithOrWithoutProbes(stopped.Pid) : FromProcess(stopped.Pid), child);
+            Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
+            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve);
         }
         catch
         {

@@ -59,7 +59,8 @@ public sealed class SessionCore : IDisposable
         if (targets.Any(t => t.AllProcesses)) return null;
         if (LinksFilterByProcess) return null;
         var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
-        var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)pids.Count));
+        // Room for processes attached later (a followed command's Pythons, --all's new ones): 5 bytes an entry.
+        var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)Math.Max(pids.Count, 1024)));
         foreach (var pid in pids) filter.Update(BitConverter.GetBytes(pid), [1]);
         return filter;
     }

@@ -105,7 +105,7 @@ internal static class TraceRun
                 throw;
             }
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
-                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
+                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess);
         }, settings.Duration, stderr);
         return (run, output!);
     }
