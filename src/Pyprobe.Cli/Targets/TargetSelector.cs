@@ -78,7 +78,16 @@ internal static class TargetSelector
         if (DirectTarget(argv, functionEvents) is { } direct)
         {
             var held = HeldCommand.Start(argv);
-            return TargetSet.Of([direct with { Pids = [held.Pid] }], held);
+            try
+            {
+                held.FollowDescendants();
+            }
+            catch
+            {
+                held.Dispose();
+                throw;
+            }
+            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? FromProcessWithOrWithoutProbes : FromProcess);
         }
         var child = HeldCommand.Start(argv);
         try

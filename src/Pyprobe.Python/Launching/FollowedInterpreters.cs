@@ -19,17 +19,20 @@ public sealed class FollowedInterpreters : IDisposable
     private volatile bool _stopping;
     private volatile Action? _onArrival;
     private bool _stopped;
+    private int? _alreadyAttached;
 
-    private FollowedInterpreters(ProcessFollower follower)
+    private FollowedInterpreters(ProcessFollower follower, int? alreadyAttached)
     {
         _follower = follower;
+        _alreadyAttached = alreadyAttached;
         _thread = new Thread(Follow) { IsBackground = true, Name = "pyprobe follower" };
     }
 
     /// <summary>Starts following <paramref name="rootPid"/> (still held) and what it starts.</summary>
-    public static FollowedInterpreters Start(int rootPid)
+    /// <param name="alreadyAttached">A process whose first interpreter is traced already (attached by file before its exec): let go when it stops there.</param>
+    public static FollowedInterpreters Start(int rootPid, int? alreadyAttached = null)
     {
-        var following = new FollowedInterpreters(ProcessFollower.Start(rootPid));
+        var following = new FollowedInterpreters(ProcessFollower.Start(rootPid), alreadyAttached);
         following._thread.Start();
         return following;
     }
@@ -45,6 +48,12 @@ public sealed class FollowedInterpreters : IDisposable
             {
                 foreach (var stopped in _follower.Pump(PumpMilliseconds))
                 {
+                    if (stopped.Pid == _alreadyAttached)
+                    {
+                        _alreadyAttached = null;
+                        Release(stopped);
+                        continue;
+                    }
                     _ready.Enqueue(stopped);
                     _arrived.Set();
                     _onArrival?.Invoke();

@@ -59,6 +59,12 @@ public sealed class HeldCommand : IDisposable
 
     private FollowedInterpreters? _following;
 
+    /// <summary>
+    /// For a command whose own process is attached by file before it runs: follows what it starts from now on (it runs
+    /// at <see cref="Resume"/>), so every other CPython process of it waits stopped at its start in <see cref="Following"/>.
+    /// </summary>
+    public void FollowDescendants() => _following ??= FollowedInterpreters.Start(Pid, alreadyAttached: Pid);
+
     /// <summary>The command's CPython processes after the first, stopped at their start while the run goes on; null when not followed.</summary>
     public FollowedInterpreters? Following => _following;
 

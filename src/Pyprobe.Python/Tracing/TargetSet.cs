@@ -57,10 +57,12 @@ public sealed class TargetSet : IDisposable
     /// From now on, each CPython process the followed command starts is attached with <paramref name="attach"/> (which
     /// returns what it attached, for the user, or throws when nothing could be) by <see cref="AttachFollowed"/>;
     /// <paramref name="wake"/> is called (from another thread) when one is waiting. Nothing happens for other targets.
+    /// A session that cannot grow (<paramref name="attach"/> null) stops following: the command's later Pythons run untraced.
     /// </summary>
-    public void FollowInto(Func<TraceTarget, string> attach, Action wake)
+    public void FollowInto(Func<TraceTarget, string>? attach, Action wake)
     {
-        if (_resolveFollowed is null || Child?.Following is not { } following) return;
+        if (attach is null) Child?.StopFollowing();
+        if (attach is null || _resolveFollowed is null || Child?.Following is not { } following) return;
         _attachFollowed = attach;
         following.NotifyWith(wake);
     }
@@ -102,6 +104,13 @@ public sealed class TargetSet : IDisposable
     }
 
     private bool _followFailureTold;
+
+    /// <summary>
+    /// A command held before it runs anything, whose binary's probes attach by file for its pid (<paramref name="target"/>);
+    /// every other CPython process it starts is followed and attached like those of <see cref="OfFollowed"/>.
+    /// </summary>
+    public static TargetSet OfHeld(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve) =>
+        new([target], child, false, heldBeforeInterpreter: true, resolveFollowed: resolve);
 
     /// <summary>Running processes with no probe file to attach to (the sampling profiler reads any CPython): ends when they have all exited.</summary>
     public static TargetSet OfProcesses(IReadOnlyList<int> pids) => new([], null, false, pids);

@@ -75,7 +75,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             }
             stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
             stderr.Flush();
-            if (attached.AttachProcess is { } attachProcess) targets.FollowInto(attachProcess, attached.Session.Wake);
+            targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
             targets.Child?.Resume();
             run._elapsed.Start();
             return run;
