@@ -16,10 +16,12 @@ public sealed class TargetSet : IDisposable
     private readonly List<TraceTarget> _targets;
     private readonly Func<int, TraceTarget>? _resolveFollowed;
     private Func<TraceTarget, string>? _attachFollowed;
+    private readonly NewProcessWatch? _watch;
 
     private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true,
-        Func<int, TraceTarget>? resolveFollowed = null)
+        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null)
     {
+        _watch = watch;
         TargetsHeld = child is not null && heldBeforeInterpreter;
         _targets = [.. targets];
         Child = child;
@@ -40,7 +42,7 @@ public sealed class TargetSet : IDisposable
 
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
     /// <remarks>A followed command may start more Pythons at any time: its lines always carry the pid.</remarks>
-    public bool ManyProcesses => _systemWide || _resolveFollowed is not null || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
+    public bool ManyProcesses => _systemWide || _resolveFollowed is not null || _watch is not null || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
@@ -61,10 +63,13 @@ public sealed class TargetSet : IDisposable
     /// </summary>
     public void FollowInto(Func<TraceTarget, string>? attach, Action wake)
     {
-        if (attach is null) Child?.StopFollowing();
-        if (attach is null || _resolveFollowed is null || Child?.Following is not { } following) return;
+        if (attach is null)
+        {
+            Child?.StopFollowing();
+            return;
+        }
         _attachFollowed = attach;
-        following.NotifyWith(wake);
+        if (_resolveFollowed is not null) Child?.Following?.NotifyWith(wake);
     }
 
     /// <summary>
@@ -73,8 +78,11 @@ public sealed class TargetSet : IDisposable
     /// </summary>
     public IReadOnlyList<string> AttachFollowed()
     {
-        if (_attachFollowed is null || Child?.Following is not { } following) return [];
+        if (_attachFollowed is null) return [];
         var lines = new List<string>();
+        if (_watch is not null)
+            foreach (var target in _watch.Poll()) lines.Add(AttachNew(target));
+        if (_resolveFollowed is null || Child?.Following is not { } following) return lines;
         if (following.Failure is { } failure && _followFailureTold is false)
         {
             _followFailureTold = true;
@@ -105,12 +113,35 @@ public sealed class TargetSet : IDisposable
 
     private bool _followFailureTold;
 
+    /// <summary>Attaches a process --all found started (it runs on meanwhile: its calls before this are not seen).</summary>
+    private string AttachNew(TraceTarget target)
+    {
+        var pids = string.Join(", ", target.Pids);
+        try
+        {
+            var attached = _attachFollowed!(target);
+            _targets.Add(target);
+            return $"pyprobe: new pid {pids} ({target.DisplayPath}): attached {attached}";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // As for a followed process: one that cannot be traced must not end the run of the others.
+            return $"pyprobe: note: new pid {pids} is not traced: {e.Message}";
+        }
+    }
+
     /// <summary>
     /// A command held before it runs anything, whose binary's probes attach by file for its pid (<paramref name="target"/>);
     /// every other CPython process it starts is followed and attached like those of <see cref="OfFollowed"/>.
     /// </summary>
     public static TargetSet OfHeld(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve) =>
         new([target], child, false, heldBeforeInterpreter: true, resolveFollowed: resolve);
+
+    /// <summary>
+    /// --all: the targets found running, and the processes started later that <paramref name="watch"/> finds (attached as
+    /// they are found, see <see cref="AttachFollowed"/>); never ends by itself.
+    /// </summary>
+    public static TargetSet OfAll(IReadOnlyList<TraceTarget> targets, NewProcessWatch watch) => new(targets, null, false, watch: watch);
 
     /// <summary>Running processes with no probe file to attach to (the sampling profiler reads any CPython): ends when they have all exited.</summary>
     public static TargetSet OfProcesses(IReadOnlyList<int> pids) => new([], null, false, pids);
@@ -125,7 +156,7 @@ public sealed class TargetSet : IDisposable
     public bool AnyTargetAlive()
     {
         if (Child is not null) return !Child.HasExited;
-        if (_systemWide || Targets.Any(t => t.AllProcesses)) return true;
+        if (_systemWide || _watch is not null || Targets.Any(t => t.AllProcesses)) return true;
         var now = Stopwatch.GetTimestamp();
         if (_aliveCheckedAt != 0 && Stopwatch.GetElapsedTime(_aliveCheckedAt, now) < AliveCheckInterval) return true;
         if (!_pids.Any(IsAlive)) return false;

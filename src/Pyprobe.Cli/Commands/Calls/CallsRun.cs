@@ -13,7 +13,7 @@ namespace Pyprobe.Cli.Commands.Calls;
 internal static class CallsRun
 {
     public static TracingRun<CallStatsSession> Start(CallSettings settings, TextWriter stderr) =>
-        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true), targets =>
+        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true, settings.AllowWrite, stderr), targets =>
         {
             var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, settings.AllowWrite, held);

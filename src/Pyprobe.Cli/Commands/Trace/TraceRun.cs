@@ -80,7 +80,7 @@ internal static class TraceRun
     private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, TextWriter stderr)
         where TOutput : class, IDisposable
     {
-        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
+        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
         IReadOnlyList<PythonProbe> probes;
         try
         {
