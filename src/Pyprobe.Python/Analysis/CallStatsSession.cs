@@ -133,8 +133,9 @@ public sealed class CallStatsSession : ILiveSession
         if (target.AllProcesses) throw new ArgumentException("a process target names its pid", nameof(target));
         var (plans, refusal) = Plan([target], held: false);
         if (plans.Count == 0) throw new UsdtException(refusal ?? "it has no function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+        _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
-        AttachPlans(plans);
+        _core.AttachForProcess(target.Pids[0], () => AttachPlans(plans));
         return $"calls ({_targets[^1].Source.Described})";
     }
 

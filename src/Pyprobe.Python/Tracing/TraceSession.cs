@@ -156,8 +156,9 @@ public sealed class TraceSession : IEventSession
         var source = _requested.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, held: false) : null;
         if (source?.Kind == FunctionEventSourceKind.None && _requested.All(IsFunctionProbe))
             throw new UsdtException($"it has no {string.Join(", ", _requested.Select(p => p.Name))} probe that fires ({source.Reason})");
+        _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
-        AttachTarget(target);
+        _core.AttachForProcess(target.Pids[0], () => AttachTarget(target));
         var added = _probes.Skip(first).ToList();
         if (added.Count == 0) throw new UsdtException($"it has none of the probes {string.Join(", ", _requested.Select(p => p.Name))}");
         return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.Described : "USDT")})";
