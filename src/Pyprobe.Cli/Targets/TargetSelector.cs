@@ -42,9 +42,7 @@ internal static class TargetSelector
             // The interpreter without probes: its runtime binary is the target (function events need no probes).
             try
             {
-                using var process = CPythonProcess.Attach(pid);
-                var binary = process.Binary;
-                return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
+                return TargetResolver.ForRuntimeBinary(pid);
             }
             catch (UnsupportedRuntimeException)
             {

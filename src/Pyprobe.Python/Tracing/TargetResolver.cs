@@ -43,10 +43,16 @@ public static class TargetResolver
         }
         catch (PythonWithoutProbesException)
         {
-            using var process = CPythonProcess.Attach(pid);
-            var binary = process.Binary;
-            return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
+            return ForRuntimeBinary(pid);
         }
+    }
+
+    /// <summary>One running CPython by the file that holds its runtime (what _PyEval_EvalFrameDefault is probed in), probes or not.</summary>
+    public static TraceTarget ForRuntimeBinary(int pid)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        var binary = process.Binary;
+        return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
     }
 
     /// <summary>How --all gets function events from one running CPython.</summary>

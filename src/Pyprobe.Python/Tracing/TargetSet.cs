@@ -41,8 +41,12 @@ public sealed class TargetSet : IDisposable
     public bool TargetsHeld { get; }
 
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
-    /// <remarks>A followed command may start more Pythons at any time: its lines always carry the pid.</remarks>
-    public bool ManyProcesses => _systemWide || _resolveFollowed is not null || _watch is not null || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
+    /// <remarks>
+    /// --all may find more Pythons at any time: its lines always carry the pid. A command counts once a second Python of
+    /// it was attached: what is written at the end (calls) shows pids then, while event lines keep the seed's form
+    /// chosen at the start (JSON and raw events always carry the pid).
+    /// </remarks>
+    public bool ManyProcesses => _systemWide || _watch is not null || (_resolveFollowed is not null && _targets.Count > 1) || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
