@@ -118,6 +118,37 @@ public partial class FollowedCommandTests
         }
     }
 
+    [Fact]
+    public void TheLinksOfFollowedPythonsThatExitedAreClosed()
+    {
+        using var loop = new TempFile();
+        File.WriteAllText(loop.Path, "import time\nwhile True:\n    time.sleep(0.01)\n");
+        // Ten short Pythons one after the other, then one that runs on: each is attached as it starts.
+        var python = Existing(Pyenv312);
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "-o", "/dev/null", "--", "sh", "-c",
+            $"for i in 1 2 3 4 5 6 7 8 9 10; do '{python}' -c pass; done; exec '{python}' '{loop.Path}'"], out _);
+        int? last = null;
+        try
+        {
+            var fds = new List<int>();
+            while (fds.Count < 10 && trace.StandardError.ReadLine() is { } line)
+            {
+                if (Followed().Match(line) is not { Success: true } m) continue;
+                last = int.Parse(m.Groups[1].Value);
+                fds.Add(Directory.GetFiles($"/proc/{trace.Id}/fd").Length);
+            }
+            Assert.Equal(10, fds.Count);
+            // Each process has two links (entry, rets) while it lives; kept for the exited ones they would add 2 fds per Python.
+            Assert.InRange(fds[^1] - fds[0], -4, 4);
+        }
+        finally
+        {
+            AttachedTracer.Signal(trace.Id, "TERM");
+            if (last is int pid) AttachedTracer.Signal(pid, "KILL");
+            if (!trace.WaitForExit(30_000)) trace.Kill();
+        }
+    }
+
     /// <summary>(function__entry, function__return) events of fib per pid.</summary>
     private static Dictionary<int, (int Entries, int Returns)> FibEventsPerPid(string path)
     {
