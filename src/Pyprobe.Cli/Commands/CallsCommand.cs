@@ -39,12 +39,14 @@ internal static class CallsCommand
 
             using var run = CallsRun.Start(settings, result.InvocationConfiguration.Error);
             using var sink = options.Output.Open(result, result.InvocationConfiguration.Output);
-            var writer = CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
+            // Made at the first report: a followed command may have started more Pythons by then (a pid column).
+            ICallStatsWriter? writer = null;
             ulong total = 0;
 
             void Report(CallStats stats, (TimeSpan, TimeSpan)? interval)
             {
                 foreach (var f in stats.Functions) total += f.Count;
+                writer ??= CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
                 writer.Calls(rows.Apply(stats.Functions), interval);
             }
 

@@ -14,9 +14,12 @@ internal static class TargetSelector
 {
     /// <summary>Resolves the user's selection; for `-- CMD` the command is started, held before it runs anything.</summary>
     /// <param name="withoutProbes">Accept processes whose interpreter has no USDT probes (function events come from _PyEval_EvalFrameDefault then).</param>
-    public static TargetSet Resolve(TargetSelection selection, bool withoutProbes = false) => selection switch
+    /// <param name="allowHookWrite">--all for function events: the eval-frame hook may be set (false: --no-write).</param>
+    /// <param name="stderr">Where --all's notes go (how many processes get the hook, how many --no-write leaves out).</param>
+    public static TargetSet Resolve(TargetSelection selection, bool withoutProbes = false, bool allowHookWrite = true, TextWriter? stderr = null) => selection switch
     {
         TargetSelection.Processes processes => TargetSet.Of(TargetResolver.ForProcesses(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess)),
+        TargetSelection.AllProcesses { Path: null } when withoutProbes => AllForFunctionEvents(allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
         TargetSelection.Spawn spawn => Launch(spawn.Argv, withoutProbes),
         _ => throw new InvalidOperationException("unknown target selection"),
@@ -39,9 +42,7 @@ internal static class TargetSelector
             // The interpreter without probes: its runtime binary is the target (function events need no probes).
             try
             {
-                using var process = CPythonProcess.Attach(pid);
-                var binary = process.Binary;
-                return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
+                return TargetResolver.ForRuntimeBinary(pid);
             }
             catch (UnsupportedRuntimeException)
             {
@@ -66,6 +67,52 @@ internal static class TargetSelector
     }
 
     /// <summary>
+    /// --all for function events: every CPython running now — a binary whose USDT function probes serve is attached by
+    /// file (its later processes too), every other process on its own (_PyEval_EvalFrameDefault, with the hook on 3.11+) —
+    /// and every process started later that is not covered by a binary's target, attached as it is found.
+    /// </summary>
+    private static TargetSet AllForFunctionEvents(bool allowHookWrite, TextWriter stderr)
+    {
+        // Before the scan: a process started while it runs is then new, not missed.
+        HashSet<string>? coveredBinaries = null;
+        var watch = new NewProcessWatch(pid => NewProcessTarget(pid, allowHookWrite, coveredBinaries!, stderr));
+        var (targets, refused) = TargetResolver.RunningPythonsForFunctionEvents(allowHookWrite);
+        coveredBinaries = targets.Where(t => t.AllProcesses).Select(t => t.AttachPath).ToHashSet(StringComparer.Ordinal);
+        if (refused.Count > 0)
+            stderr.WriteLine($"pyprobe: note: {Processes(refused.Count)} ({Versions(refused)}) not traced: their function events need the eval-frame hook and --no-write forbids setting it");
+        var hooked = targets.Where(t => !t.AllProcesses && FunctionEventSource.For(t, allowHookWrite).Kind == FunctionEventSourceKind.EvalFrameWithHook).ToList();
+        var written = hooked.Sum(t => t.Pids.Count);
+        if (written > 0)
+            stderr.WriteLine($"pyprobe: note: --all writes the eval-frame hook in {Processes(written)} ({Versions(hooked)}), and in each such process started later; each is put back when pyprobe detaches");
+        if (targets.Count == 0)
+            throw new CliException(refused.Count > 0
+                ? "no running Python whose function events pyprobe can see without writing the eval-frame hook (--no-write)"
+                : "no running Python found; name the interpreter: --all /usr/bin/python3.X");
+        return TargetSet.OfAll(targets, watch);
+    }
+
+    private static string Processes(int count) => count == 1 ? "1 process" : $"{count} processes";
+
+    private static string Versions(IEnumerable<TraceTarget> targets) =>
+        string.Join(", ", targets.Select(t => t.Version is null ? t.DisplayPath : $"CPython {t.Version}").Distinct());
+
+    /// <summary>A process --all found started: its own target, or null when a binary's target covers it or it cannot be traced (said once).</summary>
+    private static TraceTarget? NewProcessTarget(int pid, bool allowHookWrite, IReadOnlySet<string> coveredBinaries, TextWriter stderr)
+    {
+        var target = TargetResolver.ForProcessWithOrWithoutProbes(pid);
+        switch (TargetResolver.ScopeOf(target, allowHookWrite))
+        {
+            case TargetResolver.FunctionEventScope.Refused:
+                stderr.WriteLine($"pyprobe: note: new pid {pid} ({Versions([target])}) is not traced: its function events need the eval-frame hook and --no-write forbids setting it");
+                return null;
+            case TargetResolver.FunctionEventScope.ByBinary when coveredBinaries.Contains(target.AttachPath):
+                return null;
+            default:
+                return target;
+        }
+    }
+
+    /// <summary>
     /// A command that runs a Python with USDT probes that serve the run is held before its exec and its probes attach
     /// by file; any other (a shell script, env, a virtualenv's python, a build without probes, function events from
     /// _PyEval_EvalFrameDefault) is followed until one of its processes starts CPython, which is stopped there for
@@ -78,14 +125,24 @@ internal static class TargetSelector
         if (DirectTarget(argv, functionEvents) is { } direct)
         {
             var held = HeldCommand.Start(argv);
-            return TargetSet.Of([direct with { Pids = [held.Pid] }], held);
+            try
+            {
+                held.FollowDescendants();
+            }
+            catch
+            {
+                held.Dispose();
+                throw;
+            }
+            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? FromProcessWithOrWithoutProbes : FromProcess);
         }
         var child = HeldCommand.Start(argv);
         try
         {
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
-            return TargetSet.OfFollowed(functionEvents ? FromProcessWithOrWithoutProbes(stopped.Pid) : FromProcess(stopped.Pid), child);
+            Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
+            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve);
         }
         catch
         {

@@ -116,14 +116,41 @@ public sealed class CallStatsSession : ILiveSession
 
     private void AttachAll(IReadOnlyList<TraceTarget> targets)
     {
-        var plans = new List<(TraceTarget Target, FunctionEventSource Source, UsdtProbe? Return, UsdtProbe? Entry, string? Reason)>();
+        var (plans, refusal) = Plan(targets, Options.TargetsHeld);
+        if (plans.Count == 0)
+            throw new UsdtException(refusal ?? "no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+        _pidFilter = _core.PidFilter("pyprobe_cpids", targets);
+        AttachPlans(plans);
+    }
+
+    /// <summary>
+    /// Attaches to one more running process (a Python a followed command started, stopped at its interpreter's start)
+    /// while the run goes on; returns where its calls come from. Throws when it has no function events.
+    /// </summary>
+    public string AttachProcess(TraceTarget target)
+    {
+        if (target.AllProcesses) throw new ArgumentException("a process target names its pid", nameof(target));
+        var (plans, refusal) = Plan([target], held: false);
+        if (plans.Count == 0) throw new UsdtException(refusal ?? "it has no function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+        _core.ReleaseExited(Launching.ProcessTree.IsAlive);
+        foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
+        _core.AttachForProcess(target.Pids[0], () => AttachPlans(plans));
+        return $"calls ({_targets[^1].Source.Described})";
+    }
+
+    /// <summary>How one target's calls are measured: from _PyEval_EvalFrameDefault, or its USDT return (and entry) probes.</summary>
+    private readonly record struct CallPlan(TraceTarget Target, FunctionEventSource Source, UsdtProbe? Return, UsdtProbe? Entry, string? Reason);
+
+    private (List<CallPlan> Plans, string? Refusal) Plan(IReadOnlyList<TraceTarget> targets, bool held)
+    {
+        var plans = new List<CallPlan>();
         string? refusal = null;
         foreach (var target in targets)
         {
-            var source = FunctionEventSource.ForCalls(target, Options.AllowHookWrite, Options.TargetsHeld);
+            var source = FunctionEventSource.ForCalls(target, Options.AllowHookWrite, held);
             if (source.FromEvalFrame)
             {
-                plans.Add((target, source, null, null, null));
+                plans.Add(new CallPlan(target, source, null, null, null));
                 continue;
             }
             refusal ??= source.Reason;
@@ -134,26 +161,33 @@ public sealed class CallStatsSession : ILiveSession
             if (entry is null) reason = "this interpreter has no function__entry probe, so calls are counted from returns";
             else if (EntryGate.IsNeeded(target) && !Options.EntryGate)
                 reason = "CPython 3.11 fires function__entry only while tracing is on and the entry gate is off, so calls are counted from returns";
-            plans.Add((target, new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null), ret, reason is null ? entry : null, reason));
+            plans.Add(new CallPlan(target, new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null), ret, reason is null ? entry : null, reason));
         }
-        if (plans.Count == 0)
-            throw new UsdtException(refusal ?? "no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
+        return (plans, refusal);
+    }
 
-        var pidsFd = _core.PidFilter("pyprobe_cpids", targets)?.Fd.Value;
-        var zero = _core.AddMap(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
-        var stacksFd = -1;
+    private BpfMap? _pidFilter, _zero, _threadStacks, _depths, _frames;
+
+    /// <summary>The maps the plans' programs use, each created the first time a plan needs it (a process attached later may need more).</summary>
+    private CallStatsMaps MapsFor(IReadOnlyList<CallPlan> plans)
+    {
+        _zero ??= _core.AddMap(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
         if (plans.Any(p => p.Entry is not null || p.Source.FromEvalFrame))
-            stacksFd = _core.AddMap(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads)).Fd.Value;
-        int depthsFd = -1, framesFd = -1;
+            _threadStacks ??= _core.AddMap(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads));
         if (plans.Any(p => p.Source.FromEvalFrame))
         {
-            depthsFd = _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads)).Fd.Value;
-            framesFd = _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value;
+            _depths ??= _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads));
+            _frames ??= _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18));
         }
         foreach (var (target, _, _, entry, _) in plans)
             if (entry is not null) _frameCodes.RecordTlsOffsets(target);
-        var maps = new CallStatsMaps(stacksFd, _stats.Fd.Value, zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, pidsFd, depthsFd, framesFd, _frameCodes.TlsOffsetsFd);
+        return new CallStatsMaps(_threadStacks?.Fd.Value ?? -1, _stats.Fd.Value, _zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, _pidFilter?.Fd.Value,
+            _depths?.Fd.Value ?? -1, _frames?.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd);
+    }
 
+    private void AttachPlans(IReadOnlyList<CallPlan> plans)
+    {
+        var maps = MapsFor(plans);
         foreach (var (target, source, ret, entry, reason) in plans)
         {
             if (source.FromEvalFrame)

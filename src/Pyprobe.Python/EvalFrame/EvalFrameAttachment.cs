@@ -32,23 +32,37 @@ public static class EvalFrameAttachment
     {
         foreach (var pid in target.Pids)
         {
-            using var process = CPythonProcess.Attach(pid);
-            var binary = process.Binary;
-            var sites = EvalFrameSites.Find(binary);
-            var path = $"/proc/{pid}/root{binary.DisplayPath}";
-            if (!File.Exists(path)) path = binary.OpenPath;
-            // Returns first: a return with no open activation is dropped, an entry without its return would linger.
-            if (returnCookie is uint rid)
+            try
             {
-                using var program = core.Load($"{programName}_ret", generate(binary, true).Bytecode);
-                var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
-                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
+                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName);
             }
-            using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
-                core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
-            if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
-                core.AddLink(EvalFrameHook.Install(process));
+            catch (Exception e) when (e is UsdtException or UnsupportedRuntimeException or IOException or Bpf.Sys.SyscallException
+                && target.Pids.Count > 1 && !Launching.ProcessTree.IsAlive(pid))
+            {
+                // One of several processes (--all's) exited between being found and being attached: nothing to trace there.
+            }
         }
+    }
+
+    private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
+        uint entryCookie, uint? returnCookie, string programName)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        var binary = process.Binary;
+        var sites = EvalFrameSites.Find(binary);
+        var path = $"/proc/{pid}/root{binary.DisplayPath}";
+        if (!File.Exists(path)) path = binary.OpenPath;
+        // Returns first: a return with no open activation is dropped, an entry without its return would linger.
+        if (returnCookie is uint rid)
+        {
+            using var program = core.Load($"{programName}_ret", generate(binary, true).Bytecode);
+            var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
+            core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
+        }
+        using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
+            core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
+        if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
+            core.AddLink(EvalFrameHook.Install(process));
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

@@ -44,16 +44,32 @@ public sealed class HeldCommand : IDisposable
     /// <summary>
     /// Follows the command (it starts running) until one of its processes starts CPython, and keeps that one stopped
     /// where its interpreter exists and has run no Python code (see <see cref="ProcessFollower"/>); <see cref="Resume"/>
-    /// lets it go. Null when the command ended without starting Python.
+    /// lets it go. Following goes on (<see cref="Following"/>): every later CPython process of the command is stopped
+    /// the same way until the run takes it. Null when the command ended without starting Python.
     /// </summary>
     public StoppedInterpreter? RunUntilInterpreter()
     {
-        using var follower = ProcessFollower.Start(Pid);
+        _following = FollowedInterpreters.Start(Pid);
         ProcessSignals.Send(Pid, ProcessSignals.SigCont);
-        var found = follower.WaitForInterpreter(() => _process.HasExited);
+        var found = _following.WaitForFirst(() => _process.HasExited);
         _heldDescendant = found?.Pid;
+        if (found is null) StopFollowing();
         return found;
     }
+
+    private FollowedInterpreters? _following;
+
+    /// <summary>
+    /// For a command whose own process is attached by file before it runs: follows what it starts from now on (it runs
+    /// at <see cref="Resume"/>), so every other CPython process of it waits stopped at its start in <see cref="Following"/>.
+    /// </summary>
+    public void FollowDescendants() => _following ??= FollowedInterpreters.Start(Pid, alreadyAttached: Pid);
+
+    /// <summary>The command's CPython processes after the first, stopped at their start while the run goes on; null when not followed.</summary>
+    public FollowedInterpreters? Following => _following;
+
+    /// <summary>No process of the command is stopped any more; those waiting are let go (the run is over).</summary>
+    public void StopFollowing() => _following?.Stop();
 
     /// <summary>Sends <paramref name="signal"/> to a process (used to pass SIGTERM on to the command).</summary>
     public static void Signal(int pid, int signal) => ProcessSignals.Send(pid, signal);
@@ -63,6 +79,8 @@ public sealed class HeldCommand : IDisposable
     /// <summary>Waits for the command; returns its exit code, or 128+signal if a signal ended it (as shells report it).</summary>
     public int WaitForExit()
     {
+        // The run is over: a Python the command starts now must not wait for an attach that will not come.
+        StopFollowing();
         _process.WaitForExit();
         return _process.ExitCode;
     }
@@ -76,6 +94,7 @@ public sealed class HeldCommand : IDisposable
     /// </summary>
     public bool Terminate(TimeSpan grace)
     {
+        StopFollowing();
         // Named by pid and start time, so a pid reused meanwhile is never signalled.
         var tree = ProcessTree.WithDescendants(Pid).Select(pid => (Pid: pid, Started: ProcessTree.StartTime(pid))).ToList();
         bool Gone((int Pid, string? Started) p) => p.Pid == Pid ? _process.HasExited : !ProcessTree.IsAlive(p.Pid) || ProcessTree.StartTime(p.Pid) != p.Started;
@@ -105,6 +124,7 @@ public sealed class HeldCommand : IDisposable
 
     public void Dispose()
     {
+        StopFollowing();
         if (!_resumed)
         {
             // Never resumed means attaching failed: it has run nothing yet (a followed command: no Python code), and

@@ -12,7 +12,7 @@ public sealed record StoppedInterpreter(int Pid, string At);
 
 /// <summary>
 /// Follows a started command and its descendants (a shell script, env, make, a virtualenv's python, a loader)
-/// until one runs CPython, and stops that one where its interpreter exists but has run no Python code: the probes
+/// and stops each one that runs CPython where its interpreter exists but has run no Python code: the probes
 /// attach then, the eval-frame hook can be set (3.11+), and nothing is missed. How: kernel programs follow forks
 /// and stop every followed process at its execve (raw tracepoints); one that maps a CPython runtime gets a stopper
 /// uprobe on its first code execution (PyEval_EvalCode, and _PyEval_EvalFrameDefault in case that comes first);
@@ -30,7 +30,8 @@ public sealed class ProcessFollower : IDisposable
     private readonly Dictionary<int, Followed> _states = [];
     private readonly HashSet<int> _stopped = [];
     private readonly UprobeAttachMode _mode = KernelFeatures.PreferredAttachMode;
-    private StoppedInterpreter? _found;
+    // Found, still stopped, not yet handed out by Next or Pump.
+    private readonly Queue<StoppedInterpreter> _ready = new();
     private readonly RecordHandler _onRecord;
 
     private sealed class Followed(IUprobeLink link, bool atInterpreter)
@@ -97,25 +98,36 @@ public sealed class ProcessFollower : IDisposable
     /// </summary>
     public StoppedInterpreter? WaitForInterpreter(Func<bool> over)
     {
-        while (_found is null)
+        while (_ready.Count == 0)
         {
             _reader.WaitForData(50);
             _reader.Drain(_onRecord);
-            if (_found is null && over()) return null;
+            if (_ready.Count == 0 && over()) return null;
         }
-        return _found;
+        return _ready.Dequeue();
     }
+
+    /// <summary>
+    /// Handles what arrives within <paramref name="milliseconds"/> (or until <see cref="Interrupt"/>) and hands out every
+    /// process found stopped at its interpreter's start: each stays stopped until the caller continues it.
+    /// </summary>
+    public IReadOnlyList<StoppedInterpreter> Pump(int milliseconds)
+    {
+        _reader.WaitForData(milliseconds);
+        _reader.Drain(_onRecord);
+        if (_ready.Count == 0) return [];
+        var found = _ready.ToList();
+        _ready.Clear();
+        return found;
+    }
+
+    /// <summary>Ends a <see cref="Pump"/> early (from another thread).</summary>
+    public void Interrupt() => _reader.Interrupt();
 
     private void OnRecord(ReadOnlySpan<byte> record)
     {
         var pid = BinaryPrimitives.ReadInt32LittleEndian(record);
         var kind = (FollowerStop)BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
-        if (_found is not null)
-        {
-            // Another process stopped while the one found was being handled: it is not traced; let it go.
-            _stopped.Add(pid);
-            return;
-        }
         _stopped.Add(pid);
         if (!WaitUntilStopped(pid)) { Forget(pid); return; }
         try
@@ -124,7 +136,7 @@ public sealed class ProcessFollower : IDisposable
             {
                 Forget(pid);
                 _stopped.Remove(pid);
-                _found = new StoppedInterpreter(pid, StoppedAt(pid, state.Binary));
+                _ready.Enqueue(new StoppedInterpreter(pid, StoppedAt(pid, state.Binary)));
                 return;
             }
             Inspect(pid, kind);
@@ -274,7 +286,9 @@ public sealed class ProcessFollower : IDisposable
         _states.Clear();
         // Records that arrived after the last look: their processes are stopped, or about to be.
         _reader.Drain(record => _stopped.Add(BinaryPrimitives.ReadInt32LittleEndian(record)));
-        foreach (var pid in _stopped.Where(p => p != _found?.Pid).ToList()) Continue(pid);
+        foreach (var pid in _stopped.ToList()) Continue(pid);
+        // Found but never handed out: nobody will attach to them, so they run on untraced rather than stay stopped.
+        while (_ready.TryDequeue(out var ready)) ProcessSignals.Send(ready.Pid, ProcessSignals.SigCont);
         _reader.Dispose();
         for (var i = _owned.Count - 1; i >= 0; i--)
             if (_owned[i] is BpfProgram or BpfMap) _owned[i].Dispose();

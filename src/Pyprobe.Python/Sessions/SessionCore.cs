@@ -59,7 +59,8 @@ public sealed class SessionCore : IDisposable
         if (targets.Any(t => t.AllProcesses)) return null;
         if (LinksFilterByProcess) return null;
         var pids = targets.SelectMany(t => t.Pids).Distinct().ToList();
-        var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)pids.Count));
+        // Room for processes attached later (a followed command's Pythons, --all's new ones): 5 bytes an entry.
+        var filter = AddMap(MapSpec.Hash(name, 4, 1, (uint)Math.Max(pids.Count, 1024)));
         foreach (var pid in pids) filter.Update(BitConverter.GetBytes(pid), [1]);
         return filter;
     }
@@ -81,11 +82,44 @@ public sealed class SessionCore : IDisposable
     /// <summary>Keeps <paramref name="link"/> until the session detaches.</summary>
     public void AddLink(IDisposable link) => _links.Add(link);
 
+    // Links made for one process attached while the session runs (a followed command's Python, a new one --all found),
+    // by pid: released when it has exited, so a run that sees thousands of short Pythons keeps only the live ones' links
+    // (each costs the kernel an RCU grace period to close, and detaching them all at the end would take seconds).
+
+    /// <summary>
+    /// Attaches for one more process with <paramref name="attach"/>, remembering which links are that process's so
+    /// <see cref="ReleaseExited"/> can close them once it is gone.
+    /// </summary>
+    public void AttachForProcess(int pid, Action attach)
+    {
+        var start = _links.Count;
+        attach();
+        if (_links.Count > start) _processLinks[pid] = _links.GetRange(start, _links.Count - start);
+    }
+
+    private readonly Dictionary<int, List<IDisposable>> _processLinks = [];
+
+    /// <summary>Closes the links of processes attached by <see cref="AttachForProcess"/> that have exited; what they sent stays readable.</summary>
+    public void ReleaseExited(Func<int, bool> alive)
+    {
+        foreach (var (pid, links) in _processLinks.ToList())
+        {
+            if (alive(pid)) continue;
+            foreach (var link in links)
+            {
+                link.Dispose();
+                _links.Remove(link);
+            }
+            _processLinks.Remove(pid);
+        }
+    }
+
     /// <summary>Detaches every probe now while keeping the maps (and the ring) readable.</summary>
     public void Detach()
     {
         foreach (var link in _links) link.Dispose();
         _links.Clear();
+        _processLinks.Clear();
     }
 
     public void Dispose()

@@ -1,5 +1,7 @@
 using Pyprobe.Python.Versions;
 using Pyprobe.Python.Processes;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Launching;
 
 namespace Pyprobe.Python.Tracing;
 
@@ -30,6 +32,82 @@ public static class TargetResolver
     {
         var process = PythonProcessResolver.Resolve(pid);
         return new TraceTarget(process.HostPath, process.DisplayPath, process.UsdtBinary, [pid], DetectVersion(process.HostPath, process.UsdtBinary));
+    }
+
+    /// <summary>One running CPython, with or without USDT probes (without: its runtime binary is the target; function events need none).</summary>
+    public static TraceTarget ForProcessWithOrWithoutProbes(int pid)
+    {
+        try
+        {
+            return ForProcess(pid);
+        }
+        catch (PythonWithoutProbesException)
+        {
+            return ForRuntimeBinary(pid);
+        }
+    }
+
+    /// <summary>One running CPython by the file that holds its runtime (what _PyEval_EvalFrameDefault is probed in), probes or not.</summary>
+    public static TraceTarget ForRuntimeBinary(int pid)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        var binary = process.Binary;
+        return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
+    }
+
+    /// <summary>How --all gets function events from one running CPython.</summary>
+    public enum FunctionEventScope
+    {
+        /// <summary>Its binary's USDT function probes fire for every call: a file-wide target covers it and its binary's later processes.</summary>
+        ByBinary,
+        /// <summary>From _PyEval_EvalFrameDefault (with the hook on 3.11+): attached, and the hook set, per process.</summary>
+        ByProcess,
+        /// <summary>Only with the hook, and --no-write forbids it.</summary>
+        Refused,
+    }
+
+    /// <summary>Decides <see cref="FunctionEventScope"/> for <paramref name="target"/> (one process).</summary>
+    public static FunctionEventScope ScopeOf(TraceTarget target, bool allowHookWrite) =>
+        FunctionEventSource.UsdtServesProcesses(target) ? FunctionEventScope.ByBinary
+        : FunctionEventSource.For(target, allowHookWrite).Kind == FunctionEventSourceKind.None ? FunctionEventScope.Refused
+        : FunctionEventScope.ByProcess;
+
+    /// <summary>
+    /// Every CPython running now, for function events: binaries whose USDT function probes serve, as file-wide targets;
+    /// every other process (3.11+ without such probes, builds without probes) as a target of its own, grouped by
+    /// binary; and the processes <see cref="FunctionEventScope.Refused"/>.
+    /// </summary>
+    public static (IReadOnlyList<TraceTarget> Targets, IReadOnlyList<TraceTarget> Refused) RunningPythonsForFunctionEvents(bool allowHookWrite)
+    {
+        var byBinary = new Dictionary<string, TraceTarget>(StringComparer.Ordinal);
+        var byProcess = new List<TraceTarget>();
+        var refused = new List<TraceTarget>();
+        var self = Environment.ProcessId;
+        foreach (var pid in ProcessTree.AllPids(except: self))
+        {
+            try
+            {
+                var target = ForProcessWithOrWithoutProbes(pid);
+                switch (ScopeOf(target, allowHookWrite))
+                {
+                    case FunctionEventScope.ByBinary:
+                        byBinary.TryAdd(target.AttachPath, target with { Pids = [] });
+                        break;
+                    case FunctionEventScope.ByProcess:
+                        byProcess.Add(target);
+                        break;
+                    default:
+                        refused.Add(target);
+                        break;
+                }
+            }
+            catch (Exception e) when (e is UsdtException or UnsupportedRuntimeException or IOException or UnauthorizedAccessException)
+            {
+                // not a CPython pyprobe reads, or gone
+            }
+        }
+        var grouped = byProcess.GroupBy(t => Canonical(t.AttachPath)).Select(g => g.First() with { Pids = g.SelectMany(t => t.Pids).ToList() });
+        return ([.. byBinary.Values, .. grouped], refused);
     }
 
     /// <summary>

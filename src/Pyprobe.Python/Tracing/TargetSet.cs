@@ -13,16 +13,25 @@ public sealed class TargetSet : IDisposable
     private static readonly TimeSpan AliveCheckInterval = TimeSpan.FromMilliseconds(100);
     private long _aliveCheckedAt;
 
-    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true)
+    private readonly List<TraceTarget> _targets;
+    private readonly Func<int, TraceTarget>? _resolveFollowed;
+    private Func<TraceTarget, string>? _attachFollowed;
+    private readonly NewProcessWatch? _watch;
+
+    private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true,
+        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null)
     {
+        _watch = watch;
         TargetsHeld = child is not null && heldBeforeInterpreter;
-        Targets = targets;
+        _targets = [.. targets];
         Child = child;
         _systemWide = systemWide;
         _pids = pids ?? targets.SelectMany(t => t.Pids).ToList();
+        _resolveFollowed = resolveFollowed;
     }
 
-    public IReadOnlyList<TraceTarget> Targets { get; }
+    /// <summary>The targets: those resolved at the start, then each process of a followed command attached while it runs.</summary>
+    public IReadOnlyList<TraceTarget> Targets => _targets;
     public HeldCommand? Child { get; }
 
     /// <summary>
@@ -32,13 +41,111 @@ public sealed class TargetSet : IDisposable
     public bool TargetsHeld { get; }
 
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
-    public bool ManyProcesses => _systemWide || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
+    /// <remarks>
+    /// --all may find more Pythons at any time: its lines always carry the pid. A command counts once a second Python of
+    /// it was attached: what is written at the end (calls) shows pids then, while event lines keep the seed's form
+    /// chosen at the start (JSON and raw events always carry the pid).
+    /// </remarks>
+    public bool ManyProcesses => _systemWide || _watch is not null || (_resolveFollowed is not null && _targets.Count > 1) || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
 
-    /// <summary>A command followed until one of its processes started CPython: that process is the target, stopped until released.</summary>
-    public static TargetSet OfFollowed(TraceTarget target, HeldCommand child) => new([target], child, false, heldBeforeInterpreter: false);
+    /// <summary>
+    /// A command followed until one of its processes started CPython: that process is the target, stopped until released.
+    /// Every later CPython process of the command becomes a target too (see <see cref="AttachFollowed"/>), resolved by
+    /// <paramref name="resolve"/>.
+    /// </summary>
+    public static TargetSet OfFollowed(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve) =>
+        new([target], child, false, heldBeforeInterpreter: false, resolveFollowed: resolve);
+
+    /// <summary>
+    /// From now on, each CPython process the followed command starts is attached with <paramref name="attach"/> (which
+    /// returns what it attached, for the user, or throws when nothing could be) by <see cref="AttachFollowed"/>;
+    /// <paramref name="wake"/> is called (from another thread) when one is waiting. Nothing happens for other targets.
+    /// A session that cannot grow (<paramref name="attach"/> null) stops following: the command's later Pythons run untraced.
+    /// </summary>
+    public void FollowInto(Func<TraceTarget, string>? attach, Action wake)
+    {
+        if (attach is null)
+        {
+            Child?.StopFollowing();
+            return;
+        }
+        _attachFollowed = attach;
+        if (_resolveFollowed is not null) Child?.Following?.NotifyWith(wake);
+    }
+
+    /// <summary>
+    /// Attaches every process of the followed command that waits stopped at its interpreter's start and lets it go;
+    /// returns a line for stderr per process (what was attached, or why it runs untraced).
+    /// </summary>
+    public IReadOnlyList<string> AttachFollowed()
+    {
+        if (_attachFollowed is null) return [];
+        var lines = new List<string>();
+        if (_watch is not null)
+            foreach (var target in _watch.Poll()) lines.Add(AttachNew(target));
+        if (_resolveFollowed is null || Child?.Following is not { } following) return lines;
+        if (following.Failure is { } failure && _followFailureTold is false)
+        {
+            _followFailureTold = true;
+            lines.Add($"pyprobe: warning: stopped following the command's processes ({failure}); Pythons it starts from now on are not traced");
+        }
+        while (following.TryTake(out var stopped))
+        {
+            try
+            {
+                var target = _resolveFollowed!(stopped.Pid);
+                var attached = _attachFollowed(target);
+                _targets.Add(target);
+                lines.Add($"pyprobe: followed pid {stopped.Pid} ({target.DisplayPath}): attached {attached}");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One process that cannot be traced (gone, not a CPython pyprobe reads, no probe that fires) must not
+                // end the run of the others: it runs on untraced, and the user is told which and why.
+                lines.Add($"pyprobe: note: pid {stopped.Pid} is not traced: {e.Message}");
+            }
+            finally
+            {
+                FollowedInterpreters.Release(stopped);
+            }
+        }
+        return lines;
+    }
+
+    private bool _followFailureTold;
+
+    /// <summary>Attaches a process --all found started (it runs on meanwhile: its calls before this are not seen).</summary>
+    private string AttachNew(TraceTarget target)
+    {
+        var pids = string.Join(", ", target.Pids);
+        try
+        {
+            var attached = _attachFollowed!(target);
+            _targets.Add(target);
+            return $"pyprobe: new pid {pids} ({target.DisplayPath}): attached {attached}";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // As for a followed process: one that cannot be traced must not end the run of the others.
+            return $"pyprobe: note: new pid {pids} is not traced: {e.Message}";
+        }
+    }
+
+    /// <summary>
+    /// A command held before it runs anything, whose binary's probes attach by file for its pid (<paramref name="target"/>);
+    /// every other CPython process it starts is followed and attached like those of <see cref="OfFollowed"/>.
+    /// </summary>
+    public static TargetSet OfHeld(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve) =>
+        new([target], child, false, heldBeforeInterpreter: true, resolveFollowed: resolve);
+
+    /// <summary>
+    /// --all: the targets found running, and the processes started later that <paramref name="watch"/> finds (attached as
+    /// they are found, see <see cref="AttachFollowed"/>); never ends by itself.
+    /// </summary>
+    public static TargetSet OfAll(IReadOnlyList<TraceTarget> targets, NewProcessWatch watch) => new(targets, null, false, watch: watch);
 
     /// <summary>Running processes with no probe file to attach to (the sampling profiler reads any CPython): ends when they have all exited.</summary>
     public static TargetSet OfProcesses(IReadOnlyList<int> pids) => new([], null, false, pids);
@@ -53,7 +160,7 @@ public sealed class TargetSet : IDisposable
     public bool AnyTargetAlive()
     {
         if (Child is not null) return !Child.HasExited;
-        if (_systemWide || Targets.Any(t => t.AllProcesses)) return true;
+        if (_systemWide || _watch is not null || Targets.Any(t => t.AllProcesses)) return true;
         var now = Stopwatch.GetTimestamp();
         if (_aliveCheckedAt != 0 && Stopwatch.GetElapsedTime(_aliveCheckedAt, now) < AliveCheckInterval) return true;
         if (!_pids.Any(IsAlive)) return false;

@@ -59,7 +59,7 @@ public sealed class TraceSession : IEventSession
     public IReadOnlyList<AttachedProbe> Probes => _probes;
 
     /// <summary>Targets whose 3.11 entry gate is open.</summary>
-    public IReadOnlyList<TraceTarget> GatedTargets { get; private set; } = [];
+    public IReadOnlyList<TraceTarget> GatedTargets => _gated;
 
     /// <summary>Probe hits in the traced processes (after the pid and tid filters).</summary>
     public ulong Hits => _scratch.SumPerCpuCounter(0, UsdtEventProgram.HitsCounterOffset);
@@ -100,29 +100,12 @@ public sealed class TraceSession : IEventSession
                 session._sentMapFd = sent.Fd.Value;
             }
             if (options.KeyFunctionsByCodeObject) session._frameCodes = new Analysis.EntryFrameCodes(core, "pyprobe_tls");
-            var gated = new List<TraceTarget>();
-            foreach (var target in targets)
-            {
-                var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, options.AllowHookWrite, options.TargetsHeld) : null;
-                foreach (var probe in probes)
-                {
-                    if (source?.FromEvalFrame == true && IsFunctionProbe(probe)) continue;
-                    var usdt = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name);
-                    if (usdt is not null) session.AttachProbe(target, probe, usdt, maps);
-                }
-                if (source?.FromEvalFrame == true)
-                {
-                    session.AttachEvalFrame(target, source, probes, maps);
-                    continue;
-                }
-                if (options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
-                {
-                    core.OpenEntryGate(target);
-                    gated.Add(target);
-                }
-            }
+            session._requested = probes;
+            session._options = options;
+            session._maps = maps;
+            session._pidFilter = pidFilter;
+            foreach (var target in targets) session.AttachTarget(target);
             if (session._probes.Count == 0) throw new UsdtException("none of the requested probes exists in the target");
-            session.GatedTargets = gated;
             return session;
         }
         catch (SyscallException e) when (e.Is(Errno.EACCES) || e.Is(Errno.EPERM))
@@ -139,6 +122,54 @@ public sealed class TraceSession : IEventSession
     }
 
     private Analysis.EntryFrameCodes? _frameCodes;
+    private IReadOnlyList<PythonProbe> _requested = [];
+    private TraceSessionOptions _options = new();
+    private UsdtEventMaps? _maps;
+    private BpfMap? _pidFilter;
+    private readonly List<TraceTarget> _gated = [];
+
+    /// <summary>The requested probes on one target: function events from USDT or _PyEval_EvalFrameDefault (see <see cref="FunctionEventSource"/>), the rest from USDT.</summary>
+    private void AttachTarget(TraceTarget target)
+    {
+        var probes = _requested;
+        var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld) : null;
+        foreach (var probe in probes)
+        {
+            if (source?.FromEvalFrame == true && IsFunctionProbe(probe)) continue;
+            var usdt = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name);
+            if (usdt is not null) AttachProbe(target, probe, usdt, _maps!);
+        }
+        if (source?.FromEvalFrame == true)
+        {
+            AttachEvalFrame(target, source, probes, _maps!);
+            return;
+        }
+        if (_options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
+        {
+            _core.OpenEntryGate(target);
+            _gated.Add(target);
+        }
+    }
+
+    /// <summary>
+    /// Attaches the session's probes to one more running process (a Python a followed command started, stopped at its
+    /// interpreter's start) while events flow; returns what it got ("function__entry, function__return (source)").
+    /// Throws when none of the probes fires in it; whatever was attached to it then stays until the session detaches.
+    /// </summary>
+    public string AttachProcess(TraceTarget target)
+    {
+        if (target.AllProcesses) throw new ArgumentException("a process target names its pid", nameof(target));
+        var first = _probes.Count;
+        var source = _requested.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, held: false) : null;
+        if (source?.Kind == FunctionEventSourceKind.None && _requested.All(IsFunctionProbe))
+            throw new UsdtException($"it has no {string.Join(", ", _requested.Select(p => p.Name))} probe that fires ({source.Reason})");
+        _core.ReleaseExited(Launching.ProcessTree.IsAlive);
+        foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
+        _core.AttachForProcess(target.Pids[0], () => AttachTarget(target));
+        var added = _probes.Skip(first).ToList();
+        if (added.Count == 0) throw new UsdtException($"it has none of the probes {string.Join(", ", _requested.Select(p => p.Name))}");
+        return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.Described : "USDT")})";
+    }
 
     private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps)
     {

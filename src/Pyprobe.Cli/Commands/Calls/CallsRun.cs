@@ -13,7 +13,7 @@ namespace Pyprobe.Cli.Commands.Calls;
 internal static class CallsRun
 {
     public static TracingRun<CallStatsSession> Start(CallSettings settings, TextWriter stderr) =>
-        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true), targets =>
+        TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true, settings.AllowWrite, stderr), targets =>
         {
             var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, settings.AllowWrite, held);
@@ -29,7 +29,7 @@ internal static class CallsRun
             }
             var probes = session.Targets.Any(t => t.Timed) ? "function__entry, function__return" : "function__return";
             var sources = string.Join("; ", session.Targets.Select(t => t.Source.Described).Distinct());
-            return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]");
+            return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]", session.AttachProcess);
         }, settings.Duration, stderr);
 
     /// <summary>Calls are timed in every target (no row will lack times for a version reason).</summary>

@@ -24,7 +24,7 @@ internal static class ProbeStreamRun
         {
             var usable = RequiredProbes.Usable(targets.Targets, probes, what, stderr);
             var session = TraceSession.Attach(usable, probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(events.RingBytes, Tids: events.Tids, EntryGate: false));
-            return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable));
+            return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable), session.AttachProcess);
         }, events.Duration, stderr);
         var session = run.Session;
         using var sink = output.Open(result, result.InvocationConfiguration.Output);

@@ -7,7 +7,8 @@ namespace Pyprobe.Cli.Commands.Running;
 /// <summary>What a command attached: the live session and the words of the Attached line.</summary>
 /// <param name="Probes">What was attached ("function__entry, function__return", "counters").</param>
 /// <param name="Where">To what ("/usr/bin/python3.11 (pid 42)"; see <see cref="TargetText.Where"/>).</param>
-internal sealed record Attachment<TSession>(TSession Session, string Probes, string Where) where TSession : ILiveSession;
+/// <param name="AttachProcess">Attaches the session to one more process (a Python a followed command starts later), returning what it attached; null when the session cannot grow.</param>
+internal sealed record Attachment<TSession>(TSession Session, string Probes, string Where, Func<TraceTarget, string>? AttachProcess = null) where TSession : ILiveSession;
 
 /// <summary>
 /// The life of every tracing command, once: take the resolved targets, attach (the command's own checks, notes
@@ -74,6 +75,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             }
             stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
             stderr.Flush();
+            targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
             targets.Child?.Resume();
             run._elapsed.Start();
             return run;
@@ -95,6 +97,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
         while (!_stop.Requested)
         {
             Session.Wait(PollMilliseconds);
+            AttachFollowed();
             if (drain() == 0) idle();
             else busy?.Invoke();
             if (DurationReached()) break;
@@ -117,9 +120,16 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             if (DurationReached()) return false;
             if (!_targets.AnyTargetAlive()) return false;
             if (now >= deadline) return true;
+            AttachFollowed();
             var until = _duration is { } d && d < deadline ? d : deadline;
             Session.Wait(Math.Clamp((int)Math.Ceiling((until - now).TotalMilliseconds), 1, 100));
         }
+    }
+
+    /// <summary>Attaches the Pythons a followed command started since the last look (each waits stopped until then).</summary>
+    private void AttachFollowed()
+    {
+        foreach (var line in _targets.AttachFollowed()) _stderr.WriteLine(line);
     }
 
     private bool DurationReached() => _durationReached = _durationReached || (_duration is { } limit && _elapsed.Elapsed >= limit);

@@ -81,7 +81,7 @@ internal static class TraceRun
     private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, TextWriter stderr)
         where TOutput : class, IDisposable
     {
-        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe));
+        var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
         IReadOnlyList<PythonProbe> probes;
         try
         {
@@ -107,7 +107,7 @@ internal static class TraceRun
                 throw;
             }
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
-                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets));
+                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess);
         }, settings.Duration, stderr);
         return (run, output!);
     }

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Pyprobe.Python.EvalFrame;
+using Pyprobe.Python.Runtime;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// `-- CMD` traces every CPython process the command starts, not only the first: two Pythons a shell runs one after the
+/// other, and Python children a Python starts with subprocess. Each is stopped at its interpreter's start, attached (USDT
+/// where its probes fire, _PyEval_EvalFrameDefault with the hook where they do not) and let go, so each gives the exact
+/// counts; each one's hook is put back when pyprobe detaches.
+/// </summary>
+public partial class FollowedCommandTests
+{
+    private const string Fib = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nprint(fib(18))\n";
+
+    /// <summary>Runs the script named by its first argument 3 times, each in a Python child of its own, after calling fib(18) itself.</summary>
+    private const string Parent = "import subprocess, sys\n" + Fib + "for _ in range(3):\n    subprocess.run([sys.executable, sys.argv[1]], check=True)\n";
+
+    private const string Pyenv39 = "/root/.pyenv/versions/3.9.18/bin/python3.9", Pyenv312 = "/root/.pyenv/versions/3.12.1/bin/python3.12";
+
+    [Fact]
+    public void TwoDifferentPythonsAShellRunsInSequenceAreBothTraced()
+    {
+        using var script = new TempFile();
+        File.WriteAllText(script.Path, Fib);
+        using var json = new TempFile();
+        // pyenv 3.9 (no probes: a plain uprobe on _PyEval_EvalFrameDefault) then Debian 3.14 through its launcher (the hook).
+        var result = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "--",
+            "sh", "-c", "\"$0\" \"$2\" && \"$1\" \"$2\"", Existing(Pyenv39), CachedPythons.Get("3.14").LauncherPath, script.Path], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["2584", "2584"], result.StdoutLines);
+        Assert.Contains(", 0 lost", result.Stderr);
+        var perPid = FibEventsPerPid(json.Path);
+        Assert.Equal(2, perPid.Count);
+        Assert.All(perPid.Values, counts => Assert.Equal((8361, 8361), counts));
+        // The second one was attached while the run went on, and said so with its pid and its source.
+        var followed = Assert.Single(Followed().Matches(result.Stderr));
+        Assert.Contains(int.Parse(followed.Groups[1].Value), perPid.Keys);
+        Assert.Contains("with the eval-frame hook", followed.Value);
+    }
+
+    [Fact]
+    public void PythonChildrenStartedWithSubprocessAreTracedEachWithItsPid()
+    {
+        using var child = new TempFile();
+        File.WriteAllText(child.Path, Fib);
+        using var parent = new TempFile();
+        File.WriteAllText(parent.Path, Parent);
+        using var json = new TempFile();
+        var result = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "--", Existing(Pyenv312), parent.Path, child.Path],
+            timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["2584", "2584", "2584", "2584"], result.StdoutLines);
+        Assert.Contains(", 0 lost", result.Stderr);
+        var perPid = FibEventsPerPid(json.Path);
+        Assert.Equal(4, perPid.Count);
+        Assert.All(perPid.Values, counts => Assert.Equal((8361, 8361), counts));
+        Assert.Equal(3, Followed().Matches(result.Stderr).Count);
+    }
+
+    [Fact]
+    public void CallsCountsEachFollowedPythonOnItsOwnRow()
+    {
+        using var child = new TempFile();
+        File.WriteAllText(child.Path, Fib);
+        using var parent = new TempFile();
+        File.WriteAllText(parent.Path, Parent);
+        using var json = new TempFile();
+        // Debian 3.9 run by its binary: held before its exec and attached by file (USDT); its children are followed.
+        var python = CachedPythons.Get("3.9");
+        var result = PyprobeBinary.Run(["calls", "--format", "json", "-o", json.Path, "--", python.BinaryPath, parent.Path, child.Path],
+            new Dictionary<string, string?> { ["LD_LIBRARY_PATH"] = python.LibraryPath }, TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(4, result.StdoutLines.Length);
+        var fibRows = JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement.EnumerateArray()
+            .Where(row => row.GetProperty("funcname").GetString() == "fib").ToList();
+        Assert.Equal(4, fibRows.Select(row => row.GetProperty("pid").GetInt32()).Distinct().Count());
+        Assert.All(fibRows, row => Assert.Equal(8361, row.GetProperty("count").GetInt64()));
+    }
+
+    [Fact]
+    public void SigtermRestoresTheHookOfAFollowedChildThatRunsOn()
+    {
+        using var loop = new TempFile();
+        File.WriteAllText(loop.Path, "import time\ndef tick():\n    time.sleep(0.01)\nwhile True:\n    tick()\n");
+        using var parent = new TempFile();
+        File.WriteAllText(parent.Path, "import subprocess, sys\nsubprocess.Popen([sys.executable, sys.argv[1]]).wait()\n");
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "-o", "/dev/null", "--", Existing(Pyenv312), parent.Path, loop.Path], out _);
+        int? childPid = null;
+        try
+        {
+            while (trace.StandardError.ReadLine() is { } line)
+            {
+                if (Followed().Match(line) is { Success: true } m)
+                {
+                    childPid = int.Parse(m.Groups[1].Value);
+                    break;
+                }
+            }
+            Assert.True(childPid is not null, "the child was not followed");
+            Assert.Equal([HookState.EvalFrameDefault], HookStates(childPid.Value));
+            AttachedTracer.Signal(trace.Id, "TERM");
+            // The child holds pyprobe's stderr open (it inherited it), so read up to the report line, not to the end.
+            string? detached;
+            while ((detached = trace.StandardError.ReadLine()) is not null && !detached.StartsWith("Detached after", StringComparison.Ordinal)) { }
+            Assert.NotNull(detached);
+            Assert.True(trace.WaitForExit(30_000), "pyprobe did not end after SIGTERM");
+            // pyprobe passed SIGTERM to the command (the parent) and is gone; the child still runs, as it was.
+            Assert.True(File.Exists($"/proc/{childPid}/stat"), "the child should still run");
+            Assert.Equal([HookState.Unset], HookStates(childPid.Value));
+        }
+        finally
+        {
+            if (childPid is int pid) AttachedTracer.Signal(pid, "KILL");
+            if (!trace.HasExited) trace.Kill();
+        }
+    }
+
+    [Fact]
+    public void TheLinksOfFollowedPythonsThatExitedAreClosed()
+    {
+        using var loop = new TempFile();
+        File.WriteAllText(loop.Path, "import time\nwhile True:\n    time.sleep(0.01)\n");
+        // Ten short Pythons one after the other, then one that runs on: each is attached as it starts.
+        var python = Existing(Pyenv312);
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "-o", "/dev/null", "--", "sh", "-c",
+            $"for i in 1 2 3 4 5 6 7 8 9 10; do '{python}' -c pass; done; exec '{python}' '{loop.Path}'"], out _);
+        int? last = null;
+        try
+        {
+            var fds = new List<int>();
+            while (fds.Count < 10 && trace.StandardError.ReadLine() is { } line)
+            {
+                if (Followed().Match(line) is not { Success: true } m) continue;
+                last = int.Parse(m.Groups[1].Value);
+                fds.Add(Directory.GetFiles($"/proc/{trace.Id}/fd").Length);
+            }
+            Assert.Equal(10, fds.Count);
+            // Each process has two links (entry, rets) while it lives; kept for the exited ones they would add 2 fds per Python.
+            Assert.InRange(fds[^1] - fds[0], -4, 4);
+        }
+        finally
+        {
+            AttachedTracer.Signal(trace.Id, "TERM");
+            if (last is int pid) AttachedTracer.Signal(pid, "KILL");
+            if (!trace.WaitForExit(30_000)) trace.Kill();
+        }
+    }
+
+    /// <summary>(function__entry, function__return) events of fib per pid.</summary>
+    private static Dictionary<int, (int Entries, int Returns)> FibEventsPerPid(string path)
+    {
+        var output = new TraceOutput(File.ReadAllText(path));
+        return output.Events.Where(e => e.GetProperty("funcname").GetString() == "fib")
+            .GroupBy(e => e.GetProperty("pid").GetInt32())
+            .ToDictionary(g => g.Key, g => (g.Count(e => e.GetProperty("probe").GetString() == "function__entry"), g.Count(e => e.GetProperty("probe").GetString() == "function__return")));
+    }
+
+    private static string Existing(string python)
+    {
+        if (!File.Exists(python)) Assert.Fail($"{python} is missing: install it with pyenv");
+        return python;
+    }
+
+    private static List<HookState> HookStates(int pid)
+    {
+        using var process = CPythonProcess.Attach(pid);
+        return EvalFrameHook.Inspect(process).ToList();
+    }
+
+    [GeneratedRegex(@"pyprobe: followed pid (\d+) .*")]
+    private static partial Regex Followed();
+}
