@@ -363,7 +363,8 @@ internal static class Sections
             counts summed over the 50 pids). ns per call = wall time from the first worker's start to the last one's end / total calls,
             so on 2 cores 50 processes can run two at a time. One thread: see the overhead section (same workload).
             pyprobe trace reads events at nice -10 (its default `--priority high`); with 50 processes it also runs with
-            `--priority normal`, side by side, and a second table splits the CPU time between the programs and the tracer.
+            `--priority normal` and `--priority realtime` (SCHED_FIFO 1), side by side, and a second table splits the CPU
+            time between the programs and the tracer.
             """);
         const string Processes = "50 processes (--all)";
         var configs = new (string Name, string[] Args, double? Extras)[]
@@ -375,8 +376,8 @@ internal static class Sections
         foreach (var (name, args, extras) in configs)
         {
             // With 50 processes pyprobe's reader competes with the programs for the CPUs: measure its raised
-            // priority (the default) against --priority normal side by side.
-            var tools = name == Processes ? Tracers(bench, true).SelectMany(t => t == Tool.PyprobeTrace ? new[] { t, Tool.PyprobeTraceNormalPriority } : [t]).ToList() : Tracers(bench, true);
+            // priority (the default) against --priority normal and realtime side by side.
+            var tools = name == Processes ? Tracers(bench, true).SelectMany(t => t == Tool.PyprobeTrace ? new[] { Tool.PyprobeTraceNormalPriority, t, Tool.PyprobeTraceRealtime } : [t]).ToList() : Tracers(bench, true);
             var runs = Matrix(bench, py, tools, args, name);
             FixCounts(runs, py.Version + name, extras);
             report.Text($"### {name}");
@@ -394,7 +395,7 @@ internal static class Sections
         }
         var procs = Summaries[Processes];
         if (procs.GetValueOrDefault(Tool.PyprobeTraceNormalPriority) is { Count: > 0 })
-            parts.Add($"--priority normal (the reader not raised): lost {LostOf(procs, Tool.PyprobeTraceNormalPriority)}");
+            parts.Add($"with --priority normal (the reader not raised) pyprobe lost {LostOf(procs, Tool.PyprobeTraceNormalPriority)}, with --priority realtime {LostOf(procs, Tool.PyprobeTraceRealtime)}");
         if (CpuShare(procs, Tool.PyprobeTrace) is { } share)
             parts.Add($"pyprobe used {share:0.0}% of the CPU time spent (programs + pyprobe)");
         report.Headline("**Scale**: " + string.Join("; ", parts) + ".");
