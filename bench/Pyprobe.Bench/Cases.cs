@@ -19,6 +19,9 @@ internal sealed record Run(Tool Tool, double NsPerCall, long Calls, long? RawSee
     /// <summary>CPU seconds the tool's process used from its start until the workload had ended and it was told to stop.</summary>
     public (double User, double Sys)? ToolCpu { get; init; }
 
+    /// <summary>How busy the machine's CPUs were (every process on it) from the release of the workload to its end, 0-1 (/proc/stat).</summary>
+    public double? MachineBusy { get; init; }
+
     /// <summary>Seconds from the first worker's start to the last one's end.</summary>
     public double Wall { get; init; }
 
@@ -108,8 +111,10 @@ internal static partial class Cases
                     break;
             }
 
+            var cpusBefore = MachineCpu();
             workload.WriteLine("go");
             if (!workload.Wait(TimeSpan.FromMinutes(10))) note = "workload timed out";
+            var cpusAfter = MachineCpu();
             var results = workload.Out.Where(l => l.StartsWith("result ", StringComparison.Ordinal))
                 .Select(l => l.Split(' ').Skip(1).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1])).ToList();
             if (results.Count == 0) throw new InvalidOperationException($"workload printed no result: {string.Join(" | ", workload.Err)}");
@@ -182,6 +187,7 @@ internal static partial class Cases
                 Wall = end - start,
                 ProgramsCpu = programsCpu,
                 ToolCpu = toolCpu,
+                MachineBusy = cpusAfter.Total > cpusBefore.Total ? 1 - (double)(cpusAfter.Idle - cpusBefore.Idle) / (cpusAfter.Total - cpusBefore.Total) : null,
             };
         }
         finally
@@ -190,6 +196,13 @@ internal static partial class Cases
             tracer?.Dispose();
             if (outFile is not null) File.Delete(outFile);
         }
+    }
+
+    /// <summary>The machine's CPU time so far, all CPUs, in ticks: the total and the idle part (idle + iowait) of /proc/stat's cpu line.</summary>
+    private static (long Total, long Idle) MachineCpu()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(long.Parse).ToArray();
+        return (fields.Sum(), fields[3] + fields[4]);
     }
 
     /// <summary>User and kernel CPU seconds of a running process (all its threads, ended ones included): /proc/PID/stat fields 14 and 15.</summary>

@@ -420,8 +420,9 @@ internal static class Sections
     {
         report.Text("CPU time of the 50-process runs (medians): the programs' own, from getrusage in each process over its calls " +
             "(kernel time includes the uprobe traps and BPF programs their calls fire), and the tracer's, from its /proc/PID/stat " +
-            "when the programs had ended (10 ms ticks). Available: 2 CPUs × the wall time.");
-        report.Table(["case", "wall s", "programs: user + kernel s", "tracer: user + kernel s", "tracer's share of the CPU time used", "CPU used / available"],
+            "when the programs had ended (10 ms ticks). Used: what the two took of the 2 CPUs × the wall time; the machine's CPUs: how busy /proc/stat " +
+            "says they were over the same run (every process, the bench's own and anything else on this shared machine).");
+        report.Table(["case", "wall s", "programs: user + kernel s", "tracer: user + kernel s", "tracer's share of the CPU time used", "used", "machine's CPUs busy"],
             runs.Where(kv => kv.Value.Count > 0 && kv.Value.All(r => r.ProgramsCpu is not null)).Select(kv =>
             {
                 var (tool, list) = (kv.Key, kv.Value);
@@ -438,6 +439,7 @@ internal static class Sections
                     traced ? $"{toolUser:0.00} + {toolSys:0.00}" : "–",
                     traced ? $"{CpuShare(runs, tool):0.0}%" : "–",
                     $"{100 * (user + sys + toolUser + toolSys) / (2 * wall):0}%",
+                    list.All(r => r.MachineBusy is not null) ? $"{100 * Stats.Median(list.Select(r => r.MachineBusy!.Value)):0}%" : "–",
                 ];
             }));
     }
