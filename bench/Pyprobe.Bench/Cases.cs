@@ -1,9 +1,10 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeCalls }
+internal enum Tool { None, Bare, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -12,6 +13,18 @@ internal sealed record Py(string Version, string FullVersion, string Binary, str
 /// <summary>One run of the workload under one tool.</summary>
 internal sealed record Run(Tool Tool, double NsPerCall, long Calls, long? RawSeen, long? ToolLost, long? Delivered, string? Note)
 {
+    /// <summary>CPU seconds the workload's processes used during their calls (user, kernel: traps and BPF included).</summary>
+    public (double User, double Sys)? ProgramsCpu { get; init; }
+
+    /// <summary>CPU seconds the tool's process used from its start until the workload had ended and it was told to stop.</summary>
+    public (double User, double Sys)? ToolCpu { get; init; }
+
+    /// <summary>How busy the machine's CPUs were (every process on it) from the release of the workload to its end, 0-1 (/proc/stat).</summary>
+    public double? MachineBusy { get; init; }
+
+    /// <summary>Seconds from the first worker's start to the last one's end.</summary>
+    public double Wall { get; init; }
+
     /// <summary>Events of leaf() the tool saw (for bpftrace count: all function entries minus the workload's few others).</summary>
     public long? Seen { get; set; } = RawSeen;
     public long? Lost => Seen is null ? null : Calls - Seen;
@@ -27,6 +40,8 @@ internal static partial class Cases
         Tool.BpftraceCount => "bpftrace `@ = count()`",
         Tool.BpftracePrintf => "bpftrace printf file/function/line (seed one-liner, system-wide)",
         Tool.PyprobeTrace => "pyprobe trace -o FILE",
+        Tool.PyprobeTraceNormalPriority => "pyprobe trace -o FILE --priority normal",
+        Tool.PyprobeTraceRealtime => "pyprobe trace -o FILE --priority realtime",
         Tool.PyprobeCalls => "pyprobe calls",
         _ => tool.ToString(),
     };
@@ -79,9 +94,15 @@ internal static partial class Cases
                     WaitForFileLine(outFile, "Attaching", tracer, TimeSpan.FromSeconds(60));
                     Thread.Sleep(bench.BpftraceSettle);
                     break;
-                case Tool.PyprobeTrace:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     outFile = bench.TempFile("pp");
-                    tracer = Child.Start([bench.Pyprobe, "trace", .. target, "-o", outFile]);
+                    string[] priority = tool switch
+                    {
+                        Tool.PyprobeTraceNormalPriority => ["--priority", "normal"],
+                        Tool.PyprobeTraceRealtime => ["--priority", "realtime"],
+                        _ => [],
+                    };
+                    tracer = Child.Start([bench.Pyprobe, "trace", .. target, "-o", outFile, .. priority]);
                     WaitAttached(tracer);
                     break;
                 case Tool.PyprobeCalls:
@@ -90,8 +111,10 @@ internal static partial class Cases
                     break;
             }
 
+            var cpusBefore = MachineCpu();
             workload.WriteLine("go");
             if (!workload.Wait(TimeSpan.FromMinutes(10))) note = "workload timed out";
+            var cpusAfter = MachineCpu();
             var results = workload.Out.Where(l => l.StartsWith("result ", StringComparison.Ordinal))
                 .Select(l => l.Split(' ').Skip(1).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1])).ToList();
             if (results.Count == 0) throw new InvalidOperationException($"workload printed no result: {string.Join(" | ", workload.Err)}");
@@ -99,6 +122,10 @@ internal static partial class Cases
             var start = results.Min(r => double.Parse(r["start"]));
             var end = results.Max(r => double.Parse(r["end"]));
             var nsPerCall = (end - start) * 1e9 / Math.Max(1, calls);
+            (double, double)? programsCpu = results.All(r => r.ContainsKey("user") && r.ContainsKey("sys"))
+                ? (results.Sum(r => double.Parse(r["user"], CultureInfo.InvariantCulture)), results.Sum(r => double.Parse(r["sys"], CultureInfo.InvariantCulture)))
+                : null;
+            (double, double)? toolCpu = null;
 
             if (tracer is not null)
             {
@@ -106,6 +133,7 @@ internal static partial class Cases
                 if (!exitsWithTarget)
                 {
                     Thread.Sleep(500);
+                    toolCpu = ProcessCpu(tracer.Pid);
                     tracer.Signal(Native.SIGINT);
                 }
                 if (!tracer.Wait(TimeSpan.FromMinutes(3))) note = "tracer did not exit; killed";
@@ -140,7 +168,7 @@ internal static partial class Cases
                     seen = leaf;
                     toolLost = lost + texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
                     break;
-                case Tool.PyprobeTrace:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     long leafLines = 0;
                     foreach (var line in File.ReadLines(outFile!))
                         if (line.Contains("funcname=leaf,", StringComparison.Ordinal) && line.Contains("leaf.py", StringComparison.Ordinal)) leafLines++;
@@ -153,13 +181,43 @@ internal static partial class Cases
                     if (seen is null) note = "no leaf row in the output of pyprobe calls";
                     break;
             }
-            return new Run(tool, nsPerCall, calls, seen, toolLost, delivered, note) { Rate = calls / Math.Max(1e-9, end - start) };
+            return new Run(tool, nsPerCall, calls, seen, toolLost, delivered, note)
+            {
+                Rate = calls / Math.Max(1e-9, end - start),
+                Wall = end - start,
+                ProgramsCpu = programsCpu,
+                ToolCpu = toolCpu,
+                MachineBusy = cpusAfter.Total > cpusBefore.Total ? 1 - (double)(cpusAfter.Idle - cpusBefore.Idle) / (cpusAfter.Total - cpusBefore.Total) : null,
+            };
         }
         finally
         {
             bare?.Dispose();
             tracer?.Dispose();
             if (outFile is not null) File.Delete(outFile);
+        }
+    }
+
+    /// <summary>The machine's CPU time so far, all CPUs, in ticks: the total and the idle part (idle + iowait) of /proc/stat's cpu line.</summary>
+    private static (long Total, long Idle) MachineCpu()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(long.Parse).ToArray();
+        return (fields.Sum(), fields[3] + fields[4]);
+    }
+
+    /// <summary>User and kernel CPU seconds of a running process (all its threads, ended ones included): /proc/PID/stat fields 14 and 15.</summary>
+    private static (double User, double Sys)? ProcessCpu(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // fields[0] is field 3
+            const double UserHz = 100.0; // clock ticks per second in /proc (USER_HZ, fixed in the Linux ABI)
+            return (long.Parse(fields[14 - 3]) / UserHz, long.Parse(fields[15 - 3]) / UserHz);
+        }
+        catch (IOException)
+        {
+            return null;
         }
     }
 

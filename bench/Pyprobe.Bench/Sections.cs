@@ -362,19 +362,27 @@ internal static class Sections
             the GIL runs one at a time) or over 50 processes forked from one parent (traced with `pyprobe --all BINARY` / bpftrace without `-p`,
             counts summed over the 50 pids). ns per call = wall time from the first worker's start to the last one's end / total calls,
             so on 2 cores 50 processes can run two at a time. One thread: see the overhead section (same workload).
+            pyprobe trace reads events at nice -10 (its default `--priority high`); with 50 processes it also runs with
+            `--priority normal` and `--priority realtime` (SCHED_FIFO 1), side by side, and a second table splits the CPU
+            time between the programs and the tracer.
             """);
+        const string Processes = "50 processes (--all)";
         var configs = new (string Name, string[] Args, double? Extras)[]
         {
             ("2 threads", [bench.Calls.ToString(), "--threads", "2"], null),
             ("8 threads", [bench.Calls.ToString(), "--threads", "8"], null),
-            ("50 processes (--all)", [bench.Calls.ToString(), "--procs", "50"], 50),
+            (Processes, [bench.Calls.ToString(), "--procs", "50"], 50),
         };
         foreach (var (name, args, extras) in configs)
         {
-            var runs = Matrix(bench, py, Tracers(bench, true), args, name);
+            // With 50 processes pyprobe's reader competes with the programs for the CPUs: measure its raised
+            // priority (the default) against --priority normal and realtime side by side.
+            var tools = name == Processes ? Tracers(bench, true).SelectMany(t => t == Tool.PyprobeTrace ? new[] { Tool.PyprobeTraceNormalPriority, t, Tool.PyprobeTraceRealtime } : [t]).ToList() : Tracers(bench, true);
+            var runs = Matrix(bench, py, tools, args, name);
             FixCounts(runs, py.Version + name, extras);
             report.Text($"### {name}");
             OverheadTable(report, runs);
+            if (name == Processes) CpuSplitTable(report, runs);
             Summaries[name] = runs;
         }
         var parts = new List<string>();
@@ -385,6 +393,11 @@ internal static class Sections
             var bare = MedianNs(runs, Tool.Bare) - none;
             parts.Add($"{name}: pyprobe trace {(MedianNs(runs, Tool.PyprobeTrace) - none) / bare:0.00}× bare, lost {LostOf(runs, Tool.PyprobeTrace)}; bpftrace printf {(MedianNs(runs, Tool.BpftracePrintf) - none) / bare:0.00}×, lost {LostOf(runs, Tool.BpftracePrintf)}");
         }
+        var procs = Summaries[Processes];
+        if (procs.GetValueOrDefault(Tool.PyprobeTraceNormalPriority) is { Count: > 0 })
+            parts.Add($"with --priority normal (the reader not raised) pyprobe lost {LostOf(procs, Tool.PyprobeTraceNormalPriority)}, with --priority realtime {LostOf(procs, Tool.PyprobeTraceRealtime)}");
+        if (CpuShare(procs, Tool.PyprobeTrace) is { } share)
+            parts.Add($"pyprobe used {share:0.0}% of the CPU time spent (programs + pyprobe)");
         report.Headline("**Scale**: " + string.Join("; ", parts) + ".");
         foreach (var (name, _, _) in configs)
         {
@@ -397,5 +410,48 @@ internal static class Sections
                 $"(bpftrace printf lost {LostOf(runs, Tool.BpftracePrintf)}; pyprobe calls, also kernel-side, lost {LostOf(runs, Tool.PyprobeCalls)}). With several processes both CPUs produce events at once " +
                 $"(≈{Stats.Count(ppRate)} events/s here) while one pyprobe thread decodes and formats them on the same two CPUs (see consumer throughput), so the ring fills; pyprobe counts and reports every lost event.");
         }
+    }
+
+    /// <summary>
+    /// Where the CPU time of a 50-process run went: the programs' own (user; kernel, where the uprobe traps and BPF
+    /// programs run) against the tracer's, per tool, medians over the repetitions.
+    /// </summary>
+    private static void CpuSplitTable(Report report, Dictionary<Tool, List<Run>> runs)
+    {
+        report.Text("CPU time of the 50-process runs (medians): the programs' own, from getrusage in each process over its calls " +
+            "(kernel time includes the uprobe traps and BPF programs their calls fire), and the tracer's, from its /proc/PID/stat " +
+            "when the programs had ended (10 ms ticks). Used: what the two took of the 2 CPUs × the wall time; the machine's CPUs: how busy /proc/stat " +
+            "says they were over the same run (every process, the bench's own and anything else on this shared machine).");
+        report.Table(["case", "wall s", "programs: user + kernel s", "tracer: user + kernel s", "tracer's share of the CPU time used", "used", "machine's CPUs busy"],
+            runs.Where(kv => kv.Value.Count > 0 && kv.Value.All(r => r.ProgramsCpu is not null)).Select(kv =>
+            {
+                var (tool, list) = (kv.Key, kv.Value);
+                var wall = Stats.Median(list.Select(r => r.Wall));
+                var user = Stats.Median(list.Select(r => r.ProgramsCpu!.Value.User));
+                var sys = Stats.Median(list.Select(r => r.ProgramsCpu!.Value.Sys));
+                var traced = list.All(r => r.ToolCpu is not null);
+                var toolUser = traced ? Stats.Median(list.Select(r => r.ToolCpu!.Value.User)) : 0;
+                var toolSys = traced ? Stats.Median(list.Select(r => r.ToolCpu!.Value.Sys)) : 0;
+                return (IReadOnlyList<string>)[
+                    Cases.Label(tool),
+                    wall.ToString("0.00"),
+                    $"{user:0.00} + {sys:0.00}",
+                    traced ? $"{toolUser:0.00} + {toolSys:0.00}" : "–",
+                    traced ? $"{CpuShare(runs, tool):0.0}%" : "–",
+                    $"{100 * (user + sys + toolUser + toolSys) / (2 * wall):0}%",
+                    list.All(r => r.MachineBusy is not null) ? $"{100 * Stats.Median(list.Select(r => r.MachineBusy!.Value)):0}%" : "–",
+                ];
+            }));
+    }
+
+    /// <summary>The tracer's median share of all the CPU time the run used (programs + tracer), in percent; null without figures.</summary>
+    private static double? CpuShare(Dictionary<Tool, List<Run>> runs, Tool tool)
+    {
+        if (runs.GetValueOrDefault(tool) is not { Count: > 0 } list || !list.All(r => r.ToolCpu is not null && r.ProgramsCpu is not null)) return null;
+        return Stats.Median(list.Select(r =>
+        {
+            var tracer = r.ToolCpu!.Value.User + r.ToolCpu!.Value.Sys;
+            return 100 * tracer / Math.Max(1e-9, tracer + r.ProgramsCpu!.Value.User + r.ProgramsCpu!.Value.Sys);
+        }));
     }
 }

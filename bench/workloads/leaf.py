@@ -4,7 +4,9 @@ Usage: python leaf.py N [--rate CALLS_PER_S] [--threads T] [--procs P] [--foreve
 
 Prints "ready PID [CHILD_PIDS...]", then waits for one line on stdin ("go") before calling anything,
 so a tracer can attach with -p PID first. Prints one "result ..." line per worker:
-    result pid=P calls=C start=S end=E      (S, E: perf_counter seconds, CLOCK_MONOTONIC)
+    result pid=P calls=C start=S end=E user=U sys=Y
+(S, E: perf_counter seconds, CLOCK_MONOTONIC; U, Y: CPU seconds the process used in user space and in the kernel
+(uprobe traps and BPF included) during the calls, from getrusage: per process, so exact with --procs)
 After "go" the only Python-level function calls are leaf() itself and one work() per worker, so a
 tracer of function__entry should see exactly calls + workers events (plus interpreter shutdown,
 which the bench measures through pyprobe's exact count).
@@ -12,6 +14,7 @@ which the bench measures through pyprobe's exact count).
 --forever (with --rate) calls leaf at that rate until stdin closes (start-up benchmark).
 """
 import os
+import resource
 import sys
 import _thread
 from time import perf_counter
@@ -22,6 +25,7 @@ def leaf(x):
 
 
 def work(n, rate, out):
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     if rate <= 0:
         t0 = perf_counter()
         for i in range(n):
@@ -42,7 +46,9 @@ def work(n, rate, out):
             deadline += period
         t1 = perf_counter()
         n = i
-    out.append("result pid=%d calls=%d start=%.9f end=%.9f" % (os.getpid(), n, t0, t1))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out.append("result pid=%d calls=%d start=%.9f end=%.9f user=%.6f sys=%.6f"
+               % (os.getpid(), n, t0, t1, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime))
 
 
 def main():

@@ -62,6 +62,15 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "geteuid")]
     internal static partial uint GetEffectiveUserId();
 
+    [LibraryImport(Library, EntryPoint = "gettid")]
+    internal static partial int GetThreadId();
+
+    [LibraryImport(Library, EntryPoint = "setpriority", SetLastError = true)]
+    internal static partial int SetPriority(int which, int who, int niceValue);
+
+    [LibraryImport(Library, EntryPoint = "sched_setscheduler", SetLastError = true)]
+    internal static partial int SchedSetScheduler(int pid, int policy, in int priority);
+
     internal const int FdCloexecDup = 1030; // F_DUPFD_CLOEXEC
     internal const int ProtRead = 1, ProtWrite = 2;
     internal const int MapShared = 1;
@@ -71,6 +80,7 @@ internal static unsafe partial class LibC
     internal const uint EpollIn = 1;
     internal const int EfdCloexec = 0x80000, EfdNonBlock = 0x800;
     internal const int RlimitMemlock = 8;
+    internal const int PrioProcess = 0; // PRIO_PROCESS: with a thread id, that one thread
 }
 
 /// <summary>struct epoll_event is packed to 12 bytes on x86-64 (and padded to 16 on arm64).</summary>

@@ -27,6 +27,7 @@ internal static class FlowCommand
         var duration = SharedOptions.Duration();
         var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry: the target keeps full speed, but only returns are seen (no depth, no durations)." };
         var ringSize = SharedOptions.RingBufferMb();
+        var priority = ConsumerPriorities.Option();
 
         var command = new Command("flow",
             "Show the call tree as it happens: per thread, '->' on entry and '<-' on return, indented by depth, with each call's duration. " +
@@ -36,7 +37,7 @@ internal static class FlowCommand
             "On 3.11 with probes pyprobe turns on function__entry, which slows call-heavy code about 10x; without function probes (3.12-3.14, or a build without them) " +
             "calls come from a uprobe on _PyEval_EvalFrameDefault, from 3.11 with the eval-frame hook set (-p only).");
         target.AddTo(command);
-        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, ringSize }) command.Options.Add(option);
+        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, ringSize, priority }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -54,7 +55,8 @@ internal static class FlowCommand
                 stopAfter,
                 EntryGate: !result.GetValue(noEntryGate),
                 ringBytes,
-                KeyFunctionsByCodeObject: true);
+                KeyFunctionsByCodeObject: true,
+                Priority: result.GetValue(priority));
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
             var tree = new CallTree();

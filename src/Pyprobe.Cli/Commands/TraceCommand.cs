@@ -31,13 +31,14 @@ internal static class TraceCommand
         var duration = SharedOptions.Duration();
         var noEntryGate = new Option<bool>("--no-entry-gate") { Description = "On Python 3.11, do not turn on function__entry (keeps the target at full speed; entries are then not seen)." };
         var ringSize = SharedOptions.RingBufferMb();
+        var priority = ConsumerPriorities.Option();
 
         var command = new Command("trace", "Print every event of CPython's USDT probes (default function__entry), lossless, with lost events counted. " +
             "Where the function probes do not fire (3.12-3.14, or a build without them), function events come from a uprobe on _PyEval_EvalFrameDefault.");
         command.Arguments.Add(probes);
         target.AddTo(command);
         var noWrite = new Option<bool>("--no-write") { Description = "Never write into the target (function events on 3.11-3.14 need its eval-frame hook set; without it: USDT where it fires)." };
-        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, noWrite, ringSize }) command.Options.Add(option);
+        foreach (var option in new Option[] { tids, function, file, time, duration, noEntryGate, noWrite, ringSize, priority }) command.Options.Add(option);
         output.AddTo(command);
 
         command.SetAction(result =>
@@ -58,7 +59,8 @@ internal static class TraceCommand
                 stopAfter,
                 !result.GetValue(noEntryGate),
                 ringBytes,
-                AllowHookWrite: !result.GetValue(noWrite));
+                AllowHookWrite: !result.GetValue(noWrite),
+                Priority: result.GetValue(priority));
             var path = result.GetValue(output.File);
             if (format.Capture)
                 return TraceRun.Capture(selection, settings, result.GetValue(time), path, result.InvocationConfiguration.Error);

@@ -58,6 +58,9 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
             : new EventBuffer(null, standardOutput, ownsStream: false);
     }
 
+    /// <summary>The kernel id of the thread that writes an -o file behind; null when lines are written in place.</summary>
+    public int? WriterThreadId => _writeBehind?.ThreadId;
+
     /// <summary>Bytes written so far and not yet flushed.</summary>
     public int Pending => _length;
 

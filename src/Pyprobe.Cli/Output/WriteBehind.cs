@@ -17,13 +17,19 @@ internal sealed class WriteBehind : IDisposable
     private bool _busy;
     private bool _closing;
     private Exception? _error;
+    private int _threadId;
 
     public WriteBehind(Stream stream)
     {
         _stream = stream;
         _thread = new Thread(Run) { IsBackground = true, Name = "pyprobe output" };
         _thread.Start();
+        lock (_lock)
+            while (_threadId == 0) Monitor.Wait(_lock);
     }
+
+    /// <summary>The kernel id of the writing thread, so a run can raise its priority with the reader's (see ConsumerPriority).</summary>
+    public int ThreadId => _threadId;
 
     /// <summary>Hands <paramref name="full"/> (its first <paramref name="length"/> bytes) to the writer; returns the buffer to fill next.</summary>
     public byte[] Hand(byte[] full, int length)
@@ -55,6 +61,11 @@ internal sealed class WriteBehind : IDisposable
 
     private void Run()
     {
+        lock (_lock)
+        {
+            _threadId = Pyprobe.Bpf.Sys.ThreadScheduling.CurrentThreadId();
+            Monitor.PulseAll(_lock);
+        }
         while (true)
         {
             byte[] buffer;

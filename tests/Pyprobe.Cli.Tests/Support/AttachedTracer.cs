@@ -6,10 +6,14 @@ namespace Pyprobe.Cli.Tests;
 public static class AttachedTracer
 {
     /// <summary>Starts pyprobe and returns once it has printed its "Attached" line.</summary>
-    public static Process Start(string[] args, out string attachedLine)
+    public static Process Start(string[] args, out string attachedLine) => Start(args, out attachedLine, out _);
+
+    /// <summary>The same, with the lines printed before the "Attached" line (notes).</summary>
+    public static Process Start(string[] args, out string attachedLine, out string before)
     {
         if (!File.Exists(PyprobeBinary.Path)) Assert.Fail($"{PyprobeBinary.Path} is missing: run scripts/build.sh");
         attachedLine = "";
+        before = "";
         var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
@@ -20,6 +24,7 @@ public static class AttachedTracer
             if (line.StartsWith("Attached", StringComparison.Ordinal))
             {
                 attachedLine = line;
+                before = stderr.ToString();
                 return process;
             }
         }

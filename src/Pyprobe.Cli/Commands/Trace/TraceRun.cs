@@ -2,6 +2,7 @@ using System.IO.Enumeration;
 using Pyprobe.Cli.Output.EventStream;
 using Pyprobe.Cli.Output.Raw;
 using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Bpf.Sys;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.EvalFrame;
@@ -23,12 +24,13 @@ internal static class TraceRun
         bool EntryGate,
         uint RingBufferBytes,
         bool AllowHookWrite = true,
-        bool KeyFunctionsByCodeObject = false);
+        bool KeyFunctionsByCodeObject = false,
+        ConsumerPriority Priority = ConsumerPriority.High);
 
     /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
     public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
     {
-        var (run, output) = Start(selection, settings, openOutput, stderr);
+        var (run, output) = Start(selection, settings, openOutput, o => o.WriterThreadId, stderr);
         using var _ = run;
         using var buffer = output;
         var session = run.Session;
@@ -60,7 +62,7 @@ internal static class TraceRun
             throw new UsageException("--format raw writes a binary capture: give it a file with -o FILE (then pyprobe convert FILE)");
         if (settings.FunctionGlob is not null || settings.FileGlob is not null)
             throw new UsageException("--function and --file filter decoded events; a raw capture keeps every event as it comes (convert it, then filter)");
-        var (run, capture) = Start(selection, settings, () => RawCaptureWriter.Create(path), stderr);
+        var (run, capture) = Start(selection, settings, () => RawCaptureWriter.Create(path), o => o.WriterThreadId, stderr);
         using var _ = run;
         using var file = capture;
         var session = run.Session;
@@ -77,8 +79,11 @@ internal static class TraceRun
         return run.Complete(run.EventReport(delivered, session.Lost, null, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
     }
 
-    /// <summary>What both forms share: support checks, attach, the output opened once the probes are live.</summary>
-    private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, TextWriter stderr)
+    /// <summary>
+    /// What both forms share: support checks, attach, the output opened once the probes are live, and the reading
+    /// thread (this one) and the output's writer raised to --priority before the Attached line.
+    /// </summary>
+    private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, Func<TOutput, int?> writerThread, TextWriter stderr)
         where TOutput : class, IDisposable
     {
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
@@ -106,6 +111,8 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
+            if (ConsumerPriorities.Apply(settings.Priority, [ThreadScheduling.CurrentThreadId(), .. writerThread(output) is { } writer ? [writer] : Array.Empty<int>()]) is { } note)
+                stderr.WriteLine(note);
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
                 : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess);
         }, settings.Duration, stderr);

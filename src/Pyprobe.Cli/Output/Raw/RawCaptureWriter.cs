@@ -19,6 +19,9 @@ internal sealed class RawCaptureWriter : IDisposable
         return new RawCaptureWriter(EventBuffer.Open(path, TextWriter.Null));
     }
 
+    /// <summary>The kernel id of the thread that writes the file (see <see cref="EventBuffer.WriterThreadId"/>).</summary>
+    public int? WriterThreadId => _file.WriterThreadId;
+
     public void WriteHeader(RawCaptureHeader header) => Write(header.Encode());
 
     /// <summary>Framed records as the ring handed them out.</summary>

@@ -1,0 +1,82 @@
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// trace --priority: while pyprobe streams events, its reading thread and its output writer run at the raised
+/// priority the option names (read back from /proc/PID/task/TID/stat), every other thread of pyprobe as started,
+/// and --priority normal changes nothing.
+/// </summary>
+public class ConsumerPriorityTests
+{
+    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "known_counts.py");
+
+    private const int SchedOther = 0, SchedFifo = 1;
+
+    [Fact]
+    public void DefaultRaisesTheReaderAndWriterToNiceMinusTen()
+    {
+        var threads = ThreadsWhileTracing([], out var stderr);
+        Assert.Contains("pyprobe reads events at nice -10", stderr);
+        var raised = threads.Where(t => t.Raised).ToList();
+        Assert.Equal(2, raised.Count);
+        Assert.All(raised, t => Assert.Equal((-10, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+        Assert.All(threads.Where(t => !t.Raised), t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
+    }
+
+    [Fact]
+    public void RealtimeRunsTheReaderAndWriterUnderSchedFifo()
+    {
+        var threads = ThreadsWhileTracing(["--priority", "realtime"], out var stderr);
+        Assert.Contains("SCHED_FIFO 1", stderr);
+        Assert.All(threads.Where(t => t.Raised), t => Assert.Equal((SchedFifo, 1), (t.Policy, t.RtPriority)));
+        Assert.All(threads.Where(t => !t.Raised), t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
+    }
+
+    [Fact]
+    public void NormalLeavesEveryThreadAsStarted()
+    {
+        var threads = ThreadsWhileTracing(["--priority", "normal"], out var stderr);
+        Assert.DoesNotContain("pyprobe reads events", stderr);
+        Assert.Contains(threads, t => t.Raised);
+        Assert.All(threads, t => Assert.Equal((0, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+    }
+
+    [Fact]
+    public void BadValueGivesOneLineAndUsageExit()
+    {
+        var result = PyprobeBinary.Run(["trace", "--priority", "fast", "-p", "1"]);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("--priority"));
+        Assert.Contains("invalid --priority 'fast': expected high, realtime or normal", line);
+    }
+
+    /// <summary>One thread of pyprobe: Raised for the event reader (the main thread) and the output writer.</summary>
+    private sealed record ThreadState(int Tid, string Name, int Nice, int Policy, int RtPriority, bool Raised);
+
+    /// <summary>Traces a parked 3.9 workload with -o FILE and <paramref name="options"/>, reads every pyprobe thread once it has attached, then stops it.</summary>
+    private static List<ThreadState> ThreadsWhileTracing(string[] options, out string stderr)
+    {
+        var python = CachedPythons.Get("3.9");
+        using var workload = WaitingWorkload.Start(python.Command(Workload, "wait"));
+        using var output = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "-p", workload.Pid.ToString(), "-o", output.Path, .. options], out _, out var notes);
+        var threads = Directory.GetDirectories($"/proc/{trace.Id}/task").Select(dir => Read(trace.Id, int.Parse(Path.GetFileName(dir)))).ToList();
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, rest) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(30));
+        Assert.True(exit == 0, rest);
+        stderr = notes + rest;
+        Assert.Contains(threads, t => t.Name == "pyprobe output");
+        return threads;
+    }
+
+    /// <summary>/proc/PID/task/TID/stat: nice is field 19, rt_priority 40, policy 41 (proc(5)); the name may hold spaces.</summary>
+    private static ThreadState Read(int pid, int tid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
+        var open = stat.IndexOf('(');
+        var close = stat.LastIndexOf(')');
+        var name = stat[(open + 1)..close];
+        var fields = stat[(close + 2)..].Split(' '); // fields[0] is field 3 (state)
+        int Field(int n) => int.Parse(fields[n - 3]);
+        return new ThreadState(tid, name, Field(19), Field(41), Field(40), Raised: tid == pid || name == "pyprobe output");
+    }
+}
