@@ -83,4 +83,35 @@ public class FlowTests
         var firstReturn = events.FindIndex(e => e.GetProperty("event").GetString() == "return");
         Assert.Equal(2, events.Take(firstReturn).Select(e => e.GetProperty("tid").GetInt32()).Distinct().Count());
     }
+    /// <summary>
+    /// A generator, a coroutine and an async generator: the same activations through the eval-frame hook (Debian 3.13,
+    /// 3.14, which run RETURN_GENERATOR in a frame of its own) as through 3.9's USDT probes — creating one is neither an
+    /// entry nor a return, and the depths stay right.
+    /// </summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.13")]
+    [InlineData("3.14")]
+    public void CreatingAGeneratorIsNoActivation(string version)
+    {
+        const string script =
+            "import asyncio\n" +
+            "def numbers():\n    yield 1\n    yield 2\n" +
+            "async def ticks():\n    yield 1\n" +
+            "async def work():\n    await asyncio.sleep(0)\n    async for _ in ticks():\n        pass\n" +
+            "def main():\n    for _ in numbers():\n        pass\n    asyncio.run(work())\n" +
+            "main()\n";
+        var (result, json) = Run(version, script, "flow", "--format", "json", "--file", "<string>");
+        Assert.Contains(", 0 lost", result.Stderr);
+        var events = JsonLines(json).Where(e => e.GetProperty("funcname").GetString() is "main" or "numbers" or "work" or "ticks").ToList();
+        Assert.Equal(
+        [
+            "->main", "->numbers", "<-numbers", "->numbers", "<-numbers", "->numbers", "<-numbers",
+            "->work", "<-work", "->work", "->ticks", "<-ticks", "->ticks", "<-ticks", "<-work", "<-main",
+        ], events.Select(e => (e.GetProperty("event").GetString() == "entry" ? "->" : "<-") + e.GetProperty("funcname").GetString()));
+        var main = events[0].GetProperty("depth").GetInt32();
+        Assert.All(events.Where(e => e.GetProperty("funcname").GetString() == "numbers"), e => Assert.Equal(main + 1, e.GetProperty("depth").GetInt32()));
+        Assert.Equal(main, events[^1].GetProperty("depth").GetInt32());
+    }
 }
+
