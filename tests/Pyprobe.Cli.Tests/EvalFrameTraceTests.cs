@@ -57,6 +57,25 @@ public class EvalFrameTraceTests
         AssertExactCounts(output, ["function__entry"]);
     }
 
+    /// <summary>Returns alone: the entry program only pushes (a generator's creation tagged), the ret program sends.</summary>
+    [Theory]
+    [MemberData(nameof(Interpreters))]
+    public void ReturnsAloneAreExact(string interpreter)
+    {
+        using var target = StartWorkload(interpreter);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out _);
+        target.Go();
+        Assert.Equal("done 499500 1000 3", target.ReadLine());
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        var output = new TraceOutput(File.ReadAllText(json.Path));
+        Assert.Empty(output.OfProbe("function__entry"));
+        AssertExactCounts(output, ["function__return"]);
+    }
+
     [Fact]
     public void SigtermAndDurationRestoreTheHook()
     {
