@@ -104,13 +104,25 @@ public static class CallStatsProgram
         {
             // The entry pushes the code object, a ret pops it: either way the function is its code object.
             var codeObject = code.Stack.Allocate(8, "code object");
-            if (kind == CallStatsProbeKind.Entry) ActivationStack.EmitPush(code, frame.Facts, frame.Layout, Ctx, PidTgid, codeObject, "out", tagCreation: true);
-            else ActivationStack.EmitPop(code, PidTgid, codeObject, "out");
-            // Creating a generator is not a call (CPython's profiler agrees): pushed for its ret, never counted.
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeObject)
-                .And64(Register.R1, ActivationStack.CreationTag)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "out");
-            CodeObjectFields.Emit(code, frame.Facts, frame.Layout, codeObject, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine));
+            var creation = ActivationStack.CreationRunsFrame(frame.Facts, frame.Layout);
+            CodeObjectSpan span;
+            if (kind == CallStatsProbeKind.Entry)
+            {
+                // co_flags comes with the span of the fields (one read), the frame's owner only for generator-like code.
+                ActivationStack.EmitReadCode(code, frame.Facts, frame.Layout, Ctx, codeObject, "out");
+                span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: creation);
+                if (creation) ActivationStack.EmitTagCreation(code, frame.Facts, frame.Layout, Ctx, span.Flags!.Value, codeObject);
+                ActivationStack.EmitPushCode(code, PidTgid, codeObject, "out");
+                // Creating a generator is not a call (CPython's profiler agrees): pushed for its ret, never counted.
+                if (creation) ActivationStack.EmitSkipCreation(code, codeObject, "out");
+            }
+            else
+            {
+                ActivationStack.EmitPop(code, PidTgid, codeObject, "out");
+                if (creation) ActivationStack.EmitSkipCreation(code, codeObject, "out");
+                span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: false);
+            }
+            CodeObjectFields.EmitFields(code, frame.Facts, span, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine));
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, emitter.SlotFuncname)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotKeyName, Register.R1);
             emitter.ReturnKnowsFirstLine = true;

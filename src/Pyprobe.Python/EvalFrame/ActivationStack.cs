@@ -8,12 +8,10 @@ namespace Pyprobe.Python.EvalFrame;
 /// </summary>
 public static class ActivationStack
 {
-    /// <summary>Low bit set on a pushed code object whose activation only creates a generator (see <see cref="EmitPush"/>).</summary>
+    /// <summary>Low bit set on a pushed code object whose activation only creates a generator (see <see cref="EmitTagCreation"/>).</summary>
     public const int CreationTag = 1;
 
-    // PyCodeObject.co_flags on 3.11–3.15 (after the var-object header, co_consts, co_names, co_exceptiontable);
     // CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR; _frameowner FRAME_OWNED_BY_GENERATOR.
-    private const int CodeFlagsOffset = 48;
     private const int GeneratorLikeFlags = 0x20 | 0x80 | 0x200;
     private const int FrameOwnedByGenerator = 1;
 
@@ -24,47 +22,79 @@ public static class ActivationStack
     public const string FramesMap = "ef_frames";
 
     /// <summary>
+    /// Whether an activation of this version can be one that only creates a generator, coroutine or async generator:
+    /// 3.11+ run RETURN_GENERATOR in a frame of their own, which CPython's profiler (and 3.9's USDT probes) do not
+    /// report as a call.
+    /// </summary>
+    public static bool CreationRunsFrame(CPythonFacts facts, RuntimeLayout layout) => facts.GeneratorCreationRunsFrame && layout.Frame.Owner is not null;
+
+    /// <summary>
     /// Reads the code object of the frame _PyEval_EvalFrameDefault was called with (ctx in <paramref name="ctx"/>)
     /// into <paramref name="codeSlot"/> and pushes it; jumps to <paramref name="skip"/> when there is no code object
     /// or no depth entry. Clobbers R0–R5.
     /// </summary>
     /// <param name="tagCreation">
-    /// Push the code object with <see cref="CreationTag"/> set when the activation only creates a generator, coroutine or
-    /// async generator (3.11+ run RETURN_GENERATOR in a frame of their own): CPython's profiler does not count it as a
-    /// call. The slot keeps the tag; its ret pops it tagged.
+    /// Push the code object with <see cref="CreationTag"/> set when the activation only creates a generator (see
+    /// <see cref="EmitTagCreation"/>), reading co_flags by itself. The slot keeps the tag; its ret pops it tagged.
     /// </param>
     public static void EmitPush(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, Register pidTgid, short codeSlot, string skip, bool tagCreation = false)
     {
-        var frameRegister = FrameRegister(facts);
         EmitReadCode(code, facts, layout, ctx, codeSlot, skip);
-        if (tagCreation && facts.GeneratorCreationRunsFrame && layout.Frame.Owner is int owner)
+        if (tagCreation && CreationRunsFrame(facts, layout))
         {
-            var word = code.Stack.Allocate(8, "co_flags / owner");
-            var untagged = code.Scope("creation")["not"];
-            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
-                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
+            var flags = code.Stack.Allocate(8, "co_flags");
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, flags, 0)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, flags)
                 .Mov64(Register.R2, 4)
                 .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
-                .Add64(Register.R3, CodeFlagsOffset)
-                .Call(HelperFunction.ProbeReadUser)
-                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, word)
-                .And64(Register.R1, GeneratorLikeFlags)
-                .JumpIf(JumpCondition.Equal, Register.R1, 0, untagged)
-                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
-                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
-                .Mov64(Register.R2, 1);
-            PtRegs.Load(code, Register.R3, ctx, frameRegister);
-            code.Add64(Register.R3, owner)
-                .Call(HelperFunction.ProbeReadUser)
-                .LoadMem(MemorySize.Byte, Register.R1, Register.FramePointer, word)
-                // A resume runs in the generator's own frame; the creating call in a frame of the thread's.
-                .JumpIf(JumpCondition.Equal, Register.R1, FrameOwnedByGenerator, untagged)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
-                .Or64(Register.R1, CreationTag)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1)
-                .Label(untagged);
+                .Add64(Register.R3, CodeObjectFields.FlagsOffset)
+                .Call(HelperFunction.ProbeReadUser);
+            EmitTagCreation(code, facts, layout, ctx, flags, codeSlot);
         }
+        EmitPushCode(code, pidTgid, codeSlot, skip);
+    }
 
+    /// <summary>
+    /// Sets <see cref="CreationTag"/> on the code object in <paramref name="codeSlot"/> when this activation only creates a
+    /// generator, coroutine or async generator: its code is generator-like (co_flags, a u32 already read into
+    /// <paramref name="flagsSlot"/>) and its frame is not owned by a generator (a resume runs in the generator's own
+    /// frame, the creating call in one of the thread's). The frame's owner is read only for generator-like code.
+    /// Nothing on versions where creation runs no frame. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitTagCreation(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, Register ctx, short flagsSlot, short codeSlot)
+    {
+        if (!CreationRunsFrame(facts, layout)) return;
+        var owner = code.Stack.Allocate(8, "frame owner");
+        var untagged = code.Scope("creation")["not"];
+        code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, flagsSlot)
+            .And64(Register.R1, GeneratorLikeFlags)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, untagged)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, owner, 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, owner)
+            .Mov64(Register.R2, 1);
+        PtRegs.Load(code, Register.R3, ctx, FrameRegister(facts));
+        code.Add64(Register.R3, layout.Frame.Owner!.Value)
+            .Call(HelperFunction.ProbeReadUser)
+            .LoadMem(MemorySize.Byte, Register.R1, Register.FramePointer, owner)
+            .JumpIf(JumpCondition.Equal, Register.R1, FrameOwnedByGenerator, untagged)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
+            .Or64(Register.R1, CreationTag)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1)
+            .Label(untagged);
+    }
+
+    /// <summary>Jumps to <paramref name="tagged"/> when the code object in <paramref name="codeSlot"/> carries <see cref="CreationTag"/>. Clobbers R1.</summary>
+    public static void EmitSkipCreation(InstructionBuilder code, short codeSlot, string tagged) =>
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
+            .And64(Register.R1, CreationTag)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, 0, tagged);
+
+    /// <summary>
+    /// Pushes the code object already in <paramref name="codeSlot"/> (tag and all) as the thread's innermost open
+    /// activation; jumps to <paramref name="skip"/> when the thread's depth entry can be neither found nor made. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitPushCode(InstructionBuilder code, Register pidTgid, short codeSlot, string skip)
+    {
         var tid = code.Stack.Allocate(4, "tid");
         var zero = code.Stack.Allocate(8, "zero depth");
         var frameKey = code.Stack.Allocate(8, "(tid, depth)");

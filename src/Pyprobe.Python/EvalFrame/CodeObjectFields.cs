@@ -6,6 +6,17 @@ namespace Pyprobe.Python.EvalFrame;
 /// <param name="FirstLine">co_firstlineno, zero-extended.</param>
 public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine);
 
+/// <summary>Where a code object's span was read onto the stack (see <see cref="CodeObjectFields.EmitReadSpan"/>).</summary>
+/// <param name="Layout">The code object's layout.</param>
+/// <param name="Slot">The stack slot of the span's first byte.</param>
+/// <param name="First">The code object offset the span starts at.</param>
+/// <param name="Flags">The stack slot of co_flags (a u32), when it was read with the span.</param>
+public sealed record CodeObjectSpan(CodeLayout Layout, short Slot, int First, short? Flags)
+{
+    /// <summary>The stack slot of the code object's field at <paramref name="offset"/>.</summary>
+    public short At(int offset) => (short)(Slot + offset - First);
+}
+
 /// <summary>
 /// Reads a code object's filename, name and first line in BPF with the runtime model's layouts — the fragment the
 /// eval-frame event program and the call-statistics programs share, so a function is named and keyed the same way
@@ -20,13 +31,23 @@ public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine
 public static class CodeObjectFields
 {
     /// <summary>Reads the code object whose address is in stack slot <paramref name="codeSlot"/> into <paramref name="into"/>. Clobbers R0–R5.</summary>
-    public static void Emit(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, CodeObjectSlots into)
+    public static void Emit(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, CodeObjectSlots into) =>
+        EmitFields(code, facts, EmitReadSpan(code, layout, codeSlot, withFlags: false), into);
+
+    /// <summary>
+    /// Reads the span of the code object in <paramref name="codeSlot"/> that holds its filename, name and first line (and
+    /// co_flags when <paramref name="withFlags"/>, which on 3.11+ lies just below them: one read instead of two) onto the
+    /// stack; a failed read leaves zeros. Clobbers R0–R5.
+    /// </summary>
+    public static CodeObjectSpan EmitReadSpan(InstructionBuilder code, RuntimeLayout layout, short codeSlot, bool withFlags)
     {
         var c = layout.Code;
         var nameField = c.Qualname ?? c.Name;
-        // One read of the span from the lowest field to the end of the highest; it starts 8-aligned so that the
-        // pointers land aligned in the stack slot (the verifier refuses a misaligned 8-byte stack load).
-        var first = Math.Min(c.FirstLineNo, Math.Min(c.Filename, nameField)) & ~7;
+        // From the lowest field to the end of the highest; it starts 8-aligned so that the pointers land aligned in the
+        // stack slot (the verifier refuses a misaligned 8-byte stack load).
+        var lowest = Math.Min(c.FirstLineNo, Math.Min(c.Filename, nameField));
+        if (withFlags) lowest = Math.Min(lowest, FlagsOffset);
+        var first = lowest & ~7;
         var end = Math.Max(c.FirstLineNo + 4, Math.Max(c.Filename + 8, nameField + 8));
         var span = code.Stack.Allocate(end - first, "code object fields");
         var read = code.Scope("code")["read"];
@@ -36,19 +57,32 @@ public static class CodeObjectFields
             .Add64(Register.R3, first)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, read);
-        // A failed read leaves garbage: 0 reads as an empty string, or line 0.
+        // A failed read leaves garbage: 0 reads as an empty string, line 0, no flags.
         for (var offset = 0; offset < end - first; offset += 8)
             code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(span + offset), 0);
         code.Label(read);
+        return new CodeObjectSpan(c, span, first, withFlags ? (short)(span + FlagsOffset - first) : null);
+    }
 
+    /// <summary>
+    /// PyCodeObject.co_flags on 3.11–3.15: after the var-object header, co_consts, co_names and co_exceptiontable.
+    /// (Only read where generator creation runs a frame of its own, 3.11+.)
+    /// </summary>
+    public const int FlagsOffset = 48;
+
+    /// <summary>Fills <paramref name="into"/> from a span read by <see cref="EmitReadSpan"/>: the str pointers' bytes and the first line. Clobbers R0–R5.</summary>
+    public static void EmitFields(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, CodeObjectSlots into)
+    {
+        var c = span.Layout;
+        var nameField = c.Qualname ?? c.Name;
         var filenameObject = code.Stack.Allocate(8, "co_filename");
         var nameObject = code.Stack.Allocate(8, "co_name");
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(span + c.Filename - first))
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(c.Filename))
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, filenameObject, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(span + nameField - first))
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(nameField))
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, nameObject, Register.R1)
             // int co_firstlineno, zero-extended.
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(span + c.FirstLineNo - first))
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(c.FirstLineNo))
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, into.FirstLine, Register.R1);
         var state = code.Stack.Allocate(8, "str state");
         EmitStringData(code, facts.Str, filenameObject, state, into.Filename);

@@ -27,7 +27,9 @@ public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int 
 /// </summary>
 /// <remarks>
 /// Rets learn their code object from the <see cref="ActivationStack"/>; a ret on a thread with no open activation
-/// (one that began before pyprobe attached) is dropped, never guessed.
+/// (one that began before pyprobe attached) is dropped, never guessed. On 3.11+ the activation that only creates a
+/// generator, coroutine or async generator (RETURN_GENERATOR in a frame of its own) is neither an entry nor a return,
+/// as for sys.setprofile and 3.9's USDT probes.
 /// </remarks>
 public static class EvalFrameProgram
 {
@@ -54,22 +56,36 @@ public static class EvalFrameProgram
     {
         var code = new InstructionBuilder();
         var codeSlot = code.Stack.Allocate(8, "code object");
+        var creation = ActivationStack.CreationRunsFrame(facts, layout);
         if (kind == EvalFrameProgramKind.PushOnly)
         {
-            // Nothing is sent, so no hit is counted: only the filter and the push.
+            // Nothing is sent, so no hit is counted: only the filter and the push (creations tagged, for the ret to drop).
             code.Mov64(Ctx, Register.R1)
                 .Call(HelperFunction.GetCurrentPidTgid)
                 .Mov64(PidTgid, Register.R0);
             PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit);
-            ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
+            ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit, tagCreation: true);
+        }
+        else if (kind == EvalFrameProgramKind.Return)
+        {
+            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
+            ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
+            // The ret of an activation that only created a generator: its entry was not sent either.
+            if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
+            EmitRecord(code, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options.WakeupThreshold);
         }
         else
         {
             EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
-            if (kind == EvalFrameProgramKind.Return) ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
-            else if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit);
-            else ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
-            EmitRecord(code, facts, layout, codeSlot, options.WakeupThreshold);
+            ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
+            // co_flags comes with the span the record needs (one read): creating a generator is not an activation
+            // CPython's profiler or 3.9's probes report, so it sends nothing; with returns traced it is still pushed,
+            // tagged, so that its ret is dropped too.
+            var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation);
+            if (creation) ActivationStack.EmitTagCreation(code, facts, layout, Ctx, span.Flags!.Value, codeSlot);
+            if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPushCode(code, PidTgid, codeSlot, Exit);
+            if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
+            EmitRecord(code, facts, span, options.WakeupThreshold);
         }
         code.Label(Exit)
             .Mov64(Register.R0, 0)
@@ -77,8 +93,8 @@ public static class EvalFrameProgram
         return code.Assemble();
     }
 
-    /// <summary>Builds and sends the record for the code object in <paramref name="codeSlot"/>.</summary>
-    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, RuntimeLayout layout, short codeSlot, int wakeupThreshold)
+    /// <summary>Builds and sends the record for the code object whose span is <paramref name="span"/>.</summary>
+    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, int wakeupThreshold)
     {
         EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch);
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
@@ -86,7 +102,7 @@ public static class EvalFrameProgram
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
 
         var fields = new CodeObjectSlots(code.Stack.Allocate(8, "filename"), code.Stack.Allocate(8, "name"), code.Stack.Allocate(8, "first line"));
-        CodeObjectFields.Emit(code, facts, layout, codeSlot, fields);
+        CodeObjectFields.EmitFields(code, facts, span, fields);
         short[] values = [fields.Filename, fields.Name, fields.FirstLine];
         for (var i = 0; i < values.Length; i++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, values[i])

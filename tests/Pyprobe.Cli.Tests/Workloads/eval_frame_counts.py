@@ -2,9 +2,13 @@
 
 After "ready", a line on stdin starts: fib(18) = 8361 calls of fib; 1000 calls of Counter.tick; a generator
 of 1000 items consumed by a for loop = 1001 activations of numbers (first start, 999 resumes after a yield,
-and the resume that ends it); 1 call of fails (raises, caught); deep(499) = 500 nested calls of deep.
+and the resume that ends it); 1 call of fails (raises, caught); deep(499) = 500 nested calls of deep; an asyncio task
+running work = 2 activations (its start, and its resume after sleep(0)) consuming the async generator ticks = 4
+(first start, 2 resumes after a yield, the resume that ends it). Creating a generator, coroutine or async generator
+is not an activation (3.11+ run it in a frame of its own; CPython's profiler and 3.9's probes do not report it).
 It then prints "done" and waits for a second line before exiting, so its memory can be read after the tracer left.
 """
+import asyncio
 import sys
 
 
@@ -33,6 +37,19 @@ def deep(n):
     return 0 if n == 0 else deep(n - 1) + 1
 
 
+async def ticks():
+    for i in range(3):
+        yield i
+
+
+async def work():
+    await asyncio.sleep(0)
+    total = 0
+    async for i in ticks():
+        total += i
+    return total
+
+
 print("ready", flush=True)
 sys.stdin.readline()
 fib(18)
@@ -47,5 +64,5 @@ try:
 except ValueError:
     pass
 assert deep(499) == 499
-print("done", total, counter.n, flush=True)
+print("done", total, counter.n, asyncio.run(work()), flush=True)
 sys.stdin.readline()
