@@ -2,8 +2,8 @@
 
 After "ready", a line on stdin starts: 1000 calls of tick in the main interpreter; then a new subinterpreter
 runs fib(18) = 8361 calls of fib (fib exists only there); then 500 more calls of tick in the main interpreter.
-It prints "done" and waits for a second line before exiting, so both interpreters' memory can be read after
-the tracer left. The module that makes subinterpreters: _xxsubinterpreters (3.12), _interpreters (3.13),
+It prints "done" and waits for a second line before exiting, the subinterpreter still alive, so both interpreters'
+memory can be read after the tracer left. The module that makes subinterpreters: _xxsubinterpreters (3.12), _interpreters (3.13),
 concurrent.interpreters (3.14+).
 """
 import sys
@@ -21,23 +21,28 @@ def tick():
 
 
 def run_in_new_interpreter(code):
+    """Returns the new interpreter's handle: while it is referenced, the interpreter lives."""
     minor = sys.version_info[1]
     if minor == 12:
         import _xxsubinterpreters
-        _xxsubinterpreters.run_string(_xxsubinterpreters.create(), code)
+        handle = _xxsubinterpreters.create()
+        _xxsubinterpreters.run_string(handle, code)
     elif minor == 13:
         import _interpreters
-        _interpreters.exec(_interpreters.create(), code)
+        handle = _interpreters.create()
+        _interpreters.exec(handle, code)
     else:
         from concurrent import interpreters
-        interpreters.create().exec(code)
+        handle = interpreters.create()
+        handle.exec(code)
+    return handle
 
 
 print("ready", flush=True)
 sys.stdin.readline()
 for _ in range(1000):
     tick()
-run_in_new_interpreter(FIB)
+subinterpreter = run_in_new_interpreter(FIB)
 for _ in range(500):
     tick()
 print("done", flush=True)
