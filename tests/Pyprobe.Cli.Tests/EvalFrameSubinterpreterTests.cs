@@ -38,4 +38,27 @@ public class EvalFrameSubinterpreterTests
         Assert.False(target.Process.HasExited);
         Assert.Equal([HookState.Unset, HookState.Unset], EvalFrameTraceTests.HookStates(target.Pid));
     }
+
+    [Fact]
+    public void SubinterpreterDestroyedWhileAttachedIsLeftOutOfTheRestore()
+    {
+        const string python = "/root/.pyenv/versions/3.13.0/bin/python3.13";
+        if (!File.Exists(python)) Assert.Fail($"{python} is missing: install CPython 3.13.0 with pyenv");
+        using var target = WaitingWorkload.Start([python, Workload, "--close"]);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString()], out _);
+        target.Go();
+        Assert.Equal("done", target.ReadLine());
+        Assert.Equal([HookState.EvalFrameDefault], EvalFrameTraceTests.HookStates(target.Pid));
+
+        AttachedTracer.Signal(trace.Id, "TERM");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(8361, new TraceOutput(File.ReadAllText(json.Path)).Count("function__entry", "funcname", "fib"));
+        Assert.Equal([HookState.Unset], EvalFrameTraceTests.HookStates(target.Pid));
+        // The program runs on unharmed to its normal end.
+        target.Go();
+        Assert.True(target.Process.WaitForExit(10_000));
+        Assert.Equal(0, target.Process.ExitCode);
+    }
 }
