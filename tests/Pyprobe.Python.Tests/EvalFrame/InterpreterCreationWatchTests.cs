@@ -14,7 +14,7 @@ public class InterpreterCreationWatchTests
     // Two subinterpreters, kept alive (a dropped handle destroys its interpreter) until the process ends.
     private const string TwoSubinterpreters = """
         minor = sys.version_info[1]
-        if minor == 12:
+        if minor <= 12:
             import _xxsubinterpreters as m
             kept = [m.create(), m.create()]
         elif minor == 13:
@@ -26,8 +26,10 @@ public class InterpreterCreationWatchTests
         """;
 
     [Theory]
+    [InlineData("pyenv:3.11.7", "PyInterpreterState_New")]
     [InlineData("pyenv:3.12.1", "PyInterpreterState_New")]
     [InlineData("pyenv:3.13.0", "_PyInterpreterState_New")]
+    [InlineData("debian:3.13", "_PyInterpreterState_New")]
     [InlineData("debian:3.14", "_PyInterpreterState_New")]
     public void EachNewInterpreterGetsTheHookAndLosesItOnDispose(string interpreter, string constructor)
     {
