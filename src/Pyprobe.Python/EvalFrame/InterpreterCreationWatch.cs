@@ -10,7 +10,8 @@ namespace Pyprobe.Python.EvalFrame;
 /// and missed without a word. A return probe on the interpreter constructor (<c>_PyInterpreterState_New</c> on 3.13+,
 /// which every path to a new interpreter goes through; <c>PyInterpreterState_New</c> before) stops the process when
 /// the new interpreter is linked into the runtime's list and has run no code; the watch's thread then writes the hook
-/// into it (only over NULL) and continues the process — a stop of well under a millisecond per new interpreter.
+/// into it (only over NULL) and continues the process. The stop did not show next to the ~12 ms a pyenv 3.13 process
+/// takes to make and destroy a subinterpreter (4×200 of each, alternated: 11.94 ms bare, 12.00 ms watched).
 /// Disposing detaches the probe, continues a process still stopped here, and restores the hook in the interpreters
 /// that still exist.
 /// </summary>
