@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Tests.Runtime;
@@ -31,14 +32,21 @@ public class InterpreterCreationWatchTests
     [InlineData("pyenv:3.13.0", "_PyInterpreterState_New")]
     [InlineData("debian:3.13", "_PyInterpreterState_New")]
     [InlineData("debian:3.14", "_PyInterpreterState_New")]
-    public void EachNewInterpreterGetsTheHookAndLosesItOnDispose(string interpreter, string constructor)
+    public void EachNewInterpreterGetsTheHookAndLosesItOnDispose(string interpreter, string constructor) =>
+        Watch(interpreter, constructor, KernelFeatures.PreferredAttachMode);
+
+    /// <summary>The perf-event return probe (kernels without uprobe_multi) does the same.</summary>
+    [Fact]
+    public void PerfEventReturnProbeDoesTheSame() => Watch("pyenv:3.13.0", "_PyInterpreterState_New", UprobeAttachMode.PerfEvent);
+
+    private static void Watch(string interpreter, string constructor, UprobeAttachMode mode)
     {
         Requirements.EnsureRoot();
         var command = Interpreters.Command(interpreter);
         using var workload = new PythonWorkload(command[^1], TwoSubinterpreters, [.. command.SkipLast(1)]);
         using var process = CPythonProcess.Attach(workload.Pid);
         Assert.Equal(constructor, InterpreterCreationWatch.CreationFunction(process.Binary).Name);
-        using (var watch = InterpreterCreationWatch.Start(KernelFeatures.PreferredAttachMode, workload.Pid))
+        using (var watch = InterpreterCreationWatch.Start(mode, workload.Pid))
         {
             Assert.Equal(1, watch.Hook.Written);
             workload.RunMeasuredPart(TimeSpan.FromSeconds(30));
