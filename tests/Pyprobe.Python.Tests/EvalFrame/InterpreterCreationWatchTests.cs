@@ -26,6 +26,16 @@ public class InterpreterCreationWatchTests
             kept = [interpreters.create(), interpreters.create()]
         """;
 
+    // The same, made by two threads at once (the process stops whichever thread made one).
+    private const string TwoSubinterpretersFromThreads = """
+        import threading
+        from concurrent import interpreters
+        kept = []
+        threads = [threading.Thread(target=lambda: kept.append(interpreters.create())) for _ in range(2)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        """;
+
     [Theory]
     [InlineData("pyenv:3.11.7", "PyInterpreterState_New")]
     [InlineData("pyenv:3.12.1", "PyInterpreterState_New")]
@@ -33,17 +43,21 @@ public class InterpreterCreationWatchTests
     [InlineData("debian:3.13", "_PyInterpreterState_New")]
     [InlineData("debian:3.14", "_PyInterpreterState_New")]
     public void EachNewInterpreterGetsTheHookAndLosesItOnDispose(string interpreter, string constructor) =>
-        Watch(interpreter, constructor, KernelFeatures.PreferredAttachMode);
+        Watch(interpreter, constructor, KernelFeatures.PreferredAttachMode, TwoSubinterpreters);
+
+    [Fact]
+    public void InterpretersMadeByOtherThreadsGetTheHook() =>
+        Watch("debian:3.14", "_PyInterpreterState_New", KernelFeatures.PreferredAttachMode, TwoSubinterpretersFromThreads);
 
     /// <summary>The perf-event return probe (kernels without uprobe_multi) does the same.</summary>
     [Fact]
-    public void PerfEventReturnProbeDoesTheSame() => Watch("pyenv:3.13.0", "_PyInterpreterState_New", UprobeAttachMode.PerfEvent);
+    public void PerfEventReturnProbeDoesTheSame() => Watch("pyenv:3.13.0", "_PyInterpreterState_New", UprobeAttachMode.PerfEvent, TwoSubinterpreters);
 
-    private static void Watch(string interpreter, string constructor, UprobeAttachMode mode)
+    private static void Watch(string interpreter, string constructor, UprobeAttachMode mode, string script)
     {
         Requirements.EnsureRoot();
         var command = Interpreters.Command(interpreter);
-        using var workload = new PythonWorkload(command[^1], TwoSubinterpreters, [.. command.SkipLast(1)]);
+        using var workload = new PythonWorkload(command[^1], script, [.. command.SkipLast(1)]);
         using var process = CPythonProcess.Attach(workload.Pid);
         Assert.Equal(constructor, InterpreterCreationWatch.CreationFunction(process.Binary).Name);
         using (var watch = InterpreterCreationWatch.Start(mode, workload.Pid))
