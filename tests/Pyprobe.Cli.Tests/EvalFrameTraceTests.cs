@@ -162,7 +162,7 @@ public class EvalFrameTraceTests
     private static int CountEither(TraceOutput output, string probe, string name, string qualified) =>
         output.Count(probe, "funcname", name) + output.Count(probe, "funcname", qualified);
 
-    private static List<HookState> HookStates(int pid)
+    internal static List<HookState> HookStates(int pid)
     {
         using var process = CPythonProcess.Attach(pid);
         return process.Binary.Facts.HasEvalFrameHook ? EvalFrameHook.Inspect(process).ToList() : [];
@@ -170,7 +170,10 @@ public class EvalFrameTraceTests
 
 
     /// <summary>The workload on <paramref name="interpreter"/> ("pyenv:3.12.1" or a Debian version), started and parked before its work; a missing interpreter fails the test.</summary>
-    private static WaitingWorkload StartWorkload(string interpreter, params string[] options)
+    private static WaitingWorkload StartWorkload(string interpreter, params string[] options) => StartScript(Workload, interpreter, options);
+
+    /// <summary>Any workload script that prints "ready" and waits for "go", started the same way.</summary>
+    internal static WaitingWorkload StartScript(string script, string interpreter, params string[] options)
     {
         var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
         List<string> command;
@@ -179,12 +182,12 @@ public class EvalFrameTraceTests
             var minor = string.Join('.', version.Split('.').Take(2));
             var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
             if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
-            command = [binary, .. options, Workload];
+            command = [binary, .. options, script];
         }
         else
         {
             var python = CachedPythons.Get(version);
-            command = python.Command([.. options, Workload]);
+            command = python.Command([.. options, script]);
         }
         return WaitingWorkload.Start(command);
     }

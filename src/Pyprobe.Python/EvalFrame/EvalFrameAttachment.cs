@@ -62,7 +62,8 @@ public static class EvalFrameAttachment
         using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
             core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
-            core.AddLink(EvalFrameHook.Install(process));
+            // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
+            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid));
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

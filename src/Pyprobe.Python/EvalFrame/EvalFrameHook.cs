@@ -17,7 +17,7 @@ public enum HookState
 /// Sets interp->eval_frame = &amp;_PyEval_EvalFrameDefault in every interpreter of a 3.11+ process, so CPython stops
 /// inlining Python-to-Python calls and every activation goes through _PyEval_EvalFrameDefault (cpython.md §7);
 /// disposing puts NULL back where the value is still pyprobe's. Only NULL is ever overwritten: a hook someone else
-/// set is left alone. The 8-byte writes go through /proc/PID/mem, opened for writing only while writing.
+/// set is left alone. Interpreters created later are covered by <see cref="InterpreterCreationWatch"/>. The 8-byte writes go through /proc/PID/mem, opened for writing only while writing.
 /// A SIGKILLed pyprobe leaves the hook set: the program keeps working, a little slower (README).
 /// </summary>
 public sealed class EvalFrameHook : IDisposable
@@ -96,20 +96,49 @@ public sealed class EvalFrameHook : IDisposable
         return new EvalFrameHook(process.Pid, value, written, before);
     }
 
-    /// <summary>Puts NULL back in every interpreter pyprobe set, if the value there is still pyprobe's.</summary>
+    /// <summary>
+    /// Sets the hook in every interpreter of <paramref name="process"/> whose hook is NULL now: one created since
+    /// <see cref="Install"/> (<see cref="InterpreterCreationWatch"/> calls this while its creator is stopped, before
+    /// the new interpreter runs any code). Returns how many were set.
+    /// </summary>
+    public int Cover(CPythonProcess process)
+    {
+        var fresh = Slots(process).Where(slot => process.Memory.ReadU64(slot) == 0).ToList();
+        if (fresh.Count == 0) return 0;
+        using var mem = OpenForWriting(_pid);
+        foreach (var slot in fresh)
+        {
+            Write(mem, _pid, slot, _value);
+            // An interpreter at an address pyprobe wrote before (the old one was freed) is already listed.
+            if (!_written.Contains(slot)) _written.Add(slot);
+        }
+        return fresh.Count;
+    }
+
+    /// <summary>
+    /// Puts NULL back in every interpreter pyprobe set that still exists (the list is read again: a destroyed
+    /// interpreter's memory may belong to something else now), if the value there is still pyprobe's.
+    /// </summary>
     public void Dispose()
     {
         if (_written.Count == 0) return;
         try
         {
+            var live = LiveSlots();
             using var mem = OpenForWriting(_pid);
-            foreach (var slot in _written) TryRestore(mem, slot, _value);
+            foreach (var slot in _written.Where(live.Contains)) TryRestore(mem, slot, _value);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ProcessMemoryException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or UnsupportedRuntimeException)
         {
             // The process is gone: nothing left to restore.
         }
         _written.Clear();
+    }
+
+    private HashSet<ulong> LiveSlots()
+    {
+        using var process = CPythonProcess.Attach(_pid);
+        return [.. Slots(process)];
     }
 
     private static void TryRestore(SafeFileHandle mem, ulong slot, ulong value)
