@@ -142,12 +142,30 @@ internal static class TargetSelector
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
             Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
-            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve);
+            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve, commandIsPython: RunsPythonItself(argv, stopped.Pid == child.Pid));
         }
         catch
         {
             child.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The command is a Python (through PATH, a `#!` line or the dynamic loader), not a program that may start several:
+    /// also a wrapper named like one that became the Python in its own process (a launcher script, a pyenv shim).
+    /// </summary>
+    private static bool RunsPythonItself(IReadOnlyList<string> argv, bool becameThePython)
+    {
+        if (becameThePython && Path.GetFileName(argv[0]).StartsWith("python", StringComparison.Ordinal)) return true;
+        try
+        {
+            LaunchedInterpreter.Resolve(argv);
+            return true;
+        }
+        catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 
