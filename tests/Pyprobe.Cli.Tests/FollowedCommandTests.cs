@@ -162,6 +162,11 @@ public partial class FollowedCommandTests
         var flow = PyprobeBinary.Run(["flow", "--time", "none", "--", "sh", "-c", "\"$0\" -c \"$1\"", python.LauncherPath, Hello], timeout: TimeSpan.FromSeconds(60));
         Assert.True(flow.ExitCode == 0, flow.ToString());
         Assert.Matches(@"^ *(\d+)/\1 +-> hello \(<string>:1\)$", Assert.Single(flow.StdoutLines, l => l.Contains("-> hello (")));
+        // calls shows the PID column for such a command too, with a single Python.
+        var calls = PyprobeBinary.Run(["calls", "--", "sh", "-c", "\"$0\" -c \"$1\"", python.LauncherPath, Hello], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(calls.ExitCode == 0, calls.ToString());
+        Assert.Matches(@"^ *PID +CALLS ", calls.StdoutLines[0]);
+        Assert.Matches(@"^ *\d+ +1 .* hello \(<string>:1\)$", Assert.Single(calls.StdoutLines, l => l.Contains(" hello (")));
         // A Python without probes run by its binary is followed too, but it is the command: the seed's form stays.
         var direct = PyprobeBinary.Run(["trace", "function__entry", "--time", "none", "--", Existing(Pyenv312), "-c", Hello], timeout: TimeSpan.FromSeconds(60));
         Assert.True(direct.ExitCode == 0, direct.ToString());
