@@ -137,6 +137,76 @@ public sealed class AllFunctionEventsTests
         }
     }
 
+    [Fact]
+    public void AllWithThePathOfABuildWithoutProbesHooksOnlyThatBinarysProcesses()
+    {
+        foreach (var python in new[] { Pyenv312, Pyenv313 })
+            if (!File.Exists(python)) Assert.Fail($"{python} is missing: install it with pyenv");
+        var directory = Directory.CreateTempSubdirectory("pyprobe-all-").FullName;
+        try
+        {
+            var script = Path.Combine(directory, "workload.py");
+            File.WriteAllText(script, Workload);
+            var json = Path.Combine(directory, "trace.json");
+            var err = Path.Combine(directory, "stderr.txt");
+            // pyenv 3.12 (named) and 3.13 (not named) run before pyprobe starts, a second pyenv 3.12 after it attached.
+            File.WriteAllText(Path.Combine(directory, "run.sh"), $"""
+                cd '{directory}'
+                '{Pyenv312}' '{script}' '{directory}' a > out-a.txt &
+                '{Pyenv313}' '{script}' '{directory}' b > out-b.txt &
+                while [ ! -e ready-a ] || [ ! -e ready-b ]; do sleep 0.05; done
+                '{PyprobeBinary.Path}' trace function__entry function__return --all '{Pyenv312}' --format json -o '{json}' 2> '{err}' &
+                while ! grep -q Attached '{err}'; do sleep 0.05; done
+                '{Pyenv312}' '{script}' '{directory}' c > out-c.txt &
+                while [ ! -e end ]; do sleep 0.05; done
+                """);
+            var info = new ProcessStartInfo("/usr/bin/unshare") { UseShellExecute = false };
+            foreach (var a in new[] { "--pid", "--fork", "--mount-proc", "sh", Path.Combine(directory, "run.sh") }) info.ArgumentList.Add(a);
+            using var unshare = Process.Start(info)!;
+            try
+            {
+                WaitFor(() => File.Exists(err) && File.ReadAllText(err).Contains("Attached"), "pyprobe to attach", err);
+                Assert.Contains("--all writes the eval-frame hook in 1 process (CPython 3.12.1)", File.ReadAllText(err));
+                WaitFor(() => File.ReadAllText(err).Contains("pyprobe: new pid "), "the later Python to be attached", err);
+                Assert.DoesNotContain("no USDT probes", File.ReadAllText(err));
+                var pythons = HostPids(script);
+                Assert.Equal(3, pythons.Count);
+                var (named, other) = (pythons.Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").StartsWith(Pyenv312, StringComparison.Ordinal)).ToList(),
+                    pythons.Single(pid => File.ReadAllText($"/proc/{pid}/cmdline").StartsWith(Pyenv313, StringComparison.Ordinal)));
+                Assert.Equal(2, named.Count);
+                Assert.All(named, pid => Assert.Equal([HookState.EvalFrameDefault], HookStates(pid)));
+                Assert.Equal([HookState.Unset], HookStates(other));
+
+                File.WriteAllText(Path.Combine(directory, "go"), "");
+                WaitFor(() => new[] { "a", "b", "c" }.All(tag => File.ReadAllText(Path.Combine(directory, $"out-{tag}.txt")).Trim() == "2584"), "the Pythons to print fib(18)", err);
+                Thread.Sleep(300);
+                var pyprobe = Assert.Single(HostPids(json));
+                AttachedTracer.Signal(pyprobe, "TERM");
+                WaitFor(() => File.ReadAllText(err).Contains("Detached after"), "pyprobe to detach", err);
+                WaitFor(() => !File.Exists($"/proc/{pyprobe}/stat"), "pyprobe to exit", err);
+
+                Assert.All(named, pid => Assert.Equal([HookState.Unset], HookStates(pid)));
+                Assert.Contains(", 0 lost", File.ReadAllText(err));
+                var fib = new TraceOutput(File.ReadAllText(json)).Events.Where(e => e.GetProperty("funcname").GetString() == "fib").GroupBy(e => e.GetProperty("pid").GetInt32()).ToList();
+                Assert.Equal(named.Order(), fib.Select(perPid => perPid.Key).Order());
+                foreach (var perPid in fib)
+                {
+                    Assert.Equal(8361, perPid.Count(e => e.GetProperty("probe").GetString() == "function__entry"));
+                    Assert.Equal(8361, perPid.Count(e => e.GetProperty("probe").GetString() == "function__return"));
+                }
+            }
+            finally
+            {
+                File.WriteAllText(Path.Combine(directory, "end"), "");
+                if (!unshare.WaitForExit(10_000)) unshare.Kill(entireProcessTree: true);
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>Host pids of the processes whose command line names <paramref name="argument"/> (the namespace's pids differ).</summary>
     private static List<int> HostPids(string argument)
     {

@@ -40,6 +40,23 @@ public class ConsumerPriorityTests
         Assert.All(threads, t => Assert.Equal((0, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
     }
 
+    [Theory]
+    [InlineData("gc")]
+    [InlineData("imports")]
+    [InlineData("audit")]
+    public void EventCommandsRaiseTheirReaderAndWriterToo(string command)
+    {
+        var threads = ThreadsWhile(command, [], out var stderr);
+        Assert.Contains("pyprobe reads events at nice -10", stderr);
+        var raised = threads.Where(t => t.Raised).ToList();
+        Assert.Equal(2, raised.Count);
+        Assert.All(raised, t => Assert.Equal((-10, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+        Assert.All(threads.Where(t => !t.Raised), t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
+        var normal = ThreadsWhile(command, ["--priority", "normal"], out stderr);
+        Assert.DoesNotContain("pyprobe reads events", stderr);
+        Assert.All(normal, t => Assert.Equal((0, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+    }
+
     [Fact]
     public void BadValueGivesOneLineAndUsageExit()
     {
@@ -52,13 +69,15 @@ public class ConsumerPriorityTests
     /// <summary>One thread of pyprobe: Raised for the event reader (the main thread) and the output writer.</summary>
     private sealed record ThreadState(int Tid, string Name, int Nice, int Policy, int RtPriority, bool Raised);
 
-    /// <summary>Traces a parked 3.9 workload with -o FILE and <paramref name="options"/>, reads every pyprobe thread once it has attached, then stops it.</summary>
-    private static List<ThreadState> ThreadsWhileTracing(string[] options, out string stderr)
+    private static List<ThreadState> ThreadsWhileTracing(string[] options, out string stderr) => ThreadsWhile("trace", options, out stderr);
+
+    /// <summary>Runs <paramref name="command"/> on a parked 3.9 workload with -o FILE and <paramref name="options"/>, reads every pyprobe thread once it has attached, then stops it.</summary>
+    private static List<ThreadState> ThreadsWhile(string command, string[] options, out string stderr)
     {
         var python = CachedPythons.Get("3.9");
         using var workload = WaitingWorkload.Start(python.Command(Workload, "wait"));
         using var output = new TempFile();
-        using var trace = AttachedTracer.Start(["trace", "-p", workload.Pid.ToString(), "-o", output.Path, .. options], out _, out var notes);
+        using var trace = AttachedTracer.Start([command, "-p", workload.Pid.ToString(), "-o", output.Path, .. options], out _, out var notes);
         var threads = Directory.GetDirectories($"/proc/{trace.Id}/task").Select(dir => Read(trace.Id, int.Parse(Path.GetFileName(dir)))).ToList();
         AttachedTracer.Signal(trace.Id, "INT");
         var (exit, _, rest) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(30));

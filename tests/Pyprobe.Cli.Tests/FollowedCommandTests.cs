@@ -149,6 +149,30 @@ public partial class FollowedCommandTests
         }
     }
 
+    [Fact]
+    public void TextLinesOfACommandThatIsNotAPythonCarryThePidFromTheFirst()
+    {
+        const string Hello = "def hello():\n    pass\nhello()\n";
+        var python = CachedPythons.Get("3.9");
+        // A shell that runs Debian 3.9 (its launcher) as a child: followed, so any number of Pythons may come.
+        var shell = PyprobeBinary.Run(["trace", "--time", "none", "--", "sh", "-c", "\"$0\" -c \"$1\"", python.LauncherPath, Hello], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(shell.ExitCode == 0, shell.ToString());
+        var line = Assert.Single(shell.StdoutLines, l => l.Contains("funcname=hello"));
+        Assert.Matches(@"^\[(\d+)/\1\] function__entry filename=<string>, funcname=hello, lineno=1$", line);
+        var flow = PyprobeBinary.Run(["flow", "--time", "none", "--", "sh", "-c", "\"$0\" -c \"$1\"", python.LauncherPath, Hello], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(flow.ExitCode == 0, flow.ToString());
+        Assert.Matches(@"^ *(\d+)/\1 +-> hello \(<string>:1\)$", Assert.Single(flow.StdoutLines, l => l.Contains("-> hello (")));
+        // calls shows the PID column for such a command too, with a single Python.
+        var calls = PyprobeBinary.Run(["calls", "--", "sh", "-c", "\"$0\" -c \"$1\"", python.LauncherPath, Hello], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(calls.ExitCode == 0, calls.ToString());
+        Assert.Matches(@"^ *PID +CALLS ", calls.StdoutLines[0]);
+        Assert.Matches(@"^ *\d+ +1 .* hello \(<string>:1\)$", Assert.Single(calls.StdoutLines, l => l.Contains(" hello (")));
+        // A Python without probes run by its binary is followed too, but it is the command: the seed's form stays.
+        var direct = PyprobeBinary.Run(["trace", "function__entry", "--time", "none", "--", Existing(Pyenv312), "-c", Hello], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(direct.ExitCode == 0, direct.ToString());
+        Assert.Equal("function__entry filename=<string>, funcname=hello, lineno=1", Assert.Single(direct.StdoutLines, l => l.Contains("funcname=hello")));
+    }
+
     /// <summary>(function__entry, function__return) events of fib per pid.</summary>
     private static Dictionary<int, (int Entries, int Returns)> FibEventsPerPid(string path)
     {

@@ -28,16 +28,28 @@ internal static class AuditCommand
         command.SetAction(result =>
         {
             var selection = target.Read(result);
-            var (tids, duration, ringBytes) = events.Read(result);
+            var (tids, duration, ringBytes, priority) = events.Read(result);
             var globs = result.GetValue(filter) ?? [];
             if (globs.Any(string.IsNullOrWhiteSpace)) throw new UsageException("--event needs a non-empty GLOB");
             var format = output.ReadFormat(result);
             Privileges.RequireTracing("audit");
             var stderr = result.InvocationConfiguration.Error;
+            EventBuffer? opened = null;
             using var run = TracingRun<AuditSession>.Start(TargetSelector.Resolve(selection), targets =>
             {
                 var usable = RequiredProbes.Usable(targets.Targets, ["audit"], "audit", stderr);
                 var session = AuditSession.Attach(usable, new TraceSessionOptions(ringBytes, Tids: tids, EntryGate: false));
+                // As trace: the output opened once the probes are live, its writer and this reader raised before the Attached line.
+                try
+                {
+                    opened = output.Open(result, result.InvocationConfiguration.Output);
+                }
+                catch
+                {
+                    session.Dispose();
+                    throw;
+                }
+                ConsumerPriorities.ApplyToReaderAndWriter(priority, opened, stderr);
                 return new Attachment<AuditSession>(session, "audit", TargetText.Where(usable));
             }, duration, stderr);
             var session = run.Session;
@@ -45,7 +57,7 @@ internal static class AuditCommand
                 stderr.WriteLine(t.Decodes
                     ? $"pyprobe: note: {TargetText.Describe(t.Target)}: arguments decoded in the kernel (str, int, bytes, float, bool, None, and tuples/lists of those; first {AuditLayout.TopSlots} arguments, {AuditLayout.NestedPerSlot} items of each)"
                     : $"pyprobe: note: {TargetText.Describe(t.Target)}: argument values are not decoded ({t.NoDecodeReason}); event names and counts only");
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
+            using var sink = opened!;
             var writer = EventStreamWriters.For(format, new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
             var counts = new AuditCounts();
             long delivered = 0;

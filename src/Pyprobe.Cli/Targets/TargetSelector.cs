@@ -20,6 +20,7 @@ internal static class TargetSelector
     {
         TargetSelection.Processes processes => TargetSet.Of(TargetResolver.ForProcesses(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess)),
         TargetSelection.AllProcesses { Path: null } when withoutProbes => AllForFunctionEvents(allowHookWrite, stderr ?? TextWriter.Null),
+        TargetSelection.AllProcesses { Path: { } path } when withoutProbes => AllOfFileForFunctionEvents(path, allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
         TargetSelection.Spawn spawn => Launch(spawn.Argv, withoutProbes),
         _ => throw new InvalidOperationException("unknown target selection"),
@@ -71,12 +72,13 @@ internal static class TargetSelector
     /// file (its later processes too), every other process on its own (_PyEval_EvalFrameDefault, with the hook on 3.11+) —
     /// and every process started later that is not covered by a binary's target, attached as it is found.
     /// </summary>
-    private static TargetSet AllForFunctionEvents(bool allowHookWrite, TextWriter stderr)
+    /// <param name="only">--all PATH: the processes that run PATH (null: every CPython); <paramref name="named"/> is PATH.</param>
+    private static TargetSet AllForFunctionEvents(bool allowHookWrite, TextWriter stderr, Func<TraceTarget, bool>? only = null, string? named = null)
     {
         // Before the scan: a process started while it runs is then new, not missed.
         HashSet<string>? coveredBinaries = null;
-        var watch = new NewProcessWatch(pid => NewProcessTarget(pid, allowHookWrite, coveredBinaries!, stderr));
-        var (targets, refused) = TargetResolver.RunningPythonsForFunctionEvents(allowHookWrite);
+        var watch = new NewProcessWatch(pid => NewProcessTarget(pid, allowHookWrite, coveredBinaries!, stderr, only));
+        var (targets, refused) = TargetResolver.RunningPythonsForFunctionEvents(allowHookWrite, only);
         coveredBinaries = targets.Where(t => t.AllProcesses).Select(t => t.AttachPath).ToHashSet(StringComparer.Ordinal);
         if (refused.Count > 0)
             stderr.WriteLine($"pyprobe: note: {Processes(refused.Count)} ({Versions(refused)}) not traced: their function events need the eval-frame hook and --no-write forbids setting it");
@@ -87,8 +89,57 @@ internal static class TargetSelector
         if (targets.Count == 0)
             throw new CliException(refused.Count > 0
                 ? "no running Python whose function events pyprobe can see without writing the eval-frame hook (--no-write)"
-                : "no running Python found; name the interpreter: --all /usr/bin/python3.X");
+                : named is null ? "no running Python found; name the interpreter: --all /usr/bin/python3.X"
+                : $"no running process of {named} found: its function events come from each process (it has no USDT function probes that fire), so start one first");
         return TargetSet.OfAll(targets, watch);
+    }
+
+    /// <summary>
+    /// --all PATH for function events: by file when PATH's USDT function probes serve (every process, now or later);
+    /// otherwise (a build without probes, 3.12+) each process that runs PATH, now or later, as --all does for every CPython.
+    /// </summary>
+    private static TargetSet AllOfFileForFunctionEvents(string path, bool allowHookWrite, TextWriter stderr)
+    {
+        try
+        {
+            var target = ForAll(path)[0];
+            if (FunctionEventSource.UsdtServesProcesses(target)) return TargetSet.Of([target]);
+        }
+        catch (CliException e) when (e.Message.Contains("has no USDT probes", StringComparison.Ordinal))
+        {
+            // A build without --with-dtrace: _PyEval_EvalFrameDefault in each of its processes.
+        }
+        var named = path.Contains('/') || File.Exists(path) ? path : ExecutableLookup.Find(path) ?? path;
+        var real = RealPath(named);
+        return AllForFunctionEvents(allowHookWrite, stderr, target => RunsFile(target, real), named);
+    }
+
+    /// <summary>The process runs <paramref name="real"/>: as its executable, or as the file its runtime is in (a libpython).</summary>
+    private static bool RunsFile(TraceTarget target, string real) =>
+        RealPath(target.DisplayPath) == real || target.Pids.Any(pid => ExecutableOf(pid) == real);
+
+    private static string? ExecutableOf(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/exe").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string RealPath(string path)
+    {
+        try
+        {
+            return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        }
+        catch (IOException)
+        {
+            return Path.GetFullPath(path);
+        }
     }
 
     private static string Processes(int count) => count == 1 ? "1 process" : $"{count} processes";
@@ -97,9 +148,10 @@ internal static class TargetSelector
         string.Join(", ", targets.Select(t => t.Version is null ? t.DisplayPath : $"CPython {t.Version}").Distinct());
 
     /// <summary>A process --all found started: its own target, or null when a binary's target covers it or it cannot be traced (said once).</summary>
-    private static TraceTarget? NewProcessTarget(int pid, bool allowHookWrite, IReadOnlySet<string> coveredBinaries, TextWriter stderr)
+    private static TraceTarget? NewProcessTarget(int pid, bool allowHookWrite, IReadOnlySet<string> coveredBinaries, TextWriter stderr, Func<TraceTarget, bool>? only)
     {
         var target = TargetResolver.ForProcessWithOrWithoutProbes(pid);
+        if (only is not null && !only(target)) return null;
         switch (TargetResolver.ScopeOf(target, allowHookWrite))
         {
             case TargetResolver.FunctionEventScope.Refused:
@@ -142,12 +194,30 @@ internal static class TargetSelector
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
             Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
-            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve);
+            return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve, commandIsPython: RunsPythonItself(argv, stopped.Pid == child.Pid));
         }
         catch
         {
             child.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The command is a Python (through PATH, a `#!` line or the dynamic loader), not a program that may start several:
+    /// also a wrapper named like one that became the Python in its own process (a launcher script, a pyenv shim).
+    /// </summary>
+    private static bool RunsPythonItself(IReadOnlyList<string> argv, bool becameThePython)
+    {
+        if (becameThePython && Path.GetFileName(argv[0]).StartsWith("python", StringComparison.Ordinal)) return true;
+        try
+        {
+            LaunchedInterpreter.Resolve(argv);
+            return true;
+        }
+        catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -75,9 +75,11 @@ public static class TargetResolver
     /// <summary>
     /// Every CPython running now, for function events: binaries whose USDT function probes serve, as file-wide targets;
     /// every other process (3.11+ without such probes, builds without probes) as a target of its own, grouped by
-    /// binary; and the processes <see cref="FunctionEventScope.Refused"/>.
+    /// binary; and the processes <see cref="FunctionEventScope.Refused"/>. <paramref name="only"/>: the processes to
+    /// consider (--all PATH: those that run PATH); null for all.
     /// </summary>
-    public static (IReadOnlyList<TraceTarget> Targets, IReadOnlyList<TraceTarget> Refused) RunningPythonsForFunctionEvents(bool allowHookWrite)
+    public static (IReadOnlyList<TraceTarget> Targets, IReadOnlyList<TraceTarget> Refused) RunningPythonsForFunctionEvents(bool allowHookWrite,
+        Func<TraceTarget, bool>? only = null)
     {
         var byBinary = new Dictionary<string, TraceTarget>(StringComparer.Ordinal);
         var byProcess = new List<TraceTarget>();
@@ -88,6 +90,7 @@ public static class TargetResolver
             try
             {
                 var target = ForProcessWithOrWithoutProbes(pid);
+                if (only is not null && !only(target)) continue;
                 switch (ScopeOf(target, allowHookWrite))
                 {
                     case FunctionEventScope.ByBinary:

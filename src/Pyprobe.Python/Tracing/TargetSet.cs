@@ -17,11 +17,13 @@ public sealed class TargetSet : IDisposable
     private readonly Func<int, TraceTarget>? _resolveFollowed;
     private Func<TraceTarget, string>? _attachFollowed;
     private readonly NewProcessWatch? _watch;
+    private readonly bool _manyFromStart;
 
     private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true,
-        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null)
+        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null, bool manyFromStart = false)
     {
         _watch = watch;
+        _manyFromStart = manyFromStart;
         TargetsHeld = child is not null && heldBeforeInterpreter;
         _targets = [.. targets];
         Child = child;
@@ -42,11 +44,12 @@ public sealed class TargetSet : IDisposable
 
     /// <summary>More than one process can produce events, so lines need a pid column.</summary>
     /// <remarks>
-    /// --all may find more Pythons at any time: its lines always carry the pid. A command counts once a second Python of
-    /// it was attached: what is written at the end (calls) shows pids then, while event lines keep the seed's form
-    /// chosen at the start (JSON and raw events always carry the pid).
+    /// --all may find more Pythons at any time: its lines always carry the pid. So does a command that is not itself a
+    /// Python (a shell script, env, make): it is followed, and any number of Pythons may come. A command that is a Python
+    /// counts once a second Python of it was attached: what is written at the end (calls) shows pids then, while event
+    /// lines keep the seed's form chosen at the start (JSON and raw events always carry the pid).
     /// </remarks>
-    public bool ManyProcesses => _systemWide || _watch is not null || (_resolveFollowed is not null && _targets.Count > 1) || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
+    public bool ManyProcesses => _systemWide || _watch is not null || _manyFromStart || (_resolveFollowed is not null && _targets.Count > 1) || Targets.Any(t => t.AllProcesses) || _pids.Count > 1;
 
     /// <summary>Targets already resolved (see <see cref="TargetResolver"/>), with the child that runs them, if any.</summary>
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
@@ -54,10 +57,11 @@ public sealed class TargetSet : IDisposable
     /// <summary>
     /// A command followed until one of its processes started CPython: that process is the target, stopped until released.
     /// Every later CPython process of the command becomes a target too (see <see cref="AttachFollowed"/>), resolved by
-    /// <paramref name="resolve"/>.
+    /// <paramref name="resolve"/>. <paramref name="commandIsPython"/>: the command runs a Python itself (not a shell
+    /// script or env that starts Pythons), so its lines keep the seed's form until a second Python comes.
     /// </summary>
-    public static TargetSet OfFollowed(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve) =>
-        new([target], child, false, heldBeforeInterpreter: false, resolveFollowed: resolve);
+    public static TargetSet OfFollowed(TraceTarget target, HeldCommand child, Func<int, TraceTarget> resolve, bool commandIsPython) =>
+        new([target], child, false, heldBeforeInterpreter: false, resolveFollowed: resolve, manyFromStart: !commandIsPython);
 
     /// <summary>
     /// From now on, each CPython process the followed command starts is attached with <paramref name="attach"/> (which

@@ -69,6 +69,16 @@ internal static class ConsumerPriorities
         return $"pyprobe: note: pyprobe reads events {how}, ahead of the traced programs when they keep the CPUs busy; they give up the CPU time their events cost (--priority normal: no change)";
     }
 
+    /// <summary>
+    /// <see cref="Apply"/> to the calling thread (the one that drains the ring) and <paramref name="output"/>'s writer,
+    /// with the note on <paramref name="stderr"/>.
+    /// </summary>
+    public static void ApplyToReaderAndWriter(ConsumerPriority priority, EventBuffer output, TextWriter stderr)
+    {
+        if (Apply(priority, [ThreadScheduling.CurrentThreadId(), .. output.WriterThreadId is { } writer ? [writer] : Array.Empty<int>()]) is { } note)
+            stderr.WriteLine(note);
+    }
+
     private static ConsumerPriority Invalid(System.CommandLine.Parsing.ArgumentResult result)
     {
         result.AddError($"invalid --priority '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}': expected high, realtime or normal");

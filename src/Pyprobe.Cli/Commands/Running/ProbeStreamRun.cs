@@ -20,14 +20,26 @@ internal static class ProbeStreamRun
         IReadOnlyList<string> probes, string what, ProbeStreamHandling handling)
     {
         var stderr = result.InvocationConfiguration.Error;
+        EventBuffer? opened = null;
         using var run = TracingRun<TraceSession>.Start(TargetSelector.Resolve(selection), targets =>
         {
             var usable = RequiredProbes.Usable(targets.Targets, probes, what, stderr);
             var session = TraceSession.Attach(usable, probes.Select(p => PythonProbeCatalog.Find(p)!).ToList(), new TraceSessionOptions(events.RingBytes, Tids: events.Tids, EntryGate: false));
+            // The output is opened once the probes are live, and its writer raised with this reader before the Attached line.
+            try
+            {
+                opened = output.Open(result, result.InvocationConfiguration.Output);
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+            ConsumerPriorities.ApplyToReaderAndWriter(events.Priority, opened, stderr);
             return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable), session.AttachProcess);
         }, events.Duration, stderr);
         var session = run.Session;
-        using var sink = output.Open(result, result.InvocationConfiguration.Output);
+        using var sink = opened!;
         var writer = EventStreamWriters.For(output.ReadFormat(result), new EventStreamContext(sink, new EventClock(), TimeFormat.Seconds, run.Targets.ManyProcesses));
         var each = handling.Show(writer);
         long delivered = 0;
