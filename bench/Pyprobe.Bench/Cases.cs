@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
+internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -37,6 +37,7 @@ internal static partial class Cases
     {
         Tool.None => "no tracing",
         Tool.Bare => "empty BPF program (bare uprobe)",
+        Tool.BareEntryAndReturn => "empty BPF program on function__entry + function__return (calls' two sites)",
         Tool.BpftraceCount => "bpftrace `@ = count()`",
         Tool.BpftracePrintf => "bpftrace printf file/function/line (seed one-liner, system-wide)",
         Tool.PyprobeTrace => "pyprobe trace -o FILE",
@@ -79,8 +80,8 @@ internal static partial class Cases
         {
             switch (tool)
             {
-                case Tool.Bare:
-                    bare = BareUprobe.Attach(py.Binary, all ? 0 : pid);
+                case Tool.Bare or Tool.BareEntryAndReturn:
+                    bare = BareUprobe.Attach(py.Binary, all ? 0 : pid, withReturn: tool == Tool.BareEntryAndReturn);
                     break;
                 case Tool.BpftraceCount:
                     tracer = Child.Start(["bpftrace", .. all ? Array.Empty<string>() : ["-p", pid.ToString()], "-e", CountScript(py.Binary, all)]);

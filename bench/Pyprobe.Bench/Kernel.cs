@@ -13,8 +13,9 @@ using Pyprobe.Usdt.CodeGen;
 namespace Pyprobe.Bench;
 
 /// <summary>
-/// The kernel's bare uprobe cost: a `mov r0, 0; exit` program on the function__entry sites, with the
-/// semaphore raised through ref_ctr_offset exactly as pyprobe does (uprobe_multi link).
+/// The kernel's bare uprobe cost: a `mov r0, 0; exit` program on the function__entry sites (and the
+/// function__return ones: calls' two sites), with the semaphore raised through ref_ctr_offset exactly as pyprobe
+/// does (uprobe_multi link).
 /// </summary>
 internal sealed class BareUprobe : IDisposable
 {
@@ -28,14 +29,17 @@ internal sealed class BareUprobe : IDisposable
     }
 
     /// <param name="pid">the process, or 0 for every process running <paramref name="binary"/></param>
-    public static BareUprobe Attach(string binary, int pid)
+    public static BareUprobe Attach(string binary, int pid, bool withReturn = false)
     {
         MemlockLimit.RemoveIfNeeded();
         var target = pid > 0 ? TargetResolver.ForProcesses([pid])[0] : TargetResolver.ForBinary(binary);
         var probe = target.Binary.FindProbe("python", "function__entry") ?? throw new InvalidOperationException($"{binary} has no function__entry");
         var code = new InstructionBuilder().Mov64(Register.R0, 0).Exit().Assemble();
         var program = BpfProgram.Load(new ProgramSpec("bench_bare", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti));
-        var sites = probe.Sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList();
+        var probes = withReturn
+            ? [probe, target.Binary.FindProbe("python", "function__return") ?? throw new InvalidOperationException($"{binary} has no function__return")]
+            : new[] { probe };
+        var sites = probes.SelectMany(p => p.Sites).Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList();
         return new BareUprobe(program, UprobeMultiLink.Attach(program, target.AttachPath, sites, pid));
     }
 

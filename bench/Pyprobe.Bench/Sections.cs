@@ -69,13 +69,19 @@ internal static class Sections
                     Cases.Label(tool),
                     Stats.Spread(list.Select(r => r.NsPerCall)),
                     tool == Tool.None ? "–" : added.ToString("0"),
-                    tool == Tool.None ? "–" : (added / bare).ToString("0.00"),
+                    tool == Tool.None ? "–" : (added / bare).ToString("0.00") + CallsAgainstBothSites(runs, tool, added, none),
                     counted.Count == 0 ? "–" : Stats.CountSpread(counted.Select(r => (double)r.Seen!.Value)),
                     counted.Count == 0 ? "–" : LostText(counted),
                     list.All(r => r.ToolLost is null) ? "–" : Stats.CountSpread(list.Where(r => r.ToolLost is not null).Select(r => (double)r.ToolLost!.Value)),
                 ];
             }));
     }
+
+    /// <summary>For calls, also its cost against the bare program on both of its sites (entry + return).</summary>
+    private static string CallsAgainstBothSites(Dictionary<Tool, List<Run>> runs, Tool tool, double added, double none) =>
+        tool == Tool.PyprobeCalls && MedianNs(runs, Tool.BareEntryAndReturn) - none is > 0 and var both
+            ? $" ({added / both:0.00}× entry + return)"
+            : "";
 
     private static string LostText(List<Run> runs)
     {
@@ -96,10 +102,15 @@ internal static class Sections
             physical limit. bpftrace count and pyprobe attach with `-p PID`; the bpftrace printf one-liner runs in the seed's
             system-wide form (no `-p`; the bench runs a private copy of the interpreter, so system-wide means the workload alone). bpftrace's count includes the workload's few other
             function entries (work(), interpreter shutdown), measured exactly by pyprobe trace and subtracted.
+            pyprobe calls attaches both function__entry and function__return (two uprobe traps per call), so its row also
+            gives its cost against an empty program on both of those sites.
             """);
         foreach (var py in new[] { p39, p315 }.OfType<Py>())
         {
-            var runs = Matrix(bench, py, Tracers(bench, true), [bench.Calls.ToString()], $"overhead {py.Version}");
+            // calls attaches function__entry and function__return: its own physical limit is the bare program on both.
+            var tools = Tracers(bench, true);
+            if (bench.HasCalls) tools.Insert(tools.IndexOf(Tool.Bare) + 1, Tool.BareEntryAndReturn);
+            var runs = Matrix(bench, py, tools, [bench.Calls.ToString()], $"overhead {py.Version}");
             FixCounts(runs, py.Version);
             report.Text($"### CPython {py.FullVersion}, one thread, full speed");
             OverheadTable(report, runs);
@@ -110,7 +121,7 @@ internal static class Sections
         var bare = Added(Tool.Bare);
         report.Headline($"""
             **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
-            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}×{(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}×" : "")},
+            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}×{(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
             bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
             Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
             bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.
