@@ -7,7 +7,7 @@ using Pyprobe.Python.Events;
 namespace Pyprobe.Cli.Tests;
 
 /// <summary>
-/// The chrome writer on the steps a <see cref="CallTree"/> gives for the uneven cases (no interpreter needed): a
+/// The chrome writer on the steps a <see cref="CallStacks"/> gives for the uneven cases (no interpreter needed): a
 /// return whose call began before tracing, an entry that never returned (3.15 generator creation), lost events,
 /// and the exact microsecond text of nanosecond times.
 /// </summary>
@@ -16,12 +16,12 @@ public class ChromeTraceStreamTests
     [Fact]
     public void Uneven_calls_become_marked_instants_and_lost_events_a_global_one()
     {
-        var tree = new List<(ulong Ns, CallTree.Step Step, string? Name)>
+        var tree = new List<(ulong Ns, CallStacks.Step Step, string? Name)>
         {
-            (1_000_500, new CallTree.Step(false, 0, null, 0), "started_before"),   // return without an entry
-            (2_000_000, new CallTree.Step(true, 0, null, 0), "outer"),
-            (2_000_001, new CallTree.Step(true, 1, null, 0), "generator"),         // never returns
-            (3_000_000, new CallTree.Step(false, 0, 1_000_000, 1), null),          // outer returns past it
+            (1_000_500, new CallStacks.Step(false, 0, null, 0), "started_before"),   // return without an entry
+            (2_000_000, new CallStacks.Step(true, 0, null, 0), "outer"),
+            (2_000_001, new CallStacks.Step(true, 1, null, 0), "generator"),         // never returns
+            (3_000_000, new CallStacks.Step(false, 0, 1_000_000, 1), null),          // outer returns past it
         };
         var events = Write(stream =>
         {
@@ -59,8 +59,8 @@ public class ChromeTraceStreamTests
     {
         var events = Write(stream =>
         {
-            stream.Call(7, 7, 5_000_000, new CallTree.Step(true, 0, null, 0), "app.py", "main", 1);
-            stream.Call(7, 7, 6_000_000, new CallTree.Step(true, 1, null, 0), "app.py", "wait", 2);
+            stream.Call(7, 7, 5_000_000, new CallStacks.Step(true, 0, null, 0), "app.py", "main", 1);
+            stream.Call(7, 7, 6_000_000, new CallStacks.Step(true, 1, null, 0), "app.py", "wait", 2);
             stream.Collection(new GcCollection(7_000_000, 7, 9, 0, 2_000_000, 4));
             ((IEventStreamWriter)stream).End(new EventStreamEnd(8_000_000, 0));
         });

@@ -59,7 +59,7 @@ internal static class FlowCommand
                 Priority: result.GetValue(priority));
             var format = output.ReadFormat(result);
             var path = result.GetValue(output.File);
-            var tree = new CallTree();
+            var tree = new CallStacks();
             return TraceRun.Run(selection, settings, format, result.GetValue(time), writer => (in ProbeEvent e) => writer.Call(e, tree.Apply(e)),
                 () => EventBuffer.Open(path, result.InvocationConfiguration.Output),
                 result.InvocationConfiguration.Error);

@@ -15,7 +15,7 @@ namespace Pyprobe.Cli.Output;
 /// </summary>
 internal sealed class FlowTextFormatter(EventClock clock, TimeFormat timeFormat, bool manyProcesses)
 {
-    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallStacks.Step step)
     {
         if (timeFormat != TimeFormat.None)
         {
@@ -65,7 +65,7 @@ internal sealed class FlowJsonFormatter
 {
     private readonly JsonLines _lines = new(new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
-    public void Write(EventBuffer output, in ProbeEvent e, in CallTree.Step step)
+    public void Write(EventBuffer output, in ProbeEvent e, in CallStacks.Step step)
     {
         var json = _lines.Begin(output);
         json.WriteNumber("ts", e.Timestamp);

@@ -7,7 +7,7 @@ namespace Pyprobe.Viewers.Tests.Support;
 
 /// <summary>
 /// A chrome trace with known times, written by pyprobe's own writer (<see cref="ChromeTraceStream"/>) from the
-/// steps a <see cref="CallTree"/> would give, on two threads of pid 4242 (all times in ms from 1000 s):
+/// steps a <see cref="CallStacks"/> would give, on two threads of pid 4242 (all times in ms from 1000 s):
 /// <code>
 /// 4242 MainThread  main [0, 100] ── work [10, 30], work [40, 60], gc [62, 67], work [70, 90]
 /// 4250 worker      serve [20, …  still open when tracing stops at 150 (unfinished)
@@ -52,8 +52,8 @@ internal static class KnownTimeline
     private static ulong Ms(ulong ms) => Origin + ms * 1_000_000;
 
     private static void Enter(ChromeTraceStream timeline, int tid, ulong ms, int depth, string name, long line) =>
-        timeline.Call(4242, tid, Ms(ms), new CallTree.Step(true, depth, null, 0), "app.py", name, line);
+        timeline.Call(4242, tid, Ms(ms), new CallStacks.Step(true, depth, null, 0), "app.py", name, line);
 
     private static void Return(ChromeTraceStream timeline, int tid, ulong ms, int depth, string name, ulong tookMs) =>
-        timeline.Call(4242, tid, Ms(ms), new CallTree.Step(false, depth, tookMs * 1_000_000, 0), null, null, 0);
+        timeline.Call(4242, tid, Ms(ms), new CallStacks.Step(false, depth, tookMs * 1_000_000, 0), null, null, 0);
 }

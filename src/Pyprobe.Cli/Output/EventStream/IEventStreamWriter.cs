@@ -14,7 +14,7 @@ internal interface IEventStreamWriter
     void Probe(in ProbeEvent e);
 
     /// <summary>flow: a function entry or return with its place in the thread's call tree.</summary>
-    void Call(in ProbeEvent e, in CallTree.Step step);
+    void Call(in ProbeEvent e, in CallStacks.Step step);
 
     /// <summary>gc: one collection.</summary>
     void Collection(in GcCollection c);

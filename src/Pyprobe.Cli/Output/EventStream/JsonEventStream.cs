@@ -23,7 +23,7 @@ internal sealed class JsonEventStream(EventStreamContext context) : IEventStream
 
     public void Probe(in ProbeEvent e) => _probes.Write(_output, e);
 
-    public void Call(in ProbeEvent e, in CallTree.Step step) => _calls.Write(_output, e, step);
+    public void Call(in ProbeEvent e, in CallStacks.Step step) => _calls.Write(_output, e, step);
 
     public void Collection(in GcCollection c)
     {

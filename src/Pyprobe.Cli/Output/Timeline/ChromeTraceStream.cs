@@ -37,7 +37,7 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
     private readonly ThreadNames _names;
     private readonly OpenCalls _open = new();
     private readonly StringBuilder _text = new();
-    private CallTree? _tree;
+    private CallStacks? _tree;
     private GcPairing? _gc;
     private ImportTracker? _imports;
     private ulong _lastNs;
@@ -54,7 +54,7 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
         switch (e.Name)
         {
             case "function__entry" or "function__return":
-                Call(e, (_tree ??= new CallTree()).Apply(e));
+                Call(e, (_tree ??= new CallStacks()).Apply(e));
                 return;
             case "gc__start" or "gc__done":
                 Seen(e.Pid, e.Tid, e.Timestamp);
@@ -90,7 +90,7 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
         _events.End();
     }
 
-    public void Call(in ProbeEvent e, in CallTree.Step step)
+    public void Call(in ProbeEvent e, in CallStacks.Step step)
     {
         // A paired return needs nothing from the event but its time: the slice takes the names its entry kept.
         var paired = !step.IsEntry && step.DurationNs is not null;
@@ -98,10 +98,10 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
     }
 
     /// <summary>
-    /// One function entry or return, by its place in the thread's <see cref="CallTree"/>; the file and function
+    /// One function entry or return, by its place in the thread's <see cref="CallStacks"/>; the file and function
     /// names are needed for an entry and an unpaired return only.
     /// </summary>
-    public void Call(int pid, int tid, ulong ns, in CallTree.Step step, string? filename, string? funcname, long line)
+    public void Call(int pid, int tid, ulong ns, in CallStacks.Step step, string? filename, string? funcname, long line)
     {
         Seen(pid, tid, ns);
         if (step.IsEntry)

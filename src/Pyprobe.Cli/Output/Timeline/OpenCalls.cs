@@ -4,7 +4,7 @@ namespace Pyprobe.Cli.Output.Timeline;
 internal readonly record struct OpenCall(ulong StartNs, string Filename, string Funcname, long Line);
 
 /// <summary>
-/// The open calls of every thread, kept in step with <see cref="Pyprobe.Python.Events.CallTree"/> through its
+/// The open calls of every thread, kept in step with <see cref="Pyprobe.Python.Events.CallStacks"/> through its
 /// depths: an entry at depth d is the d-th open call, a return that paired at depth d ends it (the calls above it
 /// never returned). Memory is the open calls only: as deep as the programs' stacks, not as long as the trace.
 /// </summary>

@@ -8,7 +8,7 @@ namespace Pyprobe.Python.Events;
 /// creation where the kernel could not tell it) and are dropped. A return that pairs with nothing (the call began
 /// before tracing, or a 3.15 throw(), which has no entry) keeps the current depth and has no duration.
 /// </summary>
-public sealed class CallTree
+public sealed class CallStacks
 {
     /// <summary>How far below the top a return may find its entry (same window as the kernel's call statistics).</summary>
     private const int MatchWindow = 4;
