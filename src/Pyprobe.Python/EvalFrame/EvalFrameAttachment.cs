@@ -50,8 +50,7 @@ public static class EvalFrameAttachment
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
         var sites = EvalFrameSites.Find(binary);
-        var path = $"/proc/{pid}/root{binary.DisplayPath}";
-        if (!File.Exists(path)) path = binary.OpenPath;
+        var path = binary.UprobePathFor(pid);
         // Returns first: a return with no open activation is dropped, an entry without its return would linger.
         if (returnCookie is uint rid)
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Pyprobe.Python.Launching;
 using Pyprobe.Usdt.Elf;
 
@@ -67,14 +66,8 @@ public sealed class InterpreterCreationWatch : IDisposable
             var ring = Own(owned, BpfMap.Create(MapSpec.RingBuffer(InterpreterCreationProgram.Ring, 4096)));
             var code = InterpreterCreationProgram.Generate(pid).BindMaps(new Dictionary<string, int> { [InterpreterCreationProgram.Ring] = ring.Fd.Value });
             var program = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_interp_new", ProgramType.Kprobe, code, mode.ExpectedAttachType())));
-            var path = $"/proc/{pid}/root{binary.DisplayPath}";
-            if (!File.Exists(path)) path = binary.OpenPath;
-            UprobeSite[] sites = [new(offset)];
             // A return probe: the nesting limit that rules uretprobes out for _PyEval_EvalFrameDefault does not matter for a constructor.
-            IUprobeLink link = mode == UprobeAttachMode.UprobeMulti
-                ? UprobeMultiLink.Attach(program, path, sites, pid, returnProbe: true)
-                : PerfEventUprobeLink.Attach(program, path, sites, pid, returnProbe: true);
-            owned.Add(link);
+            var link = Own(owned, TargetLinks.Attach(mode, program, binary.UprobePathFor(pid), [new UprobeSite(offset)], pid, returnProbe: true));
             var reader = Own(owned, new RingBufferReader(ring));
             var hook = EvalFrameHook.Install(process);
             var watch = new InterpreterCreationWatch(process, owned, link, reader, hook);
@@ -108,7 +101,8 @@ public sealed class InterpreterCreationWatch : IDisposable
         var pid = BinaryPrimitives.ReadInt32LittleEndian(record);
         try
         {
-            WaitUntilStopped(pid);
+            // The record is sent as the stop is requested: wait for it before reading the interpreter list.
+            ProcessTree.WaitUntilStopped(pid);
             Interlocked.Add(ref _covered, Hook.Cover(_process));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or UnsupportedRuntimeException)
@@ -119,14 +113,6 @@ public sealed class InterpreterCreationWatch : IDisposable
         {
             ProcessSignals.Send(pid, ProcessSignals.SigCont);
         }
-    }
-
-    /// <summary>The record is sent as the stop is requested; the process stops on its way back to user space.</summary>
-    private static void WaitUntilStopped(int pid)
-    {
-        var waited = Stopwatch.StartNew();
-        while (waited.ElapsedMilliseconds < 2000 && ProcessTree.State(pid) is not ('T' or 't' or 'Z' or 'X' or null))
-            Thread.Yield();
     }
 
     public void Dispose()

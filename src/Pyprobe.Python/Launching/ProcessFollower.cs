@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Processes;
 using Pyprobe.Usdt.Elf;
@@ -129,7 +128,7 @@ public sealed class ProcessFollower : IDisposable
         var pid = BinaryPrimitives.ReadInt32LittleEndian(record);
         var kind = (FollowerStop)BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
         _stopped.Add(pid);
-        if (!WaitUntilStopped(pid)) { Forget(pid); return; }
+        if (!ProcessTree.WaitUntilStopped(pid)) { Forget(pid); return; }
         try
         {
             if (kind == FollowerStop.Uprobe && _states.TryGetValue(pid, out var state) && state.AtInterpreter)
@@ -192,9 +191,7 @@ public sealed class ProcessFollower : IDisposable
         var sites = new List<UprobeSite> { new(FileOffset(binary, EvalFrameSites.Find(binary).Entry)) };
         if (binary.Elf.FindSymbols("PyEval_EvalCode").FirstOrDefault(s => s.IsFunction && s.IsDefined) is { } evalCode)
             sites.Add(new UprobeSite(FileOffset(binary, evalCode.Value)));
-        var path = $"/proc/{process.Pid}/root{binary.DisplayPath}";
-        if (!File.Exists(path)) path = binary.OpenPath;
-        var link = TargetLinks.Attach(_mode, _stopper, path, sites, process.Pid);
+        var link = TargetLinks.Attach(_mode, _stopper, binary.UprobePathFor(process.Pid), sites, process.Pid);
         _states[process.Pid] = new Followed(link, atInterpreter: true) { Binary = binary.OpenPath };
         Arm(process.Pid);
     }
@@ -256,22 +253,6 @@ public sealed class ProcessFollower : IDisposable
     {
         _stopped.Remove(pid);
         ProcessSignals.Send(pid, ProcessSignals.SigCont);
-    }
-
-    /// <summary>The record is sent as the stop is requested; the process stops on its way back to user space.</summary>
-    private static bool WaitUntilStopped(int pid)
-    {
-        var waited = Stopwatch.StartNew();
-        while (waited.ElapsedMilliseconds < 2000)
-        {
-            switch (ProcessTree.State(pid))
-            {
-                case 'T' or 't': return true;
-                case null or 'Z' or 'X': return false;
-            }
-            Thread.Yield();
-        }
-        return false;
     }
 
     /// <summary>Stops following: the kernel programs go, and every process stopped here but not handed out is continued.</summary>

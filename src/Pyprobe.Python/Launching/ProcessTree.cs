@@ -45,6 +45,25 @@ public static class ProcessTree
     /// <summary>The state letter (R, S, T for stopped, Z…), or null when the process is gone.</summary>
     public static char? State(int pid) => StatField(pid, 3) is [var letter, ..] ? letter : null;
 
+    /// <summary>
+    /// Waits up to 2 s for <paramref name="pid"/> to show as stopped (a SIGSTOP sent from BPF takes effect on the
+    /// process's way back to user space); false when it exited or did not stop in time.
+    /// </summary>
+    public static bool WaitUntilStopped(int pid)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (waited.ElapsedMilliseconds < 2000)
+        {
+            switch (State(pid))
+            {
+                case 'T' or 't': return true;
+                case null or 'Z' or 'X': return false;
+            }
+            Thread.Yield();
+        }
+        return false;
+    }
+
     /// <summary>The start time in clock ticks since boot: with the pid, it names one process even if the pid is reused.</summary>
     public static string? StartTime(int pid) => StatField(pid, 22);
 

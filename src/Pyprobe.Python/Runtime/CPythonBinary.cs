@@ -43,6 +43,16 @@ public sealed class CPythonBinary
     public string OpenPath { get; }
     /// <summary>The path as the process sees it.</summary>
     public string DisplayPath { get; }
+
+    /// <summary>
+    /// The path to put uprobes on for process <paramref name="pid"/>: the file as that process sees it (through its
+    /// root, so a container's own file), or <see cref="OpenPath"/> where that view is not reachable.
+    /// </summary>
+    public string UprobePathFor(int pid)
+    {
+        var path = $"/proc/{pid}/root{DisplayPath}";
+        return File.Exists(path) ? path : OpenPath;
+    }
     public ElfImage Elf { get; }
     public CPythonFacts Facts { get; }
     public PythonVersion Version => Facts.Version;

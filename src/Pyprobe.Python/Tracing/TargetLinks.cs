@@ -22,10 +22,10 @@ public static class TargetLinks
         foreach (var pid in target.Pids) links.Add(Attach(mode, program, target.AttachPath, sites, pid));
     }
 
-    public static IUprobeLink Attach(UprobeAttachMode mode, BpfProgram program, string path, IReadOnlyList<UprobeSite> sites, int pid) => mode switch
+    public static IUprobeLink Attach(UprobeAttachMode mode, BpfProgram program, string path, IReadOnlyList<UprobeSite> sites, int pid, bool returnProbe = false) => mode switch
     {
-        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, path, sites, pid),
-        _ => PerfEventUprobeLink.Attach(program, path, sites, pid),
+        UprobeAttachMode.UprobeMulti => UprobeMultiLink.Attach(program, path, sites, pid, returnProbe),
+        _ => PerfEventUprobeLink.Attach(program, path, sites, pid, returnProbe),
     };
 
     /// <summary>
