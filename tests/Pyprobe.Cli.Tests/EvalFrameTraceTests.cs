@@ -43,16 +43,7 @@ public class EvalFrameTraceTests
     [MemberData(nameof(Interpreters))]
     public void EntriesAloneAreExactWithoutTheActivationStack(string interpreter)
     {
-        using var target = StartWorkload(interpreter);
-        using var json = new TempFile();
-        using var trace = AttachedTracer.Start(["trace", "function__entry", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out _);
-        target.Go();
-        Assert.Equal("done 499500 1000 3", target.ReadLine());
-        AttachedTracer.Signal(trace.Id, "INT");
-        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
-        Assert.True(exit == 0, stderr);
-        Assert.Contains(", 0 lost", stderr);
-        var output = new TraceOutput(File.ReadAllText(json.Path));
+        var output = TraceOneProbe(interpreter, "function__entry");
         Assert.Empty(output.OfProbe("function__return"));
         AssertExactCounts(output, ["function__entry"]);
     }
@@ -62,18 +53,24 @@ public class EvalFrameTraceTests
     [MemberData(nameof(Interpreters))]
     public void ReturnsAloneAreExact(string interpreter)
     {
+        var output = TraceOneProbe(interpreter, "function__return");
+        Assert.Empty(output.OfProbe("function__entry"));
+        AssertExactCounts(output, ["function__return"]);
+    }
+
+    /// <summary>The workload traced with <paramref name="probe"/> alone, as JSON, stopped with Ctrl-C after it is done; nothing lost.</summary>
+    private static TraceOutput TraceOneProbe(string interpreter, string probe)
+    {
         using var target = StartWorkload(interpreter);
         using var json = new TempFile();
-        using var trace = AttachedTracer.Start(["trace", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out _);
+        using var trace = AttachedTracer.Start(["trace", probe, "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out _);
         target.Go();
         Assert.Equal("done 499500 1000 3", target.ReadLine());
         AttachedTracer.Signal(trace.Id, "INT");
         var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         Assert.Contains(", 0 lost", stderr);
-        var output = new TraceOutput(File.ReadAllText(json.Path));
-        Assert.Empty(output.OfProbe("function__entry"));
-        AssertExactCounts(output, ["function__return"]);
+        return new TraceOutput(File.ReadAllText(json.Path));
     }
 
     [Fact]
