@@ -1,4 +1,5 @@
 using System.CommandLine.Invocation;
+using Pyprobe.Bpf.Links;
 using Pyprobe.Cli.Commands;
 
 namespace Pyprobe.Cli;
@@ -40,6 +41,7 @@ internal static class CliApp
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
+        if (AttachesUprobes(args)) UprobeRegistrationWarmup.Start();
         try
         {
             var root = BuildRootCommand();
@@ -79,6 +81,12 @@ internal static class CliApp
             return Fail(stderr, $"internal error ({e.GetType().Name}): {e.Message} (set PYPROBE_DEBUG=1 for details)", ExitCodes.Failure, e);
         }
     }
+
+    /// <summary>Commands that attach uprobes, named first: they start the kernel's registration wait at launch (see <see cref="UprobeRegistrationWarmup"/>).</summary>
+    private static readonly HashSet<string> UprobeCommands = ["trace", "calls", "flow", "top", "gc", "imports", "audit", "stat", "serve"];
+
+    private static bool AttachesUprobes(string[] args) =>
+        args.Length > 1 && UprobeCommands.Contains(args[0]) && !args.Any(a => a is "-h" or "--help" or "-?");
 
     private static string ParseErrorMessage(ParseResult parseResult)
     {

@@ -56,6 +56,12 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "setrlimit", SetLastError = true)]
     internal static partial int SetRlimit(int resource, RLimit* limit);
 
+    [LibraryImport(Library, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int MemfdCreate(string name, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "ftruncate", SetLastError = true)]
+    internal static partial int Ftruncate(int fd, long length);
+
     [LibraryImport(Library, EntryPoint = "getpagesize")]
     internal static partial int GetPageSize();
 
@@ -80,6 +86,7 @@ internal static unsafe partial class LibC
     internal const uint EpollIn = 1;
     internal const int EfdCloexec = 0x80000, EfdNonBlock = 0x800;
     internal const int RlimitMemlock = 8;
+    internal const uint MfdCloexec = 1;
     internal const int PrioProcess = 0; // PRIO_PROCESS: with a thread id, that one thread
 }
 

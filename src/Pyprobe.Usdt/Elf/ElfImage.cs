@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
@@ -249,6 +250,60 @@ public sealed class ElfImage
         return ReadFileBytes(section.FileOffset, checked((int)len));
     }
 
+    /// <summary>
+    /// Runs <paramref name="scan"/> over a section's bytes read into a pooled buffer: for one-off searches of large
+    /// sections (.rodata, string tables), which would otherwise each allocate and zero a fresh array at start-up.
+    /// </summary>
+    public T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
+    {
+        if (!section.HasFileData) return scan([]);
+        var length = checked((int)section.Size);
+        if (_memory is not null)
+        {
+            if (section.FileOffset > (ulong)FileLength || (ulong)length > (ulong)FileLength - section.FileOffset)
+                throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
+            return scan(_memory.AsSpan((int)section.FileOffset, length));
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var read = 0;
+            while (read < length)
+            {
+                var n = RandomAccess.Read(handle, buffer.AsSpan(read, length - read), (long)section.FileOffset + read);
+                if (n <= 0) throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
+                read += n;
+            }
+            return scan(buffer.AsSpan(0, length));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// False when no symbol table can hold <paramref name="name"/>: it is in neither .dynstr nor .strtab. A cheap test
+    /// before <see cref="FindSymbols"/>, which reads and indexes every symbol of both tables (thousands, milliseconds).
+    /// </summary>
+    public bool MayDefineSymbol(string name)
+    {
+        var needle = new byte[name.Length + 2];
+        System.Text.Encoding.ASCII.GetBytes(name, needle.AsSpan(1));
+        foreach (var table in new[] { ".dynstr", ".strtab" })
+        {
+            if (FindSection(table) is not { HasFileData: true } section) continue;
+            // A string table starts with a NUL, so every name in it has a NUL on both sides.
+            if (ScanSection(section, bytes => bytes.IndexOf(needle) >= 0)) return true;
+        }
+        return false;
+    }
+
     /// <summary>Reads exactly <paramref name="count"/> bytes at a file offset.</summary>
     public byte[] ReadFileBytes(ulong fileOffset, int count)
     {
@@ -352,3 +407,6 @@ public sealed class ElfImage
         return defined.Select(s => s.Value).Distinct().Count() == 1 ? defined[0] : null;
     }
 }
+
+/// <summary>A search over a section's bytes (see <see cref="ElfImage.ScanSection{T}"/>).</summary>
+public delegate T SectionScanner<T>(ReadOnlySpan<byte> bytes);
