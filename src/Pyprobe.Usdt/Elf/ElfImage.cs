@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
 using ELFSharp.ELF;
 using ELFSharp.ELF.Sections;
 using ELFSharp.ELF.Segments;
@@ -251,39 +251,35 @@ public sealed class ElfImage
     }
 
     /// <summary>
-    /// Runs <paramref name="scan"/> over a section's bytes read into a pooled buffer: for one-off searches of large
-    /// sections (.rodata, string tables), which would otherwise each allocate and zero a fresh array at start-up.
+    /// Runs <paramref name="scan"/> over a section's bytes mapped from the file (page cache, no copy): for one-off
+    /// searches of large sections (.rodata, string tables) at start-up, where reading them into a fresh array cost
+    /// more than the search.
     /// </summary>
-    public T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
+    public unsafe T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
     {
-        if (!section.HasFileData) return scan([]);
+        if (!section.HasFileData || section.Size == 0) return scan([]);
         var length = checked((int)section.Size);
-        if (_memory is not null)
-        {
-            if (section.FileOffset > (ulong)FileLength || (ulong)length > (ulong)FileLength - section.FileOffset)
-                throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
-            return scan(_memory.AsSpan((int)section.FileOffset, length));
-        }
-        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        if (section.FileOffset > (ulong)FileLength || (ulong)length > (ulong)FileLength - section.FileOffset)
+            throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
+        if (_memory is not null) return scan(_memory.AsSpan((int)section.FileOffset, length));
         try
         {
-            using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var read = 0;
-            while (read < length)
+            using var mapped = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            using var view = mapped.CreateViewAccessor((long)section.FileOffset, length, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            try
             {
-                var n = RandomAccess.Read(handle, buffer.AsSpan(read, length - read), (long)section.FileOffset + read);
-                if (n <= 0) throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
-                read += n;
+                return scan(new ReadOnlySpan<byte>(start + view.PointerOffset, length));
             }
-            return scan(buffer.AsSpan(0, length));
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
