@@ -42,6 +42,25 @@ public partial class FollowedCommandTests
     }
 
     [Fact]
+    public void TopCountsEveryPythonAShellRunsPerProcess()
+    {
+        using var script = new TempFile();
+        File.WriteAllText(script.Path, Fib);
+        using var json = new TempFile();
+        // One view for the whole run (the interval outlasts it): its rows are the calls of both Pythons, by pid.
+        var result = PyprobeBinary.Run(["top", "--format", "json", "--interval", "120", "-o", json.Path, "--",
+            "sh", "-c", "\"$0\" \"$2\" && \"$1\" \"$2\"", Existing(Pyenv39), CachedPythons.Get("3.14").LauncherPath, script.Path], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["2584", "2584"], result.StdoutLines);
+        var view = Assert.Single(File.ReadAllLines(json.Path), line => line.Length > 0);
+        var fib = JsonDocument.Parse(view).RootElement.EnumerateArray().Where(row => row.GetProperty("funcname").GetString() == "fib").ToList();
+        Assert.Equal(2, fib.Count);
+        Assert.Equal(2, fib.Select(row => row.GetProperty("pid").GetInt32()).Distinct().Count());
+        Assert.All(fib, row => Assert.Equal(8361, row.GetProperty("count").GetInt64()));
+        Assert.Single(Followed().Matches(result.Stderr));
+    }
+
+    [Fact]
     public void PythonChildrenStartedWithSubprocessAreTracedEachWithItsPid()
     {
         using var child = new TempFile();
