@@ -84,7 +84,7 @@ public class RegressionTests
         Assert.Contains("not backed by data", e.Message);
     }
 
-    // Hardening 5: section ranges are checked before ELFSharp, which sizes its string/symbol table
+    // Hardening 5: section ranges are checked before the headers are read, which size string/symbol table
     // reads by sh_size. Before, such files failed only with a wrapped EndOfStream/Overflow message
     // that named neither the section nor the problem; now the message does, and reading stays
     // bounded by the file's length.
@@ -103,7 +103,7 @@ public class RegressionTests
         Assert.Contains("beyond the end of the file", e.Message);
     }
 
-    // Hardening 5b: header table geometry is checked up front too (entry sizes ELFSharp would trust).
+    // Hardening 5b: header table geometry is checked up front too (entry sizes the readers would trust).
     [Theory]
     [InlineData(54, 1, "e_phentsize")]
     [InlineData(58, 1, "e_shentsize")]

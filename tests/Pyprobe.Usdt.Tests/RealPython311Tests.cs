@@ -113,6 +113,32 @@ public class RealPython311Tests
         Readelf.AssertMatches(UsdtBinary.Open(path), path);
     }
 
+    /// <summary>Every named symbol of .symtab and .dynsym, as readelf reads them: a stripped executable and a pyenv libpython with both tables.</summary>
+    [Theory]
+    [InlineData(Python311)]
+    [InlineData("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0")]
+    public void SymbolsMatchReadelf(string path)
+    {
+        Assert.True(Readelf.Available, "binutils readelf is needed as the reference");
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing");
+        // ElfImage lists .symtab first (its local symbols win a lookup); readelf prints .dynsym first.
+        var expected = Readelf.Symbols(path).OrderBy(s => s.Table == ".symtab" ? 0 : 1).ToList();
+        var actual = ElfImage.Open(path).Symbols.Select(s => new Readelf.Symbol(s.Table == ElfSymbolTableKind.Symtab ? ".symtab" : ".dynsym", s.Name, s.Value, s.Size,
+            s.IsFunction ? "FUNC" : s.IsObject ? "OBJECT" : "?", s.IsGlobal ? "GLOBAL|WEAK" : "LOCAL", s.IsDefined)).ToList();
+        Assert.True(expected.Count > 1000, $"readelf listed only {expected.Count} symbols");
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            var e = expected[i];
+            var normalised = e with
+            {
+                Type = e.Type is "FUNC" or "OBJECT" ? e.Type : "?",
+                Bind = e.Bind is "GLOBAL" or "WEAK" ? "GLOBAL|WEAK" : "LOCAL",
+            };
+            Assert.Equal(normalised, actual[i]);
+        }
+    }
+
     internal static void AssertSite(UsdtBinary b, string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff)
     {
         var site = Assert.Single(b.FindProbe("python", name)!.Sites);

@@ -1,16 +1,13 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
-using ELFSharp.ELF;
-using ELFSharp.ELF.Sections;
-using ELFSharp.ELF.Segments;
 
 namespace Pyprobe.Usdt.Elf;
 
 /// <summary>
 /// The parts of an x86-64 ELF64 file needed for USDT: header facts, PT_LOAD segments, section
-/// headers, symbols, plus on-demand byte reads. Headers are parsed once with ELFSharp; section
-/// contents are read later straight from the file so big sections (.rodata, .text) are only
-/// touched when asked for.
+/// headers, symbols, plus on-demand byte reads. Headers are parsed once at open (<see cref="ElfHeaderReader"/>);
+/// symbols on first lookup (<see cref="ElfSymbolReader"/>); section contents are read later straight from the file
+/// so big sections (.rodata, .text) are only touched when asked for.
 /// </summary>
 public sealed class ElfImage
 {
@@ -21,22 +18,24 @@ public sealed class ElfImage
     private readonly Lazy<(IReadOnlyList<ElfSymbol> All, Dictionary<string, List<ElfSymbol>> ByName)> _symbols;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
+    // sh_link of each section: a symbol table's string table.
+    private readonly IReadOnlyList<uint> _links;
 
-    private ElfImage(string path, ElfFileKind kind, IReadOnlyList<ElfLoadSegment> segments,
-        IReadOnlyList<ElfSection> sections, long fileLength, byte[]? memory)
+    private ElfImage(string path, ElfHeaders headers, long fileLength, byte[]? memory)
     {
         Path = path;
         FileLength = fileLength;
         _memory = memory;
-        Kind = kind;
-        LoadSegments = segments;
-        Sections = sections;
+        Kind = headers.Kind;
+        LoadSegments = headers.Segments;
+        Sections = headers.Sections;
+        _links = headers.Links;
         _symbols = new(LoadSymbols);
     }
 
     private (IReadOnlyList<ElfSymbol>, Dictionary<string, List<ElfSymbol>>) LoadSymbols()
     {
-        var symbols = WithElf(Path, _memory, (int)FileLength, ReadSymbols);
+        var symbols = ElfSymbolReader.Read(this, _links);
         var byName = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
         foreach (var s in symbols)
         {
@@ -60,18 +59,17 @@ public sealed class ElfImage
     internal long FileLength { get; }
 
     /// <summary>Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>.</summary>
-    public static ElfImage Open(string path) => WithElf(path, null, 0, (elf, length) => FromElfSharp(path, elf, length, null), check: true);
+    public static ElfImage Open(string path) => WithHeaders(path, null, 0);
 
     /// <summary>
     /// Parses an ELF image held in memory (the first <paramref name="length"/> bytes of
     /// <paramref name="data"/>); <paramref name="path"/> is only used in messages. The array is
     /// referenced, not copied: it must not change while the image is in use.
     /// </summary>
-    internal static ElfImage OpenInMemory(string path, byte[] data, int length) =>
-        WithElf(path, data, length, (elf, fileLength) => FromElfSharp(path, elf, fileLength, data), check: true);
+    internal static ElfImage OpenInMemory(string path, byte[] data, int length) => WithHeaders(path, data, length);
 
-    /// <summary>Opens the file (or the in-memory image) with ELFSharp, runs <paramref name="read"/> on it and closes it.</summary>
-    private static T WithElf<T>(string path, byte[]? memory, int memoryLength, Func<ELF<ulong>, long, T> read, bool check = false)
+    /// <summary>Opens the file (or the in-memory image), checks and reads its headers, and closes it.</summary>
+    private static ElfImage WithHeaders(string path, byte[]? memory, int memoryLength)
     {
         Stream stream;
         if (memory is not null)
@@ -90,32 +88,26 @@ public sealed class ElfImage
             }
         }
         using (stream)
-            return Load(path, stream, read, check);
-    }
-
-    private static T Load<T>(string path, Stream stream, Func<ELF<ulong>, long, T> read, bool check)
-    {
-        if (check) CheckIdent(path, stream);
-        try
         {
-            if (check) CheckHeaderTables(path, stream);
-            // shouldOwnStream: false — the caller disposes the stream.
-            if (!ELFReader.TryLoad(stream, false, out IELF? loaded) || loaded is null)
-                throw new UsdtException($"{path} is not a readable ELF file.");
-            using var elf = loaded;
-            if (elf is not ELF<ulong> elf64)
-                throw new UsdtException($"{path} is not a 64-bit ELF file.");
-            return read(elf64, stream.Length);
-        }
-        catch (UsdtException) { throw; }
-        catch (Exception e)
-        {
-            // ELFSharp signals truncated/garbled headers with whatever the BinaryReader throws.
-            throw new UsdtException($"{path}: malformed or truncated ELF file ({e.GetType().Name}: {e.Message})", e);
+            CheckIdent(path, stream);
+            try
+            {
+                CheckHeaderTables(path, stream);
+                var headers = ElfHeaderReader.Read(stream);
+                foreach (var section in headers.Sections)
+                    if (section.HasFileData && section.Size > 0 && (section.FileOffset > (ulong)stream.Length || section.Size > (ulong)stream.Length - section.FileOffset))
+                        throw new UsdtException($"{path}: section {section.Name} lies beyond the end of the file (truncated file?).");
+                return new ElfImage(path, headers, stream.Length, memory);
+            }
+            catch (UsdtException) { throw; }
+            catch (Exception e) when (e is IOException or EndOfStreamException or OverflowException or ArgumentException)
+            {
+                throw new UsdtException($"{path}: malformed or truncated ELF file ({e.GetType().Name}: {e.Message})", e);
+            }
         }
     }
 
-    // Cheap checks of e_ident/e_type/e_machine before ELFSharp, so the common "wrong kind of file"
+    // Cheap checks of e_ident/e_type/e_machine before the headers are read, so the common "wrong kind of file"
     // cases get precise messages.
     private static void CheckIdent(string path, Stream stream)
     {
@@ -142,10 +134,10 @@ public sealed class ElfImage
     private const uint SHT_NOBITS = 8;
 
     // Bounds-checks the program and section header tables and every section's file range before
-    // ELFSharp sees the file. ELFSharp trusts e_*entsize and sizes its string/symbol table reads by
-    // sh_size, so a corrupt value otherwise becomes a read past the end of the file (or an
-    // allocation sized by the field) that surfaces only as an anonymous EndOfStream/Overflow
-    // message; this way every such file gets a message naming the bad table or section.
+    // they are read: the readers size their reads by e_*entsize and sh_size, so a corrupt value would
+    // otherwise become a read past the end of the file (or an allocation sized by the field) that
+    // surfaces only as an anonymous EndOfStream/Overflow message; this way every such file gets a
+    // message naming the bad table or section.
     private static void CheckHeaderTables(string path, Stream stream)
     {
         long length = stream.Length;
@@ -195,49 +187,6 @@ public sealed class ElfImage
 
     private static bool FitsInFile(ulong offset, ulong size, long length) =>
         offset <= (ulong)length && size <= (ulong)length - offset;
-
-    private static ElfImage FromElfSharp(string path, ELF<ulong> elf, long fileLength, byte[]? memory)
-    {
-        var kind = elf.Type == FileType.Executable ? ElfFileKind.Executable : ElfFileKind.SharedObject;
-
-        var segments = new List<ElfLoadSegment>();
-        foreach (var seg in elf.Segments)
-        {
-            if (seg.Type != SegmentType.Load) continue;
-            segments.Add(new ElfLoadSegment(seg.Address, seg.Size, (ulong)seg.Offset, (ulong)seg.FileSize,
-                seg.Flags.HasFlag(SegmentFlags.Read), seg.Flags.HasFlag(SegmentFlags.Write), seg.Flags.HasFlag(SegmentFlags.Execute)));
-        }
-
-        var sections = new List<ElfSection>();
-        foreach (var sec in elf.Sections)
-        {
-            var info = new ElfSection(sec.Name ?? "", (uint)sec.Type, sec.LoadAddress, sec.Offset, sec.Size,
-                sec.Flags.HasFlag(SectionFlags.Allocatable));
-            if (info.HasFileData && info.Size > 0 && (info.FileOffset > (ulong)fileLength || info.Size > (ulong)fileLength - info.FileOffset))
-                throw new UsdtException($"{path}: section {info.Name} lies beyond the end of the file (truncated file?).");
-            sections.Add(info);
-        }
-
-        return new ElfImage(path, kind, segments, sections, fileLength, memory);
-    }
-
-    private static List<ElfSymbol> ReadSymbols(ELF<ulong> elf, long fileLength)
-    {
-        var symbols = new List<ElfSymbol>();
-        // .symtab first: it has local symbols (static variables referenced as sym(%rip)).
-        foreach (var (name, table) in new[] { (".symtab", ElfSymbolTableKind.Symtab), (".dynsym", ElfSymbolTableKind.Dynsym) })
-        {
-            if (!elf.TryGetSection(name, out var s) || s is not SymbolTable<ulong> st) continue;
-            foreach (var e in st.Entries)
-            {
-                if (string.IsNullOrEmpty(e.Name)) continue;
-                bool defined = !(e.PointedSectionIndex == 0 /* SHN_UNDEF */);
-                symbols.Add(new ElfSymbol(e.Name, e.Value, e.Size, e.Type == SymbolType.Object, e.Type == SymbolType.Function,
-                    e.Binding is SymbolBinding.Global or SymbolBinding.Weak, defined, table));
-            }
-        }
-        return symbols;
-    }
 
     /// <summary>The first section with this name, or null.</summary>
     public ElfSection? FindSection(string name) => Sections.FirstOrDefault(s => s.Name == name);

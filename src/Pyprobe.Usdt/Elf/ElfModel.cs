@@ -1,7 +1,7 @@
 namespace Pyprobe.Usdt.Elf;
 
-// Plain immutable copies of the ELF facts the tracer needs. ElfImage copies them out of ELFSharp
-// so callers never hold an open file or depend on ELFSharp types.
+// Plain immutable copies of the ELF facts the tracer needs, read by ElfHeaderReader and ElfSymbolReader,
+// so callers never hold an open file.
 
 public enum ElfFileKind
 {

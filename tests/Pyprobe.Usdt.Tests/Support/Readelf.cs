@@ -30,6 +30,36 @@ public static partial class Readelf
             m.Groups[6].Value.Trim())).ToList();
     }
 
+    /// <summary>A named symbol as readelf -sW prints it (the version suffix of .dynsym names dropped).</summary>
+    public sealed record Symbol(string Table, string Name, ulong Value, ulong Size, string Type, string Bind, bool Defined);
+
+    [GeneratedRegex(@"^Symbol table '(\S+)' contains")]
+    private static partial Regex SymbolTableRegex();
+
+    [GeneratedRegex(@"^\s*\d+: ([0-9a-f]+)\s+(0x[0-9a-f]+|\d+)\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s+(\S+)")]
+    private static partial Regex SymbolRegex();
+
+    public static IReadOnlyList<Symbol> Symbols(string path)
+    {
+        var psi = new ProcessStartInfo("readelf", ["-sW", path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var symbols = new List<Symbol>();
+        var table = "";
+        while (p.StandardOutput.ReadLine() is { } line)
+        {
+            if (SymbolTableRegex().Match(line) is { Success: true } header) { table = header.Groups[1].Value; continue; }
+            if (SymbolRegex().Match(line) is not { Success: true } m) continue;
+            var size = m.Groups[2].Value;
+            var name = m.Groups[6].Value;
+            if (table == ".dynsym" && name.IndexOf('@') is > 0 and var at) name = name[..at];
+            symbols.Add(new Symbol(table, name, ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+                size.StartsWith("0x", StringComparison.Ordinal) ? ulong.Parse(size[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture) : ulong.Parse(size, CultureInfo.InvariantCulture),
+                m.Groups[3].Value, m.Groups[4].Value, m.Groups[5].Value != "UND"));
+        }
+        p.WaitForExit();
+        return symbols;
+    }
+
     /// <summary>Asserts that the binary's parsed probes are exactly readelf's notes (addresses, args, no prelink here).</summary>
     public static void AssertMatches(UsdtBinary binary, string path)
     {
