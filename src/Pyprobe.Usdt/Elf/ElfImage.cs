@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.IO.MemoryMappedFiles;
 
 namespace Pyprobe.Usdt.Elf;
@@ -58,8 +59,33 @@ public sealed class ElfImage
     /// <summary>Length of the file (or in-memory image) when its headers were parsed.</summary>
     internal long FileLength { get; }
 
-    /// <summary>Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>.</summary>
-    public static ElfImage Open(string path) => WithHeaders(path, null, 0);
+    /// <summary>
+    /// Parses the headers of <paramref name="path"/>; any malformation becomes a <see cref="UsdtException"/>. The same
+    /// file (path, length and modification time) opened again in this process is the same image: one attach opens
+    /// a libpython from several places (version, runtime, eval-frame sites), and each would read its symbols anew.
+    /// </summary>
+    public static ElfImage Open(string path)
+    {
+        FileInfo file;
+        try
+        {
+            file = new FileInfo(path);
+            if (!file.Exists) return WithHeaders(path, null, 0); // the same message as any open failure
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return WithHeaders(path, null, 0);
+        }
+        var key = (path, file.Length, file.LastWriteTimeUtc);
+        if (Opened.TryGetValue(key, out var known)) return known;
+        var image = WithHeaders(path, null, 0);
+        // Bounded: a long run (--all, serve) may see files replaced; old images are simply dropped.
+        if (Opened.Count >= MaxOpened) Opened.Clear();
+        return Opened.GetOrAdd(key, image);
+    }
+
+    private const int MaxOpened = 32;
+    private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Modified), ElfImage> Opened = new();
 
     /// <summary>
     /// Parses an ELF image held in memory (the first <paramref name="length"/> bytes of
