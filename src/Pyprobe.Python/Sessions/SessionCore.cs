@@ -38,11 +38,20 @@ public sealed class SessionCore : IDisposable
         return map;
     }
 
-    /// <summary>Creates the ring buffer map and its reader.</summary>
-    public BpfMap OpenRing(string name, uint bytes)
+    /// <summary>Creates the ring buffer map (or takes <paramref name="prepared"/>'s, when it is this one) and its reader.</summary>
+    public BpfMap OpenRing(string name, uint bytes, PreparedRing? prepared = null)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
-        var ring = AddMap(MapSpec.RingBuffer(name, bytes));
+        BpfMap ring;
+        if (prepared?.Take(name, bytes) is { } made)
+        {
+            ring = made;
+            _maps.Add(ring);
+        }
+        else
+        {
+            ring = AddMap(MapSpec.RingBuffer(name, bytes));
+        }
         Reader = new RingBufferReader(ring);
         return ring;
     }

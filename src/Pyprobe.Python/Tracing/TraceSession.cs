@@ -19,12 +19,13 @@ namespace Pyprobe.Python.Tracing;
 /// Records are smaller with it, which matters only when the ring, not the traced program, is the limit.
 /// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
+/// <param name="PreparedRing">The ring, created ahead while the targets were resolved (see <see cref="Sessions.PreparedRing"/>), or null.</param>
 /// <param name="KeyFunctionsByCodeObject">
 /// USDT function events carry their frame's code object's first line instead of the probe's line, and 3.15's
 /// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
 /// </param>
 public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
-    bool KeyFunctionsByCodeObject = false);
+    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null);
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -71,6 +72,9 @@ public sealed class TraceSession : IEventSession
     /// Attaches <paramref name="probes"/> to every target. A probe a target lacks is skipped for that
     /// target (callers check support first and tell the user); if nothing at all can be attached, throws.
     /// </summary>
+    /// <summary>The ring's name (for <see cref="Sessions.PreparedRing"/>).</summary>
+    public const string RingName = "pyprobe_events";
+
     public static TraceSession Attach(IReadOnlyList<TraceTarget> targets, IReadOnlyList<PythonProbe> probes, TraceSessionOptions? options = null)
     {
         options ??= new TraceSessionOptions();
@@ -81,7 +85,7 @@ public sealed class TraceSession : IEventSession
         try
         {
             var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-            ring = core.OpenRing("pyprobe_events", options.RingBufferBytes);
+            ring = core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing);
             session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
         }
         catch

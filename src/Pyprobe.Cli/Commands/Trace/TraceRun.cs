@@ -5,6 +5,7 @@ using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Python.EvalFrame;
 
 namespace Pyprobe.Cli.Commands.Trace;
@@ -86,6 +87,8 @@ internal static class TraceRun
     private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, Func<TOutput, int?> writerThread, TextWriter stderr)
         where TOutput : class, IDisposable
     {
+        // The ring is made while the targets are resolved; the session takes it (or, on any failure, it is closed here).
+        using var ring = new PreparedRing(TraceSession.RingName, settings.RingBufferBytes);
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
         IReadOnlyList<PythonProbe> probes;
         try
@@ -101,7 +104,7 @@ internal static class TraceRun
         var run = TracingRun<TraceSession>.Start(targets, t =>
         {
             var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld,
-                KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject));
+                KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject, PreparedRing: ring));
             try
             {
                 output = openOutput();
