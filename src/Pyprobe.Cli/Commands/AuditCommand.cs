@@ -68,7 +68,7 @@ internal static class AuditCommand
                 counts.Add(e.Name);
                 writer.Audit(e);
             };
-            run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+            run.Stream(() => session.Drain(handler), sink.Flush, sink.AfterPoll);
             writer.Summary(counts);
             writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
             sink.Flush();

@@ -117,6 +117,20 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
         if (_length >= FlushThreshold) Flush();
     }
 
+    /// <summary>Events per poll below which the lines are written at once (see <see cref="AfterPoll"/>).</summary>
+    public const int TrickleEvents = 1000;
+
+    /// <summary>
+    /// After a poll of the ring delivered <paramref name="events"/> lines: a trickle is written at once, so a line
+    /// waits at most one poll interval (10 ms) on its way to a pipe, as a reader like grep expects; a flood keeps
+    /// batching up to <see cref="MaxDelay"/>, where large writes keep I/O off the per-event path.
+    /// </summary>
+    public void AfterPoll(int events)
+    {
+        if (events < TrickleEvents) Flush();
+        else FlushIfOlderThan(MaxDelay);
+    }
+
     /// <summary>
     /// Flushes what waits longer than <paramref name="maxDelay"/>: under a steady trickle of events
     /// the ring is never found empty, and lines piped to another program must still arrive promptly.

@@ -48,7 +48,7 @@ internal static class ProbeStreamRun
             delivered++;
             each(e);
         };
-        run.Stream(() => session.Drain(handler), sink.Flush, () => sink.FlushIfOlderThan(EventBuffer.MaxDelay));
+        run.Stream(() => session.Drain(handler), sink.Flush, sink.AfterPoll);
         handling.Summarize(writer);
         writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
         sink.Flush();

@@ -89,17 +89,18 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
 
     /// <summary>
     /// Streams events: <paramref name="drain"/> delivers what waits (returning how many) until the run ends,
-    /// <paramref name="idle"/> runs when there was nothing, <paramref name="busy"/> when there was. Then detaches
+    /// <paramref name="idle"/> runs when there was nothing, <paramref name="busy"/> with the count when there was. Then detaches
     /// (semaphores drop at once) and drains what is still in the ring.
     /// </summary>
-    public void Stream(Func<int> drain, Action idle, Action? busy = null)
+    public void Stream(Func<int> drain, Action idle, Action<int>? busy = null)
     {
         while (!_stop.Requested)
         {
             Session.Wait(PollMilliseconds);
             AttachFollowed();
-            if (drain() == 0) idle();
-            else busy?.Invoke();
+            var delivered = drain();
+            if (delivered == 0) idle();
+            else busy?.Invoke(delivered);
             if (DurationReached()) break;
             if (!_targets.AnyTargetAlive()) break;
         }

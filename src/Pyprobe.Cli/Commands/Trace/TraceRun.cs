@@ -48,7 +48,7 @@ internal static class TraceRun
             write(e);
             buffer.FlushIfFull();
         };
-        run.Stream(() => session.Drain(handler), buffer.Flush, () => buffer.FlushIfOlderThan(EventBuffer.MaxDelay));
+        run.Stream(() => session.Drain(handler), buffer.Flush, buffer.AfterPoll);
         writer.End(new EventStreamEnd(EventClock.MonotonicNowNs(), session.Lost));
         buffer.Flush();
         return run.Complete(run.EventReport(delivered, session.Lost, shown, "; a larger --ring-buffer-mb or a narrower probe selection helps"));
