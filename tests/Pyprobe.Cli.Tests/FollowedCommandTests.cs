@@ -41,6 +41,29 @@ public partial class FollowedCommandTests
         Assert.Contains("with the eval-frame hook", followed.Value);
     }
 
+    /// <summary>A Python that forks without exec: the child, a copy of a running interpreter, is stopped where os.fork returns in it and traced under its own pid.</summary>
+    [Theory]
+    [InlineData(Pyenv312)]
+    [InlineData("3.9")]
+    public void AChildForkedWithoutExecIsTracedWithItsPid(string python)
+    {
+        const string Forking = Fib + "import os\npid = os.fork()\nif pid == 0:\n    print(fib(18), flush=True)\n    os._exit(0)\nos.waitpid(pid, 0)\n";
+        using var script = new TempFile();
+        File.WriteAllText(script.Path, Forking.Replace("print(fib(18))\n", "print(fib(18), flush=True)\n"));
+        using var json = new TempFile();
+        var interpreter = python.StartsWith('/') ? Existing(python) : CachedPythons.Get(python).LauncherPath;
+        var result = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "--", interpreter, script.Path],
+            timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(["2584", "2584"], result.StdoutLines);
+        Assert.Contains(", 0 lost", result.Stderr);
+        var perPid = FibEventsPerPid(json.Path);
+        Assert.Equal(2, perPid.Count);
+        Assert.All(perPid.Values, counts => Assert.Equal((8361, 8361), counts));
+        var followed = Assert.Single(Followed().Matches(result.Stderr));
+        Assert.Contains(int.Parse(followed.Groups[1].Value), perPid.Keys);
+    }
+
     [Fact]
     public void TopCountsEveryPythonAShellRunsPerProcess()
     {

@@ -7,6 +7,8 @@ public enum FollowerStop : uint
     Exec = 0,
     /// <summary>It reached a uprobe pyprobe armed for it (the loader's _dl_debug_state, or the interpreter's first activation).</summary>
     Uprobe = 1,
+    /// <summary>A forked child of a followed process (no exec) reached PyOS_AfterFork_Child: a running Python, copied.</summary>
+    AfterFork = 2,
 }
 
 /// <summary>
@@ -16,13 +18,14 @@ public enum FollowerStop : uint
 /// </summary>
 internal static class FollowerPrograms
 {
-    public const string Followed = "pp_follow", Armed = "pp_stop", Ring = "pp_stops";
+    public const string Followed = "pp_follow", Armed = "pp_stop", Forked = "pp_forked", Ring = "pp_stops";
     public const int RecordSize = 8;
     private const int SigStop = 19;
 
     /// <summary>
     /// Raw tracepoint <c>sched_process_fork(parent, child)</c>: a child of a followed process is followed too (its
-    /// tgid: a new thread's is its parent's, already there).
+    /// tgid: a new thread's is its parent's, already there), and listed in <see cref="Forked"/> until it execs, so that
+    /// a copy of a running Python stops where CPython's fork returns in the child (<see cref="AfterForkStopper"/>).
     /// </summary>
     public static AssembledProgram Fork(int taskTgidOffset)
     {
@@ -43,11 +46,18 @@ internal static class FollowerPrograms
             .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, -12)
             .Mov64(Register.R4, 0)
             .Call(HelperFunction.MapUpdateElem)
+            .LoadMap(Register.R1, Forked).Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, -8)
+            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, -12)
+            .Mov64(Register.R4, 0)
+            .Call(HelperFunction.MapUpdateElem)
             .Label("out")
             .Mov64(Register.R0, 0)
             .Exit();
         return code.Assemble();
     }
+
+    /// <summary>A uprobe on PyOS_AfterFork_Child: a forked child listed in <see cref="Forked"/> stops, once.</summary>
+    public static AssembledProgram AfterForkStopper() => StopIfIn(Forked, FollowerStop.AfterFork, once: true);
 
     /// <summary>Raw tracepoint <c>sched_process_exec</c>: a followed process that runs a new program stops.</summary>
     public static AssembledProgram Exec() => StopIfIn(Followed, FollowerStop.Exec, once: false);

@@ -23,8 +23,10 @@ public sealed class ProcessFollower : IDisposable
 {
     private const int LoaderStopsBeforeGivingUp = 2;
     private readonly List<IDisposable> _owned = [];
-    private readonly BpfMap _followed, _armed;
-    private readonly BpfProgram _stopper;
+    private readonly BpfMap _followed, _armed, _forked;
+    private readonly BpfProgram _stopper, _afterForkStopper;
+    // One system-wide PyOS_AfterFork_Child probe per Python binary seen (its program stops only listed children).
+    private readonly Dictionary<string, IUprobeLink> _afterForkLinks = [];
     private readonly RingBufferReader _reader;
     private readonly Dictionary<int, Followed> _states = [];
     private readonly HashSet<int> _stopped = [];
@@ -41,11 +43,13 @@ public sealed class ProcessFollower : IDisposable
         public string? Binary { get; init; }
     }
 
-    private ProcessFollower(BpfMap followed, BpfMap armed, BpfMap ring, BpfProgram stopper)
+    private ProcessFollower(BpfMap followed, BpfMap armed, BpfMap forked, BpfMap ring, BpfProgram stopper, BpfProgram afterForkStopper)
     {
         _followed = followed;
         _armed = armed;
+        _forked = forked;
         _stopper = stopper;
+        _afterForkStopper = afterForkStopper;
         _reader = new RingBufferReader(ring);
         _onRecord = OnRecord;
     }
@@ -59,11 +63,13 @@ public sealed class ProcessFollower : IDisposable
         {
             var followed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Followed, 4, 4, 4096)));
             var armed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Armed, 4, 4, 1024)));
+            var forked = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Forked, 4, 4, 4096)));
             var ring = Own(owned, BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, 64 << 10)));
             var fds = new Dictionary<string, int>
             {
                 [FollowerPrograms.Followed] = followed.Fd.Value,
                 [FollowerPrograms.Armed] = armed.Fd.Value,
+                [FollowerPrograms.Forked] = forked.Fd.Value,
                 [FollowerPrograms.Ring] = ring.Fd.Value,
             };
             var tgid = KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid");
@@ -71,10 +77,11 @@ public sealed class ProcessFollower : IDisposable
             var exec = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
             var mode = KernelFeatures.PreferredAttachMode;
             var stopper = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
+            var afterFork = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe, FollowerPrograms.AfterForkStopper().BindMaps(fds), mode.ExpectedAttachType())));
             followed.Update(BitConverter.GetBytes(rootPid), BitConverter.GetBytes(1));
             Own(owned, RawTracepointLink.Attach(fork, "sched_process_fork"));
             Own(owned, RawTracepointLink.Attach(exec, "sched_process_exec"));
-            var follower = new ProcessFollower(followed, armed, ring, stopper);
+            var follower = new ProcessFollower(followed, armed, forked, ring, stopper, afterFork);
             follower._owned.AddRange(owned);
             return follower;
         }
@@ -129,6 +136,15 @@ public sealed class ProcessFollower : IDisposable
         var kind = (FollowerStop)BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
         _stopped.Add(pid);
         if (!ProcessTree.WaitUntilStopped(pid)) { Forget(pid); return; }
+        if (kind == FollowerStop.AfterFork)
+        {
+            // A copy of a Python that runs on without exec: its interpreter is there, stopped before it returns to Python.
+            _stopped.Remove(pid);
+            _ready.Enqueue(new StoppedInterpreter(pid, "PyOS_AfterFork_Child"));
+            return;
+        }
+        // Whatever it runs now, it is no copy of a Python any more.
+        if (kind == FollowerStop.Exec) _forked.Delete(BitConverter.GetBytes(pid));
         try
         {
             if (kind == FollowerStop.Uprobe && _states.TryGetValue(pid, out var state) && state.AtInterpreter)
@@ -194,6 +210,22 @@ public sealed class ProcessFollower : IDisposable
         var link = TargetLinks.Attach(_mode, _stopper, binary.UprobePathFor(process.Pid), sites, process.Pid);
         _states[process.Pid] = new Followed(link, atInterpreter: true) { Binary = binary.OpenPath };
         Arm(process.Pid);
+        WatchForks(binary, process.Pid);
+    }
+
+    /// <summary>
+    /// Puts the PyOS_AfterFork_Child stopper on <paramref name="binary"/>, once: for every process of that file (a uprobe
+    /// link filtered to one process would not fire in its children); the program stops only children listed as forked.
+    /// </summary>
+    private void WatchForks(CPythonBinary binary, int pid)
+    {
+        // The file as its processes name it, in their mount namespace: the /proc/PID/root path differs for every pid.
+        string file;
+        try { file = $"{new FileInfo($"/proc/{pid}/ns/mnt").LinkTarget} {binary.DisplayPath}"; }
+        catch (IOException) { return; }
+        if (_afterForkLinks.ContainsKey(file)) return;
+        if (binary.Elf.FindSymbols("PyOS_AfterFork_Child").FirstOrDefault(s => s.IsFunction && s.IsDefined) is not { } afterFork) return;
+        _afterForkLinks[file] = TargetLinks.Attach(_mode, _afterForkStopper, binary.UprobePathFor(pid), [new UprobeSite(FileOffset(binary, afterFork.Value))], pid: 0);
     }
 
     /// <summary>Which of the two armed functions the process is in, from its instruction pointer's symbol.</summary>
@@ -265,6 +297,8 @@ public sealed class ProcessFollower : IDisposable
         }
         foreach (var state in _states.Values) state.Link.Dispose();
         _states.Clear();
+        foreach (var link in _afterForkLinks.Values) link.Dispose();
+        _afterForkLinks.Clear();
         // Records that arrived after the last look: their processes are stopped, or about to be.
         _reader.Drain(record => _stopped.Add(BinaryPrimitives.ReadInt32LittleEndian(record)));
         foreach (var pid in _stopped.ToList()) Continue(pid);
