@@ -184,7 +184,7 @@ public sealed class TraceSession : IEventSession
         {
             var rewrite = frameCode?.RecordRewrite(sites[0].Address, probe.Name == "function__entry");
             var rewriteMaps = frameCode is { NeedsTlsOffsets: true } ? new Dictionary<string, int> { [Analysis.EntryFrameCode.TlsOffsetsMap] = _frameCodes!.TlsOffsetsFd } : null;
-            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress, rewrite, rewriteMaps);
+            var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress, rewrite, rewriteMaps, probeId: id);
             using var program = _core.Load(ProgramName(probe.Name), code.Bytecode);
             _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList());
         }
