@@ -1,0 +1,279 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.CodeGen;
+
+namespace Pyprobe.Bench;
+
+/// <summary>
+/// Where a traced call's time goes: on the function__entry site, side by side in one run, an empty program, bpftrace's
+/// counter, and pyprobe's USDT event program cut down step by step (built from the very pieces <see cref="UsdtEventProgram.Build"/>
+/// uses), then whole, then through the real CLI. With kernel.bpf_stats_enabled on, each row gives the traced program's
+/// ns per call and the BPF program's own ns per event, so the trap and each part of the program are separated.
+/// </summary>
+internal static class ProgramBreakdown
+{
+    /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
+    internal enum Step { None, Empty, BpftraceCount, Header, FixedRecord, Whole, WholeBefore, WholeCookie, Cli }
+
+    private static string Label(Step step) => step switch
+    {
+        Step.None => "no tracing",
+        Step.Empty => "empty program (bare uprobe)",
+        Step.BpftraceCount => "bpftrace `@ = count()` (-p PID)",
+        Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
+        Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
+        Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
+        Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
+        Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
+        Step.Cli => "pyprobe trace -p PID -o FILE (the real CLI)",
+        _ => step.ToString(),
+    };
+
+    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.Header, Step.FixedRecord, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.Cli];
+
+    /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
+    private const uint RingBytes = 16 << 20;
+    private const int WakeupThreshold = (int)(RingBytes / 16);
+
+    private sealed record Sample(double NsPerCall, double? ProgramNsPerEvent, double? ProgramNsPerCall, long? Records, long? Lost);
+
+    public static void Section(Bench bench, Report report, Py p39, Py? p315)
+    {
+        report.Section("Where a traced call's time goes",
+            $"""
+            The workload of the overhead section ({bench.Calls:N0} calls of `leaf()`, `-p PID`), on the `function__entry` site, with
+            `kernel.bpf_stats_enabled` on for the whole section (restored after; it is on for every row, so every row pays its own
+            timing). Rows (a)–(c) are pyprobe's USDT event program built by the bench from the same emitters `UsdtEventProgram.Build`
+            uses (EventProgramParts.EmitStart/EmitHeader, UsdtEventProgram.EmitArguments/EmitStrings, EventProgramParts.EmitSend),
+            stopped after each step, loaded and attached (uprobe_multi, with the probe's cookie) by the bench, its ring
+            ({RingBytes >> 20} MiB, woken at 1/16 full as the CLI's) drained by a thread polling every 10 ms; (c) is `Build` itself.
+            "ns per call" is the traced program's own view; "program ns per event" is run_time_ns / run_cnt of the BPF program(s)
+            (bpftrace's and the CLI's found through their links); the rest of the added cost is the uprobe trap.
+            "records / lost": what the ring delivered and what the program counted as lost (leaf() calls plus the workload's few other
+            function entries). The two "(c) as it was" rows are `Build` with this branch's savings turned back
+            (UsdtEventOptions.ProbeId null: the probe id from bpf_get_attach_cookie; WakeupCheckEvery 1: bpf_ringbuf_query on every
+            event), measured beside the program as shipped.
+            """);
+        using var bpfStats = BpfStatsSwitch.Enable();
+        foreach (var py in new[] { p39, p315 }.OfType<Py>())
+        {
+            var samples = Steps.ToDictionary(s => s, _ => new List<Sample>());
+            for (var rep = 0; rep < bench.Reps; rep++)
+            {
+                var order = rep % 2 == 0 ? Steps : Steps.Reverse().ToArray();
+                foreach (var step in order)
+                {
+                    try
+                    {
+                        var s = RunOnce(bench, py, step);
+                        samples[step].Add(s);
+                        Bench.Log($"breakdown {py.Version} rep {rep + 1} {step}: {s.NsPerCall:0} ns/call" +
+                            (s.ProgramNsPerEvent is double p ? $", program {p:0} ns/event" : "") + (s.Records is long n ? $", {n} records, {s.Lost} lost" : ""));
+                    }
+                    catch (Exception e)
+                    {
+                        Bench.Log($"breakdown {py.Version} rep {rep + 1} {step} failed: {e.Message}");
+                    }
+                }
+            }
+            Table(report, py, samples);
+        }
+    }
+
+    private static void Table(Report report, Py py, Dictionary<Step, List<Sample>> samples)
+    {
+        double Median(Step s, Func<Sample, double?> f) =>
+            samples[s].Select(f).OfType<double>().ToList() is { Count: > 0 } v ? Stats.Median(v) : double.NaN;
+        var none = Median(Step.None, s => s.NsPerCall);
+        var bare = Median(Step.Empty, s => s.NsPerCall) - none;
+        double? previous = null;
+        report.Text($"### CPython {py.FullVersion}, function__entry");
+        report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
+            Steps.Select(step =>
+            {
+                var list = samples[step];
+                if (list.Count == 0) return (IReadOnlyList<string>)[Label(step), "failed", "", "", "", "", ""];
+                var added = Median(step, s => s.NsPerCall) - none;
+                var program = Median(step, s => s.ProgramNsPerEvent);
+                var whole = Median(Step.Whole, s => s.ProgramNsPerEvent);
+                var stepAdds = step is Step.FixedRecord or Step.Whole && previous is double p && !double.IsNaN(program) ? $"+{program - p:0}"
+                    : step is Step.WholeBefore or Step.WholeCookie && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : "–";
+                if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
+                var counted = list.Where(s => s.Records is not null).ToList();
+                return [
+                    Label(step),
+                    Stats.Spread(list.Select(s => s.NsPerCall)),
+                    step == Step.None ? "–" : added.ToString("0"),
+                    step == Step.None ? "–" : (added / bare).ToString("0.00"),
+                    double.IsNaN(program) ? "–" : Stats.Spread(list.Select(s => s.ProgramNsPerEvent).OfType<double>()),
+                    stepAdds,
+                    counted.Count == 0 ? "–" : $"{Stats.CountSpread(counted.Select(s => (double)s.Records!.Value))} / {Stats.CountSpread(counted.Select(s => (double)s.Lost!.Value))}",
+                ];
+            }));
+    }
+
+    private static Sample RunOnce(Bench bench, Py py, Step step)
+    {
+        using var workload = Child.Start([.. py.Command, bench.Workload, bench.Calls.ToString()], env: py.Env);
+        var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(60))
+            ?? throw new InvalidOperationException($"workload did not start: {string.Join(" | ", workload.Err)}");
+        var pid = int.Parse(ready.Line.Split(' ')[1]);
+        Child? tracer = null;
+        OwnProgram? own = null;
+        try
+        {
+            switch (step)
+            {
+                case Step.BpftraceCount:
+                    tracer = Child.Start(["bpftrace", "-p", pid.ToString(), "-e", Cases.CountScript(py.Binary, perPid: false)]);
+                    if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
+                        throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
+                    Thread.Sleep(bench.BpftraceSettle);
+                    break;
+                case Step.Cli:
+                    tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
+                    Cases.WaitAttached(tracer);
+                    break;
+                case Step.Empty or Step.Header or Step.FixedRecord or Step.Whole or Step.WholeBefore or Step.WholeCookie:
+                    own = OwnProgram.Attach(pid, step);
+                    break;
+            }
+            var before = own?.RunTime() ?? (tracer is null ? default : ProgramRunTime.OfProcess(tracer.Pid));
+            workload.WriteLine("go");
+            // Read at the result line, while the tracer is still attached.
+            var resultLine = workload.WaitLine(l => l.StartsWith("result ", StringComparison.Ordinal), TimeSpan.FromMinutes(5))
+                ?? throw new InvalidOperationException("workload timed out");
+            var after = own?.RunTime() ?? (tracer is null ? default : ProgramRunTime.OfProcess(tracer.Pid));
+            if (!workload.Wait(TimeSpan.FromMinutes(2))) throw new InvalidOperationException("workload timed out");
+            var result = resultLine.Line.Split(' ').Skip(1).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+            var calls = long.Parse(result["calls"]);
+            var ns = (double.Parse(result["end"]) - double.Parse(result["start"])) * 1e9 / calls;
+            var (records, lost) = own?.Finish() ?? (null, null);
+            if (tracer is not null)
+            {
+                tracer.Signal(Native.SIGINT);
+                tracer.Wait(TimeSpan.FromMinutes(1));
+            }
+            var runs = after.RunCount - before.RunCount;
+            if (step == Step.None) return new Sample(ns, null, null, null, null);
+            return new Sample(ns, runs > 0 ? (double)(after.RunTimeNs - before.RunTimeNs) / runs : null, (double)(after.RunTimeNs - before.RunTimeNs) / calls, records, lost);
+        }
+        finally
+        {
+            own?.Dispose();
+            tracer?.Dispose();
+        }
+    }
+
+    /// <summary>A program the bench builds from pyprobe's emitters, its maps, its link, and the thread draining its ring.</summary>
+    private sealed class OwnProgram : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+        private BpfProgram? _program;
+        private BpfMap? _scratch;
+        private RingBufferReader? _reader;
+        private Thread? _drainer;
+        private volatile bool _stop;
+        private long _records;
+
+        public static OwnProgram Attach(int pid, Step step)
+        {
+            MemlockLimit.RemoveIfNeeded();
+            var own = new OwnProgram();
+            try
+            {
+                var target = TargetResolver.ForProcesses([pid])[0];
+                var probe = target.Binary.FindProbe("python", "function__entry") ?? throw new InvalidOperationException("no function__entry probe");
+                var layout = new UsdtEventLayout(3, [0, 1]);
+                var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", RingBytes)));
+                own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)UsdtEventProgram.ScratchValueSize(layout), 1)));
+                own._reader = own.Own(new RingBufferReader(ring));
+                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, null);
+                foreach (var sites in TargetLinks.SitesBySpec(probe))
+                {
+                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress).BindMaps(fds);
+                    var program = own.Own(BpfProgram.Load(new ProgramSpec("bench_step", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti)));
+                    own._program ??= program;
+                    own.Own(UprobeMultiLink.Attach(program, target.AttachPath, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList(), pid));
+                }
+                own._drainer = new Thread(own.Drain) { IsBackground = true, Name = "bench ring drain" };
+                own._drainer.Start();
+                return own;
+            }
+            catch
+            {
+                own.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// The shipped program (<see cref="UsdtEventProgram.Build"/>) for <see cref="Step.Whole"/>; for the others the same
+        /// pieces in the same order, stopped after the step. Filtering as on this kernel's -p path (the link filters by process).
+        /// </summary>
+        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve)
+        {
+            const uint probeId = 0;
+            var options = step switch
+            {
+                Step.WholeBefore => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null, WakeupCheckEvery: 1),
+                Step.WholeCookie => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null),
+                _ => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
+            };
+            if (step is Step.Whole or Step.WholeBefore or Step.WholeCookie)
+                return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
+            var code = new InstructionBuilder();
+            if (step != Step.Empty)
+            {
+                Register ctx = Register.R6, pidTgid = Register.R7, scratch = Register.R8;
+                EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, filterTargets: false, tids: null, "out");
+                EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch, options.ProbeId);
+                UsdtEventProgram.EmitArguments(code, layout, site.Arguments, ctx, scratch, site.Address, resolve);
+                if (step == Step.FixedRecord) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, WakeupThreshold, options.WakeupCheckEvery);
+            }
+            return code.Label("out").Mov64(Register.R0, 0).Exit().Assemble();
+        }
+
+        private T Own<T>(T item) where T : IDisposable
+        {
+            _owned.Add(item);
+            return item;
+        }
+
+        private void Drain()
+        {
+            while (!_stop)
+            {
+                _reader!.WaitForData(10);
+                _records += _reader.Drain(_ => { });
+            }
+        }
+
+        public (long RunTimeNs, long RunCount) RunTime() => ProgramRunTime.OfProgramFd(_program?.Fd.Value ?? -1);
+
+        /// <summary>Stops draining once the ring is empty; the records delivered and the lost counter (null when nothing is sent).</summary>
+        public (long? Records, long? Lost) Finish()
+        {
+            _stop = true;
+            _drainer?.Join();
+            _drainer = null;
+            for (int n; (n = _reader!.Drain(_ => { })) > 0;) _records += n;
+            var lost = (long)_scratch!.SumPerCpuCounter(0, EventProgramParts.LostCounterOffset);
+            return _records == 0 && lost == 0 ? (null, null) : (_records, lost);
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            _drainer?.Join();
+            for (var i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        }
+    }
+}
