@@ -19,15 +19,17 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, Header, FixedRecord, Whole, WholeBefore, WholeCookie, Cli }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, WholeBefore, WholeCookie, Cli, FixedReads }
 
     private static string Label(Step step) => step switch
     {
         Step.None => "no tracing",
         Step.Empty => "empty program (bare uprobe)",
         Step.BpftraceCount => "bpftrace `@ = count()` (-p PID)",
+        Step.HeaderNoHits => "(a) without the hits counter (a locked add on the per-CPU value)",
         Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
         Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
+        Step.FixedReads => "(b) + two 8-byte bpf_probe_read_user of the names (not shipped: what a read of the target's memory costs)",
         Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
@@ -35,7 +37,7 @@ internal static class ProgramBreakdown
         _ => step.ToString(),
     };
 
-    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.Header, Step.FixedRecord, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.Cli];
+    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.Cli];
 
     /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
     private const uint RingBytes = 16 << 20;
@@ -56,7 +58,8 @@ internal static class ProgramBreakdown
             "ns per call" is the traced program's own view; "program ns per event" is run_time_ns / run_cnt of the BPF program(s)
             (bpftrace's and the CLI's found through their links); the rest of the added cost is the uprobe trap.
             "records / lost": what the ring delivered and what the program counted as lost (leaf() calls plus the workload's few other
-            function entries). The two "(c) as it was" rows are `Build` with this branch's savings turned back
+            function entries). The 8-byte reads row is the bench's own two bpf_probe_read_user calls added to (b), to tell the fixed
+            cost of reading the target's memory from the bytes a string copy moves. The two "(c) as it was" rows are `Build` with this branch's savings turned back
             (UsdtEventOptions.ProbeId null: the probe id from bpf_get_attach_cookie; WakeupCheckEvery 1: bpf_ringbuf_query on every
             event), measured beside the program as shipped.
             """);
@@ -103,7 +106,9 @@ internal static class ProgramBreakdown
                 var program = Median(step, s => s.ProgramNsPerEvent);
                 var whole = Median(Step.Whole, s => s.ProgramNsPerEvent);
                 var stepAdds = step is Step.FixedRecord or Step.Whole && previous is double p && !double.IsNaN(program) ? $"+{program - p:0}"
+                    : step is Step.FixedReads && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
                     : step is Step.WholeBefore or Step.WholeCookie && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
                     : "–";
                 if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
                 var counted = list.Where(s => s.Records is not null).ToList();
@@ -141,7 +146,7 @@ internal static class ProgramBreakdown
                     tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.Empty or Step.Header or Step.FixedRecord or Step.Whole or Step.WholeBefore or Step.WholeCookie:
+                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.WholeBefore or Step.WholeCookie:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -233,10 +238,20 @@ internal static class ProgramBreakdown
             if (step != Step.Empty)
             {
                 Register ctx = Register.R6, pidTgid = Register.R7, scratch = Register.R8;
-                EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, filterTargets: false, tids: null, "out");
+                EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, filterTargets: false, tids: null, "out", countHit: step != Step.HeaderNoHits);
                 EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch, options.ProbeId);
                 UsdtEventProgram.EmitArguments(code, layout, site.Arguments, ctx, scratch, site.Address, resolve);
-                if (step == Step.FixedRecord) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, WakeupThreshold, options.WakeupCheckEvery);
+                if (step == Step.FixedReads)
+                {
+                    // Only the fixed cost of a user-memory read: 8 bytes of each name into the stack, nothing kept.
+                    var buffer = code.Stack.Allocate(8, "read");
+                    for (var j = 0; j < layout.StringArguments.Count; j++)
+                        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, buffer)
+                            .Mov64(Register.R2, 8)
+                            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, EventProgramParts.Field(UsdtEventLayout.ValueOffset(layout.StringArguments[j])))
+                            .Call(HelperFunction.ProbeReadUser);
+                }
+                if (step is Step.FixedRecord or Step.FixedReads) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, WakeupThreshold, options.WakeupCheckEvery);
             }
             return code.Label("out").Mov64(Register.R0, 0).Exit().Assemble();
         }

@@ -33,7 +33,8 @@ public static class EventProgramParts
     /// ctx → <paramref name="ctx"/>, pid_tgid → <paramref name="pidTgid"/>, the filter, then the scratch value →
     /// <paramref name="scratch"/> with its hit counted. Filtered-out hits jump to <paramref name="exit"/>.
     /// </summary>
-    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit)
+    /// <param name="countHit">Count the hit (the bench turns it off to measure what the counter costs).</param>
+    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit, bool countHit = true)
     {
         code.Mov64(ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
@@ -41,7 +42,7 @@ public static class EventProgramParts
         PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit);
         MapLookup.Emit(code, ScratchMap, MapLookup.ZeroKey(code), exit)
             .Mov64(scratch, Register.R0);
-        MapLookup.Increment(code, scratch, HitsCounterOffset);
+        if (countHit) MapLookup.Increment(code, scratch, HitsCounterOffset);
     }
 
     /// <summary>Timestamp, tgid, tid and the probe id at the start of the record (<see cref="UsdtEventLayout"/>).</summary>
