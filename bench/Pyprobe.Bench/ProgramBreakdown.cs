@@ -154,7 +154,9 @@ internal static class ProgramBreakdown
             workload.WriteLine("go");
             // Read at the result line, while the tracer is still attached.
             var resultLine = workload.WaitLine(l => l.StartsWith("result ", StringComparison.Ordinal), TimeSpan.FromMinutes(5))
-                ?? throw new InvalidOperationException("workload timed out");
+                ?? throw new InvalidOperationException(workload.Process.HasExited
+                    ? $"workload exited ({workload.Process.ExitCode}) without a result: {string.Join(" | ", workload.Err.TakeLast(5))}"
+                    : "workload timed out");
             var after = own?.RunTime() ?? (tracer is null ? default : ProgramRunTime.OfProcess(tracer.Pid));
             if (!workload.Wait(TimeSpan.FromMinutes(2))) throw new InvalidOperationException("workload timed out");
             var result = resultLine.Line.Split(' ').Skip(1).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
