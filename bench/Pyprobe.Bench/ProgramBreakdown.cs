@@ -19,7 +19,7 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, WholeBefore, WholeCookie, Cli, FixedReads }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads }
 
     private static string Label(Step step) => step switch
     {
@@ -33,11 +33,13 @@ internal static class ProgramBreakdown
         Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
+        Step.WholeMapFilter => "(c) filtering processes by a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix): as it was",
+        Step.WholeConstantFilter => "(c) filtering processes by the tgid compared as a constant (the same kernels, now)",
         Step.Cli => "pyprobe trace -p PID -o FILE (the real CLI)",
         _ => step.ToString(),
     };
 
-    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.Cli];
+    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli];
 
     /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
     private const uint RingBytes = 16 << 20;
@@ -61,7 +63,9 @@ internal static class ProgramBreakdown
             function entries). The 8-byte reads row is the bench's own two bpf_probe_read_user calls added to (b), to tell the fixed
             cost of reading the target's memory from the bytes a string copy moves. The two "(c) as it was" rows are `Build` with this branch's savings turned back
             (UsdtEventOptions.ProbeId null: the probe id from bpf_get_attach_cookie; WakeupCheckEvery 1: bpf_ringbuf_query on every
-            event), measured beside the program as shipped.
+            event), measured beside the program as shipped. The two filtering rows are (c) as it runs where links do not filter by
+            process (perf-event uprobes, uprobe_multi before the pid-filter fix; on this kernel a `-p` link filters, so (c) has no filter):
+            the tgid looked up in the session's hash of pids as before, or compared as a constant as each target's programs now do.
             """);
         using var bpfStats = BpfStatsSwitch.Enable();
         foreach (var py in new[] { p39, p315 }.OfType<Py>())
@@ -107,7 +111,7 @@ internal static class ProgramBreakdown
                 var whole = Median(Step.Whole, s => s.ProgramNsPerEvent);
                 var stepAdds = step is Step.FixedRecord or Step.Whole && previous is double p && !double.IsNaN(program) ? $"+{program - p:0}"
                     : step is Step.FixedReads && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
-                    : step is Step.WholeBefore or Step.WholeCookie && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
                     : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
                     : "–";
                 if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
@@ -146,7 +150,7 @@ internal static class ProgramBreakdown
                     tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.WholeBefore or Step.WholeCookie:
+                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -202,10 +206,12 @@ internal static class ProgramBreakdown
                 var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", RingBytes)));
                 own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)UsdtEventProgram.ScratchValueSize(layout), 1)));
                 own._reader = own.Own(new RingBufferReader(ring));
-                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, null);
+                var targets = own.Own(BpfMap.Create(MapSpec.Hash("bench_targets", 4, 1, 1024)));
+                targets.Update(BitConverter.GetBytes(pid), [1]);
+                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value);
                 foreach (var sites in TargetLinks.SitesBySpec(probe))
                 {
-                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress).BindMaps(fds);
+                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress, pid).BindMaps(fds);
                     var program = own.Own(BpfProgram.Load(new ProgramSpec("bench_step", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti)));
                     own._program ??= program;
                     own.Own(UprobeMultiLink.Attach(program, target.AttachPath, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList(), pid));
@@ -225,16 +231,18 @@ internal static class ProgramBreakdown
         /// The shipped program (<see cref="UsdtEventProgram.Build"/>) for <see cref="Step.Whole"/>; for the others the same
         /// pieces in the same order, stopped after the step. Filtering as on this kernel's -p path (the link filters by process).
         /// </summary>
-        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve)
+        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve, int pid)
         {
             const uint probeId = 0;
             var options = step switch
             {
                 Step.WholeBefore => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null, WakeupCheckEvery: 1),
                 Step.WholeCookie => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null),
+                Step.WholeMapFilter => new UsdtEventOptions(FilterTargets: true, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
+                Step.WholeConstantFilter => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId, Tgids: [pid]),
                 _ => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
             };
-            if (step is Step.Whole or Step.WholeBefore or Step.WholeCookie)
+            if (step is Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
                 return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
             var code = new InstructionBuilder();
             if (step != Step.Empty)

@@ -34,12 +34,14 @@ public static class EventProgramParts
     /// <paramref name="scratch"/> with its hit counted. Filtered-out hits jump to <paramref name="exit"/>.
     /// </summary>
     /// <param name="countHit">Count the hit (the bench turns it off to measure what the counter costs).</param>
-    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit, bool countHit = true)
+    /// <param name="tgids">Processes to keep, compared as constants instead of looked up in <see cref="TargetsMap"/>, or null.</param>
+    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit, bool countHit = true,
+        IReadOnlyList<int>? tgids = null)
     {
         code.Mov64(ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(pidTgid, Register.R0);
-        PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit);
+        PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit, tgids);
         MapLookup.Emit(code, ScratchMap, MapLookup.ZeroKey(code), exit)
             .Mov64(scratch, Register.R0);
         if (countHit) MapLookup.Increment(code, scratch, HitsCounterOffset);

@@ -17,7 +17,8 @@ namespace Pyprobe.Usdt.CodeGen;
 /// without a wakeup (the reader polls on a short timer): one wakeup per event costs the traced
 /// program more than the event itself.
 /// </param>
-public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
+/// <param name="Tgids">Processes to keep, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, IReadOnlyList<int>? Tgids = null);
 
 /// <summary>How an event program filters and wakes, independent of the maps' fds.</summary>
 /// <param name="FilterTargets">Keep only processes in <see cref="EventProgramParts.TargetsMap"/>.</param>
@@ -25,8 +26,9 @@ public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IR
 /// <param name="WakeupThreshold">See <see cref="UsdtEventMaps.WakeupThreshold"/>.</param>
 /// <param name="ProbeId">The probe id every record carries, when the program serves one probe; null: the attach cookie's.</param>
 /// <param name="WakeupCheckEvery">See <see cref="EventProgramParts.EmitSend"/>.</param>
+/// <param name="Tgids">Processes to keep, compared as constants (then <paramref name="FilterTargets"/> is not needed), or null.</param>
 public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, uint? ProbeId = null,
-    int WakeupCheckEvery = EventProgramParts.WakeupCheckEvery);
+    int WakeupCheckEvery = EventProgramParts.WakeupCheckEvery, IReadOnlyList<int>? Tgids = null);
 
 /// <summary>
 /// Code a caller adds to an event program after the arguments are in the record (at <c>scratch</c> +
@@ -61,7 +63,7 @@ public static class UsdtEventProgram
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
         foreach (var (name, fd) in rewriteMaps ?? new Dictionary<string, int>()) fds[name] = fd;
-        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold, probeId), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
+        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, probeId, Tgids: maps.Tgids), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
     }
 
     /// <summary>
@@ -81,7 +83,7 @@ public static class UsdtEventProgram
         var code = new InstructionBuilder();
         const string exit = "out";
 
-        EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, options.FilterTargets, options.Tids, exit);
+        EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, options.FilterTargets, options.Tids, exit, tgids: options.Tgids);
         EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch, options.ProbeId);
         EmitArguments(code, layout, arguments, ctx, scratch, siteAddress, resolveSymbol);
         rewrite?.Invoke(code, ctx, scratch, exit);
