@@ -33,8 +33,8 @@ internal static class ProgramBreakdown
         Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
-        Step.WholeMapFilter => "(c) filtering processes by a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix): as it was",
-        Step.WholeConstantFilter => "(c) filtering processes by the tgid compared as a constant (the same kernels, now)",
+        Step.WholeMapFilter => "(c) with the process filter as it was: a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix)",
+        Step.WholeConstantFilter => "(c) with the process filter as it is now on those kernels: the tgid compared as a constant",
         Step.Cli => "pyprobe trace -p PID -o FILE (the real CLI)",
         _ => step.ToString(),
     };
@@ -100,6 +100,12 @@ internal static class ProgramBreakdown
         var none = Median(Step.None, s => s.NsPerCall);
         var bare = Median(Step.Empty, s => s.NsPerCall) - none;
         double? previous = null;
+        double Program(Step s) => Median(s, x => x.ProgramNsPerEvent);
+        if (py.Version == "3.9")
+            report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
+                $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
+                $"+ a fixed record to the ring {Program(Step.FixedRecord):0} (the floor of any tracer sending a record per event), + both names copied whole {Program(Step.Whole):0} as shipped " +
+                $"(two 8-byte reads of the target's memory alone: +{Program(Step.FixedReads) - Program(Step.FixedRecord):0}); before this run's savings {Program(Step.WholeBefore):0}.");
         report.Text($"### CPython {py.FullVersion}, function__entry");
         report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
             Steps.Select(step =>
