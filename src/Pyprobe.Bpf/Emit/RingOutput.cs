@@ -48,7 +48,7 @@ public static class RingOutput
     /// Leaves the output flags in R4 (clobbers R0–R3). Records are committed without waking the reader (it polls on
     /// a short timer) until the ring holds <paramref name="threshold"/> bytes: one wakeup per event costs the traced
     /// program more than the event itself. A threshold ≤ 0 means the kernel's default wakeups. With
-    /// <paramref name="checkEvery"/>, the fill is looked at (bpf_ringbuf_query, ~30 ns) only on every Nth run of a CPU:
+    /// <paramref name="checkEvery"/>, the fill is looked at (bpf_ringbuf_query, 15–30 ns) only on every Nth run of a CPU:
     /// a wakeup comes at most N records per CPU late, a few KB against a threshold of a fraction of the ring.
     /// </summary>
     public static void EmitWakeupFlags(InstructionBuilder code, string ringMap, int threshold, WakeupCheckCounter? checkEvery = null)
