@@ -62,6 +62,7 @@ internal static class Program
 
             bool Want(string s) => only is null || only.Contains(s);
             if (Want("overhead")) Sections.Overhead(bench, report, p39, p315);
+            if (Want("breakdown")) ProgramBreakdown.Section(bench, report, p39, p315);
             if (Want("rate")) Sections.Rates(bench, report, p39);
             if (Want("startup")) Sections.Startup(bench, report, p39);
             if (Want("throughput")) Sections.Throughput(bench, report, p39);

@@ -46,6 +46,13 @@ internal static unsafe class ProgramRunTime
         return (time, count);
     }
 
+    /// <summary>run_time_ns and run_cnt of a program this process holds open.</summary>
+    public static (long RunTimeNs, long RunCount) OfProgramFd(int fd)
+    {
+        var info = File.ReadAllText($"/proc/self/fdinfo/{fd}");
+        return (long.Parse(Field(info, "run_time_ns") ?? "0"), long.Parse(Field(info, "run_cnt") ?? "0"));
+    }
+
     private static string? Field(string fdinfo, string key)
     {
         foreach (var line in fdinfo.Split('\n'))

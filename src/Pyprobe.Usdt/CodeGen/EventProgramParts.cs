@@ -24,36 +24,56 @@ public static class EventProgramParts
     public const int RecordOffset = 16;
 
     /// <summary>
+    /// A CPU looks at the ring's fill (to wake the reader) on every this many hits (see <see cref="RingOutput.EmitWakeupFlags"/>):
+    /// bpf_ringbuf_query on every event cost as much as the output itself, and the reader polls every 10 ms anyway.
+    /// </summary>
+    public const int WakeupCheckEvery = 64;
+
+    /// <summary>
     /// ctx → <paramref name="ctx"/>, pid_tgid → <paramref name="pidTgid"/>, the filter, then the scratch value →
     /// <paramref name="scratch"/> with its hit counted. Filtered-out hits jump to <paramref name="exit"/>.
     /// </summary>
-    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit)
+    /// <param name="countHit">Count the hit (the bench turns it off to measure what the counter costs).</param>
+    /// <param name="tgids">Processes to keep, compared as constants instead of looked up in <see cref="TargetsMap"/>, or null.</param>
+    public static void EmitStart(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, bool filterTargets, IReadOnlyList<int>? tids, string exit, bool countHit = true,
+        IReadOnlyList<int>? tgids = null)
     {
         code.Mov64(ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(pidTgid, Register.R0);
-        PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit);
+        PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit, tgids);
         MapLookup.Emit(code, ScratchMap, MapLookup.ZeroKey(code), exit)
             .Mov64(scratch, Register.R0);
-        MapLookup.Increment(code, scratch, HitsCounterOffset);
+        if (countHit) MapLookup.Increment(code, scratch, HitsCounterOffset);
     }
 
-    /// <summary>Timestamp, tgid, tid and the attach cookie (the probe id) at the start of the record (<see cref="UsdtEventLayout"/>).</summary>
-    public static void EmitHeader(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch)
+    /// <summary>Timestamp, tgid, tid and the probe id at the start of the record (<see cref="UsdtEventLayout"/>).</summary>
+    /// <param name="probeId">
+    /// The probe id when the program serves one probe (stored as a constant), or null to take it from the attach cookie
+    /// (a program shared by several probes; the helper call cost 5–30 ns an event).
+    /// </param>
+    public static void EmitHeader(InstructionBuilder code, Register ctx, Register pidTgid, Register scratch, uint? probeId = null)
     {
         code.Call(HelperFunction.KtimeGetNs)
             .StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.TimestampOffset), Register.R0)
             .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
             .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TgidOffset), Register.R1)
-            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TidOffset), pidTgid)
-            .Mov64(Register.R1, ctx)
+            .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.TidOffset), pidTgid);
+        if (probeId is uint id)
+        {
+            code.StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.ProbeIdOffset), unchecked((int)id));
+            return;
+        }
+        code.Mov64(Register.R1, ctx)
             .Call(HelperFunction.GetAttachCookie)
             .StoreMem(MemorySize.Word, scratch, Field(UsdtEventLayout.ProbeIdOffset), Register.R0);
     }
 
     /// <summary>Sends the record (<paramref name="size"/> + <paramref name="sizeConstant"/> bytes); a full ring counts as lost.</summary>
-    public static void EmitSend(InstructionBuilder code, Register scratch, Register? size, int sizeConstant, int wakeupThreshold) =>
-        RingOutput.Emit(code, RingMap, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold);
+    /// <param name="wakeupCheckEvery">Look at the ring's fill on every this many hits of a CPU (a power of two; 1: every event).</param>
+    public static void EmitSend(InstructionBuilder code, Register scratch, Register? size, int sizeConstant, int wakeupThreshold, int wakeupCheckEvery = WakeupCheckEvery) =>
+        RingOutput.Emit(code, RingMap, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold,
+            wakeupCheckEvery > 1 ? new WakeupCheckCounter(scratch, HitsCounterOffset, wakeupCheckEvery) : null);
 
     /// <summary>The fds for the map names, from a session's maps.</summary>
     public static Dictionary<string, int> Bindings(int ringFd, int scratchFd, int? targetsFd)

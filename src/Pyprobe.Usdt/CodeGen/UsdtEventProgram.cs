@@ -17,13 +17,18 @@ namespace Pyprobe.Usdt.CodeGen;
 /// without a wakeup (the reader polls on a short timer): one wakeup per event costs the traced
 /// program more than the event itself.
 /// </param>
-public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
+/// <param name="Tgids">Processes to keep, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, IReadOnlyList<int>? Tgids = null);
 
 /// <summary>How an event program filters and wakes, independent of the maps' fds.</summary>
 /// <param name="FilterTargets">Keep only processes in <see cref="EventProgramParts.TargetsMap"/>.</param>
 /// <param name="Tids">Thread ids to keep, or null for every thread.</param>
 /// <param name="WakeupThreshold">See <see cref="UsdtEventMaps.WakeupThreshold"/>.</param>
-public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0);
+/// <param name="ProbeId">The probe id every record carries, when the program serves one probe; null: the attach cookie's.</param>
+/// <param name="WakeupCheckEvery">See <see cref="EventProgramParts.EmitSend"/>.</param>
+/// <param name="Tgids">Processes to keep, compared as constants (then <paramref name="FilterTargets"/> is not needed), or null.</param>
+public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, uint? ProbeId = null,
+    int WakeupCheckEvery = EventProgramParts.WakeupCheckEvery, IReadOnlyList<int>? Tgids = null);
 
 /// <summary>
 /// Code a caller adds to an event program after the arguments are in the record (at <c>scratch</c> +
@@ -51,13 +56,14 @@ public static class UsdtEventProgram
     /// <summary>Generates the program and binds it to the session's maps.</summary>
     /// <param name="rewrite">Code run once the arguments are in the record (see <see cref="RecordRewrite"/>), or null.</param>
     /// <param name="rewriteMaps">Maps <paramref name="rewrite"/> uses, by name.</param>
+    /// <param name="probeId">The id of the one probe the program serves (its records carry it as a constant), or null for the attach cookie's.</param>
     public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null,
-        RecordRewrite? rewrite = null, IReadOnlyDictionary<string, int>? rewriteMaps = null)
+        RecordRewrite? rewrite = null, IReadOnlyDictionary<string, int>? rewriteMaps = null, uint? probeId = null)
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
         foreach (var (name, fd) in rewriteMaps ?? new Dictionary<string, int>()) fds[name] = fd;
-        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
+        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, probeId, Tgids: maps.Tgids), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
     }
 
     /// <summary>
@@ -77,18 +83,40 @@ public static class UsdtEventProgram
         var code = new InstructionBuilder();
         const string exit = "out";
 
-        EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, options.FilterTargets, options.Tids, exit);
-        EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch);
-        code.StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), 0);
+        EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, options.FilterTargets, options.Tids, exit, tgids: options.Tgids);
+        EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch, options.ProbeId);
+        EmitArguments(code, layout, arguments, ctx, scratch, siteAddress, resolveSymbol);
+        rewrite?.Invoke(code, ctx, scratch, exit);
+        EmitStrings(code, layout, scratch, pidTgid, stringBytes);
+        EventProgramParts.EmitSend(code, scratch, stringBytes, layout.StringsOffset, options.WakeupThreshold, options.WakeupCheckEvery);
+        code.Label(exit)
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
 
+    /// <summary>
+    /// Clears the truncated-string word and stores every argument's value in the record (a string's is its address).
+    /// Part of <see cref="Build"/>; public so the bench can build the program cut down step by step. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitArguments(InstructionBuilder code, UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, Register ctx, Register scratch, ulong siteAddress = 0,
+        Func<string, ulong>? resolveSymbol = null)
+    {
+        code.StoreImm(MemorySize.Word, scratch, Field(UsdtEventLayout.TruncatedOffset), 0);
         var argumentSlot = code.Stack.Allocate(8, "argument");
         for (var i = 0; i < layout.ArgumentCount; i++)
         {
             UsdtArgumentEmitter.EmitLoad(code, arguments[i], ctx, argumentSlot, siteAddress, resolveSymbol);
             code.StoreMem(MemorySize.DoubleWord, scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R0);
         }
-        rewrite?.Invoke(code, ctx, scratch, exit);
+    }
 
+    /// <summary>
+    /// Copies the string arguments whole after the fixed part (or, interned, only those not sent before) and leaves their
+    /// total length in <paramref name="stringBytes"/>. Part of <see cref="Build"/>. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitStrings(InstructionBuilder code, UsdtEventLayout layout, Register scratch, Register pidTgid, Register stringBytes)
+    {
         code.Mov64(stringBytes, 0);
         for (var j = 0; j < layout.StringArguments.Count; j++)
         {
@@ -102,12 +130,6 @@ public static class UsdtEventProgram
             EmitStringCopy(code, layout, j, scratch, stringBytes);
             code.Label(labels["sent"]);
         }
-
-        EventProgramParts.EmitSend(code, scratch, stringBytes, layout.StringsOffset, options.WakeupThreshold);
-        code.Label(exit)
-            .Mov64(Register.R0, 0)
-            .Exit();
-        return code.Assemble();
     }
 
     /// <summary>

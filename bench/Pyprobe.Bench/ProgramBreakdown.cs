@@ -1,0 +1,310 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Links;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Tracing;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.CodeGen;
+
+namespace Pyprobe.Bench;
+
+/// <summary>
+/// Where a traced call's time goes: on the function__entry site, side by side in one run, an empty program, bpftrace's
+/// counter, and pyprobe's USDT event program cut down step by step (built from the very pieces <see cref="UsdtEventProgram.Build"/>
+/// uses), then whole, then through the real CLI. With kernel.bpf_stats_enabled on, each row gives the traced program's
+/// ns per call and the BPF program's own ns per event, so the trap and each part of the program are separated.
+/// </summary>
+internal static class ProgramBreakdown
+{
+    /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads }
+
+    private static string Label(Step step) => step switch
+    {
+        Step.None => "no tracing",
+        Step.Empty => "empty program (bare uprobe)",
+        Step.BpftraceCount => "bpftrace `@ = count()` (-p PID)",
+        Step.HeaderNoHits => "(a) without the hits counter (a locked add on the per-CPU value)",
+        Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
+        Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
+        Step.FixedReads => "(b) + two 8-byte bpf_probe_read_user of the names (not shipped: what a read of the target's memory costs)",
+        Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
+        Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
+        Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
+        Step.WholeMapFilter => "(c) with the process filter as it was: a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix)",
+        Step.WholeConstantFilter => "(c) with the process filter as it is now on those kernels: the tgid compared as a constant",
+        Step.Cli => "pyprobe trace -p PID -o FILE (the real CLI)",
+        _ => step.ToString(),
+    };
+
+    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli];
+
+    /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
+    private const uint RingBytes = 16 << 20;
+    private const int WakeupThreshold = (int)(RingBytes / 16);
+
+    private sealed record Sample(double NsPerCall, double? ProgramNsPerEvent, double? ProgramNsPerCall, long? Records, long? Lost);
+
+    public static void Section(Bench bench, Report report, Py p39, Py? p315)
+    {
+        report.Section("Where a traced call's time goes",
+            $"""
+            The workload of the overhead section ({bench.Calls:N0} calls of `leaf()`, `-p PID`), on the `function__entry` site, with
+            `kernel.bpf_stats_enabled` on for the whole section (restored after; it is on for every row, so every row pays its own
+            timing). Rows (a)–(c) are pyprobe's USDT event program built by the bench from the same emitters `UsdtEventProgram.Build`
+            uses (EventProgramParts.EmitStart/EmitHeader, UsdtEventProgram.EmitArguments/EmitStrings, EventProgramParts.EmitSend),
+            stopped after each step, loaded and attached (uprobe_multi, with the probe's cookie) by the bench, its ring
+            ({RingBytes >> 20} MiB, woken at 1/16 full as the CLI's) drained by a thread polling every 10 ms; (c) is `Build` itself.
+            "ns per call" is the traced program's own view; "program ns per event" is run_time_ns / run_cnt of the BPF program(s)
+            (bpftrace's and the CLI's found through their links); the rest of the added cost is the uprobe trap.
+            "records / lost": what the ring delivered and what the program counted as lost (leaf() calls plus the workload's few other
+            function entries). The 8-byte reads row is the bench's own two bpf_probe_read_user calls added to (b), to tell the fixed
+            cost of reading the target's memory from the bytes a string copy moves. The two "(c) as it was" rows are `Build` with this branch's savings turned back
+            (UsdtEventOptions.ProbeId null: the probe id from bpf_get_attach_cookie; WakeupCheckEvery 1: bpf_ringbuf_query on every
+            event), measured beside the program as shipped. The two filtering rows are (c) as it runs where links do not filter by
+            process (perf-event uprobes, uprobe_multi before the pid-filter fix; on this kernel a `-p` link filters, so (c) has no filter):
+            the tgid looked up in the session's hash of pids as before, or compared as a constant as each target's programs now do.
+            """);
+        using var bpfStats = BpfStatsSwitch.Enable();
+        foreach (var py in new[] { p39, p315 }.OfType<Py>())
+        {
+            var samples = Steps.ToDictionary(s => s, _ => new List<Sample>());
+            for (var rep = 0; rep < bench.Reps; rep++)
+            {
+                var order = rep % 2 == 0 ? Steps : Steps.Reverse().ToArray();
+                foreach (var step in order)
+                {
+                    try
+                    {
+                        var s = RunOnce(bench, py, step);
+                        samples[step].Add(s);
+                        Bench.Log($"breakdown {py.Version} rep {rep + 1} {step}: {s.NsPerCall:0} ns/call" +
+                            (s.ProgramNsPerEvent is double p ? $", program {p:0} ns/event" : "") + (s.Records is long n ? $", {n} records, {s.Lost} lost" : ""));
+                    }
+                    catch (Exception e)
+                    {
+                        Bench.Log($"breakdown {py.Version} rep {rep + 1} {step} failed: {e.Message}");
+                    }
+                }
+            }
+            Table(report, py, samples);
+        }
+    }
+
+    private static void Table(Report report, Py py, Dictionary<Step, List<Sample>> samples)
+    {
+        double Median(Step s, Func<Sample, double?> f) =>
+            samples[s].Select(f).OfType<double>().ToList() is { Count: > 0 } v ? Stats.Median(v) : double.NaN;
+        var none = Median(Step.None, s => s.NsPerCall);
+        var bare = Median(Step.Empty, s => s.NsPerCall) - none;
+        double? previous = null;
+        double Program(Step s) => Median(s, x => x.ProgramNsPerEvent);
+        if (py.Version == "3.9")
+            report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
+                $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
+                $"+ a fixed record to the ring {Program(Step.FixedRecord):0} (the floor of any tracer sending a record per event), + both names copied whole {Program(Step.Whole):0} as shipped " +
+                $"(two 8-byte reads of the target's memory alone: +{Program(Step.FixedReads) - Program(Step.FixedRecord):0}); before this run's savings {Program(Step.WholeBefore):0}.");
+        report.Text($"### CPython {py.FullVersion}, function__entry");
+        report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
+            Steps.Select(step =>
+            {
+                var list = samples[step];
+                if (list.Count == 0) return (IReadOnlyList<string>)[Label(step), "failed", "", "", "", "", ""];
+                var added = Median(step, s => s.NsPerCall) - none;
+                var program = Median(step, s => s.ProgramNsPerEvent);
+                var whole = Median(Step.Whole, s => s.ProgramNsPerEvent);
+                var stepAdds = step is Step.FixedRecord or Step.Whole && previous is double p && !double.IsNaN(program) ? $"+{program - p:0}"
+                    : step is Step.FixedReads && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
+                    : step is Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
+                    : "–";
+                if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
+                var counted = list.Where(s => s.Records is not null).ToList();
+                return [
+                    Label(step),
+                    Stats.Spread(list.Select(s => s.NsPerCall)),
+                    step == Step.None ? "–" : added.ToString("0"),
+                    step == Step.None ? "–" : (added / bare).ToString("0.00"),
+                    double.IsNaN(program) ? "–" : Stats.Spread(list.Select(s => s.ProgramNsPerEvent).OfType<double>()),
+                    stepAdds,
+                    counted.Count == 0 ? "–" : $"{Stats.CountSpread(counted.Select(s => (double)s.Records!.Value))} / {Stats.CountSpread(counted.Select(s => (double)s.Lost!.Value))}",
+                ];
+            }));
+    }
+
+    private static Sample RunOnce(Bench bench, Py py, Step step)
+    {
+        using var workload = Child.Start([.. py.Command, bench.Workload, bench.Calls.ToString()], env: py.Env);
+        var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(60))
+            ?? throw new InvalidOperationException($"workload did not start: {string.Join(" | ", workload.Err)}");
+        var pid = int.Parse(ready.Line.Split(' ')[1]);
+        Child? tracer = null;
+        OwnProgram? own = null;
+        try
+        {
+            switch (step)
+            {
+                case Step.BpftraceCount:
+                    tracer = Child.Start(["bpftrace", "-p", pid.ToString(), "-e", Cases.CountScript(py.Binary, perPid: false)]);
+                    if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
+                        throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
+                    Thread.Sleep(bench.BpftraceSettle);
+                    break;
+                case Step.Cli:
+                    tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
+                    Cases.WaitAttached(tracer);
+                    break;
+                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
+                    own = OwnProgram.Attach(pid, step);
+                    break;
+            }
+            var before = own?.RunTime() ?? (tracer is null ? default : ProgramRunTime.OfProcess(tracer.Pid));
+            workload.WriteLine("go");
+            // Read at the result line, while the tracer is still attached.
+            var resultLine = workload.WaitLine(l => l.StartsWith("result ", StringComparison.Ordinal), TimeSpan.FromMinutes(5))
+                ?? throw new InvalidOperationException(workload.Process.HasExited
+                    ? $"workload exited ({workload.Process.ExitCode}) without a result: {string.Join(" | ", workload.Err.TakeLast(5))}"
+                    : "workload timed out");
+            var after = own?.RunTime() ?? (tracer is null ? default : ProgramRunTime.OfProcess(tracer.Pid));
+            if (!workload.Wait(TimeSpan.FromMinutes(2))) throw new InvalidOperationException("workload timed out");
+            var result = resultLine.Line.Split(' ').Skip(1).Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+            var calls = long.Parse(result["calls"]);
+            var ns = (double.Parse(result["end"]) - double.Parse(result["start"])) * 1e9 / calls;
+            var (records, lost) = own?.Finish() ?? (null, null);
+            if (tracer is not null)
+            {
+                tracer.Signal(Native.SIGINT);
+                tracer.Wait(TimeSpan.FromMinutes(1));
+            }
+            var runs = after.RunCount - before.RunCount;
+            if (step == Step.None) return new Sample(ns, null, null, null, null);
+            return new Sample(ns, runs > 0 ? (double)(after.RunTimeNs - before.RunTimeNs) / runs : null, (double)(after.RunTimeNs - before.RunTimeNs) / calls, records, lost);
+        }
+        finally
+        {
+            own?.Dispose();
+            tracer?.Dispose();
+        }
+    }
+
+    /// <summary>A program the bench builds from pyprobe's emitters, its maps, its link, and the thread draining its ring.</summary>
+    private sealed class OwnProgram : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+        private BpfProgram? _program;
+        private BpfMap? _scratch;
+        private RingBufferReader? _reader;
+        private Thread? _drainer;
+        private volatile bool _stop;
+        private long _records;
+
+        public static OwnProgram Attach(int pid, Step step)
+        {
+            MemlockLimit.RemoveIfNeeded();
+            var own = new OwnProgram();
+            try
+            {
+                var target = TargetResolver.ForProcesses([pid])[0];
+                var probe = target.Binary.FindProbe("python", "function__entry") ?? throw new InvalidOperationException("no function__entry probe");
+                var layout = new UsdtEventLayout(3, [0, 1]);
+                var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", RingBytes)));
+                own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)UsdtEventProgram.ScratchValueSize(layout), 1)));
+                own._reader = own.Own(new RingBufferReader(ring));
+                var targets = own.Own(BpfMap.Create(MapSpec.Hash("bench_targets", 4, 1, 1024)));
+                targets.Update(BitConverter.GetBytes(pid), [1]);
+                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value);
+                foreach (var sites in TargetLinks.SitesBySpec(probe))
+                {
+                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress, pid).BindMaps(fds);
+                    var program = own.Own(BpfProgram.Load(new ProgramSpec("bench_step", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti)));
+                    own._program ??= program;
+                    own.Own(UprobeMultiLink.Attach(program, target.AttachPath, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList(), pid));
+                }
+                own._drainer = new Thread(own.Drain) { IsBackground = true, Name = "bench ring drain" };
+                own._drainer.Start();
+                return own;
+            }
+            catch
+            {
+                own.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// The shipped program (<see cref="UsdtEventProgram.Build"/>) for <see cref="Step.Whole"/>; for the others the same
+        /// pieces in the same order, stopped after the step. Filtering as on this kernel's -p path (the link filters by process).
+        /// </summary>
+        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve, int pid)
+        {
+            const uint probeId = 0;
+            var options = step switch
+            {
+                Step.WholeBefore => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null, WakeupCheckEvery: 1),
+                Step.WholeCookie => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null),
+                Step.WholeMapFilter => new UsdtEventOptions(FilterTargets: true, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
+                Step.WholeConstantFilter => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId, Tgids: [pid]),
+                _ => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
+            };
+            if (step is Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
+                return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
+            var code = new InstructionBuilder();
+            if (step != Step.Empty)
+            {
+                Register ctx = Register.R6, pidTgid = Register.R7, scratch = Register.R8;
+                EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, filterTargets: false, tids: null, "out", countHit: step != Step.HeaderNoHits);
+                EventProgramParts.EmitHeader(code, ctx, pidTgid, scratch, options.ProbeId);
+                UsdtEventProgram.EmitArguments(code, layout, site.Arguments, ctx, scratch, site.Address, resolve);
+                if (step == Step.FixedReads)
+                {
+                    // Only the fixed cost of a user-memory read: 8 bytes of each name into the stack, nothing kept.
+                    var buffer = code.Stack.Allocate(8, "read");
+                    for (var j = 0; j < layout.StringArguments.Count; j++)
+                        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, buffer)
+                            .Mov64(Register.R2, 8)
+                            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, EventProgramParts.Field(UsdtEventLayout.ValueOffset(layout.StringArguments[j])))
+                            .Call(HelperFunction.ProbeReadUser);
+                }
+                if (step is Step.FixedRecord or Step.FixedReads) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, WakeupThreshold, options.WakeupCheckEvery);
+            }
+            return code.Label("out").Mov64(Register.R0, 0).Exit().Assemble();
+        }
+
+        private T Own<T>(T item) where T : IDisposable
+        {
+            _owned.Add(item);
+            return item;
+        }
+
+        private void Drain()
+        {
+            while (!_stop)
+            {
+                _reader!.WaitForData(10);
+                _records += _reader.Drain(_ => { });
+            }
+        }
+
+        public (long RunTimeNs, long RunCount) RunTime() => ProgramRunTime.OfProgramFd(_program?.Fd.Value ?? -1);
+
+        /// <summary>Stops draining once the ring is empty; the records delivered and the lost counter (null when nothing is sent).</summary>
+        public (long? Records, long? Lost) Finish()
+        {
+            _stop = true;
+            _drainer?.Join();
+            _drainer = null;
+            for (int n; (n = _reader!.Drain(_ => { })) > 0;) _records += n;
+            var lost = (long)_scratch!.SumPerCpuCounter(0, EventProgramParts.LostCounterOffset);
+            return _records == 0 && lost == 0 ? (null, null) : (_records, lost);
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            _drainer?.Join();
+            for (var i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Bpf.Sys;
+
+namespace Pyprobe.Bpf.Tests.Kernel;
+
+/// <summary>
+/// RingOutput's wakeup policy, seen from a reader blocked in epoll: a record wakes it only when the ring holds the
+/// threshold and, with a check counter, only on every Nth run. The kernel runs the program (an XDP program through
+/// BPF_PROG_TEST_RUN, one record per run); the reader drains after each wakeup, so the next one must come from a record.
+/// </summary>
+public unsafe class RingWakeupTests
+{
+    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
+    private const int HitsOffset = 0, LostOffset = 8, RecordOffset = 16, RecordBytes = 16;
+
+    [Theory]
+    // The fill is looked at before the record goes in: with a threshold of 1 byte, a run wakes the reader when an earlier
+    // record is still waiting.
+    [InlineData(1, 4, new[] { 4, 8 })]                    // looked at on runs 4 and 8 only (runs 3 and 7 left a record)
+    [InlineData(1, 0, new[] { 2, 4, 6, 8 })]             // looked at on every run: each run after a drain leaves one
+    [InlineData(1 << 20, 4, new int[0])]                 // never as full as the threshold: never woken
+    [InlineData(0, 4, new[] { 1, 2, 3, 4, 5, 6, 7, 8 })] // the kernel's own policy: a record the reader has caught up with wakes it
+    public void ARecordWakesTheReaderOnlyOverTheThresholdOnTheCheckedRuns(int threshold, int checkEvery, int[] wakingRuns)
+    {
+        KernelRequirement.EnsureRoot();
+        using var ring = BpfMap.Create(MapSpec.RingBuffer("t_wakering", 16384));
+        using var value = BpfMap.Create(MapSpec.Array("t_wakevalue", RecordOffset + RecordBytes, 1));
+        var code = new InstructionBuilder().LoadMapValue(Register.R6, value.Fd.Value, 0);
+        MapLookup.Increment(code, Register.R6, HitsOffset);
+        RingOutput.Emit(code, "ring", Register.R6, RecordOffset, null, RecordBytes, Register.R6, LostOffset, threshold,
+            checkEvery > 0 ? new WakeupCheckCounter(Register.R6, HitsOffset, checkEvery) : null);
+        var bytecode = code.Mov64(Register.R0, 2).Exit().Assemble().BindMaps(new Dictionary<string, int> { ["ring"] = ring.Fd.Value });
+        using var program = BpfProgram.Load(new ProgramSpec("t_wake", (ProgramType)ProgTypeXdp, bytecode.Bytecode));
+        using var reader = new RingBufferReader(ring);
+        using var waiter = new WakeupPoller(ring.Fd);
+
+        var woken = new List<int>();
+        var delivered = 0;
+        for (var run = 1; run <= 8; run++)
+        {
+            Run(program.Fd.Value);
+            // A wakeup arrives at once; without one the wait lasts its whole timeout (longer when one is expected, so a
+            // slow machine cannot turn an expected wakeup into a miss).
+            if (waiter.Wait(wakingRuns.Contains(run) ? 2000 : 50))
+            {
+                woken.Add(run);
+                delivered += reader.Drain(_ => { });
+                // Level-triggered: the next wait looks at the ring again; empty now, it leaves epoll's ready list.
+                Assert.False(waiter.Wait(0));
+            }
+        }
+        delivered += reader.Drain(_ => { });
+        Assert.Equal(wakingRuns, woken);
+        Assert.Equal(8, delivered);
+    }
+
+    [Fact]
+    public void TheCheckIntervalMustBeAPowerOfTwo()
+    {
+        var code = new InstructionBuilder();
+        Assert.Throws<ArgumentOutOfRangeException>(() => RingOutput.EmitWakeupFlags(code, "ring", 1, new WakeupCheckCounter(Register.R6, 0, 6)));
+    }
+
+    private static void Run(int programFd)
+    {
+        var packet = stackalloc byte[64];
+        var attr = stackalloc byte[80];
+        new Span<byte>(attr, 80).Clear();
+        *(uint*)attr = (uint)programFd;
+        *(uint*)(attr + 8) = 64;
+        *(ulong*)(attr + 16) = (ulong)packet;
+        *(uint*)(attr + 32) = 1;
+        var r = LibC.Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80);
+        Assert.True(r >= 0, $"BPF_PROG_TEST_RUN failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+    }
+}
