@@ -10,6 +10,13 @@ public sealed class SentStrings
 {
     private static readonly byte[] Unknown = "?"u8.ToArray();
     private readonly Dictionary<(int Pid, ulong Address, ulong Hash), Entry> _strings = [];
+    private readonly bool _readProcesses;
+
+    /// <param name="readProcesses">
+    /// Read a string that was never sent from its process (live sessions). False for a capture converted later: the
+    /// process is gone or its pid is someone else's, so such a string shows as "?".
+    /// </param>
+    public SentStrings(bool readProcesses = true) => _readProcesses = readProcesses;
 
     private sealed record Entry(byte[] Bytes, bool Truncated, bool Trusted);
 
@@ -41,7 +48,8 @@ public sealed class SentStrings
             truncated = entry.Truncated;
             return entry.Bytes;
         }
-        var read = ReadCString(pid, address, out truncated);
+        truncated = false;
+        var read = _readProcesses ? ReadCString(pid, address, out truncated) : null;
         if (read is null)
         {
             Unresolved++;

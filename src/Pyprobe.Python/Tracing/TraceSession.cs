@@ -200,7 +200,8 @@ public sealed class TraceSession : IEventSession
         _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, 16384)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value,
-            maps.TargetsFd, maps.Tids, maps.WakeupThreshold);
+            maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
+            _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity)).Fd.Value);
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
@@ -220,7 +221,8 @@ public sealed class TraceSession : IEventSession
         var id = BinaryPrimitives.ReadUInt32LittleEndian(record[UsdtEventLayout.ProbeIdOffset..]);
         if (id >= _probes.Count) throw new UsdtException($"event with unknown probe id {id}");
         var e = new ProbeEvent(record, _probes[(int)id], SentStrings);
-        if (_sentMapFd is not null) e.RememberSentStrings();
+        // Eval-frame records carry fingerprints too: the code-object memo sends names interned (CodeObjectMemo).
+        if (_sentMapFd is not null || _evalFrameMaps is not null) e.RememberSentStrings();
         return e;
     }
 

@@ -15,12 +15,14 @@ internal sealed class RawCaptureReader : IDisposable
     private readonly FileStream _file;
     private readonly string _path;
     private readonly AttachedProbe?[] _probes;
+    private readonly long _headerEnd;
 
     private RawCaptureReader(FileStream file, string path, RawCaptureHeader header)
     {
         _file = file;
         _path = path;
         Header = header;
+        _headerEnd = file.Position;
         _probes = new AttachedProbe?[header.Probes.Count == 0 ? 0 : (int)header.Probes.Max(p => p.Id) + 1];
         foreach (var probe in header.Probes) _probes[probe.Id] = probe;
     }
@@ -49,8 +51,20 @@ internal sealed class RawCaptureReader : IDisposable
         }
     }
 
-    /// <summary>Hands every record to <paramref name="handler"/> in capture order; returns how many there were.</summary>
+    /// <summary>
+    /// Hands every record to <paramref name="handler"/> in capture order; returns how many there were. Records may name
+    /// strings that another record carries (eval-frame names from the code-object memo, see CodeObjectMemo), possibly a
+    /// later one (two CPUs racing): a first pass learns every string carried, the second decodes.
+    /// </summary>
     public long ReadAll(ProbeEventHandler handler)
+    {
+        var sent = new SentStrings(readProcesses: false);
+        ReadRecords(sent, (in ProbeEvent e) => e.RememberSentStrings());
+        _file.Seek(_headerEnd, SeekOrigin.Begin);
+        return ReadRecords(sent, handler);
+    }
+
+    private long ReadRecords(SentStrings sent, ProbeEventHandler handler)
     {
         var block = new byte[BlockSize];
         var filled = 0;
@@ -70,7 +84,7 @@ internal sealed class RawCaptureReader : IDisposable
                 if ((length & RingBufferReader.FramedDiscardBit) == 0)
                 {
                     var record = block.AsSpan(at + RingBufferReader.FramedHeaderSize, payload);
-                    var e = new ProbeEvent(record, ProbeOf(record));
+                    var e = new ProbeEvent(record, ProbeOf(record), sent);
                     handler(in e);
                     records++;
                 }
