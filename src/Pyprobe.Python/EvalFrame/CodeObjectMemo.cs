@@ -14,9 +14,10 @@ public sealed record StrObjectSlots(short Filename, short Name);
 /// the next ones (compile or exec in a loop). A hit therefore needs the code object's co_version (a counter value each
 /// new code object gets; 0 once exhausted, then never memoised) and both str pointers, all read with the span the
 /// program reads anyway, to equal what the memo holds; the strs themselves cannot change while the code object holds
-/// them. Only compact ASCII strs with a computed hash, copied whole, are memoised: their bytes sit at a fixed offset from
+/// them. Only compact ASCII strs copied whole are memoised: their bytes sit at a fixed offset from
 /// the object, and (address, hash) is the key user space knows them by (<see cref="Tracing.SentStrings"/>, which learnt
-/// them from the record that carried the bytes, or reads them from the process when that record comes second). A value
+/// them from the record that carried the bytes, or reads them from the process when that record comes second). A str
+/// whose hash was never computed (3.12's co_filename, usually) gets <see cref="SyntheticFingerprint"/> instead. A value
 /// can be rewritten by another CPU while it is read (preallocated LRU elements are reused), so it carries a check word
 /// (the xor of the others) and a torn value is a miss.
 /// </remarks>
@@ -41,6 +42,22 @@ public static class CodeObjectMemo
 
     /// <summary>Whether the memo can serve this layout: a co_version to tell code objects apart, and co_qualname.</summary>
     public static bool Serves(CodeLayout layout) => layout.Version is not null && layout.Qualname is not null;
+
+    /// <summary>
+    /// The fingerprint of string <paramref name="index"/> of the code object of version <paramref name="version"/> when
+    /// its str has no hash yet: user space keys strings by (pid, address, fingerprint), and while that code object lives
+    /// its strs stay where they are, while a later one gets another version. Bit 63 set, so it is never 0.
+    /// </summary>
+    public static ulong SyntheticFingerprint(uint version, int index) => 1UL << 63 | (ulong)version << 1 | (uint)index;
+
+    /// <summary>R1 = <see cref="SyntheticFingerprint"/> of string <paramref name="index"/>; jumps to <paramref name="none"/> when co_version is 0 (exhausted: no identity). Clobbers R1, R2.</summary>
+    public static void EmitSyntheticFingerprint(InstructionBuilder code, CodeObjectSpan span, int index, string none) =>
+        code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(span.Layout.Version ?? throw new ArgumentException("the layout has no co_version")))
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
+            .Lsh64(Register.R1, 1)
+            .Or64(Register.R1, index)
+            .LoadImm64(Register.R2, long.MinValue)
+            .Or64(Register.R1, Register.R2);
 
     /// <summary>Writes the key of the code object in <paramref name="codeSlot"/> for this process onto the stack and returns its slot.</summary>
     public static short EmitKey(InstructionBuilder code, Register pidTgid, short codeSlot)

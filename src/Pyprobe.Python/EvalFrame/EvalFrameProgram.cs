@@ -171,19 +171,25 @@ public static class EvalFrameProgram
         short[] headers = [code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "filename header"), code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "name header")];
         for (var j = 0; j < 2; j++)
         {
-            var noFingerprint = code.Scope("fingerprint")["none"];
+            var fingerprint = code.Scope("fingerprint");
+            string noFingerprint = fingerprint["none"], synthetic = fingerprint["synthetic"], store = fingerprint["store"];
             CodeObjectFields.EmitStringHeader(code, facts.Str, objectSlots[j], headers[j], data);
             var (length, hash, state) = ((short)headers[j], (short)(headers[j] + facts.Str.Hash - facts.Str.Length), (short)(headers[j] + facts.Str.State - facts.Str.Length));
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, data)
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(j)), Register.R1)
-                // The hash is the fingerprint of a compact ASCII str short enough to be copied whole, once computed.
+                // Only a compact ASCII str short enough to be copied whole gets a fingerprint: its hash once computed,
+                // else one made of co_version (see CodeObjectMemo.SyntheticFingerprint).
                 .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, state)
                 .And64(Register.R1, (int)StrLayout.CompactAsciiBits)
                 .JumpIf(JumpCondition.NotEqual, Register.R1, (int)StrLayout.CompactAsciiBits, noFingerprint)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, length)
                 .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, noFingerprint)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, hash)
-                .JumpIf(JumpCondition.Equal, Register.R1, -1, noFingerprint) // never computed
+                .JumpIf(JumpCondition.Equal, Register.R1, -1, synthetic) // never computed
+                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, store)   // 0 means "no fingerprint" in the record
+                .Label(synthetic);
+            CodeObjectMemo.EmitSyntheticFingerprint(code, span, j, noFingerprint);
+            code.Label(store)
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
                 .Label(noFingerprint);
         }
