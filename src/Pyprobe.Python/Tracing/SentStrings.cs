@@ -18,7 +18,8 @@ public sealed class SentStrings
     /// </param>
     public SentStrings(bool readProcesses = true) => _readProcesses = readProcesses;
 
-    private sealed record Entry(byte[] Bytes, bool Truncated, bool Trusted);
+    /// <param name="FromProcess">Read back from the process, not sent by the kernel: the bytes a record carries replace it.</param>
+    private sealed record Entry(byte[] Bytes, bool Truncated, bool Trusted, bool FromProcess = false);
 
     /// <summary>Strings resolved from earlier records: each one a string the kernel did not copy.</summary>
     public long Reused { get; private set; }
@@ -32,7 +33,9 @@ public sealed class SentStrings
     /// <summary>Records a string the kernel sent with its fingerprint (first sight in the kernel).</summary>
     public void Remember(int pid, ulong address, ulong hash, ReadOnlySpan<byte> bytes, bool truncated)
     {
-        if (_strings.ContainsKey((pid, address, hash))) return;
+        // A string read back from the process (its record came second) may have been freed and overwritten by then; the
+        // bytes the kernel copied while it was in use are the ones to keep.
+        if (_strings.TryGetValue((pid, address, hash), out var known) && !known.FromProcess) return;
         // A compact ASCII str holds only ASCII: anything else means the header in front of these bytes
         // was not a str header, so the fingerprint says nothing and the process is asked every time.
         var trusted = !bytes.ContainsAnyExceptInRange((byte)0, (byte)0x7f);
@@ -57,7 +60,7 @@ public sealed class SentStrings
             return Unknown;
         }
         ReadFromProcess++;
-        if (entry is null) _strings[(pid, address, hash)] = new Entry(read, truncated, Trusted: true);
+        if (entry is null) _strings[(pid, address, hash)] = new Entry(read, truncated, Trusted: true, FromProcess: true);
         return read;
     }
 
