@@ -65,6 +65,44 @@ public partial class EvalFrameMemoTests
         AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(converted.Path))));
     }
 
+    /// <summary>
+    /// Subinterpreters made and destroyed one after another: on 3.14 each round's function has the address of the last
+    /// round's, and from 3.13 its version can be the last one's too (each interpreter counts from its start), so the
+    /// memo forgets a process's code objects whenever it makes a new interpreter: every round's name, exactly.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("pyenv:3.13.0")]
+    [InlineData("debian:3.14")]
+    public void EachNewSubinterpreterNamesItsOwnFunctions(string interpreter)
+    {
+        const int rounds = 20;
+        var workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "subinterpreter_rounds.py");
+        using var target = EvalFrameTraceTests.StartScript(workload, interpreter);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
+        target.Go();
+        var codes = new List<string>();
+        for (var line = target.ReadLine(); line != "done"; line = target.ReadLine())
+        {
+            Assert.NotNull(line);
+            codes.Add(line);
+        }
+        Assert.Equal(rounds, codes.Count);
+        if (interpreter == "debian:3.14") Assert.True(codes.Distinct().Count() < rounds, "no address came back: the test proves nothing here");
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        var counts = JsonCounts(new TraceOutput(File.ReadAllText(json.Path)));
+        foreach (var probe in new[] { "function__entry", "function__return" })
+        {
+            for (var k = 0; k < rounds; k++)
+                Assert.True(counts.Where(c => c.Key.Probe == probe && c.Key.Name == $"sub{k:000}").Sum(c => c.Value) == 3, $"{probe} sub{k:000}: {counts.Where(c => c.Key.Probe == probe && c.Key.Name == $"sub{k:000}").Sum(c => c.Value)}");
+            Assert.Equal(3 * rounds, counts.Where(c => c.Key.Probe == probe && c.Key.Name.StartsWith("sub", StringComparison.Ordinal)).Sum(c => c.Value));
+        }
+    }
+
     /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
     private static void AssertAddressesWereReused(string? line)
     {

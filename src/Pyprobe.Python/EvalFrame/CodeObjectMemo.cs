@@ -59,6 +59,28 @@ public static class CodeObjectMemo
             .LoadImm64(Register.R2, long.MinValue)
             .Or64(Register.R1, Register.R2);
 
+    /// <summary>
+    /// Drops every entry of process <paramref name="tgid"/>: called while a new interpreter of it is stopped before it
+    /// runs any code (<see cref="InterpreterCreationWatch"/>). From 3.13 each interpreter counts co_version from its own
+    /// start, so a subinterpreter made after another ended can give a code object the version a dead one had, at the
+    /// address it had (same allocations, same arenas mapped again); without its predecessors' entries it cannot match one.
+    /// Returns how many were dropped.
+    /// </summary>
+    public static int Forget(BpfMap memo, int tgid)
+    {
+        var keys = new List<byte[]>();
+        Span<byte> key = stackalloc byte[KeySize];
+        Span<byte> next = stackalloc byte[KeySize];
+        var first = true;
+        while (memo.TryGetNextKey(first ? [] : key, next))
+        {
+            first = false;
+            if (BinaryPrimitives.ReadInt32LittleEndian(next) == tgid) keys.Add(next.ToArray());
+            next.CopyTo(key);
+        }
+        return keys.Count(k => memo.Delete(k));
+    }
+
     /// <summary>Writes the key of the code object in <paramref name="codeSlot"/> for this process onto the stack and returns its slot.</summary>
     public static short EmitKey(InstructionBuilder code, Register pidTgid, short codeSlot)
     {

@@ -193,15 +193,16 @@ public sealed class TraceSession : IEventSession
     private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
     private EvalFrameMaps? _evalFrameMaps;
+    private BpfMap? _memo;
 
     /// <summary>Function events from _PyEval_EvalFrameDefault instead of USDT (see <see cref="EvalFrameAttachment"/>), in the same record layout.</summary>
     private void AttachEvalFrame(TraceTarget target, FunctionEventSource source, IReadOnlyList<PythonProbe> probes, UsdtEventMaps maps)
     {
+        _memo ??= _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity));
         _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, 16384)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, 1 << 18)).Fd.Value,
-            maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-            _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity)).Fd.Value);
+            maps.TargetsFd, maps.Tids, maps.WakeupThreshold, _memo.Fd.Value);
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
@@ -212,7 +213,8 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps);
+        var memo = _memo;
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps, pid => CodeObjectMemo.Forget(memo, pid));
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>

@@ -7,7 +7,7 @@ namespace Pyprobe.Python.Tests.Tracing;
 /// <summary>
 /// The user-space half of interned strings: bytes a record carried resolve the records that only name them; a string
 /// no record carried is read from the process (this test process, through /proc/self/mem) or, for a capture converted
-/// later, shows as "?"; bytes a record carries replace what was read back from the process.
+/// later, shows as "?"; the newest bytes a record carried replace what was known (read back or carried before).
 /// </summary>
 public sealed class SentStringsTests
 {
@@ -38,9 +38,9 @@ public sealed class SentStringsTests
             sent.Remember(pid, (ulong)address, 7, "carried"u8, truncated: false);
             Assert.Equal("carried", Encoding.ASCII.GetString(sent.Resolve(pid, (ulong)address, 7, out _)));
             Assert.Equal(1, sent.Reused);
-            // A string the kernel sent is not replaced by a later record's bytes for the same key.
+            // The newest bytes a record carried win (a key reused after a new interpreter restarted co_version).
             sent.Remember(pid, (ulong)address, 7, "later"u8, truncated: false);
-            Assert.Equal("carried", Encoding.ASCII.GetString(sent.Resolve(pid, (ulong)address, 7, out _)));
+            Assert.Equal("later", Encoding.ASCII.GetString(sent.Resolve(pid, (ulong)address, 7, out _)));
         }
         finally
         {
