@@ -122,21 +122,15 @@ public static class EvalFrameProgram
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, values[i])
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R1);
 
-        code.Mov64(StringBytes, 0);
-        for (var j = 0; j < Layout.StringArguments.Count; j++)
-        {
-            code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
-            UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
-                keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
-                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j));
-        }
+        EmitStringCopies(code);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
     }
 
     /// <summary>
     /// The record through the <see cref="CodeObjectMemo"/>: a hit sends both names interned (address and hash, no
-    /// bytes); a miss reads each str's header, copies the bytes as <see cref="EmitRecord"/> does with the hash as
-    /// fingerprint (so user space learns them), and remembers the code object when both strs qualify.
+    /// bytes); a miss reads each str's header, copies the bytes as <see cref="EmitRecord"/> does with the str's hash (or
+    /// <see cref="CodeObjectMemo.SyntheticFingerprint"/>) as fingerprint, so user space learns them, and remembers the
+    /// code object when both strs qualify.
     /// </summary>
     private static void EmitMemoRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
     {
@@ -194,14 +188,7 @@ public static class EvalFrameProgram
                 .Label(noFingerprint);
         }
 
-        code.Mov64(StringBytes, 0);
-        for (var j = 0; j < Layout.StringArguments.Count; j++)
-        {
-            code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
-            UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
-                keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
-                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j));
-        }
+        EmitStringCopies(code);
 
         // A fingerprint only for bytes copied whole (a failed or short copy must not be what user space remembers);
         // the memo only with both.
@@ -227,6 +214,19 @@ public static class EvalFrameProgram
         CodeObjectMemo.EmitRemember(code, key, span, objects, Scratch, [Field(Layout.FingerprintOffset(0)), Field(Layout.FingerprintOffset(1))]);
         code.Label(send);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+    }
+
+    /// <summary>Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each (R9 = bytes copied).</summary>
+    private static void EmitStringCopies(InstructionBuilder code)
+    {
+        code.Mov64(StringBytes, 0);
+        for (var j = 0; j < Layout.StringArguments.Count; j++)
+        {
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
+            UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
+                keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
+                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j));
+        }
     }
 
     private static short Field(int recordOffset) => EventProgramParts.Field(recordOffset);
