@@ -39,7 +39,8 @@ public static class CodeObjectFields
     /// co_flags when <paramref name="withFlags"/>, which on 3.11+ lies just below them: one read instead of two) onto the
     /// stack; a failed read leaves zeros. Clobbers R0–R5.
     /// </summary>
-    public static CodeObjectSpan EmitReadSpan(InstructionBuilder code, RuntimeLayout layout, short codeSlot, bool withFlags)
+    /// <param name="withVersion">Include co_version (3.12+: between co_firstlineno and co_filename, so the read stays one).</param>
+    public static CodeObjectSpan EmitReadSpan(InstructionBuilder code, RuntimeLayout layout, short codeSlot, bool withFlags, bool withVersion = false)
     {
         var c = layout.Code;
         var nameField = c.Qualname ?? c.Name;
@@ -47,8 +48,14 @@ public static class CodeObjectFields
         // stack slot (the verifier refuses a misaligned 8-byte stack load).
         var lowest = Math.Min(c.FirstLineNo, Math.Min(c.Filename, nameField));
         if (withFlags) lowest = Math.Min(lowest, FlagsOffset);
-        var first = lowest & ~7;
         var end = Math.Max(c.FirstLineNo + 4, Math.Max(c.Filename + 8, nameField + 8));
+        if (withVersion)
+        {
+            var version = c.Version ?? throw new ArgumentException("the layout has no co_version");
+            lowest = Math.Min(lowest, version);
+            end = Math.Max(end, version + 4);
+        }
+        var first = lowest & ~7;
         var span = code.Stack.Allocate(end - first, "code object fields");
         var read = code.Scope("code")["read"];
         code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, span)
@@ -112,17 +119,36 @@ public static class CodeObjectFields
     /// <paramref name="dataSlot"/> = where the UTF-8 bytes of the str at <paramref name="objectSlot"/> are: inline after
     /// the header for a compact ASCII str, else its cached utf8 pointer (NULL when never asked for: an empty name).
     /// </summary>
-    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short stateSlot, short dataSlot)
+    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short stateSlot, short dataSlot) =>
+        EmitStringData(code, str, objectSlot, stateSlot, str.State, 4, stateSlot, dataSlot);
+
+    /// <summary>Bytes of a str's header read by <see cref="EmitStringHeader"/>: length, hash, state (4 of its 8).</summary>
+    public const int StrHeaderSize = 24;
+
+    /// <summary>
+    /// As <see cref="EmitStringData"/> (the data pointer into <paramref name="dataSlot"/>), reading the str's length, hash
+    /// and state in one read into <paramref name="headerSlot"/> (<see cref="StrHeaderSize"/> bytes, 8-aligned; zeros when
+    /// there is no str): the same cost as reading the state alone. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitStringHeader(InstructionBuilder code, StrLayout str, short objectSlot, short headerSlot, short dataSlot)
+    {
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(headerSlot + 8), 0)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(headerSlot + 16), 0);
+        EmitStringData(code, str, objectSlot, headerSlot, str.Length, StrHeaderSize, (short)(headerSlot + str.State - str.Length), dataSlot);
+    }
+
+    /// <summary>Reads <paramref name="size"/> bytes of the str from <paramref name="from"/> into <paramref name="readSlot"/>, the state lying at <paramref name="stateSlot"/>.</summary>
+    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short readSlot, int from, int size, short stateSlot, short dataSlot)
     {
         var scope = code.Scope("strdata");
         string ascii = scope["ascii"], done = scope["done"];
         code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, stateSlot, 0)
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, stateSlot)
-            .Mov64(Register.R2, 4)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, readSlot, 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, readSlot)
+            .Mov64(Register.R2, size)
             .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, done)
-            .Add64(Register.R3, str.State)
+            .Add64(Register.R3, from)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, done)
             .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, stateSlot)

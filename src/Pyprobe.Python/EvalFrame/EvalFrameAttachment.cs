@@ -11,7 +11,8 @@ namespace Pyprobe.Python.EvalFrame;
 public static class EvalFrameAttachment
 {
     /// <summary>Attaches the event programs for every pid of <paramref name="target"/>; the cookies are the probe ids the records carry.</summary>
-    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps) =>
+    /// <param name="onNewInterpreter">Run while a process is stopped at a new interpreter (see <see cref="InterpreterCreationWatch"/>).</param>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps, Action<int>? onNewInterpreter = null) =>
         Attach(core, target, source,
             // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
             // Without returns nothing pops, so the entry program pushes nothing.
@@ -21,20 +22,20 @@ public static class EvalFrameAttachment
                 : returnId is null ? EvalFrameProgramKind.SendOnly
                 : EvalFrameProgramKind.Entry,
                 binary.Facts, binary.Layout, maps),
-            entryId ?? 0, returnId, "py_evalf");
+            entryId ?? 0, returnId, "py_evalf", onNewInterpreter);
 
     /// <summary>
     /// Attaches the programs <paramref name="generate"/> makes for each process's binary (false: the entry's, true: the
     /// rets'); no return program when <paramref name="returnCookie"/> is null.
     /// </summary>
     public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName)
+        uint entryCookie, uint? returnCookie, string programName, Action<int>? onNewInterpreter = null)
     {
         foreach (var pid in target.Pids)
         {
             try
             {
-                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName);
+                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName, onNewInterpreter);
             }
             catch (Exception e) when (e is UsdtException or UnsupportedRuntimeException or IOException or Bpf.Sys.SyscallException
                 && target.Pids.Count > 1 && !Launching.ProcessTree.IsAlive(pid))
@@ -45,7 +46,7 @@ public static class EvalFrameAttachment
     }
 
     private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName)
+        uint entryCookie, uint? returnCookie, string programName, Action<int>? onNewInterpreter)
     {
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
@@ -62,7 +63,7 @@ public static class EvalFrameAttachment
             core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
             // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
-            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid));
+            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid, onNewInterpreter));
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

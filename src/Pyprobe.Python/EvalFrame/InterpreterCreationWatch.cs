@@ -22,11 +22,13 @@ public sealed class InterpreterCreationWatch : IDisposable
     private readonly RingBufferReader _reader;
     private readonly Thread _thread;
     private readonly RecordHandler _onRecord;
+    private readonly Action<int>? _onNewInterpreter;
     private volatile bool _stopping;
     private int _covered;
 
-    private InterpreterCreationWatch(CPythonProcess process, List<IDisposable> owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook)
+    private InterpreterCreationWatch(CPythonProcess process, List<IDisposable> owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook, Action<int>? onNewInterpreter)
     {
+        _onNewInterpreter = onNewInterpreter;
         _process = process;
         _owned = owned;
         _link = link;
@@ -53,7 +55,8 @@ public sealed class InterpreterCreationWatch : IDisposable
     /// Arms the return probe, then writes the hook into every interpreter of <paramref name="pid"/> (in that order:
     /// an interpreter made in between is covered by the first stop), and starts watching.
     /// </summary>
-    public static InterpreterCreationWatch Start(UprobeAttachMode mode, int pid)
+    /// <param name="onNewInterpreter">Also run (with the pid) while the process is stopped at each new interpreter.</param>
+    public static InterpreterCreationWatch Start(UprobeAttachMode mode, int pid, Action<int>? onNewInterpreter = null)
     {
         var owned = new List<IDisposable>();
         try
@@ -70,7 +73,7 @@ public sealed class InterpreterCreationWatch : IDisposable
             var link = Own(owned, TargetLinks.Attach(mode, program, binary.UprobePathFor(pid), [new UprobeSite(offset)], pid, returnProbe: true));
             var reader = Own(owned, new RingBufferReader(ring));
             var hook = EvalFrameHook.Install(process);
-            var watch = new InterpreterCreationWatch(process, owned, link, reader, hook);
+            var watch = new InterpreterCreationWatch(process, owned, link, reader, hook, onNewInterpreter);
             watch._thread.Start();
             return watch;
         }
@@ -104,8 +107,9 @@ public sealed class InterpreterCreationWatch : IDisposable
             // The record is sent as the stop is requested: wait for it before reading the interpreter list.
             ProcessTree.WaitUntilStopped(pid);
             Interlocked.Add(ref _covered, Hook.Cover(_process));
+            _onNewInterpreter?.Invoke(pid);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or UnsupportedRuntimeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or UnsupportedRuntimeException or Bpf.Sys.SyscallException)
         {
             // The process is gone or its list could not be read: it runs on (calls in the new interpreter are then inlined).
         }

@@ -49,7 +49,7 @@ public readonly ref struct ProbeEvent
     }
 
     /// <summary>Hands strings sent with their fingerprint to the cache, so later records may omit them.</summary>
-    internal void RememberSentStrings()
+    public void RememberSentStrings()
     {
         if (_sent is null) return;
         var strings = Probe.Layout.StringArguments;

@@ -10,8 +10,16 @@ public sealed class SentStrings
 {
     private static readonly byte[] Unknown = "?"u8.ToArray();
     private readonly Dictionary<(int Pid, ulong Address, ulong Hash), Entry> _strings = [];
+    private readonly bool _readProcesses;
 
-    private sealed record Entry(byte[] Bytes, bool Truncated, bool Trusted);
+    /// <param name="readProcesses">
+    /// Read a string that was never sent from its process (live sessions). False for a capture converted later: the
+    /// process is gone or its pid is someone else's, so such a string shows as "?".
+    /// </param>
+    public SentStrings(bool readProcesses = true) => _readProcesses = readProcesses;
+
+    /// <param name="FromProcess">Read back from the process, not sent by the kernel: the bytes a record carries replace it.</param>
+    private sealed record Entry(byte[] Bytes, bool Truncated, bool Trusted, bool FromProcess = false);
 
     /// <summary>Strings resolved from earlier records: each one a string the kernel did not copy.</summary>
     public long Reused { get; private set; }
@@ -25,7 +33,10 @@ public sealed class SentStrings
     /// <summary>Records a string the kernel sent with its fingerprint (first sight in the kernel).</summary>
     public void Remember(int pid, ulong address, ulong hash, ReadOnlySpan<byte> bytes, bool truncated)
     {
-        if (_strings.ContainsKey((pid, address, hash))) return;
+        // The newest bytes a record carried win: a string read back from the process (its record came second) may have
+        // been freed and overwritten by then, and a key can name another string after a new interpreter started its
+        // code-object versions over (CodeObjectMemo.Forget). The same bytes again change nothing (and allocate nothing).
+        if (_strings.TryGetValue((pid, address, hash), out var known) && !known.FromProcess && known.Truncated == truncated && bytes.SequenceEqual(known.Bytes)) return;
         // A compact ASCII str holds only ASCII: anything else means the header in front of these bytes
         // was not a str header, so the fingerprint says nothing and the process is asked every time.
         var trusted = !bytes.ContainsAnyExceptInRange((byte)0, (byte)0x7f);
@@ -41,7 +52,8 @@ public sealed class SentStrings
             truncated = entry.Truncated;
             return entry.Bytes;
         }
-        var read = ReadCString(pid, address, out truncated);
+        truncated = false;
+        var read = _readProcesses ? ReadCString(pid, address, out truncated) : null;
         if (read is null)
         {
             Unresolved++;
@@ -49,7 +61,7 @@ public sealed class SentStrings
             return Unknown;
         }
         ReadFromProcess++;
-        if (entry is null) _strings[(pid, address, hash)] = new Entry(read, truncated, Trusted: true);
+        if (entry is null) _strings[(pid, address, hash)] = new Entry(read, truncated, Trusted: true, FromProcess: true);
         return read;
     }
 

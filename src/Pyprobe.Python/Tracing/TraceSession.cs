@@ -204,6 +204,7 @@ public sealed class TraceSession : IEventSession
     private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
     private EvalFrameMaps? _evalFrameMaps;
+    private BpfMap? _memo;
 
     /// <summary>Function events from _PyEval_EvalFrameDefault instead of USDT (see <see cref="EvalFrameAttachment"/>), in the same record layout.</summary>
     private void AttachEvalFrame(TraceTarget target, FunctionEventSource source, IReadOnlyList<PythonProbe> probes, UsdtEventMaps maps)
@@ -211,10 +212,11 @@ public sealed class TraceSession : IEventSession
         // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly), so then
         // its maps are token-sized: an LRU hash preallocates every element, and zeroing 2^18 of them took ~10 ms of attach.
         var stacked = _requested.Any(p => p.Name == "function__return");
+        _memo ??= _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity));
         _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, stacked ? 16384u : 1)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, stacked ? 1u << 18 : 1)).Fd.Value,
-            maps.TargetsFd, maps.Tids, maps.WakeupThreshold);
+            maps.TargetsFd, maps.Tids, maps.WakeupThreshold, _memo.Fd.Value);
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
@@ -225,7 +227,8 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps);
+        var memo = _memo;
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps, pid => CodeObjectMemo.Forget(memo, pid));
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>
@@ -234,7 +237,8 @@ public sealed class TraceSession : IEventSession
         var id = BinaryPrimitives.ReadUInt32LittleEndian(record[UsdtEventLayout.ProbeIdOffset..]);
         if (id >= _probes.Count) throw new UsdtException($"event with unknown probe id {id}");
         var e = new ProbeEvent(record, _probes[(int)id], SentStrings);
-        if (_sentMapFd is not null) e.RememberSentStrings();
+        // Eval-frame records carry fingerprints too: the code-object memo sends names interned (CodeObjectMemo).
+        if (_sentMapFd is not null || _evalFrameMaps is not null) e.RememberSentStrings();
         return e;
     }
 

@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Pyprobe.Cli.Tests;
+
+/// <summary>
+/// The eval-frame programs' memo of names (CodeObjectMemo, 3.12+) where code objects and strs are freed and their
+/// addresses reused: a workload compiles and runs, round after round, a function with a name and a file of its own
+/// (Workloads/eval_frame_reuse.py), and every event must carry its own round's name and file, exactly as often as the
+/// round ran it, in every output that decodes the records (JSON, text, a raw capture converted later).
+/// </summary>
+public partial class EvalFrameMemoTests
+{
+    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_reuse.py");
+    private const int Rounds = 300;
+
+    public static TheoryData<string> Interpreters => new() { "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14" };
+
+    [Theory]
+    [MemberData(nameof(Interpreters))]
+    public void EveryEventOfAReusedAddressNamesItsOwnRound(string interpreter)
+    {
+        using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
+        using var json = new TempFile();
+        using var text = new TempFile();
+        var pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+        var tracers = new[]
+        {
+            AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", pid, "--duration", "60"], out _),
+            AttachedTracer.Start(["trace", "function__entry", "function__return", "--time", "none", "-o", text.Path, "-p", pid, "--duration", "60"], out _),
+        };
+        target.Go();
+        AssertAddressesWereReused(target.ReadLine());
+        foreach (var tracer in tracers) AttachedTracer.Signal(tracer.Id, "INT");
+        foreach (var tracer in tracers)
+        {
+            var (exit, _, stderr) = AttachedTracer.Finish(tracer, TimeSpan.FromSeconds(60));
+            Assert.True(exit == 0, stderr);
+            Assert.Contains(", 0 lost", stderr);
+        }
+        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(json.Path))));
+        AssertEveryRoundExact(TextCounts(File.ReadAllLines(text.Path)));
+    }
+
+    /// <summary>A raw capture holds records that only name strings another record carries: convert resolves them from the capture alone.</summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    public void RawCaptureConvertsEveryRoundExactly(string interpreter)
+    {
+        using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
+        using var raw = new TempFile();
+        using var converted = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "raw", "-o", raw.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
+        target.Go();
+        AssertAddressesWereReused(target.ReadLine());
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        // The workload is gone before convert runs: nothing can be read back from it.
+        target.Dispose();
+        var convert = PyprobeBinary.Run("convert", raw.Path, "--format", "json", "-o", converted.Path);
+        Assert.True(convert.ExitCode == 0, convert.ToString());
+        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(converted.Path))));
+    }
+
+    /// <summary>
+    /// Subinterpreters made and destroyed one after another: on 3.14 each round's function has the address of the last
+    /// round's, and from 3.13 its version can be the last one's too (each interpreter counts from its start), so the
+    /// memo forgets a process's code objects whenever it makes a new interpreter: every round's name, exactly.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("pyenv:3.13.0")]
+    [InlineData("debian:3.14")]
+    public void EachNewSubinterpreterNamesItsOwnFunctions(string interpreter)
+    {
+        const int rounds = 20;
+        var workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "subinterpreter_rounds.py");
+        using var target = EvalFrameTraceTests.StartScript(workload, interpreter);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
+        target.Go();
+        var codes = new List<string>();
+        for (var line = target.ReadLine(); line != "done"; line = target.ReadLine())
+        {
+            Assert.NotNull(line);
+            codes.Add(line);
+        }
+        Assert.Equal(rounds, codes.Count);
+        if (interpreter == "debian:3.14") Assert.True(codes.Distinct().Count() < rounds, "no address came back: the test proves nothing here");
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        var counts = JsonCounts(new TraceOutput(File.ReadAllText(json.Path)));
+        foreach (var probe in new[] { "function__entry", "function__return" })
+        {
+            for (var k = 0; k < rounds; k++)
+                Assert.True(counts.Where(c => c.Key.Probe == probe && c.Key.Name == $"sub{k:000}").Sum(c => c.Value) == 3, $"{probe} sub{k:000}: {counts.Where(c => c.Key.Probe == probe && c.Key.Name == $"sub{k:000}").Sum(c => c.Value)}");
+            Assert.Equal(3 * rounds, counts.Where(c => c.Key.Probe == probe && c.Key.Name.StartsWith("sub", StringComparison.Ordinal)).Sum(c => c.Value));
+        }
+    }
+
+    /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
+    private static void AssertAddressesWereReused(string? line)
+    {
+        Assert.NotNull(line);
+        Assert.StartsWith("ids ", line);
+        var ids = line["ids ".Length..].Split(' ');
+        Assert.Equal(Rounds, ids.Length);
+        Assert.True(ids.Distinct().Count() < Rounds, "no code object address was reused: the workload proves nothing");
+    }
+
+    /// <summary>
+    /// Round i: its function (r&lt;i&gt;_ and i % 7 x's) called i % 3 + 1 times and its &lt;module&gt; once, both in
+    /// /generated/round_i.py, entries and returns alike; no other event names a generated file.
+    /// </summary>
+    private static void AssertEveryRoundExact(Dictionary<(string Probe, string Name, string File), int> counts)
+    {
+        foreach (var probe in new[] { "function__entry", "function__return" })
+        {
+            var expected = 0;
+            for (var i = 0; i < Rounds; i++)
+            {
+                var file = $"/generated/round_{i}.py";
+                var name = $"r{i}_{new string('x', i % 7)}";
+                Assert.True(counts.GetValueOrDefault((probe, name, file)) == i % 3 + 1, $"{probe} {name} in {file}: {counts.GetValueOrDefault((probe, name, file))}, expected {i % 3 + 1}");
+                Assert.True(counts.GetValueOrDefault((probe, "<module>", file)) == 1, $"{probe} <module> in {file}: {counts.GetValueOrDefault((probe, "<module>", file))}");
+                expected += i % 3 + 2;
+            }
+            Assert.Equal(expected, counts.Where(c => c.Key.Probe == probe && c.Key.File.StartsWith("/generated/", StringComparison.Ordinal)).Sum(c => c.Value));
+        }
+    }
+
+    private static Dictionary<(string Probe, string Name, string File), int> JsonCounts(TraceOutput output) =>
+        output.Events.GroupBy(e => (e.GetProperty("probe").GetString()!, e.GetProperty("funcname").GetString()!, e.GetProperty("filename").GetString()!))
+            .ToDictionary(g => g.Key, g => g.Count());
+
+    private static Dictionary<(string Probe, string Name, string File), int> TextCounts(string[] lines) =>
+        lines.Select(l => TextEvent().Match(l)).Where(m => m.Success)
+            .GroupBy(m => (m.Groups["probe"].Value, m.Groups["name"].Value, m.Groups["file"].Value))
+            .ToDictionary(g => g.Key, g => g.Count());
+
+    [GeneratedRegex(@"^(?<probe>function__\w+) .*filename=(?<file>[^,]*), funcname=(?<name>[^,]*), ")]
+    private static partial Regex TextEvent();
+}
