@@ -7,6 +7,7 @@ using Pyprobe.Bpf.Tests.Sys;
 
 namespace Pyprobe.Bpf.Tests.Kernel;
 
+[Collection(CpuClockCollection.Name)]
 public class CpuClockSamplingTests
 {
     private const int Frequency = 999;

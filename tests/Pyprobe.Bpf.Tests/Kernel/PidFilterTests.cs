@@ -12,6 +12,7 @@ namespace Pyprobe.Bpf.Tests.Kernel;
 /// PidFilter with the processes compared as constants (no map): CPU-clock samples of a spinning thread of this process
 /// are counted when its tgid is among the constants, never when it is not. The tid filter keeps other threads out.
 /// </summary>
+[Collection(CpuClockCollection.Name)]
 public class PidFilterTests
 {
     [Theory]
