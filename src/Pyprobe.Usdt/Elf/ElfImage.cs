@@ -118,12 +118,7 @@ public sealed class ElfImage
             CheckIdent(path, stream);
             try
             {
-                CheckHeaderTables(path, stream);
-                var headers = ElfHeaderReader.Read(stream);
-                foreach (var section in headers.Sections)
-                    if (section.HasFileData && section.Size > 0 && (section.FileOffset > (ulong)stream.Length || section.Size > (ulong)stream.Length - section.FileOffset))
-                        throw new UsdtException($"{path}: section {section.Name} lies beyond the end of the file (truncated file?).");
-                return new ElfImage(path, headers, stream.Length, memory);
+                return new ElfImage(path, ElfHeaderReader.Read(path, stream), stream.Length, memory);
             }
             catch (UsdtException) { throw; }
             catch (Exception e) when (e is IOException or EndOfStreamException or OverflowException or ArgumentException)
@@ -155,64 +150,6 @@ public sealed class ElfImage
         if (machine != EM_X86_64)
             throw new UsdtException($"{path} is not an x86-64 ELF file (e_machine {machine}).");
     }
-
-    private const int Elf64HeaderSize = 64, Elf64PhdrSize = 56, Elf64ShdrSize = 64;
-    private const uint SHT_NOBITS = 8;
-
-    // Bounds-checks the program and section header tables and every section's file range before
-    // they are read: the readers size their reads by e_*entsize and sh_size, so a corrupt value would
-    // otherwise become a read past the end of the file (or an allocation sized by the field) that
-    // surfaces only as an anonymous EndOfStream/Overflow message; this way every such file gets a
-    // message naming the bad table or section.
-    private static void CheckHeaderTables(string path, Stream stream)
-    {
-        long length = stream.Length;
-        Span<byte> eh = stackalloc byte[Elf64HeaderSize];
-        if (length < Elf64HeaderSize)
-            throw new UsdtException($"{path}: truncated ELF header ({length} bytes).");
-        stream.Position = 0;
-        stream.ReadExactly(eh);
-        ulong phoff = BinaryPrimitives.ReadUInt64LittleEndian(eh[32..]);
-        ulong shoff = BinaryPrimitives.ReadUInt64LittleEndian(eh[40..]);
-        ushort phentsize = BinaryPrimitives.ReadUInt16LittleEndian(eh[54..]);
-        ushort phnum = BinaryPrimitives.ReadUInt16LittleEndian(eh[56..]);
-        ushort shentsize = BinaryPrimitives.ReadUInt16LittleEndian(eh[58..]);
-        ushort shnum = BinaryPrimitives.ReadUInt16LittleEndian(eh[60..]);
-
-        if (phnum > 0)
-        {
-            if (phentsize != Elf64PhdrSize)
-                throw new UsdtException($"{path}: malformed ELF header: e_phentsize is {phentsize}, expected {Elf64PhdrSize}.");
-            if (!FitsInFile(phoff, (ulong)phnum * Elf64PhdrSize, length))
-                throw new UsdtException($"{path}: program header table (e_phoff 0x{phoff:x}, {phnum} entries) lies beyond the end of the file (truncated file?).");
-        }
-        if (shoff == 0 || shnum == 0)
-        {
-            stream.Position = 0;
-            return;
-        }
-        if (shentsize != Elf64ShdrSize)
-            throw new UsdtException($"{path}: malformed ELF header: e_shentsize is {shentsize}, expected {Elf64ShdrSize}.");
-        if (!FitsInFile(shoff, (ulong)shnum * Elf64ShdrSize, length))
-            throw new UsdtException($"{path}: section header table (e_shoff 0x{shoff:x}, {shnum} entries) lies beyond the end of the file (truncated file?).");
-
-        var table = new byte[shnum * Elf64ShdrSize];
-        stream.Position = (long)shoff;
-        stream.ReadExactly(table);
-        for (int i = 0; i < shnum; i++)
-        {
-            var sh = table.AsSpan(i * Elf64ShdrSize, Elf64ShdrSize);
-            uint type = BinaryPrimitives.ReadUInt32LittleEndian(sh[4..]);
-            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(sh[24..]);
-            ulong size = BinaryPrimitives.ReadUInt64LittleEndian(sh[32..]);
-            if (type != SHT_NOBITS && size > 0 && !FitsInFile(offset, size, length))
-                throw new UsdtException($"{path}: section {i} (sh_offset 0x{offset:x}, sh_size 0x{size:x}) lies beyond the end of the file (truncated file?).");
-        }
-        stream.Position = 0;
-    }
-
-    private static bool FitsInFile(ulong offset, ulong size, long length) =>
-        offset <= (ulong)length && size <= (ulong)length - offset;
 
     /// <summary>The first section with this name, or null.</summary>
     public ElfSection? FindSection(string name) => Sections.FirstOrDefault(s => s.Name == name);
@@ -329,7 +266,7 @@ public sealed class ElfImage
             if (!seg.Contains(vaddr) || seg.Executable != executable) continue;
             ulong rel = vaddr - seg.VirtualAddress;
             if (rel > seg.FileSize || size > seg.FileSize - rel) return null;
-            if (!FitsInFile(seg.FileOffset, rel, FileLength) || !FitsInFile(seg.FileOffset + rel, size, FileLength)) return null;
+            if (!ElfHeaderReader.FitsInFile(seg.FileOffset, rel, FileLength) || !ElfHeaderReader.FitsInFile(seg.FileOffset + rel, size, FileLength)) return null;
             return seg.FileOffset + rel;
         }
         return null;
