@@ -13,8 +13,8 @@ namespace Pyprobe.Bpf.Features;
 /// </summary>
 public static unsafe class KernelFeatures
 {
-    // mov64 r0, 0; exit
-    private static readonly byte[] ReturnZero = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    /// <summary>mov64 r0, 0; exit: the empty program of the feature probes (and of the uprobe warm-up).</summary>
+    internal static readonly byte[] ReturnZero = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
 
     private static readonly Lazy<bool> UprobeMultiLazy = new(() => ProbeUprobeMulti(pid: 0) == (int)Errno.EBADF);
     private static readonly Lazy<bool> UprobeMultiPidFixLazy = new(() => UprobeMultiLazy.Value && ProbeUprobeMulti(pid: -1) == (int)Errno.EINVAL);

@@ -20,8 +20,6 @@ namespace Pyprobe.Bpf.Links;
 /// </remarks>
 public static class UprobeRegistrationWarmup
 {
-    // mov64 r0, 0; exit
-    private static readonly byte[] ReturnZero = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
     private static int _started;
 
     /// <summary>The empty program's name (BPF object names are cut at 15 characters).</summary>
@@ -44,7 +42,7 @@ public static class UprobeRegistrationWarmup
             memfd = LibC.MemfdCreate("pyprobe-uprobe-warmup", LibC.MfdCloexec);
             // A uprobe's offset must lie inside the file.
             if (memfd < 0 || LibC.Ftruncate(memfd, 4096) != 0) return false;
-            using var program = BpfProgram.Load(new ProgramSpec(ProgramName, ProgramType.Kprobe, ReturnZero, AttachType.TraceUprobeMulti));
+            using var program = BpfProgram.Load(new ProgramSpec(ProgramName, ProgramType.Kprobe, KernelFeatures.ReturnZero, AttachType.TraceUprobeMulti));
             using var link = UprobeMultiLink.Attach(program, $"/proc/self/fd/{memfd}", [new UprobeSite(0)], Environment.ProcessId);
             return true;
         }
