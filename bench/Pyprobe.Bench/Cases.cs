@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
+internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -41,6 +41,7 @@ internal static partial class Cases
         Tool.BpftraceCount => "bpftrace `@ = count()`",
         Tool.BpftracePrintf => "bpftrace printf file/function/line (seed one-liner, system-wide)",
         Tool.PyprobeTrace => "pyprobe trace -o FILE",
+        Tool.PyprobeTraceHighPriority => "pyprobe trace -o FILE --priority high",
         Tool.PyprobeTraceNormalPriority => "pyprobe trace -o FILE --priority normal",
         Tool.PyprobeTraceRealtime => "pyprobe trace -o FILE --priority realtime",
         Tool.PyprobeCalls => "pyprobe calls",
@@ -95,10 +96,11 @@ internal static partial class Cases
                     WaitForFileLine(outFile, "Attaching", tracer, TimeSpan.FromSeconds(60));
                     Thread.Sleep(bench.BpftraceSettle);
                     break;
-                case Tool.PyprobeTrace or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     outFile = bench.TempFile("pp");
                     string[] priority = tool switch
                     {
+                        Tool.PyprobeTraceHighPriority => ["--priority", "high"],
                         Tool.PyprobeTraceNormalPriority => ["--priority", "normal"],
                         Tool.PyprobeTraceRealtime => ["--priority", "realtime"],
                         _ => [],
@@ -169,7 +171,7 @@ internal static partial class Cases
                     seen = leaf;
                     toolLost = lost + texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
                     break;
-                case Tool.PyprobeTrace or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     long leafLines = 0;
                     foreach (var line in File.ReadLines(outFile!))
                         if (line.Contains("funcname=leaf,", StringComparison.Ordinal) && line.Contains("leaf.py", StringComparison.Ordinal)) leafLines++;

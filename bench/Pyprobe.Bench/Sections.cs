@@ -110,6 +110,8 @@ internal static class Sections
             // calls attaches function__entry and function__return: its own physical limit is the bare program on both.
             var tools = Tracers(bench, true);
             if (bench.HasCalls) tools.Insert(tools.IndexOf(Tool.Bare) + 1, Tool.BareEntryAndReturn);
+            // The reader raised for the whole run (the default until 2026-11-30) beside the default, raised only while behind.
+            tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceHighPriority);
             var runs = Matrix(bench, py, tools, [bench.Calls.ToString()], $"overhead {py.Version}");
             FixCounts(runs, py.Version);
             report.Text($"### CPython {py.FullVersion}, one thread, full speed");
@@ -121,7 +123,7 @@ internal static class Sections
         var bare = Added(Tool.Bare);
         report.Headline($"""
             **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
-            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}×{(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
+            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
             bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
             Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
             bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.
@@ -373,9 +375,10 @@ internal static class Sections
             the GIL runs one at a time) or over 50 processes forked from one parent (traced with `pyprobe --all BINARY` / bpftrace without `-p`,
             counts summed over the 50 pids). ns per call = wall time from the first worker's start to the last one's end / total calls,
             so on 2 cores 50 processes can run two at a time. One thread: see the overhead section (same workload).
-            pyprobe trace reads events at nice -10 (its default `--priority high`); with 50 processes it also runs with
-            `--priority normal` and `--priority realtime` (SCHED_FIFO 1), side by side, and a second table splits the CPU
-            time between the programs and the tracer.
+            pyprobe trace reads events as started and at nice -10 while a quarter of its ring waits unread (its default
+            `--priority auto`); with 50 processes it also runs with `--priority high` (nice -10 throughout), `--priority normal`
+            and `--priority realtime` (SCHED_FIFO 1), side by side, and a second table splits the CPU time between the programs
+            and the tracer.
             """);
         const string Processes = "50 processes (--all)";
         var configs = new (string Name, string[] Args, double? Extras)[]
@@ -386,9 +389,9 @@ internal static class Sections
         };
         foreach (var (name, args, extras) in configs)
         {
-            // With 50 processes pyprobe's reader competes with the programs for the CPUs: measure its raised
-            // priority (the default) against --priority normal and realtime side by side.
-            var tools = name == Processes ? Tracers(bench, true).SelectMany(t => t == Tool.PyprobeTrace ? new[] { Tool.PyprobeTraceNormalPriority, t, Tool.PyprobeTraceRealtime } : [t]).ToList() : Tracers(bench, true);
+            // With 50 processes pyprobe's reader competes with the programs for the CPUs: measure the default (raised
+            // while behind) against --priority high, normal and realtime side by side.
+            var tools = name == Processes ? Tracers(bench, true).SelectMany(t => t == Tool.PyprobeTrace ? new[] { Tool.PyprobeTraceNormalPriority, t, Tool.PyprobeTraceHighPriority, Tool.PyprobeTraceRealtime } : [t]).ToList() : Tracers(bench, true);
             var runs = Matrix(bench, py, tools, args, name);
             FixCounts(runs, py.Version + name, extras);
             report.Text($"### {name}");
@@ -406,7 +409,7 @@ internal static class Sections
         }
         var procs = Summaries[Processes];
         if (procs.GetValueOrDefault(Tool.PyprobeTraceNormalPriority) is { Count: > 0 })
-            parts.Add($"with --priority normal (the reader not raised) pyprobe lost {LostOf(procs, Tool.PyprobeTraceNormalPriority)}, with --priority realtime {LostOf(procs, Tool.PyprobeTraceRealtime)}");
+            parts.Add($"with --priority normal (the reader never raised) pyprobe lost {LostOf(procs, Tool.PyprobeTraceNormalPriority)}, with --priority high {LostOf(procs, Tool.PyprobeTraceHighPriority)}, with --priority realtime {LostOf(procs, Tool.PyprobeTraceRealtime)}");
         if (CpuShare(procs, Tool.PyprobeTrace) is { } share)
             parts.Add($"pyprobe used {share:0.0}% of the CPU time spent (programs + pyprobe)");
         report.Headline("**Scale**: " + string.Join("; ", parts) + ".");

@@ -3,7 +3,7 @@ namespace Pyprobe.Cli.Tests;
 /// <summary>
 /// trace --priority: while pyprobe streams events, its reading thread and its output writer run at the raised
 /// priority the option names (read back from /proc/PID/task/TID/stat), every other thread of pyprobe as started,
-/// and --priority normal changes nothing.
+/// --priority normal changes nothing, and the default (auto) raises them only while the reader is behind.
 /// </summary>
 public class ConsumerPriorityTests
 {
@@ -12,9 +12,9 @@ public class ConsumerPriorityTests
     private const int SchedOther = 0, SchedFifo = 1;
 
     [Fact]
-    public void DefaultRaisesTheReaderAndWriterToNiceMinusTen()
+    public void HighRaisesTheReaderAndWriterToNiceMinusTen()
     {
-        var threads = ThreadsWhileTracing([], out var stderr);
+        var threads = ThreadsWhileTracing(["--priority", "high"], out var stderr);
         Assert.Contains("pyprobe reads events at nice -10", stderr);
         var raised = threads.Where(t => t.Raised).ToList();
         Assert.Equal(2, raised.Count);
@@ -46,7 +46,7 @@ public class ConsumerPriorityTests
     [InlineData("audit")]
     public void EventCommandsRaiseTheirReaderAndWriterToo(string command)
     {
-        var threads = ThreadsWhile(command, [], out var stderr);
+        var threads = ThreadsWhile(command, ["--priority", "high"], out var stderr);
         Assert.Contains("pyprobe reads events at nice -10", stderr);
         var raised = threads.Where(t => t.Raised).ToList();
         Assert.Equal(2, raised.Count);
@@ -55,6 +55,69 @@ public class ConsumerPriorityTests
         var normal = ThreadsWhile(command, ["--priority", "normal"], out stderr);
         Assert.DoesNotContain("pyprobe reads events", stderr);
         Assert.All(normal, t => Assert.Equal((0, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+        var auto = ThreadsWhile(command, [], out stderr);
+        Assert.DoesNotContain("pyprobe reads events", stderr);
+        Assert.DoesNotContain("fell behind", stderr);
+        Assert.All(auto, t => Assert.Equal((0, SchedOther, 0), (t.Nice, t.Policy, t.RtPriority)));
+    }
+
+    /// <summary>
+    /// The default, auto: as started while the reader keeps up; stopped (SIGSTOP) for 0.6 s while a program calls
+    /// without pause, pyprobe finds its 16 MiB ring full when it resumes and raises the reader and the writer to nice -10;
+    /// once the program stops calling and the ring has stayed nearly empty for a second, both are back at nice 0;
+    /// the end report says how often and how long they ran raised.
+    /// </summary>
+    [Fact]
+    public void AutoRaisesOnlyWhileTheReaderIsBehind()
+    {
+        var python = CachedPythons.Get("3.9");
+        const string Calls = """
+            import sys, threading
+            stop = threading.Event()
+            def f():
+                return 1
+            def calls():
+                while not stop.is_set():
+                    for _ in range(10000):
+                        f()
+            print("ready", flush=True)
+            sys.stdin.readline()
+            worker = threading.Thread(target=calls)
+            worker.start()
+            sys.stdin.readline()
+            stop.set()
+            worker.join()
+            print("stopped", flush=True)
+            sys.stdin.readline()
+            """;
+        using var workload = WaitingWorkload.Start(python.Command("-c", Calls));
+        using var output = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "-p", workload.Pid.ToString(), "-o", output.Path], out _, out var notes);
+        workload.Go();
+        Thread.Sleep(300);
+        var keepingUp = Threads(trace.Id);
+        Assert.All(keepingUp, t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
+
+        AttachedTracer.Signal(trace.Id, "STOP");
+        Thread.Sleep(600);
+        AttachedTracer.Signal(trace.Id, "CONT");
+        Thread.Sleep(200);
+        var behind = Threads(trace.Id);
+        Assert.Equal(2, behind.Count(t => t.Raised));
+        Assert.All(behind, t => Assert.Equal(t.Raised ? (-10, SchedOther) : (0, SchedOther), (t.Nice, t.Policy)));
+
+        workload.Go();
+        Assert.Equal("stopped", workload.ReadLine());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        List<ThreadState> after;
+        while ((after = Threads(trace.Id)).Any(t => t.Nice != 0) && DateTime.UtcNow < deadline) Thread.Sleep(100);
+        Assert.All(after, t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
+
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, rest) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(30));
+        Assert.True(exit == 0, rest);
+        Assert.DoesNotContain("pyprobe reads events", notes);
+        Assert.Matches(@"pyprobe: note: pyprobe's event reader fell behind 1 time \(a quarter of the ring unread\) and read at nice -10 for [1-9]\.\d\d s in all", rest);
     }
 
     [Fact]
@@ -63,7 +126,7 @@ public class ConsumerPriorityTests
         var result = PyprobeBinary.Run(["trace", "--priority", "fast", "-p", "1"]);
         Assert.True(result.ExitCode == 2, result.ToString());
         var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("--priority"));
-        Assert.Contains("invalid --priority 'fast': expected high, realtime or normal", line);
+        Assert.Contains("invalid --priority 'fast': expected auto, high, realtime or normal", line);
     }
 
     /// <summary>One thread of pyprobe: Raised for the event reader (the main thread) and the output writer.</summary>
@@ -78,7 +141,7 @@ public class ConsumerPriorityTests
         using var workload = WaitingWorkload.Start(python.Command(Workload, "wait"));
         using var output = new TempFile();
         using var trace = AttachedTracer.Start([command, "-p", workload.Pid.ToString(), "-o", output.Path, .. options], out _, out var notes);
-        var threads = Directory.GetDirectories($"/proc/{trace.Id}/task").Select(dir => Read(trace.Id, int.Parse(Path.GetFileName(dir)))).ToList();
+        var threads = Threads(trace.Id);
         AttachedTracer.Signal(trace.Id, "INT");
         var (exit, _, rest) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(30));
         Assert.True(exit == 0, rest);
@@ -86,6 +149,8 @@ public class ConsumerPriorityTests
         Assert.Contains(threads, t => t.Name == "pyprobe output");
         return threads;
     }
+
+    private static List<ThreadState> Threads(int pid) => Directory.GetDirectories($"/proc/{pid}/task").Select(dir => Read(pid, int.Parse(Path.GetFileName(dir)))).ToList();
 
     /// <summary>/proc/PID/task/TID/stat: nice is field 19, rt_priority 40, policy 41 (proc(5)); the name may hold spaces.</summary>
     private static ThreadState Read(int pid, int tid)

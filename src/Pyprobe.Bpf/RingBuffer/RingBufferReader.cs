@@ -79,9 +79,18 @@ public sealed unsafe class RingBufferReader : IDisposable
     /// </summary>
     public bool WaitForData(int timeoutMs)
     {
-        if (PendingBytes > 0) return true;
+        var pending = PendingBytes;
+        if (pending > 0 && pending >= BatchBytes) return true;
         return _poller.Wait(timeoutMs) && PendingBytes > 0;
     }
+
+    /// <summary>
+    /// With producers that wake the reader only once this much is pending (a fill threshold, see RingOutput), <see
+    /// cref="WaitForData"/> sleeps while less is pending, until that wakeup or the timeout: a reader that keeps up
+    /// then takes records in batches instead of spinning on every few (which cost it 3-4 times more CPU per record).
+    /// 0 (the default, for producers with the kernel's own wakeups): it returns as soon as anything is pending.
+    /// </summary>
+    public uint BatchBytes { get; set; }
 
     /// <summary>Wakes a thread blocked in <see cref="WaitForData"/> (from any thread, e.g. a signal handler).</summary>
     public void Interrupt() => _poller.Interrupt();

@@ -4,8 +4,10 @@ using Pyprobe.Bpf.Sys;
 namespace Pyprobe.Bpf.RingBuffer;
 
 /// <summary>
-/// epoll on a ring buffer's map fd (EPOLLIN when producer != consumer) plus an eventfd, so another
-/// thread can wake the reader without waiting for a timeout.
+/// epoll on a ring buffer's map fd plus an eventfd, so another thread can wake the reader without waiting for a
+/// timeout. The map is watched edge-triggered: the ring's poll reports readable whenever any record is pending, so
+/// level-triggered, a wait with a few records pending would return at once and the reader could never sleep until
+/// the producers' next wakeup. A wakeup that comes while nobody waits is kept for the next wait.
 /// </summary>
 internal sealed unsafe class WakeupPoller : IDisposable
 {
@@ -19,8 +21,8 @@ internal sealed unsafe class WakeupPoller : IDisposable
     {
         _epoll = Create(LibC.EpollCreate1(LibC.EpollCloexec), "epoll_create1");
         _interrupt = Create(LibC.EventFd(0, LibC.EfdCloexec | LibC.EfdNonBlock), "eventfd");
-        Add(watched, MapToken);
-        Add(_interrupt, InterruptToken);
+        Add(watched, MapToken, LibC.EpollIn | LibC.EpollEdgeTriggered);
+        Add(_interrupt, InterruptToken, LibC.EpollIn);
     }
 
     /// <summary>Returns true when the watched fd is readable; false on timeout or interrupt.</summary>
@@ -56,9 +58,9 @@ internal sealed unsafe class WakeupPoller : IDisposable
         LibC.Write(_interrupt.Value, &one, sizeof(ulong));
     }
 
-    private void Add(KernelFileDescriptor fd, ulong token)
+    private void Add(KernelFileDescriptor fd, ulong token, uint events)
     {
-        var evt = new EpollEvent { Events = LibC.EpollIn, Data = token };
+        var evt = new EpollEvent { Events = events, Data = token };
         if (LibC.EpollCtl(_epoll.Value, LibC.EpollCtlAdd, fd.Value, &evt) != 0)
             throw new SyscallException("epoll_ctl(ADD)", Marshal.GetLastPInvokeError());
     }

@@ -74,6 +74,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "setpriority", SetLastError = true)]
     internal static partial int SetPriority(int which, int who, int niceValue);
 
+    [LibraryImport(Library, EntryPoint = "getpriority", SetLastError = true)]
+    internal static partial int GetPriority(int which, int who);
+
     [LibraryImport(Library, EntryPoint = "sched_setscheduler", SetLastError = true)]
     internal static partial int SchedSetScheduler(int pid, int policy, in int priority);
 
@@ -84,6 +87,7 @@ internal static unsafe partial class LibC
     internal const int EpollCloexec = 0x80000; // EPOLL_CLOEXEC == O_CLOEXEC
     internal const int EpollCtlAdd = 1;
     internal const uint EpollIn = 1;
+    internal const uint EpollEdgeTriggered = 1u << 31; // EPOLLET
     internal const int EfdCloexec = 0x80000, EfdNonBlock = 0x800;
     internal const int RlimitMemlock = 8;
     internal const uint MfdCloexec = 1;

@@ -41,4 +41,13 @@ public static class ThreadScheduling
         if (LibC.SetPriority(LibC.PrioProcess, tid, nice) != 0)
             throw new SyscallException("setpriority", Marshal.GetLastPInvokeError());
     }
+
+    /// <summary>The nice value of thread <paramref name="tid"/> (getpriority(2); -1 is a valid answer, so errno decides).</summary>
+    public static int GetNice(int tid)
+    {
+        var nice = LibC.GetPriority(LibC.PrioProcess, tid);
+        if (nice == -1 && Marshal.GetLastPInvokeError() is var errno and not 0)
+            throw new SyscallException("getpriority", errno);
+        return nice;
+    }
 }

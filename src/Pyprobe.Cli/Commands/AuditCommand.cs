@@ -49,8 +49,8 @@ internal static class AuditCommand
                     session.Dispose();
                     throw;
                 }
-                ConsumerPriorities.ApplyToReaderAndWriter(priority, opened, stderr);
-                return new Attachment<AuditSession>(session, "audit", TargetText.Where(usable));
+                var governor = ConsumerPriorities.Start(priority, opened.WriterThreadId, session, stderr);
+                return new Attachment<AuditSession>(session, "audit", TargetText.Where(usable), Governor: governor);
             }, duration, stderr);
             var session = run.Session;
             foreach (var t in session.Targets)

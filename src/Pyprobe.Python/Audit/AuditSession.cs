@@ -30,6 +30,10 @@ public sealed class AuditSession : IEventSession
     public UprobeAttachMode AttachMode => _core.AttachMode;
     public string AttachModeName => AttachModeNames.Of(AttachMode);
     public RingBufferReader Reader => _core.Reader!;
+
+    public ulong RingPendingBytes => Reader.PendingBytes;
+
+    public uint RingBytes => Reader.Size;
     public IReadOnlyList<AuditTarget> Targets { get; private set; } = [];
     public ulong Hits => _scratch.SumPerCpuCounter(0, AuditProgram.HitsCounterOffset);
     public ulong Lost => _scratch.SumPerCpuCounter(0, AuditProgram.LostCounterOffset);
@@ -55,6 +59,7 @@ public sealed class AuditSession : IEventSession
         {
             var pidFilter = core.PidFilter("pyprobe_apids", targets);
             var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
+            core.Reader!.BatchBytes = (uint)threshold;
             var maps = new AuditMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
             var attached = new List<AuditTarget>();
             foreach (var target in targets)

@@ -25,6 +25,12 @@ public interface IEventSession : ILiveSession
 {
     /// <summary>Events the kernel could not deliver because the ring was full.</summary>
     ulong Lost { get; }
+
+    /// <summary>Bytes the kernel has written to the ring that the reader has not yet taken: how far behind it is.</summary>
+    ulong RingPendingBytes { get; }
+
+    /// <summary>The ring's data size in bytes.</summary>
+    uint RingBytes { get; }
 }
 
 /// <summary>How an attach mode is named to users.</summary>

@@ -50,6 +50,10 @@ public sealed class TraceSession : IEventSession
     public string AttachModeName => AttachModeNames.Of(AttachMode);
     public RingBufferReader Reader => _core.Reader!;
 
+    public ulong RingPendingBytes => Reader.PendingBytes;
+
+    public uint RingBytes => Reader.Size;
+
     /// <summary>
     /// How often a reader should look at the ring even without a wakeup: records are committed
     /// without waking the reader until the ring is <see cref="TraceSessionOptions.WakeupFraction"/> full.
@@ -97,6 +101,7 @@ public sealed class TraceSession : IEventSession
         {
             var pidFilter = core.PidFilter("pyprobe_pids", targets);
             var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
+            core.Reader!.BatchBytes = (uint)threshold;
             var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
             if (options.InternStrings && probes.Any(IsInternable))
             {

@@ -1,14 +1,18 @@
 using Pyprobe.Bpf.Sys;
+using Pyprobe.Python.Sessions;
 
 namespace Pyprobe.Cli.Commands.Running;
 
 /// <summary>How pyprobe's event-reading threads are scheduled while it streams events (--priority).</summary>
 internal enum ConsumerPriority
 {
+    /// <summary>As started, raised to nice <see cref="ConsumerPriorities.HighNice"/> only while the reader falls behind (the default; see <see cref="ReaderPriorityGovernor"/>).</summary>
+    Auto,
+
     /// <summary>As started: the traced programs and pyprobe share the CPUs by their nice values.</summary>
     Normal,
 
-    /// <summary>Nice <see cref="ConsumerPriorities.HighNice"/> (the default).</summary>
+    /// <summary>Nice <see cref="ConsumerPriorities.HighNice"/> for the whole run.</summary>
     High,
 
     /// <summary>SCHED_FIFO priority <see cref="ConsumerPriorities.RealtimePriority"/>, like perf record --realtime.</summary>
@@ -32,11 +36,11 @@ internal static class ConsumerPriorities
 
     public static Option<ConsumerPriority> Option() => new("--priority")
     {
-        Description = $"Scheduling of pyprobe's event-reading and writing threads: high (nice {HighNice}, default), realtime (SCHED_FIFO {RealtimePriority}) " +
-            "or normal. When the traced programs keep every CPU busy, a raised reader keeps up with them instead of losing events; " +
-            "they then give up the CPU time their events cost to read.",
-        HelpName = "high|realtime|normal",
-        DefaultValueFactory = _ => ConsumerPriority.High,
+        Description = $"Scheduling of pyprobe's event-reading and writing threads: auto (default: as started, nice {HighNice} while a quarter of the ring waits unread), " +
+            $"high (nice {HighNice} throughout), realtime (SCHED_FIFO {RealtimePriority}) or normal. When the traced programs keep every CPU busy, a raised reader keeps up " +
+            "with them instead of losing events; they then give up the CPU time their events cost to read.",
+        HelpName = "auto|high|realtime|normal",
+        DefaultValueFactory = _ => ConsumerPriority.Auto,
         CustomParser = r => r.Tokens.Count > 0 && Enum.TryParse<ConsumerPriority>(r.Tokens[^1].Value, ignoreCase: true, out var p) && !int.TryParse(r.Tokens[^1].Value, out _) ? p : Invalid(r),
     };
 
@@ -46,7 +50,7 @@ internal static class ConsumerPriorities
     /// </summary>
     public static string? Apply(ConsumerPriority priority, IReadOnlyList<int> threads)
     {
-        if (priority == ConsumerPriority.Normal) return null;
+        if (priority is ConsumerPriority.Normal or ConsumerPriority.Auto) return null;
         try
         {
             foreach (var tid in threads)
@@ -70,18 +74,21 @@ internal static class ConsumerPriorities
     }
 
     /// <summary>
-    /// <see cref="Apply"/> to the calling thread (the one that drains the ring) and <paramref name="output"/>'s writer,
-    /// with the note on <paramref name="stderr"/>.
+    /// Puts the calling thread (the one that drains <paramref name="session"/>'s ring) and the output's writer thread
+    /// (<paramref name="writerThread"/>) under <paramref name="priority"/>: a fixed one now, with its note on
+    /// <paramref name="stderr"/>; for auto, the governor the run consults on every poll.
     /// </summary>
-    public static void ApplyToReaderAndWriter(ConsumerPriority priority, EventBuffer output, TextWriter stderr)
+    public static ReaderPriorityGovernor? Start(ConsumerPriority priority, int? writerThread, IEventSession session, TextWriter stderr)
     {
-        if (Apply(priority, [ThreadScheduling.CurrentThreadId(), .. output.WriterThreadId is { } writer ? [writer] : Array.Empty<int>()]) is { } note)
-            stderr.WriteLine(note);
+        IReadOnlyList<int> threads = [ThreadScheduling.CurrentThreadId(), .. writerThread is { } writer ? [writer] : Array.Empty<int>()];
+        if (priority == ConsumerPriority.Auto) return new ReaderPriorityGovernor(threads, session);
+        if (Apply(priority, threads) is { } note) stderr.WriteLine(note);
+        return null;
     }
 
     private static ConsumerPriority Invalid(System.CommandLine.Parsing.ArgumentResult result)
     {
-        result.AddError($"invalid --priority '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}': expected high, realtime or normal");
+        result.AddError($"invalid --priority '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}': expected auto, high, realtime or normal");
         return ConsumerPriority.Normal;
     }
 }

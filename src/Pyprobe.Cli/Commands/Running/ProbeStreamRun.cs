@@ -35,8 +35,8 @@ internal static class ProbeStreamRun
                 session.Dispose();
                 throw;
             }
-            ConsumerPriorities.ApplyToReaderAndWriter(events.Priority, opened, stderr);
-            return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable), session.AttachProcess);
+            var governor = ConsumerPriorities.Start(events.Priority, opened.WriterThreadId, session, stderr);
+            return new Attachment<TraceSession>(session, string.Join(", ", probes), TargetText.Where(usable), session.AttachProcess, governor);
         }, events.Duration, stderr);
         var session = run.Session;
         using var sink = opened!;

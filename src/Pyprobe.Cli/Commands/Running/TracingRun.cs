@@ -8,7 +8,9 @@ namespace Pyprobe.Cli.Commands.Running;
 /// <param name="Probes">What was attached ("function__entry, function__return", "counters").</param>
 /// <param name="Where">To what ("/usr/bin/python3.11 (pid 42)"; see <see cref="TargetText.Where"/>).</param>
 /// <param name="AttachProcess">Attaches the session to one more process (a Python a followed command starts later), returning what it attached; null when the session cannot grow.</param>
-internal sealed record Attachment<TSession>(TSession Session, string Probes, string Where, Func<TraceTarget, string>? AttachProcess = null) where TSession : ILiveSession;
+/// <param name="Governor">Raises the reader while it falls behind (--priority auto); consulted on every poll of a streaming run.</param>
+internal sealed record Attachment<TSession>(TSession Session, string Probes, string Where, Func<TraceTarget, string>? AttachProcess = null,
+    ReaderPriorityGovernor? Governor = null) where TSession : ILiveSession;
 
 /// <summary>
 /// The life of every tracing command, once: take the resolved targets, attach (the command's own checks, notes
@@ -28,16 +30,18 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     private readonly StopSignal _stop;
     private readonly TextWriter _stderr;
     private readonly TimeSpan? _duration;
+    private readonly ReaderPriorityGovernor? _governor;
     private readonly Stopwatch _elapsed = new();
     private bool _durationReached;
 
     /// <summary>How long a command ended at --duration gets between SIGTERM and SIGKILL.</summary>
     public static readonly TimeSpan CommandGrace = TimeSpan.FromSeconds(5);
 
-    private TracingRun(TargetSet targets, TSession session, TimeSpan? duration, TextWriter stderr)
+    private TracingRun(TargetSet targets, TSession session, ReaderPriorityGovernor? governor, TimeSpan? duration, TextWriter stderr)
     {
         _targets = targets;
         Session = session;
+        _governor = governor;
         _duration = duration;
         _stderr = stderr;
         _stop = new StopSignal(session.Wake);
@@ -66,7 +70,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             TracingRun<TSession> run;
             try
             {
-                run = new TracingRun<TSession>(targets, attached.Session, duration, stderr);
+                run = new TracingRun<TSession>(targets, attached.Session, attached.Governor, duration, stderr);
             }
             catch
             {
@@ -97,6 +101,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
         while (!_stop.Requested)
         {
             Session.Wait(PollMilliseconds);
+            _governor?.Observe();
             AttachFollowed();
             var delivered = drain();
             if (delivered == 0) idle();
@@ -161,6 +166,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     {
         Session.Detach();
         foreach (var line in report) _stderr.WriteLine(line);
+        foreach (var line in _governor?.Report() ?? []) _stderr.WriteLine(line);
         _stderr.Flush();
         if (_targets.Child is { } child)
         {

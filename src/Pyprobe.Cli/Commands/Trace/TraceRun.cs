@@ -26,7 +26,7 @@ internal static class TraceRun
         uint RingBufferBytes,
         bool AllowHookWrite = true,
         bool KeyFunctionsByCodeObject = false,
-        ConsumerPriority Priority = ConsumerPriority.High);
+        ConsumerPriority Priority = ConsumerPriority.Auto);
 
     /// <param name="show">Given the format's writer, what to write for each event that passes the filters.</param>
     public static int Run(TargetSelection selection, Settings settings, OutputFormat format, TimeFormat time, Func<IEventStreamWriter, ProbeEventHandler> show, Func<EventBuffer> openOutput, TextWriter stderr)
@@ -114,10 +114,9 @@ internal static class TraceRun
                 session.Dispose();
                 throw;
             }
-            if (ConsumerPriorities.Apply(settings.Priority, [ThreadScheduling.CurrentThreadId(), .. writerThread(output) is { } writer ? [writer] : Array.Empty<int>()]) is { } note)
-                stderr.WriteLine(note);
+            var governor = ConsumerPriorities.Start(settings.Priority, writerThread(output), session, stderr);
             return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
-                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess);
+                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess, governor);
         }, settings.Duration, stderr);
         return (run, output!);
     }
