@@ -16,8 +16,11 @@ public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 /// <param name="TargetsFd">Hash of allowed tgids, or null for every process.</param>
 /// <param name="Tids">Threads to keep, or null for all.</param>
 /// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
-/// <param name="MemoFd">The <see cref="CodeObjectMemo"/> (used where the layout has co_version), or null for none.</param>
-public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, int? MemoFd = null);
+/// <param name="Memo">
+/// The <see cref="CodeObjectMemo"/>'s fd, made on first call (only a layout with co_version uses it: 3.8–3.11 and
+/// free-threaded sessions never pay for its preallocated elements), or null for none.
+/// </param>
+public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<int>? Memo = null);
 
 /// <summary>
 /// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
@@ -50,9 +53,9 @@ public static class EvalFrameProgram
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
         fds[ActivationStack.FramesMap] = maps.FramesFd;
         var memo = false;
-        if (maps.MemoFd is int memoFd && CodeObjectMemo.Serves(layout.Code))
+        if (maps.Memo is { } memoFd && CodeObjectMemo.Serves(layout.Code))
         {
-            fds[CodeObjectMemo.MapName] = memoFd;
+            fds[CodeObjectMemo.MapName] = memoFd();
             memo = true;
         }
         return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), memo).BindMaps(fds);

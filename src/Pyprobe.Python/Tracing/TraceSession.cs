@@ -217,11 +217,11 @@ public sealed class TraceSession : IEventSession
         // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly), so then
         // its maps are token-sized: an LRU hash preallocates every element, and zeroing 2^18 of them took ~10 ms of attach.
         var stacked = _requested.Any(p => p.Name == "function__return");
-        _memo ??= _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity));
         _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, stacked ? 16384u : 1)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, stacked ? 1u << 18 : 1)).Fd.Value,
-            maps.TargetsFd, maps.Tids, maps.WakeupThreshold, _memo.Fd.Value);
+            maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
+            () => (_memo ??= _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity))).Fd.Value);
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
@@ -232,8 +232,10 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        var memo = _memo;
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps, pid => CodeObjectMemo.Forget(memo, pid));
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps, pid =>
+        {
+            if (_memo is { } memo) CodeObjectMemo.Forget(memo, pid);
+        });
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>
