@@ -74,23 +74,27 @@ public sealed unsafe class RingBufferReader : IDisposable
     public ulong PendingBytes => Volatile.Read(ref *(ulong*)_producerPage) - Volatile.Read(ref *(ulong*)_consumerPage);
 
     /// <summary>
-    /// Blocks until the ring has data, <see cref="Interrupt"/> is called, or the timeout passes.
-    /// Returns true if data may be available.
+    /// Blocks until the ring has data (at least <see cref="BatchBytes"/>, or a producer's wakeup), <see
+    /// cref="Interrupt"/> is called, or the timeout passes. Returns whether records are pending.
     /// </summary>
     public bool WaitForData(int timeoutMs)
     {
         var pending = PendingBytes;
-        if (pending > 0 && pending >= BatchBytes) return true;
-        return _poller.Wait(timeoutMs) && PendingBytes > 0;
+        if (pending > 0 && (pending >= BatchBytes || _passEndedEarly)) return true;
+        _poller.Wait(timeoutMs);
+        return PendingBytes > 0;
     }
 
     /// <summary>
     /// With producers that wake the reader only once this much is pending (a fill threshold, see RingOutput), <see
     /// cref="WaitForData"/> sleeps while less is pending, until that wakeup or the timeout: a reader that keeps up
     /// then takes records in batches instead of spinning on every few (which cost it 3-4 times more CPU per record).
-    /// 0 (the default, for producers with the kernel's own wakeups): it returns as soon as anything is pending.
+    /// 0 (the default, for producers with the kernel's own wakeups): it returns as soon as anything is pending. Either
+    /// way it returns at once while the last drain left records it had seen (a window's or a count's worth per pass).
     /// </summary>
     public uint BatchBytes { get; set; }
+
+    private bool _passEndedEarly;
 
     /// <summary>Wakes a thread blocked in <see cref="WaitForData"/> (from any thread, e.g. a signal handler).</summary>
     public void Interrupt() => _poller.Interrupt();
@@ -132,6 +136,7 @@ public sealed unsafe class RingBufferReader : IDisposable
         finally
         {
             Volatile.Write(ref *(ulong*)_consumerPage, consumer);
+            _passEndedEarly = consumer < producer;
         }
         return delivered;
     }
@@ -174,6 +179,7 @@ public sealed unsafe class RingBufferReader : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         var start = Volatile.Read(ref *(ulong*)_consumerPage);
         var producer = Volatile.Read(ref *(ulong*)_producerPage);
+        _passEndedEarly = false;
         if (start >= producer) return 0;
         // At most what the mapped window holds from the first record on (a record longer than the window gets a
         // window of its own): mapping more would put the ring back into the resident set. The caller comes back for the rest.
@@ -197,6 +203,7 @@ public sealed unsafe class RingBufferReader : IDisposable
             consumer = start + next;
             if ((length & DiscardBit) == 0) records++;
         }
+        _passEndedEarly = consumer < producer;
         if (consumer == start) return 0;
         handler(new ReadOnlySpan<byte>(first, (int)(consumer - start)), records);
         Volatile.Write(ref *(ulong*)_consumerPage, consumer);

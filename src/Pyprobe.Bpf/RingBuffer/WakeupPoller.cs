@@ -7,7 +7,8 @@ namespace Pyprobe.Bpf.RingBuffer;
 /// epoll on a ring buffer's map fd plus an eventfd, so another thread can wake the reader without waiting for a
 /// timeout. The map is watched edge-triggered: the ring's poll reports readable whenever any record is pending, so
 /// level-triggered, a wait with a few records pending would return at once and the reader could never sleep until
-/// the producers' next wakeup. A wakeup that comes while nobody waits is kept for the next wait.
+/// the producers' next wakeup. A wakeup that comes while nobody waits ends the next wait, if records are still pending
+/// then (epoll polls the ring again before it reports it).
 /// </summary>
 internal sealed unsafe class WakeupPoller : IDisposable
 {

@@ -49,13 +49,87 @@ public unsafe class RingWakeupTests
             {
                 woken.Add(run);
                 delivered += reader.Drain(_ => { });
-                // Level-triggered: the next wait looks at the ring again; empty now, it leaves epoll's ready list.
+                // Edge-triggered: that wakeup was reported once; with nothing new the next wait finds nothing.
                 Assert.False(waiter.Wait(0));
             }
         }
         delivered += reader.Drain(_ => { });
         Assert.Equal(wakingRuns, woken);
         Assert.Equal(8, delivered);
+    }
+
+    /// <summary>
+    /// RingBufferReader.BatchBytes: a reader waits while less than its batch is pending (a record committed without a
+    /// wakeup does not end the wait: the timeout does), returns at once when the batch is there, and, with no batch,
+    /// at once when anything is pending; a wakeup that came while nobody waited ends the next wait at once (while its
+    /// records are still there: epoll asks the ring again before it reports one).
+    /// </summary>
+    [Fact]
+    public void AReaderWithABatchSleepsUntilTheBatchOrAWakeup()
+    {
+        KernelRequirement.EnsureRoot();
+        using var ring = BpfMap.Create(MapSpec.RingBuffer("t_batchring", 16384));
+        using var value = BpfMap.Create(MapSpec.Array("t_batchvalue", RecordOffset + RecordBytes, 1));
+        using var quiet = Load(ring, value, threshold: 1 << 20);
+        using var waking = Load(ring, value, threshold: 1);
+        using var reader = new RingBufferReader(ring);
+
+        Run(quiet.Fd.Value);
+        reader.BatchBytes = 4096;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.True(reader.WaitForData(200));
+        Assert.True(clock.ElapsedMilliseconds >= 190, $"returned after {clock.ElapsedMilliseconds} ms with one record of a 4096-byte batch pending");
+
+        reader.BatchBytes = 0;
+        clock.Restart();
+        Assert.True(reader.WaitForData(5000));
+        Assert.True(clock.ElapsedMilliseconds < 2500, $"with no batch a pending record waited {clock.ElapsedMilliseconds} ms");
+
+        reader.BatchBytes = RecordBytes + 8;
+        clock.Restart();
+        Assert.True(reader.WaitForData(5000));
+        Assert.True(clock.ElapsedMilliseconds < 2500, $"a full batch waited {clock.ElapsedMilliseconds} ms");
+        Assert.Equal(1, reader.Drain(_ => { }));
+
+        // Two records, the second woke the reader while it was not waiting (a record was waiting: over the 1-byte
+        // threshold); the next wait, with less than a batch pending, ends at that wakeup instead of its timeout.
+        Run(waking.Fd.Value);
+        Run(waking.Fd.Value);
+        reader.BatchBytes = 4096;
+        clock.Restart();
+        Assert.True(reader.WaitForData(5000));
+        Assert.True(clock.ElapsedMilliseconds < 2500, $"the kept wakeup did not end the wait: {clock.ElapsedMilliseconds} ms");
+        Assert.Equal(2, reader.Drain(_ => { }));
+    }
+
+    /// <summary>A framed drain takes one window (1 MiB) a pass: with more than that waiting, the next wait does not sleep for a batch.</summary>
+    [Fact]
+    public void AWaitAfterADrainThatLeftRecordsReturnsAtOnce()
+    {
+        KernelRequirement.EnsureRoot();
+        using var ring = BpfMap.Create(MapSpec.RingBuffer("t_passring", 4 << 20));
+        using var value = BpfMap.Create(MapSpec.Array("t_passvalue", RecordOffset + RecordBytes, 1));
+        using var quiet = Load(ring, value, threshold: 1 << 30);
+        using var reader = new RingBufferReader(ring) { BatchBytes = 4 << 20 };
+        Run(quiet.Fd.Value, repeat: 90_000); // 90,000 records of 24 bytes: about two windows
+        var first = reader.DrainFramed((_, _) => { });
+        Assert.InRange(first, 1, 89_999);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.True(reader.WaitForData(5000));
+        Assert.True(clock.ElapsedMilliseconds < 2500, $"waited {clock.ElapsedMilliseconds} ms with records left by the last pass");
+        var total = first;
+        int more;
+        while ((more = reader.DrainFramed((_, _) => { })) > 0) total += more;
+        Assert.Equal(90_000, total);
+    }
+
+    private static BpfProgram Load(BpfMap ring, BpfMap value, int threshold)
+    {
+        var code = new InstructionBuilder().LoadMapValue(Register.R6, value.Fd.Value, 0);
+        MapLookup.Increment(code, Register.R6, HitsOffset);
+        RingOutput.Emit(code, "ring", Register.R6, RecordOffset, null, RecordBytes, Register.R6, LostOffset, threshold);
+        var bytecode = code.Mov64(Register.R0, 2).Exit().Assemble().BindMaps(new Dictionary<string, int> { ["ring"] = ring.Fd.Value });
+        return BpfProgram.Load(new ProgramSpec("t_batch", (ProgramType)ProgTypeXdp, bytecode.Bytecode));
     }
 
     [Fact]
@@ -65,7 +139,7 @@ public unsafe class RingWakeupTests
         Assert.Throws<ArgumentOutOfRangeException>(() => RingOutput.EmitWakeupFlags(code, "ring", 1, new WakeupCheckCounter(Register.R6, 0, 6)));
     }
 
-    private static void Run(int programFd)
+    private static void Run(int programFd, uint repeat = 1)
     {
         var packet = stackalloc byte[64];
         var attr = stackalloc byte[80];
@@ -73,7 +147,7 @@ public unsafe class RingWakeupTests
         *(uint*)attr = (uint)programFd;
         *(uint*)(attr + 8) = 64;
         *(ulong*)(attr + 16) = (ulong)packet;
-        *(uint*)(attr + 32) = 1;
+        *(uint*)(attr + 32) = repeat;
         var r = LibC.Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80);
         Assert.True(r >= 0, $"BPF_PROG_TEST_RUN failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
