@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -49,11 +50,8 @@ internal sealed class JsonEventFormatter
     {
         var plan = _plans.For(e.Probe);
         output.Write("{\"ts\":"u8);
-        output.WriteNumber(e.Timestamp);
-        output.Write(",\"pid\":"u8);
-        output.WriteNumber(e.Pid);
-        output.Write(",\"tid\":"u8);
-        output.WriteNumber(e.Tid);
+        WriteTimestamp(output, e.Timestamp);
+        WriteOrigin(output, e.Pid, e.Tid);
         output.Write(plan.Probe);
         foreach (var field in plan.Fields)
         {
@@ -73,6 +71,65 @@ internal sealed class JsonEventFormatter
             }
         }
         output.Write("}\n"u8);
+    }
+
+    // Events come in runs of one thread and one second: the decimal text of both is kept, and a timestamp is the
+    // second's digits and nine more (the same bytes as formatting the whole number: its second is never 0 after boot).
+    private ulong _second = ulong.MaxValue;
+    private readonly byte[] _secondText = new byte[20];
+    private int _secondLength;
+    private int _originPid = -1, _originTid = -1;
+    private readonly byte[] _originText = new byte[",\"pid\":-2147483648,\"tid\":-2147483648".Length];
+    private int _originLength;
+
+    private void WriteTimestamp(EventBuffer output, ulong ns)
+    {
+        var second = ns / 1_000_000_000;
+        if (second == 0)
+        {
+            output.WriteNumber(ns);
+            return;
+        }
+        if (second != _second)
+        {
+            Utf8Formatter.TryFormat(second, _secondText, out _secondLength);
+            _second = second;
+        }
+        var span = output.GetSpan(_secondLength + 9);
+        _secondText.AsSpan(0, _secondLength).CopyTo(span);
+        NineDigits(span.Slice(_secondLength, 9), (uint)(ns - second * 1_000_000_000));
+        output.Advance(_secondLength + 9);
+    }
+
+    private static void NineDigits(Span<byte> span, uint value)
+    {
+        for (var k = 8; k > 0; k -= 2)
+        {
+            var (rest, pair) = Math.DivRem(value, 100);
+            span[k] = (byte)('0' + pair % 10);
+            span[k - 1] = (byte)('0' + pair / 10);
+            value = rest;
+        }
+        span[0] = (byte)('0' + value);
+    }
+
+    private void WriteOrigin(EventBuffer output, int pid, int tid)
+    {
+        if (pid != _originPid || tid != _originTid)
+        {
+            var text = _originText.AsSpan();
+            ",\"pid\":"u8.CopyTo(text);
+            var length = 7;
+            Utf8Formatter.TryFormat(pid, text[length..], out var written);
+            length += written;
+            ",\"tid\":"u8.CopyTo(text[length..]);
+            length += 7;
+            Utf8Formatter.TryFormat(tid, text[length..], out written);
+            _originLength = length + written;
+            _originPid = pid;
+            _originTid = tid;
+        }
+        output.Write(_originText.AsSpan(0, _originLength));
     }
 
     /// <summary>A string value: copied when nothing in it needs escaping (one vectorised scan), else encoded as the writer would.</summary>

@@ -48,6 +48,27 @@ public class EventFormatterTests
         foreach (var line in Encoding.UTF8.GetString(actual).Split('\n', StringSplitOptions.RemoveEmptyEntries)) JsonDocument.Parse(line).Dispose();
     }
 
+    /// <summary>
+    /// The JSON formatter keeps the text of the current second and of the last pid/tid pair: a timestamp in the first
+    /// second after boot, on a second's boundary, with zeros after the second, the largest there is, seconds going
+    /// back, and threads alternating, all give the reference's bytes.
+    /// </summary>
+    [Fact]
+    public void JsonTimestampsAndThreadsMatchTheReferenceAcrossSeconds()
+    {
+        var entry = EventRecords.Probe(0, "function__entry");
+        ulong[] stamps = [0, 7, 999_999_999, 1_000_000_000, 1_000_000_001, 5_000_000_007, 5_090_000_000, 4_999_999_999, 12_345_678_901_234_567_890, ulong.MaxValue, 1_000_000_000];
+        var records = stamps.Select((ts, i) => EventRecords.Record(entry, ts, i % 3 == 0 ? 1 : 2_147_483_647, i % 2 == 0 ? 1 : 99, [0x7f0000001000, 0x7f0000002000, i], ["f.py"u8.ToArray(), "g"u8.ToArray()])).ToList();
+        var actual = Format(output =>
+        {
+            var formatter = new JsonEventFormatter();
+            foreach (var record in records) formatter.Write(output, Decode(record, [entry]));
+        });
+        var expected = new MemoryStream();
+        foreach (var record in records) ReferenceJson(expected, Decode(record, [entry]));
+        Assert.Equal(Encoding.UTF8.GetString(expected.ToArray()), Encoding.UTF8.GetString(actual));
+    }
+
     internal static List<byte[]> Records(out AttachedProbe[] probes)
     {
         probes = [EventRecords.Probe(0, "function__entry"), EventRecords.Probe(1, "import__find__load__done"), EventRecords.Probe(2, "audit")];
