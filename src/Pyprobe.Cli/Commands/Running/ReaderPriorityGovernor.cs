@@ -7,11 +7,11 @@ namespace Pyprobe.Cli.Commands.Running;
 /// <summary>
 /// --priority auto: the threads that read the ring and write the output run as started while they keep up, at
 /// nice <see cref="ConsumerPriorities.HighNice"/> from the moment the ring holds a quarter of its size unread, and
-/// as started again once it has stayed under an eighth for a second. The kernel wakes the reader when 1/16 of the ring
-/// waits (TraceSessionOptions.WakeupFraction), so a reader that runs when woken sees a little over 1/16: a quarter
-/// means it did not run for a while, an eighth means it is back on time. Raised for the whole run they cost a traced program
-/// that alone did not fill the CPUs 10-15% of its wall time on a 2-CPU machine (it waited behind them while its CPU
-/// time stayed the same); raised only while they fall behind, they still keep up with programs that fill every CPU.
+/// as started again once it has stayed under an eighth for a second: pyprobe jumps ahead of the traced programs only
+/// while it is behind them (with the reader that woke for every few records, raised for the whole run it made a lone
+/// traced program wait 10-15% of its run on 2 CPUs; reading in batches, the bench no longer tells the two apart).
+/// The kernel wakes the reader when 1/16 of the ring waits (TraceSessionOptions.WakeupFraction), so a reader that runs
+/// when woken sees a little over 1/16: a quarter means it did not run for a while, an eighth means it is back on time.
 /// </summary>
 internal sealed class ReaderPriorityGovernor
 {
