@@ -62,7 +62,7 @@ public class ConsumerPriorityTests
     }
 
     /// <summary>
-    /// The default, auto: as started while the reader keeps up; stopped (SIGSTOP) for 0.6 s while a program calls
+    /// The default, auto: as started while the reader keeps up; stopped (SIGSTOP) for 1 s while a program calls
     /// without pause, pyprobe finds its 16 MiB ring full when it resumes and raises the reader and the writer to nice -10;
     /// once the program stops calling and the ring has stayed nearly empty for a second, both are back at nice 0;
     /// the end report says how often and how long they ran raised.
@@ -99,7 +99,7 @@ public class ConsumerPriorityTests
         Assert.All(keepingUp, t => Assert.Equal((0, SchedOther), (t.Nice, t.Policy)));
 
         AttachedTracer.Signal(trace.Id, "STOP");
-        Thread.Sleep(600);
+        Thread.Sleep(1000); // 4 MiB (a quarter of the ring) needs 4 MB/s; the 3.9 loop makes ~50 MB/s of records
         AttachedTracer.Signal(trace.Id, "CONT");
         Thread.Sleep(200);
         var behind = Threads(trace.Id);
