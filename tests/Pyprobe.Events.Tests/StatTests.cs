@@ -76,7 +76,10 @@ public class StatTests
             Assert.True(result.ExitCode == 0, result.ToString());
             var rows = result.StdoutLines.Where(l => l.TrimStart().StartsWith(loop.Id + " ", StringComparison.Ordinal)).ToList();
             Assert.True(rows.Count >= 2, result.ToString());
-            Assert.All(rows, r => Assert.Matches($@"^ *{loop.Id}  3\.15\.2 +[1-9][\d.]* +[1-9][\d.]* +[\d.]+ +[1-9][\d.]*  .*", r));
+            // The first two rows cover whole 0.5 s intervals of a loop that calls, collects and audits every 10 ms; the
+            // last covers what was left of --duration, which on a loaded machine can be a few ms with nothing in it.
+            Assert.All(rows.Take(2), r => Assert.Matches($@"^ *{loop.Id}  3\.15\.2 +[1-9][\d.]* +[1-9][\d.]* +[\d.]+ +[1-9][\d.]*  .*", r));
+            Assert.All(rows, r => Assert.Matches($@"^ *{loop.Id}  3\.15\.2 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+  .*", r));
             Assert.DoesNotContain(result.StdoutLines, l => l.TrimStart().StartsWith(other.Id + " ", StringComparison.Ordinal));
             Assert.Contains("PID  VERSION", result.Stdout);
         }
