@@ -1,4 +1,5 @@
 using Pyprobe.Python.Launching;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Python.EvalFrame;
@@ -17,7 +18,7 @@ namespace Pyprobe.Python.EvalFrame;
 public sealed class InterpreterCreationWatch : IDisposable
 {
     private readonly CPythonProcess _process;
-    private readonly List<IDisposable> _owned;
+    private readonly OwnedResources _owned;
     private readonly IUprobeLink _link;
     private readonly RingBufferReader _reader;
     private readonly Thread _thread;
@@ -26,7 +27,7 @@ public sealed class InterpreterCreationWatch : IDisposable
     private volatile bool _stopping;
     private int _covered;
 
-    private InterpreterCreationWatch(CPythonProcess process, List<IDisposable> owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook, Action<int>? onNewInterpreter)
+    private InterpreterCreationWatch(CPythonProcess process, OwnedResources owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook, Action<int>? onNewInterpreter)
     {
         _onNewInterpreter = onNewInterpreter;
         _process = process;
@@ -58,20 +59,20 @@ public sealed class InterpreterCreationWatch : IDisposable
     /// <param name="onNewInterpreter">Also run (with the pid) while the process is stopped at each new interpreter.</param>
     public static InterpreterCreationWatch Start(UprobeAttachMode mode, int pid, Action<int>? onNewInterpreter = null)
     {
-        var owned = new List<IDisposable>();
+        var owned = new OwnedResources();
         try
         {
-            var process = Own(owned, CPythonProcess.Attach(pid));
+            var process = owned.Add(CPythonProcess.Attach(pid));
             var binary = process.Binary;
             var symbol = CreationFunction(binary);
             var offset = binary.Elf.TryVirtualAddressToFileOffset(symbol.Value, executable: true)
                 ?? throw new UnsupportedRuntimeException($"{binary.DisplayPath}: {symbol.Name} is not in an executable segment");
-            var ring = Own(owned, BpfMap.Create(MapSpec.RingBuffer(InterpreterCreationProgram.Ring, 4096)));
+            var ring = owned.Add(BpfMap.Create(MapSpec.RingBuffer(InterpreterCreationProgram.Ring, 4096)));
             var code = InterpreterCreationProgram.Generate(pid).BindMaps(new Dictionary<string, int> { [InterpreterCreationProgram.Ring] = ring.Fd.Value });
-            var program = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_interp_new", ProgramType.Kprobe, code, mode.ExpectedAttachType())));
+            var program = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_interp_new", ProgramType.Kprobe, code, mode.ExpectedAttachType())));
             // A return probe: the nesting limit that rules uretprobes out for _PyEval_EvalFrameDefault does not matter for a constructor.
-            var link = Own(owned, TargetLinks.Attach(mode, program, binary.UprobePathFor(pid), [new UprobeSite(offset)], pid, returnProbe: true));
-            var reader = Own(owned, new RingBufferReader(ring));
+            var link = owned.Add(TargetLinks.Attach(mode, program, binary.UprobePathFor(pid), [new UprobeSite(offset)], pid, returnProbe: true));
+            var reader = owned.Add(new RingBufferReader(ring));
             var hook = EvalFrameHook.Install(process);
             var watch = new InterpreterCreationWatch(process, owned, link, reader, hook, onNewInterpreter);
             watch._thread.Start();
@@ -79,15 +80,9 @@ public sealed class InterpreterCreationWatch : IDisposable
         }
         catch
         {
-            for (var i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            owned.Dispose();
             throw;
         }
-    }
-
-    private static T Own<T>(List<IDisposable> owned, T item) where T : IDisposable
-    {
-        owned.Add(item);
-        return item;
     }
 
     private void Watch()
@@ -123,12 +118,11 @@ public sealed class InterpreterCreationWatch : IDisposable
     {
         if (_stopping) return;
         // No new stops, then no reader; a process stopped meanwhile is let go (its new interpreter's hook stays NULL).
-        _link.Dispose();
+        _owned.Release(item => ReferenceEquals(item, _link));
         _stopping = true;
         _thread.Join();
         _reader.Drain(record => ProcessSignals.Send(BinaryPrimitives.ReadInt32LittleEndian(record), ProcessSignals.SigCont));
         Hook.Dispose();
-        for (var i = _owned.Count - 1; i >= 0; i--)
-            if (!ReferenceEquals(_owned[i], _link)) _owned[i].Dispose();
+        _owned.Dispose();
     }
 }

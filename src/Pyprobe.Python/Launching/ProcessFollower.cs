@@ -1,5 +1,6 @@
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Processes;
+using Pyprobe.Python.Sessions;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Python.Launching;
@@ -22,7 +23,7 @@ public sealed record StoppedInterpreter(int Pid, string At);
 public sealed class ProcessFollower : IDisposable
 {
     private const int LoaderStopsBeforeGivingUp = 2;
-    private readonly List<IDisposable> _owned = [];
+    private readonly OwnedResources _owned;
     private readonly BpfMap _followed, _armed, _forked;
     private readonly BpfProgram _stopper, _afterForkStopper;
     // One system-wide PyOS_AfterFork_Child probe per Python binary seen (its program stops only listed children).
@@ -43,8 +44,9 @@ public sealed class ProcessFollower : IDisposable
         public string? Binary { get; init; }
     }
 
-    private ProcessFollower(BpfMap followed, BpfMap armed, BpfMap forked, BpfMap ring, BpfProgram stopper, BpfProgram afterForkStopper)
+    private ProcessFollower(OwnedResources owned, BpfMap followed, BpfMap armed, BpfMap forked, BpfMap ring, BpfProgram stopper, BpfProgram afterForkStopper)
     {
+        _owned = owned;
         _followed = followed;
         _armed = armed;
         _forked = forked;
@@ -58,13 +60,13 @@ public sealed class ProcessFollower : IDisposable
     public static ProcessFollower Start(int rootPid)
     {
         MemlockLimit.RemoveIfNeeded();
-        var owned = new List<IDisposable>();
+        var owned = new OwnedResources();
         try
         {
-            var followed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Followed, 4, 4, 4096)));
-            var armed = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Armed, 4, 4, 1024)));
-            var forked = Own(owned, BpfMap.Create(MapSpec.Hash(FollowerPrograms.Forked, 4, 4, 4096)));
-            var ring = Own(owned, BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, 64 << 10)));
+            var followed = owned.Add(BpfMap.Create(MapSpec.Hash(FollowerPrograms.Followed, 4, 4, 4096)));
+            var armed = owned.Add(BpfMap.Create(MapSpec.Hash(FollowerPrograms.Armed, 4, 4, 1024)));
+            var forked = owned.Add(BpfMap.Create(MapSpec.Hash(FollowerPrograms.Forked, 4, 4, 4096)));
+            var ring = owned.Add(BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, 64 << 10)));
             var fds = new Dictionary<string, int>
             {
                 [FollowerPrograms.Followed] = followed.Fd.Value,
@@ -73,29 +75,21 @@ public sealed class ProcessFollower : IDisposable
                 [FollowerPrograms.Ring] = ring.Fd.Value,
             };
             var tgid = KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid");
-            var fork = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint, FollowerPrograms.Fork(tgid).BindMaps(fds))));
-            var exec = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
+            var fork = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint, FollowerPrograms.Fork(tgid).BindMaps(fds))));
+            var exec = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
             var mode = KernelFeatures.PreferredAttachMode;
-            var stopper = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
-            var afterFork = Own(owned, BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe, FollowerPrograms.AfterForkStopper().BindMaps(fds), mode.ExpectedAttachType())));
+            var stopper = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
+            var afterFork = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe, FollowerPrograms.AfterForkStopper().BindMaps(fds), mode.ExpectedAttachType())));
             followed.Update(BitConverter.GetBytes(rootPid), BitConverter.GetBytes(1));
-            Own(owned, RawTracepointLink.Attach(fork, "sched_process_fork"));
-            Own(owned, RawTracepointLink.Attach(exec, "sched_process_exec"));
-            var follower = new ProcessFollower(followed, armed, forked, ring, stopper, afterFork);
-            follower._owned.AddRange(owned);
-            return follower;
+            owned.Add(RawTracepointLink.Attach(fork, "sched_process_fork"));
+            owned.Add(RawTracepointLink.Attach(exec, "sched_process_exec"));
+            return new ProcessFollower(owned, followed, armed, forked, ring, stopper, afterFork);
         }
         catch
         {
-            for (var i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            owned.Dispose();
             throw;
         }
-    }
-
-    private static T Own<T>(List<IDisposable> owned, T item) where T : IDisposable
-    {
-        owned.Add(item);
-        return item;
     }
 
     /// <summary>
@@ -290,11 +284,8 @@ public sealed class ProcessFollower : IDisposable
     /// <summary>Stops following: the kernel programs go, and every process stopped here but not handed out is continued.</summary>
     public void Dispose()
     {
-        for (var i = _owned.Count - 1; i >= 0; i--)
-        {
-            if (_owned[i] is BpfProgram or BpfMap) continue;
-            _owned[i].Dispose();
-        }
+        // The links first (no new stops), the programs and maps last (the reader below still maps the ring).
+        _owned.Release(item => item is not (BpfProgram or BpfMap));
         foreach (var state in _states.Values) state.Link.Dispose();
         _states.Clear();
         foreach (var link in _afterForkLinks.Values) link.Dispose();
@@ -305,7 +296,6 @@ public sealed class ProcessFollower : IDisposable
         // Found but never handed out: nobody will attach to them, so they run on untraced rather than stay stopped.
         while (_ready.TryDequeue(out var ready)) ProcessSignals.Send(ready.Pid, ProcessSignals.SigCont);
         _reader.Dispose();
-        for (var i = _owned.Count - 1; i >= 0; i--)
-            if (_owned[i] is BpfProgram or BpfMap) _owned[i].Dispose();
+        _owned.Dispose();
     }
 }
