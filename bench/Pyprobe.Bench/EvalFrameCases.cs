@@ -16,7 +16,7 @@ namespace Pyprobe.Bench;
 internal static partial class EvalFrameCases
 {
     /// <summary>What runs with the workload. The bare cases write the hook themselves where the version needs it.</summary>
-    private enum Case { None, HookAlone, BareEntry, BareEntryAndReturns, Trace, TraceGate, Calls }
+    private enum Case { None, HookAlone, BareEntry, BareEntryAndReturns, BareEntryAndUretprobe, Trace, TraceGate, Calls }
 
     private static string Label(Case c, bool hook) => c switch
     {
@@ -24,6 +24,7 @@ internal static partial class EvalFrameCases
         Case.HookAlone => "eval-frame hook written, no probe",
         Case.BareEntry => hook ? "empty program on the entry site (+ hook)" : "empty program on the entry site",
         Case.BareEntryAndReturns => hook ? "empty program on entry + every ret (+ hook)" : "empty program on entry + every ret",
+        Case.BareEntryAndUretprobe => hook ? "empty program on entry + a uretprobe (+ hook; not used by pyprobe: 64 pending returns at most)" : "empty program on entry + a uretprobe (not used by pyprobe: 64 pending returns at most)",
         Case.Trace => "pyprobe trace function__entry",
         Case.TraceGate => "pyprobe trace function__entry (USDT + line gate, the 3.11 default)",
         Case.Calls => "pyprobe calls",
@@ -41,8 +42,8 @@ internal static partial class EvalFrameCases
             var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
             return File.Exists(binary) ? new Py(minor, $"{version} (pyenv)", binary, binary, [binary], new Dictionary<string, string>()) : null;
         }
-        Case[] plain = [Case.None, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.Calls];
-        Case[] hooked = [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.Calls];
+        Case[] plain = [Case.None, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls];
+        Case[] hooked = [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls];
         var subjects = new List<Subject?>
         {
             Debian("3.9") is { } d39 ? new Subject($"Debian {d39.FullVersion}", d39, "USDT", false, true, [Case.None, Case.BareEntry, Case.Trace, Case.Calls]) : null,
@@ -61,6 +62,8 @@ internal static partial class EvalFrameCases
             `-p PID`, released after the tool attached). "× bare" is the cost a case adds per call divided by what an empty BPF
             program on the same sites adds (with the hook written, where the version needs it, by the bench itself); the trace
             row compares with the entry site, calls with entry + every ret. "hook alone" is the interpreter's own cost of the hook.
+            The uretprobe row is what returns would cost through the kernel's return trampoline instead of a probe on each
+            `ret` (which x86 single-steps): pyprobe does not use it, because the kernel keeps at most 64 pending returns per task.
             On Debian's 3.11, which has probes, trace and calls use USDT with the line gate (cheaper than the hook: compare
             with pyenv's 3.11, the same version through the hook); there "× bare" compares with the bare eval-frame probes.
             The 500-deep recursion column: entries/returns of `r` that `pyprobe trace -- python -c ...` reported for `r(499)`.
@@ -147,8 +150,8 @@ internal static partial class EvalFrameCases
                 case Case.HookAlone:
                     owned.Add(Hook(pid));
                     break;
-                case Case.BareEntry or Case.BareEntryAndReturns:
-                    owned.AddRange(Bare(subject, pid, c == Case.BareEntryAndReturns));
+                case Case.BareEntry or Case.BareEntryAndReturns or Case.BareEntryAndUretprobe:
+                    owned.AddRange(Bare(subject, pid, c == Case.BareEntryAndReturns, c == Case.BareEntryAndUretprobe));
                     break;
                 case Case.Trace or Case.TraceGate:
                     tracer = Child.Start([bench.Pyprobe, "trace", "function__entry", "-p", pid.ToString(), "-o", "/dev/null"]);
@@ -186,7 +189,9 @@ internal static partial class EvalFrameCases
     }
 
     /// <summary>An empty program on the USDT function__entry sites, or on _PyEval_EvalFrameDefault's entry (and rets), with the hook where needed.</summary>
-    private static List<IDisposable> Bare(Subject subject, int pid, bool returns)
+    /// <param name="uretprobe">Returns through the kernel's return trampoline instead of a probe on each ret: what
+    /// they would cost (the kernel keeps at most 64 pending returns per task, which is why pyprobe probes the rets).</param>
+    private static List<IDisposable> Bare(Subject subject, int pid, bool returns, bool uretprobe = false)
     {
         if (subject.Usdt) return [BareUprobe.Attach(subject.Py.Binary, pid)];
         MemlockLimit.RemoveIfNeeded();
@@ -202,6 +207,7 @@ internal static partial class EvalFrameCases
         owned.Add(program);
         var path = $"/proc/{pid}/root{binary.DisplayPath}";
         owned.Add(UprobeMultiLink.Attach(program, File.Exists(path) ? path : binary.OpenPath, offsets, pid));
+        if (uretprobe) owned.Add(UprobeMultiLink.Attach(program, File.Exists(path) ? path : binary.OpenPath, [new UprobeSite(Offset(sites.Entry))], pid, returnProbe: true));
         if (subject.Hook) owned.Add(EvalFrameHook.Install(process));
         return owned;
     }
