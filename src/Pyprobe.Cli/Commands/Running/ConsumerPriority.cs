@@ -53,25 +53,38 @@ internal static class ConsumerPriorities
         if (priority is ConsumerPriority.Normal or ConsumerPriority.Auto) return null;
         try
         {
-            foreach (var tid in threads)
-            {
-                if (priority == ConsumerPriority.Realtime) ThreadScheduling.SetPolicy(tid, SchedulingPolicy.Fifo, RealtimePriority);
-                else
-                {
-                    ThreadScheduling.SetPolicy(tid, SchedulingPolicy.Normal, 0);
-                    ThreadScheduling.SetNice(tid, HighNice);
-                }
-            }
+            Raise(priority, threads);
         }
         catch (SyscallException e)
         {
-            // Without CAP_SYS_NICE the first raise fails and nothing has changed (reset-on-fork alone is harmless);
-            // with it, no later call fails: there is nothing half-applied to undo.
-            return $"pyprobe: note: cannot raise the priority of pyprobe's event reader ({e.Message}{(e.Is(Errno.EPERM) || e.Is(Errno.EACCES) ? "; it needs CAP_SYS_NICE" : "")}); it reads at normal priority";
+            return $"pyprobe: note: cannot raise the priority of pyprobe's event reader ({Refusal(e)}); it reads at normal priority";
         }
         var how = priority == ConsumerPriority.Realtime ? $"at real-time priority (SCHED_FIFO {RealtimePriority})" : $"at nice {HighNice}";
         return $"pyprobe: note: pyprobe reads events {how}, ahead of the traced programs when they keep the CPUs busy; they give up the CPU time their events cost (--priority normal: no change)";
     }
+
+    /// <summary>
+    /// Puts <paramref name="threads"/> under <paramref name="priority"/> (<see cref="ConsumerPriority.High"/> or
+    /// <see cref="ConsumerPriority.Realtime"/>) with reset-on-fork, so nothing they start inherits it. Throws
+    /// <see cref="SyscallException"/>: without CAP_SYS_NICE the first raise fails and nothing has changed
+    /// (reset-on-fork alone is harmless); with it, no later call fails: there is nothing half-applied to undo.
+    /// </summary>
+    public static void Raise(ConsumerPriority priority, IReadOnlyList<int> threads)
+    {
+        foreach (var tid in threads)
+        {
+            if (priority == ConsumerPriority.Realtime) ThreadScheduling.SetPolicy(tid, SchedulingPolicy.Fifo, RealtimePriority);
+            else
+            {
+                ThreadScheduling.SetPolicy(tid, SchedulingPolicy.Normal, 0);
+                ThreadScheduling.SetNice(tid, HighNice);
+            }
+        }
+    }
+
+    /// <summary>Why <see cref="Raise"/> failed, for a note ("…; it needs CAP_SYS_NICE" when that is the reason).</summary>
+    public static string Refusal(SyscallException e) =>
+        $"{e.Message}{(e.Is(Errno.EPERM) || e.Is(Errno.EACCES) ? "; it needs CAP_SYS_NICE" : "")}";
 
     /// <summary>
     /// Puts the calling thread (the one that drains <paramref name="session"/>'s ring) and the output's writer thread

@@ -42,9 +42,6 @@ internal sealed class ReaderPriorityGovernor
         _startingNice = threads.Select(ThreadScheduling.GetNice).ToArray();
     }
 
-    /// <summary>Whether the threads run raised now.</summary>
-    public bool Raised => _raised;
-
     /// <summary>Looks at how far the reader is behind and raises or lowers the threads; called on every poll, before the drain.</summary>
     public void Observe()
     {
@@ -70,13 +67,14 @@ internal sealed class ReaderPriorityGovernor
     {
         try
         {
-            foreach (var tid in _threads) ThreadScheduling.SetNice(tid, ConsumerPriorities.HighNice);
+            // As --priority high does it: with reset-on-fork, so a thread started from the reader while it is raised
+            // (an interpreter watch of a followed process, for one) does not inherit nice -10.
+            ConsumerPriorities.Raise(ConsumerPriority.High, _threads);
         }
         catch (SyscallException e)
         {
-            // Without CAP_SYS_NICE the first raise fails and nothing changed; the reader stays as started from here on.
-            _refusal = $"{e.Message}{(e.Is(Errno.EPERM) || e.Is(Errno.EACCES) ? "; it needs CAP_SYS_NICE" : "")}";
-            Lower(now);
+            // Nothing changed (see Raise); the reader stays as started from here on.
+            _refusal = ConsumerPriorities.Refusal(e);
             return;
         }
         _raised = true;
