@@ -47,7 +47,7 @@ public sealed class AuditSession : IEventSession
         BpfMap ring;
         try
         {
-            ring = core.OpenRing("pyprobe_audit", options.RingBufferBytes);
+            ring = core.OpenRing("pyprobe_audit", options.RingBufferBytes, wakeupBytes: options.WakeupBytes);
             session = new AuditSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_ascratch", (uint)AuditProgram.ScratchValueSize, 1)));
         }
         catch
@@ -58,9 +58,7 @@ public sealed class AuditSession : IEventSession
         try
         {
             var pidFilter = core.PidFilter("pyprobe_apids", targets);
-            var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
-            core.Reader!.BatchBytes = (uint)threshold;
-            var maps = new AuditMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
+            var maps = new AuditMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, options.WakeupBytes);
             var attached = new List<AuditTarget>();
             foreach (var target in targets)
             {

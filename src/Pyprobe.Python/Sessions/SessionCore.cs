@@ -39,7 +39,11 @@ public sealed class SessionCore : IDisposable
     }
 
     /// <summary>Creates the ring buffer map (or takes <paramref name="prepared"/>'s, when it is this one) and its reader.</summary>
-    public BpfMap OpenRing(string name, uint bytes, PreparedRing? prepared = null)
+    /// <param name="wakeupBytes">
+    /// The fill at which the session's programs wake the reader (RingOutput's threshold); the reader sleeps while less
+    /// is pending (<see cref="RingBufferReader.BatchBytes"/>). 0: the programs use the kernel's own wakeups.
+    /// </param>
+    public BpfMap OpenRing(string name, uint bytes, PreparedRing? prepared = null, int wakeupBytes = 0)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
         BpfMap ring;
@@ -52,7 +56,7 @@ public sealed class SessionCore : IDisposable
         {
             ring = AddMap(MapSpec.RingBuffer(name, bytes));
         }
-        Reader = new RingBufferReader(ring);
+        Reader = new RingBufferReader(ring) { BatchBytes = (uint)wakeupBytes };
         return ring;
     }
 

@@ -25,7 +25,11 @@ namespace Pyprobe.Python.Tracing;
 /// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
 /// </param>
 public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
-    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null);
+    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null)
+{
+    /// <summary>Ring bytes at which a record wakes the reader: <see cref="WakeupFraction"/> of the ring.</summary>
+    public int WakeupBytes => (int)Math.Clamp(RingBufferBytes * WakeupFraction, 0, int.MaxValue);
+}
 
 /// <summary>
 /// Probes attached to one or more Python binaries: generated programs, their maps and links, and the
@@ -89,7 +93,7 @@ public sealed class TraceSession : IEventSession
         try
         {
             var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-            ring = core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing);
+            ring = core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing, options.WakeupBytes);
             session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
         }
         catch
@@ -100,9 +104,7 @@ public sealed class TraceSession : IEventSession
         try
         {
             var pidFilter = core.PidFilter("pyprobe_pids", targets);
-            var threshold = (int)Math.Clamp(options.RingBufferBytes * options.WakeupFraction, 0, int.MaxValue);
-            core.Reader!.BatchBytes = (uint)threshold;
-            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, threshold);
+            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, options.WakeupBytes);
             if (options.InternStrings && probes.Any(IsInternable))
             {
                 var sent = core.AddMap(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));
