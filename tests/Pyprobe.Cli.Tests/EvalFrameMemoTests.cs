@@ -14,7 +14,7 @@ public partial class EvalFrameMemoTests
     private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_reuse.py");
     private const int Rounds = 300;
 
-    public static TheoryData<string> Interpreters => new() { "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14" };
+    public static TheoryData<string> Interpreters => new() { "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14" };
 
     [Theory]
     [MemberData(nameof(Interpreters))]

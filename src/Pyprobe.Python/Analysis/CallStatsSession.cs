@@ -193,7 +193,7 @@ public sealed class CallStatsSession : ILiveSession
             if (source.FromEvalFrame)
             {
                 EvalFrameAttachment.Attach(_core, target, source,
-                    (binary, isReturn) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
+                    (binary, isReturn, _) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
                         new CallSiteSource.EvalFrame(binary.Facts, binary.Layout), maps, Options.MaxFrames),
                     entryCookie: 0, returnCookie: 0, "py_calls");
                 _targets.Add(new CallStatsTarget(target, true, null, false, source));

@@ -1,150 +1,251 @@
 namespace Pyprobe.Python.EvalFrame;
 
-/// <summary>Stack slots (u64 each) holding a code object's co_filename and co_qualname object pointers.</summary>
+/// <summary>Stack slots (u64 each) holding a code object's co_filename and co_qualname (co_name) object pointers.</summary>
 public sealed record StrObjectSlots(short Filename, short Name);
 
 /// <summary>
-/// The eval-frame programs' memo of names (3.12+): LRU hash (tgid, code object address) → what the last event of that
-/// code object learned about its two strs, so that the next activations send the names as interned strings (address
-/// and hash, no bytes: <see cref="Usdt.CodeGen.UsdtEventLayout.InternedLength"/>) without reading either str again.
-/// That saves four helper calls per event (two header reads, two string copies), most of what the program costs.
+/// The eval-frame programs' memo of names: a direct-mapped table (tgid, code object address) → what the first event of
+/// that code object learned (its two strs' addresses and fingerprints, first line, co_flags), so that its next
+/// activations send the names as interned strings (address and fingerprint, no bytes:
+/// <see cref="Usdt.CodeGen.UsdtEventLayout.InternedLength"/>) after one read, the frame's code object: no read of the
+/// code object, of either str, no string copy. On every version 3.8–3.15 that is most of what the program costs.
 /// </summary>
 /// <remarks>
-/// An address alone does not name a code object: pymalloc hands a freed code object's block, and its strs' blocks, to
-/// the next ones (compile or exec in a loop). A hit therefore needs the code object's co_version (a counter value each
-/// new code object gets; 0 once exhausted, then never memoised) and both str pointers, all read with the span the
-/// program reads anyway, to equal what the memo holds; the strs themselves cannot change while the code object holds
-/// them. Only compact ASCII strs copied whole are memoised: their bytes sit at a fixed offset from
-/// the object, and (address, hash) is the key user space knows them by (<see cref="Tracing.SentStrings"/>, which learnt
-/// them from the record that carried the bytes, or reads them from the process when that record comes second). A str
-/// whose hash was never computed (3.12's co_filename, usually) gets <see cref="SyntheticFingerprint"/> instead. A value
-/// can be rewritten by another CPU while it is read (preallocated LRU elements are reused), so it carries a check word
-/// (the xor of the others) and a torn value is a miss.
+/// An address names one code object only while it lives: pymalloc hands a freed code object's block, and its strs'
+/// blocks, to the next ones (compile or exec in a loop). So an entry is dropped where code objects die
+/// (<see cref="DeallocProgram"/> on PyCode_Type's tp_dealloc, see <see cref="CodeDeallocSite"/>), and a process's
+/// entries all at once when it runs a new program or exits (<see cref="EpochProgram"/>: the epoch of its tgid moves on,
+/// and an entry counts only with the epoch it was made in), since exec keeps the tgid and a new image of the same
+/// binary allocates alike. Only the entry program remembers (its activation holds the code object; at a ret it may be
+/// freed already). An entry carries its key and a check word (the xor of the rest): a slot is rewritten in place by
+/// another CPU, so a torn or foreign value is a miss. Only compact ASCII strs copied whole are remembered: their bytes sit
+/// at a fixed offset from the object, and (address, fingerprint) is the key user space knows them by
+/// (<see cref="Tracing.SentStrings"/>); the fingerprint is a hash of the bytes themselves, so a string learnt again
+/// (a slot lost to another code object) gets the key it had.
 /// </remarks>
 public static class CodeObjectMemo
 {
-    /// <summary>The map's name in the programs.</summary>
+    /// <summary>The memo's name in the programs: an array of <see cref="Slots"/> values.</summary>
     public const string MapName = "efmemo";
 
-    /// <summary>u32 tgid, u32 0, u64 code object address.</summary>
-    public const int KeySize = 16;
+    /// <summary>The epochs' name in the programs: an array of <see cref="EpochSlots"/> u64, by tgid (low bits).</summary>
+    public const string EpochsMap = "efepoch";
 
-    /// <summary>u32 co_version, u32 0, u64 co_filename, u64 co_qualname, u64 filename hash, u64 name hash, u64 check.</summary>
-    public const int ValueSize = 48;
+    /// <summary>Code objects the memo holds at most (a power of two; two that hash alike take turns).</summary>
+    public const uint Slots = 32768;
 
-    /// <summary>Code objects remembered per session before the least recently used is read again.</summary>
-    public const uint Capacity = 32768;
+    /// <summary>Epoch slots (a power of two): processes whose tgids share the low bits share an epoch, and forget together.</summary>
+    public const uint EpochSlots = 65536;
 
-    private const short VersionAt = 0, FilenameAt = 8, NameAt = 16, CheckAt = 40;
+    /// <summary>u64 code, u32 tgid, u32 co_flags, u32 first line, u32 0, u64 epoch, u64 co_filename, u64 co_qualname, u64 filename fingerprint, u64 name fingerprint, u64 check.</summary>
+    public const int ValueSize = 72;
 
-    /// <summary>Where string <paramref name="index"/>'s hash lies in the value (0: filename, 1: name).</summary>
-    public static short HashAt(int index) => (short)(24 + 8 * index);
+    private const short CodeAt = 0, TgidAt = 8, FlagsAt = 12, FirstLineAt = 16, EpochAt = 24, FilenameAt = 32, NameAt = 40, CheckAt = 64;
+    private const int SlotBits = 15;
 
-    /// <summary>Whether the memo can serve this layout: a co_version to tell code objects apart, and co_qualname.</summary>
-    public static bool Serves(CodeLayout layout) => layout.Version is not null && layout.Qualname is not null;
+    /// <summary>Where string <paramref name="index"/>'s fingerprint lies in the value (0: filename, 1: name).</summary>
+    public static short FingerprintAt(int index) => (short)(48 + 8 * index);
 
-    /// <summary>
-    /// The fingerprint of string <paramref name="index"/> of the code object of version <paramref name="version"/> when
-    /// its str has no hash yet: user space keys strings by (pid, address, fingerprint), and while that code object lives
-    /// its strs stay where they are, while a later one gets another version. Bit 63 set, so it is never 0.
-    /// </summary>
-    public static ulong SyntheticFingerprint(uint version, int index) => 1UL << 63 | (ulong)version << 1 | (uint)index;
+    /// <summary>The stack slot of the filename's, the name's str object pointer in a value copied to <paramref name="value"/>.</summary>
+    public static StrObjectSlots Objects(short value) => new((short)(value + FilenameAt), (short)(value + NameAt));
 
-    /// <summary>R1 = <see cref="SyntheticFingerprint"/> of string <paramref name="index"/>; jumps to <paramref name="none"/> when co_version is 0 (exhausted: no identity). Clobbers R1, R2.</summary>
-    public static void EmitSyntheticFingerprint(InstructionBuilder code, CodeObjectSpan span, int index, string none) =>
-        code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(span.Layout.Version ?? throw new ArgumentException("the layout has no co_version")))
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
-            .Lsh64(Register.R1, 1)
-            .Or64(Register.R1, index)
-            .LoadImm64(Register.R2, long.MinValue)
-            .Or64(Register.R1, Register.R2);
+    /// <summary>The stack slot of co_flags (u32), the first line (u32), in a value copied to <paramref name="value"/>.</summary>
+    public static (short Flags, short FirstLine) Fields(short value) => ((short)(value + FlagsAt), (short)(value + FirstLineAt));
 
     /// <summary>
-    /// Drops every entry of process <paramref name="tgid"/>: called while a new interpreter of it is stopped before it
-    /// runs any code (<see cref="InterpreterCreationWatch"/>). From 3.13 each interpreter counts co_version from its own
-    /// start, so a subinterpreter made after another ended can give a code object the version a dead one had, at the
-    /// address it had (same allocations, same arenas mapped again); without its predecessors' entries it cannot match one.
-    /// Returns how many were dropped.
+    /// Writes the slot index of the code object in <paramref name="codeSlot"/> of this process onto the stack and returns
+    /// its slot (a multiplicative hash of address and tgid, high bits). Clobbers R1, R2.
     /// </summary>
-    public static int Forget(BpfMap memo, int tgid)
+    public static short EmitIndex(InstructionBuilder code, Register pidTgid, short codeSlot)
     {
-        var keys = new List<byte[]>();
-        Span<byte> key = stackalloc byte[KeySize];
-        Span<byte> next = stackalloc byte[KeySize];
-        var first = true;
-        while (memo.TryGetNextKey(first ? [] : key, next))
-        {
-            first = false;
-            if (BinaryPrimitives.ReadInt32LittleEndian(next) == tgid) keys.Add(next.ToArray());
-            next.CopyTo(key);
-        }
-        return keys.Count(k => memo.Delete(k));
+        var index = code.Stack.Allocate(4, "memo index");
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
+            .Rsh64(Register.R1, 4)
+            .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32).Lsh64(Register.R2, 44)
+            .Xor64(Register.R1, Register.R2)
+            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
+            .Mul64(Register.R1, Register.R2)
+            .Rsh64(Register.R1, 64 - SlotBits)
+            .StoreMem(MemorySize.Word, Register.FramePointer, index, Register.R1);
+        return index;
     }
 
-    /// <summary>Writes the key of the code object in <paramref name="codeSlot"/> for this process onto the stack and returns its slot.</summary>
-    public static short EmitKey(InstructionBuilder code, Register pidTgid, short codeSlot)
+    /// <summary>R0 = this process's epoch (a u64 in <see cref="EpochsMap"/>), or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
+    private static void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing)
     {
-        var key = code.Stack.Allocate(KeySize, "memo key");
-        code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1)
-            .StoreImm(MemorySize.Word, Register.FramePointer, (short)(key + 4), 0)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(key + 8), Register.R1);
-        return key;
+        var key = code.Stack.Allocate(4, "epoch key");
+        code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32).And64(Register.R1, (int)(EpochSlots - 1))
+            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1);
+        MapLookup.Emit(code, EpochsMap, key, missing);
     }
 
     /// <summary>
-    /// R0 = the memo's value for <paramref name="key"/> when it still describes the code object whose span was read
-    /// (same non-zero co_version, same two str pointers, check word intact); otherwise jumps to <paramref name="miss"/>.
-    /// Clobbers R0–R5.
+    /// Copies the memo's value for the code object in <paramref name="codeSlot"/> (untagged) onto the stack and returns
+    /// its slot when it describes that code object of this process in this epoch, intact; otherwise jumps to
+    /// <paramref name="miss"/>. Clobbers R0–R5.
     /// </summary>
-    public static void EmitFind(InstructionBuilder code, short key, CodeObjectSpan span, StrObjectSlots objects, string miss)
+    public static short EmitFind(InstructionBuilder code, Register pidTgid, short codeSlot, string miss)
     {
-        var version = span.At(span.Layout.Version ?? throw new ArgumentException("the layout has no co_version"));
-        MapLookup.Emit(code, MapName, key, miss)
-            .LoadMem(MemorySize.Word, Register.R2, Register.FramePointer, version)
-            .JumpIf(JumpCondition.Equal, Register.R2, 0, miss)
-            .LoadMem(MemorySize.Word, Register.R1, Register.R0, VersionAt)
+        var index = EmitIndex(code, pidTgid, codeSlot);
+        var value = code.Stack.Allocate(ValueSize, "memo value");
+        MapLookup.Emit(code, MapName, index, miss);
+        // One copy, then every test on the copy: what is sent is what was checked.
+        for (short at = 0; at < ValueSize; at += 8)
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, at)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + at), Register.R1);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + CodeAt))
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, codeSlot)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(value + TgidAt))
+            .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
+            .Mov64(Register.R1, 0);
+        for (short at = 0; at < CheckAt; at += 8)
+            code.LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + at))
+                .Xor64(Register.R1, Register.R2);
+        code.LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + CheckAt))
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
-        foreach (var (at, slot) in new[] { (FilenameAt, objects.Filename), (NameAt, objects.Name) })
-            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.R0, at)
-                .LoadMem(MemorySize.DoubleWord, Register.R4, Register.FramePointer, slot)
-                .JumpIf(JumpCondition.NotEqual, Register.R3, Register.R4, miss)
-                .Xor64(Register.R1, Register.R3);
-        for (var i = 0; i < 2; i++)
-            code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.R0, HashAt(i))
-                .Xor64(Register.R1, Register.R3);
-        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.R0, CheckAt)
-            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R3, miss);
+        EmitEpoch(code, pidTgid, miss);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + EpochAt))
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
+        return value;
     }
 
     /// <summary>
-    /// Remembers the code object at <paramref name="key"/> with the two hashes in <paramref name="hashes"/> (u64 slots of
-    /// the record, via <paramref name="hashesBase"/>); skipped when its co_version is 0. Clobbers R0–R5.
+    /// Remembers the code object in <paramref name="codeSlot"/> of this process: its strs (<paramref name="objects"/>),
+    /// their fingerprints and its first line (u64 and u32 fields of the record, via <paramref name="record"/>), its co_flags
+    /// (a u32 stack slot, or 0 when <paramref name="flagsSlot"/> is null), in this process's current epoch. Clobbers R0–R5.
     /// </summary>
-    public static void EmitRemember(InstructionBuilder code, short key, CodeObjectSpan span, StrObjectSlots objects, Register hashesBase, short[] hashes)
+    public static void EmitRemember(InstructionBuilder code, Register pidTgid, short codeSlot, StrObjectSlots objects, short? flagsSlot,
+        Register record, short[] fingerprints, short firstLine)
     {
-        var version = span.At(span.Layout.Version ?? throw new ArgumentException("the layout has no co_version"));
         var value = code.Stack.Allocate(ValueSize, "memo value");
         var skip = code.Scope("memo")["skip"];
-        code.LoadMem(MemorySize.Word, Register.R0, Register.FramePointer, version)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, skip)
-            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(value + VersionAt), Register.R0)
-            .StoreImm(MemorySize.Word, Register.FramePointer, (short)(value + VersionAt + 4), 0);
+        EmitEpoch(code, pidTgid, skip);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + EpochAt), Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CodeAt), Register.R1)
+            .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
+            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(value + TgidAt), Register.R1)
+            .StoreImm(MemorySize.Word, Register.FramePointer, (short)(value + FlagsAt), 0)
+            .LoadMem(MemorySize.Word, Register.R1, record, firstLine)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + FirstLineAt), Register.R1);
+        if (flagsSlot is short flags)
+            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, flags)
+                .StoreMem(MemorySize.Word, Register.FramePointer, (short)(value + FlagsAt), Register.R1);
         foreach (var (at, slot) in new[] { (FilenameAt, objects.Filename), (NameAt, objects.Name) })
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + at), Register.R1)
-                .Xor64(Register.R0, Register.R1);
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + at), Register.R1);
         for (var i = 0; i < 2; i++)
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, hashesBase, hashes[i])
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + HashAt(i)), Register.R1)
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, record, fingerprints[i])
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + FingerprintAt(i)), Register.R1);
+        code.Mov64(Register.R0, 0);
+        for (short at = 0; at < CheckAt; at += 8)
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + at))
                 .Xor64(Register.R0, Register.R1);
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CheckAt), Register.R0)
-            .LoadMap(Register.R1, MapName)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CheckAt), Register.R0);
+        var index = EmitIndex(code, pidTgid, codeSlot);
+        code.LoadMap(Register.R1, MapName)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, index)
             .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, value)
-            .Mov64(Register.R4, 0) // BPF_ANY: a stale value (another code object once at this address) is replaced
+            .Mov64(Register.R4, 0) // BPF_ANY: the slot's last code object gives way
             .Call(HelperFunction.MapUpdateElem)
             .Label(skip);
+    }
+
+    /// <summary>
+    /// R1 = the fingerprint of the <paramref name="length"/> bytes (a register, at most MaxStringLength) at record offset
+    /// <paramref name="start"/> (a register, at most MaxStringLength) + <paramref name="stringsAt"/> of <paramref name="record"/>:
+    /// a multiplicative hash of them, 8 at a time, and of their count, with bit 63 set (never 0). Jumps to
+    /// <paramref name="none"/> for bytes that would end past <paramref name="limit"/> (only pairs of strings thousands of
+    /// bytes long). Clobbers R0–R5.
+    /// </summary>
+    public static void EmitFingerprint(InstructionBuilder code, Register record, int stringsAt, Register start, Register length, int limit, string none)
+    {
+        var labels = code.Scope("fingerprint");
+        string loop = labels["loop"], whole = labels["whole"], done = labels["done"];
+        code.Mov64(Register.R4, start).Mov64(Register.R5, length)
+            .JumpIf(JumpCondition.Greater, Register.R4, Usdt.CodeGen.UsdtEventLayout.MaxStringLength, none)
+            .JumpIf(JumpCondition.Greater, Register.R5, Usdt.CodeGen.UsdtEventLayout.MaxStringLength, none)
+            .Mov64(Register.R1, Register.R4).Add64(Register.R1, Register.R5)
+            .JumpIf(JumpCondition.Greater, Register.R1, limit, none)
+            .LoadImm64(Register.R1, unchecked((long)0xCBF29CE484222325))
+            .Xor64(Register.R1, Register.R5)
+            .Mov64(Register.R3, 0)
+            .Label(loop)
+            .JumpIf(JumpCondition.GreaterOrEqual, Register.R3, Register.R5, done)
+            // The word at start + i; past the string's end its high bytes are whatever follows, so they are shifted out.
+            .Mov64(Register.R2, Register.R4).Add64(Register.R2, Register.R3)
+            .JumpIf(JumpCondition.Greater, Register.R2, limit - 8, none)
+            .Add64(Register.R2, record)
+            .LoadMem(MemorySize.DoubleWord, Register.R0, Register.R2, (short)stringsAt)
+            .Mov64(Register.R2, Register.R3).Add64(Register.R2, 8)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R2, Register.R5, whole)
+            .Sub64(Register.R2, Register.R5)
+            .Lsh64(Register.R2, 3)
+            .Lsh64(Register.R0, Register.R2)
+            .Label(whole)
+            .Xor64(Register.R1, Register.R0)
+            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
+            .Mul64(Register.R1, Register.R2)
+            .Mov64(Register.R2, Register.R1).Rsh64(Register.R2, 29)
+            .Xor64(Register.R1, Register.R2)
+            .Add64(Register.R3, 8)
+            .Jump(loop)
+            .Label(done)
+            .LoadImm64(Register.R2, long.MinValue)
+            .Or64(Register.R1, Register.R2);
+    }
+
+    /// <summary>
+    /// The uprobe on PyCode_Type's tp_dealloc (<see cref="CodeDeallocSite"/>): the code object in rdi is dying, so its
+    /// entry goes (only its own: a slot another code object took is left alone).
+    /// </summary>
+    public static AssembledProgram DeallocProgram()
+    {
+        var code = new InstructionBuilder();
+        var codeSlot = code.Stack.Allocate(8, "code object");
+        code.Mov64(Register.R6, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(Register.R7, Register.R0);
+        PtRegs.Load(code, Register.R1, Register.R6, PtRegs.Rdi);
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
+        var index = EmitIndex(code, Register.R7, codeSlot);
+        MapLookup.Emit(code, MapName, index, "out")
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, CodeAt)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, codeSlot)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, "out")
+            // One aligned 8-byte store: a reader sees the old key or none, and without its key the value is a miss.
+            .StoreImm(MemorySize.DoubleWord, Register.R0, CodeAt, 0)
+            .Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
+    }
+
+    /// <summary>
+    /// Raw tracepoint sched_process_exec, or sched_process_exit (<paramref name="leaderOnly"/>: a process ends with its
+    /// first thread; another thread's exit changes nothing): the process's epoch moves on (to the time), so none of its
+    /// entries counts any more.
+    /// </summary>
+    public static AssembledProgram EpochProgram(bool leaderOnly)
+    {
+        var code = new InstructionBuilder();
+        code.Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(Register.R6, Register.R0);
+        if (leaderOnly)
+            code.Mov64(Register.R1, Register.R6).Rsh64(Register.R1, 32)
+                .Mov32(Register.R2, Register.R6)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, "out");
+        EmitEpoch(code, Register.R6, "out");
+        code.Mov64(Register.R7, Register.R0)
+            .Call(HelperFunction.KtimeGetNs)
+            .StoreMem(MemorySize.DoubleWord, Register.R7, 0, Register.R0)
+            .Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit();
+        return code.Assemble();
     }
 }

@@ -11,31 +11,34 @@ namespace Pyprobe.Python.EvalFrame;
 public static class EvalFrameAttachment
 {
     /// <summary>Attaches the event programs for every pid of <paramref name="target"/>; the cookies are the probe ids the records carry.</summary>
-    /// <param name="onNewInterpreter">Run while a process is stopped at a new interpreter (see <see cref="InterpreterCreationWatch"/>).</param>
-    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps, Action<int>? onNewInterpreter = null) =>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, uint? entryId, uint? returnId, EvalFrameMaps maps) =>
         Attach(core, target, source,
             // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
             // Without returns nothing pops, so the entry program pushes nothing.
-            (binary, isReturn) => EvalFrameProgram.Generate(
+            (binary, isReturn, memo) => EvalFrameProgram.Generate(
                 isReturn ? EvalFrameProgramKind.Return
                 : entryId is null ? EvalFrameProgramKind.PushOnly
                 : returnId is null ? EvalFrameProgramKind.SendOnly
                 : EvalFrameProgramKind.Entry,
-                binary.Facts, binary.Layout, maps),
-            entryId ?? 0, returnId, "py_evalf", onNewInterpreter);
+                binary.Facts, binary.Layout, maps, memo),
+            entryId ?? 0, returnId, "py_evalf", maps.Memo);
 
     /// <summary>
     /// Attaches the programs <paramref name="generate"/> makes for each process's binary (false: the entry's, true: the
-    /// rets'); no return program when <paramref name="returnCookie"/> is null.
+    /// rets'; then whether they may use the <see cref="CodeObjectMemo"/>); no return program when <paramref name="returnCookie"/> is null.
     /// </summary>
-    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Action<int>? onNewInterpreter = null)
+    /// <param name="memo">
+    /// The session's memo (made on first call), or null for none: where the binary says where code objects die, the
+    /// program that forgets them is attached first, and the programs are made to use it.
+    /// </param>
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null)
     {
         foreach (var pid in target.Pids)
         {
             try
             {
-                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName, onNewInterpreter);
+                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName, memo);
             }
             catch (Exception e) when (e is UsdtException or UnsupportedRuntimeException or IOException or Bpf.Sys.SyscallException
                 && target.Pids.Count > 1 && !Launching.ProcessTree.IsAlive(pid))
@@ -45,25 +48,33 @@ public static class EvalFrameAttachment
         }
     }
 
-    private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Action<int>? onNewInterpreter)
+    private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo)
     {
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
         var sites = EvalFrameSites.Find(binary);
         var path = binary.UprobePathFor(pid);
+        // Code objects' deaths are probed before anything can remember one.
+        var memoized = false;
+        if (memo is not null && CodeDeallocSite.Find(binary) is ulong dealloc)
+        {
+            using var forget = core.Load($"{programName}_free", memo().DeallocProgram().Bytecode);
+            core.AddLink(TargetLinks.Attach(core.AttachMode, forget, path, [new UprobeSite(FileOffset(binary, dealloc), 0, 0)], pid));
+            memoized = true;
+        }
         // Returns first: a return with no open activation is dropped, an entry without its return would linger.
         if (returnCookie is uint rid)
         {
-            using var program = core.Load($"{programName}_ret", generate(binary, true).Bytecode);
+            using var program = core.Load($"{programName}_ret", generate(binary, true, memoized).Bytecode);
             var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
             core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
         }
-        using (var program = core.Load($"{programName}_entry", generate(binary, false).Bytecode))
+        using (var program = core.Load($"{programName}_entry", generate(binary, false, memoized).Bytecode))
             core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
             // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
-            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid, onNewInterpreter));
+            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid));
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

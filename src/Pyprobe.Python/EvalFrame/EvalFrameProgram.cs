@@ -16,11 +16,8 @@ public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 /// <param name="TargetsFd">Hash of allowed tgids, or null for every process.</param>
 /// <param name="Tids">Threads to keep, or null for all.</param>
 /// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
-/// <param name="Memo">
-/// The <see cref="CodeObjectMemo"/>'s fd, made on first call (only a layout with co_version uses it: 3.8–3.11 and
-/// free-threaded sessions never pay for its preallocated elements), or null for none.
-/// </param>
-public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<int>? Memo = null);
+/// <param name="Memo">The session's <see cref="CodeObjectMemoMaps"/>, made on first call (only binaries whose code objects' deaths can be probed use it), or null for none.</param>
+public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<CodeObjectMemoMaps>? Memo = null);
 
 /// <summary>
 /// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
@@ -47,25 +44,26 @@ public static class EvalFrameProgram
     public static UsdtEventLayout Layout { get; } = new(3, [0, 1]);
 
     /// <summary>Generates the program and binds it to the session's maps.</summary>
-    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps)
+    /// <param name="memo">Name code objects through the session's <see cref="CodeObjectMemo"/> (<see cref="EvalFrameMaps.Memo"/>): only where code objects' deaths are probed too (<see cref="CodeDeallocSite"/>).</param>
+    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false)
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
         fds[ActivationStack.FramesMap] = maps.FramesFd;
-        var memo = false;
-        if (maps.Memo is { } memoFd && CodeObjectMemo.Serves(layout.Code))
+        memo &= maps.Memo is not null && kind != EvalFrameProgramKind.PushOnly;
+        if (memo)
         {
-            fds[CodeObjectMemo.MapName] = memoFd();
-            memo = true;
+            var memoMaps = maps.Memo!();
+            fds[CodeObjectMemo.MapName] = memoMaps.MemoFd;
+            fds[CodeObjectMemo.EpochsMap] = memoMaps.EpochsFd;
         }
         return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), memo).BindMaps(fds);
     }
 
     /// <summary>Generates the program with its maps by name, to bind later.</summary>
-    /// <param name="memo">Name code objects through the <see cref="CodeObjectMemo"/> (<see cref="CodeObjectMemo.MapName"/>; the layout must have co_version).</param>
+    /// <param name="memo">Name code objects through the <see cref="CodeObjectMemo"/> (<see cref="CodeObjectMemo.MapName"/>, <see cref="CodeObjectMemo.EpochsMap"/>).</param>
     public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options, bool memo = false)
     {
-        if (memo && !CodeObjectMemo.Serves(layout.Code)) throw new ArgumentException("the memo needs co_version and co_qualname", nameof(memo));
         var code = new InstructionBuilder();
         var codeSlot = code.Stack.Allocate(8, "code object");
         var creation = ActivationStack.CreationRunsFrame(facts, layout);
@@ -84,20 +82,45 @@ public static class EvalFrameProgram
             ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
             // The ret of an activation that only created a generator: its entry was not sent either.
             if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
-            EmitRecord(code, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false, withVersion: memo), codeSlot, memo, options.WakeupThreshold);
+            if (memo)
+            {
+                // A ret never remembers: its code object may have been freed with the frame already.
+                var miss = code.Scope("memo")["miss"];
+                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
+                EmitRememberedRecord(code, facts, found, options.WakeupThreshold);
+                code.Jump(Exit)
+                    .Label(miss);
+            }
+            EmitRecord(code, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options.WakeupThreshold);
         }
         else
         {
             EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
             ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
-            // co_flags comes with the span the record needs (one read): creating a generator is not an activation
-            // CPython's profiler or 3.9's probes report, so it sends nothing; with returns traced it is still pushed,
-            // tagged, so that its ret is dropped too.
-            var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation, withVersion: memo);
-            if (creation) ActivationStack.EmitTagCreation(code, facts, layout, Ctx, span.Flags!.Value, codeSlot);
-            if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPushCode(code, PidTgid, codeSlot, Exit);
-            if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
-            EmitRecord(code, facts, span, codeSlot, memo, options.WakeupThreshold);
+            // Creating a generator is not an activation CPython's profiler or 3.9's probes report, so it sends nothing;
+            // with returns traced it is still pushed, tagged, so that its ret is dropped too. The code object's co_flags
+            // come from the memo or with the span the record needs (one read).
+            void Activation(short? flags, Action record)
+            {
+                if (creation) ActivationStack.EmitTagCreation(code, facts, layout, Ctx, flags!.Value, codeSlot);
+                if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPushCode(code, PidTgid, codeSlot, Exit);
+                if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
+                record();
+            }
+            if (memo)
+            {
+                var miss = code.Scope("memo")["miss"];
+                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
+                Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, facts, found, options.WakeupThreshold));
+                code.Jump(Exit)
+                    .Label(miss);
+            }
+            var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation);
+            Activation(span.Flags, () =>
+            {
+                if (memo) EmitLearningRecord(code, facts, span, codeSlot, options.WakeupThreshold);
+                else EmitRecord(code, facts, span, options.WakeupThreshold);
+            });
         }
         code.Label(Exit)
             .Mov64(Register.R0, 0)
@@ -105,19 +128,17 @@ public static class EvalFrameProgram
         return code.Assemble();
     }
 
-    /// <summary>Builds and sends the record for the code object whose span is <paramref name="span"/>.</summary>
-    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, short codeSlot, bool memo, int wakeupThreshold)
-    {
+    /// <summary>Header, the fields a record of this layout always starts with zeroed.</summary>
+    private static void EmitRecordStart(InstructionBuilder code) =>
         EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch);
+
+    /// <summary>Builds and sends the record for the code object whose span is <paramref name="span"/>, both names copied.</summary>
+    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, int wakeupThreshold)
+    {
+        EmitRecordStart(code);
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
-        if (memo)
-        {
-            EmitMemoRecord(code, facts, span, codeSlot, wakeupThreshold);
-            return;
-        }
-
         var fields = new CodeObjectSlots(code.Stack.Allocate(8, "filename"), code.Stack.Allocate(8, "name"), code.Stack.Allocate(8, "first line"));
         CodeObjectFields.EmitFields(code, facts, span, fields);
         short[] values = [fields.Filename, fields.Name, fields.FirstLine];
@@ -130,94 +151,113 @@ public static class EvalFrameProgram
     }
 
     /// <summary>
-    /// The record through the <see cref="CodeObjectMemo"/>: a hit sends both names interned (address and hash, no
-    /// bytes); a miss reads each str's header, copies the bytes as <see cref="EmitRecord"/> does with the str's hash (or
-    /// <see cref="CodeObjectMemo.SyntheticFingerprint"/>) as fingerprint, so user space learns them, and remembers the
-    /// code object when both strs qualify.
+    /// The record of a code object the memo knows (its value copied to <paramref name="found"/>): both names interned
+    /// (data address and fingerprint, no bytes), its first line.
     /// </summary>
-    private static void EmitMemoRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
+    private static void EmitRememberedRecord(InstructionBuilder code, CPythonFacts facts, short found, int wakeupThreshold)
     {
-        var c = span.Layout;
-        var labels = code.Scope("memo");
-        string miss = labels["miss"], send = labels["send"];
-        var objects = new StrObjectSlots(code.Stack.Allocate(8, "co_filename"), code.Stack.Allocate(8, "co_qualname"));
+        EmitRecordStart(code);
+        var objects = CodeObjectMemo.Objects(found);
         short[] objectSlots = [objects.Filename, objects.Name];
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(c.Filename))
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, objects.Filename, Register.R1)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(c.Qualname!.Value))
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, objects.Name, Register.R1)
-            // int co_firstlineno, zero-extended.
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(c.FirstLineNo))
+        code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, CodeObjectMemo.Fields(found).FirstLine)
             .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(2)), Register.R1);
-
-        var key = CodeObjectMemo.EmitKey(code, PidTgid, codeSlot);
-        CodeObjectMemo.EmitFind(code, key, span, objects, miss);
-        // Hit (R0 = the value): both strs are compact ASCII, their bytes right after the header.
+        // Both strs are compact ASCII: their bytes right after the header.
         for (var j = 0; j < 2; j++)
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, CodeObjectMemo.HashAt(j))
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(found + CodeObjectMemo.FingerprintAt(j)))
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlots[j])
                 .Add64(Register.R1, facts.Str.AsciiData)
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(j)), Register.R1)
                 .StoreImm(MemorySize.HalfWord, Scratch, Field(Layout.LengthOffset(j)), UsdtEventLayout.InternedLength);
-        code.Mov64(StringBytes, 0)
-            .Jump(send)
-            .Label(miss);
+        code.Mov64(StringBytes, 0);
+        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+    }
+
+    /// <summary>
+    /// The record of a code object the memo does not know: each str's header read, its bytes copied, and for a compact
+    /// ASCII str copied whole a fingerprint of those bytes, so user space learns them; then the memo remembers the code
+    /// object (with both fingerprints only).
+    /// </summary>
+    private static void EmitLearningRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
+    {
+        var c = span.Layout;
+        EmitRecordStart(code);
+        code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
+            .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
+            .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
+        var objects = new StrObjectSlots(code.Stack.Allocate(8, "co_filename"), code.Stack.Allocate(8, "co_qualname"));
+        short[] objectSlots = [objects.Filename, objects.Name];
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(c.Filename))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, objects.Filename, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, span.At(c.Qualname ?? c.Name))
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, objects.Name, Register.R1)
+            // int co_firstlineno, zero-extended.
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(c.FirstLineNo))
+            .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(2)), Register.R1);
 
         var data = code.Stack.Allocate(8, "str data");
+        var eligible = code.Stack.Allocate(8, "compact ascii lengths");
         short[] headers = [code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "filename header"), code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "name header")];
         for (var j = 0; j < 2; j++)
         {
-            var fingerprint = code.Scope("fingerprint");
-            string noFingerprint = fingerprint["none"], synthetic = fingerprint["synthetic"], store = fingerprint["store"];
+            var scope = code.Scope("ascii");
+            string not = scope["not"], next = scope["next"];
             CodeObjectFields.EmitStringHeader(code, facts.Str, objectSlots[j], headers[j], data);
-            var (length, hash, state) = ((short)headers[j], (short)(headers[j] + facts.Str.Hash - facts.Str.Length), (short)(headers[j] + facts.Str.State - facts.Str.Length));
+            var (length, state) = (headers[j], (short)(headers[j] + facts.Str.State - facts.Str.Length));
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, data)
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(j)), Register.R1)
-                // Only a compact ASCII str short enough to be copied whole gets a fingerprint: its hash once computed,
-                // else one made of co_version (see CodeObjectMemo.SyntheticFingerprint).
+                // Only a compact ASCII str can be named by its object alone (bytes at a fixed offset): its length is
+                // kept for the test after the copy, else (or when too long to copy whole) -1.
                 .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, state)
                 .And64(Register.R1, (int)StrLayout.CompactAsciiBits)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, (int)StrLayout.CompactAsciiBits, noFingerprint)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, (int)StrLayout.CompactAsciiBits, not)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, length)
-                .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, noFingerprint)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, hash)
-                .JumpIf(JumpCondition.Equal, Register.R1, -1, synthetic) // never computed
-                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, store)   // 0 means "no fingerprint" in the record
-                .Label(synthetic);
-            CodeObjectMemo.EmitSyntheticFingerprint(code, span, j, noFingerprint);
-            code.Label(store)
-                .StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
-                .Label(noFingerprint);
+                .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, not)
+                .StoreMem(MemorySize.Word, Register.FramePointer, (short)(eligible + 4 * j), Register.R1)
+                .Jump(next)
+                .Label(not)
+                .StoreImm(MemorySize.Word, Register.FramePointer, (short)(eligible + 4 * j), -1)
+                .Label(next);
         }
 
         EmitStringCopies(code);
 
-        // A fingerprint only for bytes copied whole (a failed or short copy must not be what user space remembers);
-        // the memo only with both.
+        // A fingerprint only for bytes copied whole (a failed or short copy must not be what user space remembers): the
+        // copy's length is the str's, and it was not cut. The memo only with both.
+        var remember = code.Scope("learn");
+        string send = remember["send"];
         for (var j = 0; j < 2; j++)
         {
-            var copied = code.Scope("copied");
-            string whole = copied["whole"], cut = copied["cut"];
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Scratch, Field(Layout.FingerprintOffset(j)))
-                .JumpIf(JumpCondition.Equal, Register.R1, 0, whole)
-                .LoadMem(MemorySize.HalfWord, Register.R1, Scratch, Field(Layout.LengthOffset(j)))
-                .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, headers[j])
-                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, cut)
+            var scope = code.Scope("copied");
+            string none = scope["none"];
+            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(eligible + 4 * j))
+                .LoadMem(MemorySize.HalfWord, Register.R2, Scratch, Field(Layout.LengthOffset(j)))
+                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, none)
                 .LoadMem(MemorySize.Word, Register.R1, Scratch, Field(UsdtEventLayout.TruncatedOffset))
                 .And64(Register.R1, 1 << j)
-                .JumpIf(JumpCondition.Equal, Register.R1, 0, whole)
-                .Label(cut)
-                .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), 0)
-                .Label(whole);
+                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, none);
+            // Where string j's bytes start among the record's strings: after string 0's.
+            if (j == 0) code.Mov64(Register.R0, 0);
+            else code.LoadMem(MemorySize.HalfWord, Register.R0, Scratch, Field(Layout.LengthOffset(0)));
+            code.LoadMem(MemorySize.HalfWord, Register.R5, Scratch, Field(Layout.LengthOffset(j)));
+            // Register moves for EmitFingerprint's (start, length) arguments: R0 is its scratch.
+            code.Mov64(Register.R2, Register.R0).Mov64(Register.R3, Register.R5);
+            CodeObjectMemo.EmitFingerprint(code, Scratch, Field(Layout.StringsOffset), Register.R2, Register.R3, StringsCapacity, none);
+            code.StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
+                .Label(none);
         }
         for (var j = 0; j < 2; j++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Scratch, Field(Layout.FingerprintOffset(j)))
                 .JumpIf(JumpCondition.Equal, Register.R1, 0, send);
-        CodeObjectMemo.EmitRemember(code, key, span, objects, Scratch, [Field(Layout.FingerprintOffset(0)), Field(Layout.FingerprintOffset(1))]);
+        CodeObjectMemo.EmitRemember(code, PidTgid, codeSlot, objects, span.Flags, Scratch,
+            [Field(Layout.FingerprintOffset(0)), Field(Layout.FingerprintOffset(1))], Field(UsdtEventLayout.ValueOffset(2)));
         code.Label(send);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
     }
+
+    /// <summary>Bytes the record holds for its strings (both at most MaxStringLength, the second's NUL).</summary>
+    private static int StringsCapacity => Layout.MaxRecordSize - Layout.StringsOffset;
 
     /// <summary>Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each (R9 = bytes copied).</summary>
     private static void EmitStringCopies(InstructionBuilder code)

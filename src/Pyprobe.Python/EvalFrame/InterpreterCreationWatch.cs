@@ -23,13 +23,11 @@ public sealed class InterpreterCreationWatch : IDisposable
     private readonly RingBufferReader _reader;
     private readonly Thread _thread;
     private readonly RecordHandler _onRecord;
-    private readonly Action<int>? _onNewInterpreter;
     private volatile bool _stopping;
     private int _covered;
 
-    private InterpreterCreationWatch(CPythonProcess process, OwnedResources owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook, Action<int>? onNewInterpreter)
+    private InterpreterCreationWatch(CPythonProcess process, OwnedResources owned, IUprobeLink link, RingBufferReader reader, EvalFrameHook hook)
     {
-        _onNewInterpreter = onNewInterpreter;
         _process = process;
         _owned = owned;
         _link = link;
@@ -56,8 +54,7 @@ public sealed class InterpreterCreationWatch : IDisposable
     /// Arms the return probe, then writes the hook into every interpreter of <paramref name="pid"/> (in that order:
     /// an interpreter made in between is covered by the first stop), and starts watching.
     /// </summary>
-    /// <param name="onNewInterpreter">Also run (with the pid) while the process is stopped at each new interpreter.</param>
-    public static InterpreterCreationWatch Start(UprobeAttachMode mode, int pid, Action<int>? onNewInterpreter = null)
+    public static InterpreterCreationWatch Start(UprobeAttachMode mode, int pid)
     {
         var owned = new OwnedResources();
         try
@@ -74,7 +71,7 @@ public sealed class InterpreterCreationWatch : IDisposable
             var link = owned.Add(TargetLinks.Attach(mode, program, binary.UprobePathFor(pid), [new UprobeSite(offset)], pid, returnProbe: true));
             var reader = owned.Add(new RingBufferReader(ring));
             var hook = EvalFrameHook.Install(process);
-            var watch = new InterpreterCreationWatch(process, owned, link, reader, hook, onNewInterpreter);
+            var watch = new InterpreterCreationWatch(process, owned, link, reader, hook);
             watch._thread.Start();
             return watch;
         }
@@ -102,7 +99,6 @@ public sealed class InterpreterCreationWatch : IDisposable
             // The record is sent as the stop is requested: wait for it before reading the interpreter list.
             ProcessTree.WaitUntilStopped(pid);
             Interlocked.Add(ref _covered, Hook.Cover(_process));
-            _onNewInterpreter?.Invoke(pid);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or UsdtException or UnsupportedRuntimeException or Bpf.Sys.SyscallException)
         {

@@ -141,7 +141,7 @@ public sealed class StatSession : ILiveSession
         if (source is { FromEvalFrame: true })
         {
             // Counted at every activation's entry, like function__entry (a generator's resume counts too); no return probe.
-            EvalFrameAttachment.Attach(_core, target, source, (_, _) => StatProgram.Generate(_counters.Fd.Value, StatCounter.Calls), 0, null, "py_stat");
+            EvalFrameAttachment.Attach(_core, target, source, (_, _, _) => StatProgram.Generate(_counters.Fd.Value, StatCounter.Calls), 0, null, "py_stat");
             (calls, reason, note) = (true, null, source.Note ?? $"calls are counted by a {source.Described}");
         }
         var added = new StatTarget(target, calls, reason, gated, note);

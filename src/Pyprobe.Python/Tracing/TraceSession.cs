@@ -211,7 +211,7 @@ public sealed class TraceSession : IEventSession
     private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
     private EvalFrameMaps? _evalFrameMaps;
-    private BpfMap? _memo;
+    private CodeObjectMemoMaps? _memo;
 
     /// <summary>Function events from _PyEval_EvalFrameDefault instead of USDT (see <see cref="EvalFrameAttachment"/>), in the same record layout.</summary>
     private void AttachEvalFrame(TraceTarget target, FunctionEventSource source, IReadOnlyList<PythonProbe> probes, UsdtEventMaps maps)
@@ -223,7 +223,7 @@ public sealed class TraceSession : IEventSession
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, stacked ? 16384u : 1)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, stacked ? 1u << 18 : 1)).Fd.Value,
             maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-            () => (_memo ??= _core.AddMap(new MapSpec("pyprobe_efmemo", MapType.LruHash, CodeObjectMemo.KeySize, CodeObjectMemo.ValueSize, CodeObjectMemo.Capacity))).Fd.Value);
+            () => _memo ??= CodeObjectMemoMaps.Create(_core));
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
@@ -234,10 +234,7 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps, pid =>
-        {
-            if (_memo is { } memo) CodeObjectMemo.Forget(memo, pid);
-        });
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps);
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>

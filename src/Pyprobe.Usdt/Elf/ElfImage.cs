@@ -286,6 +286,33 @@ public sealed class ElfImage
         throw new UsdtException($"{Path}: address 0x{vaddr:x} is not inside any PT_LOAD segment.");
     }
 
+    /// <summary>
+    /// The 8-byte pointer a loaded image holds at <paramref name="vaddr"/>, as a file (link-time) address: in a position
+    /// independent file the loader writes it from an R_X86_64_RELATIVE relocation's addend (the file holds 0 there), in
+    /// a fixed-address executable it is the file's own bytes. Null when another kind of relocation sets it (a symbol's
+    /// address, known only once loaded).
+    /// </summary>
+    public ulong? TryReadPointer(ulong vaddr)
+    {
+        const uint relative = 8; // R_X86_64_RELATIVE
+        const int entrySize = 24; // Elf64_Rela: r_offset, r_info, r_addend
+        foreach (var section in Sections.Where(s => s.Type == 4 /* SHT_RELA */ && s.Allocated))
+        {
+            var found = ScanSection(section, bytes =>
+            {
+                for (var at = 0; at + entrySize <= bytes.Length; at += entrySize)
+                {
+                    if (BinaryPrimitives.ReadUInt64LittleEndian(bytes[at..]) != vaddr) continue;
+                    var type = (uint)BinaryPrimitives.ReadUInt64LittleEndian(bytes[(at + 8)..]);
+                    return type == relative ? (Found: true, Value: (ulong?)BinaryPrimitives.ReadUInt64LittleEndian(bytes[(at + 16)..])) : (true, null);
+                }
+                return (Found: false, Value: (ulong?)null);
+            });
+            if (found.Found) return found.Value;
+        }
+        return BinaryPrimitives.ReadUInt64LittleEndian(ReadVirtual(vaddr, 8));
+    }
+
     /// <summary>All symbols (both tables) with this exact name.</summary>
     public IReadOnlyList<ElfSymbol> FindSymbols(string name) =>
         _symbols.Value.ByName.TryGetValue(name, out var list) ? list : [];

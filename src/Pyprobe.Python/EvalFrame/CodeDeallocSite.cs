@@ -1,0 +1,34 @@
+namespace Pyprobe.Python.EvalFrame;
+
+/// <summary>
+/// Where code objects die in one binary: the function PyCode_Type's tp_dealloc points at (code_dealloc, static, so
+/// absent from a stripped binary's symbols; the type object is exported). The code-object memo forgets an address
+/// there (<see cref="CodeObjectMemo"/>), so a later code object at the same address is never named after the freed one.
+/// </summary>
+public static class CodeDeallocSite
+{
+    /// <summary>PyTypeObject.tp_dealloc: after the var-object header (24 bytes), tp_name, tp_basicsize and tp_itemsize.</summary>
+    private const int TypeDeallocOffset = 48;
+
+    private static readonly byte[] Endbr64 = [0xf3, 0x0f, 0x1e, 0xfa];
+
+    /// <summary>
+    /// The file address to probe: tp_dealloc's first instruction, or the one after an endbr64 (which the kernel would
+    /// single-step); null when the binary does not say where tp_dealloc is (no PyCode_Type, or a pointer only the
+    /// loader resolves).
+    /// </summary>
+    public static ulong? Find(CPythonBinary binary)
+    {
+        if (binary.Symbols.CodeType is not ulong type) return null;
+        try
+        {
+            if (binary.Elf.TryReadPointer(type + TypeDeallocOffset) is not ulong dealloc || dealloc == 0) return null;
+            if (binary.Elf.TryVirtualAddressToFileOffset(dealloc, executable: true) is null) return null;
+            return binary.Elf.ReadVirtual(dealloc, Endbr64.Length).AsSpan().SequenceEqual(Endbr64) ? dealloc + (ulong)Endbr64.Length : dealloc;
+        }
+        catch (UsdtException)
+        {
+            return null;
+        }
+    }
+}
