@@ -128,10 +128,15 @@ public class TopTests
         return file;
     }
 
-    /// <summary>A detached tmux session with a plain shell, 160x40, killed on dispose.</summary>
+    /// <summary>
+    /// A detached tmux session with a plain shell, 160x40, on a server of its own (a socket in the temp directory): a session killed
+    /// by the test before makes the shared default server exit, and a new session that reaches it while it exits
+    /// fails ("server exited unexpectedly"). The server is killed on dispose.
+    /// </summary>
     private sealed class Tmux : IDisposable
     {
         private readonly string _name = $"pyprobe-top-{Guid.NewGuid():N}";
+        private readonly string _socket = Path.Combine(Path.GetTempPath(), $"pyprobe-tmux-{Guid.NewGuid():N}");
 
         public Tmux()
         {
@@ -174,9 +179,11 @@ public class TopTests
             return screen;
         }
 
-        private static string Run(params string[] args)
+        private string Run(params string[] args)
         {
             var info = new ProcessStartInfo("tmux") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add("-S");
+            info.ArgumentList.Add(_socket);
             foreach (var a in args) info.ArgumentList.Add(a);
             using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start tmux (scripts/install-prerequisites.sh installs it)");
             var output = process.StandardOutput.ReadToEnd();
@@ -188,8 +195,9 @@ public class TopTests
 
         public void Dispose()
         {
-            try { Run("kill-session", "-t", _name); }
+            try { Run("kill-server"); }
             catch (Exception) { }
+            File.Delete(_socket);
         }
     }
 }

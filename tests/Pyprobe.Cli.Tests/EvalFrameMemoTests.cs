@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Pyprobe.Cli.Tests;
 
 /// <summary>
-/// The eval-frame programs' memo of names (CodeObjectMemo, 3.12+) where code objects and strs are freed and their
+/// The eval-frame programs' memo of names (CodeObjectMemo, every version) where code objects and strs are freed and their
 /// addresses reused: a workload compiles and runs, round after round, a function with a name and a file of its own
 /// (Workloads/eval_frame_reuse.py), and every event must carry its own round's name and file, exactly as often as the
 /// round ran it, in every output that decodes the records (JSON, text, a raw capture converted later).
@@ -67,8 +67,8 @@ public partial class EvalFrameMemoTests
 
     /// <summary>
     /// Subinterpreters made and destroyed one after another: on 3.14 each round's function has the address of the last
-    /// round's, and from 3.13 its version can be the last one's too (each interpreter counts from its start), so the
-    /// memo forgets a process's code objects whenever it makes a new interpreter: every round's name, exactly.
+    /// round's (and from 3.13 the same co_version, each interpreter counting from its start); the memo dropped the last
+    /// one's entry where its code object died: every round's name, exactly.
     /// </summary>
     [Theory]
     [InlineData("pyenv:3.12.1")]

@@ -39,8 +39,7 @@ public static class CodeObjectFields
     /// co_flags when <paramref name="withFlags"/>, which on 3.11+ lies just below them: one read instead of two) onto the
     /// stack; a failed read leaves zeros. Clobbers R0–R5.
     /// </summary>
-    /// <param name="withVersion">Include co_version (3.12+: between co_firstlineno and co_filename, so the read stays one).</param>
-    public static CodeObjectSpan EmitReadSpan(InstructionBuilder code, RuntimeLayout layout, short codeSlot, bool withFlags, bool withVersion = false)
+    public static CodeObjectSpan EmitReadSpan(InstructionBuilder code, RuntimeLayout layout, short codeSlot, bool withFlags)
     {
         var c = layout.Code;
         var nameField = c.Qualname ?? c.Name;
@@ -49,12 +48,6 @@ public static class CodeObjectFields
         var lowest = Math.Min(c.FirstLineNo, Math.Min(c.Filename, nameField));
         if (withFlags) lowest = Math.Min(lowest, FlagsOffset);
         var end = Math.Max(c.FirstLineNo + 4, Math.Max(c.Filename + 8, nameField + 8));
-        if (withVersion)
-        {
-            var version = c.Version ?? throw new ArgumentException("the layout has no co_version");
-            lowest = Math.Min(lowest, version);
-            end = Math.Max(end, version + 4);
-        }
         var first = lowest & ~7;
         var span = code.Stack.Allocate(end - first, "code object fields");
         var read = code.Scope("code")["read"];

@@ -131,15 +131,9 @@ public sealed class DebugOffsets
                 NoneCodeIsEntry: true, Size: F("interpreter_frame.size")),
             new CodeLayout(Filename: F("code_object.filename"), Name: F("code_object.name"), Qualname: F("code_object.qualname"),
                 FirstLineNo: F("code_object.firstlineno"), LineTable: F("code_object.linetable"), LineTableFormat: LineTableFormat.Locations311,
-                CodeAdaptive: F("code_object.co_code_adaptive"), CodeBytes: null, Version: CodeVersionOffset(F("code_object.firstlineno"), F("code_object.filename"))),
+                CodeAdaptive: F("code_object.co_code_adaptive"), CodeBytes: null),
             str,
             new PyObjectLayout(TupleItems: F("tuple_object.ob_item"), AsciiData: str.AsciiData, CompactData: str.CompactData, LongTag: true));
     }
 
-    /// <summary>
-    /// co_version is not among the debug offsets. On 3.13–3.15 (GIL builds) it is the uint32_t at 92, between
-    /// co_firstlineno (68) and co_filename (112) as on 3.12 (checked against the headers and, through c.replace(), whose
-    /// versions count up by one, against the Debian builds): trusted only where both neighbours are where they were.
-    /// </summary>
-    private static int? CodeVersionOffset(int firstLineNo, int filename) => firstLineNo == 68 && filename == 112 ? 92 : null;
 }

@@ -40,8 +40,7 @@ internal static class LayoutTables
             // owner 3 = FRAME_OWNED_BY_CSTACK: the shim frame a C call pushes, not Python code.
             new FrameLayout(Code: 0, Previous: 8, Position: 56, PositionKind: InstructionPosition.PreviousInstructionPointer, Owner: 70, IsEntry: null,
                 FirstNonFrameOwner: 3, CodeTagMask: 0, NoneCodeIsEntry: false, Size: 80),
-            new CodeLayout(Filename: 112, Name: 120, Qualname: 128, FirstLineNo: 68, LineTable: 136, LineTableFormat: LineTableFormat.Locations311, CodeAdaptive: 192, CodeBytes: null,
-                Version: 92),
+            new CodeLayout(Filename: 112, Name: 120, Qualname: 128, FirstLineNo: 68, LineTable: 136, LineTableFormat: LineTableFormat.Locations311, CodeAdaptive: 192, CodeBytes: null),
             new StrLayout(AsciiData: 40, CompactData: 56),
             new PyObjectLayout(TupleItems: 24, AsciiData: 40, CompactData: 56, LongTag: true)),
         _ => null,

@@ -45,7 +45,6 @@ public sealed record RuntimeLayout(
         if (Code.CodeBytes is int cb) yield return F("code.code", cb);
         yield return F("code.firstlineno", Code.FirstLineNo);
         yield return F("code.linetable", Code.LineTable);
-        if (Code.Version is int v) yield return F("code.version", v);
         yield return F("str.length", Str.Length);
         yield return F("str.hash", Str.Hash);
         yield return F("str.state", Str.State);
@@ -124,13 +123,8 @@ public enum LineTableFormat
 /// <param name="Qualname">co_qualname (3.11+).</param>
 /// <param name="CodeAdaptive">co_code_adaptive: the bytecode inline in the code object (3.11+).</param>
 /// <param name="CodeBytes">co_code: a bytes object holding the bytecode (3.8–3.10).</param>
-/// <param name="Version">
-/// uint32_t co_version (3.12+): a counter value given to each new code object (per process on 3.12, per interpreter
-/// from 3.13; 0 once the counter is exhausted), so a freed code object's address reused by a new one comes with a
-/// new version. The eval-frame programs' memo of names relies on it (<see cref="EvalFrame.CodeObjectMemo"/>).
-/// </param>
 public sealed record CodeLayout(int Filename, int Name, int? Qualname, int FirstLineNo, int LineTable, LineTableFormat LineTableFormat,
-    int? CodeAdaptive, int? CodeBytes, int? Version = null);
+    int? CodeAdaptive, int? CodeBytes);
 
 /// <summary>
 /// The str (PyUnicodeObject) layout. The state bit-field is interned:2, kind:3, compact:1, ascii:1

@@ -34,8 +34,7 @@ public sealed class SentStrings
     public void Remember(int pid, ulong address, ulong hash, ReadOnlySpan<byte> bytes, bool truncated)
     {
         // The newest bytes a record carried win: a string read back from the process (its record came second) may have
-        // been freed and overwritten by then, and a key can name another string after a new interpreter started its
-        // code-object versions over (CodeObjectMemo.Forget). The same bytes again change nothing (and allocate nothing).
+        // been freed and overwritten by then. The same bytes again change nothing (and allocate nothing).
         if (_strings.TryGetValue((pid, address, hash), out var known) && !known.FromProcess && known.Truncated == truncated && bytes.SequenceEqual(known.Bytes)) return;
         // A compact ASCII str holds only ASCII: anything else means the header in front of these bytes
         // was not a str header, so the fingerprint says nothing and the process is asked every time.

@@ -3,7 +3,7 @@
 After "ready", a line on stdin starts ROUNDS rounds. Round k makes a subinterpreter that defines a function named
 sub<k> (three digits: every name the same length) and calls it 3 times, prints the id of its code object
 ("code ID"), and is destroyed. From 3.13 each interpreter counts its code objects' versions from its own start and
-the rounds allocate alike, so a round's function can get the address and the version an earlier round's had.
+the rounds allocate alike, so a round's function can get the address (and the version) an earlier round's had.
 Then it prints "done" and waits for a second line before exiting. The module that makes subinterpreters:
 _xxsubinterpreters (3.12), _interpreters (3.13), concurrent.interpreters (3.14+).
 """

@@ -135,9 +135,6 @@ public sealed class RuntimeLayoutHeaderTests
         #else
           P("code.linetable", offsetof(PyCodeObject, co_linetable));
         #endif
-        #if MINOR >= 12
-          P("code.version", offsetof(PyCodeObject, co_version));
-        #endif
           P("str.length", offsetof(PyASCIIObject, length));
           P("str.hash", offsetof(PyASCIIObject, hash));
           P("str.state", offsetof(PyASCIIObject, state));

@@ -38,7 +38,7 @@ public sealed class SentStringsTests
             sent.Remember(pid, (ulong)address, 7, "carried"u8, truncated: false);
             Assert.Equal("carried", Encoding.ASCII.GetString(sent.Resolve(pid, (ulong)address, 7, out _)));
             Assert.Equal(1, sent.Reused);
-            // The newest bytes a record carried win (a key reused after a new interpreter restarted co_version).
+            // The newest bytes a record carried win.
             sent.Remember(pid, (ulong)address, 7, "later"u8, truncated: false);
             Assert.Equal("later", Encoding.ASCII.GetString(sent.Resolve(pid, (ulong)address, 7, out _)));
         }
