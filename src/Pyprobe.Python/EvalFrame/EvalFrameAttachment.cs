@@ -20,7 +20,7 @@ public static class EvalFrameAttachment
                 : entryId is null ? EvalFrameProgramKind.PushOnly
                 : returnId is null ? EvalFrameProgramKind.SendOnly
                 : EvalFrameProgramKind.Entry,
-                binary.Facts, binary.Layout, maps, memo),
+                binary.Facts, binary.Layout, maps, memo, isReturn ? returnId : entryId),
             entryId ?? 0, returnId, "py_evalf", maps.Memo);
 
     /// <summary>

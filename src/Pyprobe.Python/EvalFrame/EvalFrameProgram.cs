@@ -45,7 +45,7 @@ public static class EvalFrameProgram
 
     /// <summary>Generates the program and binds it to the session's maps.</summary>
     /// <param name="memo">Name code objects through the session's <see cref="CodeObjectMemo"/> (<see cref="EvalFrameMaps.Memo"/>): only where code objects' deaths are probed too (<see cref="CodeDeallocSite"/>).</param>
-    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false)
+    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false, uint? probeId = null)
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
@@ -57,14 +57,16 @@ public static class EvalFrameProgram
             fds[CodeObjectMemo.MapName] = memoMaps.MemoFd;
             fds[CodeObjectMemo.EpochsMap] = memoMaps.EpochsFd;
         }
-        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), memo).BindMaps(fds);
+        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), memo, probeId).BindMaps(fds);
     }
 
     /// <summary>Generates the program with its maps by name, to bind later.</summary>
     /// <param name="memo">Name code objects through the <see cref="CodeObjectMemo"/> (<see cref="CodeObjectMemo.MapName"/>, <see cref="CodeObjectMemo.EpochsMap"/>).</param>
-    public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options, bool memo = false)
+    /// <param name="probeId">The probe id the records carry, as a constant; null: the attach cookie (a helper call per event).</param>
+    public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options, bool memo = false, uint? probeId = null)
     {
         var code = new InstructionBuilder();
+        void RecordStart() => EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch, probeId);
         var codeSlot = code.Stack.Allocate(8, "code object");
         var creation = ActivationStack.CreationRunsFrame(facts, layout);
         if (kind == EvalFrameProgramKind.PushOnly)
@@ -87,11 +89,11 @@ public static class EvalFrameProgram
                 // A ret never remembers: its code object may have been freed with the frame already.
                 var miss = code.Scope("memo")["miss"];
                 var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
-                EmitRememberedRecord(code, facts, found, options.WakeupThreshold);
+                EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold);
                 code.Jump(Exit)
                     .Label(miss);
             }
-            EmitRecord(code, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options.WakeupThreshold);
+            EmitRecord(code, RecordStart, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options.WakeupThreshold);
         }
         else
         {
@@ -111,15 +113,15 @@ public static class EvalFrameProgram
             {
                 var miss = code.Scope("memo")["miss"];
                 var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
-                Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, facts, found, options.WakeupThreshold));
+                Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold));
                 code.Jump(Exit)
                     .Label(miss);
             }
             var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation);
             Activation(span.Flags, () =>
             {
-                if (memo) EmitLearningRecord(code, facts, span, codeSlot, options.WakeupThreshold);
-                else EmitRecord(code, facts, span, options.WakeupThreshold);
+                if (memo) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, options.WakeupThreshold);
+                else EmitRecord(code, RecordStart, facts, span, options.WakeupThreshold);
             });
         }
         code.Label(Exit)
@@ -128,14 +130,10 @@ public static class EvalFrameProgram
         return code.Assemble();
     }
 
-    /// <summary>Header, the fields a record of this layout always starts with zeroed.</summary>
-    private static void EmitRecordStart(InstructionBuilder code) =>
-        EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch);
-
     /// <summary>Builds and sends the record for the code object whose span is <paramref name="span"/>, both names copied.</summary>
-    private static void EmitRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, int wakeupThreshold)
+    private static void EmitRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, int wakeupThreshold)
     {
-        EmitRecordStart(code);
+        recordStart();
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
@@ -154,9 +152,9 @@ public static class EvalFrameProgram
     /// The record of a code object the memo knows (its value copied to <paramref name="found"/>): both names interned
     /// (data address and fingerprint, no bytes), its first line.
     /// </summary>
-    private static void EmitRememberedRecord(InstructionBuilder code, CPythonFacts facts, short found, int wakeupThreshold)
+    private static void EmitRememberedRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, short found, int wakeupThreshold)
     {
-        EmitRecordStart(code);
+        recordStart();
         var objects = CodeObjectMemo.Objects(found);
         short[] objectSlots = [objects.Filename, objects.Name];
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
@@ -179,10 +177,10 @@ public static class EvalFrameProgram
     /// ASCII str copied whole a fingerprint of those bytes, so user space learns them; then the memo remembers the code
     /// object (with both fingerprints only).
     /// </summary>
-    private static void EmitLearningRecord(InstructionBuilder code, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
+    private static void EmitLearningRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
     {
         var c = span.Layout;
-        EmitRecordStart(code);
+        recordStart();
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
