@@ -102,6 +102,36 @@ public partial class FollowedCommandTests
         Assert.Equal(3, Followed().Matches(result.Stderr).Count);
     }
 
+    /// <summary>
+    /// A Python that runs a new program in its own process (os.execv of the same binary: the pid stays): the new
+    /// program is attached when it stops at its interpreter's start, and the old program's links are closed first, so
+    /// the same probes do not fire twice; its fib(18) counts exactly once, for trace and calls, with the hook (3.12) and without (3.9).
+    /// </summary>
+    [Theory]
+    [InlineData(Pyenv39)]
+    [InlineData(Pyenv312)]
+    public void APythonThatExecsAPythonIsTracedOnceUnderItsPid(string python)
+    {
+        using var script = new TempFile();
+        File.WriteAllText(script.Path, "import os, sys\nif len(sys.argv) == 2:\n    os.execv(sys.executable, [sys.executable, sys.argv[0], sys.argv[1], 'again'])\n" + Fib);
+        using var json = new TempFile();
+        var trace = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "--", Existing(python), script.Path, "x"],
+            timeout: TimeSpan.FromSeconds(120));
+        Assert.True(trace.ExitCode == 0, trace.ToString());
+        Assert.Equal(["2584"], trace.StdoutLines);
+        Assert.Contains(", 0 lost", trace.Stderr);
+        var perPid = FibEventsPerPid(json.Path);
+        Assert.Equal((8361, 8361), Assert.Single(perPid.Values));
+        var followed = Assert.Single(Followed().Matches(trace.Stderr));
+        Assert.Equal(perPid.Keys.Single(), int.Parse(followed.Groups[1].Value));
+
+        using var rows = new TempFile();
+        var calls = PyprobeBinary.Run(["calls", "--format", "json", "-o", rows.Path, "--", Existing(python), script.Path, "x"], timeout: TimeSpan.FromSeconds(120));
+        Assert.True(calls.ExitCode == 0, calls.ToString());
+        var fibRow = Assert.Single(JsonDocument.Parse(File.ReadAllText(rows.Path)).RootElement.EnumerateArray(), row => row.GetProperty("funcname").GetString() == "fib");
+        Assert.Equal(8361, fibRow.GetProperty("count").GetInt64());
+    }
+
     [Fact]
     public void CallsCountsEachFollowedPythonOnItsOwnRow()
     {

@@ -120,7 +120,9 @@ public sealed class CallStatsSession : ILiveSession
         if (plans.Count == 0)
             throw new UsdtException(refusal ?? "no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
         _pidFilter = _core.PidFilter("pyprobe_cpids", targets);
-        AttachPlans(plans);
+        // One process's links are kept by pid: if it runs a new program, they give way to the new program's.
+        if (plans is [{ Target: { AllProcesses: false, Pids.Count: 1 } only }]) _core.AttachForProcess(only.Pids[0], () => AttachPlans(plans));
+        else AttachPlans(plans);
     }
 
     /// <summary>

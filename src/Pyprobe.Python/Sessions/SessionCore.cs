@@ -101,10 +101,18 @@ public sealed class SessionCore : IDisposable
 
     /// <summary>
     /// Attaches for one more process with <paramref name="attach"/>, remembering which links are that process's so
-    /// <see cref="ReleaseExited"/> can close them once it is gone.
+    /// <see cref="ReleaseExited"/> can close them once it is gone. A process attached before has run a new program
+    /// (execve keeps the pid): its old program's links are closed first, since probes on the same binary would fire
+    /// twice and its old eval-frame hook must be restored (where still pyprobe's) before the new one is written.
     /// </summary>
     public void AttachForProcess(int pid, Action attach)
     {
+        if (_processLinks.Remove(pid, out var old))
+            foreach (var link in old)
+            {
+                link.Dispose();
+                _links.Remove(link);
+            }
         var start = _links.Count;
         attach();
         if (_links.Count > start) _processLinks[pid] = _links.GetRange(start, _links.Count - start);

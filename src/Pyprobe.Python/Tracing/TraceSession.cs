@@ -115,7 +115,10 @@ public sealed class TraceSession : IEventSession
             session._options = options;
             session._maps = maps;
             session._pidFilter = pidFilter;
-            foreach (var target in targets) session.AttachTarget(target);
+            // One process's links are kept by pid: if it runs a new program, they give way to the new program's.
+            foreach (var target in targets)
+                if (target is { AllProcesses: false, Pids.Count: 1 }) core.AttachForProcess(target.Pids[0], () => session.AttachTarget(target));
+                else session.AttachTarget(target);
             if (session._probes.Count == 0) throw new UsdtException("none of the requested probes exists in the target");
             return session;
         }
