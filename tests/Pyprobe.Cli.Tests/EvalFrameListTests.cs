@@ -6,7 +6,7 @@ public class EvalFrameListTests
     [Theory]
     [InlineData("3.9", "functions  USDT, about")]
     [InlineData("3.11", "functions  USDT, about 0.6-1.4 µs per event; function__entry fires only with the line gate open")]
-    [InlineData("3.13", "functions  uprobe on _PyEval_EvalFrameDefault with the eval-frame hook, about 1.5-2.5 µs per entry, about 10 µs more per return")]
+    [InlineData("3.13", "functions  uprobe on _PyEval_EvalFrameDefault with the eval-frame hook, about 1.0-1.5 µs per entry, about 10 µs more per return")]
     [InlineData("3.14", "functions  uprobe on _PyEval_EvalFrameDefault with the eval-frame hook, about")]
     [InlineData("3.15", "functions  USDT, about")]
     public void DebianBuildsNameTheirSource(string version, string expected)

@@ -46,7 +46,7 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
 
     private const string UsdtCost = "about 0.6-1.4 µs per event";
     // The figures once, for the Attached line, `list -v` and the note before the hook is written (BENCHMARKS.md, "Function events by source").
-    private const string EvalFrameProbesCost = "about 1.5-2.5 µs per entry, about 10 µs more per return";
+    private const string EvalFrameProbesCost = "about 1.0-1.5 µs per entry, about 10 µs more per return";
     private const string HookCost = "10-110 ns per call";
     private const string EvalFrameCost = EvalFrameProbesCost + " (a uprobe on a ret)";
     private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself " + HookCost;
