@@ -103,6 +103,48 @@ public partial class EvalFrameMemoTests
         }
     }
 
+    /// <summary>
+    /// Names about the memo's hashing limit (CodeObjectMemo.MaxHashedLength, 512 bytes): a file name of 511, 512 and 513
+    /// bytes and a 600-byte function name, each function called 3 times: a name at the limit is remembered, one past it
+    /// is copied whole with every event; either way every event carries it whole.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.9.18")]
+    [InlineData("debian:3.14")]
+    public void NamesAboutTheHashingLimitAreWholeInEveryEvent(string interpreter)
+    {
+        using var script = new TempFile();
+        File.WriteAllText(script.Path, """
+            import sys
+            print("ready", flush=True)
+            sys.stdin.readline()
+            for filename, name in [("/" + "a" * 510, "f511"), ("/" + "b" * 511, "f512"), ("/" + "c" * 512, "f513"), ("/long.py", "g" * 600)]:
+                namespace = {}
+                exec(compile("def %s():\n    return 1\n" % name, filename, "exec"), namespace)
+                for _ in range(3):
+                    namespace[name]()
+            print("done", flush=True)
+            sys.stdin.readline()
+            """);
+        using var target = EvalFrameTraceTests.StartScript(script.Path, interpreter);
+        using var json = new TempFile();
+        using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
+        target.Go();
+        Assert.Equal("done", target.ReadLine());
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        var counts = JsonCounts(new TraceOutput(File.ReadAllText(json.Path)));
+        foreach (var probe in new[] { "function__entry", "function__return" })
+        {
+            Assert.Equal(3, counts.GetValueOrDefault((probe, "f511", "/" + new string('a', 510))));
+            Assert.Equal(3, counts.GetValueOrDefault((probe, "f512", "/" + new string('b', 511))));
+            Assert.Equal(3, counts.GetValueOrDefault((probe, "f513", "/" + new string('c', 512))));
+            Assert.Equal(3, counts.GetValueOrDefault((probe, new string('g', 600), "/long.py")));
+        }
+    }
+
     /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
     private static void AssertAddressesWereReused(string? line)
     {

@@ -156,7 +156,14 @@ public static class CodeObjectMemo
     }
 
     /// <summary>
-    /// R1 = the fingerprint of the <paramref name="length"/> bytes (a register, at most MaxStringLength) at record offset
+    /// The longest string that gets a fingerprint (so a code object named by a longer one is read whole every time). The
+    /// verifier walks the hashing loop once per possible round: at 4096 bytes (512 rounds per string) the entry program
+    /// took 47 ms to load; at 512 it is a few hundred instructions. Python file and function names are shorter.
+    /// </summary>
+    public const int MaxHashedLength = 512;
+
+    /// <summary>
+    /// R1 = the fingerprint of the <paramref name="length"/> bytes (a register; more than <see cref="MaxHashedLength"/>: none) at record offset
     /// <paramref name="start"/> (a register, at most MaxStringLength) + <paramref name="stringsAt"/> of <paramref name="record"/>:
     /// a multiplicative hash of them, 8 at a time, and of their count, with bit 63 set (never 0). Jumps to
     /// <paramref name="none"/> for bytes that would end past <paramref name="limit"/> (only pairs of strings thousands of
@@ -168,7 +175,7 @@ public static class CodeObjectMemo
         string loop = labels["loop"], whole = labels["whole"], done = labels["done"];
         code.Mov64(Register.R4, start).Mov64(Register.R5, length)
             .JumpIf(JumpCondition.Greater, Register.R4, Usdt.CodeGen.UsdtEventLayout.MaxStringLength, none)
-            .JumpIf(JumpCondition.Greater, Register.R5, Usdt.CodeGen.UsdtEventLayout.MaxStringLength, none)
+            .JumpIf(JumpCondition.Greater, Register.R5, MaxHashedLength, none)
             .Mov64(Register.R1, Register.R4).Add64(Register.R1, Register.R5)
             .JumpIf(JumpCondition.Greater, Register.R1, limit, none)
             .LoadImm64(Register.R1, unchecked((long)0xCBF29CE484222325))
@@ -195,6 +202,9 @@ public static class CodeObjectMemo
             .Add64(Register.R3, 8)
             .Jump(loop)
             .Label(done)
+            // Nothing of the loop's bounds stays in a register: the verifier then sees one state after the loop, not
+            // one per length it walked (each would have it check the rest of the program again).
+            .Mov64(Register.R0, 0).Mov64(Register.R3, 0).Mov64(Register.R4, 0).Mov64(Register.R5, 0)
             .LoadImm64(Register.R2, long.MinValue)
             .Or64(Register.R1, Register.R2);
     }
