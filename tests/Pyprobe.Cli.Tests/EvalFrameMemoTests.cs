@@ -90,11 +90,7 @@ public partial class EvalFrameMemoTests
         }
         Assert.Equal(rounds, codes.Count);
         if (interpreter == "debian:3.14") Assert.True(codes.Distinct().Count() < rounds, "no address came back: the test proves nothing here");
-        AttachedTracer.Signal(trace.Id, "INT");
-        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
-        Assert.True(exit == 0, stderr);
-        Assert.Contains(", 0 lost", stderr);
-        var counts = JsonCounts(new TraceOutput(File.ReadAllText(json.Path)));
+        var counts = JsonCounts(StopAndRead(trace, json));
         foreach (var probe in new[] { "function__entry", "function__return" })
         {
             for (var k = 0; k < rounds; k++)
@@ -131,11 +127,7 @@ public partial class EvalFrameMemoTests
         using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
         target.Go();
         Assert.Equal("done", target.ReadLine());
-        AttachedTracer.Signal(trace.Id, "INT");
-        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
-        Assert.True(exit == 0, stderr);
-        Assert.Contains(", 0 lost", stderr);
-        var counts = JsonCounts(new TraceOutput(File.ReadAllText(json.Path)));
+        var counts = JsonCounts(StopAndRead(trace, json));
         foreach (var probe in new[] { "function__entry", "function__return" })
         {
             Assert.Equal(3, counts.GetValueOrDefault((probe, "f511", "/" + new string('a', 510))));
@@ -143,6 +135,16 @@ public partial class EvalFrameMemoTests
             Assert.Equal(3, counts.GetValueOrDefault((probe, "f513", "/" + new string('c', 512))));
             Assert.Equal(3, counts.GetValueOrDefault((probe, new string('g', 600), "/long.py")));
         }
+    }
+
+    /// <summary>Ctrl-C to the tracer; it must end cleanly with nothing lost; the JSON it wrote.</summary>
+    private static TraceOutput StopAndRead(System.Diagnostics.Process trace, TempFile json)
+    {
+        AttachedTracer.Signal(trace.Id, "INT");
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        return new TraceOutput(File.ReadAllText(json.Path));
     }
 
     /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
