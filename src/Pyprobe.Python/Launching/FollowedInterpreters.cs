@@ -30,9 +30,10 @@ public sealed class FollowedInterpreters : IDisposable
 
     /// <summary>Starts following <paramref name="rootPid"/> (still held) and what it starts.</summary>
     /// <param name="alreadyAttached">A process whose first interpreter is traced already (attached by file before its exec): let go when it stops there.</param>
-    public static FollowedInterpreters Start(int rootPid, int? alreadyAttached = null)
+    /// <param name="followForks">Also the processes it forks; false: only the new programs it runs itself (a running process's execve).</param>
+    public static FollowedInterpreters Start(int rootPid, int? alreadyAttached = null, bool followForks = true)
     {
-        var following = new FollowedInterpreters(ProcessFollower.Start(rootPid), alreadyAttached);
+        var following = new FollowedInterpreters(ProcessFollower.Start(rootPid, followForks), alreadyAttached);
         following._thread.Start();
         return following;
     }

@@ -57,7 +57,8 @@ public sealed class ProcessFollower : IDisposable
     }
 
     /// <summary>Starts following <paramref name="rootPid"/> (held, or not yet past the point of interest) and what it starts.</summary>
-    public static ProcessFollower Start(int rootPid)
+    /// <param name="followForks">Follow the processes it forks too; false: only the new programs it runs itself (execve).</param>
+    public static ProcessFollower Start(int rootPid, bool followForks = true)
     {
         MemlockLimit.RemoveIfNeeded();
         var owned = new OwnedResources();
@@ -74,14 +75,17 @@ public sealed class ProcessFollower : IDisposable
                 [FollowerPrograms.Forked] = forked.Fd.Value,
                 [FollowerPrograms.Ring] = ring.Fd.Value,
             };
-            var tgid = KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid");
-            var fork = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint, FollowerPrograms.Fork(tgid).BindMaps(fds))));
+            // Only following forks reads a task's tgid (its offset from the kernel's BTF, megabytes to parse).
+            var fork = followForks
+                ? owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint,
+                    FollowerPrograms.Fork(KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid")).BindMaps(fds))))
+                : null;
             var exec = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
             var mode = KernelFeatures.PreferredAttachMode;
             var stopper = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
             var afterFork = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe, FollowerPrograms.AfterForkStopper().BindMaps(fds), mode.ExpectedAttachType())));
             followed.Update(BitConverter.GetBytes(rootPid), BitConverter.GetBytes(1));
-            owned.Add(RawTracepointLink.Attach(fork, "sched_process_fork"));
+            if (fork is not null) owned.Add(RawTracepointLink.Attach(fork, "sched_process_fork"));
             owned.Add(RawTracepointLink.Attach(exec, "sched_process_exec"));
             return new ProcessFollower(owned, followed, armed, forked, ring, stopper, afterFork);
         }

@@ -18,10 +18,14 @@ public sealed class TargetSet : IDisposable
     private Func<TraceTarget, string>? _attachFollowed;
     private readonly NewProcessWatch? _watch;
     private readonly bool _manyFromStart;
+    // -p targets: each one's own new programs (execve) are followed once the run attaches followed processes.
+    private readonly bool _followExecs;
+    private readonly List<FollowedInterpreters> _execs = [];
 
     private TargetSet(IReadOnlyList<TraceTarget> targets, HeldCommand? child, bool systemWide, IReadOnlyList<int>? pids = null, bool heldBeforeInterpreter = true,
-        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null, bool manyFromStart = false)
+        Func<int, TraceTarget>? resolveFollowed = null, NewProcessWatch? watch = null, bool manyFromStart = false, bool followExecs = false)
     {
+        _followExecs = followExecs;
         _watch = watch;
         _manyFromStart = manyFromStart;
         TargetsHeld = child is not null && heldBeforeInterpreter;
@@ -55,6 +59,14 @@ public sealed class TargetSet : IDisposable
     public static TargetSet Of(IReadOnlyList<TraceTarget> targets, HeldCommand? child = null) => new(targets, child, false);
 
     /// <summary>
+    /// Running processes (-p). A run that attaches followed processes (<see cref="FollowInto"/>) also follows each one
+    /// into a new program it runs (execve keeps the pid; forks are not followed): stopped at the new program's
+    /// interpreter start and attached again with <paramref name="resolve"/>, its old program's links closed first.
+    /// </summary>
+    public static TargetSet OfRunning(IReadOnlyList<TraceTarget> targets, Func<int, TraceTarget> resolve) =>
+        new(targets, null, false, resolveFollowed: resolve, followExecs: true);
+
+    /// <summary>
     /// A command followed until one of its processes started CPython: that process is the target, stopped until released.
     /// Every later CPython process of the command becomes a target too (see <see cref="AttachFollowed"/>), resolved by
     /// <paramref name="resolve"/>. <paramref name="commandIsPython"/>: the command runs a Python itself (not a shell
@@ -77,7 +89,20 @@ public sealed class TargetSet : IDisposable
             return;
         }
         _attachFollowed = attach;
+        if (_followExecs && _execs.Count == 0)
+            foreach (var pid in _pids)
+            {
+                try
+                {
+                    _execs.Add(FollowedInterpreters.Start(pid, followForks: false));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or Bpf.Sys.SyscallException or UsdtException)
+                {
+                    // Without the follower the process is traced as before; only a new program it runs is not.
+                }
+            }
         if (_resolveFollowed is not null) Child?.Following?.NotifyWith(wake);
+        foreach (var following in _execs) following.NotifyWith(wake);
     }
 
     /// <summary>
@@ -90,7 +115,13 @@ public sealed class TargetSet : IDisposable
         var lines = new List<string>();
         if (_watch is not null)
             foreach (var target in _watch.Poll()) lines.Add(AttachNew(target));
-        if (_resolveFollowed is null || Child?.Following is not { } following) return lines;
+        if (_resolveFollowed is null) return lines;
+        foreach (var following in _execs.Prepend(Child?.Following).OfType<FollowedInterpreters>()) AttachStopped(following, lines);
+        return lines;
+    }
+
+    private void AttachStopped(FollowedInterpreters following, List<string> lines)
+    {
         if (following.Failure is { } failure && _followFailureTold is false)
         {
             _followFailureTold = true;
@@ -101,9 +132,13 @@ public sealed class TargetSet : IDisposable
             try
             {
                 var target = _resolveFollowed!(stopped.Pid);
-                var attached = _attachFollowed(target);
+                var attached = _attachFollowed!(target);
+                // A process that ran a new program is one target still: its new program's replaces its old one's.
+                var again = _targets.RemoveAll(t => t is { AllProcesses: false, Pids: [var pid] } && pid == stopped.Pid) > 0;
                 _targets.Add(target);
-                lines.Add($"pyprobe: followed pid {stopped.Pid} ({target.DisplayPath}): attached {attached}");
+                lines.Add(again
+                    ? $"pyprobe: pid {stopped.Pid} ran a new program ({target.DisplayPath}): attached {attached}"
+                    : $"pyprobe: followed pid {stopped.Pid} ({target.DisplayPath}): attached {attached}");
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -116,7 +151,6 @@ public sealed class TargetSet : IDisposable
                 FollowedInterpreters.Release(stopped);
             }
         }
-        return lines;
     }
 
     private bool _followFailureTold;
@@ -194,5 +228,9 @@ public sealed class TargetSet : IDisposable
     /// A child still held (an error before it was resumed) is killed: it has run nothing yet, and the
     /// user asked for it to run traced.
     /// </summary>
-    public void Dispose() => Child?.Dispose();
+    public void Dispose()
+    {
+        foreach (var following in _execs) following.Stop();
+        Child?.Dispose();
+    }
 }

@@ -77,9 +77,11 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
                 attached.Session.Dispose();
                 throw;
             }
+            // Following starts before the Attached line (under 1 ms for -p): from then on a new program a traced process
+            // runs is attached too.
+            targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
             stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
             stderr.Flush();
-            targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
             targets.Child?.Resume();
             run._elapsed.Start();
             return run;
