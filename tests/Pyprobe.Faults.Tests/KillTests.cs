@@ -48,7 +48,8 @@ public class KillTests
             Assert.Contains(held, h => h.Kind == BpfObjectKind.Map);
             // Programs are held by their links: add them by the links' program ids.
             var programs = held.Where(h => h.Kind == BpfObjectKind.Link).Select(h => BpfObjects.Info(h.Kind, h.Id)!.ProgramId).Distinct().ToList();
-            Assert.All(programs, id => Assert.StartsWith("py_", BpfObjects.Info(BpfObjectKind.Program, id)!.Name));
+            // pyprobe's own: event programs (py_) and, since -p follows a process into a new program, the follower's (pp_).
+            Assert.All(programs, id => Assert.Matches("^(py|pp)_", BpfObjects.Info(BpfObjectKind.Program, id)!.Name));
             var everything = held.Concat(programs.Select(id => (BpfObjectKind.Program, id))).ToList();
 
             var raised = TargetMemory.ReadSemaphores(workload.Pid, process.HostPath, process.UsdtBinary);

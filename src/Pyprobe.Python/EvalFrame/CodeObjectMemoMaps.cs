@@ -27,7 +27,8 @@ public sealed class CodeObjectMemoMaps
         foreach (var (tracepoint, leaderOnly) in new[] { ("sched_process_exec", false), ("sched_process_exit", true) })
         {
             using var program = BpfProgram.Load(ProgramSpec.Of($"pp_efepoch_{tracepoint[14..]}", ProgramType.RawTracepoint, CodeObjectMemo.EpochProgram(leaderOnly).BindMaps(fds)));
-            core.AddLink(RawTracepointLink.Attach(program, tracepoint));
+            // The session's, not the process's being attached when the memo was first needed: it must outlive a re-attach.
+            core.AddSessionLink(RawTracepointLink.Attach(program, tracepoint));
         }
         return maps;
     }

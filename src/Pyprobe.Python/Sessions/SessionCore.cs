@@ -95,6 +95,14 @@ public sealed class SessionCore : IDisposable
     /// <summary>Keeps <paramref name="link"/> until the session detaches.</summary>
     public void AddLink(IDisposable link) => _links.Add(link);
 
+    /// <summary>
+    /// Keeps <paramref name="link"/> until the session detaches, whatever process was being attached when it was made
+    /// (<see cref="AttachForProcess"/> does not count it as that process's): for links that serve the whole session.
+    /// </summary>
+    public void AddSessionLink(IDisposable link) => _sessionLinks.Add(link);
+
+    private readonly List<IDisposable> _sessionLinks = [];
+
     // Links made for one process attached while the session runs (a followed command's Python, a new one --all found),
     // by pid: released when it has exited, so a run that sees thousands of short Pythons keeps only the live ones' links
     // (each costs the kernel an RCU grace period to close, and detaching them all at the end would take seconds).
@@ -140,6 +148,8 @@ public sealed class SessionCore : IDisposable
     {
         foreach (var link in _links) link.Dispose();
         _links.Clear();
+        foreach (var link in _sessionLinks) link.Dispose();
+        _sessionLinks.Clear();
         _processLinks.Clear();
     }
 
