@@ -18,14 +18,17 @@ internal static class TargetSelector
     /// <param name="stderr">Where --all's notes go (how many processes get the hook, how many --no-write leaves out).</param>
     public static TargetSet Resolve(TargetSelection selection, bool withoutProbes = false, bool allowHookWrite = true, TextWriter? stderr = null) => selection switch
     {
-        TargetSelection.Processes processes => TargetSet.OfRunning(TargetResolver.ForProcesses(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess),
-            withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess),
+        TargetSelection.Processes processes => OfRunning(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess),
         TargetSelection.AllProcesses { Path: null } when withoutProbes => AllForFunctionEvents(allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses { Path: { } path } when withoutProbes => AllOfFileForFunctionEvents(path, allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
         TargetSelection.Spawn spawn => Launch(spawn.Argv, withoutProbes),
         _ => throw new InvalidOperationException("unknown target selection"),
     };
+
+    /// <summary>-p: the processes, and (see <see cref="TargetSet.OfRunning"/>) a new program one runs, resolved alike.</summary>
+    private static TargetSet OfRunning(IReadOnlyList<int> pids, Func<int, TraceTarget> resolve) =>
+        TargetSet.OfRunning(TargetResolver.ForProcesses(pids, resolve), resolve);
 
     private static TraceTarget FromProcess(int pid)
     {

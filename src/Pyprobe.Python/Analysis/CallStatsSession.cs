@@ -120,8 +120,7 @@ public sealed class CallStatsSession : ILiveSession
         if (plans.Count == 0)
             throw new UsdtException(refusal ?? "no target has function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
         _pidFilter = _core.PidFilter("pyprobe_cpids", targets);
-        // One process's links are kept by pid: if it runs a new program, they give way to the new program's.
-        if (plans is [{ Target: { AllProcesses: false, Pids.Count: 1 } only }]) _core.AttachForProcess(only.Pids[0], () => AttachPlans(plans));
+        if (plans is [var only]) _core.AttachForTarget(only.Target, () => AttachPlans(plans));
         else AttachPlans(plans);
     }
 
@@ -136,7 +135,7 @@ public sealed class CallStatsSession : ILiveSession
         if (plans.Count == 0) throw new UsdtException(refusal ?? "it has no function probes (CPython 3.12–3.14 removed them; 3.15 restored them)");
         _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
-        _core.AttachForProcess(target.Pids[0], () => AttachPlans(plans));
+        _core.AttachForTarget(target, () => AttachPlans(plans));
         return $"calls ({_targets[^1].Source.Described})";
     }
 

@@ -128,6 +128,16 @@ public sealed class SessionCore : IDisposable
 
     private readonly Dictionary<int, List<IDisposable>> _processLinks = [];
 
+    /// <summary>
+    /// Attaches <paramref name="target"/> with <paramref name="attach"/>: a target of one process through
+    /// <see cref="AttachForProcess"/> (its links kept by pid, to give way to those of a new program it runs), others as is.
+    /// </summary>
+    public void AttachForTarget(TraceTarget target, Action attach)
+    {
+        if (target is { AllProcesses: false, Pids: [var pid] }) AttachForProcess(pid, attach);
+        else attach();
+    }
+
     /// <summary>Closes the links of processes attached by <see cref="AttachForProcess"/> that have exited; what they sent stays readable.</summary>
     public void ReleaseExited(Func<int, bool> alive)
     {

@@ -115,10 +115,7 @@ public sealed class TraceSession : IEventSession
             session._options = options;
             session._maps = maps;
             session._pidFilter = pidFilter;
-            // One process's links are kept by pid: if it runs a new program, they give way to the new program's.
-            foreach (var target in targets)
-                if (target is { AllProcesses: false, Pids.Count: 1 }) core.AttachForProcess(target.Pids[0], () => session.AttachTarget(target));
-                else session.AttachTarget(target);
+            foreach (var target in targets) core.AttachForTarget(target, () => session.AttachTarget(target));
             if (session._probes.Count == 0) throw new UsdtException("none of the requested probes exists in the target");
             return session;
         }
@@ -179,7 +176,7 @@ public sealed class TraceSession : IEventSession
             throw new UsdtException($"it has no {string.Join(", ", _requested.Select(p => p.Name))} probe that fires ({source.Reason})");
         _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
-        _core.AttachForProcess(target.Pids[0], () => AttachTarget(target));
+        _core.AttachForTarget(target, () => AttachTarget(target));
         var added = _probes.Skip(first).ToList();
         if (added.Count == 0) throw new UsdtException($"it has none of the probes {string.Join(", ", _requested.Select(p => p.Name))}");
         return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.Described : "USDT")})";
