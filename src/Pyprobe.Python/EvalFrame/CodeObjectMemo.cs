@@ -82,11 +82,12 @@ public static class CodeObjectMemo
     /// <summary>
     /// Copies the memo's value for the code object in <paramref name="codeSlot"/> (untagged) onto the stack and returns
     /// its slot when it describes that code object of this process in this epoch, intact; otherwise jumps to
-    /// <paramref name="miss"/>. Clobbers R0–R5.
+    /// <paramref name="miss"/>. Either way the code object's slot index is left at <paramref name="index"/> (for
+    /// <see cref="EmitRemember"/> on a miss). Clobbers R0–R5.
     /// </summary>
-    public static short EmitFind(InstructionBuilder code, Register pidTgid, short codeSlot, string miss)
+    public static short EmitFind(InstructionBuilder code, Register pidTgid, short codeSlot, string miss, out short index)
     {
-        var index = EmitIndex(code, pidTgid, codeSlot);
+        index = EmitIndex(code, pidTgid, codeSlot);
         var value = code.Stack.Allocate(ValueSize, "memo value");
         MapLookup.Emit(code, MapName, index, miss);
         // One copy, then every test on the copy: what is sent is what was checked.
@@ -98,11 +99,8 @@ public static class CodeObjectMemo
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
             .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(value + TgidAt))
             .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32)
-            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
-            .Mov64(Register.R1, 0);
-        for (short at = 0; at < CheckAt; at += 8)
-            code.LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + at))
-                .Xor64(Register.R1, Register.R2);
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
+        EmitCheckWord(code, value, Register.R1, Register.R2);
         code.LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + CheckAt))
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
         EmitEpoch(code, pidTgid, miss);
@@ -113,11 +111,12 @@ public static class CodeObjectMemo
     }
 
     /// <summary>
-    /// Remembers the code object in <paramref name="codeSlot"/> of this process: its strs (<paramref name="objects"/>),
-    /// their fingerprints and its first line (u64 and u32 fields of the record, via <paramref name="record"/>), its co_flags
-    /// (a u32 stack slot, or 0 when <paramref name="flagsSlot"/> is null), in this process's current epoch. Clobbers R0–R5.
+    /// Remembers the code object in <paramref name="codeSlot"/> of this process, at the slot <paramref name="index"/>
+    /// (<see cref="EmitFind"/>'s): its strs (<paramref name="objects"/>), their fingerprints and its first line (u64 and
+    /// u32 fields of the record, via <paramref name="record"/>), its co_flags (a u32 stack slot, or 0 when
+    /// <paramref name="flagsSlot"/> is null), in this process's current epoch. Clobbers R0–R5.
     /// </summary>
-    public static void EmitRemember(InstructionBuilder code, Register pidTgid, short codeSlot, StrObjectSlots objects, short? flagsSlot,
+    public static void EmitRemember(InstructionBuilder code, Register pidTgid, short codeSlot, short index, StrObjectSlots objects, short? flagsSlot,
         Register record, short[] fingerprints, short firstLine)
     {
         var value = code.Stack.Allocate(ValueSize, "memo value");
@@ -141,18 +140,23 @@ public static class CodeObjectMemo
         for (var i = 0; i < 2; i++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, record, fingerprints[i])
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + FingerprintAt(i)), Register.R1);
-        code.Mov64(Register.R0, 0);
-        for (short at = 0; at < CheckAt; at += 8)
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + at))
-                .Xor64(Register.R0, Register.R1);
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CheckAt), Register.R0);
-        var index = EmitIndex(code, pidTgid, codeSlot);
-        code.LoadMap(Register.R1, MapName)
+        EmitCheckWord(code, value, Register.R0, Register.R1);
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CheckAt), Register.R0)
+            .LoadMap(Register.R1, MapName)
             .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, index)
             .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, value)
             .Mov64(Register.R4, 0) // BPF_ANY: the slot's last code object gives way
             .Call(HelperFunction.MapUpdateElem)
             .Label(skip);
+    }
+
+    /// <summary><paramref name="check"/> = the xor of the words of the value at <paramref name="value"/> before its check word.</summary>
+    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word)
+    {
+        code.Mov64(check, 0);
+        for (short at = 0; at < CheckAt; at += 8)
+            code.LoadMem(MemorySize.DoubleWord, word, Register.FramePointer, (short)(value + at))
+                .Xor64(check, word);
     }
 
     /// <summary>

@@ -88,7 +88,7 @@ public static class EvalFrameProgram
             {
                 // A ret never remembers: its code object may have been freed with the frame already.
                 var miss = code.Scope("memo")["miss"];
-                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
+                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss, out _);
                 EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold);
                 code.Jump(Exit)
                     .Label(miss);
@@ -109,10 +109,11 @@ public static class EvalFrameProgram
                 if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
                 record();
             }
+            short memoIndex = 0;
             if (memo)
             {
                 var miss = code.Scope("memo")["miss"];
-                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss);
+                var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss, out memoIndex);
                 Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold));
                 code.Jump(Exit)
                     .Label(miss);
@@ -120,7 +121,7 @@ public static class EvalFrameProgram
             var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation);
             Activation(span.Flags, () =>
             {
-                if (memo) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, options.WakeupThreshold);
+                if (memo) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, memoIndex, options.WakeupThreshold);
                 else EmitRecord(code, RecordStart, facts, span, options.WakeupThreshold);
             });
         }
@@ -177,7 +178,8 @@ public static class EvalFrameProgram
     /// ASCII str copied whole a fingerprint of those bytes, so user space learns them; then the memo remembers the code
     /// object (with both fingerprints only).
     /// </summary>
-    private static void EmitLearningRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, short codeSlot, int wakeupThreshold)
+    /// <param name="memoIndex">The code object's slot in the memo, as the failed lookup left it.</param>
+    private static void EmitLearningRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, short codeSlot, short memoIndex, int wakeupThreshold)
     {
         var c = span.Layout;
         recordStart();
@@ -268,7 +270,7 @@ public static class EvalFrameProgram
         for (var j = 0; j < 2; j++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Scratch, Field(Layout.FingerprintOffset(j)))
                 .JumpIf(JumpCondition.Equal, Register.R1, 0, send);
-        CodeObjectMemo.EmitRemember(code, PidTgid, codeSlot, objects, span.Flags, Scratch,
+        CodeObjectMemo.EmitRemember(code, PidTgid, codeSlot, memoIndex, objects, span.Flags, Scratch,
             [Field(Layout.FingerprintOffset(0)), Field(Layout.FingerprintOffset(1))], Field(UsdtEventLayout.ValueOffset(2)));
         code.Label(send);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
