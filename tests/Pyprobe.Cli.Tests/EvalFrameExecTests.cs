@@ -32,10 +32,7 @@ public class EvalFrameExecTests
         var before = Ids(target.ReadLine(), "a");
         var after = Ids(target.ReadLine(), "b");
         Assert.True(before.Zip(after).Any(p => p.First == p.Second), "no code object of the new image is at an address the old image used: the test proves nothing");
-        AttachedTracer.Signal(trace.Id, "INT");
-        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
-        Assert.True(exit == 0, stderr);
-        Assert.Contains(", 0 lost", stderr);
+        AttachedTracer.Interrupt(trace);
         AssertEveryImageExact(new TraceOutput(File.ReadAllText(json.Path)));
     }
 

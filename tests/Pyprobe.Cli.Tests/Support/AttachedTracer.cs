@@ -46,6 +46,16 @@ public static class AttachedTracer
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>Ctrl-C to the tracer: it must end with exit code 0 and nothing lost. Returns its standard error.</summary>
+    public static string Interrupt(Process trace)
+    {
+        Signal(trace.Id, "INT");
+        var (exit, _, stderr) = Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(", 0 lost", stderr);
+        return stderr;
+    }
+
     /// <summary>kill -SIGNAL PID.</summary>
     public static void Signal(int pid, string signal) => Process.Start("kill", [$"-{signal}", pid.ToString()])!.WaitForExit();
 }
