@@ -66,11 +66,20 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
 
     public void Advance(int count) => _length += count;
 
-    public Memory<byte> GetMemory(int sizeHint = 0) => _buffer.AsMemory(Reserve(sizeHint));
+    // Grow first, then take the span: `_buffer.AsSpan(Reserve(n))` would read the field before Reserve replaced the
+    // array, and hand out the old, full one.
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsMemory(_length);
+    }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public Span<byte> GetSpan(int sizeHint = 0) =>
-        _buffer.Length - _length > sizeHint ? _buffer.AsSpan(_length) : _buffer.AsSpan(Reserve(sizeHint));
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        if (_buffer.Length - _length <= sizeHint) Reserve(sizeHint);
+        return _buffer.AsSpan(_length);
+    }
 
     public void Write(ReadOnlySpan<byte> bytes)
     {
@@ -167,11 +176,10 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
         }
     }
 
-    private int Reserve(int sizeHint)
+    private void Reserve(int sizeHint)
     {
         var needed = _length + Math.Max(sizeHint, 1);
         if (needed > _buffer.Length) Array.Resize(ref _buffer, Math.Max(needed, _buffer.Length * 2));
-        return _length;
     }
 
     public void Dispose()
