@@ -210,7 +210,8 @@ internal static unsafe class RingFill
         {
             string text;
             try { text = File.ReadAllText(path); } catch (IOException) { continue; }
-            var fields = text.Split('\n').Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0].Trim(), p => p[1].Trim());
+            var fields = text.Split('\n').Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
+                .GroupBy(p => p[0].Trim()).ToDictionary(g => g.Key, g => g.First()[1].Trim()); // an epoll fd repeats "tfd:" per watched fd
             if (fields.TryGetValue("map_type", out var type) && type == MapTypeRingBuf.ToString())
                 return (int.Parse(Path.GetFileName(path)), long.Parse(fields["max_entries"]));
         }

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -59,8 +61,8 @@ internal sealed class JsonEventFormatter
             switch (field.Kind)
             {
                 case ProbeArgumentKind.CString:
-                    String(output, e.StringBytes(field.Argument));
-                    if (e.IsTruncated(field.Argument)) output.Write(field.Truncated);
+                    String(output, e.StringBytes(field.Argument, out var truncated));
+                    if (truncated) output.Write(field.Truncated);
                     break;
                 case ProbeArgumentKind.Boolean:
                     output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);
@@ -103,15 +105,19 @@ internal sealed class JsonEventFormatter
 
     private static void NineDigits(Span<byte> span, uint value)
     {
-        for (var k = 8; k > 0; k -= 2)
+        ref var pairs = ref MemoryMarshal.GetReference(DigitPairs);
+        for (var k = 7; k > 0; k -= 2)
         {
             var (rest, pair) = Math.DivRem(value, 100);
-            span[k] = (byte)('0' + pair % 10);
-            span[k - 1] = (byte)('0' + pair / 10);
+            span[k] = Unsafe.Add(ref pairs, (int)pair * 2);
+            span[k + 1] = Unsafe.Add(ref pairs, (int)pair * 2 + 1);
             value = rest;
         }
         span[0] = (byte)('0' + value);
     }
+
+    private static ReadOnlySpan<byte> DigitPairs =>
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
 
     private void WriteOrigin(EventBuffer output, int pid, int tid)
     {
@@ -132,15 +138,30 @@ internal sealed class JsonEventFormatter
         output.Write(_originText.AsSpan(0, _originLength));
     }
 
-    /// <summary>A string value: copied when nothing in it needs escaping (one vectorised scan), else encoded as the writer would.</summary>
+    /// <summary>A string value: copied when nothing in it needs escaping, else encoded as the writer would.</summary>
     private static void String(EventBuffer output, ReadOnlySpan<byte> bytes)
     {
         output.Write((byte)'"');
-        if (!bytes.ContainsAnyExcept(Unescaped)) output.Write(bytes);
+        if (IsPlain(bytes)) output.Write(bytes);
         else if (Utf8.IsValid(bytes)) output.Write(JsonEncodedText.Encode(bytes).EncodedUtf8Bytes);
         else output.Write(JsonEncodedText.Encode(Escaped(bytes)).EncodedUtf8Bytes);
         output.Write((byte)'"');
     }
+
+    /// <summary>
+    /// Whether every byte is one the encoder leaves as it is. Names are short: a table lookup per byte beats setting
+    /// up the vectorised search below 32 bytes (measured with pyprobe convert: the search was 8% of a JSON line).
+    /// </summary>
+    private static bool IsPlain(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length >= 32) return !bytes.ContainsAnyExcept(Unescaped);
+        ref var table = ref MemoryMarshal.GetArrayDataReference(PlainTable);
+        foreach (var b in bytes)
+            if (Unsafe.Add(ref table, b) == 0) return false;
+        return true;
+    }
+
+    private static readonly byte[] PlainTable = Enumerable.Range(0, 256).Select(b => (byte)(b < 0x80 && Unescaped.Contains((byte)b) ? 1 : 0)).ToArray();
 
     private static string Escaped(ReadOnlySpan<byte> bytes)
     {

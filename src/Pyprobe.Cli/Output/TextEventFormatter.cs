@@ -64,8 +64,8 @@ internal sealed class TextEventFormatter(EventClock clock, TimeFormat timeFormat
             switch (field.Kind)
             {
                 case ProbeArgumentKind.CString:
-                    WriteText(output, e.StringBytes(field.Argument));
-                    if (e.IsTruncated(field.Argument)) output.Write("..."u8);
+                    WriteText(output, e.StringBytes(field.Argument, out var truncated));
+                    if (truncated) output.Write("..."u8);
                     break;
                 case ProbeArgumentKind.Boolean:
                     output.Write(e.Value(field.Argument) != 0 ? "true"u8 : "false"u8);

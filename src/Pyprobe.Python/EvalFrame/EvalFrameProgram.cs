@@ -283,7 +283,7 @@ public static class EvalFrameProgram
     private static void EmitStringCopies(InstructionBuilder code)
     {
         code.Mov64(StringBytes, 0);
-        for (var j = 0; j < Layout.StringArguments.Count; j++)
+        for (var j = 0; j < Layout.StringArguments.Length; j++)
         {
             code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
             UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,

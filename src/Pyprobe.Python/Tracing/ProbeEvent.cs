@@ -33,18 +33,23 @@ public readonly ref struct ProbeEvent
     public bool KeyedByCodeObject => Probe.Source != "USDT" || _raw.LineIsFirstLine;
 
     /// <summary>Raw bytes of argument <paramref name="index"/>, which must be a string argument.</summary>
-    public ReadOnlySpan<byte> StringBytes(int index)
+    public ReadOnlySpan<byte> StringBytes(int index) => StringBytes(index, out _);
+
+    /// <summary>Raw bytes of string argument <paramref name="index"/>, and whether the kernel cut it (one lookup for both).</summary>
+    public ReadOnlySpan<byte> StringBytes(int index, out bool truncated)
     {
         var slot = StringSlot(index);
-        if (!_raw.IsInterned(slot)) return _raw.StringBytes(slot);
-        return _sent!.Resolve(Pid, (ulong)Value(index), _raw.Fingerprint(slot), out _);
+        if (!_raw.IsInterned(slot))
+        {
+            truncated = _raw.IsTruncated(slot);
+            return _raw.StringBytes(slot);
+        }
+        return _sent!.Resolve(Pid, (ulong)Value(index), _raw.Fingerprint(slot), out truncated);
     }
 
     public bool IsTruncated(int index)
     {
-        var slot = StringSlot(index);
-        if (!_raw.IsInterned(slot)) return _raw.IsTruncated(slot);
-        _sent!.Resolve(Pid, (ulong)Value(index), _raw.Fingerprint(slot), out var truncated);
+        StringBytes(index, out var truncated);
         return truncated;
     }
 
@@ -53,7 +58,7 @@ public readonly ref struct ProbeEvent
     {
         if (_sent is null) return;
         var strings = Probe.Layout.StringArguments;
-        for (var slot = 0; slot < strings.Count; slot++)
+        for (var slot = 0; slot < strings.Length; slot++)
         {
             if (_raw.IsInterned(slot)) continue;
             var hash = _raw.Fingerprint(slot);
@@ -66,10 +71,7 @@ public readonly ref struct ProbeEvent
 
     private int StringSlot(int argument)
     {
-        var slot = -1;
-        var strings = Probe.Layout.StringArguments;
-        for (var i = 0; i < strings.Count; i++)
-            if (strings[i] == argument) slot = i;
+        var slot = Probe.Layout.StringSlotOf(argument);
         return slot >= 0 ? slot : throw new ArgumentException($"argument {argument} of {Name} is not a string");
     }
 }

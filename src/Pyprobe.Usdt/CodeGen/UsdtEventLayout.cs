@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Pyprobe.Usdt.CodeGen;
 
 /// <summary>
@@ -40,7 +42,10 @@ public sealed class UsdtEventLayout
         if (argumentCount is < 0 or > 12) throw new ArgumentOutOfRangeException(nameof(argumentCount), "USDT probes have at most 12 arguments");
         if (stringArguments.Any(i => i < 0 || i >= argumentCount)) throw new ArgumentException("string argument index out of range");
         ArgumentCount = argumentCount;
-        StringArguments = stringArguments;
+        StringArguments = [.. stringArguments];
+        _slotOfArgument = new int[argumentCount];
+        Array.Fill(_slotOfArgument, -1);
+        for (var slot = 0; slot < StringArguments.Length; slot++) _slotOfArgument[StringArguments[slot]] = slot;
         LengthsOffset = ValuesOffset + 8 * argumentCount;
         FingerprintsOffset = LengthsOffset + (2 * stringArguments.Count + 7) / 8 * 8;
         StringsOffset = FingerprintsOffset + 8 * stringArguments.Count;
@@ -56,7 +61,13 @@ public sealed class UsdtEventLayout
     public int ArgumentCount { get; }
 
     /// <summary>Indices of the arguments that are C strings, in the order their bytes follow.</summary>
-    public IReadOnlyList<int> StringArguments { get; }
+    public ImmutableArray<int> StringArguments { get; }
+
+    /// <summary>Per argument, its place among <see cref="StringArguments"/> (-1: not a string); decoding asks this for every string of every event.</summary>
+    private readonly int[] _slotOfArgument;
+
+    /// <summary>The place of argument <paramref name="argument"/> among the string arguments, or -1.</summary>
+    public int StringSlotOf(int argument) => (uint)argument < (uint)_slotOfArgument.Length ? _slotOfArgument[argument] : -1;
 
     public int LengthsOffset { get; }
     public int StringsOffset { get; }
@@ -65,7 +76,7 @@ public sealed class UsdtEventLayout
     /// The largest record being built: every string at its maximum, plus the one byte past the limit
     /// that tells a cut string from one of exactly MaxStringLength bytes and the NUL the kernel writes.
     /// </summary>
-    public int MaxRecordSize => StringsOffset + StringArguments.Count * MaxStringLength + 2;
+    public int MaxRecordSize => StringsOffset + StringArguments.Length * MaxStringLength + 2;
 
     public static int ValueOffset(int argument) => ValuesOffset + 8 * argument;
     public int LengthOffset(int stringIndex) => LengthsOffset + 2 * stringIndex;

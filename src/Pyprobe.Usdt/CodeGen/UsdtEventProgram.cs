@@ -118,7 +118,7 @@ public static class UsdtEventProgram
     public static void EmitStrings(InstructionBuilder code, UsdtEventLayout layout, Register scratch, Register pidTgid, Register stringBytes)
     {
         code.Mov64(stringBytes, 0);
-        for (var j = 0; j < layout.StringArguments.Count; j++)
+        for (var j = 0; j < layout.StringArguments.Length; j++)
         {
             if (layout.Interning is null)
             {

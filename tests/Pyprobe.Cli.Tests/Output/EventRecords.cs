@@ -55,6 +55,13 @@ internal static class EventRecords
         [0x62, 0x61, 0x64, 0xff, 0xfe, 0x80, 0x6e, 0xe2, 0x82],
         [.. Enumerable.Repeat((byte)'D', 5000)],
         [.. Enumerable.Repeat((byte)0xe2, 1).Concat("€€€"u8.ToArray()).Concat(Enumerable.Repeat((byte)'x', 4100))],
+        // about the length where the JSON formatter's check for bytes to escape changes method (32), a special last
+        [.. Enumerable.Repeat((byte)'n', 30), (byte)'<'],
+        [.. Enumerable.Repeat((byte)'n', 31), (byte)'<'],
+        [.. Enumerable.Repeat((byte)'n', 32), (byte)'<'],
+        [.. Enumerable.Repeat((byte)'n', 32)],
+        // every ASCII byte alone in a short name
+        .. Enumerable.Range(1, 127).Select(b => new byte[] { (byte)'a', (byte)b, (byte)'z' }),
     ];
 
     /// <summary>A mix of events of three probes over the odd names, two processes, threads other than the main one.</summary>

@@ -57,7 +57,7 @@ internal sealed record RawCaptureHeader(long MonotonicToUnixNs, long LocalOffset
                     writer.Write(argument.CType);
                     writer.Write((byte)argument.Kind);
                 }
-                writer.Write((byte)probe.Layout.StringArguments.Count);
+                writer.Write((byte)probe.Layout.StringArguments.Length);
                 foreach (var index in probe.Layout.StringArguments) writer.Write((byte)index);
             }
             while (memory.Length % 8 != 0) writer.Write((byte)0);
