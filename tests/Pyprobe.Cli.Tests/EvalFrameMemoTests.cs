@@ -4,17 +4,18 @@ using System.Text.RegularExpressions;
 namespace Pyprobe.Cli.Tests;
 
 /// <summary>
-/// The eval-frame programs' memo of names (CodeObjectMemo, every version) where code objects and strs are freed and their
-/// addresses reused: a workload compiles and runs, round after round, a function with a name and a file of its own
-/// (Workloads/eval_frame_reuse.py), and every event must carry its own round's name and file, exactly as often as the
-/// round ran it, in every output that decodes the records (JSON, text, a raw capture converted later).
+/// The memos of names where code objects and strs are freed and their addresses reused — the eval-frame programs'
+/// (CodeObjectMemo, every version) and the USDT function probes' name pairs (FunctionNamePairs: Debian 3.9 and 3.11,
+/// whose function events come from USDT): a workload compiles and runs, round after round, a function with a name and a
+/// file of its own (Workloads/eval_frame_reuse.py), and every event must carry its own round's name and file, exactly as
+/// often as the round ran it, in every output that decodes the records (JSON, text, a raw capture converted later).
 /// </summary>
 public partial class EvalFrameMemoTests
 {
     private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_reuse.py");
     private const int Rounds = 300;
 
-    public static TheoryData<string> Interpreters => new() { "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14" };
+    public static TheoryData<string> Interpreters => new() { "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11" };
 
     [Theory]
     [MemberData(nameof(Interpreters))]
@@ -46,6 +47,7 @@ public partial class EvalFrameMemoTests
     [Theory]
     [InlineData("pyenv:3.12.1")]
     [InlineData("debian:3.14")]
+    [InlineData("debian:3.9")]
     public void RawCaptureConvertsEveryRoundExactly(string interpreter)
     {
         using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
@@ -97,7 +99,7 @@ public partial class EvalFrameMemoTests
     }
 
     /// <summary>
-    /// Names about the memo's hashing limit (CodeObjectMemo.MaxHashedLength, 512 bytes): a file name of 511, 512 and 513
+    /// Names about the memo's hashing limit (BytesFingerprint.MaxHashedLength, 512 bytes): a file name of 511, 512 and 513
     /// bytes and a 600-byte function name, each function called 3 times: a name at the limit is remembered, one past it
     /// is copied whole with every event; either way every event carries it whole.
     /// </summary>

@@ -19,11 +19,15 @@ public class StringInterningIntegrationTests
             make(i)()
         """;
 
+    /// <param name="how">"interned": every string checked against its str header (InternStrings); "pairs": the default,
+    /// the name-pair memo (FunctionNamePairs: nothing read for a pair seen before, pairs dropped where code objects die).</param>
     [Theory]
-    [InlineData("3.9")]
-    [InlineData("3.11")]
-    [InlineData("3.15")]
-    public void NamesStayRightWhileCodeObjectsAreFreedAndAddressesReused(string version)
+    [InlineData("3.9", "interned")]
+    [InlineData("3.11", "interned")]
+    [InlineData("3.15", "interned")]
+    [InlineData("3.9", "pairs")]
+    [InlineData("3.11", "pairs")]
+    public void NamesStayRightWhileCodeObjectsAreFreedAndAddressesReused(string version, string how)
     {
         Requirements.EnsureRoot();
         var python = CachedPythons.Get(version);
@@ -31,7 +35,8 @@ public class StringInterningIntegrationTests
         var targets = TargetResolver.ForProcesses([workload.Pid]);
         var generated = new List<(string File, string Name)>();
         var makeCalls = 0;
-        using (var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!], new TraceSessionOptions(InternStrings: true, AllowHookWrite: false)))
+        var options = how == "interned" ? new TraceSessionOptions(InternStrings: true, AllowHookWrite: false, RememberNamePairs: false) : new TraceSessionOptions(AllowHookWrite: false);
+        using (var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!], options))
         {
             workload.RunMeasuredPart(TimeSpan.FromSeconds(60));
             session.Detach();
@@ -53,19 +58,39 @@ public class StringInterningIntegrationTests
         Assert.Equal(Enumerable.Range(0, 3000).Select(i => ($"<gen-{i % 7}>", $"f_{i}")), generated);
     }
 
-    [Fact]
-    public void InterningIsOffByDefault()
+    /// <summary>
+    /// By default names go by reference only where the name-pair memo can be kept right (3.8–3.11, a binary that says
+    /// where code objects die): on 3.9 a function called 100 times sends its two names once and 99 times by reference
+    /// (198 strings resolved from earlier records); with the memo turned off, or on 3.15 (whose probes it does not
+    /// cover), every event copies them (interning stays off by default).
+    /// </summary>
+    [Theory]
+    [InlineData("3.9", true, 198)]
+    [InlineData("3.9", false, 0)]
+    [InlineData("3.15", true, 0)]
+    public void NamesGoByReferenceByDefaultOnlyWhereThePairMemoIsRight(string version, bool rememberPairs, int reused)
     {
         Requirements.EnsureRoot();
-        var python = CachedPythons.Get("3.9");
+        var python = CachedPythons.Get(version);
         using var workload = new PythonWorkload(python.Launcher, "def leaf():\n    pass\nfor _ in range(100):\n    leaf()\n");
         var targets = TargetResolver.ForProcesses([workload.Pid]);
         var leaves = 0;
-        using var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!]);
+        using var session = TraceSession.Attach(targets, [PythonProbeCatalog.Find("function__entry")!], new TraceSessionOptions(AllowHookWrite: false, RememberNamePairs: rememberPairs));
         workload.RunMeasuredPart(TimeSpan.FromSeconds(30));
         session.Detach();
-        while (session.Reader.Drain(record => { if (session.Decode(record).String(1) == "leaf") leaves++; }) > 0) { }
+        var leafReused = 0L;
+        while (session.Reader.Drain(record =>
+        {
+            var e = session.Decode(record);
+            var before = session.SentStrings.Reused;
+            var name = e.String(1);
+            _ = e.String(0);
+            if (name != "leaf") return;
+            leaves++;
+            leafReused += session.SentStrings.Reused - before;
+        }) > 0) { }
         Assert.Equal(100, leaves);
-        Assert.Equal(0, session.SentStrings.Reused);
+        Assert.Equal(0, session.SentStrings.Unresolved);
+        Assert.Equal(reused, leafReused);
     }
 }

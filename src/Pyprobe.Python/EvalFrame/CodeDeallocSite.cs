@@ -17,14 +17,18 @@ public static class CodeDeallocSite
     /// single-step); null when the binary does not say where tp_dealloc is (no PyCode_Type, or a pointer only the
     /// loader resolves).
     /// </summary>
-    public static ulong? Find(CPythonBinary binary)
+    public static ulong? Find(CPythonBinary binary) => binary.Symbols.CodeType is ulong type ? Find(binary.Elf, type) : null;
+
+    /// <inheritdoc cref="Find(CPythonBinary)"/>
+    public static ulong? Find(Usdt.Elf.ElfImage elf) => elf.TryFindUniqueSymbol("PyCode_Type")?.Value is ulong type ? Find(elf, type) : null;
+
+    private static ulong? Find(Usdt.Elf.ElfImage elf, ulong type)
     {
-        if (binary.Symbols.CodeType is not ulong type) return null;
         try
         {
-            if (binary.Elf.TryReadPointer(type + TypeDeallocOffset) is not ulong dealloc || dealloc == 0) return null;
-            if (binary.Elf.TryVirtualAddressToFileOffset(dealloc, executable: true) is null) return null;
-            return binary.Elf.ReadVirtual(dealloc, Endbr64.Length).AsSpan().SequenceEqual(Endbr64) ? dealloc + (ulong)Endbr64.Length : dealloc;
+            if (elf.TryReadPointer(type + TypeDeallocOffset) is not ulong dealloc || dealloc == 0) return null;
+            if (elf.TryVirtualAddressToFileOffset(dealloc, executable: true) is null) return null;
+            return elf.ReadVirtual(dealloc, Endbr64.Length).AsSpan().SequenceEqual(Endbr64) ? dealloc + (ulong)Endbr64.Length : dealloc;
         }
         catch (UsdtException)
         {

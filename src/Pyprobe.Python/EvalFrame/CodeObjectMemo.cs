@@ -160,60 +160,6 @@ public static class CodeObjectMemo
     }
 
     /// <summary>
-    /// The longest string that gets a fingerprint (so a code object named by a longer one is read whole every time). The
-    /// verifier walks the hashing loop once per possible round: at 4096 bytes (512 rounds per string) the entry program
-    /// took 47 ms to load; at 512 it is a few hundred instructions. Python file and function names are shorter.
-    /// </summary>
-    public const int MaxHashedLength = 512;
-
-    /// <summary>
-    /// R1 = the fingerprint of the <paramref name="length"/> bytes (a register; more than <see cref="MaxHashedLength"/>: none) at record offset
-    /// <paramref name="start"/> (a register, at most MaxStringLength) + <paramref name="stringsAt"/> of <paramref name="record"/>:
-    /// a multiplicative hash of them, 8 at a time, and of their count, with bit 63 set (never 0). Jumps to
-    /// <paramref name="none"/> for bytes that would end past <paramref name="limit"/> (only pairs of strings thousands of
-    /// bytes long). Clobbers R0–R5.
-    /// </summary>
-    public static void EmitFingerprint(InstructionBuilder code, Register record, int stringsAt, Register start, Register length, int limit, string none)
-    {
-        var labels = code.Scope("fingerprint");
-        string loop = labels["loop"], whole = labels["whole"], done = labels["done"];
-        code.Mov64(Register.R4, start).Mov64(Register.R5, length)
-            .JumpIf(JumpCondition.Greater, Register.R4, Usdt.CodeGen.UsdtEventLayout.MaxStringLength, none)
-            .JumpIf(JumpCondition.Greater, Register.R5, MaxHashedLength, none)
-            .Mov64(Register.R1, Register.R4).Add64(Register.R1, Register.R5)
-            .JumpIf(JumpCondition.Greater, Register.R1, limit, none)
-            .LoadImm64(Register.R1, unchecked((long)0xCBF29CE484222325))
-            .Xor64(Register.R1, Register.R5)
-            .Mov64(Register.R3, 0)
-            .Label(loop)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R3, Register.R5, done)
-            // The word at start + i; past the string's end its high bytes are whatever follows, so they are shifted out.
-            .Mov64(Register.R2, Register.R4).Add64(Register.R2, Register.R3)
-            .JumpIf(JumpCondition.Greater, Register.R2, limit - 8, none)
-            .Add64(Register.R2, record)
-            .LoadMem(MemorySize.DoubleWord, Register.R0, Register.R2, (short)stringsAt)
-            .Mov64(Register.R2, Register.R3).Add64(Register.R2, 8)
-            .JumpIf(JumpCondition.LessOrEqual, Register.R2, Register.R5, whole)
-            .Sub64(Register.R2, Register.R5)
-            .Lsh64(Register.R2, 3)
-            .Lsh64(Register.R0, Register.R2)
-            .Label(whole)
-            .Xor64(Register.R1, Register.R0)
-            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
-            .Mul64(Register.R1, Register.R2)
-            .Mov64(Register.R2, Register.R1).Rsh64(Register.R2, 29)
-            .Xor64(Register.R1, Register.R2)
-            .Add64(Register.R3, 8)
-            .Jump(loop)
-            .Label(done)
-            // Nothing of the loop's bounds stays in a register: the verifier then sees one state after the loop, not
-            // one per length it walked (each would have it check the rest of the program again).
-            .Mov64(Register.R0, 0).Mov64(Register.R3, 0).Mov64(Register.R4, 0).Mov64(Register.R5, 0)
-            .LoadImm64(Register.R2, long.MinValue)
-            .Or64(Register.R1, Register.R2);
-    }
-
-    /// <summary>
     /// The uprobe on PyCode_Type's tp_dealloc (<see cref="CodeDeallocSite"/>): the code object in rdi is dying, so its
     /// entry goes (only its own: a slot another code object took is left alone).
     /// </summary>

@@ -9,20 +9,28 @@ namespace Pyprobe.Python.EvalFrame;
 /// </summary>
 public sealed class CodeObjectMemoMaps
 {
-    private CodeObjectMemoMaps(int memoFd, int epochsFd) => (MemoFd, EpochsFd) = (memoFd, epochsFd);
+    private readonly SessionCore _core;
+    private int? _memoFd, _pairsFd;
 
-    /// <summary>The memo (<see cref="CodeObjectMemo.MapName"/>).</summary>
-    public int MemoFd { get; }
+    private CodeObjectMemoMaps(SessionCore core, int epochsFd) => (_core, EpochsFd) = (core, epochsFd);
 
-    /// <summary>The epochs (<see cref="CodeObjectMemo.EpochsMap"/>).</summary>
+    /// <summary>The code-object memo (<see cref="CodeObjectMemo.MapName"/>), made when first asked for.</summary>
+    public int MemoFd => _memoFd ??= _core.AddMap(MapSpec.Array("pyprobe_efmemo", CodeObjectMemo.ValueSize, CodeObjectMemo.Slots)).Fd.Value;
+
+    /// <summary>The epochs (<see cref="CodeObjectMemo.EpochsMap"/>), shared by both memos.</summary>
     public int EpochsFd { get; }
 
-    /// <summary>Makes the maps in <paramref name="core"/> and attaches the epoch programs as its links.</summary>
+    /// <summary>The USDT function probes' name-pair memo (<see cref="Tracing.FunctionNamePairs"/>), made when first asked for.</summary>
+    /// <param name="headerOffset">Where a compact ASCII str's length lies from its first byte (<see cref="Runtime.StrLayout.LengthFromAsciiData"/>).</param>
+    public Usdt.CodeGen.StringPairMemo Pairs(int headerOffset) => new(PairsFd, EpochsFd, CodeObjectMemo.EpochSlots, headerOffset, Runtime.StrLayout.CompactAsciiBits);
+
+    private int PairsFd => _pairsFd ??= _core.AddMap(MapSpec.Array("pyprobe_pairmemo", Usdt.CodeGen.StringPairMemo.ValueSize, Usdt.CodeGen.StringPairMemo.Slots)).Fd.Value;
+
+    /// <summary>Makes the epochs in <paramref name="core"/> and attaches the epoch programs as its links.</summary>
     public static CodeObjectMemoMaps Create(SessionCore core)
     {
-        var memo = core.AddMap(MapSpec.Array("pyprobe_efmemo", CodeObjectMemo.ValueSize, CodeObjectMemo.Slots));
         var epochs = core.AddMap(MapSpec.Array("pyprobe_efepoch", 8, CodeObjectMemo.EpochSlots));
-        var maps = new CodeObjectMemoMaps(memo.Fd.Value, epochs.Fd.Value);
+        var maps = new CodeObjectMemoMaps(core, epochs.Fd.Value);
         var fds = new Dictionary<string, int> { [CodeObjectMemo.EpochsMap] = maps.EpochsFd };
         foreach (var (tracepoint, leaderOnly) in new[] { ("sched_process_exec", false), ("sched_process_exit", true) })
         {
@@ -36,4 +44,8 @@ public sealed class CodeObjectMemoMaps
     /// <summary>The program that drops a dying code object's entry, bound to this memo.</summary>
     public AssembledProgram DeallocProgram() =>
         CodeObjectMemo.DeallocProgram().BindMaps(new Dictionary<string, int> { [CodeObjectMemo.MapName] = MemoFd });
+
+    /// <summary>The program that drops a dying code object's name pair (<see cref="Tracing.FunctionNamePairs.ForgetProgram"/>), bound to this memo.</summary>
+    public AssembledProgram PairForgetProgram(Runtime.CodeLayout code, int asciiData) =>
+        Tracing.FunctionNamePairs.ForgetProgram(code, asciiData).BindMaps(new Dictionary<string, int> { [Usdt.CodeGen.StringPairMemo.MapName] = PairsFd });
 }

@@ -252,7 +252,7 @@ public static class EvalFrameProgram
             if (j == 0) code.Mov64(Register.R2, 0);
             else code.LoadMem(MemorySize.HalfWord, Register.R2, Scratch, Field(Layout.LengthOffset(0)));
             code.LoadMem(MemorySize.HalfWord, Register.R3, Scratch, Field(Layout.LengthOffset(j)));
-            CodeObjectMemo.EmitFingerprint(code, Scratch, Field(Layout.StringsOffset), Register.R2, Register.R3, StringsCapacity, none);
+            BytesFingerprint.Emit(code, Scratch, Field(Layout.StringsOffset), Register.R2, Register.R3, StringsCapacity, none);
             code.StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
                 .Jump(next)
                 .Label(none)

@@ -18,6 +18,12 @@ namespace Pyprobe.Python.Tracing;
 /// than copying the names, even 128-byte paths (bpf_probe_read_user_str copies a word at a time).
 /// Records are smaller with it, which matters only when the ring, not the traced program, is the limit.
 /// </param>
+/// <param name="RememberNamePairs">
+/// Where a binary allows it (CPython 3.8–3.11 USDT function probes, see <see cref="FunctionNamePairs"/>), send a function's
+/// file and name once and then only refer to them, known by their addresses without reading the target
+/// (<see cref="StringPairMemo"/>): the event program then costs about half as much. Where it does not, names are copied
+/// (or interned, with <paramref name="InternStrings"/>).
+/// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
 /// <param name="PreparedRing">The ring, created ahead while the targets were resolved (see <see cref="Sessions.PreparedRing"/>), or null.</param>
 /// <param name="KeyFunctionsByCodeObject">
@@ -25,7 +31,7 @@ namespace Pyprobe.Python.Tracing;
 /// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
 /// </param>
 public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
-    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null)
+    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null, bool RememberNamePairs = true)
 {
     /// <summary>Ring bytes at which a record wakes the reader: <see cref="WakeupFraction"/> of the ring.</summary>
     public int WakeupBytes => (int)Math.Clamp(RingBufferBytes * WakeupFraction, 0, int.MaxValue);
@@ -144,12 +150,10 @@ public sealed class TraceSession : IEventSession
     {
         var probes = _requested;
         var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld) : null;
-        foreach (var probe in probes)
-        {
-            if (source?.FromEvalFrame == true && IsFunctionProbe(probe)) continue;
-            var usdt = target.Binary.FindProbe(PythonProbeCatalog.Provider, probe.Name);
-            if (usdt is not null) AttachProbe(target, probe, usdt, _maps!);
-        }
+        var fromUsdt = probes.Where(p => !(source?.FromEvalFrame == true && IsFunctionProbe(p)))
+            .Select(p => (Probe: p, Usdt: target.Binary.FindProbe(PythonProbeCatalog.Provider, p.Name))).Where(x => x.Usdt is not null).ToList();
+        var pairs = _options.RememberNamePairs && fromUsdt.Any(x => FunctionNamePairs.Carries(x.Probe)) ? ForgetNamePairsIn(target) : null;
+        foreach (var (probe, usdt) in fromUsdt) AttachProbe(target, probe, usdt!, _maps!, pairs);
         if (source?.FromEvalFrame == true)
         {
             AttachEvalFrame(target, source, probes, _maps!);
@@ -182,12 +186,31 @@ public sealed class TraceSession : IEventSession
         return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.Described : "USDT")})";
     }
 
-    private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps)
+    /// <summary>
+    /// Where the USDT function probes' names can be memoised in <paramref name="target"/> (<see cref="FunctionNamePairs"/>):
+    /// attaches the program that forgets a dying code object's pair, before any program can remember one, and returns
+    /// the memo; null where it cannot be kept right (the names are then interned as before).
+    /// </summary>
+    private StringPairMemo? ForgetNamePairsIn(TraceTarget target)
+    {
+        if (FunctionNamePairs.Where(target) is not var (site, code, asciiData)) return null;
+        if (target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return null;
+        _memo ??= CodeObjectMemoMaps.Create(_core);
+        using var forget = _core.Load("py_code_free", _memo.PairForgetProgram(code, asciiData).Bytecode);
+        _core.Attach(forget, target, [new UprobeSite(offset, 0, 0)]);
+        _pairsRemembered = true;
+        return _memo.Pairs(CPythonFacts.For(target.Version)!.Str.LengthFromAsciiData);
+    }
+
+    /// <summary>Some program sends names by reference after a first record with their bytes and fingerprints (<see cref="FunctionNamePairs"/>).</summary>
+    private bool _pairsRemembered;
+
+    private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps, StringPairMemo? pairs)
     {
         var frameCode = IsFunctionProbe(probe) ? _frameCodes?.For(target) : null;
         if (frameCode is not null) _frameCodes!.RecordTlsOffsets(target);
         var id = (uint)_probes.Count;
-        var layout = LayoutOf(probe, _sentMapFd is int fd ? InterningFor(target, probe, fd) : null);
+        var layout = LayoutOf(probe, _sentMapFd is int fd ? InterningFor(target, probe, fd) : null, FunctionNamePairs.Carries(probe) ? pairs : null);
         _probes.Add(new AttachedProbe(id, probe, target, layout, usdt.Sites.Count));
 
         // The programs are this target's alone: when processes must be filtered, its few pids are compared as constants
@@ -244,7 +267,7 @@ public sealed class TraceSession : IEventSession
         if (id >= _probes.Count) throw new UsdtException($"event with unknown probe id {id}");
         var e = new ProbeEvent(record, _probes[(int)id], SentStrings);
         // Eval-frame records carry fingerprints too: the code-object memo sends names interned (CodeObjectMemo).
-        if (_sentMapFd is not null || _evalFrameMaps is not null) e.RememberSentStrings();
+        if (_sentMapFd is not null || _evalFrameMaps is not null || _pairsRemembered) e.RememberSentStrings();
         return e;
     }
 
@@ -274,10 +297,10 @@ public sealed class TraceSession : IEventSession
     /// <summary>Detaches every probe now (semaphores drop to 0) while keeping the ring readable.</summary>
     public void Detach() => _core.Detach();
 
-    private static UsdtEventLayout LayoutOf(PythonProbe probe, StringInterning? interning = null)
+    private static UsdtEventLayout LayoutOf(PythonProbe probe, StringInterning? interning = null, StringPairMemo? pairs = null)
     {
         var strings = probe.Arguments.Select((a, i) => (a, i)).Where(x => x.a.Kind == ProbeArgumentKind.CString).Select(x => x.i).ToList();
-        return new UsdtEventLayout(probe.Arguments.Count, strings, interning);
+        return new UsdtEventLayout(probe.Arguments.Count, strings, interning, pairs);
     }
 
     /// <summary>Distinct strings remembered in the kernel before the least recently used are sent again.</summary>

@@ -37,7 +37,7 @@ public sealed class UsdtEventLayout
     /// <summary>Length value of a string whose bytes were sent in an earlier record (see <see cref="StringInterning"/>).</summary>
     public const ushort InternedLength = 0xFFFF;
 
-    public UsdtEventLayout(int argumentCount, IReadOnlyList<int> stringArguments, StringInterning? interning = null)
+    public UsdtEventLayout(int argumentCount, IReadOnlyList<int> stringArguments, StringInterning? interning = null, StringPairMemo? pairs = null)
     {
         if (argumentCount is < 0 or > 12) throw new ArgumentOutOfRangeException(nameof(argumentCount), "USDT probes have at most 12 arguments");
         if (stringArguments.Any(i => i < 0 || i >= argumentCount)) throw new ArgumentException("string argument index out of range");
@@ -50,10 +50,14 @@ public sealed class UsdtEventLayout
         FingerprintsOffset = LengthsOffset + (2 * stringArguments.Count + 7) / 8 * 8;
         StringsOffset = FingerprintsOffset + 8 * stringArguments.Count;
         Interning = interning;
+        Pairs = stringArguments.Count == 2 ? pairs : null;
     }
 
     /// <summary>How string arguments are recognised as already sent, or null to send them with every event.</summary>
     public StringInterning? Interning { get; }
+
+    /// <summary>For a probe whose two strings come as a pair: the memo that sends a pair seen before by reference, or null.</summary>
+    public StringPairMemo? Pairs { get; }
 
     public int FingerprintsOffset { get; }
     public int FingerprintOffset(int stringIndex) => FingerprintsOffset + 8 * stringIndex;

@@ -62,6 +62,11 @@ public static class UsdtEventProgram
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
+        if (layout.Pairs is { } pairs)
+        {
+            fds[StringPairMemo.MapName] = pairs.MapFd;
+            fds[StringPairMemo.EpochsMap] = pairs.EpochsFd;
+        }
         foreach (var (name, fd) in rewriteMaps ?? new Dictionary<string, int>()) fds[name] = fd;
         return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, probeId, Tgids: maps.Tgids), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
     }
@@ -118,6 +123,107 @@ public static class UsdtEventProgram
     public static void EmitStrings(InstructionBuilder code, UsdtEventLayout layout, Register scratch, Register pidTgid, Register stringBytes)
     {
         code.Mov64(stringBytes, 0);
+        if (layout.Pairs is { } pairs)
+        {
+            EmitPair(code, layout, pairs, scratch, pidTgid, stringBytes);
+            return;
+        }
+        EmitEachString(code, layout, scratch, pidTgid, stringBytes);
+    }
+
+    /// <summary>
+    /// The strings of a pair layout (<see cref="StringPairMemo"/>): a pair seen before goes by reference without a read;
+    /// otherwise both are copied whole, and a string that is a compact ASCII str (read from its header) copied whole gets
+    /// its fingerprint, so user space remembers it; with both, the pair is remembered.
+    /// </summary>
+    private static void EmitPair(InstructionBuilder code, UsdtEventLayout layout, StringPairMemo pairs, Register scratch, Register pidTgid, Register stringBytes)
+    {
+        var labels = code.Scope("pair");
+        short first = Field(UsdtEventLayout.ValueOffset(layout.StringArguments[0])), second = Field(UsdtEventLayout.ValueOffset(layout.StringArguments[1]));
+        short[] fingerprints = [Field(layout.FingerprintOffset(0)), Field(layout.FingerprintOffset(1))];
+        var index = pairs.EmitFind(code, pidTgid, scratch, first, second, fingerprints, labels["miss"]);
+        code.StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(0)), UsdtEventLayout.InternedLength)
+            .StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(1)), UsdtEventLayout.InternedLength)
+            .Jump(labels["done"])
+            .Label(labels["miss"]);
+
+        // Per string, the length of the compact ASCII str its bytes belong to, or -1.
+        var eligible = code.Stack.Allocate(8, "compact ascii lengths");
+        var header = code.Stack.Allocate(StringInterning.HeaderSize, "str header");
+        for (var j = 0; j < 2; j++)
+        {
+            var scope = code.Scope("ascii");
+            string not = scope["not"], next = scope["next"];
+            code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, header)
+                .Mov64(Register.R2, StringInterning.HeaderSize)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, j == 0 ? first : second)
+                .Add64(Register.R3, pairs.HeaderOffset)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, not)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(header + 16))
+                .And64(Register.R1, (int)pairs.CompactAsciiBits)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, (int)pairs.CompactAsciiBits, not)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, header)
+                .JumpIf(JumpCondition.Greater, Register.R1, UsdtEventLayout.MaxStringLength, not)
+                .StoreMem(MemorySize.Word, Register.FramePointer, (short)(eligible + 4 * j), Register.R1)
+                .Jump(next)
+                .Label(not)
+                .StoreImm(MemorySize.Word, Register.FramePointer, (short)(eligible + 4 * j), -1)
+                .Label(next);
+        }
+        for (var j = 0; j < 2; j++) EmitStringCopy(code, layout, j, scratch, stringBytes);
+
+        // Marked 1 for now: bytes copied whole (the str's length, not cut) of a compact ASCII str.
+        for (var j = 0; j < 2; j++)
+        {
+            var none = code.Scope("copied")["none"];
+            code.StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 0)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(eligible + 4 * j))
+                .LoadMem(MemorySize.HalfWord, Register.R2, scratch, Field(layout.LengthOffset(j)))
+                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, none)
+                .LoadMem(MemorySize.Word, Register.R1, scratch, Field(UsdtEventLayout.TruncatedOffset))
+                .And64(Register.R1, 1 << j)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, none)
+                .StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 1)
+                .Label(none);
+        }
+        // From here every input comes from the record and no register keeps what the paths before knew, so the verifier
+        // walks each hashing loop once (see EvalFrameProgram: 192k instructions verified before it did so there).
+        code.Mov64(Register.R0, 0).Mov64(Register.R1, 0).Mov64(Register.R2, 0).Mov64(Register.R3, 0).Mov64(Register.R4, 0).Mov64(Register.R5, 0)
+            .Mov64(stringBytes, 0);
+        var capacity = layout.MaxRecordSize - layout.StringsOffset;
+        for (var j = 0; j < 2; j++)
+        {
+            var scope = code.Scope("hash");
+            string none = scope["none"], next = scope["next"];
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, fingerprints[j])
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, next);
+            if (j == 0) code.Mov64(Register.R2, 0);
+            else code.LoadMem(MemorySize.HalfWord, Register.R2, scratch, Field(layout.LengthOffset(0)));
+            code.LoadMem(MemorySize.HalfWord, Register.R3, scratch, Field(layout.LengthOffset(j)));
+            BytesFingerprint.Emit(code, scratch, Field(layout.StringsOffset), Register.R2, Register.R3, capacity, none);
+            code.StoreMem(MemorySize.DoubleWord, scratch, fingerprints[j], Register.R1)
+                .Jump(next)
+                .Label(none)
+                .StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 0)
+                .Label(next);
+        }
+        // The bytes the record carries, back from its two lengths (each at most MaxStringLength: the copies cut there).
+        for (var j = 0; j < 2; j++)
+        {
+            var within = code.Scope("length")["within"];
+            code.LoadMem(MemorySize.HalfWord, Register.R1, scratch, Field(layout.LengthOffset(j)))
+                .JumpIf(JumpCondition.LessOrEqual, Register.R1, UsdtEventLayout.MaxStringLength, within)
+                .Mov64(Register.R1, UsdtEventLayout.MaxStringLength)
+                .Label(within)
+                .Add64(stringBytes, Register.R1);
+        }
+        pairs.EmitRemember(code, pidTgid, scratch, first, second, fingerprints, index);
+        code.Label(labels["done"]);
+    }
+
+    private static void EmitEachString(InstructionBuilder code, UsdtEventLayout layout, Register scratch, Register pidTgid, Register stringBytes)
+    {
         for (var j = 0; j < layout.StringArguments.Length; j++)
         {
             if (layout.Interning is null)
