@@ -4,6 +4,7 @@ using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Tracing;
 using Pyprobe.Usdt;
 using Pyprobe.Usdt.CodeGen;
@@ -19,7 +20,7 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads }
 
     private static string Label(Step step) => step switch
     {
@@ -30,7 +31,8 @@ internal static class ProgramBreakdown
         Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
         Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
         Step.FixedReads => "(b) + two 8-byte bpf_probe_read_user of the names (not shipped: what a read of the target's memory costs)",
-        Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped",
+        Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped where names cannot go by reference (3.15)",
+        Step.Pairs => "(d) names by reference after a function's first event (the name-pair memo) = as shipped on 3.8–3.11",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
         Step.WholeMapFilter => "(c) with the process filter as it was: a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix)",
@@ -39,7 +41,7 @@ internal static class ProgramBreakdown
         _ => step.ToString(),
     };
 
-    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli];
+    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.Pairs, Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli];
 
     /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
     private const uint RingBytes = 16 << 20;
@@ -76,6 +78,7 @@ internal static class ProgramBreakdown
                 var order = rep % 2 == 0 ? Steps : Steps.Reverse().ToArray();
                 foreach (var step in order)
                 {
+                    if (step == Step.Pairs && py.Version is not ("3.8" or "3.9" or "3.10" or "3.11")) continue; // the memo is for 3.8–3.11
                     try
                     {
                         var s = RunOnce(bench, py, step);
@@ -104,11 +107,12 @@ internal static class ProgramBreakdown
         if (py.Version == "3.9")
             report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
                 $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
-                $"+ a fixed record to the ring {Program(Step.FixedRecord):0} (the floor of any tracer sending a record per event), + both names copied whole {Program(Step.Whole):0} as shipped " +
+                $"+ a fixed record to the ring {Program(Step.FixedRecord):0} (the floor of any tracer sending a record per event), + both names copied whole {Program(Step.Whole):0}, " +
+                $"names by reference (the name-pair memo, as shipped on 3.8–3.11) {Program(Step.Pairs):0} " +
                 $"(two 8-byte reads of the target's memory alone: +{Program(Step.FixedReads) - Program(Step.FixedRecord):0}); before this run's savings {Program(Step.WholeBefore):0}.");
         report.Text($"### CPython {py.FullVersion}, function__entry");
         report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
-            Steps.Select(step =>
+            Steps.Where(step => step != Step.Pairs || samples[step].Count > 0).Select(step =>
             {
                 var list = samples[step];
                 if (list.Count == 0) return (IReadOnlyList<string>)[Label(step), "failed", "", "", "", "", ""];
@@ -118,6 +122,7 @@ internal static class ProgramBreakdown
                 var stepAdds = step is Step.FixedRecord or Step.Whole && previous is double p && !double.IsNaN(program) ? $"+{program - p:0}"
                     : step is Step.FixedReads && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
                     : step is Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.Pairs && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
                     : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
                     : "–";
                 if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
@@ -156,7 +161,7 @@ internal static class ProgramBreakdown
                     tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
+                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -208,13 +213,27 @@ internal static class ProgramBreakdown
             {
                 var target = TargetResolver.ForProcesses([pid])[0];
                 var probe = target.Binary.FindProbe("python", "function__entry") ?? throw new InvalidOperationException("no function__entry probe");
-                var layout = new UsdtEventLayout(3, [0, 1]);
+                // The name-pair memo's maps as a session makes them (the bench's leaf() never dies, so no forgetting program).
+                StringPairMemo? pairs = null;
+                if (step == Step.Pairs)
+                {
+                    if (target.Version is not { Minor: <= 11 } || CPythonFacts.For(target.Version) is not { } facts) throw new InvalidOperationException("the name-pair memo is for 3.8–3.11");
+                    var memo = own.Own(BpfMap.Create(MapSpec.Array("bench_pairs", StringPairMemo.ValueSize, StringPairMemo.Slots)));
+                    var epochs = own.Own(BpfMap.Create(MapSpec.Array("bench_epochs", 8, 65536)));
+                    pairs = new StringPairMemo(memo.Fd.Value, epochs.Fd.Value, 65536, facts.Str.LengthFromAsciiData, StrLayout.CompactAsciiBits);
+                }
+                var layout = new UsdtEventLayout(3, [0, 1], pairs: pairs);
                 var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", RingBytes)));
                 own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)UsdtEventProgram.ScratchValueSize(layout), 1)));
                 own._reader = own.Own(new RingBufferReader(ring));
                 var targets = own.Own(BpfMap.Create(MapSpec.Hash("bench_targets", 4, 1, 1024)));
                 targets.Update(BitConverter.GetBytes(pid), [1]);
                 var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value);
+                if (pairs is not null)
+                {
+                    fds[StringPairMemo.MapName] = pairs.MapFd;
+                    fds[StringPairMemo.EpochsMap] = pairs.EpochsFd;
+                }
                 foreach (var sites in TargetLinks.SitesBySpec(probe))
                 {
                     var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress, pid).BindMaps(fds);
@@ -248,7 +267,7 @@ internal static class ProgramBreakdown
                 Step.WholeConstantFilter => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId, Tgids: [pid]),
                 _ => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
             };
-            if (step is Step.Whole or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
+            if (step is Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
                 return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
             var code = new InstructionBuilder();
             if (step != Step.Empty)
@@ -261,7 +280,7 @@ internal static class ProgramBreakdown
                 {
                     // Only the fixed cost of a user-memory read: 8 bytes of each name into the stack, nothing kept.
                     var buffer = code.Stack.Allocate(8, "read");
-                    for (var j = 0; j < layout.StringArguments.Count; j++)
+                    for (var j = 0; j < layout.StringArguments.Length; j++)
                         code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, buffer)
                             .Mov64(Register.R2, 8)
                             .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, EventProgramParts.Field(UsdtEventLayout.ValueOffset(layout.StringArguments[j])))

@@ -4,28 +4,37 @@ namespace Pyprobe.Python.Analysis;
 /// Byte layouts shared by the generated call-statistics programs and the user-space reader, so the two
 /// cannot drift apart.
 /// <code>
-/// stats key (24 bytes)           stats value (per CPU, 1296 bytes)     thread stack (value of the tid map)
+/// stats key (32 bytes)           stats value (per CPU, 1296 bytes)     thread stack (value of the tid map)
 ///  0 u32 pid                      0 u64 calls (timed + untimed)          0 u32 depth (logical; may exceed MaxFrames)
 ///  4 u32 first line (0: unknown)  8 u64 timed calls                      4 u32 unused
 ///  8 u64 filename pointer        16 u64 total ns (inclusive)
-/// 16 u64 funcname pointer        24 u64 self ns                          8 frame[MaxFrames], 48 bytes each:
-///                                32 u64 min ns (0: none yet)                 +0  u64 entry ktime
-///                                40 u64 max ns                               +8  u64 filename pointer
+/// 16 u64 funcname pointer        24 u64 self ns                          8 frame[MaxFrames], 56 bytes each:
+/// 24 u32 name generation         32 u64 min ns (0: none yet)                 +0  u64 entry ktime
+/// 28 u32 process epoch           40 u64 max ns                               +8  u64 filename pointer
 ///                                48 u64 histogram[156]                       +16 u64 funcname pointer (matched at return)
 ///                                                                            +24 u64 time spent in callees
-///                                                                            +32 u32 entry line, +36 unused
+///                                                                            +32 u32 entry line, +36 u32 name generation
 ///                                                                            +40 u64 key's funcname pointer
-/// name record (ring buffer): the 24-byte key, u16 filename length, u16 funcname length, u32 truncated bits,
+///                                                                            +48 u32 process epoch, +52 unused
+/// name record (ring buffer): the 32-byte key, u16 filename length, u16 funcname length, u32 truncated bits,
 /// then both strings back to back without NULs.
 /// </code>
 /// </summary>
 public static class CallStatsLayout
 {
-    public const int KeySize = 24;
+    public const int KeySize = 32;
     public const int KeyPidOffset = 0;
     public const int KeyLineOffset = 4;
     public const int KeyFilenameOffset = 8;
     public const int KeyFuncnameOffset = 16;
+    /// <summary>
+    /// How many code objects named by the key's funcname pointer (a slot of <see cref="CallStatsProgram.GenerationsMap"/>)
+    /// had died when the call began: a code object at a freed one's address, with names at its names' addresses, is a
+    /// new row, not the old one's (see <see cref="CallStatsProgram.ForgetProgram"/>).
+    /// </summary>
+    public const int KeyGenerationOffset = 24;
+    /// <summary>The low half of the process's epoch (CodeObjectMemo.EpochsMap): a new program in the same pid is a new row.</summary>
+    public const int KeyEpochOffset = 28;
 
     public const int CallsOffset = 0;
     public const int TimedOffset = 8;
@@ -43,7 +52,7 @@ public static class CallStatsLayout
 
     public const int DefaultMaxFrames = 64;
     public const int StackHeaderSize = 8;
-    public const int FrameSize = 48;
+    public const int FrameSize = 56;
     public const int FrameEntryOffset = 0;
     public const int FrameFilenameOffset = 8;
     public const int FrameFuncnameOffset = 16;
@@ -51,6 +60,8 @@ public static class CallStatsLayout
     public const int FrameLineOffset = 32;
     /// <summary>The name the row is keyed by: the qualified name a USDT entry read from the code object (3.11), else the matched name.</summary>
     public const int FrameKeyNameOffset = 40;
+    public const int FrameGenerationOffset = 36;
+    public const int FrameEpochOffset = 48;
 
     public static int StackValueSize(int maxFrames) => StackHeaderSize + FrameSize * maxFrames;
 

@@ -14,7 +14,10 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="DepthsFd">The <see cref="ActivationStack"/>'s depths (eval-frame sources only, else -1).</param>
 /// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames (eval-frame sources only, else -1).</param>
 /// <param name="TlsOffsetsFd">pid → offset of _Py_tss_tstate, for USDT entries that find their frame through it (<see cref="EntryFrameCode"/>), else -1.</param>
-public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1);
+/// <param name="GenerationsFd">Array of u32: code objects died per (process, name address) slot (<see cref="CallStatsProgram.GenerationsMap"/>).</param>
+/// <param name="EpochsFd">The epochs of <see cref="CodeObjectMemoMaps"/> (a u64 per tgid slot that changes at exec and exit).</param>
+public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1,
+    int GenerationsFd = -1, int EpochsFd = -1);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -47,6 +50,22 @@ public static class CallStatsProgram
     /// <summary>Map names in the generated code (<see cref="Build"/>); <see cref="CallStatsMaps"/> gives their fds.</summary>
     public const string StacksMap = "stacks", StatsMap = "stats", ZeroMap = "zero", ScratchMap = "scratch", RingMap = "ring", PidsMap = "pids";
 
+    /// <summary>
+    /// u64 per slot (the key takes its low half), by a hash of (tgid, a function name's address): how many code objects with that name died in that
+    /// process (<see cref="ForgetProgram"/>). A call's row is keyed with it, so a code object made where a dead one was,
+    /// its names where the dead one's were, starts a row of its own (and its names are sent) instead of adding its calls
+    /// to the dead one's row under the dead one's names. A live function whose slot moves on (another code object of the
+    /// same name died) only continues in a new row with the same names, which user space adds to the first.
+    /// </summary>
+    public const string GenerationsMap = "cgen";
+
+    /// <summary>The memo epochs (<see cref="CodeObjectMemo.EpochsMap"/>'s map), by tgid slot.</summary>
+    public const string EpochsMap = "cepoch";
+
+    /// <summary>Generation slots (a power of two).</summary>
+    public const uint GenerationSlots = 65536;
+    private const int GenerationBits = 16;
+
     private static readonly Register Ctx = Register.R6;
     private static readonly Register PidTgid = Register.R7;
 
@@ -56,6 +75,7 @@ public static class CallStatsProgram
         var fds = new Dictionary<string, int>(StringComparer.Ordinal)
         {
             [StacksMap] = maps.StacksFd, [StatsMap] = maps.StatsFd, [ZeroMap] = maps.ZeroFd, [ScratchMap] = maps.ScratchFd, [RingMap] = maps.RingFd,
+            [GenerationsMap] = maps.GenerationsFd, [EpochsMap] = maps.EpochsFd,
         };
         if (maps.PidsFd is int pids) fds[PidsMap] = pids;
         if (source is CallSiteSource.EvalFrame)
@@ -134,6 +154,7 @@ public static class CallStatsProgram
         switch (kind)
         {
             case CallStatsProbeKind.Entry:
+                emitter.EmitGeneration(emitter.SlotKeyName);
                 emitter.EmitEntry();
                 break;
             case CallStatsProbeKind.TimedReturn:
@@ -149,6 +170,57 @@ public static class CallStatsProgram
         code.Label("out")
             .Mov64(Register.R0, 0)
             .Exit();
+        return code.Assemble();
+    }
+
+    /// <summary>Writes the generation slot index of (this process, the name address in <paramref name="name"/>) onto the stack; returns the slot. Clobbers R1, R2.</summary>
+    private static short EmitGenerationIndex(InstructionBuilder code, Register pidTgid, Register name)
+    {
+        var index = code.Stack.Allocate(4, "generation index");
+        if (name != Register.R1) code.Mov64(Register.R1, name);
+        code.Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32).Lsh64(Register.R2, 47)
+            .Xor64(Register.R1, Register.R2)
+            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
+            .Mul64(Register.R1, Register.R2)
+            .Rsh64(Register.R1, 64 - GenerationBits)
+            .StoreMem(MemorySize.Word, Register.FramePointer, index, Register.R1);
+        return index;
+    }
+
+    /// <summary>
+    /// The uprobe on PyCode_Type's tp_dealloc (<see cref="CodeDeallocSite"/>) for call statistics: the code object in rdi
+    /// is dying, so the generation of each name it can be keyed by (co_name's bytes, and co_qualname's where the version
+    /// has one; compact ASCII strs, whose bytes lie <paramref name="asciiData"/> into the object) moves on.
+    /// </summary>
+    public static AssembledProgram ForgetProgram(CodeLayout layout, int asciiData)
+    {
+        var code = new InstructionBuilder();
+        var codeObject = code.Stack.Allocate(8, "code object");
+        var name = code.Stack.Allocate(8, "name object");
+        code.Mov64(Register.R6, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(Register.R7, Register.R0);
+        PtRegs.Load(code, Register.R1, Register.R6, PtRegs.Rdi);
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1);
+        foreach (var field in new[] { layout.Name, layout.Qualname }.OfType<int>().Distinct())
+        {
+            var next = code.Scope("name")["next"];
+            code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, name)
+                .Mov64(Register.R2, 8)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
+                .Add64(Register.R3, field)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, next)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, name)
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, next)
+                .Add64(Register.R1, asciiData);
+            var index = EmitGenerationIndex(code, Register.R7, Register.R1);
+            MapLookup.Emit(code, GenerationsMap, index, next)
+                .Mov64(Register.R1, 1)
+                .AtomicAdd64(Register.R0, 0, Register.R1)
+                .Label(next);
+        }
+        code.Mov64(Register.R0, 0).Exit();
         return code.Assemble();
     }
 
@@ -168,6 +240,30 @@ public static class CallStatsProgram
         private readonly short SlotTimed = code.Stack.Allocate(8, "timed");
         private readonly short SlotDiscarded = code.Stack.Allocate(8, "discarded frames");
         private readonly short SlotKey = code.Stack.Allocate(KeySize, "stats key");
+        private readonly short SlotGeneration = code.Stack.Allocate(8, "generation and epoch");
+
+        /// <summary>
+        /// The name's generation (<see cref="GenerationsMap"/>) and the process's epoch into the generation slot (u32 each;
+        /// 0 when a map has no value). Clobbers R0–R5.
+        /// </summary>
+        public void EmitGeneration(short nameSlot)
+        {
+            var labels = code.Scope("generation");
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotGeneration, 0)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, nameSlot);
+            var index = EmitGenerationIndex(code, PidTgid, Register.R1);
+            MapLookup.Emit(code, GenerationsMap, index, labels["epoch"])
+                .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
+                .StoreMem(MemorySize.Word, Register.FramePointer, SlotGeneration, Register.R1)
+                .Label(labels["epoch"]);
+            var key = code.Stack.Allocate(4, "epoch key");
+            code.Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32).And64(Register.R1, (int)(CodeObjectMemo.EpochSlots - 1))
+                .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1);
+            MapLookup.Emit(code, EpochsMap, key, labels["done"])
+                .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
+                .StoreMem(MemorySize.Word, Register.FramePointer, (short)(SlotGeneration + 4), Register.R1)
+                .Label(labels["done"]);
+        }
 
         private short Key(int fieldOffset) => (short)(SlotKey + fieldOffset);
 
@@ -210,6 +306,10 @@ public static class CallStatsProgram
                 .StoreMem(MemorySize.DoubleWord, Register.R9, Frame(FrameKeyNameOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotLine)
                 .StoreMem(MemorySize.Word, Register.R9, Frame(FrameLineOffset), Register.R1)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, SlotGeneration)
+                .StoreMem(MemorySize.Word, Register.R9, Frame(FrameGenerationOffset), Register.R1)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(SlotGeneration + 4))
+                .StoreMem(MemorySize.Word, Register.R9, Frame(FrameEpochOffset), Register.R1)
                 .StoreImm(MemorySize.DoubleWord, Register.R9, Frame(FrameChildOffset), 0)
                 // The timestamp comes last so the probe's own cost is charged to the caller, not the callee.
                 .Call(HelperFunction.KtimeGetNs)
@@ -275,6 +375,10 @@ public static class CallStatsProgram
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFilenameOffset), Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R4, Frame(FrameKeyNameOffset))
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyFuncnameOffset), Register.R1)
+                .LoadMem(MemorySize.Word, Register.R1, Register.R4, Frame(FrameGenerationOffset))
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyGenerationOffset), Register.R1)
+                .LoadMem(MemorySize.Word, Register.R1, Register.R4, Frame(FrameEpochOffset))
+                .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyEpochOffset), Register.R1)
                 .StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotTimed, 1)
                 // The caller's frame (if stored) learns how long this callee took.
                 .JumpIf(JumpCondition.Less, Register.R3, 1, "parent_done")
@@ -300,7 +404,10 @@ public static class CallStatsProgram
         /// <summary>Key from the return's own arguments (first line unknown unless <see cref="ReturnKnowsFirstLine"/>), no duration.</summary>
         public void EmitUntimedKey()
         {
-            code.Label("untimed")
+            code.Label("untimed");
+            EmitGeneration(SlotFuncname);
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotGeneration)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, Key(KeyGenerationOffset), Register.R1)
                 .Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32)
                 .StoreMem(MemorySize.Word, Register.FramePointer, Key(KeyPidOffset), Register.R1);
             if (ReturnKnowsFirstLine)

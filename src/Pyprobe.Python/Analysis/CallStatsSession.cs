@@ -37,11 +37,13 @@ public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? Unt
 /// function's names once.
 /// </summary>
 /// <remarks>
-/// <para>A function is keyed by (pid, filename pointer, funcname pointer, first line). Pointers identify the
-/// strings of a live code object cheaply; the names are read once, when the kernel creates the key, and kept in
-/// user space. Remaining risk: if a code object is freed and another with the same first line gets strings at
-/// the same two addresses, its calls are added to the old row under the old names until <see cref="Reset"/>
-/// (which makes the kernel send names again). Two functions with the same name in one file differ by first line.</para>
+/// <para>A function is keyed by (pid, filename pointer, funcname pointer, first line, the name's generation, the
+/// process's epoch). Pointers identify the strings of a live code object cheaply; the names are read once, when the
+/// kernel creates the key, and kept in user space. A code object freed and another made at the same addresses (a
+/// loop of compile/exec) would add its calls to the old row under the old names: a uprobe where code objects die
+/// moves the generation of the dying one's names on (<see cref="CallStatsProgram.ForgetProgram"/>), and exec or exit
+/// moves the process's epoch, so the new code object starts a row of its own. Rows with the same names and first line
+/// are added up. Two functions with the same name in one file differ by first line.</para>
 /// <para>Min and max are a plain compare-and-store on the CPU's own copy: exact unless two threads on one CPU
 /// interleave inside the same function's update (a uprobe handler can be preempted); counts, totals and
 /// histogram buckets use atomic adds and are exact.</para>
@@ -58,7 +60,7 @@ public sealed class CallStatsSession : ILiveSession
     private readonly List<CallStatsTarget> _targets = [];
     private readonly EntryFrameCodes _frameCodes;
 
-    private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func);
+    private readonly record struct NameKey(int Pid, int Line, ulong File, ulong Func, ulong Generation);
 
     private CallStatsSession(SessionCore core, CallStatsOptions options, BpfMap ring, BpfMap stats, BpfMap scratch)
     {
@@ -182,13 +184,63 @@ public sealed class CallStatsSession : ILiveSession
         }
         foreach (var (target, _, _, entry, _) in plans)
             if (entry is not null) _frameCodes.RecordTlsOffsets(target);
+        _generations ??= _core.AddMap(MapSpec.Array("pyprobe_cgen", 8, CallStatsProgram.GenerationSlots));
+        _memo ??= CodeObjectMemoMaps.Create(_core);
         return new CallStatsMaps(_threadStacks?.Fd.Value ?? -1, _stats.Fd.Value, _zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, _pidFilter?.Fd.Value,
-            _depths?.Fd.Value ?? -1, _frames?.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd);
+            _depths?.Fd.Value ?? -1, _frames?.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd, _generations.Fd.Value, _memo.EpochsFd);
+    }
+
+    private BpfMap? _generations;
+    private CodeObjectMemoMaps? _memo;
+
+    /// <summary>
+    /// Puts the program that moves a dying code object's name generations on (<see cref="CallStatsProgram.ForgetProgram"/>)
+    /// where <paramref name="plan"/>'s code objects die, before its call programs. Where the binary does not say where that
+    /// is, calls are keyed as before (a code object at a dead one's addresses may then add to the dead one's row).
+    /// </summary>
+    private void AttachForget(CallPlan plan, CallStatsMaps maps)
+    {
+        var fds = new Dictionary<string, int> { [CallStatsProgram.GenerationsMap] = maps.GenerationsFd };
+        if (plan.Source.FromEvalFrame)
+        {
+            foreach (var pid in plan.Target.Pids)
+            {
+                CPythonBinary binary;
+                try
+                {
+                    using var process = CPythonProcess.Attach(pid);
+                    binary = process.Binary;
+                }
+                catch (Exception e) when (e is UnsupportedRuntimeException or IOException or UnauthorizedAccessException or UsdtException)
+                {
+                    continue; // the call programs' attach reports what is wrong with the process
+                }
+                if (CodeDeallocSite.Find(binary) is not ulong site || binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) continue;
+                using var program = _core.Load("py_calls_free", CallStatsProgram.ForgetProgram(binary.Layout.Code, binary.Facts.Str.AsciiData).BindMaps(fds).Bytecode);
+                _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, binary.UprobePathFor(pid), [new UprobeSite(offset, 0, 0)], pid));
+            }
+            return;
+        }
+        var target = plan.Target;
+        if (CPythonFacts.For(target.Version) is not { } facts || CodeDeallocSite.Find(target.Binary.Elf) is not ulong usdtSite
+            || target.Binary.Elf.TryVirtualAddressToFileOffset(usdtSite, executable: true) is not ulong usdtOffset) return;
+        CodeLayout layout;
+        try
+        {
+            layout = facts.TableLayout?.Code ?? CPythonBinary.FromElf(target.Binary.Elf, target.AttachPath, target.DisplayPath).Layout.Code;
+        }
+        catch (UnsupportedRuntimeException)
+        {
+            return;
+        }
+        using (var program = _core.Load("py_calls_free", CallStatsProgram.ForgetProgram(layout, facts.Str.AsciiData).BindMaps(fds).Bytecode))
+            _core.Attach(program, target, [new UprobeSite(usdtOffset, 0, 0)]);
     }
 
     private void AttachPlans(IReadOnlyList<CallPlan> plans)
     {
         var maps = MapsFor(plans);
+        foreach (var plan in plans) AttachForget(plan, maps);
         foreach (var (target, source, ret, entry, reason) in plans)
         {
             if (source.FromEvalFrame)
@@ -282,7 +334,8 @@ public sealed class CallStatsSession : ILiveSession
         BinaryPrimitives.ReadInt32LittleEndian(key[KeyPidOffset..]),
         BinaryPrimitives.ReadInt32LittleEndian(key[KeyLineOffset..]),
         BinaryPrimitives.ReadUInt64LittleEndian(key[KeyFilenameOffset..]),
-        BinaryPrimitives.ReadUInt64LittleEndian(key[KeyFuncnameOffset..]));
+        BinaryPrimitives.ReadUInt64LittleEndian(key[KeyFuncnameOffset..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(key[KeyGenerationOffset..])); // with the epoch
 
     /// <summary>Clears every function's statistics (e.g. after printing an interval).</summary>
     public void Reset()
