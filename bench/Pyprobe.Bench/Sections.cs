@@ -130,7 +130,7 @@ internal static class Sections
             """);
         if (Added(Tool.PyprobeTrace) > Added(Tool.BpftraceCount))
             report.Behind($"Overhead per call: pyprobe trace adds {Added(Tool.PyprobeTrace):0} ns per call against bpftrace count's {Added(Tool.BpftraceCount):0} ns (CPython {p39.FullVersion}). " +
-                "Not the same work: bpftrace count increments a per-CPU counter, pyprobe trace copies both strings whole (up to 4096 bytes each, bpftrace's str() stops at 64) and the line into a ring record per call. " +
+                "Not the same work: bpftrace count increments a per-CPU counter, pyprobe trace sends a ring record per call with a timestamp and the line, and each function's names whole once (up to 4096 bytes each; bpftrace's str() stops at 64), then by reference (the name-pair memo); the record alone is most of the difference (see where a traced call's time goes). " +
                 (bench.HasCalls ? $"pyprobe's own kernel-side counter, `pyprobe calls`, adds {Added(Tool.PyprobeCalls):0} ns (it also times every call and keeps per-thread stacks)." : ""));
         if (bench.HasCalls && Added(Tool.PyprobeCalls) > Added(Tool.BpftraceCount))
             report.Behind($"Overhead per call: pyprobe calls adds {Added(Tool.PyprobeCalls):0} ns against bpftrace count's {Added(Tool.BpftraceCount):0} ns: calls does more per event (function__entry and function__return both attached, a timestamp and a per-thread stack push/pop, a hash-map update keyed by code location) than a bare counter.");

@@ -4,5 +4,9 @@ namespace Pyprobe.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => CliApp.Run(args);
+    private static int Main(string[] args)
+    {
+        InterruptibleStart.Ensure();
+        return CliApp.Run(args);
+    }
 }

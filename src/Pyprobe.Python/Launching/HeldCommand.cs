@@ -16,12 +16,19 @@ public sealed class HeldCommand : IDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>Set (to 1) by pyprobe in its own environment when it was started with SIGINT ignored.</summary>
+    public const string InterruptWasIgnoredVariable = "PYPROBE_SIGINT_WAS_IGNORED";
+
     public static HeldCommand Start(IReadOnlyList<string> command)
     {
         if (command.Count == 0) throw new UsdtException("no command given after --");
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add("kill -STOP $$; exec \"$@\"");
+        // A pyprobe started with SIGINT ignored runs with it at its default (Pyprobe.Cli.InterruptibleStart); the
+        // command gets it ignored, as it would have without pyprobe.
+        var keepIgnored = Environment.GetEnvironmentVariable(InterruptWasIgnoredVariable) == "1" ? "trap '' INT; " : "";
+        info.ArgumentList.Add(keepIgnored + "kill -STOP $$; exec \"$@\"");
+        info.Environment.Remove(InterruptWasIgnoredVariable); // the command's environment is the user's
         info.ArgumentList.Add("pyprobe-held");
         foreach (var argument in command) info.ArgumentList.Add(argument);
         var process = Process.Start(info) ?? throw new UsdtException($"cannot start {command[0]}");
