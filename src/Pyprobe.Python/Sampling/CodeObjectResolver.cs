@@ -7,7 +7,8 @@ namespace Pyprobe.Python.Sampling;
 /// Names the frames the kernel sampled: reads each code object once from the process (its qualified name,
 /// file, first line and line table) and turns positions into lines. Code objects are cached by address; the
 /// first line the kernel read with the frame is compared with the cached one, so an address reused by another
-/// function is read again. A code object that is gone before it could be read gives an unknown frame.
+/// function is read again. A code object that is gone before it could be read gives an unknown frame (and is tried
+/// again at its next sample).
 /// </summary>
 public sealed class CodeObjectResolver : IFrameResolver, IDisposable
 {
@@ -38,23 +39,29 @@ public sealed class CodeObjectResolver : IFrameResolver, IDisposable
 
     private sealed class ProcessCodeObjects(CPythonProcess process) : IDisposable
     {
-        private readonly Dictionary<ulong, CodeObject?> _codes = [];
+        private readonly Dictionary<ulong, CodeObject> _codes = [];
         private readonly Dictionary<(ulong Code, uint Position), int> _lines = [];
         private readonly CodeObjectReader _reader = new(process);
 
         public bool TryResolve(SampledFrame frame, out StackFrame resolved)
         {
-            if (!_codes.TryGetValue(frame.Code, out var code) || (code is not null && code.FirstLine != (int)frame.FirstLineNo))
+            if (!_codes.TryGetValue(frame.Code, out var code) || code.FirstLine != (int)frame.FirstLineNo)
             {
                 // New, or the address now holds another code object: what was cached for it is stale.
-                if (code is not null) ForgetLines(frame.Code);
+                if (code is not null)
+                {
+                    ForgetLines(frame.Code);
+                    _codes.Remove(frame.Code);
+                }
+                // A failed read is not remembered: the next sample of that address tries again (a read can fail for a
+                // moment, and one failure kept would leave every later sample of a live function unknown).
                 code = _reader.TryRead(frame.Code);
+                if (code is null)
+                {
+                    resolved = default;
+                    return false;
+                }
                 _codes[frame.Code] = code;
-            }
-            if (code is null)
-            {
-                resolved = default;
-                return false;
             }
             if (!_lines.TryGetValue((frame.Code, frame.Position), out var line))
             {
