@@ -176,15 +176,8 @@ public static class CallStatsProgram
     /// <summary>Writes the generation slot index of (this process, the name address in <paramref name="name"/>) onto the stack; returns the slot. Clobbers R1, R2.</summary>
     private static short EmitGenerationIndex(InstructionBuilder code, Register pidTgid, Register name)
     {
-        var index = code.Stack.Allocate(4, "generation index");
         if (name != Register.R1) code.Mov64(Register.R1, name);
-        code.Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32).Lsh64(Register.R2, 47)
-            .Xor64(Register.R1, Register.R2)
-            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
-            .Mul64(Register.R1, Register.R2)
-            .Rsh64(Register.R1, 64 - GenerationBits)
-            .StoreMem(MemorySize.Word, Register.FramePointer, index, Register.R1);
-        return index;
+        return DirectMappedMemo.EmitIndex(code, pidTgid, 47, GenerationBits, "generation index");
     }
 
     /// <summary>
@@ -256,11 +249,8 @@ public static class CallStatsProgram
                 .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
                 .StoreMem(MemorySize.Word, Register.FramePointer, SlotGeneration, Register.R1)
                 .Label(labels["epoch"]);
-            var key = code.Stack.Allocate(4, "epoch key");
-            code.Mov64(Register.R1, PidTgid).Rsh64(Register.R1, 32).And64(Register.R1, (int)(CodeObjectMemo.EpochSlots - 1))
-                .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1);
-            MapLookup.Emit(code, EpochsMap, key, labels["done"])
-                .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
+            DirectMappedMemo.EmitEpoch(code, PidTgid, EpochsMap, CodeObjectMemo.EpochSlots, labels["done"]);
+            code.LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
                 .StoreMem(MemorySize.Word, Register.FramePointer, (short)(SlotGeneration + 4), Register.R1)
                 .Label(labels["done"]);
         }

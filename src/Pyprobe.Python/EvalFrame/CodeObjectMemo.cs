@@ -1,3 +1,5 @@
+using Pyprobe.Usdt.CodeGen;
+
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>Stack slots (u64 each) holding a code object's co_filename and co_qualname (co_name) object pointers.</summary>
@@ -58,26 +60,14 @@ public static class CodeObjectMemo
     /// </summary>
     public static short EmitIndex(InstructionBuilder code, Register pidTgid, short codeSlot)
     {
-        var index = code.Stack.Allocate(4, "memo index");
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, codeSlot)
-            .Rsh64(Register.R1, 4)
-            .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32).Lsh64(Register.R2, 44)
-            .Xor64(Register.R1, Register.R2)
-            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
-            .Mul64(Register.R1, Register.R2)
-            .Rsh64(Register.R1, 64 - SlotBits)
-            .StoreMem(MemorySize.Word, Register.FramePointer, index, Register.R1);
-        return index;
+            .Rsh64(Register.R1, 4);
+        return DirectMappedMemo.EmitIndex(code, pidTgid, 44, SlotBits, "memo index");
     }
 
     /// <summary>R0 = this process's epoch (a u64 in <see cref="EpochsMap"/>), or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
-    private static void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing)
-    {
-        var key = code.Stack.Allocate(4, "epoch key");
-        code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32).And64(Register.R1, (int)(EpochSlots - 1))
-            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1);
-        MapLookup.Emit(code, EpochsMap, key, missing);
-    }
+    private static void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing) =>
+        DirectMappedMemo.EmitEpoch(code, pidTgid, EpochsMap, EpochSlots, missing);
 
     /// <summary>
     /// Copies the memo's value for the code object in <paramref name="codeSlot"/> (untagged) onto the stack and returns
@@ -150,14 +140,8 @@ public static class CodeObjectMemo
             .Label(skip);
     }
 
-    /// <summary><paramref name="check"/> = the xor of the words of the value at <paramref name="value"/> before its check word.</summary>
-    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word)
-    {
-        code.Mov64(check, 0);
-        for (short at = 0; at < CheckAt; at += 8)
-            code.LoadMem(MemorySize.DoubleWord, word, Register.FramePointer, (short)(value + at))
-                .Xor64(check, word);
-    }
+    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word) =>
+        DirectMappedMemo.EmitCheckWord(code, value, CheckAt, check, word);
 
     /// <summary>
     /// The uprobe on PyCode_Type's tp_dealloc (<see cref="CodeDeallocSite"/>): the code object in rdi is dying, so its

@@ -223,42 +223,7 @@ public static class EvalFrameProgram
 
         EmitStringCopies(code);
 
-        // A fingerprint only for bytes copied whole (a failed or short copy must not be what user space remembers): the
-        // copy's length is the str's, and it was not cut. Marked 1 in its field for now.
-        for (var j = 0; j < 2; j++)
-        {
-            var none = code.Scope("copied")["none"];
-            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(eligible + 4 * j))
-                .LoadMem(MemorySize.HalfWord, Register.R2, Scratch, Field(Layout.LengthOffset(j)))
-                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, none)
-                .LoadMem(MemorySize.Word, Register.R1, Scratch, Field(UsdtEventLayout.TruncatedOffset))
-                .And64(Register.R1, 1 << j)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, none)
-                .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), 1)
-                .Label(none);
-        }
-        // From here on every input comes from the record (map memory, whose values the verifier does not follow), and
-        // no register keeps what the path before knew: all paths reach the hashing loops in one state, so the verifier
-        // walks each loop once instead of once per path (192k instructions verified, ~150 ms of attach, before this).
-        code.Mov64(Register.R0, 0).Mov64(Register.R1, 0).Mov64(Register.R2, 0).Mov64(Register.R3, 0).Mov64(Register.R4, 0).Mov64(Register.R5, 0)
-            .Mov64(StringBytes, 0);
-        for (var j = 0; j < 2; j++)
-        {
-            var scope = code.Scope("hash");
-            string none = scope["none"], next = scope["next"];
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Scratch, Field(Layout.FingerprintOffset(j)))
-                .JumpIf(JumpCondition.Equal, Register.R1, 0, next);
-            // Where string j's bytes start among the record's strings: after string 0's.
-            if (j == 0) code.Mov64(Register.R2, 0);
-            else code.LoadMem(MemorySize.HalfWord, Register.R2, Scratch, Field(Layout.LengthOffset(0)));
-            code.LoadMem(MemorySize.HalfWord, Register.R3, Scratch, Field(Layout.LengthOffset(j)));
-            BytesFingerprint.Emit(code, Scratch, Field(Layout.StringsOffset), Register.R2, Register.R3, StringsCapacity, none);
-            code.StoreMem(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), Register.R1)
-                .Jump(next)
-                .Label(none)
-                .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(j)), 0)
-                .Label(next);
-        }
+        BytesFingerprint.EmitForCopiedPair(code, Layout, Scratch, eligible, StringBytes);
         // The bytes the record carries, back from its two lengths (each at most MaxStringLength: the copies cut there).
         var send = code.Scope("learn")["send"];
         code.LoadMem(MemorySize.HalfWord, StringBytes, Scratch, Field(Layout.LengthOffset(0)))
@@ -275,9 +240,6 @@ public static class EvalFrameProgram
         code.Label(send);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
     }
-
-    /// <summary>Bytes the record holds for its strings (both at most MaxStringLength, the second's NUL).</summary>
-    private static int StringsCapacity => Layout.MaxRecordSize - Layout.StringsOffset;
 
     /// <summary>Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each (R9 = bytes copied).</summary>
     private static void EmitStringCopies(InstructionBuilder code)

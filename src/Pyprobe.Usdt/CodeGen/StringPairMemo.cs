@@ -45,26 +45,14 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
     /// </summary>
     public static short EmitIndex(InstructionBuilder code, Register pidTgid, Register first, Register second)
     {
-        var index = code.Stack.Allocate(4, "pair index");
         code.Mov64(Register.R1, second).Lsh64(Register.R1, 17)
-            .Xor64(Register.R1, first)
-            .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32).Lsh64(Register.R2, 47)
-            .Xor64(Register.R1, Register.R2)
-            .LoadImm64(Register.R2, unchecked((long)0x9E3779B97F4A7C15))
-            .Mul64(Register.R1, Register.R2)
-            .Rsh64(Register.R1, 64 - SlotBits)
-            .StoreMem(MemorySize.Word, Register.FramePointer, index, Register.R1);
-        return index;
+            .Xor64(Register.R1, first);
+        return DirectMappedMemo.EmitIndex(code, pidTgid, 47, SlotBits, "pair index");
     }
 
     /// <summary>R0 = pointer to this process's epoch, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
-    private void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing)
-    {
-        var key = code.Stack.Allocate(4, "pair epoch key");
-        code.Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32).And64(Register.R1, (int)(EpochSlots - 1))
-            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R1);
-        MapLookup.Emit(code, EpochsMap, key, missing);
-    }
+    private void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing) =>
+        DirectMappedMemo.EmitEpoch(code, pidTgid, EpochsMap, EpochSlots, missing);
 
     /// <summary>
     /// Looks the pair at record fields <paramref name="firstField"/> and <paramref name="secondField"/> (u64 addresses,
@@ -161,12 +149,6 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
             .Jump(done);
     }
 
-    /// <summary><paramref name="check"/> = the xor of the words of the value at <paramref name="value"/> before its check word.</summary>
-    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word)
-    {
-        code.Mov64(check, 0);
-        for (short at = 0; at < CheckAt; at += 8)
-            code.LoadMem(MemorySize.DoubleWord, word, Register.FramePointer, (short)(value + at))
-                .Xor64(check, word);
-    }
+    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word) =>
+        DirectMappedMemo.EmitCheckWord(code, value, CheckAt, check, word);
 }

@@ -171,43 +171,13 @@ public static class UsdtEventProgram
                 .StoreImm(MemorySize.Word, Register.FramePointer, (short)(eligible + 4 * j), -1)
                 .Label(next);
         }
-        for (var j = 0; j < 2; j++) EmitStringCopy(code, layout, j, scratch, stringBytes);
+        for (var j = 0; j < 2; j++)
+        {
+            code.StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 0);
+            EmitStringCopy(code, layout, j, scratch, stringBytes);
+        }
 
-        // Marked 1 for now: bytes copied whole (the str's length, not cut) of a compact ASCII str.
-        for (var j = 0; j < 2; j++)
-        {
-            var none = code.Scope("copied")["none"];
-            code.StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 0)
-                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(eligible + 4 * j))
-                .LoadMem(MemorySize.HalfWord, Register.R2, scratch, Field(layout.LengthOffset(j)))
-                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, none)
-                .LoadMem(MemorySize.Word, Register.R1, scratch, Field(UsdtEventLayout.TruncatedOffset))
-                .And64(Register.R1, 1 << j)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, 0, none)
-                .StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 1)
-                .Label(none);
-        }
-        // From here every input comes from the record and no register keeps what the paths before knew, so the verifier
-        // walks each hashing loop once (see EvalFrameProgram: 192k instructions verified before it did so there).
-        code.Mov64(Register.R0, 0).Mov64(Register.R1, 0).Mov64(Register.R2, 0).Mov64(Register.R3, 0).Mov64(Register.R4, 0).Mov64(Register.R5, 0)
-            .Mov64(stringBytes, 0);
-        var capacity = layout.MaxRecordSize - layout.StringsOffset;
-        for (var j = 0; j < 2; j++)
-        {
-            var scope = code.Scope("hash");
-            string none = scope["none"], next = scope["next"];
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, fingerprints[j])
-                .JumpIf(JumpCondition.Equal, Register.R1, 0, next);
-            if (j == 0) code.Mov64(Register.R2, 0);
-            else code.LoadMem(MemorySize.HalfWord, Register.R2, scratch, Field(layout.LengthOffset(0)));
-            code.LoadMem(MemorySize.HalfWord, Register.R3, scratch, Field(layout.LengthOffset(j)));
-            BytesFingerprint.Emit(code, scratch, Field(layout.StringsOffset), Register.R2, Register.R3, capacity, none);
-            code.StoreMem(MemorySize.DoubleWord, scratch, fingerprints[j], Register.R1)
-                .Jump(next)
-                .Label(none)
-                .StoreImm(MemorySize.DoubleWord, scratch, fingerprints[j], 0)
-                .Label(next);
-        }
+        BytesFingerprint.EmitForCopiedPair(code, layout, scratch, eligible, stringBytes);
         // The bytes the record carries, back from its two lengths (each at most MaxStringLength: the copies cut there).
         for (var j = 0; j < 2; j++)
         {
