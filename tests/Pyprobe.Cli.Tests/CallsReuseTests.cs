@@ -13,9 +13,6 @@ namespace Pyprobe.Cli.Tests;
 /// </summary>
 public class CallsReuseTests
 {
-    private const int Rounds = 300;
-    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_reuse.py");
-
     [Theory]
     [InlineData("debian:3.9")]
     [InlineData("debian:3.11")]
@@ -24,34 +21,19 @@ public class CallsReuseTests
     [InlineData("debian:3.15")]
     public void EveryRoundIsARowOfItsOwn(string interpreter)
     {
-        using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
+        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
         using var json = new TempFile();
         using var calls = AttachedTracer.Start(["calls", "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--format", "json", "-o", json.Path], out _);
         target.Go();
-        var ids = target.ReadLine();
-        Assert.NotNull(ids);
-        Assert.True(ids["ids ".Length..].Split(' ').Distinct().Count() < Rounds, "no code object address was reused: the workload proves nothing");
+        ReuseWorkload.AssertAddressesWereReused(target.ReadLine());
         AttachedTracer.Signal(calls.Id, "INT");
         var (exit, _, stderr) = AttachedTracer.Finish(calls, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         Assert.Contains("901 calls counted in the kernel", stderr); // 300 modules, 600 function calls, and codecs decode() reading "go"
 
-        var counts = new Dictionary<(string File, string Func), long>();
-        foreach (var row in JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement.EnumerateArray())
-        {
-            var key = (row.GetProperty("filename").GetString()!, row.GetProperty("funcname").GetString()!);
-            if (key.Item1.StartsWith("/generated/", StringComparison.Ordinal)) counts[key] = counts.GetValueOrDefault(key) + row.GetProperty("count").GetInt64();
-        }
-        var expected = 0L;
-        for (var i = 0; i < Rounds; i++)
-        {
-            var file = $"/generated/round_{i}.py";
-            var name = $"r{i}_{new string('x', i % 7)}";
-            Assert.True(counts.GetValueOrDefault((file, name)) == i % 3 + 1, $"{name} in {file}: {counts.GetValueOrDefault((file, name))}, expected {i % 3 + 1}");
-            Assert.True(counts.GetValueOrDefault((file, "<module>")) == 1, $"<module> in {file}: {counts.GetValueOrDefault((file, "<module>"))}");
-            expected += i % 3 + 2;
-        }
-        Assert.Equal(2 * Rounds, counts.Count);
-        Assert.Equal(expected, counts.Values.Sum());
+        var rows = JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement.EnumerateArray()
+            .GroupBy(row => (row.GetProperty("filename").GetString()!, row.GetProperty("funcname").GetString()!))
+            .Select(g => KeyValuePair.Create(g.Key, g.Sum(row => row.GetProperty("count").GetInt64())));
+        ReuseWorkload.AssertEveryRoundExact(ReuseWorkload.Generated(rows), "calls");
     }
 }

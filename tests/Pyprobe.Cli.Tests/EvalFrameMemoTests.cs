@@ -12,8 +12,6 @@ namespace Pyprobe.Cli.Tests;
 /// </summary>
 public partial class EvalFrameMemoTests
 {
-    private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "eval_frame_reuse.py");
-    private const int Rounds = 300;
 
     public static TheoryData<string> Interpreters => new() { "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11" };
 
@@ -21,7 +19,7 @@ public partial class EvalFrameMemoTests
     [MemberData(nameof(Interpreters))]
     public void EveryEventOfAReusedAddressNamesItsOwnRound(string interpreter)
     {
-        using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
+        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
         using var json = new TempFile();
         using var text = new TempFile();
         var pid = target.Pid.ToString(CultureInfo.InvariantCulture);
@@ -31,7 +29,7 @@ public partial class EvalFrameMemoTests
             AttachedTracer.Start(["trace", "function__entry", "function__return", "--time", "none", "-o", text.Path, "-p", pid, "--duration", "60"], out _),
         };
         target.Go();
-        AssertAddressesWereReused(target.ReadLine());
+        ReuseWorkload.AssertAddressesWereReused(target.ReadLine());
         foreach (var tracer in tracers) AttachedTracer.Signal(tracer.Id, "INT");
         foreach (var tracer in tracers)
         {
@@ -50,12 +48,12 @@ public partial class EvalFrameMemoTests
     [InlineData("debian:3.9")]
     public void RawCaptureConvertsEveryRoundExactly(string interpreter)
     {
-        using var target = EvalFrameTraceTests.StartScript(Workload, interpreter);
+        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
         using var raw = new TempFile();
         using var converted = new TempFile();
         using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "raw", "-o", raw.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
         target.Go();
-        AssertAddressesWereReused(target.ReadLine());
+        ReuseWorkload.AssertAddressesWereReused(target.ReadLine());
         AttachedTracer.Interrupt(trace);
         // The workload is gone before convert runs: nothing can be read back from it.
         target.Dispose();
@@ -143,35 +141,12 @@ public partial class EvalFrameMemoTests
         return new TraceOutput(File.ReadAllText(json.Path));
     }
 
-    /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
-    private static void AssertAddressesWereReused(string? line)
-    {
-        Assert.NotNull(line);
-        Assert.StartsWith("ids ", line);
-        var ids = line["ids ".Length..].Split(' ');
-        Assert.Equal(Rounds, ids.Length);
-        Assert.True(ids.Distinct().Count() < Rounds, "no code object address was reused: the workload proves nothing");
-    }
-
-    /// <summary>
-    /// Round i: its function (r&lt;i&gt;_ and i % 7 x's) called i % 3 + 1 times and its &lt;module&gt; once, both in
-    /// /generated/round_i.py, entries and returns alike; no other event names a generated file.
-    /// </summary>
+    /// <summary>Entries and returns alike: <see cref="ReuseWorkload.AssertEveryRoundExact"/>.</summary>
     private static void AssertEveryRoundExact(Dictionary<(string Probe, string Name, string File), int> counts)
     {
         foreach (var probe in new[] { "function__entry", "function__return" })
-        {
-            var expected = 0;
-            for (var i = 0; i < Rounds; i++)
-            {
-                var file = $"/generated/round_{i}.py";
-                var name = $"r{i}_{new string('x', i % 7)}";
-                Assert.True(counts.GetValueOrDefault((probe, name, file)) == i % 3 + 1, $"{probe} {name} in {file}: {counts.GetValueOrDefault((probe, name, file))}, expected {i % 3 + 1}");
-                Assert.True(counts.GetValueOrDefault((probe, "<module>", file)) == 1, $"{probe} <module> in {file}: {counts.GetValueOrDefault((probe, "<module>", file))}");
-                expected += i % 3 + 2;
-            }
-            Assert.Equal(expected, counts.Where(c => c.Key.Probe == probe && c.Key.File.StartsWith("/generated/", StringComparison.Ordinal)).Sum(c => c.Value));
-        }
+            ReuseWorkload.AssertEveryRoundExact(
+                ReuseWorkload.Generated(counts.Where(c => c.Key.Probe == probe).Select(c => KeyValuePair.Create((c.Key.File, c.Key.Name), (long)c.Value))), probe);
     }
 
     private static Dictionary<(string Probe, string Name, string File), int> JsonCounts(TraceOutput output) =>

@@ -19,13 +19,16 @@ public class ForkAndThreadTests
         "for _ in range(5):\n    parent_fn()\n" +
         "print(child, flush=True)\n";
 
+    /// <summary>3.9: USDT probes; 3.13: _PyEval_EvalFrameDefault with the hook written (the child inherits it).</summary>
     [Theory]
-    [InlineData(null)]
-    [InlineData("1")]
-    public void ProcessTraceOfAForkingTargetReportsTheParentOnly(string? forcePerfEvent)
+    [InlineData("3.9", null)]
+    [InlineData("3.9", "1")]
+    [InlineData("3.13", null)]
+    [InlineData("3.13", "1")]
+    public void ProcessTraceOfAForkingTargetReportsTheParentOnly(string version, string? forcePerfEvent)
     {
         Requirements.EnsureRoot();
-        var python = CachedPythons.Get("3.9");
+        var python = CachedPythons.Get(version);
         using var workload = new PythonWorkload(python.Command(), ForkSetup, ForkMeasured);
         using var json = new TempFile();
         using var trace = TraceProcess.Start(["trace", "--format", "json", "-o", json.Path, "-p", workload.Pid.ToString()],

@@ -16,8 +16,9 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="TlsOffsetsFd">pid → offset of _Py_tss_tstate, for USDT entries that find their frame through it (<see cref="EntryFrameCode"/>), else -1.</param>
 /// <param name="GenerationsFd">Array of u32: code objects died per (process, name address) slot (<see cref="CallStatsProgram.GenerationsMap"/>).</param>
 /// <param name="EpochsFd">The epochs of <see cref="CodeObjectMemoMaps"/> (a u64 per tgid slot that changes at exec and exit).</param>
+/// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="PidsFd"/> lookup, or null.</param>
 public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1,
-    int GenerationsFd = -1, int EpochsFd = -1);
+    int GenerationsFd = -1, int EpochsFd = -1, IReadOnlyList<int>? Tgids = null);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -84,14 +85,15 @@ public static class CallStatsProgram
             fds[ActivationStack.FramesMap] = maps.FramesFd;
         }
         if (source is CallSiteSource.Usdt { FrameCode.NeedsTlsOffsets: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
-        return Build(kind, source, maps.PidsFd is not null, maxFrames).BindMaps(fds);
+        return Build(kind, source, maps.PidsFd is not null && maps.Tgids is null, maxFrames, maps.Tgids).BindMaps(fds);
     }
 
     /// <summary>
     /// Generates the program with its maps by name (<see cref="StacksMap"/> …; <see cref="PidsMap"/> when <paramref name="filterPids"/>;
     /// the <see cref="ActivationStack"/>'s for an eval-frame source).
     /// </summary>
-    public static AssembledProgram Build(CallStatsProbeKind kind, CallSiteSource source, bool filterPids, int maxFrames)
+    /// <param name="tgids">Processes to keep, compared as constants (then <paramref name="filterPids"/> is not needed), or null.</param>
+    public static AssembledProgram Build(CallStatsProbeKind kind, CallSiteSource source, bool filterPids, int maxFrames, IReadOnlyList<int>? tgids = null)
     {
         if (source is CallSiteSource.Usdt { Arguments.Count: < 3 } usdt) throw new UsdtException($"function probes have 3 arguments, this site has {usdt.Arguments.Count}");
         if (maxFrames is < MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(maxFrames), "stack size must be between 4 and 1024 frames");
@@ -99,7 +101,7 @@ public static class CallStatsProgram
         code.Mov64(Ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(PidTgid, Register.R0);
-        PidFilter.Emit(code, PidTgid, filterPids ? PidsMap : null, tids: null, "out");
+        PidFilter.Emit(code, PidTgid, filterPids ? PidsMap : null, tids: null, "out", tgids);
         var emitter = new Emitter(code, maxFrames);
 
         if (kind == CallStatsProbeKind.TimedReturn)
@@ -190,11 +192,7 @@ public static class CallStatsProgram
         var code = new InstructionBuilder();
         var codeObject = code.Stack.Allocate(8, "code object");
         var name = code.Stack.Allocate(8, "name object");
-        code.Mov64(Register.R6, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(Register.R7, Register.R0);
-        PtRegs.Load(code, Register.R1, Register.R6, PtRegs.Rdi);
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1);
+        CodeDeallocSite.EmitDyingCodeObject(code, codeObject);
         foreach (var field in new[] { layout.Name, layout.Qualname }.OfType<int>().Distinct())
         {
             var next = code.Scope("name")["next"];

@@ -195,35 +195,14 @@ public sealed class CallStatsSession : ILiveSession
 
     /// <summary>
     /// Puts the program that moves a dying code object's name generations on (<see cref="CallStatsProgram.ForgetProgram"/>)
-    /// where <paramref name="plan"/>'s code objects die, before its call programs. Where the binary does not say where that
+    /// where a USDT plan's code objects die, before its call programs (an eval-frame plan's goes on with them:
+    /// <see cref="AttachForget(CPythonBinary, string, int, CallStatsMaps)"/>). Where the binary does not say where that
     /// is, calls are keyed as before (a code object at a dead one's addresses may then add to the dead one's row).
     /// </summary>
-    private void AttachForget(CallPlan plan, CallStatsMaps maps)
+    private void AttachForget(TraceTarget target, CallStatsMaps maps)
     {
-        var fds = new Dictionary<string, int> { [CallStatsProgram.GenerationsMap] = maps.GenerationsFd };
-        if (plan.Source.FromEvalFrame)
-        {
-            foreach (var pid in plan.Target.Pids)
-            {
-                CPythonBinary binary;
-                try
-                {
-                    using var process = CPythonProcess.Attach(pid);
-                    binary = process.Binary;
-                }
-                catch (Exception e) when (e is UnsupportedRuntimeException or IOException or UnauthorizedAccessException or UsdtException)
-                {
-                    continue; // the call programs' attach reports what is wrong with the process
-                }
-                if (CodeDeallocSite.Find(binary) is not ulong site || binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) continue;
-                using var program = _core.Load("py_calls_free", CallStatsProgram.ForgetProgram(binary.Layout.Code, binary.Facts.Str.AsciiData).BindMaps(fds).Bytecode);
-                _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, binary.UprobePathFor(pid), [new UprobeSite(offset, 0, 0)], pid));
-            }
-            return;
-        }
-        var target = plan.Target;
-        if (CPythonFacts.For(target.Version) is not { } facts || CodeDeallocSite.Find(target.Binary.Elf) is not ulong usdtSite
-            || target.Binary.Elf.TryVirtualAddressToFileOffset(usdtSite, executable: true) is not ulong usdtOffset) return;
+        if (CPythonFacts.For(target.Version) is not { } facts || CodeDeallocSite.Find(target.Binary.Elf) is not ulong site
+            || target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
         CodeLayout layout;
         try
         {
@@ -233,25 +212,40 @@ public sealed class CallStatsSession : ILiveSession
         {
             return;
         }
-        using (var program = _core.Load("py_calls_free", CallStatsProgram.ForgetProgram(layout, facts.Str.AsciiData).BindMaps(fds).Bytecode))
-            _core.Attach(program, target, [new UprobeSite(usdtOffset, 0, 0)]);
+        using var program = _core.Load("py_calls_free", ForgetProgram(layout, facts.Str.AsciiData, maps).Bytecode);
+        _core.Attach(program, target, [new UprobeSite(offset, 0, 0)]);
     }
+
+    /// <summary>The same for one process of an eval-frame plan, whose binary its attach has open.</summary>
+    private void AttachForget(CPythonBinary binary, string path, int pid, CallStatsMaps maps)
+    {
+        if (CodeDeallocSite.Find(binary) is not ulong site || binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
+        using var program = _core.Load("py_calls_free", ForgetProgram(binary.Layout.Code, binary.Facts.Str.AsciiData, maps).Bytecode);
+        _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, path, [new UprobeSite(offset, 0, 0)], pid));
+    }
+
+    private static AssembledProgram ForgetProgram(CodeLayout layout, int asciiData, CallStatsMaps maps) =>
+        CallStatsProgram.ForgetProgram(layout, asciiData).BindMaps(new Dictionary<string, int> { [CallStatsProgram.GenerationsMap] = maps.GenerationsFd });
 
     private void AttachPlans(IReadOnlyList<CallPlan> plans)
     {
-        var maps = MapsFor(plans);
-        foreach (var plan in plans) AttachForget(plan, maps);
+        var sessionMaps = MapsFor(plans);
         foreach (var (target, source, ret, entry, reason) in plans)
         {
+            // The programs are this target's alone: when processes must be filtered, its few pids are compared as constants.
+            var maps = sessionMaps.PidsFd is not null && !target.AllProcesses && target.Pids.Count is > 0 and <= MaxConstantTgids
+                ? sessionMaps with { Tgids = target.Pids }
+                : sessionMaps;
             if (source.FromEvalFrame)
             {
                 EvalFrameAttachment.Attach(_core, target, source,
                     (binary, isReturn, _) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
                         new CallSiteSource.EvalFrame(binary.Facts, binary.Layout), maps, Options.MaxFrames),
-                    entryCookie: 0, returnCookie: 0, "py_calls");
+                    entryCookie: 0, returnCookie: 0, "py_calls", beforePrograms: (pid, binary, path) => AttachForget(binary, path, pid, maps));
                 _targets.Add(new CallStatsTarget(target, true, null, false, source));
                 continue;
             }
+            AttachForget(target, maps);
             // Returns first: a return without its entry is counted untimed; an entry without its return would linger.
             AttachProbe(target, ret!, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps);
             var gated = false;
@@ -267,6 +261,9 @@ public sealed class CallStatsSession : ILiveSession
             _targets.Add(new CallStatsTarget(target, entry is not null, reason, gated, source));
         }
     }
+
+    /// <summary>Most processes a target's programs compare inline.</summary>
+    private const int MaxConstantTgids = 8;
 
     private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps)
     {

@@ -1,3 +1,5 @@
+using Pyprobe.Usdt.CodeGen;
+
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>
@@ -21,6 +23,19 @@ public static class CodeDeallocSite
 
     /// <inheritdoc cref="Find(CPythonBinary)"/>
     public static ulong? Find(Usdt.Elf.ElfImage elf) => elf.TryFindUniqueSymbol("PyCode_Type")?.Value is ulong type ? Find(elf, type) : null;
+
+    /// <summary>
+    /// The start of a program at the site: the context into R6, pid_tgid into R7 and the dying code object (tp_dealloc's
+    /// argument) into <paramref name="codeSlot"/>.
+    /// </summary>
+    public static void EmitDyingCodeObject(InstructionBuilder code, short codeSlot)
+    {
+        code.Mov64(Register.R6, Register.R1)
+            .Call(HelperFunction.GetCurrentPidTgid)
+            .Mov64(Register.R7, Register.R0);
+        PtRegs.Load(code, Register.R1, Register.R6, PtRegs.Rdi);
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
+    }
 
     private static ulong? Find(Usdt.Elf.ElfImage elf, ulong type)
     {

@@ -151,11 +151,7 @@ public static class CodeObjectMemo
     {
         var code = new InstructionBuilder();
         var codeSlot = code.Stack.Allocate(8, "code object");
-        code.Mov64(Register.R6, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(Register.R7, Register.R0);
-        PtRegs.Load(code, Register.R1, Register.R6, PtRegs.Rdi);
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeSlot, Register.R1);
+        CodeDeallocSite.EmitDyingCodeObject(code, codeSlot);
         var index = EmitIndex(code, Register.R7, codeSlot);
         MapLookup.Emit(code, MapName, index, "out")
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, CodeAt)

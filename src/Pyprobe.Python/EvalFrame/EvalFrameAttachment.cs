@@ -31,14 +31,15 @@ public static class EvalFrameAttachment
     /// The session's memo (made on first call), or null for none: where the binary says where code objects die, the
     /// program that forgets them is attached first, and the programs are made to use it.
     /// </param>
+    /// <param name="beforePrograms">Called with each process, its binary and the path its uprobes go on, before any of its programs is attached.</param>
     public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null)
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null, Action<int, CPythonBinary, string>? beforePrograms = null)
     {
         foreach (var pid in target.Pids)
         {
             try
             {
-                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName, memo);
+                AttachOne(core, pid, source, generate, entryCookie, returnCookie, programName, memo, beforePrograms);
             }
             catch (Exception e) when (e is UsdtException or UnsupportedRuntimeException or IOException or Bpf.Sys.SyscallException
                 && target.Pids.Count > 1 && !Launching.ProcessTree.IsAlive(pid))
@@ -49,12 +50,13 @@ public static class EvalFrameAttachment
     }
 
     private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo)
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo, Action<int, CPythonBinary, string>? beforePrograms)
     {
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
         var sites = EvalFrameSites.Find(binary);
         var path = binary.UprobePathFor(pid);
+        beforePrograms?.Invoke(pid, binary, path);
         // Code objects' deaths are probed before anything can remember one.
         var memoized = false;
         if (memo is not null && CodeDeallocSite.Find(binary) is ulong dealloc)

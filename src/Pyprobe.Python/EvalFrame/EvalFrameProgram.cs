@@ -17,7 +17,9 @@ public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 /// <param name="Tids">Threads to keep, or null for all.</param>
 /// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
 /// <param name="Memo">The session's <see cref="CodeObjectMemoMaps"/>, made on first call (only binaries whose code objects' deaths can be probed use it), or null for none.</param>
-public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<CodeObjectMemoMaps>? Memo = null);
+/// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
+public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<CodeObjectMemoMaps>? Memo = null,
+    IReadOnlyList<int>? Tgids = null);
 
 /// <summary>
 /// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
@@ -57,7 +59,7 @@ public static class EvalFrameProgram
             fds[CodeObjectMemo.MapName] = memoMaps.MemoFd;
             fds[CodeObjectMemo.EpochsMap] = memoMaps.EpochsFd;
         }
-        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null, maps.Tids, maps.WakeupThreshold), memo, probeId).BindMaps(fds);
+        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, Tgids: maps.Tgids), memo, probeId).BindMaps(fds);
     }
 
     /// <summary>Generates the program with its maps by name, to bind later.</summary>
@@ -75,12 +77,12 @@ public static class EvalFrameProgram
             code.Mov64(Ctx, Register.R1)
                 .Call(HelperFunction.GetCurrentPidTgid)
                 .Mov64(PidTgid, Register.R0);
-            PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit);
+            PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit, options.Tgids);
             ActivationStack.EmitPush(code, facts, layout, Ctx, PidTgid, codeSlot, Exit, tagCreation: true);
         }
         else if (kind == EvalFrameProgramKind.Return)
         {
-            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
+            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit, tgids: options.Tgids);
             ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
             // The ret of an activation that only created a generator: its entry was not sent either.
             if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
@@ -97,7 +99,7 @@ public static class EvalFrameProgram
         }
         else
         {
-            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit);
+            EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit, tgids: options.Tgids);
             ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
             // Creating a generator is not an activation CPython's profiler or 3.9's probes report, so it sends nothing;
             // with returns traced it is still pushed, tagged, so that its ret is dropped too. The code object's co_flags

@@ -19,14 +19,14 @@ public static class FunctionNamePairs
     public static bool Carries(PythonProbe probe) => probe.Name is "function__entry" or "function__return" or "line";
 
     /// <summary>
-    /// The file address to put the forgetting program on in <paramref name="target"/>'s binary, and the code object's
-    /// layout; null where the memo cannot be kept right (a version whose probes pass other strings, no known layout, or
-    /// a binary that does not say where code objects die): then the strings are interned as before.
+    /// The file address to put the forgetting program on in <paramref name="target"/>'s binary, the code object's layout
+    /// and the str's; null where the memo cannot be kept right (a version whose probes pass other strings, no known
+    /// layout, or a binary that does not say where code objects die): then the strings are interned as before.
     /// </summary>
-    public static (ulong Site, CodeLayout Code, int AsciiData)? Where(TraceTarget target)
+    public static (ulong Site, CodeLayout Code, StrLayout Str)? Where(TraceTarget target)
     {
         if (target.Version is not { Major: 3, Minor: >= 8 and <= 11 } version || CPythonFacts.For(version) is not { } facts || facts.TableLayout is not { } layout) return null;
-        return CodeDeallocSite.Find(target.Binary.Elf) is ulong site ? (site, layout.Code, facts.Str.AsciiData) : null;
+        return CodeDeallocSite.Find(target.Binary.Elf) is ulong site ? (site, layout.Code, facts.Str) : null;
     }
 
     /// <summary>
@@ -39,11 +39,7 @@ public static class FunctionNamePairs
         var codeObject = program.Stack.Allocate(8, "code object");
         var first = program.Stack.Allocate(8, "filename bytes");
         var second = program.Stack.Allocate(8, "name bytes");
-        program.Mov64(Register.R6, Register.R1)
-            .Call(HelperFunction.GetCurrentPidTgid)
-            .Mov64(Register.R7, Register.R0);
-        PtRegs.Load(program, Register.R1, Register.R6, PtRegs.Rdi);
-        program.StoreMem(MemorySize.DoubleWord, Register.FramePointer, codeObject, Register.R1);
+        CodeDeallocSite.EmitDyingCodeObject(program, codeObject);
         foreach (var (slot, offset) in new[] { (first, code.Filename), (second, code.Name) })
         {
             program.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)

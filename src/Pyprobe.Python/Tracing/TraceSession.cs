@@ -193,13 +193,13 @@ public sealed class TraceSession : IEventSession
     /// </summary>
     private StringPairMemo? ForgetNamePairsIn(TraceTarget target)
     {
-        if (FunctionNamePairs.Where(target) is not var (site, code, asciiData)) return null;
+        if (FunctionNamePairs.Where(target) is not var (site, code, str)) return null;
         if (target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return null;
         _memo ??= CodeObjectMemoMaps.Create(_core);
-        using var forget = _core.Load("py_code_free", _memo.PairForgetProgram(code, asciiData).Bytecode);
+        using var forget = _core.Load("py_code_free", _memo.PairForgetProgram(code, str.AsciiData).Bytecode);
         _core.Attach(forget, target, [new UprobeSite(offset, 0, 0)]);
         _pairsRemembered = true;
-        return _memo.Pairs(CPythonFacts.For(target.Version)!.Str.LengthFromAsciiData);
+        return _memo.Pairs(str.LengthFromAsciiData);
     }
 
     /// <summary>Some program sends names by reference after a first record with their bytes and fingerprints (<see cref="FunctionNamePairs"/>).</summary>
@@ -215,7 +215,7 @@ public sealed class TraceSession : IEventSession
 
         // The programs are this target's alone: when processes must be filtered, its few pids are compared as constants
         // (the lookup in the session's pid hash cost each event 65–80 ns more: bench/run.sh --only breakdown).
-        if (maps.TargetsFd is not null && !target.AllProcesses && target.Pids.Count is > 0 and <= MaxConstantTgids) maps = maps with { Tgids = target.Pids };
+        if (ConstantTgids(target, maps.TargetsFd) is { } tgids) maps = maps with { Tgids = tgids };
 
         // One program per distinct argument spec (sites with %rip arguments differ per site).
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
@@ -230,6 +230,10 @@ public sealed class TraceSession : IEventSession
 
     /// <summary>Most processes a target's programs compare inline (see <see cref="AttachProbe"/>).</summary>
     private const int MaxConstantTgids = 8;
+
+    /// <summary>The target's processes when its programs can compare them as constants instead of looking them up in the targets hash; else null.</summary>
+    private static IReadOnlyList<int>? ConstantTgids(TraceTarget target, int? targetsFd) =>
+        targetsFd is not null && !target.AllProcesses && target.Pids.Count is > 0 and <= MaxConstantTgids ? target.Pids : null;
 
     private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
@@ -257,7 +261,7 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, _evalFrameMaps);
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, ConstantTgids(target, maps.TargetsFd) is { } tgids ? _evalFrameMaps with { Tgids = tgids } : _evalFrameMaps);
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>
