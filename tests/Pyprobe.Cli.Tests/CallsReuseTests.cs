@@ -13,15 +13,27 @@ namespace Pyprobe.Cli.Tests;
 /// </summary>
 public class CallsReuseTests
 {
+    /// <remarks>
+    /// With names that are not ASCII (<paramref name="wide"/>) the kernel keys a USDT row by the str's cached UTF-8 copy
+    /// and an eval-frame row by the str's characters, and both must move on where the code object dies; an eval-frame
+    /// row's names travel as CPython holds them (one, two or four bytes a character) and must come out as the same text.
+    /// </remarks>
     [Theory]
-    [InlineData("debian:3.9")]
-    [InlineData("debian:3.11")]
-    [InlineData("pyenv:3.12.1")]
-    [InlineData("debian:3.14")]
-    [InlineData("debian:3.15")]
-    public void EveryRoundIsARowOfItsOwn(string interpreter)
+    [InlineData("debian:3.9", false)]
+    [InlineData("debian:3.11", false)]
+    [InlineData("pyenv:3.12.1", false)]
+    [InlineData("debian:3.14", false)]
+    [InlineData("debian:3.15", false)]
+    [InlineData("debian:3.9", true)]
+    [InlineData("debian:3.11", true)]
+    [InlineData("pyenv:3.9.18", true)]
+    [InlineData("pyenv:3.12.1", true)]
+    [InlineData("debian:3.13", true)]
+    [InlineData("debian:3.14", true)]
+    [InlineData("debian:3.15", true)]
+    public void EveryRoundIsARowOfItsOwn(string interpreter, bool wide)
     {
-        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
+        using var target = ReuseWorkload.Start(interpreter, wide);
         using var json = new TempFile();
         using var calls = AttachedTracer.Start(["calls", "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--format", "json", "-o", json.Path], out _);
         target.Go();
@@ -34,6 +46,6 @@ public class CallsReuseTests
         var rows = JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement.EnumerateArray()
             .GroupBy(row => (row.GetProperty("filename").GetString()!, row.GetProperty("funcname").GetString()!))
             .Select(g => KeyValuePair.Create(g.Key, g.Sum(row => row.GetProperty("count").GetInt64())));
-        ReuseWorkload.AssertEveryRoundExact(ReuseWorkload.Generated(rows), "calls");
+        ReuseWorkload.AssertEveryRoundExact(ReuseWorkload.Generated(rows), "calls", wide);
     }
 }

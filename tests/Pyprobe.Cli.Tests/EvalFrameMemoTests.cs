@@ -13,13 +13,28 @@ namespace Pyprobe.Cli.Tests;
 public partial class EvalFrameMemoTests
 {
 
-    public static TheoryData<string> Interpreters => new() { "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11" };
+    private static readonly string[] Pythons = ["pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11"];
+
+    /// <summary>Every interpreter with ASCII names and with names that are not (see <see cref="ReuseWorkload.Names"/>).</summary>
+    public static TheoryData<string, bool> Interpreters
+    {
+        get
+        {
+            var data = new TheoryData<string, bool>();
+            foreach (var python in Pythons)
+            {
+                data.Add(python, false);
+                data.Add(python, true);
+            }
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Interpreters))]
-    public void EveryEventOfAReusedAddressNamesItsOwnRound(string interpreter)
+    public void EveryEventOfAReusedAddressNamesItsOwnRound(string interpreter, bool wide)
     {
-        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
+        using var target = ReuseWorkload.Start(interpreter, wide);
         using var json = new TempFile();
         using var text = new TempFile();
         var pid = target.Pid.ToString(CultureInfo.InvariantCulture);
@@ -37,18 +52,19 @@ public partial class EvalFrameMemoTests
             Assert.True(exit == 0, stderr);
             Assert.Contains(", 0 lost", stderr);
         }
-        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(json.Path))));
-        AssertEveryRoundExact(TextCounts(File.ReadAllLines(text.Path)));
+        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(json.Path))), wide);
+        AssertEveryRoundExact(TextCounts(File.ReadAllLines(text.Path)), wide);
     }
 
     /// <summary>A raw capture holds records that only name strings another record carries: convert resolves them from the capture alone.</summary>
     [Theory]
-    [InlineData("pyenv:3.12.1")]
-    [InlineData("debian:3.14")]
-    [InlineData("debian:3.9")]
-    public void RawCaptureConvertsEveryRoundExactly(string interpreter)
+    [InlineData("pyenv:3.12.1", false)]
+    [InlineData("debian:3.14", false)]
+    [InlineData("debian:3.9", false)]
+    [InlineData("pyenv:3.12.1", true)]
+    public void RawCaptureConvertsEveryRoundExactly(string interpreter, bool wide)
     {
-        using var target = EvalFrameTraceTests.StartScript(ReuseWorkload.Script, interpreter);
+        using var target = ReuseWorkload.Start(interpreter, wide);
         using var raw = new TempFile();
         using var converted = new TempFile();
         using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "--format", "raw", "-o", raw.Path, "-p", target.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60"], out _);
@@ -59,7 +75,7 @@ public partial class EvalFrameMemoTests
         target.Dispose();
         var convert = PyprobeBinary.Run("convert", raw.Path, "--format", "json", "-o", converted.Path);
         Assert.True(convert.ExitCode == 0, convert.ToString());
-        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(converted.Path))));
+        AssertEveryRoundExact(JsonCounts(new TraceOutput(File.ReadAllText(converted.Path))), wide);
     }
 
     /// <summary>
@@ -142,11 +158,11 @@ public partial class EvalFrameMemoTests
     }
 
     /// <summary>Entries and returns alike: <see cref="ReuseWorkload.AssertEveryRoundExact"/>.</summary>
-    private static void AssertEveryRoundExact(Dictionary<(string Probe, string Name, string File), int> counts)
+    private static void AssertEveryRoundExact(Dictionary<(string Probe, string Name, string File), int> counts, bool wide)
     {
         foreach (var probe in new[] { "function__entry", "function__return" })
             ReuseWorkload.AssertEveryRoundExact(
-                ReuseWorkload.Generated(counts.Where(c => c.Key.Probe == probe).Select(c => KeyValuePair.Create((c.Key.File, c.Key.Name), (long)c.Value))), probe);
+                ReuseWorkload.Generated(counts.Where(c => c.Key.Probe == probe).Select(c => KeyValuePair.Create((c.Key.File, c.Key.Name), (long)c.Value))), probe, wide);
     }
 
     private static Dictionary<(string Probe, string Name, string File), int> JsonCounts(TraceOutput output) =>

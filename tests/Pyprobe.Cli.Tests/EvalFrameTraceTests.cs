@@ -164,7 +164,11 @@ public class EvalFrameTraceTests
     private static WaitingWorkload StartWorkload(string interpreter, params string[] options) => StartScript(Workload, interpreter, options);
 
     /// <summary>Any workload script that prints "ready" and waits for "go", started the same way.</summary>
-    internal static WaitingWorkload StartScript(string script, string interpreter, params string[] options)
+    internal static WaitingWorkload StartScript(string script, string interpreter, params string[] options) =>
+        StartScript(script, [], interpreter, options);
+
+    /// <summary>The same, with arguments for the script.</summary>
+    internal static WaitingWorkload StartScript(string script, IReadOnlyList<string> arguments, string interpreter, params string[] options)
     {
         var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
         List<string> command;
@@ -173,12 +177,12 @@ public class EvalFrameTraceTests
             var minor = string.Join('.', version.Split('.').Take(2));
             var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
             if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
-            command = [binary, .. options, script];
+            command = [binary, .. options, script, .. arguments];
         }
         else
         {
             var python = CachedPythons.Get(version);
-            command = python.Command([.. options, script]);
+            command = python.Command([.. options, script, .. arguments]);
         }
         return WaitingWorkload.Start(command);
     }

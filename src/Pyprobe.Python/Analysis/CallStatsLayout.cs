@@ -66,7 +66,8 @@ public static class CallStatsLayout
     public static int StackValueSize(int maxFrames) => StackHeaderSize + FrameSize * maxFrames;
 
     public const int NameLengthsOffset = KeySize;   // u16 filename length, u16 funcname length
-    public const int NameTruncatedOffset = KeySize + 4; // bits 0-1: a name was cut; CarriesCallFlag: see below
+    /// <summary>Bits 0-1: a name was cut; from bit 16 their encodings (as an event record's: UsdtEventLayout.EncodingShift); CarriesCallFlag: see below.</summary>
+    public const int NameTruncatedOffset = KeySize + 4;
     /// <summary>
     /// Set in the name record's flags when the record also carries one call: the kernel could not create the
     /// function's statistics entry (no memory at that moment, or the table full), so the call travels to user space.

@@ -103,6 +103,8 @@ public static class CallStatsProgram
             .Mov64(PidTgid, Register.R0);
         PidFilter.Emit(code, PidTgid, filterPids ? PidsMap : null, tids: null, "out", tgids);
         var emitter = new Emitter(code, maxFrames);
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, emitter.Forms.Filename, 0)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, emitter.Forms.Name, 0);
 
         if (kind == CallStatsProbeKind.TimedReturn)
             code.Call(HelperFunction.KtimeGetNs).StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotNow, Register.R0);
@@ -144,7 +146,7 @@ public static class CallStatsProgram
                 if (creation) ActivationStack.EmitSkipCreation(code, codeObject, "out");
                 span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: false);
             }
-            CodeObjectFields.EmitFields(code, frame.Facts, span, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine));
+            CodeObjectFields.EmitFields(code, frame.Facts, span, new CodeObjectSlots(emitter.SlotFilename, emitter.SlotFuncname, emitter.SlotLine, emitter.Forms));
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, emitter.SlotFuncname)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotKeyName, Register.R1);
             emitter.ReturnKnowsFirstLine = true;
@@ -184,14 +186,18 @@ public static class CallStatsProgram
 
     /// <summary>
     /// The uprobe on PyCode_Type's tp_dealloc (<see cref="CodeDeallocSite"/>) for call statistics: the code object in rdi
-    /// is dying, so the generation of each name it can be keyed by (co_name's bytes, and co_qualname's where the version
-    /// has one; compact ASCII strs, whose bytes lie <paramref name="asciiData"/> into the object) moves on.
+    /// is dying, so the generation of each name it can be keyed by moves on: co_name's, and co_qualname's where the version
+    /// has one, each by the address of its bytes: inline for a compact ASCII str; for another compact str both its
+    /// characters (as the eval-frame programs name it) and its cached UTF-8 copy (as USDT's arguments do).
     /// </summary>
-    public static AssembledProgram ForgetProgram(CodeLayout layout, int asciiData)
+    public static AssembledProgram ForgetProgram(CodeLayout layout, StrLayout str)
     {
         var code = new InstructionBuilder();
         var codeObject = code.Stack.Allocate(8, "code object");
         var name = code.Stack.Allocate(8, "name object");
+        // The str from its state to its cached UTF-8 pointer (PyCompactUnicodeObject: header, utf8_length, utf8).
+        var utf8Pointer = str.AsciiData + 8;
+        var tail = code.Stack.Allocate((utf8Pointer + 8 - str.State + 7) / 8 * 8, "str state to utf8");
         CodeDeallocSite.EmitDyingCodeObject(code, codeObject);
         foreach (var field in new[] { layout.Name, layout.Qualname }.OfType<int>().Distinct())
         {
@@ -204,15 +210,39 @@ public static class CallStatsProgram
                 .JumpIf(JumpCondition.NotEqual, Register.R0, 0, next)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, name)
                 .JumpIf(JumpCondition.Equal, Register.R1, 0, next)
-                .Add64(Register.R1, asciiData);
-            var index = EmitGenerationIndex(code, Register.R7, Register.R1);
-            MapLookup.Emit(code, GenerationsMap, index, next)
-                .Mov64(Register.R1, 1)
-                .AtomicAdd64(Register.R0, 0, Register.R1)
-                .Label(next);
+                .Add64(Register.R1, str.AsciiData);
+            EmitBump(code);
+            // A str that is not ASCII is keyed by its characters (eval-frame sources) or by its cached UTF-8 copy (USDT's).
+            code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, tail)
+                .Mov64(Register.R2, utf8Pointer + 8 - str.State)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, name)
+                .Add64(Register.R3, str.State)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, next)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, tail)
+                .And64(Register.R1, (int)StrLayout.CompactAsciiBits)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, (int)StrLayout.CompactBit, next)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, name)
+                .Add64(Register.R1, str.CompactData);
+            EmitBump(code);
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(tail + utf8Pointer - str.State))
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, next);
+            EmitBump(code);
+            code.Label(next);
         }
         code.Mov64(Register.R0, 0).Exit();
         return code.Assemble();
+
+        // The generation of (this process, the name address in R1) moves on; clobbers R0–R5.
+        static void EmitBump(InstructionBuilder code)
+        {
+            var bumped = code.Scope("bump")["done"];
+            var index = EmitGenerationIndex(code, Register.R7, Register.R1);
+            MapLookup.Emit(code, GenerationsMap, index, bumped)
+                .Mov64(Register.R1, 1)
+                .AtomicAdd64(Register.R0, 0, Register.R1)
+                .Label(bumped);
+        }
     }
 
     /// <summary>The fragments of one program, sharing its builder and stack slots.</summary>
@@ -224,6 +254,9 @@ public static class CallStatsProgram
         /// <summary>The name an entry's row is keyed by (what <see cref="SlotFuncname"/> holds unless the entry read a qualified name).</summary>
         public readonly short SlotKeyName = code.Stack.Allocate(8, "key funcname");
         public readonly short SlotLine = code.Stack.Allocate(8, "line");
+        /// <summary>How <see cref="SlotFilename"/>'s and <see cref="SlotFuncname"/>'s bytes are held (0: UTF-8, as USDT gives them).</summary>
+        public readonly StrFormSlots Forms = new(code.Stack.Allocate(8, "filename form"), code.Stack.Allocate(8, "funcname form"));
+        private readonly short SlotCopyForm = code.Stack.Allocate(8, "form of the copy");
         public readonly short SlotNow = code.Stack.Allocate(8, "now");
         public readonly short SlotTid = code.Stack.Allocate(4, "tid");
         private readonly short SlotDuration = code.Stack.Allocate(8, "duration");
@@ -503,17 +536,29 @@ public static class CallStatsProgram
                     code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot)
                         .StoreMem(MemorySize.DoubleWord, scratch, Record(field), Register.R1);
             }
-            EmitStringCopy(0, KeyFilenameOffset, scratch, bytes);
-            EmitStringCopy(1, KeyFuncnameOffset, scratch, bytes);
+            EmitStringCopy(0, KeyFilenameOffset, SlotFilename, Forms.Filename, scratch, bytes);
+            EmitStringCopy(1, KeyFuncnameOffset, SlotFuncname, Forms.Name, scratch, bytes);
             RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, withCall ? StatsFullCounter : LostNamesCounter);
             code.Label(sent);
         }
 
-        private void EmitStringCopy(int index, int pointerOffset, Register scratch, Register bytes)
+        /// <summary>
+        /// Copies the string the key's pointer at <paramref name="pointerOffset"/> names: held as <paramref name="formSlot"/>
+        /// says when it is the string this program read (<paramref name="readSlot"/>), else as UTF-8 (USDT's).
+        /// </summary>
+        private void EmitStringCopy(int index, int pointerOffset, short readSlot, short formSlot, Register scratch, Register bytes)
         {
-            code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset));
-            UserStringCopy.Emit(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, keep: MaxNameLength, readSize: MaxNameLength + 1,
-                new StringFields(Record(NameLengthsOffset + 2 * index), MemorySize.HalfWord, Record(NameTruncatedOffset), index));
+            var copy = code.Scope("copy")["form"];
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotCopyForm, 0)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset))
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, readSlot)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R3, copy)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, formSlot)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotCopyForm, Register.R1)
+                .Label(copy);
+            CodeObjectFields.EmitCopy(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, keep: MaxNameLength, readSize: MaxNameLength + 1,
+                new StringFields(Record(NameLengthsOffset + 2 * index), MemorySize.HalfWord, Record(NameTruncatedOffset), index),
+                SlotCopyForm, Usdt.CodeGen.UsdtEventLayout.EncodingShift(index));
         }
 
         /// <summary>R0 = the all-zero value, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>

@@ -1,6 +1,7 @@
 using System.Text;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Sessions;
+using Pyprobe.Usdt.CodeGen;
 using static Pyprobe.Python.Analysis.CallStatsLayout;
 
 namespace Pyprobe.Python.Analysis;
@@ -212,7 +213,7 @@ public sealed class CallStatsSession : ILiveSession
         {
             return;
         }
-        using var program = _core.Load("py_calls_free", ForgetProgram(layout, facts.Str.AsciiData, maps).Bytecode);
+        using var program = _core.Load("py_calls_free", ForgetProgram(layout, facts.Str, maps).Bytecode);
         _core.Attach(program, target, [new UprobeSite(offset, 0, 0)]);
     }
 
@@ -220,12 +221,12 @@ public sealed class CallStatsSession : ILiveSession
     private void AttachForget(CPythonBinary binary, string path, int pid, CallStatsMaps maps)
     {
         if (CodeDeallocSite.Find(binary) is not ulong site || binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
-        using var program = _core.Load("py_calls_free", ForgetProgram(binary.Layout.Code, binary.Facts.Str.AsciiData, maps).Bytecode);
+        using var program = _core.Load("py_calls_free", ForgetProgram(binary.Layout.Code, binary.Facts.Str, maps).Bytecode);
         _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, path, [new UprobeSite(offset, 0, 0)], pid));
     }
 
-    private static AssembledProgram ForgetProgram(CodeLayout layout, int asciiData, CallStatsMaps maps) =>
-        CallStatsProgram.ForgetProgram(layout, asciiData).BindMaps(new Dictionary<string, int> { [CallStatsProgram.GenerationsMap] = maps.GenerationsFd });
+    private static AssembledProgram ForgetProgram(CodeLayout layout, StrLayout str, CallStatsMaps maps) =>
+        CallStatsProgram.ForgetProgram(layout, str).BindMaps(new Dictionary<string, int> { [CallStatsProgram.GenerationsMap] = maps.GenerationsFd });
 
     private void AttachPlans(IReadOnlyList<CallPlan> plans)
     {
@@ -305,12 +306,17 @@ public sealed class CallStatsSession : ILiveSession
         int fileLength = BinaryPrimitives.ReadUInt16LittleEndian(record[NameLengthsOffset..]);
         int funcLength = BinaryPrimitives.ReadUInt16LittleEndian(record[(NameLengthsOffset + 2)..]);
         if (NameStringsOffset + fileLength + funcLength > record.Length) return;
-        var file = Encoding.UTF8.GetString(record.Slice(NameStringsOffset, fileLength));
-        var func = Encoding.UTF8.GetString(record.Slice(NameStringsOffset + fileLength, funcLength));
+        var flags = BinaryPrimitives.ReadUInt32LittleEndian(record[NameTruncatedOffset..]);
+        var file = NameOf(flags, 0, record.Slice(NameStringsOffset, fileLength));
+        var func = NameOf(flags, 1, record.Slice(NameStringsOffset + fileLength, funcLength));
         _names[key] = (file, func);
         _namesByPointers[(key.Pid, key.File, key.Func)] = (file, func);
-        if ((BinaryPrimitives.ReadUInt32LittleEndian(record[NameTruncatedOffset..]) & CarriesCallFlag) != 0) AddCarriedCall(key, record);
+        if ((flags & CarriesCallFlag) != 0) AddCarriedCall(key, record);
     }
+
+    /// <summary>Name <paramref name="index"/> of a name record whose flags word is <paramref name="flags"/>, made UTF-8 where the kernel sent a str's characters.</summary>
+    private static string NameOf(uint flags, int index, ReadOnlySpan<byte> bytes) =>
+        Encoding.UTF8.GetString(StringTranscoder.ToUtf8((StringEncoding)((flags >> UsdtEventLayout.EncodingShift(index)) & 3), bytes));
 
     /// <summary>A call the kernel could not put in its table, counted here exactly as the kernel would have.</summary>
     private void AddCarriedCall(NameKey key, ReadOnlySpan<byte> record)

@@ -121,8 +121,15 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         if (dropCreation is not null) EmitCreationCheck(code, word, codeObject, dropCreation);
         if (Layout.Code.Qualname is not null)
         {
-            // The filename is the probe's already (same str object): read into a slot of its own and dropped.
-            CodeObjectFields.Emit(code, Facts, Layout, codeObject, new CodeObjectSlots(word, nameSlot, lineSlot));
+            // The filename is the probe's already (same str object): read into a slot of its own and dropped. A qualified
+            // name with no UTF-8 copy (one that is not ASCII, which nothing asked to encode) leaves the probe's co_name.
+            var qualname = code.Stack.Allocate(8, "qualified name");
+            CodeObjectFields.Emit(code, Facts, Layout, codeObject, new CodeObjectSlots(word, qualname, lineSlot));
+            var unnamed = code.Scope("qualname")["none"];
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, qualname)
+                .JumpIf(JumpCondition.Equal, Register.R1, 0, unnamed)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, nameSlot, Register.R1)
+                .Label(unnamed);
             if (foundSlot is short found) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, found, 1);
             code.Label(keep);
             return;

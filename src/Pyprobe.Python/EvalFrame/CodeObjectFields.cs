@@ -1,10 +1,23 @@
+using Pyprobe.Usdt.CodeGen;
+
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>Stack slots (u64 each) that receive what identifies a code object, as the USDT function probes give it.</summary>
-/// <param name="Filename">char * of co_filename's UTF-8 bytes (0 when unreadable: an empty string).</param>
-/// <param name="Name">char * of co_qualname's (co_name's before 3.11) UTF-8 bytes.</param>
+/// <param name="Filename">Address of co_filename's bytes (0 when unreadable: an empty string).</param>
+/// <param name="Name">Address of co_qualname's (co_name's before 3.11) bytes.</param>
 /// <param name="FirstLine">co_firstlineno, zero-extended.</param>
-public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine);
+/// <param name="Forms">
+/// Where to say how each str's bytes are held (<see cref="StrFormSlots"/>); without them a str that is not ASCII is
+/// named by its cached UTF-8 copy, which CPython makes only when asked (NULL, an empty name, when it never was).
+/// </param>
+public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine, StrFormSlots? Forms = null);
+
+/// <summary>
+/// Stack slots (u64 each) saying how the bytes at a str's address are held: 0 for UTF-8 up to a NUL (a compact ASCII
+/// str), else a non-ASCII str's characters as CPython keeps them: <see cref="Usdt.CodeGen.StringEncoding"/> &lt;&lt; 32 |
+/// their byte count (<see cref="CodeObjectFields.EmitCopy"/> copies either).
+/// </summary>
+public sealed record StrFormSlots(short Filename, short Name);
 
 /// <summary>Where a code object's span was read onto the stack (see <see cref="CodeObjectFields.EmitReadSpan"/>).</summary>
 /// <param name="Layout">The code object's layout.</param>
@@ -84,9 +97,9 @@ public static class CodeObjectFields
             // int co_firstlineno, zero-extended.
             .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, span.At(c.FirstLineNo))
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, into.FirstLine, Register.R1);
-        var state = code.Stack.Allocate(8, "str state");
-        EmitStringData(code, facts.Str, filenameObject, state, into.Filename);
-        EmitStringData(code, facts.Str, nameObject, state, into.Name);
+        var header = code.Stack.Allocate(StrHeaderSize, "str header");
+        EmitStringHeader(code, facts.Str, filenameObject, header, into.Filename, into.Forms?.Filename);
+        EmitStringHeader(code, facts.Str, nameObject, header, into.Name, into.Forms?.Name);
     }
 
     /// <summary>
@@ -108,61 +121,133 @@ public static class CodeObjectFields
         code.JumpIf(JumpCondition.Equal, Register.R1, 0, missing);
     }
 
-    /// <summary>
-    /// <paramref name="dataSlot"/> = where the UTF-8 bytes of the str at <paramref name="objectSlot"/> are: inline after
-    /// the header for a compact ASCII str, else its cached utf8 pointer (NULL when never asked for: an empty name).
-    /// </summary>
-    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short stateSlot, short dataSlot) =>
-        EmitStringData(code, str, objectSlot, stateSlot, str.State, 4, stateSlot, dataSlot);
-
     /// <summary>Bytes of a str's header read by <see cref="EmitStringHeader"/>: length, hash, state (4 of its 8).</summary>
     public const int StrHeaderSize = 24;
 
     /// <summary>
-    /// As <see cref="EmitStringData"/> (the data pointer into <paramref name="dataSlot"/>), reading the str's length, hash
-    /// and state in one read into <paramref name="headerSlot"/> (<see cref="StrHeaderSize"/> bytes, 8-aligned; zeros when
-    /// there is no str): the same cost as reading the state alone. Clobbers R0–R5.
+    /// <paramref name="dataSlot"/> = where the bytes of the str at <paramref name="objectSlot"/> are: inline after the
+    /// header for a compact ASCII str; for another compact str its characters inline after the longer header, described
+    /// in <paramref name="formSlot"/> (<see cref="StrFormSlots"/>), or without a form slot its cached UTF-8 copy (NULL
+    /// when never asked for: an empty name). The str's length, hash and state are read in one read into
+    /// <paramref name="headerSlot"/> (<see cref="StrHeaderSize"/> bytes, 8-aligned; zeros when there is no str): the
+    /// same cost as reading the state alone. Clobbers R0–R5.
     /// </summary>
-    public static void EmitStringHeader(InstructionBuilder code, StrLayout str, short objectSlot, short headerSlot, short dataSlot)
-    {
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(headerSlot + 8), 0)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(headerSlot + 16), 0);
-        EmitStringData(code, str, objectSlot, headerSlot, str.Length, StrHeaderSize, (short)(headerSlot + str.State - str.Length), dataSlot);
-    }
-
-    /// <summary>Reads <paramref name="size"/> bytes of the str from <paramref name="from"/> into <paramref name="readSlot"/>, the state lying at <paramref name="stateSlot"/>.</summary>
-    private static void EmitStringData(InstructionBuilder code, StrLayout str, short objectSlot, short readSlot, int from, int size, short stateSlot, short dataSlot)
+    public static void EmitStringHeader(InstructionBuilder code, StrLayout str, short objectSlot, short headerSlot, short dataSlot, short? formSlot = null)
     {
         var scope = code.Scope("strdata");
         string ascii = scope["ascii"], done = scope["done"];
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, readSlot, 0)
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, readSlot)
-            .Mov64(Register.R2, size)
+        var state = (short)(headerSlot + str.State - str.Length);
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0);
+        if (formSlot is short clear) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, clear, 0);
+        for (var offset = 0; offset < StrHeaderSize; offset += 8)
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(headerSlot + offset), 0);
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, headerSlot)
+            .Mov64(Register.R2, StrHeaderSize)
             .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, done)
-            .Add64(Register.R3, from)
+            .Add64(Register.R3, str.Length)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, done)
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, stateSlot)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, state)
             .Mov64(Register.R2, Register.R1)
             .And64(Register.R2, (int)StrLayout.CompactAsciiBits)
             .JumpIf(JumpCondition.Equal, Register.R2, (int)StrLayout.CompactAsciiBits, ascii)
-            .And64(Register.R1, (int)StrLayout.CompactBit)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            .Mov64(Register.R2, Register.R1)
+            .And64(Register.R2, (int)StrLayout.CompactBit)
+            .JumpIf(JumpCondition.Equal, Register.R2, 0, done);
+        if (formSlot is short form)
+        {
+            // PyCompactUnicodeObject: its characters right after it, kind (1, 2 or 4) bytes each.
+            string two = scope["two"], four = scope["four"], sized = scope["sized"];
+            code.Rsh64(Register.R1, StrLayout.KindShift)
+                .And64(Register.R1, (int)StrLayout.KindMask)
+                .JumpIf(JumpCondition.Equal, Register.R1, 2, two)
+                .JumpIf(JumpCondition.Equal, Register.R1, 4, four)
+                .JumpIf(JumpCondition.NotEqual, Register.R1, 1, done)
+                .Mov64(Register.R2, (int)StringEncoding.Latin1)
+                .Jump(sized)
+                .Label(two)
+                .Mov64(Register.R2, (int)StringEncoding.Utf16)
+                .Jump(sized)
+                .Label(four)
+                .Mov64(Register.R2, (int)StringEncoding.Utf32)
+                .Label(sized)
+                // Byte count = length × kind, kept within 32 bits (a longer name is cut at the copy anyway).
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, headerSlot)
+                .JumpIf(JumpCondition.Greater, Register.R3, 1 << 24, done)
+                .Mul64(Register.R3, Register.R1)
+                .Lsh64(Register.R2, 32)
+                .Or64(Register.R2, Register.R3)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, form, Register.R2)
+                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlot)
+                .Add64(Register.R1, str.CompactData)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, dataSlot, Register.R1)
+                .Jump(done);
+        }
+        else
+        {
             // PyCompactUnicodeObject: the header, utf8_length, then char *utf8.
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, dataSlot)
-            .Mov64(Register.R2, 8)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
-            .Add64(Register.R3, str.AsciiData + 8)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
-            .Jump(done)
-            .Label(ascii)
+            code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, dataSlot)
+                .Mov64(Register.R2, 8)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
+                .Add64(Register.R3, str.AsciiData + 8)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
+                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
+                .Jump(done);
+        }
+        code.Label(ascii)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlot)
             .Add64(Register.R1, str.AsciiData)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, dataSlot, Register.R1)
             .Label(done);
+    }
+
+    /// <summary>
+    /// Copies the str whose bytes' address is in R3 into the record, as <see cref="UserStringCopy"/> does, and where
+    /// <paramref name="formSlot"/> says they are not UTF-8 (<see cref="StrFormSlots"/>) copies that many bytes instead (cut
+    /// to <paramref name="keep"/>, a multiple of 4, so at a character's end) and puts their encoding in the flags word
+    /// at <paramref name="encodingShift"/>. Leaves the length added to <paramref name="cursor"/>. Clobbers R0–R5.
+    /// </summary>
+    public static void EmitCopy(InstructionBuilder code, Register record, int dataOffset, Register cursor, int keep, int readSize, StringFields fields, short formSlot, int encodingShift)
+    {
+        if (keep % 4 != 0) throw new ArgumentOutOfRangeException(nameof(keep), "a cut must end a character of 1, 2 or 4 bytes");
+        var scope = code.Scope("strcopy");
+        string utf8 = scope["utf8"], fits = scope["fits"], read = scope["read"], done = scope["done"];
+        var size = code.Stack.Allocate(8, "copy size");
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, formSlot)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, utf8)
+            // The encoding into the flags word (its other bits may be set already).
+            .Mov64(Register.R2, Register.R1)
+            .Rsh64(Register.R2, 32)
+            .Lsh64(Register.R2, encodingShift)
+            .LoadMem(MemorySize.Word, Register.R4, record, (short)fields.TruncatedOffset)
+            .Or64(Register.R4, Register.R2)
+            .StoreMem(MemorySize.Word, record, (short)fields.TruncatedOffset, Register.R4)
+            .Mov32(Register.R2, Register.R1)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R2, keep, fits)
+            .Or64(Register.R4, 1 << fields.TruncatedBit)
+            .StoreMem(MemorySize.Word, record, (short)fields.TruncatedOffset, Register.R4)
+            .Mov64(Register.R2, keep)
+            .Label(fits)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, size, Register.R2)
+            .Mov64(Register.R1, record).Add64(Register.R1, dataOffset)
+            .Add64(Register.R1, cursor)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, read)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, size, 0)
+            .Label(read)
+            .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, size)
+            // Bounds again for the verifier: a stack slot's value is not tracked through the call.
+            .JumpIf(JumpCondition.LessOrEqual, Register.R0, keep, done)
+            .Mov64(Register.R0, 0)
+            .Label(done)
+            .StoreMem(fields.LengthSize, record, (short)fields.LengthOffset, Register.R0)
+            .Add64(cursor, Register.R0);
+        var end = scope["end"];
+        code.Jump(end)
+            .Label(utf8);
+        UserStringCopy.Emit(code, record, dataOffset, cursor, keep, readSize, fields);
+        code.Label(end);
     }
 }

@@ -140,14 +140,15 @@ public static class EvalFrameProgram
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(0)), 0)
             .StoreImm(MemorySize.DoubleWord, Scratch, Field(Layout.FingerprintOffset(1)), 0);
-        var fields = new CodeObjectSlots(code.Stack.Allocate(8, "filename"), code.Stack.Allocate(8, "name"), code.Stack.Allocate(8, "first line"));
+        var forms = new StrFormSlots(code.Stack.Allocate(8, "filename form"), code.Stack.Allocate(8, "name form"));
+        var fields = new CodeObjectSlots(code.Stack.Allocate(8, "filename"), code.Stack.Allocate(8, "name"), code.Stack.Allocate(8, "first line"), forms);
         CodeObjectFields.EmitFields(code, facts, span, fields);
         short[] values = [fields.Filename, fields.Name, fields.FirstLine];
         for (var i = 0; i < values.Length; i++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, values[i])
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R1);
 
-        EmitStringCopies(code);
+        EmitStringCopies(code, forms);
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
     }
 
@@ -201,11 +202,13 @@ public static class EvalFrameProgram
         var data = code.Stack.Allocate(8, "str data");
         var eligible = code.Stack.Allocate(8, "compact ascii lengths");
         short[] headers = [code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "filename header"), code.Stack.Allocate(CodeObjectFields.StrHeaderSize, "name header")];
+        var forms = new StrFormSlots(code.Stack.Allocate(8, "filename form"), code.Stack.Allocate(8, "name form"));
+        short[] formSlots = [forms.Filename, forms.Name];
         for (var j = 0; j < 2; j++)
         {
             var scope = code.Scope("ascii");
             string not = scope["not"], next = scope["next"];
-            CodeObjectFields.EmitStringHeader(code, facts.Str, objectSlots[j], headers[j], data);
+            CodeObjectFields.EmitStringHeader(code, facts.Str, objectSlots[j], headers[j], data, formSlots[j]);
             var (length, state) = (headers[j], (short)(headers[j] + facts.Str.State - facts.Str.Length));
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, data)
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(j)), Register.R1)
@@ -223,7 +226,7 @@ public static class EvalFrameProgram
                 .Label(next);
         }
 
-        EmitStringCopies(code);
+        EmitStringCopies(code, forms);
 
         BytesFingerprint.EmitForCopiedPair(code, Layout, Scratch, eligible, StringBytes);
         // The bytes the record carries, back from its two lengths (each at most MaxStringLength: the copies cut there).
@@ -243,16 +246,21 @@ public static class EvalFrameProgram
         EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
     }
 
-    /// <summary>Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each (R9 = bytes copied).</summary>
-    private static void EmitStringCopies(InstructionBuilder code)
+    /// <summary>
+    /// Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each, as their
+    /// <paramref name="forms"/> say they are held (R9 = bytes copied).
+    /// </summary>
+    private static void EmitStringCopies(InstructionBuilder code, StrFormSlots forms)
     {
+        short[] formSlots = [forms.Filename, forms.Name];
         code.Mov64(StringBytes, 0);
         for (var j = 0; j < Layout.StringArguments.Length; j++)
         {
             code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
-            UserStringCopy.Emit(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
+            CodeObjectFields.EmitCopy(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
                 keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
-                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j));
+                new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j),
+                formSlots[j], UsdtEventLayout.EncodingShift(j));
         }
     }
 

@@ -33,14 +33,23 @@ public readonly ref struct UsdtEvent
     /// <summary>The hash that, with the address and length, identifies the string; 0 when it is not interned.</summary>
     public ulong Fingerprint(int stringIndex) => BinaryPrimitives.ReadUInt64LittleEndian(_record[_layout.FingerprintOffset(stringIndex)..]);
 
-    /// <summary>The raw bytes of string <paramref name="stringIndex"/> (not necessarily UTF-8); empty when interned.</summary>
+    /// <summary>How string <paramref name="stringIndex"/>'s bytes are encoded in the record.</summary>
+    public StringEncoding Encoding(int stringIndex) => stringIndex < UsdtEventLayout.MaxEncodedStrings
+        ? (StringEncoding)((BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]) >> UsdtEventLayout.EncodingShift(stringIndex)) & 3)
+        : StringEncoding.Utf8;
+
+    /// <summary>
+    /// The bytes of string <paramref name="stringIndex"/> as UTF-8 where the record holds another encoding (else as the
+    /// probe gave them, not necessarily UTF-8); empty when interned.
+    /// </summary>
     public ReadOnlySpan<byte> StringBytes(int stringIndex)
     {
         var start = _layout.StringsOffset;
         for (var j = 0; j < stringIndex; j++) start += Length(j);
         var length = Length(stringIndex);
         if (start + length > _record.Length) throw new UsdtException("event record string runs past the record");
-        return _record.Slice(start, length);
+        var bytes = _record.Slice(start, length);
+        return Encoding(stringIndex) is var encoding && encoding == StringEncoding.Utf8 ? bytes : StringTranscoder.ToUtf8(encoding, bytes);
     }
 
     private int RawLength(int stringIndex) => BinaryPrimitives.ReadUInt16LittleEndian(_record[_layout.LengthOffset(stringIndex)..]);

@@ -9,7 +9,8 @@ namespace Pyprobe.Usdt.CodeGen;
 ///  0  u64 timestamp (bpf_ktime_get_ns: CLOCK_MONOTONIC)
 ///  8  u32 tgid        12 u32 tid
 /// 16  u32 probe id (the attach cookie)
-/// 20  u32 truncated-string bits (bit j: string j was longer than MaxStringLength; FirstLineBit: see there)
+/// 20  u32 string flags (bit j: string j was longer than MaxStringLength; bits EncodingShift(j): its encoding;
+///     FirstLineBit: see there)
 /// 24  i64 value[ArgumentCount]    (a string argument's value is its address)
 ///     u16 length[StringCount], padded to 8   (InternedLength: the string was sent before, bytes omitted)
 ///     u64 fingerprint[StringCount]          (0: the string is not interned)
@@ -30,6 +31,15 @@ public sealed class UsdtEventLayout
     /// the first line of the event's code object (flow keys calls by code object).
     /// </summary>
     public const int FirstLineBit = 31;
+
+    /// <summary>Strings whose <see cref="StringEncoding"/> the flags word can carry (string j's is at <see cref="EncodingShift"/>).</summary>
+    public const int MaxEncodedStrings = 7;
+
+    /// <summary>
+    /// Where string j's <see cref="StringEncoding"/> lies in the flags word (2 bits, 0: UTF-8), for j &lt; <see cref="MaxEncodedStrings"/>:
+    /// a Python str that is not ASCII is sent as CPython holds it (one, two or four bytes a character) and made UTF-8 when read.
+    /// </summary>
+    public static int EncodingShift(int stringIndex) => 16 + 2 * stringIndex;
 
     /// <summary>Longest string kept whole; longer ones are cut here and marked.</summary>
     public const int MaxStringLength = 4096;

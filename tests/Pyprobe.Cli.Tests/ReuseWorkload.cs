@@ -11,6 +11,14 @@ public static class ReuseWorkload
 
     public const int Rounds = 300;
 
+    /// <summary>Starts the workload on <paramref name="interpreter"/>, with names that are not ASCII when <paramref name="wide"/>.</summary>
+    public static WaitingWorkload Start(string interpreter, bool wide) => EvalFrameTraceTests.StartScript(Script, wide ? ["wide"] : [], interpreter);
+
+    /// <summary>Round <paramref name="i"/>'s function name and file, as the workload makes them.</summary>
+    public static (string Name, string File) Names(int i, bool wide) => wide
+        ? ($"r{i}_{string.Concat(Enumerable.Repeat(new[] { "é", "函", "\U00020000" }[i % 3], i % 7 + 1))}", $"/generated/{new[] { "röund", "回合", "🐍" }[i % 3]}_{i}.py")
+        : ($"r{i}_{new string('x', i % 7)}", $"/generated/round_{i}.py");
+
     /// <summary>The workload's "ids ..." line: the id of each round's code object; some address must come back.</summary>
     public static void AssertAddressesWereReused(string? line)
     {
@@ -26,13 +34,12 @@ public static class ReuseWorkload
     /// <paramref name="counts"/> by (file, function) holds only what names a /generated/ file.
     /// </summary>
     /// <param name="what">Names the counts in a failure (a probe, an output).</param>
-    public static void AssertEveryRoundExact(IReadOnlyDictionary<(string File, string Name), long> counts, string what)
+    public static void AssertEveryRoundExact(IReadOnlyDictionary<(string File, string Name), long> counts, string what, bool wide = false)
     {
         var expected = 0L;
         for (var i = 0; i < Rounds; i++)
         {
-            var file = $"/generated/round_{i}.py";
-            var name = $"r{i}_{new string('x', i % 7)}";
+            var (name, file) = Names(i, wide);
             Assert.True(counts.GetValueOrDefault((file, name)) == i % 3 + 1, $"{what}: {name} in {file}: {counts.GetValueOrDefault((file, name))}, expected {i % 3 + 1}");
             Assert.True(counts.GetValueOrDefault((file, "<module>")) == 1, $"{what}: <module> in {file}: {counts.GetValueOrDefault((file, "<module>"))}, expected 1");
             expected += i % 3 + 2;
