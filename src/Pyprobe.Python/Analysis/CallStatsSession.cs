@@ -57,7 +57,11 @@ public sealed class CallStatsSession : ILiveSession
     private readonly BpfMap _scratch;
     private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
     private readonly Dictionary<NameKey, RawEntry> _carried = [];
-    private readonly Dictionary<(int Pid, ulong File, ulong Func), (string File, string Func)> _namesByPointers = [];
+    /// <summary>
+    /// Names by everything of a row's key but its first line: a row whose own name record was lost takes those of another
+    /// code object with the same names at the same addresses, of the same generation (a later one there may be another).
+    /// </summary>
+    private readonly Dictionary<(int Pid, ulong File, ulong Func, ulong Generation), (string File, string Func)> _namesByPointers = [];
     private readonly List<CallStatsTarget> _targets = [];
     private readonly EntryFrameCodes _frameCodes;
 
@@ -310,7 +314,7 @@ public sealed class CallStatsSession : ILiveSession
         var file = NameOf(flags, 0, record.Slice(NameStringsOffset, fileLength));
         var func = NameOf(flags, 1, record.Slice(NameStringsOffset + fileLength, funcLength));
         _names[key] = (file, func);
-        _namesByPointers[(key.Pid, key.File, key.Func)] = (file, func);
+        _namesByPointers[(key.Pid, key.File, key.Func, key.Generation)] = (file, func);
         if ((flags & CarriesCallFlag) != 0) AddCarriedCall(key, record);
     }
 
@@ -473,7 +477,7 @@ public sealed class CallStatsSession : ILiveSession
     private (string File, string Func) ResolveNames(NameKey key)
     {
         if (_names.TryGetValue(key, out var names)) return names;
-        if (_namesByPointers.TryGetValue((key.Pid, key.File, key.Func), out names)) return names;
+        if (_namesByPointers.TryGetValue((key.Pid, key.File, key.Func, key.Generation), out names)) return names;
         // The record was lost (ring full): read the strings from the process while it is alive.
         names = (ReadProcessString(key.Pid, key.File) ?? $"<0x{key.File:x}>", ReadProcessString(key.Pid, key.Func) ?? $"<0x{key.Func:x}>");
         _names[key] = names;
