@@ -201,10 +201,10 @@ public sealed class CallStatsSession : ILiveSession
     /// <summary>
     /// Puts the program that moves a dying code object's name generations on (<see cref="CallStatsProgram.ForgetProgram"/>)
     /// where a USDT plan's code objects die, before its call programs (an eval-frame plan's goes on with them:
-    /// <see cref="AttachForget(CPythonBinary, string, int, CallStatsMaps)"/>). Where the binary does not say where that
+    /// <see cref="AttachForget(CPythonBinary, string, int, CallStatsMaps, StagedLinks)"/>). Where the binary does not say where that
     /// is, calls are keyed as before (a code object at a dead one's addresses may then add to the dead one's row).
     /// </summary>
-    private void AttachForget(TraceTarget target, CallStatsMaps maps)
+    private void AttachForget(TraceTarget target, CallStatsMaps maps, StagedLinks staged)
     {
         if (CPythonFacts.For(target.Version) is not { } facts || CodeDeallocSite.Find(target.Binary.Elf) is not ulong site
             || target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
@@ -217,16 +217,15 @@ public sealed class CallStatsSession : ILiveSession
         {
             return;
         }
-        using var program = _core.Load("py_calls_free", ForgetProgram(layout, facts.Str, maps).Bytecode);
-        _core.Attach(program, target, [new UprobeSite(offset, 0, 0)]);
+        staged.Stage(_core.Load("py_calls_free", ForgetProgram(layout, facts.Str, maps).Bytecode), program => _core.Attach(program, target, [new UprobeSite(offset, 0, 0)]));
     }
 
-    /// <summary>The same for one process of an eval-frame plan, whose binary its attach has open.</summary>
-    private void AttachForget(CPythonBinary binary, string path, int pid, CallStatsMaps maps)
+    /// <summary>The same for one process of an eval-frame plan, whose binary its attach has open: staged before its call programs.</summary>
+    private void AttachForget(CPythonBinary binary, string path, int pid, CallStatsMaps maps, StagedLinks staged)
     {
         if (CodeDeallocSite.Find(binary) is not ulong site || binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
-        using var program = _core.Load("py_calls_free", ForgetProgram(binary.Layout.Code, binary.Facts.Str, maps).Bytecode);
-        _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, path, [new UprobeSite(offset, 0, 0)], pid));
+        staged.Stage(_core.Load("py_calls_free", ForgetProgram(binary.Layout.Code, binary.Facts.Str, maps).Bytecode),
+            program => _core.AddLink(TargetLinks.Attach(_core.AttachMode, program, path, [new UprobeSite(offset, 0, 0)], pid)));
     }
 
     private static AssembledProgram ForgetProgram(CodeLayout layout, StrLayout str, CallStatsMaps maps) =>
@@ -246,17 +245,22 @@ public sealed class CallStatsSession : ILiveSession
                 EvalFrameAttachment.Attach(_core, target, source,
                     (binary, isReturn, _) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
                         new CallSiteSource.EvalFrame(binary.Facts, binary.Layout), maps, Options.MaxFrames),
-                    entryCookie: 0, returnCookie: 0, "py_calls", beforePrograms: (pid, binary, path) => AttachForget(binary, path, pid, maps));
+                    entryCookie: 0, returnCookie: 0, "py_calls", beforePrograms: (pid, binary, path, staged) => AttachForget(binary, path, pid, maps, staged));
                 _targets.Add(new CallStatsTarget(target, true, null, false, source));
                 continue;
             }
-            AttachForget(target, maps);
-            // Returns first: a return without its entry is counted untimed; an entry without its return would linger.
-            AttachProbe(target, ret!, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps);
+            // Every program loaded before the first link (StagedLinks), linked in this order.
+            using (var staged = new StagedLinks())
+            {
+                AttachForget(target, maps, staged);
+                // Returns first: a return without its entry is counted untimed; an entry without its return would linger.
+                AttachProbe(target, ret!, entry is null ? CallStatsProbeKind.CountingReturn : CallStatsProbeKind.TimedReturn, maps, staged);
+                if (entry is not null) AttachProbe(target, entry, CallStatsProbeKind.Entry, maps, staged);
+                staged.AttachAll();
+            }
             var gated = false;
             if (entry is not null)
             {
-                AttachProbe(target, entry, CallStatsProbeKind.Entry, maps);
                 if (EntryGate.IsNeeded(target))
                 {
                     _core.OpenEntryGate(target);
@@ -270,15 +274,15 @@ public sealed class CallStatsSession : ILiveSession
     /// <summary>Most processes a target's programs compare inline.</summary>
     private const int MaxConstantTgids = 8;
 
-    private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps)
+    private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps, StagedLinks staged)
     {
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
         {
             var source = new CallSiteSource.Usdt(sites[0].Arguments, sites[0].Address, target.Binary.ResolveSymbolAddress, kind == CallStatsProbeKind.Entry ? _frameCodes.For(target) : null);
             var code = CallStatsProgram.Generate(kind, source, maps, Options.MaxFrames);
             var name = kind switch { CallStatsProbeKind.Entry => "py_calls_entry", CallStatsProbeKind.TimedReturn => "py_calls_ret", _ => "py_calls_count" };
-            using var program = _core.Load(name, code.Bytecode);
-            _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList());
+            var uprobes = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset)).ToList();
+            staged.Stage(_core.Load(name, code.Bytecode), program => _core.Attach(program, target, uprobes));
         }
     }
 

@@ -31,9 +31,12 @@ public static class EvalFrameAttachment
     /// The session's memo (made on first call), or null for none: where the binary says where code objects die, the
     /// program that forgets them is attached first, and the programs are made to use it.
     /// </param>
-    /// <param name="beforePrograms">Called with each process, its binary and the path its uprobes go on, before any of its programs is attached.</param>
+    /// <param name="beforePrograms">
+    /// Called with each process, its binary, the path its uprobes go on and its <see cref="StagedLinks"/>, to stage what
+    /// must go on before its programs.
+    /// </param>
     public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null, Action<int, CPythonBinary, string>? beforePrograms = null)
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null, Action<int, CPythonBinary, string, StagedLinks>? beforePrograms = null)
     {
         foreach (var pid in target.Pids)
         {
@@ -50,33 +53,35 @@ public static class EvalFrameAttachment
     }
 
     private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
-        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo, Action<int, CPythonBinary, string>? beforePrograms)
+        uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo, Action<int, CPythonBinary, string, StagedLinks>? beforePrograms)
     {
+        using var staged = new StagedLinks();
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
         var sites = EvalFrameSites.Find(binary);
         var path = binary.UprobePathFor(pid);
-        beforePrograms?.Invoke(pid, binary, path);
+        void Link(BpfProgram program, IReadOnlyList<UprobeSite> at) => core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, at, pid));
+        beforePrograms?.Invoke(pid, binary, path, staged);
         // Code objects' deaths are probed before anything can remember one.
         var memoized = false;
         if (memo is not null && CodeDeallocSite.Find(binary) is ulong dealloc)
         {
-            using var forget = core.Load($"{programName}_free", memo().DeallocProgram().Bytecode);
-            core.AddLink(TargetLinks.Attach(core.AttachMode, forget, path, [new UprobeSite(FileOffset(binary, dealloc), 0, 0)], pid));
+            UprobeSite[] at = [new UprobeSite(FileOffset(binary, dealloc), 0, 0)];
+            staged.Stage(core.Load($"{programName}_free", memo().DeallocProgram().Bytecode), forget => Link(forget, at));
             memoized = true;
         }
         // Returns first: a return with no open activation is dropped, an entry without its return would linger.
         if (returnCookie is uint rid)
         {
-            using var program = core.Load($"{programName}_ret", generate(binary, true, memoized).Bytecode);
             var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
-            core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, offsets, pid));
+            staged.Stage(core.Load($"{programName}_ret", generate(binary, true, memoized).Bytecode), program => Link(program, offsets));
         }
-        using (var program = core.Load($"{programName}_entry", generate(binary, false, memoized).Bytecode))
-            core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)], pid));
+        UprobeSite[] entry = [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)];
+        staged.Stage(core.Load($"{programName}_entry", generate(binary, false, memoized).Bytecode), program => Link(program, entry));
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
             // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
-            core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid));
+            staged.Stage(() => core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid)));
+        staged.AttachAll();
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

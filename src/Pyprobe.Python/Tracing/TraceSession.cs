@@ -152,13 +152,17 @@ public sealed class TraceSession : IEventSession
         var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld) : null;
         var fromUsdt = probes.Where(p => !(source?.FromEvalFrame == true && IsFunctionProbe(p)))
             .Select(p => (Probe: p, Usdt: target.Binary.FindProbe(PythonProbeCatalog.Provider, p.Name))).Where(x => x.Usdt is not null).ToList();
-        var pairs = _options.RememberNamePairs && fromUsdt.Any(x => FunctionNamePairs.Carries(x.Probe)) ? ForgetNamePairsIn(target) : null;
-        foreach (var (probe, usdt) in fromUsdt) AttachProbe(target, probe, usdt!, _maps!, pairs);
+        using var staged = new StagedLinks();
+        var pairs = _options.RememberNamePairs && fromUsdt.Any(x => FunctionNamePairs.Carries(x.Probe)) ? ForgetNamePairsIn(target, staged) : null;
+        foreach (var (probe, usdt) in fromUsdt) AttachProbe(target, probe, usdt!, _maps!, pairs, staged);
         if (source?.FromEvalFrame == true)
         {
+            // Its programs are all loaded before its first link too (EvalFrameAttachment stages them per process).
             AttachEvalFrame(target, source, probes, _maps!);
+            staged.AttachAll();
             return;
         }
+        staged.AttachAll();
         if (_options.EntryGate && probes.Any(p => p.Name == "function__entry") && EntryGate.IsNeeded(target))
         {
             _core.OpenEntryGate(target);
@@ -188,16 +192,15 @@ public sealed class TraceSession : IEventSession
 
     /// <summary>
     /// Where the USDT function probes' names can be memoised in <paramref name="target"/> (<see cref="FunctionNamePairs"/>):
-    /// attaches the program that forgets a dying code object's pair, before any program can remember one, and returns
+    /// stages the program that forgets a dying code object's pair, before any program that can remember one, and returns
     /// the memo; null where it cannot be kept right (the names are then interned as before).
     /// </summary>
-    private StringPairMemo? ForgetNamePairsIn(TraceTarget target)
+    private StringPairMemo? ForgetNamePairsIn(TraceTarget target, StagedLinks staged)
     {
         if (FunctionNamePairs.Where(target) is not var (site, code, str)) return null;
         if (target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return null;
         _memo ??= CodeObjectMemoMaps.Create(_core);
-        using var forget = _core.Load("py_code_free", _memo.PairForgetProgram(code, str.AsciiData).Bytecode);
-        _core.Attach(forget, target, [new UprobeSite(offset, 0, 0)]);
+        staged.Stage(_core.Load("py_code_free", _memo.PairForgetProgram(code, str.AsciiData).Bytecode), forget => _core.Attach(forget, target, [new UprobeSite(offset, 0, 0)]));
         _pairsRemembered = true;
         return _memo.Pairs(str.LengthFromAsciiData);
     }
@@ -205,7 +208,7 @@ public sealed class TraceSession : IEventSession
     /// <summary>Some program sends names by reference after a first record with their bytes and fingerprints (<see cref="FunctionNamePairs"/>).</summary>
     private bool _pairsRemembered;
 
-    private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps, StringPairMemo? pairs)
+    private void AttachProbe(TraceTarget target, PythonProbe probe, UsdtProbe usdt, UsdtEventMaps maps, StringPairMemo? pairs, StagedLinks staged)
     {
         var frameCode = IsFunctionProbe(probe) ? _frameCodes?.For(target) : null;
         if (frameCode is not null) _frameCodes!.RecordTlsOffsets(target);
@@ -223,8 +226,8 @@ public sealed class TraceSession : IEventSession
             var rewrite = frameCode?.RecordRewrite(sites[0].Address, probe.Name == "function__entry");
             var rewriteMaps = frameCode is { NeedsTlsOffsets: true } ? new Dictionary<string, int> { [Analysis.EntryFrameCode.TlsOffsetsMap] = _frameCodes!.TlsOffsetsFd } : null;
             var code = UsdtEventProgram.Generate(layout, sites[0].Arguments, maps, sites[0].Address, target.Binary.ResolveSymbolAddress, rewrite, rewriteMaps, probeId: id);
-            using var program = _core.Load(ProgramName(probe.Name), code.Bytecode);
-            _core.Attach(program, target, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList());
+            var uprobes = sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, id)).ToList();
+            staged.Stage(_core.Load(ProgramName(probe.Name), code.Bytecode), program => _core.Attach(program, target, uprobes));
         }
     }
 
