@@ -102,9 +102,7 @@ public static class CallStatsProgram
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(PidTgid, Register.R0);
         PidFilter.Emit(code, PidTgid, filterPids ? PidsMap : null, tids: null, "out", tgids);
-        var emitter = new Emitter(code, maxFrames);
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, emitter.Forms.Filename, 0)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, emitter.Forms.Name, 0);
+        var emitter = new Emitter(code, maxFrames, namesHaveForms: source is CallSiteSource.EvalFrame);
 
         if (kind == CallStatsProbeKind.TimedReturn)
             code.Call(HelperFunction.KtimeGetNs).StoreMem(MemorySize.DoubleWord, Register.FramePointer, emitter.SlotNow, Register.R0);
@@ -246,7 +244,11 @@ public static class CallStatsProgram
     }
 
     /// <summary>The fragments of one program, sharing its builder and stack slots.</summary>
-    private sealed class Emitter(InstructionBuilder code, int maxFrames)
+    /// <param name="namesHaveForms">
+    /// The names were read from the code object (<see cref="CodeObjectFields.EmitFields"/> with <see cref="Forms"/>): their
+    /// byte counts and encodings are known; else they are USDT's UTF-8 strings, copied up to their NUL.
+    /// </param>
+    private sealed class Emitter(InstructionBuilder code, int maxFrames, bool namesHaveForms)
     {
         public readonly short SlotZeroKey = code.Stack.Allocate(4, "zero key");
         public readonly short SlotFilename = code.Stack.Allocate(8, "filename");
@@ -254,9 +256,8 @@ public static class CallStatsProgram
         /// <summary>The name an entry's row is keyed by (what <see cref="SlotFuncname"/> holds unless the entry read a qualified name).</summary>
         public readonly short SlotKeyName = code.Stack.Allocate(8, "key funcname");
         public readonly short SlotLine = code.Stack.Allocate(8, "line");
-        /// <summary>How <see cref="SlotFilename"/>'s and <see cref="SlotFuncname"/>'s bytes are held (0: UTF-8, as USDT gives them).</summary>
+        /// <summary>What <see cref="SlotFilename"/> and <see cref="SlotFuncname"/> point at, where the names were read from the code object.</summary>
         public readonly StrFormSlots Forms = new(code.Stack.Allocate(8, "filename form"), code.Stack.Allocate(8, "funcname form"));
-        private readonly short SlotCopyForm = code.Stack.Allocate(8, "form of the copy");
         public readonly short SlotNow = code.Stack.Allocate(8, "now");
         public readonly short SlotTid = code.Stack.Allocate(4, "tid");
         private readonly short SlotDuration = code.Stack.Allocate(8, "duration");
@@ -536,29 +537,25 @@ public static class CallStatsProgram
                     code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slot)
                         .StoreMem(MemorySize.DoubleWord, scratch, Record(field), Register.R1);
             }
-            EmitStringCopy(0, KeyFilenameOffset, SlotFilename, Forms.Filename, scratch, bytes);
-            EmitStringCopy(1, KeyFuncnameOffset, SlotFuncname, Forms.Name, scratch, bytes);
+            EmitStringCopy(0, KeyFilenameOffset, Forms.Filename, scratch, bytes);
+            EmitStringCopy(1, KeyFuncnameOffset, Forms.Name, scratch, bytes);
             RingOutput.Emit(code, RingMap, scratch, ScratchRecordOffset, bytes, NameStringsOffset, scratch, withCall ? StatsFullCounter : LostNamesCounter);
             code.Label(sent);
         }
 
         /// <summary>
-        /// Copies the string the key's pointer at <paramref name="pointerOffset"/> names: held as <paramref name="formSlot"/>
-        /// says when it is the string this program read (<paramref name="readSlot"/>), else as UTF-8 (USDT's).
+        /// Copies the string the key's pointer at <paramref name="pointerOffset"/> names. An eval-frame program's key holds
+        /// the names it read itself (a return matches its frame by both pointers), so <paramref name="formSlot"/> says
+        /// what they are.
         /// </summary>
-        private void EmitStringCopy(int index, int pointerOffset, short readSlot, short formSlot, Register scratch, Register bytes)
+        private void EmitStringCopy(int index, int pointerOffset, short formSlot, Register scratch, Register bytes)
         {
-            var copy = code.Scope("copy")["form"];
-            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, SlotCopyForm, 0)
-                .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset))
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, readSlot)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R3, copy)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, formSlot)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, SlotCopyForm, Register.R1)
-                .Label(copy);
-            CodeObjectFields.EmitCopy(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, keep: MaxNameLength, readSize: MaxNameLength + 1,
-                new StringFields(Record(NameLengthsOffset + 2 * index), MemorySize.HalfWord, Record(NameTruncatedOffset), index),
-                SlotCopyForm, Usdt.CodeGen.UsdtEventLayout.EncodingShift(index));
+            var fields = new StringFields(Record(NameLengthsOffset + 2 * index), MemorySize.HalfWord, Record(NameTruncatedOffset), index);
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Record(pointerOffset));
+            if (namesHaveForms)
+                CodeObjectFields.EmitSizedCopy(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, MaxNameLength, fields, formSlot, Usdt.CodeGen.UsdtEventLayout.EncodingShift(index));
+            else
+                UserStringCopy.Emit(code, scratch, ScratchRecordOffset + NameStringsOffset, bytes, keep: MaxNameLength, readSize: MaxNameLength + 1, fields);
         }
 
         /// <summary>R0 = the all-zero value, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>

@@ -13,9 +13,9 @@ namespace Pyprobe.Python.EvalFrame;
 public sealed record CodeObjectSlots(short Filename, short Name, short FirstLine, StrFormSlots? Forms = null);
 
 /// <summary>
-/// Stack slots (u64 each) saying how the bytes at a str's address are held: 0 for UTF-8 up to a NUL (a compact ASCII
-/// str), else a non-ASCII str's characters as CPython keeps them: <see cref="Usdt.CodeGen.StringEncoding"/> &lt;&lt; 32 |
-/// their byte count (<see cref="CodeObjectFields.EmitCopy"/> copies either).
+/// Stack slots (u64 each) saying what lies at a str's address: <see cref="Usdt.CodeGen.StringEncoding"/> &lt;&lt; 32 | the
+/// byte count of its characters (UTF-8 for an ASCII str; else as CPython holds them); 0 for no str.
+/// <see cref="CodeObjectFields.EmitSizedCopy"/> copies them.
 /// </summary>
 public sealed record StrFormSlots(short Filename, short Name);
 
@@ -126,9 +126,9 @@ public static class CodeObjectFields
 
     /// <summary>
     /// <paramref name="dataSlot"/> = where the bytes of the str at <paramref name="objectSlot"/> are: inline after the
-    /// header for a compact ASCII str; for another compact str its characters inline after the longer header, described
-    /// in <paramref name="formSlot"/> (<see cref="StrFormSlots"/>), or without a form slot its cached UTF-8 copy (NULL
-    /// when never asked for: an empty name). The str's length, hash and state are read in one read into
+    /// header for a compact ASCII str; for another compact str its characters inline after the longer header, with
+    /// <paramref name="formSlot"/> saying what they are (<see cref="StrFormSlots"/>, also for an ASCII str), or without a
+    /// form slot its cached UTF-8 copy (NULL when never asked for: an empty name). The str's length, hash and state are read in one read into
     /// <paramref name="headerSlot"/> (<see cref="StrHeaderSize"/> bytes, 8-aligned; zeros when there is no str): the
     /// same cost as reading the state alone. Clobbers R0–R5.
     /// </summary>
@@ -148,41 +148,36 @@ public static class CodeObjectFields
             .Add64(Register.R3, str.Length)
             .Call(HelperFunction.ProbeReadUser)
             .JumpIf(JumpCondition.NotEqual, Register.R0, 0, done)
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, state)
-            .Mov64(Register.R2, Register.R1)
-            .And64(Register.R2, (int)StrLayout.CompactAsciiBits)
-            .JumpIf(JumpCondition.Equal, Register.R2, (int)StrLayout.CompactAsciiBits, ascii)
-            .Mov64(Register.R2, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, state);
+        if (formSlot is null)
+            code.Mov64(Register.R2, Register.R1)
+                .And64(Register.R2, (int)StrLayout.CompactAsciiBits)
+                .JumpIf(JumpCondition.Equal, Register.R2, (int)StrLayout.CompactAsciiBits, ascii);
+        code.Mov64(Register.R2, Register.R1)
             .And64(Register.R2, (int)StrLayout.CompactBit)
             .JumpIf(JumpCondition.Equal, Register.R2, 0, done);
         if (formSlot is short form)
         {
-            // PyCompactUnicodeObject: its characters right after it, kind (1, 2 or 4) bytes each.
-            string two = scope["two"], four = scope["four"], sized = scope["sized"];
-            code.Rsh64(Register.R1, StrLayout.KindShift)
-                .And64(Register.R1, (int)StrLayout.KindMask)
-                .JumpIf(JumpCondition.Equal, Register.R1, 2, two)
-                .JumpIf(JumpCondition.Equal, Register.R1, 4, four)
-                .JumpIf(JumpCondition.NotEqual, Register.R1, 1, done)
-                .Mov64(Register.R2, (int)StringEncoding.Latin1)
-                .Jump(sized)
-                .Label(two)
-                .Mov64(Register.R2, (int)StringEncoding.Utf16)
-                .Jump(sized)
-                .Label(four)
-                .Mov64(Register.R2, (int)StringEncoding.Utf32)
-                .Label(sized)
-                // Byte count = length × kind, kept within 32 bits (a longer name is cut at the copy anyway).
-                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, headerSlot)
-                .JumpIf(JumpCondition.Greater, Register.R3, 1 << 24, done)
-                .Mul64(Register.R3, Register.R1)
-                .Lsh64(Register.R2, 32)
-                .Or64(Register.R2, Register.R3)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, form, Register.R2)
+            // Any compact str, without a branch (so the verifier meets one state here, not one per kind): its bytes after
+            // PyASCIIObject when ASCII, else after PyCompactUnicodeObject; kind (1, 2 or 4) bytes a character; encoding
+            // = kind − kind / 4 − ascii (ASCII 0: UTF-8; else 1 Latin-1, 2 UCS-2, 3 UCS-4).
+            code.LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, headerSlot)
+                .JumpIf(JumpCondition.Greater, Register.R0, 1 << 24, done)
+                .Mov64(Register.R3, Register.R1).Rsh64(Register.R3, 6).And64(Register.R3, 1)
+                .Mov64(Register.R4, Register.R1).Rsh64(Register.R4, StrLayout.KindShift).And64(Register.R4, (int)StrLayout.KindMask)
+                .Mul64(Register.R0, Register.R4)
+                .Mov64(Register.R2, Register.R4).Rsh64(Register.R2, 2)
+                .Mov64(Register.R5, Register.R4).Sub64(Register.R5, Register.R2).Sub64(Register.R5, Register.R3)
+                .Lsh64(Register.R5, 32)
+                .Or64(Register.R5, Register.R0)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, form, Register.R5)
+                .Mul64(Register.R3, str.CompactData - str.AsciiData)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlot)
                 .Add64(Register.R1, str.CompactData)
+                .Sub64(Register.R1, Register.R3)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, dataSlot, Register.R1)
-                .Jump(done);
+                .Label(done);
+            return;
         }
         else
         {
@@ -204,50 +199,48 @@ public static class CodeObjectFields
     }
 
     /// <summary>
-    /// Copies the str whose bytes' address is in R3 into the record, as <see cref="UserStringCopy"/> does, and where
-    /// <paramref name="formSlot"/> says they are not UTF-8 (<see cref="StrFormSlots"/>) copies that many bytes instead (cut
-    /// to <paramref name="keep"/>, a multiple of 4, so at a character's end) and puts their encoding in the flags word
-    /// at <paramref name="encodingShift"/>. Leaves the length added to <paramref name="cursor"/>. Clobbers R0–R5.
+    /// Copies the str whose bytes' address is in R3 into the record: the byte count <paramref name="formSlot"/> gives
+    /// (<see cref="StrFormSlots"/>), cut to <paramref name="keep"/> (a multiple of 4, so at a character's end, and marked),
+    /// with their encoding put in the flags word at <paramref name="encodingShift"/>; the length into its field and added
+    /// to <paramref name="cursor"/>. Branch-free but for bounds the verifier needs (never taken), so that what follows is
+    /// checked once, not once per outcome. Clobbers R0–R5.
     /// </summary>
-    public static void EmitCopy(InstructionBuilder code, Register record, int dataOffset, Register cursor, int keep, int readSize, StringFields fields, short formSlot, int encodingShift)
+    public static void EmitSizedCopy(InstructionBuilder code, Register record, int dataOffset, Register cursor, int keep, StringFields fields, short formSlot, int encodingShift)
     {
         if (keep % 4 != 0) throw new ArgumentOutOfRangeException(nameof(keep), "a cut must end a character of 1, 2 or 4 bytes");
-        var scope = code.Scope("strcopy");
-        string utf8 = scope["utf8"], fits = scope["fits"], read = scope["read"], done = scope["done"];
+        var impossible = code.Scope("sizedcopy")["impossible"];
+        var end = code.Scope("sizedcopy")["end"];
         var size = code.Stack.Allocate(8, "copy size");
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, formSlot)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, utf8)
-            // The encoding into the flags word (its other bits may be set already).
-            .Mov64(Register.R2, Register.R1)
-            .Rsh64(Register.R2, 32)
-            .Lsh64(Register.R2, encodingShift)
-            .LoadMem(MemorySize.Word, Register.R4, record, (short)fields.TruncatedOffset)
-            .Or64(Register.R4, Register.R2)
-            .StoreMem(MemorySize.Word, record, (short)fields.TruncatedOffset, Register.R4)
+            // cut = bytes > keep (1 or 0); size = bytes − cut × (bytes − keep).
             .Mov32(Register.R2, Register.R1)
-            .JumpIf(JumpCondition.LessOrEqual, Register.R2, keep, fits)
-            .Or64(Register.R4, 1 << fields.TruncatedBit)
+            .Mov64(Register.R5, keep).Sub64(Register.R5, Register.R2).Rsh64(Register.R5, 63)
+            .Mov64(Register.R0, Register.R2).Sub64(Register.R0, keep).Mul64(Register.R0, Register.R5)
+            .Sub64(Register.R2, Register.R0)
+            // The flags word: the encoding, and the cut mark.
+            .Rsh64(Register.R1, 32).Lsh64(Register.R1, encodingShift)
+            .Lsh64(Register.R5, fields.TruncatedBit)
+            .Or64(Register.R1, Register.R5)
+            .LoadMem(MemorySize.Word, Register.R4, record, (short)fields.TruncatedOffset)
+            .Or64(Register.R4, Register.R1)
             .StoreMem(MemorySize.Word, record, (short)fields.TruncatedOffset, Register.R4)
-            .Mov64(Register.R2, keep)
-            .Label(fits)
+            .JumpIf(JumpCondition.Greater, Register.R2, keep, impossible)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, size, Register.R2)
             .Mov64(Register.R1, record).Add64(Register.R1, dataOffset)
             .Add64(Register.R1, cursor)
             .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.Equal, Register.R0, 0, read)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, size, 0)
-            .Label(read)
+            // A failed read sends nothing: size × (result == 0).
+            .Mov64(Register.R1, Register.R0).Neg64(Register.R1).Or64(Register.R1, Register.R0).Rsh64(Register.R1, 63)
+            .Xor64(Register.R1, 1)
             .LoadMem(MemorySize.DoubleWord, Register.R0, Register.FramePointer, size)
-            // Bounds again for the verifier: a stack slot's value is not tracked through the call.
-            .JumpIf(JumpCondition.LessOrEqual, Register.R0, keep, done)
-            .Mov64(Register.R0, 0)
-            .Label(done)
+            .Mul64(Register.R0, Register.R1)
+            .JumpIf(JumpCondition.Greater, Register.R0, keep, impossible)
             .StoreMem(fields.LengthSize, record, (short)fields.LengthOffset, Register.R0)
-            .Add64(cursor, Register.R0);
-        var end = scope["end"];
-        code.Jump(end)
-            .Label(utf8);
-        UserStringCopy.Emit(code, record, dataOffset, cursor, keep, readSize, fields);
-        code.Label(end);
+            .Add64(cursor, Register.R0)
+            .Jump(end)
+            .Label(impossible)
+            .Mov64(Register.R0, 0)
+            .Exit()
+            .Label(end);
     }
 }

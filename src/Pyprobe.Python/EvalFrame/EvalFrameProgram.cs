@@ -247,8 +247,8 @@ public static class EvalFrameProgram
     }
 
     /// <summary>
-    /// Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each, as their
-    /// <paramref name="forms"/> say they are held (R9 = bytes copied).
+    /// Copies both strings whose data pointers are in the record, whole up to MaxStringLength bytes each, as many bytes
+    /// as their <paramref name="forms"/> say (R9 = bytes copied).
     /// </summary>
     private static void EmitStringCopies(InstructionBuilder code, StrFormSlots forms)
     {
@@ -257,8 +257,7 @@ public static class EvalFrameProgram
         for (var j = 0; j < Layout.StringArguments.Length; j++)
         {
             code.LoadMem(MemorySize.DoubleWord, Register.R3, Scratch, Field(UsdtEventLayout.ValueOffset(Layout.StringArguments[j])));
-            CodeObjectFields.EmitCopy(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes,
-                keep: UsdtEventLayout.MaxStringLength, readSize: UsdtEventLayout.MaxStringLength + 2,
+            CodeObjectFields.EmitSizedCopy(code, Scratch, EventProgramParts.RecordOffset + Layout.StringsOffset, StringBytes, UsdtEventLayout.MaxStringLength,
                 new StringFields(Field(Layout.LengthOffset(j)), MemorySize.HalfWord, Field(UsdtEventLayout.TruncatedOffset), j),
                 formSlots[j], UsdtEventLayout.EncodingShift(j));
         }
