@@ -15,9 +15,11 @@ public sealed class CardinalityAndNoProbesTests
     {
         var pyenv = CachedPythons.Pyenv().FirstOrDefault(p => p.EndsWith("python3.12", StringComparison.Ordinal));
         if (pyenv is null) Assert.Fail("pyenv CPython 3.12 is missing (/root/.pyenv/versions/3.12.*)");
-        using var serve = ServeProcess.Start("--top", "2", "--rate", "49");
+        // The workload starts first: had serve already probes on its binary (another Debian 3.9 Python running), it would
+        // see the workload from its exec, and its start-up imports would outrank fib.
         using var busy = new BusyPython(pyenv!);
         using var workload = KnownCountsWorkload.Start("3.9");
+        using var serve = ServeProcess.Start("--top", "2", "--rate", "49");
         serve.WaitUntilAttached(workload.Pid);
         workload.Go();
         var pid = $"pid=\"{workload.Pid}\"";
