@@ -236,10 +236,7 @@ public sealed class CallStatsSession : ILiveSession
         var sessionMaps = MapsFor(plans);
         foreach (var (target, source, ret, entry, reason) in plans)
         {
-            // The programs are this target's alone: when processes must be filtered, its few pids are compared as constants.
-            var maps = sessionMaps.PidsFd is not null && !target.AllProcesses && target.Pids.Count is > 0 and <= MaxConstantTgids
-                ? sessionMaps with { Tgids = target.Pids }
-                : sessionMaps;
+            var maps = SessionCore.ConstantTgids(target, sessionMaps.PidsFd is not null) is { } tgids ? sessionMaps with { Tgids = tgids } : sessionMaps;
             if (source.FromEvalFrame)
             {
                 EvalFrameAttachment.Attach(_core, target, source,
@@ -270,9 +267,6 @@ public sealed class CallStatsSession : ILiveSession
             _targets.Add(new CallStatsTarget(target, entry is not null, reason, gated, source));
         }
     }
-
-    /// <summary>Most processes a target's programs compare inline.</summary>
-    private const int MaxConstantTgids = 8;
 
     private void AttachProbe(TraceTarget target, UsdtProbe usdt, CallStatsProbeKind kind, CallStatsMaps maps, StagedLinks staged)
     {
@@ -324,7 +318,7 @@ public sealed class CallStatsSession : ILiveSession
 
     /// <summary>Name <paramref name="index"/> of a name record whose flags word is <paramref name="flags"/>, made UTF-8 where the kernel sent a str's characters.</summary>
     private static string NameOf(uint flags, int index, ReadOnlySpan<byte> bytes) =>
-        Encoding.UTF8.GetString(StringTranscoder.ToUtf8((StringEncoding)((flags >> UsdtEventLayout.EncodingShift(index)) & 3), bytes));
+        Encoding.UTF8.GetString(StringTranscoder.ToUtf8(UsdtEventLayout.EncodingOf(flags, index), bytes));
 
     /// <summary>A call the kernel could not put in its table, counted here exactly as the kernel would have.</summary>
     private void AddCarriedCall(NameKey key, ReadOnlySpan<byte> record)

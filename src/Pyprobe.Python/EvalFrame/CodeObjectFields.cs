@@ -179,19 +179,16 @@ public static class CodeObjectFields
                 .Label(done);
             return;
         }
-        else
-        {
-            // PyCompactUnicodeObject: the header, utf8_length, then char *utf8.
-            code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, dataSlot)
-                .Mov64(Register.R2, 8)
-                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
-                .Add64(Register.R3, str.AsciiData + 8)
-                .Call(HelperFunction.ProbeReadUser)
-                .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
-                .StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
-                .Jump(done);
-        }
-        code.Label(ascii)
+        // PyCompactUnicodeObject: the header, utf8_length, then char *utf8.
+        code.Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, dataSlot)
+            .Mov64(Register.R2, 8)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, objectSlot)
+            .Add64(Register.R3, str.AsciiData + 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
+            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, dataSlot, 0)
+            .Jump(done)
+            .Label(ascii)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, objectSlot)
             .Add64(Register.R1, str.AsciiData)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, dataSlot, Register.R1)
@@ -208,8 +205,8 @@ public static class CodeObjectFields
     public static void EmitSizedCopy(InstructionBuilder code, Register record, int dataOffset, Register cursor, int keep, StringFields fields, short formSlot, int encodingShift)
     {
         if (keep % 4 != 0) throw new ArgumentOutOfRangeException(nameof(keep), "a cut must end a character of 1, 2 or 4 bytes");
-        var impossible = code.Scope("sizedcopy")["impossible"];
-        var end = code.Scope("sizedcopy")["end"];
+        var scope = code.Scope("sizedcopy");
+        string impossible = scope["impossible"], end = scope["end"];
         var size = code.Stack.Allocate(8, "copy size");
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, formSlot)
             // cut = bytes > keep (1 or 0); size = bytes − cut × (bytes − keep).

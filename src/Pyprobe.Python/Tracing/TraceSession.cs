@@ -216,9 +216,7 @@ public sealed class TraceSession : IEventSession
         var layout = LayoutOf(probe, _sentMapFd is int fd ? InterningFor(target, probe, fd) : null, FunctionNamePairs.Carries(probe) ? pairs : null);
         _probes.Add(new AttachedProbe(id, probe, target, layout, usdt.Sites.Count));
 
-        // The programs are this target's alone: when processes must be filtered, its few pids are compared as constants
-        // (the lookup in the session's pid hash cost each event 65–80 ns more: bench/run.sh --only breakdown).
-        if (ConstantTgids(target, maps.TargetsFd) is { } tgids) maps = maps with { Tgids = tgids };
+        if (SessionCore.ConstantTgids(target, maps.TargetsFd is not null) is { } tgids) maps = maps with { Tgids = tgids };
 
         // One program per distinct argument spec (sites with %rip arguments differ per site).
         foreach (var sites in TargetLinks.SitesBySpec(usdt))
@@ -230,13 +228,6 @@ public sealed class TraceSession : IEventSession
             staged.Stage(_core.Load(ProgramName(probe.Name), code.Bytecode), program => _core.Attach(program, target, uprobes));
         }
     }
-
-    /// <summary>Most processes a target's programs compare inline (see <see cref="AttachProbe"/>).</summary>
-    private const int MaxConstantTgids = 8;
-
-    /// <summary>The target's processes when its programs can compare them as constants instead of looking them up in the targets hash; else null.</summary>
-    private static IReadOnlyList<int>? ConstantTgids(TraceTarget target, int? targetsFd) =>
-        targetsFd is not null && !target.AllProcesses && target.Pids.Count is > 0 and <= MaxConstantTgids ? target.Pids : null;
 
     private static bool IsFunctionProbe(PythonProbe probe) => probe.Name is "function__entry" or "function__return";
 
@@ -264,7 +255,7 @@ public sealed class TraceSession : IEventSession
         }
         var entry = Add("function__entry");
         var ret = Add("function__return");
-        EvalFrameAttachment.Attach(_core, target, source, entry, ret, ConstantTgids(target, maps.TargetsFd) is { } tgids ? _evalFrameMaps with { Tgids = tgids } : _evalFrameMaps);
+        EvalFrameAttachment.Attach(_core, target, source, entry, ret, SessionCore.ConstantTgids(target, maps.TargetsFd is not null) is { } tgids ? _evalFrameMaps with { Tgids = tgids } : _evalFrameMaps);
     }
 
     /// <summary>Decodes a record handed out by <see cref="Reader"/>.</summary>

@@ -34,9 +34,8 @@ public readonly ref struct UsdtEvent
     public ulong Fingerprint(int stringIndex) => BinaryPrimitives.ReadUInt64LittleEndian(_record[_layout.FingerprintOffset(stringIndex)..]);
 
     /// <summary>How string <paramref name="stringIndex"/>'s bytes are encoded in the record.</summary>
-    public StringEncoding Encoding(int stringIndex) => stringIndex < UsdtEventLayout.MaxEncodedStrings
-        ? (StringEncoding)((BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]) >> UsdtEventLayout.EncodingShift(stringIndex)) & 3)
-        : StringEncoding.Utf8;
+    public StringEncoding Encoding(int stringIndex) =>
+        UsdtEventLayout.EncodingOf(BinaryPrimitives.ReadUInt32LittleEndian(_record[UsdtEventLayout.TruncatedOffset..]), stringIndex);
 
     /// <summary>
     /// The bytes of string <paramref name="stringIndex"/> as UTF-8 where the record holds another encoding (else as the

@@ -41,6 +41,11 @@ public sealed class UsdtEventLayout
     /// </summary>
     public static int EncodingShift(int stringIndex) => 16 + 2 * stringIndex;
 
+    /// <summary>String <paramref name="stringIndex"/>'s encoding, from a record's flags word.</summary>
+    public static StringEncoding EncodingOf(uint flags, int stringIndex) => stringIndex < MaxEncodedStrings
+        ? (StringEncoding)((flags >> EncodingShift(stringIndex)) & 3)
+        : StringEncoding.Utf8;
+
     /// <summary>Longest string kept whole; longer ones are cut here and marked.</summary>
     public const int MaxStringLength = 4096;
 
