@@ -8,7 +8,8 @@ namespace Pyprobe.Cli.Tests;
 /// (no USDT probes; 3.12+ through the eval-frame hook), the USDT probes on Debian's 3.9, 3.11 and 3.15 (the entry reads the
 /// entered frame's code object): per (filename, qualified name, first line) the counts equal CPython's own
 /// sys.setprofile "call" events on a standard-library workload — a generator's resumes in one row at its first line.
-/// A two-part version is a Debian build from the interpreter cache, a three-part one a pyenv build.
+/// A two-part version is a Debian build from the interpreter cache, a three-part one a pyenv build. On 3.13 the
+/// <c>__init__</c> of specialised class calls, which CALL_ALLOC_AND_ENTER_INIT runs without the hook seeing it, counts too.
 /// </summary>
 public class EvalFrameCallsTests
 {
@@ -17,33 +18,16 @@ public class EvalFrameCallsTests
     [Theory]
     [InlineData("3.9.18")]
     [InlineData("3.12.1")]
+    [InlineData("3.13.0")]
     [InlineData("3.9")]
     [InlineData("3.11")]
+    [InlineData("3.13")]
     [InlineData("3.14")]
     [InlineData("3.15")]
     public void CallsPerCodeObjectEqualCPythonsProfiler(string version)
     {
         var (expected, differing) = Compare(version);
         Assert.True(differing.Count == 0, string.Join('\n', differing.Select(d => $"{d.Key}: {d.Expected} vs {d.Counted}")));
-        Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
-    }
-
-    /// <summary>
-    /// CPython 3.13 (3.13.0 and Debian's 3.13.5) specialises a class call into CALL_ALLOC_AND_ENTER_INIT, which pushes
-    /// the _Py_InitCleanup shim and the __init__ frame and jumps to them inside the running _PyEval_EvalFrameDefault
-    /// without checking interp->eval_frame (every other Python-call specialisation begins with _CHECK_PEP_523; 3.14
-    /// added it to this one), so once a call site is specialised the hook does not see its __init__. Exactly those
-    /// rows fall short; everything else is exact.
-    /// </summary>
-    [Theory]
-    [InlineData("3.13.0")]
-    [InlineData("3.13")]
-    public void On313OnlySpecialisedInitCallsAreMissed(string version)
-    {
-        var (expected, differing) = Compare(version);
-        Assert.NotEmpty(differing);
-        Assert.All(differing, d => Assert.True(d.Key.Contains(".__init__\t", StringComparison.Ordinal) && d.Counted < d.Expected,
-            $"{d.Key}: {d.Expected} vs {d.Counted}"));
         Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
     }
 

@@ -26,6 +26,8 @@ public partial class VerifierBudgetTests(ITestOutputHelper output)
     [InlineData("pyenv:3.9.18", "calls")]
     [InlineData("pyenv:3.12.1", "trace")]
     [InlineData("pyenv:3.12.1", "calls")]
+    [InlineData("debian:3.13", "flow")]
+    [InlineData("debian:3.13", "calls")]
     [InlineData("debian:3.14", "trace")]
     [InlineData("debian:3.14", "calls")]
     [InlineData("debian:3.15", "trace")]

@@ -14,7 +14,8 @@ public abstract record CallSiteSource
 
     /// <summary>
     /// _PyEval_EvalFrameDefault: the entry reads the frame's code object (filename, qualified name, co_firstlineno), a
-    /// ret pops it from the <see cref="EvalFrame.ActivationStack"/>, so both key a function by its code object.
+    /// ret pops it from the <see cref="EvalFrame.ActivationStack"/>, so both key a function by its code object. With
+    /// <paramref name="InlineInit"/>, the sites of 3.13's inline <c>__init__</c> instead (<see cref="EvalFrame.InlineInitSites"/>).
     /// </summary>
-    public sealed record EvalFrame(CPythonFacts Facts, RuntimeLayout Layout) : CallSiteSource;
+    public sealed record EvalFrame(CPythonFacts Facts, RuntimeLayout Layout, bool InlineInit = false) : CallSiteSource;
 }

@@ -128,7 +128,19 @@ public static class CallStatsProgram
             var codeObject = code.Stack.Allocate(8, "code object");
             var creation = ActivationStack.CreationRunsFrame(frame.Facts, frame.Layout);
             CodeObjectSpan span;
-            if (kind == CallStatsProbeKind.Entry)
+            if (frame.InlineInit && kind == CallStatsProbeKind.Entry)
+            {
+                InlineInitFrames.EmitReadCode(code, frame.Facts.InlineInit!, Ctx, codeObject, "out");
+                span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: true);
+                InlineInitFrames.EmitSkipGeneratorLike(code, span.Flags!.Value, "out");
+                InlineInitFrames.EmitPush(code, PidTgid, codeObject, "out");
+            }
+            else if (frame.InlineInit)
+            {
+                InlineInitFrames.EmitPopEnded(code, frame.Layout, Ctx, PidTgid, codeObject, "out");
+                span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: false);
+            }
+            else if (kind == CallStatsProbeKind.Entry)
             {
                 // co_flags comes with the span of the fields (one read), the frame's owner only for generator-like code.
                 ActivationStack.EmitReadCode(code, frame.Facts, frame.Layout, Ctx, codeObject, "out");

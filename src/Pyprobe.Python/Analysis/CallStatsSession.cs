@@ -240,8 +240,8 @@ public sealed class CallStatsSession : ILiveSession
             if (source.FromEvalFrame)
             {
                 EvalFrameAttachment.Attach(_core, target, source,
-                    (binary, isReturn, _) => CallStatsProgram.Generate(isReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
-                        new CallSiteSource.EvalFrame(binary.Facts, binary.Layout), maps, Options.MaxFrames),
+                    (binary, point, _) => CallStatsProgram.Generate(point.IsReturn ? CallStatsProbeKind.TimedReturn : CallStatsProbeKind.Entry,
+                        new CallSiteSource.EvalFrame(binary.Facts, binary.Layout, point.InlineInit), maps, Options.MaxFrames),
                     entryCookie: 0, returnCookie: 0, "py_calls", beforePrograms: (pid, binary, path, staged) => AttachForget(binary, path, pid, maps, staged));
                 _targets.Add(new CallStatsTarget(target, true, null, false, source));
                 continue;

@@ -11,8 +11,13 @@ public static class ActivationStack
     /// <summary>Low bit set on a pushed code object whose activation only creates a generator (see <see cref="EmitTagCreation"/>).</summary>
     public const int CreationTag = 1;
 
-    // CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR; _frameowner FRAME_OWNED_BY_GENERATOR.
-    private const int GeneratorLikeFlags = 0x20 | 0x80 | 0x200;
+    /// <summary>Bit 1 set on a pushed code object whose activation is an <c>__init__</c> 3.13 runs inline (<see cref="InlineInitFrames"/>): its rets never come.</summary>
+    public const int InlineInitTag = 2;
+
+    /// <summary>CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR.</summary>
+    public const int GeneratorLikeFlags = 0x20 | 0x80 | 0x200;
+
+    // _frameowner FRAME_OWNED_BY_GENERATOR.
     private const int FrameOwnedByGenerator = 1;
 
     /// <summary>LRU hash u32 tid → u64 activations open on that thread.</summary>

@@ -15,17 +15,18 @@ public static class EvalFrameAttachment
         Attach(core, target, source,
             // Returns need the entries' stack even when only returns are asked for: the entry program then only pushes.
             // Without returns nothing pops, so the entry program pushes nothing.
-            (binary, isReturn, memo) => EvalFrameProgram.Generate(
-                isReturn ? EvalFrameProgramKind.Return
+            (binary, point, memo) => EvalFrameProgram.Generate(
+                point.IsReturn ? EvalFrameProgramKind.Return
                 : entryId is null ? EvalFrameProgramKind.PushOnly
                 : returnId is null ? EvalFrameProgramKind.SendOnly
                 : EvalFrameProgramKind.Entry,
-                binary.Facts, binary.Layout, maps, memo, isReturn ? returnId : entryId),
+                binary.Facts, binary.Layout, maps, memo, point.IsReturn ? returnId : entryId, point.InlineInit),
             entryId ?? 0, returnId, "py_evalf", maps.Memo);
 
     /// <summary>
-    /// Attaches the programs <paramref name="generate"/> makes for each process's binary (false: the entry's, true: the
-    /// rets'; then whether they may use the <see cref="CodeObjectMemo"/>); no return program when <paramref name="returnCookie"/> is null.
+    /// Attaches the programs <paramref name="generate"/> makes for each process's binary (for each <see cref="EvalFramePoint"/>;
+    /// then whether they may use the <see cref="CodeObjectMemo"/>); no return programs when <paramref name="returnCookie"/> is null.
+    /// With the hook on 3.13, also those of the <c>__init__</c> it runs inline (<see cref="InlineInitSites"/>), where the build shows them.
     /// </summary>
     /// <param name="memo">
     /// The session's memo (made on first call), or null for none: where the binary says where code objects die, the
@@ -35,7 +36,7 @@ public static class EvalFrameAttachment
     /// Called with each process, its binary, the path its uprobes go on and its <see cref="StagedLinks"/>, to stage what
     /// must go on before its programs.
     /// </param>
-    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
+    public static void Attach(SessionCore core, TraceTarget target, FunctionEventSource source, Func<CPythonBinary, EvalFramePoint, bool, AssembledProgram> generate,
         uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo = null, Action<int, CPythonBinary, string, StagedLinks>? beforePrograms = null)
     {
         foreach (var pid in target.Pids)
@@ -52,7 +53,7 @@ public static class EvalFrameAttachment
         }
     }
 
-    private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, bool, bool, AssembledProgram> generate,
+    private static void AttachOne(SessionCore core, int pid, FunctionEventSource source, Func<CPythonBinary, EvalFramePoint, bool, AssembledProgram> generate,
         uint entryCookie, uint? returnCookie, string programName, Func<CodeObjectMemoMaps>? memo, Action<int, CPythonBinary, string, StagedLinks>? beforePrograms)
     {
         using var staged = new StagedLinks();
@@ -70,14 +71,22 @@ public static class EvalFrameAttachment
             staged.Stage(core.Load($"{programName}_free", memo().DeallocProgram().Bytecode), forget => Link(forget, at));
             memoized = true;
         }
+        var inline = source.Kind == FunctionEventSourceKind.EvalFrameWithHook && binary.Facts.InlineInit is { } init
+            ? InlineInitSites.Find(binary.Elf, init, out _) : null;
+        void Stage(string name, EvalFramePoint point, ulong address, uint cookie)
+        {
+            UprobeSite[] at = [new UprobeSite(FileOffset(binary, address), 0, cookie)];
+            staged.Stage(core.Load($"{programName}_{name}", generate(binary, point, memoized).Bytecode), program => Link(program, at));
+        }
         // Returns first: a return with no open activation is dropped, an entry without its return would linger.
         if (returnCookie is uint rid)
         {
             var offsets = sites.Returns.Select(r => new UprobeSite(FileOffset(binary, r), 0, rid)).ToList();
-            staged.Stage(core.Load($"{programName}_ret", generate(binary, true, memoized).Bytecode), program => Link(program, offsets));
+            staged.Stage(core.Load($"{programName}_ret", generate(binary, EvalFramePoint.Return, memoized).Bytecode), program => Link(program, offsets));
+            if (inline is not null) Stage("initr", EvalFramePoint.InlineInitReturn, inline.FrameClear, rid);
         }
-        UprobeSite[] entry = [new UprobeSite(FileOffset(binary, sites.Entry), 0, entryCookie)];
-        staged.Stage(core.Load($"{programName}_entry", generate(binary, false, memoized).Bytecode), program => Link(program, entry));
+        Stage("entry", EvalFramePoint.Entry, sites.Entry, entryCookie);
+        if (inline is not null) Stage("init", EvalFramePoint.InlineInitEntry, inline.Allocation, entryCookie);
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
             // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
             staged.Stage(() => core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid)));
@@ -87,4 +96,13 @@ public static class EvalFrameAttachment
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>
         binary.Elf.TryVirtualAddressToFileOffset(address, executable: true)
         ?? throw new UnsupportedRuntimeException($"{binary.DisplayPath}: 0x{address:x} is not in an executable segment");
+}
+
+/// <summary>Which of an eval-frame source's programs: at an activation's start or its end, on the common path or for 3.13's inline <c>__init__</c>.</summary>
+public readonly record struct EvalFramePoint(bool IsReturn, bool InlineInit)
+{
+    public static EvalFramePoint Entry => new(false, false);
+    public static EvalFramePoint Return => new(true, false);
+    public static EvalFramePoint InlineInitEntry => new(false, true);
+    public static EvalFramePoint InlineInitReturn => new(true, true);
 }

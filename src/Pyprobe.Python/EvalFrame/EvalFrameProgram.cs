@@ -47,7 +47,8 @@ public static class EvalFrameProgram
 
     /// <summary>Generates the program and binds it to the session's maps.</summary>
     /// <param name="memo">Name code objects through the session's <see cref="CodeObjectMemo"/> (<see cref="EvalFrameMaps.Memo"/>): only where code objects' deaths are probed too (<see cref="CodeDeallocSite"/>).</param>
-    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false, uint? probeId = null)
+    /// <param name="inlineInit">The program for 3.13's inline <c>__init__</c> (<see cref="InlineInitSites"/>): an entry at the allocation, a return at _PyEval_FrameClearAndPop.</param>
+    public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false, uint? probeId = null, bool inlineInit = false)
     {
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
@@ -59,19 +60,31 @@ public static class EvalFrameProgram
             fds[CodeObjectMemo.MapName] = memoMaps.MemoFd;
             fds[CodeObjectMemo.EpochsMap] = memoMaps.EpochsFd;
         }
-        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, Tgids: maps.Tgids), memo, probeId).BindMaps(fds);
+        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, Tgids: maps.Tgids), memo, probeId, inlineInit).BindMaps(fds);
     }
 
     /// <summary>Generates the program with its maps by name, to bind later.</summary>
     /// <param name="memo">Name code objects through the <see cref="CodeObjectMemo"/> (<see cref="CodeObjectMemo.MapName"/>, <see cref="CodeObjectMemo.EpochsMap"/>).</param>
     /// <param name="probeId">The probe id the records carry, as a constant; null: the attach cookie (a helper call per event).</param>
-    public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options, bool memo = false, uint? probeId = null)
+    /// <param name="inlineInit">As for <see cref="Generate"/>.</param>
+    public static AssembledProgram Build(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, UsdtEventOptions options, bool memo = false, uint? probeId = null, bool inlineInit = false)
     {
         var code = new InstructionBuilder();
         void RecordStart() => EventProgramParts.EmitHeader(code, Ctx, PidTgid, Scratch, probeId);
         var codeSlot = code.Stack.Allocate(8, "code object");
         var creation = ActivationStack.CreationRunsFrame(facts, layout);
-        if (kind == EvalFrameProgramKind.PushOnly)
+        var init = inlineInit ? facts.InlineInit ?? throw new ArgumentException($"CPython {facts.Version} runs no __init__ inline", nameof(inlineInit)) : null;
+        if (init is not null && kind == EvalFrameProgramKind.PushOnly)
+        {
+            code.Mov64(Ctx, Register.R1)
+                .Call(HelperFunction.GetCurrentPidTgid)
+                .Mov64(PidTgid, Register.R0);
+            PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit, options.Tgids);
+            InlineInitFrames.EmitReadCode(code, init, Ctx, codeSlot, Exit);
+            InlineInitFrames.EmitSkipGeneratorLike(code, InlineInitFrames.EmitReadFlags(code, codeSlot), Exit);
+            InlineInitFrames.EmitPush(code, PidTgid, codeSlot, Exit);
+        }
+        else if (kind == EvalFrameProgramKind.PushOnly)
         {
             // Nothing is sent, so no hit is counted: only the filter and the push (creations tagged, for the ret to drop).
             code.Mov64(Ctx, Register.R1)
@@ -83,9 +96,14 @@ public static class EvalFrameProgram
         else if (kind == EvalFrameProgramKind.Return)
         {
             EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit, tgids: options.Tgids);
-            ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
-            // The ret of an activation that only created a generator: its entry was not sent either.
-            if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
+            if (init is not null)
+                InlineInitFrames.EmitPopEnded(code, layout, Ctx, PidTgid, codeSlot, Exit);
+            else
+            {
+                ActivationStack.EmitPop(code, PidTgid, codeSlot, Exit);
+                // The ret of an activation that only created a generator: its entry was not sent either.
+                if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
+            }
             if (memo)
             {
                 // A ret never remembers: its code object may have been freed with the frame already.
@@ -100,12 +118,21 @@ public static class EvalFrameProgram
         else
         {
             EventProgramParts.EmitStart(code, Ctx, PidTgid, Scratch, options.FilterTargets, options.Tids, Exit, tgids: options.Tgids);
-            ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
+            if (init is not null) InlineInitFrames.EmitReadCode(code, init, Ctx, codeSlot, Exit);
+            else ActivationStack.EmitReadCode(code, facts, layout, Ctx, codeSlot, Exit);
             // Creating a generator is not an activation CPython's profiler or 3.9's probes report, so it sends nothing;
             // with returns traced it is still pushed, tagged, so that its ret is dropped too. The code object's co_flags
-            // come from the memo or with the span the record needs (one read).
+            // come from the memo or with the span the record needs (one read). An inline __init__ is pushed tagged as
+            // such, and one that only creates a generator not at all (its frame ends without the frame clear).
             void Activation(short? flags, Action record)
             {
+                if (init is not null)
+                {
+                    InlineInitFrames.EmitSkipGeneratorLike(code, flags!.Value, Exit);
+                    if (kind == EvalFrameProgramKind.Entry) InlineInitFrames.EmitPush(code, PidTgid, codeSlot, Exit);
+                    record();
+                    return;
+                }
                 if (creation) ActivationStack.EmitTagCreation(code, facts, layout, Ctx, flags!.Value, codeSlot);
                 if (kind == EvalFrameProgramKind.Entry) ActivationStack.EmitPushCode(code, PidTgid, codeSlot, Exit);
                 if (creation) ActivationStack.EmitSkipCreation(code, codeSlot, Exit);
@@ -120,10 +147,12 @@ public static class EvalFrameProgram
                 code.Jump(Exit)
                     .Label(miss);
             }
-            var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation);
+            var span = CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: creation || init is not null);
             Activation(span.Flags, () =>
             {
-                if (memo) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, memoIndex, options.WakeupThreshold);
+                // An inline __init__ only looks up what the common entry learned (its first calls, before the call site
+                // specialised, went through the hook): learning would double what the verifier walks at launch.
+                if (memo && init is null) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, memoIndex, options.WakeupThreshold);
                 else EmitRecord(code, RecordStart, facts, span, options.WakeupThreshold);
             });
         }

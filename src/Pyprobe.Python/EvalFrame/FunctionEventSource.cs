@@ -79,7 +79,17 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
                 : new(FunctionEventSourceKind.None, null, "the eval-frame hook is set per process: name the processes with -p");
         if (!allowWrite)
             return new(FunctionEventSourceKind.None, null, $"CPython {version} inlines Python calls unless its eval-frame hook is set, and --no-write forbids setting it");
-        return WithHook(version, target.Pids.Where(JitRequested).ToList());
+        return WithHook(version, target.Pids.Where(JitRequested).ToList(), InlineInitGap(facts, target));
+    }
+
+    /// <summary>
+    /// Why this 3.13 build's inline <c>__init__</c> calls cannot be probed (<see cref="InlineInitSites"/>), or null: where
+    /// the file with _PyEval_EvalFrameDefault is another (a shared libpython), its process's attach looks for itself.
+    /// </summary>
+    private static string? InlineInitGap(CPythonFacts facts, TraceTarget target)
+    {
+        if (facts.InlineInit is not { } layout || target.Binary.Elf.TryFindUniqueSymbol("_PyEval_EvalFrameDefault") is null) return null;
+        return InlineInitSites.Find(target.Binary.Elf, layout, out var reason) is null ? reason : null;
     }
 
     /// <summary>
@@ -99,10 +109,12 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         target.Version is not { } version || CPythonFacts.For(version) is not { } facts
         || (target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null && (facts.FunctionProbesFireForEveryCall || facts.FunctionEntryNeedsLineSemaphore));
 
-    private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids)
+    private static FunctionEventSource WithHook(PythonVersion version, IReadOnlyList<int> jitPids, string? inlineInitGap)
     {
         var note = $"CPython {version}: function events come from a uprobe on _PyEval_EvalFrameDefault; pyprobe writes 8 bytes into the process (interp->eval_frame = &_PyEval_EvalFrameDefault) so that calls are not inlined, "
             + $"which costs the program about {HookCost} besides the probes ({EvalFrameProbesCost}), and puts NULL back when it detaches (--no-write refuses)";
+        if (inlineInitGap is not null)
+            note += $"; CPython {version} runs the __init__ of a class call it has specialised without the hook, and pyprobe cannot find where in this build ({inlineInitGap}), so those __init__ calls are missed";
         if (jitPids.Count > 0 && CPythonFacts.For(version)?.JitMayInlineAfterHookWrite == true)
             note += $"; process {string.Join(", ", jitPids)} runs with PYTHON_JIT on: CPython's own setter would also throw away the JIT's compiled traces, a raw write cannot, "
                 + "so calls made inside traces compiled before pyprobe attached may be missed";

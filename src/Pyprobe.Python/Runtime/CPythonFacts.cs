@@ -54,6 +54,13 @@ public sealed class CPythonFacts
     /// </summary>
     public bool JitMayInlineAfterHookWrite => Minor >= 14;
 
+    /// <summary>
+    /// 3.13's CALL_ALLOC_AND_ENTER_INIT runs a specialised class call's <c>__init__</c> inside the running activation
+    /// without looking at the eval-frame hook (every other inlining path checks it; 3.14 added the check here), so those
+    /// activations need probes of their own (<see cref="EvalFrame.InlineInitSites"/>); null where none is needed.
+    /// </summary>
+    public InlineInitLayout? InlineInit => Minor == 13 ? new InlineInitLayout(HeapTypeInit: 0x398, FunctionCode: 0x30) : null;
+
     /// <summary>_PyEval_EvalFrameDefault takes the frame in rdi (3.8: (frame, throwflag)) or rsi (3.9+: (tstate, frame, throwflag)).</summary>
     public bool EvalFrameTakesFrameFirst => Minor == 8;
 
