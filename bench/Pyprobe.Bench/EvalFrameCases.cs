@@ -26,7 +26,7 @@ internal static partial class EvalFrameCases
         Case.BareEntryAndReturns => hook ? "empty program on entry + every ret (+ hook)" : "empty program on entry + every ret",
         Case.BareEntryAndUretprobe => hook ? "empty program on entry + a uretprobe (+ hook; not used by pyprobe: 64 pending returns at most)" : "empty program on entry + a uretprobe (not used by pyprobe: 64 pending returns at most)",
         Case.Trace => "pyprobe trace function__entry",
-        Case.TraceGate => "pyprobe trace function__entry (USDT + line gate, the 3.11 default)",
+        Case.TraceGate => "pyprobe trace function__entry --no-write (USDT + line gate; the 3.11 default with returns)",
         Case.Calls => "pyprobe calls",
         _ => c.ToString(),
     };
@@ -48,7 +48,7 @@ internal static partial class EvalFrameCases
         {
             Debian("3.9") is { } d39 ? new Subject($"Debian {d39.FullVersion}", d39, "USDT", false, true, [Case.None, Case.BareEntry, Case.Trace, Case.Calls]) : null,
             Pyenv("3.9.18") is { } p39 ? new Subject($"pyenv {p39.FullVersion}", p39, "eval-frame uprobe", false, false, plain) : null,
-            Debian("3.11") is { } d311 ? new Subject($"Debian {d311.FullVersion}", d311, "USDT + line gate (the hook measured alone and under the bare probes)", true, false, [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.TraceGate, Case.Calls]) : null,
+            Debian("3.11") is { } d311 ? new Subject($"Debian {d311.FullVersion}", d311, "entries through the hook, returns through USDT + line gate", true, false, [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.TraceGate, Case.Calls]) : null,
             Pyenv("3.11.7") is { } p311 ? new Subject($"pyenv {p311.FullVersion}", p311, "eval-frame + hook", true, false, hooked) : null,
             Pyenv("3.12.1") is { } p312 ? new Subject($"pyenv {p312.FullVersion}", p312, "eval-frame + hook", true, false, hooked) : null,
             Debian("3.13") is { } d313 ? new Subject($"Debian {d313.FullVersion}", d313, "eval-frame + hook", true, false, hooked) : null,
@@ -64,8 +64,10 @@ internal static partial class EvalFrameCases
             row compares with the entry site, calls with entry + every ret. "hook alone" is the interpreter's own cost of the hook.
             The uretprobe row is what returns would cost through the kernel's return trampoline instead of a probe on each
             `ret` (which x86 single-steps): pyprobe does not use it, because the kernel keeps at most 64 pending returns per task.
-            On Debian's 3.11, which has probes, trace and calls use USDT with the line gate (cheaper than the hook: compare
-            with pyenv's 3.11, the same version through the hook); there "× bare" compares with the bare eval-frame probes.
+            On Debian's 3.11, which has probes, entries alone come through the hook (the line gate the USDT entry probe needs
+            slows every line; `--no-write` measures it) and anything with returns through USDT and the gate (a USDT return
+            is ~1 µs, a ret ~10: compare calls with pyenv's 3.11, the same version through the hook); there "× bare"
+            compares with the bare eval-frame probes.
             The 500-deep recursion column: entries/returns of `r` that `pyprobe trace -- python -c ...` reported for `r(499)`.
             "program ns per call": the run time of pyprobe's BPF programs (`run_time_ns` with `kernel.bpf_stats_enabled` on
             for the whole section, restored after; it is on for the bare cases too) over the workload's calls — the part of
@@ -157,7 +159,8 @@ internal static partial class EvalFrameCases
                     owned.AddRange(Bare(subject, pid, c == Case.BareEntryAndReturns, c == Case.BareEntryAndUretprobe));
                     break;
                 case Case.Trace or Case.TraceGate:
-                    tracer = Child.Start([bench.Pyprobe, "trace", "function__entry", "-p", pid.ToString(), "-o", "/dev/null"]);
+                    // --no-write: on 3.11 with probes, USDT and the line gate instead of the hook.
+                    tracer = Child.Start([bench.Pyprobe, "trace", "function__entry", "-p", pid.ToString(), "-o", "/dev/null", .. c == Case.TraceGate ? ["--no-write"] : Array.Empty<string>()]);
                     Cases.WaitAttached(tracer);
                     break;
                 case Case.Calls:

@@ -58,19 +58,23 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
 
     /// <summary>
     /// Decides for <paramref name="target"/>. USDT stays the source where the function probes fire for every call
-    /// (3.8–3.10, 3.15), and on 3.11 with probes, where the entry probe needs the line gate: measured against the hook
-    /// (BENCHMARKS.md, "Function events by source") the gate costs the same per entry and far less per return (the
-    /// USDT return probe against a uprobe on _PyEval_EvalFrameDefault's ret, about 10 µs on kernel 6.18). Elsewhere
-    /// _PyEval_EvalFrameDefault, with the hook from 3.11. <paramref name="allowWrite"/> false refuses the hook: then
-    /// nothing on 3.12–3.14.
+    /// (3.8–3.10, 3.15). On 3.11 with probes the entry probe needs the line gate, which slows every line the program
+    /// runs; measured against the hook (BENCHMARKS.md, "Function events by source") the hook's entry is cheaper even on a
+    /// one-line function, but a return through it is a uprobe on _PyEval_EvalFrameDefault's ret (about 10 µs on kernel
+    /// 6.18) against the USDT return probe's ~1 µs: so entries alone come through the hook (where it may be written,
+    /// per process), anything with returns through USDT and the gate. Elsewhere _PyEval_EvalFrameDefault, with the hook
+    /// from 3.11. <paramref name="allowWrite"/> false refuses the hook: then USDT where it fires, nothing on 3.12–3.14.
     /// </summary>
     /// <param name="held">The target is a command started held, before its interpreter exists: there is no hook to set yet.</param>
-    public static FunctionEventSource For(TraceTarget target, bool allowWrite, bool held = false)
+    /// <param name="returns">Returns are wanted too (function__return, or entries and returns paired).</param>
+    public static FunctionEventSource For(TraceTarget target, bool allowWrite, bool held = false, bool returns = true)
     {
         var version = target.Version;
         if (version is null || CPythonFacts.For(version) is not { } facts) return new(FunctionEventSourceKind.Usdt, null, null);
         var hasProbes = target.Binary.FindProbe(PythonProbeCatalog.Provider, "function__entry") is not null;
-        if (hasProbes && (facts.FunctionProbesFireForEveryCall || facts.FunctionEntryNeedsLineSemaphore)) return new(FunctionEventSourceKind.Usdt, null, null);
+        if (hasProbes && facts.FunctionProbesFireForEveryCall) return new(FunctionEventSourceKind.Usdt, null, null);
+        if (hasProbes && facts.FunctionEntryNeedsLineSemaphore && (returns || !allowWrite || held || target.AllProcesses))
+            return new(FunctionEventSourceKind.Usdt, null, null);
         if (!facts.HasEvalFrameHook) return new(FunctionEventSourceKind.EvalFrame, null, null);
         if (held)
             return new(FunctionEventSourceKind.None, null, "-- CMD starts the program before its interpreter exists, so there is no eval-frame hook to set yet: start it, then attach with -p PID");
@@ -91,6 +95,9 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
         if (facts.InlineInit is not { } layout || target.Binary.Elf.TryFindUniqueSymbol("_PyEval_EvalFrameDefault") is null) return null;
         return InlineInitSites.Find(target.Binary.Elf, layout, out var reason) is null ? reason : null;
     }
+
+    /// <summary>Whether <paramref name="probes"/> ask for returns (the argument of <see cref="For"/>).</summary>
+    public static bool WantsReturns(IEnumerable<PythonProbe> probes) => probes.Any(p => p.Name == "function__return");
 
     /// <summary>
     /// Decides for call statistics: a build with USDT function probes keeps them (3.11 with the line gate, as

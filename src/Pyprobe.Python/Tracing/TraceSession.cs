@@ -149,7 +149,7 @@ public sealed class TraceSession : IEventSession
     private void AttachTarget(TraceTarget target)
     {
         var probes = _requested;
-        var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld) : null;
+        var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld, FunctionEventSource.WantsReturns(probes)) : null;
         var fromUsdt = probes.Where(p => !(source?.FromEvalFrame == true && IsFunctionProbe(p)))
             .Select(p => (Probe: p, Usdt: target.Binary.FindProbe(PythonProbeCatalog.Provider, p.Name))).Where(x => x.Usdt is not null).ToList();
         using var staged = new StagedLinks();
@@ -179,7 +179,7 @@ public sealed class TraceSession : IEventSession
     {
         if (target.AllProcesses) throw new ArgumentException("a process target names its pid", nameof(target));
         var first = _probes.Count;
-        var source = _requested.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, held: false) : null;
+        var source = _requested.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, held: false, FunctionEventSource.WantsReturns(_requested)) : null;
         if (source?.Kind == FunctionEventSourceKind.None && _requested.All(IsFunctionProbe))
             throw new UsdtException($"it has no {string.Join(", ", _requested.Select(p => p.Name))} probe that fires ({source.Reason})");
         _core.ReleaseExited(Launching.ProcessTree.IsAlive);

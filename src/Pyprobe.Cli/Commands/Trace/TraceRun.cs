@@ -132,7 +132,7 @@ internal static class TraceRun
             var anywhere = false;
             foreach (var target in targets)
             {
-                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite, held) is var source && source.Kind != FunctionEventSourceKind.Usdt)
+                if (IsFunctionProbe(probe) && FunctionEventSource.For(target, settings.AllowHookWrite, held, FunctionEventSource.WantsReturns(settings.Probes)) is var source && source.Kind != FunctionEventSourceKind.Usdt)
                 {
                     if (source.Kind == FunctionEventSourceKind.None)
                     {
