@@ -16,7 +16,10 @@ public class EvalFrameCallsTests
     private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "stdlib_calls.py");
 
     [Theory]
+    [InlineData("3.8.18")]
     [InlineData("3.9.18")]
+    [InlineData("3.10.13")]
+    [InlineData("3.11.7")]
     [InlineData("3.12.1")]
     [InlineData("3.13.0")]
     [InlineData("3.9")]

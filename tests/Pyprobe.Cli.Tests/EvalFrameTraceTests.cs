@@ -16,8 +16,38 @@ public class EvalFrameTraceTests
     public static TheoryData<string> Interpreters => new()
     {
         "pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0",
-        "debian:3.13", "debian:3.14", // Debian's 3.11 has probes: USDT with the line gate is its source (cheaper, see FunctionEventSource.For)
+        "debian:3.13", "debian:3.14", // Debian's 3.11 has probes: with returns, USDT and the line gate are its source (see FunctionEventSource.For)
     };
+
+    /// <summary>
+    /// Debian's 3.11 has probes, but its entry probe needs the line gate, which slows every line: entries alone come
+    /// through the hook (the same counts as the pyenv builds), returns too through USDT and the gate; the gate stays shut
+    /// with the hook, and both are as they were after Ctrl-C.
+    /// </summary>
+    [Fact]
+    public void DebianElevenTakesEntriesAloneThroughTheHook()
+    {
+        using (var target = StartWorkload("debian:3.11"))
+        {
+            var hookBefore = HookStates(target.Pid);
+            using var json = new TempFile();
+            using var trace = AttachedTracer.Start(["trace", "function__entry", "--format", "json", "-o", json.Path, "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
+            Assert.Contains("_PyEval_EvalFrameDefault with the eval-frame hook", attached);
+            Assert.Equal([HookState.EvalFrameDefault], HookStates(target.Pid));
+            target.Go();
+            Assert.Equal("done 499500 1000 3", target.ReadLine());
+            AttachedTracer.Interrupt(trace);
+            AssertExactCounts(new TraceOutput(File.ReadAllText(json.Path)), "debian:3.11", ["function__entry"]);
+            Assert.Equal(hookBefore, HookStates(target.Pid));
+        }
+        using (var target = StartWorkload("debian:3.11"))
+        {
+            using var trace = AttachedTracer.Start(["trace", "function__entry", "function__return", "-o", "/dev/null", "-p", target.Pid.ToString(), "--duration", "30"], out var attached);
+            Assert.Contains("function__return (USDT", attached);
+            Assert.Equal([HookState.Unset], HookStates(target.Pid));
+            AttachedTracer.Interrupt(trace);
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Interpreters))]

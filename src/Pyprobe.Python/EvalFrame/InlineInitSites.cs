@@ -55,7 +55,7 @@ public sealed record InlineInitSites(ulong Allocation, ulong FrameClear)
     /// (<c>mov r, [type + HeapTypeInit]</c>) and of that function's code (<c>[r + FunctionCode]</c>) on the straight path,
     /// with the class still in rdi.
     /// </summary>
-    public static List<ulong> AllocationCalls(ulong start, byte[] body, InlineInitLayout layout)
+    private static List<ulong> AllocationCalls(ulong start, byte[] body, InlineInitLayout layout)
     {
         var instructions = new List<Instruction>(body.Length / 4);
         var decoder = Decoder.Create(64, new ByteArrayCodeReader(body), start);
