@@ -66,11 +66,12 @@ public class CpuClockSamplingTests
         var busySamples = PerCpu(counts, 1).Sum(n => (long)n);
         Assert.Equal(CpuList.Online, sampling.Cpus);
 
-        // The CPU clock is a timer: every online CPU is sampled ~999 times a second, busy or idle.
+        // The CPU clock is a timer: every online CPU is sampled ~999 times a second, busy or idle — less while this VM's
+        // CPUs are not running at all (a CI run on a loaded host once saw 346 a second).
         foreach (var cpu in sampling.Cpus)
         {
             var rate = all[cpu] / seconds;
-            Assert.InRange(rate, 400, 1500);
+            Assert.InRange(rate, 200, 1500);
         }
         // The spinning thread is on a CPU most of the time (the machine is shared, so not all of it).
         Assert.InRange(busySamples, 100, (long)all.Sum(n => (long)n));
