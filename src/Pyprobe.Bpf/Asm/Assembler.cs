@@ -89,7 +89,8 @@ public static class Assembler
         var isLongJump = op.Class == InstructionClass.Jump32 && op.JumpOperation == JumpOperation.Always;
         var isLocalCall = op.Class == InstructionClass.Jump && op.JumpOperation == JumpOperation.Call
             && instruction.Source == PseudoSource.BpfFunctionCall;
-        if (isLongJump || isLocalCall)
+        var isFunctionAddress = op == OpCode.LoadImmediate64 && instruction.Source == PseudoSource.Function;
+        if (isLongJump || isLocalCall || isFunctionAddress)
         {
             return instruction with { Constant = delta };
         }

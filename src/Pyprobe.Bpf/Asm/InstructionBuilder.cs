@@ -23,6 +23,8 @@ namespace Pyprobe.Bpf.Asm;
 public sealed class InstructionBuilder
 {
     private readonly List<Instruction> _instructions = [];
+    private readonly List<Action<InstructionBuilder>> _subprograms = [];
+    private readonly HashSet<string> _subprogramLabels = [];
     private readonly Dictionary<string, int> _labelIndices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _aliases = new(StringComparer.Ordinal);
     private readonly List<string> _pendingLabels = [];
@@ -92,6 +94,9 @@ public sealed class InstructionBuilder
     /// undefined label, or a jump offset does not fit in 16 bits.</exception>
     public AssembledProgram Assemble()
     {
+        // Subprograms go after the main program's last instruction (which must be an exit), each once.
+        for (var i = 0; i < _subprograms.Count; i++) _subprograms[i](this);
+        _subprograms.Clear();
         if (_pendingLabels.Count > 0)
         {
             throw new AssemblerException(
@@ -103,6 +108,25 @@ public sealed class InstructionBuilder
             .Select(i => i.Reference is { } r && _aliases.TryGetValue(r, out var primary) ? i.WithReference(primary) : i)
             .ToList();
         return Assembler.Assemble(resolved);
+    }
+
+    /// <summary>
+    /// A BPF function starting at <paramref name="label"/>, emitted by <paramref name="body"/> after the main program when
+    /// it is assembled (once, however often it is asked for). Its code has a stack frame of its own: it must not use
+    /// <see cref="Stack"/>'s slots.
+    /// </summary>
+    public InstructionBuilder Subprogram(string label, Action<InstructionBuilder> body)
+    {
+        ValidateLabelName(label);
+        if (_subprogramLabels.Add(label)) _subprograms.Add(code => body(code.Label(label)));
+        return this;
+    }
+
+    /// <summary><c>lddw dst, &amp;function</c> (src = <see cref="PseudoSource.Function"/>): a callback's address for a helper such as <c>bpf_loop</c>.</summary>
+    public InstructionBuilder LoadFunction(Register dst, string label)
+    {
+        ValidateLabelName(label);
+        return Emit(new Instruction(OpCode.LoadImmediate64, dst, PseudoSource.Function, 0, -1, Reference: label));
     }
 
     // ---- ALU -------------------------------------------------------------------------------------------------

@@ -17,4 +17,7 @@ public static class PseudoSource
 
     /// <summary><c>BPF_PSEUDO_KFUNC_CALL</c>: a <c>call</c> whose immediate is a kernel function's BTF id.</summary>
     public const Register KernelFunctionCall = Register.R2;
+
+    /// <summary><c>BPF_PSEUDO_FUNC</c>: an <c>lddw</c> whose first immediate is a relative slot offset to a BPF function (a callback for <c>bpf_loop</c>).</summary>
+    public const Register Function = Register.R4;
 }

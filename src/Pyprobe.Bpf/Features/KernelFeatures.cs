@@ -19,6 +19,7 @@ public static unsafe class KernelFeatures
     private static readonly Lazy<bool> UprobeMultiLazy = new(() => ProbeUprobeMulti(pid: 0) == (int)Errno.EBADF);
     private static readonly Lazy<bool> UprobeMultiPidFixLazy = new(() => UprobeMultiLazy.Value && ProbeUprobeMulti(pid: -1) == (int)Errno.EINVAL);
     private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
+    private static readonly Lazy<bool> BpfLoopLazy = new(ProbeBpfLoop);
     private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || UprobeMultiLazy.Value);
 
     /// <summary>BPF_TRACE_UPROBE_MULTI links (6.6+): a link on "/" fails with EBADF where supported.</summary>
@@ -32,6 +33,9 @@ public static unsafe class KernelFeatures
 
     /// <summary>bpf_get_attach_cookie works on some uprobe attach path.</summary>
     public static bool HasAttachCookie => CookieLazy.Value;
+
+    /// <summary>bpf_loop (5.17+): a loop whose body the verifier checks once, as a callback.</summary>
+    public static bool HasBpfLoop => BpfLoopLazy.Value;
 
     /// <summary>USDT semaphores through uprobe ref_ctr_offset (4.20+).</summary>
     public static bool HasRefCtrOffset => File.Exists("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset");
@@ -53,6 +57,7 @@ public static unsafe class KernelFeatures
         .Append(" pid-filter-fix=").Append(HasUprobeMultiPidFilterFix ? "yes" : "no")
         .Append(" perf-link=").Append(HasPerfEventLink ? "yes" : "no")
         .Append(" ref_ctr=").Append(HasRefCtrOffset ? "yes" : "no")
+        .Append(" bpf_loop=").Append(HasBpfLoop ? "yes" : "no")
         .Append(" attach=").Append(PreferredAttachMode)
         .ToString();
 
@@ -92,6 +97,29 @@ public static unsafe class KernelFeatures
         var result = BpfSyscall.Invoke(BpfCommand.LinkCreate, ref attr);
         if (result >= 0) LibC.Close((int)result);
         return result == -(int)Errno.EBADF;
+    }
+
+    /// <summary>bpf_loop(1, callback that returns 1, NULL, 0), loaded: only a kernel that has the helper accepts it.</summary>
+    private static bool ProbeBpfLoop()
+    {
+        var code = new Asm.InstructionBuilder()
+            .Mov64(Asm.Register.R1, 1)
+            .LoadFunction(Asm.Register.R2, "callback")
+            .Mov64(Asm.Register.R3, 0)
+            .Mov64(Asm.Register.R4, 0)
+            .Call(Asm.HelperFunction.Loop)
+            .Mov64(Asm.Register.R0, 0)
+            .Exit()
+            .Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
+        try
+        {
+            using var program = BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, code.Assemble().Bytecode, AttachType.None));
+            return true;
+        }
+        catch (SyscallException)
+        {
+            return false;
+        }
     }
 
     private static BpfProgram? TryLoadTrivial(AttachType attachType)

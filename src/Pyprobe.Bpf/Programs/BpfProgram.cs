@@ -59,9 +59,11 @@ public sealed unsafe class BpfProgram : IDisposable
     {
         var license = Encoding.ASCII.GetBytes(spec.License + "\0");
         var logBuffer = logSize == 0 ? null : new byte[logSize];
+        var functions = FunctionInfo.For(spec.Bytecode.Span);
         fixed (byte* insns = spec.Bytecode.Span)
         fixed (byte* licensePointer = license)
         fixed (byte* logPointer = logBuffer)
+        fixed (byte* functionsPointer = functions)
         {
             var attr = new ProgLoadAttr
             {
@@ -74,6 +76,13 @@ public sealed unsafe class BpfProgram : IDisposable
                 LogBuf = (ulong)logPointer,
                 ExpectedAttachType = (uint)spec.ExpectedAttachType,
             };
+            if (functions is not null)
+            {
+                attr.ProgBtfFd = (uint)Btf.FunctionBtf.Fd.Value;
+                attr.FuncInfoRecSize = FunctionInfo.RecordSize;
+                attr.FuncInfo = (ulong)functionsPointer;
+                attr.FuncInfoCount = (uint)(functions.Length / FunctionInfo.RecordSize);
+            }
             ObjectName.Write(spec.Name, attr.ProgName);
             var result = BpfSyscall.Invoke(BpfCommand.ProgLoad, ref attr);
             trueSize = attr.LogTrueSize;

@@ -11,6 +11,7 @@ public enum BpfCommand
     ProgLoad = 5,
     ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
+    BtfLoad = 18,
     LinkCreate = 28,
     LinkDetach = 34,
 }

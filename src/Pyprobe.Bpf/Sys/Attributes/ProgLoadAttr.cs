@@ -18,6 +18,10 @@ public unsafe struct ProgLoadAttr
     [FieldOffset(48)] public fixed byte ProgName[16];
     [FieldOffset(64)] public uint ProgIfIndex;
     [FieldOffset(68)] public uint ExpectedAttachType;
+    [FieldOffset(72)] public uint ProgBtfFd;
+    [FieldOffset(76)] public uint FuncInfoRecSize;
+    [FieldOffset(80)] public ulong FuncInfo;
+    [FieldOffset(88)] public uint FuncInfoCount;
     /// <summary>Filled by 6.4+ kernels: the log size the verifier wanted.</summary>
     [FieldOffset(140)] public uint LogTrueSize;
 }
