@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -196,6 +197,53 @@ public partial class RecordTests
             File.Delete(speedscope);
             File.Delete(pprof);
         }
+    }
+
+    /// <summary>
+    /// The profile is written whole through a temporary file renamed over the destination — but a FIFO (like /dev/null or
+    /// a terminal, a file to write into) is written in place and stays a FIFO, and a symlink stays a symlink with the
+    /// profile in its target. (A rename once replaced /dev/null with a regular file for the whole machine.)
+    /// </summary>
+    [Fact]
+    public void SpecialFilesAndSymlinksAreWrittenIntoNotReplaced()
+    {
+        var folder = Directory.CreateTempSubdirectory("pyprobe-record-out-").FullName;
+        try
+        {
+            var fifo = Path.Combine(folder, "profile.fifo");
+            using (var mkfifo = Process.Start("mkfifo", [fifo])!) Assert.True(mkfifo.WaitForExit(10_000) && mkfifo.ExitCode == 0, "mkfifo failed");
+            Assert.True(IsFifo(fifo));
+            string? written = null;
+            var reader = new Thread(() => written = File.ReadAllText(fifo)) { IsBackground = true };
+            reader.Start();
+            var script = Path.Combine(Workloads, "cpu_split.py");
+            var result = PyprobeBinary.Run(["record", "-f", "collapsed", "-o", fifo, "--", Python("pyenv:3.12.1"), script, "1"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.True(reader.Join(TimeSpan.FromSeconds(10)), "nothing was written into the FIFO");
+            Assert.Contains($"heavy ({script}:", written);
+            Assert.True(IsFifo(fifo), "the FIFO was replaced by a regular file");
+
+            var target = Path.Combine(folder, "target.folded");
+            var link = Path.Combine(folder, "link.folded");
+            File.WriteAllText(target, "old");
+            File.CreateSymbolicLink(link, target);
+            result = PyprobeBinary.Run(["record", "-f", "collapsed", "-o", link, "--", Python("pyenv:3.12.1"), script, "1"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Equal(target, new FileInfo(link).LinkTarget);
+            Assert.Contains($"heavy ({script}:", File.ReadAllText(target));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static bool IsFifo(string path)
+    {
+        var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%F", path]) { RedirectStandardOutput = true })!;
+        var kind = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        return kind == "fifo";
     }
 
     [Fact]

@@ -56,9 +56,21 @@ internal static class RecordCommand
         return command;
     }
 
+    /// <summary>
+    /// Writes the profile whole or not at all: into a temporary file beside the destination, renamed over it — except
+    /// where the destination is a device, FIFO or socket (-o /dev/null, /dev/stdout, a pipe), which is written in place:
+    /// a rename would replace it with a regular file (as root, /dev/null for the whole machine). A symlink is followed.
+    /// </summary>
     private static void Write(StackProfile profile, OutputFormat format, string path)
     {
         var writer = ProfileWriters.For(format);
+        if (Bpf.Sys.FileKind.IsSpecial(path))
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Write);
+            writer.Write(profile, stream);
+            return;
+        }
+        if (File.ResolveLinkTarget(path, returnFinalTarget: true) is { } target) path = target.FullName;
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
