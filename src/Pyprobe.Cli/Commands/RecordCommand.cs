@@ -70,7 +70,8 @@ internal static class RecordCommand
             writer.Write(profile, stream);
             return;
         }
-        if (File.ResolveLinkTarget(path, returnFinalTarget: true) is { } target) path = target.FullName;
+        // (ResolveLinkTarget throws for a path that does not exist yet: ask whether it is a link first.)
+        if (new FileInfo(path).LinkTarget is not null && File.ResolveLinkTarget(path, returnFinalTarget: true) is { } target) path = target.FullName;
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
