@@ -46,17 +46,21 @@ public static class ActivationStack
     {
         EmitReadCode(code, facts, layout, ctx, codeSlot, skip);
         if (tagCreation && CreationRunsFrame(facts, layout))
-        {
-            var flags = code.Stack.Allocate(8, "co_flags");
-            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, flags, 0)
-                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, flags)
-                .Mov64(Register.R2, 4)
-                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
-                .Add64(Register.R3, CodeObjectFields.FlagsOffset)
-                .Call(HelperFunction.ProbeReadUser);
-            EmitTagCreation(code, facts, layout, ctx, flags, codeSlot);
-        }
+            EmitTagCreation(code, facts, layout, ctx, EmitReadFlags(code, codeSlot), codeSlot);
         EmitPushCode(code, pidTgid, codeSlot, skip);
+    }
+
+    /// <summary>Reads co_flags of the code object in <paramref name="codeSlot"/> into a new u32 slot (0 when the read fails), returned. Clobbers R0–R5.</summary>
+    public static short EmitReadFlags(InstructionBuilder code, short codeSlot)
+    {
+        var flags = code.Stack.Allocate(8, "co_flags");
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, flags, 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, flags)
+            .Mov64(Register.R2, 4)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
+            .Add64(Register.R3, CodeObjectFields.FlagsOffset)
+            .Call(HelperFunction.ProbeReadUser);
+        return flags;
     }
 
     /// <summary>

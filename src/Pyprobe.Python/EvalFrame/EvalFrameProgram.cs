@@ -81,7 +81,7 @@ public static class EvalFrameProgram
                 .Mov64(PidTgid, Register.R0);
             PidFilter.Emit(code, PidTgid, options.FilterTargets ? EventProgramParts.TargetsMap : null, options.Tids, Exit, options.Tgids);
             InlineInitFrames.EmitReadCode(code, init, Ctx, codeSlot, Exit);
-            InlineInitFrames.EmitSkipGeneratorLike(code, InlineInitFrames.EmitReadFlags(code, codeSlot), Exit);
+            InlineInitFrames.EmitSkipGeneratorLike(code, ActivationStack.EmitReadFlags(code, codeSlot), Exit);
             InlineInitFrames.EmitPush(code, PidTgid, codeSlot, Exit);
         }
         else if (kind == EvalFrameProgramKind.PushOnly)

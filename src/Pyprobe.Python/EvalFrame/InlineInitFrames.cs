@@ -33,19 +33,6 @@ public static class InlineInitFrames
             .And64(Register.R1, ActivationStack.GeneratorLikeFlags)
             .JumpIf(JumpCondition.NotEqual, Register.R1, 0, skip);
 
-    /// <summary>Reads co_flags of the code object in <paramref name="codeSlot"/> into a new slot, returned. Clobbers R0–R5.</summary>
-    public static short EmitReadFlags(InstructionBuilder code, short codeSlot)
-    {
-        var flags = code.Stack.Allocate(8, "co_flags");
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, flags, 0)
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, flags)
-            .Mov64(Register.R2, 4)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeSlot)
-            .Add64(Register.R3, CodeObjectFields.FlagsOffset)
-            .Call(HelperFunction.ProbeReadUser);
-        return flags;
-    }
-
     /// <summary>Pushes the code object in <paramref name="codeSlot"/> tagged as an inline <c>__init__</c>; the slot keeps it untagged. Clobbers R0–R5.</summary>
     public static void EmitPush(InstructionBuilder code, Register pidTgid, short codeSlot, string skip)
     {
@@ -94,7 +81,7 @@ public static class InlineInitFrames
         EmitReadPointer(code, other, none);
         code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, other);
         CodeObjectFields.EmitCodeOfFrame(code, layout, other, none);
-        var flags = EmitReadFlags(code, other);
+        var flags = ActivationStack.EmitReadFlags(code, other);
         code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, flags)
             .And64(Register.R1, InlineInitLayout.ShimCodeFlag)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none);

@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.Emit;
 
 namespace Pyprobe.Usdt.CodeGen;
 
@@ -51,11 +52,8 @@ public static class BytesFingerprint
             .LoadImm64(Register.R1, unchecked((long)0xCBF29CE484222325))
             .Xor64(Register.R1, Register.R5)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(context + 24), Register.R1)
-            .Mov64(Register.R1, Register.R5).Add64(Register.R1, 7).Rsh64(Register.R1, 3)
-            .LoadFunction(Register.R2, callback)
-            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, context)
-            .Mov64(Register.R4, 0)
-            .Call(HelperFunction.Loop)
+            .Mov64(Register.R1, Register.R5).Add64(Register.R1, 7).Rsh64(Register.R1, 3);
+        LoopCall.Emit(code, callback, context)
             // A round whose word would pass the record's end left 0: no fingerprint, as in the unrolled loop.
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(context + 24))
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
