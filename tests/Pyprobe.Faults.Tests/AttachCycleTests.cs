@@ -67,9 +67,10 @@ public class AttachCycleTests
         Assert.Equal(fdsBefore, fdsAfter);
         Assert.True(managedGrowth < 5 << 20, $"managed memory grew by {managedGrowth} bytes over {Cycles} cycles");
         Assert.True(nativeGrowth < 8 << 10, $"anonymous memory outside the managed heap grew by {nativeGrowth} KiB over {Cycles} cycles");
-        // Per cycle: ring and scratch maps, and the pid map unless every link filters by process itself (uprobe_multi
-        // with the kernel's pid-filter fix); one program and one link per probe (and the gate's).
-        var mapsPerCycle = mode == UprobeAttachMode.UprobeMulti && KernelFeatures.HasUprobeMultiPidFilterFix ? 2 : 3;
+        // Per cycle: ring and scratch maps (and the CPU queues beside the ring, where the kernel has them), and the pid map
+        // unless every link filters by process itself (uprobe_multi with the kernel's pid-filter fix); one program and one
+        // link per probe (and the gate's).
+        var mapsPerCycle = (mode == UprobeAttachMode.UprobeMulti && KernelFeatures.HasUprobeMultiPidFilterFix ? 2 : 3) + (KernelFeatures.HasCpuQueues ? 1 : 0);
         Assert.Equal(mapsPerCycle * Cycles / 10, ours.Count(o => o.Item1 == BpfObjectKind.Map));
         if (!Long)
         {

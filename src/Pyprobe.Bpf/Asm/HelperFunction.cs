@@ -14,6 +14,7 @@ public enum HelperFunction
     MapUpdateElem = 2,
     MapDeleteElem = 3,
     KtimeGetNs = 5,
+    GetSmpProcessorId = 8,
     TracePrintk = 6,
     TailCall = 12,
     GetCurrentPidTgid = 14,

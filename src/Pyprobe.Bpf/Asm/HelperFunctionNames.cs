@@ -10,6 +10,7 @@ public static class HelperFunctionNames
         HelperFunction.MapUpdateElem => "bpf_map_update_elem",
         HelperFunction.MapDeleteElem => "bpf_map_delete_elem",
         HelperFunction.KtimeGetNs => "bpf_ktime_get_ns",
+        HelperFunction.GetSmpProcessorId => "bpf_get_smp_processor_id",
         HelperFunction.TracePrintk => "bpf_trace_printk",
         HelperFunction.GetCurrentPidTgid => "bpf_get_current_pid_tgid",
         HelperFunction.GetCurrentUidGid => "bpf_get_current_uid_gid",

@@ -230,6 +230,15 @@ public sealed class InstructionBuilder
         Emit(new Instruction(OpCode.Memory(InstructionClass.StoreImmediate, MemoryMode.Memory, size), dst, Register.R0, offset, imm));
 
     /// <summary>
+    /// <c>r0 = cmpxchg((u64 *)(dst + offset), r0, src)</c>: stores <paramref name="src"/> when the word equals R0; R0 gets the
+    /// word as it was (BPF_ATOMIC | BPF_CMPXCHG, Linux 5.12+).
+    /// </summary>
+    public InstructionBuilder AtomicCompareExchange64(Register dst, short offset, Register src) =>
+        Emit(new Instruction(OpCode.Memory(InstructionClass.StoreFromRegister, MemoryMode.Atomic, MemorySize.DoubleWord), dst, src, offset, CompareExchange));
+
+    private const int CompareExchange = 0xf0 | 0x01; // BPF_CMPXCHG includes BPF_FETCH
+
+    /// <summary>
     /// <c>lock *(u64 *)(dst + offset) += src</c>: counters shared by every CPU-local program instance stay exact
     /// even when a uprobe handler is preempted by another hit on the same CPU.
     /// </summary>

@@ -37,6 +37,13 @@ public static unsafe class KernelFeatures
     /// <summary>bpf_loop (5.17+): a loop whose body the verifier checks once, as a callback.</summary>
     public static bool HasBpfLoop => BpfLoopLazy.Value;
 
+    /// <summary>
+    /// Records can go to a queue per CPU (<see cref="CpuQueues.CpuQueueLayout"/>): its programs reserve with BPF_CMPXCHG
+    /// (5.12+), which every kernel with perf links (5.15+) or uprobe_multi has; the mmapable array (5.5+) is tried when
+    /// made. PYPROBE_EVENT_RING=1 keeps the ring buffer (to compare the two).
+    /// </summary>
+    public static bool HasCpuQueues => Environment.GetEnvironmentVariable("PYPROBE_EVENT_RING") != "1" && (HasUprobeMulti || HasPerfEventLink);
+
     /// <summary>USDT semaphores through uprobe ref_ctr_offset (4.20+).</summary>
     public static bool HasRefCtrOffset => File.Exists("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset");
 

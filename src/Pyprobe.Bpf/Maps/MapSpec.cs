@@ -7,6 +7,12 @@ public sealed record MapSpec(string Name, MapType Type, uint KeySize, uint Value
     public static MapSpec PerCpuArray(string name, uint valueSize, uint entries) => new(name, MapType.PerCpuArray, 4, valueSize, entries);
     public static MapSpec Hash(string name, uint keySize, uint valueSize, uint entries) => new(name, MapType.Hash, keySize, valueSize, entries);
 
+    /// <summary>An array user space can mmap (BPF_F_MMAPABLE): each value starts <paramref name="valueSize"/> bytes after the last.</summary>
+    public static MapSpec MmapableArray(string name, uint valueSize, uint entries) => new(name, MapType.Array, 4, valueSize, entries, Mmapable);
+
+    /// <summary>BPF_F_MMAPABLE.</summary>
+    public const uint Mmapable = 1 << 10;
+
     /// <summary>A ring buffer of <paramref name="bytes"/> (a power of two, a multiple of the page size).</summary>
     public static MapSpec RingBuffer(string name, uint bytes) => new(name, MapType.RingBuffer, 0, 0, bytes);
 }

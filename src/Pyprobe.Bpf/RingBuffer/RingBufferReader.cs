@@ -22,7 +22,7 @@ public delegate void FramedRecordsHandler(ReadOnlySpan<byte> framed, int records
 /// consumed: the kernel maps every page of a ring mapping at mmap time, so mapping all of a 16 MB ring
 /// (twice) put 32 MB into the reader's resident set.
 /// </summary>
-public sealed unsafe class RingBufferReader : IDisposable
+public sealed unsafe class RingBufferReader : IRecordReader
 {
     private const uint BusyBit = 1u << 31;
     private const uint DiscardBit = 1u << 30;
@@ -69,6 +69,11 @@ public sealed unsafe class RingBufferReader : IDisposable
 
     /// <summary>Ring size in bytes.</summary>
     public uint Size { get; }
+
+    ulong IRecordReader.Size => Size;
+
+    /// <summary>The ring's records are in order as they are committed: nothing waits for the producers to stop.</summary>
+    public void ProducersStopped() { }
 
     /// <summary>Bytes written by the kernel and not yet consumed.</summary>
     public ulong PendingBytes => Volatile.Read(ref *(ulong*)_producerPage) - Volatile.Read(ref *(ulong*)_consumerPage);

@@ -82,7 +82,7 @@ public sealed class CallStatsSession : ILiveSession
     public CallStatsOptions Options { get; }
 
     /// <summary>The ring name records arrive in; <see cref="Snapshot"/> drains it, a caller may also wait on it.</summary>
-    public RingBufferReader Reader => _core.Reader!;
+    public IRecordReader Reader => _core.Reader!;
 
     public IReadOnlyList<CallStatsTarget> Targets => _targets;
 

@@ -29,11 +29,11 @@ public sealed class AuditSession : IEventSession
 
     public UprobeAttachMode AttachMode => _core.AttachMode;
     public string AttachModeName => AttachModeNames.Of(AttachMode);
-    public RingBufferReader Reader => _core.Reader!;
+    public IRecordReader Reader => _core.Reader!;
 
     public ulong RingPendingBytes => Reader.PendingBytes;
 
-    public uint RingBytes => Reader.Size;
+    public ulong RingBytes => Reader.Size;
     public IReadOnlyList<AuditTarget> Targets { get; private set; } = [];
     public ulong Hits => _scratch.SumPerCpuCounter(0, AuditProgram.HitsCounterOffset);
     public ulong Lost => _scratch.SumPerCpuCounter(0, AuditProgram.LostCounterOffset);

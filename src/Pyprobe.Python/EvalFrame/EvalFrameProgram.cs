@@ -18,8 +18,9 @@ public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 /// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
 /// <param name="Memo">The session's <see cref="CodeObjectMemoMaps"/>, made on first call (only binaries whose code objects' deaths can be probed use it), or null for none.</param>
 /// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
+/// <param name="Queues">The queue per CPU records go to (the ring then only wakes the reader), or null: the ring.</param>
 public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<CodeObjectMemoMaps>? Memo = null,
-    IReadOnlyList<int>? Tgids = null);
+    IReadOnlyList<int>? Tgids = null, CpuQueueMap? Queues = null);
 
 /// <summary>
 /// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
@@ -50,7 +51,7 @@ public static class EvalFrameProgram
     /// <param name="inlineInit">The program for 3.13's inline <c>__init__</c> (<see cref="InlineInitSites"/>): an entry at the allocation, a return at _PyEval_FrameClearAndPop.</param>
     public static AssembledProgram Generate(EvalFrameProgramKind kind, CPythonFacts facts, RuntimeLayout layout, EvalFrameMaps maps, bool memo = false, uint? probeId = null, bool inlineInit = false)
     {
-        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
+        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd, maps.Queues);
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
         fds[ActivationStack.FramesMap] = maps.FramesFd;
         memo &= maps.Memo is not null && kind != EvalFrameProgramKind.PushOnly;
@@ -60,7 +61,7 @@ public static class EvalFrameProgram
             fds[CodeObjectMemo.MapName] = memoMaps.MemoFd;
             fds[CodeObjectMemo.EpochsMap] = memoMaps.EpochsFd;
         }
-        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, Tgids: maps.Tgids), memo, probeId, inlineInit).BindMaps(fds);
+        return Build(kind, facts, layout, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, Tgids: maps.Tgids, Queues: maps.Queues?.Layout), memo, probeId, inlineInit).BindMaps(fds);
     }
 
     /// <summary>Generates the program with its maps by name, to bind later.</summary>
@@ -109,11 +110,11 @@ public static class EvalFrameProgram
                 // A ret never remembers: its code object may have been freed with the frame already.
                 var miss = code.Scope("memo")["miss"];
                 var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss, out _);
-                EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold);
+                EmitRememberedRecord(code, RecordStart, facts, found, options);
                 code.Jump(Exit)
                     .Label(miss);
             }
-            EmitRecord(code, RecordStart, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options.WakeupThreshold);
+            EmitRecord(code, RecordStart, facts, CodeObjectFields.EmitReadSpan(code, layout, codeSlot, withFlags: false), options);
         }
         else
         {
@@ -143,7 +144,7 @@ public static class EvalFrameProgram
             {
                 var miss = code.Scope("memo")["miss"];
                 var found = CodeObjectMemo.EmitFind(code, PidTgid, codeSlot, miss, out memoIndex);
-                Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, RecordStart, facts, found, options.WakeupThreshold));
+                Activation(CodeObjectMemo.Fields(found).Flags, () => EmitRememberedRecord(code, RecordStart, facts, found, options));
                 code.Jump(Exit)
                     .Label(miss);
             }
@@ -152,8 +153,8 @@ public static class EvalFrameProgram
             {
                 // An inline __init__ only looks up what the common entry learned (its first calls, before the call site
                 // specialised, went through the hook): learning would double what the verifier walks at launch.
-                if (memo && init is null) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, memoIndex, options.WakeupThreshold);
-                else EmitRecord(code, RecordStart, facts, span, options.WakeupThreshold);
+                if (memo && init is null) EmitLearningRecord(code, RecordStart, facts, span, codeSlot, memoIndex, options);
+                else EmitRecord(code, RecordStart, facts, span, options);
             });
         }
         code.Label(Exit)
@@ -163,7 +164,7 @@ public static class EvalFrameProgram
     }
 
     /// <summary>Builds and sends the record for the code object whose span is <paramref name="span"/>, both names copied.</summary>
-    private static void EmitRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, int wakeupThreshold)
+    private static void EmitRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, UsdtEventOptions options)
     {
         recordStart();
         code.StoreImm(MemorySize.Word, Scratch, Field(UsdtEventLayout.TruncatedOffset), 0)
@@ -178,14 +179,14 @@ public static class EvalFrameProgram
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(i)), Register.R1);
 
         EmitStringCopies(code, forms);
-        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, options.WakeupThreshold, queues: options.Queues);
     }
 
     /// <summary>
     /// The record of a code object the memo knows (its value copied to <paramref name="found"/>): both names interned
     /// (data address and fingerprint, no bytes), its first line.
     /// </summary>
-    private static void EmitRememberedRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, short found, int wakeupThreshold)
+    private static void EmitRememberedRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, short found, UsdtEventOptions options)
     {
         recordStart();
         var objects = CodeObjectMemo.Objects(found);
@@ -202,7 +203,7 @@ public static class EvalFrameProgram
                 .StoreMem(MemorySize.DoubleWord, Scratch, Field(UsdtEventLayout.ValueOffset(j)), Register.R1)
                 .StoreImm(MemorySize.HalfWord, Scratch, Field(Layout.LengthOffset(j)), UsdtEventLayout.InternedLength);
         code.Mov64(StringBytes, 0);
-        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, options.WakeupThreshold, queues: options.Queues);
     }
 
     /// <summary>
@@ -211,7 +212,7 @@ public static class EvalFrameProgram
     /// object (with both fingerprints only).
     /// </summary>
     /// <param name="memoIndex">The code object's slot in the memo, as the failed lookup left it.</param>
-    private static void EmitLearningRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, short codeSlot, short memoIndex, int wakeupThreshold)
+    private static void EmitLearningRecord(InstructionBuilder code, Action recordStart, CPythonFacts facts, CodeObjectSpan span, short codeSlot, short memoIndex, UsdtEventOptions options)
     {
         var c = span.Layout;
         recordStart();
@@ -272,7 +273,7 @@ public static class EvalFrameProgram
         CodeObjectMemo.EmitRemember(code, PidTgid, codeSlot, memoIndex, objects, span.Flags, Scratch,
             [Field(Layout.FingerprintOffset(0)), Field(Layout.FingerprintOffset(1))], Field(UsdtEventLayout.ValueOffset(2)));
         code.Label(send);
-        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, wakeupThreshold);
+        EventProgramParts.EmitSend(code, Scratch, StringBytes, Layout.StringsOffset, options.WakeupThreshold, queues: options.Queues);
     }
 
     /// <summary>

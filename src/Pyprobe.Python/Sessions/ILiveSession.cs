@@ -30,7 +30,7 @@ public interface IEventSession : ILiveSession
     ulong RingPendingBytes { get; }
 
     /// <summary>The ring's data size in bytes.</summary>
-    uint RingBytes { get; }
+    ulong RingBytes { get; }
 }
 
 /// <summary>How an attach mode is named to users.</summary>

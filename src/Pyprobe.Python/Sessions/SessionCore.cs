@@ -16,8 +16,8 @@ public sealed class SessionCore : IDisposable
 
     public UprobeAttachMode AttachMode { get; }
 
-    /// <summary>The ring records arrive in, once <see cref="OpenRing"/> was called.</summary>
-    public RingBufferReader? Reader { get; private set; }
+    /// <summary>Where records arrive, once <see cref="OpenRing"/> or <see cref="OpenCpuQueues"/> was called.</summary>
+    public IRecordReader? Reader { get; private set; }
 
     /// <param name="mode">Force an attach path; null picks the best this kernel offers.</param>
     /// <param name="needsCookies">The programs tell probes apart by attach cookie (Linux 5.15+).</param>
@@ -58,6 +58,34 @@ public sealed class SessionCore : IDisposable
         }
         Reader = new RingBufferReader(ring) { BatchBytes = (uint)wakeupBytes };
         return ring;
+    }
+
+    /// <summary>
+    /// Creates a queue per possible CPU sharing <paramref name="bytes"/> (<see cref="CpuQueueLayout"/>), with a one-page
+    /// ring for the programs' wakeups, and their reader; null when this kernel cannot (no mmapable arrays, or too old
+    /// for the compare-exchange the programs reserve with: then the caller opens a ring).
+    /// </summary>
+    /// <param name="timestampOffset">Where every record's timestamp lies in its payload (the reader merges the CPUs by it).</param>
+    /// <param name="wakeupFraction">The fill of a CPU's queue at which its programs wake the reader.</param>
+    public (BpfMap Doorbell, CpuQueueMap Queues, int WakeupThreshold)? OpenCpuQueues(string name, uint bytes, uint maxPayloadBytes, int timestampOffset, double wakeupFraction)
+    {
+        if (Reader is not null) throw new InvalidOperationException("a session has one ring");
+        if (!KernelFeatures.HasCpuQueues) return null;
+        var cpus = PossibleCpus.Count;
+        var layout = CpuQueueLayout.Share(bytes, cpus, maxPayloadBytes);
+        BpfMap queues;
+        try
+        {
+            queues = AddMap(MapSpec.MmapableArray(name, layout.ValueSize, (uint)cpus));
+        }
+        catch (Pyprobe.Bpf.Sys.SyscallException)
+        {
+            return null;
+        }
+        var doorbell = AddMap(MapSpec.RingBuffer(name + "_wake", 4096));
+        var threshold = (uint)Math.Clamp(layout.Capacity * wakeupFraction, CpuQueueLayout.FramedBytes(maxPayloadBytes), layout.Capacity);
+        Reader = new CpuQueueReader(queues, layout, doorbell, timestampOffset) { BatchBytes = threshold };
+        return (doorbell, new CpuQueueMap(queues.Fd.Value, layout), (int)threshold);
     }
 
     /// <summary>
@@ -172,6 +200,8 @@ public sealed class SessionCore : IDisposable
         foreach (var link in _sessionLinks) link.Dispose();
         _sessionLinks.Clear();
         _processLinks.Clear();
+        // A closed link runs its program no more once closing returns (the kernel waits out the programs in flight).
+        Reader?.ProducersStopped();
     }
 
     public void Dispose()

@@ -26,12 +26,16 @@ namespace Pyprobe.Python.Tracing;
 /// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
 /// <param name="PreparedRing">The ring, created ahead while the targets were resolved (see <see cref="Sessions.PreparedRing"/>), or null.</param>
+/// <param name="CpuQueues">
+/// Records go to a queue per CPU, read back in time order (<see cref="SessionCore.OpenCpuQueues"/>), where the kernel allows;
+/// else to the ring. <paramref name="RingBufferBytes"/> is what the queues share.
+/// </param>
 /// <param name="KeyFunctionsByCodeObject">
 /// USDT function events carry their frame's code object's first line instead of the probe's line, and 3.15's
 /// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
 /// </param>
 public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
-    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null, bool RememberNamePairs = true)
+    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null, bool RememberNamePairs = true, bool CpuQueues = true)
 {
     /// <summary>Ring bytes at which a record wakes the reader: <see cref="WakeupFraction"/> of the ring.</summary>
     public int WakeupBytes => (int)Math.Clamp(RingBufferBytes * WakeupFraction, 0, int.MaxValue);
@@ -58,11 +62,11 @@ public sealed class TraceSession : IEventSession
 
     public UprobeAttachMode AttachMode => _core.AttachMode;
     public string AttachModeName => AttachModeNames.Of(AttachMode);
-    public RingBufferReader Reader => _core.Reader!;
+    public IRecordReader Reader => _core.Reader!;
 
     public ulong RingPendingBytes => Reader.PendingBytes;
 
-    public uint RingBytes => Reader.Size;
+    public ulong RingBytes => Reader.Size;
 
     /// <summary>
     /// How often a reader should look at the ring even without a wakeup: records are committed
@@ -86,6 +90,12 @@ public sealed class TraceSession : IEventSession
     /// Attaches <paramref name="probes"/> to every target. A probe a target lacks is skipped for that
     /// target (callers check support first and tell the user); if nothing at all can be attached, throws.
     /// </summary>
+    /// <summary>The queues' name (see <see cref="SessionCore.OpenCpuQueues"/>).</summary>
+    public const string QueuesName = "pyprobe_queues";
+
+    /// <summary>The longest record any probe's program sends (the queues keep room for one after their end).</summary>
+    private static int QueuePayloadBytes => Math.Max(PythonProbeCatalog.All.Max(p => LayoutOf(p).MaxRecordSize), EvalFrameProgram.Layout.MaxRecordSize);
+
     /// <summary>The ring's name (for <see cref="Sessions.PreparedRing"/>).</summary>
     public const string RingName = "pyprobe_events";
 
@@ -96,10 +106,13 @@ public sealed class TraceSession : IEventSession
         var core = SessionCore.Create(options.AttachMode, needsCookies: true);
         TraceSession session;
         BpfMap ring;
+        (BpfMap Doorbell, CpuQueueMap Queues, int WakeupThreshold)? queued;
         try
         {
             var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-            ring = core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing, options.WakeupBytes);
+            queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction) : null;
+            ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing, options.WakeupBytes);
+            if (queued is { } q) scratchSize = Math.Max(scratchSize, EventProgramParts.ScratchValueSize(q.Queues.Layout));
             session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
         }
         catch
@@ -110,7 +123,7 @@ public sealed class TraceSession : IEventSession
         try
         {
             var pidFilter = core.PidFilter("pyprobe_pids", targets);
-            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, options.WakeupBytes);
+            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, queued?.WakeupThreshold ?? options.WakeupBytes, Queues: queued?.Queues);
             if (options.InternStrings && probes.Any(IsInternable))
             {
                 var sent = core.AddMap(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));
@@ -244,7 +257,7 @@ public sealed class TraceSession : IEventSession
             _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, stacked ? 16384u : 1)).Fd.Value,
             _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, stacked ? 1u << 18 : 1)).Fd.Value,
             maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-            () => _memo ??= CodeObjectMemoMaps.Create(_core));
+            () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues);
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);

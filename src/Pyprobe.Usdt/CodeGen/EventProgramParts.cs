@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.CpuQueues;
 using Pyprobe.Bpf.Emit;
 
 namespace Pyprobe.Usdt.CodeGen;
@@ -12,6 +13,9 @@ public static class EventProgramParts
 {
     /// <summary>Ring buffer the records go to.</summary>
     public const string RingMap = "ring";
+
+    /// <summary>The queue per CPU records go to instead of the ring (<see cref="CpuQueueLayout"/>); the ring then only wakes the reader.</summary>
+    public const string QueuesMap = "queues";
 
     /// <summary>Per-CPU array, one entry: hits (u64), lost (u64), then the record.</summary>
     public const string ScratchMap = "scratch";
@@ -71,14 +75,29 @@ public static class EventProgramParts
 
     /// <summary>Sends the record (<paramref name="size"/> + <paramref name="sizeConstant"/> bytes); a full ring counts as lost.</summary>
     /// <param name="wakeupCheckEvery">Look at the ring's fill on every this many hits of a CPU (a power of two; 1: every event).</param>
-    public static void EmitSend(InstructionBuilder code, Register scratch, Register? size, int sizeConstant, int wakeupThreshold, int wakeupCheckEvery = WakeupCheckEvery) =>
+    /// <param name="queues">Send to the queue per CPU of this layout (<see cref="QueuesMap"/>) instead of the ring.</param>
+    public static void EmitSend(InstructionBuilder code, Register scratch, Register? size, int sizeConstant, int wakeupThreshold, int wakeupCheckEvery = WakeupCheckEvery, CpuQueueLayout? queues = null)
+    {
+        if (queues is not null)
+        {
+            CpuQueueOutput.Emit(code, QueuesMap, RingMap, queues, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold, QueueWorkOffset(queues));
+            return;
+        }
         RingOutput.Emit(code, RingMap, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold,
             wakeupCheckEvery > 1 ? new WakeupCheckCounter(scratch, HitsCounterOffset, wakeupCheckEvery) : null);
+    }
+
+    /// <summary>Where the queue output's work bytes lie in the scratch value: after the longest record the queues take.</summary>
+    private static int QueueWorkOffset(CpuQueueLayout queues) => RecordOffset + (int)((queues.MaxPayloadBytes + 7) & ~7u);
+
+    /// <summary>The scratch value size programs that send to <paramref name="queues"/> need (at least).</summary>
+    public static int ScratchValueSize(CpuQueueLayout queues) => QueueWorkOffset(queues) + CpuQueueOutput.WorkBytes;
 
     /// <summary>The fds for the map names, from a session's maps.</summary>
-    public static Dictionary<string, int> Bindings(int ringFd, int scratchFd, int? targetsFd)
+    public static Dictionary<string, int> Bindings(int ringFd, int scratchFd, int? targetsFd, CpuQueueMap? queues = null)
     {
         var fds = new Dictionary<string, int>(StringComparer.Ordinal) { [RingMap] = ringFd, [ScratchMap] = scratchFd };
+        if (queues is not null) fds[QueuesMap] = queues.Fd;
         if (targetsFd is int targets) fds[TargetsMap] = targets;
         return fds;
     }

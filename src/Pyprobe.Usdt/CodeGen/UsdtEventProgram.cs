@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.CpuQueues;
 using Pyprobe.Bpf.Emit;
 
 
@@ -18,7 +19,8 @@ namespace Pyprobe.Usdt.CodeGen;
 /// program more than the event itself.
 /// </param>
 /// <param name="Tgids">Processes to keep, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
-public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, IReadOnlyList<int>? Tgids = null);
+/// <param name="Queues">The queue per CPU records go to (the ring then only wakes the reader), or null: the ring.</param>
+public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, IReadOnlyList<int>? Tgids = null, CpuQueueMap? Queues = null);
 
 /// <summary>How an event program filters and wakes, independent of the maps' fds.</summary>
 /// <param name="FilterTargets">Keep only processes in <see cref="EventProgramParts.TargetsMap"/>.</param>
@@ -27,8 +29,9 @@ public sealed record UsdtEventMaps(int RingFd, int ScratchFd, int? TargetsFd, IR
 /// <param name="ProbeId">The probe id every record carries, when the program serves one probe; null: the attach cookie's.</param>
 /// <param name="WakeupCheckEvery">See <see cref="EventProgramParts.EmitSend"/>.</param>
 /// <param name="Tgids">Processes to keep, compared as constants (then <paramref name="FilterTargets"/> is not needed), or null.</param>
+/// <param name="Queues">Send records to the queue per CPU of this layout, or null: the ring.</param>
 public sealed record UsdtEventOptions(bool FilterTargets, IReadOnlyList<int>? Tids = null, int WakeupThreshold = 0, uint? ProbeId = null,
-    int WakeupCheckEvery = EventProgramParts.WakeupCheckEvery, IReadOnlyList<int>? Tgids = null);
+    int WakeupCheckEvery = EventProgramParts.WakeupCheckEvery, IReadOnlyList<int>? Tgids = null, CpuQueueLayout? Queues = null);
 
 /// <summary>
 /// Code a caller adds to an event program after the arguments are in the record (at <c>scratch</c> +
@@ -60,7 +63,7 @@ public static class UsdtEventProgram
     public static AssembledProgram Generate(UsdtEventLayout layout, IReadOnlyList<UsdtArgument> arguments, UsdtEventMaps maps, ulong siteAddress = 0, Func<string, ulong>? resolveSymbol = null,
         RecordRewrite? rewrite = null, IReadOnlyDictionary<string, int>? rewriteMaps = null, uint? probeId = null)
     {
-        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd);
+        var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd, maps.Queues);
         if (layout.Interning is { } interning) fds[SentStringsMap] = interning.MapFd;
         if (layout.Pairs is { } pairs)
         {
@@ -68,7 +71,7 @@ public static class UsdtEventProgram
             fds[StringPairMemo.EpochsMap] = pairs.EpochsFd;
         }
         foreach (var (name, fd) in rewriteMaps ?? new Dictionary<string, int>()) fds[name] = fd;
-        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, probeId, Tgids: maps.Tgids), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
+        return Build(layout, arguments, new UsdtEventOptions(maps.TargetsFd is not null && maps.Tgids is null, maps.Tids, maps.WakeupThreshold, probeId, Tgids: maps.Tgids, Queues: maps.Queues?.Layout), siteAddress, resolveSymbol, rewrite).BindMaps(fds);
     }
 
     /// <summary>
@@ -93,7 +96,7 @@ public static class UsdtEventProgram
         EmitArguments(code, layout, arguments, ctx, scratch, siteAddress, resolveSymbol);
         rewrite?.Invoke(code, ctx, scratch, exit);
         EmitStrings(code, layout, scratch, pidTgid, stringBytes);
-        EventProgramParts.EmitSend(code, scratch, stringBytes, layout.StringsOffset, options.WakeupThreshold, options.WakeupCheckEvery);
+        EventProgramParts.EmitSend(code, scratch, stringBytes, layout.StringsOffset, options.WakeupThreshold, options.WakeupCheckEvery, options.Queues);
         code.Label(exit)
             .Mov64(Register.R0, 0)
             .Exit();

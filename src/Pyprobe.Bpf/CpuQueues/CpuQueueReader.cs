@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Pyprobe.Bpf.Maps;
+using Pyprobe.Bpf.RingBuffer;
+using Pyprobe.Bpf.Sys;
+
+namespace Pyprobe.Bpf.CpuQueues;
+
+/// <summary>
+/// Reads the queues of <see cref="CpuQueueLayout"/> through mmap and hands their records out in time order: each
+/// CPU's queue is in order already, so it repeatedly takes the CPU whose next record is the earliest and hands out
+/// that CPU's records up to the next one of another CPU, as one span straight from the mapping (no copy).
+/// A record is handed out only once it is <see cref="HoldBackNs"/> old (a program on another CPU may still be writing
+/// an earlier one) or every producer has stopped. Wakeups come through a small ring buffer (the doorbell) that a
+/// program writes to when it lifts its queue's fill across the threshold.
+/// </summary>
+public sealed unsafe class CpuQueueReader : IRecordReader
+{
+    /// <summary>How old a record must be before it is handed out while programs still run.</summary>
+    public const long HoldBackNs = 5_000_000;
+
+    /// <summary>Bytes of a CPU's data mapped at a time: mapping all of every queue would put them into the reader's resident set.</summary>
+    public const uint WindowBytes = 1 << 20;
+
+    private readonly BpfMap _queues;
+    private readonly CpuQueueLayout _layout;
+    private readonly int _timestampOffset;
+    private readonly RingBufferReader _doorbell;
+    private readonly Cpu[] _cpus;
+    private readonly nuint _pageSize = (nuint)LibC.GetPageSize();
+    private bool _stopped, _passEndedEarly, _disposed;
+    private ulong _leftPending;
+
+    private sealed class Cpu
+    {
+        public byte* Control;
+        public long ValueOffset;
+        public ulong Tail;
+        public ulong Head;
+        public byte* Window;
+        public ulong WindowStart;
+        public nuint WindowLength;
+    }
+
+    /// <param name="queues">The mmapable array: one value of <paramref name="layout"/>'s size per possible CPU.</param>
+    /// <param name="doorbell">The ring buffer the programs wake the reader through.</param>
+    /// <param name="timestampOffset">Where every record's u64 CLOCK_MONOTONIC timestamp lies in its payload.</param>
+    public CpuQueueReader(BpfMap queues, CpuQueueLayout layout, BpfMap doorbell, int timestampOffset)
+    {
+        if (queues.Spec.Type != MapType.Array || (queues.Spec.Flags & MapSpec.Mmapable) == 0 || queues.Spec.ValueSize != layout.ValueSize)
+            throw new ArgumentException($"map '{queues.Spec.Name}' is not an mmapable array of this layout");
+        if (Stopwatch.Frequency != 1_000_000_000) throw new PlatformNotSupportedException("the monotonic clock does not count nanoseconds");
+        _queues = queues;
+        _layout = layout;
+        _timestampOffset = timestampOffset;
+        _cpus = new Cpu[queues.Spec.MaxEntries];
+        try
+        {
+            for (var i = 0; i < _cpus.Length; i++)
+            {
+                var offset = (long)i * layout.ValueSize;
+                _cpus[i] = new Cpu { ValueOffset = offset, Control = (byte*)Map(_pageSize, LibC.ProtRead | LibC.ProtWrite, offset, "counters") };
+                MapWindow(_cpus[i], 0, Math.Min(WindowBytes, layout.Capacity + layout.SlackBytes));
+            }
+            _doorbell = new RingBufferReader(doorbell);
+        }
+        catch
+        {
+            Unmap();
+            throw;
+        }
+    }
+
+    public ulong Size => (ulong)_layout.Capacity * (ulong)_cpus.Length;
+
+    public ulong PendingBytes
+    {
+        get
+        {
+            ulong pending = 0;
+            foreach (var cpu in _cpus) pending += Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset)) - cpu.Tail;
+            return pending;
+        }
+    }
+
+    public uint BatchBytes { get; set; }
+
+    public bool WaitForData(int timeoutMs)
+    {
+        if (_passEndedEarly) return true;
+        var pending = PendingBytes;
+        if (pending > _leftPending && pending >= BatchBytes && (!_stopped || pending > 0)) return true;
+        // Records held back become due within the hold-back time: come back then, not at the caller's timeout.
+        var wait = _leftPending > 0 ? Math.Min(timeoutMs, (int)(HoldBackNs / 1_000_000) + 1) : timeoutMs;
+        _doorbell.WaitForData(wait);
+        _doorbell.Drain(static _ => { });
+        return PendingBytes > 0;
+    }
+
+    public void Interrupt() => _doorbell.Interrupt();
+
+    public void ProducersStopped() => _stopped = true;
+
+    public int Drain(RecordHandler handler, int maxRecords = int.MaxValue) => Pass(handler, null, maxRecords);
+
+    public int DrainFramed(FramedRecordsHandler handler) => Pass(null, handler, int.MaxValue);
+
+    private int Pass(RecordHandler? each, FramedRecordsHandler? framed, int maxRecords)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var watermark = _stopped ? ulong.MaxValue : (ulong)(Stopwatch.GetTimestamp() - HoldBackNs);
+        foreach (var cpu in _cpus) cpu.Head = Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset));
+        var delivered = 0;
+        _passEndedEarly = false;
+        while (delivered < maxRecords)
+        {
+            // The CPU whose next record is the earliest, and the earliest next record of any other CPU.
+            Cpu? best = null;
+            ulong bestTime = ulong.MaxValue, limit = watermark;
+            foreach (var cpu in _cpus)
+            {
+                if (Front(cpu) is not ulong time) continue;
+                if (time < bestTime)
+                {
+                    if (best is not null) limit = Math.Min(limit, bestTime);
+                    best = cpu;
+                    bestTime = time;
+                }
+                else limit = Math.Min(limit, time);
+            }
+            if (best is null || bestTime > watermark) break;
+            var run = Run(best, limit, maxRecords - delivered, each, framed);
+            if (run == 0) break;
+            delivered += run;
+        }
+        _leftPending = PendingBytes;
+        return delivered;
+    }
+
+    /// <summary>The time of the CPU's next record, or null when it has none committed (its window moved to hold it).</summary>
+    private ulong? Front(Cpu cpu)
+    {
+        if (cpu.Tail >= cpu.Head) return null;
+        var record = Record(cpu, cpu.Tail, CpuQueueLayout.HeaderBytes);
+        var header = Volatile.Read(ref *(ulong*)record);
+        if ((uint)(header >> 32) != (uint)cpu.Tail) return null;
+        record = Record(cpu, cpu.Tail, CpuQueueLayout.FramedBytes((uint)header));
+        return *(ulong*)(record + CpuQueueLayout.HeaderBytes + _timestampOffset);
+    }
+
+    /// <summary>
+    /// Hands out the CPU's records from its tail while they are committed, no later than <paramref name="limit"/>, and
+    /// contiguous in its window; moves the tail past them. Returns how many.
+    /// </summary>
+    private int Run(Cpu cpu, ulong limit, int maxRecords, RecordHandler? each, FramedRecordsHandler? framed)
+    {
+        var mask = (ulong)_layout.Capacity - 1;
+        var offset = cpu.Tail & mask;
+        var first = Record(cpu, cpu.Tail, CpuQueueLayout.HeaderBytes);
+        var windowEnd = cpu.Window + cpu.WindowLength;
+        var position = cpu.Tail;
+        var at = first;
+        var records = 0;
+        while (position < cpu.Head && records < maxRecords)
+        {
+            if (at + CpuQueueLayout.HeaderBytes > windowEnd) { _passEndedEarly = true; break; }
+            var header = Volatile.Read(ref *(ulong*)at);
+            if ((uint)(header >> 32) != (uint)position) break;
+            var length = (uint)header;
+            var bytes = CpuQueueLayout.FramedBytes(length);
+            if (at + bytes > windowEnd) { _passEndedEarly = true; break; }
+            if (records > 0 && *(ulong*)(at + CpuQueueLayout.HeaderBytes + _timestampOffset) > limit) break;
+            each?.Invoke(new ReadOnlySpan<byte>(at + CpuQueueLayout.HeaderBytes, (int)length));
+            records++;
+            position += bytes;
+            at += bytes;
+            // A record that ran into the slack is followed by one at the start of the data: the span ends here.
+            var next = position & mask;
+            if (next != offset + bytes) break;
+            offset = next;
+        }
+        if (records == 0) return 0;
+        framed?.Invoke(new ReadOnlySpan<byte>(first, (int)(at - first)), records);
+        cpu.Tail = position;
+        Volatile.Write(ref *(ulong*)(cpu.Control + CpuQueueLayout.TailOffset), position);
+        if (records == maxRecords) _passEndedEarly = true;
+        return records;
+    }
+
+    /// <summary>The address of <paramref name="length"/> bytes of the record at <paramref name="position"/>, moving the CPU's window when they lie outside it.</summary>
+    private byte* Record(Cpu cpu, ulong position, uint length)
+    {
+        var offset = position & (_layout.Capacity - 1);
+        if (offset >= cpu.WindowStart && offset + length <= cpu.WindowStart + cpu.WindowLength) return cpu.Window + (offset - cpu.WindowStart);
+        var start = offset & ~((ulong)_pageSize - 1);
+        var available = _layout.Capacity + _layout.SlackBytes - start;
+        var needed = (offset - start + length + _pageSize - 1) & ~((ulong)_pageSize - 1);
+        LibC.Munmap(cpu.Window, cpu.WindowLength);
+        cpu.Window = null;
+        MapWindow(cpu, start, Math.Min(available, Math.Max(WindowBytes, needed)));
+        return cpu.Window + (offset - start);
+    }
+
+    private void MapWindow(Cpu cpu, ulong start, ulong length)
+    {
+        cpu.Window = (byte*)Map((nuint)length, LibC.ProtRead, cpu.ValueOffset + CpuQueueLayout.DataOffset + (long)start, "data window");
+        cpu.WindowStart = start;
+        cpu.WindowLength = (nuint)length;
+    }
+
+    private void* Map(nuint length, int protection, long offset, string what)
+    {
+        var address = LibC.Mmap(null, length, protection, LibC.MapShared, _queues.Fd.Value, offset);
+        if (address == LibC.MapFailed)
+            throw new SyscallException($"mmap of CPU queue {what}", Marshal.GetLastPInvokeError());
+        return address;
+    }
+
+    private void Unmap()
+    {
+        foreach (var cpu in _cpus)
+        {
+            if (cpu is null) continue;
+            if (cpu.Window is not null) LibC.Munmap(cpu.Window, cpu.WindowLength);
+            if (cpu.Control is not null) LibC.Munmap(cpu.Control, _pageSize);
+            cpu.Window = null;
+            cpu.Control = null;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _doorbell?.Dispose();
+        Unmap();
+    }
+}
