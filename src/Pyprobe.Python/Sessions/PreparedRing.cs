@@ -5,32 +5,42 @@ using Pyprobe.Bpf.Sys;
 namespace Pyprobe.Python.Sessions;
 
 /// <summary>
-/// A ring buffer created on a thread of its own while the command resolves its target: the kernel zeroes every page of
-/// a new ring (16 MiB: 2.5–3.5 ms), time that otherwise lies between launch and probes live. The session takes it in
-/// <see cref="SessionCore.OpenRing"/>; one never taken is closed on dispose. A failed creation leaves nothing to take,
-/// and the session then creates the ring itself and reports the error.
+/// The map a session's records go to, created on a thread of its own while the command resolves its target: the
+/// kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms), time that otherwise lies between launch
+/// and probes live. With <c>queues</c> given, the CPU queues' array is made (where this kernel has them), else the ring.
+/// The session takes it in <see cref="SessionCore.OpenRing"/> or <see cref="SessionCore.OpenCpuQueues"/>; one never taken
+/// is closed on dispose. A failed creation leaves nothing to take, and the session then creates the map itself and
+/// reports the error.
 /// </summary>
 public sealed class PreparedRing : IDisposable
 {
     private readonly Task<BpfMap?> _creating;
+    private readonly MapSpec _spec;
     private bool _taken;
 
-    public PreparedRing(string name, uint bytes)
+    public PreparedRing(string name, uint bytes, Func<MapSpec?>? queues = null)
     {
-        Name = name;
-        Bytes = bytes;
-        _creating = Task.Factory.StartNew(() => Create(name, bytes), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _spec = MapSpec.RingBuffer(name, bytes);
+        _creating = Task.Factory.StartNew(() => Create(queues), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    public string Name { get; }
-    public uint Bytes { get; }
-
-    private static BpfMap? Create(string name, uint bytes)
+    private BpfMap? Create(Func<MapSpec?>? queues)
     {
         try
         {
             MemlockLimit.RemoveIfNeeded();
-            return BpfMap.Create(MapSpec.RingBuffer(name, bytes));
+            if (queues?.Invoke() is { } spec)
+            {
+                try
+                {
+                    return BpfMap.Create(spec);
+                }
+                catch (SyscallException)
+                {
+                    // No mmapable arrays here: the session will ask for the ring.
+                }
+            }
+            return BpfMap.Create(_spec);
         }
         catch (Exception e) when (e is SyscallException or ArgumentException)
         {
@@ -38,12 +48,14 @@ public sealed class PreparedRing : IDisposable
         }
     }
 
-    /// <summary>The ring, when it is the one asked for and was created; the caller owns it from here.</summary>
-    internal BpfMap? Take(string name, uint bytes)
+    /// <summary>The map, when it was made to <paramref name="spec"/>; the caller owns it from here.</summary>
+    internal BpfMap? Take(MapSpec spec)
     {
-        if (_taken || name != Name || bytes != Bytes) return null;
+        if (_taken) return null;
+        var made = _creating.Result;
+        if (made is null || made.Spec != spec) return null;
         _taken = true;
-        return _creating.Result;
+        return made;
     }
 
     public void Dispose()

@@ -47,7 +47,7 @@ public sealed class SessionCore : IDisposable
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
         BpfMap ring;
-        if (prepared?.Take(name, bytes) is { } made)
+        if (prepared?.Take(MapSpec.RingBuffer(name, bytes)) is { } made)
         {
             ring = made;
             _maps.Add(ring);
@@ -67,25 +67,41 @@ public sealed class SessionCore : IDisposable
     /// </summary>
     /// <param name="timestampOffset">Where every record's timestamp lies in its payload (the reader merges the CPUs by it).</param>
     /// <param name="wakeupFraction">The fill of a CPU's queue at which its programs wake the reader.</param>
-    public (BpfMap Doorbell, CpuQueueMap Queues, int WakeupThreshold)? OpenCpuQueues(string name, uint bytes, uint maxPayloadBytes, int timestampOffset, double wakeupFraction)
+    public (BpfMap Doorbell, CpuQueueMap Queues, int WakeupThreshold)? OpenCpuQueues(string name, uint bytes, uint maxPayloadBytes, int timestampOffset, double wakeupFraction,
+        PreparedRing? prepared = null)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
-        if (!KernelFeatures.HasCpuQueues) return null;
-        var cpus = PossibleCpus.Count;
-        var layout = CpuQueueLayout.Share(bytes, cpus, maxPayloadBytes);
+        if (CpuQueuesSpec(name, bytes, maxPayloadBytes) is not { } spec) return null;
+        var layout = CpuQueueLayout.Share(bytes, (int)spec.MaxEntries, maxPayloadBytes);
         BpfMap queues;
-        try
+        if (prepared?.Take(spec) is { } made)
         {
-            queues = AddMap(MapSpec.MmapableArray(name, layout.ValueSize, (uint)cpus));
+            queues = made;
+            _maps.Add(queues);
         }
-        catch (Pyprobe.Bpf.Sys.SyscallException)
+        else
         {
-            return null;
+            try
+            {
+                queues = AddMap(spec);
+            }
+            catch (Pyprobe.Bpf.Sys.SyscallException)
+            {
+                return null;
+            }
         }
         var doorbell = AddMap(MapSpec.RingBuffer(name + "_wake", 4096));
         var threshold = (uint)Math.Clamp(layout.Capacity * wakeupFraction, CpuQueueLayout.FramedBytes(maxPayloadBytes), layout.Capacity);
         Reader = new CpuQueueReader(queues, layout, doorbell, timestampOffset) { BatchBytes = threshold };
         return (doorbell, new CpuQueueMap(queues.Fd.Value, layout), (int)threshold);
+    }
+
+    /// <summary>The array <see cref="OpenCpuQueues"/> makes (for <see cref="PreparedRing"/>), or null where this kernel has no CPU queues.</summary>
+    public static MapSpec? CpuQueuesSpec(string name, uint bytes, uint maxPayloadBytes)
+    {
+        if (!KernelFeatures.HasCpuQueues) return null;
+        var cpus = PossibleCpus.Count;
+        return MapSpec.MmapableArray(name, CpuQueueLayout.Share(bytes, cpus, maxPayloadBytes).ValueSize, (uint)cpus);
     }
 
     /// <summary>

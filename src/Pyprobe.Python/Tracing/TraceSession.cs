@@ -93,6 +93,9 @@ public sealed class TraceSession : IEventSession
     /// <summary>The queues' name (see <see cref="SessionCore.OpenCpuQueues"/>).</summary>
     public const string QueuesName = "pyprobe_queues";
 
+    /// <summary>What a session of <paramref name="bytes"/> will send its records to, to be made ahead (<see cref="Sessions.PreparedRing"/>).</summary>
+    public static PreparedRing PrepareRecordMap(uint bytes) => new(RingName, bytes, () => SessionCore.CpuQueuesSpec(QueuesName, bytes, (uint)QueuePayloadBytes));
+
     /// <summary>The longest record any probe's program sends (the queues keep room for one after their end).</summary>
     private static int QueuePayloadBytes => Math.Max(PythonProbeCatalog.All.Max(p => LayoutOf(p).MaxRecordSize), EvalFrameProgram.Layout.MaxRecordSize);
 
@@ -110,7 +113,7 @@ public sealed class TraceSession : IEventSession
         try
         {
             var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-            queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction) : null;
+            queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction, options.PreparedRing) : null;
             ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing, options.WakeupBytes);
             if (queued is { } q) scratchSize = Math.Max(scratchSize, EventProgramParts.ScratchValueSize(q.Queues.Layout));
             session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));

@@ -88,7 +88,7 @@ internal static class TraceRun
         where TOutput : class, IDisposable
     {
         // The ring is made while the targets are resolved; the session takes it (or, on any failure, it is closed here).
-        using var ring = new PreparedRing(TraceSession.RingName, settings.RingBufferBytes);
+        using var ring = TraceSession.PrepareRecordMap(settings.RingBufferBytes);
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
         IReadOnlyList<PythonProbe> probes;
         try
