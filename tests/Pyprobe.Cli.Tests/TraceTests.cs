@@ -99,6 +99,39 @@ public class TraceTests
         }
     }
 
+    /// <summary>
+    /// Two threads pinned to the two CPUs: their records go to two queues (or arrive at the ring from two CPUs) and come
+    /// out merged, every event of each thread there and the whole stream in time order.
+    /// </summary>
+    [Fact]
+    public void ThreadsOnBothCpusGiveExactCountsInTimeOrder()
+    {
+        Assert.True(Environment.ProcessorCount >= 2, "this test needs two CPUs");
+        var python = CachedPythons.Get("3.9");
+        using var json = new TempFile();
+        const string script = """
+            import os, threading
+            def leaf(x):
+                return x + 1
+            def work(cpu):
+                os.sched_setaffinity(0, {cpu})
+                for i in range(100000):
+                    leaf(i)
+            threads = [threading.Thread(target=work, args=(cpu,)) for cpu in (0, 1)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            """;
+        var result = PyprobeBinary.Run(["trace", "--format", "json", "-o", json.Path, "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(180));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(", 0 lost", result.Stderr);
+        var events = new TraceOutput(File.ReadAllText(json.Path)).Events;
+        var leaves = events.Where(e => e.GetProperty("funcname").GetString() == "leaf").GroupBy(e => e.GetProperty("tid").GetInt32()).Select(g => g.Count()).ToList();
+        Assert.Equal([100_000, 100_000], leaves);
+        var times = events.Select(e => e.GetProperty("ts").GetUInt64()).ToList();
+        var backwards = Enumerable.Range(1, times.Count - 1).Count(i => times[i] < times[i - 1]);
+        Assert.True(backwards == 0, $"{backwards} of {times.Count} events are older than the one before them");
+    }
+
     [Fact]
     public void TextOutputLooksLikeTheSeed()
     {
