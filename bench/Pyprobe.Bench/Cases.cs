@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
+internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceRing, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -42,6 +42,7 @@ internal static partial class Cases
         Tool.BpftracePrintf => "bpftrace printf file/function/line (seed one-liner, system-wide)",
         Tool.PyprobeTrace => "pyprobe trace -o FILE",
         Tool.PyprobeTraceHighPriority => "pyprobe trace -o FILE --priority high",
+        Tool.PyprobeTraceRing => "pyprobe trace -o FILE through the ring buffer (PYPROBE_EVENT_RING=1: as before the queue per CPU)",
         Tool.PyprobeTraceNormalPriority => "pyprobe trace -o FILE --priority normal",
         Tool.PyprobeTraceRealtime => "pyprobe trace -o FILE --priority realtime",
         Tool.PyprobeCalls => "pyprobe calls",
@@ -96,7 +97,7 @@ internal static partial class Cases
                     WaitForFileLine(outFile, "Attaching", tracer, TimeSpan.FromSeconds(60));
                     Thread.Sleep(bench.BpftraceSettle);
                     break;
-                case Tool.PyprobeTrace or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceRing or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     outFile = bench.TempFile("pp");
                     string[] priority = tool switch
                     {
@@ -105,7 +106,8 @@ internal static partial class Cases
                         Tool.PyprobeTraceRealtime => ["--priority", "realtime"],
                         _ => [],
                     };
-                    tracer = Child.Start([bench.Pyprobe, "trace", .. target, "-o", outFile, .. priority]);
+                    tracer = Child.Start([bench.Pyprobe, "trace", .. target, "-o", outFile, .. priority],
+                        env: tool == Tool.PyprobeTraceRing ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     WaitAttached(tracer);
                     break;
                 case Tool.PyprobeCalls:
@@ -171,7 +173,7 @@ internal static partial class Cases
                     seen = leaf;
                     toolLost = lost + texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
                     break;
-                case Tool.PyprobeTrace or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
+                case Tool.PyprobeTrace or Tool.PyprobeTraceRing or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     long leafLines = 0;
                     foreach (var line in File.ReadLines(outFile!))
                         if (line.Contains("funcname=leaf,", StringComparison.Ordinal) && line.Contains("leaf.py", StringComparison.Ordinal)) leafLines++;

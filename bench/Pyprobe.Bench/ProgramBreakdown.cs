@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Asm;
+using Pyprobe.Bpf.CpuQueues;
 using Pyprobe.Bpf.Features;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
@@ -20,7 +21,7 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads, FixedQueue, WholeQueue, PairsQueue, CliRing }
 
     private static string Label(Step step) => step switch
     {
@@ -30,18 +31,26 @@ internal static class ProgramBreakdown
         Step.HeaderNoHits => "(a) without the hits counter (a locked add on the per-CPU value)",
         Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
         Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
+        Step.FixedQueue => "(b) with the queue per CPU in place of the ring (CpuQueueOutput)",
         Step.FixedReads => "(b) + two 8-byte bpf_probe_read_user of the names (not shipped: what a read of the target's memory costs)",
-        Step.Whole => "(c) + both names copied whole = pyprobe's program as shipped where names cannot go by reference (3.15)",
-        Step.Pairs => "(d) names by reference after a function's first event (the name-pair memo) = as shipped on 3.8–3.11",
+        Step.Whole => "(c) + both names copied whole: the program where names cannot go by reference (3.15), through the ring",
+        Step.Pairs => "(d) names by reference after a function's first event (the name-pair memo, 3.8–3.11), through the ring",
+        Step.WholeQueue => "(c) through the queue per CPU = as shipped on 3.15",
+        Step.PairsQueue => "(d) through the queue per CPU = as shipped on 3.8–3.11",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
         Step.WholeMapFilter => "(c) with the process filter as it was: a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix)",
         Step.WholeConstantFilter => "(c) with the process filter as it is now on those kernels: the tgid compared as a constant",
         Step.Cli => "pyprobe trace -p PID -o FILE (the real CLI)",
+        Step.CliRing => "pyprobe trace -p PID -o FILE through the ring (PYPROBE_EVENT_RING=1, as before the queue per CPU)",
         _ => step.ToString(),
     };
 
-    private static readonly Step[] Steps = [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedReads, Step.Whole, Step.Pairs, Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli];
+    private static readonly Step[] Steps = Environment.GetEnvironmentVariable("BENCH_STEPS") is { } only ? only.Split(',').Select(Enum.Parse<Step>).ToArray()
+        : [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedQueue, Step.FixedReads, Step.Whole, Step.WholeQueue, Step.Pairs, Step.PairsQueue,
+            Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli, Step.CliRing];
+
+    private static bool Queued(Step step) => step is Step.FixedQueue or Step.WholeQueue or Step.PairsQueue;
 
     /// <summary>As the CLI's defaults: a 16 MiB ring whose reader is woken when it is 1/16 full, polled every 10 ms otherwise.</summary>
     private const uint RingBytes = 16 << 20;
@@ -59,6 +68,10 @@ internal static class ProgramBreakdown
             uses (EventProgramParts.EmitStart/EmitHeader, UsdtEventProgram.EmitArguments/EmitStrings, EventProgramParts.EmitSend),
             stopped after each step, loaded and attached (uprobe_multi, with the probe's cookie) by the bench, its ring
             ({RingBytes >> 20} MiB, woken at 1/16 full as the CLI's) drained by a thread polling every 10 ms; (c) is `Build` itself.
+            The "queue per CPU" rows send the same records to the CLI's queues instead (an mmapable array, one queue per CPU
+            sharing {RingBytes >> 20} MiB, a compare-exchange to reserve, the header written last; Bpf/CpuQueues), read by the
+            reader `trace` uses, which merges the CPUs by time; the CLI rows run `pyprobe trace` with them (the default) and
+            with the ring (PYPROBE_EVENT_RING=1).
             "ns per call" is the traced program's own view; "program ns per event" is run_time_ns / run_cnt of the BPF program(s)
             (bpftrace's and the CLI's found through their links); the rest of the added cost is the uprobe trap.
             "records / lost": what the ring delivered and what the program counted as lost (leaf() calls plus the workload's few other
@@ -78,7 +91,7 @@ internal static class ProgramBreakdown
                 var order = rep % 2 == 0 ? Steps : Steps.Reverse().ToArray();
                 foreach (var step in order)
                 {
-                    if (step == Step.Pairs && py.Version is not ("3.8" or "3.9" or "3.10" or "3.11")) continue; // the memo is for 3.8–3.11
+                    if (step is Step.Pairs or Step.PairsQueue && py.Version is not ("3.8" or "3.9" or "3.10" or "3.11")) continue; // the memo is for 3.8–3.11
                     try
                     {
                         var s = RunOnce(bench, py, step);
@@ -107,12 +120,12 @@ internal static class ProgramBreakdown
         if (py.Version == "3.9")
             report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
                 $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
-                $"+ a fixed record to the ring {Program(Step.FixedRecord):0} (the floor of any tracer sending a record per event), + both names copied whole {Program(Step.Whole):0}, " +
-                $"names by reference (the name-pair memo, as shipped on 3.8–3.11) {Program(Step.Pairs):0} " +
+                $"+ a fixed record to the ring {Program(Step.FixedRecord):0}, to the queue per CPU instead {Program(Step.FixedQueue):0}; + both names copied whole {Program(Step.Whole):0} (queue: {Program(Step.WholeQueue):0}), " +
+                $"names by reference (the name-pair memo, 3.8–3.11) {Program(Step.Pairs):0} (queue, as shipped: {Program(Step.PairsQueue):0}) " +
                 $"(two 8-byte reads of the target's memory alone: +{Program(Step.FixedReads) - Program(Step.FixedRecord):0}); before this run's savings {Program(Step.WholeBefore):0}.");
         report.Text($"### CPython {py.FullVersion}, function__entry");
         report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
-            Steps.Where(step => step != Step.Pairs || samples[step].Count > 0).Select(step =>
+            Steps.Where(step => step is not (Step.Pairs or Step.PairsQueue) || samples[step].Count > 0).Select(step =>
             {
                 var list = samples[step];
                 if (list.Count == 0) return (IReadOnlyList<string>)[Label(step), "failed", "", "", "", "", ""];
@@ -123,6 +136,9 @@ internal static class ProgramBreakdown
                     : step is Step.FixedReads && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
                     : step is Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
                     : step is Step.Pairs && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.FixedQueue && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
+                    : step is Step.WholeQueue && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
+                    : step is Step.PairsQueue && !double.IsNaN(program) ? $"{program - Median(Step.Pairs, s => s.ProgramNsPerEvent):+0;-0} against (d)"
                     : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
                     : "–";
                 if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
@@ -157,11 +173,12 @@ internal static class ProgramBreakdown
                         throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
                     Thread.Sleep(bench.BpftraceSettle);
                     break;
-                case Step.Cli:
-                    tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")]);
+                case Step.Cli or Step.CliRing:
+                    tracer = Child.Start([bench.Pyprobe, "trace", "-p", pid.ToString(), "-o", bench.TempFile("bd")],
+                        env: step == Step.CliRing ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
+                case Step.FixedQueue or Step.WholeQueue or Step.PairsQueue or Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -200,7 +217,7 @@ internal static class ProgramBreakdown
         private readonly List<IDisposable> _owned = [];
         private BpfProgram? _program;
         private BpfMap? _scratch;
-        private RingBufferReader? _reader;
+        private IRecordReader? _reader;
         private Thread? _drainer;
         private volatile bool _stop;
         private long _records;
@@ -215,7 +232,7 @@ internal static class ProgramBreakdown
                 var probe = target.Binary.FindProbe("python", "function__entry") ?? throw new InvalidOperationException("no function__entry probe");
                 // The name-pair memo's maps as a session makes them (the bench's leaf() never dies, so no forgetting program).
                 StringPairMemo? pairs = null;
-                if (step == Step.Pairs)
+                if (step is Step.Pairs or Step.PairsQueue)
                 {
                     if (target.Version is not { Minor: <= 11 } || CPythonFacts.For(target.Version) is not { } facts) throw new InvalidOperationException("the name-pair memo is for 3.8–3.11");
                     var memo = own.Own(BpfMap.Create(MapSpec.Array("bench_pairs", StringPairMemo.ValueSize, StringPairMemo.Slots)));
@@ -223,12 +240,22 @@ internal static class ProgramBreakdown
                     pairs = new StringPairMemo(memo.Fd.Value, epochs.Fd.Value, 65536, facts.Str.LengthFromAsciiData, StrLayout.CompactAsciiBits);
                 }
                 var layout = new UsdtEventLayout(3, [0, 1], pairs: pairs);
-                var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", RingBytes)));
-                own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)UsdtEventProgram.ScratchValueSize(layout), 1)));
-                own._reader = own.Own(new RingBufferReader(ring));
+                // Queued steps: the queues as a trace session makes them (16 MiB shared by the CPUs), the ring only to wake the reader.
+                var queues = Queued(step) ? CpuQueueLayout.Share(RingBytes, PossibleCpus.Count, (uint)layout.MaxRecordSize) : null;
+                var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", queues is null ? RingBytes : 4096)));
+                var scratchSize = Math.Max(UsdtEventProgram.ScratchValueSize(layout), queues is null ? 0 : EventProgramParts.ScratchValueSize(queues));
+                own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)scratchSize, 1)));
+                CpuQueueMap? queueMap = null;
+                if (queues is not null)
+                {
+                    var array = own.Own(BpfMap.Create(MapSpec.MmapableArray("bench_queues", queues.ValueSize, (uint)PossibleCpus.Count)));
+                    queueMap = new CpuQueueMap(array.Fd.Value, queues);
+                    own._reader = own.Own(new CpuQueueReader(array, queues, ring, UsdtEventLayout.TimestampOffset) { BatchBytes = queues.Capacity / 16 });
+                }
+                else own._reader = own.Own(new RingBufferReader(ring));
                 var targets = own.Own(BpfMap.Create(MapSpec.Hash("bench_targets", 4, 1, 1024)));
                 targets.Update(BitConverter.GetBytes(pid), [1]);
-                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value);
+                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value, queueMap);
                 if (pairs is not null)
                 {
                     fds[StringPairMemo.MapName] = pairs.MapFd;
@@ -236,7 +263,7 @@ internal static class ProgramBreakdown
                 }
                 foreach (var sites in TargetLinks.SitesBySpec(probe))
                 {
-                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress, pid).BindMaps(fds);
+                    var code = Build(step, layout, sites[0], target.Binary.ResolveSymbolAddress, pid, queues).BindMaps(fds);
                     var program = own.Own(BpfProgram.Load(new ProgramSpec("bench_step", ProgramType.Kprobe, code.Bytecode, AttachType.TraceUprobeMulti)));
                     own._program ??= program;
                     own.Own(UprobeMultiLink.Attach(program, target.AttachPath, sites.Select(s => new UprobeSite(s.FileOffset, s.SemaphoreFileOffset, 0)).ToList(), pid));
@@ -256,7 +283,7 @@ internal static class ProgramBreakdown
         /// The shipped program (<see cref="UsdtEventProgram.Build"/>) for <see cref="Step.Whole"/>; for the others the same
         /// pieces in the same order, stopped after the step. Filtering as on this kernel's -p path (the link filters by process).
         /// </summary>
-        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve, int pid)
+        private static AssembledProgram Build(Step step, UsdtEventLayout layout, UsdtSite site, Func<string, ulong> resolve, int pid, CpuQueueLayout? queues)
         {
             const uint probeId = 0;
             var options = step switch
@@ -265,9 +292,10 @@ internal static class ProgramBreakdown
                 Step.WholeCookie => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: null),
                 Step.WholeMapFilter => new UsdtEventOptions(FilterTargets: true, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
                 Step.WholeConstantFilter => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId, Tgids: [pid]),
+                Step.WholeQueue or Step.PairsQueue => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: (int)queues!.Capacity / 16, ProbeId: probeId, Queues: queues),
                 _ => new UsdtEventOptions(FilterTargets: false, WakeupThreshold: WakeupThreshold, ProbeId: probeId),
             };
-            if (step is Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
+            if (step is Step.Whole or Step.WholeQueue or Step.Pairs or Step.PairsQueue or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
                 return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
             var code = new InstructionBuilder();
             if (step != Step.Empty)
@@ -287,6 +315,7 @@ internal static class ProgramBreakdown
                             .Call(HelperFunction.ProbeReadUser);
                 }
                 if (step is Step.FixedRecord or Step.FixedReads) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, WakeupThreshold, options.WakeupCheckEvery);
+                if (step is Step.FixedQueue) EventProgramParts.EmitSend(code, scratch, size: null, layout.StringsOffset, (int)queues!.Capacity / 16, queues: queues);
             }
             return code.Label("out").Mov64(Register.R0, 0).Exit().Assemble();
         }

@@ -112,6 +112,7 @@ internal static class Sections
             if (bench.HasCalls) tools.Insert(tools.IndexOf(Tool.Bare) + 1, Tool.BareEntryAndReturn);
             // The reader raised for the whole run (the default until 2026-11-30) beside the default, raised only while behind.
             tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceHighPriority);
+            tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceRing);
             var runs = Matrix(bench, py, tools, [bench.Calls.ToString()], $"overhead {py.Version}");
             FixCounts(runs, py.Version);
             report.Text($"### CPython {py.FullVersion}, one thread, full speed");
@@ -123,7 +124,7 @@ internal static class Sections
         var bare = Added(Tool.Bare);
         report.Headline($"""
             **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
-            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
+            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (through the ring buffer as before: {Added(Tool.PyprobeTraceRing) / bare:0.00}×; with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
             bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
             Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
             bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.

@@ -89,12 +89,33 @@ public sealed unsafe class CpuQueueReader : IRecordReader
     {
         if (_passEndedEarly) return true;
         var pending = PendingBytes;
-        if (pending > _leftPending && pending >= BatchBytes && (!_stopped || pending > 0)) return true;
-        // Records held back become due within the hold-back time: come back then, not at the caller's timeout.
-        var wait = _leftPending > 0 ? Math.Min(timeoutMs, (int)(HoldBackNs / 1_000_000) + 1) : timeoutMs;
+        if (pending > 0 && _stopped) return true;
+        // A batch's worth arrived since the last pass: take what is due now.
+        if (BatchBytes > 0 && pending >= BatchBytes && pending - _leftPending >= BatchBytes / 2) return true;
+        // Otherwise sleep until the earliest record waiting is due (it is held back until then), a producer's wakeup,
+        // or the timeout; not sooner: each look at the queues' heads takes their cache lines from the producing CPUs.
+        var wait = timeoutMs;
+        if (pending > 0 && EarliestRecordTime() is ulong earliest)
+        {
+            var dueInNs = (long)(earliest + HoldBackNs) - Stopwatch.GetTimestamp();
+            if (dueInNs <= 0) return true;
+            wait = (int)Math.Min(wait, dueInNs / 1_000_000 + 1);
+        }
         _doorbell.WaitForData(wait);
         _doorbell.Drain(static _ => { });
         return PendingBytes > 0;
+    }
+
+    /// <summary>The time of the earliest record committed in any queue, or null.</summary>
+    private ulong? EarliestRecordTime()
+    {
+        ulong? earliest = null;
+        foreach (var cpu in _cpus)
+        {
+            cpu.Head = Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset));
+            if (Front(cpu) is ulong time && (earliest is null || time < earliest)) earliest = time;
+        }
+        return earliest;
     }
 
     public void Interrupt() => _doorbell.Interrupt();
