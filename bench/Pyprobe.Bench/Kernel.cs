@@ -163,7 +163,7 @@ internal static unsafe class RingFill
     }
 
     /// <summary>User + system CPU time of a process so far (/proc/PID/stat, clock ticks of 10 ms).</summary>
-    private static double CpuSeconds(int pid)
+    public static double CpuSeconds(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
@@ -171,7 +171,7 @@ internal static unsafe class RingFill
     }
 
     /// <summary>Stops pyprobe and waits until it is stopped (state T in /proc/PID/stat).</summary>
-    private static void Stop(int pid)
+    public static void Stop(int pid)
     {
         Native.Kill(pid, SIGSTOP);
         var clock = Stopwatch.StartNew();
@@ -185,7 +185,7 @@ internal static unsafe class RingFill
     }
 
     /// <summary>A function__entry record exactly as pyprobe's BPF program writes it (probe id 0).</summary>
-    private static byte[] Record(int pid, string filename, string funcname, int lineno)
+    public static byte[] Record(int pid, string filename, string funcname, int lineno)
     {
         var layout = new UsdtEventLayout(3, [0, 1]);
         var f = Encoding.UTF8.GetBytes(filename);
@@ -218,7 +218,7 @@ internal static unsafe class RingFill
         throw new InvalidOperationException($"pyprobe (pid {pid}) has no ring buffer map open");
     }
 
-    private static void TestRun(int programFd, byte* data, int length, uint repeat)
+    public static void TestRun(int programFd, byte* data, int length, uint repeat)
     {
         var attr = stackalloc byte[80];
         new Span<byte>(attr, 80).Clear();

@@ -13,7 +13,7 @@ internal static partial class ReportSplice
     [GeneratedRegex(@"^## (.+)$", RegexOptions.Multiline)] private static partial Regex Heading();
     [GeneratedRegex(@"^\*\*[^*]+\*\*")] private static partial Regex BoldStart();
 
-    public static string Into(string existing, string head, string body)
+    public static string Into(string existing, string head, string body, IReadOnlyDictionary<string, string> facts)
     {
         var text = existing.Replace("\r\n", "\n");
         foreach (var (title, section) in Sections(body))
@@ -41,7 +41,22 @@ internal static partial class ReportSplice
                 text = text[..insert] + paragraph.Trim() + "\n\n" + text[insert..];
             }
         }
-        return text;
+        return AddUpdateRow(text, facts, Sections(body).Select(x => x.Title).ToList());
+    }
+
+    /// <summary>
+    /// A row in the header table for this update (its sections, date, kernel, pyprobe build), after the last row: the
+    /// table's own rows describe the last full run, which the other sections still come from.
+    /// </summary>
+    private static string AddUpdateRow(string text, IReadOnlyDictionary<string, string> facts, IReadOnlyList<string> titles)
+    {
+        string Fact(string name) => facts.TryGetValue(name, out var value) ? value : "?";
+        var row = $"| Updated {Fact("date")} | {string.Join("; ", titles)}: kernel {Fact("kernel")}, pyprobe {Fact("pyprobe")}, load {Fact("load")}, {Fact("took")} |";
+        var firstTable = text.IndexOf("\n|", StringComparison.Ordinal);
+        if (firstTable < 0) return text;
+        var end = text.IndexOf("\n\n", firstTable + 1, StringComparison.Ordinal);
+        if (end < 0) return text;
+        return text[..end] + "\n" + row + text[end..];
     }
 
     private static IEnumerable<(string Title, string Text)> Sections(string body)

@@ -288,6 +288,10 @@ internal static class Sections
             ("text → /dev/null", bench.Pyprobe, ["--format", "text"], true),
             ("JSON → /dev/null", bench.Pyprobe, ["--format", "json"], true),
         };
+        // The same binary with the ring buffer in place of the queues per CPU (PYPROBE_EVENT_RING=1), side by side.
+        variants.Add(("text → file, through the ring", bench.Pyprobe, ["--format", "text"], false));
+        variants.Add(("JSON → file, through the ring", bench.Pyprobe, ["--format", "json"], false));
+        variants.Add(("raw capture → file, through the ring", bench.Pyprobe, ["--format", "raw"], false));
         if (bench.Baseline is { } before)
         {
             variants.Add(("text → file, before", before, ["--format", "text"], false));
@@ -306,9 +310,12 @@ internal static class Sections
                     using var workload = Child.Start([.. py.Command, bench.Workload, "0"], env: py.Env);
                     var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("workload did not start");
                     var pid = int.Parse(ready.Line.Split(' ')[1]);
-                    using var tracer = Child.Start([v.Binary, "trace", "-p", pid.ToString(), "--ring-buffer-mb", RingMb.ToString(), .. v.Args, "-o", file]);
+                    using var tracer = Child.Start([v.Binary, "trace", "-p", pid.ToString(), "--ring-buffer-mb", RingMb.ToString(), .. v.Args, "-o", file],
+                        env: v.Name.EndsWith("through the ring", StringComparison.Ordinal) ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     Cases.WaitAttached(tracer);
-                    var fill = RingFill.Run(tracer.Pid, pid, bench.Workload, "leaf", 21, Cycles);
+                    var fill = QueueFill.Uses(tracer.Pid)
+                        ? QueueFill.Run(tracer.Pid, RingMb << 20, RingFill.Record(pid, bench.Workload, "leaf", 21))
+                        : RingFill.Run(tracer.Pid, pid, bench.Workload, "leaf", 21, Cycles);
                     tracer.Signal(Native.SIGINT);
                     tracer.Wait(TimeSpan.FromSeconds(60));
                     var delivered = tracer.Err.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\d+) events delivered")).Where(m => m.Success).Select(m => (long?)long.Parse(m.Groups[1].Value)).FirstOrDefault();
@@ -317,7 +324,7 @@ internal static class Sections
                     workload.Wait(TimeSpan.FromSeconds(10));
                     results[v.Name].Add((fill, delivered, bytes));
                     Bench.Log($"throughput rep {rep + 1} {v.Name}: {fill.EventsPerSecond / 1e6:0.00}M events/s ({fill.EventsPerCpuSecond / 1e6:0.00}M per CPU-second; {fill.Written} written in {fill.Seconds:0.000} s of draining, pyprobe delivered {delivered})");
-                    if (v.Args.Contains("raw") && delivered is { } n)
+                    if (v.Name == "raw capture → file" && delivered is { } n)
                     {
                         foreach (var (name, format) in new[] { ("convert raw → text file", "text"), ("convert raw → JSON file", "json") })
                         {
@@ -354,6 +361,10 @@ internal static class Sections
             "events per CPU-second" divides by pyprobe's own CPU time (user + system, /proc/PID/stat) over the same spans: on this shared
             machine the wall time also counts waiting for a CPU. `convert` is timed as a whole process (start-up included, wall time)
             on the raw capture of the same run.
+            Where pyprobe sends records to its queues per CPU (trace's default), the bench fills the queue of one CPU instead, with an XDP
+            program that sends through pyprobe's own CpuQueueOutput (timestamps 10 ms old, so none waits out the reader's hold-back), and
+            times pyprobe's tail catching up with the head; a queue holds at most 8 MiB, so the cycles repeat until 2,000,000 records
+            were drained (bench/Pyprobe.Bench/QueueFill.cs).
             """);
         report.Table(["output", "events/s", "events per CPU-second", "MB/s written", "pyprobe delivered = written"],
             results.Select(kv => (IReadOnlyList<string>)[kv.Key,

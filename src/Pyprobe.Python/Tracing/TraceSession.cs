@@ -97,7 +97,7 @@ public sealed class TraceSession : IEventSession
     public static PreparedRing PrepareRecordMap(uint bytes) => new(RingName, bytes, () => SessionCore.CpuQueuesSpec(QueuesName, bytes, (uint)QueuePayloadBytes));
 
     /// <summary>The longest record any probe's program sends (the queues keep room for one after their end).</summary>
-    private static int QueuePayloadBytes => Math.Max(PythonProbeCatalog.All.Max(p => LayoutOf(p).MaxRecordSize), EvalFrameProgram.Layout.MaxRecordSize);
+    public static int QueuePayloadBytes => Math.Max(PythonProbeCatalog.All.Max(p => LayoutOf(p).MaxRecordSize), EvalFrameProgram.Layout.MaxRecordSize);
 
     /// <summary>The ring's name (for <see cref="Sessions.PreparedRing"/>).</summary>
     public const string RingName = "pyprobe_events";
