@@ -4,8 +4,9 @@ namespace Pyprobe.Bpf.CpuQueues;
 /// One CPU's queue: a value of an mmapable array map (index = CPU number) that only the programs running on that CPU
 /// write and one reader in user space drains. A page of counters comes first (head, written by the programs; tail,
 /// written by the reader, on a cache line of its own), then the data: records framed as the kernel's ring buffer
-/// frames them (a u32 length, a u32 that here holds the low half of the record's position, the payload, padding to
-/// 8 bytes), at positions that only grow. A record starts at its position modulo <see cref="Capacity"/> and runs on
+/// frames them (a u32 length, a u32 that here holds the low half of the record's position inverted, the payload,
+/// padding to 8 bytes), at positions that only grow. Inverted, because a queue's memory starts zeroed: a header of 0
+/// would otherwise pass for a committed record at position 0 while its program is still writing it. A record starts at its position modulo <see cref="Capacity"/> and runs on
 /// into the slack after the data when it starts near the end, so every record is contiguous; the reader sees it
 /// once its header carries its own position. Space is counted in positions, so the slack never holds live data
 /// that another record's bytes could reach.
@@ -24,8 +25,11 @@ public sealed record CpuQueueLayout(uint Capacity, uint MaxPayloadBytes)
     /// <summary>Where the data starts: the counters have a page of their own, the only page the reader maps writable.</summary>
     public const int DataOffset = 4096;
 
-    /// <summary>The frame around a payload: a u32 length and the low 32 bits of the record's position.</summary>
+    /// <summary>The frame around a payload: a u32 length and the low 32 bits of the record's position, inverted.</summary>
     public const int HeaderBytes = 8;
+
+    /// <summary>Whether <paramref name="header"/> is that of a committed record at <paramref name="position"/>.</summary>
+    public static bool IsCommitted(ulong header, ulong position) => (uint)(header >> 32) == ~(uint)position && (uint)header != 0;
 
     private const uint PageBytes = 4096;
 

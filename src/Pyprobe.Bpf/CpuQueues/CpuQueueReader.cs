@@ -164,7 +164,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         if (cpu.Tail >= cpu.Head) return null;
         var record = Record(cpu, cpu.Tail, CpuQueueLayout.HeaderBytes);
         var header = Volatile.Read(ref *(ulong*)record);
-        if ((uint)(header >> 32) != (uint)cpu.Tail) return null;
+        if (!CpuQueueLayout.IsCommitted(header, cpu.Tail)) return null;
         record = Record(cpu, cpu.Tail, CpuQueueLayout.FramedBytes((uint)header));
         return *(ulong*)(record + CpuQueueLayout.HeaderBytes + _timestampOffset);
     }
@@ -186,7 +186,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         {
             if (at + CpuQueueLayout.HeaderBytes > windowEnd) { _passEndedEarly = true; break; }
             var header = Volatile.Read(ref *(ulong*)at);
-            if ((uint)(header >> 32) != (uint)position) break;
+            if (!CpuQueueLayout.IsCommitted(header, position)) break;
             var length = (uint)header;
             var bytes = CpuQueueLayout.FramedBytes(length);
             if (at + bytes > windowEnd) { _passEndedEarly = true; break; }

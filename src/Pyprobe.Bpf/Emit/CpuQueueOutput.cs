@@ -65,7 +65,7 @@ public static class CpuQueueOutput
             .Mov64(Register.R0, Register.R2)
             .AtomicCompareExchange64(Register.R1, CpuQueueLayout.HeadOffset, Register.R5)
             .JumpIf(JumpCondition.NotEqual, Register.R0, Register.R2, lost)
-            .Mov64(Register.R5, Register.R2).Lsh64(Register.R5, 32).Or64(Register.R5, Register.R3)
+            .Mov64(Register.R5, Register.R2).Xor64(Register.R5, -1).Lsh64(Register.R5, 32).Or64(Register.R5, Register.R3)
             .StoreMem(MemorySize.DoubleWord, data, header, Register.R5)
             .And64(Register.R2, (int)layout.Capacity - 1)
             .Add64(Register.R1, Register.R2);
@@ -90,6 +90,7 @@ public static class CpuQueueOutput
                 .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, data, header)
                 .Rsh64(Register.R1, 32)
+                .Xor64(Register.R1, -1)
                 .And64(Register.R1, (int)layout.Capacity - 1)
                 .Add64(Register.R1, Register.R0)
                 .Label(copied);

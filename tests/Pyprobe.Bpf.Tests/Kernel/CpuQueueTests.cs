@@ -185,6 +185,45 @@ public unsafe class CpuQueueTests : IDisposable
         Assert.Equal(3, records.Count);
     }
 
+    [DllImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static extern nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [DllImport("libc", EntryPoint = "munmap")]
+    private static extern int Munmap(nint address, nuint length);
+
+    /// <summary>
+    /// A record reserved but not yet committed is not handed out, even the first of a queue, whose memory is still
+    /// zeroed (a header of 0 once passed for a committed empty record at position 0, and decoding it failed pyprobe).
+    /// Here the test is the producer: it moves CPU 0's head past a 24-byte record, then writes the record.
+    /// </summary>
+    [Fact]
+    public void AReservedRecordIsHandedOutOnlyOnceItsHeaderIsWritten()
+    {
+        _reader.ProducersStopped();
+        var length = (nuint)(CpuQueueLayout.DataOffset + 4096);
+        var cpu0 = Mmap(0, length, 3 /* PROT_READ | PROT_WRITE */, 1 /* MAP_SHARED */, _queues.Fd.Value, 0);
+        Assert.NotEqual(-1, (long)cpu0);
+        try
+        {
+            var control = (byte*)cpu0;
+            var record = control + CpuQueueLayout.DataOffset;
+            *(ulong*)(control + CpuQueueLayout.HeadOffset) = CpuQueueLayout.FramedBytes(FixedBytes);
+            Assert.Equal(0, _reader.Drain(_ => { }));
+            Assert.Equal((ulong)CpuQueueLayout.FramedBytes(FixedBytes), _reader.PendingBytes);
+
+            *(ulong*)(record + 8) = 1234; // the timestamp
+            *(ulong*)(record + 16) = 0;   // record 0: no tail
+            *(ulong*)record = (ulong)~0u << 32 | FixedBytes;
+            var records = DrainAll();
+            Assert.Single(records);
+            Check(records[0], 0);
+        }
+        finally
+        {
+            Munmap(cpu0, length);
+        }
+    }
+
     [Fact]
     public void FramedSpansCarryTheRingBuffersFraming()
     {
