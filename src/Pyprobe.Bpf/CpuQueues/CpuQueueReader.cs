@@ -40,6 +40,9 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         public byte* Window;
         public ulong WindowStart;
         public nuint WindowLength;
+
+        /// <summary>The head as the programs last moved it.</summary>
+        public ulong ReadHead() => Volatile.Read(ref *(ulong*)(Control + CpuQueueLayout.HeadOffset));
     }
 
     /// <param name="queues">The mmapable array: one value of <paramref name="layout"/>'s size per possible CPU.</param>
@@ -78,7 +81,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         get
         {
             ulong pending = 0;
-            foreach (var cpu in _cpus) pending += Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset)) - cpu.Tail;
+            foreach (var cpu in _cpus) pending += cpu.ReadHead() - cpu.Tail;
             return pending;
         }
     }
@@ -112,7 +115,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         ulong? earliest = null;
         foreach (var cpu in _cpus)
         {
-            cpu.Head = Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset));
+            cpu.Head = cpu.ReadHead();
             if (Front(cpu) is ulong time && (earliest is null || time < earliest)) earliest = time;
         }
         return earliest;
@@ -130,7 +133,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var watermark = _stopped ? ulong.MaxValue : (ulong)(Stopwatch.GetTimestamp() - HoldBackNs);
-        foreach (var cpu in _cpus) cpu.Head = Volatile.Read(ref *(ulong*)(cpu.Control + CpuQueueLayout.HeadOffset));
+        foreach (var cpu in _cpus) cpu.Head = cpu.ReadHead();
         var delivered = 0;
         _passEndedEarly = false;
         while (delivered < maxRecords)
