@@ -206,16 +206,9 @@ internal static unsafe class RingFill
 
     private static (int Fd, long Size) FindRing(int pid)
     {
-        foreach (var path in Directory.GetFiles($"/proc/{pid}/fdinfo"))
-        {
-            string text;
-            try { text = File.ReadAllText(path); } catch (IOException) { continue; }
-            var fields = text.Split('\n').Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
-                .GroupBy(p => p[0].Trim()).ToDictionary(g => g.Key, g => g.First()[1].Trim()); // an epoll fd repeats "tfd:" per watched fd
-            if (fields.TryGetValue("map_type", out var type) && type == MapTypeRingBuf.ToString())
-                return (int.Parse(Path.GetFileName(path)), long.Parse(fields["max_entries"]));
-        }
-        throw new InvalidOperationException($"pyprobe (pid {pid}) has no ring buffer map open");
+        var (fd, fields) = QueueFill.FindMap(pid, MapTypeRingBuf, _ => true)
+            ?? throw new InvalidOperationException($"pyprobe (pid {pid}) has no ring buffer map open");
+        return (fd, long.Parse(fields["max_entries"]));
     }
 
     public static void TestRun(int programFd, byte* data, int length, uint repeat)

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.CpuQueues;
-using Pyprobe.Bpf.Emit;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Python.Tracing;
@@ -31,11 +30,12 @@ internal static unsafe class QueueFill
 
     public static RingFill.Result Run(int pyprobePid, uint totalBytes, byte[] record)
     {
-        var (queuesFdNumber, valueSize) = FindMap(pyprobePid, MapTypeArray, fields => (Convert.ToUInt32(fields["map_flags"], 16) & MapSpec.Mmapable) != 0)
+        var (queuesFdNumber, queuesFields) = FindMap(pyprobePid, MapTypeArray, fields => (Convert.ToUInt32(fields["map_flags"], 16) & MapSpec.Mmapable) != 0)
             ?? throw new InvalidOperationException("pyprobe has no CPU queues open");
         var (doorbellFdNumber, _) = FindMap(pyprobePid, MapTypeRingBuf, fields => fields["max_entries"] == "4096")
             ?? throw new InvalidOperationException("pyprobe has no doorbell ring open");
         var layout = CpuQueueLayout.Share(totalBytes, PossibleCpus.Count, (uint)TraceSession.QueuePayloadBytes);
+        var valueSize = long.Parse(queuesFields["value_size"]);
         if (layout.ValueSize != valueSize) throw new InvalidOperationException($"pyprobe's queues are {valueSize} bytes a CPU, the bench expects {layout.ValueSize}");
         var queuesFd = Native.StealFd(pyprobePid, queuesFdNumber);
         var doorbellFd = Native.StealFd(pyprobePid, doorbellFdNumber);
@@ -53,8 +53,7 @@ internal static unsafe class QueueFill
                 .Call(HelperFunction.KtimeGetNs)
                 .Add64(Register.R0, -10_000_000)
                 .StoreMem(MemorySize.DoubleWord, Register.R8, EventProgramParts.RecordOffset + UsdtEventLayout.TimestampOffset, Register.R0);
-            CpuQueueOutput.Emit(code, EventProgramParts.QueuesMap, EventProgramParts.RingMap, layout, Register.R8, EventProgramParts.RecordOffset, null, record.Length,
-                Register.R8, EventProgramParts.LostCounterOffset, (int)layout.Capacity / 16, scratchSize - CpuQueueOutput.WorkBytes);
+            EventProgramParts.EmitSend(code, Register.R8, null, record.Length, (int)layout.Capacity / 16, queues: layout);
             code.Mov64(Register.R0, 2).Exit();
             var bound = code.Assemble().BindMaps(new Dictionary<string, int> { [EventProgramParts.QueuesMap] = queuesFd, [EventProgramParts.RingMap] = doorbellFd });
             using var program = BpfProgram.Load(new ProgramSpec("bench_qfill", (ProgramType)ProgTypeXdp, bound.Bytecode));
@@ -122,16 +121,18 @@ internal static unsafe class QueueFill
         if (!condition) throw new InvalidOperationException($"{what} failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
-    private static (int Fd, long ValueSize)? FindMap(int pid, int type, Func<Dictionary<string, string>, bool> match)
+    /// <summary>The fd number in <paramref name="pid"/> of a BPF map of <paramref name="type"/> whose fdinfo fields match, with those fields.</summary>
+    public static (int Fd, Dictionary<string, string> Fields)? FindMap(int pid, int type, Func<Dictionary<string, string>, bool> match)
     {
         foreach (var path in Directory.GetFiles($"/proc/{pid}/fdinfo"))
         {
             string text;
             try { text = File.ReadAllText(path); } catch (IOException) { continue; }
+            // An epoll fd repeats "tfd:" per watched fd: the first of each name is kept.
             var fields = text.Split('\n').Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
                 .GroupBy(p => p[0].Trim()).ToDictionary(g => g.Key, g => g.First()[1].Trim());
             if (fields.TryGetValue("map_type", out var t) && t == type.ToString() && match(fields))
-                return (int.Parse(Path.GetFileName(path)), fields.TryGetValue("value_size", out var v) ? long.Parse(v) : 0);
+                return (int.Parse(Path.GetFileName(path)), fields);
         }
         return null;
     }
