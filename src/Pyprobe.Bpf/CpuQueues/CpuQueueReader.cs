@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.RingBuffer;
 using Pyprobe.Bpf.Sys;
@@ -232,13 +231,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         cpu.WindowLength = (nuint)length;
     }
 
-    private void* Map(nuint length, int protection, long offset, string what)
-    {
-        var address = LibC.Mmap(null, length, protection, LibC.MapShared, _queues.Fd.Value, offset);
-        if (address == LibC.MapFailed)
-            throw new SyscallException($"mmap of CPU queue {what}", Marshal.GetLastPInvokeError());
-        return address;
-    }
+    private void* Map(nuint length, int protection, long offset, string what) => _queues.MapShared(length, protection, offset, what);
 
     private void Unmap()
     {

@@ -109,5 +109,17 @@ public sealed unsafe class BpfMap : IDisposable
             throw new ArgumentException($"map '{Spec.Name}' has {UserValueSize}-byte values, got {valueLength}");
     }
 
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of the map at <paramref name="offset"/> shared (a ring buffer's pages, an mmapable
+    /// array's values); <paramref name="what"/> names the part in the error.
+    /// </summary>
+    internal void* MapShared(nuint length, int protection, long offset, string what)
+    {
+        var address = LibC.Mmap(null, length, protection, LibC.MapShared, Fd.Value, offset);
+        if (address == LibC.MapFailed)
+            throw new SyscallException($"mmap of {Spec.Name}'s {what}", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+        return address;
+    }
+
     public void Dispose() => Fd.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Sys;
 
@@ -221,13 +220,7 @@ public sealed unsafe class RingBufferReader : IRecordReader
     /// <summary>Set in a framed record's length when the producer discarded it.</summary>
     public const uint FramedDiscardBit = DiscardBit;
 
-    private void* Map(nuint length, int protection, long offset, string what)
-    {
-        var address = LibC.Mmap(null, length, protection, LibC.MapShared, _map.Fd.Value, offset);
-        if (address == LibC.MapFailed)
-            throw new SyscallException($"mmap of ring buffer {what}", Marshal.GetLastPInvokeError());
-        return address;
-    }
+    private void* Map(nuint length, int protection, long offset, string what) => _map.MapShared(length, protection, offset, what);
 
     public void Dispose()
     {
