@@ -6,6 +6,7 @@
 #   options: --reps N --calls N --only overhead,breakdown,rate,startup,throughput,scale,profiler --out FILE
 #   --update (with --only): replace only those sections (and their headlines) in the existing output file
 #            --baseline PATH (an earlier pyprobe binary, measured side by side in the throughput section)
+#   environment: BENCH_STEPS=Step,... (breakdown steps), BENCH_OUTPUTS=text,raw,... (throughput variants by name prefix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

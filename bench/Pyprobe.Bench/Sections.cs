@@ -287,6 +287,7 @@ internal static class Sections
             ("raw capture → file", bench.Pyprobe, ["--format", "raw"], false),
             ("text → /dev/null", bench.Pyprobe, ["--format", "text"], true),
             ("JSON → /dev/null", bench.Pyprobe, ["--format", "json"], true),
+            ("raw capture → /dev/null", bench.Pyprobe, ["--format", "raw"], true),
         };
         // The same binary with the ring buffer in place of the queues per CPU (PYPROBE_EVENT_RING=1), side by side.
         variants.Add(("text → file, through the ring", bench.Pyprobe, ["--format", "text"], false));
@@ -297,6 +298,9 @@ internal static class Sections
             variants.Add(("text → file, before", before, ["--format", "text"], false));
             variants.Add(("JSON → file, before", before, ["--format", "json"], false));
         }
+        // BENCH_OUTPUTS=text,raw keeps the variants whose name starts with one of these (a quick look at one path).
+        if (Environment.GetEnvironmentVariable("BENCH_OUTPUTS") is { } only)
+            variants = variants.Where(v => only.Split(',').Any(o => v.Name.StartsWith(o, StringComparison.OrdinalIgnoreCase))).ToList();
         var results = variants.ToDictionary(v => v.Name, _ => new List<(RingFill.Result Fill, long? Delivered, long Bytes)>());
         var converts = new Dictionary<string, List<double>> { ["convert raw → text file"] = [], ["convert raw → JSON file"] = [] };
         for (var rep = 0; rep < bench.Reps; rep++)

