@@ -132,11 +132,13 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
     /// <summary>
     /// After a poll of the ring delivered <paramref name="events"/> lines: a trickle is written at once, so a line
     /// waits at most one poll interval (10 ms) on its way to a pipe, as a reader like grep expects; a flood keeps
-    /// batching up to <see cref="MaxDelay"/>, where large writes keep I/O off the per-event path.
+    /// batching up to <see cref="MaxDelay"/>, where large writes keep I/O off the per-event path. A file written
+    /// behind batches always: each hand-over wakes the writer thread, and a reader that polls often (the queues are
+    /// read every millisecond or so while events flow) woke it for every few lines.
     /// </summary>
     public void AfterPoll(int events)
     {
-        if (events < TrickleEvents) Flush();
+        if (events < TrickleEvents && _writeBehind is null) Flush();
         else FlushIfOlderThan(MaxDelay);
     }
 
