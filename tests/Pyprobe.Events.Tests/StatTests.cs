@@ -45,7 +45,9 @@ public class StatTests
                 Assert.True(r.GetProperty("calls_per_s").GetDouble() > 1000, r.GetRawText());
                 Assert.True(r.GetProperty("gc_per_s").GetDouble() > 1, r.GetRawText());
                 Assert.True(r.GetProperty("audit_per_s").GetDouble() > 1, r.GetRawText());
-                Assert.Equal(r.GetProperty("gc").GetInt64(), r.GetProperty("audit").GetInt64());
+                // One audit event and one collection per loop: equal, except that a row's end may fall between the two
+                // (CI saw 62 collections beside 63 audits).
+                Assert.InRange(r.GetProperty("audit").GetInt64() - r.GetProperty("gc").GetInt64(), -1, 1);
             }
             foreach (var r in second.Take(2))
             {
