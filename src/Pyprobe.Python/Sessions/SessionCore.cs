@@ -43,7 +43,7 @@ public sealed class SessionCore : IDisposable
     /// The fill at which the session's programs wake the reader (RingOutput's threshold); the reader sleeps while less
     /// is pending (<see cref="RingBufferReader.BatchBytes"/>). 0: the programs use the kernel's own wakeups.
     /// </param>
-    public BpfMap OpenRing(string name, uint bytes, PreparedRing? prepared = null, int wakeupBytes = 0)
+    public BpfMap OpenRing(string name, uint bytes, PreparedRecordMap? prepared = null, int wakeupBytes = 0)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
         BpfMap ring;
@@ -68,7 +68,7 @@ public sealed class SessionCore : IDisposable
     /// <param name="timestampOffset">Where every record's timestamp lies in its payload (the reader merges the CPUs by it).</param>
     /// <param name="wakeupFraction">The fill of a CPU's queue at which its programs wake the reader.</param>
     public (BpfMap Doorbell, CpuQueueMap Queues, int WakeupThreshold)? OpenCpuQueues(string name, uint bytes, uint maxPayloadBytes, int timestampOffset, double wakeupFraction,
-        PreparedRing? prepared = null)
+        PreparedRecordMap? prepared = null)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
         if (CpuQueuesSpec(name, bytes, maxPayloadBytes) is not { } spec) return null;
@@ -96,7 +96,7 @@ public sealed class SessionCore : IDisposable
         return (doorbell, new CpuQueueMap(queues.Fd.Value, layout), (int)threshold);
     }
 
-    /// <summary>The array <see cref="OpenCpuQueues"/> makes (for <see cref="PreparedRing"/>), or null where this kernel has no CPU queues.</summary>
+    /// <summary>The array <see cref="OpenCpuQueues"/> makes (for <see cref="PreparedRecordMap"/>), or null where this kernel has no CPU queues.</summary>
     public static MapSpec? CpuQueuesSpec(string name, uint bytes, uint maxPayloadBytes)
     {
         if (!KernelFeatures.HasCpuQueues) return null;

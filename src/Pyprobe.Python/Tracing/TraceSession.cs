@@ -25,7 +25,7 @@ namespace Pyprobe.Python.Tracing;
 /// (or interned, with <paramref name="InternStrings"/>).
 /// </param>
 /// <param name="AllowHookWrite">May set the eval-frame hook of 3.11+ processes for function events (see <see cref="FunctionEventSource"/>).</param>
-/// <param name="PreparedRing">The ring, created ahead while the targets were resolved (see <see cref="Sessions.PreparedRing"/>), or null.</param>
+/// <param name="PreparedRecordMap">The ring or the CPU queues, created ahead while the targets were resolved (see <see cref="Sessions.PreparedRecordMap"/>), or null.</param>
 /// <param name="CpuQueues">
 /// Records go to a queue per CPU, read back in time order (<see cref="SessionCore.OpenCpuQueues"/>), where the kernel allows;
 /// else to the ring. <paramref name="RingBufferBytes"/> is what the queues share.
@@ -35,7 +35,7 @@ namespace Pyprobe.Python.Tracing;
 /// generator-creating entries are not sent (flow; see <see cref="Analysis.EntryFrameCode.RecordRewrite"/>).
 /// </param>
 public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, UprobeAttachMode? AttachMode = null, IReadOnlyList<int>? Tids = null, bool EntryGate = true, double WakeupFraction = 1.0 / 16, bool InternStrings = false, bool AllowHookWrite = true, bool TargetsHeld = false,
-    bool KeyFunctionsByCodeObject = false, PreparedRing? PreparedRing = null, bool RememberNamePairs = true, bool CpuQueues = true)
+    bool KeyFunctionsByCodeObject = false, PreparedRecordMap? PreparedRecordMap = null, bool RememberNamePairs = true, bool CpuQueues = true)
 {
     /// <summary>Ring bytes at which a record wakes the reader: <see cref="WakeupFraction"/> of the ring.</summary>
     public int WakeupBytes => (int)Math.Clamp(RingBufferBytes * WakeupFraction, 0, int.MaxValue);
@@ -93,13 +93,13 @@ public sealed class TraceSession : IEventSession
     /// <summary>The queues' name (see <see cref="SessionCore.OpenCpuQueues"/>).</summary>
     public const string QueuesName = "pyprobe_queues";
 
-    /// <summary>What a session of <paramref name="bytes"/> will send its records to, to be made ahead (<see cref="Sessions.PreparedRing"/>).</summary>
-    public static PreparedRing PrepareRecordMap(uint bytes) => new(RingName, bytes, () => SessionCore.CpuQueuesSpec(QueuesName, bytes, (uint)QueuePayloadBytes));
+    /// <summary>What a session of <paramref name="bytes"/> will send its records to, to be made ahead (<see cref="Sessions.PreparedRecordMap"/>).</summary>
+    public static PreparedRecordMap PrepareRecordMap(uint bytes) => new(RingName, bytes, () => SessionCore.CpuQueuesSpec(QueuesName, bytes, (uint)QueuePayloadBytes));
 
     /// <summary>The longest record any probe's program sends (the queues keep room for one after their end).</summary>
     public static int QueuePayloadBytes => Math.Max(PythonProbeCatalog.All.Max(p => LayoutOf(p).MaxRecordSize), EvalFrameProgram.Layout.MaxRecordSize);
 
-    /// <summary>The ring's name (for <see cref="Sessions.PreparedRing"/>).</summary>
+    /// <summary>The ring's name (for <see cref="Sessions.PreparedRecordMap"/>).</summary>
     public const string RingName = "pyprobe_events";
 
     public static TraceSession Attach(IReadOnlyList<TraceTarget> targets, IReadOnlyList<PythonProbe> probes, TraceSessionOptions? options = null)
@@ -113,8 +113,8 @@ public sealed class TraceSession : IEventSession
         try
         {
             var scratchSize = probes.Max(p => UsdtEventProgram.ScratchValueSize(LayoutOf(p)));
-            queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction, options.PreparedRing) : null;
-            ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRing, options.WakeupBytes);
+            queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction, options.PreparedRecordMap) : null;
+            ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRecordMap, options.WakeupBytes);
             if (queued is { } q) scratchSize = Math.Max(scratchSize, EventProgramParts.ScratchValueSize(q.Queues.Layout));
             session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
         }

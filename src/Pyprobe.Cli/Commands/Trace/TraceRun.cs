@@ -104,7 +104,7 @@ internal static class TraceRun
         var run = TracingRun<TraceSession>.Start(targets, t =>
         {
             var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld,
-                KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject, PreparedRing: ring));
+                KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject, PreparedRecordMap: ring));
             try
             {
                 output = openOutput();

@@ -6,19 +6,19 @@ namespace Pyprobe.Python.Sessions;
 
 /// <summary>
 /// The map a session's records go to, created on a thread of its own while the command resolves its target: the
-/// kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms), time that otherwise lies between launch
+/// kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms; the default is 8), time that otherwise lies between launch
 /// and probes live. With <c>queues</c> given, the CPU queues' array is made (where this kernel has them), else the ring.
 /// The session takes it in <see cref="SessionCore.OpenRing"/> or <see cref="SessionCore.OpenCpuQueues"/>; one never taken
 /// is closed on dispose. A failed creation leaves nothing to take, and the session then creates the map itself and
 /// reports the error.
 /// </summary>
-public sealed class PreparedRing : IDisposable
+public sealed class PreparedRecordMap : IDisposable
 {
     private readonly Task<BpfMap?> _creating;
     private readonly MapSpec _spec;
     private bool _taken;
 
-    public PreparedRing(string name, uint bytes, Func<MapSpec?>? queues = null)
+    public PreparedRecordMap(string name, uint bytes, Func<MapSpec?>? queues = null)
     {
         _spec = MapSpec.RingBuffer(name, bytes);
         _creating = Task.Factory.StartNew(() => Create(queues), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
