@@ -186,6 +186,11 @@ internal static partial class Cases
                     if (seen is null) note = "no leaf row in the output of pyprobe calls";
                     break;
             }
+            // A pyprobe that saw fewer events than the calls, or said nothing of what it delivered, may have stopped on an
+            // error: keep its last words with the run (a crash once left only a short count in the log).
+            if (tracer is not null && tracer.Argv.Count > 1 && tracer.Argv[0].EndsWith("pyprobe", StringComparison.Ordinal)
+                && (delivered is null || (seen is long n && n < calls && toolLost is not > 0)))
+                note = (note is null ? "" : note + "; ") + "pyprobe said: " + string.Join(" | ", tracer.Err.TakeLast(3));
             return new Run(tool, nsPerCall, calls, seen, toolLost, delivered, note)
             {
                 Rate = calls / Math.Max(1e-9, end - start),
