@@ -188,7 +188,7 @@ internal static partial class Cases
             }
             // A pyprobe that saw fewer events than the calls, or said nothing of what it delivered, may have stopped on an
             // error: keep its last words with the run (a crash once left only a short count in the log).
-            if (tracer is not null && tracer.Argv.Count > 1 && tracer.Argv[0].EndsWith("pyprobe", StringComparison.Ordinal)
+            if (tracer is not null && tool is Tool.PyprobeTrace or Tool.PyprobeTraceRing or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime
                 && (delivered is null || (seen is long n && n < calls && toolLost is not > 0)))
                 note = (note is null ? "" : note + "; ") + "pyprobe said: " + string.Join(" | ", tracer.Err.TakeLast(3));
             return new Run(tool, nsPerCall, calls, seen, toolLost, delivered, note)
