@@ -24,10 +24,10 @@ public sealed class KernelBtf
 
     private readonly byte[] _data;
     private readonly string _source;
-    private int _typesStart, _typesLength, _stringsStart, _stringsLength;
+    private readonly int _typesStart, _typesLength, _stringsStart, _stringsLength;
 
     /// <summary>Where each type's record starts in the type section, by id − 1.</summary>
-    private int[] _recordOffsets = [];
+    private readonly int[] _recordOffsets;
 
     private readonly Dictionary<int, BtfType> _decoded = [];
 
@@ -35,7 +35,8 @@ public sealed class KernelBtf
     {
         _data = data;
         _source = source;
-        ReadSections();
+        (_typesStart, _typesLength, _stringsStart, _stringsLength) = ReadHeader(data, source);
+        _recordOffsets = FindRecords(Types, source);
     }
 
     /// <summary>Number of types (not counting void).</summary>
@@ -78,8 +79,7 @@ public sealed class KernelBtf
         for (var i = 0; i < _recordOffsets.Length; i++)
         {
             var record = types[_recordOffsets[i]..];
-            var kind = (BtfKind)((BinaryPrimitives.ReadUInt32LittleEndian(record[4..]) >> 24) & 0x1f);
-            if (kind is not (BtfKind.Struct or BtfKind.Union)) continue;
+            if (KindOf(BinaryPrimitives.ReadUInt32LittleEndian(record[4..])) is not (BtfKind.Struct or BtfKind.Union)) continue;
             var nameOffset = BinaryPrimitives.ReadInt32LittleEndian(record);
             if (nameOffset <= 0 || nameOffset + wanted.Length >= strings.Length) continue;
             if (strings.Slice(nameOffset, wanted.Length).SequenceEqual(wanted) && strings[nameOffset + wanted.Length] == 0) return Type(i + 1);
@@ -159,10 +159,9 @@ public sealed class KernelBtf
 
     private static string Describe(BtfType type) => type.Name.Length == 0 ? "<anonymous>" : type.Name;
 
-    private void ReadSections()
+    /// <summary>Where the type and string sections lie in <paramref name="data"/>, from its header.</summary>
+    private static (int TypesStart, int TypesLength, int StringsStart, int StringsLength) ReadHeader(ReadOnlySpan<byte> data, string source)
     {
-        ReadOnlySpan<byte> data = _data;
-        var source = _source;
         if (data.Length < HeaderFields || BinaryPrimitives.ReadUInt16LittleEndian(data) != Magic)
             throw new BtfException($"{source} is not BTF (bad magic or shorter than its header)");
         var headerLength = BinaryPrimitives.ReadInt32LittleEndian(data[4..]);
@@ -173,10 +172,12 @@ public sealed class KernelBtf
         if (headerLength < HeaderFields || typeOffset < 0 || typeLength < 0 || stringOffset < 0 || stringLength < 0
             || (long)headerLength + typeOffset + typeLength > data.Length || (long)headerLength + stringOffset + stringLength > data.Length)
             throw new BtfException($"{source}: section offsets run past the end of the data ({data.Length} bytes)");
-        (_typesStart, _typesLength) = (headerLength + typeOffset, typeLength);
-        (_stringsStart, _stringsLength) = (headerLength + stringOffset, stringLength);
-        var types = Types;
+        return (headerLength + typeOffset, typeLength, headerLength + stringOffset, stringLength);
+    }
 
+    /// <summary>Where each type's record starts in the type section, walking the records by their kinds' sizes.</summary>
+    private static int[] FindRecords(ReadOnlySpan<byte> types, string source)
+    {
         var offsets = new List<int>();
         var position = 0;
         while (position < types.Length)
@@ -184,7 +185,7 @@ public sealed class KernelBtf
             if (position + 12 > types.Length) throw new BtfException($"{source}: truncated type record at byte {position}");
             var info = BinaryPrimitives.ReadUInt32LittleEndian(types[(position + 4)..]);
             var vlen = (int)(info & 0xffff);
-            var kind = (BtfKind)((info >> 24) & 0x1f);
+            var kind = KindOf(info);
             var extra = kind switch
             {
                 BtfKind.Int or BtfKind.Variable or BtfKind.DeclarationTag => 4,
@@ -199,8 +200,11 @@ public sealed class KernelBtf
             offsets.Add(position);
             position += 12 + extra;
         }
-        _recordOffsets = [.. offsets];
+        return [.. offsets];
     }
+
+    /// <summary>The kind in a btf_type's info word (bits 24–28).</summary>
+    private static BtfKind KindOf(uint info) => (BtfKind)((info >> 24) & 0x1f);
 
     /// <summary>The type with id <paramref name="id"/>, read from its record (its members too, for a struct or union).</summary>
     private BtfType Decode(int id)
@@ -212,7 +216,7 @@ public sealed class KernelBtf
         var info = BinaryPrimitives.ReadUInt32LittleEndian(types[(position + 4)..]);
         var sizeOrType = BinaryPrimitives.ReadInt32LittleEndian(types[(position + 8)..]);
         var vlen = (int)(info & 0xffff);
-        var kind = (BtfKind)((info >> 24) & 0x1f);
+        var kind = KindOf(info);
         var kindFlag = (info >> 31) != 0;
         IReadOnlyList<BtfMember> members = [];
         if (kind is BtfKind.Struct or BtfKind.Union)
