@@ -179,6 +179,10 @@ internal static partial class Cases
                         if (line.Contains("funcname=leaf,", StringComparison.Ordinal) && line.Contains("leaf.py", StringComparison.Ordinal)) leafLines++;
                     seen = leafLines;
                     (delivered, toolLost) = ParseDetached(tracer!);
+                    // Fewer events than calls with none reported lost, or no word of what it delivered: pyprobe may have
+                    // stopped on an error; keep its last words with the run (a crash once left only a short count in the log).
+                    if (delivered is null || (leafLines < calls && toolLost is not > 0))
+                        note = (note is null ? "" : note + "; ") + "pyprobe said: " + string.Join(" | ", tracer!.Err.TakeLast(3));
                     break;
                 case Tool.PyprobeCalls:
                     seen = ParseCallsJson(string.Join("\n", tracer!.Out), all ? kids : null);
@@ -186,11 +190,6 @@ internal static partial class Cases
                     if (seen is null) note = "no leaf row in the output of pyprobe calls";
                     break;
             }
-            // A pyprobe that saw fewer events than the calls, or said nothing of what it delivered, may have stopped on an
-            // error: keep its last words with the run (a crash once left only a short count in the log).
-            if (tracer is not null && tool is Tool.PyprobeTrace or Tool.PyprobeTraceRing or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime
-                && (delivered is null || (seen is long n && n < calls && toolLost is not > 0)))
-                note = (note is null ? "" : note + "; ") + "pyprobe said: " + string.Join(" | ", tracer.Err.TakeLast(3));
             return new Run(tool, nsPerCall, calls, seen, toolLost, delivered, note)
             {
                 Rate = calls / Math.Max(1e-9, end - start),
