@@ -20,6 +20,7 @@ public static unsafe class KernelFeatures
     private static readonly Lazy<bool> UprobeMultiPidFixLazy = new(() => UprobeMultiLazy.Value && ProbeUprobeMulti(pid: -1) == (int)Errno.EINVAL);
     private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
     private static readonly Lazy<bool> BpfLoopLazy = new(ProbeBpfLoop);
+    private static readonly Lazy<bool> GrowingMapsLazy = new(ProbeGrowingMaps);
     private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || UprobeMultiLazy.Value);
 
     /// <summary>BPF_TRACE_UPROBE_MULTI links (6.6+): a link on "/" fails with EBADF where supported.</summary>
@@ -36,6 +37,12 @@ public static unsafe class KernelFeatures
 
     /// <summary>bpf_loop (5.17+): a loop whose body the verifier checks once, as a callback.</summary>
     public static bool HasBpfLoop => BpfLoopLazy.Value;
+
+    /// <summary>
+    /// Probe programs may use hashes that allocate as they grow (<see cref="MapSpec.GrowingHash"/>; 6.1+, which gave
+    /// BPF a memory allocator for any context): older kernels let tracing programs use only preallocated hashes.
+    /// </summary>
+    public static bool HasGrowingMaps => GrowingMapsLazy.Value;
 
     /// <summary>
     /// Records can go to a queue per CPU (<see cref="CpuQueues.CpuQueueLayout"/>): its programs reserve with BPF_CMPXCHG
@@ -65,6 +72,7 @@ public static unsafe class KernelFeatures
         .Append(" perf-link=").Append(HasPerfEventLink ? "yes" : "no")
         .Append(" ref_ctr=").Append(HasRefCtrOffset ? "yes" : "no")
         .Append(" bpf_loop=").Append(HasBpfLoop ? "yes" : "no")
+        .Append(" growing-maps=").Append(HasGrowingMaps ? "yes" : "no")
         .Append(" attach=").Append(PreferredAttachMode)
         .ToString();
 
@@ -120,6 +128,28 @@ public static unsafe class KernelFeatures
             .Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
         try
         {
+            using var program = BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, code.Assemble().Bytecode, AttachType.None));
+            return true;
+        }
+        catch (SyscallException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A kprobe program that looks a key up in a hash made with BPF_F_NO_PREALLOC, loaded: refused where tracing programs need preallocated hashes.</summary>
+    private static bool ProbeGrowingMaps()
+    {
+        try
+        {
+            using var map = BpfMap.Create(MapSpec.GrowingHash("pyprobe_feature", 4, 8, 1));
+            var code = new Asm.InstructionBuilder()
+                .StoreImm(Asm.MemorySize.Word, Asm.Register.FramePointer, -4, 0)
+                .LoadMapFd(Asm.Register.R1, map.Fd.Value)
+                .Mov64(Asm.Register.R2, Asm.Register.FramePointer).Add64(Asm.Register.R2, -4)
+                .Call(Asm.HelperFunction.MapLookupElem)
+                .Mov64(Asm.Register.R0, 0)
+                .Exit();
             using var program = BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, code.Assemble().Bytecode, AttachType.None));
             return true;
         }

@@ -11,7 +11,7 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="AttachMode">Force an attach path; null picks the best this kernel offers.</param>
 /// <param name="MaxFrames">Frames kept per thread in the kernel; deeper calls are counted without a time.</param>
 /// <param name="MaxFunctions">Distinct (process, function, first line) entries the kernel can hold.</param>
-/// <param name="MaxThreads">Thread stacks (LRU: the least recently used thread's stack is recycled).</param>
+/// <param name="MaxThreads">Thread stacks kept at once (<see cref="PerThreadMaps"/>: a thread's goes when it exits; where the kernel has only LRU maps, the least recently used is recycled).</param>
 /// <param name="RingBufferBytes">Ring for name records: a power of two, a multiple of the page size.</param>
 /// <param name="AllowHookWrite">Let pyprobe set the eval-frame hook of 3.11+ targets (see <see cref="FunctionEventSource.ForCalls"/>).</param>
 /// <param name="TargetsHeld">The targets are commands started held, before their interpreter exists.</param>
@@ -180,13 +180,13 @@ public sealed class CallStatsSession : ILiveSession
     private CallStatsMaps MapsFor(IReadOnlyList<CallPlan> plans)
     {
         _zero ??= _core.AddMap(MapSpec.Array("pyprobe_czero", (uint)Math.Max(StackValueSize(Options.MaxFrames), StatsValueSize), 1));
-        if (plans.Any(p => p.Entry is not null || p.Source.FromEvalFrame))
-            _threadStacks ??= _core.AddMap(new MapSpec("pyprobe_cstacks", MapType.LruHash, 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads));
-        if (plans.Any(p => p.Source.FromEvalFrame))
+        if (_threadStacks is null && plans.Any(p => p.Entry is not null || p.Source.FromEvalFrame))
         {
-            _depths ??= _core.AddMap(new MapSpec("pyprobe_cdepths", MapType.LruHash, 4, 8, Options.MaxThreads));
-            _frames ??= _core.AddMap(new MapSpec("pyprobe_cframes", MapType.LruHash, 8, 8, 1 << 18));
+            _threadStacks = PerThreadMaps.Create(_core, "pyprobe_cstacks", 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads);
+            PerThreadMaps.ClearOnExit(_core, "pyprobe_cstacks_exit", PerThreadMaps.DeleteThreadEntry(_threadStacks.Fd.Value));
         }
+        if (_depths is null && plans.Any(p => p.Source.FromEvalFrame))
+            (_depths, _frames) = ActivationStack.CreateMaps(_core, "pyprobe_c");
         foreach (var (target, _, _, entry, _) in plans)
             if (entry is not null) _frameCodes.RecordTlsOffsets(target);
         _generations ??= _core.AddMap(MapSpec.Array("pyprobe_cgen", 8, CallStatsProgram.GenerationSlots));

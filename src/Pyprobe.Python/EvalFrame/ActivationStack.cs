@@ -1,10 +1,13 @@
+using Pyprobe.Python.Sessions;
+
 namespace Pyprobe.Python.EvalFrame;
 
 /// <summary>
 /// The per-thread stack of open _PyEval_EvalFrameDefault activations: at a ret the frame is no longer in any
 /// register, so the entry pushes its code object (a depth per thread, one map entry per open activation) and the ret
-/// pops it. Unbounded by depth (LRU maps), so a 500-deep recursion keeps every name. Shared by the event and the
-/// call-statistics programs.
+/// pops it. Unbounded by depth (one map entry per open activation), so a 500-deep recursion keeps every name. Shared
+/// by the event and the call-statistics programs. Its maps are made by <see cref="PerThreadMaps"/>: they grow as threads
+/// open activations and lose a thread's entries when it exits.
 /// </summary>
 public static class ActivationStack
 {
@@ -20,11 +23,67 @@ public static class ActivationStack
     // _frameowner FRAME_OWNED_BY_GENERATOR.
     private const int FrameOwnedByGenerator = 1;
 
-    /// <summary>LRU hash u32 tid → u64 activations open on that thread.</summary>
+    /// <summary>Hash u32 tid → (u32 activations open on that thread, u32 the most ever open: the depths its exit clears).</summary>
     public const string DepthsMap = "ef_depths";
 
-    /// <summary>LRU hash (u32 tid, u32 depth) → u64 code object of that open activation.</summary>
+    /// <summary>Bytes of a <see cref="DepthsMap"/> value.</summary>
+    public const int DepthValueSize = 8;
+
+    private const short DeepestOffset = 4;
+
+    /// <summary>Hash (u32 tid, u32 depth) → u64 code object of that open activation.</summary>
     public const string FramesMap = "ef_frames";
+
+    /// <summary>Threads whose activations are kept, and open activations kept in all.</summary>
+    public const uint MaxThreads = 16384, MaxFrames = 1 << 18;
+
+    /// <summary>
+    /// Makes the session's depths and frames (<paramref name="used"/>: false when no program will push, so an LRU fallback
+    /// needs no room) and clears an exiting thread's entries from them.
+    /// </summary>
+    public static (BpfMap Depths, BpfMap Frames) CreateMaps(SessionCore core, string prefix, bool used = true)
+    {
+        var depths = PerThreadMaps.Create(core, $"{prefix}depth", 4, DepthValueSize, used ? MaxThreads : 1);
+        var frames = PerThreadMaps.Create(core, $"{prefix}frames", 8, 8, used ? MaxFrames : 1);
+        PerThreadMaps.ClearOnExit(core, $"{prefix}_exit", ExitProgram(depths.Fd.Value, frames.Fd.Value));
+        return (depths, frames);
+    }
+
+    /// <summary>
+    /// At a thread's exit (raw tracepoint sched_process_exit, which every thread passes): deletes its frames at every
+    /// depth it ever reached (under bpf_loop; a pop leaves the entry to be overwritten by the next push), then its depth.
+    /// </summary>
+    public static AssembledProgram ExitProgram(int depthsFd, int framesFd)
+    {
+        // The loop's context is a frame key: the thread id, then the depth the round deletes.
+        const short key = -8;
+        const int deepestCleared = 1 << 20;
+        var code = new InstructionBuilder();
+        code.Call(HelperFunction.GetCurrentPidTgid)
+            .StoreMem(MemorySize.Word, Register.FramePointer, key, Register.R0)
+            .StoreImm(MemorySize.Word, Register.FramePointer, (short)(key + 4), 0);
+        MapLookup.Emit(code, DepthsMap, key, "out")
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, DeepestOffset)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R1, deepestCleared, "rounds")
+            .Mov64(Register.R1, deepestCleared)
+            .Label("rounds");
+        LoopCall.Emit(code, "clear_depth", key)
+            .LoadMap(Register.R1, DepthsMap)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, key)
+            .Call(HelperFunction.MapDeleteElem)
+            .Label("out")
+            .Mov64(Register.R0, 0)
+            .Exit()
+            .Subprogram("clear_depth", round => round
+                // R1 = the round, R2 = the key: depths 1..deepest.
+                .Add64(Register.R1, 1)
+                .StoreMem(MemorySize.Word, Register.R2, 4, Register.R1)
+                .LoadMap(Register.R1, FramesMap)
+                .Call(HelperFunction.MapDeleteElem)
+                .Mov64(Register.R0, 0)
+                .Exit());
+        return code.Assemble().BindMaps(new Dictionary<string, int> { [DepthsMap] = depthsFd, [FramesMap] = framesFd });
+    }
 
     /// <summary>
     /// Whether an activation of this version can be one that only creates a generator, coroutine or async generator:
@@ -105,9 +164,10 @@ public static class ActivationStack
     public static void EmitPushCode(InstructionBuilder code, Register pidTgid, short codeSlot, string skip)
     {
         var tid = code.Stack.Allocate(4, "tid");
-        var zero = code.Stack.Allocate(8, "zero depth");
+        var zero = code.Stack.Allocate(DepthValueSize, "zero depth");
         var frameKey = code.Stack.Allocate(8, "(tid, depth)");
-        var haveDepth = code.Scope("push")["have_depth"];
+        var labels = code.Scope("push");
+        string haveDepth = labels["have_depth"], notDeeper = labels["not_deeper"];
         code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
         MapLookup.EmitFindOrCreate(code, DepthsMap, tid,
             () => code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, zero, 0)
@@ -116,9 +176,13 @@ public static class ActivationStack
         code.Jump(skip)
             .Label(haveDepth)
             // R0 points at the thread's depth: one more activation is open.
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
             .Add64(Register.R1, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, Register.R1)
+            .StoreMem(MemorySize.Word, Register.R0, 0, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R2, Register.R0, DeepestOffset)
+            .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, Register.R1, notDeeper)
+            .StoreMem(MemorySize.Word, Register.R0, DeepestOffset, Register.R1)
+            .Label(notDeeper)
             .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
             .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid)
             .LoadMap(Register.R1, FramesMap)
@@ -152,11 +216,11 @@ public static class ActivationStack
         var frameKey = code.Stack.Allocate(8, "(tid, depth)");
         code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
         MapLookup.Emit(code, DepthsMap, tid, none)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
             .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
             .Sub64(Register.R1, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, Register.R1)
+            .StoreMem(MemorySize.Word, Register.R0, 0, Register.R1)
             .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid);
         MapLookup.Emit(code, FramesMap, frameKey, none)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)

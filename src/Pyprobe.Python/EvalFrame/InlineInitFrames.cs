@@ -57,7 +57,7 @@ public static class InlineInitFrames
         var other = code.Stack.Allocate(8, "code object read");
         code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
         MapLookup.Emit(code, ActivationStack.DepthsMap, tid, none)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
             .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
             .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid);
@@ -87,10 +87,10 @@ public static class InlineInitFrames
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none);
 
         MapLookup.Emit(code, ActivationStack.DepthsMap, tid, none)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
             .Sub64(Register.R1, 1)
-            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, Register.R1);
+            .StoreMem(MemorySize.Word, Register.R0, 0, Register.R1);
     }
 
     /// <summary><c>*slot = *(u64 *)R3</c> from the process; jumps to <paramref name="skip"/> when the read fails or gives NULL. Clobbers R0–R5.</summary>

@@ -253,14 +253,14 @@ public sealed class TraceSession : IEventSession
     /// <summary>Function events from _PyEval_EvalFrameDefault instead of USDT (see <see cref="EvalFrameAttachment"/>), in the same record layout.</summary>
     private void AttachEvalFrame(TraceTarget target, FunctionEventSource source, IReadOnlyList<PythonProbe> probes, UsdtEventMaps maps)
     {
-        // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly), so then
-        // its maps are token-sized: an LRU hash preallocates every element, and zeroing 2^18 of them took ~10 ms of attach.
-        var stacked = _requested.Any(p => p.Name == "function__return");
-        _evalFrameMaps ??= new EvalFrameMaps(maps.RingFd, maps.ScratchFd,
-            _core.AddMap(new MapSpec("pyprobe_efdepth", MapType.LruHash, 4, 8, stacked ? 16384u : 1)).Fd.Value,
-            _core.AddMap(new MapSpec("pyprobe_efframes", MapType.LruHash, 8, 8, stacked ? 1u << 18 : 1)).Fd.Value,
+        if (_evalFrameMaps is null)
+        {
+            // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly).
+            var (depths, frames) = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
+            _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, depths.Fd.Value, frames.Fd.Value,
             maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
             () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues);
+        }
         uint? Add(string name)
         {
             var probe = probes.FirstOrDefault(p => p.Name == name);
