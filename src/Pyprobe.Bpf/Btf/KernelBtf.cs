@@ -16,13 +16,15 @@ namespace Pyprobe.Bpf.Btf;
 /// (over 100,000 types, their members' names as strings) took ~60 ms of `calls`' attach on a 3.15 target, which needs
 /// one member offset.
 /// </remarks>
-public sealed class KernelBtf
+public sealed class KernelBtf : IDisposable
 {
     public const string VmlinuxPath = "/sys/kernel/btf/vmlinux";
     private const ushort Magic = 0xeB9F;
     private const int HeaderFields = 24;
 
-    private readonly byte[] _data;
+    /// <summary>The BTF's bytes: an array (parsed from memory) or the file read into huge pages (the kernel's).</summary>
+    private readonly byte[]? _array;
+    private readonly HugePageFileBytes? _file;
     private readonly string _source;
     private readonly int _typesStart, _typesLength, _stringsStart, _stringsLength;
 
@@ -31,16 +33,65 @@ public sealed class KernelBtf
 
     private readonly Dictionary<int, BtfType> _decoded = [];
 
-    private KernelBtf(byte[] data, string source)
+    private KernelBtf(byte[]? array, HugePageFileBytes? file, string source)
     {
-        _data = data;
+        _array = array;
+        _file = file;
         _source = source;
-        (_typesStart, _typesLength, _stringsStart, _stringsLength) = ReadHeader(data, source);
+        (_typesStart, _typesLength, _stringsStart, _stringsLength) = ReadHeader(Data, source);
         _recordOffsets = FindRecords(Types, source);
+    }
+
+    private ReadOnlySpan<byte> Data
+    {
+        get
+        {
+            if (_file is null) return _array;
+            ObjectDisposedException.ThrowIf(_file.IsClosed, this);
+            return _file.Span;
+        }
     }
 
     /// <summary>Number of types (not counting void).</summary>
     public int TypeCount => _recordOffsets.Length;
+
+    /// <summary>Frees the kernel BTF's memory (5 MB); nothing can be asked after.</summary>
+    public void Dispose() => _file?.Dispose();
+
+    private static readonly Dictionary<string, int> VmlinuxOffsets = [];
+
+    /// <summary>
+    /// <see cref="MemberOffset"/> in the running kernel's types for each dotted path (<c>"task_struct.thread.fsbase"</c>),
+    /// each answered once per process: reading the file is most of the work, and several parts of a session may ask.
+    /// </summary>
+    public static int[] VmlinuxMemberOffsets(params string[] dottedPaths)
+    {
+        lock (VmlinuxOffsets)
+        {
+            KernelBtf? btf = null;
+            try
+            {
+                var offsets = new int[dottedPaths.Length];
+                for (var i = 0; i < dottedPaths.Length; i++)
+                {
+                    if (!VmlinuxOffsets.TryGetValue(dottedPaths[i], out offsets[i]))
+                    {
+                        btf ??= LoadVmlinux();
+                        var names = dottedPaths[i].Split('.');
+                        VmlinuxOffsets[dottedPaths[i]] = offsets[i] = btf.MemberOffset(names[0], names[1..]);
+                    }
+                }
+                return offsets;
+            }
+            finally
+            {
+                btf?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One path of <see cref="VmlinuxMemberOffsets"/>.</summary>
+    public static int VmlinuxMemberOffset(string dottedPath) => VmlinuxMemberOffsets(dottedPath)[0];
 
     /// <summary>Reads the running kernel's BTF.</summary>
     /// <exception cref="BtfException">The file is missing (kernel built without CONFIG_DEBUG_INFO_BTF) or malformed.</exception>
@@ -48,19 +99,27 @@ public sealed class KernelBtf
 
     public static KernelBtf Load(string path)
     {
-        byte[] data;
+        HugePageFileBytes file;
         try
         {
-            data = File.ReadAllBytes(path);
+            file = HugePageFileBytes.Read(path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException)
         {
             throw new BtfException($"kernel type information {path} is not readable ({e.GetType().Name}): the kernel needs CONFIG_DEBUG_INFO_BTF");
         }
-        return new KernelBtf(data, path);
+        try
+        {
+            return new KernelBtf(null, file, path);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
-    public static KernelBtf Parse(ReadOnlySpan<byte> data, string source = "BTF") => new(data.ToArray(), source);
+    public static KernelBtf Parse(ReadOnlySpan<byte> data, string source = "BTF") => new(data.ToArray(), null, source);
 
     /// <summary>The type with id <paramref name="id"/> (1-based).</summary>
     public BtfType Type(int id)
@@ -87,9 +146,9 @@ public sealed class KernelBtf
         throw new BtfException($"kernel BTF has no struct or union '{name}'");
     }
 
-    private ReadOnlySpan<byte> Types => _data.AsSpan(_typesStart, _typesLength);
+    private ReadOnlySpan<byte> Types => Data.Slice(_typesStart, _typesLength);
 
-    private ReadOnlySpan<byte> Strings => _data.AsSpan(_stringsStart, _stringsLength);
+    private ReadOnlySpan<byte> Strings => Data.Slice(_stringsStart, _stringsLength);
 
     /// <summary>
     /// Byte offset of a member path from the start of <paramref name="structName"/>, e.g.

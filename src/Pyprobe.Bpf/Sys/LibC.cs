@@ -32,6 +32,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int Munmap(void* address, nuint length);
 
+    [LibraryImport(Library, EntryPoint = "madvise", SetLastError = true)]
+    internal static partial int Madvise(void* address, nuint length, int advice);
+
     [LibraryImport(Library, EntryPoint = "epoll_create1", SetLastError = true)]
     internal static partial int EpollCreate1(int flags);
 
@@ -82,7 +85,8 @@ internal static unsafe partial class LibC
 
     internal const int FdCloexecDup = 1030; // F_DUPFD_CLOEXEC
     internal const int ProtRead = 1, ProtWrite = 2;
-    internal const int MapShared = 1;
+    internal const int MapShared = 1, MapPrivate = 2, MapAnonymous = 0x20;
+    internal const int MadviseHugePage = 14; // MADV_HUGEPAGE
     internal static readonly void* MapFailed = (void*)-1;
     internal const int EpollCloexec = 0x80000; // EPOLL_CLOEXEC == O_CLOEXEC
     internal const int EpollCtlAdd = 1;

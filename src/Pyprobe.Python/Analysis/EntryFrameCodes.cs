@@ -26,7 +26,7 @@ public sealed class EntryFrameCodes(SessionCore core, string tlsMapName)
             try
             {
                 frameCode = EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath),
-                    () => _taskFsBase ??= (int)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase"));
+                    () => _taskFsBase ??= (int)KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase"));
             }
             catch (UnsupportedRuntimeException) { }
         }

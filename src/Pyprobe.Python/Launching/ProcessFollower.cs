@@ -78,7 +78,7 @@ public sealed class ProcessFollower : IDisposable
             // Only following forks reads a task's tgid (its offset from the kernel's BTF, megabytes to parse).
             var fork = followForks
                 ? owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork", ProgramType.RawTracepoint,
-                    FollowerPrograms.Fork(KernelBtf.LoadVmlinux().MemberOffset("task_struct", "tgid")).BindMaps(fds))))
+                    FollowerPrograms.Fork(KernelBtf.VmlinuxMemberOffset("task_struct.tgid")).BindMaps(fds))))
                 : null;
             var exec = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
             var mode = KernelFeatures.PreferredAttachMode;

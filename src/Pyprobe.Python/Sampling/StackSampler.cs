@@ -94,9 +94,9 @@ public sealed class StackSampler : IDisposable
             {
                 // The BTF is parsed here anyway; the fsbase offset taken now keeps AddProcess quick, which
                 // the off-CPU spans opened just before it rely on.
-                var btf = KernelBtf.LoadVmlinux();
-                taskFsBase = (uint)btf.MemberOffset("task_struct", "thread", "fsbase");
-                var task = new TaskIdOffsets(btf.MemberOffset("task_struct", "pid"), btf.MemberOffset("task_struct", "tgid"));
+                var offsets = KernelBtf.VmlinuxMemberOffsets("task_struct.thread.fsbase", "task_struct.pid", "task_struct.tgid");
+                taskFsBase = (uint)offsets[0];
+                var task = new TaskIdOffsets(offsets[1], offsets[2]);
                 var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
                 var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
                 var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task).BindMaps(Maps(offScratch, offArray));
@@ -121,7 +121,7 @@ public sealed class StackSampler : IDisposable
     {
         if (config.MatchByFsBase)
         {
-            _taskFsBase ??= (uint)KernelBtf.LoadVmlinux().MemberOffset("task_struct", "thread", "fsbase");
+            _taskFsBase ??= (uint)KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase");
             config = config with { TaskFsBase = _taskFsBase.Value };
         }
         _configs.Update(BitConverter.GetBytes(pid), config.ToBytes());

@@ -13,6 +13,18 @@ public class KernelBtfTests
     private static readonly Lazy<KernelBtf> Vmlinux = new(KernelBtf.LoadVmlinux);
 
     [Fact]
+    public void OffsetsAskedByDottedPathAreTheLoadedTypesOnesAndAFreedBtfAnswersNothing()
+    {
+        var btf = KernelBtf.LoadVmlinux();
+        int[] expected = [btf.MemberOffset("task_struct", "thread", "fsbase"), btf.MemberOffset("task_struct", "pid"), btf.MemberOffset("task_struct", "tgid")];
+        Assert.Equal(expected, KernelBtf.VmlinuxMemberOffsets("task_struct.thread.fsbase", "task_struct.pid", "task_struct.tgid"));
+        Assert.Equal(expected[2], KernelBtf.VmlinuxMemberOffset("task_struct.tgid"));
+        Assert.NotEqual(expected[1], expected[2]);
+        btf.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => btf.MemberOffset("task_struct", "pid"));
+    }
+
+    [Fact]
     public void TheFsbaseOffsetFromBtfReadsTheThreadsFsbaseInTheKernel()
     {
         KernelRequirement.EnsureRoot();
