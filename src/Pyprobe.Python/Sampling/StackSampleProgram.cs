@@ -5,7 +5,7 @@ public static class StackSampleMaps
 {
     /// <summary>Hash pid (u32) → <see cref="StackWalkConfig"/>: which processes are sampled, and how to walk each.</summary>
     public const string Processes = "processes";
-    /// <summary>LRU hash tid (u32) → thread state address (u64): the last thread-list walk's answer, checked before use.</summary>
+    /// <summary>Hash tid (u32) → thread state address (u64): the last thread-list walk's answer, checked before use (<see cref="Sessions.PerThreadMaps"/>).</summary>
     public const string ThreadStates = "thread_states";
     /// <summary>Per-CPU array, one entry of <see cref="StackSampleProgram.ScratchValueSize"/> bytes.</summary>
     public const string Scratch = "scratch";

@@ -1,3 +1,5 @@
+using Pyprobe.Python.Sessions;
+
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>
@@ -16,6 +18,7 @@ public sealed class StackSampler : IDisposable
     private readonly BpfProgram _program;
     private readonly CpuClockSampling _sampling;
     private readonly OffCpuTracking? _offCpu;
+    private readonly IDisposable? _threadExits;
     private readonly HashSet<int> _pids = [];
     private uint? _taskFsBase;
 
@@ -31,9 +34,10 @@ public sealed class StackSampler : IDisposable
         }
     }
 
-    private StackSampler(BpfMap configs, BpfMap threadStates, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, uint? taskFsBase, StackSamplerOptions options)
+    private StackSampler(BpfMap configs, BpfMap threadStates, IDisposable? threadExits, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, uint? taskFsBase, StackSamplerOptions options)
     {
         _taskFsBase = taskFsBase;
+        _threadExits = threadExits;
         (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling, _offCpu) = (configs, threadStates, scratch, ring, programArray, program, sampling, offCpu);
         Options = options;
         Reader = new RingBufferReader(ring);
@@ -71,7 +75,10 @@ public sealed class StackSampler : IDisposable
         try
         {
             var configs = Keep(BpfMap.Create(MapSpec.Hash("pp_walk_procs", 4, StackWalkConfig.Size, MaxProcesses)));
-            var threadStates = Keep(BpfMap.Create(new MapSpec("pp_walk_tstates", MapType.LruHash, 4, 8, 65536)));
+            // A cache of each thread's thread state: made as an LRU hash, its 65,536 entries took ~10 ms of the attach.
+            var threadStates = Keep(BpfMap.Create(PerThreadMaps.Spec("pp_walk_tstates", 4, 8, 65536)));
+            var threadExits = PerThreadMaps.AttachExitProgram("pp_walk_exit", PerThreadMaps.DeleteThreadEntry(threadStates.Fd.Value));
+            if (threadExits is not null) Keep(threadExits);
             var scratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
@@ -106,7 +113,7 @@ public sealed class StackSampler : IDisposable
                 offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
             }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
-            return new StackSampler(configs, threadStates, scratch, ring, programArray, program, sampling, offCpu, taskFsBase, options);
+            return new StackSampler(configs, threadStates, threadExits, scratch, ring, programArray, program, sampling, offCpu, taskFsBase, options);
         }
         catch
         {
@@ -152,6 +159,7 @@ public sealed class StackSampler : IDisposable
         _programArray.Dispose();
         _ring.Dispose();
         _scratch.Dispose();
+        _threadExits?.Dispose();
         _threadStates.Dispose();
         _configs.Dispose();
     }
