@@ -21,12 +21,14 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads, FixedQueue, WholeQueue, PairsQueue, CliRing }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads, FixedQueue, WholeQueue, PairsQueue, CliRing, EmptyStack56, EmptyStack64 }
 
     private static string Label(Step step) => step switch
     {
         Step.None => "no tracing",
         Step.Empty => "empty program (bare uprobe)",
+        Step.EmptyStack56 => "empty program that writes 8 bytes at 56 below its frame (56 bytes of stack: the kernel stack)",
+        Step.EmptyStack64 => "empty program that writes 8 bytes at 64 below its frame (64 bytes of stack: a private stack per CPU, 6.13+)",
         Step.BpftraceCount => "bpftrace `@ = count()` (-p PID)",
         Step.HeaderNoHits => "(a) without the hits counter (a locked add on the per-CPU value)",
         Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
@@ -47,7 +49,7 @@ internal static class ProgramBreakdown
     };
 
     private static readonly Step[] Steps = Environment.GetEnvironmentVariable("BENCH_STEPS") is { } only ? only.Split(',').Select(Enum.Parse<Step>).ToArray()
-        : [Step.None, Step.Empty, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedQueue, Step.FixedReads, Step.Whole, Step.WholeQueue, Step.Pairs, Step.PairsQueue,
+        : [Step.None, Step.Empty, Step.EmptyStack56, Step.EmptyStack64, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedQueue, Step.FixedReads, Step.Whole, Step.WholeQueue, Step.Pairs, Step.PairsQueue,
             Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli, Step.CliRing];
 
     private static bool Queued(Step step) => step is Step.FixedQueue or Step.WholeQueue or Step.PairsQueue;
@@ -111,8 +113,9 @@ internal static class ProgramBreakdown
 
     private static void Table(Report report, Py py, Dictionary<Step, List<Sample>> samples)
     {
+        // A step left out by BENCH_STEPS has no samples: its figures are NaN, not a crash of the whole section.
         double Median(Step s, Func<Sample, double?> f) =>
-            samples[s].Select(f).OfType<double>().ToList() is { Count: > 0 } v ? Stats.Median(v) : double.NaN;
+            samples.TryGetValue(s, out var taken) && taken.Select(f).OfType<double>().ToList() is { Count: > 0 } v ? Stats.Median(v) : double.NaN;
         var none = Median(Step.None, s => s.NsPerCall);
         var bare = Median(Step.Empty, s => s.NsPerCall) - none;
         double? previous = null;
@@ -178,7 +181,7 @@ internal static class ProgramBreakdown
                         env: step == Step.CliRing ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.FixedQueue or Step.WholeQueue or Step.PairsQueue or Step.Empty or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
+                case Step.FixedQueue or Step.WholeQueue or Step.PairsQueue or Step.Empty or Step.EmptyStack56 or Step.EmptyStack64 or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -298,7 +301,9 @@ internal static class ProgramBreakdown
             if (step is Step.Whole or Step.WholeQueue or Step.Pairs or Step.PairsQueue or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter)
                 return UsdtEventProgram.Build(layout, site.Arguments, options, site.Address, resolve);
             var code = new InstructionBuilder();
-            if (step != Step.Empty)
+            if (step is Step.EmptyStack56 or Step.EmptyStack64)
+                code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(step == Step.EmptyStack56 ? -56 : -64), 0);
+            else if (step != Step.Empty)
             {
                 Register ctx = Register.R6, pidTgid = Register.R7, scratch = Register.R8;
                 EventProgramParts.EmitStart(code, ctx, pidTgid, scratch, filterTargets: false, tids: null, "out", countHit: step != Step.HeaderNoHits);
