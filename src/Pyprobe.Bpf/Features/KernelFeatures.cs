@@ -126,15 +126,7 @@ public static unsafe class KernelFeatures
             .Mov64(Asm.Register.R0, 0)
             .Exit()
             .Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
-        try
-        {
-            using var program = BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, code.Assemble().Bytecode, AttachType.None));
-            return true;
-        }
-        catch (SyscallException)
-        {
-            return false;
-        }
+        return KprobeLoads(code);
     }
 
     /// <summary>A kprobe program that looks a key up in a hash made with BPF_F_NO_PREALLOC, loaded: refused where tracing programs need preallocated hashes.</summary>
@@ -143,13 +135,25 @@ public static unsafe class KernelFeatures
         try
         {
             using var map = BpfMap.Create(MapSpec.GrowingHash("pyprobe_feature", 4, 8, 1));
-            var code = new Asm.InstructionBuilder()
+            return KprobeLoads(new Asm.InstructionBuilder()
                 .StoreImm(Asm.MemorySize.Word, Asm.Register.FramePointer, -4, 0)
                 .LoadMapFd(Asm.Register.R1, map.Fd.Value)
                 .Mov64(Asm.Register.R2, Asm.Register.FramePointer).Add64(Asm.Register.R2, -4)
                 .Call(Asm.HelperFunction.MapLookupElem)
                 .Mov64(Asm.Register.R0, 0)
-                .Exit();
+                .Exit());
+        }
+        catch (SyscallException)
+        {
+            return false; // not even the map
+        }
+    }
+
+    /// <summary>Whether the kernel loads <paramref name="code"/> as a kprobe program (the feature probes' question).</summary>
+    private static bool KprobeLoads(Asm.InstructionBuilder code)
+    {
+        try
+        {
             using var program = BpfProgram.Load(new ProgramSpec("pyprobe_feature", ProgramType.Kprobe, code.Assemble().Bytecode, AttachType.None));
             return true;
         }

@@ -38,14 +38,15 @@ public static class ActivationStack
     public const uint MaxThreads = 16384, MaxFrames = 1 << 18;
 
     /// <summary>
-    /// Makes the session's depths and frames (<paramref name="used"/>: false when no program will push, so an LRU fallback
-    /// needs no room) and clears an exiting thread's entries from them.
+    /// Makes the session's depths and frames and clears an exiting thread's entries from them. <paramref name="used"/>
+    /// false: no program will push (entries alone), so the maps stay empty, an LRU fallback needs no room and no exit
+    /// program is loaded.
     /// </summary>
     public static (BpfMap Depths, BpfMap Frames) CreateMaps(SessionCore core, string prefix, bool used = true)
     {
         var depths = PerThreadMaps.Create(core, $"{prefix}depth", 4, DepthValueSize, used ? MaxThreads : 1);
         var frames = PerThreadMaps.Create(core, $"{prefix}frames", 8, 8, used ? MaxFrames : 1);
-        PerThreadMaps.ClearOnExit(core, $"{prefix}_exit", ExitProgram(depths.Fd.Value, frames.Fd.Value));
+        if (used) PerThreadMaps.ClearOnExit(core, $"{prefix}_exit", ExitProgram(depths.Fd.Value, frames.Fd.Value));
         return (depths, frames);
     }
 

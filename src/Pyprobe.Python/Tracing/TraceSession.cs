@@ -258,8 +258,8 @@ public sealed class TraceSession : IEventSession
             // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly).
             var (depths, frames) = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
             _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, depths.Fd.Value, frames.Fd.Value,
-            maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-            () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues);
+                maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
+                () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues);
         }
         uint? Add(string name)
         {
