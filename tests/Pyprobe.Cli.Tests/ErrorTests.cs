@@ -129,6 +129,20 @@ public class ErrorTests
         Assert.Contains("UsdtException", r.Stderr);
     }
 
+    /// <summary>
+    /// A command line naming a subcommand is parsed by a tree of the root and that subcommand alone: each entry of the
+    /// table must build the command it is named after, and the full tree (root help) lists every one.
+    /// </summary>
+    [Fact]
+    public void SubcommandTable_NamesWhatEachEntryBuilds()
+    {
+        foreach (var (name, create) in CliApp.Subcommands) Assert.Equal(name, create().Name);
+        Assert.Equal(CliApp.Subcommands.Select(c => c.Name), CliApp.BuildRootCommand().Subcommands.Select(c => c.Name));
+        Assert.Equal(["trace"], CliApp.BuildRootCommand("trace").Subcommands.Select(c => c.Name));
+        var help = PyprobeBinary.Run("--help");
+        foreach (var (name, _) in CliApp.Subcommands) Assert.Contains($"  {name} ", help.Stdout);
+    }
+
     [Fact]
     public void Help_Exit0_ListsTheListCommand()
     {

@@ -139,6 +139,27 @@ public class RealPython311Tests
         }
     }
 
+    /// <summary>
+    /// A lookup by name (the raw-table index) finds exactly the symbols of that name the full list has, in its order,
+    /// for every name in the file — duplicates across and within tables included — and nothing for names it lacks.
+    /// </summary>
+    [Theory]
+    [InlineData(Python311)]
+    [InlineData("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0")]
+    [InlineData("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0")]
+    public void LookupsByNameMatchTheFullList(string path)
+    {
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing");
+        var all = ElfImage.OpenInMemory(path, File.ReadAllBytes(path), (int)new FileInfo(path).Length).Symbols;
+        var indexed = ElfImage.OpenInMemory(path, File.ReadAllBytes(path), (int)new FileInfo(path).Length);
+        var byName = all.GroupBy(s => s.Name, StringComparer.Ordinal).ToList();
+        Assert.True(byName.Count > 1000, $"only {byName.Count} names");
+        // A file with both tables names its exported symbols in each.
+        if (all.Any(s => s.Table == ElfSymbolTableKind.Symtab)) Assert.Contains(byName, g => g.Count() > 1);
+        foreach (var group in byName) Assert.Equal(group.ToList(), indexed.FindSymbols(group.Key));
+        foreach (var absent in new[] { "PyCode_Type_", "_PyRuntim", "", "no such symbol" }) Assert.Empty(indexed.FindSymbols(absent));
+    }
+
     internal static void AssertSite(UsdtBinary b, string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff)
     {
         var site = Assert.Single(b.FindProbe("python", name)!.Sites);

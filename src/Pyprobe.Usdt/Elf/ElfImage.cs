@@ -14,9 +14,11 @@ public sealed class ElfImage
 {
     private const ushort EM_X86_64 = 62;
 
-    // Symbols are read on first use: most sessions never look one up, and reading every entry of
-    // .symtab/.dynsym (thousands of strings and a dictionary) was a large part of attaching.
-    private readonly Lazy<(IReadOnlyList<ElfSymbol> All, Dictionary<string, List<ElfSymbol>> ByName)> _symbols;
+    // Symbols are read on first use. A lookup by name goes through an index of the raw tables (ElfSymbolIndex): an
+    // attach looks up a dozen names, and turning every entry of .symtab/.dynsym into a string and a dictionary slot
+    // for that was a large part of attaching. The full list is only for the few who enumerate symbols.
+    private readonly Lazy<IReadOnlyList<ElfSymbol>> _symbols;
+    private readonly Lazy<ElfSymbolIndex> _symbolIndex;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
     // sh_link of each section: a symbol table's string table.
@@ -31,20 +33,8 @@ public sealed class ElfImage
         LoadSegments = headers.Segments;
         Sections = headers.Sections;
         _links = headers.Links;
-        _symbols = new(LoadSymbols);
-    }
-
-    private (IReadOnlyList<ElfSymbol>, Dictionary<string, List<ElfSymbol>>) LoadSymbols()
-    {
-        var symbols = ElfSymbolReader.Read(this, _links);
-        var byName = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
-        foreach (var s in symbols)
-        {
-            if (!byName.TryGetValue(s.Name, out var list))
-                byName[s.Name] = list = [];
-            list.Add(s);
-        }
-        return (symbols, byName);
+        _symbols = new(() => ElfSymbolReader.Read(this, _links));
+        _symbolIndex = new(() => ElfSymbolIndex.Build(this, _links));
     }
 
     public string Path { get; }
@@ -55,7 +45,7 @@ public sealed class ElfImage
     public IReadOnlyList<ElfLoadSegment> LoadSegments { get; }
     public IReadOnlyList<ElfSection> Sections { get; }
     /// <summary>Named, defined and undefined symbols of .symtab followed by .dynsym.</summary>
-    public IReadOnlyList<ElfSymbol> Symbols => _symbols.Value.All;
+    public IReadOnlyList<ElfSymbol> Symbols => _symbols.Value;
     /// <summary>Length of the file (or in-memory image) when its headers were parsed.</summary>
     internal long FileLength { get; }
 
@@ -197,7 +187,7 @@ public sealed class ElfImage
 
     /// <summary>
     /// False when no symbol table can hold <paramref name="name"/>: it is in neither .dynstr nor .strtab. A cheap test
-    /// before <see cref="FindSymbols"/>, which reads and indexes every symbol of both tables (thousands, milliseconds).
+    /// before <see cref="FindSymbols"/>, which reads and indexes both tables (thousands of entries).
     /// </summary>
     public bool MayDefineSymbol(string name)
     {
@@ -314,8 +304,7 @@ public sealed class ElfImage
     }
 
     /// <summary>All symbols (both tables) with this exact name.</summary>
-    public IReadOnlyList<ElfSymbol> FindSymbols(string name) =>
-        _symbols.Value.ByName.TryGetValue(name, out var list) ? list : [];
+    public IReadOnlyList<ElfSymbol> FindSymbols(string name) => _symbolIndex.Value.Find(name);
 
     /// <summary>
     /// The address of a defined symbol from .symtab/.dynsym. The same symbol usually appears in

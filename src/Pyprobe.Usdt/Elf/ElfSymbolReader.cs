@@ -8,23 +8,45 @@ namespace Pyprobe.Usdt.Elf;
 /// </summary>
 internal static class ElfSymbolReader
 {
-    private const int EntrySize = 24;
     private const int STT_OBJECT = 1, STT_FUNC = 2, STB_GLOBAL = 1, STB_WEAK = 2;
+
+    public const int EntrySize = 24;
 
     public static List<ElfSymbol> Read(ElfImage elf, IReadOnlyList<uint> links)
     {
         var symbols = new List<ElfSymbol>();
-        // .symtab first: it has local symbols (static variables referenced as sym(%rip)).
+        foreach (var (index, kind) in Tables(elf, links))
+        {
+            var strings = elf.ReadSection(elf.Sections[(int)links[index]]);
+            elf.ScanSection(elf.Sections[index], entries => Add(symbols, entries, strings, kind));
+        }
+        return symbols;
+    }
+
+    /// <summary>The symbol tables present with a usable string table: .symtab first (it has the local symbols that static variables referenced as sym(%rip) need), then .dynsym.</summary>
+    public static IEnumerable<(int Index, ElfSymbolTableKind Kind)> Tables(ElfImage elf, IReadOnlyList<uint> links)
+    {
         foreach (var (name, kind) in new[] { (".symtab", ElfSymbolTableKind.Symtab), (".dynsym", ElfSymbolTableKind.Dynsym) })
         {
             var index = IndexOf(elf.Sections, name);
             if (index < 0 || !elf.Sections[index].HasFileData) continue;
             var link = (int)links[index];
             if (link <= 0 || link >= elf.Sections.Count) continue;
-            var strings = elf.ReadSection(elf.Sections[link]);
-            elf.ScanSection(elf.Sections[index], entries => Add(symbols, entries, strings, kind));
+            yield return (index, kind);
         }
-        return symbols;
+    }
+
+    /// <summary>One Elf64_Sym entry, named <paramref name="name"/> (read from its string table by the caller).</summary>
+    public static ElfSymbol Decode(ReadOnlySpan<byte> entry, string name, ElfSymbolTableKind kind)
+    {
+        int type = entry[4] & 0xf, binding = entry[4] >> 4;
+        return new ElfSymbol(name,
+            Value: BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]),
+            Size: BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]),
+            IsObject: type == STT_OBJECT, IsFunction: type == STT_FUNC,
+            IsGlobal: binding is STB_GLOBAL or STB_WEAK,
+            IsDefined: BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) != 0, // SHN_UNDEF
+            Table: kind);
     }
 
     private static int Add(List<ElfSymbol> symbols, ReadOnlySpan<byte> entries, ReadOnlySpan<byte> strings, ElfSymbolTableKind kind)
@@ -36,14 +58,7 @@ internal static class ElfSymbolReader
             if (nameOffset == 0) continue;
             var name = ElfHeaderReader.StringAt(strings, nameOffset);
             if (name.Length == 0) continue;
-            int type = entry[4] & 0xf, binding = entry[4] >> 4;
-            symbols.Add(new ElfSymbol(name,
-                Value: BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]),
-                Size: BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]),
-                IsObject: type == STT_OBJECT, IsFunction: type == STT_FUNC,
-                IsGlobal: binding is STB_GLOBAL or STB_WEAK,
-                IsDefined: BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) != 0, // SHN_UNDEF
-                Table: kind));
+            symbols.Add(Decode(entry, name, kind));
         }
         return symbols.Count;
     }

@@ -1,0 +1,109 @@
+using System.Text;
+
+namespace Pyprobe.Usdt.Elf;
+
+/// <summary>
+/// Finds symbols by name in .symtab and .dynsym without turning every entry into a string: an open-addressing table of
+/// entry numbers keyed by a hash of the name's bytes, built in one pass over the raw tables. An attach looks up a dozen
+/// names in a file that has thousands (a pyenv libpython's .symtab: tens of thousands); allocating a string, a record and
+/// a dictionary slot for each was most of the lookup's cost, and on a VM where every fresh page exits to the host, a
+/// few milliseconds of every launch. Only the entries a lookup matches become <see cref="ElfSymbol"/>s.
+/// </summary>
+internal sealed class ElfSymbolIndex
+{
+    private readonly Table[] _tables;
+    // Entry ordinal + 1 (0: empty); ordinals number .symtab's entries first, then .dynsym's, as ElfSymbolReader orders them.
+    private readonly int[] _slots;
+    private readonly Dictionary<string, IReadOnlyList<ElfSymbol>> _found = new(StringComparer.Ordinal);
+
+    private sealed record Table(byte[] Entries, byte[] Strings, ElfSymbolTableKind Kind, int FirstOrdinal)
+    {
+        public int Count => Entries.Length / ElfSymbolReader.EntrySize;
+    }
+
+    private ElfSymbolIndex(Table[] tables)
+    {
+        _tables = tables;
+        var total = tables.Sum(t => t.Count);
+        _slots = new int[(int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)total * 2))];
+        var mask = _slots.Length - 1;
+        foreach (var table in tables)
+            for (var i = 0; i < table.Count; i++)
+            {
+                var name = NameBytes(table, i);
+                if (name.IsEmpty) continue;
+                var slot = (int)(Hash(name) & (uint)mask);
+                while (_slots[slot] != 0) slot = (slot + 1) & mask;
+                _slots[slot] = table.FirstOrdinal + i + 1;
+            }
+    }
+
+    /// <summary>Reads both tables' entries and names (each with the string table its sh_link names) and indexes them.</summary>
+    public static ElfSymbolIndex Build(ElfImage elf, IReadOnlyList<uint> links)
+    {
+        var tables = new List<Table>();
+        var ordinal = 0;
+        foreach (var (index, kind) in ElfSymbolReader.Tables(elf, links))
+        {
+            var table = new Table(elf.ReadSection(elf.Sections[index]), elf.ReadSection(elf.Sections[(int)links[index]]), kind, ordinal);
+            tables.Add(table);
+            ordinal += table.Count;
+        }
+        return new ElfSymbolIndex([.. tables]);
+    }
+
+    /// <summary>Every symbol named exactly <paramref name="name"/>, .symtab's before .dynsym's, each table in file order.</summary>
+    public IReadOnlyList<ElfSymbol> Find(string name)
+    {
+        lock (_found)
+        {
+            if (_found.TryGetValue(name, out var known)) return known;
+            var found = Lookup(Encoding.UTF8.GetBytes(name));
+            _found[name] = found;
+            return found;
+        }
+    }
+
+    private IReadOnlyList<ElfSymbol> Lookup(ReadOnlySpan<byte> name)
+    {
+        if (name.IsEmpty) return [];
+        var mask = _slots.Length - 1;
+        List<int>? ordinals = null;
+        // Equal names hash alike, so all of them lie on this one probe run.
+        for (var slot = (int)(Hash(name) & (uint)mask); _slots[slot] != 0; slot = (slot + 1) & mask)
+        {
+            var ordinal = _slots[slot] - 1;
+            var (table, entry) = Locate(ordinal);
+            if (NameBytes(table, entry).SequenceEqual(name)) (ordinals ??= []).Add(ordinal);
+        }
+        if (ordinals is null) return [];
+        ordinals.Sort();
+        var text = Encoding.UTF8.GetString(name);
+        return ordinals.Select(o => Locate(o) is var (table, entry) ? ElfSymbolReader.Decode(table.Entries.AsSpan(entry * ElfSymbolReader.EntrySize, ElfSymbolReader.EntrySize), text, table.Kind) : null!).ToList();
+    }
+
+    private (Table Table, int Entry) Locate(int ordinal)
+    {
+        foreach (var table in _tables)
+            if (ordinal < table.FirstOrdinal + table.Count) return (table, ordinal - table.FirstOrdinal);
+        throw new ArgumentOutOfRangeException(nameof(ordinal));
+    }
+
+    /// <summary>The entry's name up to its NUL; empty for no name or an offset outside the string table (as ElfSymbolReader skips them).</summary>
+    private static ReadOnlySpan<byte> NameBytes(Table table, int entry)
+    {
+        var offset = BitConverter.ToUInt32(table.Entries, entry * ElfSymbolReader.EntrySize);
+        if (offset == 0 || offset >= (uint)table.Strings.Length) return [];
+        var rest = table.Strings.AsSpan((int)offset);
+        var end = rest.IndexOf((byte)0);
+        return end < 0 ? rest : rest[..end];
+    }
+
+    /// <summary>FNV-1a: short names, no seed needed (the table is private to this process).</summary>
+    private static uint Hash(ReadOnlySpan<byte> name)
+    {
+        var hash = 2166136261u;
+        foreach (var b in name) hash = (hash ^ b) * 16777619u;
+        return hash;
+    }
+}
