@@ -160,6 +160,22 @@ public class RealPython311Tests
         foreach (var absent in new[] { "PyCode_Type_", "_PyRuntim", "", "no such symbol" }) Assert.Empty(indexed.FindSymbols(absent));
     }
 
+    /// <summary>The function ranges read from the raw tables are the full list's defined, sized functions outside the excluded names.</summary>
+    [Theory]
+    [InlineData(Python311)]
+    [InlineData("/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0")]
+    public void FunctionRangesMatchTheFullList(string path)
+    {
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing");
+        const string excluded = "_PyEval_EvalFrameDefault";
+        var expected = ElfImage.OpenInMemory(path, File.ReadAllBytes(path), (int)new FileInfo(path).Length).Symbols
+            .Where(s => s.IsFunction && s.IsDefined && s.Size > 0 && !s.Name.StartsWith(excluded, StringComparison.Ordinal))
+            .Select(s => (s.Value, s.Value + s.Size)).Distinct().OrderBy(r => r.Item1).ThenBy(r => r.Item2).ToList();
+        var actual = ElfImage.OpenInMemory(path, File.ReadAllBytes(path), (int)new FileInfo(path).Length).FunctionRanges(excluded);
+        Assert.True(expected.Count > 1000, $"only {expected.Count} functions");
+        Assert.Equal(expected, actual);
+    }
+
     internal static void AssertSite(UsdtBinary b, string name, string args, ulong vaddr, ulong off, ulong sema, ulong semaOff)
     {
         var site = Assert.Single(b.FindProbe("python", name)!.Sites);

@@ -26,8 +26,7 @@ public sealed record EvalFrameSites(ulong Function, ulong Entry, IReadOnlyList<u
         var body = elf.ReadVirtual(symbol.Value, checked((int)symbol.Size));
         // Code inside another named function is never ours (a tail call, or a cold part falling through after a
         // call that does not return); gcc's own "_PyEval_EvalFrameDefault.cold" part is.
-        var others = elf.Symbols.Where(s => s.IsFunction && s.IsDefined && s.Size > 0 && !s.Name.StartsWith("_PyEval_EvalFrameDefault", StringComparison.Ordinal))
-            .Select(s => (s.Value, End: s.Value + s.Size)).Distinct().OrderBy(r => r.Value).ToArray();
+        var others = elf.FunctionRanges(excludedPrefix: "_PyEval_EvalFrameDefault");
         bool InOther(ulong address)
         {
             int lo = 0, hi = others.Length - 1;
@@ -35,7 +34,7 @@ public sealed record EvalFrameSites(ulong Function, ulong Entry, IReadOnlyList<u
             {
                 var mid = (lo + hi) / 2;
                 if (others[mid].End <= address) lo = mid + 1;
-                else if (others[mid].Value > address) hi = mid - 1;
+                else if (others[mid].Start > address) hi = mid - 1;
                 else return true;
             }
             return false;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.IO.MemoryMappedFiles;
 
 namespace Pyprobe.Usdt.Elf;
 
@@ -21,6 +20,8 @@ public sealed class ElfImage
     private readonly Lazy<ElfSymbolIndex> _symbolIndex;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
+    // Otherwise reads come from the file, mapped once (ElfFileView).
+    private readonly Lazy<ElfFileView>? _file;
     // sh_link of each section: a symbol table's string table.
     private readonly IReadOnlyList<uint> _links;
 
@@ -29,6 +30,7 @@ public sealed class ElfImage
         Path = path;
         FileLength = fileLength;
         _memory = memory;
+        if (memory is null) _file = new(() => ElfFileView.Open(path, fileLength));
         Kind = headers.Kind;
         LoadSegments = headers.Segments;
         Sections = headers.Sections;
@@ -153,31 +155,31 @@ public sealed class ElfImage
     }
 
     /// <summary>
-    /// Runs <paramref name="scan"/> over a section's bytes mapped from the file (page cache, no copy): for one-off
-    /// searches of large sections (.rodata, string tables) at start-up, where reading them into a fresh array cost
-    /// more than the search.
+    /// Runs <paramref name="scan"/> over a section's bytes, straight from the file's mapping (no copy): for searches of
+    /// large sections (.rodata, string tables, relocations) at start-up.
     /// </summary>
-    public unsafe T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
+    public T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
     {
         if (!section.HasFileData || section.Size == 0) return scan([]);
         var length = checked((int)section.Size);
         if (section.FileOffset > (ulong)FileLength || (ulong)length > (ulong)FileLength - section.FileOffset)
             throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
-        if (_memory is not null) return scan(_memory.AsSpan((int)section.FileOffset, length));
+        return scan(Bytes(section.FileOffset, length));
+    }
+
+    /// <summary>A section's bytes without a copy (empty for SHT_NOBITS); valid while this image is.</summary>
+    internal ReadOnlySpan<byte> SectionBytes(ElfSection section) =>
+        section.HasFileData && section.Size > 0 ? Bytes(section.FileOffset, checked((int)section.Size)) : [];
+
+    /// <summary>Bytes of the file (or in-memory image) at a file offset, without a copy; valid while this image is.</summary>
+    internal ReadOnlySpan<byte> Bytes(ulong fileOffset, int count)
+    {
+        if (count < 0 || fileOffset > (ulong)FileLength || (ulong)count > (ulong)FileLength - fileOffset)
+            throw new UsdtException($"{Path}: read of {count} bytes at file offset 0x{fileOffset:x} is beyond the end of the file.");
+        if (_memory is not null) return _memory.AsSpan((int)fileOffset, count);
         try
         {
-            using var mapped = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            using var view = mapped.CreateViewAccessor((long)section.FileOffset, length, MemoryMappedFileAccess.Read);
-            byte* start = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
-            try
-            {
-                return scan(new ReadOnlySpan<byte>(start + view.PointerOffset, length));
-            }
-            finally
-            {
-                view.SafeMemoryMappedViewHandle.ReleasePointer();
-            }
+            return _file!.Value.Span(fileOffset, count);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -203,29 +205,7 @@ public sealed class ElfImage
     }
 
     /// <summary>Reads exactly <paramref name="count"/> bytes at a file offset.</summary>
-    public byte[] ReadFileBytes(ulong fileOffset, int count)
-    {
-        if (_memory is not null)
-        {
-            if (count < 0 || fileOffset > (ulong)FileLength || (ulong)count > (ulong)FileLength - fileOffset)
-                throw new UsdtException($"{Path}: read of {count} bytes at file offset 0x{fileOffset:x} is beyond the end of the file.");
-            return _memory.AsSpan((int)fileOffset, count).ToArray();
-        }
-        try
-        {
-            using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            if (fileOffset > (ulong)fs.Length || (ulong)count > (ulong)fs.Length - fileOffset)
-                throw new UsdtException($"{Path}: read of {count} bytes at file offset 0x{fileOffset:x} is beyond the end of the file.");
-            fs.Position = (long)fileOffset;
-            var buf = new byte[count];
-            fs.ReadExactly(buf);
-            return buf;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
-        }
-    }
+    public byte[] ReadFileBytes(ulong fileOffset, int count) => Bytes(fileOffset, count).ToArray();
 
     /// <summary>
     /// Maps a virtual address to its file offset through the PT_LOAD containing it
@@ -305,6 +285,12 @@ public sealed class ElfImage
 
     /// <summary>All symbols (both tables) with this exact name.</summary>
     public IReadOnlyList<ElfSymbol> FindSymbols(string name) => _symbolIndex.Value.Find(name);
+
+    /// <summary>
+    /// [start, end) of every defined function symbol with a size (both tables, sorted, no repeats) whose name does not
+    /// start with <paramref name="excludedPrefix"/>: where code belongs to some other function.
+    /// </summary>
+    public (ulong Start, ulong End)[] FunctionRanges(string excludedPrefix) => _symbolIndex.Value.FunctionRanges(excludedPrefix);
 
     /// <summary>
     /// The address of a defined symbol from .symtab/.dynsym. The same symbol usually appears in

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 
 namespace Pyprobe.Usdt.Elf;
@@ -11,31 +12,37 @@ namespace Pyprobe.Usdt.Elf;
 /// </summary>
 internal sealed class ElfSymbolIndex
 {
+    private readonly ElfImage _elf;
     private readonly Table[] _tables;
     // Entry ordinal + 1 (0: empty); ordinals number .symtab's entries first, then .dynsym's, as ElfSymbolReader orders them.
     private readonly int[] _slots;
     private readonly Dictionary<string, IReadOnlyList<ElfSymbol>> _found = new(StringComparer.Ordinal);
 
-    private sealed record Table(byte[] Entries, byte[] Strings, ElfSymbolTableKind Kind, int FirstOrdinal)
+    // Where a table's entries and names lie in the file (read through the image's mapping, never copied).
+    private sealed record Table(ElfSection Entries, ElfSection Strings, ElfSymbolTableKind Kind, int FirstOrdinal)
     {
-        public int Count => Entries.Length / ElfSymbolReader.EntrySize;
+        public int Count => (int)(Entries.Size / ElfSymbolReader.EntrySize);
     }
 
-    private ElfSymbolIndex(Table[] tables)
+    private ElfSymbolIndex(ElfImage elf, Table[] tables)
     {
+        _elf = elf;
         _tables = tables;
         var total = tables.Sum(t => t.Count);
         _slots = new int[(int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)total * 2))];
         var mask = _slots.Length - 1;
         foreach (var table in tables)
+        {
+            ReadOnlySpan<byte> entries = elf.SectionBytes(table.Entries), strings = elf.SectionBytes(table.Strings);
             for (var i = 0; i < table.Count; i++)
             {
-                var name = NameBytes(table, i);
+                var name = NameBytes(entries, strings, i);
                 if (name.IsEmpty) continue;
                 var slot = (int)(Hash(name) & (uint)mask);
                 while (_slots[slot] != 0) slot = (slot + 1) & mask;
                 _slots[slot] = table.FirstOrdinal + i + 1;
             }
+        }
     }
 
     /// <summary>Reads both tables' entries and names (each with the string table its sh_link names) and indexes them.</summary>
@@ -45,11 +52,11 @@ internal sealed class ElfSymbolIndex
         var ordinal = 0;
         foreach (var (index, kind) in ElfSymbolReader.Tables(elf, links))
         {
-            var table = new Table(elf.ReadSection(elf.Sections[index]), elf.ReadSection(elf.Sections[(int)links[index]]), kind, ordinal);
+            var table = new Table(elf.Sections[index], elf.Sections[(int)links[index]], kind, ordinal);
             tables.Add(table);
             ordinal += table.Count;
         }
-        return new ElfSymbolIndex([.. tables]);
+        return new ElfSymbolIndex(elf, [.. tables]);
     }
 
     /// <summary>Every symbol named exactly <paramref name="name"/>, .symtab's before .dynsym's, each table in file order.</summary>
@@ -64,7 +71,7 @@ internal sealed class ElfSymbolIndex
         }
     }
 
-    private IReadOnlyList<ElfSymbol> Lookup(ReadOnlySpan<byte> name)
+    private List<ElfSymbol> Lookup(ReadOnlySpan<byte> name)
     {
         if (name.IsEmpty) return [];
         var mask = _slots.Length - 1;
@@ -74,12 +81,50 @@ internal sealed class ElfSymbolIndex
         {
             var ordinal = _slots[slot] - 1;
             var (table, entry) = Locate(ordinal);
-            if (NameBytes(table, entry).SequenceEqual(name)) (ordinals ??= []).Add(ordinal);
+            if (NameBytes(_elf.SectionBytes(table.Entries), _elf.SectionBytes(table.Strings), entry).SequenceEqual(name)) (ordinals ??= []).Add(ordinal);
         }
         if (ordinals is null) return [];
         ordinals.Sort();
         var text = Encoding.UTF8.GetString(name);
-        return ordinals.Select(o => Locate(o) is var (table, entry) ? ElfSymbolReader.Decode(table.Entries.AsSpan(entry * ElfSymbolReader.EntrySize, ElfSymbolReader.EntrySize), text, table.Kind) : null!).ToList();
+        var symbols = new List<ElfSymbol>(ordinals.Count);
+        foreach (var ordinal in ordinals)
+        {
+            var (table, entry) = Locate(ordinal);
+            symbols.Add(ElfSymbolReader.Decode(Entry(_elf.SectionBytes(table.Entries), entry), text, table.Kind));
+        }
+        return symbols;
+    }
+
+    /// <summary>
+    /// The address ranges of every defined function with a size in either table, sorted and without repeats, except those
+    /// whose name starts with <paramref name="excludedPrefix"/>; no names are decoded.
+    /// </summary>
+    public (ulong Start, ulong End)[] FunctionRanges(string excludedPrefix)
+    {
+        const int sttFunc = 2;
+        var prefix = Encoding.UTF8.GetBytes(excludedPrefix);
+        var ranges = new List<(ulong Start, ulong End)>();
+        foreach (var table in _tables)
+        {
+            ReadOnlySpan<byte> entries = _elf.SectionBytes(table.Entries), strings = _elf.SectionBytes(table.Strings);
+            for (var i = 0; i < table.Count; i++)
+            {
+                var entry = Entry(entries, i);
+                // st_info's type, st_shndx (0: undefined), st_size, then the name.
+                if ((entry[4] & 0xf) != sttFunc || BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) == 0) continue;
+                var size = BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]);
+                if (size == 0) continue;
+                var name = NameBytes(entries, strings, i);
+                if (name.IsEmpty || name.StartsWith(prefix)) continue;
+                var start = BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
+                ranges.Add((start, start + size));
+            }
+        }
+        ranges.Sort();
+        var distinct = new List<(ulong Start, ulong End)>(ranges.Count);
+        foreach (var range in ranges)
+            if (distinct.Count == 0 || distinct[^1] != range) distinct.Add(range);
+        return [.. distinct];
     }
 
     private (Table Table, int Entry) Locate(int ordinal)
@@ -89,12 +134,15 @@ internal sealed class ElfSymbolIndex
         throw new ArgumentOutOfRangeException(nameof(ordinal));
     }
 
+    private static ReadOnlySpan<byte> Entry(ReadOnlySpan<byte> entries, int entry) =>
+        entries.Slice(entry * ElfSymbolReader.EntrySize, ElfSymbolReader.EntrySize);
+
     /// <summary>The entry's name up to its NUL; empty for no name or an offset outside the string table (as ElfSymbolReader skips them).</summary>
-    private static ReadOnlySpan<byte> NameBytes(Table table, int entry)
+    private static ReadOnlySpan<byte> NameBytes(ReadOnlySpan<byte> entries, ReadOnlySpan<byte> strings, int entry)
     {
-        var offset = BitConverter.ToUInt32(table.Entries, entry * ElfSymbolReader.EntrySize);
-        if (offset == 0 || offset >= (uint)table.Strings.Length) return [];
-        var rest = table.Strings.AsSpan((int)offset);
+        var offset = BinaryPrimitives.ReadUInt32LittleEndian(Entry(entries, entry));
+        if (offset == 0 || offset >= (uint)strings.Length) return [];
+        var rest = strings[(int)offset..];
         var end = rest.IndexOf((byte)0);
         return end < 0 ? rest : rest[..end];
     }

@@ -16,10 +16,7 @@ internal static class ElfSymbolReader
     {
         var symbols = new List<ElfSymbol>();
         foreach (var (index, kind) in Tables(elf, links))
-        {
-            var strings = elf.ReadSection(elf.Sections[(int)links[index]]);
-            elf.ScanSection(elf.Sections[index], entries => Add(symbols, entries, strings, kind));
-        }
+            Add(symbols, elf.SectionBytes(elf.Sections[index]), elf.SectionBytes(elf.Sections[(int)links[index]]), kind);
         return symbols;
     }
 
@@ -49,7 +46,7 @@ internal static class ElfSymbolReader
             Table: kind);
     }
 
-    private static int Add(List<ElfSymbol> symbols, ReadOnlySpan<byte> entries, ReadOnlySpan<byte> strings, ElfSymbolTableKind kind)
+    private static void Add(List<ElfSymbol> symbols, ReadOnlySpan<byte> entries, ReadOnlySpan<byte> strings, ElfSymbolTableKind kind)
     {
         for (var at = 0; at + EntrySize <= entries.Length; at += EntrySize)
         {
@@ -60,7 +57,6 @@ internal static class ElfSymbolReader
             if (name.Length == 0) continue;
             symbols.Add(Decode(entry, name, kind));
         }
-        return symbols.Count;
     }
 
     private static int IndexOf(IReadOnlyList<ElfSection> sections, string name)
