@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.IO.MemoryMappedFiles;
 
 namespace Pyprobe.Usdt.Elf;
 
@@ -155,23 +156,39 @@ public sealed class ElfImage
     }
 
     /// <summary>
-    /// Runs <paramref name="scan"/> over a section's bytes, straight from the file's mapping (no copy): for searches of
-    /// large sections (.rodata, string tables, relocations) at start-up.
+    /// Runs <paramref name="scan"/> over a section's bytes mapped from the file for the scan alone (page cache, no copy):
+    /// for one-off searches of large sections (.rodata, string tables, relocations) at start-up. Not through the image's
+    /// lasting mapping (<see cref="ElfFileView"/>): what a scan touched would stay in pyprobe's resident memory.
     /// </summary>
-    public T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
+    public unsafe T ScanSection<T>(ElfSection section, SectionScanner<T> scan)
     {
         if (!section.HasFileData || section.Size == 0) return scan([]);
         var length = checked((int)section.Size);
         if (section.FileOffset > (ulong)FileLength || (ulong)length > (ulong)FileLength - section.FileOffset)
             throw new UsdtException($"{Path}: section {section.Name} lies beyond the end of the file.");
-        return scan(Bytes(section.FileOffset, length));
+        if (_memory is not null) return scan(_memory.AsSpan((int)section.FileOffset, length));
+        try
+        {
+            using var mapped = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            using var view = mapped.CreateViewAccessor((long)section.FileOffset, length, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            try
+            {
+                return scan(new ReadOnlySpan<byte>(start + view.PointerOffset, length));
+            }
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
+        }
     }
 
-    /// <summary>A section's bytes without a copy (empty for SHT_NOBITS); valid while this image is.</summary>
-    internal ReadOnlySpan<byte> SectionBytes(ElfSection section) =>
-        section.HasFileData && section.Size > 0 ? Bytes(section.FileOffset, checked((int)section.Size)) : [];
-
-    /// <summary>Bytes of the file (or in-memory image) at a file offset, without a copy; valid while this image is.</summary>
+    /// <summary>Bytes of the file (or in-memory image) at a file offset, without a copy, from the image's lasting mapping; valid while this image is.</summary>
     internal ReadOnlySpan<byte> Bytes(ulong fileOffset, int count)
     {
         if (count < 0 || fileOffset > (ulong)FileLength || (ulong)count > (ulong)FileLength - fileOffset)
@@ -186,6 +203,10 @@ public sealed class ElfImage
             throw new UsdtException($"Cannot read {Path}: {e.Message}", e);
         }
     }
+
+    /// <summary>A section's bytes without a copy (empty for SHT_NOBITS); valid while this image is.</summary>
+    internal ReadOnlySpan<byte> SectionBytes(ElfSection section) =>
+        section.HasFileData && section.Size > 0 ? Bytes(section.FileOffset, checked((int)section.Size)) : [];
 
     /// <summary>
     /// False when no symbol table can hold <paramref name="name"/>: it is in neither .dynstr nor .strtab. A cheap test
