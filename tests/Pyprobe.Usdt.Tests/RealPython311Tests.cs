@@ -160,6 +160,37 @@ public class RealPython311Tests
         foreach (var absent in new[] { "PyCode_Type_", "_PyRuntim", "", "no such symbol" }) Assert.Empty(indexed.FindSymbols(absent));
     }
 
+    /// <summary>
+    /// Reading symbols maps the file but keeps no descriptor open: a run following many processes opens an image per
+    /// process. The symbols stay readable after the descriptor is gone.
+    /// </summary>
+    [Fact]
+    public void SymbolLookupsKeepNoFileOpen()
+    {
+        const string path = "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0";
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing");
+        // A copy: ElfImage.Open shares one image per file within the process, and another test may have opened this one.
+        var copy = Path.Combine(Path.GetTempPath(), $"pyprobe-fdtest-{Environment.ProcessId}.so");
+        File.Copy(path, copy, overwrite: true);
+        try
+        {
+            static int OpenOnCopy(string copy) => Directory.GetFiles("/proc/self/fd").Count(fd =>
+            {
+                try { return new FileInfo(fd).LinkTarget == copy; }
+                catch (IOException) { return false; }
+            });
+            var elf = ElfImage.Open(copy);
+            Assert.Equal(2, elf.FindSymbols("PyCode_Type").Count); // .symtab and .dynsym
+            Assert.Equal(0, OpenOnCopy(copy));
+            Assert.NotNull(elf.TryFindUniqueSymbol("_PyRuntime"));
+            Assert.NotEmpty(elf.FunctionRanges("_PyEval_EvalFrameDefault"));
+        }
+        finally
+        {
+            File.Delete(copy);
+        }
+    }
+
     /// <summary>The function ranges read from the raw tables are the full list's defined, sized functions outside the excluded names.</summary>
     [Theory]
     [InlineData(Python311)]

@@ -11,15 +11,13 @@ namespace Pyprobe.Usdt.Elf;
 /// </summary>
 internal sealed unsafe class ElfFileView
 {
-    private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
     private readonly byte* _start;
 
     public long Length { get; }
 
-    private ElfFileView(MemoryMappedFile file, MemoryMappedViewAccessor view, long length)
+    private ElfFileView(MemoryMappedViewAccessor view, long length)
     {
-        _file = file;
         _view = view;
         Length = length;
         byte* start = null;
@@ -27,19 +25,15 @@ internal sealed unsafe class ElfFileView
         _start = start + view.PointerOffset;
     }
 
-    /// <summary>Maps the first <paramref name="length"/> bytes of <paramref name="path"/> (its length when the headers were read).</summary>
+    /// <summary>
+    /// Maps the first <paramref name="length"/> bytes of <paramref name="path"/> (its length when the headers were read).
+    /// The file is closed once mapped (a mapping needs no descriptor): a run that follows many processes opens an image
+    /// for each, and kept descriptors would pile up with them.
+    /// </summary>
     public static ElfFileView Open(string path, long length)
     {
-        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        try
-        {
-            return new ElfFileView(file, file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read), length);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
+        using var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        return new ElfFileView(file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read), length);
     }
 
     /// <summary><paramref name="count"/> bytes at <paramref name="offset"/>; the caller has checked they lie inside the file.</summary>
@@ -49,6 +43,5 @@ internal sealed unsafe class ElfFileView
     {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
-        _file.Dispose();
     }
 }
