@@ -17,8 +17,9 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="GenerationsFd">Array of u32: code objects died per (process, name address) slot (<see cref="CallStatsProgram.GenerationsMap"/>).</param>
 /// <param name="EpochsFd">The epochs of <see cref="CodeObjectMemoMaps"/> (a u64 per tgid slot that changes at exec and exit).</param>
 /// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="PidsFd"/> lookup, or null.</param>
+/// <param name="ZeroChunkFd">The <see cref="ActivationStack"/>'s zeroed chunk (eval-frame sources only, else -1).</param>
 public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1,
-    int GenerationsFd = -1, int EpochsFd = -1, IReadOnlyList<int>? Tgids = null);
+    int GenerationsFd = -1, int EpochsFd = -1, IReadOnlyList<int>? Tgids = null, int ZeroChunkFd = -1);
 
 /// <summary>What a generated program does at its probe.</summary>
 public enum CallStatsProbeKind
@@ -83,6 +84,7 @@ public static class CallStatsProgram
         {
             fds[ActivationStack.DepthsMap] = maps.DepthsFd;
             fds[ActivationStack.FramesMap] = maps.FramesFd;
+            fds[ActivationStack.ZeroChunkMap] = maps.ZeroChunkFd;
         }
         if (source is CallSiteSource.Usdt { FrameCode.NeedsTlsOffsets: true } && kind == CallStatsProbeKind.Entry) fds[EntryFrameCode.TlsOffsetsMap] = maps.TlsOffsetsFd;
         return Build(kind, source, maps.PidsFd is not null && maps.Tgids is null, maxFrames, maps.Tgids).BindMaps(fds);

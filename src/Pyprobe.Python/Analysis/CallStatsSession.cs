@@ -174,7 +174,8 @@ public sealed class CallStatsSession : ILiveSession
         return (plans, refusal);
     }
 
-    private BpfMap? _pidFilter, _zero, _threadStacks, _depths, _frames;
+    private BpfMap? _pidFilter, _zero, _threadStacks;
+    private ActivationStackMaps? _activations;
 
     /// <summary>The maps the plans' programs use, each created the first time a plan needs it (a process attached later may need more).</summary>
     private CallStatsMaps MapsFor(IReadOnlyList<CallPlan> plans)
@@ -185,14 +186,15 @@ public sealed class CallStatsSession : ILiveSession
             _threadStacks = PerThreadMaps.Create(_core, "pyprobe_cstacks", 4, (uint)StackValueSize(Options.MaxFrames), Options.MaxThreads);
             PerThreadMaps.ClearOnExit(_core, "pyprobe_cstacks_exit", PerThreadMaps.DeleteThreadEntry(_threadStacks.Fd.Value));
         }
-        if (_depths is null && plans.Any(p => p.Source.FromEvalFrame))
-            (_depths, _frames) = ActivationStack.CreateMaps(_core, "pyprobe_c");
+        if (_activations is null && plans.Any(p => p.Source.FromEvalFrame))
+            _activations = ActivationStack.CreateMaps(_core, "pyprobe_c");
         foreach (var (target, _, _, entry, _) in plans)
             if (entry is not null) _frameCodes.RecordTlsOffsets(target);
         _generations ??= _core.AddMap(MapSpec.Array("pyprobe_cgen", 8, CallStatsProgram.GenerationSlots));
         _memo ??= CodeObjectMemoMaps.Create(_core);
         return new CallStatsMaps(_threadStacks?.Fd.Value ?? -1, _stats.Fd.Value, _zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, _pidFilter?.Fd.Value,
-            _depths?.Fd.Value ?? -1, _frames?.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd, _generations.Fd.Value, _memo.EpochsFd);
+            _activations?.Depths.Fd.Value ?? -1, _activations?.Frames.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd, _generations.Fd.Value, _memo.EpochsFd,
+            ZeroChunkFd: _activations?.ZeroChunk.Fd.Value ?? -1);
     }
 
     private BpfMap? _generations;

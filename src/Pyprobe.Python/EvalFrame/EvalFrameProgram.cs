@@ -11,16 +11,17 @@ public enum EvalFrameProgramKind { Entry, SendOnly, PushOnly, Return }
 /// <summary>The maps the eval-frame programs use.</summary>
 /// <param name="RingFd">The session's ring buffer.</param>
 /// <param name="ScratchFd">The session's per-CPU scratch (as the USDT event program's: counters, then the record).</param>
-/// <param name="DepthsFd">LRU hash u32 tid → u64 activations open on that thread.</param>
-/// <param name="FramesFd">LRU hash (u32 tid, u32 depth) → u64 code object of that open activation.</param>
+/// <param name="DepthsFd">The <see cref="ActivationStack"/>'s depths: u32 tid → activations open on that thread.</param>
+/// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames: (u32 tid, u32 chunk) → the code objects of the open activations.</param>
 /// <param name="TargetsFd">Hash of allowed tgids, or null for every process.</param>
 /// <param name="Tids">Threads to keep, or null for all.</param>
 /// <param name="WakeupThreshold">Ring fill above which a record wakes the reader.</param>
 /// <param name="Memo">The session's <see cref="CodeObjectMemoMaps"/>, made on first call (only binaries whose code objects' deaths can be probed use it), or null for none.</param>
 /// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="TargetsFd"/> lookup, or null.</param>
 /// <param name="Queues">The queue per CPU records go to (the ring then only wakes the reader), or null: the ring.</param>
+/// <param name="ZeroChunkFd">The <see cref="ActivationStack"/>'s zeroed chunk (needed by programs that push).</param>
 public sealed record EvalFrameMaps(int RingFd, int ScratchFd, int DepthsFd, int FramesFd, int? TargetsFd, IReadOnlyList<int>? Tids, int WakeupThreshold, Func<CodeObjectMemoMaps>? Memo = null,
-    IReadOnlyList<int>? Tgids = null, CpuQueueMap? Queues = null);
+    IReadOnlyList<int>? Tgids = null, CpuQueueMap? Queues = null, int ZeroChunkFd = -1);
 
 /// <summary>
 /// Generates the programs on _PyEval_EvalFrameDefault: at its entry (one Python activation begins: a call, a
@@ -54,6 +55,7 @@ public static class EvalFrameProgram
         var fds = EventProgramParts.Bindings(maps.RingFd, maps.ScratchFd, maps.TargetsFd, maps.Queues);
         fds[ActivationStack.DepthsMap] = maps.DepthsFd;
         fds[ActivationStack.FramesMap] = maps.FramesFd;
+        fds[ActivationStack.ZeroChunkMap] = maps.ZeroChunkFd;
         memo &= maps.Memo is not null && kind != EvalFrameProgramKind.PushOnly;
         if (memo)
         {

@@ -52,17 +52,18 @@ public static class InlineInitFrames
     public static void EmitPopEnded(InstructionBuilder code, RuntimeLayout layout, Register ctx, Register pidTgid, short codeSlot, string none)
     {
         var tid = code.Stack.Allocate(4, "tid");
-        var frameKey = code.Stack.Allocate(8, "(tid, depth)");
-        var frame = code.Stack.Allocate(8, "ending frame");
+        var frameKey = code.Stack.Allocate(8, "(tid, chunk)");
+        var frame = code.Stack.Allocate(8, "the depth, then the ending frame");
         var other = code.Stack.Allocate(8, "code object read");
         code.StoreMem(MemorySize.Word, Register.FramePointer, tid, pidTgid);
         MapLookup.Emit(code, ActivationStack.DepthsMap, tid, none)
             .LoadMem(MemorySize.Word, Register.R1, Register.R0, 0)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, none)
-            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
-            .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid);
-        MapLookup.Emit(code, ActivationStack.FramesMap, frameKey, none)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .StoreMem(MemorySize.Word, Register.FramePointer, frame, Register.R1);
+        ActivationStack.EmitChunkKey(code, pidTgid, frameKey);
+        MapLookup.Emit(code, ActivationStack.FramesMap, frameKey, none);
+        ActivationStack.EmitSlotOf(code, frame);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
             .Mov64(Register.R2, Register.R1)
             .And64(Register.R2, ActivationStack.InlineInitTag)
             .JumpIf(JumpCondition.Equal, Register.R2, 0, none)

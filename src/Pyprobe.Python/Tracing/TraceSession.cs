@@ -256,10 +256,10 @@ public sealed class TraceSession : IEventSession
         if (_evalFrameMaps is null)
         {
             // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly).
-            var (depths, frames) = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
-            _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, depths.Fd.Value, frames.Fd.Value,
+            var stack = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
+            _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, stack.Depths.Fd.Value, stack.Frames.Fd.Value,
                 maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-                () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues);
+                () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues, ZeroChunkFd: stack.ZeroChunk.Fd.Value);
         }
         uint? Add(string name)
         {

@@ -13,21 +13,22 @@ namespace Pyprobe.Python.Tests.Sessions;
 public sealed class PerThreadMapsTests
 {
     [Fact]
-    public void AnExitingThreadLosesItsDepthAndFramesAtEveryDepthItReached()
+    public void AnExitingThreadLosesItsDepthAndEveryChunkOfFramesItReached()
     {
         Requirements.EnsureRoot();
         Assert.True(PerThreadMaps.Growing, "this kernel (6.1+ with bpf_loop expected) should let probe programs use growing hashes");
         using var core = SessionCore.Create(null);
-        var (depths, frames) = ActivationStack.CreateMaps(core, "pp_test_");
+        var (depths, frames, _) = ActivationStack.CreateMaps(core, "pp_test_");
         Assert.Equal(MapType.Hash, depths.Spec.Type);
         Assert.Equal(MapSpec.NoPrealloc, frames.Spec.Flags);
 
         var staying = CurrentTid();
         Fill(depths, frames, staying, open: 1, deepest: 1);
-        var ending = RunThreadThatExits(tid => Fill(depths, frames, tid, open: 2, deepest: 5));
+        // Deepest 40: chunks 0, 1 and 2 (of 16 depths each).
+        var ending = RunThreadThatExits(tid => Fill(depths, frames, tid, open: 2, deepest: 40));
 
         Assert.Equal([staying], ThreadIds(depths, 4));
-        Assert.Equal([((long)1 << 32) | (uint)staying], ThreadIds(frames, 8));
+        Assert.Equal([(long)(uint)staying], ThreadIds(frames, 8));
         Assert.NotEqual(staying, ending);
     }
 
@@ -44,19 +45,21 @@ public sealed class PerThreadMapsTests
         Assert.Equal([staying], ThreadIds(stacks, 4));
     }
 
-    /// <summary>Depth (open, deepest) for the thread and a frame at each depth 1..deepest.</summary>
+    /// <summary>Depth (open, deepest) for the thread and every chunk of frames holding depths 1..deepest.</summary>
     private static void Fill(BpfMap depths, BpfMap frames, int tid, uint open, uint deepest)
     {
         var depth = new byte[ActivationStack.DepthValueSize];
         BinaryPrimitives.WriteUInt32LittleEndian(depth, open);
         BinaryPrimitives.WriteUInt32LittleEndian(depth.AsSpan(4), deepest);
         depths.Update(Key(tid), depth);
-        for (var d = 1u; d <= deepest; d++)
+        for (var chunk = 0u; chunk <= deepest / ActivationStack.ChunkFrames; chunk++)
         {
             var key = new byte[8];
             BinaryPrimitives.WriteInt32LittleEndian(key, tid);
-            BinaryPrimitives.WriteUInt32LittleEndian(key.AsSpan(4), d);
-            frames.Update(key, BitConverter.GetBytes(0x7f00_0000_0000UL + d));
+            BinaryPrimitives.WriteUInt32LittleEndian(key.AsSpan(4), chunk);
+            var value = new byte[ActivationStack.ChunkValueSize];
+            BinaryPrimitives.WriteUInt64LittleEndian(value, 0x7f00_0000_0000UL + chunk);
+            frames.Update(key, value);
         }
     }
 
