@@ -210,7 +210,13 @@ internal static class Sections
 
     public static void Startup(Bench bench, Report report, Py py)
     {
-        var results = new Dictionary<string, List<(double Announce, double First, long RssKb)>> { ["pyprobe trace -p PID"] = [], ["bpftrace -p PID (printf one-liner)"] = [] };
+        const string trace = "pyprobe trace -p PID", bpftrace = "bpftrace -p PID (printf one-liner)", calls = "pyprobe calls -p PID, pyenv 3.12 (eval-frame + hook)";
+        // What people run: a pyenv 3.12 has no probes; calls attaches to _PyEval_EvalFrameDefault (entry and every ret)
+        // and prints nothing until it ends, so its row has the Attached line only.
+        const string pyenv312 = "/root/.pyenv/versions/3.12.1/bin/python3.12";
+        var subjects = new Dictionary<string, Py> { [trace] = py, [bpftrace] = py };
+        if (File.Exists(pyenv312)) subjects[calls] = new Py("3.12", "3.12.1 (pyenv)", pyenv312, pyenv312, [pyenv312], new Dictionary<string, string>());
+        var results = subjects.Keys.ToDictionary(k => k, _ => new List<(double Announce, double? First, long RssKb)>());
         for (var rep = 0; rep < bench.Reps; rep++)
         {
             var order = rep % 2 == 0 ? results.Keys.ToList() : results.Keys.Reverse().ToList();
@@ -218,26 +224,30 @@ internal static class Sections
             {
                 try
                 {
-                    using var workload = Child.Start([.. py.Command, bench.Workload, "0", "--rate", "1000", "--forever"], env: py.Env);
+                    var target = subjects[name];
+                    using var workload = Child.Start([.. target.Command, bench.Workload, "0", "--rate", "1000", "--forever"], env: target.Env);
                     var ready = workload.WaitLine(l => l.StartsWith("ready ", StringComparison.Ordinal), TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException("workload did not start");
                     var pid = ready.Line.Split(' ')[1];
                     var isPyprobe = name.StartsWith("pyprobe", StringComparison.Ordinal);
-                    using var tracer = isPyprobe
-                        ? Child.Start([bench.Pyprobe, "trace", "-p", pid])
-                        : Child.Start(["bpftrace", "-B", "line", "-p", pid, "-e", Cases.PrintfScript(py.Binary)]);
+                    using var tracer = name switch
+                    {
+                        trace => Child.Start([bench.Pyprobe, "trace", "-p", pid]),
+                        calls => Child.Start([bench.Pyprobe, "calls", "-p", pid]),
+                        _ => Child.Start(["bpftrace", "-B", "line", "-p", pid, "-e", Cases.PrintfScript(py.Binary)]),
+                    };
                     var announce = isPyprobe
                         ? tracer.WaitLine(l => l.StartsWith("Attached", StringComparison.Ordinal), TimeSpan.FromSeconds(60), stderr: true)
                         : tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-                    var first = tracer.WaitLine(l => l.Contains("leaf", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
-                    if (announce is null || first is null) throw new InvalidOperationException($"{name} did not attach: {string.Join(" | ", tracer.Err)}");
+                    var first = name == calls ? null : tracer.WaitLine(l => l.Contains("leaf", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+                    if (announce is null || (first is null && name != calls)) throw new InvalidOperationException($"{name} did not attach: {string.Join(" | ", tracer.Err)}");
                     Thread.Sleep(1000);
                     var rss = Native.PeakRssKb(tracer.Pid);
                     tracer.Signal(Native.SIGINT);
                     tracer.Wait(TimeSpan.FromSeconds(30));
                     workload.CloseInput();
                     workload.Wait(TimeSpan.FromSeconds(10));
-                    results[name].Add((announce.Value.At, first.Value.At, rss));
-                    Bench.Log($"startup rep {rep + 1} {name}: announced {announce.Value.At * 1000:0} ms, first event {first.Value.At * 1000:0} ms, peak RSS {rss / 1024.0:0.0} MB");
+                    results[name].Add((announce.Value.At, first?.At, rss));
+                    Bench.Log($"startup rep {rep + 1} {name}: announced {announce.Value.At * 1000:0} ms{(first is { } f ? $", first event {f.At * 1000:0} ms" : "")}, peak RSS {rss / 1024.0:0.0} MB");
                 }
                 catch (Exception e)
                 {
@@ -247,26 +257,29 @@ internal static class Sections
         }
         report.Section("Start-up",
             $"""
-            CPython {py.FullVersion} running leaf() 1,000 times a second; the tracer is launched with `-p PID` on the `function__entry`
-            probe and prints every event. "announced" = launch to pyprobe's `Attached` line / bpftrace's `Attaching N probes...` line
-            (bpftrace prints it before it attaches); "first event" = launch to the first event line on the tracer's stdout (bpftrace with
-            `-B line`), which is when tracing is really live. Peak RSS = VmHWM of the tracer process 1 s after its first event.
+            CPython {py.FullVersion} running leaf() 1,000 times a second (paced by a busy-wait: it keeps one of the two CPUs); the tracer is
+            launched with `-p PID` on the `function__entry` probe and prints every event. "announced" = launch to pyprobe's `Attached` line /
+            bpftrace's `Attaching N probes...` line (bpftrace prints it before it attaches); "first event" = launch to the first event line on
+            the tracer's stdout (bpftrace with `-B line`), which is when tracing is really live. Peak RSS = VmHWM of the tracer process 1 s after
+            its first event. The `calls` row attaches to a pyenv 3.12 (no probes: a uprobe on _PyEval_EvalFrameDefault's entry and every
+            ret, the eval-frame hook written) running the same workload; it prints no event lines, so it has the Attached line only.
             """);
         report.Table(["tracer", "announced (ms)", "probes live (ms)", "first event line on stdout (ms)", "peak RSS (MB)"],
             results.Select(kv => (IReadOnlyList<string>)[kv.Key,
                 Stats.Spread(kv.Value.Select(x => x.Announce * 1000)),
-                Stats.Spread(kv.Value.Select(x => (kv.Key.StartsWith("pyprobe", StringComparison.Ordinal) ? x.Announce : x.First) * 1000)),
-                Stats.Spread(kv.Value.Select(x => x.First * 1000)),
+                Stats.Spread(kv.Value.Select(x => (kv.Key.StartsWith("pyprobe", StringComparison.Ordinal) ? x.Announce : x.First ?? x.Announce) * 1000)),
+                kv.Value.All(x => x.First is null) ? "–" : Stats.Spread(kv.Value.Select(x => (x.First ?? 0) * 1000)),
                 Stats.Spread(kv.Value.Select(x => x.RssKb / 1024.0), "0.0")]));
         report.Text("\"probes live\": pyprobe prints `Attached` once every link exists (the same moment); bpftrace prints `Attaching` before it attaches, so its first event is the earliest proof it is live.");
         var pp = results["pyprobe trace -p PID"];
         var bt = results["bpftrace -p PID (printf one-liner)"];
         if (pp.Count > 0 && bt.Count > 0)
         {
-            double ppLive = Stats.Median(pp.Select(x => x.Announce)), btLive = Stats.Median(bt.Select(x => x.First));
-            double ppFirst = Stats.Median(pp.Select(x => x.First)), btFirst = Stats.Median(bt.Select(x => x.First));
+            double ppLive = Stats.Median(pp.Select(x => x.Announce)), btLive = Stats.Median(bt.Select(x => x.First ?? x.Announce));
+            double ppFirst = Stats.Median(pp.Select(x => x.First ?? x.Announce)), btFirst = Stats.Median(bt.Select(x => x.First ?? x.Announce));
             double ppRss = Stats.Median(pp.Select(x => (double)x.RssKb)), btRss = Stats.Median(bt.Select(x => (double)x.RssKb));
-            report.Headline($"**Start-up** (launch to probes live): pyprobe {ppLive * 1000:0} ms, bpftrace {btLive * 1000:0} ms; peak RSS pyprobe {ppRss / 1024:0.0} MB, bpftrace {btRss / 1024:0.0} MB.");
+            var callsLive = results.TryGetValue(calls, out var c) && c.Count > 0 ? $"; pyprobe calls -p on pyenv 3.12 (eval-frame) {Stats.Median(c.Select(x => x.Announce)) * 1000:0} ms" : "";
+            report.Headline($"**Start-up** (launch to probes live): pyprobe {ppLive * 1000:0} ms, bpftrace {btLive * 1000:0} ms{callsLive}; peak RSS pyprobe {ppRss / 1024:0.0} MB, bpftrace {btRss / 1024:0.0} MB.");
             if (ppLive > btLive) report.Behind($"Start-up: pyprobe is live {ppLive * 1000:0} ms after launch, bpftrace {btLive * 1000:0} ms.");
             if (ppFirst > btFirst * 1.5)
                 report.Behind($"First event line on a piped stdout: pyprobe {ppFirst * 1000:0} ms after launch, bpftrace (`-B line`) {btFirst * 1000:0} ms. " +
