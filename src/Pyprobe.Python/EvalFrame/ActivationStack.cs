@@ -205,10 +205,8 @@ public static class ActivationStack
             .JumpIf(JumpCondition.GreaterOrEqual, Register.R2, Register.R1, notDeeper)
             .StoreMem(MemorySize.Word, Register.R0, DeepestOffset, Register.R1)
             .Label(notDeeper)
-            .StoreMem(MemorySize.Word, Register.FramePointer, zeroThenDepth, Register.R1)
-            .Rsh64(Register.R1, ChunkShift)
-            .StoreMem(MemorySize.Word, Register.FramePointer, (short)(frameKey + 4), Register.R1)
-            .StoreMem(MemorySize.Word, Register.FramePointer, frameKey, pidTgid);
+            .StoreMem(MemorySize.Word, Register.FramePointer, zeroThenDepth, Register.R1);
+        EmitChunkKey(code, pidTgid, frameKey);
         MapLookup.EmitFindOrCreate(code, FramesMap, frameKey,
             () =>
             {
