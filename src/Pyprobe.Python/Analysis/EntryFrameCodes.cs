@@ -10,7 +10,6 @@ namespace Pyprobe.Python.Analysis;
 public sealed class EntryFrameCodes(SessionCore core, string tlsMapName)
 {
     private readonly Dictionary<string, EntryFrameCode?> _byBinary = [];
-    private int? _taskFsBase;
     private BpfMap? _tlsOffsets;
 
     /// <summary>The map <see cref="EntryFrameCode.TlsOffsetsMap"/> binds to, or -1 before any target needed it.</summary>
@@ -26,7 +25,7 @@ public sealed class EntryFrameCodes(SessionCore core, string tlsMapName)
             try
             {
                 frameCode = EntryFrameCode.For(CPythonBinary.FromElf(target.Binary.Elf, target.Binary.Path, target.DisplayPath),
-                    () => _taskFsBase ??= (int)KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase"));
+                    () => KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase"));
             }
             catch (UnsupportedRuntimeException) { }
         }

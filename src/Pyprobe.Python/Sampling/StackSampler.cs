@@ -20,7 +20,6 @@ public sealed class StackSampler : IDisposable
     private readonly OffCpuTracking? _offCpu;
     private readonly IDisposable? _threadExits;
     private readonly HashSet<int> _pids = [];
-    private uint? _taskFsBase;
 
     /// <summary>The sched_switch program with its own scratch value and continuation array (tail calls stay within one program type).</summary>
     private sealed record OffCpuTracking(BpfMap Scratch, BpfMap ProgramArray, BpfProgram Program, RawTracepointLink Link) : IDisposable
@@ -34,9 +33,8 @@ public sealed class StackSampler : IDisposable
         }
     }
 
-    private StackSampler(BpfMap configs, BpfMap threadStates, IDisposable? threadExits, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, uint? taskFsBase, StackSamplerOptions options)
+    private StackSampler(BpfMap configs, BpfMap threadStates, IDisposable? threadExits, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, StackSamplerOptions options)
     {
-        _taskFsBase = taskFsBase;
         _threadExits = threadExits;
         (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling, _offCpu) = (configs, threadStates, scratch, ring, programArray, program, sampling, offCpu);
         Options = options;
@@ -96,14 +94,12 @@ public sealed class StackSampler : IDisposable
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
 
             OffCpuTracking? offCpu = null;
-            uint? taskFsBase = null;
             if (options.OffCpu)
             {
-                // The BTF is parsed here anyway; the fsbase offset taken now keeps AddProcess quick, which
-                // the off-CPU spans opened just before it rely on.
-                var offsets = KernelBtf.VmlinuxMemberOffsets("task_struct.thread.fsbase", "task_struct.pid", "task_struct.tgid");
-                taskFsBase = (uint)offsets[0];
-                var task = new TaskIdOffsets(offsets[1], offsets[2]);
+                // The BTF is read here anyway; the fsbase offset asked for in the same read keeps AddProcess quick
+                // (answered from the process's cache), which the off-CPU spans opened just before it rely on.
+                var offsets = KernelBtf.VmlinuxMemberOffsets("task_struct.pid", "task_struct.tgid", "task_struct.thread.fsbase");
+                var task = new TaskIdOffsets(offsets[0], offsets[1]);
                 var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
                 var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
                 var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task).BindMaps(Maps(offScratch, offArray));
@@ -113,7 +109,7 @@ public sealed class StackSampler : IDisposable
                 offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
             }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
-            return new StackSampler(configs, threadStates, threadExits, scratch, ring, programArray, program, sampling, offCpu, taskFsBase, options);
+            return new StackSampler(configs, threadStates, threadExits, scratch, ring, programArray, program, sampling, offCpu, options);
         }
         catch
         {
@@ -128,8 +124,7 @@ public sealed class StackSampler : IDisposable
     {
         if (config.MatchByFsBase)
         {
-            _taskFsBase ??= (uint)KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase");
-            config = config with { TaskFsBase = _taskFsBase.Value };
+            config = config with { TaskFsBase = (uint)KernelBtf.VmlinuxMemberOffset("task_struct.thread.fsbase") };
         }
         _configs.Update(BitConverter.GetBytes(pid), config.ToBytes());
         _pids.Add(pid);

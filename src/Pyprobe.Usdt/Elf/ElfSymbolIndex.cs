@@ -101,7 +101,6 @@ internal sealed class ElfSymbolIndex
     /// </summary>
     public (ulong Start, ulong End)[] FunctionRanges(string excludedPrefix)
     {
-        const int sttFunc = 2;
         var prefix = Encoding.UTF8.GetBytes(excludedPrefix);
         var ranges = new List<(ulong Start, ulong End)>();
         foreach (var table in _tables)
@@ -110,14 +109,11 @@ internal sealed class ElfSymbolIndex
             for (var i = 0; i < table.Count; i++)
             {
                 var entry = Entry(entries, i);
-                // st_info's type, st_shndx (0: undefined), st_size, then the name.
-                if ((entry[4] & 0xf) != sttFunc || BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) == 0) continue;
-                var size = BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]);
-                if (size == 0) continue;
+                if (!ElfSymbolReader.IsFunction(entry) || !ElfSymbolReader.IsDefined(entry) || ElfSymbolReader.Size(entry) == 0) continue;
                 var name = NameBytes(entries, strings, i);
                 if (name.IsEmpty || name.StartsWith(prefix)) continue;
-                var start = BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
-                ranges.Add((start, start + size));
+                var start = ElfSymbolReader.Value(entry);
+                ranges.Add((start, start + ElfSymbolReader.Size(entry)));
             }
         }
         ranges.Sort();

@@ -36,15 +36,20 @@ internal static class ElfSymbolReader
     /// <summary>One Elf64_Sym entry, named <paramref name="name"/> (read from its string table by the caller).</summary>
     public static ElfSymbol Decode(ReadOnlySpan<byte> entry, string name, ElfSymbolTableKind kind)
     {
-        int type = entry[4] & 0xf, binding = entry[4] >> 4;
-        return new ElfSymbol(name,
-            Value: BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]),
-            Size: BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]),
-            IsObject: type == STT_OBJECT, IsFunction: type == STT_FUNC,
+        int binding = entry[4] >> 4;
+        return new ElfSymbol(name, Value(entry), Size(entry),
+            IsObject: Type(entry) == STT_OBJECT, IsFunction: IsFunction(entry),
             IsGlobal: binding is STB_GLOBAL or STB_WEAK,
-            IsDefined: BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) != 0, // SHN_UNDEF
+            IsDefined: IsDefined(entry),
             Table: kind);
     }
+
+    // An entry's fields, read in place (ElfSymbolIndex reads them without making a symbol).
+    public static ulong Value(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
+    public static ulong Size(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]);
+    public static bool IsFunction(ReadOnlySpan<byte> entry) => Type(entry) == STT_FUNC;
+    public static bool IsDefined(ReadOnlySpan<byte> entry) => BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]) != 0; // SHN_UNDEF
+    private static int Type(ReadOnlySpan<byte> entry) => entry[4] & 0xf;
 
     private static void Add(List<ElfSymbol> symbols, ReadOnlySpan<byte> entries, ReadOnlySpan<byte> strings, ElfSymbolTableKind kind)
     {
