@@ -32,6 +32,7 @@ internal static class ProbeListJsonWriter
     {
         PythonVersionSource.DebugOffsets => "debug_offsets",
         PythonVersionSource.PyVersionSymbol => "py_version_symbol",
+        PythonVersionSource.GetVersionLiteral => "py_getversion_literal",
         PythonVersionSource.VersionString => "version_string",
         PythonVersionSource.FileName => "file_name",
         _ => "unknown",

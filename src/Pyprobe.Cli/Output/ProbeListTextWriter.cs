@@ -68,6 +68,7 @@ internal static class ProbeListTextWriter
     {
         PythonVersionSource.DebugOffsets => "_Py_DebugOffsets in .PyRuntime",
         PythonVersionSource.PyVersionSymbol => "the Py_Version symbol",
+        PythonVersionSource.GetVersionLiteral => "the PY_VERSION literal Py_GetVersion names",
         PythonVersionSource.VersionString => "the PY_VERSION string in .rodata",
         PythonVersionSource.FileName => "the file name",
         _ => source.ToString(),

@@ -6,7 +6,7 @@ namespace Pyprobe.Python.Versions;
 /// A CPython version. Micro, ReleaseLevel ("alpha", "beta", "candidate", "final") and Serial are
 /// null when the detection method cannot know them (file-name fallback gives only 3.X).
 /// </summary>
-public sealed record PythonVersion(int Major, int Minor, int? Micro = null, string? ReleaseLevel = null, int? Serial = null)
+public sealed partial record PythonVersion(int Major, int Minor, int? Micro = null, string? ReleaseLevel = null, int? Serial = null)
     : IComparable<PythonVersion>
 {
     /// <summary>Decodes PY_VERSION_HEX (0xMMmmuuLS: major, minor, micro, level A/B/C/F, serial).</summary>
@@ -28,11 +28,15 @@ public sealed record PythonVersion(int Major, int Minor, int? Micro = null, stri
     public static bool IsPlausibleHex(ulong hex) =>
         hex >> 32 == 0 && (hex >> 24) == 3 && ((hex >> 16) & 0xff) < 100 && ((hex >> 4) & 0xf) is 0xA or 0xB or 0xC or 0xF;
 
+    // Compiled at build time: a Regex made at run time builds its interpreter at the first parse, on every attach.
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(\d+)\.(\d+)(?:\.(\d+))?(?:(a|b|rc)(\d+))?\+?$")]
+    private static partial System.Text.RegularExpressions.Regex Spelling();
+
     /// <summary>Parses "3.11.2", "3.13.0rc1", "3.15.0a3", "3.12.1+" (as PY_VERSION is spelled).</summary>
     public static bool TryParse(string text, out PythonVersion? version)
     {
         version = null;
-        var m = System.Text.RegularExpressions.Regex.Match(text, @"^(\d+)\.(\d+)(?:\.(\d+))?(?:(a|b|rc)(\d+))?\+?$");
+        var m = Spelling().Match(text);
         if (!m.Success) return false;
         int? micro = m.Groups[3].Success ? int.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture) : null;
         string? level = null;
@@ -87,6 +91,8 @@ public enum PythonVersionSource
     DebugOffsets,
     /// <summary>The exported Py_Version data symbol (3.11+).</summary>
     PyVersionSymbol,
+    /// <summary>The PY_VERSION literal Py_GetVersion's code names.</summary>
+    GetVersionLiteral,
     /// <summary>A PY_VERSION string literal in .rodata.</summary>
     VersionString,
     /// <summary>The file name (python3.X, libpython3.X.so…); major.minor only.</summary>

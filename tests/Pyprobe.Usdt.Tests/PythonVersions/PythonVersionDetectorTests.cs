@@ -20,7 +20,7 @@ public class PythonVersionDetectorTests(ITestOutputHelper output)
 
     // version → expected source for the cached Debian builds
     [Theory]
-    [InlineData("3.9", PythonVersionSource.VersionString)]
+    [InlineData("3.9", PythonVersionSource.GetVersionLiteral)] // a fixed-address executable: mov $literal, %ecx
     [InlineData("3.11", PythonVersionSource.PyVersionSymbol)]
     [InlineData("3.13", PythonVersionSource.DebugOffsets)]
     [InlineData("3.14", PythonVersionSource.DebugOffsets)]
@@ -39,7 +39,7 @@ public class PythonVersionDetectorTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void PyenvBuilds_AtLeastMajorMinor_FullVersionFrom311On()
+    public void PyenvBuilds_GiveTheFullVersion()
     {
         var all = TestPythons.Pyenv();
         if (all.Count == 0) TestPythons.Missing("pyenv builds", output);
@@ -52,9 +52,12 @@ public class PythonVersionDetectorTests(ITestOutputHelper output)
             var d = PythonVersionDetector.DetectFromFile(binary);
             output.WriteLine($"{binary}: {d.Version} via {d.Source}");
             var expected = PythonVersion.TryParse(version, out var v) ? v! : throw new InvalidOperationException(version);
-            Assert.Equal((expected.Major, expected.Minor), (d.Version.Major, d.Version.Minor));
-            if (expected.IsAtLeast(3, 11))
-                Assert.Equal(version, d.Version.ToString());
+            Assert.Equal(version, d.Version.ToString());
+            // Before Py_Version (3.11), the literal Py_GetVersion names: position independent here (lea literal(%rip)).
+            var method = expected.IsAtLeast(3, 13) ? PythonVersionSource.DebugOffsets
+                : expected.IsAtLeast(3, 11) ? PythonVersionSource.PyVersionSymbol
+                : PythonVersionSource.GetVersionLiteral;
+            Assert.Equal(method, d.Source);
         }
     }
 
