@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Iced.Intel;
 using Pyprobe.Usdt.Elf;
 using Pyprobe.Python.Processes;
 
@@ -90,37 +89,54 @@ public static partial class PythonVersionDetector
 
     /// <summary>
     /// Py_GetVersion formats "%.80s (%.80s) %.80s" from PY_VERSION, the build info and the compiler: its code holds
-    /// the literal's address, as an immediate (a fixed-address executable) or RIP-relative (position independent).
-    /// The version is the one string among the addresses it names that reads as a CPython release. Scanning all of
-    /// .rodata for it (megabytes, its pages faulted in) was ~2 ms of every attach to a 3.8–3.10.
+    /// the literal's address, as a <c>mov $address, %r32</c> immediate (a fixed-address executable) or a
+    /// <c>lea disp(%rip), %r64</c> (position independent). The version is the one string among the addresses it names
+    /// that reads as a CPython release. Scanning all of .rodata for it (megabytes, its pages faulted in) was ~2 ms of
+    /// every attach to a 3.8–3.10.
     /// </summary>
     internal static DetectedPythonVersion? FromGetVersionLiteral(ElfImage elf)
     {
-        const int longestBody = 256, longestLiteral = 16;
+        const int longestBody = 256;
         if (!elf.MayDefineSymbol("Py_GetVersion") || elf.TryFindUniqueSymbol("Py_GetVersion") is not { } function) return null;
         if (function.Size is 0 or > longestBody) return null;
         byte[] body;
         try { body = elf.ReadVirtual(function.Value, (int)function.Size); }
         catch (UsdtException) { return null; }
         var found = new HashSet<PythonVersion>();
-        var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(body), function.Value);
-        while (decoder.IP < function.Value + (ulong)body.Length)
-        {
-            decoder.Decode(out var instruction);
-            if (instruction.IsInvalid) return null;
-            ulong? named = instruction.IsIPRelativeMemoryOperand && instruction.Mnemonic == Mnemonic.Lea ? instruction.IPRelativeMemoryAddress
-                : instruction.Mnemonic == Mnemonic.Mov && instruction.OpCount == 2 && instruction.Op1Kind is OpKind.Immediate32 or OpKind.Immediate32to64 or OpKind.Immediate64 ? instruction.GetImmediate(1)
-                : null;
-            if (named is not ulong address || elf.TryVirtualAddressToFileOffset(address, executable: false) is null) continue;
-            byte[] bytes;
-            try { bytes = elf.ReadVirtual(address, longestLiteral); }
-            catch (UsdtException) { continue; }
-            var end = Array.IndexOf(bytes, (byte)0);
-            if (end < 5) continue;
-            if (PythonVersion.TryParse(Encoding.ASCII.GetString(bytes, 0, end), out var v) && v is not null && CPythonFacts.IsPlausibleRelease(v))
-                found.Add(v);
-        }
+        foreach (var address in AddressesNamedBy(body, function.Value))
+            if (ReleaseAt(elf, address) is { } version) found.Add(version);
         return found.Count == 1 ? new DetectedPythonVersion(found.First(), PythonVersionSource.GetVersionLiteral, elf.Path) : null;
+    }
+
+    /// <summary>
+    /// The addresses x86-64 code at <paramref name="start"/> may name as a mov immediate or a RIP-relative lea, looked
+    /// for at every byte rather than decoded (a disassembler's tables cost more to build than the whole search): a
+    /// false match names some address that holds no version string, and is dropped by the caller.
+    /// </summary>
+    private static IEnumerable<ulong> AddressesNamedBy(byte[] code, ulong start)
+    {
+        for (var at = 0; at + 5 <= code.Length; at++)
+        {
+            // mov $imm32, %r32: B8+r id (41 B8+r for r8d-r15d); the immediate is the address itself.
+            if (code[at] is >= 0xB8 and <= 0xBF)
+                yield return BinaryPrimitives.ReadUInt32LittleEndian(code.AsSpan(at + 1));
+            // lea disp32(%rip), %r64: REX.W (48/4C) 8D, ModRM with mod 00 and r/m 101; relative to the next instruction.
+            if (at + 7 <= code.Length && code[at] is 0x48 or 0x4C && code[at + 1] == 0x8D && (code[at + 2] & 0xC7) == 0x05)
+                yield return start + (ulong)(at + 7) + (ulong)(long)BinaryPrimitives.ReadInt32LittleEndian(code.AsSpan(at + 3));
+        }
+    }
+
+    /// <summary>The CPython release spelled by the NUL-terminated string at <paramref name="address"/> in initialised, non-executable data; null otherwise.</summary>
+    private static PythonVersion? ReleaseAt(ElfImage elf, ulong address)
+    {
+        const int longestLiteral = 16; // "3.10.0rc2+" and its NUL fit
+        if (elf.TryVirtualAddressToFileOffset(address, executable: false) is null) return null;
+        byte[] bytes;
+        try { bytes = elf.ReadVirtual(address, longestLiteral); }
+        catch (UsdtException) { return null; }
+        var end = Array.IndexOf(bytes, (byte)0);
+        if (end < 5) return null;
+        return PythonVersion.TryParse(Encoding.ASCII.GetString(bytes, 0, end), out var v) && v is not null && CPythonFacts.IsPlausibleRelease(v) ? v : null;
     }
 
     internal static DetectedPythonVersion? FromRodataString(ElfImage elf, PythonVersion? fromName)
