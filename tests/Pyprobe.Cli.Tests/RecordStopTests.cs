@@ -63,7 +63,7 @@ public partial class RecordTests
         var output = Temp("folded");
         try
         {
-            using var pyprobe = AttachedTracer.Start(["record", "-f", "collapsed", "-o", output, "--", Python("pyenv:3.11.7"), Path.Combine(Workloads, "cpu_split.py"), "60"], out var attached);
+            using var pyprobe = AttachedTracer.StartAsFromATerminal(["record", "-f", "collapsed", "-o", output, "--", Python("pyenv:3.11.7"), Path.Combine(Workloads, "cpu_split.py"), "60"], out var attached);
             var pid = CommandPidOf(attached);
             Thread.Sleep(2500);
             AttachedTracer.Signal(pyprobe.Id, signal);

@@ -9,12 +9,26 @@ public static class AttachedTracer
     public static Process Start(string[] args, out string attachedLine) => Start(args, out attachedLine, out _);
 
     /// <summary>The same, with the lines printed before the "Attached" line (notes).</summary>
-    public static Process Start(string[] args, out string attachedLine, out string before)
+    public static Process Start(string[] args, out string attachedLine, out string before) => Start(args, out attachedLine, out before, asFromATerminal: false);
+
+    /// <summary>
+    /// Starts pyprobe with SIGINT at its default, as a shell at a terminal starts it, whatever this test run inherited:
+    /// a runner started in the background by a shell without job control passes SIGINT on ignored, and pyprobe then
+    /// (rightly) starts its command with SIGINT ignored too, which a Ctrl-C test must not get.
+    /// </summary>
+    public static Process StartAsFromATerminal(string[] args, out string attachedLine) => Start(args, out attachedLine, out _, asFromATerminal: true);
+
+    private static Process Start(string[] args, out string attachedLine, out string before, bool asFromATerminal)
     {
         if (!File.Exists(PyprobeBinary.Path)) Assert.Fail($"{PyprobeBinary.Path} is missing: run scripts/build.sh");
         attachedLine = "";
         before = "";
-        var info = new ProcessStartInfo(PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(asFromATerminal ? "/usr/bin/env" : PyprobeBinary.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (asFromATerminal)
+        {
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add(PyprobeBinary.Path);
+        }
         foreach (var a in args) info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
         var stderr = new System.Text.StringBuilder();
