@@ -25,10 +25,12 @@ public sealed record EvalFrameSites(ulong Function, ulong Entry, IReadOnlyList<u
             ?? throw new UnsupportedRuntimeException($"{binary.DisplayPath} does not define _PyEval_EvalFrameDefault with a size");
         var body = elf.ReadVirtual(symbol.Value, checked((int)symbol.Size));
         // Code inside another named function is never ours (a tail call, or a cold part falling through after a
-        // call that does not return); gcc's own "_PyEval_EvalFrameDefault.cold" part is.
-        var others = elf.FunctionRanges(excludedPrefix: "_PyEval_EvalFrameDefault");
+        // call that does not return); gcc's own "_PyEval_EvalFrameDefault.cold" part is. Asked only about branch
+        // targets outside the body: a build without cold parts never needs the ranges (every function of the file).
+        (ulong Start, ulong End)[]? others = null;
         bool InOther(ulong address)
         {
+            others ??= elf.FunctionRanges(excludedPrefix: "_PyEval_EvalFrameDefault");
             int lo = 0, hi = others.Length - 1;
             while (lo <= hi)
             {
