@@ -12,7 +12,7 @@ namespace Pyprobe.Python.Versions;
 ///    (cpython.md §3.1);
 /// 2. the Py_Version symbol (3.11+): an exported const unsigned long holding PY_VERSION_HEX;
 /// 3. the PY_VERSION literal ("3.9.2") whose address Py_GetVersion (every version's exported API) passes to its
-///    snprintf: a few instructions decoded, a few bytes read;
+///    snprintf: the function's few dozen bytes searched for the addresses they name, a few bytes read at each;
 /// 4. a PY_VERSION literal anywhere in .rodata — best effort, must agree with the file name when that has one;
 /// 5. the file name (major.minor only).
 /// </summary>
