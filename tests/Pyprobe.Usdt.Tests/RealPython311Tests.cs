@@ -191,6 +191,27 @@ public class RealPython311Tests
         }
     }
 
+    /// <summary>
+    /// ReadVirtualInto gives ReadVirtual's bytes into a reused buffer: all that fit inside a segment, what the segment
+    /// holds at its end, nothing in its zero-filled tail or outside every segment.
+    /// </summary>
+    [Fact]
+    public void ReadVirtualIntoCopiesWhatTheSegmentHolds()
+    {
+        var elf = ElfImage.Open(Python311);
+        var text = elf.LoadSegments.First(s => s.Executable);
+        var buffer = new byte[4096];
+        Assert.Equal(4096, elf.ReadVirtualInto(text.VirtualAddress + 64, buffer));
+        Assert.Equal(elf.ReadVirtual(text.VirtualAddress + 64, 4096), buffer);
+        var last = text.VirtualAddress + text.FileSize - 100;
+        Assert.Equal(100, elf.ReadVirtualInto(last, buffer));
+        Assert.Equal(elf.ReadVirtual(last, 100), buffer[..100]);
+        var data = elf.LoadSegments.Last();
+        Assert.True(data.MemorySize > data.FileSize, "the data segment has a zero-filled tail (.bss)");
+        Assert.Equal(0, elf.ReadVirtualInto(data.VirtualAddress + data.FileSize + 8, buffer));
+        Assert.Equal(0, elf.ReadVirtualInto(ulong.MaxValue - 4096, buffer));
+    }
+
     /// <summary>The function ranges read from the raw tables are the full list's defined, sized functions outside the excluded names.</summary>
     [Theory]
     [InlineData(Python311)]

@@ -278,6 +278,24 @@ public sealed class ElfImage
     }
 
     /// <summary>
+    /// Copies the initialised bytes at a virtual address into <paramref name="into"/>, as many as fit and the segment
+    /// holds; how many (0 where the address has no file data). For reads that reuse one buffer.
+    /// </summary>
+    public int ReadVirtualInto(ulong vaddr, Span<byte> into)
+    {
+        foreach (var seg in LoadSegments)
+        {
+            if (!seg.Contains(vaddr)) continue;
+            ulong rel = vaddr - seg.VirtualAddress;
+            if (rel >= seg.FileSize) return 0;
+            var count = (int)Math.Min((ulong)into.Length, seg.FileSize - rel);
+            Bytes(seg.FileOffset + rel, count).CopyTo(into);
+            return count;
+        }
+        return 0;
+    }
+
+    /// <summary>
     /// The 8-byte pointer a loaded image holds at <paramref name="vaddr"/>, as a file (link-time) address: in a position
     /// independent file the loader writes it from an R_X86_64_RELATIVE relocation's addend (the file holds 0 there), in
     /// a fixed-address executable it is the file's own bytes. Null when another kind of relocation sets it (a symbol's
