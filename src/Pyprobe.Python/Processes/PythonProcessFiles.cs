@@ -47,6 +47,13 @@ public static partial class PythonProcessFiles
     /// </summary>
     public static (IReadOnlyList<MappedPythonFile> Candidates, string Executable) Locate(int pid)
     {
+        var (candidates, exe, _) = LocateWithMaps(pid);
+        return (candidates, exe);
+    }
+
+    /// <summary><see cref="Locate"/>, with the process's mappings it read (for a caller that needs them too: one read of /proc/PID/maps, not two).</summary>
+    public static (IReadOnlyList<MappedPythonFile> Candidates, string Executable, IReadOnlyList<ProcMapsEntry> Maps) LocateWithMaps(int pid)
+    {
         if (!Directory.Exists($"/proc/{pid}"))
             throw new ProcessNotFoundException(pid);
         var maps = ProcMaps.Read(pid);
@@ -86,7 +93,7 @@ public static partial class PythonProcessFiles
             if (IsPythonExecutableFileName(System.IO.Path.GetFileName(e.Path!)))
                 Add(e, MappedPythonFileKind.PythonNamedFile);
 
-        return (candidates, exe ?? $"pid {pid}");
+        return (candidates, exe ?? $"pid {pid}", maps);
     }
 
     private static string? TryReadLink(string link)

@@ -36,8 +36,7 @@ public sealed class CPythonProcess : IDisposable
     public static CPythonProcess Attach(int pid)
     {
         if (pid <= 0) throw new ProcessNotFoundException(pid);
-        var (candidates, exe) = PythonProcessFiles.Locate(pid);
-        var maps = ProcMaps.Read(pid);
+        var (candidates, exe, maps) = PythonProcessFiles.LocateWithMaps(pid);
         foreach (var c in candidates)
         {
             if (BinaryOf(c.OpenPath, c.DisplayPath) is not { } binary) continue;
