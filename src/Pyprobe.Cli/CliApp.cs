@@ -40,15 +40,40 @@ internal static class CliApp
         return root;
     }
 
+    /// <summary>
+    /// The root and one subcommand, without RootCommand's help and version options and directives: for a command line that
+    /// uses none of them, the usual case. Building those options reads their descriptions through System.CommandLine's
+    /// ResourceManager, about a millisecond of every launch (reflection on the first lookup).
+    /// </summary>
+    private static Command BuildBareRoot(string only)
+    {
+        var root = new Command(Name);
+        root.Subcommands.Add(Subcommands.First(c => c.Name == only).Create());
+        return root;
+    }
+
+    /// <summary>
+    /// Words that only the full root understands: a help or version option (RootCommand's, recursive) or a response file
+    /// (directives come before a subcommand's name). The words after "--" are the traced command's and are not looked at.
+    /// </summary>
+    private static bool MayNeedTheRoot(string[] words) =>
+        words.Any(w => w is "-h" or "--help" or "-?" or "/h" or "/?" or "--version" || w.StartsWith('@'));
+
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
         if (AttachesUprobes(args)) UprobeRegistrationWarmup.Start();
+        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("uprobe warm-up thread started");
         try
         {
-            var root = BuildRootCommand(args.Length > 0 && Subcommands.Any(c => c.Name == args[0]) ? args[0] : null);
-            var parseResult = root.Parse(CommandTail.Split(args));
+            var words = CommandTail.Split(args);
+            var only = words.Length > 0 && Subcommands.Any(c => c.Name == words[0]) ? words[0] : null;
+            var parseResult = (only is null || MayNeedTheRoot(words) ? BuildRootCommand(only) : BuildBareRoot(only)).Parse(words);
+            // Whatever went wrong, the full tree says it as it always has.
+            if (parseResult.Errors.Count > 0 && parseResult.RootCommandResult.Command is not RootCommand)
+                parseResult = BuildRootCommand(only).Parse(words);
+            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("command line parsed");
             // Help/--version clear parse errors; anything else with errors is a usage error.
             if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
                 return Fail(stderr, $"{ParseErrorMessage(parseResult)} {HelpHint(parseResult)}", ExitCodes.Usage, null);
