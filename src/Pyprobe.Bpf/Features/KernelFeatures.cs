@@ -16,18 +16,17 @@ public static unsafe class KernelFeatures
     /// <summary>mov64 r0, 0; exit: the empty program of the feature probes (and of the uprobe warm-up).</summary>
     internal static readonly byte[] ReturnZero = [0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
 
-    private static readonly Lazy<bool> UprobeMultiLazy = new(() => ProbeUprobeMulti(pid: 0) == (int)Errno.EBADF);
-    private static readonly Lazy<bool> UprobeMultiPidFixLazy = new(() => UprobeMultiLazy.Value && ProbeUprobeMulti(pid: -1) == (int)Errno.EINVAL);
+    private static readonly Lazy<(bool Works, bool PidFilterFix)> UprobeMultiLazy = new(ProbeUprobeMulti);
     private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
     private static readonly Lazy<bool> BpfLoopLazy = new(ProbeBpfLoop);
     private static readonly Lazy<bool> GrowingMapsLazy = new(ProbeGrowingMaps);
-    private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || UprobeMultiLazy.Value);
+    private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || HasUprobeMulti);
 
     /// <summary>BPF_TRACE_UPROBE_MULTI links (6.6+): a link on "/" fails with EBADF where supported.</summary>
-    public static bool HasUprobeMulti => UprobeMultiLazy.Value;
+    public static bool HasUprobeMulti => UprobeMultiLazy.Value.Works;
 
     /// <summary>uprobe_multi filters by process, not by thread (the 6.10 fix): pid -1 is rejected with EINVAL.</summary>
-    public static bool HasUprobeMultiPidFilterFix => UprobeMultiPidFixLazy.Value;
+    public static bool HasUprobeMultiPidFilterFix => UprobeMultiLazy.Value.PidFilterFix;
 
     /// <summary>BPF perf links (5.15+), which also carry BPF cookies for perf-event uprobes.</summary>
     public static bool HasPerfEventLink => PerfEventLinkLazy.Value;
@@ -66,6 +65,19 @@ public static unsafe class KernelFeatures
     /// <summary>PYPROBE_FORCE_PERF_EVENT=1: use the perf-event fallback even where uprobe_multi works (for testing it).</summary>
     public static bool PerfEventForced => Environment.GetEnvironmentVariable("PYPROBE_FORCE_PERF_EVENT") == "1";
 
+    /// <summary>
+    /// Asks every question an attach will ask (each answer is kept), so that a thread with time to spare can answer them
+    /// before the attaching thread needs them: each probe loads a program (0.1-0.4 ms).
+    /// </summary>
+    public static void ProbeAhead()
+    {
+        _ = PreferredAttachMode;
+        _ = HasAttachCookie;
+        _ = HasPerfEventLink;
+        _ = HasBpfLoop;
+        _ = HasGrowingMaps;
+    }
+
     public static string Describe() => new StringBuilder()
         .Append("uprobe_multi=").Append(HasUprobeMulti ? "yes" : "no")
         .Append(" pid-filter-fix=").Append(HasUprobeMultiPidFilterFix ? "yes" : "no")
@@ -76,10 +88,20 @@ public static unsafe class KernelFeatures
         .Append(" attach=").Append(PreferredAttachMode)
         .ToString();
 
-    private static int ProbeUprobeMulti(int pid)
+    /// <summary>
+    /// Both questions with one program: a link on a directory with pid 0 gets EBADF from a kernel that has uprobe_multi,
+    /// and with pid -1 EINVAL from one that checks the pid (the filter fix) before the path.
+    /// </summary>
+    private static (bool, bool) ProbeUprobeMulti()
     {
         using var program = TryLoadTrivial(AttachType.TraceUprobeMulti);
-        if (program is null) return -1;
+        if (program is null) return (false, false);
+        var works = LinkUprobeMulti(program, pid: 0) == (int)Errno.EBADF;
+        return (works, works && LinkUprobeMulti(program, pid: -1) == (int)Errno.EINVAL);
+    }
+
+    private static int LinkUprobeMulti(BpfProgram program, int pid)
+    {
         var path = "/\0"u8.ToArray();
         ulong offset = 0;
         fixed (byte* pathPointer = path)

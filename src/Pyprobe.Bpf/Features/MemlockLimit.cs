@@ -11,12 +11,20 @@ public static unsafe class MemlockLimit
 {
     private const ulong Infinity = ulong.MaxValue;
 
+    // Asked once: every session, follower and prepared map calls RemoveIfNeeded, and the test creates a map.
+    private static int _memcgAccounting;
+
     /// <summary>Raises RLIMIT_MEMLOCK only where the kernel still uses it; returns true if it had to.</summary>
     public static bool RemoveIfNeeded()
     {
+        if (Volatile.Read(ref _memcgAccounting) == 1) return false;
         RLimit current;
         if (LibC.GetRlimit(LibC.RlimitMemlock, &current) != 0 || current.Current == Infinity) return false;
-        if (UsesMemcgAccounting(current)) return false;
+        if (UsesMemcgAccounting(current))
+        {
+            Volatile.Write(ref _memcgAccounting, 1);
+            return false;
+        }
         var unlimited = new RLimit { Current = Infinity, Maximum = Infinity };
         if (LibC.SetRlimit(LibC.RlimitMemlock, &unlimited) != 0)
             throw new SyscallException("setrlimit(RLIMIT_MEMLOCK)", System.Runtime.InteropServices.Marshal.GetLastPInvokeError(),

@@ -25,11 +25,30 @@ public static class UprobeRegistrationWarmup
     /// <summary>The empty program's name (BPF object names are cut at 15 characters).</summary>
     public const string ProgramName = "py_warmup";
 
-    /// <summary>Starts the throwaway registration once per process, in the background.</summary>
+    /// <summary>
+    /// Starts the throwaway registration once per process, in the background, after the kernel's features are probed
+    /// there too (<see cref="KernelFeatures.ProbeAhead"/>): the attach then finds both answered.
+    /// </summary>
     public static void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
-        new Thread(() => RegisterAndRelease()) { IsBackground = true, Name = "pyprobe uprobe warm-up" }.Start();
+        new Thread(() =>
+        {
+            ProbeFeatures();
+            RegisterAndRelease();
+        }) { IsBackground = true, Name = "pyprobe uprobe warm-up" }.Start();
+    }
+
+    private static void ProbeFeatures()
+    {
+        try
+        {
+            KernelFeatures.ProbeAhead();
+        }
+        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
+        {
+            // The attach asks again and reports what it must.
+        }
     }
 
     /// <summary>The throwaway registration itself, synchronously; false when it could not be made (nothing is left either way).</summary>
