@@ -25,7 +25,10 @@ public sealed class ProcessFollower : IDisposable
     private const int LoaderStopsBeforeGivingUp = 2;
     private readonly OwnedResources _owned;
     private readonly BpfMap _followed, _armed, _forked;
-    private readonly BpfProgram _stopper, _afterForkStopper;
+    // The stoppers load when a followed process first needs one: a `-p` run that sees no exec never does (two program
+    // loads off every launch). The follower's thread alone uses them.
+    private readonly Dictionary<string, int> _fds;
+    private BpfProgram? _stopper, _afterForkStopper;
     // One system-wide PyOS_AfterFork_Child probe per Python binary seen (its program stops only listed children).
     private readonly Dictionary<string, IUprobeLink> _afterForkLinks = [];
     private readonly RingBufferReader _reader;
@@ -44,14 +47,13 @@ public sealed class ProcessFollower : IDisposable
         public string? Binary { get; init; }
     }
 
-    private ProcessFollower(OwnedResources owned, BpfMap followed, BpfMap armed, BpfMap forked, BpfMap ring, BpfProgram stopper, BpfProgram afterForkStopper)
+    private ProcessFollower(OwnedResources owned, BpfMap followed, BpfMap armed, BpfMap forked, BpfMap ring, Dictionary<string, int> fds)
     {
         _owned = owned;
         _followed = followed;
         _armed = armed;
         _forked = forked;
-        _stopper = stopper;
-        _afterForkStopper = afterForkStopper;
+        _fds = fds;
         _reader = new RingBufferReader(ring);
         _onRecord = OnRecord;
     }
@@ -81,13 +83,10 @@ public sealed class ProcessFollower : IDisposable
                     FollowerPrograms.Fork(KernelBtf.VmlinuxMemberOffset("task_struct.tgid")).BindMaps(fds))))
                 : null;
             var exec = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_exec", ProgramType.RawTracepoint, FollowerPrograms.Exec().BindMaps(fds))));
-            var mode = KernelFeatures.PreferredAttachMode;
-            var stopper = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe, FollowerPrograms.Stopper().BindMaps(fds), mode.ExpectedAttachType())));
-            var afterFork = owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe, FollowerPrograms.AfterForkStopper().BindMaps(fds), mode.ExpectedAttachType())));
             followed.Update(BitConverter.GetBytes(rootPid), BitConverter.GetBytes(1));
             if (fork is not null) owned.Add(RawTracepointLink.Attach(fork, "sched_process_fork"));
             owned.Add(RawTracepointLink.Attach(exec, "sched_process_exec"));
-            return new ProcessFollower(owned, followed, armed, forked, ring, stopper, afterFork);
+            return new ProcessFollower(owned, followed, armed, forked, ring, fds);
         }
         catch
         {
@@ -102,6 +101,12 @@ public sealed class ProcessFollower : IDisposable
     /// </summary>
     private static MapSpec PidSet(string name, uint maxEntries) =>
         KernelFeatures.HasGrowingMaps ? MapSpec.GrowingHash(name, 4, 4, maxEntries) : MapSpec.Hash(name, 4, 4, maxEntries);
+
+    private BpfProgram Stopper => _stopper ??= _owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_stop", ProgramType.Kprobe,
+        FollowerPrograms.Stopper().BindMaps(_fds), _mode.ExpectedAttachType())));
+
+    private BpfProgram AfterForkStopper => _afterForkStopper ??= _owned.Add(BpfProgram.Load(ProgramSpec.Of("pp_follow_fork_stop", ProgramType.Kprobe,
+        FollowerPrograms.AfterForkStopper().BindMaps(_fds), _mode.ExpectedAttachType())));
 
     /// <summary>
     /// Waits until a followed process is stopped at its interpreter's start (returned stopped; the caller continues
@@ -188,7 +193,7 @@ public sealed class ProcessFollower : IDisposable
         if (loaderStops >= LoaderStopsBeforeGivingUp) return; // the loader mapped everything: not Python
         if (Loader(pid) is not { } loader) return; // statically linked, and not Python
         var offset = DebugStateOffset(loader) ?? throw new UnsupportedRuntimeException($"{loader}: no _dl_debug_state");
-        var link = TargetLinks.Attach(_mode, _stopper, loader, [new UprobeSite(offset)], pid);
+        var link = TargetLinks.Attach(_mode, Stopper, loader, [new UprobeSite(offset)], pid);
         _states[pid] = new Followed(link, atInterpreter: false) { LoaderStops = loaderStops };
         Arm(pid);
     }
@@ -212,7 +217,7 @@ public sealed class ProcessFollower : IDisposable
         var sites = new List<UprobeSite> { new(FileOffset(binary, EvalFrameSites.Find(binary).Entry)) };
         if (binary.Elf.FindSymbols("PyEval_EvalCode").FirstOrDefault(s => s.IsFunction && s.IsDefined) is { } evalCode)
             sites.Add(new UprobeSite(FileOffset(binary, evalCode.Value)));
-        var link = TargetLinks.Attach(_mode, _stopper, binary.UprobePathFor(process.Pid), sites, process.Pid);
+        var link = TargetLinks.Attach(_mode, Stopper, binary.UprobePathFor(process.Pid), sites, process.Pid);
         _states[process.Pid] = new Followed(link, atInterpreter: true) { Binary = binary.OpenPath };
         Arm(process.Pid);
         WatchForks(binary, process.Pid);
@@ -230,7 +235,7 @@ public sealed class ProcessFollower : IDisposable
         catch (IOException) { return; }
         if (_afterForkLinks.ContainsKey(file)) return;
         if (binary.Elf.FindSymbols("PyOS_AfterFork_Child").FirstOrDefault(s => s.IsFunction && s.IsDefined) is not { } afterFork) return;
-        _afterForkLinks[file] = TargetLinks.Attach(_mode, _afterForkStopper, binary.UprobePathFor(pid), [new UprobeSite(FileOffset(binary, afterFork.Value))], pid: 0);
+        _afterForkLinks[file] = TargetLinks.Attach(_mode, AfterForkStopper, binary.UprobePathFor(pid), [new UprobeSite(FileOffset(binary, afterFork.Value))], pid: 0);
     }
 
     /// <summary>Which of the two armed functions the process is in, from its instruction pointer's symbol.</summary>
