@@ -103,11 +103,12 @@ public sealed class InstructionBuilder
                 $"Label '{_pendingLabels[0]}' is at the end of the program with no instruction after it; a label must mark an instruction.");
         }
 
-        if (_aliases.Count == 0) return Assembler.Assemble(_instructions);
-        var resolved = _instructions
-            .Select(i => i.Reference is { } r && _aliases.TryGetValue(r, out var primary) ? i.WithReference(primary) : i)
-            .ToList();
-        return Assembler.Assemble(resolved);
+        // Aliases resolve in place: an event program is thousands of instructions, and a copy of them was a large
+        // object (fresh pages) on every launch.
+        for (var i = 0; i < _instructions.Count; i++)
+            if (_instructions[i].Reference is { } r && _aliases.TryGetValue(r, out var primary))
+                _instructions[i] = _instructions[i].WithReference(primary);
+        return Assembler.Assemble(_instructions);
     }
 
     /// <summary>

@@ -14,14 +14,16 @@ namespace Pyprobe.Python.Sessions;
 /// </summary>
 public sealed class PreparedRecordMap : IDisposable
 {
-    private readonly Task<BpfMap?> _creating;
+    private readonly Thread _creating;
+    private BpfMap? _made;
     private readonly MapSpec _spec;
     private bool _taken;
 
     public PreparedRecordMap(string name, uint bytes, Func<MapSpec?>? queues = null)
     {
         _spec = MapSpec.RingBuffer(name, bytes);
-        _creating = Task.Factory.StartNew(() => Create(queues), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _creating = new Thread(() => _made = Create(queues)) { IsBackground = true, Name = "pyprobe record map" };
+        _creating.Start();
     }
 
     private BpfMap? Create(Func<MapSpec?>? queues)
@@ -52,7 +54,8 @@ public sealed class PreparedRecordMap : IDisposable
     internal BpfMap? Take(MapSpec spec)
     {
         if (_taken) return null;
-        var made = _creating.Result;
+        _creating.Join();
+        var made = _made;
         if (made is null || made.Spec != spec) return null;
         _taken = true;
         return made;
@@ -62,6 +65,7 @@ public sealed class PreparedRecordMap : IDisposable
     {
         if (_taken) return;
         _taken = true;
-        _creating.Result?.Dispose();
+        _creating.Join();
+        _made?.Dispose();
     }
 }
