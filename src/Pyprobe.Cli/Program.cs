@@ -1,3 +1,5 @@
+using Pyprobe.Bpf.Diagnostics;
+
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
 namespace Pyprobe.Cli;
@@ -6,7 +8,15 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        LaunchPhases.Mark("runtime start (exec to Main)");
         InterruptibleStart.Ensure();
-        return CliApp.Run(args);
+        try
+        {
+            return CliApp.Run(args);
+        }
+        finally
+        {
+            LaunchPhases.Write();
+        }
     }
 }
