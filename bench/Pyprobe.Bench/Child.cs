@@ -30,10 +30,14 @@ internal sealed class Child : IDisposable
         Process.OutputDataReceived += (_, e) => Add(_out, e.Data);
         Process.ErrorDataReceived += (_, e) => Add(_err, e.Data);
         _clock = Stopwatch.StartNew();
+        LaunchedAtNs = (long)(Stopwatch.GetTimestamp() * (1e9 / Stopwatch.Frequency));
         Process.Start();
         if (captureOut) Process.BeginOutputReadLine();
         Process.BeginErrorReadLine();
     }
+
+    /// <summary>CLOCK_MONOTONIC just before the launch, in ns (pyprobe's PYPROBE_LAUNCH_PHASES marks use the same clock).</summary>
+    public long LaunchedAtNs { get; }
 
     /// <summary>Seconds from launch to now.</summary>
     public double Elapsed => _clock.Elapsed.TotalSeconds;

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Pyprobe.Bench;
 
 internal static class Sections
@@ -208,6 +210,26 @@ internal static class Sections
 
     private static readonly Dictionary<Tool, double> RateBest = [];
 
+    /// <summary>The last run's marks ("ns bytes phase" lines ending with "--"), as phases measured from <paramref name="launchedAtNs"/>.</summary>
+    private static void AddLaunchPhases(List<(string Phase, double Ms, double Kb)> phases, string file, long launchedAtNs)
+    {
+        if (!File.Exists(file)) return;
+        var lines = File.ReadAllLines(file);
+        File.Delete(file);
+        var last = lines.Length - 1;
+        while (last >= 0 && lines[last] == "--") last--;
+        var first = last;
+        while (first > 0 && lines[first - 1] != "--") first--;
+        long previousNs = launchedAtNs, previousBytes = 0;
+        for (var i = first; i <= last; i++)
+        {
+            var parts = lines[i].Split(' ', 3);
+            long ns = long.Parse(parts[0], CultureInfo.InvariantCulture), bytes = long.Parse(parts[1], CultureInfo.InvariantCulture);
+            phases.Add((parts[2], (ns - previousNs) / 1e6, (bytes - previousBytes) / 1024.0));
+            (previousNs, previousBytes) = (ns, bytes);
+        }
+    }
+
     public static void Startup(Bench bench, Report report, Py py)
     {
         const string trace = "pyprobe trace -p PID", bpftrace = "bpftrace -p PID (printf one-liner)", calls = "pyprobe calls -p PID, pyenv 3.12 (eval-frame + hook)";
@@ -217,6 +239,9 @@ internal static class Sections
         var subjects = new Dictionary<string, Py> { [trace] = py, [bpftrace] = py };
         if (File.Exists(pyenv312)) subjects[calls] = new Py("3.12", "3.12.1 (pyenv)", pyenv312, pyenv312, [pyenv312], new Dictionary<string, string>());
         var results = subjects.Keys.ToDictionary(k => k, _ => new List<(double Announce, double? First, long RssKb)>());
+        // Where trace's launch goes: pyprobe's own marks (PYPROBE_LAUNCH_PHASES), each phase from the end of the last.
+        var phasesFile = Path.Combine(Path.GetTempPath(), $"pyprobe-bench-phases-{Environment.ProcessId}");
+        var phases = new List<(string Phase, double Ms, double Kb)>();
         for (var rep = 0; rep < bench.Reps; rep++)
         {
             var order = rep % 2 == 0 ? results.Keys.ToList() : results.Keys.Reverse().ToList();
@@ -231,7 +256,7 @@ internal static class Sections
                     var isPyprobe = name.StartsWith("pyprobe", StringComparison.Ordinal);
                     using var tracer = name switch
                     {
-                        trace => Child.Start([bench.Pyprobe, "trace", "-p", pid]),
+                        trace => Child.Start([bench.Pyprobe, "trace", "-p", pid], env: new Dictionary<string, string> { ["PYPROBE_LAUNCH_PHASES"] = phasesFile }),
                         calls => Child.Start([bench.Pyprobe, "calls", "-p", pid]),
                         _ => Child.Start(["bpftrace", "-B", "line", "-p", pid, "-e", Cases.PrintfScript(py.Binary)]),
                     };
@@ -247,6 +272,7 @@ internal static class Sections
                     workload.CloseInput();
                     workload.Wait(TimeSpan.FromSeconds(10));
                     results[name].Add((announce.Value.At, first?.At, rss));
+                    if (name == trace) AddLaunchPhases(phases, phasesFile, tracer.LaunchedAtNs);
                     Bench.Log($"startup rep {rep + 1} {name}: announced {announce.Value.At * 1000:0} ms{(first is { } f ? $", first event {f.At * 1000:0} ms" : "")}, peak RSS {rss / 1024.0:0.0} MB");
                 }
                 catch (Exception e)
@@ -271,6 +297,15 @@ internal static class Sections
                 kv.Value.All(x => x.First is null) ? "–" : Stats.Spread(kv.Value.Select(x => (x.First ?? 0) * 1000)),
                 Stats.Spread(kv.Value.Select(x => x.RssKb / 1024.0), "0.0")]));
         report.Text("\"probes live\": pyprobe prints `Attached` once every link exists (the same moment); bpftrace prints `Attaching` before it attaches, so its first event is the earliest proof it is live.");
+        File.Delete(phasesFile);
+        if (phases.Count > 0)
+        {
+            report.Text("Where `pyprobe trace -p PID`'s launch goes: pyprobe's own marks (`PYPROBE_LAUNCH_PHASES=FILE`), each phase from the end of the one before, the first from the bench's launch (fork and exec included); KB = what the launching thread allocated in the phase. The workload keeps one CPU busy, so a phase also holds the time pyprobe's other threads (the uprobe warm-up with the kernel feature probes, the record map's zeroing) took from the launching one.");
+            report.Table(["phase", "ms (median, range)", "KB allocated (median)"],
+                phases.Select(p => p.Phase).Distinct().Select(phase => (IReadOnlyList<string>)[phase,
+                    Stats.Spread(phases.Where(p => p.Phase == phase).Select(p => p.Ms), "0.0"),
+                    Stats.Median(phases.Where(p => p.Phase == phase).Select(p => p.Kb)).ToString("0", CultureInfo.InvariantCulture)]));
+        }
         var pp = results["pyprobe trace -p PID"];
         var bt = results["bpftrace -p PID (printf one-liner)"];
         if (pp.Count > 0 && bt.Count > 0)
