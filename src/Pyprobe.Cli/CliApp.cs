@@ -64,7 +64,7 @@ internal static class CliApp
         stdout ??= Console.Out;
         stderr ??= Console.Error;
         if (AttachesUprobes(args)) UprobeRegistrationWarmup.Start();
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("uprobe warm-up thread started");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("uprobe warm-up thread started");
         try
         {
             var words = CommandTail.Split(args);
@@ -73,7 +73,7 @@ internal static class CliApp
             // Whatever went wrong, the full tree says it as it always has.
             if (parseResult.Errors.Count > 0 && parseResult.RootCommandResult.Command is not RootCommand)
                 parseResult = BuildRootCommand(only).Parse(words);
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("command line parsed");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("command line parsed");
             // Help/--version clear parse errors; anything else with errors is a usage error.
             if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
                 return Fail(stderr, $"{ParseErrorMessage(parseResult)} {HelpHint(parseResult)}", ExitCodes.Usage, null);

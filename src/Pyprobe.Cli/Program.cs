@@ -1,4 +1,4 @@
-using Pyprobe.Bpf.Diagnostics;
+using Pyprobe.Bpf.Launch;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 

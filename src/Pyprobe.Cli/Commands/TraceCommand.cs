@@ -50,7 +50,7 @@ internal static class TraceCommand
             var stopAfter = SharedOptions.ReadDuration(result, duration);
             var ringBytes = SharedOptions.ReadRingBytes(result, ringSize);
             Privileges.RequireTracing("trace");
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("options read, privileges checked");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("options read, privileges checked");
 
             var settings = new TraceRun.Settings(
                 selected,

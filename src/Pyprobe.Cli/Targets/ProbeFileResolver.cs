@@ -82,9 +82,9 @@ internal static class ProbeFileResolver
             catch (UsdtException) { version = PythonVersionDetector.FromFileName(e.BinaryPath); }
             throw new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
         }
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("resolve: ELF and probe notes read");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: ELF and probe notes read");
         var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("resolve: version detected");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: version detected");
         return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);
     }
 

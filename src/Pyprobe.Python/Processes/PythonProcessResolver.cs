@@ -19,7 +19,7 @@ public static class PythonProcessResolver
         if (pid <= 0)
             throw new ProcessNotFoundException(pid);
         var (candidates, exe) = PythonProcessFiles.Locate(pid);
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("resolve: /proc/PID/maps read");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: /proc/PID/maps read");
 
         MappedPythonFile? pythonWithoutProbes = null;
         foreach (var c in candidates)

@@ -79,11 +79,11 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             }
             // Following starts before the Attached line (under 1 ms for -p): from then on a new program a traced process
             // runs is attached too.
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("run started (output open)");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("run started (output open)");
             targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("exec follower started");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("exec follower started");
             stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("Attached line written");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("Attached line written");
             stderr.Flush();
             targets.Child?.Resume();
             run._elapsed.Start();

@@ -89,9 +89,9 @@ internal static class TraceRun
     {
         // The ring is made while the targets are resolved; the session takes it (or, on any failure, it is closed here).
         using var ring = TraceSession.PrepareRecordMap(settings.RingBufferBytes);
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("record map thread started");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("record map thread started");
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
-        Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("target resolved");
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("target resolved");
         IReadOnlyList<PythonProbe> probes;
         try
         {
@@ -107,7 +107,7 @@ internal static class TraceRun
         {
             var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld,
                 KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject, PreparedRecordMap: ring));
-            Pyprobe.Bpf.Diagnostics.LaunchPhases.Mark("session attached");
+            Pyprobe.Bpf.Launch.LaunchPhases.Mark("session attached");
             try
             {
                 output = openOutput();

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Pyprobe.Bpf.Diagnostics;
+namespace Pyprobe.Bpf.Launch;
 
 /// <summary>
 /// Where a launch's time goes, for the start-up benchmark and for anyone asking why pyprobe took as long as it did to
