@@ -124,6 +124,33 @@ public class ProcessResolverTests(ITestOutputHelper output)
         Assert.Null(maps[3].Path);
     }
 
+    [Fact]
+    public void ProcMaps_KeepsEachLinesPathAndPermissions()
+    {
+        var maps = ProcMaps.Parse(
+            "1000-2000 r--p 00000000 08:01 7 /usr/lib/libc.so.6\r\n" +
+            "2000-3000 r-xp 00001000 08:01 7 /usr/lib/libc.so.6\n" +
+            "3000-4000 rw-s 00000000 00:01 9 /dev/zero (deleted)\n" +
+            "4000-5000 r--p 00002000 08:01 7 /usr/lib/libc.so.6\n" +
+            "5000-6000 ---p 00000000 00:00 0 \n");
+        Assert.Equal(["/usr/lib/libc.so.6", "/usr/lib/libc.so.6", "/dev/zero", "/usr/lib/libc.so.6", null], maps.Select(m => m.Path));
+        Assert.Equal(["r--p", "r-xp", "rw-s", "r--p", "---p"], maps.Select(m => m.Permissions));
+        Assert.Equal([false, false, true, false, false], maps.Select(m => m.Deleted));
+        Assert.Equal([0x1000UL, 0x2000UL, 0x3000UL, 0x4000UL, 0x5000UL], maps.Select(m => m.Start));
+        Assert.Equal(0x2000UL, maps[3].Offset);
+    }
+
+    [Fact]
+    public void ProcMaps_ReadsALiveProcessLineForLine()
+    {
+        var lines = File.ReadAllLines("/proc/self/maps");
+        var maps = ProcMaps.Read(Environment.ProcessId);
+        // The test's own process maps and unmaps as it runs: compare what cannot change, the main executable's lines.
+        var exe = new FileInfo("/proc/self/exe").LinkTarget!;
+        Assert.Equal(lines.Count(l => l.EndsWith(" " + exe, StringComparison.Ordinal)), maps.Count(m => m.Path == exe));
+        Assert.Contains(maps, m => m.Path == exe && m.IsExecutable);
+    }
+
     [Theory]
     [InlineData("libpython3.11.so.1.0", true, false)]
     [InlineData("libpython3.13t.so.1.0", true, false)]
