@@ -131,12 +131,13 @@ public static partial class PythonVersionDetector
     {
         const int longestLiteral = 16; // "3.10.0rc2+" and its NUL fit
         if (elf.TryVirtualAddressToFileOffset(address, executable: false) is null) return null;
-        byte[] bytes;
-        try { bytes = elf.ReadVirtual(address, longestLiteral); }
-        catch (UsdtException) { return null; }
-        var end = Array.IndexOf(bytes, (byte)0);
+        // Most candidates are false matches, many of them in .bss: a read that reports how much file data there was,
+        // not one that throws (an exception apiece was the most of this search).
+        Span<byte> bytes = stackalloc byte[longestLiteral];
+        bytes = bytes[..elf.ReadVirtualInto(address, bytes)];
+        var end = bytes.IndexOf((byte)0);
         if (end < 5) return null;
-        return PythonVersion.TryParse(Encoding.ASCII.GetString(bytes, 0, end), out var v) && v is not null && CPythonFacts.IsPlausibleRelease(v) ? v : null;
+        return PythonVersion.TryParse(Encoding.ASCII.GetString(bytes[..end]), out var v) && v is not null && CPythonFacts.IsPlausibleRelease(v) ? v : null;
     }
 
     internal static DetectedPythonVersion? FromRodataString(ElfImage elf, PythonVersion? fromName)
