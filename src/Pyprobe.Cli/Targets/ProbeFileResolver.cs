@@ -60,12 +60,16 @@ internal static class ProbeFileResolver
     }
 
     /// <summary>The file carrying the "python" probes in process <paramref name="pid"/>.</summary>
-    public static ProbeFile FromProcess(int pid)
+    public static ProbeFile FromProcess(int pid) => FromProcessIfItHasProbes(pid) ?? throw NoProbesIn(pid);
+
+    /// <summary>As <see cref="FromProcess"/>, but null for a CPython without probes (the caller goes on without them).</summary>
+    public static ProbeFile? FromProcessIfItHasProbes(int pid)
     {
         PythonProcessTarget target;
         try
         {
-            target = PythonProcessResolver.Resolve(pid);
+            if (PythonProcessResolver.ResolveIfItHasProbes(pid, out _) is not { } found) return null;
+            target = found;
         }
         catch (ProcessNotFoundException)
         {
@@ -75,17 +79,32 @@ internal static class ProbeFileResolver
         {
             throw new CliException($"process {pid} ({e.Executable}) is not a Python interpreter: it maps neither a libpython3.X.so nor a python3.X executable");
         }
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: ELF and probe notes read");
+        var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
+        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: version detected");
+        return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);
+    }
+
+    /// <summary>The one-line error for process <paramref name="pid"/>, whose CPython has no probes.</summary>
+    private static CliException NoProbesIn(int pid)
+    {
+        try
+        {
+            PythonProcessResolver.Resolve(pid);
+        }
         catch (PythonWithoutProbesException e)
         {
             PythonVersion? version = null;
             try { version = PythonVersionDetector.DetectFromProcess(pid).Version; }
             catch (UsdtException) { version = PythonVersionDetector.FromFileName(e.BinaryPath); }
-            throw new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
+            return new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
         }
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: ELF and probe notes read");
-        var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: version detected");
-        return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);
+        catch (ProcessNotFoundException)
+        {
+            return new CliException($"no process with PID {pid}");
+        }
+        // It gained probes between two looks (an exec): say what is true now.
+        return new CliException($"process {pid} changed while it was resolved; run pyprobe again");
     }
 
     private static CliException NoProbes(string display, string real, ElfImage elf, DetectedPythonVersion? version)

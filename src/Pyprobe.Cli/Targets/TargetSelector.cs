@@ -30,29 +30,22 @@ internal static class TargetSelector
     private static TargetSet OfRunning(IReadOnlyList<int> pids, Func<int, TraceTarget> resolve) =>
         TargetSet.OfRunning(TargetResolver.ForProcesses(pids, resolve), resolve);
 
-    private static TraceTarget FromProcess(int pid)
-    {
-        var file = ProbeFileResolver.FromProcess(pid);
-        return new TraceTarget(file.Process!.HostPath, file.DisplayPath, file.Binary, [pid], file.Version?.Version);
-    }
+    private static TraceTarget FromProcess(int pid) => Target(ProbeFileResolver.FromProcess(pid), pid);
+
+    private static TraceTarget Target(ProbeFile file, int pid) =>
+        new(file.Process!.HostPath, file.DisplayPath, file.Binary, [pid], file.Version?.Version);
 
     private static TraceTarget FromProcessWithOrWithoutProbes(int pid)
     {
+        if (ProbeFileResolver.FromProcessIfItHasProbes(pid) is { } file) return Target(file, pid);
+        // The interpreter without probes: its runtime binary is the target (function events need no probes).
         try
         {
-            return FromProcess(pid);
+            return TargetResolver.ForRuntimeBinary(pid);
         }
-        catch (CliException e) when (e.Message.Contains("has no USDT probes", StringComparison.Ordinal))
+        catch (UnsupportedRuntimeException)
         {
-            // The interpreter without probes: its runtime binary is the target (function events need no probes).
-            try
-            {
-                return TargetResolver.ForRuntimeBinary(pid);
-            }
-            catch (UnsupportedRuntimeException)
-            {
-                throw e;
-            }
+            return FromProcess(pid); // says why, in one line
         }
     }
 

@@ -14,8 +14,17 @@ public static class PythonProcessResolver
 {
     public const string PythonProvider = "python";
 
-    public static PythonProcessTarget Resolve(int pid)
+    public static PythonProcessTarget Resolve(int pid) =>
+        ResolveIfItHasProbes(pid, out var withoutProbes) ?? throw new PythonWithoutProbesException(pid, withoutProbes!.DisplayPath);
+
+    /// <summary>
+    /// As <see cref="Resolve"/>, but a Python without probes is no failure: null, and <paramref name="withoutProbes"/> is
+    /// its file. Callers that go on without probes (function events from _PyEval_EvalFrameDefault) take this path: an
+    /// exception thrown and caught cost a millisecond or more of their launch.
+    /// </summary>
+    public static PythonProcessTarget? ResolveIfItHasProbes(int pid, out MappedPythonFile? withoutProbes)
     {
+        withoutProbes = null;
         if (pid <= 0)
             throw new ProcessNotFoundException(pid);
         var (candidates, exe) = PythonProcessFiles.Locate(pid);
@@ -46,7 +55,10 @@ public static class PythonProcessResolver
         if (!Directory.Exists($"/proc/{pid}"))
             throw new ProcessNotFoundException(pid);
         if (pythonWithoutProbes is not null)
-            throw new PythonWithoutProbesException(pid, pythonWithoutProbes.DisplayPath);
+        {
+            withoutProbes = pythonWithoutProbes;
+            return null;
+        }
         throw new NotAPythonProcessException(pid, exe);
     }
 

@@ -28,24 +28,14 @@ public static class TargetResolver
     }
 
     /// <summary>One running process: the file it maps that carries the probes.</summary>
-    public static TraceTarget ForProcess(int pid)
-    {
-        var process = PythonProcessResolver.Resolve(pid);
-        return new TraceTarget(process.HostPath, process.DisplayPath, process.UsdtBinary, [pid], DetectVersion(process.HostPath, process.UsdtBinary));
-    }
+    public static TraceTarget ForProcess(int pid) => Target(PythonProcessResolver.Resolve(pid), pid);
+
+    private static TraceTarget Target(PythonProcessTarget process, int pid) =>
+        new(process.HostPath, process.DisplayPath, process.UsdtBinary, [pid], DetectVersion(process.HostPath, process.UsdtBinary));
 
     /// <summary>One running CPython, with or without USDT probes (without: its runtime binary is the target; function events need none).</summary>
-    public static TraceTarget ForProcessWithOrWithoutProbes(int pid)
-    {
-        try
-        {
-            return ForProcess(pid);
-        }
-        catch (PythonWithoutProbesException)
-        {
-            return ForRuntimeBinary(pid);
-        }
-    }
+    public static TraceTarget ForProcessWithOrWithoutProbes(int pid) =>
+        PythonProcessResolver.ResolveIfItHasProbes(pid, out _) is { } process ? Target(process, pid) : ForRuntimeBinary(pid);
 
     /// <summary>One running CPython by the file that holds its runtime (what _PyEval_EvalFrameDefault is probed in), probes or not.</summary>
     public static TraceTarget ForRuntimeBinary(int pid)
