@@ -1,4 +1,5 @@
 using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Launch;
 using Pyprobe.Bpf.Programs;
 using Pyprobe.Bpf.Sys;
 
@@ -32,11 +33,11 @@ public static class UprobeRegistrationWarmup
     public static void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
-        new Thread(() =>
+        UnwaitedThread.Start(() =>
         {
             ProbeFeatures();
             RegisterAndRelease();
-        }) { IsBackground = true, Name = "pyprobe uprobe warm-up" }.Start();
+        }, "pyprobe warm-up");
     }
 
     private static void ProbeFeatures()

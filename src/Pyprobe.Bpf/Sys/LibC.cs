@@ -53,6 +53,24 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "read", SetLastError = true)]
     internal static partial nint Read(int fd, void* buffer, nuint count);
 
+    [LibraryImport(Library, EntryPoint = "pthread_create")]
+    internal static partial int PthreadCreate(nint* thread, nint attributes, delegate* unmanaged<nint, nint> start, nint argument);
+
+    [LibraryImport(Library, EntryPoint = "pthread_detach")]
+    internal static partial int PthreadDetach(nint thread);
+
+    [LibraryImport(Library, EntryPoint = "prctl", SetLastError = true)]
+    private static partial int Prctl(int option, byte* name, nint unused3, nint unused4, nint unused5);
+
+    /// <summary>Names the calling thread (PR_SET_NAME; the kernel keeps 15 bytes), as ps and /proc/PID/task show it.</summary>
+    internal static void NameThisThread(string name)
+    {
+        var bytes = stackalloc byte[16];
+        var length = System.Text.Encoding.ASCII.GetBytes(name.AsSpan(0, Math.Min(name.Length, 15)), new Span<byte>(bytes, 15));
+        bytes[length] = 0;
+        Prctl(15 /* PR_SET_NAME */, bytes, 0, 0, 0);
+    }
+
     [LibraryImport(Library, EntryPoint = "getrlimit", SetLastError = true)]
     internal static partial int GetRlimit(int resource, RLimit* limit);
 

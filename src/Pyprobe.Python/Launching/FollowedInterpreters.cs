@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Python.Launching;
 
@@ -15,7 +16,7 @@ public sealed class FollowedInterpreters : IDisposable
     private readonly ProcessFollower _follower;
     private readonly ConcurrentQueue<StoppedInterpreter> _ready = new();
     private readonly ManualResetEventSlim _arrived = new();
-    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _finished = new();
     private volatile bool _stopping;
     private volatile Action? _onArrival;
     private bool _stopped;
@@ -25,7 +26,6 @@ public sealed class FollowedInterpreters : IDisposable
     {
         _follower = follower;
         _alreadyAttached = alreadyAttached;
-        _thread = new Thread(Follow) { IsBackground = true, Name = "pyprobe follower" };
     }
 
     /// <summary>Starts following <paramref name="rootPid"/> (still held) and what it starts.</summary>
@@ -34,7 +34,8 @@ public sealed class FollowedInterpreters : IDisposable
     public static FollowedInterpreters Start(int rootPid, int? alreadyAttached = null, bool followForks = true)
     {
         var following = new FollowedInterpreters(ProcessFollower.Start(rootPid, followForks), alreadyAttached);
-        following._thread.Start();
+        // Not waited for (UnwaitedThread): the follower's programs are attached already, and a stopped process waits.
+        UnwaitedThread.Start(following.Follow, "pyprobe follow");
         return following;
     }
 
@@ -66,6 +67,10 @@ public sealed class FollowedInterpreters : IDisposable
             // Any error here would otherwise end pyprobe without detaching; the run goes on with what it has attached.
             Failure = e.Message;
             _onArrival?.Invoke();
+        }
+        finally
+        {
+            _finished.Set();
         }
     }
 
@@ -100,10 +105,11 @@ public sealed class FollowedInterpreters : IDisposable
         _stopped = true;
         _stopping = true;
         _follower.Interrupt();
-        _thread.Join();
+        _finished.Wait();
         _follower.Dispose();
         while (_ready.TryDequeue(out var stopped)) Release(stopped);
         _arrived.Dispose();
+        _finished.Dispose();
     }
 
     public void Dispose() => Stop();

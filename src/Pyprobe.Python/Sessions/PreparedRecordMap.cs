@@ -1,11 +1,12 @@
 using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Launch;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Sys;
 
 namespace Pyprobe.Python.Sessions;
 
 /// <summary>
-/// The map a session's records go to, created on a thread of its own while the command resolves its target: the
+/// The map a session's records go to, created on a thread of its own (not waited for: <see cref="UnwaitedThread"/>) while the command resolves its target: the
 /// kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms; the default is 8), time that otherwise lies between launch
 /// and probes live. With <c>queues</c> given, the CPU queues' array is made (where this kernel has them), else the ring.
 /// The session takes it in <see cref="SessionCore.OpenRing"/> or <see cref="SessionCore.OpenCpuQueues"/>; one never taken
@@ -14,16 +15,25 @@ namespace Pyprobe.Python.Sessions;
 /// </summary>
 public sealed class PreparedRecordMap : IDisposable
 {
-    private readonly Thread _creating;
-    private BpfMap? _made;
+    private readonly ManualResetEventSlim _made = new();
+    private BpfMap? _map;
     private readonly MapSpec _spec;
     private bool _taken;
 
     public PreparedRecordMap(string name, uint bytes, Func<MapSpec?>? queues = null)
     {
         _spec = MapSpec.RingBuffer(name, bytes);
-        _creating = new Thread(() => _made = Create(queues)) { IsBackground = true, Name = "pyprobe record map" };
-        _creating.Start();
+        UnwaitedThread.Start(() =>
+        {
+            try
+            {
+                _map = Create(queues);
+            }
+            finally
+            {
+                _made.Set();
+            }
+        }, "pyprobe map");
     }
 
     private BpfMap? Create(Func<MapSpec?>? queues)
@@ -54,8 +64,8 @@ public sealed class PreparedRecordMap : IDisposable
     internal BpfMap? Take(MapSpec spec)
     {
         if (_taken) return null;
-        _creating.Join();
-        var made = _made;
+        _made.Wait();
+        var made = _map;
         if (made is null || made.Spec != spec) return null;
         _taken = true;
         return made;
@@ -65,7 +75,7 @@ public sealed class PreparedRecordMap : IDisposable
     {
         if (_taken) return;
         _taken = true;
-        _creating.Join();
-        _made?.Dispose();
+        _made.Wait();
+        _map?.Dispose();
     }
 }
