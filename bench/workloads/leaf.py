@@ -1,6 +1,6 @@
 """pyprobe bench workload: calls leaf(x) N times and times itself with time.perf_counter.
 
-Usage: python leaf.py N [--rate CALLS_PER_S] [--threads T] [--procs P] [--forever]
+Usage: python leaf.py N [--rate CALLS_PER_S] [--threads T] [--procs P] [--forever [--sleeping]]
 
 Prints "ready PID [CHILD_PIDS...]", then waits for one line on stdin ("go") before calling anything,
 so a tracer can attach with -p PID first. Prints one "result ..." line per worker:
@@ -12,12 +12,13 @@ tracer of function__entry should see exactly calls + workers events (plus interp
 which the bench measures through pyprobe's exact count).
 --rate paces the calls with a busy-wait on perf_counter (a C function: no extra Python calls).
 --forever (with --rate) calls leaf at that rate until stdin closes (start-up benchmark).
+--sleeping (with --forever) paces with time.sleep instead: the process leaves its CPU idle between calls.
 """
 import os
 import resource
 import sys
 import _thread
-from time import perf_counter
+from time import perf_counter, sleep
 
 
 def leaf(x):
@@ -58,6 +59,7 @@ def main():
     threads = int(args[args.index("--threads") + 1]) if "--threads" in args else 1
     procs = int(args[args.index("--procs") + 1]) if "--procs" in args else 0
     forever = "--forever" in args
+    sleeping = "--sleeping" in args
     out = []
 
     if forever:
@@ -72,6 +74,10 @@ def main():
         period = 1.0 / rate
         deadline = perf_counter()
         while not stop.acquire(False):
+            if sleeping:
+                pause = deadline - perf_counter()
+                if pause > 0:
+                    sleep(pause)
             while perf_counter() < deadline:
                 pass
             leaf(0)
