@@ -20,7 +20,8 @@ public static unsafe class KernelFeatures
     private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
     private static readonly Lazy<bool> BpfLoopLazy = new(ProbeBpfLoop);
     private static readonly Lazy<bool> GrowingMapsLazy = new(ProbeGrowingMaps);
-    private static readonly Lazy<bool> CookieLazy = new(() => PerfEventLinkLazy.Value || HasUprobeMulti);
+    // uprobe_multi first: where it works (the usual case) the perf-link probe is not loaded at all.
+    private static readonly Lazy<bool> CookieLazy = new(() => HasUprobeMulti || PerfEventLinkLazy.Value);
 
     /// <summary>BPF_TRACE_UPROBE_MULTI links (6.6+): a link on "/" fails with EBADF where supported.</summary>
     public static bool HasUprobeMulti => UprobeMultiLazy.Value.Works;
@@ -73,7 +74,7 @@ public static unsafe class KernelFeatures
     {
         _ = PreferredAttachMode;
         _ = HasAttachCookie;
-        _ = HasPerfEventLink;
+        _ = HasCpuQueues;
         _ = HasBpfLoop;
         _ = HasGrowingMaps;
     }
