@@ -1,6 +1,7 @@
 using System.CommandLine.Invocation;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Cli.Commands;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli;
 
@@ -64,7 +65,7 @@ internal static class CliApp
         stdout ??= Console.Out;
         stderr ??= Console.Error;
         if (AttachesUprobes(args)) UprobeRegistrationWarmup.Start();
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("uprobe warm-up thread started");
+        LaunchPhases.Mark("uprobe warm-up thread started");
         try
         {
             var words = CommandTail.Split(args);
@@ -73,7 +74,7 @@ internal static class CliApp
             // Whatever went wrong, the full tree says it as it always has.
             if (parseResult.Errors.Count > 0 && parseResult.RootCommandResult.Command is not RootCommand)
                 parseResult = BuildRootCommand(only).Parse(words);
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("command line parsed");
+            LaunchPhases.Mark("command line parsed");
             // Help/--version clear parse errors; anything else with errors is a usage error.
             if (parseResult.Errors.Count > 0 && parseResult.Action is null or ParseErrorAction)
                 return Fail(stderr, $"{ParseErrorMessage(parseResult)} {HelpHint(parseResult)}", ExitCodes.Usage, null);

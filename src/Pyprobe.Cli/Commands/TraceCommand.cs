@@ -1,5 +1,6 @@
 using Pyprobe.Cli.Commands.Trace;
 using Pyprobe.Cli.Targets;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -50,7 +51,7 @@ internal static class TraceCommand
             var stopAfter = SharedOptions.ReadDuration(result, duration);
             var ringBytes = SharedOptions.ReadRingBytes(result, ringSize);
             Privileges.RequireTracing("trace");
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("options read, privileges checked");
+            LaunchPhases.Mark("options read, privileges checked");
 
             var settings = new TraceRun.Settings(
                 selected,

@@ -1,6 +1,7 @@
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt.Elf;
 using Pyprobe.Python.Processes;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli.Targets;
 
@@ -79,9 +80,9 @@ internal static class ProbeFileResolver
         {
             throw new CliException($"process {pid} ({e.Executable}) is not a Python interpreter: it maps neither a libpython3.X.so nor a python3.X executable");
         }
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: ELF and probe notes read");
+        LaunchPhases.Mark("resolve: ELF and probe notes read");
         var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: version detected");
+        LaunchPhases.Mark("resolve: version detected");
         return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);
     }
 

@@ -1,4 +1,5 @@
 using Pyprobe.Python.Sessions;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Python.EvalFrame;
 
@@ -58,10 +59,10 @@ public static class EvalFrameAttachment
     {
         using var staged = new StagedLinks();
         using var process = CPythonProcess.Attach(pid);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("eval-frame: process read");
+        LaunchPhases.Mark("eval-frame: process read");
         var binary = process.Binary;
         var sites = EvalFrameSites.Find(binary);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("eval-frame: sites found");
+        LaunchPhases.Mark("eval-frame: sites found");
         var path = binary.UprobePathFor(pid);
         void Link(BpfProgram program, IReadOnlyList<UprobeSite> at) => core.AddLink(TargetLinks.Attach(core.AttachMode, program, path, at, pid));
         beforePrograms?.Invoke(pid, binary, path, staged);
@@ -89,12 +90,12 @@ public static class EvalFrameAttachment
         }
         Stage("entry", EvalFramePoint.Entry, sites.Entry, entryCookie);
         if (inline is not null) Stage("init", EvalFramePoint.InlineInitEntry, inline.Allocation, entryCookie);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("eval-frame: programs loaded");
+        LaunchPhases.Mark("eval-frame: programs loaded");
         if (source.Kind == FunctionEventSourceKind.EvalFrameWithHook)
             // The hook goes into every interpreter, and into each one created while attached (it owns the hook).
             staged.Stage(() => core.AddLink(InterpreterCreationWatch.Start(core.AttachMode, pid)));
         staged.AttachAll();
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("eval-frame: attached (hook set, interpreter watch)");
+        LaunchPhases.Mark("eval-frame: attached (hook set, interpreter watch)");
     }
 
     private static ulong FileOffset(CPythonBinary binary, ulong address) =>

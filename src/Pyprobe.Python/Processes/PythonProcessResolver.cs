@@ -1,4 +1,5 @@
 using Pyprobe.Usdt.Elf;
+using Pyprobe.Bpf.Launch;
 
 
 namespace Pyprobe.Python.Processes;
@@ -28,7 +29,7 @@ public static class PythonProcessResolver
         if (pid <= 0)
             throw new ProcessNotFoundException(pid);
         var (candidates, exe) = PythonProcessFiles.Locate(pid);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("resolve: /proc/PID/maps read");
+        LaunchPhases.Mark("resolve: /proc/PID/maps read");
 
         MappedPythonFile? pythonWithoutProbes = null;
         foreach (var c in candidates)

@@ -2,6 +2,7 @@ using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Usdt.CodeGen;
 using Pyprobe.Python.EvalFrame;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Python.Tracing;
 
@@ -125,7 +126,7 @@ public sealed class TraceSession : IEventSession
         }
         try
         {
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("session: record maps ready");
+            LaunchPhases.Mark("session: record maps ready");
             var pidFilter = core.PidFilter("pyprobe_pids", targets);
             var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, queued?.WakeupThreshold ?? options.WakeupBytes, Queues: queued?.Queues);
             if (options.InternStrings && probes.Any(IsInternable))
@@ -171,9 +172,9 @@ public sealed class TraceSession : IEventSession
             .Select(p => (Probe: p, Usdt: target.Binary.FindProbe(PythonProbeCatalog.Provider, p.Name))).Where(x => x.Usdt is not null).ToList();
         using var staged = new StagedLinks();
         var pairs = _options.RememberNamePairs && fromUsdt.Any(x => FunctionNamePairs.Carries(x.Probe)) ? ForgetNamePairsIn(target, staged) : null;
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("session: name-pair memo ready");
+        LaunchPhases.Mark("session: name-pair memo ready");
         foreach (var (probe, usdt) in fromUsdt) AttachProbe(target, probe, usdt!, _maps!, pairs, staged);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("session: event programs loaded");
+        LaunchPhases.Mark("session: event programs loaded");
         if (source?.FromEvalFrame == true)
         {
             // Its programs are all loaded before its first link too (EvalFrameAttachment stages them per process).

@@ -2,6 +2,7 @@ using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Analysis;
 using Pyprobe.Python.EvalFrame;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli.Commands.Calls;
 
@@ -15,11 +16,11 @@ internal static class CallsRun
     public static TracingRun<CallStatsSession> Start(CallSettings settings, TextWriter stderr) =>
         TracingRun<CallStatsSession>.Start(TargetSelector.Resolve(settings.Selection, withoutProbes: true, settings.AllowWrite, stderr), targets =>
         {
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("target resolved");
+            LaunchPhases.Mark("target resolved");
             var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, settings.AllowWrite, held);
             var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowWrite, TargetsHeld: held));
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("session attached");
+            LaunchPhases.Mark("session attached");
             try
             {
                 foreach (var t in session.Targets) Notes(t, stderr);

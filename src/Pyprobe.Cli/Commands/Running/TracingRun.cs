@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Pyprobe.Python.Launching;
 using Pyprobe.Python.Sessions;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli.Commands.Running;
 
@@ -79,11 +80,11 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
             }
             // Following starts before the Attached line (under 1 ms for -p): from then on a new program a traced process
             // runs is attached too.
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("run started (output open)");
+            LaunchPhases.Mark("run started (output open)");
             targets.FollowInto(attached.AttachProcess, attached.Session.Wake);
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("exec follower started");
+            LaunchPhases.Mark("exec follower started");
             stderr.WriteLine($"Attached {attached.Probes} to {attached.Where} via {attached.Session.AttachModeName} in {took.Elapsed.TotalMilliseconds:0.0} ms. Ctrl-C to stop.");
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("Attached line written");
+            LaunchPhases.Mark("Attached line written");
             stderr.Flush();
             targets.Child?.Resume();
             run._elapsed.Start();

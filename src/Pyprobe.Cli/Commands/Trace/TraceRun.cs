@@ -7,6 +7,7 @@ using Pyprobe.Cli.Targets;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.EvalFrame;
+using Pyprobe.Bpf.Launch;
 
 namespace Pyprobe.Cli.Commands.Trace;
 
@@ -89,9 +90,9 @@ internal static class TraceRun
     {
         // The ring is made while the targets are resolved; the session takes it (or, on any failure, it is closed here).
         using var ring = TraceSession.PrepareRecordMap(settings.RingBufferBytes);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("record map thread started");
+        LaunchPhases.Mark("record map thread started");
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
-        Pyprobe.Bpf.Launch.LaunchPhases.Mark("target resolved");
+        LaunchPhases.Mark("target resolved");
         IReadOnlyList<PythonProbe> probes;
         try
         {
@@ -107,7 +108,7 @@ internal static class TraceRun
         {
             var session = TraceSession.Attach(t.Targets, probes, new TraceSessionOptions(settings.RingBufferBytes, Tids: settings.Tids, EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowHookWrite, TargetsHeld: t.TargetsHeld,
                 KeyFunctionsByCodeObject: settings.KeyFunctionsByCodeObject, PreparedRecordMap: ring));
-            Pyprobe.Bpf.Launch.LaunchPhases.Mark("session attached");
+            LaunchPhases.Mark("session attached");
             try
             {
                 output = openOutput();
