@@ -49,7 +49,7 @@ internal sealed class Report(Bench bench, bool quick)
         Facts["cpu"] = $"{cpu}, {System.Environment.ProcessorCount} cores, {mem} RAM";
         Facts["os"] = File.Exists("/etc/os-release") ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME="))?.Split('=', 2)[1].Trim('"') ?? "?" : "?";
         Facts["bpftrace"] = Program.Sh("bpftrace", "--version").Out;
-        Facts["pyprobe"] = $"{commit} (dist/pyprobe, {new FileInfo(bench.Pyprobe).Length / 1024 / 1024} MB, built {File.GetLastWriteTimeUtc(bench.Pyprobe):yyyy-MM-dd HH:mm} UTC)";
+        Facts["pyprobe"] = $"{commit} (dist/pyprobe, {new FileInfo(bench.Pyprobe).Length / 1048576.0:0.0} MB, built {File.GetLastWriteTimeUtc(bench.Pyprobe):yyyy-MM-dd HH:mm} UTC)";
     }
 
     public void Pythons(IEnumerable<Py> pythons) =>
