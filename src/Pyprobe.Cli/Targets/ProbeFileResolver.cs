@@ -61,15 +61,19 @@ internal static class ProbeFileResolver
     }
 
     /// <summary>The file carrying the "python" probes in process <paramref name="pid"/>.</summary>
-    public static ProbeFile FromProcess(int pid) => FromProcessIfItHasProbes(pid) ?? throw NoProbesIn(pid);
+    public static ProbeFile FromProcess(int pid) =>
+        FromProcessIfItHasProbes(pid, out var withoutProbes) ?? throw NoProbesIn(pid, withoutProbes!.DisplayPath);
 
-    /// <summary>As <see cref="FromProcess"/>, but null for a CPython without probes (the caller goes on without them).</summary>
-    public static ProbeFile? FromProcessIfItHasProbes(int pid)
+    /// <summary>
+    /// As <see cref="FromProcess"/>, but null for a CPython without probes (the caller goes on without them), whose file
+    /// is then <paramref name="withoutProbes"/>.
+    /// </summary>
+    public static ProbeFile? FromProcessIfItHasProbes(int pid, out MappedPythonFile? withoutProbes)
     {
         PythonProcessTarget target;
         try
         {
-            if (PythonProcessResolver.ResolveIfItHasProbes(pid, out _) is not { } found) return null;
+            if (PythonProcessResolver.ResolveIfItHasProbes(pid, out withoutProbes) is not { } found) return null;
             target = found;
         }
         catch (ProcessNotFoundException)
@@ -86,26 +90,13 @@ internal static class ProbeFileResolver
         return new ProbeFile(target.DisplayPath, target.UsdtBinary, detected is null ? null : detected with { Path = target.DisplayPath }, target);
     }
 
-    /// <summary>The one-line error for process <paramref name="pid"/>, whose CPython has no probes.</summary>
-    private static CliException NoProbesIn(int pid)
+    /// <summary>The one-line error for process <paramref name="pid"/>, whose CPython (from <paramref name="binaryPath"/>) has no probes.</summary>
+    private static CliException NoProbesIn(int pid, string binaryPath)
     {
-        try
-        {
-            PythonProcessResolver.Resolve(pid);
-        }
-        catch (PythonWithoutProbesException e)
-        {
-            PythonVersion? version = null;
-            try { version = PythonVersionDetector.DetectFromProcess(pid).Version; }
-            catch (UsdtException) { version = PythonVersionDetector.FromFileName(e.BinaryPath); }
-            return new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {e.BinaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
-        }
-        catch (ProcessNotFoundException)
-        {
-            return new CliException($"no process with PID {pid}");
-        }
-        // It gained probes between two looks (an exec): say what is true now.
-        return new CliException($"process {pid} changed while it was resolved; run pyprobe again");
+        PythonVersion? version = null;
+        try { version = PythonVersionDetector.DetectFromProcess(pid).Version; }
+        catch (UsdtException) { version = PythonVersionDetector.FromFileName(binaryPath); }
+        return new NoFunctionEventsException($"process {pid} runs {Describe(version)} from {binaryPath}, which was built without --with-dtrace and has no USDT probes; {Advice(version)}");
     }
 
     private static CliException NoProbes(string display, string real, ElfImage elf, DetectedPythonVersion? version)

@@ -37,7 +37,7 @@ internal static class TargetSelector
 
     private static TraceTarget FromProcessWithOrWithoutProbes(int pid)
     {
-        if (ProbeFileResolver.FromProcessIfItHasProbes(pid) is { } file) return Target(file, pid);
+        if (ProbeFileResolver.FromProcessIfItHasProbes(pid, out _) is { } file) return Target(file, pid);
         // The interpreter without probes: its runtime binary is the target (function events need no probes).
         try
         {
