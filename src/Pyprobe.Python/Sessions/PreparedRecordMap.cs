@@ -6,9 +6,9 @@ using Pyprobe.Bpf.Sys;
 namespace Pyprobe.Python.Sessions;
 
 /// <summary>
-/// The map a session's records go to, created on a thread of its own (not waited for: <see cref="UnwaitedThread"/>) while the command resolves its target: the
-/// kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms; the default is 8), time that otherwise lies between launch
-/// and probes live. With <c>queues</c> given, the CPU queues' array is made (where this kernel has them), else the ring.
+/// The map a session's records go to, created on a thread of its own (not waited for: <see cref="UnwaitedThread"/>)
+/// while the command resolves its target: the kernel zeroes every page of a new ring or queue array (16 MiB: 2.5–3.5 ms;
+/// the default is 8), time that otherwise lies between launch and probes live. With <c>queues</c> given, the CPU queues' array is made (where this kernel has them), else the ring.
 /// The session takes it in <see cref="SessionCore.OpenRing"/> or <see cref="SessionCore.OpenCpuQueues"/>; one never taken
 /// is closed on dispose. A failed creation leaves nothing to take, and the session then creates the map itself and
 /// reports the error.

@@ -99,9 +99,8 @@ public static partial class PythonVersionDetector
         const int longestBody = 256;
         if (!elf.MayDefineSymbol("Py_GetVersion") || elf.TryFindUniqueSymbol("Py_GetVersion") is not { } function) return null;
         if (function.Size is 0 or > longestBody) return null;
-        byte[] body;
-        try { body = elf.ReadVirtual(function.Value, (int)function.Size); }
-        catch (UsdtException) { return null; }
+        var body = new byte[function.Size];
+        if (elf.ReadVirtualInto(function.Value, body) != body.Length) return null;
         var found = new HashSet<PythonVersion>();
         foreach (var address in AddressesNamedBy(body, function.Value))
             if (ReleaseAt(elf, address) is { } version) found.Add(version);
