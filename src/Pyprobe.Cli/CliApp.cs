@@ -64,11 +64,11 @@ internal static class CliApp
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
-        if (AttachesUprobes(args)) UprobeRegistrationWarmup.Start();
+        var words = CommandTail.Split(args);
+        if (AttachesUprobes(args, words)) UprobeRegistrationWarmup.Start();
         LaunchPhases.Mark("uprobe warm-up thread started");
         try
         {
-            var words = CommandTail.Split(args);
             var only = words.Length > 0 && Subcommands.Any(c => c.Name == words[0]) ? words[0] : null;
             var parseResult = (only is null || MayNeedTheRoot(words) ? BuildRootCommand(only) : BuildBareRoot(only)).Parse(words);
             // Whatever went wrong, the full tree says it as it always has.
@@ -114,8 +114,9 @@ internal static class CliApp
     /// <summary>Commands that attach uprobes, named first: they start the kernel's registration wait at launch (see <see cref="UprobeRegistrationWarmup"/>).</summary>
     private static readonly HashSet<string> UprobeCommands = ["trace", "calls", "flow", "top", "gc", "imports", "audit", "stat", "serve"];
 
-    private static bool AttachesUprobes(string[] args) =>
-        args.Length > 1 && UprobeCommands.Contains(args[0]) && !args.Any(a => a is "-h" or "--help" or "-?");
+    /// <param name="words">The words before "--" (<see cref="CommandTail.Split"/>): a help option there means no attach, one in the traced command's words does not.</param>
+    private static bool AttachesUprobes(string[] args, string[] words) =>
+        args.Length > 1 && UprobeCommands.Contains(args[0]) && !MayNeedTheRoot(words);
 
     private static string ParseErrorMessage(ParseResult parseResult)
     {
