@@ -8,6 +8,4 @@ internal static partial class LibCProbe
     private static partial uint GetEffectiveUserId();
 
     public static uint EffectiveUserId => GetEffectiveUserId();
-
-    public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 }
