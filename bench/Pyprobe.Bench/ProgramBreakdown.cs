@@ -219,7 +219,7 @@ internal static class ProgramBreakdown
     {
         private readonly List<IDisposable> _owned = [];
         private BpfProgram? _program;
-        private BpfMap? _scratch;
+        private CpuScratchMap? _scratch;
         private IRecordReader? _reader;
         private Thread? _drainer;
         private volatile bool _stop;
@@ -247,7 +247,7 @@ internal static class ProgramBreakdown
                 var queues = Queued(step) ? CpuQueueLayout.Share(RingBytes, PossibleCpus.Count, (uint)layout.MaxRecordSize) : null;
                 var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", queues is null ? RingBytes : 4096)));
                 var scratchSize = Math.Max(UsdtEventProgram.ScratchValueSize(layout), queues is null ? 0 : EventProgramParts.ScratchValueSize(queues));
-                own._scratch = own.Own(BpfMap.Create(MapSpec.PerCpuArray("bench_scratch", (uint)scratchSize, 1)));
+                own._scratch = new CpuScratchMap(own.Own(BpfMap.Create(CpuScratchMap.Spec("bench_scratch", EventProgramParts.Scratch, scratchSize))), EventProgramParts.Scratch);
                 CpuQueueMap? queueMap = null;
                 if (queues is not null)
                 {
@@ -258,7 +258,7 @@ internal static class ProgramBreakdown
                 else own._reader = own.Own(new RingBufferReader(ring));
                 var targets = own.Own(BpfMap.Create(MapSpec.Hash("bench_targets", 4, 1, 1024)));
                 targets.Update(BitConverter.GetBytes(pid), [1]);
-                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Fd.Value, targets.Fd.Value, queueMap);
+                var fds = EventProgramParts.Bindings(ring.Fd.Value, own._scratch.Map.Fd.Value, targets.Fd.Value, queueMap);
                 if (pairs is not null)
                 {
                     fds[StringPairMemo.MapName] = pairs.MapFd;
@@ -349,7 +349,7 @@ internal static class ProgramBreakdown
             _drainer?.Join();
             _drainer = null;
             for (int n; (n = _reader!.Drain(_ => { })) > 0;) _records += n;
-            var lost = (long)_scratch!.SumPerCpuCounter(0, EventProgramParts.LostCounterOffset);
+            var lost = (long)_scratch!.SumCounter(EventProgramParts.LostCounterOffset);
             return _records == 0 && lost == 0 ? (null, null) : (_records, lost);
         }
 

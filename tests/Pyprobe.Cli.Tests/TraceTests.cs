@@ -31,6 +31,26 @@ public class TraceTests
         AssertKnownCounts(output, version, functionProbes, entries: true);
     }
 
+    /// <summary>
+    /// Where a CPU's scratch cannot be a slice of one array value (machines with more CPUs than fit), the programs look it
+    /// up in a per-CPU array: the same exact counts through that path, forced (USDT with the name-pair memo; names whole;
+    /// the eval-frame programs with the hook).
+    /// </summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.13")]
+    [InlineData("3.15")]
+    public void PerCpuArrayScratchGivesTheSameExactCounts(string version)
+    {
+        var python = CachedPythons.Get(version);
+        using var json = new TempFile();
+        var result = PyprobeBinary.Run(["trace", .. AllButLine, "--format", "json", "-o", json.Path, "--", .. python.Command(Workload)],
+            new Dictionary<string, string?> { ["PYPROBE_SCRATCH"] = "per-cpu" }, TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(", 0 lost", result.Stderr);
+        AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), version, functionProbes: true, entries: true);
+    }
+
     [Fact]
     public void ProcessTraceOnRunningPythonGivesExactCounts()
     {

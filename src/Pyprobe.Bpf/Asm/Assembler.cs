@@ -50,8 +50,8 @@ public static class Assembler
             var instruction = instructions[i];
             if (instruction.Map is { } map)
             {
-                if (!instruction.OpCode.IsLoadImmediate64 || instruction.Source != PseudoSource.MapFd)
-                    throw new AssemblerException($"Instruction {i} names map '{map}' but is not a map-fd load (lddw with src={PseudoSource.MapFd}).");
+                if (!instruction.OpCode.IsLoadImmediate64 || (instruction.Source != PseudoSource.MapFd && instruction.Source != PseudoSource.MapValue))
+                    throw new AssemblerException($"Instruction {i} names map '{map}' but is not a map load (lddw with src={PseudoSource.MapFd} or {PseudoSource.MapValue}).");
                 maps.Add(new MapReference(slots[i], map));
             }
 

@@ -210,6 +210,16 @@ public sealed class InstructionBuilder
     }
 
     /// <summary>
+    /// <c>dst = &amp;value + valueOffset</c> of the one-value array <paramref name="mapName"/> (BPF_PSEUDO_MAP_VALUE, bound
+    /// like <see cref="LoadMap"/>): a pointer into the value with no key and no lookup.
+    /// </summary>
+    public InstructionBuilder LoadMapValue(Register dst, string mapName, int valueOffset = 0)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(mapName);
+        return Emit(new Instruction(OpCode.LoadImmediate64, dst, PseudoSource.MapValue, 0, ((long)valueOffset << 32) | uint.MaxValue, Map: mapName));
+    }
+
+    /// <summary>
     /// <c>lddw dst, &amp;map[fd].value + offset</c> with src = <see cref="PseudoSource.MapValue"/> (array maps with one
     /// entry, e.g. global data): fd goes in the first slot's immediate, the byte offset in the second's.
     /// </summary>

@@ -15,8 +15,12 @@ public static class MapLookup
 
     /// <summary>R0 = the value at the key in stack slot <paramref name="keySlot"/>, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
     public static InstructionBuilder Emit(InstructionBuilder code, string map, short keySlot, string missing) =>
+        Emit(code, map, Register.FramePointer, keySlot, missing);
+
+    /// <summary>R0 = the value at the key at <paramref name="keyAt"/> from <paramref name="area"/> (the stack or a map value), or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
+    public static InstructionBuilder Emit(InstructionBuilder code, string map, Register area, short keyAt, string missing) =>
         code.LoadMap(Register.R1, map)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, keySlot)
+            .Mov64(Register.R2, area).Add64(Register.R2, keyAt)
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, missing);
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Pyprobe.Python.Sessions;
+using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Python.Audit;
 
@@ -16,11 +17,11 @@ public sealed record AuditTarget(TraceTarget Target, PyObjectLayout? Layout, str
 public sealed class AuditSession : IEventSession
 {
     private readonly SessionCore _core;
-    private readonly BpfMap _scratch;
+    private readonly CpuScratchMap _scratch;
     private readonly RecordHandler _onRecord;
     private Action<AuditEvent>? _handler;
 
-    private AuditSession(SessionCore core, BpfMap scratch)
+    private AuditSession(SessionCore core, CpuScratchMap scratch)
     {
         _core = core;
         _scratch = scratch;
@@ -35,8 +36,8 @@ public sealed class AuditSession : IEventSession
 
     public ulong RingBytes => Reader.Size;
     public IReadOnlyList<AuditTarget> Targets { get; private set; } = [];
-    public ulong Hits => _scratch.SumPerCpuCounter(0, AuditProgram.HitsCounterOffset);
-    public ulong Lost => _scratch.SumPerCpuCounter(0, AuditProgram.LostCounterOffset);
+    public ulong Hits => _scratch.SumCounter(AuditProgram.HitsCounterOffset);
+    public ulong Lost => _scratch.SumCounter(AuditProgram.LostCounterOffset);
 
     public static AuditSession Attach(IReadOnlyList<TraceTarget> targets, TraceSessionOptions? options = null)
     {
@@ -48,7 +49,7 @@ public sealed class AuditSession : IEventSession
         try
         {
             ring = core.OpenRing("pyprobe_audit", options.RingBufferBytes, wakeupBytes: options.WakeupBytes);
-            session = new AuditSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_ascratch", (uint)AuditProgram.ScratchValueSize, 1)));
+            session = new AuditSession(core, new CpuScratchMap(core.AddMap(CpuScratchMap.Spec("pyprobe_ascratch", EventProgramParts.Scratch, AuditProgram.ScratchValueSize)), EventProgramParts.Scratch));
         }
         catch
         {
@@ -58,7 +59,7 @@ public sealed class AuditSession : IEventSession
         try
         {
             var pidFilter = core.PidFilter("pyprobe_apids", targets);
-            var maps = new AuditMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, options.WakeupBytes);
+            var maps = new AuditMaps(ring.Fd.Value, session._scratch.Map.Fd.Value, pidFilter?.Fd.Value, options.Tids, options.WakeupBytes);
             var attached = new List<AuditTarget>();
             foreach (var target in targets)
             {

@@ -49,12 +49,12 @@ public sealed record TraceSessionOptions(uint RingBufferBytes = 16 << 20, Uprobe
 public sealed class TraceSession : IEventSession
 {
     private readonly SessionCore _core;
-    private readonly BpfMap _scratch;
+    private readonly CpuScratchMap _scratch;
     private readonly List<AttachedProbe> _probes = [];
     private readonly RecordHandler _onRecord;
     private ProbeEventHandler? _handler;
 
-    private TraceSession(SessionCore core, BpfMap scratch)
+    private TraceSession(SessionCore core, CpuScratchMap scratch)
     {
         _core = core;
         _scratch = scratch;
@@ -82,10 +82,10 @@ public sealed class TraceSession : IEventSession
     public IReadOnlyList<TraceTarget> GatedTargets => _gated;
 
     /// <summary>Probe hits in the traced processes (after the pid and tid filters).</summary>
-    public ulong Hits => _scratch.SumPerCpuCounter(0, UsdtEventProgram.HitsCounterOffset);
+    public ulong Hits => _scratch.SumCounter(UsdtEventProgram.HitsCounterOffset);
 
     /// <summary>Events the kernel could not put in the ring buffer because it was full, summed over CPUs.</summary>
-    public ulong Lost => _scratch.SumPerCpuCounter(0, UsdtEventProgram.LostCounterOffset);
+    public ulong Lost => _scratch.SumCounter(UsdtEventProgram.LostCounterOffset);
 
     /// <summary>
     /// Attaches <paramref name="probes"/> to every target. A probe a target lacks is skipped for that
@@ -117,7 +117,7 @@ public sealed class TraceSession : IEventSession
             queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction, options.PreparedRecordMap) : null;
             ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRecordMap, options.WakeupBytes);
             if (queued is { } q) scratchSize = Math.Max(scratchSize, EventProgramParts.ScratchValueSize(q.Queues.Layout));
-            session = new TraceSession(core, core.AddMap(MapSpec.PerCpuArray("pyprobe_scratch", (uint)scratchSize, 1)));
+            session = new TraceSession(core, new CpuScratchMap(core.AddMap(CpuScratchMap.Spec("pyprobe_scratch", EventProgramParts.Scratch, scratchSize)), EventProgramParts.Scratch));
         }
         catch
         {
@@ -128,7 +128,7 @@ public sealed class TraceSession : IEventSession
         {
             LaunchPhases.Mark("session: record maps ready");
             var pidFilter = core.PidFilter("pyprobe_pids", targets);
-            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Fd.Value, pidFilter?.Fd.Value, options.Tids, queued?.WakeupThreshold ?? options.WakeupBytes, Queues: queued?.Queues);
+            var maps = new UsdtEventMaps(ring.Fd.Value, session._scratch.Map.Fd.Value, pidFilter?.Fd.Value, options.Tids, queued?.WakeupThreshold ?? options.WakeupBytes, Queues: queued?.Queues);
             if (options.InternStrings && probes.Any(IsInternable))
             {
                 var sent = core.AddMap(new MapSpec("pyprobe_sent", MapType.LruHash, StringInterning.KeySize, 1, SentStringCapacity));

@@ -1,6 +1,7 @@
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.CpuQueues;
 using Pyprobe.Bpf.Emit;
+using Pyprobe.Bpf.Maps;
 
 namespace Pyprobe.Usdt.CodeGen;
 
@@ -17,15 +18,40 @@ public static class EventProgramParts
     /// <summary>The queue per CPU records go to instead of the ring (<see cref="CpuQueueLayout"/>); the ring then only wakes the reader.</summary>
     public const string QueuesMap = "queues";
 
-    /// <summary>Per-CPU array, one entry: hits (u64), lost (u64), then the record.</summary>
+    /// <summary>
+    /// The scratch values (<see cref="Scratch"/>), one a CPU: hits (u64), lost (u64), the queue output's and the pair memo's
+    /// work bytes, then the record.
+    /// </summary>
     public const string ScratchMap = "scratch";
+
+    /// <summary>
+    /// Bytes of every event program's scratch value: room for the longest record any of them builds (two names of
+    /// <see cref="UsdtEventLayout.MaxStringLength"/> bytes and their fields) after <see cref="RecordOffset"/>. One size
+    /// for all, so that a program is generated before its session's map exists.
+    /// </summary>
+    public const int ScratchBytes = 8384;
+
+    /// <summary>Where this machine's event programs find their scratch value.</summary>
+    public static CpuScratchLayout Scratch { get; } = CpuScratchLayout.For(ScratchBytes);
 
     /// <summary>Hash map of allowed tgids (u32 → u8).</summary>
     public const string TargetsMap = "targets";
 
     public const int HitsCounterOffset = 0;
     public const int LostCounterOffset = 8;
-    public const int RecordOffset = 16;
+
+    /// <summary>
+    /// Where <see cref="CpuQueueOutput"/>'s work bytes (the CPU number as a key, the header, the wakeup flag) lie: beside
+    /// the counters and the record's start, in the cache line every event touches anyway. After the longest record, as
+    /// they were, they put every event on a second page of the scratch value (~70 ns on a guest whose trap leaves every
+    /// page cold; docs/facts.md).
+    /// </summary>
+    public const int QueueWorkOffset = 16;
+
+    /// <summary>Where <see cref="StringPairMemo"/>'s work bytes lie (the pair's slot index, a copy of its value): beside them too.</summary>
+    public const int PairWorkOffset = QueueWorkOffset + CpuQueueOutput.WorkBytes;
+
+    public const int RecordOffset = PairWorkOffset + StringPairMemo.WorkBytes;
 
     /// <summary>
     /// A CPU looks at the ring's fill (to wake the reader) on every this many hits (see <see cref="RingOutput.EmitWakeupFlags"/>):
@@ -46,8 +72,7 @@ public static class EventProgramParts
             .Call(HelperFunction.GetCurrentPidTgid)
             .Mov64(pidTgid, Register.R0);
         PidFilter.Emit(code, pidTgid, filterTargets ? TargetsMap : null, tids, exit, tgids);
-        MapLookup.Emit(code, ScratchMap, MapLookup.ZeroKey(code), exit)
-            .Mov64(scratch, Register.R0);
+        CpuScratch.EmitFind(code, ScratchMap, Scratch, scratch, exit);
         if (countHit) MapLookup.Increment(code, scratch, HitsCounterOffset);
     }
 
@@ -80,18 +105,15 @@ public static class EventProgramParts
     {
         if (queues is not null)
         {
-            CpuQueueOutput.Emit(code, QueuesMap, RingMap, queues, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold, QueueWorkOffset(queues));
+            CpuQueueOutput.Emit(code, QueuesMap, RingMap, queues, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold, QueueWorkOffset);
             return;
         }
         RingOutput.Emit(code, RingMap, scratch, RecordOffset, size, sizeConstant, scratch, LostCounterOffset, wakeupThreshold,
             wakeupCheckEvery > 1 ? new WakeupCheckCounter(scratch, HitsCounterOffset, wakeupCheckEvery) : null);
     }
 
-    /// <summary>Where the queue output's work bytes lie in the scratch value: after the longest record the queues take.</summary>
-    private static int QueueWorkOffset(CpuQueueLayout queues) => RecordOffset + (int)((queues.MaxPayloadBytes + 7) & ~7u);
-
-    /// <summary>The scratch value size programs that send to <paramref name="queues"/> need (at least).</summary>
-    public static int ScratchValueSize(CpuQueueLayout queues) => QueueWorkOffset(queues) + CpuQueueOutput.WorkBytes;
+    /// <summary>The scratch value size programs that send to <paramref name="queues"/> need (at least): room for the longest record they take.</summary>
+    public static int ScratchValueSize(CpuQueueLayout queues) => RecordOffset + (int)((queues.MaxPayloadBytes + 7) & ~7u);
 
     /// <summary>The fds for the map names, from a session's maps.</summary>
     public static Dictionary<string, int> Bindings(int ringFd, int scratchFd, int? targetsFd, CpuQueueMap? queues = null)

@@ -50,77 +50,83 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
         return DirectMappedMemo.EmitIndex(code, pidTgid, 47, SlotBits, "pair index");
     }
 
-    /// <summary>R0 = pointer to this process's epoch, or jump to <paramref name="missing"/>. Clobbers R0–R5.</summary>
-    private void EmitEpoch(InstructionBuilder code, Register pidTgid, string missing) =>
-        DirectMappedMemo.EmitEpoch(code, pidTgid, EpochsMap, EpochSlots, missing);
+    /// <summary>
+    /// Bytes of a map value <see cref="EmitFind"/> and <see cref="EmitRemember"/> work in: the slot index and the epoch's
+    /// key (u32 each), then a copy of the slot's value. A map value the program writes anyway (its scratch record's) rather
+    /// than the stack: on a guest whose trap leaves every line cold, each line a hit touches costs (docs/facts.md).
+    /// </summary>
+    public const int WorkBytes = 8 + ValueSize;
+
+    private const short IndexAt = 0, EpochKeyAt = 4, CopyAt = 8;
 
     /// <summary>
     /// Looks the pair at record fields <paramref name="firstField"/> and <paramref name="secondField"/> (u64 addresses,
     /// offsets from <paramref name="scratch"/>) up; found intact, for this process, in its epoch: copies the two
-    /// fingerprints to <paramref name="fingerprintFields"/> and falls through; otherwise jumps to <paramref name="miss"/>.
-    /// Returns the stack slot of the pair's index (for <see cref="EmitRemember"/>). Clobbers R0–R5.
+    /// fingerprints to <paramref name="fingerprintFields"/> and falls through; otherwise jumps to <paramref name="miss"/>,
+    /// the pair's slot index left in the work area for <see cref="EmitRemember"/>. The work area is
+    /// <see cref="WorkBytes"/> bytes at <paramref name="workAt"/> from <paramref name="scratch"/>. Clobbers R0–R5.
     /// </summary>
-    public short EmitFind(InstructionBuilder code, Register pidTgid, Register scratch, short firstField, short secondField, short[] fingerprintFields, string miss)
+    public void EmitFind(InstructionBuilder code, Register pidTgid, Register scratch, short firstField, short secondField, short[] fingerprintFields, short workAt, string miss)
     {
-        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, firstField)
-            .LoadMem(MemorySize.DoubleWord, Register.R4, scratch, secondField);
-        var index = EmitIndex(code, pidTgid, Register.R3, Register.R4);
-        var value = code.Stack.Allocate(ValueSize, "pair value");
-        MapLookup.Emit(code, MapName, index, miss);
+        short index = (short)(workAt + IndexAt), value = (short)(workAt + CopyAt);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, secondField).Lsh64(Register.R1, 17)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, firstField)
+            .Xor64(Register.R1, Register.R2);
+        DirectMappedMemo.EmitIndexAt(code, pidTgid, 47, SlotBits, scratch, index);
+        MapLookup.Emit(code, MapName, scratch, index, miss);
         // One copy, then every test on the copy: what is sent is what was checked.
         for (short at = 0; at < ValueSize; at += 8)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, at)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + at), Register.R1);
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + FirstAt))
+                .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + at), Register.R1);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, (short)(value + FirstAt))
             .JumpIf(JumpCondition.Equal, Register.R1, 0, miss)
             .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, firstField)
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + SecondAt))
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, (short)(value + SecondAt))
             .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, secondField)
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss)
-            .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, (short)(value + TgidAt))
+            .LoadMem(MemorySize.Word, Register.R1, scratch, (short)(value + TgidAt))
             .Mov64(Register.R2, pidTgid).Rsh64(Register.R2, 32)
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
-        EmitCheckWord(code, value, Register.R1, Register.R2);
-        code.LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + CheckAt))
+        DirectMappedMemo.EmitCheckWord(code, scratch, value, CheckAt, Register.R1, Register.R2);
+        code.LoadMem(MemorySize.DoubleWord, Register.R2, scratch, (short)(value + CheckAt))
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
-        EmitEpoch(code, pidTgid, miss);
+        DirectMappedMemo.EmitEpochAt(code, pidTgid, EpochsMap, EpochSlots, miss, scratch, (short)(workAt + EpochKeyAt));
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
-            .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, (short)(value + EpochAt))
+            .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, (short)(value + EpochAt))
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, miss);
         for (var i = 0; i < 2; i++)
-            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, (short)(value + FingerprintsAt + 8 * i))
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, (short)(value + FingerprintsAt + 8 * i))
                 .StoreMem(MemorySize.DoubleWord, scratch, fingerprintFields[i], Register.R1);
-        return index;
     }
 
     /// <summary>
     /// Remembers the pair at the record's fields with the fingerprints the record carries, when both have one (strings
-    /// without a fingerprint are sent whole every time), at the slot index <paramref name="index"/>, in this process's
-    /// current epoch. Clobbers R0–R5.
+    /// without a fingerprint are sent whole every time), at the slot index <see cref="EmitFind"/> left in the work area
+    /// at <paramref name="workAt"/>, in this process's current epoch. Clobbers R0–R5.
     /// </summary>
-    public void EmitRemember(InstructionBuilder code, Register pidTgid, Register scratch, short firstField, short secondField, short[] fingerprintFields, short index)
+    public void EmitRemember(InstructionBuilder code, Register pidTgid, Register scratch, short firstField, short secondField, short[] fingerprintFields, short workAt)
     {
-        var value = code.Stack.Allocate(ValueSize, "pair value");
+        var value = (short)(workAt + CopyAt);
         var skip = code.Scope("pair")["skip"];
         for (var i = 0; i < 2; i++)
             code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, fingerprintFields[i])
                 .JumpIf(JumpCondition.Equal, Register.R1, 0, skip)
-                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + FingerprintsAt + 8 * i), Register.R1);
-        EmitEpoch(code, pidTgid, skip);
+                .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + FingerprintsAt + 8 * i), Register.R1);
+        DirectMappedMemo.EmitEpochAt(code, pidTgid, EpochsMap, EpochSlots, skip, scratch, (short)(workAt + EpochKeyAt));
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + EpochAt), Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + EpochAt), Register.R1)
             .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, firstField)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + FirstAt), Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + FirstAt), Register.R1)
             .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, secondField)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + SecondAt), Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + SecondAt), Register.R1)
             .Mov64(Register.R1, pidTgid).Rsh64(Register.R1, 32)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + TgidAt), Register.R1);
-        EmitCheckWord(code, value, Register.R0, Register.R1);
-        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, (short)(value + CheckAt), Register.R0)
+            .StoreMem(MemorySize.DoubleWord, scratch, (short)(value + TgidAt), Register.R1);
+        DirectMappedMemo.EmitCheckWord(code, scratch, value, CheckAt, Register.R0, Register.R1);
+        code.StoreMem(MemorySize.DoubleWord, scratch, (short)(value + CheckAt), Register.R0)
             .LoadMap(Register.R1, MapName)
-            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, index)
-            .Mov64(Register.R3, Register.FramePointer).Add64(Register.R3, value)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, workAt + IndexAt)
+            .Mov64(Register.R3, scratch).Add64(Register.R3, value)
             .Mov64(Register.R4, 0) // BPF_ANY: the slot's last pair gives way
             .Call(HelperFunction.MapUpdateElem)
             .Label(skip);
@@ -148,7 +154,4 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
             .StoreImm(MemorySize.DoubleWord, Register.R0, FirstAt, 0)
             .Jump(done);
     }
-
-    private static void EmitCheckWord(InstructionBuilder code, short value, Register check, Register word) =>
-        DirectMappedMemo.EmitCheckWord(code, value, CheckAt, check, word);
 }

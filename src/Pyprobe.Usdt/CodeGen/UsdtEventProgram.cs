@@ -9,7 +9,7 @@ namespace Pyprobe.Usdt.CodeGen;
 /// <param name="RingFd">BPF_MAP_TYPE_RINGBUF the records go to.</param>
 /// <param name="ScratchFd">
 /// Per-CPU array with one entry of <see cref="UsdtEventProgram.ScratchValueSize"/> bytes: two u64 counters
-/// (hits, lost) followed by the record being built, so one lookup serves both.
+/// (hits, lost) and the queue output's work bytes followed by the record being built, so one lookup serves them all.
 /// </param>
 /// <param name="TargetsFd">Hash map of allowed TGIDs (u32 → u8), or null to accept every process.</param>
 /// <param name="Tids">Thread ids to keep (compared in the kernel), or null for every thread.</param>
@@ -144,7 +144,7 @@ public static class UsdtEventProgram
         var labels = code.Scope("pair");
         short first = Field(UsdtEventLayout.ValueOffset(layout.StringArguments[0])), second = Field(UsdtEventLayout.ValueOffset(layout.StringArguments[1]));
         short[] fingerprints = [Field(layout.FingerprintOffset(0)), Field(layout.FingerprintOffset(1))];
-        var index = pairs.EmitFind(code, pidTgid, scratch, first, second, fingerprints, labels["miss"]);
+        pairs.EmitFind(code, pidTgid, scratch, first, second, fingerprints, EventProgramParts.PairWorkOffset, labels["miss"]);
         code.StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(0)), UsdtEventLayout.InternedLength)
             .StoreImm(MemorySize.HalfWord, scratch, Field(layout.LengthOffset(1)), UsdtEventLayout.InternedLength)
             .Jump(labels["done"])
@@ -191,7 +191,7 @@ public static class UsdtEventProgram
                 .Label(within)
                 .Add64(stringBytes, Register.R1);
         }
-        pairs.EmitRemember(code, pidTgid, scratch, first, second, fingerprints, index);
+        pairs.EmitRemember(code, pidTgid, scratch, first, second, fingerprints, EventProgramParts.PairWorkOffset);
         code.Label(labels["done"]);
     }
 
