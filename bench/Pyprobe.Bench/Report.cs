@@ -102,5 +102,5 @@ internal sealed class Report(Bench bench, bool quick)
     public void Headline(string text) => _head.Append(text.Trim()).Append("\n\n");
 
     /// <summary>This run's sections and headlines put into an existing report (--update with --only).</summary>
-    public string RenderInto(string existing) => ReportSplice.Into(existing, _head.ToString(), _body.ToString(), Facts);
+    public string RenderInto(string existing) => ReportSplice.Into(existing, _head.ToString(), _body.ToString(), Facts, _behind);
 }
