@@ -45,15 +45,24 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
     /// </summary>
     public static short EmitIndex(InstructionBuilder code, Register pidTgid, Register first, Register second)
     {
+        var index = code.Stack.Allocate(4, "pair index");
+        EmitIndexAt(code, pidTgid, first, second, Register.FramePointer, index);
+        return index;
+    }
+
+    /// <summary>As <see cref="EmitIndex"/>, with the index stored as a u32 at <paramref name="at"/> from <paramref name="area"/>.</summary>
+    private static void EmitIndexAt(InstructionBuilder code, Register pidTgid, Register first, Register second, Register area, short at)
+    {
         code.Mov64(Register.R1, second).Lsh64(Register.R1, 17)
             .Xor64(Register.R1, first);
-        return DirectMappedMemo.EmitIndex(code, pidTgid, 47, SlotBits, "pair index");
+        DirectMappedMemo.EmitIndexAt(code, pidTgid, 47, SlotBits, area, at);
     }
 
     /// <summary>
     /// Bytes of a map value <see cref="EmitFind"/> and <see cref="EmitRemember"/> work in: the slot index and the epoch's
-    /// key (u32 each), then a copy of the slot's value. A map value the program writes anyway (its scratch record's) rather
-    /// than the stack: on a guest whose trap leaves every line cold, each line a hit touches costs (docs/facts.md).
+    /// key (u32 each), then a copy of the slot's value. In the scratch value the program writes anyway rather than on the
+    /// stack: with the scratch found without a key (<see cref="CpuScratch"/>), a hit touches no stack page at all, and
+    /// on a guest whose trap leaves every page cold each page a program touches costs (docs/facts.md).
     /// </summary>
     public const int WorkBytes = 8 + ValueSize;
 
@@ -69,10 +78,9 @@ public sealed record StringPairMemo(int MapFd, int EpochsFd, uint EpochSlots, in
     public void EmitFind(InstructionBuilder code, Register pidTgid, Register scratch, short firstField, short secondField, short[] fingerprintFields, short workAt, string miss)
     {
         short index = (short)(workAt + IndexAt), value = (short)(workAt + CopyAt);
-        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, secondField).Lsh64(Register.R1, 17)
-            .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, firstField)
-            .Xor64(Register.R1, Register.R2);
-        DirectMappedMemo.EmitIndexAt(code, pidTgid, 47, SlotBits, scratch, index);
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, firstField)
+            .LoadMem(MemorySize.DoubleWord, Register.R4, scratch, secondField);
+        EmitIndexAt(code, pidTgid, Register.R3, Register.R4, scratch, index);
         MapLookup.Emit(code, MapName, scratch, index, miss);
         // One copy, then every test on the copy: what is sent is what was checked.
         for (short at = 0; at < ValueSize; at += 8)
