@@ -35,6 +35,7 @@ internal sealed class Report(Bench bench, bool quick)
     private readonly StringBuilder _head = new();
     private readonly StringBuilder _body = new();
     private readonly List<string> _behind = [];
+    private readonly List<string> _behindTopics = [];
     private string _loadBefore = "";
     public readonly Dictionary<string, string> Facts = [];
 
@@ -72,6 +73,12 @@ internal sealed class Report(Bench bench, bool quick)
 
     public void Behind(string what) => _behind.Add(what);
 
+    /// <summary>
+    /// The topics (a bullet's words before its colon) a section's "behind" bullets can have: an update that ran the
+    /// section drops the file's bullets of those topics before adding its own, so one that no longer applies goes.
+    /// </summary>
+    public void BehindTopics(params string[] topics) => _behindTopics.AddRange(topics);
+
     public void Finish(TimeSpan took)
     {
         Facts["load"] = $"{_loadBefore.Split(' ').Take(3).Aggregate((a, b) => a + " " + b)} at the start, {File.ReadAllText("/proc/loadavg").Trim().Split(' ').Take(3).Aggregate((a, b) => a + " " + b)} at the end (1/5/15-min load averages)";
@@ -102,5 +109,5 @@ internal sealed class Report(Bench bench, bool quick)
     public void Headline(string text) => _head.Append(text.Trim()).Append("\n\n");
 
     /// <summary>This run's sections and headlines put into an existing report (--update with --only).</summary>
-    public string RenderInto(string existing) => ReportSplice.Into(existing, _head.ToString(), _body.ToString(), Facts, _behind);
+    public string RenderInto(string existing) => ReportSplice.Into(existing, _head.ToString(), _body.ToString(), Facts, _behind, _behindTopics);
 }

@@ -6,20 +6,21 @@ namespace Pyprobe.Bench;
 /// --update: puts the sections and headlines of a partial run (--only) into an existing BENCHMARKS.md instead of
 /// writing a file with only them. A section (## TITLE up to the next ## heading) replaces the one with the same
 /// title, or is appended; a headline paragraph replaces the one that starts with the same bold words, or goes
-/// before the first section. A "behind bpftrace" bullet of this run replaces the one that says the same but for its
-/// figures, or is added. The rest of the file (its header table, the other sections) is left as it was.
+/// before the first section. The "behind bpftrace" bullets of the topics this run's sections speak to are replaced by
+/// this run's (none, where pyprobe no longer is). The rest of the file (its header table, the other sections) is left
+/// as it was.
 /// </summary>
 internal static partial class ReportSplice
 {
     [GeneratedRegex(@"^## (.+)$", RegexOptions.Multiline)] private static partial Regex Heading();
     [GeneratedRegex(@"^\*\*[^*]+\*\*")] private static partial Regex BoldStart();
-    [GeneratedRegex(@"[0-9][0-9.,]*")] private static partial Regex Figures();
 
     private const string BehindTitle = "Where pyprobe is behind bpftrace";
 
-    public static string Into(string existing, string head, string body, IReadOnlyDictionary<string, string> facts, IReadOnlyList<string>? behind = null)
+    public static string Into(string existing, string head, string body, IReadOnlyDictionary<string, string> facts, IReadOnlyList<string>? behind = null,
+        IReadOnlyList<string>? behindTopics = null)
     {
-        var text = ReplaceBehind(existing.Replace("\r\n", "\n"), behind ?? []);
+        var text = ReplaceBehind(existing.Replace("\r\n", "\n"), behind ?? [], behindTopics ?? []);
         foreach (var (title, section) in Sections(body))
         {
             var match = Heading().Matches(text).FirstOrDefault(m => m.Groups[1].Value.Trim() == title);
@@ -48,27 +49,20 @@ internal static partial class ReportSplice
         return AddUpdateRow(text, facts, Sections(body).Select(x => x.Title).ToList());
     }
 
-    /// <summary>Puts this run's bullets into the existing "behind" section, each in place of the one with the same words.</summary>
-    private static string ReplaceBehind(string text, IReadOnlyList<string> bullets)
+    /// <summary>Replaces the existing "behind" section's bullets of <paramref name="topics"/> with this run's <paramref name="bullets"/>.</summary>
+    private static string ReplaceBehind(string text, IReadOnlyList<string> bullets, IReadOnlyList<string> topics)
     {
-        if (bullets.Count == 0) return text;
+        if (bullets.Count == 0 && topics.Count == 0) return text;
         var match = Heading().Matches(text).FirstOrDefault(m => m.Groups[1].Value.Trim() == BehindTitle);
         if (match is null) return text;
         var next = Heading().Match(text, match.Index + match.Length);
         var end = next.Success ? next.Index : text.Length;
         var lines = text[(match.Index + match.Length)..end].Split('\n').Where(l => l.StartsWith("- ", StringComparison.Ordinal)).ToList();
-        foreach (var bullet in bullets)
-        {
-            var line = "- " + bullet;
-            var at = lines.FindIndex(l => Words(l) == Words(line));
-            if (at >= 0) lines[at] = line;
-            else lines.Add(line);
-        }
-        return text[..match.Index] + "## " + BehindTitle + "\n\n" + string.Join("\n", lines) + "\n\n" + text[end..].TrimStart('\n');
+        lines.RemoveAll(l => topics.Any(t => l.StartsWith("- " + t, StringComparison.Ordinal)));
+        lines.AddRange(bullets.Select(b => "- " + b));
+        var section = lines.Count == 0 ? "" : "## " + BehindTitle + "\n\n" + string.Join("\n", lines) + "\n\n";
+        return text[..match.Index] + section + text[end..].TrimStart('\n');
     }
-
-    /// <summary>A bullet without its figures: what it is about.</summary>
-    private static string Words(string bullet) => Figures().Replace(bullet, "#");
 
     /// <summary>
     /// A row in the header table for this update (its sections, date, kernel, pyprobe build), after the last row: the

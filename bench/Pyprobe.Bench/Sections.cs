@@ -94,6 +94,7 @@ internal static class Sections
 
     public static void Overhead(Bench bench, Report report, Py p39, Py? p315)
     {
+        report.BehindTopics("Overhead per call");
         report.Section("Overhead on the traced program",
             $"""
             The workload (`bench/workloads/leaf.py`) calls `def leaf(x): return x + 1` {bench.Calls:N0} times in a loop and times
@@ -151,6 +152,7 @@ internal static class Sections
 
     public static void Rates(Bench bench, Report report, Py py)
     {
+        report.BehindTopics("Highest loss-free rate");
         double[] rates = [10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
         const double seconds = 1.0;
         var tools = Tracers(bench, false);
@@ -232,6 +234,7 @@ internal static class Sections
 
     public static void Startup(Bench bench, Report report, Py py)
     {
+        report.BehindTopics("Start-up", "First event line", "Peak RSS");
         const string trace = "pyprobe trace -p PID", bpftrace = "bpftrace -p PID (printf one-liner)", calls = "pyprobe calls -p PID, pyenv 3.12 (eval-frame + hook)";
         // The same target sleeping between calls (time.sleep): the second CPU is free, as on most machines.
         const string traceSleeping = "pyprobe trace -p PID, target sleeping between calls";
@@ -438,6 +441,7 @@ internal static class Sections
 
     public static void Scale(Bench bench, Report report, Py py)
     {
+        report.BehindTopics("Loss at scale");
         report.Section("Scale: threads and processes",
             $"""
             CPython {py.FullVersion}, {bench.Calls:N0} calls of leaf() in total, split over T threads of one process (traced with `-p PID`;
