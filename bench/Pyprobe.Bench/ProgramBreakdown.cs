@@ -247,7 +247,7 @@ internal static class ProgramBreakdown
                 var queues = Queued(step) ? CpuQueueLayout.Share(RingBytes, PossibleCpus.Count, (uint)layout.MaxRecordSize) : null;
                 var ring = own.Own(BpfMap.Create(MapSpec.RingBuffer("bench_ring", queues is null ? RingBytes : 4096)));
                 var scratchSize = Math.Max(UsdtEventProgram.ScratchValueSize(layout), queues is null ? 0 : EventProgramParts.ScratchValueSize(queues));
-                own._scratch = new CpuScratchMap(own.Own(BpfMap.Create(CpuScratchMap.Spec("bench_scratch", EventProgramParts.Scratch, scratchSize))), EventProgramParts.Scratch);
+                own._scratch = CpuScratchMap.Make("bench_scratch", EventProgramParts.Scratch, scratchSize, spec => own.Own(BpfMap.Create(spec)));
                 CpuQueueMap? queueMap = null;
                 if (queues is not null)
                 {

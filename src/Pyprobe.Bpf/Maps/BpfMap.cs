@@ -94,10 +94,15 @@ public sealed unsafe class BpfMap : IDisposable
     {
         Span<byte> value = stackalloc byte[UserValueSize];
         if (!TryLookup(BitConverter.GetBytes(index), value)) return 0;
-        var stride = (int)((Spec.ValueSize + 7) / 8 * 8);
+        return SumCounters(value, (int)((Spec.ValueSize + 7) / 8 * 8), PossibleCpus.Count, counterOffset);
+    }
+
+    /// <summary>The u64 at <paramref name="offset"/> of each of <paramref name="count"/> values <paramref name="stride"/> bytes apart, summed.</summary>
+    internal static ulong SumCounters(ReadOnlySpan<byte> values, int stride, int count, int offset)
+    {
         ulong total = 0;
-        for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
-            total += BitConverter.ToUInt64(value.Slice(cpu * stride + counterOffset, 8));
+        for (var i = 0; i < count; i++)
+            total += BitConverter.ToUInt64(values.Slice(i * stride + offset, 8));
         return total;
     }
 

@@ -1,7 +1,7 @@
 namespace Pyprobe.Bpf.Maps;
 
 /// <summary>The scratch values of a session's programs (<see cref="CpuScratchLayout"/>) and the counters they keep.</summary>
-/// <param name="Map">The map, made from <see cref="Spec"/> (its owner disposes it).</param>
+/// <param name="Map">The map, made from <see cref="Spec"/> (its owner disposes it; <see cref="Make"/>).</param>
 public sealed record CpuScratchMap(BpfMap Map, CpuScratchLayout Layout)
 {
     /// <summary>The map to make for programs that use <paramref name="neededBytes"/> of each CPU's value.</summary>
@@ -11,15 +11,15 @@ public sealed record CpuScratchMap(BpfMap Map, CpuScratchLayout Layout)
             ? layout.Spec(name)
             : throw new InvalidOperationException($"scratch '{name}' needs {neededBytes} bytes a CPU, its layout has {layout.ValueBytes}");
 
+    /// <summary>Makes the map with <paramref name="create"/> (a session's, which then owns it) from <see cref="Spec"/>.</summary>
+    public static CpuScratchMap Make(string name, CpuScratchLayout layout, int neededBytes, Func<MapSpec, BpfMap> create) =>
+        new(create(Spec(name, layout, neededBytes)), layout);
+
     /// <summary>The u64 counter at <paramref name="offset"/> of every CPU's value, summed.</summary>
     public ulong SumCounter(int offset)
     {
         if (!Layout.Sliced) return Map.SumPerCpuCounter(0, offset);
         var value = new byte[Map.UserValueSize];
-        if (!Map.TryLookup(BitConverter.GetBytes(0u), value)) return 0;
-        ulong total = 0;
-        for (var cpu = 0; cpu < Layout.Cpus; cpu++)
-            total += BitConverter.ToUInt64(value, cpu * Layout.Stride + offset);
-        return total;
+        return Map.TryLookup(BitConverter.GetBytes(0u), value) ? BpfMap.SumCounters(value, Layout.Stride, Layout.Cpus, offset) : 0;
     }
 }

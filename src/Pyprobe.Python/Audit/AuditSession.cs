@@ -49,7 +49,7 @@ public sealed class AuditSession : IEventSession
         try
         {
             ring = core.OpenRing("pyprobe_audit", options.RingBufferBytes, wakeupBytes: options.WakeupBytes);
-            session = new AuditSession(core, new CpuScratchMap(core.AddMap(CpuScratchMap.Spec("pyprobe_ascratch", EventProgramParts.Scratch, AuditProgram.ScratchValueSize)), EventProgramParts.Scratch));
+            session = new AuditSession(core, CpuScratchMap.Make("pyprobe_ascratch", EventProgramParts.Scratch, AuditProgram.ScratchValueSize, core.AddMap));
         }
         catch
         {

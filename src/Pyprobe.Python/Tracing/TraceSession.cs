@@ -117,7 +117,7 @@ public sealed class TraceSession : IEventSession
             queued = options.CpuQueues ? core.OpenCpuQueues(QueuesName, options.RingBufferBytes, (uint)QueuePayloadBytes, UsdtEventLayout.TimestampOffset, options.WakeupFraction, options.PreparedRecordMap) : null;
             ring = queued?.Doorbell ?? core.OpenRing(RingName, options.RingBufferBytes, options.PreparedRecordMap, options.WakeupBytes);
             if (queued is { } q) scratchSize = Math.Max(scratchSize, EventProgramParts.ScratchValueSize(q.Queues.Layout));
-            session = new TraceSession(core, new CpuScratchMap(core.AddMap(CpuScratchMap.Spec("pyprobe_scratch", EventProgramParts.Scratch, scratchSize)), EventProgramParts.Scratch));
+            session = new TraceSession(core, CpuScratchMap.Make("pyprobe_scratch", EventProgramParts.Scratch, scratchSize, core.AddMap));
         }
         catch
         {
