@@ -1,6 +1,7 @@
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.CpuQueues;
 using Pyprobe.Bpf.Features;
+using Pyprobe.Bpf.Emit;
 using Pyprobe.Bpf.Links;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
@@ -21,7 +22,7 @@ namespace Pyprobe.Bench;
 internal static class ProgramBreakdown
 {
     /// <summary>What runs on the site. The cut-down steps are the shipped program's own code, stopped earlier.</summary>
-    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads, FixedQueue, WholeQueue, PairsQueue, CliRing, EmptyStack56, EmptyStack64 }
+    internal enum Step { None, Empty, BpftraceCount, HeaderNoHits, Header, FixedRecord, Whole, Pairs, WholeBefore, WholeCookie, WholeMapFilter, WholeConstantFilter, Cli, FixedReads, FixedQueue, WholeQueue, PairsQueue, CliRing, EmptyStack56, EmptyStack64, EmptyClock, EmptyPidTgid, EmptyScratch }
 
     private static string Label(Step step) => step switch
     {
@@ -30,6 +31,9 @@ internal static class ProgramBreakdown
         Step.EmptyStack56 => "empty program that writes 8 bytes at 56 below its frame (56 bytes of stack: the kernel stack)",
         Step.EmptyStack64 => "empty program that writes 8 bytes at 64 below its frame (64 bytes of stack: a private stack per CPU, 6.13+)",
         Step.BpftraceCount => "bpftrace `@ = count()` (-p PID)",
+        Step.EmptyClock => "empty program that reads the clock (bpf_ktime_get_ns, the record's timestamp)",
+        Step.EmptyPidTgid => "empty program that asks for its pid and tgid (bpf_get_current_pid_tgid)",
+        Step.EmptyScratch => "empty program that finds its scratch slice and counts the hit",
         Step.HeaderNoHits => "(a) without the hits counter (a locked add on the per-CPU value)",
         Step.Header => "(a) pyprobe: filter + scratch + hits + header + arguments, nothing sent",
         Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
@@ -49,7 +53,7 @@ internal static class ProgramBreakdown
     };
 
     private static readonly Step[] Steps = Environment.GetEnvironmentVariable("BENCH_STEPS") is { } only ? only.Split(',').Select(Enum.Parse<Step>).ToArray()
-        : [Step.None, Step.Empty, Step.EmptyStack56, Step.EmptyStack64, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedQueue, Step.FixedReads, Step.Whole, Step.WholeQueue, Step.Pairs, Step.PairsQueue,
+        : [Step.None, Step.Empty, Step.EmptyStack56, Step.EmptyStack64, Step.EmptyPidTgid, Step.EmptyScratch, Step.EmptyClock, Step.BpftraceCount, Step.HeaderNoHits, Step.Header, Step.FixedRecord, Step.FixedQueue, Step.FixedReads, Step.Whole, Step.WholeQueue, Step.Pairs, Step.PairsQueue,
             Step.WholeBefore, Step.WholeCookie, Step.WholeMapFilter, Step.WholeConstantFilter, Step.Cli, Step.CliRing];
 
     private static bool Queued(Step step) => step is Step.FixedQueue or Step.WholeQueue or Step.PairsQueue;
@@ -83,6 +87,8 @@ internal static class ProgramBreakdown
             event), measured beside the program as shipped. The two filtering rows are (c) as it runs where links do not filter by
             process (perf-event uprobes, uprobe_multi before the pid-filter fix; on this kernel a `-p` link filters, so (c) has no filter):
             the tgid looked up in the session's hash of pids as before, or compared as a constant as each target's programs now do.
+            The three "empty program that ..." rows each add one of (a)'s parts to the empty program, to price it alone: the
+            clock read every record's timestamp needs, the pid/tgid helper, and finding the scratch slice with the hit counted.
             """);
         using var bpfStats = BpfStatsSwitch.Enable();
         foreach (var py in new[] { p39, p315 }.OfType<Py>())
@@ -122,10 +128,10 @@ internal static class ProgramBreakdown
         double Program(Step s) => Median(s, x => x.ProgramNsPerEvent);
         if (py.Version == "3.9")
             report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
-                $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
+                $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; an empty program that only reads the clock (the record's timestamp, bpf_ktime_get_ns) {Program(Step.EmptyClock):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
                 $"+ a fixed record to the ring {Program(Step.FixedRecord):0}, to the queue per CPU instead {Program(Step.FixedQueue):0}; + both names copied whole {Program(Step.Whole):0} (queue: {Program(Step.WholeQueue):0}), " +
                 $"names by reference (the name-pair memo, 3.8–3.11) {Program(Step.Pairs):0} (queue, as shipped: {Program(Step.PairsQueue):0}) " +
-                $"(two 8-byte reads of the target's memory alone: +{Program(Step.FixedReads) - Program(Step.FixedRecord):0}); before this run's savings {Program(Step.WholeBefore):0}.");
+                $"(two 8-byte reads of the target's memory alone: {Program(Step.FixedReads) - Program(Step.FixedRecord):+0;-0}); before this run's savings {Program(Step.WholeBefore):0}.");
         report.Text($"### CPython {py.FullVersion}, function__entry");
         report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
             Steps.Where(step => step is not (Step.Pairs or Step.PairsQueue) || samples[step].Count > 0).Select(step =>
@@ -142,6 +148,7 @@ internal static class ProgramBreakdown
                     : step is Step.FixedQueue && !double.IsNaN(program) ? $"{program - Median(Step.FixedRecord, s => s.ProgramNsPerEvent):+0;-0} against (b)"
                     : step is Step.WholeQueue && !double.IsNaN(program) ? $"{program - whole:+0;-0} against (c)"
                     : step is Step.PairsQueue && !double.IsNaN(program) ? $"{program - Median(Step.Pairs, s => s.ProgramNsPerEvent):+0;-0} against (d)"
+                    : step is Step.EmptyClock or Step.EmptyPidTgid or Step.EmptyScratch && !double.IsNaN(program) ? $"{program - Median(Step.Empty, s => s.ProgramNsPerEvent):+0;-0} against empty"
                     : step is Step.HeaderNoHits && !double.IsNaN(program) ? $"{program - Median(Step.Header, s => s.ProgramNsPerEvent):+0;-0} against (a)"
                     : "–";
                 if (step is Step.Header or Step.FixedRecord or Step.Whole) previous = program;
@@ -181,7 +188,7 @@ internal static class ProgramBreakdown
                         env: step == Step.CliRing ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     Cases.WaitAttached(tracer);
                     break;
-                case Step.FixedQueue or Step.WholeQueue or Step.PairsQueue or Step.Empty or Step.EmptyStack56 or Step.EmptyStack64 or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
+                case Step.FixedQueue or Step.WholeQueue or Step.PairsQueue or Step.Empty or Step.EmptyStack56 or Step.EmptyStack64 or Step.EmptyClock or Step.EmptyPidTgid or Step.EmptyScratch or Step.HeaderNoHits or Step.Header or Step.FixedRecord or Step.FixedReads or Step.Whole or Step.Pairs or Step.WholeBefore or Step.WholeCookie or Step.WholeMapFilter or Step.WholeConstantFilter:
                     own = OwnProgram.Attach(pid, step);
                     break;
             }
@@ -303,6 +310,13 @@ internal static class ProgramBreakdown
             var code = new InstructionBuilder();
             if (step is Step.EmptyStack56 or Step.EmptyStack64)
                 code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, (short)(step == Step.EmptyStack56 ? -56 : -64), 0);
+            else if (step == Step.EmptyClock) code.Call(HelperFunction.KtimeGetNs);
+            else if (step == Step.EmptyPidTgid) code.Call(HelperFunction.GetCurrentPidTgid);
+            else if (step == Step.EmptyScratch)
+            {
+                CpuScratch.EmitFind(code, EventProgramParts.ScratchMap, EventProgramParts.Scratch, Register.R8, "out");
+                MapLookup.Increment(code, Register.R8, EventProgramParts.HitsCounterOffset);
+            }
             else if (step != Step.Empty)
             {
                 Register ctx = Register.R6, pidTgid = Register.R7, scratch = Register.R8;
