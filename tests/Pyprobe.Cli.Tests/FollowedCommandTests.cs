@@ -64,6 +64,43 @@ public partial class FollowedCommandTests
         Assert.Contains(int.Parse(followed.Groups[1].Value), perPid.Keys);
     }
 
+    /// <summary>
+    /// A child given the pid of a child that exited (Workloads/pid_reuse.py, through ns_last_pid), whose function's code
+    /// object and names sit where the first one's did: its events carry its own names. The name-pair memo (Debian 3.9,
+    /// USDT) keys its entries by tgid and the names' addresses; where every link runs only in the process it was made for, no program runs at
+    /// exits, and the second child's entries are told apart by the epoch pyprobe gives a process when it attaches it.
+    /// The eval-frame programs' memo (pyenv 3.12) keys its entries by tgid and code object the same way.
+    /// </summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData(Pyenv312)]
+    public void AChildGivenAnExitedChildsPidIsNamedByItsOwnCode(string python)
+    {
+        var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "pid_reuse.py");
+        using var json = new TempFile();
+        var result = PyprobeBinary.Run(["trace", "function__entry", "--format", "json", "-o", json.Path, "--", python.StartsWith('/') ? Existing(python) : CachedPythons.Get(python).LauncherPath, script],
+            timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("done", result.StdoutLines[^1]);
+        var children = result.StdoutLines.Where(line => line.StartsWith("child ", StringComparison.Ordinal)).Select(line => line.Split(' ')).ToList();
+        Assert.Equal(2, children.Count);
+        // The same pid, and the same addresses for the code object and both names: otherwise the run proves nothing.
+        Assert.Equal(children[0][1..], children[1][1..]);
+        Assert.Contains(", 0 lost", result.Stderr);
+
+        var generated = new TraceOutput(File.ReadAllText(json.Path)).Events
+            .Where(e => e.GetProperty("filename").GetString()!.StartsWith("/generated/", StringComparison.Ordinal))
+            .GroupBy(e => (e.GetProperty("filename").GetString(), e.GetProperty("funcname").GetString()))
+            .ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(new Dictionary<(string?, string?), int>
+        {
+            [("/generated/alpha.py", "<module>")] = 1,
+            [("/generated/alpha.py", "alpha")] = 3,
+            [("/generated/bravo.py", "<module>")] = 1,
+            [("/generated/bravo.py", "bravo")] = 5,
+        }, generated);
+    }
+
     [Fact]
     public void TopCountsEveryPythonAShellRunsPerProcess()
     {

@@ -15,7 +15,7 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="FramesFd">The <see cref="ActivationStack"/>'s frames (eval-frame sources only, else -1).</param>
 /// <param name="TlsOffsetsFd">pid → offset of _Py_tss_tstate, for USDT entries that find their frame through it (<see cref="EntryFrameCode"/>), else -1.</param>
 /// <param name="GenerationsFd">Array of u32: code objects died per (process, name address) slot (<see cref="CallStatsProgram.GenerationsMap"/>).</param>
-/// <param name="EpochsFd">The epochs of <see cref="CodeObjectMemoMaps"/> (a u64 per tgid slot that changes at exec and exit).</param>
+/// <param name="EpochsFd">The epochs of <see cref="CodeObjectMemoMaps"/> (a u64 per tgid slot that changes at exec and exit, and when a process is attached).</param>
 /// <param name="Tgids">The target's processes, compared as constants in place of the <paramref name="PidsFd"/> lookup, or null.</param>
 /// <param name="ZeroChunkFd">The <see cref="ActivationStack"/>'s zeroed chunk (eval-frame sources only, else -1).</param>
 public sealed record CallStatsMaps(int StacksFd, int StatsFd, int ZeroFd, int ScratchFd, int RingFd, int? PidsFd, int DepthsFd = -1, int FramesFd = -1, int TlsOffsetsFd = -1,

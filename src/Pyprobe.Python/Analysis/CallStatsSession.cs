@@ -191,7 +191,8 @@ public sealed class CallStatsSession : ILiveSession
         foreach (var (target, _, _, entry, _) in plans)
             if (entry is not null) _frameCodes.RecordTlsOffsets(target);
         _generations ??= _core.AddMap(MapSpec.Array("pyprobe_cgen", 8, CallStatsProgram.GenerationSlots));
-        _memo ??= CodeObjectMemoMaps.Create(_core);
+        // Its thread stacks' program is on sched_process_exit already (ClearOnExit): retiring epochs there costs no text patch.
+        _memo ??= CodeObjectMemoMaps.Create(_core, retireAtExit: true);
         return new CallStatsMaps(_threadStacks?.Fd.Value ?? -1, _stats.Fd.Value, _zero.Fd.Value, _scratch.Fd.Value, _ring.Fd.Value, _pidFilter?.Fd.Value,
             _activations?.Depths.Fd.Value ?? -1, _activations?.Frames.Fd.Value ?? -1, _frameCodes.TlsOffsetsFd, _generations.Fd.Value, _memo.EpochsFd,
             ZeroChunkFd: _activations?.ZeroChunk.Fd.Value ?? -1);

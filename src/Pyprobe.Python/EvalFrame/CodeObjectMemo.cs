@@ -18,7 +18,8 @@ public sealed record StrObjectSlots(short Filename, short Name);
 /// (<see cref="DeallocProgram"/> on PyCode_Type's tp_dealloc, see <see cref="CodeDeallocSite"/>), and a process's
 /// entries all at once when it runs a new program or exits (<see cref="EpochProgram"/>: the epoch of its tgid moves on,
 /// and an entry counts only with the epoch it was made in), since exec keeps the tgid and a new image of the same
-/// binary allocates alike. Only the entry program remembers (its activation holds the code object; at a ret it may be
+/// binary allocates alike; where the session's links run only in the processes they were made for, a process's epoch
+/// moves on when it is attached instead of at every exit (<see cref="CodeObjectMemoMaps.Renew"/>). Only the entry program remembers (its activation holds the code object; at a ret it may be
 /// freed already). An entry carries its key and a check word (the xor of the rest): a slot is rewritten in place by
 /// another CPU, so a torn or foreign value is a miss. Only compact ASCII strs copied whole are remembered: their bytes sit
 /// at a fixed offset from the object, and (address, fingerprint) is the key user space knows them by

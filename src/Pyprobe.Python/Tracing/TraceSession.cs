@@ -139,6 +139,7 @@ public sealed class TraceSession : IEventSession
             session._options = options;
             session._maps = maps;
             session._pidFilter = pidFilter;
+            session._anyProcessOfABinary = targets.Any(t => t.AllProcesses);
             foreach (var target in targets) core.AttachForTarget(target, () => session.AttachTarget(target));
             if (session._probes.Count == 0) throw new UsdtException("none of the requested probes exists in the target");
             return session;
@@ -163,9 +164,17 @@ public sealed class TraceSession : IEventSession
     private BpfMap? _pidFilter;
     private readonly List<TraceTarget> _gated = [];
 
+    /// <summary>A target is a binary's every process: its links name no task (later targets must name pids, <see cref="AttachProcess"/>).</summary>
+    private bool _anyProcessOfABinary;
+
+    /// <summary>Whether a process the session did not attach could run its programs, so the memos' epochs must move on at every exit (<see cref="CodeObjectMemoMaps"/>).</summary>
+    private bool RetireMemoAtExit => _anyProcessOfABinary || !_core.LinksFilterByProcess;
+
     /// <summary>The requested probes on one target: function events from USDT or _PyEval_EvalFrameDefault (see <see cref="FunctionEventSource"/>), the rest from USDT.</summary>
     private void AttachTarget(TraceTarget target)
     {
+        // Before its links: another process may have had its pid, and left entries in the memos.
+        _memo?.Renew(target.Pids);
         var probes = _requested;
         var source = probes.Any(IsFunctionProbe) ? FunctionEventSource.For(target, _options.AllowHookWrite, _options.TargetsHeld, FunctionEventSource.WantsReturns(probes)) : null;
         var fromUsdt = probes.Where(p => !(source?.FromEvalFrame == true && IsFunctionProbe(p)))
@@ -219,7 +228,7 @@ public sealed class TraceSession : IEventSession
     {
         if (FunctionNamePairs.Where(target) is not var (site, code, str)) return null;
         if (target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return null;
-        _memo ??= CodeObjectMemoMaps.Create(_core);
+        _memo ??= CodeObjectMemoMaps.Create(_core, RetireMemoAtExit);
         staged.Stage(_core.Load("py_code_free", _memo.PairForgetProgram(code, str.AsciiData).Bytecode), forget => _core.Attach(forget, target, [new UprobeSite(offset, 0, 0)]));
         _pairsRemembered = true;
         return _memo.Pairs(str.LengthFromAsciiData);
@@ -263,7 +272,7 @@ public sealed class TraceSession : IEventSession
             var stack = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
             _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, stack.Depths.Fd.Value, stack.Frames.Fd.Value,
                 maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
-                () => _memo ??= CodeObjectMemoMaps.Create(_core), Queues: maps.Queues, ZeroChunkFd: stack.ZeroChunk.Fd.Value);
+                () => _memo ??= CodeObjectMemoMaps.Create(_core, RetireMemoAtExit), Queues: maps.Queues, ZeroChunkFd: stack.ZeroChunk.Fd.Value);
         }
         uint? Add(string name)
         {

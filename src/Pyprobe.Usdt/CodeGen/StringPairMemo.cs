@@ -12,7 +12,7 @@ namespace Pyprobe.Usdt.CodeGen;
 /// right while the strings live, and whoever owns
 /// them must say when they may die: <see cref="EmitForget"/> drops a pair (CPython: where a code object, which holds
 /// both, is freed), and an epoch per process (tgid, low bits; a u64 that changes at exec and exit) retires all of a
-/// process's pairs at once. An entry carries its key and a check word (the xor of the rest), so a slot another CPU is
+/// process's pairs at once (the session that owns the epochs may also move one on when it attaches a process). An entry carries its key and a check word (the xor of the rest), so a slot another CPU is
 /// rewriting reads as a miss.
 /// </summary>
 /// <param name="MapFd">The memo: an array of <see cref="Slots"/> values of <see cref="ValueSize"/> bytes.</param>
