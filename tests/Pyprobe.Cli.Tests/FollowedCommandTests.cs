@@ -51,7 +51,7 @@ public partial class FollowedCommandTests
         using var script = new TempFile();
         File.WriteAllText(script.Path, Forking.Replace("print(fib(18))\n", "print(fib(18), flush=True)\n"));
         using var json = new TempFile();
-        var interpreter = python.StartsWith('/') ? Existing(python) : CachedPythons.Get(python).LauncherPath;
+        var interpreter = Interpreter(python);
         var result = PyprobeBinary.Run(["trace", "function__entry", "function__return", "--format", "json", "-o", json.Path, "--", interpreter, script.Path],
             timeout: TimeSpan.FromSeconds(120));
         Assert.True(result.ExitCode == 0, result.ToString());
@@ -78,7 +78,7 @@ public partial class FollowedCommandTests
     {
         var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "pid_reuse.py");
         using var json = new TempFile();
-        var interpreter = python.StartsWith('/') ? Existing(python) : CachedPythons.Get(python).LauncherPath;
+        var interpreter = Interpreter(python);
         CliResult result;
         // Another process may take the pid between the workload's write and its fork (tests fork beside it): then it says
         // "retry", and only a run where the pid came back is checked.
@@ -298,6 +298,9 @@ public partial class FollowedCommandTests
             .GroupBy(e => e.GetProperty("pid").GetInt32())
             .ToDictionary(g => g.Key, g => (g.Count(e => e.GetProperty("probe").GetString() == "function__entry"), g.Count(e => e.GetProperty("probe").GetString() == "function__return")));
     }
+
+    /// <summary>A pyenv build by its path (it must exist), or a Debian build by its version (its launcher).</summary>
+    private static string Interpreter(string python) => python.StartsWith('/') ? Existing(python) : CachedPythons.Get(python).LauncherPath;
 
     private static string Existing(string python)
     {
