@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then echo "scripts/launch-order.sh: needs root (uprobes)
 scripts/fetch-pythons.sh 3.9 >&2
 with_probes="${PYPROBE_CACHE:-$HOME/.cache/pyprobe}/pythons/bin/python3.9"
 # A Python without probes, for the eval-frame launches: pyenv's 3.12 where it is installed.
-without_probes=$(ls /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | head -1 || true)
+without_probes=$(ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin/python3.12 2>/dev/null | head -1 || true)
 
 scripts/build.sh >&2
 dotnet build tools/Pyprobe.LaunchOrder -c Release -nologo -v quiet -o .build/launch-order >&2
