@@ -19,6 +19,7 @@ public sealed class ElfImage
     // for that was a large part of attaching. The full list is only for the few who enumerate symbols.
     private readonly Lazy<IReadOnlyList<ElfSymbol>> _symbols;
     private readonly Lazy<ElfSymbolIndex> _symbolIndex;
+    private readonly Lazy<bool> _looksUpWithoutIndex;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
     // Otherwise reads come from the file, mapped once (ElfFileView).
@@ -38,6 +39,7 @@ public sealed class ElfImage
         _links = headers.Links;
         _symbols = new(() => ElfSymbolReader.Read(this, _links));
         _symbolIndex = new(() => ElfSymbolIndex.Build(this, _links));
+        _looksUpWithoutIndex = new(() => ElfSymbolIndex.LooksUpWithoutIndex(this, _links));
     }
 
     public string Path { get; }
@@ -214,6 +216,8 @@ public sealed class ElfImage
     /// </summary>
     public bool MayDefineSymbol(string name)
     {
+        // Where a lookup needs no index (or it is built), the lookup itself is the cheaper answer.
+        if (_symbolIndex.IsValueCreated || _looksUpWithoutIndex.Value) return FindSymbols(name).Count > 0;
         var needle = new byte[name.Length + 2];
         System.Text.Encoding.ASCII.GetBytes(name, needle.AsSpan(1));
         foreach (var table in new[] { ".dynstr", ".strtab" })
