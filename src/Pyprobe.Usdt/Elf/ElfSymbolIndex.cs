@@ -33,7 +33,9 @@ internal sealed class ElfSymbolIndex
         _dynamicHash = dynamicHash;
         if (dynamicHash is not null) return;
         var total = tables.Sum(t => t.Count);
-        _slots = new int[(int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)total * 2))];
+        // Filled a third to two thirds: a pyenv libpython's 17,500 entries take 32K slots (128 KB) rather than 64K, pages
+        // fresh from the kernel that each cost a fault here.
+        _slots = new int[(int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(total + total / 2)))];
         var mask = _slots.Length - 1;
         foreach (var table in tables)
         {
