@@ -116,6 +116,8 @@ public sealed class InterpreterCreationWatch : IDisposable
         // No new stops, then no reader; a process stopped meanwhile is let go (its new interpreter's hook stays NULL).
         _owned.Release(item => ReferenceEquals(item, _link));
         _stopping = true;
+        // Out of its wait now, not at the end of it (50 ms): detaching waited for it.
+        _reader.Interrupt();
         _thread.Join();
         _reader.Drain(record => ProcessSignals.Send(BinaryPrimitives.ReadInt32LittleEndian(record), ProcessSignals.SigCont));
         Hook.Dispose();

@@ -171,11 +171,10 @@ public sealed class SessionCore : IDisposable
     public void AttachForProcess(int pid, Action attach)
     {
         if (_processLinks.Remove(pid, out var old))
-            foreach (var link in old)
-            {
-                link.Dispose();
-                _links.Remove(link);
-            }
+        {
+            LinkCloser.CloseInOrder(old);
+            foreach (var link in old) _links.Remove(link);
+        }
         var start = _links.Count;
         attach();
         if (_links.Count > start) _processLinks[pid] = _links.GetRange(start, _links.Count - start);
@@ -199,11 +198,8 @@ public sealed class SessionCore : IDisposable
         foreach (var (pid, links) in _processLinks.ToList())
         {
             if (alive(pid)) continue;
-            foreach (var link in links)
-            {
-                link.Dispose();
-                _links.Remove(link);
-            }
+            LinkCloser.CloseInOrder(links);
+            foreach (var link in links) _links.Remove(link);
             _processLinks.Remove(pid);
         }
     }
@@ -211,7 +207,7 @@ public sealed class SessionCore : IDisposable
     /// <summary>Detaches every probe now while keeping the maps (and the ring) readable.</summary>
     public void Detach()
     {
-        foreach (var link in _links) link.Dispose();
+        LinkCloser.CloseInOrder(_links);
         _links.Clear();
         foreach (var link in _sessionLinks) link.Dispose();
         _sessionLinks.Clear();
