@@ -3,11 +3,11 @@ using Pyprobe.Bpf.Launch;
 namespace Pyprobe.Bpf.Links;
 
 /// <summary>
-/// Closes links in the order given, except that uprobe links next to each other close together. Closing one waits in
-/// the kernel for an RCU tasks-trace grace period (uprobe_unregister_sync: 15-20 ms on the machines pyprobe is measured
-/// on), and closes that overlap wait for the same one: a session with an entry, a return and a code-object probe
-/// detached in about one grace period rather than three. Links of other kinds (a hook written into a target, a gate
-/// raised) keep their place: what is closed before or after them still is.
+/// Closes links in the order given, except that uprobe links (and others that may, <see cref="IClosesAlongside"/>) next
+/// to each other close together. Closing a uprobe link waits in the kernel for an RCU tasks-trace grace period
+/// (uprobe_unregister_sync: 15-20 ms on the machines pyprobe is measured on), and closes that overlap wait for the same
+/// one: a session with an entry, a return and a code-object probe detached in about one grace period rather than three.
+/// Links of other kinds (a 3.11 gate raised) keep their place: what is closed before or after them still is.
 /// </summary>
 public static class LinkCloser
 {
@@ -16,8 +16,8 @@ public static class LinkCloser
         for (var first = 0; first < links.Count;)
         {
             var end = first + 1;
-            if (links[first] is IUprobeLink)
-                while (end < links.Count && links[end] is IUprobeLink) end++;
+            if (links[first] is IClosesAlongside)
+                while (end < links.Count && links[end] is IClosesAlongside) end++;
             CloseTogether(links, first, end);
             first = end;
         }
