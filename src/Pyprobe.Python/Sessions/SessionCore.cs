@@ -170,11 +170,7 @@ public sealed class SessionCore : IDisposable
     /// </summary>
     public void AttachForProcess(int pid, Action attach)
     {
-        if (_processLinks.Remove(pid, out var old))
-        {
-            LinkCloser.CloseInOrder(old);
-            foreach (var link in old) _links.Remove(link);
-        }
+        if (_processLinks.Remove(pid, out var old)) Release(old);
         var start = _links.Count;
         attach();
         if (_links.Count > start) _processLinks[pid] = _links.GetRange(start, _links.Count - start);
@@ -198,10 +194,16 @@ public sealed class SessionCore : IDisposable
         foreach (var (pid, links) in _processLinks.ToList())
         {
             if (alive(pid)) continue;
-            LinkCloser.CloseInOrder(links);
-            foreach (var link in links) _links.Remove(link);
+            Release(links);
             _processLinks.Remove(pid);
         }
+    }
+
+    /// <summary>Closes one process's links (<see cref="AttachForProcess"/>) and forgets them.</summary>
+    private void Release(List<IDisposable> links)
+    {
+        LinkCloser.CloseInOrder(links);
+        foreach (var link in links) _links.Remove(link);
     }
 
     /// <summary>Detaches every probe now while keeping the maps (and the ring) readable.</summary>

@@ -19,7 +19,7 @@ public sealed class ElfImage
     // for that was a large part of attaching. The full list is only for the few who enumerate symbols.
     private readonly Lazy<IReadOnlyList<ElfSymbol>> _symbols;
     private readonly Lazy<ElfSymbolIndex> _symbolIndex;
-    private readonly Lazy<bool> _looksUpWithoutIndex;
+    private readonly Lazy<ElfGnuHash?> _dynamicHash;
     // Set when the image was opened from memory (OpenInMemory): reads come from here, not Path.
     private readonly byte[]? _memory;
     // Otherwise reads come from the file, mapped once (ElfFileView).
@@ -38,8 +38,8 @@ public sealed class ElfImage
         Sections = headers.Sections;
         _links = headers.Links;
         _symbols = new(() => ElfSymbolReader.Read(this, _links));
-        _symbolIndex = new(() => ElfSymbolIndex.Build(this, _links));
-        _looksUpWithoutIndex = new(() => ElfSymbolIndex.LooksUpWithoutIndex(this, _links));
+        _dynamicHash = new(() => ElfSymbolIndex.DynamicHash(this, _links));
+        _symbolIndex = new(() => ElfSymbolIndex.Build(this, _links, _dynamicHash.Value));
     }
 
     public string Path { get; }
@@ -217,7 +217,7 @@ public sealed class ElfImage
     public bool MayDefineSymbol(string name)
     {
         // Where a lookup needs no index (or it is built), the lookup itself is the cheaper answer.
-        if (_symbolIndex.IsValueCreated || _looksUpWithoutIndex.Value) return FindSymbols(name).Count > 0;
+        if (_symbolIndex.IsValueCreated || _dynamicHash.Value is not null) return FindSymbols(name).Count > 0;
         var needle = new byte[name.Length + 2];
         System.Text.Encoding.ASCII.GetBytes(name, needle.AsSpan(1));
         foreach (var table in new[] { ".dynstr", ".strtab" })

@@ -52,34 +52,29 @@ internal sealed class ElfSymbolIndex
     }
 
     /// <summary>Reads both tables' entries and names (each with the string table its sh_link names) and indexes them.</summary>
-    /// <remarks>
-    /// A file whose only table is .dynsym (a distribution's stripped interpreter) is not indexed when it has a GNU hash
-    /// table: building the index read and hashed all of its names, ~1 ms of every attach to a Debian Python, for the
-    /// dozen a launch looks up.
-    /// </remarks>
-    public static ElfSymbolIndex Build(ElfImage elf, IReadOnlyList<uint> links)
+    /// <param name="dynamicHash">The file's <see cref="DynamicHash"/>: where there is one, lookups go through it and nothing is indexed.</param>
+    public static ElfSymbolIndex Build(ElfImage elf, IReadOnlyList<uint> links, ElfGnuHash? dynamicHash)
     {
         var tables = new List<Table>();
         var ordinal = 0;
-        var indexes = new List<int>();
         foreach (var (index, kind) in ElfSymbolReader.Tables(elf, links))
         {
             var table = new Table(elf.Sections[index], elf.Sections[(int)links[index]], kind, ordinal);
             tables.Add(table);
-            indexes.Add(index);
             ordinal += table.Count;
         }
-        var dynamicHash = tables is [{ Kind: ElfSymbolTableKind.Dynsym } only] ? ElfGnuHash.For(elf, links, indexes[0], only.Count) : null;
         return new ElfSymbolIndex(elf, [.. tables], dynamicHash);
     }
 
-    /// <summary>Whether <see cref="Find"/> is a few reads without an index to build (see <see cref="Build"/>).</summary>
-    public static bool LooksUpWithoutIndex(ElfImage elf, IReadOnlyList<uint> links)
-    {
-        var tables = ElfSymbolReader.Tables(elf, links).ToList();
-        return tables is [{ Kind: ElfSymbolTableKind.Dynsym } only] &&
-            ElfGnuHash.For(elf, links, only.Index, (int)(elf.Sections[only.Index].Size / ElfSymbolReader.EntrySize)) is not null;
-    }
+    /// <summary>
+    /// The GNU hash table of a file whose only symbol table is .dynsym (a distribution's stripped interpreter), or null:
+    /// indexing such a file read and hashed all of its names, ~1 ms of every attach to a Debian Python, for the dozen a
+    /// launch looks up; through its hash table a lookup is a few reads.
+    /// </summary>
+    public static ElfGnuHash? DynamicHash(ElfImage elf, IReadOnlyList<uint> links) =>
+        ElfSymbolReader.Tables(elf, links).ToList() is [{ Kind: ElfSymbolTableKind.Dynsym } only]
+            ? ElfGnuHash.For(elf, links, only.Index, (int)(elf.Sections[only.Index].Size / ElfSymbolReader.EntrySize))
+            : null;
 
     /// <summary>Every symbol named exactly <paramref name="name"/>, .symtab's before .dynsym's, each table in file order.</summary>
     public IReadOnlyList<ElfSymbol> Find(string name)
