@@ -66,10 +66,11 @@ public sealed class ProcessFollower : IDisposable
         var owned = new OwnedResources();
         try
         {
-            var followed = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Followed, 4096)));
-            var armed = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Armed, 1024)));
-            var forked = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Forked, 4096)));
-            var ring = owned.Add(BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, 64 << 10)));
+            var size = followForks ? FollowingATree : FollowingOneProcess;
+            var followed = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Followed, size.Followed)));
+            var armed = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Armed, size.Armed)));
+            var forked = owned.Add(BpfMap.Create(PidSet(FollowerPrograms.Forked, size.Forked)));
+            var ring = owned.Add(BpfMap.Create(MapSpec.RingBuffer(FollowerPrograms.Ring, size.RingBytes)));
             var fds = new Dictionary<string, int>
             {
                 [FollowerPrograms.Followed] = followed.Fd.Value,
@@ -94,6 +95,19 @@ public sealed class ProcessFollower : IDisposable
             throw;
         }
     }
+
+    /// <summary>How many processes the sets hold and the stops' ring bytes.</summary>
+    private readonly record struct Capacity(uint Followed, uint Armed, uint Forked, uint RingBytes);
+
+    /// <summary>A command and everything it starts.</summary>
+    private static readonly Capacity FollowingATree = new(4096, 1024, 4096, 64 << 10);
+
+    /// <summary>
+    /// One running process's new programs (<c>-p</c>): without the fork program nothing adds to the sets but pyprobe (the
+    /// one pid), and the process waits, stopped, for each stop to be read. A hash's buckets are made for its most entries
+    /// (16 bytes each, vmalloc'd past 32 KB): the tree's sizes cost a launch ~0.3-0.6 ms more here.
+    /// </summary>
+    private static readonly Capacity FollowingOneProcess = new(16, 16, 16, 4096);
 
     /// <summary>
     /// A set of pids the programs fill. Growing where the kernel allows it (6.1+): a preallocated hash writes all its
