@@ -18,8 +18,10 @@ public static unsafe class KernelFeatures
 
     private static readonly Lazy<(bool Works, bool PidFilterFix)> UprobeMultiLazy = new(ProbeUprobeMulti);
     private static readonly Lazy<bool> PerfEventLinkLazy = new(ProbePerfEventLink);
-    private static readonly Lazy<bool> BpfLoopLazy = new(ProbeBpfLoop);
-    private static readonly Lazy<bool> GrowingMapsLazy = new(ProbeGrowingMaps);
+    // Both in one program first (a kernel new enough for one has the other): one load instead of two where it loads.
+    private static readonly Lazy<bool> BpfLoopAndGrowingMapsLazy = new(() => ProbeGrowingMaps(withBpfLoop: true));
+    private static readonly Lazy<bool> BpfLoopLazy = new(() => BpfLoopAndGrowingMapsLazy.Value || ProbeBpfLoop());
+    private static readonly Lazy<bool> GrowingMapsLazy = new(() => BpfLoopAndGrowingMapsLazy.Value || ProbeGrowingMaps(withBpfLoop: false));
     // uprobe_multi first: where it works (the usual case) the perf-link probe is not loaded at all.
     private static readonly Lazy<bool> CookieLazy = new(() => HasUprobeMulti || PerfEventLinkLazy.Value);
 
@@ -70,8 +72,10 @@ public static unsafe class KernelFeatures
     /// Asks every question an attach will ask (each answer is kept), so that a thread with time to spare can answer them
     /// before the attaching thread needs them: each probe loads a program (0.1-0.4 ms).
     /// </summary>
-    public static void ProbeAhead()
+    /// <param name="keepEmptyUprobeMultiProgram">Keep the empty uprobe_multi program the first probe loads, for <see cref="TakeEmptyUprobeMultiProgram"/>.</param>
+    public static void ProbeAhead(bool keepEmptyUprobeMultiProgram = false)
     {
+        _keepEmptyUprobeMulti = keepEmptyUprobeMultiProgram;
         _ = PreferredAttachMode;
         _ = HasAttachCookie;
         _ = HasCpuQueues;
@@ -95,11 +99,23 @@ public static unsafe class KernelFeatures
     /// </summary>
     private static (bool, bool) ProbeUprobeMulti()
     {
-        using var program = TryLoadTrivial(AttachType.TraceUprobeMulti);
+        var program = TryLoadTrivial(AttachType.TraceUprobeMulti);
         if (program is null) return (false, false);
         var works = LinkUprobeMulti(program, pid: 0) == (int)Errno.EBADF;
-        return (works, works && LinkUprobeMulti(program, pid: -1) == (int)Errno.EINVAL);
+        var answer = (works, works && LinkUprobeMulti(program, pid: -1) == (int)Errno.EINVAL);
+        if (works && _keepEmptyUprobeMulti) _emptyUprobeMulti = program;
+        else program.Dispose();
+        return answer;
     }
+
+    private static volatile bool _keepEmptyUprobeMulti;
+    private static BpfProgram? _emptyUprobeMulti;
+
+    /// <summary>
+    /// The empty uprobe_multi program the feature probe loaded when <see cref="ProbeAhead"/> was asked to keep it, once
+    /// (the caller disposes it); else null. The uprobe warm-up registers it rather than load the same two instructions again.
+    /// </summary>
+    internal static BpfProgram? TakeEmptyUprobeMultiProgram() => Interlocked.Exchange(ref _emptyUprobeMulti, null);
 
     private static int LinkUprobeMulti(BpfProgram program, int pid)
     {
@@ -138,7 +154,7 @@ public static unsafe class KernelFeatures
     }
 
     /// <summary>bpf_loop(1, callback that returns 1, NULL, 0), loaded: only a kernel that has the helper accepts it.</summary>
-    private static bool ProbeBpfLoop()
+    internal static bool ProbeBpfLoop()
     {
         var code = new Asm.InstructionBuilder()
             .Mov64(Asm.Register.R1, 1)
@@ -152,19 +168,30 @@ public static unsafe class KernelFeatures
         return KprobeLoads(code);
     }
 
-    /// <summary>A kprobe program that looks a key up in a hash made with BPF_F_NO_PREALLOC, loaded: refused where tracing programs need preallocated hashes.</summary>
-    private static bool ProbeGrowingMaps()
+    /// <summary>
+    /// A kprobe program that looks a key up in a hash made with BPF_F_NO_PREALLOC, loaded: refused where tracing programs
+    /// need preallocated hashes. <paramref name="withBpfLoop"/>: it also calls bpf_loop as <see cref="ProbeBpfLoop"/> does,
+    /// so that loading answers both questions (and failing, neither).
+    /// </summary>
+    internal static bool ProbeGrowingMaps(bool withBpfLoop)
     {
         try
         {
             using var map = BpfMap.Create(MapSpec.GrowingHash("pyprobe_feature", 4, 8, 1));
-            return KprobeLoads(new Asm.InstructionBuilder()
+            var code = new Asm.InstructionBuilder()
                 .StoreImm(Asm.MemorySize.Word, Asm.Register.FramePointer, -4, 0)
                 .LoadMapFd(Asm.Register.R1, map.Fd.Value)
                 .Mov64(Asm.Register.R2, Asm.Register.FramePointer).Add64(Asm.Register.R2, -4)
-                .Call(Asm.HelperFunction.MapLookupElem)
-                .Mov64(Asm.Register.R0, 0)
-                .Exit());
+                .Call(Asm.HelperFunction.MapLookupElem);
+            if (withBpfLoop)
+                code.Mov64(Asm.Register.R1, 1)
+                    .LoadFunction(Asm.Register.R2, "callback")
+                    .Mov64(Asm.Register.R3, 0)
+                    .Mov64(Asm.Register.R4, 0)
+                    .Call(Asm.HelperFunction.Loop);
+            code.Mov64(Asm.Register.R0, 0).Exit();
+            if (withBpfLoop) code.Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
+            return KprobeLoads(code);
         }
         catch (SyscallException)
         {

@@ -44,7 +44,7 @@ public static class UprobeRegistrationWarmup
     {
         try
         {
-            KernelFeatures.ProbeAhead();
+            KernelFeatures.ProbeAhead(keepEmptyUprobeMultiProgram: true);
         }
         catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
         {
@@ -62,7 +62,8 @@ public static class UprobeRegistrationWarmup
             memfd = LibC.MemfdCreate("pyprobe-uprobe-warmup", LibC.MfdCloexec);
             // A uprobe's offset must lie inside the file.
             if (memfd < 0 || LibC.Ftruncate(memfd, 4096) != 0) return false;
-            using var program = BpfProgram.Load(new ProgramSpec(ProgramName, ProgramType.Kprobe, KernelFeatures.ReturnZero, AttachType.TraceUprobeMulti));
+            using var program = KernelFeatures.TakeEmptyUprobeMultiProgram()
+                ?? BpfProgram.Load(new ProgramSpec(ProgramName, ProgramType.Kprobe, KernelFeatures.ReturnZero, AttachType.TraceUprobeMulti));
             using var link = UprobeMultiLink.Attach(program, $"/proc/self/fd/{memfd}", [new UprobeSite(0)], Environment.ProcessId);
             return true;
         }

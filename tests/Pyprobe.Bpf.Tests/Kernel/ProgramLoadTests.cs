@@ -51,6 +51,18 @@ public class ProgramLoadTests
         Assert.True(KernelFeatures.HasUprobeMultiPidFilterFix, KernelFeatures.Describe());
         Assert.True(KernelFeatures.HasPerfEventLink, KernelFeatures.Describe());
         Assert.True(KernelFeatures.HasRefCtrOffset, KernelFeatures.Describe());
+        Assert.True(KernelFeatures.HasBpfLoop, KernelFeatures.Describe());
+        Assert.True(KernelFeatures.HasGrowingMaps, KernelFeatures.Describe());
         Assert.False(MemlockLimit.RemoveIfNeeded());
+    }
+
+    [Fact]
+    public void TheCombinedProbeAnswersAsTheTwoAloneDo()
+    {
+        KernelRequirement.EnsureRoot();
+        // bpf_loop and growing hashes are asked with one program first; each alone must load here too (6.18 has both).
+        Assert.True(KernelFeatures.ProbeGrowingMaps(withBpfLoop: true));
+        Assert.True(KernelFeatures.ProbeGrowingMaps(withBpfLoop: false));
+        Assert.True(KernelFeatures.ProbeBpfLoop());
     }
 }
