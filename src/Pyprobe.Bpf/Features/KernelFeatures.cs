@@ -154,19 +154,18 @@ public static unsafe class KernelFeatures
     }
 
     /// <summary>bpf_loop(1, callback that returns 1, NULL, 0), loaded: only a kernel that has the helper accepts it.</summary>
-    internal static bool ProbeBpfLoop()
-    {
-        var code = new Asm.InstructionBuilder()
-            .Mov64(Asm.Register.R1, 1)
-            .LoadFunction(Asm.Register.R2, "callback")
-            .Mov64(Asm.Register.R3, 0)
-            .Mov64(Asm.Register.R4, 0)
-            .Call(Asm.HelperFunction.Loop)
-            .Mov64(Asm.Register.R0, 0)
-            .Exit()
-            .Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
-        return KprobeLoads(code);
-    }
+    internal static bool ProbeBpfLoop() => KprobeLoads(LoopOnceAndExit(new Asm.InstructionBuilder()));
+
+    /// <summary>Ends <paramref name="code"/> with bpf_loop(1, callback that returns 1, NULL, 0) and a return of 0.</summary>
+    private static Asm.InstructionBuilder LoopOnceAndExit(Asm.InstructionBuilder code) => code
+        .Mov64(Asm.Register.R1, 1)
+        .LoadFunction(Asm.Register.R2, "callback")
+        .Mov64(Asm.Register.R3, 0)
+        .Mov64(Asm.Register.R4, 0)
+        .Call(Asm.HelperFunction.Loop)
+        .Mov64(Asm.Register.R0, 0)
+        .Exit()
+        .Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
 
     /// <summary>
     /// A kprobe program that looks a key up in a hash made with BPF_F_NO_PREALLOC, loaded: refused where tracing programs
@@ -183,15 +182,7 @@ public static unsafe class KernelFeatures
                 .LoadMapFd(Asm.Register.R1, map.Fd.Value)
                 .Mov64(Asm.Register.R2, Asm.Register.FramePointer).Add64(Asm.Register.R2, -4)
                 .Call(Asm.HelperFunction.MapLookupElem);
-            if (withBpfLoop)
-                code.Mov64(Asm.Register.R1, 1)
-                    .LoadFunction(Asm.Register.R2, "callback")
-                    .Mov64(Asm.Register.R3, 0)
-                    .Mov64(Asm.Register.R4, 0)
-                    .Call(Asm.HelperFunction.Loop);
-            code.Mov64(Asm.Register.R0, 0).Exit();
-            if (withBpfLoop) code.Subprogram("callback", c => c.Mov64(Asm.Register.R0, 1).Exit());
-            return KprobeLoads(code);
+            return KprobeLoads(withBpfLoop ? LoopOnceAndExit(code) : code.Mov64(Asm.Register.R0, 0).Exit());
         }
         catch (SyscallException)
         {
