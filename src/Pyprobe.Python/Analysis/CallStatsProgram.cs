@@ -498,26 +498,7 @@ public static class CallStatsProgram
                 .StoreMem(MemorySize.DoubleWord, stats, MaxOffset, Register.R1)
                 .Label("max_done");
 
-            // Histogram bucket: floor(log2(d)) by an unrolled binary search (R2), then 2 more bits for the sub-bucket.
-            code.Mov64(Register.R3, Register.R1).Mov64(Register.R2, 0);
-            foreach (var step in new[] { 32, 16, 8, 4, 2, 1 })
-            {
-                code.Mov64(Register.R4, Register.R3).Rsh64(Register.R4, step)
-                    .JumpIf(JumpCondition.Equal, Register.R4, 0, $"log{step}")
-                    .Mov64(Register.R3, Register.R4).Add64(Register.R2, step)
-                    .Label($"log{step}");
-            }
-            code.Mov64(Register.R3, Register.R1)
-                .JumpIf(JumpCondition.Less, Register.R1, 4, "bucket_ready")
-                .Mov64(Register.R3, BucketCount - 1)
-                .JumpIf(JumpCondition.Greater, Register.R2, HighestExponent, "bucket_ready")
-                .Mov64(Register.R4, Register.R2).Sub64(Register.R4, SubBucketsLog2)
-                .Mov64(Register.R3, Register.R1).Rsh64(Register.R3, Register.R4).And64(Register.R3, 3)
-                .Lsh64(Register.R2, 2).Sub64(Register.R2, 4).Add64(Register.R3, Register.R2)
-                .Label("bucket_ready")
-                .JumpIf(JumpCondition.LessOrEqual, Register.R3, BucketCount - 1, "bucket_bounded")
-                .Mov64(Register.R3, BucketCount - 1)
-                .Label("bucket_bounded")
+            HistogramBucketCode.Emit(code)
                 .Lsh64(Register.R3, 3)
                 .Add64(stats, Register.R3)
                 .Mov64(Register.R1, 1)
