@@ -10,7 +10,10 @@ namespace Pyprobe.Python.Analysis;
 /// <param name="EntryGate">On 3.11, raise the line semaphore so function__entry fires (about 10x slower on call-heavy code); without it calls are counted from returns, untimed.</param>
 /// <param name="AttachMode">Force an attach path; null picks the best this kernel offers.</param>
 /// <param name="MaxFrames">Frames kept per thread in the kernel; deeper calls are counted without a time.</param>
-/// <param name="MaxFunctions">Distinct (process, function, first line) entries the kernel can hold.</param>
+/// <param name="MaxFunctions">Distinct (process, function, first line) entries the kernel can hold; null: 16,384 for each
+/// running process named, up to 65,536, which a command started held (its Pythons come later) and a binary's every process
+/// get (see <see cref="CallStatsSession.FunctionCapacity"/>). Calls of a function the table has no room for still count
+/// exactly: they travel to user space with its names.</param>
 /// <param name="MaxThreads">Thread stacks kept at once (<see cref="PerThreadMaps"/>: a thread's goes when it exits; where the kernel has only LRU maps, the least recently used is recycled).</param>
 /// <param name="RingBufferBytes">Ring for name records: a power of two, a multiple of the page size.</param>
 /// <param name="AllowHookWrite">Let pyprobe set the eval-frame hook of 3.11+ targets (see <see cref="FunctionEventSource.ForCalls"/>).</param>
@@ -19,7 +22,7 @@ public sealed record CallStatsOptions(
     bool EntryGate = true,
     UprobeAttachMode? AttachMode = null,
     int MaxFrames = DefaultMaxFrames,
-    uint MaxFunctions = 65536,
+    uint? MaxFunctions = null,
     uint MaxThreads = 4096,
     uint RingBufferBytes = 1 << 20,
     bool AllowHookWrite = true,
@@ -89,6 +92,18 @@ public sealed class CallStatsSession : ILiveSession
     /// <summary>Name records the kernel could not send because the ring was full (summed over CPUs).</summary>
     public ulong LostNameRecords => Counter(LostNamesCounter);
 
+    /// <summary>
+    /// The function table's size. A hash's buckets are made for its most entries when it is made (16 bytes each, even
+    /// without preallocation; vmalloc'd and written then): 65,536 entries cost a launch ~3 ms here, 16,384 a quarter of it.
+    /// </summary>
+    public static uint FunctionCapacity(CallStatsOptions options, IReadOnlyList<TraceTarget> targets)
+    {
+        const int PerProcess = 16384, Most = 65536;
+        if (options.MaxFunctions is { } asked) return asked;
+        if (options.TargetsHeld || targets.Any(t => t.AllProcesses)) return Most;
+        return (uint)Math.Min(Most, PerProcess * Math.Max(1, targets.Sum(t => t.Pids.Count)));
+    }
+
     public static CallStatsSession Attach(IReadOnlyList<TraceTarget> targets, CallStatsOptions? options = null)
     {
         options ??= new CallStatsOptions();
@@ -100,7 +115,7 @@ public sealed class CallStatsSession : ILiveSession
         {
             var ring = core.OpenRing("pyprobe_names", options.RingBufferBytes);
             // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front.
-            var stats = core.AddMap(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, options.MaxFunctions, Flags: 1));
+            var stats = core.AddMap(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, FunctionCapacity(options, targets), Flags: 1));
             var scratch = core.AddMap(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
             session = new CallStatsSession(core, options, ring, stats, scratch);
         }
