@@ -5,6 +5,8 @@ set -euo pipefail
 needed=()
 command -v readelf >/dev/null || needed+=(binutils)
 command -v gcc >/dev/null || needed+=(gcc)
+# The NativeAOT link is static (docs/facts.md, "a static binary"): the C library's archives (libc.a, libm.a, librt.a, libdl.a).
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || needed+=(systemtap-sdt-dev)
 command -v tmux >/dev/null || needed+=(tmux)
 command -v dpkg-deb >/dev/null || needed+=(dpkg)
