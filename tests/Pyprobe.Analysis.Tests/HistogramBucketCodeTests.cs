@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
+using Pyprobe.Bpf.Tests.Kernel;
 using Pyprobe.Python.Analysis;
 
 namespace Pyprobe.Analysis.Tests;
@@ -13,13 +13,8 @@ namespace Pyprobe.Analysis.Tests;
 /// bucket's bounds, both sides of every power of two, the histogram's top and random durations, and must give
 /// <see cref="CallStatsLayout.BucketIndex"/> each time.
 /// </summary>
-public unsafe class HistogramBucketCodeTests
+public class HistogramBucketCodeTests
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
-
-    [DllImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static extern long Syscall(long number, long command, long attr, long size);
-
     [Fact]
     public void TheKernelFilesEveryDurationInTheBucketUserSpaceReads()
     {
@@ -34,7 +29,7 @@ public unsafe class HistogramBucketCodeTests
             .StoreMem(MemorySize.DoubleWord, Register.R2, 0, Register.R3)
             .Mov64(Register.R0, 2)
             .Exit();
-        using var program = BpfProgram.Load(new ProgramSpec("t_bucket", (ProgramType)ProgTypeXdp, code.Assemble().Bytecode));
+        using var program = BpfProgram.Load(new ProgramSpec("t_bucket", XdpTestRun.Type, code.Assemble().Bytecode));
 
         var durations = new List<ulong> { 0, ulong.MaxValue, ulong.MaxValue - 1 };
         for (ulong d = 0; d < 300; d++) durations.Add(d);
@@ -57,17 +52,7 @@ public unsafe class HistogramBucketCodeTests
         var value = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(value, duration);
         input.Update(new byte[4], value);
-        var packet = new byte[64];
-        fixed (byte* bytes = packet)
-        {
-            var attr = stackalloc byte[80];
-            new Span<byte>(attr, 80).Clear();
-            *(uint*)attr = (uint)program.Fd.Value;
-            *(uint*)(attr + 8) = (uint)packet.Length;
-            *(ulong*)(attr + 16) = (ulong)bytes;
-            *(uint*)(attr + 32) = 1;
-            Assert.True(Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80) >= 0, "BPF_PROG_TEST_RUN failed");
-        }
+        XdpTestRun.Run(program.Fd.Value);
         var result = new byte[8];
         Assert.True(output.TryLookup(new byte[4], result));
         return BinaryPrimitives.ReadUInt64LittleEndian(result);

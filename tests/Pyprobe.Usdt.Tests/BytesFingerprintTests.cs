@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using Pyprobe.Bpf.Asm;
 using Pyprobe.Bpf.Maps;
 using Pyprobe.Bpf.Programs;
-using System.Runtime.InteropServices;
+using Pyprobe.Bpf.Tests.Kernel;
 using Pyprobe.Usdt.CodeGen;
 
 namespace Pyprobe.Usdt.Tests;
@@ -13,13 +13,9 @@ namespace Pyprobe.Usdt.Tests;
 /// and position, equal to the hash written out here, and both give none where a word would read past the buffer.
 /// Each program runs in the kernel through BPF_PROG_TEST_RUN over a buffer in an array map.
 /// </summary>
-public unsafe class BytesFingerprintTests
+public class BytesFingerprintTests
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
     private const int Limit = 640;
-
-    [DllImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static extern long Syscall(long number, long command, long attr, long size);
 
     [Fact]
     public void LoopAndUnrolledFormsGiveTheSameFingerprints()
@@ -79,7 +75,7 @@ public unsafe class BytesFingerprintTests
             .StoreMem(MemorySize.DoubleWord, Register.R2, 0, Register.R1)
             .Mov64(Register.R0, 2)
             .Exit();
-        return BpfProgram.Load(new ProgramSpec("t_fp", (ProgramType)ProgTypeXdp, code.Assemble().Bytecode));
+        return BpfProgram.Load(new ProgramSpec("t_fp", XdpTestRun.Type, code.Assemble().Bytecode));
     }
 
     private static ulong Run(BpfProgram program, BpfMap input, BpfMap output, int start, int length)
@@ -88,17 +84,7 @@ public unsafe class BytesFingerprintTests
         BinaryPrimitives.WriteInt64LittleEndian(parameters, start);
         BinaryPrimitives.WriteInt64LittleEndian(parameters.AsSpan(8), length);
         input.Update(new byte[4], parameters);
-        var packet = new byte[64];
-        fixed (byte* bytes = packet)
-        {
-            var attr = stackalloc byte[80];
-            new Span<byte>(attr, 80).Clear();
-            *(uint*)attr = (uint)program.Fd.Value;
-            *(uint*)(attr + 8) = (uint)packet.Length;
-            *(ulong*)(attr + 16) = (ulong)bytes;
-            *(uint*)(attr + 32) = 1;
-            Assert.True(Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80) >= 0, "BPF_PROG_TEST_RUN failed");
-        }
+        XdpTestRun.Run(program.Fd.Value);
         var result = new byte[8];
         Assert.True(output.TryLookup(new byte[4], result));
         return BinaryPrimitives.ReadUInt64LittleEndian(result);

@@ -15,7 +15,6 @@ namespace Pyprobe.Bpf.Tests.Kernel;
 /// </summary>
 public unsafe class BpfLoopTests
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
 
     [Fact]
     public void TheCallbackRunsOncePerRound()
@@ -49,18 +48,8 @@ public unsafe class BpfLoopTests
         Assert.Equal((0u, FunctionBtf.ProgramFunction), (BinaryPrimitives.ReadUInt32LittleEndian(records), BinaryPrimitives.ReadUInt32LittleEndian(records.AsSpan(4))));
         Assert.Equal(FunctionBtf.CallbackFunction, BinaryPrimitives.ReadUInt32LittleEndian(records.AsSpan(12)));
 
-        using var program = BpfProgram.Load(new ProgramSpec("t_loop", (ProgramType)ProgTypeXdp, bytecode));
-        var packet = new byte[64];
-        fixed (byte* data = packet)
-        {
-            var attr = stackalloc byte[80];
-            new Span<byte>(attr, 80).Clear();
-            *(uint*)attr = (uint)program.Fd.Value;
-            *(uint*)(attr + 8) = (uint)packet.Length;
-            *(ulong*)(attr + 16) = (ulong)data;
-            *(uint*)(attr + 32) = 1;
-            Assert.True(LibC.Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80) >= 0, "BPF_PROG_TEST_RUN failed");
-        }
+        using var program = BpfProgram.Load(new ProgramSpec("t_loop", XdpTestRun.Type, bytecode));
+        XdpTestRun.Run(program.Fd.Value);
         var total = new byte[8];
         Assert.True(result.TryLookup(new byte[4], total));
         Assert.Equal(4950UL, BinaryPrimitives.ReadUInt64LittleEndian(total));

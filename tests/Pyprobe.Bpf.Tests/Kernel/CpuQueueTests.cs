@@ -18,7 +18,6 @@ namespace Pyprobe.Bpf.Tests.Kernel;
 /// </summary>
 public unsafe class CpuQueueTests : IDisposable
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
     private const int RecordOffset = 16, FixedBytes = 16, MaxTail = 22;
     private static readonly CpuQueueLayout Layout = new(64 << 10, FixedBytes + MaxTail);
     private static readonly int WorkOffset = RecordOffset + 64;
@@ -26,9 +25,6 @@ public unsafe class CpuQueueTests : IDisposable
     private readonly BpfMap _queues, _doorbell, _scratch, _counter;
     private readonly BpfProgram _program;
     private readonly CpuQueueReader _reader;
-
-    [DllImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static extern long Syscall(long number, long command, long attr, long size);
 
     [DllImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
     private static extern int SchedSetAffinity(int pid, nint size, ulong* mask);
@@ -63,24 +59,11 @@ public unsafe class CpuQueueTests : IDisposable
         CpuQueueOutput.Emit(code, "queues", "ring", Layout, scratch, RecordOffset, tail, FixedBytes, scratch, 8, wakeupThreshold: 16 << 10, WorkOffset);
         code.Mov64(Register.R0, 2).Exit();
         var program = code.Assemble().BindMaps(new Dictionary<string, int> { ["queues"] = _queues.Fd.Value, ["ring"] = _doorbell.Fd.Value });
-        return BpfProgram.Load(new ProgramSpec("t_queue", (ProgramType)ProgTypeXdp, program.Bytecode));
+        return BpfProgram.Load(new ProgramSpec("t_queue", XdpTestRun.Type, program.Bytecode));
     }
 
     /// <summary>Runs the program <paramref name="times"/> times on the calling thread's CPU.</summary>
-    private void Send(int times)
-    {
-        var packet = new byte[64];
-        fixed (byte* bytes = packet)
-        {
-            var attr = stackalloc byte[80];
-            new Span<byte>(attr, 80).Clear();
-            *(uint*)attr = (uint)_program.Fd.Value;
-            *(uint*)(attr + 8) = (uint)packet.Length;
-            *(ulong*)(attr + 16) = (ulong)bytes;
-            *(uint*)(attr + 32) = (uint)times;
-            Assert.True(Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80) >= 0, "BPF_PROG_TEST_RUN failed");
-        }
-    }
+    private void Send(int times) => XdpTestRun.Run(_program.Fd.Value, (uint)times);
 
     private ulong Lost()
     {

@@ -14,7 +14,6 @@ namespace Pyprobe.Bpf.Tests.Kernel;
 /// </summary>
 public unsafe class RingWakeupTests
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
     private const int HitsOffset = 0, LostOffset = 8, RecordOffset = 16, RecordBytes = 16;
 
     [Theory]
@@ -34,7 +33,7 @@ public unsafe class RingWakeupTests
         RingOutput.Emit(code, "ring", Register.R6, RecordOffset, null, RecordBytes, Register.R6, LostOffset, threshold,
             checkEvery > 0 ? new WakeupCheckCounter(Register.R6, HitsOffset, checkEvery) : null);
         var bytecode = code.Mov64(Register.R0, 2).Exit().Assemble().BindMaps(new Dictionary<string, int> { ["ring"] = ring.Fd.Value });
-        using var program = BpfProgram.Load(new ProgramSpec("t_wake", (ProgramType)ProgTypeXdp, bytecode.Bytecode));
+        using var program = BpfProgram.Load(new ProgramSpec("t_wake", XdpTestRun.Type, bytecode.Bytecode));
         using var reader = new RingBufferReader(ring);
         using var waiter = new WakeupPoller(ring.Fd);
 
@@ -129,7 +128,7 @@ public unsafe class RingWakeupTests
         MapLookup.Increment(code, Register.R6, HitsOffset);
         RingOutput.Emit(code, "ring", Register.R6, RecordOffset, null, RecordBytes, Register.R6, LostOffset, threshold);
         var bytecode = code.Mov64(Register.R0, 2).Exit().Assemble().BindMaps(new Dictionary<string, int> { ["ring"] = ring.Fd.Value });
-        return BpfProgram.Load(new ProgramSpec("t_batch", (ProgramType)ProgTypeXdp, bytecode.Bytecode));
+        return BpfProgram.Load(new ProgramSpec("t_batch", XdpTestRun.Type, bytecode.Bytecode));
     }
 
     [Fact]
@@ -139,16 +138,5 @@ public unsafe class RingWakeupTests
         Assert.Throws<ArgumentOutOfRangeException>(() => RingOutput.EmitWakeupFlags(code, "ring", 1, new WakeupCheckCounter(Register.R6, 0, 6)));
     }
 
-    private static void Run(int programFd, uint repeat = 1)
-    {
-        var packet = stackalloc byte[64];
-        var attr = stackalloc byte[80];
-        new Span<byte>(attr, 80).Clear();
-        *(uint*)attr = (uint)programFd;
-        *(uint*)(attr + 8) = 64;
-        *(ulong*)(attr + 16) = (ulong)packet;
-        *(uint*)(attr + 32) = repeat;
-        var r = LibC.Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80);
-        Assert.True(r >= 0, $"BPF_PROG_TEST_RUN failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-    }
+    private static void Run(int programFd, uint repeat = 1) => XdpTestRun.Run(programFd, repeat);
 }

@@ -14,7 +14,6 @@ namespace Pyprobe.Bpf.Tests.Kernel;
 /// </summary>
 public unsafe class RingWindowTests
 {
-    private const int ProgTypeXdp = 6, BpfProgTestRun = 10;
 
     /// <param name="ringBytes">Twice the window (the window moves), or a ring smaller than one window (it is mapped whole and
     /// wrapping records need the second mapping of the data).</param>
@@ -49,16 +48,15 @@ public unsafe class RingWindowTests
             .Mov64(Register.R0, 2)
             .Exit()
             .Assemble();
-        using var program = BpfProgram.Load(new ProgramSpec("t_winfill", (ProgramType)ProgTypeXdp, code.Bytecode));
+        using var program = BpfProgram.Load(new ProgramSpec("t_winfill", XdpTestRun.Type, code.Bytecode));
         using var reader = new RingBufferReader(ring);
 
         const int batches = 10;
         ulong expected = 1;
         var bad = 0;
-        var packet = new byte[64];
         for (var b = 0; b < batches; b++)
         {
-            fixed (byte* data = packet) TestRun(program.Fd.Value, data, packet.Length, (uint)perBatch);
+            XdpTestRun.Run(program.Fd.Value, (uint)perBatch);
             var delivered = reader.Drain(record =>
             {
                 if (record.Length != recordBytes || BinaryPrimitives.ReadUInt64LittleEndian(record) != expected
@@ -69,17 +67,5 @@ public unsafe class RingWindowTests
         }
         Assert.Equal(0, bad);
         Assert.Equal((ulong)(batches * perBatch + 1), expected);
-    }
-
-    private static void TestRun(int programFd, byte* data, int length, uint repeat)
-    {
-        var attr = stackalloc byte[80];
-        new Span<byte>(attr, 80).Clear();
-        *(uint*)attr = (uint)programFd;
-        *(uint*)(attr + 8) = (uint)length;
-        *(ulong*)(attr + 16) = (ulong)data;
-        *(uint*)(attr + 32) = repeat;
-        var r = LibC.Syscall(321 /* bpf, x86-64 */, BpfProgTestRun, (long)attr, 80);
-        Assert.True(r >= 0, $"BPF_PROG_TEST_RUN failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
 }
