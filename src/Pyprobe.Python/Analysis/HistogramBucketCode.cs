@@ -27,16 +27,18 @@ public static class HistogramBucketCode
             code.Rsh64(Register.R3, Register.R4).Add64(Register.R2, Register.R4);
         }
         // R2 = floor(log2(d)) for d > 0; then 2 more bits below the top one pick the sub-bucket.
+        var labels = code.Scope("bucket");
+        string ready = labels["ready"], bounded = labels["bounded"];
         return code.Mov64(Register.R3, Register.R1)
-            .JumpIf(JumpCondition.Less, Register.R1, 4, "bucket_ready")
+            .JumpIf(JumpCondition.Less, Register.R1, 4, ready)
             .Mov64(Register.R3, BucketCount - 1)
-            .JumpIf(JumpCondition.Greater, Register.R2, HighestExponent, "bucket_ready")
+            .JumpIf(JumpCondition.Greater, Register.R2, HighestExponent, ready)
             .Mov64(Register.R4, Register.R2).Sub64(Register.R4, SubBucketsLog2)
             .Mov64(Register.R3, Register.R1).Rsh64(Register.R3, Register.R4).And64(Register.R3, 3)
             .Lsh64(Register.R2, 2).Sub64(Register.R2, 4).Add64(Register.R3, Register.R2)
-            .Label("bucket_ready")
-            .JumpIf(JumpCondition.LessOrEqual, Register.R3, BucketCount - 1, "bucket_bounded")
+            .Label(ready)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R3, BucketCount - 1, bounded)
             .Mov64(Register.R3, BucketCount - 1)
-            .Label("bucket_bounded");
+            .Label(bounded);
     }
 }
