@@ -65,8 +65,12 @@ internal static class CliApp
         stdout ??= Console.Out;
         stderr ??= Console.Error;
         var words = CommandTail.Split(args);
-        if (AttachesUprobes(args, words)) UprobeRegistrationWarmup.Start();
-        LaunchPhases.Mark("uprobe warm-up thread started");
+        if (AttachesUprobes(args, words))
+        {
+            UprobeRegistrationWarmup.Start();
+            Commands.Trace.RecordMapAhead.StartFor(words);
+        }
+        LaunchPhases.Mark("launch threads started");
         try
         {
             var only = words.Length > 0 && Subcommands.Any(c => c.Name == words[0]) ? words[0] : null;
@@ -108,6 +112,10 @@ internal static class CliApp
         catch (Exception e)
         {
             return Fail(stderr, $"internal error ({e.GetType().Name}): {e.Message} (set PYPROBE_DEBUG=1 for details)", ExitCodes.Failure, e);
+        }
+        finally
+        {
+            Commands.Trace.RecordMapAhead.Discard();
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.Json;
 
@@ -57,6 +58,61 @@ public class TraceTests
         var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
         AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), "3.9", functionProbes: true, entries: true);
+    }
+
+    /// <summary>
+    /// The CPUs' queues are made while the command line is parsed, at the default size, unless it names a size: a run
+    /// that asks for a size must get that size, and a run that asks for none the default, each as the one mmapable
+    /// array among pyprobe's maps while attached, with the exact counts through it.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 8)]
+    [InlineData(2, 2)]
+    public void TheCpuQueuesHaveTheRingSizeAsked(int? askedMib, int expectedMib)
+    {
+        var python = CachedPythons.Get("3.9");
+        using var workload = StartWaitingWorkload(python);
+        using var json = new TempFile();
+        string[] size = askedMib is { } mib ? ["--ring-buffer-mb", mib.ToString(CultureInfo.InvariantCulture)] : [];
+        using var trace = AttachedTracer.Start(["trace", .. AllButLine, .. size, "--format", "json", "-o", json.Path, "-p", workload.Id.ToString()], out _);
+        var (valueSize, cpus) = Assert.Single(MmapableArrays(trace.Id));
+        Assert.Equal(PossibleCpus(), cpus);
+        // A CPU's value: a page of counters, its queue (a power of two), and less than a queue's worth of slack.
+        var queue = (long)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(valueSize - 4096)) / 2;
+        Assert.Equal(((long)expectedMib << 20) / cpus, queue);
+        workload.StandardInput.WriteLine("go");
+        workload.StandardInput.Flush();
+        var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), "3.9", functionProbes: true, entries: true);
+    }
+
+    /// <summary>The mmapable arrays (BPF_F_MMAPABLE) process <paramref name="pid"/> holds: value size and entries.</summary>
+    private static List<(long ValueSize, int Entries)> MmapableArrays(int pid)
+    {
+        var found = new List<(long, int)>();
+        foreach (var fdinfo in Directory.GetFiles($"/proc/{pid}/fdinfo"))
+        {
+            string text;
+            try { text = File.ReadAllText(fdinfo); } catch (IOException) { continue; }
+            var fields = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
+                .GroupBy(p => p[0].Trim()).ToDictionary(g => g.Key, g => g.First()[1].Trim());
+            if (fields.GetValueOrDefault("map_type") != "2") continue;
+            if ((Convert.ToInt64(fields["map_flags"], 16) & 0x400) == 0) continue;
+            found.Add((long.Parse(fields["value_size"], CultureInfo.InvariantCulture), int.Parse(fields["max_entries"], CultureInfo.InvariantCulture)));
+        }
+        return found;
+    }
+
+    private static int PossibleCpus()
+    {
+        var count = 0;
+        foreach (var range in File.ReadAllText("/sys/devices/system/cpu/possible").Trim().Split(','))
+        {
+            var ends = range.Split('-');
+            count += ends.Length == 1 ? 1 : int.Parse(ends[1], CultureInfo.InvariantCulture) - int.Parse(ends[0], CultureInfo.InvariantCulture) + 1;
+        }
+        return count;
     }
 
     [Fact]

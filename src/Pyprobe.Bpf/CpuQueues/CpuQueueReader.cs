@@ -30,12 +30,11 @@ public sealed unsafe class CpuQueueReader : IRecordReader
     /// </summary>
     public const long MinPassIntervalNs = 1_000_000;
 
-    private readonly BpfMap _queues;
+    private readonly CpuQueueMappings _mappings;
     private readonly CpuQueueLayout _layout;
     private readonly int _timestampOffset;
     private readonly RingBufferReader _doorbell;
     private readonly Cpu[] _cpus;
-    private readonly nuint _pageSize = (nuint)LibC.GetPageSize();
     private readonly nuint _dataBytes;
     private bool _stopped, _passEndedEarly, _disposed;
     private ulong _leftPending;
@@ -58,28 +57,29 @@ public sealed unsafe class CpuQueueReader : IRecordReader
     /// <param name="doorbell">The ring buffer the programs wake the reader through.</param>
     /// <param name="timestampOffset">Where every record's u64 CLOCK_MONOTONIC timestamp lies in its payload.</param>
     public CpuQueueReader(BpfMap queues, CpuQueueLayout layout, BpfMap doorbell, int timestampOffset)
+        : this(CpuQueueMappings.Map(queues, layout), doorbell, timestampOffset)
     {
-        if (queues.Spec.Type != MapType.Array || (queues.Spec.Flags & MapSpec.Mmapable) == 0 || queues.Spec.ValueSize != layout.ValueSize)
-            throw new ArgumentException($"map '{queues.Spec.Name}' is not an mmapable array of this layout");
-        if (Stopwatch.Frequency != 1_000_000_000) throw new PlatformNotSupportedException("the monotonic clock does not count nanoseconds");
-        _queues = queues;
-        _layout = layout;
-        _timestampOffset = timestampOffset;
-        _cpus = new Cpu[queues.Spec.MaxEntries];
-        _dataBytes = layout.Capacity + layout.SlackBytes;
+    }
+
+    /// <param name="mappings">The queues, mapped already (see <see cref="CpuQueueMappings"/>); the reader owns them from here.</param>
+    /// <param name="doorbell">The ring buffer the programs wake the reader through.</param>
+    /// <param name="timestampOffset">Where every record's u64 CLOCK_MONOTONIC timestamp lies in its payload.</param>
+    public CpuQueueReader(CpuQueueMappings mappings, BpfMap doorbell, int timestampOffset)
+    {
+        _mappings = mappings;
         try
         {
-            for (var i = 0; i < _cpus.Length; i++)
-            {
-                var offset = (long)i * layout.ValueSize;
-                _cpus[i] = new Cpu { Control = (byte*)Map(_pageSize, LibC.ProtRead | LibC.ProtWrite, offset, "counters") };
-                _cpus[i].Data = (byte*)Map(_dataBytes, LibC.ProtRead, offset + CpuQueueLayout.DataOffset, "data");
-            }
+            if (Stopwatch.Frequency != 1_000_000_000) throw new PlatformNotSupportedException("the monotonic clock does not count nanoseconds");
+            _layout = mappings.Layout;
+            _timestampOffset = timestampOffset;
+            _dataBytes = mappings.DataBytes;
+            _cpus = new Cpu[mappings.Cpus];
+            for (var i = 0; i < _cpus.Length; i++) _cpus[i] = new Cpu { Control = mappings.Control(i), Data = mappings.Data(i) };
             _doorbell = new RingBufferReader(doorbell);
         }
         catch
         {
-            Unmap();
+            mappings.Dispose();
             throw;
         }
     }
@@ -240,25 +240,12 @@ public sealed unsafe class CpuQueueReader : IRecordReader
     /// <summary>The address of the record at <paramref name="position"/>; one that starts near the end runs on into the slack.</summary>
     private byte* Record(Cpu cpu, ulong position) => cpu.Data + (position & (_layout.Capacity - 1));
 
-    private void* Map(nuint length, int protection, long offset, string what) => _queues.MapShared(length, protection, offset, what);
-
-    private void Unmap()
-    {
-        foreach (var cpu in _cpus)
-        {
-            if (cpu is null) continue;
-            if (cpu.Data is not null) LibC.Munmap(cpu.Data, _dataBytes);
-            if (cpu.Control is not null) LibC.Munmap(cpu.Control, _pageSize);
-            cpu.Data = null;
-            cpu.Control = null;
-        }
-    }
-
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         _doorbell?.Dispose();
-        Unmap();
+        foreach (var cpu in _cpus) cpu.Control = cpu.Data = null;
+        _mappings.Dispose();
     }
 }

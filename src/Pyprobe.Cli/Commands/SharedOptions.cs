@@ -71,8 +71,11 @@ internal static class SharedOptions
     /// <summary>--duration SECONDS.</summary>
     public static Option<double?> Duration() => new("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
 
+    /// <summary>--ring-buffer-mb's default.</summary>
+    public const int DefaultRingBufferMb = 8;
+
     /// <summary>--ring-buffer-mb MIB: the kernel ring buffer size.</summary>
-    public static Option<int> RingBufferMb() => new("--ring-buffer-mb") { Description = "Kernel ring buffer size in MiB (a power of two, default 8), shared by the CPUs' queues where trace uses them.", HelpName = "MIB", DefaultValueFactory = _ => 8 };
+    public static Option<int> RingBufferMb() => new("--ring-buffer-mb") { Description = $"Kernel ring buffer size in MiB (a power of two, default {DefaultRingBufferMb}), shared by the CPUs' queues where trace uses them.", HelpName = "MIB", DefaultValueFactory = _ => DefaultRingBufferMb };
 
     /// <summary>The --tid values, or null for every thread.</summary>
     public static IReadOnlyList<int>? ReadTids(ParseResult result, Option<int[]> option) => result.GetValue(option) is { Length: > 0 } t ? t : null;

@@ -49,7 +49,7 @@ public sealed class SessionCore : IDisposable
         BpfMap ring;
         if (prepared?.Take(MapSpec.RingBuffer(name, bytes)) is { } made)
         {
-            ring = made;
+            ring = made.Map;
             _maps.Add(ring);
         }
         else
@@ -71,12 +71,12 @@ public sealed class SessionCore : IDisposable
         PreparedRecordMap? prepared = null)
     {
         if (Reader is not null) throw new InvalidOperationException("a session has one ring");
-        if (CpuQueuesSpec(name, bytes, maxPayloadBytes) is not { } spec) return null;
-        var layout = CpuQueueLayout.Share(bytes, (int)spec.MaxEntries, maxPayloadBytes);
+        if (CpuQueuesSpec(name, bytes, maxPayloadBytes) is not var (spec, layout)) return null;
         BpfMap queues;
+        CpuQueueMappings? mappings = null;
         if (prepared?.Take(spec) is { } made)
         {
-            queues = made;
+            (queues, mappings) = made;
             _maps.Add(queues);
         }
         else
@@ -92,16 +92,19 @@ public sealed class SessionCore : IDisposable
         }
         var doorbell = AddMap(MapSpec.RingBuffer(name + "_wake", 4096));
         var threshold = (uint)Math.Clamp(layout.Capacity * wakeupFraction, CpuQueueLayout.FramedBytes(maxPayloadBytes), layout.Capacity);
-        Reader = new CpuQueueReader(queues, layout, doorbell, timestampOffset) { BatchBytes = threshold };
+        var reader = mappings is null ? new CpuQueueReader(queues, layout, doorbell, timestampOffset) : new CpuQueueReader(mappings, doorbell, timestampOffset);
+        reader.BatchBytes = threshold;
+        Reader = reader;
         return (doorbell, new CpuQueueMap(queues.Fd.Value, layout), (int)threshold);
     }
 
-    /// <summary>The array <see cref="OpenCpuQueues"/> makes (for <see cref="PreparedRecordMap"/>), or null where this kernel has no CPU queues.</summary>
-    public static MapSpec? CpuQueuesSpec(string name, uint bytes, uint maxPayloadBytes)
+    /// <summary>The array <see cref="OpenCpuQueues"/> makes and its layout (for <see cref="PreparedRecordMap"/>), or null where this kernel has no CPU queues.</summary>
+    public static (MapSpec Spec, CpuQueueLayout Layout)? CpuQueuesSpec(string name, uint bytes, uint maxPayloadBytes)
     {
         if (!KernelFeatures.HasCpuQueues) return null;
         var cpus = PossibleCpus.Count;
-        return MapSpec.MmapableArray(name, CpuQueueLayout.Share(bytes, cpus, maxPayloadBytes).ValueSize, (uint)cpus);
+        var layout = CpuQueueLayout.Share(bytes, cpus, maxPayloadBytes);
+        return (MapSpec.MmapableArray(name, layout.ValueSize, (uint)cpus), layout);
     }
 
     /// <summary>

@@ -88,9 +88,9 @@ internal static class TraceRun
     private static (TracingRun<TraceSession> Run, TOutput Output) Start<TOutput>(TargetSelection selection, Settings settings, Func<TOutput> openOutput, Func<TOutput, int?> writerThread, TextWriter stderr)
         where TOutput : class, IDisposable
     {
-        // The ring is made while the targets are resolved; the session takes it (or, on any failure, it is closed here).
-        using var ring = TraceSession.PrepareRecordMap(settings.RingBufferBytes);
-        LaunchPhases.Mark("record map thread started");
+        // The ring is made while the command line was parsed and the targets are resolved; the session takes it (or, on any
+        // failure, it is closed here).
+        using var ring = RecordMapAhead.Take(settings.RingBufferBytes);
         var targets = TargetSelector.Resolve(selection, withoutProbes: settings.Probes.Any(IsFunctionProbe), settings.AllowHookWrite, stderr);
         LaunchPhases.Mark("target resolved");
         IReadOnlyList<PythonProbe> probes;
