@@ -212,23 +212,34 @@ internal static class Sections
 
     private static readonly Dictionary<Tool, double> RateBest = [];
 
-    /// <summary>The last run's marks ("ns bytes phase" lines ending with "--"), as phases measured from <paramref name="launchedAtNs"/>.</summary>
-    private static void AddLaunchPhases(List<(string Phase, double Ms, double Kb)> phases, string file, long launchedAtNs)
+    /// <summary>The last run's marks ("ns bytes phase" lines ending with "--"), each as ms and bytes from <paramref name="launchedAtNs"/>; the file is deleted.</summary>
+    private static List<(string Phase, double AtMs, long Bytes)> LastLaunchMarks(string file, long launchedAtNs)
     {
-        if (!File.Exists(file)) return;
+        if (!File.Exists(file)) return [];
         var lines = File.ReadAllLines(file);
         File.Delete(file);
         var last = lines.Length - 1;
         while (last >= 0 && lines[last] == "--") last--;
         var first = last;
         while (first > 0 && lines[first - 1] != "--") first--;
-        long previousNs = launchedAtNs, previousBytes = 0;
-        for (var i = first; i <= last; i++)
+        var marks = new List<(string, double, long)>();
+        for (var i = first; i <= last && i >= 0; i++)
         {
             var parts = lines[i].Split(' ', 3);
-            long ns = long.Parse(parts[0], CultureInfo.InvariantCulture), bytes = long.Parse(parts[1], CultureInfo.InvariantCulture);
-            phases.Add((parts[2], (ns - previousNs) / 1e6, (bytes - previousBytes) / 1024.0));
-            (previousNs, previousBytes) = (ns, bytes);
+            marks.Add((parts[2], (long.Parse(parts[0], CultureInfo.InvariantCulture) - launchedAtNs) / 1e6, long.Parse(parts[1], CultureInfo.InvariantCulture)));
+        }
+        return marks;
+    }
+
+    /// <summary>Each mark as a phase from the end of the one before (the first from the launch).</summary>
+    private static void AddLaunchPhases(List<(string Phase, double Ms, double Kb)> phases, List<(string Phase, double AtMs, long Bytes)> marks)
+    {
+        double previousMs = 0;
+        long previousBytes = 0;
+        foreach (var (phase, atMs, bytes) in marks)
+        {
+            phases.Add((phase, atMs - previousMs, (bytes - previousBytes) / 1024.0));
+            (previousMs, previousBytes) = (atMs, bytes);
         }
     }
 
@@ -246,7 +257,7 @@ internal static class Sections
         const string pyenv312 = "/root/.pyenv/versions/3.12.1/bin/python3.12";
         var subjects = new Dictionary<string, Py> { [trace] = py, [bpftrace] = py, [traceSleeping] = py, [floor] = py };
         if (File.Exists(pyenv312)) subjects[calls] = new Py("3.12", "3.12.1 (pyenv)", pyenv312, pyenv312, [pyenv312], new Dictionary<string, string>());
-        var results = subjects.Keys.ToDictionary(k => k, _ => new List<(double Announce, double? First, long RssKb)>());
+        var results = subjects.Keys.ToDictionary(k => k, _ => new List<(double Announce, double? First, double? Written, long RssKb)>());
         // Where trace's launch goes: pyprobe's own marks (PYPROBE_LAUNCH_PHASES), each phase from the end of the last.
         var phasesFile = Path.Combine(Path.GetTempPath(), $"pyprobe-bench-phases-{Environment.ProcessId}");
         var phases = new List<(string Phase, double Ms, double Kb)>();
@@ -265,8 +276,8 @@ internal static class Sections
                     using var tracer = name switch
                     {
                         trace => Child.Start([bench.Pyprobe, "trace", "-p", pid], env: new Dictionary<string, string> { ["PYPROBE_LAUNCH_PHASES"] = phasesFile }),
-                        traceSleeping => Child.Start([bench.Pyprobe, "trace", "-p", pid]),
-                        calls => Child.Start([bench.Pyprobe, "calls", "-p", pid]),
+                        traceSleeping => Child.Start([bench.Pyprobe, "trace", "-p", pid], env: new Dictionary<string, string> { ["PYPROBE_LAUNCH_PHASES"] = phasesFile }),
+                        calls => Child.Start([bench.Pyprobe, "calls", "-p", pid], env: new Dictionary<string, string> { ["PYPROBE_LAUNCH_PHASES"] = phasesFile }),
                         floor => Child.Start(["/bin/sh", "-c", "echo Attached >&2; exec sleep 30"]),
                         _ => Child.Start(["bpftrace", "-B", "line", "-p", pid, "-e", Cases.PrintfScript(py.Binary)]),
                     };
@@ -281,8 +292,10 @@ internal static class Sections
                     tracer.Wait(TimeSpan.FromSeconds(30));
                     workload.CloseInput();
                     workload.Wait(TimeSpan.FromSeconds(10));
-                    results[name].Add((announce.Value.At, first?.At, rss));
-                    if (name == trace) AddLaunchPhases(phases, phasesFile, tracer.LaunchedAtNs);
+                    var marks = isPyprobe ? LastLaunchMarks(phasesFile, tracer.LaunchedAtNs) : [];
+                    var written = marks.FirstOrDefault(m => m.Phase == "Attached line written");
+                    results[name].Add((announce.Value.At, first?.At, written.Phase is null ? null : written.AtMs / 1000, rss));
+                    if (name == trace) AddLaunchPhases(phases, marks);
                     Bench.Log($"startup rep {rep + 1} {name}: announced {announce.Value.At * 1000:0} ms{(first is { } f ? $", first event {f.At * 1000:0} ms" : "")}, peak RSS {rss / 1024.0:0.0} MB");
                 }
                 catch (Exception e)
@@ -301,11 +314,14 @@ internal static class Sections
             ret, the eval-frame hook written) running the same workload; it prints no event lines, so it has the Attached line only.
             The "sleeping" row traces the same workload paced by time.sleep instead (`--sleeping`): the target leaves its CPU idle.
             The "floor" row launches a shell that prints `Attached` at once, beside the busy workload: the part of every row that is
-            the bench's own launch (fork, exec) and its reading of the line.
+            the bench's own launch (fork, exec) and its reading of the line. "written" = launch to the moment pyprobe wrote its
+            `Attached` line, on pyprobe's own clock (`PYPROBE_LAUNCH_PHASES`; the same CLOCK_MONOTONIC the bench read just before
+            it launched pyprobe): the bench's launch is in it, its reading of the line is not.
             """);
-        report.Table(["tracer", "announced (ms)", "probes live (ms)", "first event line on stdout (ms)", "peak RSS (MB)"],
+        report.Table(["tracer", "announced (ms)", "written (pyprobe's clock, ms)", "probes live (ms)", "first event line on stdout (ms)", "peak RSS (MB)"],
             results.Select(kv => (IReadOnlyList<string>)[kv.Key,
                 Stats.Spread(kv.Value.Select(x => x.Announce * 1000)),
+                kv.Value.All(x => x.Written is null) ? "–" : Stats.Spread(kv.Value.Where(x => x.Written is not null).Select(x => x.Written!.Value * 1000)),
                 Stats.Spread(kv.Value.Select(x => (kv.Key.StartsWith("pyprobe", StringComparison.Ordinal) ? x.Announce : x.First ?? x.Announce) * 1000)),
                 kv.Value.All(x => x.First is null) ? "–" : Stats.Spread(kv.Value.Select(x => (x.First ?? 0) * 1000)),
                 kv.Key == floor ? "–" : Stats.Spread(kv.Value.Select(x => x.RssKb / 1024.0), "0.0")]));
