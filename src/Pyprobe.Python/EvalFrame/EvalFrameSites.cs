@@ -21,7 +21,23 @@ public sealed record EvalFrameSites(ulong Function, ulong Entry, IReadOnlyList<u
     /// <summary>Instructions decoded at most in code outside the symbol (cold parts) before giving up.</summary>
     private const int OutsideBudget = 20000;
 
-    public static EvalFrameSites Find(CPythonBinary binary)
+    // Per binary (one instance per file: CPythonProcess keeps them), found once: by FindAhead's thread, the exec
+    // follower or the attach, whichever asks first; the others wait for that answer (or its exception).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<CPythonBinary, Lazy<EvalFrameSites>> Found = new();
+
+    /// <summary>The sites of <paramref name="binary"/>, found on first use (by <see cref="FindAhead"/> or here).</summary>
+    /// <exception cref="UnsupportedRuntimeException">The function cannot be probed this way.</exception>
+    public static EvalFrameSites Find(CPythonBinary binary) =>
+        Found.GetValue(binary, b => new Lazy<EvalFrameSites>(() => Locate(b), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary>
+    /// Starts finding <paramref name="binary"/>'s sites on a thread of its own, for an attach that will ask soon:
+    /// decoding _PyEval_EvalFrameDefault (its decoder's tables built at first use) is 3–4 ms of a launch here, while the
+    /// rest of the target is resolved and the session makes its maps. A failure is left for the attach to meet.
+    /// </summary>
+    public static void FindAhead(CPythonBinary binary) => Bpf.Launch.UnwaitedThread.Start(() => _ = Find(binary), "pyprobe sites");
+
+    private static EvalFrameSites Locate(CPythonBinary binary)
     {
         var elf = binary.Elf;
         var symbol = elf.FindSymbols("_PyEval_EvalFrameDefault").FirstOrDefault(s => s.IsFunction && s.IsDefined && s.Size > 0)

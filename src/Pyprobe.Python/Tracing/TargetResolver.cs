@@ -42,6 +42,8 @@ public static class TargetResolver
     {
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
+        // Its function events come from _PyEval_EvalFrameDefault: its sites are found while the rest is resolved.
+        EvalFrame.EvalFrameSites.FindAhead(binary);
         return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
     }
 
