@@ -62,7 +62,7 @@ internal static class CliApp
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
-        stdout ??= Console.Out;
+        stdout ??= StandardOutput.Instance;
         stderr ??= Console.Error;
         var words = CommandTail.Split(args);
         if (AttachesUprobes(args, words))

@@ -38,7 +38,7 @@ internal static class TopCommand
             var format = options.Output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
             var path = result.GetValue(options.Output.File);
-            var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+            var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && StandardOutput.Is(stdout) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
             var hz = SampledRun.ReadRate(result, rate);
             int Sampled(string why)

@@ -53,7 +53,7 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
                 throw new CliException($"cannot write {path}: {e.Message}");
             }
         }
-        return ReferenceEquals(standardOutput, Console.Out)
+        return StandardOutput.Is(standardOutput)
             ? new EventBuffer(Console.OpenStandardOutput(), null, ownsStream: false)
             : new EventBuffer(null, standardOutput, ownsStream: false);
     }
