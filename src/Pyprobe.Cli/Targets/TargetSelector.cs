@@ -18,7 +18,7 @@ internal static class TargetSelector
     /// <param name="stderr">Where --all's notes go (how many processes get the hook, how many --no-write leaves out).</param>
     public static TargetSet Resolve(TargetSelection selection, bool withoutProbes = false, bool allowHookWrite = true, TextWriter? stderr = null) => selection switch
     {
-        TargetSelection.Processes processes => OfRunning(processes.Pids, withoutProbes ? FromProcessWithOrWithoutProbes : FromProcess),
+        TargetSelection.Processes processes => OfRunning(processes.Pids, withoutProbes ? pid => FromProcessWithOrWithoutProbes(pid, findSitesAhead: allowHookWrite) : FromProcess),
         TargetSelection.AllProcesses { Path: null } when withoutProbes => AllForFunctionEvents(allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses { Path: { } path } when withoutProbes => AllOfFileForFunctionEvents(path, allowHookWrite, stderr ?? TextWriter.Null),
         TargetSelection.AllProcesses all => TargetSet.Of(ForAll(all.Path)),
@@ -35,13 +35,17 @@ internal static class TargetSelector
     private static TraceTarget Target(ProbeFile file, int pid) =>
         new(file.Process!.HostPath, file.DisplayPath, file.Binary, [pid], file.Version?.Version);
 
-    private static TraceTarget FromProcessWithOrWithoutProbes(int pid)
+    /// <param name="findSitesAhead">
+    /// Where the interpreter has no probes, start finding its eval-frame sites at once (<see cref="EvalFrameSites.FindAhead"/>):
+    /// the attach will need them, unless --no-write refuses the hook.
+    /// </param>
+    private static TraceTarget FromProcessWithOrWithoutProbes(int pid, bool findSitesAhead)
     {
         if (ProbeFileResolver.FromProcessIfItHasProbes(pid, out _) is { } file) return Target(file, pid);
         // The interpreter without probes: its runtime binary is the target (function events need no probes).
         try
         {
-            return TargetResolver.ForRuntimeBinary(pid);
+            return TargetResolver.ForRuntimeBinary(pid, findSitesAhead);
         }
         catch (UnsupportedRuntimeException)
         {
@@ -183,14 +187,15 @@ internal static class TargetSelector
                 held.Dispose();
                 throw;
             }
-            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? FromProcessWithOrWithoutProbes : FromProcess);
+            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? pid => FromProcessWithOrWithoutProbes(pid, findSitesAhead: false) : FromProcess);
         }
         var child = HeldCommand.Start(argv);
         try
         {
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
-            Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
+            // A followed interpreter's sites are found by the follower, which stopped it at its first code.
+            Func<int, TraceTarget> resolve = functionEvents ? pid => FromProcessWithOrWithoutProbes(pid, findSitesAhead: false) : FromProcess;
             return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve, commandIsPython: RunsPythonItself(argv, stopped.Pid == child.Pid));
         }
         catch

@@ -38,12 +38,12 @@ public static class TargetResolver
         PythonProcessResolver.ResolveIfItHasProbes(pid, out _) is { } process ? Target(process, pid) : ForRuntimeBinary(pid);
 
     /// <summary>One running CPython by the file that holds its runtime (what _PyEval_EvalFrameDefault is probed in), probes or not.</summary>
-    public static TraceTarget ForRuntimeBinary(int pid)
+    /// <param name="findSitesAhead">Start finding its eval-frame sites on a thread of their own (<see cref="EvalFrame.EvalFrameSites.FindAhead"/>), for an attach that will probe them.</param>
+    public static TraceTarget ForRuntimeBinary(int pid, bool findSitesAhead = false)
     {
         using var process = CPythonProcess.Attach(pid);
         var binary = process.Binary;
-        // Its function events come from _PyEval_EvalFrameDefault: its sites are found while the rest is resolved.
-        EvalFrame.EvalFrameSites.FindAhead(binary);
+        if (findSitesAhead) EvalFrame.EvalFrameSites.FindAhead(binary);
         return new TraceTarget(binary.OpenPath, binary.DisplayPath, UsdtBinary.Open(binary.OpenPath), [pid], binary.Version);
     }
 
