@@ -22,6 +22,9 @@ internal static class RecordMapAhead
         Interlocked.Exchange(ref _ahead, TraceSession.PrepareRecordMap(_aheadBytes))?.Dispose();
     }
 
+    /// <summary>Whether a map made ahead waits to be taken or closed.</summary>
+    internal static bool Holds => Volatile.Read(ref _ahead) is not null;
+
     /// <summary>Closes the map made ahead if no session took it (a command line that failed before attaching).</summary>
     public static void Discard() => Interlocked.Exchange(ref _ahead, null)?.Dispose();
 
