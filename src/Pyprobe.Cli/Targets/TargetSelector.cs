@@ -35,6 +35,8 @@ internal static class TargetSelector
     private static TraceTarget Target(ProbeFile file, int pid) =>
         new(file.Process!.HostPath, file.DisplayPath, file.Binary, [pid], file.Version?.Version);
 
+    private static TraceTarget FromProcessWithOrWithoutProbes(int pid) => FromProcessWithOrWithoutProbes(pid, findSitesAhead: false);
+
     /// <param name="findSitesAhead">
     /// Where the interpreter has no probes, start finding its eval-frame sites at once (<see cref="EvalFrameSites.FindAhead"/>):
     /// the attach will need them, unless --no-write refuses the hook.
@@ -187,7 +189,7 @@ internal static class TargetSelector
                 held.Dispose();
                 throw;
             }
-            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? pid => FromProcessWithOrWithoutProbes(pid, findSitesAhead: false) : FromProcess);
+            return TargetSet.OfHeld(direct with { Pids = [held.Pid] }, held, functionEvents ? FromProcessWithOrWithoutProbes : FromProcess);
         }
         var child = HeldCommand.Start(argv);
         try
@@ -195,7 +197,7 @@ internal static class TargetSelector
             var stopped = child.RunUntilInterpreter()
                 ?? throw new CliException($"'{string.Join(' ', argv)}' ended without starting CPython (exit code {child.WaitForExit()})");
             // A followed interpreter's sites are found by the follower, which stopped it at its first code.
-            Func<int, TraceTarget> resolve = functionEvents ? pid => FromProcessWithOrWithoutProbes(pid, findSitesAhead: false) : FromProcess;
+            Func<int, TraceTarget> resolve = functionEvents ? FromProcessWithOrWithoutProbes : FromProcess;
             return TargetSet.OfFollowed(resolve(stopped.Pid), child, resolve, commandIsPython: RunsPythonItself(argv, stopped.Pid == child.Pid));
         }
         catch

@@ -92,9 +92,7 @@ public sealed class SessionCore : IDisposable
         }
         var doorbell = AddMap(MapSpec.RingBuffer(name + "_wake", 4096));
         var threshold = (uint)Math.Clamp(layout.Capacity * wakeupFraction, CpuQueueLayout.FramedBytes(maxPayloadBytes), layout.Capacity);
-        var reader = mappings is null ? new CpuQueueReader(queues, layout, doorbell, timestampOffset) : new CpuQueueReader(mappings, doorbell, timestampOffset);
-        reader.BatchBytes = threshold;
-        Reader = reader;
+        Reader = new CpuQueueReader(mappings ?? CpuQueueMappings.Map(queues, layout), doorbell, timestampOffset) { BatchBytes = threshold };
         return (doorbell, new CpuQueueMap(queues.Fd.Value, layout), (int)threshold);
     }
 

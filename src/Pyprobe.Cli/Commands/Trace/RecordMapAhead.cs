@@ -11,15 +11,14 @@ namespace Pyprobe.Cli.Commands.Trace;
 /// </summary>
 internal static class RecordMapAhead
 {
+    private const uint AheadBytes = (uint)SharedOptions.DefaultRingBufferMb << 20;
     private static PreparedRecordMap? _ahead;
-    private static uint _aheadBytes;
 
     /// <summary>Starts the map for a trace command line (<paramref name="words"/>: before any "--") of the default ring size.</summary>
     public static void StartFor(string[] words)
     {
         if (words.Length < 2 || words[0] != "trace" || words.Any(w => w.StartsWith("--ring-buffer-mb", StringComparison.Ordinal))) return;
-        _aheadBytes = (uint)SharedOptions.DefaultRingBufferMb << 20;
-        Interlocked.Exchange(ref _ahead, TraceSession.PrepareRecordMap(_aheadBytes))?.Dispose();
+        Interlocked.Exchange(ref _ahead, TraceSession.PrepareRecordMap(AheadBytes))?.Dispose();
     }
 
     /// <summary>Whether a map made ahead waits to be taken or closed.</summary>
@@ -32,7 +31,7 @@ internal static class RecordMapAhead
     public static PreparedRecordMap Take(uint bytes)
     {
         var ahead = Interlocked.Exchange(ref _ahead, null);
-        if (ahead is not null && _aheadBytes == bytes) return ahead;
+        if (ahead is not null && bytes == AheadBytes) return ahead;
         ahead?.Dispose();
         return TraceSession.PrepareRecordMap(bytes);
     }
