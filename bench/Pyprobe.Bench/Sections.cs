@@ -261,7 +261,9 @@ internal static class Sections
         // Where trace's launch goes: pyprobe's own marks (PYPROBE_LAUNCH_PHASES), each phase from the end of the last.
         var phasesFile = Path.Combine(Path.GetTempPath(), $"pyprobe-bench-phases-{Environment.ProcessId}");
         var phases = new List<(string Phase, double Ms, double Kb)>();
-        for (var rep = 0; rep < bench.Reps; rep++)
+        // Round 0 is a warm-up, not kept: every row's launch once, so that no kept launch includes the driver compiling the
+        // code it runs (and every tool starts from the page cache).
+        for (var rep = -1; rep < bench.Reps; rep++)
         {
             var order = rep % 2 == 0 ? results.Keys.ToList() : results.Keys.Reverse().ToList();
             foreach (var name in order)
@@ -292,6 +294,11 @@ internal static class Sections
                     tracer.Wait(TimeSpan.FromSeconds(30));
                     workload.CloseInput();
                     workload.Wait(TimeSpan.FromSeconds(10));
+                    if (rep < 0)
+                    {
+                        Bench.Log($"startup warm-up {name}: announced {announce.Value.At * 1000:0} ms (not kept)");
+                        continue;
+                    }
                     var marks = isPyprobe ? LastLaunchMarks(phasesFile, tracer.LaunchedAtNs) : [];
                     var written = marks.FirstOrDefault(m => m.Phase == "Attached line written");
                     results[name].Add((announce.Value.At, first?.At, written.Phase is null ? null : written.AtMs / 1000, rss));
@@ -314,9 +321,10 @@ internal static class Sections
             ret, the eval-frame hook written) running the same workload; it prints no event lines, so it has the Attached line only.
             The "sleeping" row traces the same workload paced by time.sleep instead (`--sleeping`): the target leaves its CPU idle.
             The "floor" row launches a shell that prints `Attached` at once, beside the busy workload: the part of every row that is
-            the bench's own launch (fork, exec) and its reading of the line. "written" = launch to the moment pyprobe wrote its
-            `Attached` line, on pyprobe's own clock (`PYPROBE_LAUNCH_PHASES`; the same CLOCK_MONOTONIC the bench read just before
-            it launched pyprobe): the bench's launch is in it, its reading of the line is not.
+            the bench's own launch (fork, exec) and its reading of the line. A first round of every row is a warm-up and is not kept,
+            and the driver runs without tiered compilation (no recompiling of its own code on the free CPU during a launch).
+            "written" = launch to the moment pyprobe wrote its `Attached` line, on pyprobe's own clock (`PYPROBE_LAUNCH_PHASES`; the
+            same CLOCK_MONOTONIC the bench read just before it launched pyprobe): the bench's launch is in it, its reading of the line is not.
             """);
         report.Table(["tracer", "announced (ms)", "written (pyprobe's clock, ms)", "probes live (ms)", "first event line on stdout (ms)", "peak RSS (MB)"],
             results.Select(kv => (IReadOnlyList<string>)[kv.Key,
