@@ -32,7 +32,7 @@ public sealed unsafe class BpfMap : IDisposable
             MapFlags = spec.Flags,
         };
         ObjectName.Write(spec.Name, attr.MapName);
-        var fd = BpfSyscall.CreateFd(BpfCommand.MapCreate, ref attr, $"creating {spec.Type} map '{spec.Name}'");
+        var fd = BpfSyscall.CreateFd(BpfCommand.MapCreate, ref attr, spec, static s => $"creating {s.Type} map '{s.Name}'");
         return new BpfMap(spec, fd);
     }
 
@@ -58,7 +58,7 @@ public sealed unsafe class BpfMap : IDisposable
         fixed (byte* v = value)
         {
             var attr = new MapElemAttr { MapFd = (uint)Fd.Value, Key = (ulong)k, ValueOrNextKey = (ulong)v, Flags = flags };
-            BpfSyscall.InvokeOrThrow(BpfCommand.MapUpdateElem, ref attr, $"map '{Spec.Name}'");
+            BpfSyscall.InvokeOrThrow(BpfCommand.MapUpdateElem, ref attr, Spec, static s => $"map '{s.Name}'");
         }
     }
 

@@ -39,7 +39,22 @@ public static unsafe class BpfSyscall
         return result;
     }
 
+    /// <summary>
+    /// Like <see cref="InvokeOrThrow{TAttr}"/> with the failure's detail made only when it fails: a detail that formats an
+    /// enum costs a reflection lookup on its first use, and calls that succeed (nearly all) should not pay for words.
+    /// </summary>
+    public static long InvokeOrThrow<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string> detail) where TAttr : unmanaged
+    {
+        var result = Invoke(command, ref attr);
+        if (result < 0) throw new SyscallException($"bpf({command})", (int)-result, detail(state));
+        return result;
+    }
+
     /// <summary>Runs a command that returns a new fd and wraps it.</summary>
     public static KernelFileDescriptor CreateFd<TAttr>(BpfCommand command, ref TAttr attr, string? detail = null) where TAttr : unmanaged
         => KernelFileDescriptor.Own((int)InvokeOrThrow(command, ref attr, detail));
+
+    /// <summary>Runs a command that returns a new fd and wraps it; the failure's detail is made only on failure.</summary>
+    public static KernelFileDescriptor CreateFd<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string> detail) where TAttr : unmanaged
+        => KernelFileDescriptor.Own((int)InvokeOrThrow(command, ref attr, state, detail));
 }

@@ -59,8 +59,21 @@ public class MapTests
         var error = Assert.Throws<SyscallException>(() => BpfMap.Create(MapSpec.RingBuffer("t_badring", 3 * 4096)));
         Assert.True(error.Is(Errno.EINVAL));
         Assert.Contains("EINVAL", error.Message);
+        // The detail is made only on failure, and names the map and its kind.
+        Assert.EndsWith(": creating RingBuffer map 't_badring'", error.Message);
         using var ring = BpfMap.Create(MapSpec.RingBuffer("t_ring", 4 * 4096));
         Assert.True(ring.Fd.Value > 0);
+    }
+
+    [Fact]
+    public void AFailedUpdateNamesTheMap()
+    {
+        KernelRequirement.EnsureRoot();
+        using var map = BpfMap.Create(MapSpec.Array("t_upd", 8, 2));
+        // Past the array's end: E2BIG.
+        var error = Assert.Throws<SyscallException>(() => map.Update(BitConverter.GetBytes(2u), new byte[8]));
+        Assert.True(error.Is(Errno.E2BIG));
+        Assert.EndsWith(": map 't_upd'", error.Message);
     }
 
     [Theory]
