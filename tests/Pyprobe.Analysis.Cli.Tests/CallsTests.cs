@@ -73,6 +73,19 @@ public class CallsTests
     }
 
     [Fact]
+    public void CountAloneIsOneColumnAndNeedsNoEntryGateOn311()
+    {
+        var (result, text) = Run("3.11", Fib, "calls", "--count", "--function", "fib");
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["CALLS  FUNCTION", " 8361  fib (<string>)"], lines);
+        Assert.Contains("Attached function__return to", result.Stderr);
+        // Counting was asked for: no gate opened, nothing to excuse.
+        Assert.DoesNotContain("pyprobe turns it on", result.Stderr);
+        Assert.DoesNotContain("times are missing", result.Stderr);
+        Assert.DoesNotContain("without times", result.Stderr);
+    }
+
+    [Fact]
     public void SortAndTopPickTheRightRows()
     {
         // many: 300 short sleeps (most calls, most total time); few: 2 long sleeps (largest mean and max).
@@ -137,6 +150,8 @@ public class CallsTests
             (["calls", "--top", "0", "-p", "1"], "--top must be a positive"),
             (["calls", "--interval", "-1", "-p", "1"], "--interval must be positive"),
             (["calls", "--sort", "self", "-p", "1"], "--sort self needs --self"),
+            (["calls", "--count", "--self", "-p", "1"], "--self needs times, which --count does not take"),
+            (["calls", "--count", "--sort", "mean", "-p", "1"], "--sort mean needs times, which --count does not take"),
             (["calls"], "no target"),
             (["flow"], "no target"),
             (["top"], "no target"),

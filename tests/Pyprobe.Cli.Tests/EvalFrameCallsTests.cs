@@ -34,16 +34,56 @@ public class EvalFrameCallsTests
         Assert.InRange(expected.Count, 50, 300); // 3.15 runs more of re and json in Python
     }
 
+    /// <summary>
+    /// `calls --count` takes one probe a call and no time, and still counts what the profiler counts: from
+    /// _PyEval_EvalFrameDefault at its entry alone (no uprobe on its rets; a generator's creation is not a call), keyed
+    /// by code object as above; from USDT (Debian's 3.9, 3.11 without its entry gate, 3.15) at function__return alone,
+    /// which names a function but not its first line, so rows are compared per (file, name).
+    /// </summary>
+    [Theory]
+    [InlineData("3.8.18")]
+    [InlineData("3.11.7")]
+    [InlineData("3.12.1")]
+    [InlineData("3.13.0")]
+    [InlineData("3.13")]
+    [InlineData("3.14")]
+    [InlineData("3.9")]
+    [InlineData("3.11")]
+    [InlineData("3.15")]
+    public void CountsAloneEqualCPythonsProfiler(string version)
+    {
+        var usdt = version is "3.9" or "3.11" or "3.15";
+        // USDT rows: the return's own name (co_name, the qualified name's last part) and no first line.
+        static string ByName(string key)
+        {
+            var parts = key.Split('\t');
+            return $"{parts[0]}\t{parts[1][(parts[1].LastIndexOf('.') + 1)..]}";
+        }
+        var (expected, differing, attached) = Compare(version, ["--count"], usdt ? ByName : null);
+        Assert.True(differing.Count == 0, string.Join('\n', differing.Select(d => $"{d.Key}: {d.Expected} vs {d.Counted}")));
+        Assert.InRange(expected.Count, 30, 300);
+        Assert.StartsWith(usdt ? "Attached function__return to" : "Attached function__entry to", attached);
+    }
+
     private static (Dictionary<string, long> Expected, List<(string Key, long Expected, long Counted)> Differing) Compare(string version)
+    {
+        var (expected, differing, _) = Compare(version, [], null);
+        return (expected, differing);
+    }
+
+    /// <param name="keyOf">How a profiler key (file, qualified name, first line) is compared, or null for as it is.</param>
+    private static (Dictionary<string, long> Expected, List<(string Key, long Expected, long Counted)> Differing, string Attached) Compare(
+        string version, string[] options, Func<string, string>? keyOf)
     {
         var expected = ProfilerCounts(version);
         // One generator, 515 activations (its call and every resume); 3.9.2's difflib has it at line 1135, later ones at 1095.
         Assert.Equal(515, expected.Single(e => e.Key.Contains("\tunified_diff\t", StringComparison.Ordinal)).Value);
+        if (keyOf is not null) expected = expected.GroupBy(e => keyOf(e.Key)).ToDictionary(g => g.Key, g => g.Sum(e => e.Value));
 
         using var json = new TempFile();
         using var target = Start(version);
         Assert.Equal("ready", target.StandardOutput.ReadLine());
-        var calls = Process.Start(Info(PyprobeBinary.Path, "calls", "-p", target.Id.ToString(), "--format", "json", "-o", json.Path))!;
+        var calls = Process.Start(Info(PyprobeBinary.Path, ["calls", "-p", target.Id.ToString(), "--format", "json", "-o", json.Path, .. options]))!;
         string? line;
         while ((line = calls.StandardError.ReadLine()) is not null && !line.StartsWith("Attached", StringComparison.Ordinal)) { }
         Assert.True(line is not null, "pyprobe did not attach");
@@ -59,10 +99,14 @@ public class EvalFrameCallsTests
         var counted = new Dictionary<string, long>();
         foreach (var row in JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement.EnumerateArray())
         {
-            var key = $"{row.GetProperty("filename").GetString()}\t{row.GetProperty("funcname").GetString()}\t{row.GetProperty("lineno").GetInt32()}";
+            if (options.Contains("--count")) Assert.False(row.TryGetProperty("total_ns", out _), row.ToString());
+            var lineno = row.GetProperty("lineno");
+            var key = $"{row.GetProperty("filename").GetString()}\t{row.GetProperty("funcname").GetString()}";
+            if (keyOf is null) key += $"\t{lineno.GetInt32()}";
+            else Assert.Equal(JsonValueKind.Null, lineno.ValueKind);
             counted[key] = counted.GetValueOrDefault(key) + row.GetProperty("count").GetInt64();
         }
-        return (expected, expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => (e.Key, e.Value, counted.GetValueOrDefault(e.Key))).ToList());
+        return (expected, expected.Where(e => counted.GetValueOrDefault(e.Key) != e.Value).Select(e => (e.Key, e.Value, counted.GetValueOrDefault(e.Key))).ToList(), line!);
     }
 
     /// <summary>
@@ -154,7 +198,7 @@ public class EvalFrameCallsTests
         return Process.Start(Info(binary, [Workload, .. args]))!;
     }
 
-    private static ProcessStartInfo Info(string file, params string[] args)
+    private static ProcessStartInfo Info(string file, params IEnumerable<string> args)
     {
         var info = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) info.ArgumentList.Add(a);

@@ -17,14 +17,19 @@ internal static class CallsCommand
         var options = new CallOptions(CallSort.Total, "Show only the first N functions (default: all).");
         var interval = new Option<double?>("--interval") { Description = "Print (and reset) the statistics every SECONDS instead of once at the end.", HelpName = "SECONDS" };
         var self = new Option<bool>("--self") { Description = "Add a SELF column: time in the function itself, without the Python functions it called (C functions it called count as its own)." };
+        var count = new Option<bool>("--count")
+        {
+            Description = "Only count calls, each at its return: one probe a call instead of two and no clock (about half the cost per call; on 3.11 no entry gate). Rows have no times and no first line; the default sort is by count.",
+        };
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
             "(from a log-linear histogram). Durations are wall time from entry to return, or to a yield for a generator step. " +
-            "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate calls are counted from returns, without times. " +
+            "--count counts calls alone, at about half the cost. " +
+            "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate or --count calls are counted from returns, without times. " +
             "Without function probes (3.12-3.14, or a build without them) calls come from a uprobe on _PyEval_EvalFrameDefault; from 3.11 pyprobe sets the eval-frame hook for it (-p only; --no-write refuses).");
         options.Target.AddTo(command);
-        foreach (var option in new Option[] { options.Sort, options.Top, interval, self, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite }) command.Options.Add(option);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, self, count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite }) command.Options.Add(option);
         options.Output.AddTo(command);
 
         command.SetAction(result =>
@@ -32,8 +37,17 @@ internal static class CallsCommand
             var every = result.GetValue(interval);
             var settings = options.Read(result, every);
             var showSelf = result.GetValue(self);
+            var countOnly = result.GetValue(count);
             var rows = settings.Rows;
-            if (rows.Sort == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
+            if (countOnly)
+            {
+                if (showSelf) throw new UsageException("--self needs times, which --count does not take");
+                if (result.GetValue(options.Sort) is { } sort && sort != CallSort.Count)
+                    throw new UsageException($"--sort {sort.ToString().ToLowerInvariant()} needs times, which --count does not take");
+                rows = rows with { Sort = CallSort.Count };
+                settings = settings with { Timed = false };
+            }
+            else if (rows.Sort == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
             var format = options.Output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 
@@ -46,7 +60,7 @@ internal static class CallsCommand
             void Report(CallStats stats, (TimeSpan, TimeSpan)? interval)
             {
                 foreach (var f in stats.Functions) total += f.Count;
-                writer ??= CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses);
+                writer ??= CallStatsWriters.For(format, sink, showSelf, run.Targets.ManyProcesses, countsOnly: countOnly);
                 writer.Calls(rows.Apply(stats.Functions), interval);
             }
 
@@ -72,7 +86,7 @@ internal static class CallsCommand
                 last = CallsRun.Finish(run, interval: false);
                 Report(last, null);
             }
-            if (last.Functions.FirstOrDefault(f => f.UntimedCount > 0 && f.TimedCount == 0)?.UntimedReason is { } why && !CallsRun.AllTimed(run.Session))
+            if (!countOnly && last.Functions.FirstOrDefault(f => f.UntimedCount > 0 && f.TimedCount == 0)?.UntimedReason is { } why && !CallsRun.AllTimed(run.Session))
                 result.InvocationConfiguration.Error.WriteLine($"pyprobe: note: times are missing: {why}");
             return run.Complete(CallsRun.Report(run, last, total));
         });

@@ -16,7 +16,8 @@ internal static class CallsJsonWriter
 {
     private static readonly JsonWriterOptions Options = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static string Render(IReadOnlyList<FunctionStats> rows, bool showSelf, bool showPid)
+    /// <param name="countsOnly">calls --count: no time keys, whatever a target measured (every row has the same shape).</param>
+    public static string Render(IReadOnlyList<FunctionStats> rows, bool showSelf, bool showPid, bool countsOnly = false)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer, Options))
@@ -31,7 +32,7 @@ internal static class CallsJsonWriter
                 if (f.Lineno is int line) json.WriteNumber("lineno", line);
                 else json.WriteNull("lineno");
                 json.WriteNumber("count", f.Count);
-                if (f.HasTimes)
+                if (f.HasTimes && !countsOnly)
                 {
                     if (f.TimedCount != f.Count) json.WriteNumber("timed_count", f.TimedCount);
                     json.WriteNumber("total_ns", f.TotalNs!.Value);

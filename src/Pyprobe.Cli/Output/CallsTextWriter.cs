@@ -60,6 +60,28 @@ internal static class CallsTextWriter
         return text.ToString();
     }
 
+    /// <summary>
+    /// calls --count: the count and the function, nothing else (no time was taken, so there is no column of dashes and no
+    /// footnote saying so). A first line shows where a target gave one (functions from _PyEval_EvalFrameDefault).
+    /// </summary>
+    public static string RenderCounts(IReadOnlyList<FunctionStats> rows, bool showPid)
+    {
+        if (rows.Count == 0) return "no calls seen\n";
+        var countWidth = Math.Max("CALLS".Length, rows.Max(f => Digits(f.Count)));
+        var pidWidth = showPid ? Math.Max("PID".Length, rows.Max(f => Digits((ulong)f.Pid))) : 0;
+        var text = new StringBuilder();
+        if (showPid) text.Append("PID".PadLeft(pidWidth)).Append("  ");
+        text.Append("CALLS".PadLeft(countWidth)).Append("  FUNCTION\n");
+        foreach (var f in rows)
+        {
+            if (showPid) text.Append(f.Pid.ToString(CultureInfo.InvariantCulture).PadLeft(pidWidth)).Append("  ");
+            text.Append(f.Count.ToString(CultureInfo.InvariantCulture).PadLeft(countWidth)).Append("  ").Append(Location(f)).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    private static int Digits(ulong n) => n.ToString(CultureInfo.InvariantCulture).Length;
+
     /// <summary>"fib (t.py:1)", or "fib (t.py)" when the first line is unknown (only returns were seen).</summary>
     public static string Location(FunctionStats f) =>
         f.Lineno is int line ? $"{f.Funcname} ({f.Filename}:{line.ToString(CultureInfo.InvariantCulture)})" : $"{f.Funcname} ({f.Filename})";

@@ -28,8 +28,10 @@ public enum CallStatsProbeKind
     Entry,
     /// <summary>function__return with entries available: pop the matching frame and account its duration.</summary>
     TimedReturn,
-    /// <summary>function__return without entries (3.11 without the gate): count the call, no time.</summary>
+    /// <summary>function__return without entries (3.11 without the gate, or only counts asked for): count the call, no time.</summary>
     CountingReturn,
+    /// <summary>_PyEval_EvalFrameDefault's entry with no return programs (only counts asked for): count the activation there, no time.</summary>
+    CountingEntry,
 }
 
 /// <summary>
@@ -99,6 +101,8 @@ public static class CallStatsProgram
     {
         if (source is CallSiteSource.Usdt { Arguments.Count: < 3 } usdt) throw new UsdtException($"function probes have 3 arguments, this site has {usdt.Arguments.Count}");
         if (maxFrames is < MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(maxFrames), "stack size must be between 4 and 1024 frames");
+        // A USDT entry names the function by the pointers its return repeats; counting there would need the entry's stack anyway.
+        if (kind == CallStatsProbeKind.CountingEntry && source is not CallSiteSource.EvalFrame) throw new ArgumentException("only _PyEval_EvalFrameDefault's entry counts calls by itself", nameof(kind));
         var code = new InstructionBuilder();
         code.Mov64(Ctx, Register.R1)
             .Call(HelperFunction.GetCurrentPidTgid)
@@ -130,12 +134,12 @@ public static class CallStatsProgram
             var codeObject = code.Stack.Allocate(8, "code object");
             var creation = ActivationStack.CreationRunsFrame(frame.Facts, frame.Layout);
             CodeObjectSpan span;
-            if (frame.InlineInit && kind == CallStatsProbeKind.Entry)
+            if (frame.InlineInit && kind is CallStatsProbeKind.Entry or CallStatsProbeKind.CountingEntry)
             {
                 InlineInitFrames.EmitReadCode(code, frame.Facts.InlineInit!, Ctx, codeObject, "out");
                 span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: true);
                 InlineInitFrames.EmitSkipGeneratorLike(code, span.Flags!.Value, "out");
-                InlineInitFrames.EmitPush(code, PidTgid, codeObject, "out");
+                if (kind == CallStatsProbeKind.Entry) InlineInitFrames.EmitPush(code, PidTgid, codeObject, "out");
             }
             else if (frame.InlineInit)
             {
@@ -151,6 +155,17 @@ public static class CallStatsProgram
                 ActivationStack.EmitPushCode(code, PidTgid, codeObject, "out");
                 // Creating a generator is not a call (CPython's profiler agrees): pushed for its ret, never counted.
                 if (creation) ActivationStack.EmitSkipCreation(code, codeObject, "out");
+            }
+            else if (kind == CallStatsProbeKind.CountingEntry)
+            {
+                // As the entry above, without the push: nothing pops (no return programs).
+                ActivationStack.EmitReadCode(code, frame.Facts, frame.Layout, Ctx, codeObject, "out");
+                span = CodeObjectFields.EmitReadSpan(code, frame.Layout, codeObject, withFlags: creation);
+                if (creation)
+                {
+                    ActivationStack.EmitTagCreation(code, frame.Facts, frame.Layout, Ctx, span.Flags!.Value, codeObject);
+                    ActivationStack.EmitSkipCreation(code, codeObject, "out");
+                }
             }
             else
             {

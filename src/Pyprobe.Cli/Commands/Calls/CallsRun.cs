@@ -19,18 +19,21 @@ internal static class CallsRun
             LaunchPhases.Mark("target resolved");
             var held = targets.TargetsHeld;
             CheckSupport(targets.Targets, stderr, settings.AllowWrite, held);
-            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowWrite, TargetsHeld: held));
+            var session = CallStatsSession.Attach(targets.Targets, new CallStatsOptions(EntryGate: settings.EntryGate, AllowHookWrite: settings.AllowWrite, TargetsHeld: held, Timed: settings.Timed));
             LaunchPhases.Mark("session attached");
             try
             {
-                foreach (var t in session.Targets) Notes(t, stderr);
+                foreach (var t in session.Targets) Notes(t, settings.Timed, stderr);
             }
             catch
             {
                 session.Dispose();
                 throw;
             }
-            var probes = session.Targets.Any(t => t.Timed) ? "function__entry, function__return" : "function__return";
+            // Timed: both. Counted alone: at the return where USDT gives it, at the entry from _PyEval_EvalFrameDefault.
+            var probes = string.Join(", ", session.Targets
+                .SelectMany(t => t.Timed ? ["function__entry", "function__return"] : new[] { t.Source.FromEvalFrame ? "function__entry" : "function__return" })
+                .Distinct().Order(StringComparer.Ordinal));
             var sources = string.Join("; ", session.Targets.Select(t => t.Source.Described).Distinct());
             return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]", session.AttachProcess);
         }, settings.Duration, stderr);
@@ -86,10 +89,12 @@ internal static class CallsRun
 
     private static string? Reason(TraceTarget target) => target.Version is { } v && PythonProbeCatalog.Support("function__return", v.Major, v.Minor) is { Firing: ProbeFiring.No } s ? s.Reason : null;
 
-    private static void Notes(CallStatsTarget t, TextWriter stderr)
+    private static void Notes(CallStatsTarget t, bool timesAsked, TextWriter stderr)
     {
         var target = t.Target;
         if (t.Source.Note is { } note) stderr.WriteLine($"pyprobe: note: {note}");
+        // Counting alone is what was asked: nothing to explain.
+        if (!timesAsked) return;
         if (t.Gated)
             stderr.WriteLine($"pyprobe: note: {Describe(target)} emits function__entry only while tracing is on; pyprobe turns it on, which slows call-heavy code about 10x until it detaches (--no-entry-gate keeps full speed; calls are then counted without times)");
         else if (!t.Timed)

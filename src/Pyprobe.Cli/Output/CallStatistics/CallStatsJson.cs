@@ -3,11 +3,11 @@ using Pyprobe.Python.Analysis;
 namespace Pyprobe.Cli.Output.CallStatistics;
 
 /// <summary>Call statistics as JSON: one array of function objects per report or refresh, on one line (<see cref="CallsJsonWriter"/>).</summary>
-internal sealed class CallStatsJson(EventBuffer output, bool showSelf, bool showPid) : ICallStatsWriter
+internal sealed class CallStatsJson(EventBuffer output, bool showSelf, bool showPid, bool countsOnly = false) : ICallStatsWriter
 {
     public void Calls(IReadOnlyList<FunctionStats> rows, (TimeSpan From, TimeSpan To)? interval)
     {
-        output.WriteUtf8(CallsJsonWriter.Render(rows, showSelf, showPid));
+        output.WriteUtf8(CallsJsonWriter.Render(rows, showSelf, showPid, countsOnly));
         output.Flush();
     }
 

@@ -6,7 +6,7 @@ namespace Pyprobe.Cli.Output.CallStatistics;
 /// Call statistics as tables for people (<see cref="CallsTextWriter"/>): calls prints one table per report, with
 /// a heading and a blank line between intervals; top's plain output one headed table per refresh.
 /// </summary>
-internal sealed class CallStatsText(EventBuffer output, bool showSelf, bool showPid) : ICallStatsWriter
+internal sealed class CallStatsText(EventBuffer output, bool showSelf, bool showPid, bool countsOnly = false) : ICallStatsWriter
 {
     private bool _first = true;
 
@@ -15,7 +15,7 @@ internal sealed class CallStatsText(EventBuffer output, bool showSelf, bool show
         if (!_first) output.Write((byte)'\n');
         _first = false;
         if (interval is var (from, to)) output.WriteUtf8($"{DateTime.Now:HH:mm:ss} calls in the last {(to - from).TotalSeconds:0.00} s\n");
-        output.WriteUtf8(CallsTextWriter.Render(rows, showSelf, showPid));
+        output.WriteUtf8(countsOnly ? CallsTextWriter.RenderCounts(rows, showPid) : CallsTextWriter.Render(rows, showSelf, showPid));
         output.Flush();
     }
 

@@ -15,12 +15,12 @@ internal interface ICallStatsWriter
     void Top(TopFrame frame);
 }
 
-/// <summary>What every call-statistics writer needs: where to write, and whether to show self time and pids.</summary>
-internal sealed record CallStatsContext(EventBuffer Output, bool ShowSelf, bool ShowPid);
+/// <summary>What every call-statistics writer needs: where to write, whether to show self time and pids, and whether only counts were taken (<c>calls --count</c>).</summary>
+internal sealed record CallStatsContext(EventBuffer Output, bool ShowSelf, bool ShowPid, bool CountsOnly = false);
 
 /// <summary>The writer of a format, from its descriptor (<see cref="OutputFormats"/> lists the formats).</summary>
 internal static class CallStatsWriters
 {
-    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid) =>
-        (format.CallStatistics ?? throw new ArgumentException($"format {format} has no call statistics", nameof(format)))(new CallStatsContext(output, showSelf, showPid));
+    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid, bool countsOnly = false) =>
+        (format.CallStatistics ?? throw new ArgumentException($"format {format} has no call statistics", nameof(format)))(new CallStatsContext(output, showSelf, showPid, countsOnly));
 }

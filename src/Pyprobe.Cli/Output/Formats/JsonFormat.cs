@@ -10,7 +10,7 @@ internal static class JsonFormat
     {
         Name = "json",
         EventStream = context => new JsonEventStream(context),
-        CallStatistics = context => new CallStatsJson(context.Output, context.ShowSelf, context.ShowPid),
+        CallStatistics = context => new CallStatsJson(context.Output, context.ShowSelf, context.ShowPid, context.CountsOnly),
         Rates = output => new StatJsonWriter(output),
         Document = true,
     };

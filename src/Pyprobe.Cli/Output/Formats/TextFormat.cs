@@ -10,7 +10,7 @@ internal static class TextFormat
     {
         Name = "text",
         EventStream = context => new TextEventStream(context),
-        CallStatistics = context => new CallStatsText(context.Output, context.ShowSelf, context.ShowPid),
+        CallStatistics = context => new CallStatsText(context.Output, context.ShowSelf, context.ShowPid, context.CountsOnly),
         Rates = output => new StatTextWriter(output),
         Document = true,
     };
