@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceRing, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls }
+internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceRing, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls, PyprobeCallsCount }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -46,6 +46,7 @@ internal static partial class Cases
         Tool.PyprobeTraceNormalPriority => "pyprobe trace -o FILE --priority normal",
         Tool.PyprobeTraceRealtime => "pyprobe trace -o FILE --priority realtime",
         Tool.PyprobeCalls => "pyprobe calls",
+        Tool.PyprobeCallsCount => "pyprobe calls --count (function__return alone, no clock)",
         _ => tool.ToString(),
     };
 
@@ -110,8 +111,8 @@ internal static partial class Cases
                         env: tool == Tool.PyprobeTraceRing ? new Dictionary<string, string> { ["PYPROBE_EVENT_RING"] = "1" } : null);
                     WaitAttached(tracer);
                     break;
-                case Tool.PyprobeCalls:
-                    tracer = Child.Start([bench.Pyprobe, "calls", .. target, "--format", "json"]);
+                case Tool.PyprobeCalls or Tool.PyprobeCallsCount:
+                    tracer = Child.Start([bench.Pyprobe, "calls", .. target, "--format", "json", .. tool == Tool.PyprobeCallsCount ? new[] { "--count" } : []]);
                     WaitAttached(tracer);
                     break;
             }
@@ -134,7 +135,7 @@ internal static partial class Cases
 
             if (tracer is not null)
             {
-                var exitsWithTarget = !all && tool is Tool.BpftraceCount or Tool.PyprobeTrace or Tool.PyprobeCalls;
+                var exitsWithTarget = !all && tool is Tool.BpftraceCount or Tool.PyprobeTrace or Tool.PyprobeCalls or Tool.PyprobeCallsCount;
                 if (!exitsWithTarget)
                 {
                     Thread.Sleep(500);
@@ -184,7 +185,7 @@ internal static partial class Cases
                     if (delivered is null || (leafLines < calls && toolLost is not > 0))
                         note = (note is null ? "" : note + "; ") + "pyprobe said: " + string.Join(" | ", tracer!.Err.TakeLast(3));
                     break;
-                case Tool.PyprobeCalls:
+                case Tool.PyprobeCalls or Tool.PyprobeCallsCount:
                     seen = ParseCallsJson(string.Join("\n", tracer!.Out), all ? kids : null);
                     (delivered, toolLost) = ParseDetached(tracer);
                     if (seen is null) note = "no leaf row in the output of pyprobe calls";

@@ -16,7 +16,7 @@ namespace Pyprobe.Bench;
 internal static partial class EvalFrameCases
 {
     /// <summary>What runs with the workload. The bare cases write the hook themselves where the version needs it.</summary>
-    private enum Case { None, HookAlone, BareEntry, BareEntryAndReturns, BareEntryAndUretprobe, Trace, TraceGate, Calls }
+    private enum Case { None, HookAlone, BareEntry, BareEntryAndReturns, BareEntryAndUretprobe, Trace, TraceGate, Calls, CallsCount }
 
     private static string Label(Case c, bool hook) => c switch
     {
@@ -28,8 +28,12 @@ internal static partial class EvalFrameCases
         Case.Trace => "pyprobe trace function__entry",
         Case.TraceGate => "pyprobe trace function__entry --no-write (USDT + line gate; the 3.11 default with returns)",
         Case.Calls => "pyprobe calls",
+        Case.CallsCount => "pyprobe calls --count (the entry alone, no ret)",
         _ => c.ToString(),
     };
+
+    /// <summary>calls --count where dist/pyprobe has it (a baseline binary may predate it).</summary>
+    private static Case[] CountIfAny(Bench bench) => bench.HasCallsCount ? [Case.CallsCount] : [];
 
     private sealed record Subject(string Name, Py Py, string Source, bool Hook, bool Usdt, Case[] Cases);
 
@@ -42,13 +46,13 @@ internal static partial class EvalFrameCases
             var binary = $"/root/.pyenv/versions/{version}/bin/python{minor}";
             return File.Exists(binary) ? new Py(minor, $"{version} (pyenv)", binary, binary, [binary], new Dictionary<string, string>()) : null;
         }
-        Case[] plain = [Case.None, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls];
-        Case[] hooked = [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls];
+        Case[] plain = [Case.None, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls, .. CountIfAny(bench)];
+        Case[] hooked = [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.BareEntryAndUretprobe, Case.Trace, Case.Calls, .. CountIfAny(bench)];
         var subjects = new List<Subject?>
         {
-            Debian("3.9") is { } d39 ? new Subject($"Debian {d39.FullVersion}", d39, "USDT", false, true, [Case.None, Case.BareEntry, Case.Trace, Case.Calls]) : null,
+            Debian("3.9") is { } d39 ? new Subject($"Debian {d39.FullVersion}", d39, "USDT", false, true, [Case.None, Case.BareEntry, Case.Trace, Case.Calls, .. CountIfAny(bench)]) : null,
             Pyenv("3.9.18") is { } p39 ? new Subject($"pyenv {p39.FullVersion}", p39, "eval-frame uprobe", false, false, plain) : null,
-            Debian("3.11") is { } d311 ? new Subject($"Debian {d311.FullVersion}", d311, "entries through the hook, returns through USDT + line gate", true, false, [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.TraceGate, Case.Calls]) : null,
+            Debian("3.11") is { } d311 ? new Subject($"Debian {d311.FullVersion}", d311, "entries through the hook, returns through USDT + line gate", true, false, [Case.None, Case.HookAlone, Case.BareEntry, Case.BareEntryAndReturns, Case.Trace, Case.TraceGate, Case.Calls, .. CountIfAny(bench)]) : null,
             Pyenv("3.11.7") is { } p311 ? new Subject($"pyenv {p311.FullVersion}", p311, "eval-frame + hook", true, false, hooked) : null,
             Pyenv("3.12.1") is { } p312 ? new Subject($"pyenv {p312.FullVersion}", p312, "eval-frame + hook", true, false, hooked) : null,
             Debian("3.13") is { } d313 ? new Subject($"Debian {d313.FullVersion}", d313, "eval-frame + hook", true, false, hooked) : null,
@@ -68,6 +72,7 @@ internal static partial class EvalFrameCases
             slows every line; `--no-write` measures it) and anything with returns through USDT and the gate (a USDT return
             is ~1 µs, a ret ~10: compare calls with pyenv's 3.11, the same version through the hook); there "× bare"
             compares with the bare eval-frame probes.
+            `calls --count` counts each activation at the entry alone (no uprobe on the rets): its "× bare" compares with the entry site.
             The 500-deep recursion column: entries/returns of `r` that `pyprobe trace -- python -c ...` reported for `r(499)`.
             "program ns per call": the run time of pyprobe's BPF programs (`run_time_ns` with `kernel.bpf_stats_enabled` on
             for the whole section, restored after; it is on for the bare cases too) over the workload's calls — the part of
@@ -122,7 +127,7 @@ internal static partial class EvalFrameCases
                 var list = runs[c];
                 if (list.Count == 0) return (IReadOnlyList<string>)[Label(c, subject.Hook), "failed", "", "", ""];
                 var bare = c is Case.Calls && runs.ContainsKey(Case.BareEntryAndReturns) ? Added(Case.BareEntryAndReturns) : Added(Case.BareEntry);
-                var ratio = c is Case.Trace or Case.TraceGate or Case.Calls ? (Added(c) / bare).ToString("0.00") : "–";
+                var ratio = c is Case.Trace or Case.TraceGate or Case.Calls or Case.CallsCount ? (Added(c) / bare).ToString("0.00") : "–";
                 var program = programNs[c].Count > 0 ? Stats.Median(programNs[c]).ToString("0") : "–";
                 return [Label(c, subject.Hook), Stats.Spread(list), c == Case.None ? "–" : Added(c).ToString("0"), ratio, program];
             }));
@@ -130,11 +135,12 @@ internal static partial class EvalFrameCases
             summary.Add([subject.Name, subject.Source, Added(Case.BareEntry).ToString("0"), Added(trace).ToString("0"),
                 (Added(trace) / Added(Case.BareEntry)).ToString("0.00"), Added(Case.Calls).ToString("0"),
                 (Added(Case.Calls) / (runs.ContainsKey(Case.BareEntryAndReturns) ? Added(Case.BareEntryAndReturns) : Added(Case.BareEntry))).ToString("0.00"),
+                runs.ContainsKey(Case.CallsCount) ? Added(Case.CallsCount).ToString("0") : "–",
                 subject.Hook ? Added(Case.HookAlone).ToString("0") : "–",
                 recursion]);
         }
         report.Text("### Summary (added ns per call)");
-        report.Table(["interpreter", "source", "bare entry", "trace", "trace × bare", "calls", "calls × bare", "hook alone", "500-deep recursion"], summary);
+        report.Table(["interpreter", "source", "bare entry", "trace", "trace × bare", "calls", "calls × bare", "calls --count", "hook alone", "500-deep recursion"], summary);
         report.Text($"This section: {started:yyyy-MM-dd HH:mm} UTC, {bench.Reps} repetitions per case, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; " +
             $"load averages {loadBefore} at its start, {string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3))} at its end (the machine is shared: compare within a table, not across runs).");
     }
@@ -163,8 +169,8 @@ internal static partial class EvalFrameCases
                     tracer = Child.Start([bench.Pyprobe, "trace", "function__entry", "-p", pid.ToString(), "-o", "/dev/null", .. c == Case.TraceGate ? ["--no-write"] : Array.Empty<string>()]);
                     Cases.WaitAttached(tracer);
                     break;
-                case Case.Calls:
-                    tracer = Child.Start([bench.Pyprobe, "calls", "-p", pid.ToString(), "-o", "/dev/null"]);
+                case Case.Calls or Case.CallsCount:
+                    tracer = Child.Start([bench.Pyprobe, "calls", "-p", pid.ToString(), "-o", "/dev/null", .. c == Case.CallsCount ? ["--count"] : Array.Empty<string>()]);
                     Cases.WaitAttached(tracer);
                     break;
             }

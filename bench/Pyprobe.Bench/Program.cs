@@ -19,6 +19,9 @@ internal sealed class Bench
     public int Calls { get; init; } = 1_000_000;
     public int BpftraceSettle { get; init; } = 1000;
     public bool HasCalls { get; set; }
+
+    /// <summary>dist/pyprobe has <c>calls --count</c> (a baseline binary may predate it).</summary>
+    public bool HasCallsCount { get; set; }
     private int _counter;
 
     public string TempFile(string tag) => Path.Combine(TempDir, $"{tag}-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}.out");
@@ -55,6 +58,7 @@ internal static class Program
             report.Environment();
             bench.HasCalls = Sh(bench.Pyprobe, "calls", "--help").Code == 0;
             if (!bench.HasCalls) Bench.Log("pyprobe calls is not in dist/pyprobe: its column is skipped");
+            bench.HasCallsCount = bench.HasCalls && Sh(bench.Pyprobe, "calls", "--help").Out.Contains("--count", StringComparison.Ordinal);
             var pythons = Pythons.Load(temp);
             var p39 = pythons.FirstOrDefault(p => p.Version == "3.9") ?? throw new InvalidOperationException("Python 3.9 is not in the cache: run scripts/fetch-pythons.sh 3.9");
             var p315 = pythons.FirstOrDefault(p => p.Version == "3.15");

@@ -106,13 +106,16 @@ internal static class Sections
             system-wide form (no `-p`; the bench runs a private copy of the interpreter, so system-wide means the workload alone). bpftrace's count includes the workload's few other
             function entries (work(), interpreter shutdown), measured exactly by pyprobe trace and subtracted.
             pyprobe calls attaches both function__entry and function__return (two uprobe traps per call), so its row also
-            gives its cost against an empty program on both of those sites.
+            gives its cost against an empty program on both of those sites; `pyprobe calls --count` counts each call at its
+            return alone (one trap, no clock read), per function as bpftrace's `@[str(arg0), str(arg1)] = count()` would.
             """);
         foreach (var py in new[] { p39, p315 }.OfType<Py>())
         {
             // calls attaches function__entry and function__return: its own physical limit is the bare program on both.
             var tools = Tracers(bench, true);
             if (bench.HasCalls) tools.Insert(tools.IndexOf(Tool.Bare) + 1, Tool.BareEntryAndReturn);
+            // Counting alone: one probe a call, as bpftrace's count() takes.
+            if (bench.HasCallsCount) tools.Insert(tools.IndexOf(Tool.PyprobeCalls) + 1, Tool.PyprobeCallsCount);
             // The reader raised for the whole run (the default until 2026-11-30) beside the default, raised only while behind.
             tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceHighPriority);
             tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceRing);
@@ -127,7 +130,7 @@ internal static class Sections
         var bare = Added(Tool.Bare);
         report.Headline($"""
             **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
-            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (through the ring buffer as before: {Added(Tool.PyprobeTraceRing) / bare:0.00}×; with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")},
+            ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (through the ring buffer as before: {Added(Tool.PyprobeTraceRing) / bare:0.00}×; with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")}{(bench.HasCallsCount ? $", pyprobe calls --count {Added(Tool.PyprobeCallsCount) / bare:0.00}×" : "")},
             bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
             Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
             bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.
@@ -137,7 +140,8 @@ internal static class Sections
                 "Not the same work: bpftrace count increments a per-CPU counter, pyprobe trace sends a ring record per call with a timestamp and the line, and each function's names whole once (up to 4096 bytes each; bpftrace's str() stops at 64), then by reference (the name-pair memo); the record alone is most of the difference (see where a traced call's time goes). " +
                 (bench.HasCalls ? $"pyprobe's own kernel-side counter, `pyprobe calls`, adds {Added(Tool.PyprobeCalls):0} ns (it also times every call and keeps per-thread stacks)." : ""));
         if (bench.HasCalls && Added(Tool.PyprobeCalls) > Added(Tool.BpftraceCount))
-            report.Behind($"Overhead per call: pyprobe calls adds {Added(Tool.PyprobeCalls):0} ns against bpftrace count's {Added(Tool.BpftraceCount):0} ns: calls does more per event (function__entry and function__return both attached, a timestamp and a per-thread stack push/pop, a hash-map update keyed by code location) than a bare counter.");
+            report.Behind($"Overhead per call: pyprobe calls adds {Added(Tool.PyprobeCalls):0} ns against bpftrace count's {Added(Tool.BpftraceCount):0} ns: calls does more per event (function__entry and function__return both attached, a timestamp and a per-thread stack push/pop, a hash-map update keyed by code location) than a bare counter." +
+                (bench.HasCallsCount ? $" Counting alone, `pyprobe calls --count` (function__return only, no clock, still per function) adds {Added(Tool.PyprobeCallsCount):0} ns." : ""));
         if (Added(Tool.PyprobeTrace) > Added(Tool.BpftracePrintf))
             report.Behind($"Overhead per call: pyprobe trace adds {Added(Tool.PyprobeTrace):0} ns against the bpftrace printf one-liner's {Added(Tool.BpftracePrintf):0} ns: pyprobe copies whole strings where bpftrace copies at most 64 bytes each.");
     }
