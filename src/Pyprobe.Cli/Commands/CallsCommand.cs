@@ -19,13 +19,13 @@ internal static class CallsCommand
         var self = new Option<bool>("--self") { Description = "Add a SELF column: time in the function itself, without the Python functions it called (C functions it called count as its own)." };
         var count = new Option<bool>("--count")
         {
-            Description = "Only count calls, each at its return: one probe a call instead of two and no clock (about half the cost per call; on 3.11 no entry gate). Rows have no times and no first line; the default sort is by count.",
+            Description = "Only count calls: one probe a call instead of two and no clock (at the return with USDT probes, at _PyEval_EvalFrameDefault's entry without them), about half the cost of timing or less; on 3.11 no entry gate. Rows have no times (nor, from USDT, a first line); the default sort is by count.",
         };
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
             "(from a log-linear histogram). Durations are wall time from entry to return, or to a yield for a generator step. " +
-            "--count counts calls alone, at about half the cost. " +
+            "--count counts calls alone, at about half the cost or less. " +
             "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate or --count calls are counted from returns, without times. " +
             "Without function probes (3.12-3.14, or a build without them) calls come from a uprobe on _PyEval_EvalFrameDefault; from 3.11 pyprobe sets the eval-frame hook for it (-p only; --no-write refuses).");
         options.Target.AddTo(command);

@@ -101,7 +101,7 @@ public static class CallStatsProgram
     {
         if (source is CallSiteSource.Usdt { Arguments.Count: < 3 } usdt) throw new UsdtException($"function probes have 3 arguments, this site has {usdt.Arguments.Count}");
         if (maxFrames is < MatchWindow or > 1024) throw new ArgumentOutOfRangeException(nameof(maxFrames), "stack size must be between 4 and 1024 frames");
-        // A USDT entry names the function by the pointers its return repeats; counting there would need the entry's stack anyway.
+        // USDT calls count at their return (CountingReturn): at the entry the frame's reads would buy only a first line.
         if (kind == CallStatsProbeKind.CountingEntry && source is not CallSiteSource.EvalFrame) throw new ArgumentException("only _PyEval_EvalFrameDefault's entry counts calls by itself", nameof(kind));
         var code = new InstructionBuilder();
         code.Mov64(Ctx, Register.R1)

@@ -72,5 +72,5 @@ internal sealed class CallOptions(CallSort defaultSort, string topDescription)
 /// <summary>The values of <see cref="CallOptions"/>.</summary>
 /// <param name="Rows">Which rows to show; its Top is --top (null: the command decides).</param>
 /// <param name="Duration">--duration (null: until stopped).</param>
-/// <param name="Timed">Calls are timed (false: <c>calls --count</c>, counted at their return alone).</param>
+/// <param name="Timed">Calls are timed (false: <c>calls --count</c>, counted alone).</param>
 internal sealed record CallSettings(TargetSelection Selection, CallRowSelection Rows, TimeSpan? Duration, bool EntryGate, bool AllowWrite, bool Timed = true);
