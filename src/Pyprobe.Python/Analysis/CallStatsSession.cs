@@ -162,7 +162,7 @@ public sealed class CallStatsSession : ILiveSession
         _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
         _core.AttachForTarget(target, () => AttachPlans(plans));
-        return $"calls ({_targets[^1].Source.Described})";
+        return $"calls ({_targets[^1].Source.DescribedWith(returns: _targets[^1].Timed)})";
     }
 
     /// <summary>How one target's calls are measured: from _PyEval_EvalFrameDefault, or its USDT return (and entry) probes.</summary>

@@ -44,9 +44,24 @@ public sealed record FunctionEventSource(FunctionEventSourceKind Kind, string? N
     /// <summary>"USDT (about … per call)": the Attached line's and `list -v`'s words for the source with its cost.</summary>
     public string Described => $"{Label}, {Cost}";
 
+    /// <summary>
+    /// The same where only entries are taken (no uprobe on a ret: `trace function__entry`, `calls --count`, `stat`): the
+    /// returns' cost, by far the larger, is not paid and not quoted.
+    /// </summary>
+    public string DescribedForEntries => Kind switch
+    {
+        FunctionEventSourceKind.EvalFrame => $"{Label}, {EvalFrameEntryCost}",
+        FunctionEventSourceKind.EvalFrameWithHook => $"{Label}, {EvalFrameEntryCost}, the hook itself {HookCost}",
+        _ => Described,
+    };
+
+    /// <summary><see cref="Described"/> or <see cref="DescribedForEntries"/>.</summary>
+    public string DescribedWith(bool returns) => returns ? Described : DescribedForEntries;
+
     private const string UsdtCost = "about 0.6-1.4 µs per event";
     // The figures once, for the Attached line, `list -v` and the note before the hook is written (BENCHMARKS.md, "Function events by source").
-    private const string EvalFrameProbesCost = "about 1.0-1.5 µs per entry, about 10 µs more per return";
+    private const string EvalFrameEntryCost = "about 1.0-1.5 µs per entry";
+    private const string EvalFrameProbesCost = EvalFrameEntryCost + ", about 10 µs more per return";
     private const string HookCost = "10-110 ns per call";
     private const string EvalFrameCost = EvalFrameProbesCost + " (a uprobe on a ret)";
     private const string EvalFrameWithHookCost = EvalFrameCost + ", the hook itself " + HookCost;

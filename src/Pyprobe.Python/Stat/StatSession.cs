@@ -142,7 +142,7 @@ public sealed class StatSession : ILiveSession
         {
             // Counted at every activation's entry, like function__entry (a generator's resume counts too); no return probe.
             EvalFrameAttachment.Attach(_core, target, source, (_, _, _) => StatProgram.Generate(_counters.Fd.Value, StatCounter.Calls), 0, null, "py_stat");
-            (calls, reason, note) = (true, null, source.Note ?? $"calls are counted by a {source.Described}");
+            (calls, reason, note) = (true, null, source.Note ?? $"calls are counted by a {source.DescribedForEntries}");
         }
         var added = new StatTarget(target, calls, reason, gated, note);
         _targets.Add(added);

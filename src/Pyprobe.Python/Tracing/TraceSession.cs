@@ -216,7 +216,7 @@ public sealed class TraceSession : IEventSession
         _core.AttachForTarget(target, () => AttachTarget(target));
         var added = _probes.Skip(first).ToList();
         if (added.Count == 0) throw new UsdtException($"it has none of the probes {string.Join(", ", _requested.Select(p => p.Name))}");
-        return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.Described : "USDT")})";
+        return string.Join(", ", added.Select(p => p.Probe.Name).Distinct()) + $" ({(source is { Kind: not FunctionEventSourceKind.None } known ? known.DescribedWith(returns: FunctionEventSource.WantsReturns(_requested)) : "USDT")})";
     }
 
     /// <summary>
@@ -279,7 +279,7 @@ public sealed class TraceSession : IEventSession
             var probe = probes.FirstOrDefault(p => p.Name == name);
             if (probe is null) return null;
             var id = (uint)_probes.Count;
-            _probes.Add(new AttachedProbe(id, probe, target, EvalFrameProgram.Layout, 1, source.Described));
+            _probes.Add(new AttachedProbe(id, probe, target, EvalFrameProgram.Layout, 1, source.DescribedWith(returns: probes.Any(p => p.Name == "function__return"))));
             return id;
         }
         var entry = Add("function__entry");

@@ -34,7 +34,7 @@ internal static class CallsRun
             var probes = string.Join(", ", session.Targets
                 .SelectMany(t => t.Timed ? ["function__entry", "function__return"] : new[] { t.Source.FromEvalFrame ? "function__entry" : "function__return" })
                 .Distinct().Order(StringComparer.Ordinal));
-            var sources = string.Join("; ", session.Targets.Select(t => t.Source.Described).Distinct());
+            var sources = string.Join("; ", session.Targets.Select(t => t.Source.DescribedWith(returns: t.Timed)).Distinct());
             return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]", session.AttachProcess);
         }, settings.Duration, stderr);
 
