@@ -56,9 +56,10 @@ internal static class Program
             var report = new Report(bench, quick);
             var total = Stopwatch.StartNew();
             report.Environment();
-            bench.HasCalls = Sh(bench.Pyprobe, "calls", "--help").Code == 0;
+            var callsHelp = Sh(bench.Pyprobe, "calls", "--help");
+            bench.HasCalls = callsHelp.Code == 0;
             if (!bench.HasCalls) Bench.Log("pyprobe calls is not in dist/pyprobe: its column is skipped");
-            bench.HasCallsCount = bench.HasCalls && Sh(bench.Pyprobe, "calls", "--help").Out.Contains("--count", StringComparison.Ordinal);
+            bench.HasCallsCount = bench.HasCalls && callsHelp.Out.Contains("--count", StringComparison.Ordinal);
             var pythons = Pythons.Load(temp);
             var p39 = pythons.FirstOrDefault(p => p.Version == "3.9") ?? throw new InvalidOperationException("Python 3.9 is not in the cache: run scripts/fetch-pythons.sh 3.9");
             var p315 = pythons.FirstOrDefault(p => p.Version == "3.15");

@@ -33,17 +33,13 @@ public static unsafe class BpfSyscall
 
     /// <summary>Like <see cref="Invoke{TAttr}"/> but throws <see cref="SyscallException"/> on failure.</summary>
     public static long InvokeOrThrow<TAttr>(BpfCommand command, ref TAttr attr, string? detail = null) where TAttr : unmanaged
-    {
-        var result = Invoke(command, ref attr);
-        if (result < 0) throw new SyscallException($"bpf({command})", (int)-result, detail);
-        return result;
-    }
+        => InvokeOrThrow(command, ref attr, detail, static d => d);
 
     /// <summary>
     /// Like <see cref="InvokeOrThrow{TAttr}"/> with the failure's detail made only when it fails: a detail that formats an
     /// enum costs a reflection lookup on its first use, and calls that succeed (nearly all) should not pay for words.
     /// </summary>
-    public static long InvokeOrThrow<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string> detail) where TAttr : unmanaged
+    public static long InvokeOrThrow<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string?> detail) where TAttr : unmanaged
     {
         var result = Invoke(command, ref attr);
         if (result < 0) throw new SyscallException($"bpf({command})", (int)-result, detail(state));
@@ -55,6 +51,6 @@ public static unsafe class BpfSyscall
         => KernelFileDescriptor.Own((int)InvokeOrThrow(command, ref attr, detail));
 
     /// <summary>Runs a command that returns a new fd and wraps it; the failure's detail is made only on failure.</summary>
-    public static KernelFileDescriptor CreateFd<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string> detail) where TAttr : unmanaged
+    public static KernelFileDescriptor CreateFd<TAttr, TState>(BpfCommand command, ref TAttr attr, TState state, Func<TState, string?> detail) where TAttr : unmanaged
         => KernelFileDescriptor.Own((int)InvokeOrThrow(command, ref attr, state, detail));
 }

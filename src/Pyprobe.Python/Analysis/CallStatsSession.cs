@@ -37,7 +37,14 @@ public sealed record CallStatsOptions(
 /// <param name="UntimedReason">Why they have none, when <paramref name="Timed"/> is false.</param>
 /// <param name="Gated">The 3.11 entry gate is open for this target.</param>
 /// <param name="Source">Where its calls come from (USDT, or _PyEval_EvalFrameDefault with or without the hook).</param>
-public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? UntimedReason, bool Gated, FunctionEventSource Source);
+public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? UntimedReason, bool Gated, FunctionEventSource Source)
+{
+    /// <summary>The probes its calls come from: entry and return when timed; counted alone, USDT's return or _PyEval_EvalFrameDefault's entry.</summary>
+    public IReadOnlyList<string> ProbeNames => Timed ? ["function__entry", "function__return"] : [Source.FromEvalFrame ? "function__entry" : "function__return"];
+
+    /// <summary>Where its calls come from, with what that costs (no return's cost where no return is probed).</summary>
+    public string Described => Source.DescribedWith(returns: Timed);
+}
 
 /// <summary>
 /// The engine behind <c>pyprobe calls</c>: per-function call statistics aggregated in the kernel (counts, total,
@@ -162,7 +169,7 @@ public sealed class CallStatsSession : ILiveSession
         _core.ReleaseExited(Launching.ProcessTree.IsAlive);
         foreach (var pid in target.Pids) _pidFilter?.Update(BitConverter.GetBytes(pid), [1]);
         _core.AttachForTarget(target, () => AttachPlans(plans));
-        return $"calls ({_targets[^1].Source.DescribedWith(returns: _targets[^1].Timed)})";
+        return $"calls ({_targets[^1].Described})";
     }
 
     /// <summary>How one target's calls are measured: from _PyEval_EvalFrameDefault, or its USDT return (and entry) probes.</summary>

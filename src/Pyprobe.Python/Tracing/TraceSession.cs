@@ -279,7 +279,7 @@ public sealed class TraceSession : IEventSession
             var probe = probes.FirstOrDefault(p => p.Name == name);
             if (probe is null) return null;
             var id = (uint)_probes.Count;
-            _probes.Add(new AttachedProbe(id, probe, target, EvalFrameProgram.Layout, 1, source.DescribedWith(returns: probes.Any(p => p.Name == "function__return"))));
+            _probes.Add(new AttachedProbe(id, probe, target, EvalFrameProgram.Layout, 1, source.DescribedWith(returns: FunctionEventSource.WantsReturns(probes))));
             return id;
         }
         var entry = Add("function__entry");

@@ -30,11 +30,8 @@ internal static class CallsRun
                 session.Dispose();
                 throw;
             }
-            // Timed: both. Counted alone: at the return where USDT gives it, at the entry from _PyEval_EvalFrameDefault.
-            var probes = string.Join(", ", session.Targets
-                .SelectMany(t => t.Timed ? ["function__entry", "function__return"] : new[] { t.Source.FromEvalFrame ? "function__entry" : "function__return" })
-                .Distinct().Order(StringComparer.Ordinal));
-            var sources = string.Join("; ", session.Targets.Select(t => t.Source.DescribedWith(returns: t.Timed)).Distinct());
+            var probes = string.Join(", ", session.Targets.SelectMany(t => t.ProbeNames).Distinct().Order(StringComparer.Ordinal));
+            var sources = string.Join("; ", session.Targets.Select(t => t.Described).Distinct());
             return new Attachment<CallStatsSession>(session, probes, $"{TargetText.Where(targets.Targets)} [{sources}]", session.AttachProcess);
         }, settings.Duration, stderr);
 
