@@ -269,7 +269,7 @@ public sealed class TraceSession : IEventSession
         if (_evalFrameMaps is null)
         {
             // The activation stack exists for returns; entries alone never touch it (EvalFrameProgramKind.SendOnly).
-            var stack = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: _requested.Any(p => p.Name == "function__return"));
+            var stack = ActivationStack.CreateMaps(_core, "pyprobe_ef", used: FunctionEventSource.WantsReturns(_requested));
             _evalFrameMaps = new EvalFrameMaps(maps.RingFd, maps.ScratchFd, stack.Depths.Fd.Value, stack.Frames.Fd.Value,
                 maps.TargetsFd, maps.Tids, maps.WakeupThreshold,
                 () => _memo ??= CodeObjectMemoMaps.Create(_core, RetireMemoAtExit), Queues: maps.Queues, ZeroChunkFd: stack.ZeroChunk.Fd.Value);

@@ -6,7 +6,7 @@ namespace Pyprobe.Cli.Output.CallStatistics;
 /// Call statistics as tables for people (<see cref="CallsTextWriter"/>): calls prints one table per report, with
 /// a heading and a blank line between intervals; top's plain output one headed table per refresh.
 /// </summary>
-internal sealed class CallStatsText(EventBuffer output, bool showSelf, bool showPid, bool countsOnly = false) : ICallStatsWriter
+internal sealed class CallStatsText(EventBuffer output, bool showSelf, bool showPid, bool countsOnly) : ICallStatsWriter
 {
     private bool _first = true;
 
