@@ -325,6 +325,24 @@ public class CallStatsIntegrationTests
         }
     }
 
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.15")]
+    public void CountsAloneAreExactAndReadAgainOrByInterval(string version)
+    {
+        var (stats, session) = Run(version, Fib, new CallStatsOptions(Timed: false));
+        using (session)
+        {
+            var fib = Single(stats, "fib");
+            Assert.Equal(8361UL, fib.Count);
+            Assert.Equal(0UL, fib.TimedCount);
+            Assert.Null(fib.TotalNs);
+            Assert.Equal(8361UL, Single(session.Snapshot(), "fib").Count);
+            Assert.Equal(8361UL, Single(session.TakeInterval(), "fib").Count);
+            Assert.Empty(session.Snapshot().Functions);
+        }
+    }
+
     private static string PythonString(string s) => "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'";
 }
 
@@ -358,6 +376,29 @@ public class CallStatsTableFallbackTests
             Assert.Equal((ulong)(i + 1), row.TimedCount);
             Assert.Equal(100 + i, row.Lineno);
             Assert.Equal(row.TimedCount, (ulong)row.Histogram.Sum(x => (long)x));
+        }
+    }
+
+    /// <summary>The same with counts alone (a plain hash of the calls counter): what the table cannot hold comes with its names.</summary>
+    [Theory]
+    [InlineData("3.9")]
+    [InlineData("3.15")]
+    public void CountsAloneBeyondTheKernelsTableAreExact(string version)
+    {
+        AnalysisRequirements.EnsureRoot();
+        var python = AnalysisPythons.Get(version);
+        AnalysisRequirements.EnsureFile(python.Launcher);
+        using var workload = new Pyprobe.Python.Tests.PythonWorkload(python.Launcher, FortyFunctions);
+        using var session = CallStatsSession.Attach(TargetResolver.ForProcesses([workload.Pid]), new CallStatsOptions(MaxFunctions: 4, Timed: false));
+        workload.RunMeasuredPart(TimeSpan.FromSeconds(60));
+        session.Detach();
+        var stats = session.Snapshot();
+        Assert.Equal(0UL, stats.StatsMapFull);
+        for (var i = 0; i < 40; i++)
+        {
+            var row = Assert.Single(stats.Functions, f => f.Funcname == $"f{i}");
+            Assert.Equal((ulong)(i + 1), row.Count);
+            Assert.Equal(0UL, row.TimedCount);
         }
     }
 }

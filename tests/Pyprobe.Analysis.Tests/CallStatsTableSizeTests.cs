@@ -27,12 +27,20 @@ public class CallStatsTableSizeTests
         Assert.Equal(100u, CallStatsSession.FunctionCapacity(defaults with { MaxFunctions = 100 }, [one with { Pids = [] }]));
 
         // And the map the session makes for a running process is that size (read back from the kernel).
-        using var session = CallStatsSession.Attach([one]);
-        Assert.Equal([16384u], StatsTableSizes());
+        using (CallStatsSession.Attach([one]))
+            Assert.Equal([16384u], StatsTableSizes(PerCpuHash, CallStatsLayout.StatsValueSize));
+        // Counts alone: a plain hash of the calls counter, one value for every CPU.
+        using (CallStatsSession.Attach([one], defaults with { Timed = false }))
+        {
+            Assert.Equal([16384u], StatsTableSizes(Hash, CallStatsLayout.CountsValueSize));
+            Assert.Empty(StatsTableSizes(PerCpuHash, CallStatsLayout.StatsValueSize));
+        }
     }
 
-    /// <summary>max_entries of this process's per-CPU hashes with the stats value size (/proc/self/fdinfo).</summary>
-    private static List<uint> StatsTableSizes()
+    private const int Hash = 1, PerCpuHash = 5;
+
+    /// <summary>max_entries of this process's maps of that type with that value size (/proc/self/fdinfo).</summary>
+    private static List<uint> StatsTableSizes(int mapType, int valueSize)
     {
         var sizes = new List<uint>();
         foreach (var fdinfo in Directory.GetFiles("/proc/self/fdinfo"))
@@ -40,7 +48,8 @@ public class CallStatsTableSizeTests
             string[] lines;
             try { lines = File.ReadAllLines(fdinfo); } catch (IOException) { continue; }
             string? Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.Ordinal))?[(name.Length + 1)..].Trim();
-            if (Field("map_type") == "5" && Field("value_size") == CallStatsLayout.StatsValueSize.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            if (Field("map_type") == mapType.ToString(System.Globalization.CultureInfo.InvariantCulture) && Field("value_size") == valueSize.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                && Field("key_size") == CallStatsLayout.KeySize.ToString(System.Globalization.CultureInfo.InvariantCulture))
                 sizes.Add(uint.Parse(Field("max_entries")!, System.Globalization.CultureInfo.InvariantCulture));
         }
         return sizes;

@@ -50,6 +50,12 @@ public static class CallStatsLayout
     public const int BucketCount = 4 + (HighestExponent - 1) * 4; // 156: indices 0..155
     public const int StatsValueSize = HistogramOffset + 8 * BucketCount;
 
+    /// <summary>
+    /// A counts-only session's value (<see cref="CallStatsOptions.Timed"/> false): the calls counter alone, in a plain hash
+    /// shared by the CPUs, so a call touches the table's entry and nothing else (a per-CPU value is a page of its own).
+    /// </summary>
+    public const int CountsValueSize = 8;
+
     public const int DefaultMaxFrames = 64;
     public const int StackHeaderSize = 8;
     public const int FrameSize = 56;

@@ -190,11 +190,11 @@ public static class CallStatsProgram
                 break;
             case CallStatsProbeKind.TimedReturn:
                 emitter.EmitTimedReturn();
-                emitter.EmitAccount();
+                emitter.EmitAccount(timed: true);
                 break;
             default:
                 emitter.EmitUntimedKey();
-                emitter.EmitAccount();
+                emitter.EmitAccount(timed: false);
                 break;
         }
 
@@ -477,9 +477,11 @@ public static class CallStatsProgram
 
         /// <summary>
         /// Adds the call (key at SlotKey, duration/self at their slots when SlotTimed is 1) to the per-CPU stats,
-        /// creating the entry, and sending the names, the first time the key is seen.
+        /// creating the entry, and sending the names, the first time the key is seen. A program whose calls are never
+        /// <paramref name="timed"/> adds to the calls counter alone, the one field of a counts-only session's value
+        /// (<see cref="CountsValueSize"/>).
         /// </summary>
-        public void EmitAccount()
+        public void EmitAccount(bool timed)
         {
             // Only the program that created the entry sends the names (another CPU may have won the race).
             code.Label("account");
@@ -493,8 +495,13 @@ public static class CallStatsProgram
             code.Label("have_stats")
                 .Mov64(stats, Register.R0)
                 .Mov64(Register.R1, 1)
-                .AtomicAdd64(stats, CallsOffset, Register.R1)
-                .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotTimed)
+                .AtomicAdd64(stats, CallsOffset, Register.R1);
+            if (!timed)
+            {
+                code.Jump("out");
+                return;
+            }
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotTimed)
                 .JumpIf(JumpCondition.Equal, Register.R1, 0, "out")
                 .AtomicAdd64(stats, TimedOffset, Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotSelf)

@@ -125,8 +125,13 @@ public sealed class CallStatsSession : ILiveSession
         try
         {
             var ring = core.OpenRing("pyprobe_names", options.RingBufferBytes);
-            // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front.
-            var stats = core.AddMap(new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, FunctionCapacity(options, targets), Flags: 1));
+            // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front. Counts alone live in
+            // a plain hash: the value sits in the entry the lookup already reads, where a per-CPU value is another page to
+            // touch (~100 ns a call here); CPUs share it, which costs only when one process's threads call the same
+            // function on two CPUs at once (the GIL makes that rare).
+            var stats = core.AddMap(options.Timed
+                ? new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, FunctionCapacity(options, targets), Flags: 1)
+                : new MapSpec("pyprobe_calls", MapType.Hash, KeySize, CountsValueSize, FunctionCapacity(options, targets), Flags: 1));
             var scratch = core.AddMap(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
             session = new CallStatsSession(core, options, ring, stats, scratch);
         }
@@ -410,6 +415,12 @@ public sealed class CallStatsSession : ILiveSession
             if (!_stats.TryLookup(keyBytes, value)) continue;
             if (reset) _stats.Delete(keyBytes);
             var entry = new RawEntry(ReadKey(keyBytes), new ulong[BucketCount]);
+            if (_stats.Spec.Type == MapType.Hash)
+            {
+                entry.Calls = U64(value, CallsOffset);
+                raw.Add(entry);
+                continue;
+            }
             for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
             {
                 var v = value.AsSpan(cpu * stride, StatsValueSize);
