@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 
 namespace Pyprobe.Bench;
 
-internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceRing, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls, PyprobeCallsCount }
+internal enum Tool { None, Bare, BareEntryAndReturn, BpftraceCount, BpftracePrintf, PyprobeTrace, PyprobeTraceRing, PyprobeTraceHighPriority, PyprobeTraceNormalPriority, PyprobeTraceRealtime, PyprobeCalls, PyprobeCallsCount, BpftraceCountPerFunction }
 
 /// <param name="Binary">the bench's private copy of the interpreter (so system-wide attaches see only the bench's processes)</param>
 /// <param name="Original">the cached Debian binary it was copied from</param>
@@ -47,11 +47,16 @@ internal static partial class Cases
         Tool.PyprobeTraceRealtime => "pyprobe trace -o FILE --priority realtime",
         Tool.PyprobeCalls => "pyprobe calls",
         Tool.PyprobeCallsCount => "pyprobe calls --count (function__return alone, no clock)",
+        Tool.BpftraceCountPerFunction => "bpftrace `@[str(arg0), str(arg1)] = count()` on function__return (what calls --count gives)",
         _ => tool.ToString(),
     };
 
     public static string CountScript(string binary, bool perPid) =>
         $"usdt:{binary}:python:function__entry {{ {(perPid ? "@[pid]" : "@")} = count(); }}";
+
+    /// <summary>Counts per function as calls --count does (its site, file and function name), with bpftrace's own strings (64 bytes at most).</summary>
+    public static string PerFunctionCountScript(string binary) =>
+        $"usdt:{binary}:python:function__return {{ @[str(arg0), str(arg1)] = count(); }}";
 
     public static string PrintfScript(string binary) =>
         $"usdt:{binary}:python:function__entry {{ time(\"%H:%M:%S \"); printf(\"%s %s %d\\n\", str(arg0), str(arg1), arg2); }}";
@@ -59,6 +64,7 @@ internal static partial class Cases
     [GeneratedRegex(@"Lost (\d+) events")] private static partial Regex BpftraceLost();
     [GeneratedRegex(@"(\d+) events delivered, (\d+) lost")] private static partial Regex PyprobeDetached();
     [GeneratedRegex(@"^@(?:\[(\d+)\])?: (\d+)$")] private static partial Regex BpftraceCount();
+    [GeneratedRegex(@"^@\[\S*leaf\.py, leaf\]: (\d+)$")] private static partial Regex BpftraceLeafRow();
 
     /// <summary>
     /// Starts the workload (held before its first call), attaches <paramref name="tool"/> to it (-p PID, or
@@ -88,6 +94,12 @@ internal static partial class Cases
                     break;
                 case Tool.BpftraceCount:
                     tracer = Child.Start(["bpftrace", .. all ? Array.Empty<string>() : ["-p", pid.ToString()], "-e", CountScript(py.Binary, all)]);
+                    if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
+                        throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
+                    Thread.Sleep(bench.BpftraceSettle);
+                    break;
+                case Tool.BpftraceCountPerFunction:
+                    tracer = Child.Start(["bpftrace", "-p", pid.ToString(), "-e", PerFunctionCountScript(py.Binary)]);
                     if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
                         throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
                     Thread.Sleep(bench.BpftraceSettle);
@@ -135,7 +147,7 @@ internal static partial class Cases
 
             if (tracer is not null)
             {
-                var exitsWithTarget = !all && tool is Tool.BpftraceCount or Tool.PyprobeTrace or Tool.PyprobeCalls or Tool.PyprobeCallsCount;
+                var exitsWithTarget = !all && tool is Tool.BpftraceCount or Tool.BpftraceCountPerFunction or Tool.PyprobeTrace or Tool.PyprobeCalls or Tool.PyprobeCallsCount;
                 if (!exitsWithTarget)
                 {
                     Thread.Sleep(500);
@@ -162,6 +174,12 @@ internal static partial class Cases
                         if (!all || kids.Contains(int.Parse(m.Groups[1].Value))) sum += long.Parse(m.Groups[2].Value);
                     }
                     seen = printed ? sum : null; // a bpftrace that printed no map (killed) counts as a failed run, not as 0 seen
+                    toolLost = texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
+                    break;
+                case Tool.BpftraceCountPerFunction:
+                    // @[/path/leaf.py, leaf]: N
+                    foreach (var line in texts)
+                        if (BpftraceLeafRow().Match(line.Trim()) is { Success: true } row) seen = (seen ?? 0) + long.Parse(row.Groups[1].Value);
                     toolLost = texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
                     break;
                 case Tool.BpftracePrintf:

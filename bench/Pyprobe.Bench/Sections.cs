@@ -107,7 +107,8 @@ internal static class Sections
             function entries (work(), interpreter shutdown), measured exactly by pyprobe trace and subtracted.
             pyprobe calls attaches both function__entry and function__return (two uprobe traps per call), so its row also
             gives its cost against an empty program on both of those sites; `pyprobe calls --count` counts each call at its
-            return alone (one trap, no clock read), per function as bpftrace's `@[str(arg0), str(arg1)] = count()` would.
+            return alone (one trap, no clock read), per function as bpftrace's `@[str(arg0), str(arg1)] = count()` on the same
+            probe does (its row: both strings read on every call, up to 64 bytes each, as the map's key).
             """);
         foreach (var py in new[] { p39, p315 }.OfType<Py>())
         {
@@ -116,6 +117,8 @@ internal static class Sections
             if (bench.HasCalls) tools.Insert(tools.IndexOf(Tool.Bare) + 1, Tool.BareEntryAndReturn);
             // Counting alone: one probe a call, as bpftrace's count() takes.
             if (bench.HasCallsCount) tools.Insert(tools.IndexOf(Tool.PyprobeCalls) + 1, Tool.PyprobeCallsCount);
+            // The same counts from bpftrace: a key of both strings, read on every call.
+            tools.Insert(tools.IndexOf(Tool.BpftraceCount) + 1, Tool.BpftraceCountPerFunction);
             // The reader raised for the whole run (the default until 2026-11-30) beside the default, raised only while behind.
             tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceHighPriority);
             tools.Insert(tools.IndexOf(Tool.PyprobeTrace) + 1, Tool.PyprobeTraceRing);
@@ -131,7 +134,7 @@ internal static class Sections
         report.Headline($"""
             **Headline (CPython {p39.FullVersion}, one thread, {bench.Calls:N0} calls).** Cost per traced call as a multiple of the bare uprobe
             ({bare:0} ns): pyprobe trace {Added(Tool.PyprobeTrace) / bare:0.00}× (through the ring buffer as before: {Added(Tool.PyprobeTraceRing) / bare:0.00}×; with its reader raised throughout, `--priority high`: {Added(Tool.PyprobeTraceHighPriority) / bare:0.00}×){(bench.HasCalls ? $", pyprobe calls {Added(Tool.PyprobeCalls) / bare:0.00}× ({Added(Tool.PyprobeCalls) / Added(Tool.BareEntryAndReturn):0.00}× the bare program on its two sites, entry + return: {Added(Tool.BareEntryAndReturn):0} ns)" : "")}{(bench.HasCallsCount ? $", pyprobe calls --count {Added(Tool.PyprobeCallsCount) / bare:0.00}×" : "")},
-            bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}×, bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
+            bpftrace count {Added(Tool.BpftraceCount) / bare:0.00}× (per function, `@[str(arg0), str(arg1)] = count()`: {Added(Tool.BpftraceCountPerFunction) / bare:0.00}×), bpftrace printf one-liner {Added(Tool.BpftracePrintf) / bare:0.00}×.
             Lost at full speed: pyprobe trace {LostOf(r39, Tool.PyprobeTrace)}{(bench.HasCalls ? $", pyprobe calls {LostOf(r39, Tool.PyprobeCalls)}" : "")},
             bpftrace count {LostOf(r39, Tool.BpftraceCount)}, bpftrace printf {LostOf(r39, Tool.BpftracePrintf)}.
             """);
