@@ -72,6 +72,11 @@ public sealed class CallStatsSession : ILiveSession
     private readonly Dictionary<NameKey, (string File, string Func)> _names = [];
     private readonly Dictionary<NameKey, RawEntry> _carried = [];
     /// <summary>
+    /// A counts-only table's calls already handed out by <see cref="TakeInterval"/>, by row. Its rows are not deleted
+    /// between intervals (an interval is the difference), so no call can fall between a read and a delete.
+    /// </summary>
+    private readonly Dictionary<NameKey, ulong> _countsTaken = [];
+    /// <summary>
     /// Names by everything of a row's key but its first line: a row whose own name record was lost takes those of another
     /// code object with the same names at the same addresses, of the same generation (a later one there may be another).
     /// </summary>
@@ -390,7 +395,11 @@ public sealed class CallStatsSession : ILiveSession
     public void Reset()
     {
         foreach (var key in Keys()) _stats.Delete(key);
+        _countsTaken.Clear();
     }
+
+    /// <summary>The table holds counts alone (<see cref="CallStatsOptions.Timed"/> false): a plain hash of the calls counter.</summary>
+    private bool CountsOnly => _stats.Spec.Type == MapType.Hash;
 
     /// <summary>
     /// The statistics so far, merged over CPUs, leaving the kernel's maps as they are: reading again later gives
@@ -402,6 +411,7 @@ public sealed class CallStatsSession : ILiveSession
     /// The statistics since the last <see cref="TakeInterval"/> (or since attach): each function's entry is read
     /// and then deleted, so consecutive intervals cover disjoint calls and min, max and percentiles describe the
     /// interval alone. Calls that finish between the read and the delete of their function's entry are in neither.
+    /// Counts alone are exact: an interval is what each count grew by since the last, and nothing is deleted.
     /// </summary>
     public CallStats TakeInterval() => Read(reset: true);
 
@@ -413,14 +423,18 @@ public sealed class CallStatsSession : ILiveSession
         foreach (var keyBytes in Keys())
         {
             if (!_stats.TryLookup(keyBytes, value)) continue;
-            if (reset) _stats.Delete(keyBytes);
             var entry = new RawEntry(ReadKey(keyBytes), new ulong[BucketCount]);
-            if (_stats.Spec.Type == MapType.Hash)
+            if (CountsOnly)
             {
-                entry.Calls = U64(value, CallsOffset);
+                var calls = U64(value, CallsOffset);
+                var taken = _countsTaken.GetValueOrDefault(entry.Key);
+                if (reset) _countsTaken[entry.Key] = calls;
+                if (calls == taken) continue;
+                entry.Calls = calls > taken ? calls - taken : calls; // smaller: the row was made again since
                 raw.Add(entry);
                 continue;
             }
+            if (reset) _stats.Delete(keyBytes);
             for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
             {
                 var v = value.AsSpan(cpu * stride, StatsValueSize);
@@ -568,7 +582,11 @@ public sealed class CallStatsSession : ILiveSession
     public void Forget(int pid)
     {
         foreach (var key in Keys())
-            if (BinaryPrimitives.ReadInt32LittleEndian(key.AsSpan(KeyPidOffset)) == pid) _stats.Delete(key);
+            if (BinaryPrimitives.ReadInt32LittleEndian(key.AsSpan(KeyPidOffset)) == pid)
+            {
+                _stats.Delete(key);
+                _countsTaken.Remove(ReadKey(key));
+            }
     }
 
     private ulong Counter(int offset) => _scratch.SumPerCpuCounter(0, offset);
