@@ -85,6 +85,33 @@ public class CallsTests
         Assert.DoesNotContain("without times", result.Stderr);
     }
 
+    /// <summary>
+    /// Counted alone, an interval is what each count grew by: nothing is deleted between intervals, so a call made
+    /// while the table is read is in the next one (with a read and a delete it would be in neither). A tight loop,
+    /// a call every few microseconds, would lose some of those.
+    /// </summary>
+    [Fact]
+    public void CountAloneIntervalsAddUpToEveryCall()
+    {
+        const string script =
+            "import time\n" +
+            "def tick():\n    pass\n" +
+            "n = 0\nend = time.time() + 2.6\n" +
+            "while time.time() < end:\n    tick(); n += 1\n" +
+            "print(n, flush=True)\n";
+        var python = CachedPythons.Get("3.9");
+        using var file = new TempFile();
+        var result = PyprobeBinary.Run(["calls", "--count", "--interval", "0.5", "--format", "json", "--function", "tick", "-o", file.Path, "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var ticks = long.Parse(result.Stdout.Trim());
+        var reports = File.ReadAllLines(file.Path).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        Assert.InRange(reports.Count, 5, 7);
+        var counts = reports.Select(r => r.EnumerateArray().Sum(row => row.GetProperty("count").GetInt64())).ToList();
+        Assert.Equal(ticks, counts.Sum());
+        Assert.True(counts.Count(c => c > 1000) >= 4, string.Join(", ", counts));
+        Assert.All(reports.SelectMany(r => r.EnumerateArray()), row => Assert.False(row.TryGetProperty("total_ns", out _), row.ToString()));
+    }
+
     [Fact]
     public void SortAndTopPickTheRightRows()
     {
@@ -152,6 +179,8 @@ public class CallsTests
             (["calls", "--sort", "self", "-p", "1"], "--sort self needs --self"),
             (["calls", "--count", "--self", "-p", "1"], "--self needs times, which --count does not take"),
             (["calls", "--count", "--sort", "mean", "-p", "1"], "--sort mean needs times, which --count does not take"),
+            (["top", "--count", "--sample", "-p", "1"], "--sample takes samples, not counts"),
+            (["top", "--count", "--sort", "self", "-p", "1"], "--sort self needs times, which --count does not take"),
             (["calls"], "no target"),
             (["flow"], "no target"),
             (["top"], "no target"),

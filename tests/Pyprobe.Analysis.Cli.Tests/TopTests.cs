@@ -83,6 +83,45 @@ public class TopTests
     }
 
     [Fact]
+    public void CountsAloneLiveViewShowsCallsAndCallsPerSecond()
+    {
+        using var tmux = new Tmux();
+        using var script = HotFile();
+        var python = CachedPythons.Get("3.9");
+        tmux.Type($"echo BEFORE-TOP-MARKER; {PyprobeBinary.Path} top --count -- {string.Join(' ', python.Command(script.Path, "4"))}; echo TOP-EXIT=$?");
+        var screen = tmux.WaitForScreen(s => s.Contains("hot_leaf") && s.Contains("hot_loop"), TimeSpan.FromSeconds(15));
+        Assert.Matches(@"CALLS\s+CALLS/S\s+FUNCTION", screen);
+        Assert.DoesNotContain("%OWN", screen);
+        // Counted at the return (USDT): no first line.
+        Assert.Matches($@"\d+\s+\d+\s+hot_leaf \({System.Text.RegularExpressions.Regex.Escape(script.Path)}\)", screen);
+        var after = tmux.WaitForScreen(s => System.Text.RegularExpressions.Regex.IsMatch(s, @"TOP-EXIT=\d"), TimeSpan.FromSeconds(20));
+        AssertRestored(tmux, after);
+        Assert.Contains("TOP-EXIT=0", after);
+    }
+
+    /// <summary>Plain reports of counts alone, every call in exactly one of them (an interval is what each count grew by).</summary>
+    [Fact]
+    public void CountsAloneWithoutATerminalAddUpToEveryCall()
+    {
+        const string script =
+            "import time\n" +
+            "def tick():\n    pass\n" +
+            "n = 0\nend = time.time() + 2.2\n" +
+            "while time.time() < end:\n    tick(); n += 1\n" +
+            "print(n, flush=True)\n";
+        var python = CachedPythons.Get("3.9");
+        var result = PyprobeBinary.Run(["top", "--count", "--interval", "0.5", "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.InRange(result.StdoutLines.Count(l => l.Contains(" pyprobe top pid ")), 4, 6);
+        Assert.Contains(result.StdoutLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s*CALLS  FUNCTION$"));
+        Assert.DoesNotContain(result.StdoutLines, l => l.Contains("SELF"));
+        var ticks = long.Parse(Assert.Single(result.StdoutLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d+$")));
+        var counted = result.StdoutLines.Where(l => l.EndsWith("  tick (<string>)", StringComparison.Ordinal))
+            .Sum(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]));
+        Assert.Equal(ticks, counted);
+    }
+
+    [Fact]
     public void StatInATerminalShowsTheProcessAndLeavesTheTerminalUsable()
     {
         using var tmux = new Tmux();

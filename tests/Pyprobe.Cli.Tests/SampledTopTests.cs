@@ -37,4 +37,20 @@ public class SampledTopTests
         Assert.InRange((double)heavy / (heavy + light), 0.65, 0.85);
         Assert.Matches(@"Detached after 3\.\d\d s: \d+ samples with a Python stack of 1 process", result.Stderr);
     }
+
+    /// <summary>Counts were asked for: where no function events can be had, that is the error, not samples in their place.</summary>
+    [Fact]
+    public void CountsWithoutFunctionEventsAreAnErrorNotSamples()
+    {
+        const string python = "/root/.pyenv/versions/3.12.1/bin/python3.12";
+        if (!File.Exists(python)) Assert.Fail($"{python} is missing: the pyenv builds are part of this machine");
+        using var target = RunningProcess.PythonScript(python, Script, "60");
+        Thread.Sleep(300);
+        var result = PyprobeBinary.Run(["top", "--count", "--no-write", "-p", target.Pid.ToString(), "--duration", "2"], timeout: TimeSpan.FromSeconds(30));
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("pyprobe: ", line);
+        Assert.DoesNotContain("samples", line);
+        Assert.Empty(result.Stdout);
+    }
 }

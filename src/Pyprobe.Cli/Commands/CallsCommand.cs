@@ -17,10 +17,6 @@ internal static class CallsCommand
         var options = new CallOptions(CallSort.Total, "Show only the first N functions (default: all).");
         var interval = new Option<double?>("--interval") { Description = "Print (and reset) the statistics every SECONDS instead of once at the end.", HelpName = "SECONDS" };
         var self = new Option<bool>("--self") { Description = "Add a SELF column: time in the function itself, without the Python functions it called (C functions it called count as its own)." };
-        var count = new Option<bool>("--count")
-        {
-            Description = "Only count calls: one probe a call instead of two and no clock (at the return with USDT probes, at _PyEval_EvalFrameDefault's entry without them), about half the cost of timing or less; on 3.11 no entry gate. Rows have no times (nor, from USDT, a first line); the default sort is by count.",
-        };
 
         var command = new Command("calls",
             "Count and time the calls of every Python function, aggregated in the kernel: calls, total, mean, min, max, p50/p90/p99 " +
@@ -29,7 +25,7 @@ internal static class CallsCommand
             "On Python 3.11 pyprobe turns on function__entry (about 10x slower on call-heavy code); with --no-entry-gate or --count calls are counted from returns, without times. " +
             "Without function probes (3.12-3.14, or a build without them) calls come from a uprobe on _PyEval_EvalFrameDefault; from 3.11 pyprobe sets the eval-frame hook for it (-p only; --no-write refuses).");
         options.Target.AddTo(command);
-        foreach (var option in new Option[] { options.Sort, options.Top, interval, self, count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite }) command.Options.Add(option);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, self, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite }) command.Options.Add(option);
         options.Output.AddTo(command);
 
         command.SetAction(result =>
@@ -37,17 +33,10 @@ internal static class CallsCommand
             var every = result.GetValue(interval);
             var settings = options.Read(result, every);
             var showSelf = result.GetValue(self);
-            var countOnly = result.GetValue(count);
+            var countOnly = !settings.Timed;
             var rows = settings.Rows;
-            if (countOnly)
-            {
-                if (showSelf) throw new UsageException("--self needs times, which --count does not take");
-                if (result.GetValue(options.Sort) is { } sort && sort != CallSort.Count)
-                    throw new UsageException($"--sort {sort.ToString().ToLowerInvariant()} needs times, which --count does not take");
-                rows = rows with { Sort = CallSort.Count };
-                settings = settings with { Timed = false };
-            }
-            else if (rows.Sort == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
+            if (countOnly && showSelf) throw new UsageException("--self needs times, which --count does not take");
+            if (rows.Sort == CallSort.Self && !showSelf) throw new UsageException("--sort self needs --self");
             var format = options.Output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 

@@ -17,7 +17,7 @@ internal static class CallsJsonWriter
     private static readonly JsonWriterOptions Options = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <param name="countsOnly">calls --count: no time keys, whatever a target measured (every row has the same shape).</param>
-    public static string Render(IReadOnlyList<FunctionStats> rows, bool showSelf, bool showPid, bool countsOnly = false)
+    public static string Render(IReadOnlyList<FunctionStats> rows, bool showSelf, bool showPid, bool countsOnly)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer, Options))

@@ -11,12 +11,14 @@ namespace Pyprobe.Cli.Output;
 /// <param name="Calls">Calls of every function in the interval (shown or not).</param>
 /// <param name="Functions">Functions called in the interval.</param>
 /// <param name="UntimedReason">Why times are missing, or null.</param>
-internal sealed record TopFrame(string Title, IReadOnlyList<FunctionStats> Rows, TimeSpan Interval, ulong Calls, int Functions, string? UntimedReason, bool ShowPid);
+/// <param name="CountsOnly">top --count: the rows have counts alone.</param>
+internal sealed record TopFrame(string Title, IReadOnlyList<FunctionStats> Rows, TimeSpan Interval, ulong Calls, int Functions, string? UntimedReason, bool ShowPid, bool CountsOnly);
 
 /// <summary>
 /// The terminal screen of pyprobe top, drawn with Spectre.Console: a heading line and a table like py-spy top's,
 /// with exact counts instead of samples. %OWN is the function's own time (without the Python functions it called)
-/// over the interval's wall time: it adds up to about 100% per busy thread.
+/// over the interval's wall time: it adds up to about 100% per busy thread. Counts alone (top --count) show calls and
+/// calls per second.
 /// </summary>
 internal static class TopView
 {
@@ -28,6 +30,23 @@ internal static class TopView
             $"[bold]{frame.Calls.ToString(CultureInfo.InvariantCulture)}[/] calls of {frame.Functions.ToString(CultureInfo.InvariantCulture)} functions  [dim]Ctrl-C to quit[/]");
         var table = new Table { Border = TableBorder.Simple, ShowHeaders = true };
         if (frame.ShowPid) table.AddColumn(new TableColumn("PID").RightAligned());
+        var seconds = frame.Interval.TotalSeconds;
+        if (frame.CountsOnly)
+        {
+            table.AddColumn(new TableColumn("CALLS").RightAligned());
+            table.AddColumn(new TableColumn("CALLS/S").RightAligned());
+            table.AddColumn(new TableColumn("FUNCTION"));
+            foreach (var f in frame.Rows)
+            {
+                var cells = new List<IRenderable>();
+                if (frame.ShowPid) cells.Add(new Text(f.Pid.ToString(CultureInfo.InvariantCulture)));
+                cells.Add(new Text(f.Count.ToString(CultureInfo.InvariantCulture)));
+                cells.Add(new Text(seconds > 0 ? (f.Count / seconds).ToString("0", CultureInfo.InvariantCulture) : "-"));
+                cells.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
+                table.AddRow(cells);
+            }
+            return Framed(heading, table, frame);
+        }
         table.AddColumn(new TableColumn("%OWN").RightAligned());
         table.AddColumn(new TableColumn("OWN").RightAligned());
         table.AddColumn(new TableColumn("TOTAL").RightAligned());
@@ -35,7 +54,6 @@ internal static class TopView
         table.AddColumn(new TableColumn("MEAN").RightAligned());
         table.AddColumn(new TableColumn("MAX").RightAligned());
         table.AddColumn(new TableColumn("FUNCTION"));
-        var seconds = frame.Interval.TotalSeconds;
         foreach (var f in frame.Rows)
         {
             var cells = new List<IRenderable>();
@@ -49,6 +67,11 @@ internal static class TopView
             cells.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
             table.AddRow(cells);
         }
+        return Framed(heading, table, frame);
+    }
+
+    private static Rows Framed(IRenderable heading, Table table, TopFrame frame)
+    {
         var parts = new List<IRenderable> { heading, table };
         if (frame.Rows.Count == 0) parts.Add(new Markup("[dim]no calls in this interval[/]"));
         if (frame.UntimedReason is { } why) parts.Add(new Text($"* no times: {why}"));
@@ -59,6 +82,6 @@ internal static class TopView
     public static string RenderPlain(TopFrame frame)
     {
         var heading = $"{DateTime.Now:HH:mm:ss} pyprobe top {frame.Title}: last {frame.Interval.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s, {frame.Calls} calls of {frame.Functions} functions\n";
-        return heading + CallsTextWriter.Render(frame.Rows, showSelf: true, frame.ShowPid) + "\n";
+        return heading + (frame.CountsOnly ? CallsTextWriter.RenderCounts(frame.Rows, frame.ShowPid) : CallsTextWriter.Render(frame.Rows, showSelf: true, frame.ShowPid)) + "\n";
     }
 }

@@ -13,7 +13,7 @@ internal sealed class CallStatsJson(EventBuffer output, bool showSelf, bool show
 
     public void Top(TopFrame frame)
     {
-        output.WriteUtf8(CallsJsonWriter.Render(frame.Rows, showSelf: true, frame.ShowPid));
+        output.WriteUtf8(CallsJsonWriter.Render(frame.Rows, showSelf: true, frame.ShowPid, frame.CountsOnly));
         output.Flush();
     }
 }

@@ -16,11 +16,11 @@ internal interface ICallStatsWriter
 }
 
 /// <summary>What every call-statistics writer needs: where to write, whether to show self time and pids, and whether only counts were taken (<c>calls --count</c>).</summary>
-internal sealed record CallStatsContext(EventBuffer Output, bool ShowSelf, bool ShowPid, bool CountsOnly = false);
+internal sealed record CallStatsContext(EventBuffer Output, bool ShowSelf, bool ShowPid, bool CountsOnly);
 
 /// <summary>The writer of a format, from its descriptor (<see cref="OutputFormats"/> lists the formats).</summary>
 internal static class CallStatsWriters
 {
-    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid, bool countsOnly = false) =>
+    public static ICallStatsWriter For(OutputFormat format, EventBuffer output, bool showSelf, bool showPid, bool countsOnly) =>
         (format.CallStatistics ?? throw new ArgumentException($"format {format} has no call statistics", nameof(format)))(new CallStatsContext(output, showSelf, showPid, countsOnly));
 }
