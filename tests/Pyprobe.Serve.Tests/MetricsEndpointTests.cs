@@ -49,6 +49,22 @@ public sealed class MetricsEndpointTests
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
     }
 
+    /// <summary>serve --count: the same exact call counters, and no duration series (nothing was timed).</summary>
+    [Fact]
+    public void CountsAloneExportExactCallsAndNoDurations()
+    {
+        using var serve = ServeProcess.Start("--count");
+        using var workload = KnownCountsWorkload.Start("3.9");
+        serve.WaitUntilAttached(workload.Pid);
+        workload.Go();
+        var text = WaitUntil(serve, t => MetricsText.Value(t, "pyprobe_function_calls_total", $"pid=\"{workload.Pid}\"", "function=\"fib\"") == 8361);
+        var durations = text.Split('\n').Where(l => l.StartsWith("pyprobe_function_duration_seconds", StringComparison.Ordinal) && l.Contains($"pid=\"{workload.Pid}\"", StringComparison.Ordinal)).ToList();
+        Assert.True(durations.Count == 0, string.Join("\n", durations));
+        // Read again later: running totals, not intervals.
+        Thread.Sleep(1500);
+        Assert.Equal(8361, MetricsText.Value(MetricsText.Get(serve.MetricsUrl), "pyprobe_function_calls_total", $"pid=\"{workload.Pid}\"", "function=\"fib\""));
+    }
+
     [Fact]
     public void HungClientsDelayNeitherOtherScrapesNorTheKernelSide()
     {

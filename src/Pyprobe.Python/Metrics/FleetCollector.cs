@@ -161,7 +161,7 @@ public sealed class FleetCollector : IDisposable
                 : StatProcesses.SystemWideTarget(p);
             try
             {
-                _attachments[key] = ProbeAttachment.Attach(target);
+                _attachments[key] = ProbeAttachment.Attach(target, _options.TimeCalls);
             }
             catch (Exception e) when (e is UsdtException or SyscallException or IOException or InvalidOperationException)
             {

@@ -7,7 +7,9 @@ namespace Pyprobe.Python.Metrics;
 /// <param name="TopFunctions">Series with their own function label per process and metric; the rest are summed into one.</param>
 /// <param name="Refresh">How often the kernel side is read into a new snapshot.</param>
 /// <param name="SampleRate">CPU-clock samples per second per CPU for pyprobe_cpu_samples_total.</param>
-public sealed record FleetOptions(SampleScope Scope, int TopFunctions = 50, TimeSpan? Refresh = null, int SampleRate = 19)
+/// <param name="TimeCalls">Time function calls (entry and return, durations); false counts them alone, one probe a call
+/// and no clock (<see cref="Analysis.CallStatsOptions.Timed"/>), and no duration series are exported.</param>
+public sealed record FleetOptions(SampleScope Scope, int TopFunctions = 50, TimeSpan? Refresh = null, int SampleRate = 19, bool TimeCalls = true)
 {
     public TimeSpan RefreshInterval => Refresh ?? TimeSpan.FromSeconds(1);
 }

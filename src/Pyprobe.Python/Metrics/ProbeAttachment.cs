@@ -25,8 +25,8 @@ internal sealed class ProbeAttachment : IDisposable
     /// <summary>Which of the counted probes the target's interpreter has.</summary>
     public bool Has(string probe) => Target.Binary.FindProbe(PythonProbeCatalog.Provider, probe) is not null;
 
-    /// <summary>Attaches what the target supports; null when it supports none of it.</summary>
-    public static ProbeAttachment? Attach(TraceTarget target)
+    /// <summary>Attaches what the target supports; null when it supports none of it. Calls are counted alone unless <paramref name="timeCalls"/>.</summary>
+    public static ProbeAttachment? Attach(TraceTarget target, bool timeCalls)
     {
         TraceSession? events = null;
         CallStatsSession? calls = null;
@@ -37,7 +37,7 @@ internal sealed class ProbeAttachment : IDisposable
             if (probes.Count > 0)
                 events = TraceSession.Attach([target], probes, new TraceSessionOptions(RingBufferBytes: 1 << 20, EntryGate: false));
             if (FunctionProbesFire(target))
-                calls = CallStatsSession.Attach([target], new CallStatsOptions(EntryGate: false, MaxThreads: 1024));
+                calls = CallStatsSession.Attach([target], new CallStatsOptions(EntryGate: false, MaxThreads: 1024, Timed: timeCalls));
         }
         catch
         {
