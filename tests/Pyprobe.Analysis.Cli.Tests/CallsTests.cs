@@ -93,12 +93,7 @@ public class CallsTests
     [Fact]
     public void CountAloneIntervalsAddUpToEveryCall()
     {
-        const string script =
-            "import time\n" +
-            "def tick():\n    pass\n" +
-            "n = 0\nend = time.time() + 2.6\n" +
-            "while time.time() < end:\n    tick(); n += 1\n" +
-            "print(n, flush=True)\n";
+        var script = TickLoop.Script(2.6, pause: null);
         var python = CachedPythons.Get("3.9");
         using var file = new TempFile();
         var result = PyprobeBinary.Run(["calls", "--count", "--interval", "0.5", "--format", "json", "--function", "tick", "-o", file.Path, "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(60));
@@ -139,12 +134,7 @@ public class CallsTests
     [Fact]
     public void IntervalPrintsAndResetsEveryPeriod()
     {
-        const string script =
-            "import time\n" +
-            "def tick():\n    pass\n" +
-            "n = 0\nend = time.time() + 2.6\n" +
-            "while time.time() < end:\n    tick(); n += 1; time.sleep(0.005)\n" +
-            "print(n, flush=True)\n";
+        var script = TickLoop.Script(2.6, pause: 0.005);
         var python = CachedPythons.Get("3.9");
         using var file = new TempFile();
         var result = PyprobeBinary.Run(["calls", "--interval", "1", "--format", "json", "--function", "tick", "-o", file.Path, "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(60));

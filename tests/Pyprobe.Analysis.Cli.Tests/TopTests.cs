@@ -103,12 +103,7 @@ public class TopTests
     [Fact]
     public void CountsAloneWithoutATerminalAddUpToEveryCall()
     {
-        const string script =
-            "import time\n" +
-            "def tick():\n    pass\n" +
-            "n = 0\nend = time.time() + 2.2\n" +
-            "while time.time() < end:\n    tick(); n += 1\n" +
-            "print(n, flush=True)\n";
+        var script = TickLoop.Script(2.2, pause: null);
         var python = CachedPythons.Get("3.9");
         var result = PyprobeBinary.Run(["top", "--count", "--interval", "0.5", "--", .. python.Command("-c", script)], timeout: TimeSpan.FromSeconds(60));
         Assert.True(result.ExitCode == 0, result.ToString());
