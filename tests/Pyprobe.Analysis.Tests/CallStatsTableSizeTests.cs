@@ -27,14 +27,15 @@ public class CallStatsTableSizeTests
         Assert.Equal(100u, CallStatsSession.FunctionCapacity(defaults with { MaxFunctions = 100 }, [one with { Pids = [] }]));
 
         // And the map the session makes for a running process is that size (read back from the kernel).
+        // A plain hash, one value for every CPU (a per-CPU one would take the value's size times the CPUs a function).
         using (CallStatsSession.Attach([one]))
-            Assert.Equal([16384u], StatsTableSizes(PerCpuHash, CallStatsLayout.StatsValueSize));
-        // Counts alone: a plain hash of the calls counter, one value for every CPU.
-        using (CallStatsSession.Attach([one], defaults with { Timed = false }))
         {
-            Assert.Equal([16384u], StatsTableSizes(Hash, CallStatsLayout.CountsValueSize));
+            Assert.Equal([16384u], StatsTableSizes(Hash, CallStatsLayout.StatsValueSize));
             Assert.Empty(StatsTableSizes(PerCpuHash, CallStatsLayout.StatsValueSize));
         }
+        // Counts alone: the calls counter alone.
+        using (CallStatsSession.Attach([one], defaults with { Timed = false }))
+            Assert.Equal([16384u], StatsTableSizes(Hash, CallStatsLayout.CountsValueSize));
     }
 
     private const int Hash = 1, PerCpuHash = 5;

@@ -4,7 +4,7 @@ namespace Pyprobe.Python.Analysis;
 /// Byte layouts shared by the generated call-statistics programs and the user-space reader, so the two
 /// cannot drift apart.
 /// <code>
-/// stats key (32 bytes)           stats value (per CPU, 1296 bytes)     thread stack (value of the tid map)
+/// stats key (32 bytes)           stats value (1296 bytes)              thread stack (value of the tid map)
 ///  0 u32 pid                      0 u64 calls (timed + untimed)          0 u32 depth (logical; may exceed MaxFrames)
 ///  4 u32 first line (0: unknown)  8 u64 timed calls                      4 u32 unused
 ///  8 u64 filename pointer        16 u64 total ns (inclusive)
@@ -18,6 +18,7 @@ namespace Pyprobe.Python.Analysis;
 ///                                                                            +48 u32 process epoch, +52 unused
 /// name record (ring buffer): the 32-byte key, u16 filename length, u16 funcname length, u32 truncated bits,
 /// then both strings back to back without NULs.
+/// A counts-only session's value is its first field alone (<see cref="CountsValueSize"/>).
 /// </code>
 /// </summary>
 public static class CallStatsLayout
@@ -50,10 +51,7 @@ public static class CallStatsLayout
     public const int BucketCount = 4 + (HighestExponent - 1) * 4; // 156: indices 0..155
     public const int StatsValueSize = HistogramOffset + 8 * BucketCount;
 
-    /// <summary>
-    /// A counts-only session's value (<see cref="CallStatsOptions.Timed"/> false): the calls counter alone, in a plain hash
-    /// shared by the CPUs, so a call touches the table's entry and nothing else (a per-CPU value is a page of its own).
-    /// </summary>
+    /// <summary>A counts-only session's value (<see cref="CallStatsOptions.Timed"/> false): the calls counter alone.</summary>
     public const int CountsValueSize = 8;
 
     public const int DefaultMaxFrames = 64;

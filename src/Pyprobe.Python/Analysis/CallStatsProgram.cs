@@ -476,7 +476,7 @@ public static class CallStatsProgram
         }
 
         /// <summary>
-        /// Adds the call (key at SlotKey, duration/self at their slots when SlotTimed is 1) to the per-CPU stats,
+        /// Adds the call (key at SlotKey, duration/self at their slots when SlotTimed is 1) to the stats,
         /// creating the entry, and sending the names, the first time the key is seen. A program whose calls are never
         /// <paramref name="timed"/> adds to the calls counter alone, the one field of a counts-only session's value
         /// (<see cref="CountsValueSize"/>).
@@ -508,7 +508,7 @@ public static class CallStatsProgram
                 .AtomicAdd64(stats, SelfOffset, Register.R1)
                 .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, SlotDuration)
                 .AtomicAdd64(stats, TotalOffset, Register.R1)
-                // min/max: plain read-compare-write on this CPU's copy (see CallStatsSession remarks).
+                // min/max: plain read-compare-write (see CallStatsSession remarks: the GIL keeps a function's returns apart).
                 .LoadMem(MemorySize.DoubleWord, Register.R2, stats, MinOffset)
                 .JumpIf(JumpCondition.Equal, Register.R2, 0, "set_min")
                 .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, "min_done")

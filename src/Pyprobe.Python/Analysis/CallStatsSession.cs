@@ -59,9 +59,11 @@ public sealed record CallStatsTarget(TraceTarget Target, bool Timed, string? Unt
 /// moves the generation of the dying one's names on (<see cref="CallStatsProgram.ForgetProgram"/>), and exec or exit
 /// moves the process's epoch, so the new code object starts a row of its own. Rows with the same names and first line
 /// are added up. Two functions with the same name in one file differ by first line.</para>
-/// <para>Min and max are a plain compare-and-store on the CPU's own copy: exact unless two threads on one CPU
-/// interleave inside the same function's update (a uprobe handler can be preempted); counts, totals and
-/// histogram buckets use atomic adds and are exact.</para>
+/// <para>The table is a plain hash shared by the CPUs, one value per function: a per-CPU value would be another page
+/// for every call to touch, and its size times the CPUs (1,296 bytes × 64 is 83 KB a function on a 64-CPU machine).
+/// Counts, totals and histogram buckets use atomic adds and are exact. Min and max are a plain compare-and-store,
+/// exact unless two threads of one process return from the same function at once, which the GIL rules out (a
+/// free-threaded build could lose a min or max, never a call).</para>
 /// </remarks>
 public sealed class CallStatsSession : ILiveSession
 {
@@ -130,13 +132,10 @@ public sealed class CallStatsSession : ILiveSession
         try
         {
             var ring = core.OpenRing("pyprobe_names", options.RingBufferBytes);
-            // No preallocation: 1296 bytes per CPU per function would otherwise be reserved up front. Counts alone live in
-            // a plain hash: the value sits in the entry the lookup already reads, where a per-CPU value is another page to
-            // touch (~100 ns a call here); CPUs share it, which costs only when one process's threads call the same
-            // function on two CPUs at once (the GIL makes that rare).
-            var stats = core.AddMap(options.Timed
-                ? new MapSpec("pyprobe_calls", MapType.PerCpuHash, KeySize, StatsValueSize, FunctionCapacity(options, targets), Flags: 1)
-                : new MapSpec("pyprobe_calls", MapType.Hash, KeySize, CountsValueSize, FunctionCapacity(options, targets), Flags: 1));
+            // A plain hash (see remarks): the value sits in the entry the lookup already reads. No preallocation: the table
+            // takes memory for the functions called, not for its capacity. Counts alone keep the calls counter alone.
+            var stats = core.AddMap(new MapSpec("pyprobe_calls", MapType.Hash, KeySize, (uint)(options.Timed ? StatsValueSize : CountsValueSize),
+                FunctionCapacity(options, targets), Flags: 1));
             var scratch = core.AddMap(MapSpec.PerCpuArray("pyprobe_cscratch", ScratchValueSize, 1));
             session = new CallStatsSession(core, options, ring, stats, scratch);
         }
@@ -398,8 +397,8 @@ public sealed class CallStatsSession : ILiveSession
         _countsTaken.Clear();
     }
 
-    /// <summary>The table holds counts alone (<see cref="CallStatsOptions.Timed"/> false): a plain hash of the calls counter.</summary>
-    private bool CountsOnly => _stats.Spec.Type == MapType.Hash;
+    /// <summary>The table holds counts alone (<see cref="CallStatsOptions.Timed"/> false): the calls counter, nothing else.</summary>
+    private bool CountsOnly => _stats.Spec.ValueSize == CountsValueSize;
 
     /// <summary>
     /// The statistics so far, merged over CPUs, leaving the kernel's maps as they are: reading again later gives
@@ -417,7 +416,6 @@ public sealed class CallStatsSession : ILiveSession
 
     private CallStats Read(bool reset)
     {
-        var stride = (StatsValueSize + 7) / 8 * 8;
         var value = new byte[_stats.UserValueSize];
         var raw = new List<RawEntry>();
         foreach (var keyBytes in Keys())
@@ -435,18 +433,14 @@ public sealed class CallStatsSession : ILiveSession
                 continue;
             }
             if (reset) _stats.Delete(keyBytes);
-            for (var cpu = 0; cpu < PossibleCpus.Count; cpu++)
-            {
-                var v = value.AsSpan(cpu * stride, StatsValueSize);
-                entry.Calls += U64(v, CallsOffset);
-                entry.Timed += U64(v, TimedOffset);
-                entry.Total += U64(v, TotalOffset);
-                entry.Self += U64(v, SelfOffset);
-                var min = U64(v, MinOffset);
-                if (min != 0 && (entry.Min == 0 || min < entry.Min)) entry.Min = min;
-                entry.Max = Math.Max(entry.Max, U64(v, MaxOffset));
-                for (var b = 0; b < BucketCount; b++) entry.Histogram[b] += U64(v, HistogramOffset + 8 * b);
-            }
+            ReadOnlySpan<byte> v = value;
+            entry.Calls = U64(v, CallsOffset);
+            entry.Timed = U64(v, TimedOffset);
+            entry.Total = U64(v, TotalOffset);
+            entry.Self = U64(v, SelfOffset);
+            entry.Min = U64(v, MinOffset);
+            entry.Max = U64(v, MaxOffset);
+            for (var b = 0; b < BucketCount; b++) entry.Histogram[b] = U64(v, HistogramOffset + 8 * b);
             raw.Add(entry);
         }
         DrainNames();
