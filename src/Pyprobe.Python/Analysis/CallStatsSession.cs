@@ -401,7 +401,7 @@ public sealed class CallStatsSession : ILiveSession
     private bool CountsOnly => _stats.Spec.ValueSize == CountsValueSize;
 
     /// <summary>
-    /// The statistics so far, merged over CPUs, leaving the kernel's maps as they are: reading again later gives
+    /// The statistics so far, leaving the kernel's maps as they are: reading again later gives
     /// the same calls plus those made since (what an exporter of running totals reads).
     /// </summary>
     public CallStats Snapshot() => Read(reset: false);
