@@ -28,55 +28,44 @@ internal static class TopView
             $"[bold]pyprobe top[/]  {Markup.Escape(frame.Title)}  {DateTime.Now:HH:mm:ss}  " +
             $"last {frame.Interval.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: " +
             $"[bold]{frame.Calls.ToString(CultureInfo.InvariantCulture)}[/] calls of {frame.Functions.ToString(CultureInfo.InvariantCulture)} functions  [dim]Ctrl-C to quit[/]");
+        var (headers, cells) = frame.CountsOnly ? CountColumns(frame.Interval.TotalSeconds) : TimeColumns(frame.Interval.TotalSeconds);
         var table = new Table { Border = TableBorder.Simple, ShowHeaders = true };
         if (frame.ShowPid) table.AddColumn(new TableColumn("PID").RightAligned());
-        var seconds = frame.Interval.TotalSeconds;
-        if (frame.CountsOnly)
-        {
-            table.AddColumn(new TableColumn("CALLS").RightAligned());
-            table.AddColumn(new TableColumn("CALLS/S").RightAligned());
-            table.AddColumn(new TableColumn("FUNCTION"));
-            foreach (var f in frame.Rows)
-            {
-                var cells = new List<IRenderable>();
-                if (frame.ShowPid) cells.Add(new Text(f.Pid.ToString(CultureInfo.InvariantCulture)));
-                cells.Add(new Text(f.Count.ToString(CultureInfo.InvariantCulture)));
-                cells.Add(new Text(seconds > 0 ? (f.Count / seconds).ToString("0", CultureInfo.InvariantCulture) : "-"));
-                cells.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
-                table.AddRow(cells);
-            }
-            return Framed(heading, table, frame);
-        }
-        table.AddColumn(new TableColumn("%OWN").RightAligned());
-        table.AddColumn(new TableColumn("OWN").RightAligned());
-        table.AddColumn(new TableColumn("TOTAL").RightAligned());
-        table.AddColumn(new TableColumn("CALLS").RightAligned());
-        table.AddColumn(new TableColumn("MEAN").RightAligned());
-        table.AddColumn(new TableColumn("MAX").RightAligned());
+        foreach (var header in headers) table.AddColumn(new TableColumn(header).RightAligned());
         table.AddColumn(new TableColumn("FUNCTION"));
         foreach (var f in frame.Rows)
         {
-            var cells = new List<IRenderable>();
-            if (frame.ShowPid) cells.Add(new Text(f.Pid.ToString(CultureInfo.InvariantCulture)));
-            cells.Add(new Text(f.SelfNs is { } self && seconds > 0 ? (self / 1e9 / seconds * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-"));
-            cells.Add(new Text(CallsDuration.Format(f.SelfNs)));
-            cells.Add(new Text(CallsDuration.Format(f.TotalNs)));
-            cells.Add(new Text(f.Count.ToString(CultureInfo.InvariantCulture) + (f.UntimedCount > 0 ? "*" : "")));
-            cells.Add(new Text(CallsDuration.Format(f.MeanNs)));
-            cells.Add(new Text(CallsDuration.Format(f.MaxNs)));
-            cells.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
-            table.AddRow(cells);
+            var row = new List<IRenderable>();
+            if (frame.ShowPid) row.Add(new Text(f.Pid.ToString(CultureInfo.InvariantCulture)));
+            row.AddRange(cells(f).Select(text => new Text(text)));
+            row.Add(new Text(CallsTextWriter.Location(f), new Style(decoration: Decoration.None)));
+            table.AddRow(row);
         }
-        return Framed(heading, table, frame);
-    }
-
-    private static Rows Framed(IRenderable heading, Table table, TopFrame frame)
-    {
         var parts = new List<IRenderable> { heading, table };
         if (frame.Rows.Count == 0) parts.Add(new Markup("[dim]no calls in this interval[/]"));
         if (frame.UntimedReason is { } why) parts.Add(new Text($"* no times: {why}"));
         return new Rows(parts);
     }
+
+    /// <summary>Times: own time as a share of the interval and in itself, total, calls (* where some have no time), mean, max.</summary>
+    private static (string[] Headers, Func<FunctionStats, string[]> Cells) TimeColumns(double seconds) =>
+        (["%OWN", "OWN", "TOTAL", "CALLS", "MEAN", "MAX"], f =>
+        [
+            f.SelfNs is { } self && seconds > 0 ? (self / 1e9 / seconds * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-",
+            CallsDuration.Format(f.SelfNs),
+            CallsDuration.Format(f.TotalNs),
+            f.Count.ToString(CultureInfo.InvariantCulture) + (f.UntimedCount > 0 ? "*" : ""),
+            CallsDuration.Format(f.MeanNs),
+            CallsDuration.Format(f.MaxNs),
+        ]);
+
+    /// <summary>Counts alone (top --count): calls and calls per second of the interval.</summary>
+    private static (string[] Headers, Func<FunctionStats, string[]> Cells) CountColumns(double seconds) =>
+        (["CALLS", "CALLS/S"], f =>
+        [
+            f.Count.ToString(CultureInfo.InvariantCulture),
+            seconds > 0 ? (f.Count / seconds).ToString("0", CultureInfo.InvariantCulture) : "-",
+        ]);
 
     /// <summary>The same frame as plain text, for a stdout that is not a terminal.</summary>
     public static string RenderPlain(TopFrame frame)
