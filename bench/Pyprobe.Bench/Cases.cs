@@ -62,6 +62,9 @@ internal static partial class Cases
         $"usdt:{binary}:python:function__entry {{ time(\"%H:%M:%S \"); printf(\"%s %s %d\\n\", str(arg0), str(arg1), arg2); }}";
 
     [GeneratedRegex(@"Lost (\d+) events")] private static partial Regex BpftraceLost();
+
+    /// <summary>The events bpftrace said it lost ("Lost N events" lines), summed.</summary>
+    private static long BpftraceLostIn(IEnumerable<string> lines) => lines.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
     [GeneratedRegex(@"(\d+) events delivered, (\d+) lost")] private static partial Regex PyprobeDetached();
     [GeneratedRegex(@"^@(?:\[(\d+)\])?: (\d+)$")] private static partial Regex BpftraceCount();
     [GeneratedRegex(@"^@\[\S*leaf\.py, leaf\]: (\d+)$")] private static partial Regex BpftraceLeafRow();
@@ -92,14 +95,9 @@ internal static partial class Cases
                 case Tool.Bare or Tool.BareEntryAndReturn:
                     bare = BareUprobe.Attach(py.Binary, all ? 0 : pid, withReturn: tool == Tool.BareEntryAndReturn);
                     break;
-                case Tool.BpftraceCount:
-                    tracer = Child.Start(["bpftrace", .. all ? Array.Empty<string>() : ["-p", pid.ToString()], "-e", CountScript(py.Binary, all)]);
-                    if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
-                        throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
-                    Thread.Sleep(bench.BpftraceSettle);
-                    break;
-                case Tool.BpftraceCountPerFunction:
-                    tracer = Child.Start(["bpftrace", "-p", pid.ToString(), "-e", PerFunctionCountScript(py.Binary)]);
+                case Tool.BpftraceCount or Tool.BpftraceCountPerFunction:
+                    var script = tool == Tool.BpftraceCount ? CountScript(py.Binary, all) : PerFunctionCountScript(py.Binary);
+                    tracer = Child.Start(["bpftrace", .. all ? Array.Empty<string>() : ["-p", pid.ToString()], "-e", script]);
                     if (tracer.WaitLine(l => l.StartsWith("Attaching", StringComparison.Ordinal), TimeSpan.FromSeconds(60)) is null)
                         throw new InvalidOperationException($"bpftrace did not attach: {string.Join(" | ", tracer.Err)}");
                     Thread.Sleep(bench.BpftraceSettle);
@@ -174,13 +172,13 @@ internal static partial class Cases
                         if (!all || kids.Contains(int.Parse(m.Groups[1].Value))) sum += long.Parse(m.Groups[2].Value);
                     }
                     seen = printed ? sum : null; // a bpftrace that printed no map (killed) counts as a failed run, not as 0 seen
-                    toolLost = texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
+                    toolLost = BpftraceLostIn(texts);
                     break;
                 case Tool.BpftraceCountPerFunction:
                     // @[/path/leaf.py, leaf]: N
                     foreach (var line in texts)
                         if (BpftraceLeafRow().Match(line.Trim()) is { Success: true } row) seen = (seen ?? 0) + long.Parse(row.Groups[1].Value);
-                    toolLost = texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
+                    toolLost = BpftraceLostIn(texts);
                     break;
                 case Tool.BpftracePrintf:
                     long leaf = 0, lost = 0;
@@ -190,7 +188,7 @@ internal static partial class Cases
                         else if (BpftraceLost().Match(line) is { Success: true } m) lost += long.Parse(m.Groups[1].Value);
                     }
                     seen = leaf;
-                    toolLost = lost + texts.Select(l => BpftraceLost().Match(l)).Where(m => m.Success).Sum(m => long.Parse(m.Groups[1].Value));
+                    toolLost = lost + BpftraceLostIn(texts);
                     break;
                 case Tool.PyprobeTrace or Tool.PyprobeTraceRing or Tool.PyprobeTraceHighPriority or Tool.PyprobeTraceNormalPriority or Tool.PyprobeTraceRealtime:
                     long leafLines = 0;
