@@ -117,6 +117,15 @@ public class ErrorTests
     [InlineData("pyprobe: unknown command or argument 'b' (see 'pyprobe list --help')", "list", "a", "b")]
     [InlineData("pyprobe: unknown command or argument 'frobnicate' (see 'pyprobe --help')", "frobnicate")]
     [InlineData("pyprobe: required command was not provided (see 'pyprobe --help')")]
+    // A word the parser does not know as an option lands in a free argument (the command to start, trace's
+    // PROBE words, convert's FILE); it is named as what it is, not taken for a target, a probe or a file.
+    [InlineData("pyprobe: unknown option '-x' (see 'pyprobe record --help')", "record", "-p", "1", "-x", "3")]
+    [InlineData("pyprobe: unknown option '--bogus' (see 'pyprobe calls --help')", "calls", "--bogus", "--", "python3", "-c", "pass")]
+    [InlineData("pyprobe: unknown option '--bogus' (see 'pyprobe trace --help')", "trace", "-p", "1", "--bogus")]
+    [InlineData("pyprobe: unknown option '-z' (see 'pyprobe convert --help')", "convert", "-z")]
+    [InlineData("pyprobe: --duration must be positive (see 'pyprobe record --help')", "record", "-p", "1", "-d", "0")]
+    [InlineData("pyprobe: unexpected argument 'foo' (a command to start goes after '--') (see 'pyprobe record --help')", "record", "-p", "1", "foo")]
+    [InlineData("pyprobe: unexpected argument 'foo' (a command to start goes after '--') (see 'pyprobe calls --help')", "calls", "foo", "--", "python3", "-c", "pass")]
     public void Usage_Exit2_OneLine(string expected, params string[] args) =>
         Assert.Equal(expected, AssertOneLineError(PyprobeBinary.Run(args), 2));
 

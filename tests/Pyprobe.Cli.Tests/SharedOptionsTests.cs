@@ -25,7 +25,8 @@ public class SharedOptionsTests
     private static TargetSelection Target(params string[] args)
     {
         var (target, _, root) = Build();
-        var result = root.Parse(["probe-test", .. args]);
+        // As the CLI does: the words after "--" are split off before parsing.
+        var result = root.Parse(["probe-test", .. CommandTail.Split(args)]);
         Assert.Empty(result.Errors);
         return target.Read(result);
     }
@@ -55,6 +56,8 @@ public class SharedOptionsTests
     [InlineData("no target: give -p PID, --all [PATH] or -- CMD ARGS...")]
     [InlineData("give only one kind of target: -p PID, --all [PATH] or -- CMD ARGS...", "-p", "1", "--all")]
     [InlineData("give only one kind of target: -p PID, --all [PATH] or -- CMD ARGS...", "-p", "1", "--", "python3")]
+    [InlineData("unexpected argument 'python3' (a command to start goes after '--')", "-p", "1", "python3")]
+    [InlineData("unexpected argument 'x' (a command to start goes after '--')", "x", "--", "python3")]
     public void Target_NoneOrSeveral_IsAUsageError(string message, params string[] args)
     {
         var e = Assert.Throws<UsageException>(() => Target(args));

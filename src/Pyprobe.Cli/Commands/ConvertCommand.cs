@@ -11,7 +11,7 @@ internal static class ConvertCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("FILE") { Description = "A raw capture written by pyprobe trace --format raw -o FILE." };
+        var file = SharedOptions.RejectingOptions(new Argument<string>("FILE") { Description = "A raw capture written by pyprobe trace --format raw -o FILE." });
         var output = new OutputOptions(OutputKind.EventStream);
         var time = new Option<TimeFormat?>("--time")
         {

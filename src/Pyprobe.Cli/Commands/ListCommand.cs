@@ -14,16 +14,10 @@ internal static class ListCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string?>("PATH")
+        var path = SharedOptions.RejectingOptions(new Argument<string?>("PATH")
         {
             Description = $"Interpreter or libpython file (default: the {ProbeFileResolver.DefaultInterpreter} on PATH).",
             Arity = ArgumentArity.ZeroOrOne,
-        };
-        // System.CommandLine hands an unknown "--flag" to a free argument; say what it is.
-        path.Validators.Add(r =>
-        {
-            if (r.Tokens is [{ Value: ['-', _, ..] value }])
-                r.AddError($"{CliApp.UnknownOption} '{value}'");
         });
         var pid = SharedOptions.Pid();
         pid.Description = "List the probes of the Python running as PID (the file that carries them, as the process sees it).";

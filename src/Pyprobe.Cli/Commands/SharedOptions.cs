@@ -37,12 +37,28 @@ internal static class SharedOptions
     };
 
     /// <summary>CMD ARGS… after "--": start this command and trace it from its first instruction.</summary>
-    public static Argument<string[]> Command() => new("command")
+    public static Argument<string[]> Command() => RejectingOptions(new Argument<string[]>("command")
     {
         Description = "After '--': a command to start and trace (pyprobe … -- python3 app.py).",
         HelpName = "-- CMD ARGS",
         Arity = ArgumentArity.ZeroOrMore,
-    };
+    });
+
+    /// <summary>
+    /// System.CommandLine hands a word it does not know as an option ("-d 3", "--bogus") to a free
+    /// argument; this makes the argument say "unknown option '-d'" instead of treating it as a
+    /// command to start or a name (the real command's own options come after "--", which the
+    /// parser never sees: <see cref="CommandTail"/>).
+    /// </summary>
+    public static Argument<T> RejectingOptions<T>(Argument<T> argument)
+    {
+        argument.Validators.Add(r =>
+        {
+            if (r.Tokens.FirstOrDefault(t => t.Value is ['-', _, ..]) is { } option)
+                r.AddError($"{CliApp.UnknownOption} '{option.Value}'");
+        });
+        return argument;
+    }
 
     /// <summary>--format NAME, one of the formats that serve <paramref name="kind"/> (by default <paramref name="byDefault"/>, else text).</summary>
     public static Option<OutputFormat> Format(OutputKind kind, OutputFormat? byDefault = null)
@@ -68,8 +84,8 @@ internal static class SharedOptions
     /// <summary>--tid TID, repeatable: only these threads, filtered in the kernel.</summary>
     public static Option<int[]> Tids() => new("--tid") { Description = "Only these threads (repeatable; filtered in the kernel).", HelpName = "TID", Arity = ArgumentArity.OneOrMore };
 
-    /// <summary>--duration SECONDS.</summary>
-    public static Option<double?> Duration() => new("--duration") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
+    /// <summary>--duration SECONDS (-d, as py-spy spells it).</summary>
+    public static Option<double?> Duration() => new("--duration", "-d") { Description = "Stop after SECONDS.", HelpName = "SECONDS" };
 
     /// <summary>--ring-buffer-mb's default.</summary>
     public const int DefaultRingBufferMb = 8;
@@ -174,7 +190,11 @@ internal sealed class TargetOptions
     {
         var pids = result.GetValue(Pid) ?? [];
         bool all = result.GetResult(All) is not null;
-        var argv = CommandTail.Current ?? result.GetValue(Command) ?? [];
+        var loose = result.GetValue(Command) ?? [];
+        // Words before "--" that no option took: a command to start only when nothing else names the target.
+        if (loose.Length > 0 && (CommandTail.Current is not null || pids.Length > 0 || all))
+            throw new UsageException($"unexpected argument '{loose[0]}' (a command to start goes after '--')");
+        var argv = CommandTail.Current ?? loose;
         int kinds = (pids.Length > 0 ? 1 : 0) + (all ? 1 : 0) + (argv.Length > 0 ? 1 : 0);
         if (kinds == 0)
             throw new UsageException("no target: give -p PID, --all [PATH] or -- CMD ARGS...");

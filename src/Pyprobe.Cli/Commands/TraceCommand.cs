@@ -13,11 +13,11 @@ internal static class TraceCommand
 {
     public static Command Create()
     {
-        var probes = new Argument<string[]>("PROBE")
+        var probes = SharedOptions.RejectingOptions(new Argument<string[]>("PROBE")
         {
             Description = "Probes to trace: names or globs (gc__*, *). Default: function__entry.",
             Arity = ArgumentArity.ZeroOrMore,
-        };
+        });
         var target = new TargetOptions();
         var output = new OutputOptions(OutputKind.EventStream | OutputKind.Capture);
         var tids = SharedOptions.Tids();
