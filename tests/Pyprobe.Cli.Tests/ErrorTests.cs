@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pyprobe.Cli.Tests;
 
 /// <summary>
@@ -128,6 +130,46 @@ public class ErrorTests
     [InlineData("pyprobe: unexpected argument 'foo' (a command to start goes after '--') (see 'pyprobe calls --help')", "calls", "foo", "--", "python3", "-c", "pass")]
     public void Usage_Exit2_OneLine(string expected, params string[] args) =>
         Assert.Equal(expected, AssertOneLineError(PyprobeBinary.Run(args), 2));
+
+    /// <summary>
+    /// An -o file that cannot be written fails the command before the command it was to start runs any of its own code,
+    /// and leaves no process of it behind. calls, top and stat once opened the file after attaching (calls ran the whole
+    /// command, then failed at its report; stat's check came after the command was started, stopped at its exec, and the
+    /// stopped process was left there); record sampled for the whole run and failed at the end.
+    /// </summary>
+    [Theory]
+    [InlineData("trace")]
+    [InlineData("calls")]
+    [InlineData("flow")]
+    [InlineData("top")]
+    [InlineData("gc")]
+    [InlineData("imports")]
+    [InlineData("audit")]
+    [InlineData("stat")]
+    [InlineData("record")]
+    public void AnOutputFileThatCannotBeWrittenFailsBeforeTheCommandRuns(string command)
+    {
+        var folder = Directory.CreateTempSubdirectory("pyprobe-out-").FullName;
+        try
+        {
+            var marker = Path.Combine(folder, "started");
+            var missing = Path.Combine(folder, "missing", "out");
+            var r = PyprobeBinary.Run([command, "-o", missing, "--", CachedPythons.Get("3.11").LauncherPath, "-c", $"open('{marker}', 'w')"]);
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Equal("", r.Stdout);
+            Assert.Equal($"pyprobe: cannot write {missing}: there is no folder {Path.GetDirectoryName(missing)}", r.Stderr.TrimEnd('\n').Split('\n')[^1]);
+            Assert.False(File.Exists(marker), "the command ran");
+            var left = Directory.GetDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _))
+                .Where(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Contains(marker); } catch (IOException) { return false; } })
+                .Select(Path.GetFileName).ToList();
+            foreach (var pid in left) Process.Start("kill", ["-9", pid!])?.WaitForExit();
+            Assert.True(left.Count == 0, $"left behind: pid {string.Join(", ", left)}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 
     [Fact]
     public void Debug_AddsTheStackTrace()

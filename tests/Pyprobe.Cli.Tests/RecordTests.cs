@@ -238,6 +238,38 @@ public partial class RecordTests
         }
     }
 
+    /// <summary>
+    /// A profile is written only after the last sample, so a destination that cannot be written ends the run before the
+    /// first one: the command to sample is never started, and no temporary file is left behind.
+    /// </summary>
+    [Fact]
+    public void AnUnwritableDestinationFailsBeforeSampling()
+    {
+        var folder = Directory.CreateTempSubdirectory("pyprobe-record-out-").FullName;
+        try
+        {
+            var marker = Path.Combine(folder, "started");
+            var missing = Path.Combine(folder, "missing", "profile.svg");
+            var cases = new (string Output, string Says)[]
+            {
+                (missing, $"pyprobe: cannot write {missing}: there is no folder {Path.GetDirectoryName(missing)}"),
+                (folder, $"pyprobe: cannot write {folder}: it is a folder"),
+            };
+            foreach (var (output, says) in cases)
+            {
+                var result = PyprobeBinary.Run(["record", "-o", output, "--", Python("pyenv:3.12.1"), "-c", $"open('{marker}', 'w')"]);
+                Assert.True(result.ExitCode == 1, result.ToString());
+                Assert.Equal(says, Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+                Assert.False(File.Exists(marker), $"-o {output}: the command ran");
+                Assert.Empty(Directory.GetFileSystemEntries(folder));
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static bool IsFifo(string path)
     {
         var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%F", path]) { RedirectStandardOutput = true })!;

@@ -40,8 +40,10 @@ internal static class CallsCommand
             var format = options.Output.ReadFormat(result);
             Privileges.RequireTracing("calls");
 
-            using var run = CallsRun.Start(settings, result.InvocationConfiguration.Error);
+            // Opened before attaching: the report is written at the end, and a file that cannot be written must not
+            // cost the run (nor touch the target) first.
             using var sink = options.Output.Open(result, result.InvocationConfiguration.Output);
+            using var run = CallsRun.Start(settings, result.InvocationConfiguration.Error);
             // Made at the first report: a followed command may have started more Pythons by then (a pid column).
             ICallStatsWriter? writer = null;
             ulong total = 0;

@@ -40,6 +40,8 @@ internal static class RecordCommand
             var stderr = result.InvocationConfiguration.Error;
             var wallClock = result.GetValue(idle);
 
+            // Before the first sample: a profile that cannot be written is known now, not after the run.
+            using var destination = ProfileDestination.Open(path);
             var started = DateTimeOffset.Now;
             using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
@@ -50,41 +52,10 @@ internal static class RecordCommand
             }, () => { });
             var profile = session.Build(started, run.Elapsed, wallClock ? ProfileMode.Wall : ProfileMode.Cpu);
             var output = path ?? ProfileWriters.DefaultFileName(session.Pids.Count > 0 ? session.Pids[0] : 0, started.LocalDateTime, profileFormat);
-            if (profile.Metadata.Pids.Count > 0 || path is not null) Write(profile, profileFormat, output);
+            if (profile.Metadata.Pids.Count > 0 || path is not null) output = destination.Commit(profile, profileFormat, output);
             return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output), endCommandAtDuration: true);
         });
         return command;
-    }
-
-    /// <summary>
-    /// Writes the profile whole or not at all: into a temporary file beside the destination, renamed over it — except
-    /// where the destination is a device, FIFO or socket (-o /dev/null, /dev/stdout, a pipe), which is written in place:
-    /// a rename would replace it with a regular file (as root, /dev/null for the whole machine). A symlink is followed.
-    /// </summary>
-    private static void Write(StackProfile profile, OutputFormat format, string path)
-    {
-        var writer = ProfileWriters.For(format);
-        if (Bpf.Sys.FileKind.IsSpecial(path))
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Write);
-            writer.Write(profile, stream);
-            return;
-        }
-        // (ResolveLinkTarget throws for a path that does not exist yet: ask whether it is a link first.)
-        if (new FileInfo(path).LinkTarget is not null && File.ResolveLinkTarget(path, returnFinalTarget: true) is { } target) path = target.FullName;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-                writer.Write(profile, stream);
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
     }
 
     private static IEnumerable<string> Report(string detachedAfter, StackProfile profile, SamplingSession session, OutputFormat format, string output)

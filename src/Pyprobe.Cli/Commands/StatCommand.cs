@@ -49,6 +49,9 @@ internal static class StatCommand
             var named = pids.Length > 0;
             var evalFrameCalls = !named ? StatEvalFrameCalls.Never
                 : result.GetValue(noWrite) ? StatEvalFrameCalls.NamedProcessesWithoutWrite : StatEvalFrameCalls.NamedProcesses;
+            // Opened before the targets are resolved (a command to start is started then): a file that cannot be written
+            // is said before anything runs.
+            using var sink = output.Open(result, result.InvocationConfiguration.Output);
             var targets = systemWide ? TargetSet.SystemWide() : TargetSelector.Resolve(selection!, withoutProbes: named);
             StatSampler? sampler = null;
             using var run = TracingRun<StatSession>.Start(targets, t =>
@@ -80,7 +83,6 @@ internal static class StatCommand
                 return new Attachment<StatSession>(session, "counters", where);
             }, duration, stderr);
 
-            using var sink = output.Open(result, result.InvocationConfiguration.Output);
             var writer = StatWriters.For(format, sink);
             var step = TimeSpan.FromSeconds(every);
             var next = step;

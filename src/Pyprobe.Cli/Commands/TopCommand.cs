@@ -44,10 +44,13 @@ internal static class TopCommand
             var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && StandardOutput.Is(stdout) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
             var hz = SampledRun.ReadRate(result, rate);
+            // Plain reports go to -o FILE or stdout; the file is opened before attaching, so that one that cannot be
+            // written is said before anything runs.
+            using var sink = live ? null : options.Output.Open(result, stdout);
             int Sampled(string why)
             {
                 if (format == OutputFormat.Json) throw new CliException($"top prints text when it samples ({why}); use pyprobe record for a file");
-                return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live), stdout, result.InvocationConfiguration.Error);
+                return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live), sink, result.InvocationConfiguration.Error);
             }
             if (result.GetValue(sample)) return Sampled("asked for with --sample");
 
@@ -87,8 +90,7 @@ internal static class TopCommand
             }
             else
             {
-                using var sink = options.Output.Open(result, stdout);
-                var writer = CallStatsWriters.For(format, sink, showSelf: true, showPid, countsOnly);
+                var writer = CallStatsWriters.For(format, sink!, showSelf: true, showPid, countsOnly);
                 var next = step;
                 while (run.WaitUntil(next))
                 {

@@ -50,7 +50,7 @@ internal sealed class EventBuffer : IBufferWriter<byte>, IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
             {
-                throw new CliException($"cannot write {path}: {e.Message}");
+                throw OutputFileError.For(path, path, e);
             }
         }
         return StandardOutput.Is(standardOutput)

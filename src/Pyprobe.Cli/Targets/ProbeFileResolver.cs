@@ -80,10 +80,6 @@ internal static class ProbeFileResolver
         {
             throw new CliException($"no process with PID {pid}");
         }
-        catch (NotAPythonProcessException e)
-        {
-            throw new CliException($"process {pid} ({e.Executable}) is not a Python interpreter: it maps neither a libpython3.X.so nor a python3.X executable");
-        }
         LaunchPhases.Mark("resolve: ELF and probe notes read");
         var detected = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.DisplayPath);
         LaunchPhases.Mark("resolve: version detected");

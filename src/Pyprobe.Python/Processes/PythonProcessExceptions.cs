@@ -5,7 +5,7 @@ namespace Pyprobe.Python.Processes;
 
 /// <summary>The process maps neither a libpython nor a Python executable.</summary>
 public sealed class NotAPythonProcessException(int pid, string executable)
-    : UsdtException($"Process {pid} ({executable}) is not a Python interpreter: neither a libpython3.X.so nor a python executable is mapped.")
+    : UsdtException($"Process {pid} ({executable}) is not a Python interpreter: it maps neither a libpython3.X.so nor a python3.X executable.")
 {
     public int Pid { get; } = pid;
     public string Executable { get; } = executable;

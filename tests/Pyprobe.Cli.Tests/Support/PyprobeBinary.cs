@@ -61,7 +61,10 @@ public static class PyprobeBinary
             process.Kill(entireProcessTree: true);
             Assert.Fail($"pyprobe {string.Join(' ', args)} did not finish in time");
         }
-        process.WaitForExit();
+        // Its output ends when every process holding it has gone: one that outlives pyprobe (a command it started and
+        // left stopped) would hold it forever, so the wait is bounded and says so.
+        if (!Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(30)))
+            Assert.Fail($"pyprobe {string.Join(' ', args)} exited, but its output was still held open 30 s later: a process it started outlived it");
         return new CliResult(process.ExitCode, stdout.Result, stderr.Result);
     }
 

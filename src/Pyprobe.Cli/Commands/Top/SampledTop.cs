@@ -15,7 +15,8 @@ internal static class SampledTop
 {
     private const int PlainRows = 20;
 
-    public static int Run(SampledTopSettings settings, TextWriter stdout, TextWriter stderr)
+    /// <param name="plain">Where plain reports go (-o FILE or stdout); null for the live view.</param>
+    public static int Run(SampledTopSettings settings, EventBuffer? plain, TextWriter stderr)
     {
         var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate), threadRoots: false, settings.Duration, stderr);
         using var run = started;
@@ -53,8 +54,8 @@ internal static class SampledTop
             var next = settings.Step;
             while (WaitFor(next))
             {
-                stdout.Write(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
-                stdout.Flush();
+                plain!.WriteUtf8(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
+                plain.Flush();
                 next += settings.Step;
             }
         }
@@ -62,8 +63,8 @@ internal static class SampledTop
         while (session.Drain() > 0) { }
         if (!settings.Live)
         {
-            stdout.Write(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
-            stdout.Flush();
+            plain!.WriteUtf8(SampledTopView.RenderPlain(Next(settings.Rows ?? PlainRows)));
+            plain.Flush();
         }
         return run.Complete([$"{run.DetachedAfter}: {total} samples with a Python stack of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}"]);
     }
