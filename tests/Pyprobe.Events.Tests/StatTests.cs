@@ -10,9 +10,10 @@ public class StatTests
 {
     private const string Loop = "import gc, sys, time\ndef f(): pass\nprint('ready', flush=True)\nwhile True:\n    for _ in range(1000): f()\n    sys.audit('pyprobe.loop')\n    gc.collect()\n    time.sleep(0.01)\n";
 
-    private static Process StartLoop(CachedPython python, string tag)
+    private static Process StartLoop(CachedPython python, string tag) => StartLoop(python.Command("-c", Loop, tag));
+
+    private static Process StartLoop(IReadOnlyList<string> command)
     {
-        var command = python.Command("-c", Loop, tag);
         var info = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardOutput = true };
         foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
         var p = Process.Start(info)!;
@@ -27,12 +28,20 @@ public class StatTests
         using var old = StartLoop(CachedPythons.Get("3.9"), tag);
         using var modern = StartLoop(CachedPythons.Get("3.13"), tag);
         using var sleeper = RunningProcess.Start("sleep", "60");
+        // A Python without probes: no row (nothing counts it machine-wide), one note that names it and says what does.
+        const string pyenv = "/root/.pyenv/versions/3.12.1/bin/python3.12";
+        if (!File.Exists(pyenv)) Assert.Fail($"{pyenv} is missing: the pyenv builds are part of this machine");
+        using var unprobed = StartLoop([pyenv, "-c", Loop, tag]);
         try
         {
             var result = PyprobeBinary.Run(["stat", "--format", "json", "--interval", "1", "--duration", "2.2"], timeout: TimeSpan.FromSeconds(60));
             Assert.True(result.ExitCode == 0, result.ToString());
             var rows = result.StdoutLines.Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
             Assert.DoesNotContain(rows, r => r.GetProperty("pid").GetInt32() == sleeper.Pid);
+            Assert.DoesNotContain(rows, r => r.GetProperty("pid").GetInt32() == unprobed.Id);
+            var note = $"pyprobe: note: pid {unprobed.Id} runs CPython 3.12.1 from /root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0, which has no USDT probes: " +
+                $"nothing is counted for it machine-wide; 'pyprobe stat -p {unprobed.Id}' counts its calls through _PyEval_EvalFrameDefault";
+            Assert.Single(result.Stderr.Split('\n'), l => l == note);
             Assert.DoesNotContain(rows, r => r.GetProperty("pid").GetInt32() == Environment.ProcessId);
             var first = rows.Where(r => r.GetProperty("pid").GetInt32() == old.Id).ToList();
             var second = rows.Where(r => r.GetProperty("pid").GetInt32() == modern.Id).ToList();
@@ -63,6 +72,7 @@ public class StatTests
         {
             old.Kill();
             modern.Kill();
+            unprobed.Kill();
         }
     }
 

@@ -69,7 +69,8 @@ internal static class StatCommand
                             else if (added.Gated)
                                 stderr.WriteLine($"pyprobe: note: {TargetText.Describe(added.Target)}: tracing gate on to count calls; its processes run about 10x slower on call-heavy code until pyprobe exits");
                         },
-                        (process, e) => stderr.WriteLine($"pyprobe: note: cannot attach to {process.DisplayPath}: {e.Message}"));
+                        (process, e) => stderr.WriteLine($"pyprobe: note: cannot attach to {process.DisplayPath}: {e.Message}"),
+                        process => stderr.WriteLine($"pyprobe: note: pid {process.Pid} runs CPython {process.Version} from {process.DisplayPath}, which has no USDT probes: nothing is counted for it machine-wide; 'pyprobe stat -p {process.Pid}' counts its calls through _PyEval_EvalFrameDefault"));
                     sampler.AttachAll();
                 }
                 catch

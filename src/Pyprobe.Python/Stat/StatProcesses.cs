@@ -13,7 +13,8 @@ public sealed record PythonProcess(int Pid, string HostPath, string DisplayPath,
 /// </summary>
 public sealed class StatProcesses
 {
-    private readonly Dictionary<int, (string Start, PythonProcess? Process)> _known = [];
+    private readonly Dictionary<int, (string Start, PythonProcess? Process, bool WithoutProbes)> _known = [];
+    private readonly List<PythonProcess> _withoutProbes = [];
     private readonly Dictionary<string, (UsdtBinary Binary, PythonVersion? Version)> _binaries = new(StringComparer.Ordinal);
 
     /// <summary>Every live process that runs a Python with probes.</summary>
@@ -22,6 +23,7 @@ public sealed class StatProcesses
         var self = Environment.ProcessId;
         var seen = new HashSet<int>();
         var result = new List<PythonProcess>();
+        _withoutProbes.Clear();
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == self) continue;
@@ -29,12 +31,18 @@ public sealed class StatProcesses
             if (start is null) continue;
             seen.Add(pid);
             if (!_known.TryGetValue(pid, out var entry) || entry.Start != start)
-                _known[pid] = entry = (start, Resolve(pid));
-            if (entry.Process is { } p) result.Add(p);
+                _known[pid] = entry = Known(start, pid);
+            if (entry.Process is { } p) (entry.WithoutProbes ? _withoutProbes : result).Add(p);
         }
         foreach (var gone in _known.Keys.Where(k => !seen.Contains(k)).ToList()) _known.Remove(gone);
         return result;
     }
+
+    /// <summary>
+    /// The live Python processes the last <see cref="Scan"/> found whose interpreter has no probes (pyenv, Docker, uv and
+    /// conda builds): nothing counts them machine-wide, but the user should hear that they are there.
+    /// </summary>
+    public IReadOnlyList<PythonProcess> WithoutProbes => _withoutProbes;
 
     /// <summary>A process, resolved now (for -p and -- CMD), or null when it is not a Python with probes.</summary>
     public PythonProcess? Get(int pid)
@@ -42,9 +50,12 @@ public sealed class StatProcesses
         var start = StartTime(pid);
         if (start is null) return null;
         if (!_known.TryGetValue(pid, out var entry) || entry.Start != start)
-            _known[pid] = entry = (start, Resolve(pid));
-        return entry.Process;
+            _known[pid] = entry = Known(start, pid);
+        return entry.WithoutProbes ? null : entry.Process;
     }
+
+    private (string, PythonProcess?, bool) Known(string start, int pid) =>
+        Resolve(pid) is { } p ? (start, p, !p.Binary.HasProvider(PythonProbeCatalog.Provider)) : (start, null, false);
 
     /// <summary>
     /// A process the user named, as its target describes it: a Python without probes (its calls counted through
@@ -61,14 +72,16 @@ public sealed class StatProcesses
     {
         try
         {
-            var target = PythonProcessResolver.Resolve(pid);
-            if (!target.UsdtBinary.HasProvider(PythonProbeCatalog.Provider)) return null;
-            if (!_binaries.TryGetValue(target.HostPath, out var binary))
+            // A Python without probes is resolved too (its file opened once per binary), for WithoutProbes.
+            var (hostPath, displayPath, openPath, withProbes) = PythonProcessResolver.ResolveIfItHasProbes(pid, out var without) is { } target
+                ? (target.HostPath, target.DisplayPath, (string?)null, target.UsdtBinary)
+                : (without!.HostPath, without.DisplayPath, without.OpenPath, null);
+            if (!_binaries.TryGetValue(hostPath, out var binary))
             {
-                var version = PythonVersionDetector.Detect(target.UsdtBinary.Elf, target.HostPath)?.Version;
-                _binaries[target.HostPath] = binary = (target.UsdtBinary, version);
+                var file = withProbes ?? UsdtBinary.Open(openPath!);
+                _binaries[hostPath] = binary = (file, PythonVersionDetector.Detect(file.Elf, hostPath)?.Version);
             }
-            return new PythonProcess(pid, target.HostPath, target.DisplayPath, binary.Binary, binary.Version?.ToString() ?? "?", binary.Version, ProcessCommandLine.Of(pid));
+            return new PythonProcess(pid, hostPath, displayPath, binary.Binary, binary.Version?.ToString() ?? "?", binary.Version, ProcessCommandLine.Of(pid));
         }
         catch (Exception e) when (e is UsdtException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {

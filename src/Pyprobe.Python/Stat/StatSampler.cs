@@ -22,18 +22,23 @@ public sealed class StatSampler
     private readonly Dictionary<string, bool> _callsCounted = new(StringComparer.Ordinal);
     private readonly Action<StatTarget> _added;
     private readonly Action<PythonProcess, Exception> _failed;
+    private readonly Action<PythonProcess>? _withoutProbes;
+    private readonly HashSet<(int Pid, string Command)> _toldWithoutProbes = [];
     private Dictionary<int, StatCounts> _previous = [];
     private TimeSpan _last = TimeSpan.Zero;
 
     /// <param name="chosen">The targets to watch; null for every Python on the machine.</param>
     /// <param name="added">Told of each binary the counters were attached to.</param>
     /// <param name="failed">Told of each binary found running that could not be attached to.</param>
-    public StatSampler(StatSession session, IReadOnlyList<TraceTarget>? chosen, Action<StatTarget> added, Action<PythonProcess, Exception> failed)
+    /// <param name="withoutProbes">Machine-wide: told once of each Python process found whose interpreter has no probes.</param>
+    public StatSampler(StatSession session, IReadOnlyList<TraceTarget>? chosen, Action<StatTarget> added, Action<PythonProcess, Exception> failed,
+        Action<PythonProcess>? withoutProbes = null)
     {
         _session = session;
         _chosen = chosen;
         _added = added;
         _failed = failed;
+        _withoutProbes = withoutProbes;
     }
 
     /// <summary>Binaries the counters are attached to.</summary>
@@ -45,7 +50,7 @@ public sealed class StatSampler
     /// <summary>Attaches the counters to the chosen targets, or to every Python binary running now.</summary>
     public void AttachAll()
     {
-        if (_chosen is null) AttachNewBinaries(_processes.Scan());
+        if (_chosen is null) ScanMachine();
         else foreach (var t in _chosen) Add(t);
         foreach (var t in _session.Targets) _callsCounted[t.Target.AttachPath] = t.CountsCalls;
     }
@@ -56,8 +61,7 @@ public sealed class StatSampler
         List<PythonProcess> rowsFor;
         if (_chosen is null)
         {
-            rowsFor = _processes.Scan();
-            AttachNewBinaries(rowsFor);
+            rowsFor = ScanMachine();
             foreach (var t in _session.Targets) _callsCounted[t.Target.AttachPath] = t.CountsCalls;
         }
         else
@@ -94,6 +98,16 @@ public sealed class StatSampler
         var added = _session.Add(t);
         _attachedBinaries.Add(t.AttachPath);
         _added(added);
+    }
+
+    /// <summary>Every Python with probes running now, their binaries attached; those without probes told of once.</summary>
+    private List<PythonProcess> ScanMachine()
+    {
+        var running = _processes.Scan();
+        AttachNewBinaries(running);
+        foreach (var p in _processes.WithoutProbes)
+            if (_toldWithoutProbes.Add((p.Pid, p.CommandLine))) _withoutProbes?.Invoke(p);
+        return running;
     }
 
     private void AttachNewBinaries(List<PythonProcess> running)
