@@ -14,7 +14,7 @@ public sealed record PythonProcess(int Pid, string HostPath, string DisplayPath,
 public sealed class StatProcesses
 {
     private readonly Dictionary<int, (string Start, PythonProcess? Process, bool WithoutProbes)> _known = [];
-    private readonly List<PythonProcess> _withoutProbes = [];
+    private readonly List<PythonProcess> _newWithoutProbes = [];
     private readonly Dictionary<string, (UsdtBinary Binary, PythonVersion? Version)> _binaries = new(StringComparer.Ordinal);
 
     /// <summary>Every live process that runs a Python with probes.</summary>
@@ -23,7 +23,7 @@ public sealed class StatProcesses
         var self = Environment.ProcessId;
         var seen = new HashSet<int>();
         var result = new List<PythonProcess>();
-        _withoutProbes.Clear();
+        _newWithoutProbes.Clear();
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(directory), out var pid) || pid == self) continue;
@@ -31,18 +31,22 @@ public sealed class StatProcesses
             if (start is null) continue;
             seen.Add(pid);
             if (!_known.TryGetValue(pid, out var entry) || entry.Start != start)
+            {
                 _known[pid] = entry = Known(start, pid);
-            if (entry.Process is { } p) (entry.WithoutProbes ? _withoutProbes : result).Add(p);
+                if (entry.WithoutProbes) _newWithoutProbes.Add(entry.Process!);
+            }
+            if (entry.Process is { } p && !entry.WithoutProbes) result.Add(p);
         }
         foreach (var gone in _known.Keys.Where(k => !seen.Contains(k)).ToList()) _known.Remove(gone);
         return result;
     }
 
     /// <summary>
-    /// The live Python processes the last <see cref="Scan"/> found whose interpreter has no probes (pyenv, Docker, uv and
-    /// conda builds): nothing counts them machine-wide, but the user should hear that they are there.
+    /// The Python processes whose interpreter has no probes (pyenv, Docker, uv and conda builds) that the last
+    /// <see cref="Scan"/> found for the first time: nothing counts them machine-wide, but the user should hear that
+    /// they are there, once.
     /// </summary>
-    public IReadOnlyList<PythonProcess> WithoutProbes => _withoutProbes;
+    public IReadOnlyList<PythonProcess> NewWithoutProbes => _newWithoutProbes;
 
     /// <summary>A process, resolved now (for -p and -- CMD), or null when it is not a Python with probes.</summary>
     public PythonProcess? Get(int pid)
@@ -54,8 +58,11 @@ public sealed class StatProcesses
         return entry.WithoutProbes ? null : entry.Process;
     }
 
-    private (string, PythonProcess?, bool) Known(string start, int pid) =>
-        Resolve(pid) is { } p ? (start, p, !p.Binary.HasProvider(PythonProbeCatalog.Provider)) : (start, null, false);
+    private (string, PythonProcess?, bool) Known(string start, int pid)
+    {
+        var process = Resolve(pid, out var withoutProbes);
+        return (start, process, withoutProbes);
+    }
 
     /// <summary>
     /// A process the user named, as its target describes it: a Python without probes (its calls counted through
@@ -68,14 +75,17 @@ public sealed class StatProcesses
     /// <summary>A target covering every process (now and later) of the binary <paramref name="p"/> runs.</summary>
     public static TraceTarget SystemWideTarget(PythonProcess p) => new(p.HostPath, p.DisplayPath, p.Binary, [], p.ParsedVersion);
 
-    private PythonProcess? Resolve(int pid)
+    /// <param name="withoutProbes">Whether the process found runs an interpreter without probes.</param>
+    private PythonProcess? Resolve(int pid, out bool withoutProbes)
     {
+        withoutProbes = false;
         try
         {
             // A Python without probes is resolved too (its file opened once per binary), for WithoutProbes.
             var (hostPath, displayPath, openPath, withProbes) = PythonProcessResolver.ResolveIfItHasProbes(pid, out var without) is { } target
                 ? (target.HostPath, target.DisplayPath, (string?)null, target.UsdtBinary)
                 : (without!.HostPath, without.DisplayPath, without.OpenPath, null);
+            withoutProbes = withProbes is null;
             if (!_binaries.TryGetValue(hostPath, out var binary))
             {
                 var file = withProbes ?? UsdtBinary.Open(openPath!);

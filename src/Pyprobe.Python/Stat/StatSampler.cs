@@ -22,8 +22,7 @@ public sealed class StatSampler
     private readonly Dictionary<string, bool> _callsCounted = new(StringComparer.Ordinal);
     private readonly Action<StatTarget> _added;
     private readonly Action<PythonProcess, Exception> _failed;
-    private readonly Action<PythonProcess>? _withoutProbes;
-    private readonly HashSet<(int Pid, string Command)> _toldWithoutProbes = [];
+    private readonly Action<PythonProcess> _withoutProbes;
     private Dictionary<int, StatCounts> _previous = [];
     private TimeSpan _last = TimeSpan.Zero;
 
@@ -32,7 +31,7 @@ public sealed class StatSampler
     /// <param name="failed">Told of each binary found running that could not be attached to.</param>
     /// <param name="withoutProbes">Machine-wide: told once of each Python process found whose interpreter has no probes.</param>
     public StatSampler(StatSession session, IReadOnlyList<TraceTarget>? chosen, Action<StatTarget> added, Action<PythonProcess, Exception> failed,
-        Action<PythonProcess>? withoutProbes = null)
+        Action<PythonProcess> withoutProbes)
     {
         _session = session;
         _chosen = chosen;
@@ -105,8 +104,7 @@ public sealed class StatSampler
     {
         var running = _processes.Scan();
         AttachNewBinaries(running);
-        foreach (var p in _processes.WithoutProbes)
-            if (_toldWithoutProbes.Add((p.Pid, p.CommandLine))) _withoutProbes?.Invoke(p);
+        foreach (var p in _processes.NewWithoutProbes) _withoutProbes(p);
         return running;
     }
 

@@ -17,6 +17,9 @@ internal sealed class ProfileDestination : IDisposable
     private readonly string _temporary;
     private FileStream? _stream;
 
+    /// <summary>A device, FIFO or socket: no temporary file, written in place at the end.</summary>
+    private bool InPlace => _temporary.Length == 0;
+
     private ProfileDestination(string? given, string? path, string temporary, FileStream? stream)
     {
         _given = given;
@@ -59,14 +62,14 @@ internal sealed class ProfileDestination : IDisposable
     public string Commit(StackProfile profile, OutputFormat format, string defaultName)
     {
         var writer = ProfileWriters.For(format);
-        if (_stream is null)
+        if (InPlace)
         {
             using var special = new FileStream(_path!, FileMode.Open, FileAccess.Write);
             writer.Write(profile, special);
             return _given!;
         }
         var destination = _path ?? defaultName;
-        using (var stream = _stream)
+        using (var stream = _stream!)
         {
             _stream = null;
             writer.Write(profile, stream);
@@ -78,7 +81,7 @@ internal sealed class ProfileDestination : IDisposable
     /// <summary>Removes the temporary file when no profile was put in place (no process sampled, or an error).</summary>
     public void Dispose()
     {
-        if (_temporary.Length == 0) return;
+        if (InPlace) return;
         _stream?.Dispose();
         _stream = null;
         File.Delete(_temporary);
