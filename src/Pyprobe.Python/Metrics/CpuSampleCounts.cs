@@ -14,6 +14,11 @@ internal sealed class CpuSampleCounts(IFrameResolver resolver)
     public void Add(ReadOnlySpan<byte> record)
     {
         var sample = new StackSampleRecord(record);
+        if ((sample.Flags & StackSampleFlags.CodeObject) != 0)
+        {
+            resolver.Learn(sample.Pid, record);
+            return;
+        }
         if (sample.FrameCount == 0) return;
         var frame = resolver.Resolve(sample.Pid, sample.Frame(0));
         if (!_processes.TryGetValue(sample.Pid, out var counts)) _processes[sample.Pid] = counts = [];

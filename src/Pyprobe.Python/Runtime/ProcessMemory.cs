@@ -9,7 +9,7 @@ public sealed class ProcessMemoryException(string message, Exception? inner = nu
 /// Read-only access to a process's memory through /proc/PID/mem (opened for reading only: nothing is
 /// ever written to the target). Reads are bounded by the caller.
 /// </summary>
-public sealed class ProcessMemory : IDisposable
+public sealed class ProcessMemory : IMemoryReader, IDisposable
 {
     private readonly SafeFileHandle _handle;
 

@@ -8,7 +8,8 @@ namespace Pyprobe.Python.Sampling;
 /// file, first line and line table) and turns positions into lines. Code objects are cached by address; the
 /// first line the kernel read with the frame is compared with the cached one, so an address reused by another
 /// function is read again. A code object that is gone before it could be read gives an unknown frame (and is tried
-/// again at its next sample).
+/// again at its next sample). The kernel's copies of a code object it met for the first time
+/// (<see cref="CodeCaptureRecord"/>) come before the sample that holds it and are read instead of the process.
 /// </summary>
 public sealed class CodeObjectResolver : IFrameResolver, IDisposable
 {
@@ -22,6 +23,12 @@ public sealed class CodeObjectResolver : IFrameResolver, IDisposable
     public void Remove(int pid)
     {
         if (_processes.Remove(pid, out var codes)) codes.Dispose();
+    }
+
+    public void Learn(int pid, ReadOnlySpan<byte> capture)
+    {
+        if (_processes.TryGetValue(pid, out var codes) && CodeCaptureRecord.Memory(capture) is { } copies)
+            codes.Learn(CodeCaptureRecord.Code(capture), copies);
     }
 
     public StackFrame Resolve(int pid, SampledFrame frame)
@@ -70,6 +77,14 @@ public sealed class CodeObjectResolver : IFrameResolver, IDisposable
             }
             resolved = StackFrame.Python(code.Name, code.File, line, code.FirstLine);
             return true;
+        }
+
+        /// <summary>Reads the code object at <paramref name="address"/> from the kernel's copies; kept unless they do not hold it whole.</summary>
+        public void Learn(ulong address, CapturedMemory copies)
+        {
+            if (_reader.TryRead(address, copies) is not { } code) return;
+            if (_codes.ContainsKey(address)) ForgetLines(address);
+            _codes[address] = code;
         }
 
         private void ForgetLines(ulong code)

@@ -6,6 +6,9 @@ namespace Pyprobe.Python.Sampling;
 public interface IFrameResolver
 {
     StackFrame Resolve(int pid, SampledFrame frame);
+
+    /// <summary>Takes the kernel's copies of a code object (a <see cref="StackSampleFlags.CodeObject"/> record) for the samples after it.</summary>
+    void Learn(int pid, ReadOnlySpan<byte> capture);
 }
 
 /// <summary>
@@ -35,6 +38,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, O
     {
         var sample = new StackSampleRecord(record);
         var flags = sample.Flags;
+        if ((flags & StackSampleFlags.CodeObject) != 0)
+        {
+            resolver.Learn(sample.Pid, record);
+            return;
+        }
         if ((flags & (StackSampleFlags.OnCpu | StackSampleFlags.OffCpu)) != 0)
         {
             AddSwitch(sample, flags);

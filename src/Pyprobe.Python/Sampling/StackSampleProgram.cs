@@ -13,6 +13,8 @@ public static class StackSampleMaps
     public const string Ring = "ring";
     /// <summary>Program array whose entry 0 is this program itself: deep stacks are walked in several runs.</summary>
     public const string Continuation = "continuation";
+    /// <summary>Array of <see cref="StackWalkFragment.CodesSeenEntries"/> (code object, pid, first line): the code objects already copied to user space.</summary>
+    public const string CodesSeen = "codes_seen";
 }
 
 /// <summary>
@@ -32,6 +34,9 @@ public static class StackSampleProgram
     public const int MaxDepthLimit = StackWalkFragment.MaxDepthLimit;
 
     public static int ScratchValueSize(int maxDepth) => StackWalkFragment.ScratchValueSize(maxDepth);
+
+    /// <summary>The table of code objects already copied (<see cref="StackSampleMaps.CodesSeen"/>), shared by both walkers.</summary>
+    public static MapSpec CodesSeenSpec() => MapSpec.Array("pp_walk_codes", StackWalkFragment.CodesSeenValueSize, StackWalkFragment.CodesSeenEntries);
 
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
     public static AssembledProgram Build(int maxDepth, int wakeupThreshold)

@@ -15,6 +15,8 @@ public enum StackSampleFlags : uint
     OffCpu = 8,
     /// <summary>A switch-in (<c>--idle</c>), header only: the thread came back on a CPU at the record's time.</summary>
     OnCpu = 16,
+    /// <summary>Not a sample: copies of a code object the walk met for the first time (<see cref="CodeCaptureRecord"/>).</summary>
+    CodeObject = 32,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>

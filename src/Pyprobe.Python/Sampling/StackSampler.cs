@@ -80,6 +80,7 @@ public sealed class StackSampler : IDisposable
             var scratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
+            var codesSeen = Keep(BpfMap.Create(StackSampleProgram.CodesSeenSpec()));
             var wakeup = options.RingBytes / 16;
             Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation) => new()
             {
@@ -88,6 +89,7 @@ public sealed class StackSampler : IDisposable
                 [StackSampleMaps.Scratch] = ownScratch.Fd.Value,
                 [StackSampleMaps.Ring] = ring.Fd.Value,
                 [StackSampleMaps.Continuation] = continuation.Fd.Value,
+                [StackSampleMaps.CodesSeen] = codesSeen.Fd.Value,
             };
             var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup).BindMaps(Maps(scratch, programArray));
             var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));

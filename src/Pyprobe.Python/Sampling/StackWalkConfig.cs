@@ -52,7 +52,16 @@ public sealed record StackWalkConfig
     /// </summary>
     public PidNamespace? PidNamespace { get; init; }
 
-    public const int Size = 112;
+    /// <summary>Bytes of a code object copied the first time the walk meets it (0: none), through its last named field.</summary>
+    public uint CodeCopySize { get; init; }
+    /// <summary>The code object's name (co_qualname, or co_name before 3.11), file name and line table pointers: the objects copied with it.</summary>
+    public uint CodeName { get; init; }
+    public uint CodeFilename { get; init; }
+    public uint CodeLineTable { get; init; }
+    /// <summary>co_flags: the walk that copies reads it with the first line, which lies at most 28 bytes above it.</summary>
+    public uint CodeFlags { get; init; }
+
+    public const int Size = 136;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
@@ -60,7 +69,8 @@ public sealed record StackWalkConfig
         CFrameCurrentFrameOffset = 52, FrameReadSizeOffset = 56, FrameCodeOffset = 60, FramePreviousOffset = 64,
         FramePositionOffset = 68, PositionIsPointerOffset = 72, CodeAdaptiveOffset = 76, FrameOwnerOffset = 80,
         OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
-        PidNamespaceInodeOffset = 104;
+        PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
+        CodeLineTableOffset = 124, CodeFlagsOffset = 128;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -92,6 +102,11 @@ public sealed record StackWalkConfig
         U32(TaskFsBaseOffset, TaskFsBase);
         BinaryPrimitives.WriteUInt64LittleEndian(span[PidNamespaceDeviceOffset..], PidNamespace?.Device ?? 0);
         BinaryPrimitives.WriteUInt64LittleEndian(span[PidNamespaceInodeOffset..], PidNamespace?.Inode ?? 0);
+        U32(CodeCopySizeOffset, CodeCopySize);
+        U32(CodeNameOffset, CodeName);
+        U32(CodeFilenameOffset, CodeFilename);
+        U32(CodeLineTableOffset, CodeLineTable);
+        U32(CodeFlagsOffset, CodeFlags);
         return bytes;
     }
 
@@ -103,6 +118,13 @@ public sealed record StackWalkConfig
         Inside(FramePrevious, 8, nameof(FramePrevious));
         Inside(FramePosition, PositionIsPointer ? 8u : 4u, nameof(FramePosition));
         if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
+        if (CodeCopySize > CodeCaptureRecord.CodeBytes || CodeCopySize % 8 != 0)
+            throw new ArgumentOutOfRangeException(nameof(CodeCopySize), $"a code object is copied in at most {CodeCaptureRecord.CodeBytes} bytes, a multiple of 8");
+        foreach (var (pointer, name) in new[] { (CodeName, nameof(CodeName)), (CodeFilename, nameof(CodeFilename)), (CodeLineTable, nameof(CodeLineTable)) })
+            if (CodeCopySize > 0 && (pointer % 8 != 0 || pointer + 8 > CodeCopySize))
+                throw new ArgumentOutOfRangeException(name, $"pointer at {pointer} lies outside the {CodeCopySize} bytes copied of a code object");
+        if (CodeCopySize > 0 && (CodeFirstLineNo < CodeFlags || CodeFirstLineNo - CodeFlags > 28 || (CodeFirstLineNo - CodeFlags) % 4 != 0))
+            throw new ArgumentOutOfRangeException(nameof(CodeFlags), $"co_firstlineno at {CodeFirstLineNo} is not within 28 bytes above co_flags at {CodeFlags}");
         if (MatchByFsBase && TaskFsBase == 0)
             throw new ArgumentException("a walk that matches threads by fsbase needs the kernel's task_struct.thread.fsbase offset", nameof(TaskFsBase));
     }

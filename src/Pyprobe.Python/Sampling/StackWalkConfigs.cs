@@ -3,6 +3,13 @@ namespace Pyprobe.Python.Sampling;
 /// <summary>Turns a process's runtime model into the walk the kernel program follows.</summary>
 public static class StackWalkConfigs
 {
+    /// <summary>Through the last field user space reads to name a frame (<see cref="Stacks.CodeObjectReader"/>), 8-aligned.</summary>
+    private static uint CodeCopySize(CodeLayout code)
+    {
+        int[] ends = [PyObjectLayout.ObType + 8, (code.Qualname ?? code.Name) + 8, code.Filename + 8, code.LineTable + 8, code.FirstLineNo + 4];
+        return (uint)((ends.Max() + 7) / 8 * 8);
+    }
+
     public static StackWalkConfig For(CPythonProcess process)
     {
         var layout = process.Layout;
@@ -37,6 +44,12 @@ public static class StackWalkConfigs
             FrameOwner = frame.Owner is int owner && frame.FirstNonFrameOwner is not null ? (uint)owner : StackWalkConfig.Absent,
             OwnerSkipFrom = (uint)(frame.FirstNonFrameOwner ?? 256),
             CodeFirstLineNo = (uint)layout.Code.FirstLineNo,
+            CodeCopySize = CodeCopySize(layout.Code),
+            CodeName = (uint)(layout.Code.Qualname ?? layout.Code.Name),
+            CodeFilename = (uint)layout.Code.Filename,
+            CodeLineTable = (uint)layout.Code.LineTable,
+            // co_flags: after the var-object header and three pointers from 3.11, after five ints of the object header before.
+            CodeFlags = (uint)(process.Binary.Version.Minor >= 11 ? EvalFrame.CodeObjectFields.FlagsOffset : 36),
         };
     }
 }

@@ -25,7 +25,9 @@ internal static class StackWalkFragment
     public const int ContinuingSlot = CurrentFrameSlot + 8; // 1 while a tail call carries on this CPU's walk
     /// <summary>A second per-CPU counter a program may use for records that are not walks (switch-ins).</summary>
     public const int OtherCounterOffset = ContinuingSlot + 8;
-    public const int RecordOffset = OtherCounterOffset + 8;
+    /// <summary>Code object copies the ring could not take (their frames are then named from the process, as before).</summary>
+    public const int CopiesLostOffset = OtherCounterOffset + 8;
+    public const int RecordOffset = CopiesLostOffset + 8;
     private const int FieldMask = StackWalkConfig.MaxFrameReadSize - 1;
 
     /// <summary>Frames one run of the program steps through before it tail-calls itself to go on.</summary>
@@ -39,7 +41,25 @@ internal static class StackWalkFragment
     /// <summary>Deepest walk offered: the per-CPU scratch value (≤ 32 KiB) holds the record, and 33 tail calls × <see cref="StepsPerCall"/> steps reach it.</summary>
     public const int MaxDepthLimit = 1024;
 
-    public static int ScratchValueSize(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
+    public static int ScratchValueSize(int maxDepth) => CopyOffset(maxDepth) + CodeCaptureRecord.MinSize + TableRoom(maxDepth);
+
+    /// <summary>The most a per-CPU value may hold (PCPU_MIN_UNIT_SIZE).</summary>
+    private const int PerCpuValueLimit = 32768;
+
+    /// <summary>
+    /// Room for a line table's copy: what the scratch value has left after the sample's record (15 KB at the deepest walk,
+    /// 23 KB at the default 512 frames, 24 KB at most). A module body's table is a few hundred bytes; 99.5% of the
+    /// standard library's are under 12 KB.
+    /// </summary>
+    public static int TableRoom(int maxDepth) => Math.Min(24 * 1024, (PerCpuValueLimit - CopyOffset(maxDepth) - CodeCaptureRecord.MinSize) & ~7);
+
+    /// <summary>Where the copies of a code object met for the first time are put together: after the sample's record.</summary>
+    private static int CopyOffset(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
+
+    /// <summary>Entries of the direct-mapped table of code objects already copied (<see cref="StackSampleMaps.CodesSeen"/>).</summary>
+    public const uint CodesSeenEntries = 4096;
+    /// <summary>One entry: u64 code object, u32 pid, u32 tag (its first line, with its file name for a body that is not a function's).</summary>
+    public const uint CodesSeenValueSize = 16;
 
     /// <summary>The program's stack slots, allocated once per program.</summary>
     public sealed record Slots(short TidKey, short ConfigKey, short Counter, short CacheValue, short Context)
@@ -133,7 +153,7 @@ internal static class StackWalkFragment
         EmitReadField(code, scratch, frame, config, StackWalkConfig.CFrameCurrentFrameOffset, "send");
         code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot);
 
-        EmitFrameWalk(code, slots, maxDepth);
+        EmitFrameWalk(code, slots, maxDepth, wakeupThreshold);
 
         code.Label("send")
             .LoadMem(MemorySize.Word, Register.R6, scratch, Record(StackSampleRecord.FrameCountOffset))
@@ -313,9 +333,9 @@ internal static class StackWalkFragment
     /// program, which tail-calls itself to go on (<see cref="EmitFrameWalkWithTailCalls"/>). The walk ends when the chain
     /// ends, a frame cannot be read, or the record is full; frames left over mean the stack was deeper than the program walks.
     /// </summary>
-    private static void EmitFrameWalk(InstructionBuilder code, Slots slots, int maxDepth)
+    private static void EmitFrameWalk(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold)
     {
-        if (Bpf.Features.KernelFeatures.HasBpfLoop) EmitFrameWalkWithLoop(code, maxDepth);
+        if (Bpf.Features.KernelFeatures.HasBpfLoop) EmitFrameWalkWithLoop(code, maxDepth, wakeupThreshold);
         else EmitFrameWalkWithTailCalls(code, slots, maxDepth);
         code.Label("truncated")
             .Mov64(Register.R2, (int)StackSampleFlags.Truncated)
@@ -334,7 +354,7 @@ internal static class StackWalkFragment
     /// walk is at; one verified step instead of <see cref="StepsPerCall"/> (the sampling program processed 41,607
     /// instructions, ~100 ms of `record`'s attach, with the loop unrolled by the verifier).
     /// </summary>
-    private static void EmitFrameWalkWithLoop(InstructionBuilder code, int maxDepth)
+    private static void EmitFrameWalkWithLoop(InstructionBuilder code, int maxDepth, int wakeupThreshold)
     {
         var (frame, scratch, config) = (Register.R6, Register.R8, Register.R9);
         var context = code.Stack.Allocate(LoopContextSize, "walk context");
@@ -364,7 +384,7 @@ internal static class StackWalkFragment
                 .LoadMem(MemorySize.DoubleWord, config, Register.R2, 8)
                 .LoadMem(MemorySize.DoubleWord, frame, scratch, CurrentFrameSlot)
                 .JumpIf(JumpCondition.Equal, frame, 0, end);
-            EmitStep(step, maxDepth, readError, next, truncated);
+            EmitStep(step, maxDepth, readError, next, truncated, wakeupThreshold);
             step.Label(next)
                 .Mov64(Register.R0, 0)
                 .Exit()
@@ -424,9 +444,11 @@ internal static class StackWalkFragment
     /// walk goes on (the scratch value's current frame), and add (code object, position, first line) to the record —
     /// unless the frame is not a Python function's (<paramref name="skip"/>). A failed read jumps to
     /// <paramref name="readError"/>, a full record to <paramref name="truncated"/>; after adding a frame the step goes to
-    /// <paramref name="skip"/> too. Uses R6 and R7; clobbers R0–R5.
+    /// <paramref name="skip"/> too. Uses R6 and R7; clobbers R0–R5. With <paramref name="copyThreshold"/> (the loop form
+    /// only: there the verifier checks the step once), a code object met for the first time is copied
+    /// (<see cref="EmitCopyIfNew"/>) with that wakeup threshold.
     /// </summary>
-    private static void EmitStep(InstructionBuilder code, int maxDepth, string readError, string skip, string truncated)
+    private static void EmitStep(InstructionBuilder code, int maxDepth, string readError, string skip, string truncated, int? copyThreshold = null)
     {
         var frame = Register.R6;
         var position = Register.R7;
@@ -486,12 +508,216 @@ internal static class StackWalkFragment
             .Add64(Register.R2, Register.R1)
             .StoreMem(MemorySize.DoubleWord, Register.R2, 0, frame)
             .StoreMem(MemorySize.Word, Register.R2, 8, position)
-            .Mov64(Register.R1, Register.R2).Add64(Register.R1, 12)
-            .Mov64(Register.R2, 4)
-            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CodeFirstLineNoOffset)
-            .Add64(Register.R3, frame)
+            .Mov64(position, Register.R2);
+        if (copyThreshold is int threshold)
+        {
+            EmitFirstLineAndTag(code);
+            EmitCopyIfNew(code, maxDepth, skip, threshold);
+        }
+        else
+        {
+            code.Mov64(Register.R1, position).Add64(Register.R1, 12)
+                .Mov64(Register.R2, 4)
+                .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CodeFirstLineNoOffset)
+                .Add64(Register.R3, frame)
+                .Call(HelperFunction.ProbeReadUser);
+        }
+        code.Jump(skip);
+    }
+
+    /// <summary>
+    /// After a frame was added (R6 = its code object, R7 = its slot in the record, R8 = scratch, R9 = config): unless the
+    /// table of code objects already copied holds this one (same address, process and tag), copies it and the
+    /// name, file name and line table it points to into a <see cref="StackSampleFlags.CodeObject"/> record sent ahead of
+    /// the sample. A module's or class's body is freed once it has run — during an import, often before user space could
+    /// read it — and its frames were unknown; from the copies they are named. The table is direct-mapped, shared by the
+    /// CPUs and written without locks: a collision or a torn entry costs a copy sent again, or one not sent (the frame is
+    /// then read from the process, as before); user space checks every copy as it checks the process. Clobbers R0–R6
+    /// (the code object's address is not needed after the frame's slot is filled).
+    /// </summary>
+    /// <summary>Span of a code object read from co_flags on, through co_firstlineno (8 bytes on 3.8–3.10, 24–28 on 3.11+).</summary>
+    private const int FlagsSpan = 32;
+
+    /// <summary>
+    /// Where copies are made (R6 = code object, R7 = the frame's slot in the record): one read from co_flags through
+    /// co_firstlineno puts the first line in the slot and leaves in <see cref="TagSlot"/> what tells this code object from
+    /// another that once had its address — its first line, and for a body that is not a function's (a module's or a
+    /// class's, all of which start at line 1 or at their class statement, and are freed as soon as they ran) its file name
+    /// too. Clobbers R0–R5.
+    /// </summary>
+    private static void EmitFirstLineAndTag(InstructionBuilder code)
+    {
+        var (codeObject, slot, scratch, config) = (Register.R6, Register.R7, Register.R8, Register.R9);
+        var labels = code.Scope("tag");
+        code.Mov64(Register.R1, scratch).Add64(Register.R1, FrameBuffer)
+            .Mov64(Register.R2, FlagsSpan)
+            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CodeFlagsOffset)
+            .Add64(Register.R3, codeObject)
             .Call(HelperFunction.ProbeReadUser)
-            .Jump(skip);
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CodeFirstLineNoOffset)
+            .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.CodeFlagsOffset)
+            .Sub64(Register.R1, Register.R2)
+            .And64(Register.R1, FlagsSpan - 4)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, FrameBuffer)
+            .Add64(Register.R2, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R2, 0)
+            .StoreMem(MemorySize.Word, slot, 12, Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, TagSlot, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R2, scratch, FrameBuffer)
+            .And64(Register.R2, CoOptimized)
+            .JumpIf(JumpCondition.NotEqual, Register.R2, 0, labels["done"])
+            .Mov64(Register.R1, scratch).Add64(Register.R1, ReadSlot)
+            .Mov64(Register.R2, 8)
+            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CodeFilenameOffset)
+            .Add64(Register.R3, codeObject)
+            .Call(HelperFunction.ProbeReadUser)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
+            .Rsh64(Register.R1, 3)
+            .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, TagSlot)
+            .Xor64(Register.R2, Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, TagSlot, Register.R2)
+            .Label(labels["done"]);
+    }
+
+    /// <summary>CO_OPTIMIZED: set on a function's code, not on a module's, class's or exec'd body.</summary>
+    private const int CoOptimized = 1;
+
+    /// <summary>The walk's ExpectedSlot, free once the thread is found: the tag of the code object being looked up.</summary>
+    private const int TagSlot = ExpectedSlot;
+
+    private static void EmitCopyIfNew(InstructionBuilder code, int maxDepth, string done, int wakeupThreshold)
+    {
+        var (codeObject, slot, scratch, config) = (Register.R6, Register.R7, Register.R8, Register.R9);
+        var copy = CopyOffset(maxDepth);
+        var labels = code.Scope("copy");
+        string isNew = labels["new"];
+        short pidField = Record(StackSampleRecord.PidOffset);
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CodeCopySizeOffset)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            // The entry: bits of the address above an allocation's alignment, folded.
+            .Mov64(Register.R1, codeObject).Rsh64(Register.R1, 4)
+            .Mov64(Register.R2, codeObject).Rsh64(Register.R2, 16)
+            .Xor64(Register.R1, Register.R2)
+            .And64(Register.R1, (int)CodesSeenEntries - 1)
+            .StoreMem(MemorySize.Word, scratch, ReadSlot, Register.R1)
+            .LoadMap(Register.R1, StackSampleMaps.CodesSeen)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, ReadSlot)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, 0)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, codeObject, isNew)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 8)
+            .LoadMem(MemorySize.Word, Register.R2, scratch, pidField)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, isNew)
+            .LoadMem(MemorySize.Word, Register.R1, Register.R0, 12)
+            .LoadMem(MemorySize.Word, Register.R2, scratch, TagSlot)
+            .JumpIf32(JumpCondition.Equal, Register.R1, Register.R2, done)
+            .Label(isNew)
+            .StoreMem(MemorySize.DoubleWord, Register.R0, 0, codeObject)
+            .LoadMem(MemorySize.Word, Register.R2, scratch, pidField)
+            .StoreMem(MemorySize.Word, Register.R0, 8, Register.R2)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, TagSlot)
+            .StoreMem(MemorySize.Word, Register.R0, 12, Register.R1)
+            // The record's header: the sample's pid, the code object where a sample has its thread state.
+            .StoreImm(MemorySize.DoubleWord, scratch, (short)(copy + StackSampleRecord.TimeOffset), 0)
+            .StoreMem(MemorySize.Word, scratch, (short)(copy + StackSampleRecord.PidOffset), Register.R2)
+            .StoreImm(MemorySize.Word, scratch, (short)(copy + StackSampleRecord.TidOffset), 0)
+            .StoreMem(MemorySize.DoubleWord, scratch, (short)(copy + StackSampleRecord.ThreadStateOffset), codeObject)
+            .StoreImm(MemorySize.Word, scratch, (short)(copy + StackSampleRecord.FrameCountOffset), 0)
+            .StoreImm(MemorySize.Word, scratch, (short)(copy + StackSampleRecord.FlagsOffset), (int)StackSampleFlags.CodeObject);
+        for (var i = 0; i < CodeCaptureRecord.RegionCount; i++)
+            code.StoreImm(MemorySize.DoubleWord, scratch, Region(copy, i), 0)
+                .StoreImm(MemorySize.DoubleWord, scratch, (short)(Region(copy, i) + 8), 0);
+
+        // The code object itself: a failed copy sends nothing (the frame is read from the process later, as before).
+        code.Mov64(Register.R1, scratch).Add64(Register.R1, copy + CodeCaptureRecord.DataOffset(CodeCaptureRecord.CodeRegion))
+            .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.CodeCopySizeOffset)
+            .JumpIf(JumpCondition.Greater, Register.R2, CodeCaptureRecord.CodeBytes, done)
+            .JumpIf(JumpCondition.Equal, Register.R2, 0, done)
+            .Mov64(Register.R3, codeObject)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, done)
+            .StoreMem(MemorySize.DoubleWord, scratch, Region(copy, CodeCaptureRecord.CodeRegion), codeObject)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CodeCopySizeOffset)
+            .StoreMem(MemorySize.Word, scratch, (short)(Region(copy, CodeCaptureRecord.CodeRegion) + 8), Register.R1);
+        EmitCopyPointee(code, copy, StackWalkConfig.CodeNameOffset, CodeCaptureRecord.NameRegion);
+        EmitCopyPointee(code, copy, StackWalkConfig.CodeFilenameOffset, CodeCaptureRecord.FileRegion);
+        EmitCopyPointee(code, copy, StackWalkConfig.CodeLineTableOffset, CodeCaptureRecord.TableRegion, TableRoom(maxDepth));
+        // Sent up to the end of the line table's copy (the last region): most are a few hundred bytes of a 12 KB room.
+        var tableLength = codeObject;
+        var tableRegion = CodeCaptureRecord.TableRegion;
+        code.LoadMem(MemorySize.Word, tableLength, scratch, (short)(Region(copy, tableRegion) + 8))
+            .JumpIf(JumpCondition.LessOrEqual, tableLength, TableRoom(maxDepth), labels["length_ok"])
+            .Mov64(tableLength, 0)
+            .Label(labels["length_ok"]);
+        RingOutput.Emit(code, StackSampleMaps.Ring, scratch, copy, tableLength, CodeCaptureRecord.DataOffset(tableRegion), scratch, CopiesLostOffset, wakeupThreshold);
+    }
+
+    private static short Region(int copy, int index) => (short)(copy + CodeCaptureRecord.RegionsOffset + index * CodeCaptureRecord.RegionSize);
+
+    /// <summary>
+    /// Copies the object whose pointer lies at <c>config[pointerOffset]</c> in the code object's copy into region
+    /// <paramref name="region"/>. A str: its room's worth, or — where that runs into memory that is not mapped — up to the
+    /// end of its page. A bytes object (the line table, with <paramref name="sizedRoom"/>): its header and its data as its
+    /// ob_size says, or nothing if that exceeds the room (the frame is then read from the process). A pointer of 0 or a failed copy leaves the region empty. Clobbers R0–R5.
+    /// </summary>
+    private static void EmitCopyPointee(InstructionBuilder code, int copy, int pointerOffset, int region, int? sizedRoom = null)
+    {
+        var (scratch, config) = (Register.R8, Register.R9);
+        var labels = code.Scope("pointee");
+        string retry = labels["retry"], room = labels["room"], failed = labels["failed"], end = labels["end"], read = labels["read"];
+        var data = copy + CodeCaptureRecord.DataOffset(region);
+        var sized = sizedRoom is not null;
+        var size = sizedRoom ?? CodeCaptureRecord.Room(region);
+        var codeData = copy + CodeCaptureRecord.DataOffset(CodeCaptureRecord.CodeRegion);
+        code.LoadMem(MemorySize.Word, Register.R1, config, (short)pointerOffset)
+            .And64(Register.R1, (CodeCaptureRecord.CodeBytes - 1) & ~7)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, codeData)
+            .Add64(Register.R2, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.R2, 0)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, end)
+            .StoreMem(MemorySize.DoubleWord, scratch, Region(copy, region), Register.R3);
+        if (sized)
+        {
+            code.Mov64(Register.R1, scratch).Add64(Register.R1, ReadSlot)
+                .Mov64(Register.R2, 8)
+                .Add64(Register.R3, PyObjectLayout.VarSize)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, end)
+                .LoadMem(MemorySize.DoubleWord, Register.R4, scratch, ReadSlot)
+                .JumpIf(JumpCondition.Greater, Register.R4, size - PyObjectLayout.BytesData, failed)
+                .Add64(Register.R4, PyObjectLayout.BytesData)
+                .Jump(read);
+        }
+        else
+        {
+            code.Mov64(Register.R1, scratch).Add64(Register.R1, data)
+                .Mov64(Register.R2, size)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, retry)
+                .StoreImm(MemorySize.Word, scratch, (short)(Region(copy, region) + 8), size)
+                .Jump(end)
+                .Label(retry)
+                // The bytes to the end of the object's page.
+                .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Region(copy, region))
+                .Mov64(Register.R2, Register.R3).And64(Register.R2, 4095)
+                .Mov64(Register.R4, 4096).Sub64(Register.R4, Register.R2)
+                .JumpIf(JumpCondition.LessOrEqual, Register.R4, size, room)
+                .Mov64(Register.R4, size)
+                .Label(room);
+        }
+        code.Label(read)
+            .JumpIf(JumpCondition.Equal, Register.R4, 0, failed)
+            .JumpIf(JumpCondition.Greater, Register.R4, size, failed)
+            .StoreMem(MemorySize.Word, scratch, (short)(Region(copy, region) + 8), Register.R4)
+            .Mov64(Register.R2, Register.R4)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, Region(copy, region))
+            .Mov64(Register.R1, scratch).Add64(Register.R1, data)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, end)
+            .Label(failed)
+            .StoreImm(MemorySize.Word, scratch, (short)(Region(copy, region) + 8), 0)
+            .Label(end);
     }
 
     /// <summary>R2 = address in the frame buffer of the field whose offset the config holds at <paramref name="configOffset"/>.</summary>

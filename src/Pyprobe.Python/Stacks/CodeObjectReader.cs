@@ -31,18 +31,24 @@ public sealed class CodeObjectReader(CPythonProcess process)
     private ProcessMemory M => process.Memory;
 
     /// <summary>The code object at <paramref name="address"/>, or null when it is not (or no longer) one.</summary>
-    public CodeObject? TryRead(ulong address)
+    public CodeObject? TryRead(ulong address) => TryRead(address, M);
+
+    /// <summary>
+    /// The code object at <paramref name="address"/> as <paramref name="memory"/> holds it (the live process, or copies the
+    /// kernel made while it ran), or null when it is not one there or a part of it cannot be read.
+    /// </summary>
+    public CodeObject? TryRead(ulong address, IMemoryReader memory)
     {
         try
         {
-            if (_codeType is ulong type && M.ReadU64(address + PyObjectLayout.ObType) != type) return null;
+            if (_codeType is ulong type && memory.ReadU64(address + PyObjectLayout.ObType) != type) return null;
             var c = L.Code;
-            var name = ReadStr(M.ReadU64(address + (ulong)(c.Qualname ?? c.Name)));
-            var file = ReadStr(M.ReadU64(address + (ulong)c.Filename));
-            var firstLine = M.ReadI32(address + (ulong)c.FirstLineNo);
-            var table = M.ReadU64(address + (ulong)c.LineTable);
-            var size = (long)M.ReadU64(table + PyObjectLayout.VarSize);
-            var bytes = size is > 0 and <= MaxLineTable ? M.ReadBytes(table + PyObjectLayout.BytesData, (int)size) : [];
+            var name = ReadStr(memory.ReadU64(address + (ulong)(c.Qualname ?? c.Name)), memory);
+            var file = ReadStr(memory.ReadU64(address + (ulong)c.Filename), memory);
+            var firstLine = memory.ReadI32(address + (ulong)c.FirstLineNo);
+            var table = memory.ReadU64(address + (ulong)c.LineTable);
+            var size = (long)memory.ReadU64(table + PyObjectLayout.VarSize);
+            var bytes = size is > 0 and <= MaxLineTable ? memory.ReadBytes(table + PyObjectLayout.BytesData, (int)size) : [];
             return new CodeObject(name, file, firstLine, bytes, c.LineTableFormat);
         }
         catch (ProcessMemoryException)
@@ -52,17 +58,19 @@ public sealed class CodeObjectReader(CPythonProcess process)
     }
 
     /// <summary>A compact str's text (ASCII, or UCS-1/2/4 code units); "?" for other layouts.</summary>
-    public string ReadStr(ulong str)
+    public string ReadStr(ulong str) => ReadStr(str, M);
+
+    private string ReadStr(ulong str, IMemoryReader memory)
     {
         if (str == 0) return "?";
         var s = L.Str;
-        uint state = M.ReadU32(str + (ulong)s.State);
-        long length = (long)M.ReadU64(str + (ulong)s.Length);
+        uint state = memory.ReadU32(str + (ulong)s.State);
+        long length = (long)memory.ReadU64(str + (ulong)s.Length);
         if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > MaxStringLength) return "?";
         if ((state & StrLayout.AsciiBit) != 0)
-            return Encoding.ASCII.GetString(M.ReadBytes(str + (ulong)s.AsciiData, (int)length));
+            return Encoding.ASCII.GetString(memory.ReadBytes(str + (ulong)s.AsciiData, (int)length));
         int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);
-        var data = M.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
+        var data = memory.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
         return kind switch
         {
             1 => Encoding.Latin1.GetString(data),

@@ -21,6 +21,7 @@ public class StackSampleProgramLoadTests
         using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(maxDepth), 1));
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
+        using var codes = BpfMap.Create(StackSampleProgram.CodesSeenSpec());
         var assembled = StackSampleProgram.Build(maxDepth, wakeupThreshold: 1 << 16).BindMaps(new Dictionary<string, int>
         {
             [StackSampleMaps.Processes] = config.Fd.Value,
@@ -28,6 +29,7 @@ public class StackSampleProgramLoadTests
             [StackSampleMaps.Scratch] = scratch.Fd.Value,
             [StackSampleMaps.Ring] = ring.Fd.Value,
             [StackSampleMaps.Continuation] = programs.Fd.Value,
+            [StackSampleMaps.CodesSeen] = codes.Fd.Value,
         });
         using var program = BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, assembled));
         Assert.True(program.Fd.Value > 0);
@@ -48,6 +50,7 @@ public class StackSampleProgramLoadTests
         using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(maxDepth), 1));
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1));
+        using var codes = BpfMap.Create(StackSampleProgram.CodesSeenSpec());
         var assembled = SchedSwitchProgram.Build(maxDepth, wakeupThreshold: 1 << 16, task).BindMaps(new Dictionary<string, int>
         {
             [StackSampleMaps.Processes] = config.Fd.Value,
@@ -55,6 +58,7 @@ public class StackSampleProgramLoadTests
             [StackSampleMaps.Scratch] = scratch.Fd.Value,
             [StackSampleMaps.Ring] = ring.Fd.Value,
             [StackSampleMaps.Continuation] = programs.Fd.Value,
+            [StackSampleMaps.CodesSeen] = codes.Fd.Value,
         });
         using var program = BpfProgram.Load(ProgramSpec.Of("pp_switch_walk", ProgramType.RawTracepoint, assembled));
         using var link = RawTracepointLink.Attach(program, SchedSwitchProgram.Tracepoint);
