@@ -9,7 +9,7 @@ namespace Pyprobe.Python.Sampling;
 /// <remarks>
 /// <c>header (as <see cref="StackSampleRecord"/>: pid, thread_state = the code object's address, flags);
 /// regions[4] { u64 address; u32 length; u32 reserved }; code[CodeBytes]; name[NameBytes]; file[FileBytes]; table[length]</c>
-/// (the line table's room is what the per-CPU scratch value has left at the walk's depth: 15–23 KB).
+/// (the line table's room is what the per-CPU scratch value has left at the walk's depth: 15–24 KB, 23 KB at 512 frames).
 /// A region whose copy failed has length 0; a str cut at a page end is shorter than its room; the line table (a bytes
 /// object, copied as its size says) is the record's end.
 /// </remarks>

@@ -525,17 +525,7 @@ internal static class StackWalkFragment
         code.Jump(skip);
     }
 
-    /// <summary>
-    /// After a frame was added (R6 = its code object, R7 = its slot in the record, R8 = scratch, R9 = config): unless the
-    /// table of code objects already copied holds this one (same address, process and tag), copies it and the
-    /// name, file name and line table it points to into a <see cref="StackSampleFlags.CodeObject"/> record sent ahead of
-    /// the sample. A module's or class's body is freed once it has run — during an import, often before user space could
-    /// read it — and its frames were unknown; from the copies they are named. The table is direct-mapped, shared by the
-    /// CPUs and written without locks: a collision or a torn entry costs a copy sent again, or one not sent (the frame is
-    /// then read from the process, as before); user space checks every copy as it checks the process. Clobbers R0–R6
-    /// (the code object's address is not needed after the frame's slot is filled).
-    /// </summary>
-    /// <summary>Span of a code object read from co_flags on, through co_firstlineno (8 bytes on 3.8–3.10, 24–28 on 3.11+).</summary>
+    /// <summary>Bytes of a code object read from co_flags on: through co_firstlineno, which lies 4 bytes (3.8–3.10) to 28 bytes (3.11+) above it.</summary>
     private const int FlagsSpan = 32;
 
     /// <summary>
@@ -585,6 +575,16 @@ internal static class StackWalkFragment
     /// <summary>The walk's ExpectedSlot, free once the thread is found: the tag of the code object being looked up.</summary>
     private const int TagSlot = ExpectedSlot;
 
+    /// <summary>
+    /// After a frame was added (R6 = its code object, R7 = its slot in the record, R8 = scratch, R9 = config): unless the
+    /// table of code objects already copied holds this one (same address, process and tag), copies it and the
+    /// name, file name and line table it points to into a <see cref="StackSampleFlags.CodeObject"/> record sent ahead of
+    /// the sample. A module's or class's body is freed once it has run — during an import, often before user space could
+    /// read it — and its frames were unknown; from the copies they are named. The table is direct-mapped, shared by the
+    /// CPUs and written without locks: a collision or a torn entry costs a copy sent again, or one not sent (the frame is
+    /// then read from the process, as before); user space checks every copy as it checks the process. Clobbers R0–R6
+    /// (the code object's address is not needed after the frame's slot is filled).
+    /// </summary>
     private static void EmitCopyIfNew(InstructionBuilder code, int maxDepth, string done, int wakeupThreshold)
     {
         var (codeObject, slot, scratch, config) = (Register.R6, Register.R7, Register.R8, Register.R9);
@@ -643,7 +643,7 @@ internal static class StackWalkFragment
         EmitCopyPointee(code, copy, StackWalkConfig.CodeNameOffset, CodeCaptureRecord.NameRegion);
         EmitCopyPointee(code, copy, StackWalkConfig.CodeFilenameOffset, CodeCaptureRecord.FileRegion);
         EmitCopyPointee(code, copy, StackWalkConfig.CodeLineTableOffset, CodeCaptureRecord.TableRegion, TableRoom(maxDepth));
-        // Sent up to the end of the line table's copy (the last region): most are a few hundred bytes of a 12 KB room.
+        // Sent up to the end of the line table's copy (the last region): most are a few hundred bytes of a 15-24 KB room.
         var tableLength = codeObject;
         var tableRegion = CodeCaptureRecord.TableRegion;
         code.LoadMem(MemorySize.Word, tableLength, scratch, (short)(Region(copy, tableRegion) + 8))
@@ -659,7 +659,8 @@ internal static class StackWalkFragment
     /// Copies the object whose pointer lies at <c>config[pointerOffset]</c> in the code object's copy into region
     /// <paramref name="region"/>. A str: its room's worth, or — where that runs into memory that is not mapped — up to the
     /// end of its page. A bytes object (the line table, with <paramref name="sizedRoom"/>): its header and its data as its
-    /// ob_size says, or nothing if that exceeds the room (the frame is then read from the process). A pointer of 0 or a failed copy leaves the region empty. Clobbers R0–R5.
+    /// ob_size says, or nothing if that exceeds the room (the frame is then read from the process). A pointer of 0 or a
+    /// failed copy leaves the region empty. Clobbers R0–R5.
     /// </summary>
     private static void EmitCopyPointee(InstructionBuilder code, int copy, int pointerOffset, int region, int? sizedRoom = null)
     {
