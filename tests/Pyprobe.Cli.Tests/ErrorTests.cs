@@ -171,6 +171,27 @@ public class ErrorTests
         }
     }
 
+    /// <summary>A command line refused for what it asks is refused before -o is created: no empty file is left.</summary>
+    [Fact]
+    public void SampledTopRefusesJsonWithoutCreatingTheFile()
+    {
+        var folder = Directory.CreateTempSubdirectory("pyprobe-out-").FullName;
+        try
+        {
+            var marker = Path.Combine(folder, "started");
+            var output = Path.Combine(folder, "top.json");
+            var r = PyprobeBinary.Run(["top", "--sample", "-f", "json", "-o", output, "--", CachedPythons.Get("3.11").LauncherPath, "-c", $"open('{marker}', 'w')"]);
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Equal("pyprobe: top prints text when it samples (asked for with --sample); use pyprobe record for a file", r.Stderr.TrimEnd('\n'));
+            Assert.False(File.Exists(output), "-o was created");
+            Assert.False(File.Exists(marker), "the command ran");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void Debug_AddsTheStackTrace()
     {

@@ -44,12 +44,15 @@ internal static class TopCommand
             var live = format == OutputFormat.Text && string.IsNullOrEmpty(path) && StandardOutput.Is(stdout) && !Console.IsOutputRedirected;
             Privileges.RequireTracing("top");
             var hz = SampledRun.ReadRate(result, rate);
+            static string NoJsonWhenSampling(string why) => $"top prints text when it samples ({why}); use pyprobe record for a file";
+            // Known before -o is opened: a refused command line leaves no empty file behind.
+            if (format == OutputFormat.Json && result.GetValue(sample)) throw new CliException(NoJsonWhenSampling("asked for with --sample"));
             // Plain reports go to -o FILE or stdout; the file is opened before attaching, so that one that cannot be
             // written is said before anything runs.
             using var sink = live ? null : options.Output.Open(result, stdout);
             int Sampled(string why)
             {
-                if (format == OutputFormat.Json) throw new CliException($"top prints text when it samples ({why}); use pyprobe record for a file");
+                if (format == OutputFormat.Json) throw new CliException(NoJsonWhenSampling(why));
                 return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live), sink, result.InvocationConfiguration.Error);
             }
             if (result.GetValue(sample)) return Sampled("asked for with --sample");

@@ -1,3 +1,4 @@
+using Pyprobe.Bpf.Sys;
 using Microsoft.Win32.SafeHandles;
 
 namespace Pyprobe.Python.EvalFrame;
@@ -164,7 +165,7 @@ public sealed class EvalFrameHook : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ProcessMemoryException($"cannot open /proc/{pid}/mem for writing: {e.Message} (setting the eval-frame hook needs root or CAP_SYS_PTRACE)", e);
+            throw new ProcessMemoryException($"cannot open /proc/{pid}/mem for writing: {e.Message} {Capabilities.ProcessAccessHint("setting the eval-frame hook")}", e);
         }
     }
 

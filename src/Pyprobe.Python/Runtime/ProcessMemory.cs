@@ -1,3 +1,4 @@
+using Pyprobe.Bpf.Sys;
 using Microsoft.Win32.SafeHandles;
 
 namespace Pyprobe.Python.Runtime;
@@ -29,7 +30,7 @@ public sealed class ProcessMemory : IMemoryReader, IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ProcessMemoryException($"cannot open /proc/{pid}/mem: {e.Message} (reading another process needs root or CAP_SYS_PTRACE)", e);
+            throw new ProcessMemoryException($"cannot open /proc/{pid}/mem: {e.Message} {Capabilities.ProcessAccessHint("reading another process")}", e);
         }
     }
 

@@ -1,3 +1,4 @@
+using Pyprobe.Bpf.Sys;
 using System.Globalization;
 using System.Text;
 
@@ -29,7 +30,7 @@ public static class ProcMaps
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsdtException($"Cannot read /proc/{pid}/maps: {e.Message} (reading another user's process needs root or CAP_SYS_PTRACE).", e);
+            throw new UsdtException($"Cannot read /proc/{pid}/maps: {e.Message} {Capabilities.ProcessAccessHint("reading another user's process")}.", e);
         }
         return Parse(text);
     }
