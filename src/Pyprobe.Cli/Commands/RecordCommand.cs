@@ -68,7 +68,7 @@ internal static class RecordCommand
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"Wall clock: {t.OffCpu} of the samples are time off the CPU (sleeping, waiting, preempted), from {session.SwitchOuts} stacks walked at a context switch");
         if (session.UnknownFrames > 0)
-            yield return $"pyprobe: note: {session.UnknownFrames} frames are shown as unknown: their code objects were freed before they could be read";
+            yield return $"pyprobe: note: {session.UnknownFrames} frames are shown as unknown: their code objects were freed, or their process had exited, before they could be read";
         if (t.Lost > 0)
             yield return $"pyprobe: warning: {t.Lost} samples were lost because the ring buffer was full";
         if (session.Pids.Count == 0)
