@@ -119,10 +119,23 @@ internal static class TraceRun
                 throw;
             }
             var governor = ConsumerPriorities.Start(settings.Priority, writerThread(output), session, stderr);
-            return new Attachment<TraceSession>(session, string.Join(", ", session.Probes.Select(p => p.Source != "USDT" ? $"{p.Probe.Name} ({p.Source})"
-                : IsFunctionProbe(p.Probe) ? $"{p.Probe.Name} ({new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described})" : p.Probe.Name).Distinct()), TargetText.Where(t.Targets), session.AttachProcess, governor);
+            return new Attachment<TraceSession>(session, AttachedProbes(session), TargetText.Where(t.Targets), session.AttachProcess, governor);
         }, settings.Duration, stderr);
         return (run, output!);
+    }
+
+    /// <summary>
+    /// The probes attached, each function probe with where its events come from and what they cost; probes that share
+    /// a source are named together before it ("function__entry, function__return (uprobe on …)"), not each with a copy.
+    /// </summary>
+    private static string AttachedProbes(TraceSession session)
+    {
+        var usdtFunctionEvents = new FunctionEventSource(FunctionEventSourceKind.Usdt, null, null).Described;
+        var described = session.Probes
+            .Select(p => (Name: p.Probe.Name, Source: p.Source != "USDT" ? p.Source : IsFunctionProbe(p.Probe) ? usdtFunctionEvents : null))
+            .Distinct();
+        return string.Join(", ", described.GroupBy(p => p.Source).Select(group =>
+            string.Join(", ", group.Select(p => p.Name)) + (group.Key is { } source ? $" ({source})" : "")));
     }
 
     /// <summary>
