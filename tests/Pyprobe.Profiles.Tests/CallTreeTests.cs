@@ -28,4 +28,30 @@ public sealed class CallTreeTests
             ],
             CallTree.Walk(root).Select(Describe));
     }
+
+    /// <summary>record --function: each Python frame at its def line, so work:12 and work:13 become one work:10 frame.</summary>
+    [Fact]
+    public void By_function_a_function_is_one_frame_at_its_first_line_and_counts_are_kept()
+    {
+        StackProfile source = KnownProfiles.Simple();
+        StackProfile profile = source.ByFunction();
+        CallTreeNode root = CallTree.Build(profile);
+
+        string Describe(CallTreeNode n) =>
+            $"{n.Depth}:{(n.FrameId < 0 ? "all" : profile.Frames[n.FrameId].Label)}@{n.Start}+{n.Total}/{n.Self}";
+        Assert.Equal(
+            [
+                "0:all@0+106/0",
+                "1:<module> (app.py:1)@0+105/0",
+                "2:Helper.run (lib.py:5)@0+5/5",
+                "2:main (app.py:20)@5+100/3",
+                "3:<unknown (code object freed)>@5+2/2",
+                "3:Helper.run (lib.py:5)@7+25/25",
+                "3:work (app.py:10)@32+70/70",
+                "1:<truncated>@105+1/0",
+                "2:work (app.py:10)@105+1/1",
+            ],
+            CallTree.Walk(root).Select(Describe));
+        Assert.Same(source.Metadata, profile.Metadata);
+    }
 }

@@ -22,10 +22,11 @@ internal static class RecordCommand
         var format = SharedOptions.Format(OutputKind.Profile, FlameGraphWriter.Format);
         var idle = new Option<bool>("--idle") { Description = "Wall clock: also threads that sleep, wait for I/O or a lock, or were preempted, with the stack they left the CPU with." };
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
+        var byFunction = new Option<bool>("--function") { Description = "One frame per function: samples at its first line (the def), not at the line each was at (a caller's calls from different lines merged)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, depth }) command.Options.Add(option);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {
@@ -51,6 +52,7 @@ internal static class RecordCommand
                 return session.Drain();
             }, () => { });
             var profile = session.Build(started, run.Elapsed, wallClock ? ProfileMode.Wall : ProfileMode.Cpu);
+            if (result.GetValue(byFunction)) profile = profile.ByFunction();
             var output = path ?? ProfileWriters.DefaultFileName(session.Pids.Count > 0 ? session.Pids[0] : 0, started.LocalDateTime, profileFormat);
             if (profile.Metadata.Pids.Count > 0 || path is not null) output = destination.Commit(profile, profileFormat, output);
             return run.Complete(Report(run.DetachedAfter, profile, session, profileFormat, output), endCommandAtDuration: true);

@@ -23,4 +23,16 @@ public sealed class StackProfile(IReadOnlyList<StackFrame> frames, IReadOnlyList
 
     /// <summary>The frames of one stack, root first.</summary>
     public IEnumerable<StackFrame> FramesOf(StackCount stack) => stack.FrameIds.Select(id => Frames[id]);
+
+    /// <summary>
+    /// The same samples with each Python frame at its function's first line (its def) instead of the line it was at: one
+    /// frame per function, a caller's calls from different lines merged (record --function, as py-spy's).
+    /// </summary>
+    public StackProfile ByFunction()
+    {
+        var aggregator = new StackAggregator();
+        foreach (var stack in Stacks)
+            aggregator.Add(FramesOf(stack).Select(f => f.Kind == FrameKind.Python && f.FirstLine > 0 ? f with { Line = f.FirstLine } : f).ToArray(), stack.Count);
+        return aggregator.Build(Metadata);
+    }
 }
