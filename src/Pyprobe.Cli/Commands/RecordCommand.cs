@@ -14,6 +14,8 @@ internal static class RecordCommand
     public static Command Create()
     {
         var target = new TargetOptions();
+        // The sampler reads any CPython, probes or not: --all without PATH is every one of them.
+        target.All.Description = "Sample every process that runs PATH (default: every running CPython, with probes or not, and new ones).";
         var rate = SampledRun.RateOption();
         var duration = SharedOptions.Duration();
         duration.Description = $"Stop after SECONDS and write the profile; a command started with -- CMD is then ended as timeout(1) does (SIGTERM to it and what it started, SIGKILL after {TracingRun<SamplingSession>.CommandGrace.TotalSeconds:0} s; said on stderr with its pid). Without it: until the command exits, Ctrl-C or SIGTERM (each writes the profile).";
