@@ -72,6 +72,12 @@ public sealed class CPythonFacts
 
     public StrLayout Str => Minor <= 11 ? new StrLayout(AsciiData: 48, CompactData: 72) : new StrLayout(AsciiData: 40, CompactData: 56);
 
+    /// <summary>
+    /// PyCodeObject.co_flags: after the var-object header and co_consts, co_names, co_exceptiontable from 3.11; after
+    /// the object header and five ints (argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize) before.
+    /// </summary>
+    public int CodeFlagsOffset => Minor >= 11 ? EvalFrame.CodeObjectFields.FlagsOffset : 36;
+
     /// <summary>Object layouts (audit argument decoding).</summary>
     public PyObjectLayout Objects => Minor switch
     {

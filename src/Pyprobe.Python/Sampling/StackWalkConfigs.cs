@@ -48,8 +48,8 @@ public static class StackWalkConfigs
             CodeName = (uint)(layout.Code.Qualname ?? layout.Code.Name),
             CodeFilename = (uint)layout.Code.Filename,
             CodeLineTable = (uint)layout.Code.LineTable,
-            // co_flags: after the var-object header and three pointers from 3.11, after five ints of the object header before.
-            CodeFlags = (uint)(process.Binary.Version.Minor >= 11 ? EvalFrame.CodeObjectFields.FlagsOffset : 36),
+            CodeFlags = (uint)(CPythonFacts.For(process.Binary.Version)?.CodeFlagsOffset
+                ?? throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: no facts for this version")),
         };
     }
 }
