@@ -8,11 +8,6 @@ public sealed class CallTreeTests
     [Fact]
     public void Stacks_merge_into_a_tree_with_siblings_in_label_order()
     {
-        StackProfile profile = KnownProfiles.Simple();
-        CallTreeNode root = CallTree.Build(profile);
-
-        string Describe(CallTreeNode n) =>
-            $"{n.Depth}:{(n.FrameId < 0 ? "all" : profile.Frames[n.FrameId].Label)}@{n.Start}+{n.Total}/{n.Self}";
         Assert.Equal(
             [
                 "0:all@0+106/0",
@@ -26,8 +21,13 @@ public sealed class CallTreeTests
                 "1:<truncated>@105+1/0",
                 "2:work (app.py:12)@105+1/1",
             ],
-            CallTree.Walk(root).Select(Describe));
+            Describe(KnownProfiles.Simple()));
     }
+
+    /// <summary>Each node of the profile's call tree, depth-first: depth, frame, start, total and self samples.</summary>
+    private static IEnumerable<string> Describe(StackProfile profile) =>
+        CallTree.Walk(CallTree.Build(profile)).Select(n =>
+            $"{n.Depth}:{(n.FrameId < 0 ? "all" : profile.Frames[n.FrameId].Label)}@{n.Start}+{n.Total}/{n.Self}");
 
     /// <summary>record --function: each Python frame at its def line, so work:12 and work:13 become one work:10 frame.</summary>
     [Fact]
@@ -35,10 +35,6 @@ public sealed class CallTreeTests
     {
         StackProfile source = KnownProfiles.Simple();
         StackProfile profile = source.ByFunction();
-        CallTreeNode root = CallTree.Build(profile);
-
-        string Describe(CallTreeNode n) =>
-            $"{n.Depth}:{(n.FrameId < 0 ? "all" : profile.Frames[n.FrameId].Label)}@{n.Start}+{n.Total}/{n.Self}";
         Assert.Equal(
             [
                 "0:all@0+106/0",
@@ -51,7 +47,7 @@ public sealed class CallTreeTests
                 "1:<truncated>@105+1/0",
                 "2:work (app.py:10)@105+1/1",
             ],
-            CallTree.Walk(root).Select(Describe));
+            Describe(profile));
         Assert.Same(source.Metadata, profile.Metadata);
     }
 }
