@@ -56,8 +56,14 @@ internal static class StackWalkFragment
     /// <summary>Where the copies of a code object met for the first time are put together: after the sample's record.</summary>
     private static int CopyOffset(int maxDepth) => RecordOffset + StackSampleRecord.HeaderSize + maxDepth * StackSampleRecord.FrameSize;
 
-    /// <summary>Entries of the direct-mapped table of code objects already copied (<see cref="StackSampleMaps.CodesSeen"/>).</summary>
-    public const uint CodesSeenEntries = 4096;
+    /// <summary>
+    /// Entries of the direct-mapped table of code objects already copied (<see cref="StackSampleMaps.CodesSeen"/>): 1 MiB,
+    /// room for the hot code of many processes (a machine-wide profile, serve) before entries collide.
+    /// </summary>
+    public const uint CodesSeenEntries = 65536;
+
+    /// <summary>An odd multiplier (2^16 / golden ratio) that spreads consecutive pids over the table's index bits.</summary>
+    private const int PidSpread = 40503;
     /// <summary>One entry: u64 code object, u32 pid, u32 tag (its first line, with its file name for a body that is not a function's).</summary>
     public const uint CodesSeenValueSize = 16;
 
@@ -594,9 +600,14 @@ internal static class StackWalkFragment
         short pidField = Record(StackSampleRecord.PidOffset);
         code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CodeCopySizeOffset)
             .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
-            // The entry: bits of the address above an allocation's alignment, folded.
+            // The entry: bits of the address above an allocation's alignment, folded, and the pid spread over them (forked
+            // workers run the same code objects at the same addresses: without it they took each other's entries, and a
+            // pool of four sent ten copies a sample).
             .Mov64(Register.R1, codeObject).Rsh64(Register.R1, 4)
-            .Mov64(Register.R2, codeObject).Rsh64(Register.R2, 16)
+            .Mov64(Register.R2, codeObject).Rsh64(Register.R2, 20)
+            .Xor64(Register.R1, Register.R2)
+            .LoadMem(MemorySize.Word, Register.R2, scratch, pidField)
+            .Mul64(Register.R2, PidSpread)
             .Xor64(Register.R1, Register.R2)
             .And64(Register.R1, (int)CodesSeenEntries - 1)
             .StoreMem(MemorySize.Word, scratch, ReadSlot, Register.R1)
