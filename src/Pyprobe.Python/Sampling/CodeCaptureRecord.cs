@@ -31,7 +31,7 @@ public static class CodeCaptureRecord
     public static int MinSize => DataOffset(TableRegion);
 
     /// <summary>The code object's address (the header's thread-state field).</summary>
-    public static ulong Code(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadUInt64LittleEndian(record[StackSampleRecord.ThreadStateOffset..]);
+    public static ulong Code(ReadOnlySpan<byte> record) => new StackSampleRecord(record).ThreadState;
 
     /// <summary>The copies as memory to read a code object from; null for a record too short to be one.</summary>
     public static CapturedMemory? Memory(ReadOnlySpan<byte> record)

@@ -55,11 +55,7 @@ public sealed class CodeObjectResolver : IFrameResolver, IDisposable
             if (!_codes.TryGetValue(frame.Code, out var code) || code.FirstLine != (int)frame.FirstLineNo)
             {
                 // New, or the address now holds another code object: what was cached for it is stale.
-                if (code is not null)
-                {
-                    ForgetLines(frame.Code);
-                    _codes.Remove(frame.Code);
-                }
+                Forget(frame.Code);
                 // A failed read is not remembered: the next sample of that address tries again (a read can fail for a
                 // moment, and one failure kept would leave every later sample of a live function unknown).
                 code = _reader.TryRead(frame.Code);
@@ -83,13 +79,15 @@ public sealed class CodeObjectResolver : IFrameResolver, IDisposable
         public void Learn(ulong address, CapturedMemory copies)
         {
             if (_reader.TryRead(address, copies) is not { } code) return;
-            if (_codes.ContainsKey(address)) ForgetLines(address);
+            Forget(address);
             _codes[address] = code;
         }
 
-        private void ForgetLines(ulong code)
+        /// <summary>Drops what was cached for the code object at <paramref name="address"/>: it and the lines found in it.</summary>
+        private void Forget(ulong address)
         {
-            foreach (var key in _lines.Keys.Where(k => k.Code == code).ToList()) _lines.Remove(key);
+            if (!_codes.Remove(address)) return;
+            foreach (var key in _lines.Keys.Where(k => k.Code == address).ToList()) _lines.Remove(key);
         }
 
         public void Dispose() => process.Dispose();
