@@ -46,7 +46,7 @@ public class RecordIdleTests
         Assert.True(cpuShares.GetValueOrDefault("sleeper") * cpuTotal <= Math.Max(3, 0.02 * cpuTotal), cpu.ToString());
 
         using var wallFile = new TempFile();
-        var wall = PyprobeBinary.Run(["record", "--idle", "--format", "collapsed", "-o", wallFile.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
+        var wall = PyprobeBinary.Run(["record", "--idle", "--threads", "--format", "collapsed", "-o", wallFile.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
         Assert.True(wall.ExitCode == 0, wall.ToString());
         Assert.Contains("sched_switch (wall clock)", wall.Stderr);
         Assert.Contains("Wall clock: ", wall.Stderr);
@@ -54,7 +54,9 @@ public class RecordIdleTests
         var shares = SharesByInnermostFunction(lines);
         Assert.InRange(shares.GetValueOrDefault("burn"), 0.40, 0.60);
         Assert.InRange(shares.GetValueOrDefault("sleeper"), 0.40, 0.60);
-        Assert.Contains(lines, l => l.StartsWith($"<module> ({Workload}:10);sleeper ({Workload}:8) ", StringComparison.Ordinal));
+        // The main thread was asleep when the recording began (its first span read from user space): named as Python names it.
+        Assert.Contains(lines, l => l.StartsWith($"thread {pid} (MainThread);<module> ({Workload}:10);sleeper ({Workload}:8) ", StringComparison.Ordinal));
+        Assert.All(lines.Where(l => l.Length > 0), l => Assert.Matches(@"^thread \d+ \((MainThread|Thread-1( \(burn\))?)\);", l));
     }
 
     private static List<string> CommandFor(string interpreter)

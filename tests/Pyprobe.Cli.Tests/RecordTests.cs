@@ -125,6 +125,9 @@ public partial class RecordTests
             // A generator's frames sit on its consumer's; a coroutine's on the event loop's.
             Assert.Contains(OnThread(generator), s => s.Frames.Any(f => f.StartsWith("produce (", StringComparison.Ordinal)) && s.Frames.Any(f => f.StartsWith("generator (", StringComparison.Ordinal)));
             Assert.Contains(OnThread(coroutine), s => s.Frames.Any(f => f.StartsWith("crunch (", StringComparison.Ordinal)) && s.Frames.Any(f => f.StartsWith("coroutine (", StringComparison.Ordinal)));
+            // Each thread's root names it as Python does (threading.Thread's name; the kernel's is python3.x up to 3.13).
+            foreach (var (tid, name) in new[] { (recursion, "recursion"), (generator, "generator"), (coroutine, "coroutine") })
+                Assert.All(OnThread(tid), s => Assert.Equal($"thread {tid} ({name})", s.Frames[0]));
             // A sleeping thread is not on a CPU, so a CPU profile never sees it.
             Assert.Empty(OnThread(sleeper));
             Assert.DoesNotContain(stacks, s => s.Frames.Any(f => f.StartsWith("sleeper (", StringComparison.Ordinal)));

@@ -86,6 +86,16 @@ public sealed class CPythonFacts
         _ => new PyObjectLayout(TupleItems: 32, AsciiData: 40, CompactData: 56, LongTag: true),
     };
 
+    /// <summary>Dicts and instance attributes (thread names).</summary>
+    public NamespaceLayout Namespaces => Minor switch
+    {
+        <= 10 => new NamespaceLayout(DictKeysForm.SizedIndices, InstanceDictForm.DictOffset, HeapTypeCachedKeys: null, SplitValues: 0),
+        11 => new NamespaceLayout(DictKeysForm.Log2Indices, InstanceDictForm.ManagedDictOrValues, HeapTypeCachedKeys: 872, SplitValues: 0),
+        12 => new NamespaceLayout(DictKeysForm.Log2Indices, InstanceDictForm.TaggedDictOrValues, HeapTypeCachedKeys: 880, SplitValues: 0),
+        13 or 14 => new NamespaceLayout(DictKeysForm.Log2Indices, InstanceDictForm.InlineValues, HeapTypeCachedKeys: 880, SplitValues: 8),
+        _ => new NamespaceLayout(DictKeysForm.Log2Indices, InstanceDictForm.InlineValues, HeapTypeCachedKeys: 888, SplitValues: 8),
+    };
+
     /// <summary>The offset table of 3.8–3.12 (null from 3.13: read _Py_DebugOffsets instead).</summary>
     public RuntimeLayout? TableLayout => LayoutTables.For(Minor);
 }

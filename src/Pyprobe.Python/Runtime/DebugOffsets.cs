@@ -119,7 +119,7 @@ public sealed class DebugOffsets
             CompactData: Maybe("unicode_object.compactunicodeobject_size") ?? 56);
         return new RuntimeLayout(
             new RuntimeStateLayout(InterpretersHead: F("runtime_state.interpreters_head"), GilHolder: null, TssKey: null),
-            new InterpreterLayout(Next: F("interpreter_state.next"), ThreadsHead: F("interpreter_state.threads_head")),
+            new InterpreterLayout(Next: F("interpreter_state.next"), ThreadsHead: F("interpreter_state.threads_head"), Modules: F("interpreter_state.imports_modules")),
             new ThreadStateLayout(Next: F("thread_state.next"), ThreadId: F("thread_state.thread_id"), NativeThreadId: F("thread_state.native_thread_id"),
                 TopFrame: F("thread_state.current_frame"), CFrameCurrentFrame: null, BaseFrame: Maybe("thread_state.base_frame")),
             new FrameLayout(Code: F("interpreter_frame.executable"), Previous: F("interpreter_frame.previous"), Position: F("interpreter_frame.instr_ptr"),

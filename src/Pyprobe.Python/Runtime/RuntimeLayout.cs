@@ -26,6 +26,7 @@ public sealed record RuntimeLayout(
         if (Runtime.TssKey is int key) yield return F("runtime.tss_key", key);
         yield return F("interp.next", Interpreter.Next);
         yield return F("interp.threads_head", Interpreter.ThreadsHead);
+        yield return F("interp.modules", Interpreter.Modules);
         yield return F("tstate.next", ThreadState.Next);
         yield return F("tstate.thread_id", ThreadState.ThreadId);
         if (ThreadState.NativeThreadId is int native) yield return F("tstate.native_thread_id", native);
@@ -70,7 +71,8 @@ public sealed record RuntimeStateLayout(int InterpretersHead, int? GilHolder, in
 /// <summary>Offsets inside PyInterpreterState.</summary>
 /// <param name="Next">next interpreter (subinterpreters).</param>
 /// <param name="ThreadsHead">tstate_head (≤3.10) / threads.head: the first PyThreadState*.</param>
-public sealed record InterpreterLayout(int Next, int ThreadsHead);
+/// <param name="Modules">modules (≤3.11) / imports.modules: sys.modules, the dict of every imported module.</param>
+public sealed record InterpreterLayout(int Next, int ThreadsHead, int Modules);
 
 /// <summary>Offsets inside PyThreadState.</summary>
 /// <param name="TopFrame">3.8–3.10 <c>frame</c> (PyFrameObject*); 3.11–3.12 <c>cframe</c> (a _PyCFrame*, follow <see cref="CFrameCurrentFrame"/>); 3.13+ <c>current_frame</c>.</param>

@@ -18,8 +18,9 @@ public interface IFrameResolver
 /// recording (<paramref name="offCpuSpans"/> given) switch-out and switch-in records become off-CPU spans
 /// added, when they end, to the stack the thread left its CPU with.
 /// </summary>
+/// <param name="threadNames">With <paramref name="threadRoots"/>: a thread's name (pid, tid), asked once per thread.</param>
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
-public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, OffCpuSpans? offCpuSpans = null)
+public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null)
 {
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
@@ -132,9 +133,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, O
     private string? ThreadName(int pid, int tid)
     {
         if (_threadNames.TryGetValue(tid, out var name)) return name;
-        try { name = File.ReadAllText($"/proc/{pid}/task/{tid}/comm").TrimEnd('\n'); }
-        catch (IOException) { name = null; }
-        catch (UnauthorizedAccessException) { name = null; }
+        name = threadNames(pid, tid);
         _threadNames[tid] = name;
         return name;
     }

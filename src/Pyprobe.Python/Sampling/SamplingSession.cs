@@ -14,6 +14,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly StackSampler _sampler;
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
+    private readonly SampledThreadNames _threadNames = new();
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
     private ulong _lostBefore;
@@ -82,6 +83,7 @@ public sealed class SamplingSession : ILiveSession
         foreach (var pid in removed)
         {
             _sampler.RemoveProcess(pid);
+            _threadNames.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
         }
         foreach (var process in added)
@@ -95,6 +97,7 @@ public sealed class SamplingSession : ILiveSession
                 process.Dispose();
                 continue;
             }
+            if (_threadRoots) _threadNames.Add(process); // before the sleeping threads' spans name their roots
             var sleeping = SleepingThreads(process);
             var asleepAt = KernelClock.NowNs;
             foreach (var thread in sleeping) _recorder.OpenSpan(process.Pid, thread.Tid, asleepAt, thread.Frames);
@@ -169,7 +172,7 @@ public sealed class SamplingSession : ILiveSession
         return profile;
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _offCpuSpans);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)

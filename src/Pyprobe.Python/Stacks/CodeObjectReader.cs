@@ -1,4 +1,4 @@
-using System.Text;
+using Pyprobe.Python.Objects;
 
 namespace Pyprobe.Python.Stacks;
 
@@ -60,23 +60,5 @@ public sealed class CodeObjectReader(CPythonProcess process)
     /// <summary>A compact str's text (ASCII, or UCS-1/2/4 code units); "?" for other layouts.</summary>
     public string ReadStr(ulong str) => ReadStr(str, M);
 
-    private string ReadStr(ulong str, IMemoryReader memory)
-    {
-        if (str == 0) return "?";
-        var s = L.Str;
-        uint state = memory.ReadU32(str + (ulong)s.State);
-        long length = (long)memory.ReadU64(str + (ulong)s.Length);
-        if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > MaxStringLength) return "?";
-        if ((state & StrLayout.AsciiBit) != 0)
-            return Encoding.ASCII.GetString(memory.ReadBytes(str + (ulong)s.AsciiData, (int)length));
-        int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);
-        var data = memory.ReadBytes(str + (ulong)s.CompactData, (int)length * kind);
-        return kind switch
-        {
-            1 => Encoding.Latin1.GetString(data),
-            2 => Encoding.Unicode.GetString(data),
-            4 => Encoding.UTF32.GetString(data),
-            _ => "?",
-        };
-    }
+    private string ReadStr(ulong str, IMemoryReader memory) => ObjectReader.ReadStr(memory, L.Str, str, MaxStringLength) ?? "?";
 }

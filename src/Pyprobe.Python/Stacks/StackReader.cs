@@ -1,8 +1,12 @@
 using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Threads;
 
 namespace Pyprobe.Python.Stacks;
 
-/// <summary>A Python thread: kernel tid (0 when unknown), name from /proc, GIL state where knowable, frames innermost first.</summary>
+/// <summary>
+/// A Python thread: kernel tid (0 when unknown), name (the threading.Thread's, else the kernel's), GIL state where knowable,
+/// frames innermost first.
+/// </summary>
 public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames);
 
 /// <summary>
@@ -24,13 +28,14 @@ public sealed class StackReader(CPythonProcess process)
     {
         var tasks = Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
         ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
+        var pythonNames = new PythonThreadNames(process).Read();
         var result = new List<ThreadStack>();
         foreach (var interp in process.Interpreters())
             foreach (var tstate in process.ThreadStates(interp))
             {
                 ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
                 int tid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
-                result.Add(new ThreadStack(tid, ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), ReadFrames(tstate)));
+                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), ReadFrames(tstate)));
             }
         return result;
     }

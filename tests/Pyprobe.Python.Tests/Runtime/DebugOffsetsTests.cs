@@ -51,6 +51,17 @@ public sealed class DebugOffsetsTests
         Assert.Equal(24UL, offsets["long_object.ob_digit"]);
         Assert.Equal(24UL, offsets["list_object.ob_item"]);
         Assert.Equal(32UL, offsets["unicode_object.state"]);
+        // What thread names are read with (NamespaceLayout): sys.modules, dicts, type fields, a class's shared keys.
+        var facts = CPythonFacts.For(offsets.Version)!;
+        Assert.Equal(offsets["interpreter_state.imports_modules"], (ulong)l.Interpreter.Modules);
+        Assert.Equal(((ulong)NamespaceLayout.DictKeys, (ulong)NamespaceLayout.DictValues, (ulong)NamespaceLayout.TypeFlags),
+            (offsets["dict_object.ma_keys"], offsets["dict_object.ma_values"], offsets["type_object.tp_flags"]));
+        Assert.Equal(offsets["type_object.size"] + 464, (ulong)facts.Namespaces.HeapTypeCachedKeys!.Value);
+        if (minor == "3.15")
+        {
+            Assert.Equal(offsets["heap_type_object.ht_cached_keys"], (ulong)facts.Namespaces.HeapTypeCachedKeys!.Value);
+            Assert.Equal(((ulong)NamespaceLayout.TypeBasicSize, (ulong)NamespaceLayout.TypeDictOffset), (offsets["type_object.tp_basicsize"], offsets["type_object.tp_dictoffset"]));
+        }
     }
 
     [Fact]

@@ -32,13 +32,31 @@ public sealed class RuntimeLayoutHeaderTests
         }
         // Table versions: the model's table must hold every field the headers have for them.
         var minor = binary.Version.Minor;
-        if (minor <= 12) Assert.Equal(fromHeaders.Keys.Where(k => k != "interp.eval_frame").Order(), model.Select(f => f.Key).Order());
+        if (minor <= 12) Assert.Equal(fromHeaders.Keys.Where(k => k != "interp.eval_frame" && !k.StartsWith("ns.", StringComparison.Ordinal)).Order(), model.Select(f => f.Key).Order());
         if (minor >= 11) Assert.Equal(fromHeaders["interp.eval_frame"], (long?)binary.EvalFrameHookOffset);
         else Assert.Null(binary.EvalFrameHookOffset);
         // The version-only facts agree with the binary's model.
         var facts = CPythonFacts.For(new PythonVersion(3, minor))!;
         Assert.Equal(binary.Layout.Str, facts.Str);
         Assert.Equal(binary.Layout.Objects, facts.Objects);
+        // What thread names are read with: dicts, modules, types and the instances' shared keys.
+        var ns = facts.Namespaces;
+        // The shared keys are only needed from 3.11 (managed dicts); there they follow the type object and its five method tables.
+        if (minor >= 11) Assert.Equal((fromHeaders["ns.ht_cached_keys"], fromHeaders["ns.type_size"] + 464), ((long)ns.HeapTypeCachedKeys!.Value, fromHeaders["ns.ht_cached_keys"]));
+        else Assert.Null(ns.HeapTypeCachedKeys);
+        Assert.Equal(
+            (NamespaceLayout.DictKeys, NamespaceLayout.DictValues, NamespaceLayout.TypeBasicSize, NamespaceLayout.TypeFlags, NamespaceLayout.TypeDictOffset, NamespaceLayout.ModuleDict),
+            ((int)fromHeaders["ns.ma_keys"], (int)fromHeaders["ns.ma_values"], (int)fromHeaders["ns.tp_basicsize"], (int)fromHeaders["ns.tp_flags"], (int)fromHeaders["ns.tp_dictoffset"], (int)fromHeaders["ns.md_dict"]));
+        Assert.Equal(minor >= 11 ? DictKeysForm.Log2Indices : DictKeysForm.SizedIndices, ns.Keys);
+        // Before 3.11 the keys object is private to dictobject.c (no header has it): PythonThreadNamesTests read real dicts.
+        if (minor >= 11)
+            Assert.Equal((8L, 9L, 10L, 24L, 32L), (fromHeaders["ns.dk_log2_size"], fromHeaders["ns.dk_log2_index_bytes"], fromHeaders["ns.dk_kind"], fromHeaders["ns.dk_nentries"], fromHeaders["ns.dk_indices"]));
+        if (minor >= 13)
+            Assert.Equal(((long)ns.SplitValues, (long)NamespaceLayout.InlineValuesValid), (fromHeaders["ns.values_values"], fromHeaders["ns.values_valid"]));
+        else
+            Assert.Equal(0, ns.SplitValues);
+        Assert.Equal((long)NamespaceLayout.ManagedDictFlag, fromHeaders["ns.managed_dict_flag"]);
+        if (minor >= 13) Assert.Equal((long)NamespaceLayout.InlineValuesFlag, fromHeaders["ns.inline_values_flag"]);
     }
 
     private static Dictionary<string, long> CompileAndRun(string full)
@@ -72,6 +90,10 @@ public sealed class RuntimeLayoutHeaderTests
         #include "pycore_interp.h"
         #endif
         #if MINOR >= 11
+        #include "pycore_dict.h"
+        #include "pycore_moduleobject.h"
+        #endif
+        #if MINOR >= 11
         #include "pycore_frame.h"
         #else
         #include "frameobject.h"
@@ -86,6 +108,35 @@ public sealed class RuntimeLayoutHeaderTests
           P("runtime.tss_key", offsetof(_PyRuntimeState, autoTSSkey) + offsetof(Py_tss_t, _key));
         #endif
           P("interp.next", offsetof(PyInterpreterState, next));
+        #if MINOR <= 11
+          P("interp.modules", offsetof(PyInterpreterState, modules));
+        #else
+          P("interp.modules", offsetof(PyInterpreterState, imports.modules));
+        #endif
+          P("ns.ma_keys", offsetof(PyDictObject, ma_keys));
+          P("ns.ma_values", offsetof(PyDictObject, ma_values));
+          P("ns.type_size", sizeof(PyTypeObject));
+          P("ns.tp_basicsize", offsetof(PyTypeObject, tp_basicsize));
+          P("ns.tp_flags", offsetof(PyTypeObject, tp_flags));
+          P("ns.tp_dictoffset", offsetof(PyTypeObject, tp_dictoffset));
+          P("ns.ht_cached_keys", offsetof(PyHeapTypeObject, ht_cached_keys));
+        #if MINOR >= 11
+          P("ns.dk_log2_size", offsetof(PyDictKeysObject, dk_log2_size));
+          P("ns.dk_log2_index_bytes", offsetof(PyDictKeysObject, dk_log2_index_bytes));
+          P("ns.dk_kind", offsetof(PyDictKeysObject, dk_kind));
+          P("ns.dk_nentries", offsetof(PyDictKeysObject, dk_nentries));
+          P("ns.dk_indices", offsetof(PyDictKeysObject, dk_indices));
+          P("ns.md_dict", offsetof(PyModuleObject, md_dict));
+          P("ns.managed_dict_flag", Py_TPFLAGS_MANAGED_DICT);
+        #else
+          P("ns.md_dict", 16); /* PyModuleObject is private to moduleobject.c before 3.11: {PyObject_HEAD; PyObject *md_dict; ...} */
+          P("ns.managed_dict_flag", 1 << 4); /* no managed dicts: the flag is only checked from 3.11 */
+        #endif
+        #if MINOR >= 13
+          P("ns.values_values", offsetof(PyDictValues, values));
+          P("ns.values_valid", offsetof(PyDictValues, valid));
+          P("ns.inline_values_flag", Py_TPFLAGS_INLINE_VALUES);
+        #endif
         #if MINOR <= 10
           P("interp.threads_head", offsetof(PyInterpreterState, tstate_head));
         #else

@@ -52,7 +52,7 @@ public class CodeCopiesTests
             var pids = new[] { python.Id }.Concat(python.StandardOutput.ReadLine()!.Split(' ').Select(int.Parse)).ToList();
             using var resolver = new CodeObjectResolver();
             long samples = 0, copies = 0;
-            var recorder = new ProfileRecorder(resolver, threadRoots: false);
+            var recorder = new ProfileRecorder(resolver, threadRoots: false, threadNames: (_, _) => null);
             using (var sampler = StackSampler.Start(new StackSamplerOptions(Frequency: 499, MaxDepth: 64)))
             {
                 foreach (var pid in pids)

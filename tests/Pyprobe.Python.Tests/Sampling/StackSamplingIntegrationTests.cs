@@ -62,7 +62,7 @@ public class StackSamplingIntegrationTests
             var process = CPythonProcess.Attach(python.Id);
             var config = StackWalkConfigs.For(process);
             resolver.Add(process);
-            var recorder = new ProfileRecorder(resolver, threadRoots: false);
+            var recorder = new ProfileRecorder(resolver, threadRoots: false, threadNames: (_, _) => null);
             using (var sampler = StackSampler.Start(new StackSamplerOptions(Frequency: 199, MaxDepth: 64)))
             {
                 sampler.AddProcess(python.Id, config);
