@@ -75,12 +75,26 @@ public class ChromeTraceStreamTests
             .GetProperty("args").GetProperty("name").GetString());
     }
 
-    private static List<JsonElement> Write(Action<ChromeTraceStream> write)
+    [Fact]
+    public void A_main_thread_Python_calls_MainThread_is_not_called_the_main_thread_twice()
+    {
+        var events = Write(stream =>
+        {
+            stream.Call(7, 7, 5_000_000, new CallStacks.Step(true, 0, null, 0), "app.py", "main", 1);
+            stream.Call(7, 9, 5_000_000, new CallStacks.Step(true, 0, null, 0), "app.py", "work", 3);
+            ((IEventStreamWriter)stream).End(new EventStreamEnd(8_000_000, 0));
+        }, (_, tid) => tid == 7 ? "MainThread" : "worker-1");
+        var names = events.Where(e => e.GetProperty("name").GetString() == "thread_name")
+            .ToDictionary(e => e.GetProperty("tid").GetInt32(), e => e.GetProperty("args").GetProperty("name").GetString());
+        Assert.Equal(new Dictionary<int, string?> { [7] = "MainThread", [9] = "worker-1" }, names);
+    }
+
+    private static List<JsonElement> Write(Action<ChromeTraceStream> write, Func<int, int, string?>? threadName = null)
     {
         var text = new StringWriter();
         using (var output = EventBuffer.Open(null, text))
         {
-            write(new ChromeTraceStream(output, new ThreadNames(_ => "python3 app.py", (_, _) => null)));
+            write(new ChromeTraceStream(output, new ThreadNames(_ => "python3 app.py", threadName ?? ((_, _) => null))));
             output.Flush();
         }
         using var document = JsonDocument.Parse(text.ToString());

@@ -25,7 +25,7 @@ public class ChromeTraceTests
 
         var events = ChromeTrace.Read(file.Path);
         Assert.Equal(8361, events.Slices("fib").Count);
-        Assert.All(events.Slices("fib"), e => Assert.Equal(15, e.GetProperty("args").GetProperty("line").GetInt32()));
+        Assert.All(events.Slices("fib"), e => Assert.Equal(18, e.GetProperty("args").GetProperty("line").GetInt32()));
         Assert.Equal(3, events.Slices("gc").Count);
         Assert.All(events.Slices("gc"), e => Assert.Equal(2, e.GetProperty("args").GetProperty("generation").GetInt32()));
         Assert.True(events.Slices("import json").Single().GetProperty("args").GetProperty("found").GetBoolean());
@@ -140,7 +140,7 @@ public class ChromeTraceTests
             }
         }
 
-        /// <summary>The process is named by its command line, and every thread with an event by a thread_name.</summary>
+        /// <summary>The process is named by its command line, and every thread with an event by a thread_name: the main thread by its Python name.</summary>
         public void AssertNamed(int pid, string commandPart)
         {
             var process = events.Single(e => e.GetProperty("ph").GetString() == "M" && e.GetProperty("name").GetString() == "process_name");
@@ -148,7 +148,7 @@ public class ChromeTraceTests
             Assert.Contains(commandPart, process.GetProperty("args").GetProperty("name").GetString());
             var named = events.Where(e => e.GetProperty("ph").GetString() == "M" && e.GetProperty("name").GetString() == "thread_name")
                 .ToDictionary(e => e.GetProperty("tid").GetInt32(), e => e.GetProperty("args").GetProperty("name").GetString());
-            Assert.EndsWith("(main thread)", named[pid]);
+            Assert.Equal("timeline-main (main thread)", named[pid]);
             Assert.All(events.Where(e => e.GetProperty("ph").GetString() != "M"), e => Assert.True(named.ContainsKey(e.GetProperty("tid").GetInt32())));
         }
 

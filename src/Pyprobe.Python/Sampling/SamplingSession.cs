@@ -1,6 +1,8 @@
+using Pyprobe.Python.Processes;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Stacks;
+using Pyprobe.Python.Threads;
 
 namespace Pyprobe.Python.Sampling;
 
@@ -14,7 +16,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly StackSampler _sampler;
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
-    private readonly SampledThreadNames _threadNames = new();
+    private readonly HostThreadNames _threadNames = new();
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
     private ulong _lostBefore;

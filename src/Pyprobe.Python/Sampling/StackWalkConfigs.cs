@@ -1,3 +1,5 @@
+using Pyprobe.Python.Processes;
+
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>Turns a process's runtime model into the walk the kernel program follows.</summary>

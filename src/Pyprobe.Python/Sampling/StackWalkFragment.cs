@@ -1,3 +1,5 @@
+using Pyprobe.Python.Processes;
+
 namespace Pyprobe.Python.Sampling;
 
 /// <summary>

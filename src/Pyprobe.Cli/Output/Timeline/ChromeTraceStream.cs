@@ -29,7 +29,7 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
     {
         Name = "chrome",
         Summary = "a timeline in the Chrome trace event format, for Perfetto, speedscope and chrome://tracing",
-        EventStream = context => new ChromeTraceStream(context.Output, ThreadNames.FromProc()),
+        EventStream = context => new ChromeTraceStream(context.Output, ThreadNames.FromProcesses()),
         PairsCalls = true,
     };
 
@@ -188,6 +188,7 @@ internal sealed class ChromeTraceStream : IEventStreamWriter
             _events.End();
         }
         _events.Close();
+        _names.Dispose();
     }
 
     private void CallSlice(int pid, int tid, OpenCall call, ulong endNs, bool unfinished)

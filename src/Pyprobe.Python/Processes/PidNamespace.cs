@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Pyprobe.Python.Sampling;
+namespace Pyprobe.Python.Processes;
 
 /// <summary>
 /// The pid namespace a process lives in, when it is not pyprobe's own (a container, `unshare --pid`). CPython 3.11+
