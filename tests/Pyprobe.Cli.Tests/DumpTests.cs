@@ -6,7 +6,8 @@ namespace Pyprobe.Cli.Tests;
 /// <summary>
 /// `pyprobe dump -p PID` through dist/pyprobe, text and JSON: a process whose renamed main thread waits on an Event in
 /// wait_here() and whose worker (a name longer than the kernel's 15 bytes) sleeps in park(). Each thread under the name
-/// Python gave it, its own frames innermost first at their exact lines; the process left running.
+/// Python gave it, its own frames innermost first at their exact lines, with --locals park()'s two arguments; the
+/// process left running.
 /// </summary>
 public sealed class DumpTests
 {
@@ -15,8 +16,8 @@ public sealed class DumpTests
         ev = threading.Event()
         def wait_here():
             ev.wait()
-        def park():
-            time.sleep(3600)
+        def park(seconds=3600, label="download"):
+            time.sleep(seconds)
         threading.current_thread().name = "main loop"
         t = threading.Thread(target=park, name="download-worker-with-a-long-name", daemon=True)
         t.start()
@@ -67,6 +68,18 @@ public sealed class DumpTests
             Assert.Equal("download-worker-with-a-long-name", threads[tids[1]].Name);
             var first = threads[tids[1]].Frames[0];
             Assert.Equal(("park", script, 6), (first.GetProperty("funcname").GetString(), first.GetProperty("filename").GetString(), first.GetProperty("lineno").GetInt32()));
+            Assert.False(first.TryGetProperty("locals", out _));
+
+            var withLocals = PyprobeBinary.Run(["dump", "-p", pid, "--locals"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(withLocals.ExitCode == 0, withLocals.ToString());
+            var parked = Block(withLocals.Stdout.Split('\n'), $"Thread {tids[1]} (download-worker-with-a-long-name)");
+            Assert.Equal([$"    park ({script}:6)", "        seconds = 3600", "        label = 'download'"], parked[..3]);
+            var localsJson = PyprobeBinary.Run(["dump", "-p", pid, "--locals", "-f", "json"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(localsJson.ExitCode == 0, localsJson.ToString());
+            using var withLocalsDocument = JsonDocument.Parse(localsJson.Stdout);
+            var parkFrame = withLocalsDocument.RootElement.GetProperty("threads").EnumerateArray().Single(t => t.GetProperty("tid").GetInt32() == tids[1]).GetProperty("frames")[0];
+            Assert.Equal([("seconds", "3600"), ("label", "'download'")],
+                parkFrame.GetProperty("locals").EnumerateArray().Select(v => (v.GetProperty("name").GetString(), v.GetProperty("value").GetString())));
             Assert.False(target.HasExited);
         }
         finally
@@ -91,12 +104,5 @@ public sealed class DumpTests
         return line.Wait(timeout) ? line.Result : null;
     }
 
-    private static string Python(string interpreter)
-    {
-        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
-        if (kind == "debian") return CachedPythons.Get(version).LauncherPath;
-        var path = $"/root/.pyenv/versions/{version}/bin/python{string.Join('.', version.Split('.').Take(2))}";
-        if (!File.Exists(path)) Assert.Fail($"{path} is missing: the pyenv builds are part of this machine");
-        return path;
-    }
+    private static string Python(string interpreter) => CachedPythons.Executable(interpreter);
 }

@@ -105,15 +105,7 @@ public partial class EvalFrameLaunchTests
         }
     }
 
-    /// <summary>The interpreter as one executable path (Debian's through its launcher script, which runs its own loader).</summary>
-    private static string Python(string interpreter)
-    {
-        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
-        if (kind == "debian") return CachedPythons.Get(version).LauncherPath;
-        var binary = $"/root/.pyenv/versions/{version}/bin/python{string.Join('.', version.Split('.').Take(2))}";
-        if (!File.Exists(binary)) Assert.Fail($"{binary} is missing: install CPython {version} with pyenv");
-        return binary;
-    }
+    private static string Python(string interpreter) => CachedPythons.Executable(interpreter);
 
     private static List<HookState> HookStates(int pid)
     {

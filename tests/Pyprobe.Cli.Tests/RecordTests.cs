@@ -21,15 +21,7 @@ public partial class RecordTests
         "debian:3.9", "debian:3.11", "debian:3.13", "debian:3.14", "debian:3.15",
     };
 
-    /// <summary>The command that runs the interpreter: the pyenv binary, or the cache's launcher script.</summary>
-    private static string Python(string interpreter)
-    {
-        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
-        if (kind == "debian") return CachedPythons.Get(version).LauncherPath;
-        var path = $"/root/.pyenv/versions/{version}/bin/python{string.Join('.', version.Split('.').Take(2))}";
-        if (!File.Exists(path)) Assert.Fail($"{path} is missing: the pyenv builds are part of this machine");
-        return path;
-    }
+    private static string Python(string interpreter) => CachedPythons.Executable(interpreter);
 
     /// <summary>Collapsed stacks as (frames root first, count).</summary>
     private static List<(string[] Frames, long Count)> ReadCollapsed(string path) =>

@@ -16,19 +16,25 @@ internal static class DumpCommand
         var pid = SharedOptions.Pid();
         pid.Description = "The Python process to dump.";
         pid.Required = true;
+        var locals = new Option<bool>("--locals", "-l")
+        {
+            Description = "Also each frame's local variables, read from memory (None, bools, numbers, strs and bytes as repr() writes them, cut at 80 characters; containers by type and size; other objects by type and address).",
+        };
         var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
         command.Options.Add(pid);
+        command.Options.Add(locals);
         output.AddTo(command);
         command.SetAction(result =>
         {
             var pids = result.GetValue(pid) ?? [];
             if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
-            var (version, threads) = Read(pids[0]);
+            var (version, threads) = Read(pids[0], result.GetValue(locals));
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
-                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select(f => new DumpFrame(f.Function, f.File, f.Line)).ToList())).ToList()),
+                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
+                        t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList())).ToList()),
                     DumpJsonContext.Default.DumpDocument));
             else
                 WriteText(text, pids[0], version, threads);
@@ -40,12 +46,12 @@ internal static class DumpCommand
         return command;
     }
 
-    private static (string Version, IReadOnlyList<ThreadStack> Threads) Read(int pid)
+    private static (string Version, IReadOnlyList<ThreadStack> Threads) Read(int pid, bool locals)
     {
         try
         {
             using var process = CPythonProcess.Attach(pid);
-            return (process.Binary.Version.ToString(), new StackReader(process).ReadAll());
+            return (process.Binary.Version.ToString(), new StackReader(process).ReadAll(locals));
         }
         catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)
         {
@@ -61,8 +67,13 @@ internal static class DumpCommand
             var gil = t.HoldsGil switch { true => " (holds the GIL)", false => " (idle)", null => "" };
             w.WriteLine();
             w.WriteLine($"Thread {t.Tid} ({t.Name}){gil}");
-            foreach (var f in t.Frames)
+            for (int i = 0; i < t.Frames.Count; i++)
+            {
+                var f = t.Frames[i];
                 w.WriteLine($"    {f.Function} ({f.File}:{f.Line})");
+                foreach (var local in t.Locals?[i] ?? [])
+                    w.WriteLine($"        {local.Name} = {local.Value}");
+            }
         }
     }
 }

@@ -61,13 +61,17 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
     /// <summary>The text of a compact str, or null for anything else (or one longer than <paramref name="maxLength"/>).</summary>
     public string? Str(ulong address, int maxLength = MaxNameLength) => ReadStr(memory, str, address, maxLength);
 
-    /// <summary>The text of the compact str at <paramref name="address"/> (ASCII, or UCS-1/2/4 code units), or null for other layouts.</summary>
-    public static string? ReadStr(IMemoryReader memory, StrLayout str, ulong address, int maxLength)
+    /// <summary>
+    /// The text of the compact str at <paramref name="address"/> (ASCII, or UCS-1/2/4 code units), or null for other layouts
+    /// or one longer than <paramref name="maxLength"/>; only its first <paramref name="maxRead"/> characters where given.
+    /// </summary>
+    public static string? ReadStr(IMemoryReader memory, StrLayout str, ulong address, int maxLength, int maxRead = int.MaxValue)
     {
         if (address == 0) return null;
         uint state = memory.ReadU32(address + (ulong)str.State);
         long length = (long)memory.ReadU64(address + (ulong)str.Length);
         if ((state & StrLayout.CompactBit) == 0 || length < 0 || length > maxLength) return null;
+        length = Math.Min(length, maxRead);
         if ((state & StrLayout.AsciiBit) != 0)
             return Encoding.ASCII.GetString(memory.ReadBytes(address + (ulong)str.AsciiData, (int)length));
         int kind = (int)((state >> StrLayout.KindShift) & StrLayout.KindMask);

@@ -128,10 +128,11 @@ public sealed class DebugOffsets
                 FirstNonFrameOwner: 3,
                 // 3.14+: f_executable is a _PyStackRef whose low 2 bits are tags (Py_TAG_BITS, GIL build).
                 CodeTagMask: minor >= 14 ? 3UL : 0UL,
-                NoneCodeIsEntry: true, Size: F("interpreter_frame.size")),
+                NoneCodeIsEntry: true, Size: F("interpreter_frame.size"), LocalsPlus: F("interpreter_frame.localsplus")),
             new CodeLayout(Filename: F("code_object.filename"), Name: F("code_object.name"), Qualname: F("code_object.qualname"),
                 FirstLineNo: F("code_object.firstlineno"), LineTable: F("code_object.linetable"), LineTableFormat: LineTableFormat.Locations311,
-                CodeAdaptive: F("code_object.co_code_adaptive"), CodeBytes: null),
+                CodeAdaptive: F("code_object.co_code_adaptive"), CodeBytes: null,
+                LocalNames: F("code_object.localsplusnames"), LocalKinds: F("code_object.localspluskinds")),
             str,
             new PyObjectLayout(TupleItems: F("tuple_object.ob_item"), AsciiData: str.AsciiData, CompactData: str.CompactData, LongTag: true));
     }

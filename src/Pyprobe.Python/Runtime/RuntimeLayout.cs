@@ -39,6 +39,7 @@ public sealed record RuntimeLayout(
         if (Frame.Owner is int owner) yield return F("frame.owner", owner);
         if (Frame.IsEntry is int entry) yield return F("frame.is_entry", entry);
         if (Frame.Size is int size) yield return F("frame.size", size);
+        yield return F("frame.localsplus", Frame.LocalsPlus);
         yield return F("code.filename", Code.Filename);
         yield return F("code.name", Code.Name);
         if (Code.Qualname is int q) yield return F("code.qualname", q);
@@ -46,6 +47,10 @@ public sealed record RuntimeLayout(
         if (Code.CodeBytes is int cb) yield return F("code.code", cb);
         yield return F("code.firstlineno", Code.FirstLineNo);
         yield return F("code.linetable", Code.LineTable);
+        yield return F("code.localsplusnames", Code.LocalNames);
+        if (Code.LocalKinds is int kinds) yield return F("code.localspluskinds", kinds);
+        if (Code.CellNames is int cells) yield return F("code.cellvars", cells);
+        if (Code.FreeNames is int frees) yield return F("code.freevars", frees);
         yield return F("str.length", Str.Length);
         yield return F("str.hash", Str.Hash);
         yield return F("str.state", Str.State);
@@ -107,8 +112,9 @@ public enum InstructionPosition
 /// <param name="CodeTagMask">Low bits to clear from <see cref="Code"/> (3.14+ tagged _PyStackRef: 3).</param>
 /// <param name="NoneCodeIsEntry">3.13: an entry frame's f_executable is Py_None (compare with _Py_NoneStruct).</param>
 /// <param name="Size">sizeof(_PyInterpreterFrame) where known.</param>
+/// <param name="LocalsPlus">f_localsplus / localsplus: the frame's local variables, then its cells and free variables (3.14+: _PyStackRef, tagged as <see cref="CodeTagMask"/>).</param>
 public sealed record FrameLayout(int Code, int Previous, int Position, InstructionPosition PositionKind, int? Owner, int? IsEntry,
-    int? FirstNonFrameOwner, ulong CodeTagMask, bool NoneCodeIsEntry, int? Size);
+    int? FirstNonFrameOwner, ulong CodeTagMask, bool NoneCodeIsEntry, int? Size, int LocalsPlus);
 
 /// <summary>How a code object maps instructions to lines.</summary>
 public enum LineTableFormat
@@ -125,8 +131,12 @@ public enum LineTableFormat
 /// <param name="Qualname">co_qualname (3.11+).</param>
 /// <param name="CodeAdaptive">co_code_adaptive: the bytecode inline in the code object (3.11+).</param>
 /// <param name="CodeBytes">co_code: a bytes object holding the bytecode (3.8–3.10).</param>
+/// <param name="LocalNames">The names of the frame's slots, a tuple: co_varnames (3.8–3.10: the locals, arguments first) / co_localsplusnames (3.11+: locals, cells and free variables).</param>
+/// <param name="LocalKinds">co_localspluskinds (3.11+): a bytes object, one CO_FAST_* kind per slot.</param>
+/// <param name="CellNames">co_cellvars (3.8–3.10): the names of the cells, whose slots follow the locals (an argument a closure shares lives there, its local slot emptied).</param>
+/// <param name="FreeNames">co_freevars (3.8–3.10): the names of the free variables, whose slots follow the cells.</param>
 public sealed record CodeLayout(int Filename, int Name, int? Qualname, int FirstLineNo, int LineTable, LineTableFormat LineTableFormat,
-    int? CodeAdaptive, int? CodeBytes);
+    int? CodeAdaptive, int? CodeBytes, int LocalNames, int? LocalKinds, int? CellNames = null, int? FreeNames = null);
 
 /// <summary>
 /// The str (PyUnicodeObject) layout. The state bit-field is interned:2, kind:3, compact:1, ascii:1

@@ -5,9 +5,9 @@ namespace Pyprobe.Python.Stacks;
 
 /// <summary>
 /// A Python thread: kernel tid (0 when unknown), name (the threading.Thread's, else the kernel's), GIL state where knowable,
-/// frames innermost first.
+/// frames innermost first, and with <c>--locals</c> each frame's local variables (in the order of <see cref="Frames"/>).
 /// </summary>
-public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames);
+public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames, IReadOnlyList<IReadOnlyList<LocalVariable>>? Locals = null);
 
 /// <summary>
 /// Reads the Python stacks of a live process through its runtime model and /proc/PID/mem, read
@@ -24,8 +24,10 @@ public sealed class StackReader(CPythonProcess process)
     private RuntimeLayout L => process.Layout;
     private ProcessMemory M => process.Memory;
 
-    public IReadOnlyList<ThreadStack> ReadAll()
+    /// <summary>Every thread of every interpreter; with <paramref name="locals"/> each frame's local variables too.</summary>
+    public IReadOnlyList<ThreadStack> ReadAll(bool locals = false)
     {
+        var localsReader = locals ? new FrameLocals(process) : null;
         var tasks = Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
         ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
         var pythonNames = new PythonThreadNames(process).Read();
@@ -35,7 +37,9 @@ public sealed class StackReader(CPythonProcess process)
             {
                 ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
                 int tid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
-                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), ReadFrames(tstate)));
+                var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
+                var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)));
+                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals));
             }
         return result;
     }
@@ -68,7 +72,8 @@ public sealed class StackReader(CPythonProcess process)
         catch (ProcessMemoryException) { return null; }
     }
 
-    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate)
+    /// <summary>The thread's frames, innermost first; <paramref name="visit"/> sees each one kept (frame and code object addresses).</summary>
+    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate, Action<ulong, ulong>? visit = null)
     {
         var frames = new List<StackFrame>();
         var f = L.Frame;
@@ -82,7 +87,10 @@ public sealed class StackReader(CPythonProcess process)
             bool real = !(f.Owner is int owner && f.FirstNonFrameOwner is int first && M.ReadU8(frame + (ulong)owner) >= first);
             ulong code = M.ReadU64(frame + (ulong)f.Code) & ~f.CodeTagMask;
             if (real && code != 0 && code != none && (codeType is null || M.ReadU64(code + PyObjectLayout.ObType) == codeType))
+            {
                 frames.Add(ReadFrame(frame, code));
+                visit?.Invoke(frame, code);
+            }
             frame = M.ReadU64(frame + (ulong)f.Previous);
         }
         return frames;

@@ -50,4 +50,17 @@ public static class CachedPythons
         }
         return list;
     }
+
+    /// <summary>
+    /// The interpreter a test names "debian:3.X" (the cache's launcher script, which runs its own loader) or
+    /// "pyenv:3.X.Y" (the pyenv build's executable), as one path to run.
+    /// </summary>
+    public static string Executable(string interpreter)
+    {
+        var (kind, version) = (interpreter.Split(':')[0], interpreter.Split(':')[1]);
+        if (kind == "debian") return Get(version).LauncherPath;
+        var path = $"/root/.pyenv/versions/{version}/bin/python{string.Join('.', version.Split('.').Take(2))}";
+        if (!File.Exists(path)) Assert.Fail($"{path} is missing: the pyenv builds are part of this machine");
+        return path;
+    }
 }

@@ -181,6 +181,16 @@ public sealed class RuntimeLayoutHeaderTests
           P("code.code", offsetof(PyCodeObject, co_code));
         #endif
           P("code.firstlineno", offsetof(PyCodeObject, co_firstlineno));
+        #if MINOR <= 10
+          P("frame.localsplus", offsetof(PyFrameObject, f_localsplus));
+          P("code.localsplusnames", offsetof(PyCodeObject, co_varnames));
+          P("code.cellvars", offsetof(PyCodeObject, co_cellvars));
+          P("code.freevars", offsetof(PyCodeObject, co_freevars));
+        #else
+          P("frame.localsplus", offsetof(_PyInterpreterFrame, localsplus));
+          P("code.localsplusnames", offsetof(PyCodeObject, co_localsplusnames));
+          P("code.localspluskinds", offsetof(PyCodeObject, co_localspluskinds));
+        #endif
         #if MINOR <= 9
           P("code.linetable", offsetof(PyCodeObject, co_lnotab));
         #else

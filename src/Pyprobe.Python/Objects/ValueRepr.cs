@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+
+namespace Pyprobe.Python.Objects;
+
+/// <summary>
+/// A short, Python-like text of a value read from a process, for <c>dump --locals</c>: None, bools, ints, floats, strs
+/// and bytes as <c>repr()</c> would write them (long ones cut with "..."), containers by type and size
+/// (<c>&lt;list of 3&gt;</c>), anything else by type and address (<c>&lt;Order object at 0x7f…&gt;</c>). Nothing is
+/// called in the target: a value is what its memory says.
+/// </summary>
+public sealed class ValueRepr(IMemoryReader memory, CPythonFacts facts, StrLayout str)
+{
+    private const int MaxChars = 80;
+    private const int MaxIntDigits = 40; // 30-bit digits: ints up to 1200 bits are written out
+    private const int MaxTypeName = 96;
+
+    public ValueRepr(CPythonProcess process) : this(process.Memory, process.Binary.Facts, process.Layout.Str) { }
+
+    /// <summary>The text of the object at <paramref name="address"/>; a read the process refuses throws <see cref="ProcessMemoryException"/>.</summary>
+    public string Of(ulong address)
+    {
+        var type = TypeName(address);
+        switch (type)
+        {
+            case "NoneType": return "None";
+            case "bool": return Int(address) is { IsZero: false } ? "True" : "False";
+            case "int": return Int(address)?.ToString(CultureInfo.InvariantCulture) ?? $"<int at 0x{address:x}>";
+            case "float": return Float(BitConverter.Int64BitsToDouble((long)memory.ReadU64(address + PyObjectLayout.FloatValue)));
+            case "str": return Str(address) ?? $"<str at 0x{address:x}>";
+            case "bytes": return Bytes(address);
+            case "tuple" or "list" or "set" or "frozenset" or "dict":
+                long size = (long)memory.ReadU64(address + (ulong)(type == "set" || type == "frozenset" ? SetUsed : PyObjectLayout.VarSize));
+                return $"<{type} of {size}>";
+            default:
+                return $"<{type} object at 0x{address:x}>";
+        }
+    }
+
+    // PySetObject: fill, then used (the number of elements), after the object header.
+    private const int SetUsed = 24;
+
+    private string TypeName(ulong address)
+    {
+        ulong name = memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName);
+        Span<byte> text = stackalloc byte[MaxTypeName];
+        memory.Read(name, text);
+        int end = text.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? text : text[..end]);
+    }
+
+    private BigInteger? Int(ulong address)
+    {
+        ulong size = memory.ReadU64(address + PyObjectLayout.VarSize);
+        long digits;
+        bool negative;
+        if (facts.Objects.LongTag)
+        {
+            // lv_tag: digit count above 3 bits, sign in the low 2 (0 positive, 1 zero, 2 negative).
+            if ((size & 3) == 1) return BigInteger.Zero;
+            (digits, negative) = ((long)(size >> 3), (size & 3) == 2);
+        }
+        else
+            (digits, negative) = (Math.Abs((long)size), (long)size < 0);
+        if (digits is < 0 or > MaxIntDigits) return null;
+        var raw = memory.ReadBytes(address + PyObjectLayout.LongDigits, (int)digits * 4);
+        var value = BigInteger.Zero;
+        for (int i = (int)digits - 1; i >= 0; i--)
+            value = (value << 30) | (BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(4 * i)) & 0x3fff_ffff);
+        return negative ? -value : value;
+    }
+
+    private static string Float(double value)
+    {
+        if (double.IsNaN(value)) return "nan";
+        if (double.IsInfinity(value)) return value > 0 ? "inf" : "-inf";
+        var text = value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+        // Python writes an integral float with ".0" and an exponent with its sign and two digits at least.
+        if (text.Contains('e'))
+        {
+            var (mantissa, exponent) = (text[..text.IndexOf('e')], int.Parse(text[(text.IndexOf('e') + 1)..], CultureInfo.InvariantCulture));
+            return $"{mantissa}e{(exponent < 0 ? '-' : '+')}{Math.Abs(exponent):00}";
+        }
+        return text.Contains('.') ? text : text + ".0";
+    }
+
+    private string? Str(ulong address)
+    {
+        long length = (long)memory.ReadU64(address + (ulong)str.Length);
+        var text = ObjectReader.ReadStr(memory, str, address, maxLength: int.MaxValue, maxRead: MaxChars);
+        if (text is null) return null;
+        var quoted = Quoted("", text, text.Select(c => (int)c), isBytes: false);
+        return length > text.Length ? quoted + "..." : quoted;
+    }
+
+    private string Bytes(ulong address)
+    {
+        long length = (long)memory.ReadU64(address + PyObjectLayout.VarSize);
+        if (length < 0) return $"<bytes at 0x{address:x}>";
+        var data = memory.ReadBytes(address + PyObjectLayout.BytesData, (int)Math.Min(length, MaxChars));
+        var quoted = Quoted("b", Encoding.Latin1.GetString(data), data.Select(b => (int)b), isBytes: true);
+        return length > data.Length ? quoted + "..." : quoted;
+    }
+
+    /// <summary>repr()'s quoting: single quotes unless the text has one and no double quote; escapes for the rest.</summary>
+    private static string Quoted(string prefix, string text, IEnumerable<int> units, bool isBytes)
+    {
+        char quote = text.Contains('\'') && !text.Contains('"') ? '"' : '\'';
+        var result = new StringBuilder(prefix).Append(quote);
+        foreach (var u in units)
+            result.Append(u switch
+            {
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when u == quote => "\\" + quote,
+                < 0x20 or (>= 0x7f and < 0xa0) => $"\\x{u:x2}",
+                >= 0x80 when isBytes => $"\\x{u:x2}",
+                _ => ((char)u).ToString(), // a str's UTF-16 units: a surrogate pair is appended half by half
+            });
+        return result.Append(quote).ToString();
+    }
+}
