@@ -86,13 +86,25 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
     }
 
     /// <summary>Whether the object at <paramref name="address"/> is of the built-in type named <paramref name="typeName"/> (its tp_name), not a subclass.</summary>
-    public bool IsOfType(ulong address, string typeName)
+    public bool IsOfType(ulong address, string typeName) => address != 0 && TypeName(address) == typeName;
+
+    /// <summary>The tp_name of the object's type (a C string; a heap type's is its bare name).</summary>
+    public string TypeName(ulong address) => ReadCString(memory, memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName), MaxNameLength);
+
+    /// <summary>A NUL-terminated string of at most <paramref name="max"/> bytes, read a page at a time (it may end right before an unmapped one).</summary>
+    public static string ReadCString(IMemoryReader memory, ulong address, int max)
     {
-        if (address == 0) return false;
-        ulong name = memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName);
-        Span<byte> text = stackalloc byte[typeName.Length + 1];
-        memory.Read(name, text);
-        return text[^1] == 0 && Encoding.ASCII.GetString(text[..^1]) == typeName;
+        var text = new List<byte>();
+        while (text.Count < max)
+        {
+            int chunk = (int)Math.Min((ulong)(max - text.Count), 4096 - (address & 4095));
+            var bytes = memory.ReadBytes(address, chunk);
+            int end = Array.IndexOf(bytes, (byte)0);
+            text.AddRange(end < 0 ? bytes : bytes[..end]);
+            if (end >= 0) break;
+            address += (ulong)chunk;
+        }
+        return Encoding.UTF8.GetString(text.ToArray());
     }
 
     /// <summary>The value of an int that fits in 62 bits (two 30-bit digits and a sign), or null for anything else.</summary>

@@ -41,14 +41,8 @@ public sealed class ValueRepr(IMemoryReader memory, CPythonFacts facts, StrLayou
     // PySetObject: fill, then used (the number of elements), after the object header.
     private const int SetUsed = 24;
 
-    private string TypeName(ulong address)
-    {
-        ulong name = memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName);
-        Span<byte> text = stackalloc byte[MaxTypeName];
-        memory.Read(name, text);
-        int end = text.IndexOf((byte)0);
-        return Encoding.UTF8.GetString(end < 0 ? text : text[..end]);
-    }
+    private string TypeName(ulong address) =>
+        ObjectReader.ReadCString(memory, memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName), MaxTypeName);
 
     private BigInteger? Int(ulong address)
     {
