@@ -50,6 +50,9 @@ public sealed class DumpTests
             Assert.True(text.ExitCode == 0, text.ToString());
             var lines = text.Stdout.Split('\n');
             Assert.Matches($@"^Process {pid}: Python 3\.\d+\.\d+$", lines[0]);
+            // Both wait, asleep, without the GIL.
+            Assert.Contains($"Thread {tids[0]} (main loop) (idle)", lines);
+            Assert.Contains($"Thread {tids[1]} (download-worker-with-a-long-name) (idle)", lines);
             var main = Block(lines, $"Thread {tids[0]} (main loop)");
             Assert.Equal([$"    wait_here ({script}:4)", $"    <module> ({script}:12)"], main[^2..]);
             Assert.Matches(@"^    (Event\.)?wait \(.*threading\.py:\d+\)$", main[^3]);
@@ -65,6 +68,7 @@ public sealed class DumpTests
                 .ToDictionary(t => t.GetProperty("tid").GetInt32(), t => (Name: t.GetProperty("name").GetString(), Frames: t.GetProperty("frames")));
             Assert.Equal(tids.Order(), threads.Keys.Order());
             Assert.Equal("main loop", threads[tids[0]].Name);
+            Assert.All(document.RootElement.GetProperty("threads").EnumerateArray(), t => Assert.False(t.GetProperty("running").GetBoolean()));
             Assert.Equal("download-worker-with-a-long-name", threads[tids[1]].Name);
             var first = threads[tids[1]].Frames[0];
             Assert.Equal(("park", script, 6), (first.GetProperty("funcname").GetString(), first.GetProperty("filename").GetString(), first.GetProperty("lineno").GetInt32()));

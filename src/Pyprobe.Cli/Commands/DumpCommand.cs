@@ -33,7 +33,7 @@ internal static class DumpCommand
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
-                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
+                    threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
                         t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList())).ToList()),
                     DumpJsonContext.Default.DumpDocument));
             else
@@ -64,7 +64,16 @@ internal static class DumpCommand
         w.WriteLine($"Process {pid}: Python {version}");
         foreach (var t in threads)
         {
-            var gil = t.HoldsGil switch { true => " (holds the GIL)", false => " (idle)", null => "" };
+            // The GIL where the version tells; else, or without it, what the kernel says: a thread running without the GIL
+            // is in C code that released it (hashing, compression, a numpy kernel), not idle.
+            var gil = (t.HoldsGil, t.Running) switch
+            {
+                (true, _) => " (holds the GIL)",
+                (false, true) => " (running without the GIL)",
+                (null, true) => " (running)",
+                (_, false) or (false, null) => " (idle)",
+                _ => "",
+            };
             w.WriteLine();
             w.WriteLine($"Thread {t.Tid} ({t.Name}){gil}");
             for (int i = 0; i < t.Frames.Count; i++)

@@ -3,13 +3,14 @@ using System.Text.Json.Serialization;
 namespace Pyprobe.Cli.Output;
 
 /// <summary>
-/// `pyprobe dump --format json`: {"pid","version","threads":[{"tid","name","holds_gil","frames":[{"funcname","filename","lineno"}]}]};
+/// `pyprobe dump --format json`: {"pid","version","threads":[{"tid","name","holds_gil","running","frames":[{"funcname","filename","lineno"}]}]};
 /// with --locals each frame has "locals":[{"name","value"}].
 /// </summary>
 internal sealed record DumpDocument(int Pid, string Version, IReadOnlyList<DumpThread> Threads);
 
 /// <param name="HoldsGil">true/false where the version tells (GIL holder ≤3.11, thread-local state 3.12+), else null.</param>
-internal sealed record DumpThread(int Tid, string Name, bool? HoldsGil, IReadOnlyList<DumpFrame> Frames);
+/// <param name="Running">The kernel's state R (on a CPU or waiting for one), false when asleep, null when unknown.</param>
+internal sealed record DumpThread(int Tid, string Name, bool? HoldsGil, bool? Running, IReadOnlyList<DumpFrame> Frames);
 
 internal sealed record DumpFrame(string Funcname, string Filename, int Lineno,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<DumpLocal>? Locals);

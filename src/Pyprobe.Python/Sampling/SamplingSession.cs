@@ -127,22 +127,10 @@ public sealed class SamplingSession : ILiveSession
                 var hostIds = PidNamespace.HostThreadIds(process.Pid);
                 threads = threads.Select(t => t with { Tid = hostIds.GetValueOrDefault(t.Tid) }).ToList();
             }
-            return threads.Where(t => t.Tid > 0 && IsSleeping(process.Pid, t.Tid)).ToList();
+            return threads.Where(t => t.Tid > 0 && TaskState.IsAsleep(process.Pid, t.Tid)).ToList();
         }
         catch (IOException) { return []; } // ProcessMemoryException included: the process is going away
         catch (UnauthorizedAccessException) { return []; }
-    }
-
-    /// <summary>State S (sleeping) or D (waiting for I/O) in /proc/PID/task/TID/stat.</summary>
-    private static bool IsSleeping(int pid, int tid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
-            var end = stat.LastIndexOf(')');
-            return end >= 0 && end + 2 < stat.Length && stat[end + 2] is 'S' or 'D';
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>Adds what the ring holds to the profile; returns how many samples that was.</summary>

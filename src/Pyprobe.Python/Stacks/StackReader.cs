@@ -1,3 +1,4 @@
+using Pyprobe.Python.Processes;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Threads;
 
@@ -5,9 +6,11 @@ namespace Pyprobe.Python.Stacks;
 
 /// <summary>
 /// A Python thread: kernel tid (0 when unknown), name (the threading.Thread's, else the kernel's), GIL state where knowable,
-/// frames innermost first, and with <c>--locals</c> each frame's local variables (in the order of <see cref="Frames"/>).
+/// whether the kernel has it running (state R: on a CPU or waiting for one; null when unknown), frames innermost first,
+/// and with <c>--locals</c> each frame's local variables (in the order of <see cref="Frames"/>).
 /// </summary>
-public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames, IReadOnlyList<IReadOnlyList<LocalVariable>>? Locals = null);
+public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames, IReadOnlyList<IReadOnlyList<LocalVariable>>? Locals = null,
+    bool? Running = null);
 
 /// <summary>
 /// Reads the Python stacks of a live process through its runtime model and /proc/PID/mem, read
@@ -39,7 +42,8 @@ public sealed class StackReader(CPythonProcess process)
                 int tid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
                 var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
                 var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)));
-                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals));
+                var running = tid == 0 ? null : TaskState.Of(process.Pid, tid) is char state ? state == 'R' : (bool?)null;
+                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals, running));
             }
         return result;
     }

@@ -60,6 +60,44 @@ public sealed class StackReaderTests
         if (worker.HoldsGil is not null) Assert.False(worker.HoldsGil);
     }
 
+    /// <summary>
+    /// A thread hashing 64 MiB with the GIL released is running (not idle) without the GIL; a thread asleep is not running;
+    /// the GIL's holder (a spinning thread, or the hasher between two hashes) is seen holding it.
+    /// </summary>
+    [Theory]
+    [InlineData("debian:3.9")]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    public void A_thread_in_C_code_without_the_GIL_is_running_and_a_sleeping_one_is_not(string interpreter)
+    {
+        Requirements.EnsureRoot();
+        using var python = new ParkedPython(interpreter, """
+            import hashlib, threading, time
+            data = b"x" * (64 << 20)
+            def hasher():
+                while True:
+                    hashlib.sha256(data).digest()
+            t = threading.Thread(target=hasher, daemon=True)
+            t.start()
+            print(threading.get_native_id(), t.native_id, flush=True)
+            time.sleep(3600)
+            """);
+        var ids = python.ReadyLine.Split(' ').Select(int.Parse).ToArray();
+        Thread.Sleep(200); // the main thread on its way from print() into its sleep
+        using var process = CPythonProcess.Attach(python.Pid);
+        var seen = new List<(bool? Gil, bool? Running)>();
+        for (int i = 0; i < 20 && !seen.Contains((false, true)); i++)
+        {
+            var threads = new StackReader(process).ReadAll();
+            var main = Assert.Single(threads, t => t.Tid == ids[0]);
+            Assert.Equal((false, false), (main.HoldsGil, main.Running));
+            var hasher = Assert.Single(threads, t => t.Tid == ids[1]);
+            seen.Add((hasher.HoldsGil, hasher.Running));
+            Thread.Sleep(50);
+        }
+        Assert.Contains((false, true), seen);
+    }
+
     [Fact]
     public void Non_python_and_missing_processes_are_one_line_errors()
     {

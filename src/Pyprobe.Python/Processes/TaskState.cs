@@ -1,0 +1,20 @@
+namespace Pyprobe.Python.Processes;
+
+/// <summary>A thread's scheduling state as the kernel shows it: the state letter of <c>/proc/PID/task/TID/stat</c>.</summary>
+public static class TaskState
+{
+    /// <summary>R (running or runnable), S (sleeping), D (waiting for I/O), T, Z, …; null when the thread is gone.</summary>
+    public static char? Of(int pid, int tid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
+            var end = stat.LastIndexOf(')'); // the name in parentheses may hold anything, even ')'
+            return end >= 0 && end + 2 < stat.Length ? stat[end + 2] : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Asleep: S (sleeping) or D (waiting for I/O).</summary>
+    public static bool IsAsleep(int pid, int tid) => Of(pid, tid) is 'S' or 'D';
+}
