@@ -25,10 +25,11 @@ internal static class RecordCommand
         var idle = new Option<bool>("--idle") { Description = "Wall clock: also threads that sleep, wait for I/O or a lock, or were preempted, with the stack they left the CPU with." };
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
         var byFunction = new Option<bool>("--function") { Description = "One frame per function: samples at its first line (the def), not at the line each was at (a caller's calls from different lines merged)." };
+        var gil = new Option<bool>("--gil") { Description = "Only the samples of threads holding the GIL (told in the kernel at each sample, on every version 3.8-3.15): what keeps the other threads waiting. The rest are counted and left out." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, depth }) command.Options.Add(option);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {
@@ -42,11 +43,13 @@ internal static class RecordCommand
             Privileges.RequireTracing("record");
             var stderr = result.InvocationConfiguration.Error;
             var wallClock = result.GetValue(idle);
+            var gilOnly = result.GetValue(gil);
+            if (gilOnly && wallClock) throw new UsageException("--gil and --idle do not go together: --gil keeps the samples of threads on a CPU holding the GIL");
 
             // Before the first sample: a profile that cannot be written is known now, not after the run.
             using var destination = ProfileDestination.Open(path);
             var started = DateTimeOffset.Now;
-            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock), result.GetValue(threads), limit, stderr).Run;
+            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
             run.Stream(() =>
             {
@@ -68,6 +71,9 @@ internal static class RecordCommand
         var inStacks = profile.TotalSamples;
         yield return string.Create(CultureInfo.InvariantCulture,
             $"{detachedAfter}: {t.Taken} samples of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}: {inStacks} with a Python stack, {t.NoPythonFrame} with no Python frame, {t.Truncated} truncated, {t.Lost} lost");
+        if (session.Options.GilOnly)
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"GIL: {inStacks} of {inStacks + t.WithoutGil} samples with a Python stack ({Share(inStacks, inStacks + t.WithoutGil)}) held it; the {t.WithoutGil} that did not are left out (--gil)");
         if (profile.Metadata.Mode == ProfileMode.Wall)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"Wall clock: {t.OffCpu} of the samples are time off the CPU (sleeping, waiting, preempted), from {session.SwitchOuts} stacks walked at a context switch");
@@ -82,4 +88,6 @@ internal static class RecordCommand
     }
 
     private static string Describe(OutputFormat format) => format.Noun ?? format.Name;
+
+    private static string Share(long part, long whole) => whole == 0 ? "-" : string.Create(CultureInfo.InvariantCulture, $"{100.0 * part / whole:0.0}%");
 }

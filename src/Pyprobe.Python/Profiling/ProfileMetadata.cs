@@ -15,7 +15,8 @@ public enum ProfileMode : byte
 /// <param name="Truncated">Samples whose stack was deeper than the walk limit (kept, marked truncated).</param>
 /// <param name="Lost">Samples dropped on the way (ring full, map full): not in any stack.</param>
 /// <param name="OffCpu">Wall clock (<c>--idle</c>): of <paramref name="Taken"/>, the sample-equivalents of time threads spent off their CPU.</param>
-public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0);
+/// <param name="WithoutGil"><c>--gil</c>: samples with a Python stack whose thread did not hold the GIL (not in any stack).</param>
+public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0, long WithoutGil = 0);
 
 /// <summary>Everything about a recording that is not its stacks.</summary>
 /// <param name="Pids">The processes sampled, ascending.</param>

@@ -119,9 +119,14 @@ public sealed class DebugOffsets
             CompactData: Maybe("unicode_object.compactunicodeobject_size") ?? 56);
         return new RuntimeLayout(
             new RuntimeStateLayout(InterpretersHead: F("runtime_state.interpreters_head"), GilHolder: null, TssKey: null),
-            new InterpreterLayout(Next: F("interpreter_state.next"), ThreadsHead: F("interpreter_state.threads_head"), Modules: F("interpreter_state.imports_modules")),
+            new InterpreterLayout(Next: F("interpreter_state.next"), ThreadsHead: F("interpreter_state.threads_head"), Modules: F("interpreter_state.imports_modules"),
+                // The GIL fields are published for the interpreter's own _gil: inside _gil_runtime_state they lie where they lie there.
+                CevalGil: F("interpreter_state.ceval_gil"),
+                GilLastHolder: F("interpreter_state.gil_runtime_state_holder") - F("interpreter_state.gil_runtime_state"),
+                GilLocked: F("interpreter_state.gil_runtime_state_locked") - F("interpreter_state.gil_runtime_state")),
             new ThreadStateLayout(Next: F("thread_state.next"), ThreadId: F("thread_state.thread_id"), NativeThreadId: F("thread_state.native_thread_id"),
-                TopFrame: F("thread_state.current_frame"), CFrameCurrentFrame: null, BaseFrame: Maybe("thread_state.base_frame")),
+                TopFrame: F("thread_state.current_frame"), CFrameCurrentFrame: null, BaseFrame: Maybe("thread_state.base_frame"),
+                Interp: F("thread_state.interp")),
             new FrameLayout(Code: F("interpreter_frame.executable"), Previous: F("interpreter_frame.previous"), Position: F("interpreter_frame.instr_ptr"),
                 PositionKind: InstructionPosition.InstructionPointer, Owner: F("interpreter_frame.owner"), IsEntry: null,
                 // 3.13 FRAME_OWNED_BY_CSTACK = 3; 3.14 INTERPRETER = 3, CSTACK = 4; 3.15 INTERPRETER = 3.

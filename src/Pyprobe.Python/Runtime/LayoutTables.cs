@@ -37,7 +37,7 @@ internal static class LayoutTables
             WstrStr, WstrObjects),
         12 => new RuntimeLayout(
             new RuntimeStateLayout(InterpretersHead: 40, GilHolder: null, TssKey: 1548),
-            new InterpreterLayout(Next: 0, ThreadsHead: 72, Modules: 944),
+            new InterpreterLayout(Next: 0, ThreadsHead: 72, Modules: 944, CevalGil: 384, GilLastHolder: 8, GilLocked: 16),
             new ThreadStateLayout(Next: 8, ThreadId: 136, NativeThreadId: 144, TopFrame: 56, CFrameCurrentFrame: 0, BaseFrame: null),
             // owner 3 = FRAME_OWNED_BY_CSTACK: the shim frame a C call pushes, not Python code.
             new FrameLayout(Code: 0, Previous: 8, Position: 56, PositionKind: InstructionPosition.PreviousInstructionPointer, Owner: 70, IsEntry: null,

@@ -27,7 +27,11 @@ public sealed record RuntimeLayout(
         yield return F("interp.next", Interpreter.Next);
         yield return F("interp.threads_head", Interpreter.ThreadsHead);
         yield return F("interp.modules", Interpreter.Modules);
+        if (Interpreter.CevalGil is int gil) yield return F("interp.ceval_gil", gil);
+        if (Interpreter.GilLastHolder is int holder2) yield return F("gil.last_holder", holder2);
+        if (Interpreter.GilLocked is int locked) yield return F("gil.locked", locked);
         yield return F("tstate.next", ThreadState.Next);
+        yield return F("tstate.interp", ThreadState.Interp);
         yield return F("tstate.thread_id", ThreadState.ThreadId);
         if (ThreadState.NativeThreadId is int native) yield return F("tstate.native_thread_id", native);
         yield return F("tstate.top_frame", ThreadState.TopFrame);
@@ -77,7 +81,10 @@ public sealed record RuntimeStateLayout(int InterpretersHead, int? GilHolder, in
 /// <param name="Next">next interpreter (subinterpreters).</param>
 /// <param name="ThreadsHead">tstate_head (≤3.10) / threads.head: the first PyThreadState*.</param>
 /// <param name="Modules">modules (≤3.11) / imports.modules: sys.modules, the dict of every imported module.</param>
-public sealed record InterpreterLayout(int Next, int ThreadsHead, int Modules);
+/// <param name="CevalGil">3.12+: ceval.gil, the interpreter's _gil_runtime_state* (its own, or the main interpreter's it shares); null before (one GIL, its holder in the runtime).</param>
+/// <param name="GilLastHolder">3.12+: _gil_runtime_state.last_holder, the thread state that took the GIL last.</param>
+/// <param name="GilLocked">3.12+: _gil_runtime_state.locked, an int: whether the GIL is held now.</param>
+public sealed record InterpreterLayout(int Next, int ThreadsHead, int Modules, int? CevalGil = null, int? GilLastHolder = null, int? GilLocked = null);
 
 /// <summary>Offsets inside PyThreadState.</summary>
 /// <param name="TopFrame">3.8–3.10 <c>frame</c> (PyFrameObject*); 3.11–3.12 <c>cframe</c> (a _PyCFrame*, follow <see cref="CFrameCurrentFrame"/>); 3.13+ <c>current_frame</c>.</param>
@@ -85,7 +92,8 @@ public sealed record InterpreterLayout(int Next, int ThreadsHead, int Modules);
 /// <param name="BaseFrame">3.15: the per-thread sentinel frame embedded in the thread state, which ends every complete walk.</param>
 /// <param name="ThreadId">pthread_self() of the thread (the TCB address = fsbase on glibc).</param>
 /// <param name="NativeThreadId">The kernel tid (3.11+; null before).</param>
-public sealed record ThreadStateLayout(int Next, int ThreadId, int? NativeThreadId, int TopFrame, int? CFrameCurrentFrame, int? BaseFrame);
+/// <param name="Interp">interp: the thread's PyInterpreterState*.</param>
+public sealed record ThreadStateLayout(int Next, int ThreadId, int? NativeThreadId, int TopFrame, int? CFrameCurrentFrame, int? BaseFrame, int Interp = 16);
 
 /// <summary>What a frame's instruction position field holds.</summary>
 public enum InstructionPosition

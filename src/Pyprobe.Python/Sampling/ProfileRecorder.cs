@@ -20,13 +20,14 @@ public interface IFrameResolver
 /// </summary>
 /// <param name="threadNames">With <paramref name="threadRoots"/>: a thread's name (pid, tid), asked once per thread.</param>
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
-public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null)
+/// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
+public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false)
 {
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
     private readonly OffCpuSpans? _spans = offCpuSpans;
     private StackFrame[] _frames = new StackFrame[128];
-    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts;
+    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil;
 
     /// <summary>Samples delivered so far (off-CPU spans as their sample-equivalents).</summary>
     public long Delivered => _taken;
@@ -53,6 +54,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         if (sample.FrameCount == 0)
         {
             _noPythonFrame++;
+            return;
+        }
+        if (gilOnly && (flags & StackSampleFlags.HoldsGil) == 0)
+        {
+            _withoutGil++;
             return;
         }
         var truncated = (flags & StackSampleFlags.Truncated) != 0;
@@ -82,7 +88,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of records the ring could not take.</summary>
     public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
         _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
-            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu)));
+            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil)));
 
     private void AddSwitch(StackSampleRecord sample, StackSampleFlags flags)
     {

@@ -91,7 +91,7 @@ public sealed class SamplingSession : ILiveSession
         foreach (var process in added)
         {
             StackWalkConfig config;
-            try { config = StackWalkConfigs.For(process); }
+            try { config = StackWalkConfigs.For(process, gilState: _sampler.Options.GilOnly); }
             catch (UnsupportedRuntimeException e)
             {
                 // One process the walk cannot follow leaves the rest of the recording alone.
@@ -162,7 +162,7 @@ public sealed class SamplingSession : ILiveSession
         return profile;
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)

@@ -17,6 +17,8 @@ public enum StackSampleFlags : uint
     OnCpu = 16,
     /// <summary>Not a sample: copies of a code object the walk met for the first time (<see cref="CodeCaptureRecord"/>).</summary>
     CodeObject = 32,
+    /// <summary>The sampled thread held the GIL (only looked at with <c>record --gil</c>).</summary>
+    HoldsGil = 64,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>

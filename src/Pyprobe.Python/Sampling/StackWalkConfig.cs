@@ -63,7 +63,19 @@ public sealed record StackWalkConfig
     /// <summary>co_flags: the walk that copies reads it with the first line, which lies at most 28 bytes above it.</summary>
     public uint CodeFlags { get; init; }
 
-    public const int Size = 136;
+    /// <summary>
+    /// Whether the sampled thread holds the GIL (<c>record --gil</c>), up to 3.11: the address of the runtime's holder
+    /// (<c>gilstate.tstate_current</c>), compared with the thread state; 0 where not asked or not this way.
+    /// </summary>
+    public ulong GilHolderAddress { get; init; }
+    /// <summary>3.12+: the thread state's <c>interp</c>, whose <c>ceval.gil</c> (<see cref="InterpreterGil"/>) is read, then its last holder and locked flag.</summary>
+    public uint ThreadInterpreter { get; init; } = Absent;
+    /// <summary>3.12+: the interpreter's <c>ceval.gil</c> pointer; <see cref="Absent"/> where not asked or not this way.</summary>
+    public uint InterpreterGil { get; init; } = Absent;
+    /// <summary>3.12+: <c>last_holder</c> inside <c>_gil_runtime_state</c>; the int <c>locked</c> follows it 8 bytes on (one read takes both).</summary>
+    public uint GilLastHolder { get; init; }
+
+    public const int Size = 160;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
@@ -72,7 +84,8 @@ public sealed record StackWalkConfig
         FramePositionOffset = 68, PositionIsPointerOffset = 72, CodeAdaptiveOffset = 76, FrameOwnerOffset = 80,
         OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
         PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
-        CodeLineTableOffset = 124, CodeFlagsOffset = 128;
+        CodeLineTableOffset = 124, CodeFlagsOffset = 128, GilHolderAddressOffset = 136, ThreadInterpreterOffset = 144,
+        InterpreterGilOffset = 148, GilLastHolderOffset = 152;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -109,6 +122,10 @@ public sealed record StackWalkConfig
         U32(CodeFilenameOffset, CodeFilename);
         U32(CodeLineTableOffset, CodeLineTable);
         U32(CodeFlagsOffset, CodeFlags);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[GilHolderAddressOffset..], GilHolderAddress);
+        U32(ThreadInterpreterOffset, ThreadInterpreter);
+        U32(InterpreterGilOffset, InterpreterGil);
+        U32(GilLastHolderOffset, GilLastHolder);
         return bytes;
     }
 
@@ -127,6 +144,10 @@ public sealed record StackWalkConfig
                 throw new ArgumentOutOfRangeException(name, $"pointer at {pointer} lies outside the {CodeCopySize} bytes copied of a code object");
         if (CodeCopySize > 0 && (CodeFirstLineNo < CodeFlags || CodeFirstLineNo - CodeFlags > 28 || (CodeFirstLineNo - CodeFlags) % 4 != 0))
             throw new ArgumentOutOfRangeException(nameof(CodeFlags), $"co_firstlineno at {CodeFirstLineNo} is not within 28 bytes above co_flags at {CodeFlags}");
+        if (GilHolderAddress != 0 && InterpreterGil != Absent)
+            throw new ArgumentException("the GIL's holder is read from the runtime or through the interpreter, not both", nameof(InterpreterGil));
+        if (InterpreterGil != Absent && ThreadInterpreter == Absent)
+            throw new ArgumentException("the GIL read through the interpreter needs the thread state's interp offset", nameof(ThreadInterpreter));
         if (MatchByFsBase && TaskFsBase == 0)
             throw new ArgumentException("a walk that matches threads by fsbase needs the kernel's task_struct.thread.fsbase offset", nameof(TaskFsBase));
     }

@@ -12,7 +12,8 @@ public static class StackWalkConfigs
         return (uint)((ends.Max() + 7) / 8 * 8);
     }
 
-    public static StackWalkConfig For(CPythonProcess process)
+    /// <param name="gilState">Also tell whether each sampled thread holds the GIL (<see cref="StackSampleFlags.HoldsGil"/>).</param>
+    public static StackWalkConfig For(CPythonProcess process, bool gilState = false)
     {
         var layout = process.Layout;
         var frame = layout.Frame;
@@ -21,7 +22,7 @@ public static class StackWalkConfigs
         var readSize = (ends.Max() + 7) / 8 * 8;
         if (positionIsPointer && layout.Code.CodeAdaptive is null)
             throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: frames point into co_code_adaptive, but its offset is unknown");
-        return new StackWalkConfig
+        var config = new StackWalkConfig
         {
             RuntimeAddress = process.RuntimeAddress,
             NoneAddress = frame.NoneCodeIsEntry && process.Binary.Symbols.NoneStruct is ulong none ? process.Address(none) : 0,
@@ -53,5 +54,17 @@ public static class StackWalkConfigs
             CodeFlags = (uint)(CPythonFacts.For(process.Binary.Version)?.CodeFlagsOffset
                 ?? throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: no facts for this version")),
         };
+        return gilState ? WithGilState(config, process) : config;
+    }
+
+    /// <summary>Up to 3.11 one holder in the runtime; from 3.12 the GIL the thread's interpreter uses (<c>ceval.gil</c>): its last holder while locked.</summary>
+    private static StackWalkConfig WithGilState(StackWalkConfig config, CPythonProcess process)
+    {
+        var layout = process.Layout;
+        if (layout.Runtime.GilHolder is int holder)
+            return config with { GilHolderAddress = process.RuntimeAddress + (ulong)holder };
+        if (layout.Interpreter is { CevalGil: int gil, GilLastHolder: int last, GilLocked: int locked } && locked == last + 8)
+            return config with { ThreadInterpreter = (uint)layout.ThreadState.Interp, InterpreterGil = (uint)gil, GilLastHolder = (uint)last };
+        throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: where the GIL's holder is kept is not known");
     }
 }

@@ -153,6 +153,7 @@ internal static class StackWalkFragment
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
         code.Label("have_tstate")
             .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), frame);
+        EmitGilState(code, scratch, frame, config);
         EmitReadField(code, scratch, frame, config, StackWalkConfig.ThreadTopFrameOffset, "send");
         code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot)
             .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.CFrameCurrentFrameOffset)
@@ -170,6 +171,50 @@ internal static class StackWalkFragment
             .Label("size_ok")
             .Lsh64(Register.R6, 4);
         RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
+    }
+
+    /// <summary>
+    /// Flags the record <see cref="StackSampleFlags.HoldsGil"/> where the config asks and the thread state in
+    /// <paramref name="tstate"/> holds the GIL: up to 3.11 the runtime's holder is it; from 3.12 its interpreter's GIL
+    /// (<c>interp->ceval.gil</c>) is locked and was last taken by it. Uses the frame buffer, free until the walk starts;
+    /// a failed read leaves the flag off.
+    /// </summary>
+    private static void EmitGilState(InstructionBuilder code, Register scratch, Register tstate, Register config)
+    {
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, config, StackWalkConfig.GilHolderAddressOffset)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, "gil_through_interpreter")
+            .Mov64(Register.R1, scratch).Add64(Register.R1, ReadSlot)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "gil_done")
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
+            .JumpIf(JumpCondition.Equal, Register.R1, tstate, "gil_held")
+            .Jump("gil_done")
+            .Label("gil_through_interpreter")
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.InterpreterGilOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "gil_done");
+        EmitReadField(code, scratch, tstate, config, StackWalkConfig.ThreadInterpreterOffset, "gil_done");
+        code.LoadMem(MemorySize.DoubleWord, Register.R4, scratch, ReadSlot)
+            .JumpIf(JumpCondition.Equal, Register.R4, 0, "gil_done");
+        EmitReadField(code, scratch, Register.R4, config, StackWalkConfig.InterpreterGilOffset, "gil_done");
+        // last_holder and, 8 bytes on, locked: one read.
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, ReadSlot)
+            .JumpIf(JumpCondition.Equal, Register.R3, 0, "gil_done")
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.GilLastHolderOffset)
+            .Add64(Register.R3, Register.R1)
+            .Mov64(Register.R1, scratch).Add64(Register.R1, FrameBuffer)
+            .Mov64(Register.R2, 16)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, "gil_done")
+            .LoadMem(MemorySize.Word, Register.R1, scratch, FrameBuffer + 8)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, "gil_done")
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, FrameBuffer)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, tstate, "gil_done")
+            .Label("gil_held")
+            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
+            .Or64(Register.R1, (int)StackSampleFlags.HoldsGil)
+            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
+            .Label("gil_done");
     }
 
     /// <summary>

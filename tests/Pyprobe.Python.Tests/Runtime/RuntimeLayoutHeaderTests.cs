@@ -144,7 +144,13 @@ public sealed class RuntimeLayoutHeaderTests
           P("interp.eval_frame", offsetof(PyInterpreterState, eval_frame));
         #endif
           P("tstate.next", offsetof(PyThreadState, next));
+          P("tstate.interp", offsetof(PyThreadState, interp));
           P("tstate.thread_id", offsetof(PyThreadState, thread_id));
+        #if MINOR >= 12
+          P("interp.ceval_gil", offsetof(PyInterpreterState, ceval.gil));
+          P("gil.last_holder", offsetof(struct _gil_runtime_state, last_holder));
+          P("gil.locked", offsetof(struct _gil_runtime_state, locked));
+        #endif
         #if MINOR >= 11
           P("tstate.native_thread_id", offsetof(PyThreadState, native_thread_id));
         #endif
