@@ -210,12 +210,16 @@ internal static class StackWalkFragment
             .JumpIf(JumpCondition.Equal, Register.R1, 0, "gil_done")
             .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, FrameBuffer)
             .JumpIf(JumpCondition.NotEqual, Register.R1, tstate, "gil_done")
-            .Label("gil_held")
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
-            .Or64(Register.R1, (int)StackSampleFlags.HoldsGil)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
-            .Label("gil_done");
+            .Label("gil_held");
+        EmitAddFlag(code, scratch, StackSampleFlags.HoldsGil);
+        code.Label("gil_done");
     }
+
+    /// <summary>Adds <paramref name="flag"/> to the record's flags (R1 clobbered).</summary>
+    private static void EmitAddFlag(InstructionBuilder code, Register scratch, StackSampleFlags flag) =>
+        code.LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
+            .Or64(Register.R1, (int)flag)
+            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1);
 
     /// <summary>
     /// The value the thread state's id field holds for this thread: its tid (3.11+; in a pid namespace of its own,
@@ -353,11 +357,9 @@ internal static class StackWalkFragment
                 .LoadMem(MemorySize.DoubleWord, found, Register.FramePointer, slots.CacheValue);
             EmitReadField(code, scratch, found, config, StackWalkConfig.InterpreterNextOffset, "no_tstate");
         }
-        code.Label("no_tstate")
-            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
-            .Or64(Register.R1, (int)StackSampleFlags.NoThreadState)
-            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
-            .Jump("send");
+        code.Label("no_tstate");
+        EmitAddFlag(code, scratch, StackSampleFlags.NoThreadState);
+        code.Jump("send");
 
         code.Label("remember_tstate")
             .StoreMem(MemorySize.Word, Register.FramePointer, slots.TidKey, pidTgid)
