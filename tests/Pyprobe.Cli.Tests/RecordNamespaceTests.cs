@@ -31,6 +31,16 @@ public partial class RecordTests
         Assert.Equal(hostPid, mainHost);
         Assert.NotEqual(spinnerInside, spinnerHost);
 
+        // dump: the threads by their host ids, as /proc here and record know them, under their Python names. Both spin in
+        // Python, so one holds the GIL and the other waits for it (or runs, just handed it).
+        var dump = PyprobeBinary.Run(["dump", "-p", hostPid.ToString()], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(dump.ExitCode == 0, dump.ToString());
+        var threadLines = dump.Stdout.Split('\n').Where(l => l.StartsWith("Thread ", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(2, threadLines.Count);
+        Assert.Contains(threadLines, l => Regex.IsMatch(l, $@"^Thread {mainHost} \(MainThread\) \((holds the GIL|idle|running without the GIL)\)$"));
+        Assert.Contains(threadLines, l => Regex.IsMatch(l, $@"^Thread {spinnerHost} \(spinner\) \((holds the GIL|idle|running without the GIL)\)$"));
+        Assert.True(threadLines.Count(l => l.EndsWith("(holds the GIL)", StringComparison.Ordinal)) <= 1, dump.Stdout);
+
         // -p with the host pid.
         var output = Temp("folded");
         try

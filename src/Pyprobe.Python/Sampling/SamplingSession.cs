@@ -120,13 +120,8 @@ public sealed class SamplingSession : ILiveSession
         if (!_sampler.Options.OffCpu) return [];
         try
         {
-            // The reader gives the ids threads have in their own pid namespace; the kernel's records carry the host's.
+            // The reader gives the host's ids, as the kernel's records carry them.
             var threads = new StackReader(process).ReadAll();
-            if (PidNamespace.Of(process.Pid) is not null)
-            {
-                var hostIds = PidNamespace.HostThreadIds(process.Pid);
-                threads = threads.Select(t => t with { Tid = hostIds.GetValueOrDefault(t.Tid) }).ToList();
-            }
             return threads.Where(t => t.Tid > 0 && TaskState.IsAsleep(process.Pid, t.Tid)).ToList();
         }
         catch (IOException) { return []; } // ProcessMemoryException included: the process is going away

@@ -5,7 +5,7 @@ using Pyprobe.Python.Threads;
 namespace Pyprobe.Python.Stacks;
 
 /// <summary>
-/// A Python thread: kernel tid (0 when unknown), name (the threading.Thread's, else the kernel's), GIL state where knowable,
+/// A Python thread: kernel tid as this machine's /proc knows it (0 when unknown), name (the threading.Thread's, else the kernel's), GIL state where knowable,
 /// whether the kernel has it running (state R: on a CPU or waiting for one; null when unknown), frames innermost first,
 /// and with <c>--locals</c> each frame's local variables (in the order of <see cref="Frames"/>).
 /// </summary>
@@ -31,7 +31,11 @@ public sealed class StackReader(CPythonProcess process)
     public IReadOnlyList<ThreadStack> ReadAll(bool locals = false)
     {
         var localsReader = locals ? new FrameLocals(process) : null;
-        var tasks = Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
+        // The process keeps its threads' ids as it sees them; in a pid namespace of its own (a container) those are not the
+        // ids /proc here (and ps, top, perf, pyprobe's other commands) knows them by.
+        var hostIds = PidNamespace.Of(process.Pid) is null ? null : PidNamespace.HostThreadIds(process.Pid);
+        var tasks = hostIds?.Keys.ToHashSet()
+            ?? Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
         ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
         var pythonNames = new PythonThreadNames(process).Read();
         var result = new List<ThreadStack>();
@@ -39,11 +43,12 @@ public sealed class StackReader(CPythonProcess process)
             foreach (var tstate in process.ThreadStates(interp))
             {
                 ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
-                int tid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
+                int ownTid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
+                int tid = hostIds is null ? ownTid : hostIds.GetValueOrDefault(ownTid);
                 var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
                 var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)));
                 var running = tid == 0 ? null : TaskState.Of(process.Pid, tid) is char state ? state == 'R' : (bool?)null;
-                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(tid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals, running));
+                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(ownTid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals, running));
             }
         return result;
     }
