@@ -65,18 +65,37 @@ public sealed class ValueRepr(IMemoryReader memory, CPythonFacts facts, StrLayou
         return negative ? -value : value;
     }
 
-    private static string Float(double value)
+    /// <summary>
+    /// repr() of a float: the shortest digits that read back as the same double, written plainly when the decimal exponent
+    /// is from −4 to 15 (with ".0" when integral) and as d.ddde±XX otherwise, as CPython's float_repr does.
+    /// </summary>
+    public static string Float(double value)
     {
         if (double.IsNaN(value)) return "nan";
         if (double.IsInfinity(value)) return value > 0 ? "inf" : "-inf";
-        var text = value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
-        // Python writes an integral float with ".0" and an exponent with its sign and two digits at least.
-        if (text.Contains('e'))
+        // .NET's round-trip form gives the same shortest digits; only its layout differs.
+        var text = Math.Abs(value).ToString("R", CultureInfo.InvariantCulture);
+        var sign = value < 0 || (value == 0 && double.IsNegative(value)) ? "-" : "";
+        int e = text.IndexOfAny(['E', 'e']);
+        var mantissa = e < 0 ? text : text[..e];
+        int exponent = e < 0 ? 0 : int.Parse(text[(e + 1)..], CultureInfo.InvariantCulture);
+        int dot = mantissa.IndexOf('.');
+        var digits = mantissa.Replace(".", "", StringComparison.Ordinal);
+        int point = (dot < 0 ? mantissa.Length : dot) + exponent; // digits before the decimal point
+        int lead = digits.Length - digits.TrimStart('0').Length;
+        digits = digits.TrimStart('0');
+        point -= lead;
+        digits = digits.TrimEnd('0');
+        if (digits.Length == 0) return sign + "0.0";
+        int decimalExponent = point - 1;
+        if (decimalExponent is < -4 or >= 16)
         {
-            var (mantissa, exponent) = (text[..text.IndexOf('e')], int.Parse(text[(text.IndexOf('e') + 1)..], CultureInfo.InvariantCulture));
-            return $"{mantissa}e{(exponent < 0 ? '-' : '+')}{Math.Abs(exponent):00}";
+            var rest = digits.Length > 1 ? "." + digits[1..] : "";
+            return $"{sign}{digits[0]}{rest}e{(decimalExponent < 0 ? '-' : '+')}{Math.Abs(decimalExponent):00}";
         }
-        return text.Contains('.') ? text : text + ".0";
+        if (point <= 0) return $"{sign}0.{new string('0', -point)}{digits}";
+        if (point >= digits.Length) return $"{sign}{digits}{new string('0', point - digits.Length)}.0";
+        return $"{sign}{digits[..point]}.{digits[point..]}";
     }
 
     private string? Str(ulong address)
