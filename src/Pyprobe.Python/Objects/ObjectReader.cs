@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text;
 
 namespace Pyprobe.Python.Objects;
@@ -107,29 +108,26 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
         return Encoding.UTF8.GetString(text.ToArray());
     }
 
-    /// <summary>The value of an int that fits in 62 bits (two 30-bit digits and a sign), or null for anything else.</summary>
-    public long? SmallInt(ulong address)
+    /// <summary>The value of an int of at most <paramref name="maxDigits"/> 30-bit digits, or null for a longer one.</summary>
+    public BigInteger? Int(ulong address, int maxDigits)
     {
         if (address == 0) return null;
         ulong size = memory.ReadU64(address + PyObjectLayout.VarSize);
-        long digits; bool negative;
+        long digits;
+        bool negative;
         if (facts.Objects.LongTag)
         {
             // lv_tag: digit count above 3 bits, sign in the low 2 (0 positive, 1 zero, 2 negative).
-            if ((size & 3) == 1) return 0;
-            digits = (long)(size >> 3);
-            negative = (size & 3) == 2;
+            if ((size & 3) == 1) return BigInteger.Zero;
+            (digits, negative) = ((long)(size >> 3), (size & 3) == 2);
         }
         else
-        {
-            long signed = (long)size;
-            digits = Math.Abs(signed);
-            negative = signed < 0;
-        }
-        if (digits is < 0 or > 2) return null;
-        long value = 0;
+            (digits, negative) = (Math.Abs((long)size), (long)size < 0);
+        if (digits < 0 || digits > maxDigits) return null;
+        var raw = memory.ReadBytes(address + PyObjectLayout.LongDigits, (int)digits * 4);
+        var value = BigInteger.Zero;
         for (int i = (int)digits - 1; i >= 0; i--)
-            value = (value << 30) | (memory.ReadU32(address + PyObjectLayout.LongDigits + (ulong)(4 * i)) & 0x3fff_ffff);
+            value = (value << 30) | (BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(4 * i)) & 0x3fff_ffff);
         return negative ? -value : value;
     }
 

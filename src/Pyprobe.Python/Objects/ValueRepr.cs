@@ -12,21 +12,21 @@ namespace Pyprobe.Python.Objects;
 /// </summary>
 public sealed class ValueRepr(IMemoryReader memory, CPythonFacts facts, StrLayout str)
 {
+    private readonly ObjectReader _objects = new(memory, facts, str);
     private const int MaxChars = 80;
     private const int MaxIntDigits = 40; // 30-bit digits: ints up to 1200 bits are written out
-    private const int MaxTypeName = 96;
 
     public ValueRepr(CPythonProcess process) : this(process.Memory, process.Binary.Facts, process.Layout.Str) { }
 
     /// <summary>The text of the object at <paramref name="address"/>; a read the process refuses throws <see cref="ProcessMemoryException"/>.</summary>
     public string Of(ulong address)
     {
-        var type = TypeName(address);
+        var type = _objects.TypeName(address);
         switch (type)
         {
             case "NoneType": return "None";
-            case "bool": return Int(address) is { IsZero: false } ? "True" : "False";
-            case "int": return Int(address)?.ToString(CultureInfo.InvariantCulture) ?? $"<int at 0x{address:x}>";
+            case "bool": return _objects.Int(address, MaxIntDigits) is { IsZero: false } ? "True" : "False";
+            case "int": return _objects.Int(address, MaxIntDigits)?.ToString(CultureInfo.InvariantCulture) ?? $"<int at 0x{address:x}>";
             case "float": return Float(BitConverter.Int64BitsToDouble((long)memory.ReadU64(address + PyObjectLayout.FloatValue)));
             case "str": return Str(address) ?? $"<str at 0x{address:x}>";
             case "bytes": return Bytes(address);
@@ -40,30 +40,6 @@ public sealed class ValueRepr(IMemoryReader memory, CPythonFacts facts, StrLayou
 
     // PySetObject: fill, then used (the number of elements), after the object header.
     private const int SetUsed = 24;
-
-    private string TypeName(ulong address) =>
-        ObjectReader.ReadCString(memory, memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName), MaxTypeName);
-
-    private BigInteger? Int(ulong address)
-    {
-        ulong size = memory.ReadU64(address + PyObjectLayout.VarSize);
-        long digits;
-        bool negative;
-        if (facts.Objects.LongTag)
-        {
-            // lv_tag: digit count above 3 bits, sign in the low 2 (0 positive, 1 zero, 2 negative).
-            if ((size & 3) == 1) return BigInteger.Zero;
-            (digits, negative) = ((long)(size >> 3), (size & 3) == 2);
-        }
-        else
-            (digits, negative) = (Math.Abs((long)size), (long)size < 0);
-        if (digits is < 0 or > MaxIntDigits) return null;
-        var raw = memory.ReadBytes(address + PyObjectLayout.LongDigits, (int)digits * 4);
-        var value = BigInteger.Zero;
-        for (int i = (int)digits - 1; i >= 0; i--)
-            value = (value << 30) | (BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(4 * i)) & 0x3fff_ffff);
-        return negative ? -value : value;
-    }
 
     /// <summary>
     /// repr() of a float: the shortest digits that read back as the same double, written plainly when the decimal exponent

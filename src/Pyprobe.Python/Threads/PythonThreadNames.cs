@@ -39,7 +39,7 @@ public sealed class PythonThreadNames(CPythonProcess process)
     {
         // _native_id is None until the thread has started running.
         if (_objects.Attribute(thread, "_native_id") is not ulong idObject || !_objects.IsOfType(idObject, "int")) return null;
-        if (_objects.SmallInt(idObject) is not long id || id is <= 0 or > int.MaxValue) return null;
+        if (_objects.Int(idObject, maxDigits: 2) is not { } id || id <= 0 || id > int.MaxValue) return null;
         if (_objects.Attribute(thread, "_name") is not ulong nameObject || !_objects.IsOfType(nameObject, "str")) return null;
         return _objects.Str(nameObject) is { } name ? ((int)id, name) : null;
     }
