@@ -1,6 +1,6 @@
 namespace Pyprobe.Python.Processes;
 
-/// <summary>A thread's scheduling state as the kernel shows it: the state letter of <c>/proc/PID/task/TID/stat</c>.</summary>
+/// <summary>What the kernel shows of a thread in <c>/proc/PID/task/TID</c>: its scheduling state and its name.</summary>
 public static class TaskState
 {
     /// <summary>R (running or runnable), S (sleeping), D (waiting for I/O), T, Z, …; null when the thread is gone.</summary>
@@ -17,4 +17,11 @@ public static class TaskState
 
     /// <summary>Asleep: S (sleeping) or D (waiting for I/O).</summary>
     public static bool IsAsleep(int pid, int tid) => Of(pid, tid) is 'S' or 'D';
+
+    /// <summary>The kernel's name of the thread (<c>comm</c>: 15 bytes at most), or null when the thread is gone.</summary>
+    public static string? Name(int pid, int tid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/task/{tid}/comm").TrimEnd('\n'); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
 }

@@ -63,11 +63,7 @@ public sealed class StackReader(CPythonProcess process)
         catch (ProcessMemoryException) { return 0; }
     }
 
-    private string ThreadName(int tid)
-    {
-        try { return tid == 0 ? "" : File.ReadAllText($"/proc/{process.Pid}/task/{tid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return ""; }
-    }
+    private string ThreadName(int tid) => tid == 0 ? "" : TaskState.Name(process.Pid, tid) ?? "";
 
     private bool? HoldsGil(ulong tstate, ulong threadPointer, ulong? gilHolder)
     {

@@ -29,9 +29,7 @@ public sealed class HostThreadNames(bool attachOnDemand = false) : IDisposable
             process.Reread();
             if (process.Names.TryGetValue(tid, out known)) return known;
         }
-        try { return File.ReadAllText($"/proc/{pid}/task/{tid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        return TaskState.Name(pid, tid);
     }
 
     private ProcessThreads? Threads(int pid)
