@@ -27,6 +27,7 @@ public enum HelperFunction
     ProbeReadKernel = 113,
     ProbeReadUserStr = 114,
     GetNsCurrentPidTgid = 120,
+    GetCurrentTaskBtf = 158,
     RingbufOutput = 130,
     RingbufReserve = 131,
     RingbufSubmit = 132,
@@ -34,5 +35,6 @@ public enum HelperFunction
     RingbufQuery = 134,
     GetFuncIp = 173,
     GetAttachCookie = 174,
+    TaskPtRegs = 175,
     Loop = 181,
 }

@@ -22,6 +22,7 @@ public static class HelperFunctionNames
         HelperFunction.ProbeReadKernel => "bpf_probe_read_kernel",
         HelperFunction.ProbeReadUserStr => "bpf_probe_read_user_str",
         HelperFunction.GetNsCurrentPidTgid => "bpf_get_ns_current_pid_tgid",
+        HelperFunction.GetCurrentTaskBtf => "bpf_get_current_task_btf",
         HelperFunction.RingbufOutput => "bpf_ringbuf_output",
         HelperFunction.RingbufReserve => "bpf_ringbuf_reserve",
         HelperFunction.RingbufSubmit => "bpf_ringbuf_submit",
@@ -29,6 +30,7 @@ public static class HelperFunctionNames
         HelperFunction.RingbufQuery => "bpf_ringbuf_query",
         HelperFunction.GetFuncIp => "bpf_get_func_ip",
         HelperFunction.GetAttachCookie => "bpf_get_attach_cookie",
+        HelperFunction.TaskPtRegs => "bpf_task_pt_regs",
         HelperFunction.Loop => "bpf_loop",
         _ => null,
     };

@@ -15,6 +15,8 @@ public static class StackSampleMaps
     public const string Continuation = "continuation";
     /// <summary>Array of <see cref="StackWalkFragment.CodesSeenEntries"/> (code object, pid, first line): the code objects already copied to user space.</summary>
     public const string CodesSeen = "codes_seen";
+    /// <summary>Per-CPU array, one entry of <see cref="StackWalkFragment.NativeScratchValueSize"/> bytes: where <c>--native</c>'s stack copy is put together.</summary>
+    public const string NativeScratch = "native_scratch";
 }
 
 /// <summary>
@@ -38,8 +40,17 @@ public static class StackSampleProgram
     /// <summary>The table of code objects already copied (<see cref="StackSampleMaps.CodesSeen"/>), shared by both walkers.</summary>
     public static MapSpec CodesSeenSpec() => MapSpec.Array("pp_walk_codes", StackWalkFragment.CodesSeenValueSize, StackWalkFragment.CodesSeenEntries);
 
+    /// <summary>The native stack copied per sample with <c>--native</c>: enough for the C frames between a thread's start and
+    /// its innermost Python frame, and the library calls below it, in all but very deep C recursion (3.8–3.10 recurse in C once
+    /// per Python call: a few hundred bytes each).</summary>
+    public const int DefaultNativeStackBytes = 16 * 1024;
+
+    public static MapSpec NativeScratchSpec(int nativeStackBytes) =>
+        MapSpec.PerCpuArray("pp_native_tmp", (uint)StackWalkFragment.NativeScratchValueSize(nativeStackBytes), 1);
+
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
-    public static AssembledProgram Build(int maxDepth, int wakeupThreshold)
+    /// <param name="nativeStackBytes">With <c>--native</c>, the thread's registers and this much of its stack go ahead of each sample; 0 for none.</param>
+    public static AssembledProgram Build(int maxDepth, int wakeupThreshold, int nativeStackBytes = 0)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var code = new InstructionBuilder();
@@ -49,7 +60,7 @@ public static class StackSampleProgram
         StackWalkFragment.EmitScratchLookup(code, slots, "out");
         // Only processes that are configured: the first test for every other sample on the machine. A process
         // removed while a tail call carried its walk leaves no stale walk behind.
-        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None);
+        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None, nativeStackBytes);
         return code.Assemble();
     }
 }

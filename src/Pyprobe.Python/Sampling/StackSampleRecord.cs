@@ -19,6 +19,8 @@ public enum StackSampleFlags : uint
     CodeObject = 32,
     /// <summary>The sampled thread held the GIL (only looked at with <c>record --gil</c>).</summary>
     HoldsGil = 64,
+    /// <summary>Not a sample: the thread's user registers and a copy of its native stack, sent just before the sample it belongs to (<see cref="NativeStackRecord"/>).</summary>
+    NativeStack = 128,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>
@@ -52,13 +54,24 @@ public readonly ref struct StackSampleRecord
     /// <summary>Frames present in the record (never more than its bytes hold).</summary>
     public int FrameCount => Math.Min(BinaryPrimitives.ReadInt32LittleEndian(_bytes[FrameCountOffset..]), (_bytes.Length - HeaderSize) / FrameSize);
 
+    /// <summary>
+    /// Set by the walk in a frame's position: the frame is the outermost of its run of the interpreter's eval loop (the
+    /// one a C caller entered it with), so a native stack's <c>_PyEval_EvalFrameDefault</c> frames can be matched with
+    /// the Python frames each ran. Up to 3.10 every frame is one; 3.11 says so in the frame, 3.12+ by the shim frame behind it.
+    /// </summary>
+    public const uint EntryFrameBit = 0x8000_0000;
+
     /// <summary>Frame <paramref name="index"/>, 0 being the innermost (the one running).</summary>
     public SampledFrame Frame(int index)
     {
         var frame = _bytes.Slice(HeaderSize + index * FrameSize, FrameSize);
         return new SampledFrame(
             BinaryPrimitives.ReadUInt64LittleEndian(frame),
-            BinaryPrimitives.ReadUInt32LittleEndian(frame[8..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(frame[8..]) & ~EntryFrameBit,
             BinaryPrimitives.ReadUInt32LittleEndian(frame[12..]));
     }
+
+    /// <summary>Whether the walk marked frame <paramref name="index"/> the outermost of its eval-loop run (<see cref="EntryFrameBit"/>; 3.11+).</summary>
+    public bool IsEntryFrame(int index) =>
+        (BinaryPrimitives.ReadUInt32LittleEndian(_bytes[(HeaderSize + index * FrameSize + 8)..]) & EntryFrameBit) != 0;
 }

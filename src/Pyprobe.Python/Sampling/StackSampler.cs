@@ -13,6 +13,7 @@ public sealed class StackSampler : IDisposable
     private readonly BpfMap _configs;
     private readonly BpfMap _threadStates;
     private readonly BpfMap _scratch;
+    private readonly BpfMap? _nativeScratch;
     private readonly BpfMap _ring;
     private readonly BpfMap _programArray;
     private readonly BpfProgram _program;
@@ -33,9 +34,10 @@ public sealed class StackSampler : IDisposable
         }
     }
 
-    private StackSampler(BpfMap configs, BpfMap threadStates, IDisposable? threadExits, BpfMap scratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, StackSamplerOptions options)
+    private StackSampler(BpfMap configs, BpfMap threadStates, IDisposable? threadExits, BpfMap scratch, BpfMap? nativeScratch, BpfMap ring, BpfMap programArray, BpfProgram program, CpuClockSampling sampling, OffCpuTracking? offCpu, StackSamplerOptions options)
     {
         _threadExits = threadExits;
+        _nativeScratch = nativeScratch;
         (_configs, _threadStates, _scratch, _ring, _programArray, _program, _sampling, _offCpu) = (configs, threadStates, scratch, ring, programArray, program, sampling, offCpu);
         Options = options;
         Reader = new RingBufferReader(ring);
@@ -52,6 +54,9 @@ public sealed class StackSampler : IDisposable
     /// <summary>Records the ring could not take, samples and switches alike (counted in the kernel, never silent).</summary>
     public ulong Lost => _scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset)
         + (_offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset) ?? 0);
+
+    /// <summary>With <see cref="StackSamplerOptions.NativeStackBytes"/>: native stack copies the ring could not take (their samples keep their Python frames only).</summary>
+    public ulong NativeLost => _nativeScratch is null ? 0 : _scratch.SumPerCpuCounter(0, StackWalkFragment.NativeLostOffset);
 
     /// <summary>With <see cref="StackSamplerOptions.OffCpu"/>: switch-outs of sampled threads (each a walk).</summary>
     public ulong SwitchOuts => _offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.SamplesCounterOffset) ?? 0;
@@ -81,9 +86,11 @@ public sealed class StackSampler : IDisposable
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
             var codesSeen = Keep(BpfMap.Create(StackSampleProgram.CodesSeenSpec()));
+            var nativeScratch = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes))) : null;
             var wakeup = options.RingBytes / 16;
             Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation) => new()
             {
+                [StackSampleMaps.NativeScratch] = nativeScratch?.Fd.Value ?? -1,
                 [StackSampleMaps.Processes] = configs.Fd.Value,
                 [StackSampleMaps.ThreadStates] = threadStates.Fd.Value,
                 [StackSampleMaps.Scratch] = ownScratch.Fd.Value,
@@ -91,7 +98,7 @@ public sealed class StackSampler : IDisposable
                 [StackSampleMaps.Continuation] = continuation.Fd.Value,
                 [StackSampleMaps.CodesSeen] = codesSeen.Fd.Value,
             };
-            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup).BindMaps(Maps(scratch, programArray));
+            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup, options.NativeStackBytes).BindMaps(Maps(scratch, programArray));
             var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
 
@@ -111,7 +118,7 @@ public sealed class StackSampler : IDisposable
                 offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
             }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
-            return new StackSampler(configs, threadStates, threadExits, scratch, ring, programArray, program, sampling, offCpu, options);
+            return new StackSampler(configs, threadStates, threadExits, scratch, nativeScratch, ring, programArray, program, sampling, offCpu, options);
         }
         catch
         {
@@ -156,6 +163,7 @@ public sealed class StackSampler : IDisposable
         _programArray.Dispose();
         _ring.Dispose();
         _scratch.Dispose();
+        _nativeScratch?.Dispose();
         _threadExits?.Dispose();
         _threadStates.Dispose();
         _configs.Dispose();

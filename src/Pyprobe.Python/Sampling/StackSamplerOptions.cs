@@ -6,8 +6,9 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
 /// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
 /// <param name="GilOnly">Tell in the kernel whether each sampled thread holds the GIL, and keep only the samples that do (<c>--gil</c>).</param>
+/// <param name="NativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each CPU sample; 0 for none.</param>
 public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.DefaultFrequency, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false,
-    bool GilOnly = false)
+    bool GilOnly = false, int NativeStackBytes = 0)
 {
     /// <summary>The rate when none is asked for (record, top): 99 Hz stays clear of the kernel's own timer multiples.</summary>
     public const int DefaultFrequency = 99;
@@ -19,7 +20,9 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// A profile (record): whole stacks up to <paramref name="maxDepth"/> frames; with <paramref name="offCpu"/> a wall-clock one,
     /// with <paramref name="gilOnly"/> only the samples of threads holding the GIL.
     /// </summary>
-    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false) => new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly);
+    /// With <paramref name="native"/>, each sample's native stack too.
+    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false) =>
+        new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native ? StackSampleProgram.DefaultNativeStackBytes : 0);
 
     /// <summary>Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never outgrows.</summary>
     public static StackSamplerOptions FunctionShares(int frequency) => new(frequency, MaxDepth: 256);

@@ -43,8 +43,10 @@ public sealed record StackWalkConfig
     /// <summary>Subtracted (with the code address) from a position pointer: <c>offsetof(PyCodeObject, co_code_adaptive)</c>.</summary>
     public uint CodeAdaptive { get; init; }
     public uint FrameOwner { get; init; } = Absent;
-    /// <summary>Frames whose owner is at least this are the interpreter's own (C-stack shims, sentinels): skipped.</summary>
+    /// <summary>Frames whose owner is at least this are the interpreter's own (C-stack shims, sentinels): skipped, and the frame before each marked the first of its eval-loop run.</summary>
     public uint OwnerSkipFrom { get; init; } = 256;
+    /// <summary>3.11: the frame's <c>is_entry</c> byte, set on the first frame of an eval-loop run (later versions put a shim frame behind it).</summary>
+    public uint FrameIsEntry { get; init; } = Absent;
     public required uint CodeFirstLineNo { get; init; }
     /// <summary>Offset of <c>task_struct.thread.fsbase</c> in this kernel (from its BTF); only read where <see cref="MatchByFsBase"/>.</summary>
     public uint TaskFsBase { get; init; }
@@ -85,7 +87,7 @@ public sealed record StackWalkConfig
         OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
         PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
         CodeLineTableOffset = 124, CodeFlagsOffset = 128, GilHolderAddressOffset = 136, ThreadInterpreterOffset = 144,
-        InterpreterGilOffset = 148, GilLastHolderOffset = 152;
+        InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -126,6 +128,7 @@ public sealed record StackWalkConfig
         U32(ThreadInterpreterOffset, ThreadInterpreter);
         U32(InterpreterGilOffset, InterpreterGil);
         U32(GilLastHolderOffset, GilLastHolder);
+        U32(FrameIsEntryOffset, FrameIsEntry);
         return bytes;
     }
 
@@ -137,6 +140,7 @@ public sealed record StackWalkConfig
         Inside(FramePrevious, 8, nameof(FramePrevious));
         Inside(FramePosition, PositionIsPointer ? 8u : 4u, nameof(FramePosition));
         if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
+        if (FrameIsEntry != Absent) Inside(FrameIsEntry, 1, nameof(FrameIsEntry));
         if (CodeCopySize > CodeCaptureRecord.CodeBytes || CodeCopySize % 8 != 0)
             throw new ArgumentOutOfRangeException(nameof(CodeCopySize), $"a code object is copied in at most {CodeCaptureRecord.CodeBytes} bytes, a multiple of 8");
         foreach (var (pointer, name) in new[] { (CodeName, nameof(CodeName)), (CodeFilename, nameof(CodeFilename)), (CodeLineTable, nameof(CodeLineTable)) })

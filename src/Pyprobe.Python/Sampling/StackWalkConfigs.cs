@@ -18,7 +18,7 @@ public static class StackWalkConfigs
         var layout = process.Layout;
         var frame = layout.Frame;
         var positionIsPointer = frame.PositionKind is InstructionPosition.PreviousInstructionPointer or InstructionPosition.InstructionPointer;
-        int[] ends = [frame.Code + 8, frame.Previous + 8, frame.Position + (positionIsPointer ? 8 : 4), (frame.Owner ?? 0) + 1];
+        int[] ends = [frame.Code + 8, frame.Previous + 8, frame.Position + (positionIsPointer ? 8 : 4), (frame.Owner ?? 0) + 1, (frame.IsEntry ?? 0) + 1];
         var readSize = (ends.Max() + 7) / 8 * 8;
         if (positionIsPointer && layout.Code.CodeAdaptive is null)
             throw new UnsupportedRuntimeException($"CPython {process.Binary.Version}: frames point into co_code_adaptive, but its offset is unknown");
@@ -46,6 +46,7 @@ public static class StackWalkConfigs
             CodeAdaptive = (uint)(layout.Code.CodeAdaptive ?? 0),
             FrameOwner = frame.Owner is int owner && frame.FirstNonFrameOwner is not null ? (uint)owner : StackWalkConfig.Absent,
             OwnerSkipFrom = (uint)(frame.FirstNonFrameOwner ?? 256),
+            FrameIsEntry = frame.IsEntry is int entry ? (uint)entry : StackWalkConfig.Absent,
             CodeFirstLineNo = (uint)layout.Code.FirstLineNo,
             CodeCopySize = CodeCopySize(layout.Code),
             CodeName = (uint)(layout.Code.Qualname ?? layout.Code.Name),

@@ -29,7 +29,9 @@ internal static class StackWalkFragment
     public const int OtherCounterOffset = ContinuingSlot + 8;
     /// <summary>Code object copies the ring could not take (their frames are then named from the process, as before).</summary>
     public const int CopiesLostOffset = OtherCounterOffset + 8;
-    public const int RecordOffset = CopiesLostOffset + 8;
+    /// <summary>Native stack copies (<c>--native</c>) the ring could not take: their samples keep their Python frames only.</summary>
+    public const int NativeLostOffset = CopiesLostOffset + 8;
+    public const int RecordOffset = NativeLostOffset + 8;
     private const int FieldMask = StackWalkConfig.MaxFrameReadSize - 1;
 
     /// <summary>Frames one run of the program steps through before it tail-calls itself to go on.</summary>
@@ -93,7 +95,7 @@ internal static class StackWalkFragment
     /// scratch value), or — for a process that is not sampled — a cleared continuation flag (a process removed
     /// while a tail call carried its walk leaves no stale walk behind); then the walk and the exit.
     /// </summary>
-    public static void EmitSampleIfConfigured(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags)
+    public static void EmitSampleIfConfigured(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0)
     {
         var (pidTgid, scratch, config) = (Register.R7, Register.R8, Register.R9);
         var labels = code.Scope("sample");
@@ -106,7 +108,7 @@ internal static class StackWalkFragment
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, labels["not_sampled"])
             .Mov64(config, Register.R0);
-        EmitWalk(code, slots, maxDepth, wakeupThreshold, recordFlags);
+        EmitWalk(code, slots, maxDepth, wakeupThreshold, recordFlags, nativeStackBytes);
         code.Jump("out")
             .Label(labels["not_sampled"])
             .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)
@@ -122,7 +124,8 @@ internal static class StackWalkFragment
     /// call resumes the walk where the previous run left it.
     /// </summary>
     /// <param name="recordFlags">Flags every record of this program carries (e.g. <see cref="StackSampleFlags.OffCpu"/>).</param>
-    public static void EmitWalk(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags)
+    /// <param name="nativeStackBytes">With <c>--native</c>: the most of the thread's stack copied ahead of each sample (<see cref="EmitNativeCapture"/>); 0 for none.</param>
+    public static void EmitWalk(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var frame = Register.R6;
@@ -146,6 +149,7 @@ internal static class StackWalkFragment
             .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0)
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FrameCountOffset), 0)
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), (int)recordFlags);
+        if (nativeStackBytes > 0) EmitNativeCapture(code, slots, nativeStackBytes, wakeupThreshold);
 
         EmitExpectedThreadId(code, scratch, config, pidTgid);
         EmitFindThreadState(code, slots, frame, pidTgid, scratch, config);
@@ -171,6 +175,90 @@ internal static class StackWalkFragment
             .Label("size_ok")
             .Lsh64(Register.R6, 4);
         RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
+    }
+
+
+    /// <summary>Stack bytes read per step of the native copy: a page, so a read that fails is the one past the stack's end.</summary>
+    private const int NativePage = 4096;
+
+    /// <summary>The most <c>--native</c> copies of a stack: with its header and the verifier's page of room, a per-CPU value's limit.</summary>
+    public const int MaxNativeStackBytes = 24 * 1024;
+
+    /// <summary>The per-CPU value the native copy is put together in: its record, and a page of room the verifier needs to see.</summary>
+    public static int NativeScratchValueSize(int nativeStackBytes) => NativeStackRecord.HeaderSize + nativeStackBytes + NativePage;
+
+    /// <summary>
+    /// <c>--native</c>: sends a <see cref="NativeStackRecord"/> ahead of the sample — the thread's user registers (the
+    /// <c>pt_regs</c> the kernel saved when the thread entered it: the interrupted ones when the tick found it in user
+    /// code, the ones of its system call otherwise) and its stack from the stack pointer up, a page at a time up to
+    /// <paramref name="stackBytes"/>, stopping at the first page that cannot be read (the top of the main thread's
+    /// stack, or a page not present). Expects R8 = the scratch value with the sample's header filled; clobbers R0–R6.
+    /// </summary>
+    private static void EmitNativeCapture(InstructionBuilder code, Slots slots, int stackBytes, int wakeupThreshold)
+    {
+        if (stackBytes is < NativePage or > MaxNativeStackBytes || stackBytes % NativePage != 0)
+            throw new ArgumentOutOfRangeException(nameof(stackBytes), $"the native stack copy is 4 to 24 KiB, whole pages");
+        var (native, scratch) = (Register.R6, Register.R8);
+        var labels = code.Scope("native");
+        string send = labels["send"], done = labels["done"];
+        code.StoreImm(MemorySize.Word, Register.FramePointer, slots.TidKey, 0)
+            .LoadMap(Register.R1, StackSampleMaps.NativeScratch)
+            .Mov64(Register.R2, Register.FramePointer).Add64(Register.R2, slots.TidKey)
+            .Call(HelperFunction.MapLookupElem)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, done)
+            .Mov64(native, Register.R0)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, Record(StackSampleRecord.TimeOffset))
+            .StoreMem(MemorySize.DoubleWord, native, StackSampleRecord.TimeOffset, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, Record(StackSampleRecord.PidOffset))
+            .StoreMem(MemorySize.DoubleWord, native, StackSampleRecord.PidOffset, Register.R1)
+            .StoreImm(MemorySize.DoubleWord, native, StackSampleRecord.ThreadStateOffset, 0)
+            .StoreImm(MemorySize.Word, native, NativeStackRecord.StackBytesOffset, 0)
+            .StoreImm(MemorySize.Word, native, StackSampleRecord.FlagsOffset, (int)StackSampleFlags.NativeStack)
+            .Call(HelperFunction.GetCurrentTaskBtf)
+            .Mov64(Register.R1, Register.R0)
+            .Call(HelperFunction.TaskPtRegs)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, PtRegs.Ip)
+            .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.IpOffset, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, PtRegs.Sp)
+            .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.SpOffset, Register.R1)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, PtRegs.Rbp)
+            .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.BpOffset, Register.R1);
+        // A page (or what is left of the first one) per read: a stack ends at a page boundary, and a read that crosses
+        // into an unmapped page fails whole.
+        for (var page = 0; page <= stackBytes / NativePage; page++)
+        {
+            string whole = labels[$"whole{page}"];
+            code.LoadMem(MemorySize.Word, Register.R1, native, NativeStackRecord.StackBytesOffset)
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, stackBytes, send)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, native, NativeStackRecord.SpOffset)
+                .Add64(Register.R3, Register.R1)
+                .Mov64(Register.R4, Register.R3).And64(Register.R4, NativePage - 1)
+                .Mov64(Register.R2, NativePage).Sub64(Register.R2, Register.R4)
+                .Mov64(Register.R5, stackBytes).Sub64(Register.R5, Register.R1)
+                .JumpIf(JumpCondition.LessOrEqual, Register.R2, Register.R5, whole)
+                .Mov64(Register.R2, Register.R5)
+                .Label(whole)
+                .JumpIf(JumpCondition.Greater, Register.R2, NativePage, send)
+                .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R2)
+                .Add64(Register.R1, NativeStackRecord.HeaderSize)
+                .Add64(Register.R1, native)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, send)
+                .LoadMem(MemorySize.Word, Register.R1, native, NativeStackRecord.StackBytesOffset)
+                .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, slots.Counter)
+                .Add64(Register.R1, Register.R2)
+                .StoreMem(MemorySize.Word, native, NativeStackRecord.StackBytesOffset, Register.R1);
+        }
+        // The ring's output needs the record and its size in registers that survive helper calls: R7 (the pid/tgid)
+        // lends itself for the send and is put back.
+        code.Label(send)
+            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, Register.R7)
+            .LoadMem(MemorySize.Word, Register.R7, native, NativeStackRecord.StackBytesOffset)
+            .JumpIf(JumpCondition.Greater, Register.R7, stackBytes, labels["restore"]);
+        RingOutput.Emit(code, StackSampleMaps.Ring, native, 0, Register.R7, NativeStackRecord.HeaderSize, scratch, NativeLostOffset, wakeupThreshold);
+        code.Label(labels["restore"])
+            .LoadMem(MemorySize.DoubleWord, Register.R7, Register.FramePointer, slots.CacheValue);
+        code.Label(done);
     }
 
     /// <summary>
@@ -523,12 +611,13 @@ internal static class StackWalkFragment
 
         var labels = code.Scope("step");
         string ownerOk = labels["owner_ok"], positionInt = labels["position_int"], positionOk = labels["position_ok"];
+        string shim = labels["shim"];
         code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.FrameOwnerOffset)
             .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), ownerOk);
         PickFrameField(code, scratch, config, StackWalkConfig.FrameOwnerOffset, Register.R2);
         code.LoadMem(MemorySize.Byte, Register.R1, Register.R2, 0)
             .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.OwnerSkipFromOffset)
-            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, skip)
+            .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, shim)
             .Label(ownerOk);
 
         PickFrameField(code, scratch, config, StackWalkConfig.FrameCodeOffset, Register.R2);
@@ -564,6 +653,15 @@ internal static class StackWalkFragment
             .StoreMem(MemorySize.DoubleWord, Register.R2, 0, frame)
             .StoreMem(MemorySize.Word, Register.R2, 8, position)
             .Mov64(position, Register.R2);
+        // 3.11 marks the first frame of an eval-loop run in the frame itself.
+        string notEntry = labels["not_entry"];
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.FrameIsEntryOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), notEntry);
+        PickFrameField(code, scratch, config, StackWalkConfig.FrameIsEntryOffset, Register.R2);
+        code.LoadMem(MemorySize.Byte, Register.R1, Register.R2, 0)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, notEntry);
+        EmitMarkEntry(code, position);
+        code.Label(notEntry);
         if (copyThreshold is int threshold)
         {
             EmitFirstLineAndTag(code);
@@ -578,7 +676,26 @@ internal static class StackWalkFragment
                 .Call(HelperFunction.ProbeReadUser);
         }
         code.Jump(skip);
+
+        // 3.12+: a shim frame (the one an eval-loop run starts with, or the thread's base) lies behind the first frame
+        // of each run: that frame, the last one added, is marked.
+        code.Label(shim)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FrameCountOffset))
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, skip)
+            .JumpIf(JumpCondition.Greater, Register.R1, maxDepth, skip)
+            .Sub64(Register.R1, 1)
+            .Lsh64(Register.R1, 4)
+            .Mov64(Register.R2, scratch).Add64(Register.R2, RecordOffset + StackSampleRecord.HeaderSize)
+            .Add64(Register.R2, Register.R1);
+        EmitMarkEntry(code, Register.R2);
+        code.Jump(skip);
     }
+
+    /// <summary>Sets <see cref="StackSampleRecord.EntryFrameBit"/> in the position of the frame slot at <paramref name="slot"/> (R1 clobbered).</summary>
+    private static void EmitMarkEntry(InstructionBuilder code, Register slot) =>
+        code.LoadMem(MemorySize.Word, Register.R1, slot, 8)
+            .Or64(Register.R1, unchecked((int)StackSampleRecord.EntryFrameBit))
+            .StoreMem(MemorySize.Word, slot, 8, Register.R1);
 
     /// <summary>Bytes of a code object read from co_flags on: through co_firstlineno, which lies 4 bytes (3.8–3.10) to 28 bytes (3.11+) above it.</summary>
     private const int FlagsSpan = 32;

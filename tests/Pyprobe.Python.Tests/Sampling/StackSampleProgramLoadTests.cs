@@ -10,20 +10,25 @@ namespace Pyprobe.Python.Tests.Sampling;
 public class StackSampleProgramLoadTests
 {
     [Theory]
-    [InlineData(1)]
-    [InlineData(128)]
-    [InlineData(StackSampleProgram.MaxDepthLimit)]
-    public void TheVerifierAcceptsTheWalker(int maxDepth)
+    [InlineData(1, 0)]
+    [InlineData(128, 0)]
+    [InlineData(StackSampleProgram.MaxDepthLimit, 0)]
+    [InlineData(1, StackSampleProgram.DefaultNativeStackBytes)]
+    [InlineData(512, StackSampleProgram.DefaultNativeStackBytes)]
+    [InlineData(StackSampleProgram.MaxDepthLimit, 24 * 1024)]
+    public void TheVerifierAcceptsTheWalker(int maxDepth, int nativeStackBytes)
     {
         Requirements.EnsureRoot();
+        using var native = BpfMap.Create(StackSampleProgram.NativeScratchSpec(Math.Max(nativeStackBytes, 4096)));
         using var config = BpfMap.Create(MapSpec.Hash("pp_walk_cfg", 4, StackWalkConfig.Size, 64));
         using var threads = BpfMap.Create(new MapSpec("pp_tstates", MapType.LruHash, 4, 8, 4096));
         using var scratch = BpfMap.Create(MapSpec.PerCpuArray("pp_walk_tmp", (uint)StackSampleProgram.ScratchValueSize(maxDepth), 1));
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1));
         using var codes = BpfMap.Create(StackSampleProgram.CodesSeenSpec());
-        var assembled = StackSampleProgram.Build(maxDepth, wakeupThreshold: 1 << 16).BindMaps(new Dictionary<string, int>
+        var assembled = StackSampleProgram.Build(maxDepth, wakeupThreshold: 1 << 16, nativeStackBytes).BindMaps(new Dictionary<string, int>
         {
+            [StackSampleMaps.NativeScratch] = native.Fd.Value,
             [StackSampleMaps.Processes] = config.Fd.Value,
             [StackSampleMaps.ThreadStates] = threads.Fd.Value,
             [StackSampleMaps.Scratch] = scratch.Fd.Value,
