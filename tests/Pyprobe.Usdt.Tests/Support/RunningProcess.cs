@@ -51,6 +51,9 @@ public sealed class RunningProcess : IDisposable
         return rp;
     }
 
+    /// <summary>The next line the process writes to stdout (null at its end); fails after <paramref name="timeout"/>.</summary>
+    public string? ReadLine(TimeSpan timeout) => _process.StandardOutput.ReadLineAsync().WaitAsync(timeout).GetAwaiter().GetResult();
+
     public void Dispose()
     {
         try

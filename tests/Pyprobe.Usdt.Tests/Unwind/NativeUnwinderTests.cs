@@ -1,0 +1,85 @@
+using Pyprobe.Usdt.Unwind;
+using Xunit.Abstractions;
+
+namespace Pyprobe.Usdt.Tests.Unwind;
+
+/// <summary>
+/// Unwinds the stack a real process captured in its leaf function (Support/unwind_chain.c) with the module map of that
+/// still-running process, for each of -O2 -fomit-frame-pointer (rsp-based CFAs, and an rbp-based one for the VLA in
+/// middle) and -O0 (rbp-based), PIE and not.
+/// </summary>
+public class NativeUnwinderTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    public static TheoryData<string, string> Builds => new()
+    {
+        { "-O2 -fomit-frame-pointer", "-pie" },
+        { "-O2 -fomit-frame-pointer", "-no-pie" },
+        { "-O0", "-pie" },
+        { "-O0", "-no-pie" },
+    };
+
+    private UnwindChainProgram? Start(string optimisation, string pie)
+    {
+        var name = "chain" + string.Concat((optimisation + pie).Where(char.IsLetterOrDigit));
+        if (UnwindChainProgram.Compile(_dir.Path, name, output, [.. optimisation.Split(' '), pie]) is not { } exe) return null;
+        return UnwindChainProgram.Run(exe);
+    }
+
+    private List<string> Names(NativeModules modules, NativeUnwind unwind)
+    {
+        var names = unwind.ProgramCounters.Select((pc, i) => NativeSymbolizer.Describe(modules, pc, isReturnAddress: i > 0)).ToList();
+        output.WriteLine($"{string.Join(" <- ", names)} ({unwind.Stop})");
+        return names;
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void LeafStack_UnwindsToStart(string optimisation, string pie)
+    {
+        using var program = Start(optimisation, pie);
+        if (program is null) return;
+        var modules = NativeModules.ForProcess(program.Pid);
+        var unwind = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack, modules, 64);
+        var names = Names(modules, unwind);
+        // Below main, glibc 2.34+'s __libc_start_call_main (static: not in libc's .dynsym, so file+offset), then
+        // __libc_start_main (exported) and the executable's _start, whose CIE marks the return address undefined.
+        Assert.Equal(["inner", "middle", "outer", "main"], names.Take(4));
+        Assert.Matches("^libc\\.so\\.6\\+0x[0-9a-f]+$", names[4]);
+        Assert.Equal(["__libc_start_main", "_start"], names.Skip(5));
+        Assert.Equal(NativeUnwindStop.Complete, unwind.Stop);
+        // The rules the walk went through: at -O2 the leaf's CFA is rsp-based and middle's (with its array) rbp-based;
+        // at -O0 every function's body is rbp-based.
+        Assert.Equal(optimisation == "-O0" ? [DwarfRegister.Rbp, DwarfRegister.Rbp] : [DwarfRegister.Rsp, DwarfRegister.Rbp],
+            unwind.ProgramCounters.Take(2).Select((pc, i) => CfaRegisterAt(modules, i == 0 ? pc : pc - 1)));
+        Assert.Contains(modules.Modules, m => m.Path == "[vdso]" && m.Frames is { Count: > 0 });
+        if (pie == "-no-pie") Assert.Equal(0UL, modules.Modules.Single(m => m.Path == program.Path).Bias);
+    }
+
+    private static int CfaRegisterAt(NativeModules modules, ulong address)
+    {
+        Assert.True(modules.TryLocate(address, out var module, out var vaddr));
+        Assert.True(module.Frames!.TryFindRow(vaddr, out var row));
+        Assert.Equal(CfaKind.Register, row.Cfa);
+        return row.CfaRegister;
+    }
+
+    [Theory]
+    [MemberData(nameof(Builds))]
+    public void ShortCopy_StopsOutsideCopy(string optimisation, string pie)
+    {
+        using var program = Start(optimisation, pie);
+        if (program is null) return;
+        var modules = NativeModules.ForProcess(program.Pid);
+        var full = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack, modules, 64);
+        var unwind = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack.AsSpan(0, 200), modules, 64);
+        Assert.Equal(NativeUnwindStop.OutsideCopy, unwind.Stop);
+        // The frames whose saved values lie in the first 200 bytes, as in the full unwind. How many follows from this
+        // gcc's frame sizes (seen by running it): at -O2 the address main returns to is within the 200 bytes and the
+        // next is not; at -O0, where locals live in the frames, already the address outer returns to is beyond.
+        Assert.Equal(full.ProgramCounters.Take(optimisation == "-O0" ? 3 : 5), unwind.ProgramCounters);
+        Names(modules, unwind);
+    }
+}
