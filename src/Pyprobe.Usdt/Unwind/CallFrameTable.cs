@@ -33,6 +33,30 @@ public sealed class CallFrameTable
     /// <summary>Code ranges of all FDEs, in address order.</summary>
     public IEnumerable<(ulong Start, ulong End)> Ranges => _descriptions.Select(d => (d.Start, d.End));
 
+    // One table per image, as long as the image lives: every process mapping a libc shares its table.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ElfImage, Loaded> ByImage = new();
+
+    private sealed class Loaded(CallFrameTable? table)
+    {
+        public CallFrameTable? Table { get; } = table;
+    }
+
+    /// <summary>
+    /// <see cref="Load"/>, once per image; null when it has no .eh_frame or the section cannot be read (an unwind then
+    /// stops in that file, which is all a reader of samples can do about it).
+    /// </summary>
+    public static CallFrameTable? For(ElfImage elf) => ByImage.GetValue(elf, image =>
+    {
+        try
+        {
+            return new Loaded(Load(image));
+        }
+        catch (UsdtException)
+        {
+            return new Loaded(null);
+        }
+    }).Table;
+
     /// <summary>The table of <paramref name="elf"/>'s .eh_frame, or null when it has none.</summary>
     public static CallFrameTable? Load(ElfImage elf)
     {
