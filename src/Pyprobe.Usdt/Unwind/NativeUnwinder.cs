@@ -30,14 +30,14 @@ public static class NativeUnwinder
     {
         var copyStart = sp;
         var bpKnown = true;
-        var signalFrame = true; // frame 0 was interrupted at ip itself, not called from the instruction before it
+        var interrupted = true; // frame 0 stopped at ip itself: ip is no return address
         count = 0;
         while (true)
         {
             if (count == into.Length) return NativeUnwindStop.MaxFrames;
             into[count++] = ip;
             // A return address follows its call: the byte before it is in the calling function (a call may end it).
-            var lookup = signalFrame ? ip : ip - 1;
+            var lookup = interrupted ? ip : ip - 1;
             if (!modules.TryLocate(lookup, out var module, out var vaddr)) return NativeUnwindStop.NoModule;
             if (module.Frames is not { } frames || !frames.TryFindRow(vaddr, out var row)) return NativeUnwindStop.NoUnwindInfo;
 
@@ -88,7 +88,7 @@ public static class NativeUnwinder
             sp = cfa;
             ip = returnAddress;
             // Above a signal trampoline (augmentation "S") the return address is where the interrupted code resumes, not after a call.
-            signalFrame = row.IsSignalFrame;
+            interrupted = row.IsSignalFrame;
         }
     }
 
