@@ -51,13 +51,12 @@ internal static class CallFrameProgram
         while (reader.Position < end)
         {
             var op = reader.U8();
-            ulong advance;
             switch (op >> 6)
             {
                 case 1: // DW_CFA_advance_loc
-                    advance = (ulong)(op & 0x3f) * cie.CodeAlignment;
-                    if (Advance(ref location, advance, target, ref rowEnd)) { rowStart = location; continue; }
-                    return;
+                    if (!Advance(ref location, (ulong)(op & 0x3f) * cie.CodeAlignment, target, ref rowEnd)) return;
+                    rowStart = location;
+                    continue;
                 case 2: // DW_CFA_offset
                     Set(ref state, cie, op & 0x3f, RegisterRule.AtCfa((long)reader.Uleb() * cie.DataAlignment));
                     continue;
@@ -74,16 +73,9 @@ internal static class CallFrameProgram
                     location = to;
                     rowStart = location;
                     break;
-                case 0x02: // DW_CFA_advance_loc1
-                    if (!Advance(ref location, reader.U8() * cie.CodeAlignment, target, ref rowEnd)) return;
-                    rowStart = location;
-                    break;
-                case 0x03: // DW_CFA_advance_loc2
-                    if (!Advance(ref location, reader.U16() * cie.CodeAlignment, target, ref rowEnd)) return;
-                    rowStart = location;
-                    break;
-                case 0x04: // DW_CFA_advance_loc4
-                    if (!Advance(ref location, reader.U32() * cie.CodeAlignment, target, ref rowEnd)) return;
+                case 0x02 or 0x03 or 0x04: // DW_CFA_advance_loc1, 2, 4: the delta in 1, 2 or 4 bytes
+                    var delta = op == 0x02 ? reader.U8() : op == 0x03 ? reader.U16() : reader.U32();
+                    if (!Advance(ref location, delta * cie.CodeAlignment, target, ref rowEnd)) return;
                     rowStart = location;
                     break;
                 case 0x05: // DW_CFA_offset_extended
