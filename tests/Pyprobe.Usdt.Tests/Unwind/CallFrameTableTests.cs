@@ -8,12 +8,15 @@ namespace Pyprobe.Usdt.Tests.Unwind;
 /// Every row readelf prints for every FDE of real files, looked up at its first address and one byte later: the CFA,
 /// return-address and rbp rules and the row's bounds must be readelf's.
 /// </summary>
-public class CallFrameTableTests(ITestOutputHelper output)
+public class CallFrameTableTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
     private static readonly string[] RegisterNames =
         ["rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"];
 
-    public static TheoryData<string> Files => new() { "debian-python3.9", "pyenv-libpython3.12", "libc" };
+    public static TheoryData<string> Files => new() { "debian-python3.9", "pyenv-libpython3.12", "libc", "cfi-forms" };
 
     private string? PathOf(string file)
     {
@@ -21,6 +24,7 @@ public class CallFrameTableTests(ITestOutputHelper output)
         {
             "debian-python3.9" => TestPythons.Get("3.9", output)?.BinaryPath,
             "pyenv-libpython3.12" => "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0",
+            "cfi-forms" => Assemble(),
             _ => "/lib/x86_64-linux-gnu/libc.so.6",
         };
         if (path is null) return null;
@@ -30,6 +34,24 @@ public class CallFrameTableTests(ITestOutputHelper output)
             return null;
         }
         return path;
+    }
+
+    /// <summary>Support/cfi_forms.s linked alone; null (after reporting) without gcc.</summary>
+    private string? Assemble()
+    {
+        if (!File.Exists("/usr/bin/gcc"))
+        {
+            TestPythons.Missing("gcc", output);
+            return null;
+        }
+        var exe = Path.Combine(_dir.Path, "cfi_forms");
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/gcc",
+            ["-nostdlib", "-static", "-no-pie", "-o", exe, Path.Combine(AppContext.BaseDirectory, "Support", "cfi_forms.s")]) { RedirectStandardError = true };
+        using var gcc = System.Diagnostics.Process.Start(psi)!;
+        var errors = gcc.StandardError.ReadToEnd();
+        gcc.WaitForExit();
+        Assert.True(gcc.ExitCode == 0, errors);
+        return exe;
     }
 
     [Theory]
@@ -72,6 +94,9 @@ public class CallFrameTableTests(ITestOutputHelper output)
         foreach (var (what, count) in expressions) output.WriteLine($"  CFA {what}: {count} rows");
         Assert.Equal(rows.Count, compared);
         Assert.Equal(0, table.SkippedEntries);
+        // readelf prints no augmentation per row: the one signal-frame CIE ("zPLRS") must mark its FDE's rows, only those.
+        if (file == "cfi-forms")
+            Assert.Equal(["p_signal"], elf.Symbols.Where(s => s.IsFunction && table.TryFindRow(s.Value, out var r) && r.IsSignalFrame).Select(s => s.Name));
     }
 
     private static string Section(ElfImage elf, ulong at) =>
