@@ -82,4 +82,55 @@ public class NativeUnwinderTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(full.ProgramCounters.Take(optimisation == "-O0" ? 3 : 5), unwind.ProgramCounters);
         Names(modules, unwind);
     }
+
+    [Fact]
+    public void Stops_SayWhy()
+    {
+        using var program = Start("-O2 -fomit-frame-pointer", "-no-pie");
+        if (program is null) return;
+        var modules = NativeModules.ForProcess(program.Pid);
+        var full = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack, modules, 64);
+
+        var limited = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack, modules, 2);
+        Assert.Equal(NativeUnwindStop.MaxFrames, limited.Stop);
+        Assert.Equal(full.ProgramCounters.Take(2), limited.ProgramCounters);
+
+        // The leaf's return address (at rsp: its CFA is rsp + 8) zeroed, then pointed at data.
+        var zeroed = program.Stack.ToArray();
+        BitConverter.TryWriteBytes(zeroed.AsSpan(0, 8), 0UL);
+        var bad = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, zeroed, modules, 64);
+        Assert.Equal(NativeUnwindStop.BadAddress, bad.Stop);
+        Assert.Equal([program.Ip], bad.ProgramCounters);
+        BitConverter.TryWriteBytes(zeroed.AsSpan(0, 8), program.Sp);
+        Assert.Equal(NativeUnwindStop.BadAddress, NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, zeroed, modules, 64).Stop);
+
+        // An ip in no mapping at all (as a sampler may see in JIT code).
+        var nowhere = NativeUnwinder.Unwind(0x1000, program.Sp, program.Bp, program.Stack, modules, 64);
+        Assert.Equal(NativeUnwindStop.NoModule, nowhere.Stop);
+        Assert.Equal([0x1000UL], nowhere.ProgramCounters);
+    }
+
+    /// <summary>
+    /// In a lazy-binding PLT entry the CFA is rsp + 8 until the entry has pushed its relocation index (offset 11 of
+    /// the 16 bytes), rsp + 16 after: a sample at each point, with the stack as it would be, finds the caller.
+    /// </summary>
+    [Theory]
+    [InlineData(0, new ulong[0])]
+    [InlineData(11, new ulong[] { 1 })]
+    public void PltEntry_UsesTheExpressionRule(int offsetInEntry, ulong[] pushed)
+    {
+        using var program = Start("-O2 -fomit-frame-pointer", "-no-pie");
+        if (program is null) return;
+        var modules = NativeModules.ForProcess(program.Pid);
+        var main = NativeUnwinder.Unwind(program.Ip, program.Sp, program.Bp, program.Stack, modules, 64).ProgramCounters[3];
+        var plt = Pyprobe.Usdt.Elf.ElfImage.Open(program.Path).FindSection(".plt")!;
+        var ip = plt.Address + 16 + (ulong)offsetInEntry; // the first entry after the resolver's
+        var stack = pushed.Append(main).SelectMany(BitConverter.GetBytes).ToArray();
+        var unwind = NativeUnwinder.Unwind(ip, program.Sp, program.Bp, stack, modules, 64);
+        Assert.True(modules.TryLocate(ip, out var module, out var vaddr) && module.Frames!.TryFindRow(vaddr, out var row) && row.Cfa == CfaKind.PltExpression);
+        // main's own frame needs more of the stack than the return address the copy ends with.
+        Assert.Equal(NativeUnwindStop.OutsideCopy, unwind.Stop);
+        Assert.Equal([ip, main], unwind.ProgramCounters);
+        Assert.Equal("main", NativeSymbolizer.Describe(modules, main, isReturnAddress: true));
+    }
 }
