@@ -30,9 +30,6 @@ public sealed class CallFrameTable
     /// <summary>CIEs and FDEs that could not be read (unknown encodings, truncation) and were left out.</summary>
     public int SkippedEntries { get; }
 
-    /// <summary>Code ranges of all FDEs, in address order.</summary>
-    public IEnumerable<(ulong Start, ulong End)> Ranges => _descriptions.Select(d => (d.Start, d.End));
-
     // One table per image, as long as the image lives: every process mapping a libc shares its table.
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ElfImage, Loaded> ByImage = new();
 
