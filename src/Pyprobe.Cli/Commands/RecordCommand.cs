@@ -1,5 +1,6 @@
 using Pyprobe.Cli.Output.Profiles;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Usdt.Unwind;
 
 namespace Pyprobe.Cli.Commands;
 
@@ -26,10 +27,11 @@ internal static class RecordCommand
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
         var byFunction = new Option<bool>("--function") { Description = "One frame per function: samples at its first line (the def), not at the line each was at (a caller's calls from different lines merged)." };
         var gil = new Option<bool>("--gil") { Description = "Only the samples of threads holding the GIL (told in the kernel at each sample, on every version 3.8-3.15): what keeps the other threads waiting. The rest are counted and left out." };
+        var native = new Option<bool>("--native") { Description = $"Also the C frames: each sample's native stack (its registers and {StackSampleProgram.DefaultNativeStackBytes / 1024} KiB of its stack, copied by the kernel) unwound with the files' .eh_frame tables and merged with the Python frames: a C extension or library under the Python line that called it. CPU samples only (not with --idle)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, depth }) command.Options.Add(option);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, native, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {
@@ -45,11 +47,13 @@ internal static class RecordCommand
             var wallClock = result.GetValue(idle);
             var gilOnly = result.GetValue(gil);
             if (gilOnly && wallClock) throw new UsageException("--gil and --idle do not go together: --gil keeps the samples of threads on a CPU holding the GIL");
+            var withNative = result.GetValue(native);
+            if (withNative && wallClock) throw new UsageException("--native and --idle do not go together yet: the native stacks are copied at CPU samples, not when a thread leaves its CPU");
 
             // Before the first sample: a profile that cannot be written is known now, not after the run.
             using var destination = ProfileDestination.Open(path);
             var started = DateTimeOffset.Now;
-            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly), result.GetValue(threads), limit, stderr).Run;
+            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly, withNative), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
             run.Stream(() =>
             {
@@ -74,6 +78,8 @@ internal static class RecordCommand
         if (session.Options.GilOnly)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"GIL: {inStacks} of {inStacks + t.WithoutGil} samples with a Python stack ({Share(inStacks, inStacks + t.WithoutGil)}) held it; the {t.WithoutGil} that did not are left out (--gil)");
+        if (session.Native is { } native)
+            yield return NativeLine(native, session.NativeLost, inStacks);
         if (profile.Metadata.Mode == ProfileMode.Wall)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"Wall clock: {t.OffCpu} of the samples are time off the CPU (sleeping, waiting, preempted), from {session.SwitchOuts} stacks walked at a context switch");
@@ -86,6 +92,29 @@ internal static class RecordCommand
         else
             yield return $"Wrote the {Describe(format)} to {output}";
     }
+
+    /// <summary>How many samples got their C frames, and where the unwinding of the others stopped short.</summary>
+    private static string NativeLine(NativeStacks native, ulong lost, long inStacks)
+    {
+        var line = string.Create(CultureInfo.InvariantCulture, $"Native: {native.Unwound} of {inStacks} samples with their C frames");
+        var early = native.Ends.Where(e => e.Key != NativeUnwindStop.Complete && e.Value > 0).OrderByDescending(e => e.Value)
+            .Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Value} {DescribeStop(e.Key)}")).ToList();
+        if (native.Unpaired > 0) early.Add(string.Create(CultureInfo.InvariantCulture, $"{native.Unpaired} taken as a call crossed between C and Python: only their innermost C frames kept"));
+        if (early.Count > 0) line += $" ({string.Join(", ", early)})";
+        if (lost > 0) line += string.Create(CultureInfo.InvariantCulture, $"; {lost} stack copies lost (ring full): those samples have their Python frames only");
+        return line;
+    }
+
+    private static string DescribeStop(NativeUnwindStop stop) => stop switch
+    {
+        NativeUnwindStop.OutsideCopy => "deeper than the stack copy",
+        NativeUnwindStop.NoModule => "in code of no file (JIT)",
+        NativeUnwindStop.NoUnwindInfo => "in code without unwind tables",
+        NativeUnwindStop.Unsupported => "at an unwind rule not followed",
+        NativeUnwindStop.MaxFrames => $"deeper than {NativeStacks.MaxFrames} C frames",
+        NativeUnwindStop.BadAddress => "at a return address that is not code",
+        _ => stop.ToString(),
+    };
 
     private static string Describe(OutputFormat format) => format.Noun ?? format.Name;
 

@@ -13,6 +13,8 @@ public enum FrameKind : byte
     Unknown,
     /// <summary>Stands for the outer frames the kernel did not walk: the stack was deeper than the walk limit.</summary>
     Truncated,
+    /// <summary>Machine code (<c>record --native</c>): a C function of the interpreter, an extension module or a library.</summary>
+    Native,
 }
 
 /// <summary>
@@ -37,6 +39,12 @@ public readonly record struct StackFrame(string Function, string File, int Line,
                 : string.Create(CultureInfo.InvariantCulture, $"thread {tid} ({threadName})"),
             "", 0, FrameKind.ThreadRoot);
 
+    /// <summary>
+    /// A native function (<c>record --native</c>): <paramref name="function"/> is its symbol, or <c>FILE+0xOFFSET</c> of its
+    /// start where the file names none; <paramref name="module"/> the file's name (<c>libz.so.1</c>).
+    /// </summary>
+    public static StackFrame Native(string function, string module) => new(function, module, 0, FrameKind.Native);
+
     /// <summary>A frame whose code object was gone before it could be resolved.</summary>
     public static StackFrame Unknown { get; } = new("<unknown (code object freed)>", "", 0, FrameKind.Unknown);
 
@@ -44,9 +52,12 @@ public readonly record struct StackFrame(string Function, string File, int Line,
     public static StackFrame Truncated { get; } = new("<truncated>", "", 0, FrameKind.Truncated);
 
     /// <summary>
-    /// How every text format names the frame: <c>FUNC (FILE:LINE)</c> for Python code, the bare text otherwise.
+    /// How every text format names the frame: <c>FUNC (FILE:LINE)</c> for Python code, <c>FUNC (MODULE)</c> for native code, the bare text otherwise.
     /// </summary>
-    public string Label => Kind == FrameKind.Python
-        ? string.Create(CultureInfo.InvariantCulture, $"{Function} ({File}:{Line})")
-        : Function;
+    public string Label => Kind switch
+    {
+        FrameKind.Python => string.Create(CultureInfo.InvariantCulture, $"{Function} ({File}:{Line})"),
+        FrameKind.Native => $"{Function} ({File})",
+        _ => Function,
+    };
 }

@@ -21,8 +21,12 @@ public interface IFrameResolver
 /// <param name="threadNames">With <paramref name="threadRoots"/>: a thread's name (pid, tid), asked once per thread.</param>
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
-public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false)
+/// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
+public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
+    NativeStacks? native = null)
 {
+    private readonly List<StackFrame> _python = [], _mixed = [];
+    private readonly List<bool> _startsRun = [];
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
     private readonly OffCpuSpans? _spans = offCpuSpans;
@@ -40,6 +44,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     {
         var sample = new StackSampleRecord(record);
         var flags = sample.Flags;
+        if ((flags & StackSampleFlags.NativeStack) != 0)
+        {
+            native?.Keep(record);
+            return;
+        }
         if ((flags & StackSampleFlags.CodeObject) != 0)
         {
             resolver.Learn(sample.Pid, record);
@@ -123,17 +132,42 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _stacks.Add(span.Stack, span.Samples);
     }
 
-    /// <summary>Fills the frame buffer root first (thread root, truncation marker, outermost … innermost); returns the length.</summary>
+    /// <summary>
+    /// Fills the frame buffer root first (thread root, truncation marker, outermost … innermost; with <c>--native</c> the
+    /// native frames merged in); returns the length.
+    /// </summary>
     private int FillRootFirst(StackSampleRecord sample, bool truncated)
     {
         var count = sample.FrameCount;
-        var length = count + (truncated ? 1 : 0) + (threadRoots ? 1 : 0);
+        var mixed = Mixed(sample);
+        var frames = mixed?.Count ?? count;
+        var length = frames + (truncated ? 1 : 0) + (threadRoots ? 1 : 0);
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
         if (truncated) _frames[at++] = StackFrame.Truncated;
-        for (var i = count - 1; i >= 0; i--) _frames[at++] = resolver.Resolve(sample.Pid, sample.Frame(i));
+        if (mixed is not null)
+            for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
+        else
+            for (var i = count - 1; i >= 0; i--) _frames[at++] = resolver.Resolve(sample.Pid, sample.Frame(i));
         return at;
+    }
+
+    /// <summary>With <c>--native</c> and the sample's copy at hand: its Python frames merged into its native stack, innermost first.</summary>
+    private List<StackFrame>? Mixed(StackSampleRecord sample)
+    {
+        if (native is null || sample.FrameCount == 0 || !native.HasCopy(sample.Pid, sample.Tid, sample.TimeNs)) return null;
+        _python.Clear();
+        _startsRun.Clear();
+        var eachFrameIsARun = native.EachFrameIsARun(sample.Pid);
+        for (var i = 0; i < sample.FrameCount; i++)
+        {
+            _python.Add(resolver.Resolve(sample.Pid, sample.Frame(i)));
+            _startsRun.Add(eachFrameIsARun || sample.IsEntryFrame(i));
+        }
+        _mixed.Clear();
+        native.Merge(sample.Pid, sample.Tid, _python, _startsRun, _mixed);
+        return _mixed;
     }
 
     private string? ThreadName(int pid, int tid)

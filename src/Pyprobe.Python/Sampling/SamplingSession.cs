@@ -29,6 +29,7 @@ public sealed class SamplingSession : ILiveSession
     private ulong? _stoppedNs;
     // Wall clock: one set of off-CPU spans for the whole session, so a span open across intervals is kept.
     private readonly OffCpuSpans? _offCpuSpans;
+    private readonly NativeStacks? _native;
 
     private SamplingSession(StackSampler sampler, SampledProcesses processes, bool threadRoots, Action<int, string>? unsupported)
     {
@@ -36,6 +37,7 @@ public sealed class SamplingSession : ILiveSession
         _processes = processes;
         _threadRoots = threadRoots;
         _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
+        _native = sampler.Options.NativeStackBytes > 0 ? new NativeStacks() : null;
         _recorder = NewRecorder();
         _unsupported = unsupported;
     }
@@ -48,6 +50,12 @@ public sealed class SamplingSession : ILiveSession
     public long SwitchOuts => _recorder.SwitchOuts;
 
     public StackSamplerOptions Options => _sampler.Options;
+
+    /// <summary>With <c>--native</c>: the samples whose native stacks were merged in, and how their unwinding ended.</summary>
+    public NativeStacks? Native => _native;
+
+    /// <summary>With <c>--native</c>: native stack copies the ring could not take (their samples keep their Python frames).</summary>
+    public ulong NativeLost => _sampler.NativeLost;
 
     /// <summary>Processes sampled at some point, in the order they were found.</summary>
     public IReadOnlyList<int> Pids => _everSampled;
@@ -86,6 +94,7 @@ public sealed class SamplingSession : ILiveSession
         {
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
+            _native?.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
         }
         foreach (var process in added)
@@ -103,6 +112,7 @@ public sealed class SamplingSession : ILiveSession
             var sleeping = SleepingThreads(process);
             var asleepAt = KernelClock.NowNs;
             foreach (var thread in sleeping) _recorder.OpenSpan(process.Pid, thread.Tid, asleepAt, thread.Frames);
+            _native?.Add(process); // before its first sample
             _sampler.AddProcess(process.Pid, config);
             _resolver.Add(process);
             _versions[process.Pid] = process.Binary.Version.ToString();
@@ -157,7 +167,7 @@ public sealed class SamplingSession : ILiveSession
         return profile;
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
@@ -177,5 +187,6 @@ public sealed class SamplingSession : ILiveSession
     {
         _sampler.Dispose();
         _resolver.Dispose();
+        _native?.Dispose();
     }
 }

@@ -92,6 +92,16 @@ public sealed class CallFrameTable
         }
     }
 
+    /// <summary>
+    /// The code range of the FDE that covers <paramref name="vaddr"/> (a function, or a part gcc split off one), or null:
+    /// what names a function a stripped file has no symbol for, the same for every address in it.
+    /// </summary>
+    public (ulong Start, ulong End)? TryFindFunction(ulong vaddr)
+    {
+        var index = LastStartingAtOrBefore(vaddr);
+        return index >= 0 && vaddr < _descriptions[index].End ? (_descriptions[index].Start, _descriptions[index].End) : null;
+    }
+
     private int LastStartingAtOrBefore(ulong vaddr)
     {
         int lo = 0, hi = _descriptions.Length - 1, found = -1;
