@@ -33,6 +33,7 @@ internal static class ProfilerSection
                 foreach (var hz in Rates)
                 {
                     sides.Add(new(Profiler.Pyprobe, hz));
+                    if (hz <= 1000) sides.Add(new(Profiler.PyprobeNative, hz));
                     if (target.Is315) sides.Add(new(Profiler.Sampler315, hz));
                     if (target.AustinReads && austin is not null) sides.Add(new(Profiler.Austin, hz));
                     sides.Add(new(Profiler.Bpftrace, hz));
@@ -85,7 +86,8 @@ internal static class ProfilerSection
               With n samples a share p has a standard error of √(p(1−p)/n): about 7 pp for 40 samples, 1.4 pp for 1,000. pyprobe samples the CPU clock, so it takes HZ samples per CPU second of the target;
               the 3.15 sampler samples on wall-clock ticks and in `--mode cpu` keeps those where /proc/PID/task/TID/stat says R, which includes waiting for a CPU, so on a loaded machine it takes more.
 
-            pyprobe: `pyprobe record -p PID -r HZ --format collapsed` (CPU clock, per-CPU perf events). 3.15 sampler: `python3.15 -m profiling.sampling attach -r HZ --mode cpu --collapsed`
+            pyprobe: `pyprobe record -p PID -r HZ --format collapsed` (CPU clock, per-CPU perf events); with `--native` (99 Hz and 1 kHz) each sample
+            also copies the thread's registers and up to 16 KiB of its stack, unwound in user space. 3.15 sampler: `python3.15 -m profiling.sampling attach -r HZ --mode cpu --collapsed`
             (it reads only 3.15). austin: {austinText}, `austin -s -i 1e6/HZ us` (-s: CPU samples only);
             it reads CPython ≤ 3.13, and it found nothing to sample in Debian's 3.13, which runs through its own libc's loader (the process's executable is `ld-linux`), so it runs against pyenv's 3.13 here.
             bookworm's austin (1.0.1) predates 3.11. bpftrace: `{bareScript}` (every CPU, empty body): the kernel's bare sampling cost.
@@ -112,8 +114,10 @@ internal static class ProfilerSection
                 var slowCpu = Stats.Median(Slowdowns(pp, baseline, r => r.TargetCpu));
                 var samplerErr = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value is { Count: > 0 } s ? Stats.Median(s.Where(r => r.HotShare is not null).Select(Error)) : double.NaN;
                 var bare = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Bpftrace, Hz: 1000 }).Value is { Count: > 0 } b ? Stats.Median(Slowdowns(b, baseline)) : double.NaN;
+                var nativeRuns = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.PyprobeNative, Hz: 1000 }).Value;
+                var nativeText = nativeRuns is { Count: > 0 } ? $"; with --native {Stats.Median(nativeRuns.Select(Total)):0.00}% of one CPU in total, {Stats.Median(nativeRuns.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0} ns a BPF run against {Stats.Median(pp.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0} without" : "";
                 headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}% in time and {slowCpu:+0.0;-0.0}% in the target's CPU (not resolved: the baseline alone spreads {noise.Wall:0}% / {noise.Cpu:0}%, the empty bpftrace program shows {bare:+0.0;-0.0}%), split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
-                    (double.IsNaN(samplerErr) ? "" : $" (3.15 sampler: {Stats.Median(runs.First(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.0}% of one CPU, error {samplerErr:0.0} pp)"));
+                    (double.IsNaN(samplerErr) ? "" : $" (3.15 sampler: {Stats.Median(runs.First(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.0}% of one CPU, error {samplerErr:0.0} pp)") + nativeText);
             }
         }
         if (headlines.Count > 0)
@@ -160,7 +164,7 @@ internal static class ProfilerSection
     {
         if (runs.Count == 0) return [side.Label, "failed", "", "", "", "", "", "", "", "", ""];
         var isTool = side.Tool != Profiler.None;
-        var hasBpf = side.Tool is Profiler.Pyprobe or Profiler.Bpftrace;
+        var hasBpf = side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.Bpftrace;
         var shares = runs.Where(r => r.HotShare is not null).ToList();
         var notes = runs.Where(r => r.Note is not null).Select(r => r.Note!).Distinct().ToList();
         return [

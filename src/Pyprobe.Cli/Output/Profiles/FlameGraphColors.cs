@@ -4,7 +4,7 @@ namespace Pyprobe.Cli.Output.Profiles;
 
 /// <summary>
 /// Fill colors of the flame graph: Python frames in warm hues chosen by their file, so one module keeps one
-/// color across the graph and between runs; the other kinds in colors of their own.
+/// color across the graph and between runs; native frames in cool hues by their file; the other kinds in colors of their own.
 /// </summary>
 internal static class FlameGraphColors
 {
@@ -18,8 +18,19 @@ internal static class FlameGraphColors
         FrameKind.Python => ForFile(frame.File),
         FrameKind.ThreadRoot => ThreadRoot,
         FrameKind.Unknown => Unknown,
+        FrameKind.Native => ForModule(frame.File),
         _ => Truncated,
     };
+
+    /// <summary>Native frames (<c>--native</c>) in cool hues, one per file, so C code stands apart from the warm Python frames.</summary>
+    public static string ForModule(string module)
+    {
+        uint hash = Fnv1a(module);
+        int r = 70 + (int)(hash % 50);
+        int g = 150 + (int)((hash >> 8) % 60);
+        int b = 170 + (int)((hash >> 16) % 60);
+        return string.Create(CultureInfo.InvariantCulture, $"rgb({r},{g},{b})");
+    }
 
     /// <summary>red→orange→yellow, picked by a stable hash of the path (string.GetHashCode differs per run).</summary>
     public static string ForFile(string file)

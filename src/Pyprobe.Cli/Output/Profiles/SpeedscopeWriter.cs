@@ -30,9 +30,12 @@ internal sealed class SpeedscopeWriter : IProfileWriter
         long weightPerSample = period > 0 ? period : 1;
         string name = RecordingName(profile.Metadata);
 
-        SpeedscopeFrame[] frames = [.. profile.Frames.Select(f => f.Kind == FrameKind.Python
-            ? new SpeedscopeFrame(f.Function, f.File, f.Line)
-            : new SpeedscopeFrame(f.Function, null, null))];
+        SpeedscopeFrame[] frames = [.. profile.Frames.Select(f => f.Kind switch
+        {
+            FrameKind.Python => new SpeedscopeFrame(f.Function, f.File, f.Line),
+            FrameKind.Native => new SpeedscopeFrame(f.Function, f.File, null),
+            _ => new SpeedscopeFrame(f.Function, null, null),
+        })];
 
         // Stacks under a thread root go to that thread's profile; others (no --threads) to one unnamed group.
         var groups = new Dictionary<int, (List<int[]> Samples, List<long> Weights)>();
