@@ -33,6 +33,45 @@ public class RecordIdleTests
         }
     }
 
+    /// <summary>
+    /// record --idle --native: where a thread waits is C code (the sleep's system call in libc), copied and unwound at each
+    /// switch-out as at each CPU sample: the sleeping thread's spans end in libc under sleeper(), after its Python frames.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.9")]
+    [InlineData("debian:3.14")]
+    public void IdleWithNativeShowsTheCThatAThreadWaitsIn(string interpreter)
+    {
+        var command = CommandFor(interpreter);
+        var info = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
+        using var workload = Process.Start(info)!;
+        try
+        {
+            Thread.Sleep(300);
+            var pid = workload.Id.ToString(CultureInfo.InvariantCulture);
+            using var file = new TempFile();
+            var result = PyprobeBinary.Run(["record", "--idle", "--native", "--threads", "--format", "collapsed", "-o", file.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Matches(@"Native: \d+ of \d+ samples with their C frames", result.Stderr);
+            var stacks = File.ReadAllLines(file.Path).Where(l => l.Length > 0).Select(l => (Frames: l[..l.LastIndexOf(' ')].Split(';'), Count: long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture))).ToList();
+            static bool IsPython(string frame) => System.Text.RegularExpressions.Regex.IsMatch(frame, @":\d+\)$");
+            // Below the thread root the Python frames come first: nothing of the interpreter's start is kept.
+            Assert.All(stacks, s => Assert.True(s.Frames.Length > 1 && IsPython(s.Frames[1]), string.Join(";", s.Frames)));
+            var sleeping = stacks.Where(s => s.Frames[0].StartsWith($"thread {pid} (", StringComparison.Ordinal) && s.Frames.Last(IsPython).StartsWith("sleeper (", StringComparison.Ordinal)).ToList();
+            var inLibc = sleeping.Where(s => s.Frames.SkipWhile(f => !f.StartsWith("sleeper (", StringComparison.Ordinal)).Any(f => f.EndsWith("(libc.so.6)", StringComparison.Ordinal))).Sum(s => s.Count);
+            var all = sleeping.Sum(s => s.Count);
+            // The first span, open when the recording began, was read from user space without its C frames: ~0.1 s of 3.
+            Assert.True(all > 0 && inLibc >= all * 8 / 10, $"{inLibc} of {all} sleeping samples end in libc: {result}");
+        }
+        finally
+        {
+            workload.Kill();
+            workload.WaitForExit();
+        }
+    }
+
     private static void RecordBothWays(string pid)
     {
         using var cpuFile = new TempFile();

@@ -77,12 +77,4 @@ public partial class RecordTests
             File.Delete(output);
         }
     }
-
-    [Fact]
-    public void NativeAndIdleAreRefusedTogether()
-    {
-        var result = PyprobeBinary.Run(["record", "--native", "--idle", "-p", "1", "--duration", "1"], timeout: TimeSpan.FromSeconds(30));
-        Assert.Equal(2, result.ExitCode);
-        Assert.Equal("pyprobe: --native and --idle do not go together yet: the native stacks are copied at CPU samples, not when a thread leaves its CPU (see 'pyprobe record --help')\n", result.Stderr);
-    }
 }

@@ -27,7 +27,7 @@ internal static class RecordCommand
         var threads = new Option<bool>("--threads") { Description = "A root frame per thread: thread TID (NAME)." };
         var byFunction = new Option<bool>("--function") { Description = "One frame per function: samples at its first line (the def), not at the line each was at (a caller's calls from different lines merged)." };
         var gil = new Option<bool>("--gil") { Description = "Only the samples of threads holding the GIL (told in the kernel at each sample, on every version 3.8-3.15): what keeps the other threads waiting. The rest are counted and left out." };
-        var native = new Option<bool>("--native") { Description = $"Also the C frames: each sample's native stack (its registers and {StackSampleProgram.DefaultNativeStackBytes / 1024} KiB of its stack, copied by the kernel) unwound with the files' .eh_frame tables and merged with the Python frames: a C extension or library under the Python line that called it. CPU samples only (not with --idle)." };
+        var native = new Option<bool>("--native") { Description = $"Also the C frames: each sample's native stack (its registers and {StackSampleProgram.DefaultNativeStackBytes / 1024} KiB of its stack, copied by the kernel) unwound with the files' .eh_frame tables and merged with the Python frames: a C extension or library under the Python line that called it. With --idle also where threads wait (a copy at each switch-out of a sampled thread)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
@@ -48,7 +48,6 @@ internal static class RecordCommand
             var gilOnly = result.GetValue(gil);
             if (gilOnly && wallClock) throw new UsageException("--gil and --idle do not go together: --gil keeps the samples of threads on a CPU holding the GIL");
             var withNative = result.GetValue(native);
-            if (withNative && wallClock) throw new UsageException("--native and --idle do not go together yet: the native stacks are copied at CPU samples, not when a thread leaves its CPU");
 
             // Before the first sample: a profile that cannot be written is known now, not after the run.
             using var destination = ProfileDestination.Open(path);

@@ -20,6 +20,7 @@ public sealed class NativeStacks : IDisposable
     private readonly Dictionary<int, PendingCopy> _pending = [];
     private readonly Dictionary<NativeUnwindStop, long> _ends = [];
     private readonly List<NativeFrame> _native = [];
+    private readonly ulong[] _counters = new ulong[MaxFrames];
 
     /// <summary>Samples whose native stack was merged in.</summary>
     public long Unwound { get; private set; }
@@ -65,19 +66,14 @@ public sealed class NativeStacks : IDisposable
         var copy = _pending[tid];
         copy.TimeNs = 0;
         var code = _processes[pid];
-        var unwind = NativeUnwinder.Unwind(copy.Ip, copy.Sp, copy.Bp, copy.Stack, code.Modules, MaxFrames);
+        var stop = NativeUnwinder.Unwind(copy.Ip, copy.Sp, copy.Bp, copy.Stack, code.Modules, _counters, out var count);
         _native.Clear();
         // Past the first frame each address is a return address: the call is the byte before it (a call can be a
         // function's last instruction, its return address then the next function's first).
-        var first = true;
-        foreach (var pc in unwind.ProgramCounters)
-        {
-            _native.Add(code.Name(first ? pc : pc - 1));
-            first = false;
-        }
+        for (var i = 0; i < count; i++) _native.Add(code.Name(i == 0 ? _counters[i] : _counters[i] - 1));
         Unwound++;
-        _ends[unwind.Stop] = _ends.GetValueOrDefault(unwind.Stop) + 1;
-        if (!MixedStack.Merge(python, startsRun, _native, innermostFirst, reachedEnd: unwind.Stop == NativeUnwindStop.Complete)) Unpaired++;
+        _ends[stop] = _ends.GetValueOrDefault(stop) + 1;
+        if (!MixedStack.Merge(python, startsRun, _native, innermostFirst, reachedEnd: stop == NativeUnwindStop.Complete)) Unpaired++;
     }
 
     public void Dispose() => _processes.Clear();

@@ -23,7 +23,7 @@ public sealed class StackSampler : IDisposable
     private readonly HashSet<int> _pids = [];
 
     /// <summary>The sched_switch program with its own scratch value and continuation array (tail calls stay within one program type).</summary>
-    private sealed record OffCpuTracking(BpfMap Scratch, BpfMap ProgramArray, BpfProgram Program, RawTracepointLink Link) : IDisposable
+    private sealed record OffCpuTracking(BpfMap Scratch, BpfMap? NativeScratch, BpfMap ProgramArray, BpfProgram Program, RawTracepointLink Link) : IDisposable
     {
         public void Dispose()
         {
@@ -31,6 +31,7 @@ public sealed class StackSampler : IDisposable
             Program.Dispose();
             ProgramArray.Dispose();
             Scratch.Dispose();
+            NativeScratch?.Dispose();
         }
     }
 
@@ -56,7 +57,8 @@ public sealed class StackSampler : IDisposable
         + (_offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.LostCounterOffset) ?? 0);
 
     /// <summary>With <see cref="StackSamplerOptions.NativeStackBytes"/>: native stack copies the ring could not take (their samples keep their Python frames only).</summary>
-    public ulong NativeLost => _nativeScratch is null ? 0 : _scratch.SumPerCpuCounter(0, StackWalkFragment.NativeLostOffset);
+    public ulong NativeLost => _nativeScratch is null ? 0 : _scratch.SumPerCpuCounter(0, StackWalkFragment.NativeLostOffset)
+        + (_offCpu?.Scratch.SumPerCpuCounter(0, StackWalkFragment.NativeLostOffset) ?? 0);
 
     /// <summary>With <see cref="StackSamplerOptions.OffCpu"/>: switch-outs of sampled threads (each a walk).</summary>
     public ulong SwitchOuts => _offCpu?.Scratch.SumPerCpuCounter(0, StackSampleProgram.SamplesCounterOffset) ?? 0;
@@ -88,9 +90,9 @@ public sealed class StackSampler : IDisposable
             var codesSeen = Keep(BpfMap.Create(StackSampleProgram.CodesSeenSpec()));
             var nativeScratch = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes))) : null;
             var wakeup = options.RingBytes / 16;
-            Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation) => new()
+            Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation, BpfMap? ownNativeScratch) => new()
             {
-                [StackSampleMaps.NativeScratch] = nativeScratch?.Fd.Value ?? -1,
+                [StackSampleMaps.NativeScratch] = ownNativeScratch?.Fd.Value ?? -1,
                 [StackSampleMaps.Processes] = configs.Fd.Value,
                 [StackSampleMaps.ThreadStates] = threadStates.Fd.Value,
                 [StackSampleMaps.Scratch] = ownScratch.Fd.Value,
@@ -98,7 +100,7 @@ public sealed class StackSampler : IDisposable
                 [StackSampleMaps.Continuation] = continuation.Fd.Value,
                 [StackSampleMaps.CodesSeen] = codesSeen.Fd.Value,
             };
-            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup, options.NativeStackBytes).BindMaps(Maps(scratch, programArray));
+            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup, options.NativeStackBytes).BindMaps(Maps(scratch, programArray, nativeScratch));
             var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
 
@@ -111,11 +113,13 @@ public sealed class StackSampler : IDisposable
                 var task = new TaskIdOffsets(offsets[0], offsets[1]);
                 var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
                 var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
-                var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task).BindMaps(Maps(offScratch, offArray));
+                // Its own native scratch too: the two programs' copies are put together apart.
+                var offNative = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes))) : null;
+                var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task, options.NativeStackBytes).BindMaps(Maps(offScratch, offArray, offNative));
                 var switchProgram = Keep(BpfProgram.Load(ProgramSpec.Of("pp_switch_walk", ProgramType.RawTracepoint, switchCode)));
                 offArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(switchProgram.Fd.Value));
                 var link = Keep(RawTracepointLink.Attach(switchProgram, SchedSwitchProgram.Tracepoint));
-                offCpu = new OffCpuTracking(offScratch, offArray, switchProgram, link);
+                offCpu = new OffCpuTracking(offScratch, offNative, offArray, switchProgram, link);
             }
             var sampling = CpuClockSampling.Attach(program, options.Frequency);
             return new StackSampler(configs, threadStates, threadExits, scratch, nativeScratch, ring, programArray, program, sampling, offCpu, options);

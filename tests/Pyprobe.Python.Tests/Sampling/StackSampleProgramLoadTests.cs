@@ -41,10 +41,11 @@ public class StackSampleProgramLoadTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(128)]
-    [InlineData(StackSampleProgram.MaxDepthLimit)]
-    public void TheVerifierAcceptsTheSchedSwitchWalkerAndItAttaches(int maxDepth)
+    [InlineData(1, 0)]
+    [InlineData(128, 0)]
+    [InlineData(StackSampleProgram.MaxDepthLimit, 0)]
+    [InlineData(512, StackSampleProgram.DefaultNativeStackBytes)]
+    public void TheVerifierAcceptsTheSchedSwitchWalkerAndItAttaches(int maxDepth, int nativeStackBytes)
     {
         Requirements.EnsureRoot();
         var btf = KernelBtf.LoadVmlinux();
@@ -56,8 +57,10 @@ public class StackSampleProgramLoadTests
         using var ring = BpfMap.Create(MapSpec.RingBuffer("pp_samples", 1 << 20));
         using var programs = BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1));
         using var codes = BpfMap.Create(StackSampleProgram.CodesSeenSpec());
-        var assembled = SchedSwitchProgram.Build(maxDepth, wakeupThreshold: 1 << 16, task).BindMaps(new Dictionary<string, int>
+        using var native = BpfMap.Create(StackSampleProgram.NativeScratchSpec(Math.Max(nativeStackBytes, 4096)));
+        var assembled = SchedSwitchProgram.Build(maxDepth, wakeupThreshold: 1 << 16, task, nativeStackBytes).BindMaps(new Dictionary<string, int>
         {
+            [StackSampleMaps.NativeScratch] = native.Fd.Value,
             [StackSampleMaps.Processes] = config.Fd.Value,
             [StackSampleMaps.ThreadStates] = threads.Fd.Value,
             [StackSampleMaps.Scratch] = scratch.Fd.Value,
