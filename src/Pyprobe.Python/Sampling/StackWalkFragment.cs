@@ -223,22 +223,26 @@ internal static class StackWalkFragment
             .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.SpOffset, Register.R1)
             .LoadMem(MemorySize.DoubleWord, Register.R1, Register.R0, PtRegs.Rbp)
             .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.BpOffset, Register.R1);
+        EmitNativeCopyLimit(code, native, stackBytes);
         // A page (or what is left of the first one) per read: a stack ends at a page boundary, and a read that crosses
-        // into an unmapped page fails whole.
+        // into an unmapped page fails whole (and costs a fault: the limit above keeps the copy short of one).
         for (var page = 0; page <= stackBytes / NativePage; page++)
         {
             string whole = labels[$"whole{page}"];
             code.LoadMem(MemorySize.Word, Register.R1, native, NativeStackRecord.StackBytesOffset)
-                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, stackBytes, send)
+                .LoadMem(MemorySize.Word, Register.R5, native, NativeLimitSlot)
+                .JumpIf(JumpCondition.Greater, Register.R5, stackBytes, send)
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R5, send)
                 .LoadMem(MemorySize.DoubleWord, Register.R3, native, NativeStackRecord.SpOffset)
                 .Add64(Register.R3, Register.R1)
                 .Mov64(Register.R4, Register.R3).And64(Register.R4, NativePage - 1)
                 .Mov64(Register.R2, NativePage).Sub64(Register.R2, Register.R4)
-                .Mov64(Register.R5, stackBytes).Sub64(Register.R5, Register.R1)
+                .Sub64(Register.R5, Register.R1)
                 .JumpIf(JumpCondition.LessOrEqual, Register.R2, Register.R5, whole)
                 .Mov64(Register.R2, Register.R5)
                 .Label(whole)
                 .JumpIf(JumpCondition.Greater, Register.R2, NativePage, send)
+                .JumpIf(JumpCondition.Greater, Register.R1, stackBytes, send)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R2)
                 .Add64(Register.R1, NativeStackRecord.HeaderSize)
                 .Add64(Register.R1, native)
@@ -252,6 +256,7 @@ internal static class StackWalkFragment
         // The ring's output needs the record and its size in registers that survive helper calls: R7 (the pid/tgid)
         // lends itself for the send and is put back.
         code.Label(send)
+            .StoreImm(MemorySize.DoubleWord, native, NativeLimitSlot, 0)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, Register.R7)
             .LoadMem(MemorySize.Word, Register.R7, native, NativeStackRecord.StackBytesOffset)
             .JumpIf(JumpCondition.Greater, Register.R7, stackBytes, labels["restore"]);
@@ -259,6 +264,54 @@ internal static class StackWalkFragment
         code.Label(labels["restore"])
             .LoadMem(MemorySize.DoubleWord, Register.R7, Register.FramePointer, slots.CacheValue);
         code.Label(done);
+    }
+
+    /// <summary>The record's thread-state field, unused in a native record: the copy's limit while it is made, 0 when sent.</summary>
+    private const short NativeLimitSlot = StackSampleRecord.ThreadStateOffset;
+
+    /// <summary>
+    /// How much of the stack to copy: <paramref name="stackBytes"/>, or less where the stack is known to end sooner — the
+    /// main thread's at <c>mm-&gt;start_stack</c> (the stack pointer the program started with: argv and the environment
+    /// lie above it), a pthread's at its fsbase (glibc keeps the thread's descriptor and TLS at the top of its stack's
+    /// mapping). A read past a mapping's end fails, but only after a page fault, which cost a sample here more than its
+    /// whole 16 KiB copy. Leaves the limit in the record's <see cref="NativeLimitSlot"/>; clobbers R0–R5.
+    /// </summary>
+    private static void EmitNativeCopyLimit(InstructionBuilder code, Register native, int stackBytes)
+    {
+        var offsets = KernelBtf.VmlinuxMemberOffsets("task_struct.mm", "mm_struct.start_stack", "task_struct.thread.fsbase");
+        var labels = code.Scope("limit");
+        code.StoreImm(MemorySize.DoubleWord, native, NativeLimitSlot, stackBytes)
+            .Call(HelperFunction.GetCurrentTask)
+            .StoreMem(MemorySize.DoubleWord, native, NativeStackRecord.HeaderSize, Register.R0);
+        // Each end, read into the first 8 bytes of the copy's room (overwritten by the copy after), bounds the limit.
+        void Bound(int firstOffset, int? secondOffset, string label)
+        {
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, native, NativeStackRecord.HeaderSize)
+                .Add64(Register.R3, firstOffset)
+                .Mov64(Register.R1, native).Add64(Register.R1, NativeStackRecord.HeaderSize + 8)
+                .Mov64(Register.R2, 8)
+                .Call(HelperFunction.ProbeReadKernel)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, label);
+            if (secondOffset is int second)
+                code.LoadMem(MemorySize.DoubleWord, Register.R3, native, NativeStackRecord.HeaderSize + 8)
+                    .JumpIf(JumpCondition.Equal, Register.R3, 0, label)
+                    .Add64(Register.R3, second)
+                    .Mov64(Register.R1, native).Add64(Register.R1, NativeStackRecord.HeaderSize + 8)
+                    .Mov64(Register.R2, 8)
+                    .Call(HelperFunction.ProbeReadKernel)
+                    .JumpIf(JumpCondition.NotEqual, Register.R0, 0, label);
+            // end − sp, when the end lies above the stack pointer and closer than the limit
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, native, NativeStackRecord.HeaderSize + 8)
+                .LoadMem(MemorySize.DoubleWord, Register.R2, native, NativeStackRecord.SpOffset)
+                .JumpIf(JumpCondition.LessOrEqual, Register.R1, Register.R2, label)
+                .Sub64(Register.R1, Register.R2)
+                .LoadMem(MemorySize.DoubleWord, Register.R2, native, NativeLimitSlot)
+                .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, label)
+                .StoreMem(MemorySize.DoubleWord, native, NativeLimitSlot, Register.R1)
+                .Label(label);
+        }
+        Bound(offsets[0], offsets[1], labels["main"]);
+        Bound(offsets[2], null, labels["thread"]);
     }
 
     /// <summary>

@@ -75,6 +75,10 @@ public static class NativeUnwinder
             {
                 case RegisterRuleKind.Unchanged:
                     break;
+                // A save slot below the stack pointer was popped already (an epilogue whose rows still name it): rbp holds
+                // the caller's value again.
+                case RegisterRuleKind.AtCfaOffset when cfa + (ulong)row.Rbp.Offset < sp:
+                    break;
                 case RegisterRuleKind.AtCfaOffset:
                     if (!TryRead(stack, copyStart, cfa + (ulong)row.Rbp.Offset, out bp)) return NativeUnwindStop.OutsideCopy;
                     bpKnown = true;
