@@ -26,7 +26,7 @@ public class GcProbeIntegrationTests
         var resolved = PythonProcessResolver.Resolve(workload.Pid);
         var site = resolved.UsdtBinary.FindProbe("python", "gc__start")!.Sites.Single();
         Assert.Equal(0, TargetMemory.ReadSemaphore(workload.Pid, resolved.HostPath, site));
-        var fdsBefore = KernelObjectFds.List();
+        var fdsBefore = KernelObjectFds.Settled();
 
         var generations = new List<long>();
         var pids = new List<int>();

@@ -73,7 +73,7 @@ internal static class RecordCommand
         var t = profile.Metadata.Totals;
         var inStacks = profile.TotalSamples;
         yield return string.Create(CultureInfo.InvariantCulture,
-            $"{detachedAfter}: {t.Taken} samples of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}: {inStacks} with a Python stack, {t.NoPythonFrame} with no Python frame, {t.Truncated} truncated, {t.Lost} lost");
+            $"{detachedAfter}: {t.Taken} samples of {session.Pids.Count} process{(session.Pids.Count == 1 ? "" : "es")}: {inStacks - t.CFramesOnly} with a Python stack, {t.NoPythonFrame} with no Python frame{(t.CFramesOnly > 0 ? $" ({t.CFramesOnly} of them in the profile by their C frames)" : "")}, {t.Truncated} truncated, {t.Lost} lost");
         if (session.Options.GilOnly)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"GIL: {inStacks} of {inStacks + t.WithoutGil} samples with a Python stack ({Share(inStacks, inStacks + t.WithoutGil)}) held it; the {t.WithoutGil} that did not are left out (--gil)");

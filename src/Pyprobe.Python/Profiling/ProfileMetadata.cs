@@ -11,12 +11,13 @@ public enum ProfileMode : byte
 
 /// <summary>What happened to the samples of a recording, as printed on stderr at the end.</summary>
 /// <param name="Taken">Samples that landed in a target process.</param>
-/// <param name="NoPythonFrame">Of those, samples of a thread that had no Python frame (not in any stack).</param>
+/// <param name="NoPythonFrame">Of those, samples of a thread that had no Python frame (not in any stack, but for <paramref name="CFramesOnly"/>).</param>
 /// <param name="Truncated">Samples whose stack was deeper than the walk limit (kept, marked truncated).</param>
 /// <param name="Lost">Samples dropped on the way (ring full, map full): not in any stack.</param>
 /// <param name="OffCpu">Wall clock (<c>--idle</c>): of <paramref name="Taken"/>, the sample-equivalents of time threads spent off their CPU.</param>
 /// <param name="WithoutGil"><c>--gil</c>: samples with a Python stack whose thread did not hold the GIL (not in any stack).</param>
-public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0, long WithoutGil = 0);
+/// <param name="CFramesOnly"><c>--native</c>: of <paramref name="NoPythonFrame"/>, the CPU samples in the profile by their C frames alone (a C library's own threads).</param>
+public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0, long WithoutGil = 0, long CFramesOnly = 0);
 
 /// <summary>Everything about a recording that is not its stacks.</summary>
 /// <param name="Pids">The processes sampled, ascending.</param>

@@ -31,7 +31,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     private readonly Dictionary<int, string?> _threadNames = [];
     private readonly OffCpuSpans? _spans = offCpuSpans;
     private StackFrame[] _frames = new StackFrame[128];
-    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil;
+    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil, _cFramesOnly;
 
     /// <summary>Samples delivered so far (off-CPU spans as their sample-equivalents).</summary>
     public long Delivered => _taken;
@@ -63,6 +63,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         if (sample.FrameCount == 0)
         {
             _noPythonFrame++;
+            if (!gilOnly) AddCFramesOnly(sample);
             return;
         }
         if (gilOnly && (flags & StackSampleFlags.HoldsGil) == 0)
@@ -97,7 +98,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of records the ring could not take.</summary>
     public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
         _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
-            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil)));
+            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil, _cFramesOnly)));
 
     private void AddSwitch(StackSampleRecord sample, StackSampleFlags flags)
     {
@@ -151,6 +152,25 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         else
             for (var i = count - 1; i >= 0; i--) _frames[at++] = resolver.Resolve(sample.Pid, sample.Frame(i));
         return at;
+    }
+
+    /// <summary>
+    /// With <c>--native</c>: a CPU sample of a thread with no Python frame (a C library's own thread, or a Python thread
+    /// between Python calls) goes in by its C frames, the whole native stack.
+    /// </summary>
+    private void AddCFramesOnly(StackSampleRecord sample)
+    {
+        if (native is null || !native.HasCopy(sample.Pid, sample.Tid, sample.TimeNs)) return;
+        _mixed.Clear();
+        native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
+        if (_mixed.Count == 0) return;
+        var length = _mixed.Count + (threadRoots ? 1 : 0);
+        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
+        var at = 0;
+        if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
+        for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
+        _stacks.Add(_frames.AsSpan(0, at));
+        _cFramesOnly++;
     }
 
     /// <summary>With <c>--native</c> and the sample's copy at hand: its Python frames merged into its native stack, innermost first.</summary>
