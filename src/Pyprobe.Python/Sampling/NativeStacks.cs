@@ -16,6 +16,9 @@ public sealed class NativeStacks : IDisposable
     /// <summary>Native frames unwound per sample at most: a C recursion deeper than this keeps its innermost frames.</summary>
     public const int MaxFrames = 256;
 
+    /// <summary>Threads whose copy buffers are kept before the merged ones are let go.</summary>
+    private const int MaxPendingThreads = 1024;
+
     private readonly Dictionary<int, ProcessCode> _processes = [];
     private readonly Dictionary<int, PendingCopy> _pending = [];
     private readonly Dictionary<NativeUnwindStop, long> _ends = [];
@@ -33,7 +36,11 @@ public sealed class NativeStacks : IDisposable
 
     public void Add(CPythonProcess process) => _processes[process.Pid] = new ProcessCode(process);
 
-    public void Remove(int pid) => _processes.Remove(pid);
+    public void Remove(int pid)
+    {
+        _processes.Remove(pid);
+        foreach (var tid in _pending.Where(p => p.Value.Pid == pid).Select(p => p.Key).ToList()) _pending.Remove(tid);
+    }
 
     /// <summary>
     /// Whether each Python frame of <paramref name="pid"/> is a run of the eval loop of its own (3.8–3.10: a Python call is a
@@ -47,6 +54,9 @@ public sealed class NativeStacks : IDisposable
         var record = new NativeStackRecord(bytes);
         if (!_pending.TryGetValue(record.Tid, out var copy))
         {
+            // A buffer per thread, reused: threads come and go in a long run, so the ones already merged are let go.
+            if (_pending.Count >= MaxPendingThreads)
+                foreach (var tid in _pending.Where(p => p.Value.TimeNs == 0).Select(p => p.Key).ToList()) _pending.Remove(tid);
             copy = new PendingCopy();
             _pending[record.Tid] = copy;
         }

@@ -116,7 +116,15 @@ public unsafe class CpuQueueTests : IDisposable
     public void AFullQueueCountsWhatItCouldNotTake()
     {
         _reader.ProducersStopped();
-        Send(5000);
+        // One CPU's queue: a run the kernel lets migrate halfway would fill two (a CI run once fitted 1910, not 1698).
+        var pinned = new Thread(() =>
+        {
+            var mask = 1UL;
+            Assert.Equal(0, SchedSetAffinity(0, sizeof(ulong), &mask));
+            Send(5000);
+        });
+        pinned.Start();
+        pinned.Join();
         var records = DrainAll();
         var fitted = records.Count;
         // 64 KiB hold every framed record up to the first that does not fit; the rest are counted, none dropped silently.
