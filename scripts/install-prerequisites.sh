@@ -16,6 +16,7 @@ command -v chromium >/dev/null || needed+=(chromium)   # the viewer tests open t
 command -v prometheus >/dev/null && command -v promtool >/dev/null || needed+=(prometheus)   # the serve tests scrape pyprobe serve with it and lint /metrics with promtool
 command -v npm >/dev/null || needed+=(npm)   # fetches speedscope's own app, below
 command -v setpriv >/dev/null && command -v unshare >/dev/null || needed+=(util-linux)
+command -v strace >/dev/null || needed+=(strace)   # a tracer that already holds a process, which dump --native must refuse
 if [ ${#needed[@]} -gt 0 ]; then
   echo "installing: ${needed[*]}"
   apt-get update -qq >/dev/null

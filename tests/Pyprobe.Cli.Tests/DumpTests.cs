@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Pyprobe.Cli.Tests;
 
@@ -33,17 +34,9 @@ public sealed class DumpTests
     [InlineData("debian:3.14")]
     public void EachThreadIsShownUnderItsPythonNameWithItsFrames(string interpreter)
     {
-        var script = Path.Combine(Path.GetTempPath(), $"pyprobe-dump-{Guid.NewGuid():N}.py");
-        File.WriteAllText(script, Script);
-        var start = new ProcessStartInfo(Python(interpreter)) { RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add(script);
-        using var target = Process.Start(start)!;
+        var (target, script, tids) = StartScript(interpreter, Script);
         try
         {
-            var ready = FirstLine(target, TimeSpan.FromSeconds(30));
-            Assert.True(ready is not null, "the script did not start");
-            var tids = ready.Split(' ').Select(int.Parse).ToArray();
-            Thread.Sleep(100);
             var pid = target.Id.ToString();
 
             var text = PyprobeBinary.Run(["dump", "-p", pid], timeout: TimeSpan.FromSeconds(30));
@@ -90,9 +83,154 @@ public sealed class DumpTests
         {
             target.Kill();
             target.WaitForExit();
+            target.Dispose();
             File.Delete(script);
         }
     }
+
+    private const string NativeScript = """
+        import sys, threading, time
+        ev = threading.Event()
+        def wait_here():
+            ev.wait()
+        def park(seconds=3600, label="download"):
+            time.sleep(seconds)
+        def listen():
+            sys.stdin.readline()
+            ev.set()
+        threading.current_thread().name = "main loop"
+        t = threading.Thread(target=park, name="download-worker-with-a-long-name", daemon=True)
+        t.start()
+        threading.Thread(target=listen, name="listener", daemon=True).start()
+        time.sleep(0.1)
+        print(threading.get_native_id(), t.native_id, flush=True)
+        wait_here()
+        print("woke", flush=True)
+        """;
+
+    /// <summary>
+    /// dump --native on every kind of frame chain (3.8–3.10 a C call per Python call, 3.11 is_entry, 3.12+ shim frames):
+    /// each thread's stack starts with the C code it waits in (libc's system call wrapper, innermost), then its Python
+    /// frames exactly as dump without --native gives them, with none of the interpreter's C frames between them (no
+    /// extension calls back into Python here) and none outside the outermost. The process was held and let go: nothing
+    /// traces it afterwards, its threads sleep again, and it still answers (a line on stdin wakes the main thread).
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.8.18")]
+    [InlineData("pyenv:3.10.13")]
+    [InlineData("debian:3.11")]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.13")]
+    [InlineData("debian:3.14")]
+    [InlineData("debian:3.15")]
+    public void NativeFramesAreTheCCodeEachThreadWaitsInUnderItsPythonFrames(string interpreter)
+    {
+        var (target, script, tids) = StartScript(interpreter, NativeScript);
+        try
+        {
+            var pid = target.Id.ToString();
+
+            var plain = PyprobeBinary.Run(["dump", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(plain.ExitCode == 0, plain.ToString());
+            var native = PyprobeBinary.Run(["dump", "--native", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(native.ExitCode == 0, native.ToString());
+            var lines = native.Stdout.Split('\n');
+            Assert.Matches($@"^Process {pid}: Python 3\.\d+\.\d+ \(held still \d+\.\d ms to read its native stacks\)$", lines[0]);
+            // Held, the threads show 't'; what is printed is what they did before: asleep.
+            Assert.Contains($"Thread {tids[0]} (main loop) (idle)", lines);
+            foreach (var (tid, name) in new[] { (tids[0], "main loop"), (tids[1], "download-worker-with-a-long-name") })
+            {
+                var mixed = Block(lines, $"Thread {tid} ({name})");
+                var python = Block(plain.Stdout.Split('\n'), $"Thread {tid} ({name})");
+                static bool IsNative(string line) => !Regex.IsMatch(line, @":\d+\)$");
+                var firstPython = Array.FindIndex(mixed, l => !IsNative(l));
+                Assert.True(firstPython > 0, $"no C frame inside the Python frames of thread {tid}:\n{native.Stdout}");
+                Assert.Matches(@"^    \S+ \(libc\.so\.6\)$", mixed[0]);
+                Assert.Equal(python, mixed[firstPython..]);
+            }
+            // The worker sleeps in libc's clock_nanosleep (3.8: select), under which newer glibcs (the Debian builds' own)
+            // go through static helpers, named by their offset in the stripped file.
+            var worker = Block(lines, $"Thread {tids[1]} (download-worker-with-a-long-name)");
+            Assert.Contains(worker.TakeWhile(l => !l.StartsWith("    park (", StringComparison.Ordinal)),
+                l => Regex.IsMatch(l, @"^    (clock_nanosleep|select|__select) \(libc\.so\.6\)$"));
+
+            var json = PyprobeBinary.Run(["dump", "--native", "-p", pid, "-f", "json"], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(json.ExitCode == 0, json.ToString());
+            using var document = JsonDocument.Parse(json.Stdout);
+            Assert.True(document.RootElement.GetProperty("paused_ms").GetDouble() > 0);
+            var frames = document.RootElement.GetProperty("threads").EnumerateArray().Single(t => t.GetProperty("tid").GetInt32() == tids[1]).GetProperty("frames");
+            Assert.True(frames[0].GetProperty("native").GetBoolean());
+            Assert.Equal("libc.so.6", frames[0].GetProperty("filename").GetString());
+            var park = frames.EnumerateArray().First(f => !f.TryGetProperty("native", out _));
+            Assert.Equal(("park", script, 6), (park.GetProperty("funcname").GetString(), park.GetProperty("filename").GetString(), park.GetProperty("lineno").GetInt32()));
+
+            // Let go: traced by nothing, asleep again, and answering.
+            foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
+                Assert.Equal(0, Status(int.Parse(Path.GetFileName(task)), "TracerPid:"));
+            target.StandardInput.WriteLine("go");
+            target.StandardInput.Flush();
+            Assert.Equal("woke", FirstLine(target, TimeSpan.FromSeconds(10)));
+            Assert.True(target.WaitForExit(10_000));
+            Assert.Equal(0, target.ExitCode);
+        }
+        finally
+        {
+            if (!target.HasExited) target.Kill();
+            target.WaitForExit();
+            target.Dispose();
+            File.Delete(script);
+        }
+    }
+
+    /// <summary>A process strace holds is refused with one line naming strace; strace's hold is untouched.</summary>
+    [Fact]
+    public void NativeRefusesAProcessThatIsAlreadyTraced()
+    {
+        var start = new ProcessStartInfo(Python("debian:3.11")) { RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("import time; print('ready', flush=True); time.sleep(3600)");
+        using var target = Process.Start(start)!;
+        using var strace = Process.Start(new ProcessStartInfo("strace", ["-q", "-o", "/dev/null", "-p", target.Id.ToString()]) { RedirectStandardError = true })!;
+        try
+        {
+            Assert.Equal("ready", FirstLine(target, TimeSpan.FromSeconds(30)));
+            var clock = Stopwatch.StartNew();
+            while (Status(target.Id, "TracerPid:") == 0 && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
+            Assert.Equal(strace.Id, Status(target.Id, "TracerPid:"));
+
+            var result = PyprobeBinary.Run(["dump", "--native", "-p", target.Id.ToString()], timeout: TimeSpan.FromSeconds(30));
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.Equal($"pyprobe: process {target.Id} is already traced by process {strace.Id} (strace): it cannot be paused for its native stacks while that one holds it",
+                result.Stderr.Trim());
+            Assert.Equal("", result.Stdout);
+            Assert.Equal(strace.Id, Status(target.Id, "TracerPid:"));
+            Assert.False(strace.HasExited);
+        }
+        finally
+        {
+            strace.Kill();
+            strace.WaitForExit();
+            target.Kill();
+            target.WaitForExit();
+        }
+    }
+
+    /// <summary>Runs <paramref name="text"/> as a script; returns once it printed its threads' ids (main, worker) and they settled.</summary>
+    private static (Process Target, string Script, int[] Tids) StartScript(string interpreter, string text)
+    {
+        var script = Path.Combine(Path.GetTempPath(), $"pyprobe-dump-{Guid.NewGuid():N}.py");
+        File.WriteAllText(script, text);
+        var start = new ProcessStartInfo(Python(interpreter)) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        start.ArgumentList.Add(script);
+        var target = Process.Start(start)!;
+        var ready = FirstLine(target, TimeSpan.FromSeconds(30));
+        Assert.True(ready is not null, "the script did not start");
+        Thread.Sleep(100);
+        return (target, script, ready.Split(' ').Select(int.Parse).ToArray());
+    }
+
+    private static int Status(int tid, string field) =>
+        int.Parse(File.ReadLines($"/proc/{tid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal))[field.Length..].Trim());
 
     /// <summary>The frame lines under the thread line that starts with <paramref name="header"/>, up to the blank line after them.</summary>
     private static string[] Block(string[] lines, string header)

@@ -42,7 +42,8 @@ public partial class RecordTests
             var total = stacks.Sum(s => s.Count);
             Assert.Equal(total, long.Parse(line.Groups[2].Value));
             Assert.Equal(total, long.Parse(line.Groups[1].Value));
-            Assert.True(total >= 300, $"{total} samples: {result}");
+            // 597 on an idle machine; CI runs other test classes beside this one on the two CPUs (219 seen).
+            Assert.True(total >= 150, $"{total} samples: {result}");
 
             // Nothing outside the outermost Python frame; no native frame placed under the wrong Python frame.
             Assert.All(stacks, s => Assert.Matches(@"^<module> \(.*native_calls\.py:\d+\)$", s.Frames[0]));
@@ -113,7 +114,7 @@ public partial class RecordTests
             var cThread = stacks.Where(s => s.Frames[0].StartsWith($"thread {tid} ", StringComparison.Ordinal)).ToList();
             var total = cThread.Sum(s => s.Count);
             Assert.Equal(long.Parse(line.Groups[2].Value), total);
-            Assert.True(total >= 200, $"{total} samples of the C thread: {result}");
+            Assert.True(total >= 100, $"{total} samples of the C thread: {result}"); // 398 when it has a CPU to itself
             // The whole stack: libc's thread start outside, the spinning function inside, nothing of Python.
             Assert.All(cThread, s =>
             {

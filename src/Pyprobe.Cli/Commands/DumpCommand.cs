@@ -1,13 +1,15 @@
+using System.Globalization;
 using System.Text.Json;
+using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Cli.Commands;
 
 /// <summary>
-/// pyprobe dump -p PID [--format text|json]: the current Python stack of every thread, innermost
+/// pyprobe dump -p PID [--locals] [--native] [--format text|json]: the current Python stack of every thread, innermost
 /// frame first, read through /proc/PID/mem with the runtime model (no BPF, nothing written, the
-/// target keeps running).
+/// target keeps running); with --native the C frames too, which holds the process still while they are read.
 /// </summary>
 internal static class DumpCommand
 {
@@ -20,24 +22,29 @@ internal static class DumpCommand
         {
             Description = "Also each frame's local variables, read from memory (None, bools, numbers, strs and bytes as repr() writes them, cut at 80 characters; containers by type and size; other objects by type and address).",
         };
+        var native = new Option<bool>("--native", "-n")
+        {
+            Description = "Also the C frames of each thread (extension modules, libraries, the interpreter), merged with its Python frames. Holds the process still with ptrace while its stacks are read (a few milliseconds; the time is printed); a process that a debugger already traces is refused.",
+        };
         var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
         command.Options.Add(pid);
         command.Options.Add(locals);
+        command.Options.Add(native);
         output.AddTo(command);
         command.SetAction(result =>
         {
             var pids = result.GetValue(pid) ?? [];
             if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
-            var (version, threads) = Read(pids[0], result.GetValue(locals));
+            var (version, threads, paused) = Read(pids[0], result.GetValue(locals), result.GetValue(native));
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
-                        t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList())).ToList()),
-                    DumpJsonContext.Default.DumpDocument));
+                        f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList())).ToList(),
+                    paused?.TotalMilliseconds), DumpJsonContext.Default.DumpDocument));
             else
-                WriteText(text, pids[0], version, threads);
+                WriteText(text, pids[0], version, threads, paused);
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             sink.WriteUtf8(text.ToString());
             sink.Flush();
@@ -46,12 +53,14 @@ internal static class DumpCommand
         return command;
     }
 
-    private static (string Version, IReadOnlyList<ThreadStack> Threads) Read(int pid, bool locals)
+    private static (string Version, IReadOnlyList<ThreadStack> Threads, TimeSpan? Paused) Read(int pid, bool locals, bool native)
     {
         try
         {
             using var process = CPythonProcess.Attach(pid);
-            return (process.Binary.Version.ToString(), new StackReader(process).ReadAll(locals));
+            var reader = new StackReader(process);
+            var threads = reader.ReadAll(locals, native);
+            return (process.Binary.Version.ToString(), threads, reader.Paused);
         }
         catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)
         {
@@ -59,9 +68,11 @@ internal static class DumpCommand
         }
     }
 
-    private static void WriteText(TextWriter w, int pid, string version, IReadOnlyList<ThreadStack> threads)
+    private static void WriteText(TextWriter w, int pid, string version, IReadOnlyList<ThreadStack> threads, TimeSpan? paused)
     {
-        w.WriteLine($"Process {pid}: Python {version}");
+        w.WriteLine(paused is { } held
+            ? string.Create(CultureInfo.InvariantCulture, $"Process {pid}: Python {version} (held still {held.TotalMilliseconds:0.0} ms to read its native stacks)")
+            : $"Process {pid}: Python {version}");
         foreach (var t in threads)
         {
             // The GIL where the version tells; else, or without it, what the kernel says: a thread running without the GIL
@@ -79,7 +90,7 @@ internal static class DumpCommand
             for (int i = 0; i < t.Frames.Count; i++)
             {
                 var f = t.Frames[i];
-                w.WriteLine($"    {f.Function} ({f.File}:{f.Line})");
+                w.WriteLine($"    {f.Label}");
                 foreach (var local in t.Locals?[i] ?? [])
                     w.WriteLine($"        {local.Name} = {local.Value}");
             }

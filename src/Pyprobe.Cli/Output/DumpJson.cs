@@ -4,15 +4,19 @@ namespace Pyprobe.Cli.Output;
 
 /// <summary>
 /// `pyprobe dump --format json`: {"pid","version","threads":[{"tid","name","holds_gil","running","frames":[{"funcname","filename","lineno"}]}]};
-/// with --locals each frame has "locals":[{"name","value"}].
+/// with --locals each Python frame has "locals":[{"name","value"}]; with --native the document has "paused_ms" (how long
+/// the process was held still) and the C frames are among the others with "native":true, the function's symbol as funcname and
+/// the file's name (libz.so.1) as filename.
 /// </summary>
-internal sealed record DumpDocument(int Pid, string Version, IReadOnlyList<DumpThread> Threads);
+internal sealed record DumpDocument(int Pid, string Version, IReadOnlyList<DumpThread> Threads,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? PausedMs);
 
 /// <param name="HoldsGil">true/false where the version tells (GIL holder ≤3.11, thread-local state 3.12+), else null.</param>
 /// <param name="Running">The kernel's state R (on a CPU or waiting for one), false when asleep, null when unknown.</param>
 internal sealed record DumpThread(int Tid, string Name, bool? HoldsGil, bool? Running, IReadOnlyList<DumpFrame> Frames);
 
 internal sealed record DumpFrame(string Funcname, string Filename, int Lineno,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Native,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<DumpLocal>? Locals);
 
 internal sealed record DumpLocal(string Name, string Value);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Usdt.Unwind;
 
@@ -6,10 +5,7 @@ namespace Pyprobe.Python.Sampling;
 
 /// <summary>
 /// <c>record --native</c>: keeps each thread's native stack copy (<see cref="NativeStackRecord"/>) until its sample comes,
-/// then unwinds it with the <c>.eh_frame</c> tables of the files the process has mapped and names the frames: a function's
-/// symbol, or <c>FILE+0xOFFSET</c> of the function's start where the file names none (a stripped library's static code).
-/// Each frame is told apart as the interpreter's eval loop, the interpreter's other code, or another file's
-/// (<see cref="NativeFrameRole"/>), which is how <see cref="MixedStack"/> merges it with the Python frames.
+/// then unwinds and names it (<see cref="NativeCode"/>) and merges it with the sample's Python frames (<see cref="MixedStack"/>).
 /// </summary>
 public sealed class NativeStacks : IDisposable
 {
@@ -19,7 +15,7 @@ public sealed class NativeStacks : IDisposable
     /// <summary>Threads whose copy buffers are kept before the merged ones are let go.</summary>
     private const int MaxPendingThreads = 1024;
 
-    private readonly Dictionary<int, ProcessCode> _processes = [];
+    private readonly Dictionary<int, NativeCode> _processes = [];
     private readonly Dictionary<int, PendingCopy> _pending = [];
     private readonly Dictionary<NativeUnwindStop, long> _ends = [];
     private readonly List<NativeFrame> _native = [];
@@ -34,7 +30,7 @@ public sealed class NativeStacks : IDisposable
     /// <summary>How the unwinding of the merged samples ended (a copy too short, code without unwind tables, ...).</summary>
     public IReadOnlyDictionary<NativeUnwindStop, long> Ends => _ends;
 
-    public void Add(CPythonProcess process) => _processes[process.Pid] = new ProcessCode(process);
+    public void Add(CPythonProcess process) => _processes[process.Pid] = new NativeCode(process);
 
     public void Remove(int pid)
     {
@@ -76,11 +72,7 @@ public sealed class NativeStacks : IDisposable
         var copy = _pending[tid];
         copy.TimeNs = 0;
         var code = _processes[pid];
-        var stop = NativeUnwinder.Unwind(copy.Ip, copy.Sp, copy.Bp, copy.Stack, code.Modules, _counters, out var count);
-        _native.Clear();
-        // Past the first frame each address is a return address: the call is the byte before it (a call can be a
-        // function's last instruction, its return address then the next function's first).
-        for (var i = 0; i < count; i++) _native.Add(code.Name(i == 0 ? _counters[i] : _counters[i] - 1));
+        var stop = code.Unwind(copy.Ip, copy.Sp, copy.Bp, copy.Stack, _counters, _native);
         Unwound++;
         _ends[stop] = _ends.GetValueOrDefault(stop) + 1;
         if (!MixedStack.Merge(python, startsRun, _native, innermostFirst, reachedEnd: stop == NativeUnwindStop.Complete)) Unpaired++;
@@ -109,45 +101,5 @@ public sealed class NativeStacks : IDisposable
             _length = stack.Length;
             (TimeNs, Pid, Ip, Sp, Bp) = (record.TimeNs, record.Pid, record.Ip, record.Sp, record.Bp);
         }
-    }
-
-    /// <summary>A process's mapped files, its interpreter's place among them, and the names given so far.</summary>
-    private sealed class ProcessCode(CPythonProcess process)
-    {
-        private readonly (ulong Start, ulong End)[] _interpreter = InterpreterRanges(process);
-        private readonly (ulong Start, ulong End)[] _evalLoop =
-            EvalLoopCode.Ranges(process.Binary.Elf).Select(r => (process.Address(r.Start), process.Address(r.End))).ToArray();
-        private readonly Dictionary<ulong, NativeFrame> _names = [];
-
-        public NativeModules Modules { get; } = NativeModules.ForProcess(process.Pid);
-
-        public bool EachFrameIsARun { get; } = process.Layout.Frame is { IsEntry: null, FirstNonFrameOwner: null };
-
-        /// <summary>Names the frame whose code is at <paramref name="pc"/>.</summary>
-        public NativeFrame Name(ulong pc)
-        {
-            if (_names.TryGetValue(pc, out var known)) return known;
-            var role = _evalLoop.Any(r => pc >= r.Start && pc < r.End) ? NativeFrameRole.EvalLoop
-                : _interpreter.Any(r => pc >= r.Start && pc < r.End) ? NativeFrameRole.Interpreter
-                : NativeFrameRole.Other;
-            var frame = new NativeFrame(Symbolize(pc), role);
-            if (_names.Count > 1 << 16) _names.Clear();
-            _names[pc] = frame;
-            return frame;
-        }
-
-        private StackFrame Symbolize(ulong pc)
-        {
-            if (!Modules.TryLocate(pc, out var module, out var vaddr)) return StackFrame.Native(string.Create(CultureInfo.InvariantCulture, $"0x{pc:x}"), "?");
-            var file = Path.GetFileName(module.Path);
-            if (NativeSymbolizer.FunctionName(module.Elf, vaddr) is { } name) return StackFrame.Native(name, file);
-            var start = module.Frames?.TryFindFunction(vaddr)?.Start ?? vaddr;
-            return StackFrame.Native(string.Create(CultureInfo.InvariantCulture, $"{file}+0x{start:x}"), file);
-        }
-
-        /// <summary>The interpreter's executable segments in the process (the executable's, or libpython's).</summary>
-        private static (ulong, ulong)[] InterpreterRanges(CPythonProcess process) =>
-            process.Binary.Elf.LoadSegments.Where(s => s.Executable)
-                .Select(s => (process.Address(s.VirtualAddress), process.Address(s.VirtualAddress + s.MemorySize))).ToArray();
     }
 }

@@ -1,6 +1,9 @@
 using Pyprobe.Python.Processes;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Sampling;
 using Pyprobe.Python.Threads;
+using Pyprobe.Usdt;
+using Pyprobe.Usdt.Unwind;
 
 namespace Pyprobe.Python.Stacks;
 
@@ -27,8 +30,60 @@ public sealed class StackReader(CPythonProcess process)
     private RuntimeLayout L => process.Layout;
     private ProcessMemory M => process.Memory;
 
-    /// <summary>Every thread of every interpreter; with <paramref name="locals"/> each frame's local variables too.</summary>
-    public IReadOnlyList<ThreadStack> ReadAll(bool locals = false)
+    /// <summary>Native frames unwound per thread at most by <c>dump --native</c>.</summary>
+    public const int MaxNativeFrames = 1024;
+
+    /// <summary>How long the last <see cref="ReadAll"/> with native stacks held the process still.</summary>
+    public TimeSpan? Paused { get; private set; }
+
+    /// <summary>
+    /// Every thread of every interpreter; with <paramref name="locals"/> each frame's local variables too; with
+    /// <paramref name="native"/> each thread's C frames merged in (<see cref="MixedStack"/>), which holds the process still
+    /// (<see cref="PausedProcess"/>) while its Python stacks, registers and native stacks are read.
+    /// </summary>
+    public IReadOnlyList<ThreadStack> ReadAll(bool locals = false, bool native = false)
+    {
+        if (!native) return ReadThreads(locals, null, null);
+        // The maps and the interpreter's symbols are read before the process is held; the unwinding after it is let go.
+        var code = new NativeCode(process);
+        var copies = new Dictionary<int, NativeCopy>();
+        IReadOnlyList<ThreadStack> threads;
+        var paused = PausedProcess.Pause(process.Pid);
+        try
+        {
+            threads = ReadThreads(locals, paused, copies);
+        }
+        finally
+        {
+            paused.Dispose();
+            Paused = paused.Duration;
+        }
+        var counters = new ulong[MaxNativeFrames];
+        var frames = new List<NativeFrame>();
+        return threads.Select(thread =>
+        {
+            if (!copies.TryGetValue(thread.Tid, out var copy)) return thread;
+            var stop = code.Unwind(copy.Registers.Ip, copy.Registers.Sp, copy.Registers.Bp, copy.Stack, counters, frames);
+            var merged = new List<StackFrame>();
+            MixedStack.Merge(thread.Frames, copy.StartsRun, frames, merged, reachedEnd: stop == NativeUnwindStop.Complete);
+            return thread with { Frames = merged, Locals = thread.Locals is null ? null : AlignLocals(merged, thread.Locals) };
+        }).ToList();
+    }
+
+    /// <summary>One held thread's registers and stack, and where its eval-loop runs start.</summary>
+    private sealed record NativeCopy(ThreadRegisters Registers, byte[] Stack, List<bool> StartsRun);
+
+    /// <summary>The locals of each Python frame at its place in the merged stack; native frames have none.</summary>
+    private static List<IReadOnlyList<LocalVariable>> AlignLocals(List<StackFrame> merged, IReadOnlyList<IReadOnlyList<LocalVariable>> locals)
+    {
+        var aligned = new List<IReadOnlyList<LocalVariable>>(merged.Count);
+        var next = 0;
+        foreach (var frame in merged)
+            aligned.Add(frame.Kind == FrameKind.Native || next >= locals.Count ? [] : locals[next++]);
+        return aligned;
+    }
+
+    private List<ThreadStack> ReadThreads(bool locals, PausedProcess? paused, Dictionary<int, NativeCopy>? copies)
     {
         var localsReader = locals ? new FrameLocals(process) : null;
         // The process keeps its threads' ids as it sees them; in a pid namespace of its own (a container) those are not the
@@ -46,8 +101,17 @@ public sealed class StackReader(CPythonProcess process)
                 int ownTid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
                 int tid = hostIds is null ? ownTid : hostIds.GetValueOrDefault(ownTid);
                 var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
-                var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)));
-                var running = tid == 0 ? null : TaskState.Of(process.Pid, tid) is char state ? state == 'R' : (bool?)null;
+                var held = paused is not null && paused.Threads.Contains(tid);
+                var startsRun = held ? new List<bool>() : null;
+                var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)), startsRun);
+                if (held)
+                {
+                    var registers = paused!.Registers(tid);
+                    copies![tid] = new NativeCopy(registers, paused.ReadStack(tid, registers.Sp), startsRun!);
+                }
+                // Held, every thread shows the kernel's 't': what it was doing is the state from before.
+                var state = tid == 0 ? null : held ? paused!.StateBefore(tid) : TaskState.Of(process.Pid, tid);
+                var running = state is char c ? c == 'R' : (bool?)null;
                 result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(ownTid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals, running));
             }
         return result;
@@ -77,8 +141,13 @@ public sealed class StackReader(CPythonProcess process)
         catch (ProcessMemoryException) { return null; }
     }
 
-    /// <summary>The thread's frames, innermost first; <paramref name="visit"/> sees each one kept (frame and code object addresses).</summary>
-    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate, Action<ulong, ulong>? visit = null)
+    /// <summary>
+    /// The thread's frames, innermost first; <paramref name="visit"/> sees each one kept (frame and code object addresses).
+    /// <paramref name="startsRun"/> receives, per frame kept, whether it is the first (outermost) of a run of the eval loop:
+    /// every frame before 3.11, where a Python call is a C call; 3.11's is_entry; on 3.12+ a frame whose caller is the
+    /// shim frame the loop pushes when C code enters it.
+    /// </summary>
+    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate, Action<ulong, ulong>? visit = null, List<bool>? startsRun = null)
     {
         var frames = new List<StackFrame>();
         var f = L.Frame;
@@ -90,11 +159,13 @@ public sealed class StackReader(CPythonProcess process)
         for (int i = 0; frame != 0 && i < MaxFrames; i++)
         {
             bool real = !(f.Owner is int owner && f.FirstNonFrameOwner is int first && M.ReadU8(frame + (ulong)owner) >= first);
+            if (!real && startsRun is { Count: > 0 }) startsRun[^1] = true;
             ulong code = M.ReadU64(frame + (ulong)f.Code) & ~f.CodeTagMask;
             if (real && code != 0 && code != none && (codeType is null || M.ReadU64(code + PyObjectLayout.ObType) == codeType))
             {
                 frames.Add(ReadFrame(frame, code));
                 visit?.Invoke(frame, code);
+                startsRun?.Add(f.IsEntry is int entry ? M.ReadU8(frame + (ulong)entry) != 0 : f.FirstNonFrameOwner is null);
             }
             frame = M.ReadU64(frame + (ulong)f.Previous);
         }

@@ -28,11 +28,17 @@ public class PythonProcessUnwindTests(ITestOutputHelper output)
         if (TestPythons.Get(version, output) is not { } python) return;
         using var process = RunningProcess.Python(python.LauncherPath);
         WaitUntilSleeping(process.Pid);
-        var snapshot = PtraceRegisters.Take(process.Pid, 32 << 10);
+        ThreadRegisters registers;
+        byte[] stack;
+        using (var paused = PausedProcess.Pause(process.Pid))
+        {
+            registers = paused.Registers(process.Pid);
+            stack = paused.ReadStack(process.Pid, registers.Sp, 32 << 10);
+        }
         var modules = NativeModules.ForProcess(process.Pid);
-        var unwind = NativeUnwinder.Unwind(snapshot.Ip, snapshot.Sp, snapshot.Bp, snapshot.Stack, modules, 128);
+        var unwind = NativeUnwinder.Unwind(registers.Ip, registers.Sp, registers.Bp, stack, modules, 128);
         var names = unwind.ProgramCounters.Select((pc, i) => NativeSymbolizer.Describe(modules, pc, i > 0)).ToList();
-        output.WriteLine($"{string.Join("\n", names)}\n({unwind.Stop}, {snapshot.Stack.Length} bytes of stack)");
+        output.WriteLine($"{string.Join("\n", names)}\n({unwind.Stop}, {stack.Length} bytes of stack)");
         Assert.Equal(NativeUnwindStop.Complete, unwind.Stop);
         Assert.Equal(expected, names.Select(n => n.StartsWith($"python{version}+0x", StringComparison.Ordinal) ? "?" : n.StartsWith("libc.so.6+0x", StringComparison.Ordinal) ? "libc" : n));
 
@@ -41,7 +47,7 @@ public class PythonProcessUnwindTests(ITestOutputHelper output)
         const int samples = 20_000;
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < samples; i++)
-            NativeUnwinder.Unwind(snapshot.Ip, snapshot.Sp, snapshot.Bp, snapshot.Stack, modules, counters, out _);
+            NativeUnwinder.Unwind(registers.Ip, registers.Sp, registers.Bp, stack, modules, counters, out _);
         output.WriteLine($"{samples / clock.Elapsed.TotalSeconds:N0} unwinds/s of {names.Count} frames");
     }
 
