@@ -43,15 +43,16 @@ public sealed class StackReader(CPythonProcess process)
     /// </summary>
     public IReadOnlyList<ThreadStack> ReadAll(bool locals = false, bool native = false)
     {
-        if (!native) return ReadThreads(locals, null, null);
+        if (!native) return ReadThreads(locals, ThreadContext.Read(process), null, null);
         // The maps and the interpreter's symbols are read before the process is held; the unwinding after it is let go.
         var code = new NativeCode(process);
+        var context = ThreadContext.Read(process);
         var copies = new Dictionary<int, NativeCopy>();
         IReadOnlyList<ThreadStack> threads;
         var paused = PausedProcess.Pause(process.Pid);
         try
         {
-            threads = ReadThreads(locals, paused, copies);
+            threads = ReadThreads(locals, context, paused, copies);
         }
         finally
         {
@@ -83,16 +84,27 @@ public sealed class StackReader(CPythonProcess process)
         return aligned;
     }
 
-    private List<ThreadStack> ReadThreads(bool locals, PausedProcess? paused, Dictionary<int, NativeCopy>? copies)
+    /// <summary>
+    /// What names and places the threads, read before a process is held: its thread ids as this machine knows them (a
+    /// process in a pid namespace of its own, a container, has ids /proc here and ps, top and pyprobe's other commands do
+    /// not know), its tasks, and the names Python gave its threads.
+    /// </summary>
+    private sealed record ThreadContext(Dictionary<int, int>? HostIds, HashSet<int> Tasks, IReadOnlyDictionary<int, string> PythonNames)
+    {
+        public static ThreadContext Read(CPythonProcess process)
+        {
+            var hostIds = PidNamespace.Of(process.Pid) is null ? null : PidNamespace.HostThreadIds(process.Pid);
+            var tasks = hostIds?.Keys.ToHashSet()
+                ?? Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
+            return new ThreadContext(hostIds, tasks, new PythonThreadNames(process).Read());
+        }
+    }
+
+    private List<ThreadStack> ReadThreads(bool locals, ThreadContext context, PausedProcess? paused, Dictionary<int, NativeCopy>? copies)
     {
         var localsReader = locals ? new FrameLocals(process) : null;
-        // The process keeps its threads' ids as it sees them; in a pid namespace of its own (a container) those are not the
-        // ids /proc here (and ps, top, perf, pyprobe's other commands) knows them by.
-        var hostIds = PidNamespace.Of(process.Pid) is null ? null : PidNamespace.HostThreadIds(process.Pid);
-        var tasks = hostIds?.Keys.ToHashSet()
-            ?? Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
+        var (hostIds, tasks, pythonNames) = context;
         ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
-        var pythonNames = new PythonThreadNames(process).Read();
         var result = new List<ThreadStack>();
         foreach (var interp in process.Interpreters())
             foreach (var tstate in process.ThreadStates(interp))
