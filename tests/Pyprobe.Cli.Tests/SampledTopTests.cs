@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Pyprobe.Cli.Tests;
@@ -41,6 +42,42 @@ public class SampledTopTests
         Assert.True(spinOwn >= 100, result.ToString());
         Assert.InRange((double)heavy / (heavy + light), 0.65, 0.85);
         Assert.Matches(@"Detached after 3\.\d\d s: \d+ samples with a Python stack of 1 process", result.Stderr);
+    }
+
+    /// <summary>
+    /// %GIL: of the samples in which a function itself ran, the share whose thread held the GIL, told in the kernel at each
+    /// sample (the runtime's holder up to 3.11, the interpreter's GIL from 3.12). Of a thread spinning in Python and one
+    /// hashing with the GIL released, spin() shows ~100% and hasher() ~0%; each report's heading gives the share over all samples.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.10.13")]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    [InlineData("debian:3.15")]
+    public void EachFunctionSaysHowMuchOfItsTimeHeldTheGil(string interpreter)
+    {
+        var python = CachedPythons.Executable(interpreter);
+        var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "gil_split.py");
+        using var target = RunningProcess.PythonScript(python, script);
+        Thread.Sleep(500);
+        var result = PyprobeBinary.Run(["top", "--sample", "-r", "199", "-p", target.Pid.ToString(), "--duration", "3.5"], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var reports = result.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(reports.Length >= 3, result.ToString());
+        Assert.All(reports, r => Assert.Matches(@"samples of \d+ functions, GIL held in (\d+\.\d%|-)\n", r));
+
+        // OWN and %GIL of a function's rows over every report: the samples in which it ran itself, and of them those that held the GIL.
+        (long Own, long Held) Gil(string function)
+        {
+            var rows = reports.SelectMany(r => r.Split('\n')).Where(l => Regex.IsMatch(l, $@"\s{function} \({Regex.Escape(script)}:\d+\)$"))
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            return (rows.Sum(c => long.Parse(c[2])), rows.Sum(c => (long)Math.Round(long.Parse(c[2]) * double.Parse(c[4].TrimEnd('%'), CultureInfo.InvariantCulture) / 100)));
+        }
+        var (spin, spinHeld) = Gil("spin");
+        var (hasher, hasherHeld) = Gil("hasher");
+        Assert.True(spin >= 100 && hasher >= 100, $"spin {spin}, hasher {hasher} samples: {result}");
+        Assert.True(spinHeld >= spin * 98 / 100, $"spin held the GIL in {spinHeld} of {spin}: {result}");
+        Assert.True(hasherHeld <= Math.Max(3, hasher / 20), $"hasher held the GIL in {hasherHeld} of {hasher}: {result}");
     }
 
     /// <summary>Counts were asked for: where no function events can be had, that is the error, not samples in their place.</summary>

@@ -48,6 +48,28 @@ public sealed class StackAggregatorTests
     }
 
     [Fact]
+    public void Gil_holding_samples_are_counted_per_stack_kept_by_function_and_summed_per_function()
+    {
+        var aggregator = new StackAggregator();
+        aggregator.Add([Module, Main, Work12], 3, heldGil: 3);
+        aggregator.Add([Module, Main, Work13], 5, heldGil: 1);
+        aggregator.Add([Module, Main, Work12], 2);
+        aggregator.Add([Module, Main], 4, heldGil: 4);
+        Assert.Throws<ArgumentOutOfRangeException>(() => aggregator.Add([Module], 1, heldGil: 2));
+        StackProfile profile = aggregator.Build(Metadata());
+        Assert.Equal([(5L, 3L), (5L, 1L), (4L, 4L)], profile.Stacks.Select(s => (s.Count, s.HeldGil)));
+
+        // By function, work's two lines are one stack: 10 samples, 4 of them holding the GIL.
+        var byFunction = profile.ByFunction();
+        Assert.Equal([(10L, 4L), (4L, 4L)], byFunction.Stacks.Select(s => (s.Count, s.HeldGil)));
+
+        var shares = Pyprobe.Python.Sampling.FunctionShares.Of(profile).ToDictionary(f => f.Function);
+        Assert.Equal((10L, 4L), (shares["work"].Own, shares["work"].OwnHeldGil));
+        Assert.Equal((4L, 4L), (shares["main"].Own, shares["main"].OwnHeldGil));
+        Assert.Equal((0L, 0L), (shares["<module>"].Own, shares["<module>"].OwnHeldGil));
+    }
+
+    [Fact]
     public void A_known_stack_is_counted_without_allocating()
     {
         var aggregator = new StackAggregator();

@@ -2,7 +2,8 @@ namespace Pyprobe.Python.Profiling;
 
 /// <summary>One distinct stack and how many samples saw it.</summary>
 /// <param name="FrameIds">Indexes into <see cref="StackProfile.Frames"/>, root (outermost) first.</param>
-public sealed record StackCount(IReadOnlyList<int> FrameIds, long Count);
+/// <param name="HeldGil">Of <paramref name="Count"/>, the samples whose thread held the GIL, where that was asked (a sampling top); else 0.</param>
+public sealed record StackCount(IReadOnlyList<int> FrameIds, long Count, long HeldGil = 0);
 
 /// <summary>
 /// A finished recording: each distinct stack once with its sample count, over a table of distinct frames.
@@ -32,7 +33,7 @@ public sealed class StackProfile(IReadOnlyList<StackFrame> frames, IReadOnlyList
     {
         var aggregator = new StackAggregator();
         foreach (var stack in Stacks)
-            aggregator.Add(FramesOf(stack).Select(f => f.Kind == FrameKind.Python && f.FirstLine > 0 ? f with { Line = f.FirstLine } : f).ToArray(), stack.Count);
+            aggregator.Add(FramesOf(stack).Select(f => f.Kind == FrameKind.Python && f.FirstLine > 0 ? f with { Line = f.FirstLine } : f).ToArray(), stack.Count, stack.HeldGil);
         return aggregator.Build(Metadata);
     }
 }

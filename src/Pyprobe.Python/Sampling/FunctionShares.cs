@@ -4,7 +4,8 @@ namespace Pyprobe.Python.Sampling;
 
 /// <summary>A function's part of the samples: where it ran itself (own) and where it was on the stack (total).</summary>
 /// <param name="FirstLine">co_firstlineno: with the file it tells two functions of the same name apart.</param>
-public sealed record FunctionShare(string Function, string File, int FirstLine, long Own, long Total);
+/// <param name="OwnHeldGil">Of <paramref name="Own"/>, the samples whose thread held the GIL (where the sampler told).</param>
+public sealed record FunctionShare(string Function, string File, int FirstLine, long Own, long Total, long OwnHeldGil = 0);
 
 /// <summary>Per-function own and total sample counts of a profile, as a sampling top shows them.</summary>
 public static class FunctionShares
@@ -16,6 +17,7 @@ public static class FunctionShares
     public static IReadOnlyList<FunctionShare> Of(StackProfile profile)
     {
         var own = new Dictionary<(string, string, int), long>();
+        var ownHeld = new Dictionary<(string, string, int), long>();
         var total = new Dictionary<(string, string, int), long>();
         var seen = new HashSet<(string, string, int)>();
         foreach (var stack in profile.Stacks)
@@ -29,9 +31,13 @@ public static class FunctionShares
                 leaf = key;
                 if (seen.Add(key)) total[key] = total.GetValueOrDefault(key) + stack.Count;
             }
-            if (leaf is { } l) own[l] = own.GetValueOrDefault(l) + stack.Count;
+            if (leaf is { } l)
+            {
+                own[l] = own.GetValueOrDefault(l) + stack.Count;
+                ownHeld[l] = ownHeld.GetValueOrDefault(l) + stack.HeldGil;
+            }
         }
-        return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value))
+        return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key)))
             .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
             .ToList();
     }

@@ -75,7 +75,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         if (truncated) _truncated++;
         // Fill first: it may grow the buffer, and the span must be taken over the grown one.
         var length = FillRootFirst(sample, truncated);
-        _stacks.Add(_frames.AsSpan(0, length));
+        _stacks.Add(_frames.AsSpan(0, length), 1, (flags & StackSampleFlags.HoldsGil) != 0 ? 1 : 0);
     }
 
     /// <summary>Wall clock: <paramref name="tid"/> was found off its CPU at <paramref name="timeNs"/> with this stack (read from user space when a process is added).</summary>

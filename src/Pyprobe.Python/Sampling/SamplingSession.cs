@@ -100,7 +100,7 @@ public sealed class SamplingSession : ILiveSession
         foreach (var process in added)
         {
             StackWalkConfig config;
-            try { config = StackWalkConfigs.For(process, gilState: _sampler.Options.GilOnly); }
+            try { config = WalkConfig(process); }
             catch (UnsupportedRuntimeException e)
             {
                 // One process the walk cannot follow leaves the rest of the recording alone.
@@ -165,6 +165,22 @@ public sealed class SamplingSession : ILiveSession
         _lostBefore = lost;
         _recorder = NewRecorder();
         return profile;
+    }
+
+    /// <summary>Whether every process sampled so far tells whether its threads hold the GIL (<see cref="StackSamplerOptions.GilState"/>).</summary>
+    public bool GilStateKnown { get; private set; } = true;
+
+    private StackWalkConfig WalkConfig(CPythonProcess process)
+    {
+        var options = _sampler.Options;
+        if (options.GilOnly || !options.GilState) return StackWalkConfigs.For(process, gilState: options.GilOnly);
+        try { return StackWalkConfigs.For(process, gilState: true); }
+        catch (UnsupportedRuntimeException)
+        {
+            // The GIL's share is extra: a process whose version does not say where the GIL is kept is sampled without it.
+            GilStateKnown = false;
+            return StackWalkConfigs.For(process);
+        }
     }
 
     private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native);

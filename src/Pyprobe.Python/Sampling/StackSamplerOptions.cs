@@ -6,9 +6,10 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
 /// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
 /// <param name="GilOnly">Tell in the kernel whether each sampled thread holds the GIL, and keep only the samples that do (<c>--gil</c>).</param>
+/// <param name="GilState">Tell in the kernel whether each sampled thread holds the GIL, and count per stack the samples that did (a sampling top's %GIL); the process whose version does not say is sampled without.</param>
 /// <param name="NativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each CPU sample; 0 for none.</param>
 public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.DefaultFrequency, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false,
-    bool GilOnly = false, int NativeStackBytes = 0)
+    bool GilOnly = false, int NativeStackBytes = 0, bool GilState = false)
 {
     /// <summary>The rate when none is asked for (record, top): 99 Hz stays clear of the kernel's own timer multiples.</summary>
     public const int DefaultFrequency = 99;
@@ -24,8 +25,11 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false) =>
         new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native ? StackSampleProgram.DefaultNativeStackBytes : 0);
 
-    /// <summary>Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never outgrows.</summary>
-    public static StackSamplerOptions FunctionShares(int frequency) => new(frequency, MaxDepth: 256);
+    /// <summary>
+    /// Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never
+    /// outgrows, and whether each sample's thread held the GIL.
+    /// </summary>
+    public static StackSamplerOptions FunctionShares(int frequency) => new(frequency, MaxDepth: 256, GilState: true);
 
     /// <summary>Samples counted by the function running (serve's CPU counter): the innermost frame only, through a small ring.</summary>
     public static StackSamplerOptions InnermostFrame(int frequency) => new(frequency, MaxDepth: 1, RingBytes: 1 << 20);

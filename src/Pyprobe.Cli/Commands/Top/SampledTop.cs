@@ -30,7 +30,8 @@ internal static class SampledTop
             var profile = session.TakeInterval(DateTimeOffset.Now, run.Elapsed - since, ProfileMode.Cpu);
             var shares = FunctionShares.Of(profile);
             total += profile.TotalSamples;
-            var frame = new SampledTopFrame(title, mode, shares.Take(rows).ToList(), run.Elapsed - since, profile.TotalSamples, shares.Count);
+            var frame = new SampledTopFrame(title, mode, shares.Take(rows).ToList(), run.Elapsed - since, profile.TotalSamples, shares.Count,
+                session.GilStateKnown ? profile.Stacks.Sum(s => s.HeldGil) : null);
             since = run.Elapsed;
             return frame;
         }
