@@ -3,7 +3,7 @@
 # Debian CPythons when missing, runs every case and writes BENCHMARKS.md at the repository root.
 #   sudo bench/run.sh            # full run (~15-20 min on 2 cores)
 #   sudo bench/run.sh --quick    # smoke run: 2 repetitions, 200k calls (writes BENCHMARKS.md too; use --out)
-#   options: --reps N --calls N --only overhead,breakdown,rate,startup,throughput,scale,profiler --out FILE
+#   options: --reps N --calls N --only overhead,breakdown,rate,startup,throughput,scale,profiler,evalframe,dump --out FILE
 #   --update (with --only): replace only those sections (and their headlines) in the existing output file
 #            --baseline PATH (an earlier pyprobe binary, measured side by side in the throughput section)
 #   environment: BENCH_STEPS=Step,... (breakdown steps), BENCH_OUTPUTS=text,raw,... (throughput variants by name prefix)

@@ -183,7 +183,7 @@ internal static class ProfilerSection
     }
 
     /// <summary>The newest pyenv build of a version (HOME/.pyenv/versions/X.Y.*/bin/pythonX.Y).</summary>
-    private static string? PyenvPython(string version)
+    internal static string? PyenvPython(string version)
     {
         var root = Path.Combine(Environment.GetEnvironmentVariable("PYENV_ROOT") ?? Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".pyenv"), "versions");
         if (!Directory.Exists(root)) return null;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Pyprobe.Python.Processes;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Sampling;
@@ -27,6 +28,8 @@ public sealed class StackReader(CPythonProcess process)
     private const int GlibcPthreadTid = 0x2d0;
 
     private readonly CodeObjectReader _codes = new(process);
+    // The frame fields the walk reads, in one read per frame.
+    private readonly int _frameReadSize = FrameReadSize(process.Layout.Frame);
     private RuntimeLayout L => process.Layout;
     private ProcessMemory M => process.Memory;
 
@@ -43,22 +46,25 @@ public sealed class StackReader(CPythonProcess process)
     /// </summary>
     public IReadOnlyList<ThreadStack> ReadAll(bool locals = false, bool native = false)
     {
-        if (!native) return ReadThreads(locals, ThreadContext.Read(process), null, null);
+        if (!native) return Resolve(ReadThreads(locals, ThreadContext.Read(process), null, null));
         // The maps and the interpreter's symbols are read before the process is held; the unwinding after it is let go.
         var code = new NativeCode(process);
         var context = ThreadContext.Read(process);
         var copies = new Dictionary<int, NativeCopy>();
-        IReadOnlyList<ThreadStack> threads;
+        List<HeldThread> held;
         var paused = PausedProcess.Pause(process.Pid);
         try
         {
-            threads = ReadThreads(locals, context, paused, copies);
+            held = ReadThreads(locals, context, paused, copies);
         }
         finally
         {
             paused.Dispose();
             Paused = paused.Duration;
         }
+        // Code objects are named once the process goes on: the frames keep them alive (a sleeping or waiting thread's
+        // certainly; one that returned meanwhile shows as a freed code object, as in a profile).
+        var threads = Resolve(held);
         var counters = new ulong[MaxNativeFrames];
         var frames = new List<NativeFrame>();
         return threads.Select(thread =>
@@ -100,12 +106,38 @@ public sealed class StackReader(CPythonProcess process)
         }
     }
 
-    private List<ThreadStack> ReadThreads(bool locals, ThreadContext context, PausedProcess? paused, Dictionary<int, NativeCopy>? copies)
+    /// <summary>A thread as read: its frames as code objects and positions, named by <see cref="Resolve"/>.</summary>
+    private sealed record HeldThread(ThreadStack Thread, List<RawFrame> Frames);
+
+    /// <summary>One Python frame as read: its code object's address and the position in it.</summary>
+    private readonly record struct RawFrame(ulong Code, uint Position);
+
+    /// <summary>Names every thread's frames, each code object read once.</summary>
+    private List<ThreadStack> Resolve(List<HeldThread> threads)
+    {
+        var codes = new Dictionary<ulong, CodeObject?>();
+        return threads.Select(t => t.Thread with { Frames = Resolve(t.Frames, codes) }).ToList();
+    }
+
+    private List<StackFrame> Resolve(List<RawFrame> raw, Dictionary<ulong, CodeObject?> codes)
+    {
+        var frames = new List<StackFrame>(raw.Count);
+        foreach (var (code, position) in raw)
+        {
+            if (!codes.TryGetValue(code, out var codeObject)) codes[code] = codeObject = _codes.TryRead(code);
+            frames.Add(codeObject is null ? StackFrame.Unknown
+                : StackFrame.Python(codeObject.Name, codeObject.File, codeObject.LineAt(L.Frame.PositionKind, position), codeObject.FirstLine));
+        }
+        return frames;
+    }
+
+    private List<HeldThread> ReadThreads(bool locals, ThreadContext context, PausedProcess? paused, Dictionary<int, NativeCopy>? copies)
     {
         var localsReader = locals ? new FrameLocals(process) : null;
         var (hostIds, tasks, pythonNames) = context;
         ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
-        var result = new List<ThreadStack>();
+        var result = new List<HeldThread>();
+        var isCode = new Dictionary<ulong, bool>();
         foreach (var interp in process.Interpreters())
             foreach (var tstate in process.ThreadStates(interp))
             {
@@ -115,7 +147,7 @@ public sealed class StackReader(CPythonProcess process)
                 var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
                 var held = paused is not null && paused.Threads.Contains(tid);
                 var startsRun = held ? new List<bool>() : null;
-                var frames = ReadFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)), startsRun);
+                var frames = ReadRawFrames(tstate, (frame, code) => frameLocals?.Add(localsReader!.Read(frame, code)), startsRun, isCode);
                 if (held)
                 {
                     var registers = paused!.Registers(tid);
@@ -124,9 +156,16 @@ public sealed class StackReader(CPythonProcess process)
                 // Held, every thread shows the kernel's 't': what it was doing is the state from before.
                 var state = tid == 0 ? null : held ? paused!.StateBefore(tid) : TaskState.Of(process.Pid, tid);
                 var running = state is char c ? c == 'R' : (bool?)null;
-                result.Add(new ThreadStack(tid, pythonNames.GetValueOrDefault(ownTid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), frames, frameLocals, running));
+                result.Add(new HeldThread(
+                    new ThreadStack(tid, pythonNames.GetValueOrDefault(ownTid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), [], frameLocals, running), frames));
             }
         return result;
+    }
+
+    private static int FrameReadSize(FrameLayout f)
+    {
+        var positionBytes = f.PositionKind is InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits ? 4 : 8;
+        return new[] { f.Code + 8, f.Previous + 8, f.Position + positionBytes, (f.Owner ?? 0) + 1, (f.IsEntry ?? 0) + 1 }.Max();
     }
 
     private int TidFromPthread(ulong threadPointer, HashSet<int> tasks)
@@ -159,40 +198,51 @@ public sealed class StackReader(CPythonProcess process)
     /// every frame before 3.11, where a Python call is a C call; 3.11's is_entry; on 3.12+ a frame whose caller is the
     /// shim frame the loop pushes when C code enters it.
     /// </summary>
-    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate, Action<ulong, ulong>? visit = null, List<bool>? startsRun = null)
+    public IReadOnlyList<StackFrame> ReadFrames(ulong tstate, Action<ulong, ulong>? visit = null, List<bool>? startsRun = null) =>
+        Resolve(ReadRawFrames(tstate, visit, startsRun, []), []);
+
+    /// <summary>
+    /// <see cref="ReadFrames"/> without naming: one read per frame (its fields are within <see cref="_frameReadSize"/>
+    /// bytes), the code object's type checked once per address in <paramref name="isCode"/>.
+    /// </summary>
+    private List<RawFrame> ReadRawFrames(ulong tstate, Action<ulong, ulong>? visit, List<bool>? startsRun, Dictionary<ulong, bool> isCode)
     {
-        var frames = new List<StackFrame>();
+        var frames = new List<RawFrame>();
         var f = L.Frame;
         ulong frame = M.ReadU64(tstate + (ulong)L.ThreadState.TopFrame);
         if (L.ThreadState.CFrameCurrentFrame is int cf && frame != 0)
             frame = M.ReadU64(frame + (ulong)cf);
         ulong? none = process.Binary.Symbols.NoneStruct is ulong ns ? process.Address(ns) : null;
         ulong? codeType = process.Binary.Symbols.CodeType is ulong ct ? process.Address(ct) : null;
+        Span<byte> fields = stackalloc byte[_frameReadSize];
         for (int i = 0; frame != 0 && i < MaxFrames; i++)
         {
-            bool real = !(f.Owner is int owner && f.FirstNonFrameOwner is int first && M.ReadU8(frame + (ulong)owner) >= first);
+            M.Read(frame, fields);
+            bool real = !(f.Owner is int owner && f.FirstNonFrameOwner is int first && fields[owner] >= first);
             if (!real && startsRun is { Count: > 0 }) startsRun[^1] = true;
-            ulong code = M.ReadU64(frame + (ulong)f.Code) & ~f.CodeTagMask;
-            if (real && code != 0 && code != none && (codeType is null || M.ReadU64(code + PyObjectLayout.ObType) == codeType))
+            ulong code = U64(fields, f.Code) & ~f.CodeTagMask;
+            if (real && code != 0 && code != none && IsCode(code))
             {
-                frames.Add(ReadFrame(frame, code));
+                var position = f.PositionKind switch
+                {
+                    InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => BinaryPrimitives.ReadUInt32LittleEndian(fields[f.Position..]),
+                    _ => (uint)((long)U64(fields, f.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
+                };
+                frames.Add(new RawFrame(code, position));
                 visit?.Invoke(frame, code);
-                startsRun?.Add(f.IsEntry is int entry ? M.ReadU8(frame + (ulong)entry) != 0 : f.FirstNonFrameOwner is null);
+                startsRun?.Add(f.IsEntry is int entry ? fields[entry] != 0 : f.FirstNonFrameOwner is null);
             }
-            frame = M.ReadU64(frame + (ulong)f.Previous);
+            frame = U64(fields, f.Previous);
         }
         return frames;
+
+        bool IsCode(ulong code)
+        {
+            if (codeType is null) return true;
+            if (!isCode.TryGetValue(code, out var known)) isCode[code] = known = M.ReadU64(code + PyObjectLayout.ObType) == codeType;
+            return known;
+        }
     }
 
-    private StackFrame ReadFrame(ulong frame, ulong code)
-    {
-        var codeObject = _codes.TryRead(code);
-        if (codeObject is null) return StackFrame.Unknown;
-        var position = L.Frame.PositionKind switch
-        {
-            InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => M.ReadU32(frame + (ulong)L.Frame.Position),
-            _ => (uint)((long)M.ReadU64(frame + (ulong)L.Frame.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
-        };
-        return StackFrame.Python(codeObject.Name, codeObject.File, codeObject.LineAt(L.Frame.PositionKind, position), codeObject.FirstLine);
-    }
+    private static ulong U64(ReadOnlySpan<byte> fields, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields[offset..]);
 }

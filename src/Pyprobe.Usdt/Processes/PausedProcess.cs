@@ -32,6 +32,7 @@ public sealed partial class PausedProcess : IDisposable
     private readonly Dictionary<int, char> _stateBefore = [];
     private readonly long _pausedAt;
     private IReadOnlyList<ProcMapsEntry>? _maps;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _memory;
     private long _resumedAt;
 
     public int Pid { get; }
@@ -108,9 +109,9 @@ public sealed partial class PausedProcess : IDisposable
         var total = 0;
         try
         {
-            using var memory = new FileStream($"/proc/{Pid}/task/{tid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
-            memory.Position = (long)sp;
-            while (total < count && memory.Read(bytes, total, count - total) is > 0 and var n) total += n;
+            // One handle for every thread: they share the address space.
+            _memory ??= File.OpenHandle($"/proc/{Pid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            while (total < count && RandomAccess.Read(_memory, bytes.AsSpan(total), (long)sp + total) is > 0 and var n) total += n;
         }
         catch (IOException) { } // a page that cannot be read (EIO) ends the copy
         return total == count ? bytes : bytes[..total];
@@ -123,6 +124,8 @@ public sealed partial class PausedProcess : IDisposable
             ptrace(PTRACE_DETACH, tid, 0, _pendingSignals.GetValueOrDefault(tid));
         _held.Clear();
         _pendingSignals.Clear();
+        _memory?.Dispose();
+        _memory = null;
         if (_resumedAt == 0) _resumedAt = Stopwatch.GetTimestamp();
     }
 
@@ -149,15 +152,22 @@ public sealed partial class PausedProcess : IDisposable
     }
 
     /// <summary>
-    /// Waits until the thread is in a ptrace stop. Its state in /proc is what counts, not waitpid alone: when the process
-    /// is a child of this one, its parent's SIGCHLD handling (System.Diagnostics.Process) may reap the stop's status first.
+    /// Waits until the thread is in a ptrace stop (false: it exited). Its stop is reported to this tracer (waitpid), or,
+    /// where the process is a child of this one whose SIGCHLD handling (System.Diagnostics.Process) reaps the report first,
+    /// seen in its state in /proc.
     /// </summary>
-    private bool WaitForStop(int tid)
+    private unsafe bool WaitForStop(int tid)
     {
+        int status;
         var clock = Stopwatch.StartNew();
         for (var spin = 0; ; spin++)
         {
-            waitpid(tid, 0, WNOHANG | __WALL);
+            if (waitpid(tid, (nint)(&status), WNOHANG | __WALL) == tid)
+            {
+                if ((status & 0xff) != 0x7f) return false; // exited or killed, not stopped
+                KeepSignal(tid);
+                return true;
+            }
             var state = TaskState(Pid, tid);
             if (state is null) return false;
             if (state == 't')
