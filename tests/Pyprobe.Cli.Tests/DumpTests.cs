@@ -182,6 +182,40 @@ public sealed class DumpTests
         }
     }
 
+    /// <summary>
+    /// dump --native shows a thread Python does not know (pthread_create on a spinning C function) after the Python ones, by
+    /// its C frames alone: the spinning function innermost, libc's thread start outside it. Without --native it is not shown.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.10.13")]
+    [InlineData("pyenv:3.12.1")]
+    public void NativeShowsAThreadPythonDoesNotKnowByItsCFrames(string interpreter)
+    {
+        using var workload = new CThreadWorkload(Python(interpreter));
+        var pid = workload.Process.Id.ToString();
+        var native = PyprobeBinary.Run(["dump", "--native", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(native.ExitCode == 0, native.ToString());
+        var lines = native.Stdout.Split('\n');
+        var header = Assert.Single(lines, l => l.StartsWith($"Thread {workload.CThreadTid} (", StringComparison.Ordinal));
+        Assert.EndsWith(" (running), C code only: not a Python thread", header);
+        Assert.Equal(header, lines.Last(l => l.StartsWith("Thread ", StringComparison.Ordinal)));
+        var frames = Block(lines, header);
+        Assert.Equal($"    spin_forever ({workload.LibraryName})", frames[0]);
+        Assert.All(frames, f => Assert.Matches(@"^    \S+ \([^:]+\)$", f));
+        Assert.Contains(frames, f => f.EndsWith(" (libc.so.6)", StringComparison.Ordinal));
+
+        using var json = JsonDocument.Parse(PyprobeBinary.Run(["dump", "--native", "-f", "json", "-p", pid], timeout: TimeSpan.FromSeconds(30)).Stdout);
+        var cThread = json.RootElement.GetProperty("threads").EnumerateArray().Single(t => t.GetProperty("tid").GetInt32() == workload.CThreadTid);
+        Assert.True(cThread.GetProperty("c_only").GetBoolean());
+        Assert.Equal("spin_forever", cThread.GetProperty("frames")[0].GetProperty("funcname").GetString());
+        Assert.All(json.RootElement.GetProperty("threads").EnumerateArray().Where(t => t.GetProperty("tid").GetInt32() != workload.CThreadTid),
+            t => Assert.False(t.TryGetProperty("c_only", out _)));
+
+        var plain = PyprobeBinary.Run(["dump", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.DoesNotContain($"Thread {workload.CThreadTid} ", plain.Stdout);
+    }
+
     /// <summary>A process strace holds is refused with one line naming strace; strace's hold is untouched.</summary>
     [Fact]
     public void NativeRefusesAProcessThatIsAlreadyTraced()

@@ -89,23 +89,12 @@ public partial class RecordTests
     [InlineData("pyenv:3.12.1")]
     public void AThreadWithoutPythonFramesIsInTheProfileByItsCFrames(string interpreter)
     {
-        var library = Temp("so");
-        var source = Temp("c");
-        File.WriteAllText(source, "#include <unistd.h>\n#include <sys/syscall.h>\nvolatile int spin_tid;\nvoid *spin_forever(void *arg) { volatile unsigned long n = 0; spin_tid = (int)syscall(SYS_gettid); for (;;) n++; return arg; }\n");
-        var gcc = System.Diagnostics.Process.Start("gcc", ["-O1", "-shared", "-fPIC", "-o", library, source])!;
-        gcc.WaitForExit();
-        Assert.Equal(0, gcc.ExitCode);
         var output = Temp("folded");
-        var start = new System.Diagnostics.ProcessStartInfo(Python(interpreter)) { RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(Workloads, "c_thread.py"));
-        start.ArgumentList.Add(library);
-        using var workload = System.Diagnostics.Process.Start(start)!;
+        using var workload = new CThreadWorkload(Python(interpreter));
         try
         {
-            var ready = FirstLine(workload, TimeSpan.FromSeconds(30))?.Split(' ');
-            Assert.True(ready is ["ready", _], $"the workload said '{string.Join(' ', ready ?? [])}'");
-            var tid = ready![1];
-            var result = PyprobeBinary.Run(["record", "--native", "--threads", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Id.ToString(), "--duration", "2"],
+            var tid = workload.CThreadTid;
+            var result = PyprobeBinary.Run(["record", "--native", "--threads", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Process.Id.ToString(), "--duration", "2"],
                 timeout: TimeSpan.FromSeconds(60));
             Assert.True(result.ExitCode == 0, result.ToString());
             var line = Regex.Match(result.Stderr, @"(\d+) with no Python frame \((\d+) of them in the profile by their C frames\)");
@@ -118,22 +107,19 @@ public partial class RecordTests
             // The whole stack: libc's thread start outside, the spinning function inside, nothing of Python.
             Assert.All(cThread, s =>
             {
-                Assert.StartsWith("spin_forever (pyprobe-record-", s.Frames[^1]);
+                Assert.Equal($"spin_forever ({workload.LibraryName})", s.Frames[^1]);
                 Assert.Contains(s.Frames, f => f.StartsWith("start_thread (libc.so.6)", StringComparison.Ordinal) || f.EndsWith("(libc.so.6)", StringComparison.Ordinal));
                 Assert.DoesNotContain(s.Frames.Skip(1), f => !IsNative(f));
             });
 
-            var plain = PyprobeBinary.Run(["record", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Id.ToString(), "--duration", "1"], timeout: TimeSpan.FromSeconds(60));
+            var plain = PyprobeBinary.Run(["record", "-r", "199", "-f", "collapsed", "-o", output, "-p", workload.Process.Id.ToString(), "--duration", "1"], timeout: TimeSpan.FromSeconds(60));
             Assert.True(plain.ExitCode == 0, plain.ToString());
             Assert.DoesNotContain("of them in the profile by their C frames", plain.Stderr);
             Assert.DoesNotContain(ReadCollapsed(output), s => s.Frames.Any(f => f.StartsWith("spin_forever", StringComparison.Ordinal)));
         }
         finally
         {
-            workload.Kill();
             File.Delete(output);
-            File.Delete(library);
-            File.Delete(source);
         }
     }
 }

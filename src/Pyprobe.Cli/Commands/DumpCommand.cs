@@ -24,7 +24,7 @@ internal static class DumpCommand
         };
         var native = new Option<bool>("--native", "-n")
         {
-            Description = "Also the C frames of each thread (extension modules, libraries, the interpreter), merged with its Python frames. Holds the process still with ptrace while its stacks are read (a few milliseconds; the time is printed); a process that a debugger already traces is refused.",
+            Description = "Also the C frames of each thread (extension modules, libraries, the interpreter), merged with its Python frames, and the threads Python does not know (a C library's workers) by their C frames. Holds the process still with ptrace while its stacks are read (a few milliseconds; the time is printed); a process that a debugger already traces is refused.",
         };
         var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
@@ -41,7 +41,8 @@ internal static class DumpCommand
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
-                        f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList())).ToList(),
+                        f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList(),
+                        !t.KnownToPython)).ToList(),
                     paused?.TotalMilliseconds), DumpJsonContext.Default.DumpDocument));
             else
                 WriteText(text, pids[0], version, threads, paused);
@@ -86,7 +87,7 @@ internal static class DumpCommand
                 _ => "",
             };
             w.WriteLine();
-            w.WriteLine($"Thread {t.Tid} ({t.Name}){gil}");
+            w.WriteLine(t.KnownToPython ? $"Thread {t.Tid} ({t.Name}){gil}" : $"Thread {t.Tid} ({t.Name}){gil}, C code only: not a Python thread");
             for (int i = 0; i < t.Frames.Count; i++)
             {
                 var f = t.Frames[i];

@@ -6,14 +6,16 @@ namespace Pyprobe.Cli.Output;
 /// `pyprobe dump --format json`: {"pid","version","threads":[{"tid","name","holds_gil","running","frames":[{"funcname","filename","lineno"}]}]};
 /// with --locals each Python frame has "locals":[{"name","value"}]; with --native the document has "paused_ms" (how long
 /// the process was held still) and the C frames are among the others with "native":true, the function's symbol as funcname and
-/// the file's name (libz.so.1) as filename.
+/// the file's name (libz.so.1) as filename; a thread the interpreter does not know (a C library's worker) comes after the
+/// Python ones with "c_only":true and its C frames alone.
 /// </summary>
 internal sealed record DumpDocument(int Pid, string Version, IReadOnlyList<DumpThread> Threads,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? PausedMs);
 
 /// <param name="HoldsGil">true/false where the version tells (GIL holder ≤3.11, thread-local state 3.12+), else null.</param>
 /// <param name="Running">The kernel's state R (on a CPU or waiting for one), false when asleep, null when unknown.</param>
-internal sealed record DumpThread(int Tid, string Name, bool? HoldsGil, bool? Running, IReadOnlyList<DumpFrame> Frames);
+internal sealed record DumpThread(int Tid, string Name, bool? HoldsGil, bool? Running, IReadOnlyList<DumpFrame> Frames,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool COnly);
 
 internal sealed record DumpFrame(string Funcname, string Filename, int Lineno,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Native,

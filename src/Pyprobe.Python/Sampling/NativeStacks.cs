@@ -73,9 +73,14 @@ public sealed class NativeStacks : IDisposable
         copy.TimeNs = 0;
         var code = _processes[pid];
         var stop = code.Unwind(copy.Ip, copy.Sp, copy.Bp, copy.Stack, _counters, _native);
+        var before = innermostFirst.Count;
+        var paired = MixedStack.Merge(python, startsRun, _native, innermostFirst, reachedEnd: stop == NativeUnwindStop.Complete);
+        // A sample with no Python frame whose C frames merge to nothing (caught in the eval loop between two Python
+        // calls) is not in the profile, so it is not counted as one with its C frames either.
+        if (innermostFirst.Count == before) return;
         Unwound++;
         _ends[stop] = _ends.GetValueOrDefault(stop) + 1;
-        if (!MixedStack.Merge(python, startsRun, _native, innermostFirst, reachedEnd: stop == NativeUnwindStop.Complete)) Unpaired++;
+        if (!paired) Unpaired++;
     }
 
     public void Dispose() => _processes.Clear();

@@ -13,8 +13,10 @@ namespace Pyprobe.Python.Stacks;
 /// whether the kernel has it running (state R: on a CPU or waiting for one; null when unknown), frames innermost first,
 /// and with <c>--locals</c> each frame's local variables (in the order of <see cref="Frames"/>).
 /// </summary>
+/// <param name="KnownToPython">False for a thread the interpreter has no thread state for (a C library's own worker), which
+/// <c>dump --native</c> shows by its C frames alone.</param>
 public sealed record ThreadStack(int Tid, string Name, bool? HoldsGil, IReadOnlyList<StackFrame> Frames, IReadOnlyList<IReadOnlyList<LocalVariable>>? Locals = null,
-    bool? Running = null);
+    bool? Running = null, bool KnownToPython = true);
 
 /// <summary>
 /// Reads the Python stacks of a live process through its runtime model and /proc/PID/mem, read
@@ -53,9 +55,17 @@ public sealed class StackReader(CPythonProcess process)
         var copies = new Dictionary<int, NativeCopy>();
         List<HeldThread> held;
         var paused = PausedProcess.Pause(process.Pid);
+        var cOnly = new List<int>();
         try
         {
             held = ReadThreads(locals, context, paused, copies);
+            // The threads the interpreter does not know: their C frames are all there is to show.
+            foreach (var tid in paused.Threads.Where(t => !copies.ContainsKey(t)))
+            {
+                var registers = paused.Registers(tid);
+                copies[tid] = new NativeCopy(registers, paused.ReadStack(tid, registers.Sp), []);
+                cOnly.Add(tid);
+            }
         }
         finally
         {
@@ -67,7 +77,7 @@ public sealed class StackReader(CPythonProcess process)
         var threads = Resolve(held);
         var counters = new ulong[MaxNativeFrames];
         var frames = new List<NativeFrame>();
-        return threads.Select(thread =>
+        var result = threads.Select(thread =>
         {
             if (!copies.TryGetValue(thread.Tid, out var copy)) return thread;
             var stop = code.Unwind(copy.Registers.Ip, copy.Registers.Sp, copy.Registers.Bp, copy.Stack, counters, frames);
@@ -75,6 +85,15 @@ public sealed class StackReader(CPythonProcess process)
             MixedStack.Merge(thread.Frames, copy.StartsRun, frames, merged, reachedEnd: stop == NativeUnwindStop.Complete);
             return thread with { Frames = merged, Locals = thread.Locals is null ? null : AlignLocals(merged, thread.Locals) };
         }).ToList();
+        foreach (var tid in cOnly)
+        {
+            var copy = copies[tid];
+            code.Unwind(copy.Registers.Ip, copy.Registers.Sp, copy.Registers.Bp, copy.Stack, counters, frames);
+            var state = paused.StateBefore(tid);
+            result.Add(new ThreadStack(tid, ThreadName(tid), null, frames.Select(f => f.Frame).ToList(), null,
+                state is char c ? c == 'R' : null, KnownToPython: false));
+        }
+        return result;
     }
 
     /// <summary>One held thread's registers and stack, and where its eval-loop runs start.</summary>
