@@ -70,13 +70,13 @@ public sealed class DumpTests
             var withLocals = PyprobeBinary.Run(["dump", "-p", pid, "--locals"], timeout: TimeSpan.FromSeconds(30));
             Assert.True(withLocals.ExitCode == 0, withLocals.ToString());
             var parked = Block(withLocals.Stdout.Split('\n'), $"Thread {tids[1]} (download-worker-with-a-long-name)");
-            Assert.Equal([$"    park ({script}:6)", "        seconds = 3600", "        label = 'download'"], parked[..3]);
+            Assert.Equal([$"    park ({script}:6)", "        Arguments:", "            seconds = 3600", "            label = 'download'"], parked[..4]);
             var localsJson = PyprobeBinary.Run(["dump", "-p", pid, "--locals", "-f", "json"], timeout: TimeSpan.FromSeconds(30));
             Assert.True(localsJson.ExitCode == 0, localsJson.ToString());
             using var withLocalsDocument = JsonDocument.Parse(localsJson.Stdout);
             var parkFrame = withLocalsDocument.RootElement.GetProperty("threads").EnumerateArray().Single(t => t.GetProperty("tid").GetInt32() == tids[1]).GetProperty("frames")[0];
-            Assert.Equal([("seconds", "3600"), ("label", "'download'")],
-                parkFrame.GetProperty("locals").EnumerateArray().Select(v => (v.GetProperty("name").GetString(), v.GetProperty("value").GetString())));
+            Assert.Equal([("seconds", "3600", true), ("label", "'download'", true)],
+                parkFrame.GetProperty("locals").EnumerateArray().Select(v => (v.GetProperty("name").GetString(), v.GetProperty("value").GetString(), v.GetProperty("arg").GetBoolean())));
             Assert.False(target.HasExited);
         }
         finally

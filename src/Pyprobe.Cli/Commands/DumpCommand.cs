@@ -20,7 +20,7 @@ internal static class DumpCommand
         pid.Required = true;
         var locals = new Option<bool>("--locals", "-l")
         {
-            Description = "Also each frame's local variables, read from memory (None, bools, numbers, strs and bytes as repr() writes them, cut at 80 characters; containers by type and size; other objects by type and address).",
+            Description = "Also each frame's arguments and other local variables, read from memory (None, bools, numbers, strs and bytes as repr() writes them, cut at 80 characters; containers by type and size; other objects by type and address).",
         };
         var native = new Option<bool>("--native", "-n")
         {
@@ -41,7 +41,7 @@ internal static class DumpCommand
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
-                        f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value)).ToList())).ToList(),
+                        f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value, v.IsArgument)).ToList())).ToList(),
                         !t.KnownToPython)).ToList(),
                     paused?.TotalMilliseconds), DumpJsonContext.Default.DumpDocument));
             else
@@ -92,8 +92,18 @@ internal static class DumpCommand
             {
                 var f = t.Frames[i];
                 w.WriteLine($"    {f.Label}");
-                foreach (var local in t.Locals?[i] ?? [])
-                    w.WriteLine($"        {local.Name} = {local.Value}");
+                // As py-spy dump --locals: the parameters, then the other variables, each under its heading.
+                var frameLocals = t.Locals?[i] ?? [];
+                foreach (var (heading, group) in new[] { ("Arguments:", frameLocals.Where(v => v.IsArgument)), ("Locals:", frameLocals.Where(v => !v.IsArgument)) })
+                {
+                    var first = true;
+                    foreach (var local in group)
+                    {
+                        if (first) w.WriteLine($"        {heading}");
+                        first = false;
+                        w.WriteLine($"            {local.Name} = {local.Value}");
+                    }
+                }
             }
         }
     }

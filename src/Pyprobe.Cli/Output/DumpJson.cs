@@ -4,7 +4,7 @@ namespace Pyprobe.Cli.Output;
 
 /// <summary>
 /// `pyprobe dump --format json`: {"pid","version","threads":[{"tid","name","holds_gil","running","frames":[{"funcname","filename","lineno"}]}]};
-/// with --locals each Python frame has "locals":[{"name","value"}]; with --native the document has "paused_ms" (how long
+/// with --locals each Python frame has "locals":[{"name","value","arg"}] (arg: a parameter of the function); with --native the document has "paused_ms" (how long
 /// the process was held still) and the C frames are among the others with "native":true, the function's symbol as funcname and
 /// the file's name (libz.so.1) as filename; a thread the interpreter does not know (a C library's worker) comes after the
 /// Python ones with "c_only":true and its C frames alone.
@@ -21,7 +21,8 @@ internal sealed record DumpFrame(string Funcname, string Filename, int Lineno,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Native,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<DumpLocal>? Locals);
 
-internal sealed record DumpLocal(string Name, string Value);
+/// <param name="Arg">Whether the variable is one of the function's parameters (positional, keyword-only, *args, **kwargs).</param>
+internal sealed record DumpLocal(string Name, string Value, bool Arg);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]
 [JsonSerializable(typeof(DumpDocument))]

@@ -137,7 +137,10 @@ public sealed class DebugOffsets
             new CodeLayout(Filename: F("code_object.filename"), Name: F("code_object.name"), Qualname: F("code_object.qualname"),
                 FirstLineNo: F("code_object.firstlineno"), LineTable: F("code_object.linetable"), LineTableFormat: LineTableFormat.Locations311,
                 CodeAdaptive: F("code_object.co_code_adaptive"), CodeBytes: null,
-                LocalNames: F("code_object.localsplusnames"), LocalKinds: F("code_object.localspluskinds")),
+                LocalNames: F("code_object.localsplusnames"), LocalKinds: F("code_object.localspluskinds"),
+                // The offsets name co_argcount only; since 3.12 co_flags comes right before it and co_posonlyargcount,
+                // co_kwonlyargcount after it, ints all.
+                ArgCount: F("code_object.argcount"), KwOnlyArgCount: F("code_object.argcount") + 8, Flags: F("code_object.argcount") - 4),
             str,
             new PyObjectLayout(TupleItems: F("tuple_object.ob_item"), AsciiData: str.AsciiData, CompactData: str.CompactData, LongTag: true));
     }

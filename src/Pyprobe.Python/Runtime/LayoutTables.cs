@@ -18,7 +18,7 @@ internal static class LayoutTables
         new FrameLayout(Code: 32, Previous: 24, Position: lasti, PositionKind: unit, Owner: null, IsEntry: null,
             FirstNonFrameOwner: null, CodeTagMask: 0, NoneCodeIsEntry: false, Size: null, LocalsPlus: localsPlus),
         new CodeLayout(Filename: 104, Name: 112, Qualname: null, FirstLineNo: 40, LineTable: 120, LineTableFormat: lines, CodeAdaptive: null, CodeBytes: 48,
-            LocalNames: 72, LocalKinds: null, CellNames: 88, FreeNames: 80),
+            LocalNames: 72, LocalKinds: null, ArgCount: 16, KwOnlyArgCount: 24, Flags: 36, CellNames: 88, FreeNames: 80),
         WstrStr, WstrObjects);
 
     public static RuntimeLayout? For(int minor) => minor switch
@@ -33,7 +33,7 @@ internal static class LayoutTables
             new FrameLayout(Code: 32, Previous: 48, Position: 56, PositionKind: InstructionPosition.PreviousInstructionPointer, Owner: 69, IsEntry: 68,
                 FirstNonFrameOwner: null, CodeTagMask: 0, NoneCodeIsEntry: false, Size: 80, LocalsPlus: 72),
             new CodeLayout(Filename: 112, Name: 120, Qualname: 128, FirstLineNo: 72, LineTable: 136, LineTableFormat: LineTableFormat.Locations311, CodeAdaptive: 184, CodeBytes: null,
-                LocalNames: 96, LocalKinds: 104),
+                LocalNames: 96, LocalKinds: 104, ArgCount: 56, KwOnlyArgCount: 64, Flags: 48),
             WstrStr, WstrObjects),
         12 => new RuntimeLayout(
             new RuntimeStateLayout(InterpretersHead: 40, GilHolder: null, TssKey: 1548),
@@ -43,7 +43,7 @@ internal static class LayoutTables
             new FrameLayout(Code: 0, Previous: 8, Position: 56, PositionKind: InstructionPosition.PreviousInstructionPointer, Owner: 70, IsEntry: null,
                 FirstNonFrameOwner: 3, CodeTagMask: 0, NoneCodeIsEntry: false, Size: 80, LocalsPlus: 72),
             new CodeLayout(Filename: 112, Name: 120, Qualname: 128, FirstLineNo: 68, LineTable: 136, LineTableFormat: LineTableFormat.Locations311, CodeAdaptive: 192, CodeBytes: null,
-                LocalNames: 96, LocalKinds: 104),
+                LocalNames: 96, LocalKinds: 104, ArgCount: 52, KwOnlyArgCount: 60, Flags: 48),
             new StrLayout(AsciiData: 40, CompactData: 56),
             new PyObjectLayout(TupleItems: 24, AsciiData: 40, CompactData: 56, LongTag: true)),
         _ => null,

@@ -50,6 +50,9 @@ public sealed record RuntimeLayout(
         if (Code.CodeAdaptive is int ca) yield return F("code.code_adaptive", ca);
         if (Code.CodeBytes is int cb) yield return F("code.code", cb);
         yield return F("code.firstlineno", Code.FirstLineNo);
+        yield return F("code.argcount", Code.ArgCount);
+        yield return F("code.kwonlyargcount", Code.KwOnlyArgCount);
+        yield return F("code.flags", Code.Flags);
         yield return F("code.linetable", Code.LineTable);
         yield return F("code.localsplusnames", Code.LocalNames);
         if (Code.LocalKinds is int kinds) yield return F("code.localspluskinds", kinds);
@@ -143,8 +146,11 @@ public enum LineTableFormat
 /// <param name="LocalKinds">co_localspluskinds (3.11+): a bytes object, one CO_FAST_* kind per slot.</param>
 /// <param name="CellNames">co_cellvars (3.8–3.10): the names of the cells, whose slots follow the locals (an argument a closure shares lives there, its local slot emptied).</param>
 /// <param name="FreeNames">co_freevars (3.8–3.10): the names of the free variables, whose slots follow the cells.</param>
+/// <param name="ArgCount">co_argcount (an int): the positional parameters, positional-only ones included.</param>
+/// <param name="KwOnlyArgCount">co_kwonlyargcount (an int): the keyword-only parameters, after the positional ones.</param>
+/// <param name="Flags">co_flags (an int): CO_VARARGS (0x4) and CO_VARKEYWORDS (0x8) say *args and **kwargs follow them.</param>
 public sealed record CodeLayout(int Filename, int Name, int? Qualname, int FirstLineNo, int LineTable, LineTableFormat LineTableFormat,
-    int? CodeAdaptive, int? CodeBytes, int LocalNames, int? LocalKinds, int? CellNames = null, int? FreeNames = null);
+    int? CodeAdaptive, int? CodeBytes, int LocalNames, int? LocalKinds, int ArgCount, int KwOnlyArgCount, int Flags, int? CellNames = null, int? FreeNames = null);
 
 /// <summary>
 /// The str (PyUnicodeObject) layout. The state bit-field is interned:2, kind:3, compact:1, ascii:1

@@ -2,13 +2,13 @@ using Pyprobe.Python.Objects;
 
 namespace Pyprobe.Python.Stacks;
 
-/// <summary>A local variable of a frame: its name and a short text of its value (<see cref="ValueRepr"/>).</summary>
-public sealed record LocalVariable(string Name, string Value);
+/// <summary>A local variable of a frame: its name, a short text of its value (<see cref="ValueRepr"/>), and whether it is one of the function's parameters.</summary>
+public sealed record LocalVariable(string Name, string Value, bool IsArgument = false);
 
 /// <summary>
 /// The local variables of a frame, as <c>py-spy dump --locals</c> shows them: each named slot of the frame that holds a
-/// value, arguments first, a cell's content for a variable a closure shares; unset ones (not assigned yet, or deleted)
-/// are left out. Read only.
+/// value, arguments first (told apart: positional, keyword-only, *args, **kwargs), a cell's content for a variable a closure
+/// shares; unset ones (not assigned yet, or deleted) are left out. Read only.
 /// </summary>
 public sealed class FrameLocals(CPythonProcess process)
 {
@@ -17,6 +17,8 @@ public sealed class FrameLocals(CPythonProcess process)
     private const byte HiddenKind = 0x10, CellKind = 0x40, FreeKind = 0x80;
     // PyCellObject.ob_ref
     private const int CellContents = 16;
+    // co_flags: the function takes *args, **kwargs (their slots follow the named parameters).
+    private const int VarArgsFlag = 0x4, VarKeywordsFlag = 0x8;
 
     private readonly ObjectReader _objects = new(process);
     private readonly ValueRepr _values = new(process);
@@ -34,6 +36,11 @@ public sealed class FrameLocals(CPythonProcess process)
             // cells and free variables are named by three tuples, in that order.
             var groups = c.LocalKinds is not null ? [(c.LocalNames, false)]
                 : new List<(int Names, bool Cells)> { (c.LocalNames, false), (c.CellNames!.Value, true), (c.FreeNames!.Value, true) };
+            // The parameters are the first slots; before 3.11 one a closure shares is moved to its cell, found by name.
+            var flags = M.ReadI32(code + (ulong)c.Flags);
+            var parameters = M.ReadI32(code + (ulong)c.ArgCount) + M.ReadI32(code + (ulong)c.KwOnlyArgCount)
+                + ((flags & VarArgsFlag) != 0 ? 1 : 0) + ((flags & VarKeywordsFlag) != 0 ? 1 : 0);
+            var parameterNames = new HashSet<string>();
             int slot = 0;
             foreach (var (namesOffset, cells) in groups)
             {
@@ -48,9 +55,13 @@ public sealed class FrameLocals(CPythonProcess process)
                 {
                     byte kind = kinds?[i] ?? (cells ? CellKind : (byte)0);
                     if ((kind & HiddenKind) != 0) continue;
+                    string Name() => _objects.Str(BinaryPrimitives.ReadUInt64LittleEndian(nameSlots.AsSpan(8 * i))) ?? $"<slot {slot + i}>";
+                    var parameter = slot + i < parameters;
+                    var name = parameter ? Name() : null; // an emptied parameter's name is still needed for its cell
+                    if (parameter) parameterNames.Add(name!);
                     if (ValueOf(BinaryPrimitives.ReadUInt64LittleEndian(values.AsSpan(8 * i)), kind) is not ulong value) continue;
-                    var name = _objects.Str(BinaryPrimitives.ReadUInt64LittleEndian(nameSlots.AsSpan(8 * i))) ?? $"<slot {slot + i}>";
-                    result.Add(new LocalVariable(name, Describe(value)));
+                    name ??= Name();
+                    result.Add(new LocalVariable(name, Describe(value), parameter || (cells && parameterNames.Contains(name))));
                 }
                 slot += (int)count;
             }

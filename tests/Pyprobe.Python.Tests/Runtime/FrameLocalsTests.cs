@@ -67,6 +67,9 @@ public sealed class FrameLocalsTests
         var arguments = process.Binary.Version.Minor >= 11 ? new[] { "n", "name", "flag", "args", "kw" } : ["name", "flag", "args", "kw"];
         Assert.Equal(arguments, order.Take(arguments.Length));
         if (process.Binary.Version.Minor < 11) Assert.Equal("n", order[^1]);
+        // The parameters are told apart from the other locals (co_argcount, co_kwonlyargcount, *args and **kwargs from
+        // co_flags), also the one in its cell.
+        Assert.Equal(["args", "flag", "kw", "n", "name"], locals.Where(v => v.IsArgument).Select(v => v.Name).Order(StringComparer.Ordinal));
         // Without --locals nothing of it is read.
         Assert.All(new StackReader(process).ReadAll(), t => Assert.Null(t.Locals));
     }

@@ -187,6 +187,9 @@ public sealed class RuntimeLayoutHeaderTests
           P("code.code", offsetof(PyCodeObject, co_code));
         #endif
           P("code.firstlineno", offsetof(PyCodeObject, co_firstlineno));
+          P("code.argcount", offsetof(PyCodeObject, co_argcount));
+          P("code.kwonlyargcount", offsetof(PyCodeObject, co_kwonlyargcount));
+          P("code.flags", offsetof(PyCodeObject, co_flags));
         #if MINOR <= 10
           P("frame.localsplus", offsetof(PyFrameObject, f_localsplus));
           P("code.localsplusnames", offsetof(PyCodeObject, co_varnames));
