@@ -120,13 +120,38 @@ public sealed partial class PausedProcess : IDisposable
     /// <summary>Lets every held thread go, each with the signal it was stopped for, if any.</summary>
     public void Dispose()
     {
-        foreach (var tid in _held.Concat(_pendingSignals.Keys).Distinct().ToList())
+        var threads = _held.Concat(_pendingSignals.Keys).Distinct().ToList();
+        // A signal sent to the process while it was held waits in its shared queue, where no thread was ready to take it;
+        // whichever thread ran first after the detach would. The kernel gives such a signal to the main thread when it
+        // can, and Python runs its handlers there (one caught by another thread waits until the main thread wakes), so
+        // the main thread goes first, alone, until it has taken what was queued.
+        if (threads.Remove(Pid))
+        {
+            ptrace(PTRACE_DETACH, Pid, 0, _pendingSignals.GetValueOrDefault(Pid));
+            var clock = Stopwatch.StartNew();
+            while (threads.Count > 0 && SharedPendingSignals() != 0 && clock.Elapsed < MainThreadFirst) Thread.Yield();
+        }
+        foreach (var tid in threads)
             ptrace(PTRACE_DETACH, tid, 0, _pendingSignals.GetValueOrDefault(tid));
         _held.Clear();
         _pendingSignals.Clear();
         _memory?.Dispose();
         _memory = null;
         if (_resumedAt == 0) _resumedAt = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>How long the other threads wait for the main thread to take the signals queued while the process was held (it may block them).</summary>
+    private static readonly TimeSpan MainThreadFirst = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The process's shared pending signals (ShdPnd in /proc/PID/status), 0 when none or unknown.</summary>
+    private ulong SharedPendingSignals()
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{Pid}/status").FirstOrDefault(l => l.StartsWith("ShdPnd:", StringComparison.Ordinal));
+            return line is null ? 0 : ulong.Parse(line["ShdPnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return 0; }
     }
 
     private bool Seize(int tid)
