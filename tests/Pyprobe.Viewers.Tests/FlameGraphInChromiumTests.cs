@@ -17,7 +17,7 @@ public sealed class FlameGraphInChromiumTests
 {
     private const string Highlight = "rgb(230, 0, 230)";
 
-    private static async Task WithFlameGraph(Func<FlameGraphPage, Task> test, string query = "")
+    private static async Task WithFlameGraph(Func<FlameGraphPage, Task> test, string query = "", Pyprobe.Python.Profiling.StackProfile? profile = null)
     {
         if (HeadlessChromium.Find() is not { } chromium)
             return;
@@ -25,7 +25,7 @@ public sealed class FlameGraphInChromiumTests
         try
         {
             string file = Path.Combine(dir, "profile.svg");
-            File.WriteAllBytes(file, KnownProfiles.Write(new FlameGraphWriter(), KnownProfiles.Simple()));
+            File.WriteAllBytes(file, KnownProfiles.Write(new FlameGraphWriter(), profile ?? KnownProfiles.Simple()));
             await using HeadlessChromium browser = await HeadlessChromium.Launch(chromium);
             BrowserPage page = await browser.NewPage();
             await page.Navigate(new Uri(file).AbsoluteUri + query);
@@ -76,6 +76,36 @@ public sealed class FlameGraphInChromiumTests
         await graph.Page.MoveMouse(frames[6].CenterX, frames[6].CenterY);
         Assert.Equal("work (app.py:12) \u2014 50 samples, 47.17%", await graph.TextOf("details"));
     });
+
+    /// <summary>
+    /// record --native's C frames: drawn on top of the Python line that called them in cool hues, one per file (both of
+    /// libz's frames alike), where Python frames are warm; hovering one names its file. 60 samples: 19.667 px each.
+    /// </summary>
+    [Fact]
+    public Task Native_frames_sit_on_their_Python_caller_in_cool_hues_by_file() => WithFlameGraph(async graph =>
+    {
+        List<Frame> frames = await graph.Frames();
+        Frame compress = Find(frames, "compress (app.py:40)", 50), extension = Find(frames, "zlib_compress (zlib.cpython-312-x86_64-linux-gnu.so)", 40);
+        Frame deflate = Find(frames, "deflate (libz.so.1)", 40), match = Find(frames, "libz.so.1+0x5d80 (libz.so.1)", 25);
+        AssertBar(compress, 10, 983.33);
+        AssertBar(extension, 10, 786.67);
+        AssertBar(deflate, 10, 786.67);
+        AssertBar(match, 10, 491.67);
+        Assert.Equal([compress.Y - 16, compress.Y - 32, compress.Y - 48], new[] { extension.Y, deflate.Y, match.Y });
+
+        static (int R, int G, int B) Rgb(Frame f)
+        {
+            var parts = f.Fill["rgb(".Length..^1].Split(',').Select(p => int.Parse(p.Trim())).ToArray();
+            return (parts[0], parts[1], parts[2]);
+        }
+        Assert.All(new[] { extension, deflate, match }, f => Assert.True(Rgb(f).B > Rgb(f).R, $"{f.Label} is drawn in {f.Fill}"));
+        Assert.All(new[] { compress, Find(frames, "main (app.py:25)", 10) }, f => Assert.True(Rgb(f).R > Rgb(f).B, $"{f.Label} is drawn in {f.Fill}"));
+        Assert.Equal(deflate.Fill, match.Fill);
+        Assert.NotEqual(deflate.Fill, extension.Fill);
+
+        await graph.Page.MoveMouse(deflate.CenterX, deflate.CenterY);
+        Assert.Equal("deflate (libz.so.1) \u2014 40 samples, 66.67%", await graph.TextOf("details"));
+    }, profile: KnownProfiles.Native());
 
     [Fact]
     public Task Clicking_a_frame_zooms_into_it_and_reset_zoom_restores_the_graph() => WithFlameGraph(async graph =>

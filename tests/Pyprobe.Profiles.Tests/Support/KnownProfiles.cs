@@ -50,6 +50,25 @@ internal static class KnownProfiles
         return aggregator.Build(Metadata());
     }
 
+    public static readonly StackFrame Compress = StackFrame.Python("compress", "app.py", 40, firstLine: 39);
+    public static readonly StackFrame ZlibCompress = StackFrame.Native("zlib_compress", "zlib.cpython-312-x86_64-linux-gnu.so");
+    public static readonly StackFrame Deflate = StackFrame.Native("deflate", "libz.so.1");
+    public static readonly StackFrame LongestMatch = StackFrame.Native("libz.so.1+0x5d80", "libz.so.1");
+
+    /// <summary>
+    /// record --native: 60 samples, &lt;module&gt; 60 ─ compress 50 (self 10) ─ zlib_compress 40 ─ deflate 40 (self 15) ─
+    /// libz.so.1+0x5d80 25; main 10.
+    /// </summary>
+    public static StackProfile Native()
+    {
+        var aggregator = new StackAggregator();
+        aggregator.Add([Module, Compress, ZlibCompress, Deflate, LongestMatch], 25);
+        aggregator.Add([Module, Compress, ZlibCompress, Deflate], 15);
+        aggregator.Add([Module, Compress], 10);
+        aggregator.Add([Module, Main], 10);
+        return aggregator.Build(Metadata());
+    }
+
     public static byte[] Write(Pyprobe.Cli.Output.Profiles.IProfileWriter writer, StackProfile profile)
     {
         using var stream = new MemoryStream();
