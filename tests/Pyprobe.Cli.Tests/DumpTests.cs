@@ -154,6 +154,16 @@ public sealed class DumpTests
             Assert.Contains(worker.TakeWhile(l => !l.StartsWith("    park (", StringComparison.Ordinal)),
                 l => Regex.IsMatch(l, @"^    (clock_nanosleep|select|__select) \(libc\.so\.6\)$"));
 
+            // With --locals too, each Python frame keeps its own variables under it, the C frames have none.
+            var withLocals = PyprobeBinary.Run(["dump", "--native", "--locals", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(withLocals.ExitCode == 0, withLocals.ToString());
+            var parked = withLocals.Stdout.Split('\n').SkipWhile(l => l != $"Thread {tids[1]} (download-worker-with-a-long-name) (idle)").ToList();
+            var at = parked.IndexOf($"    park ({script}:6)");
+            Assert.True(at > 1, withLocals.Stdout);
+            Assert.Equal(["        Arguments:", "            seconds = 3600", "            label = 'download'"], parked[(at + 1)..(at + 4)]);
+            Assert.Matches(@"^    (Thread\.)?run \(", parked[at + 4]);
+            Assert.DoesNotContain(parked[1..at], l => l.StartsWith("        ", StringComparison.Ordinal));
+
             var json = PyprobeBinary.Run(["dump", "--native", "-p", pid, "-f", "json"], timeout: TimeSpan.FromSeconds(30));
             Assert.True(json.ExitCode == 0, json.ToString());
             using var document = JsonDocument.Parse(json.Stdout);
