@@ -80,6 +80,40 @@ public class SampledTopTests
         Assert.True(hasherHeld <= Math.Max(3, hasher / 20), $"hasher held the GIL in {hasherHeld} of {hasher}: {result}");
     }
 
+    /// <summary>
+    /// top --native: the C functions under the Python lines are rows of their own, as py-spy top --native shows them. Of
+    /// native_calls.py's compress(), nearly all the time is libz's (deflate and the static functions it calls), which runs
+    /// with the GIL released, and compress() itself (its Python line) has almost none of its own.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    public void NativeShowsTheCFunctionsAsRowsOfTheirOwn(string interpreter)
+    {
+        var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "native_calls.py");
+        using var target = RunningProcess.PythonScript(CachedPythons.Executable(interpreter), script);
+        Thread.Sleep(1500); // past the workload's set-up (building its inputs)
+        var result = PyprobeBinary.Run(["top", "--native", "-r", "199", "-p", target.Pid.ToString(), "--duration", "3.5"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var reports = result.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(reports.Length >= 3, result.ToString());
+        Assert.All(reports, r => Assert.Contains("(sampling at 199 Hz: with C frames, asked for with --native)", r));
+        var rows = reports.SelectMany(r => r.Split('\n').Skip(2)).Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 6).ToList();
+        long Own(Func<string, bool> function) => rows.Where(c => function(c[5])).Sum(c => long.Parse(c[2]));
+        long Held(Func<string, bool> function) => rows.Where(c => function(c[5]) && c[4] != "-")
+            .Sum(c => (long)Math.Round(long.Parse(c[2]) * double.Parse(c[4].TrimEnd('%'), CultureInfo.InvariantCulture) / 100));
+        long Total(string function) => rows.Where(c => c[5].StartsWith(function, StringComparison.Ordinal)).Sum(c => long.Parse(c[3]));
+
+        static bool InLibz(string f) => Regex.IsMatch(f, @" \(libz\.so[.\d]*\)$");
+        var compress = Total("compress (");
+        Assert.True(compress >= 100, result.ToString());
+        Assert.Contains(rows, c => Regex.IsMatch(c[5], @"^deflate \(libz\.so[.\d]*\)$"));
+        Assert.True(Own(InLibz) >= compress * 8 / 10, $"libz has {Own(InLibz)} own samples of compress()'s {compress}: {result}");
+        Assert.True(Own(f => f.StartsWith("compress (", StringComparison.Ordinal)) <= compress / 10, result.ToString());
+        Assert.True(Held(InLibz) <= Math.Max(3, Own(InLibz) / 20), $"libz held the GIL in {Held(InLibz)} of {Own(InLibz)}: {result}");
+        Assert.Contains(rows, c => c[5].Contains("(libcrypto.so", StringComparison.Ordinal));
+    }
+
     /// <summary>Counts were asked for: where no function events can be had, that is the error, not samples in their place.</summary>
     [Fact]
     public void CountsWithoutFunctionEventsAreAnErrorNotSamples()

@@ -22,13 +22,17 @@ internal static class TopCommand
         var interval = new Option<double>("--interval") { Description = "Refresh every SECONDS (default 1); each view shows that interval only.", HelpName = "SECONDS", DefaultValueFactory = _ => 1.0 };
         var sample = new Option<bool>("--sample") { Description = "Sample stacks instead of counting calls (what top does by itself where function events are not available: 3.11+ without function probes, as 3.12-3.14 are, under --all, -- CMD or --no-write)." };
         var rate = SampledRun.RateOption(" when sampling");
+        var native = new Option<bool>("--native", "-n")
+        {
+            Description = "Sample with each stack's C frames (so --sample): the C functions of extension modules, libraries and the interpreter are rows of their own, under the Python lines that call them, as py-spy top --native.",
+        };
 
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel " +
             "(--count: calls and calls per second alone, at about half the cost or less). " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         options.Target.AddTo(command);
-        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, rate }) command.Options.Add(option);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, native, rate }) command.Options.Add(option);
         options.Output.AddTo(command);
 
         command.SetAction(result =>
@@ -37,6 +41,7 @@ internal static class TopCommand
             var settings = options.Read(result, every);
             var countsOnly = !settings.Timed;
             if (countsOnly && result.GetValue(sample)) throw new UsageException("--sample takes samples, not counts: use one of --sample and --count");
+            if (countsOnly && result.GetValue(native)) throw new UsageException("--native samples the stacks, which gives no counts: use one of --native and --count");
             var rowsWanted = settings.Rows.Top;
             var format = options.Output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
@@ -47,14 +52,17 @@ internal static class TopCommand
             static string NoJsonWhenSampling(string why) => $"top prints text when it samples ({why}); use pyprobe record for a file";
             // Known before -o is opened: a refused command line leaves no empty file behind.
             if (format == OutputFormat.Json && result.GetValue(sample)) throw new CliException(NoJsonWhenSampling("asked for with --sample"));
+            if (format == OutputFormat.Json && result.GetValue(native)) throw new CliException(NoJsonWhenSampling("asked for with --native"));
             // Plain reports go to -o FILE or stdout; the file is opened before attaching, so that one that cannot be
             // written is said before anything runs.
             using var sink = live ? null : options.Output.Open(result, stdout);
             int Sampled(string why)
             {
                 if (format == OutputFormat.Json) throw new CliException(NoJsonWhenSampling(why));
-                return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live), sink, result.InvocationConfiguration.Error);
+                return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live,
+                    result.GetValue(native)), sink, result.InvocationConfiguration.Error);
             }
+            if (result.GetValue(native)) return Sampled("with C frames, asked for with --native");
             if (result.GetValue(sample)) return Sampled("asked for with --sample");
 
             TracingRun<CallStatsSession> run;

@@ -59,6 +59,8 @@ internal static class SampledTopView
         string Percent(long n) => frame.Samples == 0 ? "-" : (100.0 * n / frame.Samples).ToString("0.0", CultureInfo.InvariantCulture) + "%";
         return [Percent(row.Own), Percent(row.Total), row.Own.ToString(CultureInfo.InvariantCulture), row.Total.ToString(CultureInfo.InvariantCulture),
             Share(frame.HeldGil is null ? null : row.OwnHeldGil, row.Own),
-            row.File.Length == 0 ? row.Function : string.Create(CultureInfo.InvariantCulture, $"{row.Function} ({row.File}:{row.FirstLine})")];
+            row.File.Length == 0 ? row.Function
+                : row.IsNative ? $"{row.Function} ({row.File})"
+                : string.Create(CultureInfo.InvariantCulture, $"{row.Function} ({row.File}:{row.FirstLine})")];
     }
 }

@@ -5,19 +5,21 @@ namespace Pyprobe.Python.Sampling;
 /// <summary>A function's part of the samples: where it ran itself (own) and where it was on the stack (total).</summary>
 /// <param name="FirstLine">co_firstlineno: with the file it tells two functions of the same name apart.</param>
 /// <param name="OwnHeldGil">Of <paramref name="Own"/>, the samples whose thread held the GIL (where the sampler told).</param>
-public sealed record FunctionShare(string Function, string File, int FirstLine, long Own, long Total, long OwnHeldGil = 0);
+/// <param name="IsNative">A C function (<c>--native</c>): <paramref name="File"/> is its file's name, there is no first line.</param>
+public sealed record FunctionShare(string Function, string File, int FirstLine, long Own, long Total, long OwnHeldGil = 0, bool IsNative = false);
 
 /// <summary>Per-function own and total sample counts of a profile, as a sampling top shows them.</summary>
 public static class FunctionShares
 {
     /// <summary>
-    /// Functions are keyed by code object (name, file, first line), not by line. A recursive function counts
-    /// once per sample in its total; thread roots and markers are not functions.
+    /// Functions are keyed by code object (name, file, first line), not by line; a C function (<c>--native</c>) by its
+    /// name and file. A recursive function counts once per sample in its total; thread roots and markers are not functions.
     /// </summary>
     public static IReadOnlyList<FunctionShare> Of(StackProfile profile)
     {
         var own = new Dictionary<(string, string, int), long>();
         var ownHeld = new Dictionary<(string, string, int), long>();
+        var native = new HashSet<(string, string, int)>();
         var total = new Dictionary<(string, string, int), long>();
         var seen = new HashSet<(string, string, int)>();
         foreach (var stack in profile.Stacks)
@@ -26,8 +28,9 @@ public static class FunctionShares
             (string, string, int)? leaf = null;
             foreach (var frame in profile.FramesOf(stack))
             {
-                if (frame.Kind is not (FrameKind.Python or FrameKind.Unknown)) continue;
+                if (frame.Kind is not (FrameKind.Python or FrameKind.Unknown or FrameKind.Native)) continue;
                 var key = (frame.Function, frame.File, frame.FirstLine);
+                if (frame.Kind == FrameKind.Native) native.Add(key);
                 leaf = key;
                 if (seen.Add(key)) total[key] = total.GetValueOrDefault(key) + stack.Count;
             }
@@ -37,7 +40,7 @@ public static class FunctionShares
                 ownHeld[l] = ownHeld.GetValueOrDefault(l) + stack.HeldGil;
             }
         }
-        return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key)))
+        return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key), native.Contains(t.Key)))
             .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
             .ToList();
     }

@@ -29,7 +29,9 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never
     /// outgrows, and whether each sample's thread held the GIL.
     /// </summary>
-    public static StackSamplerOptions FunctionShares(int frequency) => new(frequency, MaxDepth: 256, GilState: true);
+    /// With <paramref name="native"/>, each sample's C frames too, which become rows of their own.
+    public static StackSamplerOptions FunctionShares(int frequency, bool native = false) =>
+        new(frequency, MaxDepth: 256, GilState: true, NativeStackBytes: native ? StackSampleProgram.DefaultNativeStackBytes : 0);
 
     /// <summary>Samples counted by the function running (serve's CPU counter): the innermost frame only, through a small ring.</summary>
     public static StackSamplerOptions InnermostFrame(int frequency) => new(frequency, MaxDepth: 1, RingBytes: 1 << 20);
