@@ -154,10 +154,12 @@ public sealed class StackReader(CPythonProcess process)
     {
         var localsReader = locals ? new FrameLocals(process) : null;
         var (hostIds, tasks, pythonNames) = context;
-        ulong? gilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
+        ulong? runtimeGilHolder = L.Runtime.GilHolder is int h ? M.ReadU64(process.RuntimeAddress + (ulong)h) : null;
         var result = new List<HeldThread>();
         var isCode = new Dictionary<ulong, bool>();
         foreach (var interp in process.Interpreters())
+        {
+            var gilHolder = runtimeGilHolder ?? InterpreterGilHolder(interp);
             foreach (var tstate in process.ThreadStates(interp))
             {
                 ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
@@ -178,6 +180,7 @@ public sealed class StackReader(CPythonProcess process)
                 result.Add(new HeldThread(
                     new ThreadStack(tid, pythonNames.GetValueOrDefault(ownTid) ?? ThreadName(tid), HoldsGil(tstate, threadPointer, gilHolder), [], frameLocals, running), frames));
             }
+        }
         return result;
     }
 
@@ -198,6 +201,23 @@ public sealed class StackReader(CPythonProcess process)
     }
 
     private string ThreadName(int tid) => tid == 0 ? "" : TaskState.Name(process.Pid, tid) ?? "";
+
+    /// <summary>
+    /// 3.12+: the thread state holding the interpreter's GIL (its last holder while it is locked; 0 when free), read once
+    /// per interpreter, so that at most one thread is said to hold it: each thread's own thread-local state, read one
+    /// after the other while the GIL changes hands, could show two. Null where the layout does not say.
+    /// </summary>
+    private ulong? InterpreterGilHolder(ulong interp)
+    {
+        if (L.Interpreter is not { CevalGil: int gilField, GilLastHolder: int lastHolder, GilLocked: int locked }) return null;
+        try
+        {
+            var gil = M.ReadU64(interp + (ulong)gilField);
+            if (gil == 0) return null;
+            return M.ReadI32(gil + (ulong)locked) != 0 ? M.ReadU64(gil + (ulong)lastHolder) : 0;
+        }
+        catch (ProcessMemoryException) { return null; }
+    }
 
     private bool? HoldsGil(ulong tstate, ulong threadPointer, ulong? gilHolder)
     {
