@@ -73,6 +73,8 @@ public sealed class DumpTests
             Assert.Equal([$"    park ({script}:6)", "        Arguments:", "            seconds = 3600", "            label = 'download'"], parked[..4]);
             var localsJson = PyprobeBinary.Run(["dump", "-p", pid, "--locals", "-f", "json"], timeout: TimeSpan.FromSeconds(30));
             Assert.True(localsJson.ExitCode == 0, localsJson.ToString());
+            // Escaped only where JSON needs it, as pyprobe's other JSON: a repr's quotes and brackets stay as they are.
+            Assert.Contains("\"value\":\"'download'\"", localsJson.Stdout);
             using var withLocalsDocument = JsonDocument.Parse(localsJson.Stdout);
             var parkFrame = withLocalsDocument.RootElement.GetProperty("threads").EnumerateArray().Single(t => t.GetProperty("tid").GetInt32() == tids[1]).GetProperty("frames")[0];
             Assert.Equal([("seconds", "3600", true), ("label", "'download'", true)],

@@ -39,11 +39,11 @@ internal static class DumpCommand
             var (version, threads, paused) = Read(pids[0], result.GetValue(locals), result.GetValue(native));
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
-                text.WriteLine(JsonSerializer.Serialize(new DumpDocument(pids[0], version,
+                text.WriteLine(DumpJson.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
                         f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value, v.IsArgument)).ToList())).ToList(),
                         !t.KnownToPython)).ToList(),
-                    paused?.TotalMilliseconds), DumpJsonContext.Default.DumpDocument));
+                    paused?.TotalMilliseconds)));
             else
                 WriteText(text, pids[0], version, threads, paused);
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
