@@ -3,6 +3,7 @@ using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Sessions;
 using Pyprobe.Python.Stacks;
 using Pyprobe.Python.Threads;
+using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Sampling;
 

@@ -119,8 +119,7 @@ public sealed class StackReader(CPythonProcess process)
         public static ThreadContext Read(CPythonProcess process)
         {
             var hostIds = PidNamespace.Of(process.Pid) is null ? null : PidNamespace.HostThreadIds(process.Pid);
-            var tasks = hostIds?.Keys.ToHashSet()
-                ?? Directory.GetDirectories($"/proc/{process.Pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).ToHashSet();
+            var tasks = hostIds?.Keys.ToHashSet() ?? TaskState.Ids(process.Pid).ToHashSet();
             return new ThreadContext(hostIds, tasks, new PythonThreadNames(process).Read());
         }
     }

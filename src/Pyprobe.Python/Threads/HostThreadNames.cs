@@ -1,4 +1,5 @@
 using Pyprobe.Python.Processes;
+using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Threads;
 

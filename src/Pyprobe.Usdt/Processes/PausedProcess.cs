@@ -63,7 +63,7 @@ public sealed partial class PausedProcess : IDisposable
             var seized = new List<int>();
             for (var round = 0; round < 10; round++)
             {
-                var fresh = TaskIds(pid).Where(t => !paused._held.Contains(t) && !seized.Contains(t)).ToList();
+                var fresh = TaskState.Ids(pid).Where(t => !paused._held.Contains(t) && !seized.Contains(t)).ToList();
                 if (fresh.Count == 0) break;
                 foreach (var tid in fresh)
                     if (paused.Seize(tid)) seized.Add(tid);
@@ -144,26 +144,19 @@ public sealed partial class PausedProcess : IDisposable
     private static readonly TimeSpan MainThreadFirst = TimeSpan.FromMilliseconds(50);
 
     /// <summary>The process's shared pending signals (ShdPnd in /proc/PID/status), 0 when none or unknown.</summary>
-    private ulong SharedPendingSignals()
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{Pid}/status").FirstOrDefault(l => l.StartsWith("ShdPnd:", StringComparison.Ordinal));
-            return line is null ? 0 : ulong.Parse(line["ShdPnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return 0; }
-    }
+    private ulong SharedPendingSignals() =>
+        ulong.TryParse(StatusField(Pid, "ShdPnd:"), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var mask) ? mask : 0;
 
     private bool Seize(int tid)
     {
-        if (TaskState(Pid, tid) is not char state) return false;
+        if (TaskState.Of(Pid, tid) is not char state) return false;
         _stateBefore[tid] = state;
         if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             if (errno == ESRCH) return false; // exited meanwhile
             if (errno == EPERM && TracerOf(tid) is int tracer and not 0)
-                throw new UsdtException($"Process {Pid} is already traced by process {tracer} ({Comm(tracer)}): it cannot be paused for its native stacks while that one holds it.");
+                throw new UsdtException($"Process {Pid} is already traced by process {tracer} ({TaskState.Name(tracer, tracer) ?? "?"}): it cannot be paused for its native stacks while that one holds it.");
             throw new UsdtException($"Cannot pause thread {tid} of process {Pid} with ptrace: {Marshal.GetPInvokeErrorMessage(errno)}.");
         }
         _pendingSignals[tid] = 0;
@@ -193,7 +186,7 @@ public sealed partial class PausedProcess : IDisposable
                 KeepSignal(tid);
                 return true;
             }
-            var state = TaskState(Pid, tid);
+            var state = TaskState.Of(Pid, tid);
             if (state is null) return false;
             if (state == 't')
             {
@@ -219,44 +212,25 @@ public sealed partial class PausedProcess : IDisposable
         if (!interrupt) _pendingSignals[tid] = info[0];
     }
 
-    private static IEnumerable<int> TaskIds(int pid)
+    /// <summary>The process whose thread traces <paramref name="tid"/> (TracerPid names the thread), 0 for none.</summary>
+    private static int? TracerOf(int tid) => StatusNumber(tid, "TracerPid:") switch
     {
-        try
-        {
-            return Directory.GetDirectories($"/proc/{pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).Where(t => t > 0).ToList();
-        }
-        catch (DirectoryNotFoundException) { return []; }
-    }
+        null => null,
+        0 => 0,
+        int tracer => StatusNumber(tracer, "Tgid:") ?? tracer,
+    };
 
-    private static char? TaskState(int pid, int tid)
+    private static int? StatusNumber(int tid, string field) =>
+        int.TryParse(StatusField(tid, field), System.Globalization.CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    /// <summary>The value of a line of /proc/TID/status ("TracerPid:", "ShdPnd:"), trimmed; null when the thread is gone.</summary>
+    private static string? StatusField(int tid, string field)
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/task/{tid}/stat");
-            var end = stat.LastIndexOf(')');
-            return end >= 0 && end + 2 < stat.Length ? stat[end + 2] : null;
+            return File.ReadLines($"/proc/{tid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal))?[field.Length..].Trim();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-    }
-
-    /// <summary>The process whose thread traces <paramref name="tid"/> (TracerPid names the thread), 0 for none.</summary>
-    private static int? TracerOf(int tid) =>
-        StatusField(tid, "TracerPid:") is int tracer and not 0 ? StatusField(tracer, "Tgid:") ?? tracer : StatusField(tid, "TracerPid:");
-
-    private static int? StatusField(int tid, string field)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{tid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
-            return line is null ? null : int.Parse(line[field.Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
-    }
-
-    private static string Comm(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "?"; }
     }
 
     [LibraryImport("libc", SetLastError = true)]

@@ -1,8 +1,18 @@
-namespace Pyprobe.Python.Processes;
+namespace Pyprobe.Usdt;
 
-/// <summary>What the kernel shows of a thread in <c>/proc/PID/task/TID</c>: its scheduling state and its name.</summary>
+/// <summary>What the kernel shows of a process's threads in <c>/proc/PID/task</c>: their ids, each one's scheduling state and name.</summary>
 public static class TaskState
 {
+    /// <summary>The ids of the process's threads (as this machine's /proc knows them); none when the process is gone.</summary>
+    public static List<int> Ids(int pid)
+    {
+        try
+        {
+            return Directory.GetDirectories($"/proc/{pid}/task").Select(d => int.TryParse(Path.GetFileName(d), out var t) ? t : 0).Where(t => t > 0).ToList();
+        }
+        catch (DirectoryNotFoundException) { return []; }
+    }
+
     /// <summary>R (running or runnable), S (sleeping), D (waiting for I/O), T, Z, …; null when the thread is gone.</summary>
     public static char? Of(int pid, int tid)
     {
