@@ -5,6 +5,7 @@ set -euo pipefail
 needed=()
 command -v readelf >/dev/null || needed+=(binutils)
 command -v gcc >/dev/null || needed+=(gcc)
+command -v g++ >/dev/null || needed+=(g++)   # a C++ library whose frames record/dump --native must show demangled
 # The NativeAOT link is static (docs/facts.md, "a static binary"): the C library's archives (libc.a, libm.a, librt.a, libdl.a).
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || needed+=(systemtap-sdt-dev)

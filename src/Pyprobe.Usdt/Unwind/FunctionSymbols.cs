@@ -1,3 +1,4 @@
+using Pyprobe.Usdt.Demangle;
 using Pyprobe.Usdt.Elf;
 
 namespace Pyprobe.Usdt.Unwind;
@@ -6,7 +7,8 @@ namespace Pyprobe.Usdt.Unwind;
 /// The function symbols of one ELF file as address ranges: from .symtab when the file has function symbols there,
 /// else from .dynsym (a stripped file's exported functions). Only [st_value, st_value + st_size) counts: an address
 /// past a function's end belongs to no symbol, because in a stripped file the nearest preceding export is usually
-/// some other function entirely (a static one the strip removed).
+/// some other function entirely (a static one the strip removed). C++ names are given demangled, without parameters
+/// (<c>c++filt -p</c>: a frame names the function, and a profile keeps one row for its hot and cold parts).
 /// </summary>
 internal sealed class FunctionSymbols
 {
@@ -15,12 +17,15 @@ internal sealed class FunctionSymbols
     // The largest end among entries [0, i]: a backward scan stops once no earlier range can reach the address.
     private readonly ulong[] _reach;
     private readonly string[] _names;
+    // Demangled on first use: a file has thousands of symbols, a profile touches few.
+    private readonly string?[] _shownNames;
 
     private FunctionSymbols(List<ElfSymbol> functions)
     {
         _starts = functions.Select(f => f.Value).ToArray();
         _ends = functions.Select(f => f.Value + f.Size).ToArray();
         _names = functions.Select(f => f.Name).ToArray();
+        _shownNames = new string?[_names.Length];
         _reach = new ulong[_ends.Length];
         for (var i = 0; i < _ends.Length; i++) _reach[i] = Math.Max(_ends[i], i > 0 ? _reach[i - 1] : 0);
     }
@@ -52,7 +57,7 @@ internal sealed class FunctionSymbols
         var index = Array.BinarySearch(_starts, vaddr);
         if (index < 0) index = ~index - 1;
         for (var i = index; i >= 0 && _reach[i] > vaddr; i--)
-            if (vaddr < _ends[i]) return _names[i];
+            if (vaddr < _ends[i]) return _shownNames[i] ??= CxxDemangler.WithoutParameters(_names[i]) ?? _names[i];
         return null;
     }
 }
