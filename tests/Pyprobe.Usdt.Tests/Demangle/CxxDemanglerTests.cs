@@ -76,16 +76,20 @@ public class CxxDemanglerTests(ITestOutputHelper output)
         Assert.Null(CxxDemangler.Demangle(deep));
     }
 
-    // libstdc++ (the runtime's own dependency) and bpftrace's LLVM: tens of thousands of template-heavy names.
-    public static TheoryData<string> Libraries => new() { "libstdc++", "libLLVM" };
+    // libstdc++ (the runtime's own dependency) and bpftrace's LLVM, built by gcc: tens of thousands of template-heavy
+    // names; Chromium's helpers (the viewer tests' browser), built by clang against libc++.
+    public static TheoryData<string> Libraries => new() { "libstdc++", "libLLVM", "chromium" };
 
     [Theory]
     [MemberData(nameof(Libraries))]
     public void EveryExportedSymbol_IsCxxfiltsText_OrLeftMangled(string library)
     {
-        var paths = library == "libstdc++"
-            ? new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6" }.Where(File.Exists).ToArray()
-            : Directory.Exists("/usr/lib/x86_64-linux-gnu") ? Directory.GetFiles("/usr/lib/x86_64-linux-gnu", "libLLVM-*.so.1") : [];
+        var paths = library switch
+        {
+            "libstdc++" => new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6" }.Where(File.Exists).ToArray(),
+            "chromium" => new[] { "/usr/lib/chromium/chrome_crashpad_handler", "/usr/lib/chromium/libVkLayer_khronos_validation.so" }.Where(File.Exists).ToArray(),
+            _ => Directory.Exists("/usr/lib/x86_64-linux-gnu") ? Directory.GetFiles("/usr/lib/x86_64-linux-gnu", "libLLVM-*.so.1") : [],
+        };
         if (paths.Length == 0 || !File.Exists("/usr/bin/c++filt"))
         {
             TestPythons.Missing($"{library} or c++filt", output);
