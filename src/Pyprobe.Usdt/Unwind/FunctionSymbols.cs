@@ -8,7 +8,8 @@ namespace Pyprobe.Usdt.Unwind;
 /// else from .dynsym (a stripped file's exported functions). Only [st_value, st_value + st_size) counts: an address
 /// past a function's end belongs to no symbol, because in a stripped file the nearest preceding export is usually
 /// some other function entirely (a static one the strip removed). C++ names are given demangled, without parameters
-/// (<c>c++filt -p</c>: a frame names the function, and a profile keeps one row for its hot and cold parts).
+/// (<c>c++filt -p</c>: a frame names the function, and a profile keeps one row for its hot and cold parts), Rust paths
+/// without their hash.
 /// </summary>
 internal sealed class FunctionSymbols
 {
@@ -57,7 +58,7 @@ internal sealed class FunctionSymbols
         var index = Array.BinarySearch(_starts, vaddr);
         if (index < 0) index = ~index - 1;
         for (var i = index; i >= 0 && _reach[i] > vaddr; i--)
-            if (vaddr < _ends[i]) return _shownNames[i] ??= CxxDemangler.WithoutParameters(_names[i]) ?? _names[i];
+            if (vaddr < _ends[i]) return _shownNames[i] ??= SymbolNames.Readable(_names[i]);
         return null;
     }
 }
