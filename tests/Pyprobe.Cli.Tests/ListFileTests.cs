@@ -173,6 +173,9 @@ public class ListFileTests
             Assert.Equal(expectedFires, p.GetProperty("fires").GetString());
         }
         Assert.False(string.IsNullOrEmpty(probes[1].GetProperty("reason").GetString()));
+        // Escaped only where JSON needs it: the entry gate's reason quotes 'line' as it is.
+        Assert.Contains("'line' semaphore", r.Stdout);
+        Assert.DoesNotContain("\\u00", r.Stdout);
     }
 
     [Theory]
