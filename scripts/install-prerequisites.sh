@@ -6,6 +6,7 @@ needed=()
 command -v readelf >/dev/null || needed+=(binutils)
 command -v gcc >/dev/null || needed+=(gcc)
 command -v g++ >/dev/null || needed+=(g++)   # a C++ library whose frames record/dump --native must show demangled
+command -v xz >/dev/null || needed+=(xz-utils)   # MiniDebugInfo made as Fedora makes it, for the native symbol tests
 # The NativeAOT link is static (docs/facts.md, "a static binary"): the C library's archives (libc.a, libm.a, librt.a, libdl.a).
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 [ -f /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -f /usr/include/sys/sdt.h ] || needed+=(systemtap-sdt-dev)

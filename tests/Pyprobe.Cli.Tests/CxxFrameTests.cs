@@ -96,6 +96,70 @@ public sealed class CxxFrameTests : IDisposable
         }
     }
 
+    /// <summary>The main thread's frames in <c>dump --native</c>, taken again (5 times at most) until the innermost is <paramref name="innermost"/>.</summary>
+    private static string[] DumpUntil(string pid, Func<string, bool> innermost)
+    {
+        // The thread spends all but a few microseconds of each 200 ms call in spin_kernel; a dump taken in that gap
+        // (in now() or the interpreter) is taken again.
+        string[] frames = [];
+        for (var attempt = 0; attempt < 5 && (frames.Length == 0 || !innermost(frames[0])); attempt++)
+        {
+            var dump = PyprobeBinary.Run(["dump", "--native", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+            Assert.True(dump.ExitCode == 0, dump.ToString());
+            frames = dump.Stdout.Split('\n').SkipWhile(l => !l.StartsWith($"Thread {pid} ", StringComparison.Ordinal)).Skip(1)
+                .TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal)).ToArray();
+        }
+        return frames;
+    }
+
+    /// <summary>Strips the library as a distribution does; with <paramref name="miniDebugInfo"/>, keeps its static functions' symbols in <c>.gnu_debugdata</c> (Fedora's recipe).</summary>
+    private void Strip(bool miniDebugInfo)
+    {
+        var script = miniDebugInfo
+            ? $$"""
+                cp {{_library}} {{_library}}.full && strip --strip-all {{_library}}
+                nm -D {{_library}}.full --format=posix --defined-only | awk '{print $1}' | sort > {{_library}}.dynsyms
+                nm {{_library}}.full --format=posix --defined-only | awk '$2 == "T" || $2 == "t" || $2 == "W" {print $1}' | sort > {{_library}}.funcsyms
+                comm -13 {{_library}}.dynsyms {{_library}}.funcsyms > {{_library}}.keep
+                objcopy --only-keep-debug {{_library}}.full {{_library}}.debug
+                objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols={{_library}}.keep {{_library}}.debug {{_library}}.data
+                xz -f {{_library}}.data
+                objcopy --add-section .gnu_debugdata={{_library}}.data.xz {{_library}}
+                rm -f {{_library}}.full {{_library}}.dynsyms {{_library}}.funcsyms {{_library}}.keep {{_library}}.debug {{_library}}.data.xz
+                """
+            : $"strip --strip-all {_library}";
+        using var bash = Process.Start(new ProcessStartInfo("/bin/bash", ["-euo", "pipefail", "-c", script]) { RedirectStandardError = true })!;
+        var errors = bash.StandardError.ReadToEnd();
+        bash.WaitForExit();
+        Assert.True(bash.ExitCode == 0, errors);
+    }
+
+    /// <summary>
+    /// A stripped library names its static function (spin_kernel, in an anonymous namespace) from its MiniDebugInfo;
+    /// stripped without one, the same frame is only FILE+0xOFFSET.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void DumpNative_StrippedLibrary_NamesItsStaticFunctionFromMiniDebugInfo(bool miniDebugInfo)
+    {
+        Strip(miniDebugInfo);
+        using var workload = Start("pyenv:3.12.1");
+        try
+        {
+            var file = Path.GetFileName(_library);
+            var anonymous = new Regex($@"^    {Regex.Escape(file)}\+0x[0-9a-f]+ \({Regex.Escape(file)}\)$");
+            var frames = DumpUntil(workload.Id.ToString(), f => f == "    " + Frame(Kernel) || anonymous.IsMatch(f));
+            if (miniDebugInfo) Assert.Equal("    " + Frame(Kernel), frames[0]);
+            else Assert.Matches(anonymous, frames[0]);
+            Assert.Equal(["    " + Frame(Member), "    " + Frame(Entry)], frames.Skip(1).Take(2));
+        }
+        finally
+        {
+            workload.Kill();
+        }
+    }
+
     [Theory]
     [InlineData("pyenv:3.12.1")]
     [InlineData("debian:3.14")]
@@ -105,16 +169,7 @@ public sealed class CxxFrameTests : IDisposable
         try
         {
             var pid = workload.Id.ToString();
-            // The thread spends all but a few microseconds of each 200 ms call in spin_kernel; a dump taken in that gap
-            // (in now() or the interpreter) is taken again.
-            string[] frames = [];
-            for (var attempt = 0; attempt < 5 && (frames.Length == 0 || frames[0] != "    " + Frame(Kernel)); attempt++)
-            {
-                var dump = PyprobeBinary.Run(["dump", "--native", "-p", pid], timeout: TimeSpan.FromSeconds(30));
-                Assert.True(dump.ExitCode == 0, dump.ToString());
-                frames = dump.Stdout.Split('\n').SkipWhile(l => !l.StartsWith($"Thread {pid} ", StringComparison.Ordinal)).Skip(1)
-                    .TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal)).ToArray();
-            }
+            var frames = DumpUntil(pid, f => f == "    " + Frame(Kernel));
             Assert.Equal(["    " + Frame(Kernel), "    " + Frame(Member), "    " + Frame(Entry)], frames.Take(3));
             Assert.Matches($@"^    work \(.*cxx_calls\.py:{CallLine()}\)$", frames.First(f => Regex.IsMatch(f, @":\d+\)$")));
 

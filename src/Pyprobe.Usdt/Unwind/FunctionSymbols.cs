@@ -5,7 +5,8 @@ namespace Pyprobe.Usdt.Unwind;
 
 /// <summary>
 /// The function symbols of one ELF file as address ranges: from .symtab when the file has function symbols there,
-/// else from .dynsym (a stripped file's exported functions). Only [st_value, st_value + st_size) counts: an address
+/// else from its separate debug file's, else from .dynsym (a stripped file's exported functions) with its
+/// MiniDebugInfo's static functions (<see cref="DebugSymbolFiles"/>). Only [st_value, st_value + st_size) counts: an address
 /// past a function's end belongs to no symbol, because in a stripped file the nearest preceding export is usually
 /// some other function entirely (a static one the strip removed). C++ names are given demangled, without parameters
 /// (<c>c++filt -p</c>: a frame names the function, and a profile keeps one row for its hot and cold parts), Rust paths
@@ -25,7 +26,8 @@ internal sealed class FunctionSymbols
     {
         _starts = functions.Select(f => f.Value).ToArray();
         _ends = functions.Select(f => f.Value + f.Size).ToArray();
-        _names = functions.Select(f => f.Name).ToArray();
+        // A debug file's .symtab names versioned definitions as the linker saw them ("__libc_start_main@@GLIBC_2.34").
+        _names = functions.Select(f => f.Name.IndexOf('@') is > 0 and var at ? f.Name[..at] : f.Name).ToArray();
         _shownNames = new string?[_names.Length];
         _reach = new ulong[_ends.Length];
         for (var i = 0; i < _ends.Length; i++) _reach[i] = Math.Max(_ends[i], i > 0 ? _reach[i - 1] : 0);
@@ -35,11 +37,27 @@ internal sealed class FunctionSymbols
 
     public static FunctionSymbols Read(ElfImage elf)
     {
-        var defined = elf.Symbols.Where(s => s.IsFunction && s.IsDefined && s.Size > 0).ToList();
-        var table = defined.Any(s => s.Table == ElfSymbolTableKind.Symtab) ? ElfSymbolTableKind.Symtab : ElfSymbolTableKind.Dynsym;
+        var own = DefinedFunctions(elf);
+        if (own.Any(s => s.Table == ElfSymbolTableKind.Symtab)) return Build(own.Where(s => s.Table == ElfSymbolTableKind.Symtab));
+        // Stripped: a separate debug file has every function the build had; a MiniDebugInfo the static ones the
+        // exports lack.
+        if (DebugSymbolFiles.SeparateDebugFile(elf) is { } debug
+            && DefinedFunctions(debug).Where(s => s.Table == ElfSymbolTableKind.Symtab).ToList() is { Count: > 0 } complete)
+            return Build(complete);
+        var exported = own.Where(s => s.Table == ElfSymbolTableKind.Dynsym);
+        if (DebugSymbolFiles.MiniDebugInfo(elf) is { } mini)
+            exported = exported.Concat(DefinedFunctions(mini).Where(s => s.Table == ElfSymbolTableKind.Symtab));
+        return Build(exported);
+    }
+
+    private static List<ElfSymbol> DefinedFunctions(ElfImage elf) =>
+        elf.Symbols.Where(s => s.IsFunction && s.IsDefined && s.Size > 0).ToList();
+
+    private static FunctionSymbols Build(IEnumerable<ElfSymbol> candidates)
+    {
         // Aliases share a start: one name per start, the global one if any, then the one with fewer leading underscores
         // (malloc over __libc_malloc), then the longest range, then by name so the choice is stable.
-        var functions = defined.Where(s => s.Table == table)
+        var functions = candidates
             .GroupBy(s => s.Value)
             .Select(aliases => aliases
                 .OrderByDescending(s => s.IsGlobal)
