@@ -22,6 +22,7 @@ public enum HelperFunction
     GetCurrentComm = 16,
     PerfEventOutput = 25,
     GetCurrentTask = 35,
+    GetStack = 67,
     SendSignal = 109,
     ProbeReadUser = 112,
     ProbeReadKernel = 113,

@@ -17,6 +17,7 @@ public static class HelperFunctionNames
         HelperFunction.GetCurrentComm => "bpf_get_current_comm",
         HelperFunction.PerfEventOutput => "bpf_perf_event_output",
         HelperFunction.GetCurrentTask => "bpf_get_current_task",
+        HelperFunction.GetStack => "bpf_get_stack",
         HelperFunction.SendSignal => "bpf_send_signal",
         HelperFunction.ProbeReadUser => "bpf_probe_read_user",
         HelperFunction.ProbeReadKernel => "bpf_probe_read_kernel",

@@ -28,10 +28,11 @@ internal static class RecordCommand
         var byFunction = new Option<bool>("--function") { Description = "One frame per function: samples at its first line (the def), not at the line each was at (a caller's calls from different lines merged)." };
         var gil = new Option<bool>("--gil") { Description = "Only the samples of threads holding the GIL (told in the kernel at each sample, on every version 3.8-3.15): what keeps the other threads waiting. The rest are counted and left out." };
         var native = new Option<bool>("--native") { Description = $"Also the C frames: each sample's native stack (its registers and {StackSampleProgram.DefaultNativeStackBytes / 1024} KiB of its stack, copied by the kernel) unwound with the files' .eh_frame tables and merged with the Python frames: a C extension or library under the Python line that called it. With --idle also where threads wait (a copy at each switch-out of a sampled thread)." };
+        var kernel = new Option<bool>("--kernel") { Description = "Also the kernel's frames, under the C frames (implies --native): the system call, page fault or kernel work each sample found the thread in (bpf_get_stack), named from /proc/kallsyms. With --idle, where in the kernel each wait is (a pipe read, a futex, epoll)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, native, depth }) command.Options.Add(option);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, native, kernel, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {
@@ -47,12 +48,13 @@ internal static class RecordCommand
             var wallClock = result.GetValue(idle);
             var gilOnly = result.GetValue(gil);
             if (gilOnly && wallClock) throw new UsageException("--gil and --idle do not go together: --gil keeps the samples of threads on a CPU holding the GIL");
-            var withNative = result.GetValue(native);
+            var withKernel = result.GetValue(kernel);
+            var withNative = result.GetValue(native) || withKernel;
 
             // Before the first sample: a profile that cannot be written is known now, not after the run.
             using var destination = ProfileDestination.Open(path);
             var started = DateTimeOffset.Now;
-            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly, withNative), result.GetValue(threads), limit, stderr).Run;
+            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly, withNative, withKernel), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
             run.Stream(() =>
             {
@@ -79,6 +81,9 @@ internal static class RecordCommand
                 $"GIL: {inStacks} of {inStacks + t.WithoutGil} samples with a Python stack ({Share(inStacks, inStacks + t.WithoutGil)}) held it; the {t.WithoutGil} that did not are left out (--gil)");
         if (session.Native is { } native)
             yield return NativeLine(native, session.NativeLost, inStacks);
+        if (session.Native is { } withKernel && session.Options.KernelStack)
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"Kernel: {withKernel.WithKernelFrames} of the stacks taken had kernel frames (a system call, a fault or the kernel's own work; the others were in user code)");
         if (profile.Metadata.Mode == ProfileMode.Wall)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"Wall clock: {t.OffCpu} of the samples are time off the CPU (sleeping, waiting, preempted), from {session.SwitchOuts} stacks walked at a context switch");

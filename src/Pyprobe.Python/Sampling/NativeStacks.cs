@@ -5,7 +5,8 @@ namespace Pyprobe.Python.Sampling;
 
 /// <summary>
 /// <c>record --native</c>: keeps each thread's native stack copy (<see cref="NativeStackRecord"/>) until its sample comes,
-/// then unwinds and names it (<see cref="NativeCode"/>) and merges it with the sample's Python frames (<see cref="MixedStack"/>).
+/// then unwinds and names it (<see cref="NativeCode"/>) and merges it with the sample's Python frames (<see cref="MixedStack"/>);
+/// with <c>--kernel</c> the kernel's frames the record carries go innermost, named from /proc/kallsyms.
 /// </summary>
 public sealed class NativeStacks : IDisposable
 {
@@ -78,10 +79,44 @@ public sealed class NativeStacks : IDisposable
         // A sample with no Python frame whose C frames merge to nothing (caught in the eval loop between two Python
         // calls) is not in the profile, so it is not counted as one with its C frames either.
         if (innermostFirst.Count == before) return;
+        if (copy.KernelFrames.Count > 0) innermostFirst.InsertRange(before, KernelFrames(copy.KernelFrames));
         Unwound++;
         _ends[stop] = _ends.GetValueOrDefault(stop) + 1;
         if (!paired) Unpaired++;
     }
+
+    /// <summary>Samples that had kernel frames (<c>--kernel</c>: the thread was in a system call or the kernel's own work).</summary>
+    public long WithKernelFrames { get; private set; }
+
+    private readonly Dictionary<ulong, StackFrame> _kernelNames = [];
+
+    private List<StackFrame> KernelFrames(List<ulong> addresses)
+    {
+        WithKernelFrames++;
+        var frames = new List<StackFrame>(addresses.Count);
+        for (var i = 0; i < addresses.Count; i++)
+        {
+            // Every frame but the innermost is a return address: its call is the byte before.
+            var address = i == 0 ? addresses[i] : addresses[i] - 1;
+            if (!_kernelNames.TryGetValue(address, out var frame))
+            {
+                frame = KernelSymbols.Current.Find(address) is var (name, module)
+                    ? StackFrame.Native(name, $"[{module}]")
+                    : StackFrame.Native(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"0x{addresses[i]:x}"), "[kernel]");
+                if (_kernelNames.Count > 1 << 16) _kernelNames.Clear();
+                _kernelNames[address] = frame;
+            }
+            // At a switch-out the innermost frames are pyprobe's own program and the tracepoint's call of it: not the
+            // thread's.
+            if (frames.Count == 0 && IsTracingMachinery(frame)) continue;
+            frames.Add(frame);
+        }
+        return frames;
+    }
+
+    private static bool IsTracingMachinery(StackFrame frame) =>
+        frame.File == "[bpf]" || frame.Function.StartsWith("bpf_trace_run", StringComparison.Ordinal)
+        || frame.Function.StartsWith("__bpf_trace_", StringComparison.Ordinal) || frame.Function.StartsWith("__traceiter_", StringComparison.Ordinal);
 
     public void Dispose() => _processes.Clear();
 
@@ -97,6 +132,7 @@ public sealed class NativeStacks : IDisposable
         public ulong Sp { get; private set; }
         public ulong Bp { get; private set; }
         public ReadOnlySpan<byte> Stack => _stack.AsSpan(0, _length);
+        public List<ulong> KernelFrames { get; } = [];
 
         public void Take(NativeStackRecord record)
         {
@@ -105,6 +141,8 @@ public sealed class NativeStacks : IDisposable
             stack.CopyTo(_stack);
             _length = stack.Length;
             (TimeNs, Pid, Ip, Sp, Bp) = (record.TimeNs, record.Pid, record.Ip, record.Sp, record.Bp);
+            KernelFrames.Clear();
+            for (var i = 0; i < record.KernelFrameCount; i++) KernelFrames.Add(record.KernelFrame(i));
         }
     }
 }

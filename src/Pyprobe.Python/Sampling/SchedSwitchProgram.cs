@@ -30,7 +30,8 @@ public static class SchedSwitchProgram
     /// <param name="maxDepth">Python frames kept per switch-out; a deeper stack keeps its innermost frames and is flagged truncated.</param>
     /// <param name="task">Offsets of <c>task_struct.pid</c> and <c>.tgid</c>, to recognise the incoming thread.</param>
     /// <param name="nativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each switch-out's walk; 0 for none.</param>
-    public static AssembledProgram Build(int maxDepth, int wakeupThreshold, TaskIdOffsets task, int nativeStackBytes = 0)
+    /// <param name="kernelStack">With <c>--kernel</c>: the kernel's frames (the wait the thread switched out in) go in the native record too.</param>
+    public static AssembledProgram Build(int maxDepth, int wakeupThreshold, TaskIdOffsets task, int nativeStackBytes = 0, bool kernelStack = false)
     {
         var scratch = Register.R8;
         var code = new InstructionBuilder();
@@ -68,7 +69,7 @@ public static class SchedSwitchProgram
             .And64(Register.R1, TaskDead)
             .JumpIf(JumpCondition.NotEqual, Register.R1, 0, "out")
             .Label("outgoing");
-        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.OffCpu, nativeStackBytes);
+        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.OffCpu, nativeStackBytes, kernelStack);
         return code.Assemble();
     }
 

@@ -45,12 +45,13 @@ public static class StackSampleProgram
     /// per Python call: a few hundred bytes each).</summary>
     public const int DefaultNativeStackBytes = 16 * 1024;
 
-    public static MapSpec NativeScratchSpec(int nativeStackBytes) =>
-        MapSpec.PerCpuArray("pp_native_tmp", (uint)StackWalkFragment.NativeScratchValueSize(nativeStackBytes), 1);
+    public static MapSpec NativeScratchSpec(int nativeStackBytes, bool kernelStack = false) =>
+        MapSpec.PerCpuArray("pp_native_tmp", (uint)StackWalkFragment.NativeScratchValueSize(nativeStackBytes, kernelStack), 1);
 
     /// <param name="maxDepth">Python frames kept per sample; a deeper stack keeps its innermost frames and is flagged truncated.</param>
     /// <param name="nativeStackBytes">With <c>--native</c>, the thread's registers and this much of its stack go ahead of each sample; 0 for none.</param>
-    public static AssembledProgram Build(int maxDepth, int wakeupThreshold, int nativeStackBytes = 0)
+    /// <param name="kernelStack">With <c>--kernel</c>: the kernel's frames go in the native record too.</param>
+    public static AssembledProgram Build(int maxDepth, int wakeupThreshold, int nativeStackBytes = 0, bool kernelStack = false)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var code = new InstructionBuilder();
@@ -60,7 +61,7 @@ public static class StackSampleProgram
         StackWalkFragment.EmitScratchLookup(code, slots, "out");
         // Only processes that are configured: the first test for every other sample on the machine. A process
         // removed while a tail call carried its walk leaves no stale walk behind.
-        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None, nativeStackBytes);
+        StackWalkFragment.EmitSampleIfConfigured(code, slots, maxDepth, wakeupThreshold, StackSampleFlags.None, nativeStackBytes, kernelStack);
         return code.Assemble();
     }
 }

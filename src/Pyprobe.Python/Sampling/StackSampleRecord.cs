@@ -21,6 +21,8 @@ public enum StackSampleFlags : uint
     HoldsGil = 64,
     /// <summary>Not a sample: the thread's user registers and a copy of its native stack, sent just before the sample it belongs to (<see cref="NativeStackRecord"/>).</summary>
     NativeStack = 128,
+    /// <summary>On a <see cref="NativeStack"/> record: the kernel's frames come first in it (<c>--kernel</c>).</summary>
+    KernelStack = 256,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>

@@ -88,7 +88,7 @@ public sealed class StackSampler : IDisposable
             var ring = Keep(BpfMap.Create(MapSpec.RingBuffer("pp_samples", (uint)options.RingBytes)));
             var programArray = Keep(BpfMap.Create(new MapSpec("pp_walk_next", MapType.ProgramArray, 4, 4, 1)));
             var codesSeen = Keep(BpfMap.Create(StackSampleProgram.CodesSeenSpec()));
-            var nativeScratch = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes))) : null;
+            var nativeScratch = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes, options.KernelStack))) : null;
             var wakeup = options.RingBytes / 16;
             Dictionary<string, int> Maps(BpfMap ownScratch, BpfMap continuation, BpfMap? ownNativeScratch) => new()
             {
@@ -100,7 +100,7 @@ public sealed class StackSampler : IDisposable
                 [StackSampleMaps.Continuation] = continuation.Fd.Value,
                 [StackSampleMaps.CodesSeen] = codesSeen.Fd.Value,
             };
-            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup, options.NativeStackBytes).BindMaps(Maps(scratch, programArray, nativeScratch));
+            var bytecode = StackSampleProgram.Build(options.MaxDepth, wakeup, options.NativeStackBytes, options.KernelStack).BindMaps(Maps(scratch, programArray, nativeScratch));
             var program = Keep(BpfProgram.Load(ProgramSpec.Of("pp_stack_walk", ProgramType.PerfEvent, bytecode)));
             programArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(program.Fd.Value));
 
@@ -114,8 +114,8 @@ public sealed class StackSampler : IDisposable
                 var offScratch = Keep(BpfMap.Create(MapSpec.PerCpuArray("pp_switch_tmp", (uint)StackSampleProgram.ScratchValueSize(options.MaxDepth), 1)));
                 var offArray = Keep(BpfMap.Create(new MapSpec("pp_switch_next", MapType.ProgramArray, 4, 4, 1)));
                 // Its own native scratch too: the two programs' copies are put together apart.
-                var offNative = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes))) : null;
-                var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task, options.NativeStackBytes).BindMaps(Maps(offScratch, offArray, offNative));
+                var offNative = options.NativeStackBytes > 0 ? Keep(BpfMap.Create(StackSampleProgram.NativeScratchSpec(options.NativeStackBytes, options.KernelStack))) : null;
+                var switchCode = SchedSwitchProgram.Build(options.MaxDepth, wakeup, task, options.NativeStackBytes, options.KernelStack).BindMaps(Maps(offScratch, offArray, offNative));
                 var switchProgram = Keep(BpfProgram.Load(ProgramSpec.Of("pp_switch_walk", ProgramType.RawTracepoint, switchCode)));
                 offArray.Update(BitConverter.GetBytes(0), BitConverter.GetBytes(switchProgram.Fd.Value));
                 var link = Keep(RawTracepointLink.Attach(switchProgram, SchedSwitchProgram.Tracepoint));

@@ -8,8 +8,9 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="GilOnly">Tell in the kernel whether each sampled thread holds the GIL, and keep only the samples that do (<c>--gil</c>).</param>
 /// <param name="GilState">Tell in the kernel whether each sampled thread holds the GIL, and count per stack the samples that did (a sampling top's %GIL); the process whose version does not say is sampled without.</param>
 /// <param name="NativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each CPU sample; 0 for none.</param>
+/// <param name="KernelStack">With <c>--kernel</c> (and a native copy): the kernel's frames go with it.</param>
 public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.DefaultFrequency, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false,
-    bool GilOnly = false, int NativeStackBytes = 0, bool GilState = false)
+    bool GilOnly = false, int NativeStackBytes = 0, bool GilState = false, bool KernelStack = false)
 {
     /// <summary>The rate when none is asked for (record, top): 99 Hz stays clear of the kernel's own timer multiples.</summary>
     public const int DefaultFrequency = 99;
@@ -22,8 +23,9 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// with <paramref name="gilOnly"/> only the samples of threads holding the GIL.
     /// </summary>
     /// With <paramref name="native"/>, each sample's native stack too.
-    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false) =>
-        new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native ? StackSampleProgram.DefaultNativeStackBytes : 0);
+    /// With <paramref name="kernel"/>, the kernel's frames under them (a native stack implied).
+    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false, bool kernel = false) =>
+        new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel);
 
     /// <summary>
     /// Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never

@@ -95,7 +95,8 @@ internal static class StackWalkFragment
     /// scratch value), or — for a process that is not sampled — a cleared continuation flag (a process removed
     /// while a tail call carried its walk leaves no stale walk behind); then the walk and the exit.
     /// </summary>
-    public static void EmitSampleIfConfigured(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0)
+    public static void EmitSampleIfConfigured(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0,
+        bool kernelStack = false)
     {
         var (pidTgid, scratch, config) = (Register.R7, Register.R8, Register.R9);
         var labels = code.Scope("sample");
@@ -108,7 +109,7 @@ internal static class StackWalkFragment
             .Call(HelperFunction.MapLookupElem)
             .JumpIf(JumpCondition.Equal, Register.R0, 0, labels["not_sampled"])
             .Mov64(config, Register.R0);
-        EmitWalk(code, slots, maxDepth, wakeupThreshold, recordFlags, nativeStackBytes);
+        EmitWalk(code, slots, maxDepth, wakeupThreshold, recordFlags, nativeStackBytes, kernelStack);
         code.Jump("out")
             .Label(labels["not_sampled"])
             .StoreImm(MemorySize.DoubleWord, scratch, ContinuingSlot, 0)
@@ -125,7 +126,9 @@ internal static class StackWalkFragment
     /// </summary>
     /// <param name="recordFlags">Flags every record of this program carries (e.g. <see cref="StackSampleFlags.OffCpu"/>).</param>
     /// <param name="nativeStackBytes">With <c>--native</c>: the most of the thread's stack copied ahead of each sample (<see cref="EmitNativeCapture"/>); 0 for none.</param>
-    public static void EmitWalk(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0)
+    /// <param name="kernelStack">With <c>--kernel</c> (and a native copy): the kernel's frames go in the native record too.</param>
+    public static void EmitWalk(InstructionBuilder code, Slots slots, int maxDepth, int wakeupThreshold, StackSampleFlags recordFlags, int nativeStackBytes = 0,
+        bool kernelStack = false)
     {
         if (maxDepth is < 1 or > MaxDepthLimit) throw new ArgumentOutOfRangeException(nameof(maxDepth), $"between 1 and {MaxDepthLimit} frames");
         var frame = Register.R6;
@@ -149,7 +152,7 @@ internal static class StackWalkFragment
             .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0)
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FrameCountOffset), 0)
             .StoreImm(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), (int)recordFlags);
-        if (nativeStackBytes > 0) EmitNativeCapture(code, slots, nativeStackBytes, wakeupThreshold);
+        if (nativeStackBytes > 0) EmitNativeCapture(code, slots, nativeStackBytes, kernelStack, wakeupThreshold);
 
         EmitExpectedThreadId(code, scratch, config, pidTgid);
         EmitFindThreadState(code, slots, frame, pidTgid, scratch, config);
@@ -185,17 +188,22 @@ internal static class StackWalkFragment
     public const int MaxNativeStackBytes = 24 * 1024;
 
     /// <summary>The per-CPU value the native copy is put together in: its record, and a page of room the verifier needs to see.</summary>
-    public static int NativeScratchValueSize(int nativeStackBytes) => NativeStackRecord.HeaderSize + nativeStackBytes + NativePage;
+    public static int NativeScratchValueSize(int nativeStackBytes, bool kernelStack = false) =>
+        NativeStackRecord.StackOffset(kernelStack) + nativeStackBytes + NativePage;
 
     /// <summary>
     /// <c>--native</c>: sends a <see cref="NativeStackRecord"/> ahead of the sample — the thread's user registers (the
     /// <c>pt_regs</c> the kernel saved when the thread entered it: the interrupted ones when the tick found it in user
     /// code, the ones of its system call otherwise) and its stack from the stack pointer up, a page at a time up to
     /// <paramref name="stackBytes"/>, stopping at the first page that cannot be read (the top of the main thread's
-    /// stack, or a page not present). Expects R8 = the scratch value with the sample's header filled; clobbers R0–R6.
+    /// stack, or a page not present). With <paramref name="kernelStack"/> the kernel's own frames at that moment too
+    /// (<c>bpf_get_stack</c>: the system call or the switch the thread is in; none when the tick found it in user code),
+    /// in the record's room for them ahead of the stack. Expects R8 = the scratch value with the sample's header filled;
+    /// clobbers R0–R6.
     /// </summary>
-    private static void EmitNativeCapture(InstructionBuilder code, Slots slots, int stackBytes, int wakeupThreshold)
+    private static void EmitNativeCapture(InstructionBuilder code, Slots slots, int stackBytes, bool kernelStack, int wakeupThreshold)
     {
+        var stackOffset = NativeStackRecord.StackOffset(kernelStack);
         if (stackBytes is < NativePage or > MaxNativeStackBytes || stackBytes % NativePage != 0)
             throw new ArgumentOutOfRangeException(nameof(stackBytes), $"the native stack copy is 4 to 24 KiB, whole pages");
         var (native, scratch) = (Register.R6, Register.R8);
@@ -213,7 +221,8 @@ internal static class StackWalkFragment
             .StoreMem(MemorySize.DoubleWord, native, StackSampleRecord.PidOffset, Register.R1)
             .StoreImm(MemorySize.DoubleWord, native, StackSampleRecord.ThreadStateOffset, 0)
             .StoreImm(MemorySize.Word, native, NativeStackRecord.StackBytesOffset, 0)
-            .StoreImm(MemorySize.Word, native, StackSampleRecord.FlagsOffset, (int)StackSampleFlags.NativeStack)
+            .StoreImm(MemorySize.Word, native, StackSampleRecord.FlagsOffset,
+                (int)(StackSampleFlags.NativeStack | (kernelStack ? StackSampleFlags.KernelStack : StackSampleFlags.None)))
             .Call(HelperFunction.GetCurrentTaskBtf)
             .Mov64(Register.R1, Register.R0)
             .Call(HelperFunction.TaskPtRegs)
@@ -244,7 +253,7 @@ internal static class StackWalkFragment
                 .JumpIf(JumpCondition.Greater, Register.R2, NativePage, send)
                 .JumpIf(JumpCondition.Greater, Register.R1, stackBytes, send)
                 .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.Counter, Register.R2)
-                .Add64(Register.R1, NativeStackRecord.HeaderSize)
+                .Add64(Register.R1, stackOffset)
                 .Add64(Register.R1, native)
                 .Call(HelperFunction.ProbeReadUser)
                 .JumpIf(JumpCondition.NotEqual, Register.R0, 0, send)
@@ -256,11 +265,20 @@ internal static class StackWalkFragment
         // The ring's output needs the record and its size in registers that survive helper calls: R7 (the pid/tgid)
         // lends itself for the send and is put back.
         code.Label(send)
-            .StoreImm(MemorySize.DoubleWord, native, NativeLimitSlot, 0)
-            .StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, Register.R7)
+            .StoreImm(MemorySize.DoubleWord, native, NativeLimitSlot, 0);
+        if (kernelStack)
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, slots.Context)
+                .Mov64(Register.R2, native).Add64(Register.R2, NativeStackRecord.HeaderSize)
+                .Mov64(Register.R3, NativeStackRecord.KernelRoom)
+                .Mov64(Register.R4, 0)
+                .Call(HelperFunction.GetStack)
+                .JumpIf(JumpCondition.SignedLess, Register.R0, 0, labels["no_kernel"])
+                .StoreMem(MemorySize.Word, native, NativeStackRecord.KernelBytesOffset, Register.R0)
+                .Label(labels["no_kernel"]);
+        code.StoreMem(MemorySize.DoubleWord, Register.FramePointer, slots.CacheValue, Register.R7)
             .LoadMem(MemorySize.Word, Register.R7, native, NativeStackRecord.StackBytesOffset)
             .JumpIf(JumpCondition.Greater, Register.R7, stackBytes, labels["restore"]);
-        RingOutput.Emit(code, StackSampleMaps.Ring, native, 0, Register.R7, NativeStackRecord.HeaderSize, scratch, NativeLostOffset, wakeupThreshold);
+        RingOutput.Emit(code, StackSampleMaps.Ring, native, 0, Register.R7, stackOffset, scratch, NativeLostOffset, wakeupThreshold);
         code.Label(labels["restore"])
             .LoadMem(MemorySize.DoubleWord, Register.R7, Register.FramePointer, slots.CacheValue);
         code.Label(done);
