@@ -40,7 +40,10 @@ public class PythonProcessUnwindTests(ITestOutputHelper output)
         var names = unwind.ProgramCounters.Select((pc, i) => NativeSymbolizer.Describe(modules, pc, i > 0)).ToList();
         output.WriteLine($"{string.Join("\n", names)}\n({unwind.Stop}, {stack.Length} bytes of stack)");
         Assert.Equal(NativeUnwindStop.Complete, unwind.Stop);
-        Assert.Equal(expected, names.Select(n => n.StartsWith($"python{version}+0x", StringComparison.Ordinal) ? "?" : n.StartsWith("libc.so.6+0x", StringComparison.Ordinal) ? "libc" : n));
+        // libc's static __libc_start_call_main is "libc" (file+offset), or its name where libc's debug file is installed (libc6-dbg).
+        var libc = modules.Modules.First(m => Path.GetFileName(m.Path) == "libc.so.6");
+        var startCallMain = DebugSymbolFiles.SeparateDebugFile(libc.Elf) is null ? "libc.so.6+0x" : "__libc_start_call_main";
+        Assert.Equal(expected, names.Select(n => n.StartsWith($"python{version}+0x", StringComparison.Ordinal) ? "?" : n.StartsWith(startCallMain, StringComparison.Ordinal) ? "libc" : n));
 
         // How fast: the same sample again and again, module lookups and table rows included (no symbolization).
         Span<ulong> counters = stackalloc ulong[128];
