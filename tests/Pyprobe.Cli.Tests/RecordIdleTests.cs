@@ -54,7 +54,11 @@ public class RecordIdleTests
             using var file = new TempFile();
             var result = PyprobeBinary.Run(["record", "--idle", "--native", "--threads", "--format", "collapsed", "-o", file.Path, "--duration", "3", "-p", pid], timeout: TimeSpan.FromSeconds(60));
             Assert.True(result.ExitCode == 0, result.ToString());
-            Assert.Matches(@"Native: \d+ of \d+ samples with their C frames", result.Stderr);
+            // Wall clock: C frames for the CPU samples and for the stacks taken at a switch-out, never more than were taken.
+            var native = System.Text.RegularExpressions.Regex.Match(result.Stderr, @"Native: (\d+) of (\d+) stacks taken \((\d+) CPU samples, (\d+) at a context switch\) with their C frames");
+            Assert.True(native.Success, result.ToString());
+            Assert.True(long.Parse(native.Groups[1].Value) <= long.Parse(native.Groups[2].Value), result.ToString());
+            Assert.Equal(long.Parse(native.Groups[2].Value), long.Parse(native.Groups[3].Value) + long.Parse(native.Groups[4].Value));
             var stacks = File.ReadAllLines(file.Path).Where(l => l.Length > 0).Select(l => (Frames: l[..l.LastIndexOf(' ')].Split(';'), Count: long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture))).ToList();
             static bool IsPython(string frame) => System.Text.RegularExpressions.Regex.IsMatch(frame, @":\d+\)$");
             // Below the thread root the Python frames come first: nothing of the interpreter's start is kept.

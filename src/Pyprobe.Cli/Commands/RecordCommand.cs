@@ -80,7 +80,10 @@ internal static class RecordCommand
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"GIL: {inStacks} of {inStacks + t.WithoutGil} samples with a Python stack ({Share(inStacks, inStacks + t.WithoutGil)}) held it; the {t.WithoutGil} that did not are left out (--gil)");
         if (session.Native is { } native)
-            yield return NativeLine(native, session.NativeLost, inStacks);
+            yield return NativeLine(native, session.NativeLost, profile.Metadata.Mode == ProfileMode.Wall
+                // Wall clock: the stacks are the CPU samples' and the switch-outs' (each of those a span of many samples).
+                ? string.Create(CultureInfo.InvariantCulture, $"{inStacks - t.OffCpu + session.SwitchOuts} stacks taken ({inStacks - t.OffCpu} CPU samples, {session.SwitchOuts} at a context switch)")
+                : string.Create(CultureInfo.InvariantCulture, $"{inStacks} samples"));
         if (session.Native is { } withKernel && session.Options.KernelStack)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"Kernel: {withKernel.WithKernelFrames} of the stacks taken had kernel frames (a system call, a fault or the kernel's own work; the others were in user code)");
@@ -98,9 +101,9 @@ internal static class RecordCommand
     }
 
     /// <summary>How many samples got their C frames, and where the unwinding of the others stopped short.</summary>
-    private static string NativeLine(NativeStacks native, ulong lost, long inStacks)
+    private static string NativeLine(NativeStacks native, ulong lost, string ofWhat)
     {
-        var line = string.Create(CultureInfo.InvariantCulture, $"Native: {native.Unwound} of {inStacks} samples with their C frames");
+        var line = string.Create(CultureInfo.InvariantCulture, $"Native: {native.Unwound} of {ofWhat} with their C frames");
         var early = native.Ends.Where(e => e.Key != NativeUnwindStop.Complete && e.Value > 0).OrderByDescending(e => e.Value)
             .Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Value} {DescribeStop(e.Key)}")).ToList();
         if (native.Unpaired > 0) early.Add(string.Create(CultureInfo.InvariantCulture, $"{native.Unpaired} taken as a call crossed between C and Python: only their innermost C frames kept"));
