@@ -7,9 +7,10 @@ using Pyprobe.Python.Stacks;
 namespace Pyprobe.Cli.Commands;
 
 /// <summary>
-/// pyprobe dump -p PID [--locals] [--native] [--format text|json]: the current Python stack of every thread, innermost
-/// frame first, read through /proc/PID/mem with the runtime model (no BPF, nothing written, the
-/// target keeps running); with --native the C frames too, which holds the process still while they are read.
+/// pyprobe dump -p PID [--locals] [--native] [--kernel] [--format text|json]: the current Python stack of every thread,
+/// innermost frame first, read through /proc/PID/mem with the runtime model (no BPF, nothing written, the
+/// target keeps running); with --native the C frames too, which holds the process still while they are read; with
+/// --kernel the kernel's frames of each thread under them (/proc/PID/task/TID/stack).
 /// </summary>
 internal static class DumpCommand
 {
@@ -26,17 +27,23 @@ internal static class DumpCommand
         {
             Description = "Also the C frames of each thread (extension modules, libraries, the interpreter), merged with its Python frames, and the threads Python does not know (a C library's workers) by their C frames. Holds the process still with ptrace while its stacks are read (a few milliseconds; the time is printed); a process that a debugger already traces is refused.",
         };
+        var kernel = new Option<bool>("--kernel", "-k")
+        {
+            Description = "Also where each thread is in the kernel, under its C frames (implies --native): the system call or wait it is blocked in (a pipe or socket read, a futex, epoll), as the kernel tells root in /proc/PID/task/TID/stack; none for a thread running user code.",
+        };
         var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
         command.Options.Add(pid);
         command.Options.Add(locals);
         command.Options.Add(native);
+        command.Options.Add(kernel);
         output.AddTo(command);
         command.SetAction(result =>
         {
             var pids = result.GetValue(pid) ?? [];
             if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
-            var (version, threads, paused) = Read(pids[0], result.GetValue(locals), result.GetValue(native));
+            var withKernel = result.GetValue(kernel);
+            var (version, threads, paused) = Read(pids[0], result.GetValue(locals), result.GetValue(native) || withKernel, withKernel);
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(DumpJson.Serialize(new DumpDocument(pids[0], version,
@@ -54,13 +61,13 @@ internal static class DumpCommand
         return command;
     }
 
-    private static (string Version, IReadOnlyList<ThreadStack> Threads, TimeSpan? Paused) Read(int pid, bool locals, bool native)
+    private static (string Version, IReadOnlyList<ThreadStack> Threads, TimeSpan? Paused) Read(int pid, bool locals, bool native, bool kernel)
     {
         try
         {
             using var process = CPythonProcess.Attach(pid);
             var reader = new StackReader(process);
-            var threads = reader.ReadAll(locals, native);
+            var threads = reader.ReadAll(locals, native, kernel);
             return (process.Binary.Version.ToString(), threads, reader.Paused);
         }
         catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)

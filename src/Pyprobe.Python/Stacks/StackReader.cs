@@ -44,14 +44,20 @@ public sealed class StackReader(CPythonProcess process)
     /// <summary>
     /// Every thread of every interpreter; with <paramref name="locals"/> each frame's local variables too; with
     /// <paramref name="native"/> each thread's C frames merged in (<see cref="MixedStack"/>), which holds the process still
-    /// (<see cref="PausedProcess"/>) while its Python stacks, registers and native stacks are read.
+    /// (<see cref="PausedProcess"/>) while its Python stacks, registers and native stacks are read; with
+    /// <paramref name="kernel"/> (and native) each thread's kernel frames innermost, read just before the process is held
+    /// (held, every thread would be in the kernel's ptrace stop).
     /// </summary>
-    public IReadOnlyList<ThreadStack> ReadAll(bool locals = false, bool native = false)
+    public IReadOnlyList<ThreadStack> ReadAll(bool locals = false, bool native = false, bool kernel = false)
     {
         if (!native) return Resolve(ReadThreads(locals, ThreadContext.Read(process), null, null));
         // The maps and the interpreter's symbols are read before the process is held; the unwinding after it is let go.
         var code = new NativeCode(process);
         var context = ThreadContext.Read(process);
+        var kernelFrames = kernel
+            ? TaskState.Ids(process.Pid).ToDictionary(tid => tid, tid => TaskKernelStack.Read(process.Pid, tid)
+                .Select(f => StackFrame.Native(f.Function, $"[{f.Module}]")).ToList())
+            : null;
         var copies = new Dictionary<int, NativeCopy>();
         List<HeldThread> held;
         var paused = PausedProcess.Pause(process.Pid);
@@ -83,6 +89,7 @@ public sealed class StackReader(CPythonProcess process)
             var stop = code.Unwind(copy.Registers.Ip, copy.Registers.Sp, copy.Registers.Bp, copy.Stack, counters, frames);
             var merged = new List<StackFrame>();
             MixedStack.Merge(thread.Frames, copy.StartsRun, frames, merged, reachedEnd: stop == NativeUnwindStop.Complete);
+            if (kernelFrames?.GetValueOrDefault(thread.Tid) is { } inKernel) merged.InsertRange(0, inKernel);
             return thread with { Frames = merged, Locals = thread.Locals is null ? null : AlignLocals(merged, thread.Locals) };
         }).ToList();
         foreach (var tid in cOnly)
@@ -90,7 +97,8 @@ public sealed class StackReader(CPythonProcess process)
             var copy = copies[tid];
             code.Unwind(copy.Registers.Ip, copy.Registers.Sp, copy.Registers.Bp, copy.Stack, counters, frames);
             var state = paused.StateBefore(tid);
-            result.Add(new ThreadStack(tid, ThreadName(tid), null, frames.Select(f => f.Frame).ToList(), null,
+            result.Add(new ThreadStack(tid, ThreadName(tid), null,
+                [.. kernelFrames?.GetValueOrDefault(tid) ?? [], .. frames.Select(f => f.Frame)], null,
                 state is char c ? c == 'R' : null, KnownToPython: false));
         }
         return result;
