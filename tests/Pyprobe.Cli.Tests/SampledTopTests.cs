@@ -114,6 +114,30 @@ public class SampledTopTests
         Assert.Contains(rows, c => c[5].Contains("(libcrypto.so", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// top --kernel: the kernel's functions are rows of their own. kernel_calls.py's stat_loop() spends a good part of its
+    /// time in stat() system calls: kernel rows own a tenth of its samples at least, and the system call's entry is in
+    /// their totals.
+    /// </summary>
+    [Fact]
+    public void KernelShowsTheKernelsFunctionsAsRowsOfTheirOwn()
+    {
+        var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "kernel_calls.py");
+        using var target = RunningProcess.PythonScript(CachedPythons.Executable("pyenv:3.12.1"), script);
+        Thread.Sleep(300);
+        var result = PyprobeBinary.Run(["top", "--kernel", "-r", "199", "--top", "200", "-p", target.Pid.ToString(), "--duration", "3.5"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var reports = result.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(reports, r => Assert.Contains("(sampling at 199 Hz: with C and kernel frames, asked for with --kernel)", r));
+        var rows = reports.SelectMany(r => r.Split('\n').Skip(2)).Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 6).ToList();
+        static bool InKernel(string f) => f.EndsWith(" ([kernel])", StringComparison.Ordinal);
+        var statLoop = rows.Where(c => c[5].StartsWith("stat_loop (", StringComparison.Ordinal)).Sum(c => long.Parse(c[3]));
+        var kernelOwn = rows.Where(c => InKernel(c[5])).Sum(c => long.Parse(c[2]));
+        Assert.True(statLoop >= 100, result.ToString());
+        Assert.True(kernelOwn >= statLoop / 10, $"kernel rows own {kernelOwn} of stat_loop's {statLoop}: {result}");
+        Assert.Contains(rows, c => c[5] == "do_syscall_64 ([kernel])" && long.Parse(c[3]) > 0);
+    }
+
     /// <summary>Counts were asked for: where no function events can be had, that is the error, not samples in their place.</summary>
     [Fact]
     public void CountsWithoutFunctionEventsAreAnErrorNotSamples()

@@ -27,12 +27,17 @@ internal static class TopCommand
             Description = "Sample with each stack's C frames (so --sample): the C functions of extension modules, libraries and the interpreter are rows of their own, under the Python lines that call them, as py-spy top --native.",
         };
 
+        var kernel = new Option<bool>("--kernel", "-k")
+        {
+            Description = "Sample with each stack's C and kernel frames (so --sample and --native): the kernel's functions are rows too, under the system calls that enter them.",
+        };
+
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel " +
             "(--count: calls and calls per second alone, at about half the cost or less). " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         options.Target.AddTo(command);
-        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, native, rate }) command.Options.Add(option);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, native, kernel, rate }) command.Options.Add(option);
         options.Output.AddTo(command);
 
         command.SetAction(result =>
@@ -42,6 +47,7 @@ internal static class TopCommand
             var countsOnly = !settings.Timed;
             if (countsOnly && result.GetValue(sample)) throw new UsageException("--sample takes samples, not counts: use one of --sample and --count");
             if (countsOnly && result.GetValue(native)) throw new UsageException("--native samples the stacks, which gives no counts: use one of --native and --count");
+            if (countsOnly && result.GetValue(kernel)) throw new UsageException("--kernel samples the stacks, which gives no counts: use one of --kernel and --count");
             var rowsWanted = settings.Rows.Top;
             var format = options.Output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
@@ -53,6 +59,7 @@ internal static class TopCommand
             // Known before -o is opened: a refused command line leaves no empty file behind.
             if (format == OutputFormat.Json && result.GetValue(sample)) throw new CliException(NoJsonWhenSampling("asked for with --sample"));
             if (format == OutputFormat.Json && result.GetValue(native)) throw new CliException(NoJsonWhenSampling("asked for with --native"));
+            if (format == OutputFormat.Json && result.GetValue(kernel)) throw new CliException(NoJsonWhenSampling("asked for with --kernel"));
             // Plain reports go to -o FILE or stdout; the file is opened before attaching, so that one that cannot be
             // written is said before anything runs.
             using var sink = live ? null : options.Output.Open(result, stdout);
@@ -60,8 +67,9 @@ internal static class TopCommand
             {
                 if (format == OutputFormat.Json) throw new CliException(NoJsonWhenSampling(why));
                 return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live,
-                    result.GetValue(native)), sink, result.InvocationConfiguration.Error);
+                    result.GetValue(native), result.GetValue(kernel)), sink, result.InvocationConfiguration.Error);
             }
+            if (result.GetValue(kernel)) return Sampled("with C and kernel frames, asked for with --kernel");
             if (result.GetValue(native)) return Sampled("with C frames, asked for with --native");
             if (result.GetValue(sample)) return Sampled("asked for with --sample");
 

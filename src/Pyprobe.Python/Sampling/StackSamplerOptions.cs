@@ -32,8 +32,9 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// outgrows, and whether each sample's thread held the GIL.
     /// </summary>
     /// With <paramref name="native"/>, each sample's C frames too, which become rows of their own.
-    public static StackSamplerOptions FunctionShares(int frequency, bool native = false) =>
-        new(frequency, MaxDepth: 256, GilState: true, NativeStackBytes: native ? StackSampleProgram.DefaultNativeStackBytes : 0);
+    /// With <paramref name="kernel"/>, the kernel's frames under them.
+    public static StackSamplerOptions FunctionShares(int frequency, bool native = false, bool kernel = false) =>
+        new(frequency, MaxDepth: 256, GilState: true, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel);
 
     /// <summary>Samples counted by the function running (serve's CPU counter): the innermost frame only, through a small ring.</summary>
     public static StackSamplerOptions InnermostFrame(int frequency) => new(frequency, MaxDepth: 1, RingBytes: 1 << 20);

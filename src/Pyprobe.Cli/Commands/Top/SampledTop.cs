@@ -6,7 +6,9 @@ namespace Pyprobe.Cli.Commands.Top;
 /// <summary>How a sampling top was asked for.</summary>
 /// <param name="Why">Shown in the heading: "sampling at 99 Hz: ..." says why there are no exact counts.</param>
 /// <param name="Native">With each sample's C frames (--native): C functions are rows of their own.</param>
-internal sealed record SampledTopSettings(TargetSelection Selection, string Why, int Rate, TimeSpan? Duration, TimeSpan Step, int? Rows, bool Live, bool Native = false);
+/// <param name="Kernel">With the kernel's frames too (--kernel): kernel functions are rows of their own.</param>
+internal sealed record SampledTopSettings(TargetSelection Selection, string Why, int Rate, TimeSpan? Duration, TimeSpan Step, int? Rows, bool Live, bool Native = false,
+    bool Kernel = false);
 
 /// <summary>
 /// pyprobe top where function events are not available (no probes, 3.12–3.14 without the hook) or with --sample:
@@ -19,7 +21,7 @@ internal static class SampledTop
     /// <param name="plain">Where plain reports go (-o FILE or stdout); null for the live view.</param>
     public static int Run(SampledTopSettings settings, EventBuffer? plain, TextWriter stderr)
     {
-        var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate, settings.Native), threadRoots: false, settings.Duration, stderr);
+        var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate, settings.Native || settings.Kernel, settings.Kernel), threadRoots: false, settings.Duration, stderr);
         using var run = started;
         var session = run.Session;
         var mode = $"sampling at {settings.Rate} Hz: {settings.Why}";
