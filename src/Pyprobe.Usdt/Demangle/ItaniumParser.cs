@@ -602,25 +602,13 @@ internal sealed class ItaniumParser
                 else if (Peek() == 'D' && Peek(1) is 'o' or 'x' && Peek(2) == 'F') result = DType(qualifiers);
                 else result = new QualifiedNode(Type(), qualifiers);
                 break;
-            case 'P':
+            case 'P' or 'R' or 'O':
                 _position++;
-                result = new PointerNode(Type(), "*");
+                result = new PointerNode(Type(), c switch { 'P' => "*", 'R' => "&", _ => "&&" });
                 break;
-            case 'R':
+            case 'C' or 'G':
                 _position++;
-                result = new PointerNode(Type(), "&");
-                break;
-            case 'O':
-                _position++;
-                result = new PointerNode(Type(), "&&");
-                break;
-            case 'C':
-                _position++;
-                result = new QualifiedNode(Type(), " _Complex");
-                break;
-            case 'G':
-                _position++;
-                result = new QualifiedNode(Type(), " _Imaginary");
+                result = new QualifiedNode(Type(), c == 'C' ? " _Complex" : " _Imaginary");
                 break;
             case 'F':
                 result = FunctionType("", "");
