@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Pyprobe.Bench;
 
-internal enum Profiler { None, Pyprobe, PyprobeNative, Sampler315, Austin, Bpftrace }
+internal enum Profiler { None, Pyprobe, PyprobeNative, PyprobeKernel, Sampler315, Austin, Bpftrace }
 
 /// <summary>One side of the profiler comparison: a profiler at a rate (None: the workload alone).</summary>
 internal sealed record ProfSide(Profiler Tool, int Hz)
@@ -12,6 +12,7 @@ internal sealed record ProfSide(Profiler Tool, int Hz)
         Profiler.None => "no profiler",
         Profiler.Pyprobe => $"pyprobe record -r {Hz}",
         Profiler.PyprobeNative => $"pyprobe record --native -r {Hz}",
+        Profiler.PyprobeKernel => $"pyprobe record --kernel -r {Hz}",
         Profiler.Sampler315 => $"3.15 sampler -r {Hz}",
         Profiler.Austin => $"austin -s -i {AustinInterval}",
         Profiler.Bpftrace => $"bpftrace profile:hz:{Hz} {{}}",
@@ -90,8 +91,8 @@ internal static class ProfilerCases
             var hz = side.Hz.ToString();
             switch (side.Tool)
             {
-                case Profiler.Pyprobe or Profiler.PyprobeNative:
-                    string[] native = side.Tool == Profiler.PyprobeNative ? ["--native"] : [];
+                case Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.PyprobeKernel:
+                    string[] native = side.Tool switch { Profiler.PyprobeNative => ["--native"], Profiler.PyprobeKernel => ["--kernel"], _ => [] };
                     tool = Child.Start([bench.Pyprobe, "record", .. native, "-p", pid, "-r", hz, "--format", "collapsed", "-o", outFile]);
                     Cases.WaitAttached(tool);
                     break;
@@ -138,8 +139,8 @@ internal static class ProfilerCases
             return new ProfRun(side, wall, r["cpu"],
                 tool is null ? null : (cpu1 - cpu0) / 1e9,
                 rss?.Stop(),
-                side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.Bpftrace ? bpf1.RunTimeNs - bpf0.RunTimeNs : null,
-                side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.Bpftrace ? bpf1.RunCount - bpf0.RunCount : null,
+                side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.PyprobeKernel or Profiler.Bpftrace ? bpf1.RunTimeNs - bpf0.RunTimeNs : null,
+                side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.PyprobeKernel or Profiler.Bpftrace ? bpf1.RunCount - bpf0.RunCount : null,
                 counts is { Hot: > 0 } or { Cold: > 0 } ? counts.Value.Hot / (counts.Value.Hot + counts.Value.Cold) : null,
                 r["hot"] / (r["hot"] + r["cold"]),
                 counts?.Samples,
@@ -256,7 +257,7 @@ internal static class CollapsedStacks
 
     private static string Function(string frame, Profiler tool)
     {
-        if (tool is Profiler.Pyprobe or Profiler.PyprobeNative)
+        if (tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.PyprobeKernel)
         {
             var paren = frame.IndexOf(" (", StringComparison.Ordinal);
             return paren < 0 ? frame : frame[..paren];

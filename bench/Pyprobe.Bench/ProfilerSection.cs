@@ -34,6 +34,7 @@ internal static class ProfilerSection
                 {
                     sides.Add(new(Profiler.Pyprobe, hz));
                     if (hz <= 1000) sides.Add(new(Profiler.PyprobeNative, hz));
+                    if (hz == 1000) sides.Add(new(Profiler.PyprobeKernel, hz));
                     if (target.Is315) sides.Add(new(Profiler.Sampler315, hz));
                     if (target.AustinReads && austin is not null) sides.Add(new(Profiler.Austin, hz));
                     sides.Add(new(Profiler.Bpftrace, hz));
@@ -116,6 +117,9 @@ internal static class ProfilerSection
                 var bare = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.Bpftrace, Hz: 1000 }).Value is { Count: > 0 } b ? Stats.Median(Slowdowns(b, baseline)) : double.NaN;
                 var nativeRuns = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.PyprobeNative, Hz: 1000 }).Value;
                 var nativeText = nativeRuns is { Count: > 0 } ? $"; with --native {Stats.Median(nativeRuns.Select(Total)):0.00}% of one CPU in total, {Stats.Median(nativeRuns.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0} ns a BPF run against {Stats.Median(pp.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0} without" : "";
+                var kernelRuns = runs.FirstOrDefault(kv => kv.Key is { Tool: Profiler.PyprobeKernel, Hz: 1000 }).Value;
+                if (kernelRuns is { Count: > 0 })
+                    nativeText += $"; with --kernel {Stats.Median(kernelRuns.Select(Total)):0.00}% of one CPU in total, {Stats.Median(kernelRuns.Where(r => r.BpfRuns > 0).Select(r => r.BpfNs!.Value / r.BpfRuns!.Value)):0} ns a BPF run";
                 headlines.Add($"{target.Name}: pyprobe at 1 kHz {total:0.00}% of one CPU in total ({Stats.Median(pp.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.00}% in pyprobe, {Stats.Median(pp.Select(r => Pct(r.BpfNs ?? 0, r))):0.00}% in BPF), slowdown {slow:+0.0;-0.0}% in time and {slowCpu:+0.0;-0.0}% in the target's CPU (not resolved: the baseline alone spreads {noise.Wall:0}% / {noise.Cpu:0}%, the empty bpftrace program shows {bare:+0.0;-0.0}%), split error {Stats.Median(pp.Where(r => r.HotShare is not null).Select(Error)):0.0} pp" +
                     (double.IsNaN(samplerErr) ? "" : $" (3.15 sampler: {Stats.Median(runs.First(kv => kv.Key is { Tool: Profiler.Sampler315, Hz: 1000 }).Value.Select(r => Pct(r.ToolCpu!.Value * 1e9, r))):0.0}% of one CPU, error {samplerErr:0.0} pp)") + nativeText);
             }
@@ -164,7 +168,7 @@ internal static class ProfilerSection
     {
         if (runs.Count == 0) return [side.Label, "failed", "", "", "", "", "", "", "", "", ""];
         var isTool = side.Tool != Profiler.None;
-        var hasBpf = side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.Bpftrace;
+        var hasBpf = side.Tool is Profiler.Pyprobe or Profiler.PyprobeNative or Profiler.PyprobeKernel or Profiler.Bpftrace;
         var shares = runs.Where(r => r.HotShare is not null).ToList();
         var notes = runs.Where(r => r.Note is not null).Select(r => r.Note!).Distinct().ToList();
         return [
