@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Pyprobe.Cli.Output;
@@ -25,19 +24,10 @@ internal sealed record DumpFrame(string Funcname, string Filename, int Lineno,
 /// <param name="Arg">Whether the variable is one of the function's parameters (positional, keyword-only, *args, **kwargs).</param>
 internal sealed record DumpLocal(string Name, string Value, bool Arg);
 
-/// <summary>The document as one line of JSON, with strings escaped only where JSON needs it, as pyprobe's other JSON.</summary>
+/// <summary>The document as one line of JSON, with strings escaped only where JSON needs it (<see cref="RelaxedJson"/>).</summary>
 internal static class DumpJson
 {
-    // The default encoder writes <, >, ', + and & as \uXXXX, which a repr-like value ("<list of 3>", 'text') is full of.
-    private static readonly JsonWriterOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    public static string Serialize(DumpDocument document)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, Options))
-            JsonSerializer.Serialize(writer, document, DumpJsonContext.Default.DumpDocument);
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
+    public static string Serialize(DumpDocument document) => RelaxedJson.Serialize(document, DumpJsonContext.Default.DumpDocument);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Pyprobe.Python.Versions;
 using Pyprobe.Usdt.Elf;
 
@@ -7,16 +6,9 @@ namespace Pyprobe.Cli.Output;
 /// <summary>`pyprobe list --format json`: one indented JSON document, strings escaped only where JSON needs it, as pyprobe's other JSON.</summary>
 internal static class ProbeListJsonWriter
 {
-    // The default encoder writes ' < > + & as \uXXXX: a reason's quoted 'line' came out as \u0027line\u0027.
-    private static readonly JsonWriterOptions Options = new() { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    public static void Write(TextWriter w, ProbeListing listing)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, Options))
-            JsonSerializer.Serialize(writer, ToDocument(listing), PyprobeJsonContext.Default.ProbeListDocument);
-        w.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
-    }
+    // Relaxed: a reason's quoted 'line' came out as \u0027line\u0027 with the default encoder.
+    public static void Write(TextWriter w, ProbeListing listing) =>
+        w.WriteLine(RelaxedJson.Serialize(ToDocument(listing), PyprobeJsonContext.Default.ProbeListDocument, indented: true));
 
     public static ProbeListDocument ToDocument(ProbeListing listing)
     {

@@ -45,6 +45,9 @@ public readonly record struct StackFrame(string Function, string File, int Line,
     /// </summary>
     public static StackFrame Native(string function, string module) => new(function, module, 0, FrameKind.Native);
 
+    /// <summary>A kernel function (<c>--kernel</c>): native, its "file" <c>[kernel]</c> or <c>[MODULE]</c> as perf writes them.</summary>
+    public static StackFrame Kernel(string function, string module) => Native(function, $"[{module}]");
+
     /// <summary>A frame whose code object was gone before it could be resolved.</summary>
     public static StackFrame Unknown { get; } = new("<unknown (code object freed)>", "", 0, FrameKind.Unknown);
 

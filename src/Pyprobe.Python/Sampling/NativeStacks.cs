@@ -101,8 +101,8 @@ public sealed class NativeStacks : IDisposable
             if (!_kernelNames.TryGetValue(address, out var frame))
             {
                 frame = KernelSymbols.Current.Find(address) is var (name, module)
-                    ? StackFrame.Native(name, $"[{module}]")
-                    : StackFrame.Native(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"0x{addresses[i]:x}"), "[kernel]");
+                    ? StackFrame.Kernel(name, module)
+                    : StackFrame.Kernel(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"0x{addresses[i]:x}"), "kernel");
                 if (_kernelNames.Count > 1 << 16) _kernelNames.Clear();
                 _kernelNames[address] = frame;
             }

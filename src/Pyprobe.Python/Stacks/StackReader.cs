@@ -56,7 +56,7 @@ public sealed class StackReader(CPythonProcess process)
         var context = ThreadContext.Read(process);
         var kernelFrames = kernel
             ? TaskState.Ids(process.Pid).ToDictionary(tid => tid, tid => TaskKernelStack.Read(process.Pid, tid)
-                .Select(f => StackFrame.Native(f.Function, $"[{f.Module}]")).ToList())
+                .Select(f => StackFrame.Kernel(f.Function, f.Module)).ToList())
             : null;
         var copies = new Dictionary<int, NativeCopy>();
         List<HeldThread> held;
