@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Pyprobe.Python.Asyncio;
 using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
@@ -31,28 +32,36 @@ internal static class DumpCommand
         {
             Description = "Also where each thread is in the kernel, under its C frames (implies --native): the system call or wait it is blocked in (a pipe or socket read, a futex, epoll), as the kernel tells root in /proc/PID/task/TID/stack; none for a thread running user code.",
         };
+        var tasks = new Option<bool>("--tasks", "-t")
+        {
+            Description = "Also every pending asyncio task: its name, the coroutines it is suspended in (innermost first) and what it waits for (other tasks, a gather's children, a future), as python -m asyncio ps shows from 3.14, on 3.8-3.15. Read from memory like the stacks; nothing is called in the process.",
+        };
         var output = new OutputOptions(OutputKind.Document);
         var command = new Command("dump", "Print the Python stack of every thread of a running process.");
         command.Options.Add(pid);
         command.Options.Add(locals);
         command.Options.Add(native);
         command.Options.Add(kernel);
+        command.Options.Add(tasks);
         output.AddTo(command);
         command.SetAction(result =>
         {
             var pids = result.GetValue(pid) ?? [];
             if (pids.Length != 1) throw new UsageException("dump takes one -p PID");
             var withKernel = result.GetValue(kernel);
-            var (version, threads, paused) = Read(pids[0], result.GetValue(locals), result.GetValue(native) || withKernel, withKernel);
+            var (version, threads, paused, asyncTasks) = Read(pids[0], result.GetValue(locals), result.GetValue(native) || withKernel, withKernel, result.GetValue(tasks));
             var text = new StringWriter { NewLine = "\n" };
             if (output.ReadFormat(result) == OutputFormat.Json)
                 text.WriteLine(DumpJson.Serialize(new DumpDocument(pids[0], version,
                     threads.Select(t => new DumpThread(t.Tid, t.Name, t.HoldsGil, t.Running, t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line,
                         f.Kind == FrameKind.Native, f.Kind == FrameKind.Native ? null : t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value, v.IsArgument)).ToList())).ToList(),
                         !t.KnownToPython)).ToList(),
-                    paused?.TotalMilliseconds)));
+                    paused?.TotalMilliseconds, asyncTasks?.Select(ToJson).ToList())));
             else
+            {
                 WriteText(text, pids[0], version, threads, paused);
+                if (asyncTasks is not null) WriteTasks(text, asyncTasks);
+            }
             using var sink = output.Open(result, result.InvocationConfiguration.Output);
             sink.WriteUtf8(text.ToString());
             sink.Flush();
@@ -61,18 +70,57 @@ internal static class DumpCommand
         return command;
     }
 
-    private static (string Version, IReadOnlyList<ThreadStack> Threads, TimeSpan? Paused) Read(int pid, bool locals, bool native, bool kernel)
+    private static (string Version, IReadOnlyList<ThreadStack> Threads, TimeSpan? Paused, IReadOnlyList<AsyncTask>? Tasks) Read(int pid, bool locals, bool native, bool kernel, bool tasks)
     {
         try
         {
             using var process = CPythonProcess.Attach(pid);
             var reader = new StackReader(process);
+            // Tasks first: the layout check refuses an unknown version before any thread is held.
+            var taskReader = tasks ? new AsyncTaskReader(process, reader) : null;
             var threads = reader.ReadAll(locals, native, kernel);
-            return (process.Binary.Version.ToString(), threads, reader.Paused);
+            return (process.Binary.Version.ToString(), threads, reader.Paused, taskReader?.ReadAll());
         }
         catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)
         {
             throw new CliException(e.Message);
+        }
+    }
+
+    private static string Hex(ulong id) => $"0x{id:x}";
+
+    private static DumpTask ToJson(AsyncTask t) => new(Hex(t.Id), t.Name, StateName(t.State), t.WaitsFor.Select(Hex).ToList(), t.WaitsOn,
+        t.Frames.Select(f => new DumpFrame(f.Function, f.File, f.Line, false, null)).ToList());
+
+    private static string StateName(AsyncTaskState state) => state switch
+    {
+        AsyncTaskState.Running => "running",
+        AsyncTaskState.NotStarted => "not_started",
+        _ => "waiting",
+    };
+
+    /// <summary>Each task under its name, what it waits for in brackets, then its coroutines innermost first.</summary>
+    private static void WriteTasks(TextWriter w, IReadOnlyList<AsyncTask> tasks)
+    {
+        w.WriteLine();
+        w.WriteLine(tasks.Count switch { 0 => "No asyncio task", 1 => "1 asyncio task", _ => $"{tasks.Count} asyncio tasks" });
+        // A name given twice (or a task finished meanwhile) is told by its id.
+        var names = tasks.GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Count());
+        var byId = tasks.ToDictionary(t => t.Id);
+        string Label(ulong id) => byId.TryGetValue(id, out var t) ? names[t.Name] > 1 ? $"{t.Name} ({Hex(id)})" : t.Name : Hex(id);
+        foreach (var t in tasks)
+        {
+            var what = t.State switch
+            {
+                AsyncTaskState.Running => "running: its stack is its thread's",
+                AsyncTaskState.NotStarted => "not started",
+                _ when t.WaitsFor.Count > 0 => "waiting for " + string.Join(", ", t.WaitsFor.Select(Label)),
+                _ when t.WaitsOn is "Future" => "waiting on a Future",
+                _ => t.WaitsOn is { } other ? $"waiting on {other}" : "waiting",
+            };
+            w.WriteLine();
+            w.WriteLine($"Task {Label(t.Id)} ({what})");
+            foreach (var f in t.Frames) w.WriteLine($"    {f.Label}");
         }
     }
 

@@ -86,6 +86,42 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
         };
     }
 
+    /// <summary>The keys of the set at <paramref name="set"/> (PySetObject: mask at 32, table at 40, 16-byte entries of key and hash), dummies included: check each one's type.</summary>
+    public List<ulong> SetItems(ulong set)
+    {
+        long mask = (long)memory.ReadU64(set + 32);
+        ulong table = memory.ReadU64(set + 40);
+        if (mask < 0 || mask >= MaxEntries * 4 || table == 0) return [];
+        var bytes = memory.ReadBytes(table, (int)(mask + 1) * 16);
+        var items = new List<ulong>();
+        for (int i = 0; i <= mask; i++)
+            if (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(16 * i)) is var key and not 0) items.Add(key);
+        return items;
+    }
+
+    /// <summary>The items of the list at <paramref name="list"/>.</summary>
+    public List<ulong> ListItems(ulong list)
+    {
+        long size = (long)memory.ReadU64(list + PyObjectLayout.VarSize);
+        ulong items = memory.ReadU64(list + PyObjectLayout.ListItems);
+        if (size <= 0 || size > MaxEntries || items == 0) return [];
+        var bytes = memory.ReadBytes(items, (int)size * 8);
+        return Enumerable.Range(0, (int)size).Select(i => BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8 * i))).ToList();
+    }
+
+    /// <summary>Whether the type of the object at <paramref name="address"/> is <paramref name="typeName"/> or derives from it (tp_base chain); false for an object without a type (a set's dummy).</summary>
+    public bool IsInstance(ulong address, string typeName)
+    {
+        if (address == 0) return false;
+        ulong type = memory.ReadU64(address + PyObjectLayout.ObType);
+        for (int depth = 0; type != 0 && depth < 32; depth++)
+        {
+            if (ReadCString(memory, memory.ReadU64(type + PyObjectLayout.TypeName), MaxNameLength) == typeName) return true;
+            type = memory.ReadU64(type + PyObjectLayout.TypeBase);
+        }
+        return false;
+    }
+
     /// <summary>Whether the object at <paramref name="address"/> is of the built-in type named <paramref name="typeName"/> (its tp_name), not a subclass.</summary>
     public bool IsOfType(ulong address, string typeName) => address != 0 && TypeName(address) == typeName;
 

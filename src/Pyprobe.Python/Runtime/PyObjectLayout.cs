@@ -19,4 +19,5 @@ public sealed record PyObjectLayout(int TupleItems, int AsciiData, int CompactDa
     public const int FloatValue = 16;       // PyFloatObject.ob_fval
     public const int ListItems = 24;        // PyListObject.ob_item (PyObject **)
     public const int TypeName = 24;         // PyTypeObject.tp_name
+    public const int TypeBase = 256;        // PyTypeObject.tp_base
 }

@@ -191,6 +191,28 @@ public sealed class StackReader(CPythonProcess process)
         return result;
     }
 
+    private readonly Dictionary<ulong, CodeObject?> _frameCodes = [];
+
+    /// <summary>
+    /// The one frame at <paramref name="frame"/>, named (a suspended coroutine's or generator's, which no thread's stack
+    /// holds); null when it holds no code object.
+    /// </summary>
+    public StackFrame? ReadFrame(ulong frame)
+    {
+        var f = L.Frame;
+        Span<byte> fields = stackalloc byte[_frameReadSize];
+        M.Read(frame, fields);
+        ulong code = U64(fields, f.Code) & ~f.CodeTagMask;
+        if (code == 0) return null;
+        var position = f.PositionKind switch
+        {
+            InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => BinaryPrimitives.ReadUInt32LittleEndian(fields[f.Position..]),
+            _ => (uint)((long)U64(fields, f.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
+        };
+        var frames = Resolve([new RawFrame(code, position)], _frameCodes);
+        return frames[0].Kind == FrameKind.Unknown ? null : frames[0];
+    }
+
     private static int FrameReadSize(FrameLayout f)
     {
         var positionBytes = f.PositionKind is InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits ? 4 : 8;

@@ -1,0 +1,19 @@
+using Pyprobe.Python.Profiling;
+
+namespace Pyprobe.Python.Asyncio;
+
+/// <summary>Where an asyncio task is: in an await, running now (its stack is its thread's), or scheduled and not started.</summary>
+public enum AsyncTaskState
+{
+    Waiting,
+    Running,
+    NotStarted,
+}
+
+/// <summary>
+/// A pending asyncio task: its <c>id()</c>, name, state, its coroutines' frames innermost first (the awaits it is
+/// suspended in, down to the one that awaits a future), the tasks it waits for (what it awaits directly, a
+/// <c>gather()</c>'s children, and from 3.14 the tasks that say they are awaited by it, as a TaskGroup's), and what else
+/// it waits on (<c>"Future"</c>, or the awaited object's type).
+/// </summary>
+public sealed record AsyncTask(ulong Id, string Name, AsyncTaskState State, IReadOnlyList<StackFrame> Frames, IReadOnlyList<ulong> WaitsFor, string? WaitsOn);

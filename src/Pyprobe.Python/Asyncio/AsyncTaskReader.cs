@@ -1,0 +1,183 @@
+using System.Numerics;
+using Pyprobe.Python.Objects;
+using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Stacks;
+
+namespace Pyprobe.Python.Asyncio;
+
+/// <summary>
+/// Reads a process's pending asyncio tasks, as <c>python -m asyncio ps</c> does from 3.14 on but for 3.8–3.15: each
+/// task's name, whether it runs, and the chain of coroutines it is suspended in, followed the way
+/// <c>coroutine.cr_await</c> finds it (the object on top of a suspended frame's value stack), down to the future at its
+/// end. Read only, bounded; nothing is called in the process.
+/// </summary>
+public sealed class AsyncTaskReader
+{
+    private const int MaxChain = 256;
+    private readonly CPythonProcess _process;
+    private readonly CoroutineLayout _layout;
+    private readonly ObjectReader _objects;
+    private readonly StackReader _frames;
+    private readonly AsyncioDebugOffsets? _debug;
+
+    public AsyncTaskReader(CPythonProcess process, StackReader frames)
+    {
+        _process = process;
+        _layout = CoroutineLayout.For(process.Binary.Version)
+            ?? throw new UnsupportedRuntimeException($"reading asyncio tasks is not supported on Python {process.Binary.Version}");
+        _objects = new ObjectReader(process);
+        _frames = frames;
+        _debug = TaskRegistry.DebugOffsets(process);
+    }
+
+    private ProcessMemory M => _process.Memory;
+
+    /// <summary>Every pending task (a finished one still in a registry is left out).</summary>
+    public IReadOnlyList<AsyncTask> ReadAll()
+    {
+        var result = new List<AsyncTask>();
+        var awaitedBy = new List<(ulong Child, ulong Parent)>();
+        foreach (var task in new TaskRegistry(_process, _objects).Find(_debug))
+        {
+            try
+            {
+                if (M.ReadI32(task + (ulong)_layout.FutureState) != 0) continue;
+                result.Add(Read(task));
+                if (_debug is not null) awaitedBy.AddRange(AwaitedBy(task).Select(parent => (task, parent)));
+            }
+            catch (ProcessMemoryException) { } // gone while read: it finished
+        }
+        // 3.14+: a task names the tasks awaiting it (a TaskGroup's children their parent), which its parent's own
+        // await (on the group's completion future) does not.
+        foreach (var group in awaitedBy.GroupBy(e => e.Parent))
+        {
+            var index = result.FindIndex(t => t.Id == group.Key);
+            if (index >= 0) result[index] = result[index] with { WaitsFor = [.. result[index].WaitsFor.Union(group.Select(e => e.Child))] };
+        }
+        return InTreeOrder(result);
+    }
+
+    /// <summary>
+    /// The tasks as a tree reads, whatever order the registry's hash table kept: each task no other waits for (by name),
+    /// then the tasks it waits for under it, depth first.
+    /// </summary>
+    private static List<AsyncTask> InTreeOrder(List<AsyncTask> tasks)
+    {
+        var byId = tasks.ToDictionary(t => t.Id);
+        var waitedFor = tasks.SelectMany(t => t.WaitsFor).ToHashSet();
+        var ordered = new List<AsyncTask>(tasks.Count);
+        var placed = new HashSet<ulong>();
+        void Place(AsyncTask task)
+        {
+            if (!placed.Add(task.Id)) return;
+            ordered.Add(task);
+            foreach (var child in task.WaitsFor)
+                if (byId.TryGetValue(child, out var t)) Place(t);
+        }
+        var byName = tasks.OrderBy(t => t.Name, StringComparer.Ordinal).ThenBy(t => t.Id).ToList();
+        foreach (var root in byName.Where(t => !waitedFor.Contains(t.Id))) Place(root);
+        foreach (var rest in byName) Place(rest); // tasks waiting on each other in a ring
+        return ordered;
+    }
+
+    private AsyncTask Read(ulong task)
+    {
+        var name = NameOf(M.ReadU64(task + (ulong)_layout.TaskName));
+        var frames = new List<StackFrame>();
+        var state = AsyncTaskState.Waiting;
+        ulong awaited = 0;
+        ulong coroutine = M.ReadU64(task + (ulong)_layout.TaskCoro);
+        for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
+        {
+            if (FrameOf(coroutine) is not ulong frame) break;
+            if (_frames.ReadFrame(frame) is { } named) frames.Add(named);
+            var (coroutineState, top) = Suspension(coroutine, frame);
+            if (coroutineState != AsyncTaskState.Waiting)
+            {
+                if (depth == 0) state = coroutineState;
+                break;
+            }
+            awaited = top;
+            coroutine = top;
+        }
+        frames.Reverse(); // innermost first, as a thread's stack
+        var waitsFor = new List<ulong>();
+        string? waitsOn = null;
+        if (state == AsyncTaskState.Waiting)
+        {
+            // The chain ends at a future's iterator (await fut), or at the future itself.
+            if (awaited != 0 && _objects.IsInstance(awaited, "_asyncio.FutureIter")) awaited = M.ReadU64(awaited + 16);
+            ulong waiter = M.ReadU64(task + (ulong)_layout.TaskWaiter);
+            foreach (var candidate in new[] { waiter, awaited })
+            {
+                if (candidate == 0 || waitsFor.Contains(candidate)) continue;
+                if (_objects.IsInstance(candidate, TaskRegistry.TaskType)) waitsFor.Add(candidate);
+                else if (_objects.Attribute(candidate, "_children") is ulong children && _objects.IsInstance(children, "list"))
+                    waitsFor.AddRange(_objects.ListItems(children).Where(c => _objects.IsInstance(c, TaskRegistry.TaskType) && !waitsFor.Contains(c)));
+            }
+            if (waitsFor.Count == 0 && (waiter != 0 ? waiter : awaited) is var other and not 0 && !IsCoroutine(other))
+                waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
+        }
+        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn);
+    }
+
+    /// <summary>The coroutine's frame: behind a pointer up to 3.10 (null once it finished), inside it from 3.11.</summary>
+    private ulong? FrameOf(ulong coroutine) =>
+        _layout.InlineFrame is int inline ? coroutine + (ulong)inline
+        : M.ReadU64(coroutine + (ulong)_layout.FramePointer!.Value) is var frame and not 0 ? frame : null;
+
+    /// <summary>Whether the coroutine waits in an await (and the object on its stack's top), runs, or has not started.</summary>
+    private (AsyncTaskState State, ulong Top) Suspension(ulong coroutine, ulong frame)
+    {
+        if (_layout.FrameState is int at)
+        {
+            var state = (sbyte)M.ReadBytes((_layout.StateInFrame ? frame : coroutine) + (ulong)at, 1)[0];
+            if (state == _layout.Created) return (AsyncTaskState.NotStarted, 0);
+            if (!_layout.IsSuspended(state)) return (AsyncTaskState.Running, 0);
+        }
+        ulong top;
+        switch (_layout.Slot)
+        {
+            case AwaitedSlot.StackTopPointer:
+                // 3.8–3.9: no state byte; f_stacktop is null while the frame runs, f_lasti −1 before it starts.
+                ulong pointer = M.ReadU64(frame + (ulong)_layout.StackField);
+                if (pointer == 0) return (AsyncTaskState.Running, 0);
+                if (M.ReadI32(frame + (ulong)_process.Layout.Frame.Position) == -1) return (AsyncTaskState.NotStarted, 0);
+                top = M.ReadU64(pointer - 8);
+                break;
+            case AwaitedSlot.ValueStackDepth:
+                int depth = M.ReadI32(frame + (ulong)_layout.StackField);
+                top = depth > 0 ? M.ReadU64(M.ReadU64(frame + CoroutineLayout.FrameValueStack) + 8 * (ulong)(depth - 1)) : 0;
+                break;
+            case AwaitedSlot.LocalsPlusIndex:
+                int index = M.ReadI32(frame + (ulong)_layout.StackField);
+                top = index > 0 ? M.ReadU64(frame + CoroutineLayout.FrameLocalsPlus311 + 8 * (ulong)(index - 1)) : 0;
+                break;
+            default:
+                ulong stackPointer = M.ReadU64(frame + (ulong)_layout.StackField);
+                top = stackPointer > frame ? M.ReadU64(stackPointer - 8 * (ulong)_layout.AwaitedBack) & ~3UL : 0; // tagged _PyStackRef
+                break;
+        }
+        return (AsyncTaskState.Waiting, top);
+    }
+
+    private bool IsCoroutine(ulong address) => address != 0 && (_objects.IsInstance(address, "coroutine") || _objects.IsInstance(address, "generator"));
+
+    /// <summary>3.14+: the tasks this one says await it (task_awaited_by: one task, or a set of them).</summary>
+    private IEnumerable<ulong> AwaitedBy(ulong task)
+    {
+        ulong awaitedBy = M.ReadU64(task + (ulong)_debug!.TaskAwaitedBy);
+        if (awaitedBy == 0) return [];
+        bool isSet = M.ReadBytes(task + (ulong)_debug.TaskAwaitedByIsSet, 1)[0] != 0;
+        return (isSet ? _objects.SetItems(awaitedBy) : [awaitedBy]).Where(t => _objects.IsInstance(t, TaskRegistry.TaskType));
+    }
+
+    /// <summary>The task's name: a str, or (3.13+, until asked for) the int N of "Task-N".</summary>
+    private string NameOf(ulong name)
+    {
+        if (_objects.IsInstance(name, "str")) return _objects.Str(name) ?? "?";
+        if (_objects.IsInstance(name, "int") && _objects.Int(name, maxDigits: 3) is BigInteger n) return $"Task-{n}";
+        return "?";
+    }
+}

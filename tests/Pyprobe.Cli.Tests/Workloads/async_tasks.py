@@ -1,0 +1,58 @@
+# asyncio tasks in known places, for dump --tasks. Once every task is in its await, the spinner task prints
+# 'ready' and keeps the event loop (and the main thread) busy in its own frame until killed.
+import asyncio
+import sys
+
+
+async def leaf(event):
+    await event.wait()
+
+
+async def fetch(event):
+    await leaf(event)
+
+
+async def worker(event):
+    await fetch(event)
+
+
+async def nap():
+    await asyncio.sleep(3600)
+
+
+async def follow(task):
+    await task
+
+
+async def grouped(event):
+    async with asyncio.TaskGroup() as group:
+        group.create_task(event.wait(), name="group-child")
+
+
+def spin():
+    while True:
+        pass
+
+
+async def spinner():
+    print("ready", flush=True)
+    spin()
+
+
+async def main():
+    event = asyncio.Event()
+    a = asyncio.ensure_future(worker(event))
+    a.set_name("worker-a")
+    helper = asyncio.ensure_future(nap())
+    helper.set_name("helper")
+    b = asyncio.ensure_future(follow(helper))
+    b.set_name("worker-b")
+    if sys.version_info >= (3, 11):
+        asyncio.ensure_future(grouped(event)).set_name("group-parent")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    asyncio.ensure_future(spinner()).set_name("spinner")
+    await asyncio.gather(a, b)
+
+
+asyncio.run(main())
