@@ -53,7 +53,7 @@ public sealed class AsyncTaskReader
         foreach (var group in awaitedBy.GroupBy(e => e.Parent))
         {
             var index = result.FindIndex(t => t.Id == group.Key);
-            if (index >= 0) result[index] = result[index] with { WaitsFor = [.. result[index].WaitsFor.Union(group.Select(e => e.Child))] };
+            if (index >= 0) result[index] = result[index] with { WaitsFor = [.. result[index].WaitsFor.Union(ByName(group.Select(e => e.Child)))] };
         }
         return InTreeOrder(result);
     }
@@ -86,12 +86,16 @@ public sealed class AsyncTaskReader
         var name = NameOf(M.ReadU64(task + (ulong)_layout.TaskName));
         var frames = new List<StackFrame>();
         var state = AsyncTaskState.Waiting;
-        ulong awaited = 0;
+        ulong awaited = 0, group = 0;
         ulong coroutine = M.ReadU64(task + (ulong)_layout.TaskCoro);
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
         {
             if (FrameOf(coroutine) is not ulong frame) break;
-            if (_frames.ReadFrame(frame) is { } named) frames.Add(named);
+            if (_frames.ReadFrame(frame) is { } named)
+            {
+                frames.Add(named);
+                if (IsTaskGroupExit(named)) group = M.ReadU64(frame + CoroutineLayout.FrameLocalsPlus311); // self
+            }
             var (coroutineState, top) = Suspension(coroutine, frame);
             if (coroutineState != AsyncTaskState.Waiting)
             {
@@ -116,11 +120,22 @@ public sealed class AsyncTaskReader
                 else if (_objects.Attribute(candidate, "_children") is ulong children && _objects.IsInstance(children, "list"))
                     waitsFor.AddRange(_objects.ListItems(children).Where(c => _objects.IsInstance(c, TaskRegistry.TaskType) && !waitsFor.Contains(c)));
             }
+            // Before 3.14 a TaskGroup's parent waits on a future of the group's own: its children are the group's _tasks.
+            if (group != 0 && _objects.Attribute(group, "_tasks") is ulong groupTasks && _objects.IsInstance(groupTasks, "set"))
+                waitsFor.AddRange(ByName(_objects.SetItems(groupTasks).Where(c => _objects.IsInstance(c, TaskRegistry.TaskType) && !waitsFor.Contains(c))));
             if (waitsFor.Count == 0 && (waiter != 0 ? waiter : awaited) is var other and not 0 && !IsCoroutine(other))
                 waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
         }
         return new AsyncTask(task, name, state, frames, waitsFor, waitsOn);
     }
+
+    /// <summary>
+    /// 3.11–3.13: a frame of <c>TaskGroup.__aexit__</c>, where a group's parent waits for its children (3.14+ tasks say who
+    /// awaits them, <see cref="AwaitedBy"/>); its first local is the group.
+    /// </summary>
+    private bool IsTaskGroupExit(StackFrame frame) =>
+        _debug is null && _layout.Slot == AwaitedSlot.LocalsPlusIndex && frame.Function == "TaskGroup.__aexit__"
+        && frame.File.EndsWith("asyncio/taskgroups.py", StringComparison.Ordinal);
 
     /// <summary>The coroutine's frame: behind a pointer up to 3.10 (null once it finished), inside it from 3.11.</summary>
     private ulong? FrameOf(ulong coroutine) =>
@@ -172,6 +187,10 @@ public sealed class AsyncTaskReader
         bool isSet = M.ReadBytes(task + (ulong)_debug.TaskAwaitedByIsSet, 1)[0] != 0;
         return (isSet ? _objects.SetItems(awaitedBy) : [awaitedBy]).Where(t => _objects.IsInstance(t, TaskRegistry.TaskType));
     }
+
+    /// <summary>Tasks out of a set (whose order is its hash table's) by name, then id: the same group reads the same each time.</summary>
+    private IEnumerable<ulong> ByName(IEnumerable<ulong> tasks) =>
+        tasks.Select(t => (Task: t, Name: NameOf(M.ReadU64(t + (ulong)_layout.TaskName)))).OrderBy(t => t.Name, StringComparer.Ordinal).ThenBy(t => t.Task).Select(t => t.Task);
 
     /// <summary>The task's name: a str, or (3.13+, until asked for) the int N of "Task-N".</summary>
     private string NameOf(ulong name)

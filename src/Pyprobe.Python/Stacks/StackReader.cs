@@ -204,12 +204,7 @@ public sealed class StackReader(CPythonProcess process)
         M.Read(frame, fields);
         ulong code = U64(fields, f.Code) & ~f.CodeTagMask;
         if (code == 0) return null;
-        var position = f.PositionKind switch
-        {
-            InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => BinaryPrimitives.ReadUInt32LittleEndian(fields[f.Position..]),
-            _ => (uint)((long)U64(fields, f.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
-        };
-        var frames = Resolve([new RawFrame(code, position)], _frameCodes);
+        var frames = Resolve([new RawFrame(code, PositionOf(fields, code))], _frameCodes);
         return frames[0].Kind == FrameKind.Unknown ? null : frames[0];
     }
 
@@ -291,12 +286,7 @@ public sealed class StackReader(CPythonProcess process)
             ulong code = U64(fields, f.Code) & ~f.CodeTagMask;
             if (real && code != 0 && code != none && IsCode(code))
             {
-                var position = f.PositionKind switch
-                {
-                    InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => BinaryPrimitives.ReadUInt32LittleEndian(fields[f.Position..]),
-                    _ => (uint)((long)U64(fields, f.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
-                };
-                frames.Add(new RawFrame(code, position));
+                frames.Add(new RawFrame(code, PositionOf(fields, code)));
                 visit?.Invoke(frame, code);
                 startsRun?.Add(f.IsEntry is int entry ? fields[entry] != 0 : f.FirstNonFrameOwner is null);
             }
@@ -311,6 +301,13 @@ public sealed class StackReader(CPythonProcess process)
             return known;
         }
     }
+
+    /// <summary>The frame's position as <see cref="CodeObject.LineAt"/> takes it: f_lasti, or the instruction pointer's offset in the code.</summary>
+    private uint PositionOf(ReadOnlySpan<byte> fields, ulong code) => L.Frame.PositionKind switch
+    {
+        InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits => BinaryPrimitives.ReadUInt32LittleEndian(fields[L.Frame.Position..]),
+        _ => (uint)((long)U64(fields, L.Frame.Position) - (long)(code + (ulong)L.Code.CodeAdaptive!.Value)),
+    };
 
     private static ulong U64(ReadOnlySpan<byte> fields, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields[offset..]);
 }
