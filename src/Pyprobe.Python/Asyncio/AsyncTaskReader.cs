@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Numerics;
 using Pyprobe.Python.Objects;
 using Pyprobe.Python.Profiling;
@@ -26,7 +27,7 @@ public sealed class AsyncTaskReader
         _process = process;
         _layout = CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"reading asyncio tasks is not supported on Python {process.Binary.Version}");
-        _objects = new ObjectReader(process);
+        _objects = new ObjectReader(process, rememberTypes: true);
         _frames = frames;
         _debug = TaskRegistry.DebugOffsets(process);
     }
@@ -42,8 +43,12 @@ public sealed class AsyncTaskReader
         {
             try
             {
-                if (M.ReadI32(task + (ulong)_layout.FutureState) != 0) continue;
-                result.Add(Read(task));
+                // The future's state and the task's waiter, coroutine and name in one read.
+                int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
+                var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
+                ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
+                if (BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) != 0) continue;
+                result.Add(Read(task, Field(_layout.TaskWaiter), Field(_layout.TaskCoro), Field(_layout.TaskName)));
                 if (_debug is not null) awaitedBy.AddRange(AwaitedBy(task).Select(parent => (task, parent)));
             }
             catch (ProcessMemoryException) { } // gone while read: it finished
@@ -81,13 +86,12 @@ public sealed class AsyncTaskReader
         return ordered;
     }
 
-    private AsyncTask Read(ulong task)
+    private AsyncTask Read(ulong task, ulong waiter, ulong coroutine, ulong nameObject)
     {
-        var name = NameOf(M.ReadU64(task + (ulong)_layout.TaskName));
+        var name = NameOf(nameObject);
         var frames = new List<StackFrame>();
         var state = AsyncTaskState.Waiting;
         ulong awaited = 0, group = 0;
-        ulong coroutine = M.ReadU64(task + (ulong)_layout.TaskCoro);
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
         {
             if (FrameOf(coroutine) is not ulong frame) break;
@@ -112,12 +116,11 @@ public sealed class AsyncTaskReader
         {
             // The chain ends at a future's iterator (await fut), or at the future itself.
             if (awaited != 0 && _objects.IsInstance(awaited, "_asyncio.FutureIter")) awaited = M.ReadU64(awaited + 16);
-            ulong waiter = M.ReadU64(task + (ulong)_layout.TaskWaiter);
-            foreach (var candidate in new[] { waiter, awaited })
+            foreach (var candidate in awaited == waiter ? [waiter] : new[] { waiter, awaited })
             {
                 if (candidate == 0 || waitsFor.Contains(candidate)) continue;
                 if (_objects.IsInstance(candidate, TaskRegistry.TaskType)) waitsFor.Add(candidate);
-                else if (_objects.Attribute(candidate, "_children") is ulong children && _objects.IsInstance(children, "list"))
+                else if (_objects.IsInstance(candidate, "_GatheringFuture") && _objects.Attribute(candidate, "_children") is ulong children && _objects.IsInstance(children, "list"))
                     waitsFor.AddRange(_objects.ListItems(children).Where(c => _objects.IsInstance(c, TaskRegistry.TaskType) && !waitsFor.Contains(c)));
             }
             // Before 3.14 a TaskGroup's parent waits on a future of the group's own: its children are the group's _tasks.

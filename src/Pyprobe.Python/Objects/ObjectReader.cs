@@ -8,13 +8,15 @@ namespace Pyprobe.Python.Objects;
 /// attribute, a str, a small int. Read only and bounded; memory that does not hold what is expected gives null (or
 /// no entries), and a read the process refuses throws <see cref="ProcessMemoryException"/>.
 /// </summary>
-public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLayout str)
+/// <param name="rememberTypes">Keep each type's names once read, for a reader that lives one dump: in a long-lived one a
+/// freed class's address could come back as another class.</param>
+public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLayout str, bool rememberTypes = false)
 {
     private const long MaxEntries = 1 << 16;
     private const int MaxNameLength = 256;
     private readonly NamespaceLayout _layout = facts.Namespaces;
 
-    public ObjectReader(CPythonProcess process) : this(process.Memory, process.Binary.Facts, process.Layout.Str) { }
+    public ObjectReader(CPythonProcess process, bool rememberTypes = false) : this(process.Memory, process.Binary.Facts, process.Layout.Str, rememberTypes) { }
 
     /// <summary>The (key, value) object pairs of the dict at <paramref name="dict"/>, in insertion order.</summary>
     public List<(ulong Key, ulong Value)> DictEntries(ulong dict) =>
@@ -110,23 +112,28 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
     }
 
     /// <summary>Whether the type of the object at <paramref name="address"/> is <paramref name="typeName"/> or derives from it (tp_base chain); false for an object without a type (a set's dummy).</summary>
-    public bool IsInstance(ulong address, string typeName)
+    public bool IsInstance(ulong address, string typeName) => address != 0 && Lineage(memory.ReadU64(address + PyObjectLayout.ObType)).Contains(typeName);
+
+    // Each type's name and its bases' (tp_base chain), read once where types are remembered: a dump asks of thousands
+    // of objects of a few types.
+    private readonly Dictionary<ulong, string[]> _lineages = [];
+
+    private string[] Lineage(ulong type)
     {
-        if (address == 0) return false;
-        ulong type = memory.ReadU64(address + PyObjectLayout.ObType);
-        for (int depth = 0; type != 0 && depth < 32; depth++)
-        {
-            if (ReadCString(memory, memory.ReadU64(type + PyObjectLayout.TypeName), MaxNameLength) == typeName) return true;
-            type = memory.ReadU64(type + PyObjectLayout.TypeBase);
-        }
-        return false;
+        if (type == 0) return [];
+        if (_lineages.TryGetValue(type, out var known)) return known;
+        var names = new List<string>();
+        for (ulong t = type; t != 0 && names.Count < 32; t = memory.ReadU64(t + PyObjectLayout.TypeBase))
+            names.Add(ReadCString(memory, memory.ReadU64(t + PyObjectLayout.TypeName), MaxNameLength));
+        if (rememberTypes) _lineages[type] = [.. names];
+        return [.. names];
     }
 
     /// <summary>Whether the object at <paramref name="address"/> is of the built-in type named <paramref name="typeName"/> (its tp_name), not a subclass.</summary>
     public bool IsOfType(ulong address, string typeName) => address != 0 && TypeName(address) == typeName;
 
     /// <summary>The tp_name of the object's type (a C string; a heap type's is its bare name).</summary>
-    public string TypeName(ulong address) => ReadCString(memory, memory.ReadU64(memory.ReadU64(address + PyObjectLayout.ObType) + PyObjectLayout.TypeName), MaxNameLength);
+    public string TypeName(ulong address) => Lineage(memory.ReadU64(address + PyObjectLayout.ObType)) is [var name, ..] ? name : "";
 
     /// <summary>A NUL-terminated string of at most <paramref name="max"/> bytes, read a page at a time (it may end right before an unmapped one).</summary>
     public static string ReadCString(IMemoryReader memory, ulong address, int max)
