@@ -79,7 +79,7 @@ internal static class DumpCommand
             // Tasks first: the layout check refuses an unknown version before any thread is held.
             var taskReader = tasks ? new AsyncTaskReader(process, reader) : null;
             var threads = reader.ReadAll(locals, native, kernel);
-            return (process.Binary.Version.ToString(), threads, reader.Paused, taskReader?.ReadAll());
+            return (process.Binary.Version.ToString(), threads, reader.Paused, taskReader?.ReadAll(locals, reader.TidsByIdent));
         }
         catch (Exception e) when (e is UnsupportedRuntimeException or ProcessMemoryException or UsdtException)
         {
@@ -89,8 +89,8 @@ internal static class DumpCommand
 
     private static string Hex(ulong id) => $"0x{id:x}";
 
-    private static DumpTask ToJson(AsyncTask t) => new(Hex(t.Id), t.Name, StateName(t.State), t.WaitsFor.Select(Hex).ToList(), t.WaitsOn,
-        t.Frames.Select(f => new DumpFrame(f.Function, f.File, f.Line, false, null)).ToList());
+    private static DumpTask ToJson(AsyncTask t) => new(Hex(t.Id), t.Name, t.Tid, StateName(t.State), t.WaitsFor.Select(Hex).ToList(), t.WaitsOn,
+        t.Frames.Select((f, i) => new DumpFrame(f.Function, f.File, f.Line, false, t.Locals?[i].Select(v => new DumpLocal(v.Name, v.Value, v.IsArgument)).ToList())).ToList());
 
     private static string StateName(AsyncTaskState state) => state switch
     {
@@ -108,6 +108,8 @@ internal static class DumpCommand
         var names = tasks.GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Count());
         var byId = tasks.ToDictionary(t => t.Id);
         string Label(ulong id) => byId.TryGetValue(id, out var t) ? names[t.Name] > 1 ? $"{t.Name} ({Hex(id)})" : t.Name : Hex(id);
+        // Loops on more than one thread: each task says whose.
+        var threads = tasks.Select(t => t.Tid).Distinct().Count() > 1;
         foreach (var t in tasks)
         {
             var what = t.State switch
@@ -119,8 +121,9 @@ internal static class DumpCommand
                 _ => t.WaitsOn is { } other ? $"waiting on {other}" : "waiting",
             };
             w.WriteLine();
-            w.WriteLine($"Task {Label(t.Id)} ({what})");
-            foreach (var f in t.Frames) w.WriteLine($"    {f.Label}");
+            var thread = !threads ? "" : t.Tid is int tid ? $"thread {tid}, " : "loop not running, ";
+            w.WriteLine($"Task {Label(t.Id)} ({thread}{what})");
+            WriteFrames(w, t.Frames, t.Locals);
         }
     }
 
@@ -143,21 +146,25 @@ internal static class DumpCommand
             };
             w.WriteLine();
             w.WriteLine(t.KnownToPython ? $"Thread {t.Tid} ({t.Name}){gil}" : $"Thread {t.Tid} ({t.Name}){gil}, C code only: not a Python thread");
-            for (int i = 0; i < t.Frames.Count; i++)
+            WriteFrames(w, t.Frames, t.Locals);
+        }
+    }
+
+    /// <summary>Frames innermost first; with locals, as py-spy dump --locals: the parameters, then the other variables, each under its heading.</summary>
+    private static void WriteFrames(TextWriter w, IReadOnlyList<StackFrame> frames, IReadOnlyList<IReadOnlyList<LocalVariable>>? locals)
+    {
+        for (int i = 0; i < frames.Count; i++)
+        {
+            w.WriteLine($"    {frames[i].Label}");
+            var frameLocals = locals?[i] ?? [];
+            foreach (var (heading, group) in new[] { ("Arguments:", frameLocals.Where(v => v.IsArgument)), ("Locals:", frameLocals.Where(v => !v.IsArgument)) })
             {
-                var f = t.Frames[i];
-                w.WriteLine($"    {f.Label}");
-                // As py-spy dump --locals: the parameters, then the other variables, each under its heading.
-                var frameLocals = t.Locals?[i] ?? [];
-                foreach (var (heading, group) in new[] { ("Arguments:", frameLocals.Where(v => v.IsArgument)), ("Locals:", frameLocals.Where(v => !v.IsArgument)) })
+                var first = true;
+                foreach (var local in group)
                 {
-                    var first = true;
-                    foreach (var local in group)
-                    {
-                        if (first) w.WriteLine($"        {heading}");
-                        first = false;
-                        w.WriteLine($"            {local.Name} = {local.Value}");
-                    }
+                    if (first) w.WriteLine($"        {heading}");
+                    first = false;
+                    w.WriteLine($"            {local.Name} = {local.Value}");
                 }
             }
         }

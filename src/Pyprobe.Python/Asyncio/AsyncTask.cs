@@ -1,4 +1,5 @@
 using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Asyncio;
 
@@ -16,4 +17,7 @@ public enum AsyncTaskState
 /// <c>gather()</c>'s children, and from 3.14 the tasks that say they are awaited by it, as a TaskGroup's), and what else
 /// it waits on (<c>"Future"</c>, or the awaited object's type).
 /// </summary>
-public sealed record AsyncTask(ulong Id, string Name, AsyncTaskState State, IReadOnlyList<StackFrame> Frames, IReadOnlyList<ulong> WaitsFor, string? WaitsOn);
+/// <param name="Tid">The thread running the task's event loop (as this machine's /proc knows it), null when its loop is not running.</param>
+/// <param name="Locals">With locals asked for: each frame's variables, in the order of <see cref="Frames"/>.</param>
+public sealed record AsyncTask(ulong Id, string Name, AsyncTaskState State, IReadOnlyList<StackFrame> Frames, IReadOnlyList<ulong> WaitsFor, string? WaitsOn,
+    int? Tid = null, IReadOnlyList<IReadOnlyList<LocalVariable>>? Locals = null);

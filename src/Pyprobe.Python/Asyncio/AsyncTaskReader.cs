@@ -33,10 +33,21 @@ public sealed class AsyncTaskReader
     }
 
     private ProcessMemory M => _process.Memory;
+    private FrameLocals? _locals;
+    private IReadOnlyDictionary<ulong, int>? _tidsByIdent;
+    private readonly Dictionary<ulong, int?> _loopThreads = [];
+    // FutureObj.fut_loop, the first field after the object header on every version.
+    private const int FutureLoop = 16;
 
-    /// <summary>Every pending task (a finished one still in a registry is left out).</summary>
-    public IReadOnlyList<AsyncTask> ReadAll()
+    /// <summary>
+    /// Every pending task (a finished one still in a registry is left out); with <paramref name="locals"/> each frame's
+    /// variables. <paramref name="tidsByIdent"/>: the process's threads by <c>threading.get_ident()</c>
+    /// (<see cref="StackReader.TidsByIdent"/>), to say which thread runs each task's loop.
+    /// </summary>
+    public IReadOnlyList<AsyncTask> ReadAll(bool locals = false, IReadOnlyDictionary<ulong, int>? tidsByIdent = null)
     {
+        _locals = locals ? new FrameLocals(_process) : null;
+        _tidsByIdent = tidsByIdent;
         var result = new List<AsyncTask>();
         var awaitedBy = new List<(ulong Child, ulong Parent)>();
         foreach (var task in new TaskRegistry(_process, _objects).Find(_debug))
@@ -48,7 +59,7 @@ public sealed class AsyncTaskReader
                 var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
                 ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
                 if (BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) != 0) continue;
-                result.Add(Read(task, Field(_layout.TaskWaiter), Field(_layout.TaskCoro), Field(_layout.TaskName)));
+                result.Add(Read(task, Field(_layout.TaskWaiter), Field(_layout.TaskCoro), Field(_layout.TaskName)) with { Tid = LoopThread(M.ReadU64(task + FutureLoop)) });
                 if (_debug is not null) awaitedBy.AddRange(AwaitedBy(task).Select(parent => (task, parent)));
             }
             catch (ProcessMemoryException) { } // gone while read: it finished
@@ -90,6 +101,7 @@ public sealed class AsyncTaskReader
     {
         var name = NameOf(nameObject);
         var frames = new List<StackFrame>();
+        var frameLocals = _locals is null ? null : new List<IReadOnlyList<LocalVariable>>();
         var state = AsyncTaskState.Waiting;
         ulong awaited = 0, group = 0;
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
@@ -98,6 +110,7 @@ public sealed class AsyncTaskReader
             if (_frames.ReadFrame(frame) is { } named)
             {
                 frames.Add(named);
+                frameLocals?.Add(_locals!.Read(frame, M.ReadU64(frame + (ulong)_process.Layout.Frame.Code) & ~_process.Layout.Frame.CodeTagMask));
                 if (IsTaskGroupExit(named)) group = M.ReadU64(frame + CoroutineLayout.FrameLocalsPlus311); // self
             }
             var (coroutineState, top) = Suspension(coroutine, frame);
@@ -110,6 +123,7 @@ public sealed class AsyncTaskReader
             coroutine = top;
         }
         frames.Reverse(); // innermost first, as a thread's stack
+        frameLocals?.Reverse();
         var waitsFor = new List<ulong>();
         string? waitsOn = null;
         if (state == AsyncTaskState.Waiting)
@@ -129,7 +143,20 @@ public sealed class AsyncTaskReader
             if (waitsFor.Count == 0 && (waiter != 0 ? waiter : awaited) is var other and not 0 && !IsCoroutine(other))
                 waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
         }
-        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn);
+        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals);
+    }
+
+    /// <summary>The thread running the loop (its <c>_thread_id</c>, set while run_forever runs), once per loop.</summary>
+    private int? LoopThread(ulong loop)
+    {
+        if (_tidsByIdent is null || loop == 0) return null;
+        if (_loopThreads.TryGetValue(loop, out var known)) return known;
+        int? tid = null;
+        if (_objects.Attribute(loop, "_thread_id") is ulong ident && _objects.IsInstance(ident, "int")
+            && _objects.Int(ident, maxDigits: 3) is BigInteger value && value > 0 && value <= ulong.MaxValue
+            && _tidsByIdent.TryGetValue((ulong)value, out var found))
+            tid = found;
+        return _loopThreads[loop] = tid;
     }
 
     /// <summary>

@@ -42,6 +42,13 @@ public sealed class StackReader(CPythonProcess process)
     public TimeSpan? Paused { get; private set; }
 
     /// <summary>
+    /// The threads the last <see cref="ReadAll"/> read, by their pthread_self() (thread_id, which is what
+    /// <c>threading.get_ident()</c> gives): their tids as this machine knows them.
+    /// </summary>
+    public IReadOnlyDictionary<ulong, int> TidsByIdent => _tidsByIdent;
+    private readonly Dictionary<ulong, int> _tidsByIdent = [];
+
+    /// <summary>
     /// Every thread of every interpreter; with <paramref name="locals"/> each frame's local variables too; with
     /// <paramref name="native"/> each thread's C frames merged in (<see cref="MixedStack"/>), which holds the process still
     /// (<see cref="PausedProcess"/>) while its Python stacks, registers and native stacks are read; with
@@ -172,6 +179,7 @@ public sealed class StackReader(CPythonProcess process)
                 ulong threadPointer = M.ReadU64(tstate + (ulong)L.ThreadState.ThreadId);
                 int ownTid = L.ThreadState.NativeThreadId is int n ? (int)M.ReadU64(tstate + (ulong)n) : TidFromPthread(threadPointer, tasks);
                 int tid = hostIds is null ? ownTid : hostIds.GetValueOrDefault(ownTid);
+                if (tid != 0) _tidsByIdent[threadPointer] = tid;
                 var frameLocals = localsReader is null ? null : new List<IReadOnlyList<LocalVariable>>();
                 var held = paused is not null && paused.Threads.Contains(tid);
                 var startsRun = held ? new List<bool>() : null;

@@ -1,19 +1,22 @@
-# asyncio tasks in known places, for dump --tasks. Once every task is in its await, the spinner task prints
-# 'ready' and keeps the event loop (and the main thread) busy in its own frame until killed.
+# asyncio tasks in known places, for dump --tasks. A second thread runs a loop of its own (task 'elsewhere'). Once
+# every task is in its await, the spinner task prints 'ready' and keeps the main loop (and the main thread) busy in
+# its own frame until killed.
 import asyncio
 import sys
+import threading
 
 
 async def leaf(event):
     await event.wait()
 
 
-async def fetch(event):
+async def fetch(event, url):
+    attempt = 3
     await leaf(event)
 
 
 async def worker(event):
-    await fetch(event)
+    await fetch(event, "https://example.org/a")
 
 
 async def nap():
@@ -29,6 +32,12 @@ async def grouped(event):
         group.create_task(event.wait(), name="group-child")
 
 
+async def elsewhere(started):
+    asyncio.current_task().set_name("elsewhere")
+    asyncio.get_running_loop().call_soon(started.set)  # runs once this task waits in its sleep
+    await asyncio.sleep(3600)
+
+
 def spin():
     while True:
         pass
@@ -40,6 +49,9 @@ async def spinner():
 
 
 async def main():
+    started = threading.Event()
+    threading.Thread(target=lambda: asyncio.run(elsewhere(started)), name="loop-thread", daemon=True).start()
+    started.wait()
     event = asyncio.Event()
     a = asyncio.ensure_future(worker(event))
     a.set_name("worker-a")
