@@ -11,13 +11,14 @@ namespace Pyprobe.Bench;
 internal static partial class DumpSection
 {
     public const string Title = "Stack dumps: what dump and dump --native cost the program";
+    private static readonly int[] TaskCounts = [100, 1000, 10_000];
     private static readonly int[] ThreadCounts = [1, 16, 64];
 
     private enum Tool { None, Dump, DumpNative, Austin, Gdb }
 
     private sealed record Sample(double WallMs, double GapMs, double? HeldMs);
 
-    public static void Run(Bench bench, Report report)
+    public static void Run(Bench bench, Report report, IReadOnlyList<Py> pythons)
     {
         var python = ProfilerSection.PyenvPython("3.13");
         if (python is null)
@@ -67,6 +68,65 @@ internal static partial class DumpSection
                 return (IReadOnlyList<string>)[$"{threads} asleep, 1 spinning, main", Name(tool), tool == Tool.None ? "–" : Cell(runs, r => r.WallMs),
                     Cell(runs, r => r.GapMs, "0.00"), Cell(runs, r => r.HeldMs)];
             })));
+        Tasks(bench, report, pythons);
+    }
+
+    /// <summary>
+    /// dump --tasks against CPython's own <c>python -m asyncio ps</c> (3.14+) on the same process: tasks.py N (N tasks three
+    /// coroutines deep in an Event's wait, gathered), wall time and how many tasks each listed.
+    /// </summary>
+    private static void Tasks(Bench bench, Report report, IReadOnlyList<Py> pythons)
+    {
+        var targets = pythons.Where(p => p.Version is "3.14" or "3.15").ToList();
+        if (targets.Count == 0)
+        {
+            Bench.Log("dump: no Debian 3.14/3.15 in the cache; the asyncio tasks rows are skipped");
+            return;
+        }
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var py in targets)
+            foreach (var count in TaskCounts)
+            {
+                var runs = new Dictionary<string, List<(double Ms, int Listed)>>();
+                for (var rep = 0; rep < bench.Reps; rep++)
+                {
+                    using var target = Child.Start([.. py.Command, Path.Combine(bench.Root, "bench", "workloads", "tasks.py"), count.ToString(CultureInfo.InvariantCulture)], env: py.Env);
+                    if (target.WaitLine(l => l == "ready", TimeSpan.FromSeconds(60)) is null)
+                    {
+                        Bench.Log($"dump: tasks.py did not start: {string.Join(" | ", target.Err)}");
+                        continue;
+                    }
+                    var pid = target.Pid.ToString(CultureInfo.InvariantCulture);
+                    var tools = new (string Name, string[] Argv, Func<string, int> Listed)[]
+                    {
+                        ("pyprobe dump --tasks -p PID", [bench.Pyprobe, "dump", "--tasks", "-p", pid], o => o.Split('\n').Count(l => l.StartsWith("Task ", StringComparison.Ordinal))),
+                        ($"python{py.Version} -m asyncio ps PID", [.. py.Command, "-m", "asyncio", "ps", pid], o => Math.Max(0, o.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 2)),
+                    };
+                    foreach (var (name, argv, listed) in rep % 2 == 0 ? tools : tools.Reverse())
+                    {
+                        var clock = System.Diagnostics.Stopwatch.StartNew();
+                        var (code, output) = Program.Sh(py.Env, argv);
+                        var ms = clock.Elapsed.TotalMilliseconds;
+                        if (code != 0)
+                        {
+                            Bench.Log($"dump: {name} failed ({code}): {output[..Math.Min(300, output.Length)]}");
+                            continue;
+                        }
+                        (runs.TryGetValue(name, out var list) ? list : runs[name] = []).Add((ms, listed(output)));
+                        Bench.Log($"dump --tasks {py.FullVersion} {count} tasks {name}: {ms:0} ms, {listed(output)} listed");
+                    }
+                }
+                foreach (var (name, list) in runs)
+                    rows.Add([$"Debian {py.FullVersion}", $"{count + 1:N0}", name, Stats.Spread(list.Select(r => r.Ms).ToList(), "0"),
+                        string.Join(", ", list.Select(r => r.Listed).Distinct())]);
+            }
+        report.Text("""
+            **asyncio tasks**: `bench/workloads/tasks.py N` (N tasks, each three coroutines deep in an `Event.wait`, and the
+            task gathering them: N + 1 pending), read by `pyprobe dump --tasks` and by CPython's own `python -m asyncio ps`
+            (3.14+, the same interpreter) on the same process, in turn. Wall time from launch to exit; "listed" = the tasks
+            each printed.
+            """);
+        report.Table(["interpreter", "tasks", "tool", "wall (ms)", "listed"], rows);
     }
 
     private static string Name(Tool tool) => tool switch

@@ -74,7 +74,7 @@ internal static class Program
             if (Want("scale")) Sections.Scale(bench, report, p39);
             if (Want("profiler")) ProfilerSection.Run(bench, report, p315, quick);
             if (Want("evalframe")) EvalFrameCases.Section(bench, report, pythons);
-            if (Want("dump")) DumpSection.Run(bench, report);
+            if (Want("dump")) DumpSection.Run(bench, report, pythons);
             report.Finish(total.Elapsed);
             var update = args.Contains("--update") && only is not null && File.Exists(output);
             File.WriteAllText(output, update ? report.RenderInto(File.ReadAllText(output)) : report.Render());

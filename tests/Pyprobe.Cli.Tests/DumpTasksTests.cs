@@ -32,9 +32,7 @@ public class DumpTasksTests
         try
         {
             var pid = python.Id.ToString();
-            var json = PyprobeBinary.Run(["dump", "--tasks", "-f", "json", "-p", pid], timeout: TimeSpan.FromSeconds(30));
-            Assert.True(json.ExitCode == 0, json.ToString());
-            using var document = JsonDocument.Parse(json.Stdout);
+            using var document = DumpJson(pid);
             var tasks = document.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
             var grouped = !interpreter.Contains("3.8") && !interpreter.Contains("3.9") && !interpreter.Contains("3.10");
             string[] names = grouped
@@ -109,9 +107,7 @@ public class DumpTasksTests
         try
         {
             var pid = python.Id.ToString();
-            var json = PyprobeBinary.Run(["dump", "--tasks", "-f", "json", "-p", pid], timeout: TimeSpan.FromSeconds(30));
-            Assert.True(json.ExitCode == 0, json.ToString());
-            using var document = JsonDocument.Parse(json.Stdout);
+            using var document = DumpJson(pid);
             var ours = document.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("id").GetString()!);
 
             var theirs = AsyncioPs(interpreter, pid);
@@ -173,9 +169,7 @@ public class DumpTasksTests
         try
         {
             var pid = python.Id.ToString();
-            var json = PyprobeBinary.Run(["dump", "--tasks", "--locals", "-f", "json", "-p", pid], timeout: TimeSpan.FromSeconds(30));
-            Assert.True(json.ExitCode == 0, json.ToString());
-            using var document = JsonDocument.Parse(json.Stdout);
+            using var document = DumpJson(pid, "--locals");
             var worker = document.RootElement.GetProperty("tasks").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "worker-a");
             var fetch = worker.GetProperty("frames").EnumerateArray().Single(f => f.GetProperty("funcname").GetString() == "fetch");
             var locals = fetch.GetProperty("locals").EnumerateArray()
@@ -195,6 +189,14 @@ public class DumpTasksTests
         {
             python.Kill();
         }
+    }
+
+    /// <summary>`pyprobe dump --tasks -f json` of the process, with <paramref name="more"/> options.</summary>
+    private static JsonDocument DumpJson(string pid, params string[] more)
+    {
+        var json = PyprobeBinary.Run(["dump", "--tasks", .. more, "-f", "json", "-p", pid], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(json.ExitCode == 0, json.ToString());
+        return JsonDocument.Parse(json.Stdout);
     }
 
     /// <summary>The workload's line holding <paramref name="text"/> (the first after the line holding <paramref name="after"/>).</summary>

@@ -21,8 +21,11 @@ public partial class RecordTests
             Assert.True(result.ExitCode == 0, result.ToString());
             var stacks = ReadCollapsed(output).Where(s => s.Frames[0].StartsWith($"<module> ({script}:", StringComparison.Ordinal)).ToList();
             Assert.True(stacks.Sum(s => s.Count) >= 50, $"only {stacks.Sum(s => s.Count)} samples of the script: {result}");
-            var only = Assert.Single(stacks);
+            // A sample can land on the module's own code around the call (its start, the call, the exit): <module> alone.
+            var only = Assert.Single(stacks, s => s.Frames.Length > 1);
             Assert.Equal([$"<module> ({script}:1)", $"work ({script}:2)"], only.Frames);
+            Assert.All(stacks.Where(s => s.Frames.Length == 1), s => Assert.Equal($"<module> ({script}:1)", s.Frames[0]));
+            Assert.True(stacks.Where(s => s.Frames.Length == 1).Sum(s => s.Count) <= 3, $"{stacks.Sum(s => s.Count)} samples, of which <module> alone {stacks.Where(s => s.Frames.Length == 1).Sum(s => s.Count)}");
         }
         finally
         {
