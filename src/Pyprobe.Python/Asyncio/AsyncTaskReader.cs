@@ -27,12 +27,15 @@ public sealed class AsyncTaskReader
         _process = process;
         _layout = CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"reading asyncio tasks is not supported on Python {process.Binary.Version}");
-        _objects = new ObjectReader(process, rememberTypes: true);
+        _memory = new BlockCachedMemory(process.Memory);
+        _objects = new ObjectReader(_memory, process.Binary.Facts, process.Layout.Str, rememberTypes: true);
         _frames = frames;
         _debug = TaskRegistry.DebugOffsets(process);
     }
 
-    private ProcessMemory M => _process.Memory;
+    // Tasks, their coroutines and frames lie near each other: read in blocks, once per dump.
+    private readonly BlockCachedMemory _memory;
+    private IMemoryReader M => _memory;
     private FrameLocals? _locals;
     private IReadOnlyDictionary<ulong, int>? _tidsByIdent;
     private readonly Dictionary<ulong, int?> _loopThreads = [];
@@ -50,7 +53,7 @@ public sealed class AsyncTaskReader
         _tidsByIdent = tidsByIdent;
         var result = new List<AsyncTask>();
         var awaitedBy = new List<(ulong Child, ulong Parent)>();
-        foreach (var task in new TaskRegistry(_process, _objects).Find(_debug))
+        foreach (var task in new TaskRegistry(_process, _objects, _memory).Find(_debug))
         {
             try
             {
@@ -107,7 +110,7 @@ public sealed class AsyncTaskReader
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
         {
             if (FrameOf(coroutine) is not ulong frame) break;
-            if (_frames.ReadFrame(frame) is { } named)
+            if (_frames.ReadFrame(frame, _memory) is { } named)
             {
                 frames.Add(named);
                 frameLocals?.Add(_locals!.Read(frame, M.ReadU64(frame + (ulong)_process.Layout.Frame.Code) & ~_process.Layout.Frame.CodeTagMask));

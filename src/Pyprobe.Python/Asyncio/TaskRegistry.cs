@@ -11,7 +11,7 @@ namespace Pyprobe.Python.Asyncio;
 /// 3.14 each thread's and each interpreter's linked list of native tasks (<see cref="AsyncioDebugOffsets"/>), and the
 /// WeakSet <c>_scheduled_tasks</c> for tasks of other classes. A process that never imported asyncio has none.
 /// </summary>
-public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects)
+public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects, IMemoryReader memory)
 {
     private const int MaxTasks = 1 << 16;
     /// <summary>The C Task's type name; subclasses derive from it, and keep its layout.</summary>
@@ -70,11 +70,11 @@ public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects)
 
     private IEnumerable<ulong> LinkedTasks(ulong head, AsyncioDebugOffsets lists)
     {
-        ulong node = process.Memory.ReadU64(head);
+        ulong node = memory.ReadU64(head);
         for (int i = 0; node != 0 && node != head && i < MaxTasks; i++)
         {
             yield return node - (ulong)lists.TaskNode;
-            node = process.Memory.ReadU64(node);
+            node = memory.ReadU64(node);
         }
     }
 
@@ -87,7 +87,7 @@ public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects)
     }
 
     // PyWeakReference.wr_object: Py_None once the referent is gone (checked by the caller's type test).
-    private ulong ReferentOf(ulong weakref) => process.Memory.ReadU64(weakref + 16);
+    private ulong ReferentOf(ulong weakref) => memory.ReadU64(weakref + 16);
 
     private bool IsWeakReference(ulong item) => objects.IsInstance(item, "weakref.ReferenceType") || objects.IsInstance(item, "weakref");
 }

@@ -205,11 +205,11 @@ public sealed class StackReader(CPythonProcess process)
     /// The one frame at <paramref name="frame"/>, named (a suspended coroutine's or generator's, which no thread's stack
     /// holds); null when it holds no code object.
     /// </summary>
-    public StackFrame? ReadFrame(ulong frame)
+    public StackFrame? ReadFrame(ulong frame, IMemoryReader? memory = null)
     {
         var f = L.Frame;
         Span<byte> fields = stackalloc byte[_frameReadSize];
-        M.Read(frame, fields);
+        (memory ?? M).Read(frame, fields);
         ulong code = U64(fields, f.Code) & ~f.CodeTagMask;
         if (code == 0) return null;
         var frames = Resolve([new RawFrame(code, PositionOf(fields, code))], _frameCodes);
