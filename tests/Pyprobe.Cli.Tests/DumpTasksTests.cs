@@ -7,7 +7,7 @@ namespace Pyprobe.Cli.Tests;
 /// dump --tasks: every pending asyncio task of a process, read from memory on 3.8–3.15. The workload
 /// (Workloads/async_tasks.py) puts its tasks in known awaits: Task-1 in a gather of worker-a and worker-b, worker-a
 /// four coroutines deep in Event.wait, worker-b awaiting the task helper, helper in asyncio.sleep, from 3.11 a TaskGroup
-/// (group-parent, its child group-child), spinner running, holding the loop, and elsewhere on a second thread's loop. On
+/// (group-parent, its child group-child), consumer in an async for over an async generator awaiting inside, spinner running, holding the loop, and elsewhere on a second thread's loop. On
 /// 3.14 and 3.15 CPython's own <c>python -m asyncio ps</c> reads the same process, and both must agree task by task.
 /// </summary>
 public class DumpTasksTests
@@ -36,8 +36,8 @@ public class DumpTasksTests
             var tasks = document.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
             var grouped = !interpreter.Contains("3.8") && !interpreter.Contains("3.9") && !interpreter.Contains("3.10");
             string[] names = grouped
-                ? ["Task-1", "worker-a", "worker-b", "helper", "group-parent", "group-child", "spinner", "elsewhere"]
-                : ["Task-1", "worker-a", "worker-b", "helper", "spinner", "elsewhere"];
+                ? ["Task-1", "worker-a", "worker-b", "helper", "consumer", "group-parent", "group-child", "spinner", "elsewhere"]
+                : ["Task-1", "worker-a", "worker-b", "helper", "consumer", "spinner", "elsewhere"];
             Assert.Equal(names.Order(), tasks.Keys.Order());
             string Id(string name) => tasks[name].GetProperty("id").GetString()!;
             // Each task's loop runs on the main thread but one, which runs on a thread of its own.
@@ -64,6 +64,10 @@ public class DumpTasksTests
             Assert.Equal(["sleep", "nap"], FunctionNames(tasks["helper"]));
             Assert.Equal([$"nap:{LineOf("await asyncio.sleep(3600)")}"], Frames(tasks["helper"], ownOnly: true));
             Assert.Equal("Future", tasks["helper"].GetProperty("waits_on").GetString());
+
+            // async for: through the async generator's asend object into the generator's own await.
+            Assert.Equal(["wait", "ticks", "consume"], FunctionNames(tasks["consumer"]));
+            Assert.Equal([$"ticks:{LineOf("await event.wait()", after: "async def ticks")}", $"consume:{LineOf("async for _ in ticks(event)")}"], Frames(tasks["consumer"], ownOnly: true));
 
             Assert.Equal("running", tasks["spinner"].GetProperty("state").GetString());
             Assert.Equal([$"spinner:{LineOf("spin()", after: "async def spinner")}"], Frames(tasks["spinner"], ownOnly: true));

@@ -123,7 +123,8 @@ public sealed class AsyncTaskReader
                 break;
             }
             awaited = top;
-            coroutine = top;
+            // async for: the await is on the async generator's asend (or athrow) object, which holds the generator.
+            coroutine = _objects.IsInstance(top, "async_generator_asend") || _objects.IsInstance(top, "async_generator_athrow") ? M.ReadU64(top + 16) : top;
         }
         frames.Reverse(); // innermost first, as a thread's stack
         frameLocals?.Reverse();
@@ -210,7 +211,8 @@ public sealed class AsyncTaskReader
         return (AsyncTaskState.Waiting, top);
     }
 
-    private bool IsCoroutine(ulong address) => address != 0 && (_objects.IsInstance(address, "coroutine") || _objects.IsInstance(address, "generator"));
+    private bool IsCoroutine(ulong address) => address != 0
+        && (_objects.IsInstance(address, "coroutine") || _objects.IsInstance(address, "generator") || _objects.IsInstance(address, "async_generator"));
 
     /// <summary>3.14+: the tasks this one says await it (task_awaited_by: one task, or a set of them).</summary>
     private IEnumerable<ulong> AwaitedBy(ulong task)

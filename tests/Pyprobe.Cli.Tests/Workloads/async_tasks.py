@@ -32,6 +32,17 @@ async def grouped(event):
         group.create_task(event.wait(), name="group-child")
 
 
+async def ticks(event):
+    while True:
+        await event.wait()
+        yield 1
+
+
+async def consume(event):
+    async for _ in ticks(event):
+        pass
+
+
 async def elsewhere(started):
     asyncio.current_task().set_name("elsewhere")
     asyncio.get_running_loop().call_soon(started.set)  # runs once this task waits in its sleep
@@ -59,6 +70,7 @@ async def main():
     helper.set_name("helper")
     b = asyncio.ensure_future(follow(helper))
     b.set_name("worker-b")
+    asyncio.ensure_future(consume(event)).set_name("consumer")
     if sys.version_info >= (3, 11):
         asyncio.ensure_future(grouped(event)).set_name("group-parent")
     for _ in range(3):
