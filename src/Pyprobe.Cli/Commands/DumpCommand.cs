@@ -121,7 +121,7 @@ internal static class DumpCommand
                 _ => t.WaitsOn is { } other ? $"waiting on {other}" : "waiting",
             };
             w.WriteLine();
-            var thread = !threads ? "" : t.Tid is int tid ? $"thread {tid}, " : "loop not running, ";
+            var thread = !threads ? "" : t.Tid is int tid ? $"thread {tid}, " : "thread unknown, "; // a loop not running, or one without _thread_id
             w.WriteLine($"Task {Label(t.Id)} ({thread}{what})");
             WriteFrames(w, t.Frames, t.Locals);
         }

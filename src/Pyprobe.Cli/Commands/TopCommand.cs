@@ -45,9 +45,11 @@ internal static class TopCommand
             var every = result.GetValue(interval);
             var settings = options.Read(result, every);
             var countsOnly = !settings.Timed;
-            if (countsOnly && result.GetValue(sample)) throw new UsageException("--sample takes samples, not counts: use one of --sample and --count");
-            if (countsOnly && result.GetValue(native)) throw new UsageException("--native samples the stacks, which gives no counts: use one of --native and --count");
-            if (countsOnly && result.GetValue(kernel)) throw new UsageException("--kernel samples the stacks, which gives no counts: use one of --kernel and --count");
+            // Each of these samples the stacks: no counts, and (below) no JSON.
+            var sampling = new[] { (sample, "takes samples, not counts"), (native, "samples the stacks, which gives no counts"), (kernel, "samples the stacks, which gives no counts") }
+                .Where(o => result.GetValue(o.Item1)).Select(o => (Name: o.Item1.Name, What: o.Item2)).ToList();
+            if (countsOnly && sampling.Count > 0)
+                throw new UsageException($"{sampling[0].Name} {sampling[0].What}: use one of {sampling[0].Name} and --count");
             var rowsWanted = settings.Rows.Top;
             var format = options.Output.ReadFormat(result);
             var stdout = result.InvocationConfiguration.Output;
@@ -57,9 +59,7 @@ internal static class TopCommand
             var hz = SampledRun.ReadRate(result, rate);
             static string NoJsonWhenSampling(string why) => $"top prints text when it samples ({why}); use pyprobe record for a file";
             // Known before -o is opened: a refused command line leaves no empty file behind.
-            if (format == OutputFormat.Json && result.GetValue(sample)) throw new CliException(NoJsonWhenSampling("asked for with --sample"));
-            if (format == OutputFormat.Json && result.GetValue(native)) throw new CliException(NoJsonWhenSampling("asked for with --native"));
-            if (format == OutputFormat.Json && result.GetValue(kernel)) throw new CliException(NoJsonWhenSampling("asked for with --kernel"));
+            if (format == OutputFormat.Json && sampling.Count > 0) throw new CliException(NoJsonWhenSampling($"asked for with {sampling[0].Name}"));
             // Plain reports go to -o FILE or stdout; the file is opened before attaching, so that one that cannot be
             // written is said before anything runs.
             using var sink = live ? null : options.Output.Open(result, stdout);

@@ -90,10 +90,14 @@ public sealed class NativeStacks : IDisposable
 
     private readonly Dictionary<ulong, StackFrame> _kernelNames = [];
 
+    // Reused from sample to sample: the caller copies the frames into the sample's stack.
+    private readonly List<StackFrame> _kernelFrameBuffer = [];
+
     private List<StackFrame> KernelFrames(List<ulong> addresses)
     {
         WithKernelFrames++;
-        var frames = new List<StackFrame>(addresses.Count);
+        var frames = _kernelFrameBuffer;
+        frames.Clear();
         for (var i = 0; i < addresses.Count; i++)
         {
             // Every frame but the innermost is a return address: its call is the byte before.
