@@ -18,7 +18,7 @@ public sealed class AsyncTaskReader
     private const int MaxChain = 256;
     private readonly CPythonProcess _process;
     private readonly CoroutineLayout _layout;
-    private readonly ObjectReader _objects;
+    private ObjectReader _objects;
     private readonly StackReader _frames;
     private readonly AsyncioDebugOffsets? _debug;
 
@@ -27,14 +27,14 @@ public sealed class AsyncTaskReader
         _process = process;
         _layout = CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"reading asyncio tasks is not supported on Python {process.Binary.Version}");
-        _memory = new BlockCachedMemory(process.Memory);
-        _objects = new ObjectReader(_memory, process.Binary.Facts, process.Layout.Str, rememberTypes: true);
+        (_memory, _objects) = FreshView();
         _frames = frames;
         _debug = TaskRegistry.DebugOffsets(process);
     }
 
-    // Tasks, their coroutines and frames lie near each other: read in blocks, once per dump.
-    private readonly BlockCachedMemory _memory;
+    // Tasks, their coroutines and frames lie near each other: read in blocks, kept for one pass (a reader that lives
+    // longer, as serve's, starts each pass with a new view).
+    private BlockCachedMemory _memory;
     private IMemoryReader M => _memory;
     private FrameLocals? _locals;
     private IReadOnlyDictionary<ulong, int>? _tidsByIdent;
@@ -43,12 +43,32 @@ public sealed class AsyncTaskReader
     private const int FutureLoop = 16;
 
     /// <summary>
+    /// How many tasks are pending, without reading their coroutines: a registry's tasks and one read of each one's state.
+    /// </summary>
+    public int CountPending()
+    {
+        (_memory, _objects) = FreshView();
+        var pending = 0;
+        foreach (var task in new TaskRegistry(_process, _objects, _memory).Find(_debug))
+        {
+            try
+            {
+                if (M.ReadI32(task + (ulong)_layout.FutureState) == 0) pending++;
+            }
+            catch (ProcessMemoryException) { } // gone while read: it finished
+        }
+        return pending;
+    }
+
+    /// <summary>
     /// Every pending task (a finished one still in a registry is left out); with <paramref name="locals"/> each frame's
     /// variables. <paramref name="tidsByIdent"/>: the process's threads by <c>threading.get_ident()</c>
     /// (<see cref="StackReader.TidsByIdent"/>), to say which thread runs each task's loop.
     /// </summary>
     public IReadOnlyList<AsyncTask> ReadAll(bool locals = false, IReadOnlyDictionary<ulong, int>? tidsByIdent = null)
     {
+        (_memory, _objects) = FreshView();
+        _loopThreads.Clear();
         _locals = locals ? new FrameLocals(_process) : null;
         _tidsByIdent = tidsByIdent;
         var result = new List<AsyncTask>();
@@ -148,6 +168,13 @@ public sealed class AsyncTaskReader
                 waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
         }
         return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals);
+    }
+
+    /// <summary>The process's memory as one pass reads it: blocks and types read once in the pass.</summary>
+    private (BlockCachedMemory, ObjectReader) FreshView()
+    {
+        var memory = new BlockCachedMemory(_process.Memory);
+        return (memory, new ObjectReader(memory, _process.Binary.Facts, _process.Layout.Str, rememberTypes: true));
     }
 
     /// <summary>The thread running the loop (its <c>_thread_id</c>, set while run_forever runs), once per loop.</summary>

@@ -3,7 +3,9 @@ using System.Diagnostics;
 using Pyprobe.Bpf.Sys;
 using Pyprobe.Python.Analysis;
 using Pyprobe.Python.Sampling;
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stat;
+using Pyprobe.Usdt;
 
 namespace Pyprobe.Python.Metrics;
 
@@ -32,6 +34,8 @@ public sealed class FleetCollector : IDisposable
     private readonly Dictionary<int, StickyTopN<(string, string, int?)>> _topFunctions = [];
     private readonly Dictionary<int, StickyTopN<(string, string)>> _topCpu = [];
     private readonly Dictionary<int, StickyTopN<string>> _topAudit = [];
+    // Each process's memory and task reader, kept open while it lives (--asyncio); null where it cannot be read.
+    private readonly Dictionary<int, (CPythonProcess Process, Asyncio.AsyncTaskReader Tasks)?> _taskReaders = [];
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
     private FleetSnapshot _latest = FleetSnapshot.Empty;
@@ -194,6 +198,7 @@ public sealed class FleetCollector : IDisposable
     private void Forget(int pid)
     {
         _processes.Remove(pid);
+        if (_taskReaders.Remove(pid, out var reader)) reader?.Process.Dispose();
         _events.Forget(pid);
         _cpu.Forget(pid);
         _topFunctions.Remove(pid);
@@ -233,12 +238,32 @@ public sealed class FleetCollector : IDisposable
                 Cpu(pid),
                 hasEvents && attachment!.Has("gc__start") ? _events.Gc(pid) : null,
                 hasEvents && attachment!.Has("import__find__load__start") ? _events.Imports(pid) : null,
-                hasEvents && attachment!.Has("audit") ? Audit(pid) : null));
+                hasEvents && attachment!.Has("audit") ? Audit(pid) : null,
+                _options.AsyncioTasks ? PendingTasks(pid) : null));
         }
         var eventsLost = _attachments.Values.Aggregate(0UL, (sum, a) => sum + (a?.Events?.Lost ?? 0));
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         Volatile.Write(ref _latest, new FleetSnapshot(++_sequence, DateTimeOffset.UtcNow, seconds, processes, eventsLost,
             _sampler?.Lost ?? 0, _attachments.Values.Count(a => a is not null), _sampler is null ? 0 : _options.SampleRate));
+    }
+
+    /// <summary>The process's pending asyncio tasks now, or null where its memory cannot be read as a known CPython's.</summary>
+    private int? PendingTasks(int pid)
+    {
+        if (!_taskReaders.TryGetValue(pid, out var reader))
+        {
+            try
+            {
+                var process = CPythonProcess.Attach(pid);
+                try { reader = (process, new Asyncio.AsyncTaskReader(process, new Stacks.StackReader(process))); }
+                catch { process.Dispose(); throw; }
+            }
+            catch (Exception e) when (e is IOException or UnsupportedRuntimeException or UsdtException) { reader = null; }
+            _taskReaders[pid] = reader;
+        }
+        if (reader is not { } r) return null;
+        try { return r.Tasks.CountPending(); }
+        catch (IOException) { return null; } // ProcessMemoryException included: it is going away
     }
 
     private ProbeAttachment? AttachmentOf(string hostPath, int pid) =>
@@ -325,6 +350,7 @@ public sealed class FleetCollector : IDisposable
         _stop.Set();
         if (_thread.IsAlive) _thread.Join();
         foreach (var attachment in _attachments.Values) attachment?.Dispose();
+        foreach (var reader in _taskReaders.Values) reader?.Process.Dispose();
         _sampler?.Dispose();
         _resolver.Dispose();
         _stop.Dispose();

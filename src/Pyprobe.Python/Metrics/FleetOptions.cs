@@ -9,7 +9,8 @@ namespace Pyprobe.Python.Metrics;
 /// <param name="SampleRate">CPU-clock samples per second per CPU for pyprobe_cpu_samples_total.</param>
 /// <param name="TimeCalls">Time function calls (entry and return, durations); false counts them alone, one probe a call
 /// and no clock (<see cref="Analysis.CallStatsOptions.Timed"/>), and no duration series are exported.</param>
-public sealed record FleetOptions(SampleScope Scope, int TopFunctions = 50, TimeSpan? Refresh = null, int SampleRate = 19, bool TimeCalls = true)
+/// <param name="AsyncioTasks">Count each process's pending asyncio tasks at every refresh, read from its memory (<see cref="Asyncio.AsyncTaskReader.CountPending"/>).</param>
+public sealed record FleetOptions(SampleScope Scope, int TopFunctions = 50, TimeSpan? Refresh = null, int SampleRate = 19, bool TimeCalls = true, bool AsyncioTasks = false)
 {
     public TimeSpan RefreshInterval => Refresh ?? TimeSpan.FromSeconds(1);
 }

@@ -28,6 +28,7 @@ public sealed record FleetSnapshot(
 /// <param name="Gc">Per generation; null when the process has no gc probes.</param>
 /// <param name="Imports">Modules loaded; null when the process has no import probe.</param>
 /// <param name="Audit">Per audit event name (top N, the rest as one row); null when the process has no audit probe.</param>
+/// <param name="AsyncioTasks">Pending asyncio tasks, read from the process's memory; null unless asked for (or unreadable).</param>
 public sealed record ProcessMetrics(
     int Pid,
     string Version,
@@ -36,7 +37,8 @@ public sealed record ProcessMetrics(
     IReadOnlyList<CpuSamples> Cpu,
     IReadOnlyList<GcGeneration>? Gc,
     ulong? Imports,
-    IReadOnlyList<AuditCount>? Audit);
+    IReadOnlyList<AuditCount>? Audit,
+    int? AsyncioTasks = null);
 
 /// <summary>Calls of one function; <paramref name="Durations"/> is null when none of its calls was timed.</summary>
 public sealed record FunctionCalls(string Function, string File, int? Line, ulong Calls, DurationHistogram? Durations)

@@ -59,6 +59,14 @@ internal static class FleetExposition
             foreach (var a in p.Audit ?? [])
                 w.Label("pid", p.Pid).Label("event", a.Event).Sample("pyprobe_audit_events_total", a.Count);
 
+        if (processes.Any(p => p.AsyncioTasks is not null))
+        {
+            w.Family("pyprobe_asyncio_tasks", "gauge", "Pending asyncio tasks of the process (serve --asyncio), read from its memory at the snapshot: a count that only grows is a task leak.");
+            foreach (var p in processes)
+                if (p.AsyncioTasks is int tasks)
+                    w.Label("pid", p.Pid).Sample("pyprobe_asyncio_tasks", (ulong)tasks);
+        }
+
         w.Family("pyprobe_events_lost_total", "counter", "Records the kernel could not hand over because a ring buffer was full (source=events: gc, imports, audit; source=samples: CPU samples).");
         w.Label("source", "events").Sample("pyprobe_events_lost_total", snapshot.EventsLost);
         w.Label("source", "samples").Sample("pyprobe_events_lost_total", snapshot.SamplesLost);
