@@ -107,12 +107,18 @@ public sealed class AsyncTaskReader
         var waitedFor = tasks.SelectMany(t => t.WaitsFor).ToHashSet();
         var ordered = new List<AsyncTask>(tasks.Count);
         var placed = new HashSet<ulong>();
-        void Place(AsyncTask task)
+        // Depth first without recursion: a chain of tasks each awaiting the next can be thousands long.
+        var pending = new Stack<AsyncTask>();
+        void Place(AsyncTask root)
         {
-            if (!placed.Add(task.Id)) return;
-            ordered.Add(task);
-            foreach (var child in task.WaitsFor)
-                if (byId.TryGetValue(child, out var t)) Place(t);
+            pending.Push(root);
+            while (pending.TryPop(out var task))
+            {
+                if (!placed.Add(task.Id)) continue;
+                ordered.Add(task);
+                for (var i = task.WaitsFor.Count - 1; i >= 0; i--)
+                    if (byId.TryGetValue(task.WaitsFor[i], out var child) && !placed.Contains(child.Id)) pending.Push(child);
+            }
         }
         var byName = tasks.OrderBy(t => t.Name, StringComparer.Ordinal).ThenBy(t => t.Id).ToList();
         foreach (var root in byName.Where(t => !waitedFor.Contains(t.Id))) Place(root);
