@@ -29,10 +29,11 @@ internal static class RecordCommand
         var gil = new Option<bool>("--gil") { Description = "Only the samples of threads holding the GIL (told in the kernel at each sample, on every version 3.8-3.15): what keeps the other threads waiting. The rest are counted and left out." };
         var native = new Option<bool>("--native") { Description = $"Also the C frames: each sample's native stack (its registers and {StackSampleProgram.DefaultNativeStackBytes / 1024} KiB of its stack, copied by the kernel) unwound with the files' .eh_frame tables and merged with the Python frames: a C extension or library under the Python line that called it. With --idle also where threads wait (a copy at each switch-out of a sampled thread)." };
         var kernel = new Option<bool>("--kernel") { Description = "Also the kernel's frames, under the C frames (implies --native): the system call, page fault or kernel work each sample found the thread in (bpf_get_stack), named from /proc/kallsyms. With --idle, where in the kernel each wait is (a pipe read, a futex, epoll)." };
+        var tasks = new Option<bool>("--tasks") { Description = "A root frame per asyncio task, under the thread's with --threads: task NAME, the task each sample ran in, read in the kernel from the thread state (CPython 3.14+; samples outside a task have none)." };
         var depth = new Option<int>("--max-depth") { Description = $"Python frames kept per sample (1 to {StackSampleProgram.MaxDepthLimit}; default 512); deeper stacks keep their innermost frames and are counted as truncated.", HelpName = "N", DefaultValueFactory = _ => 512 };
         var command = new Command("record", "Sample the Python stacks of running programs in the kernel and write a CPU or (--idle) wall-clock profile (flame graph, speedscope, pprof, collapsed).");
         target.AddTo(command);
-        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, byFunction, gil, native, kernel, depth }) command.Options.Add(option);
+        foreach (var option in new Option[] { rate, duration, file, format, idle, threads, tasks, byFunction, gil, native, kernel, depth }) command.Options.Add(option);
 
         command.SetAction(result =>
         {
@@ -54,7 +55,7 @@ internal static class RecordCommand
             // Before the first sample: a profile that cannot be written is known now, not after the run.
             using var destination = ProfileDestination.Open(path);
             var started = DateTimeOffset.Now;
-            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly, withNative, withKernel), result.GetValue(threads), limit, stderr).Run;
+            using var run = SampledRun.Start(selection, StackSamplerOptions.Profile(hz, maxDepth, wallClock, gilOnly, withNative, withKernel, result.GetValue(tasks)), result.GetValue(threads), limit, stderr).Run;
             var session = run.Session;
             run.Stream(() =>
             {

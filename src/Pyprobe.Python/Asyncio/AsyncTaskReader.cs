@@ -260,11 +260,5 @@ public sealed class AsyncTaskReader
     private IEnumerable<ulong> ByName(IEnumerable<ulong> tasks) =>
         tasks.Select(t => (Task: t, Name: NameOf(M.ReadU64(t + (ulong)_layout.TaskName)))).OrderBy(t => t.Name, StringComparer.Ordinal).ThenBy(t => t.Task).Select(t => t.Task);
 
-    /// <summary>The task's name: a str, or (3.13+, until asked for) the int N of "Task-N".</summary>
-    private string NameOf(ulong name)
-    {
-        if (_objects.IsInstance(name, "str")) return _objects.Str(name) ?? "?";
-        if (_objects.IsInstance(name, "int") && _objects.Int(name, maxDigits: 3) is BigInteger n) return $"Task-{n}";
-        return "?";
-    }
+    private string NameOf(ulong name) => TaskName.Of(_objects, name) ?? "?";
 }

@@ -33,8 +33,10 @@ public enum AwaitedSlot
 /// <param name="Created">The state of a coroutine not started yet.</param>
 /// <param name="Executing">The state of a coroutine running now (its frame is on a thread's stack).</param>
 /// <param name="AwaitedBack">How many slots below the top the awaited object is (3.15: 2, the SEND's receiver under a null).</param>
+/// <param name="ThreadRunningTask">3.14+: offsetof(_PyThreadStateImpl, asyncio_running_task) in a GIL release build, for
+/// a process whose <c>_asyncio</c> (and its <c>.AsyncioDebug</c> section) is not loaded yet: 872 on 3.14, 1032 on 3.15.</param>
 public sealed record CoroutineLayout(int TaskCoro, int FutureState, int? FramePointer, int? InlineFrame, int? FrameState, bool StateInFrame,
-    sbyte Created, sbyte Executing, AwaitedSlot Slot, int StackField, int AwaitedBack = 1)
+    sbyte Created, sbyte Executing, AwaitedSlot Slot, int StackField, int AwaitedBack = 1, int? ThreadRunningTask = null)
 {
     public int TaskWaiter => TaskCoro - 8;
     public int TaskName => TaskCoro + 8;
@@ -55,8 +57,8 @@ public sealed record CoroutineLayout(int TaskCoro, int FutureState, int? FramePo
         (3, 11) => new(136, 88, null, InlineFrame: 80, FrameState: 75, false, -2, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),
         (3, 12) => new(136, 88, null, InlineFrame: 72, FrameState: 67, false, -2, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),
         (3, 13) => new(120, 96, null, InlineFrame: 72, FrameState: 67, false, -3, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),
-        (3, 14) => new(128, 104, null, InlineFrame: 72, FrameState: 67, false, -3, 0, AwaitedSlot.StackPointer, StackField: 64),
-        (3, 15) => new(128, 104, null, InlineFrame: 72, FrameState: 67, false, 0, 4, AwaitedSlot.StackPointer, StackField: 64, AwaitedBack: 2),
+        (3, 14) => new(128, 104, null, InlineFrame: 72, FrameState: 67, false, -3, 0, AwaitedSlot.StackPointer, StackField: 64, ThreadRunningTask: 872),
+        (3, 15) => new(128, 104, null, InlineFrame: 72, FrameState: 67, false, 0, 4, AwaitedSlot.StackPointer, StackField: 64, AwaitedBack: 2, ThreadRunningTask: 1032),
         _ => null,
     };
 }

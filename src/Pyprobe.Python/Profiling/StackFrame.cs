@@ -39,6 +39,9 @@ public readonly record struct StackFrame(string Function, string File, int Line,
                 : string.Create(CultureInfo.InvariantCulture, $"thread {tid} ({threadName})"),
             "", 0, FrameKind.ThreadRoot);
 
+    /// <summary>The root added under the thread's by <c>record --tasks</c>: <c>task NAME</c>, the asyncio task the sample ran in.</summary>
+    public static StackFrame TaskRoot(string taskName) => new($"task {taskName}", "", 0, FrameKind.ThreadRoot);
+
     /// <summary>
     /// A native function (<c>record --native</c>): <paramref name="function"/> is its symbol, or <c>FILE+0xOFFSET</c> of its
     /// start where the file names none; <paramref name="module"/> the file's name (<c>libz.so.1</c>).

@@ -22,8 +22,10 @@ public interface IFrameResolver
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
+/// <param name="taskNames">With <c>record --tasks</c>: the name of the asyncio task a sample ran in (pid, the task's address
+/// the kernel sent), null for none; the sample gets a <c>task NAME</c> root under its thread's.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null)
+    NativeStacks? native = null, Func<int, ulong, string?>? taskNames = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
@@ -142,10 +144,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         var count = sample.FrameCount;
         var mixed = Mixed(sample);
         var frames = mixed?.Count ?? count;
-        var length = frames + (truncated ? 1 : 0) + (threadRoots ? 1 : 0);
+        var length = frames + (truncated ? 1 : 0) + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
+        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
         if (truncated) _frames[at++] = StackFrame.Truncated;
         if (mixed is not null)
             for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
@@ -164,10 +167,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var length = _mixed.Count + (threadRoots ? 1 : 0);
+        var length = _mixed.Count + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
+        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;

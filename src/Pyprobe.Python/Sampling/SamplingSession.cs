@@ -18,6 +18,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
     private readonly HostThreadNames _threadNames = new();
+    private readonly Asyncio.RunningTaskNames? _taskNames;
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
     private ulong _lostBefore;
@@ -37,6 +38,7 @@ public sealed class SamplingSession : ILiveSession
         _sampler = sampler;
         _processes = processes;
         _threadRoots = threadRoots;
+        _taskNames = sampler.Options.RunningTask ? new Asyncio.RunningTaskNames() : null;
         _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
         _native = sampler.Options.NativeStackBytes > 0 ? new NativeStacks() : null;
         _recorder = NewRecorder();
@@ -95,6 +97,7 @@ public sealed class SamplingSession : ILiveSession
         {
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
+            _taskNames?.Remove(pid);
             _native?.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
         }
@@ -171,7 +174,24 @@ public sealed class SamplingSession : ILiveSession
     /// <summary>Whether every process sampled so far tells whether its threads hold the GIL (<see cref="StackSamplerOptions.GilState"/>).</summary>
     public bool GilStateKnown { get; private set; } = true;
 
-    private StackWalkConfig WalkConfig(CPythonProcess process)
+    private StackWalkConfig WalkConfig(CPythonProcess process) => WithRunningTask(process, GilWalkConfig(process));
+
+    /// <summary>
+    /// record --tasks: where the thread state names the asyncio task it runs (3.14+: from the <c>_asyncio</c> module's
+    /// debug section, or the version's layout where asyncio is not loaded yet); refused before 3.14, where the running
+    /// task is kept in a dict the kernel cannot look up.
+    /// </summary>
+    private StackWalkConfig WithRunningTask(CPythonProcess process, StackWalkConfig config)
+    {
+        if (_taskNames is null) return config;
+        var layout = Asyncio.CoroutineLayout.For(process.Binary.Version);
+        var offset = Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout?.ThreadRunningTask
+            ?? throw new UnsupportedRuntimeException($"record --tasks needs CPython 3.14 or later, whose thread states name the asyncio task they run; it is {process.Binary.Version}");
+        _taskNames.Add(process, layout!.TaskName);
+        return config with { RunningTask = (uint)offset };
+    }
+
+    private StackWalkConfig GilWalkConfig(CPythonProcess process)
     {
         var options = _sampler.Options;
         if (options.GilOnly || !options.GilState) return StackWalkConfigs.For(process, gilState: options.GilOnly);
@@ -184,7 +204,7 @@ public sealed class SamplingSession : ILiveSession
         }
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : _taskNames.Name);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)

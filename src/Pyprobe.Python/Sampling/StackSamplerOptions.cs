@@ -5,12 +5,14 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
 /// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
 /// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
+/// <param name="RunningTask">3.14+: each sample carries the asyncio task its thread runs (the thread state's
+/// <c>asyncio_running_task</c>, read in the kernel), in the record's thread-state slot (<c>record --tasks</c>).</param>
 /// <param name="GilOnly">Tell in the kernel whether each sampled thread holds the GIL, and keep only the samples that do (<c>--gil</c>).</param>
 /// <param name="GilState">Tell in the kernel whether each sampled thread holds the GIL, and count per stack the samples that did (a sampling top's %GIL); the process whose version does not say is sampled without.</param>
 /// <param name="NativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each CPU sample; 0 for none.</param>
 /// <param name="KernelStack">With <c>--kernel</c> (and a native copy): the kernel's frames go with it.</param>
 public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.DefaultFrequency, int MaxDepth = 512, int RingBytes = 8 << 20, bool OffCpu = false,
-    bool GilOnly = false, int NativeStackBytes = 0, bool GilState = false, bool KernelStack = false)
+    bool GilOnly = false, int NativeStackBytes = 0, bool GilState = false, bool KernelStack = false, bool RunningTask = false)
 {
     /// <summary>The rate when none is asked for (record, top): 99 Hz stays clear of the kernel's own timer multiples.</summary>
     public const int DefaultFrequency = 99;
@@ -24,8 +26,8 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// </summary>
     /// With <paramref name="native"/>, each sample's native stack too.
     /// With <paramref name="kernel"/>, the kernel's frames under them (a native stack implied).
-    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false, bool kernel = false) =>
-        new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel);
+    public static StackSamplerOptions Profile(int frequency, int maxDepth, bool offCpu, bool gilOnly = false, bool native = false, bool kernel = false, bool tasks = false) =>
+        new(frequency, maxDepth, OffCpu: offCpu, GilOnly: gilOnly, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel, RunningTask: tasks);
 
     /// <summary>
     /// Own and total shares per function (a sampling top): whole stacks, 256 frames deep, which a table of functions never

@@ -77,7 +77,10 @@ public sealed record StackWalkConfig
     /// <summary>3.12+: <c>last_holder</c> inside <c>_gil_runtime_state</c>; the int <c>locked</c> follows it 8 bytes on (one read takes both).</summary>
     public uint GilLastHolder { get; init; }
 
-    public const int Size = 160;
+    /// <summary>3.14+: the thread state's <c>asyncio_running_task</c>, sent in the record's thread-state slot (<c>record --tasks</c>); <see cref="Absent"/> otherwise.</summary>
+    public uint RunningTask { get; init; } = Absent;
+
+    public const int Size = 168;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
@@ -87,7 +90,7 @@ public sealed record StackWalkConfig
         OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
         PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
         CodeLineTableOffset = 124, CodeFlagsOffset = 128, GilHolderAddressOffset = 136, ThreadInterpreterOffset = 144,
-        InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156;
+        InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156, RunningTaskOffset = 160;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -129,6 +132,7 @@ public sealed record StackWalkConfig
         U32(InterpreterGilOffset, InterpreterGil);
         U32(GilLastHolderOffset, GilLastHolder);
         U32(FrameIsEntryOffset, FrameIsEntry);
+        U32(RunningTaskOffset, RunningTask);
         return bytes;
     }
 

@@ -160,6 +160,14 @@ internal static class StackWalkFragment
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
         code.Label("have_tstate")
             .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), frame);
+        // record --tasks (3.14+): the slot carries the asyncio task the thread runs instead (0: none, or unreadable).
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningTaskOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "task_read")
+            .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0);
+        EmitReadField(code, scratch, frame, config, StackWalkConfig.RunningTaskOffset, "task_read");
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
+            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), Register.R1)
+            .Label("task_read");
         EmitGilState(code, scratch, frame, config);
         EmitReadField(code, scratch, frame, config, StackWalkConfig.ThreadTopFrameOffset, "send");
         code.LoadMem(MemorySize.DoubleWord, frame, scratch, ReadSlot)
