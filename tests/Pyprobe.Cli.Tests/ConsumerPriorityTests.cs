@@ -101,8 +101,17 @@ public class ConsumerPriorityTests
         AttachedTracer.Signal(trace.Id, "STOP");
         Thread.Sleep(1000); // 4 MiB (a quarter of the ring) needs 4 MB/s; the 3.9 loop makes ~50 MB/s of records
         AttachedTracer.Signal(trace.Id, "CONT");
-        Thread.Sleep(200);
-        var behind = Threads(trace.Id);
+        // Raised while it drains the backlog (a quarter of the ring: ~100 ms at its speed), lowered once caught up: looked
+        // at every 10 ms from the moment it goes on (one look after 200 ms missed the raise once in CI).
+        List<ThreadState> behind;
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        do
+        {
+            behind = Threads(trace.Id);
+            if (behind.Count(t => t.Raised) == 2 && behind.All(t => (t.Nice, t.Policy) == (t.Raised ? (-10, SchedOther) : (0, SchedOther)))) break;
+            Thread.Sleep(10);
+        }
+        while (DateTime.UtcNow < until);
         Assert.Equal(2, behind.Count(t => t.Raised));
         Assert.All(behind, t => Assert.Equal(t.Raised ? (-10, SchedOther) : (0, SchedOther), (t.Nice, t.Policy)));
 
