@@ -18,7 +18,7 @@ public sealed class AsyncTaskReader
     private const int MaxChain = 256;
     private readonly CPythonProcess _process;
     private readonly CoroutineLayout _layout;
-    private ObjectReader _objects;
+    private ObjectReader _objects = null!; // each pass's, with _memory
     private readonly StackReader _frames;
     private readonly AsyncioDebugOffsets? _debug;
 
@@ -27,14 +27,13 @@ public sealed class AsyncTaskReader
         _process = process;
         _layout = CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"reading asyncio tasks is not supported on Python {process.Binary.Version}");
-        (_memory, _objects) = FreshView();
         _frames = frames;
         _debug = TaskRegistry.DebugOffsets(process);
     }
 
     // Tasks, their coroutines and frames lie near each other: read in blocks, kept for one pass (a reader that lives
-    // longer, as serve's, starts each pass with a new view).
-    private BlockCachedMemory _memory;
+    // longer, as serve's, starts each pass with a new view; every public method is a pass and sets it first).
+    private BlockCachedMemory _memory = null!;
     private IMemoryReader M => _memory;
     private FrameLocals? _locals;
     private IReadOnlyDictionary<ulong, int>? _tidsByIdent;

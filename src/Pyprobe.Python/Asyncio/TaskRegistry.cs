@@ -34,7 +34,7 @@ public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects, I
                     foreach (var task in LinkedTasks(tstate + (ulong)lists.ThreadTasksHead, lists)) Add(task);
                 foreach (var task in LinkedTasks(interp + (ulong)lists.InterpreterTasksHead, lists)) Add(task);
             }
-            if (TasksModule(interp) is not ulong globals) continue;
+            if (objects.ModuleGlobals(interp, process.Layout.Interpreter.Modules, "asyncio.tasks") is not ulong globals) continue;
             foreach (var name in new[] { "_all_tasks", "_scheduled_tasks", "_eager_tasks" })
             {
                 if (objects.DictItem(globals, name) is not ulong set) continue;
@@ -76,14 +76,6 @@ public sealed class TaskRegistry(CPythonProcess process, ObjectReader objects, I
             yield return node - (ulong)lists.TaskNode;
             node = memory.ReadU64(node);
         }
-    }
-
-    private ulong? TasksModule(ulong interp)
-    {
-        ulong modules = process.Memory.ReadU64(interp + (ulong)process.Layout.Interpreter.Modules);
-        if (modules == 0 || objects.DictItem(modules, "asyncio.tasks") is not ulong module) return null;
-        ulong globals = process.Memory.ReadU64(module + NamespaceLayout.ModuleDict);
-        return globals == 0 ? null : globals;
     }
 
     // PyWeakReference.wr_object: Py_None once the referent is gone (checked by the caller's type test).

@@ -26,6 +26,18 @@ public sealed class ObjectReader(IMemoryReader memory, CPythonFacts facts, StrLa
     public ulong? DictItem(ulong dict, string name) => Find(DictEntries(dict), name);
 
     /// <summary>
+    /// The globals dict of the module <paramref name="name"/> in an interpreter's <c>sys.modules</c>
+    /// (<paramref name="modulesOffset"/>: where the interpreter state keeps that dict), or null where it is not imported (yet).
+    /// </summary>
+    public ulong? ModuleGlobals(ulong interpreter, int modulesOffset, string name)
+    {
+        ulong modules = memory.ReadU64(interpreter + (ulong)modulesOffset);
+        if (modules == 0 || DictItem(modules, name) is not ulong module) return null;
+        ulong globals = memory.ReadU64(module + NamespaceLayout.ModuleDict);
+        return globals == 0 ? null : globals;
+    }
+
+    /// <summary>
     /// The attribute <paramref name="name"/> of the instance at <paramref name="instance"/>, from its own dict or values (not
     /// its class's), or null when it has none.
     /// </summary>

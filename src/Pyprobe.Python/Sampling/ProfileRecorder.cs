@@ -144,16 +144,26 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         var count = sample.FrameCount;
         var mixed = Mixed(sample);
         var frames = mixed?.Count ?? count;
-        var length = frames + (truncated ? 1 : 0) + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
-        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
-        var at = 0;
-        if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
-        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
+        var at = WriteRoots(sample, frames + (truncated ? 1 : 0));
         if (truncated) _frames[at++] = StackFrame.Truncated;
         if (mixed is not null)
             for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
         else
             for (var i = count - 1; i >= 0; i--) _frames[at++] = resolver.Resolve(sample.Pid, sample.Frame(i));
+        return at;
+    }
+
+    /// <summary>
+    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the task's)
+    /// at the start of the stack; returns where the frames go.
+    /// </summary>
+    private int WriteRoots(StackSampleRecord sample, int frames)
+    {
+        var length = frames + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
+        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
+        var at = 0;
+        if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
+        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
         return at;
     }
 
@@ -167,11 +177,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var length = _mixed.Count + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
-        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
-        var at = 0;
-        if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
-        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
+        var at = WriteRoots(sample, _mixed.Count);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;

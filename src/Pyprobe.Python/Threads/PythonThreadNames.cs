@@ -47,10 +47,8 @@ public sealed class PythonThreadNames(CPythonProcess process)
     private ulong? ActiveThreads(ulong interpreter)
     {
         if (_activeDicts.TryGetValue(interpreter, out var known)) return known;
-        ulong modules = process.Memory.ReadU64(interpreter + (ulong)process.Layout.Interpreter.Modules);
-        if (modules == 0 || _objects.DictItem(modules, "threading") is not ulong threading) return null; // not imported (yet)
-        ulong globals = process.Memory.ReadU64(threading + NamespaceLayout.ModuleDict);
-        if (globals == 0 || _objects.DictItem(globals, "_active") is not ulong active || !_objects.IsOfType(active, "dict")) return null;
+        if (_objects.ModuleGlobals(interpreter, process.Layout.Interpreter.Modules, "threading") is not ulong globals) return null;
+        if (_objects.DictItem(globals, "_active") is not ulong active || !_objects.IsOfType(active, "dict")) return null;
         _activeDicts[interpreter] = active;
         return active;
     }
