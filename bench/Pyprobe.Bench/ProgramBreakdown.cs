@@ -39,10 +39,10 @@ internal static class ProgramBreakdown
         Step.FixedRecord => "(b) + ring output of the fixed part (no names)",
         Step.FixedQueue => "(b) with the queue per CPU in place of the ring (CpuQueueOutput)",
         Step.FixedReads => "(b) + two 8-byte bpf_probe_read_user of the names (not shipped: what a read of the target's memory costs)",
-        Step.Whole => "(c) + both names copied whole: the program where names cannot go by reference (3.15), through the ring",
-        Step.Pairs => "(d) names by reference after a function's first event (the name-pair memo, 3.8–3.11), through the ring",
-        Step.WholeQueue => "(c) through the queue per CPU = as shipped on 3.15",
-        Step.PairsQueue => "(d) through the queue per CPU = as shipped on 3.8–3.11",
+        Step.Whole => "(c) + both names copied whole on every event (where the memo cannot be kept: a binary without a code-dealloc site), through the ring",
+        Step.Pairs => "(d) names by reference after a function's first event (the name-pair memo, 3.8–3.11 and 3.15), through the ring",
+        Step.WholeQueue => "(c) through the queue per CPU (as shipped on 3.15 before the memo reached it)",
+        Step.PairsQueue => "(d) through the queue per CPU = as shipped",
         Step.WholeBefore => "(c) as it was: probe id from the attach cookie, ring fill looked at on every event",
         Step.WholeCookie => "(c) with the probe id from the attach cookie (fill looked at every 64th event)",
         Step.WholeMapFilter => "(c) with the process filter as it was: a lookup in the targets hash (perf-event links; kernels without the uprobe_multi pid fix)",
@@ -99,7 +99,7 @@ internal static class ProgramBreakdown
                 var order = rep % 2 == 0 ? Steps : Steps.Reverse().ToArray();
                 foreach (var step in order)
                 {
-                    if (step is Step.Pairs or Step.PairsQueue && py.Version is not ("3.8" or "3.9" or "3.10" or "3.11")) continue; // the memo is for 3.8–3.11
+                    if (step is Step.Pairs or Step.PairsQueue && py.Version is not ("3.8" or "3.9" or "3.10" or "3.11" or "3.15")) continue; // the memo is for 3.8–3.11 and 3.15
                     try
                     {
                         var s = RunOnce(bench, py, step);
@@ -130,7 +130,7 @@ internal static class ProgramBreakdown
             report.Headline($"**Where a traced call's time goes** (CPython {py.FullVersion}, BPF program ns per event with bpf_stats on, the trap around it ≈ {bare - Program(Step.Empty):0} ns): " +
                 $"empty program {Program(Step.Empty):0}, bpftrace count {Program(Step.BpftraceCount):0}; an empty program that only reads the clock (the record's timestamp, bpf_ktime_get_ns) {Program(Step.EmptyClock):0}; pyprobe's program with nothing sent {Program(Step.Header):0}, " +
                 $"+ a fixed record to the ring {Program(Step.FixedRecord):0}, to the queue per CPU instead {Program(Step.FixedQueue):0}; + both names copied whole {Program(Step.Whole):0} (queue: {Program(Step.WholeQueue):0}), " +
-                $"names by reference (the name-pair memo, 3.8–3.11) {Program(Step.Pairs):0} (queue, as shipped: {Program(Step.PairsQueue):0}) " +
+                $"names by reference (the name-pair memo, 3.8–3.11 and 3.15) {Program(Step.Pairs):0} (queue, as shipped: {Program(Step.PairsQueue):0}) " +
                 $"(two 8-byte reads of the target's memory alone: {Program(Step.FixedReads) - Program(Step.FixedRecord):+0;-0}); before this run's savings {Program(Step.WholeBefore):0}.");
         report.Text($"### CPython {py.FullVersion}, function__entry");
         report.Table(["case", "ns per call", "added ns per call", "× bare uprobe", "program ns per event", "step adds (program ns)", "records / lost"],
@@ -244,7 +244,7 @@ internal static class ProgramBreakdown
                 StringPairMemo? pairs = null;
                 if (step is Step.Pairs or Step.PairsQueue)
                 {
-                    if (target.Version is not { Minor: <= 11 } || CPythonFacts.For(target.Version) is not { } facts) throw new InvalidOperationException("the name-pair memo is for 3.8–3.11");
+                    if (target.Version is not { Minor: <= 11 or >= 15 } || CPythonFacts.For(target.Version) is not { } facts) throw new InvalidOperationException("the name-pair memo is for 3.8–3.11 and 3.15");
                     var memo = own.Own(BpfMap.Create(MapSpec.Array("bench_pairs", StringPairMemo.ValueSize, StringPairMemo.Slots)));
                     var epochs = own.Own(BpfMap.Create(MapSpec.Array("bench_epochs", 8, 65536)));
                     pairs = new StringPairMemo(memo.Fd.Value, epochs.Fd.Value, 65536, facts.Str.LengthFromAsciiData, StrLayout.CompactAsciiBits);

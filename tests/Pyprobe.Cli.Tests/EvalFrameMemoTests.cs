@@ -5,7 +5,7 @@ namespace Pyprobe.Cli.Tests;
 
 /// <summary>
 /// The memos of names where code objects and strs are freed and their addresses reused — the eval-frame programs'
-/// (CodeObjectMemo, every version) and the USDT function probes' name pairs (FunctionNamePairs: Debian 3.9 and 3.11,
+/// (CodeObjectMemo, every version) and the USDT function probes' name pairs (FunctionNamePairs: Debian 3.9, 3.11 and 3.15,
 /// whose function events come from USDT): a workload compiles and runs, round after round, a function with a name and a
 /// file of its own (Workloads/eval_frame_reuse.py), and every event must carry its own round's name and file, exactly as
 /// often as the round ran it, in every output that decodes the records (JSON, text, a raw capture converted later).
@@ -13,7 +13,7 @@ namespace Pyprobe.Cli.Tests;
 public partial class EvalFrameMemoTests
 {
 
-    private static readonly string[] Pythons = ["pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11"];
+    private static readonly string[] Pythons = ["pyenv:3.8.18", "pyenv:3.9.18", "pyenv:3.10.13", "pyenv:3.11.7", "pyenv:3.12.1", "pyenv:3.13.0", "debian:3.13", "debian:3.14", "debian:3.9", "debian:3.11", "debian:3.15"];
 
     /// <summary>Every interpreter with ASCII names and with names that are not (see <see cref="ReuseWorkload.Names"/>).</summary>
     public static TheoryData<string, bool> Interpreters
@@ -61,6 +61,7 @@ public partial class EvalFrameMemoTests
     [InlineData("pyenv:3.12.1", false)]
     [InlineData("debian:3.14", false)]
     [InlineData("debian:3.9", false)]
+    [InlineData("debian:3.15", false)]
     [InlineData("pyenv:3.12.1", true)]
     public void RawCaptureConvertsEveryRoundExactly(string interpreter, bool wide)
     {

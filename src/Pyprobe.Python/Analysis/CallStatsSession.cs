@@ -254,15 +254,7 @@ public sealed class CallStatsSession : ILiveSession
     {
         if (CPythonFacts.For(target.Version) is not { } facts || CodeDeallocSite.Find(target.Binary.Elf) is not ulong site
             || target.Binary.Elf.TryVirtualAddressToFileOffset(site, executable: true) is not ulong offset) return;
-        CodeLayout layout;
-        try
-        {
-            layout = facts.TableLayout?.Code ?? CPythonBinary.FromElf(target.Binary.Elf, target.AttachPath, target.DisplayPath).Layout.Code;
-        }
-        catch (UnsupportedRuntimeException)
-        {
-            return;
-        }
+        if (target.CodeObjectLayout(facts) is not { } layout) return;
         staged.Stage(_core.Load("py_calls_free", ForgetProgram(layout, facts.Str, maps).Bytecode), program => _core.Attach(program, target, [new UprobeSite(offset, 0, 0)]));
     }
 

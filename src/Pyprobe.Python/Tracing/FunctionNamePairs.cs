@@ -6,8 +6,8 @@ namespace Pyprobe.Python.Tracing;
 
 /// <summary>
 /// What makes a <see cref="StringPairMemo"/> right for the USDT function probes (function__entry, function__return,
-/// line) of CPython 3.8–3.11: their file and function name arguments are the UTF-8 bytes of the frame's code object's
-/// co_filename and co_name, which for a compact ASCII str lie inside the str object (<see cref="StrLayout.AsciiData"/>
+/// line) of CPython 3.8–3.11 and 3.15 (whose restored probes pass the same two strings; 3.12–3.14 have none): their file
+/// and function name arguments are the UTF-8 bytes of the frame's code object's co_filename and co_name, which for a compact ASCII str lie inside the str object (<see cref="StrLayout.AsciiData"/>
 /// past it; only such strings get a fingerprint, so only they are remembered). The code object holds both strs, so a
 /// pair stays right while any code object with that pair lives: the pair is dropped where each such code object is freed
 /// (a uprobe on PyCode_Type's tp_dealloc, <see cref="CodeDeallocSite"/>), and after the last one the strs may go. A
@@ -25,8 +25,9 @@ public static class FunctionNamePairs
     /// </summary>
     public static (ulong Site, CodeLayout Code, StrLayout Str)? Where(TraceTarget target)
     {
-        if (target.Version is not { Major: 3, Minor: >= 8 and <= 11 } version || CPythonFacts.For(version) is not { } facts || facts.TableLayout is not { } layout) return null;
-        return CodeDeallocSite.Find(target.Binary.Elf) is ulong site ? (site, layout.Code, facts.Str) : null;
+        if (target.Version is not { Major: 3, Minor: (>= 8 and <= 11) or >= 15 } version || CPythonFacts.For(version) is not { } facts) return null;
+        if (CodeDeallocSite.Find(target.Binary.Elf) is not ulong site || target.CodeObjectLayout(facts) is not { } code) return null;
+        return (site, code, facts.Str);
     }
 
     /// <summary>

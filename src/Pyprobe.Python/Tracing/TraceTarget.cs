@@ -1,3 +1,4 @@
+using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Versions;
 
 namespace Pyprobe.Python.Tracing;
@@ -13,4 +14,17 @@ namespace Pyprobe.Python.Tracing;
 public sealed record TraceTarget(string AttachPath, string DisplayPath, UsdtBinary Binary, IReadOnlyList<int> Pids, PythonVersion? Version)
 {
     public bool AllProcesses => Pids.Count == 0;
+
+    /// <summary>Where this binary's code objects keep their fields: the version's table, or the binary's debug offsets (3.13+); null where neither says.</summary>
+    public CodeLayout? CodeObjectLayout(CPythonFacts facts)
+    {
+        try
+        {
+            return facts.TableLayout?.Code ?? CPythonBinary.FromElf(Binary.Elf, AttachPath, DisplayPath).Layout.Code;
+        }
+        catch (UnsupportedRuntimeException)
+        {
+            return null;
+        }
+    }
 }
