@@ -4,35 +4,96 @@ using Pyprobe.Python.Runtime;
 namespace Pyprobe.Python.Asyncio;
 
 /// <summary>
-/// <c>record --tasks</c>: the names of the tasks samples were taken in (the kernel sends each sample's running task's
-/// address), read from the process when its samples are added. A task's name object is read each time and names are
-/// kept by (task, name object): a task freed and another made at its address is told apart unless it also got the same
-/// name object; a task gone before its samples are read is named by its address.
+/// <c>record --tasks</c>: the tasks samples were taken in (the kernel sends each sample's running task's address) and the
+/// tasks awaiting them, read from the process when its samples are added. Each task names the tasks that await it
+/// (3.14+ <c>task_awaited_by</c>: set by <c>await task</c>, <c>gather()</c>, a TaskGroup's <c>create_task</c>), so a sample
+/// is rooted at the outermost awaiter, then each task down to the one it ran in: <c>task main;task left;task leaf</c>.
+/// A task awaited by several tasks goes under the first of them by name and says how many there are (`shared (2 parents)`), as CPython's own
+/// sampler does. A task's name object is read each time and names are kept by (task, name object): a task freed and
+/// another made at its address is told apart unless it also got the same name object; a task gone before its samples are
+/// read is named by its address. Chains are read once a pass (<see cref="NewPass"/>): a task's awaiters as they were when
+/// its samples were added.
 /// </summary>
 public sealed class RunningTaskNames
 {
     private const int MaxNames = 1 << 16;
-    private readonly Dictionary<int, (ObjectReader Objects, IMemoryReader Memory, int NameOffset)> _processes = [];
+    /// <summary>Awaiters followed at most (a longer chain is cut at its outer end).</summary>
+    public const int MaxChain = 32;
+
+    private sealed class Process(CPythonProcess process, int nameOffset)
+    {
+        public readonly CPythonProcess Source = process;
+        public readonly ObjectReader Objects = new(process);
+        public readonly int NameOffset = nameOffset;
+        /// <summary>Where a task keeps its awaiters: from <c>_asyncio</c>'s debug section, looked for once a task ran (the module is loaded then).</summary>
+        public AsyncioDebugOffsets? Offsets;
+        public bool OffsetsLookedFor;
+    }
+
+    private readonly Dictionary<int, Process> _processes = [];
     private readonly Dictionary<(int Pid, ulong Task, ulong Name), string> _names = [];
+    private readonly Dictionary<(int Pid, ulong Task), string[]> _chains = [];
 
     /// <summary>Names the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
-    public void Add(CPythonProcess process, int taskNameOffset) =>
-        _processes[process.Pid] = (new ObjectReader(process), process.Memory, taskNameOffset);
+    public void Add(CPythonProcess process, int taskNameOffset) => _processes[process.Pid] = new Process(process, taskNameOffset);
 
     public void Remove(int pid) => _processes.Remove(pid);
 
-    /// <summary>The name of the task at <paramref name="task"/> in <paramref name="pid"/>; null for no task (0).</summary>
-    public string? Name(int pid, ulong task)
+    /// <summary>Starts a pass: the awaiters of each task are read again at its next sample.</summary>
+    public void NewPass() => _chains.Clear();
+
+    /// <summary>
+    /// The task at <paramref name="task"/> in <paramref name="pid"/> and its awaiters, outermost first (the task itself
+    /// last); null for no task (0).
+    /// </summary>
+    public string[]? Chain(int pid, ulong task)
     {
         if (task == 0 || !_processes.TryGetValue(pid, out var p)) return null;
+        if (_chains.TryGetValue((pid, task), out var known)) return known;
+        var chain = new List<string>();
+        var seen = new HashSet<ulong>();
+        for (ulong at = task; at != 0 && chain.Count < MaxChain && seen.Add(at);)
+        {
+            var awaiters = Awaiters(p, at);
+            var name = NameOf(pid, p, at);
+            if (awaiters.Count > 1) name += $" ({awaiters.Count} parents)";
+            chain.Add(name);
+            at = awaiters.Count == 0 ? 0 : awaiters.MinBy(a => NameOf(pid, p, a), StringComparer.Ordinal);
+        }
+        chain.Reverse();
+        return _chains[(pid, task)] = [.. chain];
+    }
+
+    private string NameOf(int pid, Process p, ulong task)
+    {
         try
         {
-            var nameObject = p.Memory.ReadU64(task + (ulong)p.NameOffset);
+            var nameObject = p.Source.Memory.ReadU64(task + (ulong)p.NameOffset);
             if (_names.TryGetValue((pid, task, nameObject), out var known)) return known;
             var name = TaskName.Of(p.Objects, nameObject) ?? $"0x{task:x}";
             if (_names.Count >= MaxNames) _names.Clear();
             return _names[(pid, task, nameObject)] = name;
         }
         catch (IOException) { return $"0x{task:x}"; } // ProcessMemoryException included: gone
+    }
+
+    /// <summary>The tasks awaiting <paramref name="task"/> (its <c>task_awaited_by</c>: one task, or a set of them).</summary>
+    private static List<ulong> Awaiters(Process p, ulong task)
+    {
+        try
+        {
+            if (!p.OffsetsLookedFor)
+            {
+                p.OffsetsLookedFor = true;
+                p.Offsets = TaskRegistry.DebugOffsets(p.Source);
+            }
+            if (p.Offsets is not { } offsets) return [];
+            var memory = p.Source.Memory;
+            ulong awaitedBy = memory.ReadU64(task + (ulong)offsets.TaskAwaitedBy);
+            if (awaitedBy == 0) return [];
+            bool isSet = memory.ReadBytes(task + (ulong)offsets.TaskAwaitedByIsSet, 1)[0] != 0;
+            return (isSet ? p.Objects.SetItems(awaitedBy) : [awaitedBy]).Where(t => p.Objects.IsInstance(t, TaskRegistry.TaskType)).Distinct().ToList();
+        }
+        catch (IOException) { return []; } // gone, or changed while read
     }
 }

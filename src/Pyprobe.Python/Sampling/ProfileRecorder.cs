@@ -22,10 +22,11 @@ public interface IFrameResolver
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
-/// <param name="taskNames">With <c>record --tasks</c>: the name of the asyncio task a sample ran in (pid, the task's address
-/// the kernel sent), null for none; the sample gets a <c>task NAME</c> root under its thread's.</param>
+/// <param name="taskChains">With <c>record --tasks</c>: the asyncio task a sample ran in (pid, the task's address the kernel
+/// sent) and the tasks awaiting it, outermost first, or null for none; the sample gets a <c>task NAME</c> root for each
+/// under its thread's.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null, Func<int, ulong, string?>? taskNames = null)
+    NativeStacks? native = null, Func<int, ulong, string[]?>? taskChains = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
@@ -154,16 +155,17 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     }
 
     /// <summary>
-    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the task's)
+    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the tasks', outermost awaiter first)
     /// at the start of the stack; returns where the frames go.
     /// </summary>
     private int WriteRoots(StackSampleRecord sample, int frames)
     {
-        var length = frames + (threadRoots ? 1 : 0) + (taskNames is null ? 0 : 1);
+        var tasks = taskChains?.Invoke(sample.Pid, sample.ThreadState) ?? [];
+        var length = frames + (threadRoots ? 1 : 0) + tasks.Length;
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
-        if (taskNames?.Invoke(sample.Pid, sample.ThreadState) is { } task) _frames[at++] = StackFrame.TaskRoot(task);
+        foreach (var task in tasks) _frames[at++] = StackFrame.TaskRoot(task);
         return at;
     }
 

@@ -143,7 +143,11 @@ public sealed class SamplingSession : ILiveSession
     }
 
     /// <summary>Adds what the ring holds to the profile; returns how many samples that was.</summary>
-    public int Drain() => _sampler.Reader.Drain(record => _recorder.Add(record));
+    public int Drain()
+    {
+        _taskNames?.NewPass();
+        return _sampler.Reader.Drain(record => _recorder.Add(record));
+    }
 
     public void Wait(int milliseconds) => _sampler.Reader.WaitForData(milliseconds);
 
@@ -204,7 +208,7 @@ public sealed class SamplingSession : ILiveSession
         }
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : _taskNames.Name);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : _taskNames.Chain);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
