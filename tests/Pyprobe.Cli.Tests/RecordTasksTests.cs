@@ -18,20 +18,23 @@ public class RecordTasksTests
     public void EachSampleIsRootedAtItsTask(string interpreter)
     {
         var stacks = Record(["--", CachedPythons.Executable(interpreter), Workload], out var result);
-        // gather() makes main's task the awaiter of both: each sample goes under task Task-1 (asyncio.run's), then its own.
-        var inTasks = stacks.Where(s => s.Frames[0].StartsWith("task ", StringComparison.Ordinal)).ToList();
-        Assert.All(inTasks, s => Assert.Equal("task Task-1", s.Frames[0]));
-        var alpha = inTasks.Where(s => s.Frames[1] == "task alpha").Sum(s => s.Count);
-        var beta = inTasks.Where(s => s.Frames[1] == "task beta").Sum(s => s.Count);
+        // gather() makes main's task the awaiter of both: each sample goes under task Task-1 (asyncio.run's) and the
+        // frame it awaits in, then its own task.
+        var inTasks = stacks.Where(s => TaskRoots(s.Frames).Length > 0).ToList();
+        string gatherLine = $"main ({Workload}:{LineOf(Workload, "await asyncio.gather(")})";
+        Assert.All(inTasks, s => Assert.Equal(["task Task-1", gatherLine], s.Frames[..2]));
+        Assert.All(inTasks, s => Assert.Equal(2, TaskRoots(s.Frames).Length));
+        var alpha = inTasks.Where(s => s.Frames[2] == "task alpha").Sum(s => s.Count);
+        var beta = inTasks.Where(s => s.Frames[2] == "task beta").Sum(s => s.Count);
         Assert.True(alpha + beta >= 200, $"{alpha} + {beta} samples in the tasks: {result}");
         Assert.Equal(alpha + beta, inTasks.Sum(s => s.Count)); // no other task
         Assert.InRange(100.0 * alpha / (alpha + beta), 67, 83);
         // A task's samples are its coroutine's: alpha's burn under alpha, beta's under beta; a few land in the step
         // around it (the task is set running just before its coroutine's frame is pushed, and after it is popped).
-        var outsideCoroutine = inTasks.Where(s => !s.Frames.Any(f => f.StartsWith(s.Frames[1][5..] + " (", StringComparison.Ordinal))).Sum(s => s.Count);
+        var outsideCoroutine = inTasks.Where(s => !s.Frames.Any(f => f.StartsWith(s.Frames[2][5..] + " (", StringComparison.Ordinal))).Sum(s => s.Count);
         Assert.True(outsideCoroutine <= (alpha + beta) / 20, $"{outsideCoroutine} of {alpha + beta} task samples outside the task's coroutine");
-        Assert.DoesNotContain(inTasks, s => s.Frames[1] == "task alpha" && s.Frames.Any(f => f.StartsWith("beta (", StringComparison.Ordinal)));
-        Assert.DoesNotContain(inTasks, s => s.Frames[1] == "task beta" && s.Frames.Any(f => f.StartsWith("alpha (", StringComparison.Ordinal)));
+        Assert.DoesNotContain(inTasks, s => s.Frames[2] == "task alpha" && s.Frames.Any(f => f.StartsWith("beta (", StringComparison.Ordinal)));
+        Assert.DoesNotContain(inTasks, s => s.Frames[2] == "task beta" && s.Frames.Any(f => f.StartsWith("alpha (", StringComparison.Ordinal)));
         // Outside a task (start-up, the loop between steps) a sample has no task root.
         Assert.DoesNotContain(stacks.Where(s => !s.Frames[0].StartsWith("task ", StringComparison.Ordinal)), s => s.Frames.Any(f => f.StartsWith("alpha (", StringComparison.Ordinal)));
     }
@@ -56,6 +59,15 @@ public class RecordTasksTests
         Assert.InRange(100.0 * chains[leaf] / total, 52, 68);
         Assert.InRange(100.0 * chains[right] / total, 13, 27);
         Assert.InRange(100.0 * chains[shared] / total, 13, 27);
+        // Each awaiter is followed by the frames it awaits in: main in its TaskGroup's exit, left and waiter-a at their awaits.
+        string Frame(string function, string code) => $"{function} ({TreeWorkload}:{LineOf(TreeWorkload, code)})";
+        foreach (var (frames, _) in stacks.Where(s => TaskRoots(s.Frames) is [_, _, ..]))
+        {
+            Assert.Equal(["task main", Frame("main", "async with asyncio.TaskGroup()")], frames[..2]);
+            Assert.Contains(frames[..Array.IndexOf(frames, TaskRoots(frames)[1])], f => f.StartsWith("TaskGroup.__aexit__ (", StringComparison.Ordinal));
+            if (frames.Contains("task leaf")) Assert.Equal(["task left", Frame("left", "await asyncio.create_task("), "task leaf"], frames[Array.IndexOf(frames, "task left")..(Array.IndexOf(frames, "task leaf") + 1)]);
+            if (frames.Contains("task shared (2 parents)")) Assert.Equal(["task waiter-a", Frame("waiter", "await shared"), "task shared (2 parents)"], frames[Array.IndexOf(frames, "task waiter-a")..(Array.IndexOf(frames, "task shared (2 parents)") + 1)]);
+        }
     }
 
     /// <summary>
@@ -111,9 +123,13 @@ public class RecordTasksTests
 
     /// <summary>Samples rooted at tasks, by their chain of task roots (task main;task left;task leaf).</summary>
     private static Dictionary<string, long> Chains(List<(string[] Frames, long Count)> stacks) =>
-        stacks.Where(s => s.Frames[0].StartsWith("task ", StringComparison.Ordinal))
-            .GroupBy(s => string.Join(";", s.Frames.TakeWhile(f => f.StartsWith("task ", StringComparison.Ordinal))))
+        stacks.Where(s => TaskRoots(s.Frames).Length > 0).GroupBy(s => string.Join(";", TaskRoots(s.Frames)))
             .ToDictionary(g => g.Key, g => g.Sum(s => s.Count));
+
+    /// <summary>A stack's task roots (a function's frame is "NAME (FILE:LINE)", and a name holds no space).</summary>
+    private static string[] TaskRoots(string[] frames) => frames.Where(f => f.StartsWith("task ", StringComparison.Ordinal)).ToArray();
+
+    private static int LineOf(string file, string code) => Array.FindIndex(File.ReadAllLines(file), l => l.Contains(code, StringComparison.Ordinal)) + 1;
 
     /// <summary>record --tasks at 199 Hz for 3 s of <paramref name="target"/> (-p PID, or -- COMMAND), as collapsed stacks.</summary>
     private static List<(string[] Frames, long Count)> Record(string[] target, out CliResult result)

@@ -97,6 +97,24 @@ public sealed class AsyncTaskReader
     }
 
     /// <summary>
+    /// The coroutine frames <paramref name="task"/> is suspended in, innermost first, read in a pass of its own (empty where
+    /// it runs, has not started, or is gone): record --tasks' awaiters, each where it awaits the task below it.
+    /// </summary>
+    public IReadOnlyList<StackFrame> SuspendedIn(ulong task)
+    {
+        (_memory, _objects) = FreshView();
+        _locals = null;
+        _tidsByIdent = null;
+        try
+        {
+            if (M.ReadI32(task + (ulong)_layout.FutureState) != 0) return [];
+            var read = Read(task, M.ReadU64(task + (ulong)_layout.TaskWaiter), M.ReadU64(task + (ulong)_layout.TaskCoro), M.ReadU64(task + (ulong)_layout.TaskName));
+            return read.State == AsyncTaskState.Waiting ? read.Frames : [];
+        }
+        catch (ProcessMemoryException) { return []; } // gone while read: it finished
+    }
+
+    /// <summary>
     /// The tasks as a tree reads, whatever order the registry's hash table kept: each task no other waits for (by name),
     /// then the tasks it waits for under it, depth first.
     /// </summary>

@@ -1,5 +1,7 @@
 using Pyprobe.Python.Objects;
+using Pyprobe.Python.Profiling;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Asyncio;
 
@@ -7,7 +9,9 @@ namespace Pyprobe.Python.Asyncio;
 /// <c>record --tasks</c>: the tasks samples were taken in (the kernel sends each sample's running task's address) and the
 /// tasks awaiting them, read from the process when its samples are added. Each task names the tasks that await it
 /// (3.14+ <c>task_awaited_by</c>: set by <c>await task</c>, <c>gather()</c>, a TaskGroup's <c>create_task</c>), so a sample
-/// is rooted at the outermost awaiter, then each task down to the one it ran in: <c>task main;task left;task leaf</c>.
+/// is rooted at the outermost awaiter, then each task down to the one it ran in, each awaiter followed by the coroutine
+/// frames it awaits in (<c>task main;main;TaskGroup.__aexit__;TaskGroup._aexit;task left;left;task leaf</c>, then the
+/// thread's stack), as CPython's own sampler draws them.
 /// A task awaited by several tasks goes under the first of them by name and says how many there are (`shared (2 parents)`), as CPython's own
 /// sampler does. A task's name object is read each time and names are kept by (task, name object): a task freed and
 /// another made at its address is told apart unless it also got the same name object; a task gone before its samples are
@@ -25,6 +29,8 @@ public sealed class RunningTaskNames
         public readonly CPythonProcess Source = process;
         public readonly ObjectReader Objects = new(process);
         public readonly int NameOffset = nameOffset;
+        /// <summary>Reads where an awaiter is suspended; made at the first awaiter (its layout is known for every version with running tasks).</summary>
+        public AsyncTaskReader? Coroutines;
         /// <summary>Where a task keeps its awaiters: from <c>_asyncio</c>'s debug section, looked for once a task ran (the module is loaded then).</summary>
         public AsyncioDebugOffsets? Offsets;
         public bool OffsetsLookedFor;
@@ -32,7 +38,7 @@ public sealed class RunningTaskNames
 
     private readonly Dictionary<int, Process> _processes = [];
     private readonly Dictionary<(int Pid, ulong Task, ulong Name), string> _names = [];
-    private readonly Dictionary<(int Pid, ulong Task), string[]> _chains = [];
+    private readonly Dictionary<(int Pid, ulong Task), StackFrame[]> _chains = [];
 
     /// <summary>Names the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
     public void Add(CPythonProcess process, int taskNameOffset) => _processes[process.Pid] = new Process(process, taskNameOffset);
@@ -43,25 +49,37 @@ public sealed class RunningTaskNames
     public void NewPass() => _chains.Clear();
 
     /// <summary>
-    /// The task at <paramref name="task"/> in <paramref name="pid"/> and its awaiters, outermost first (the task itself
-    /// last); null for no task (0).
+    /// The root frames of a sample taken in the task at <paramref name="task"/> in <paramref name="pid"/>: its outermost
+    /// awaiter's <c>task NAME</c> and the frames it awaits in, and so on down to the task's own <c>task NAME</c>; null
+    /// for no task (0).
     /// </summary>
-    public string[]? Chain(int pid, ulong task)
+    public StackFrame[]? Chain(int pid, ulong task)
     {
         if (task == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         if (_chains.TryGetValue((pid, task), out var known)) return known;
-        var chain = new List<string>();
+        var innermostFirst = new List<StackFrame>();
         var seen = new HashSet<ulong>();
-        for (ulong at = task; at != 0 && chain.Count < MaxChain && seen.Add(at);)
+        for (ulong at = task; at != 0 && seen.Count < MaxChain && seen.Add(at);)
         {
+            if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
             var awaiters = Awaiters(p, at);
             var name = NameOf(pid, p, at);
             if (awaiters.Count > 1) name += $" ({awaiters.Count} parents)";
-            chain.Add(name);
+            innermostFirst.Add(StackFrame.TaskRoot(name));
             at = awaiters.Count == 0 ? 0 : awaiters.MinBy(a => NameOf(pid, p, a), StringComparer.Ordinal);
         }
-        chain.Reverse();
-        return _chains[(pid, task)] = [.. chain];
+        innermostFirst.Reverse();
+        return _chains[(pid, task)] = [.. innermostFirst];
+    }
+
+    private static IReadOnlyList<StackFrame> SuspendedIn(Process p, ulong task)
+    {
+        try
+        {
+            p.Coroutines ??= new AsyncTaskReader(p.Source, new StackReader(p.Source));
+            return p.Coroutines.SuspendedIn(task);
+        }
+        catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { return []; }
     }
 
     private string NameOf(int pid, Process p, ulong task)

@@ -22,11 +22,11 @@ public interface IFrameResolver
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
-/// <param name="taskChains">With <c>record --tasks</c>: the asyncio task a sample ran in (pid, the task's address the kernel
-/// sent) and the tasks awaiting it, outermost first, or null for none; the sample gets a <c>task NAME</c> root for each
-/// under its thread's.</param>
+/// <param name="taskChains">With <c>record --tasks</c>: the root frames of a sample taken in an asyncio task (pid, the task's
+/// address the kernel sent): the tasks awaiting it, outermost first, each as <c>task NAME</c> and the frames it awaits in,
+/// then the task's own <c>task NAME</c>; null for none. They go under the thread's root.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null, Func<int, ulong, string[]?>? taskChains = null)
+    NativeStacks? native = null, Func<int, ulong, StackFrame[]?>? taskChains = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
@@ -155,7 +155,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     }
 
     /// <summary>
-    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the tasks', outermost awaiter first)
+    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the task chain's)
     /// at the start of the stack; returns where the frames go.
     /// </summary>
     private int WriteRoots(StackSampleRecord sample, int frames)
@@ -165,7 +165,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
         if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
-        foreach (var task in tasks) _frames[at++] = StackFrame.TaskRoot(task);
+        foreach (var frame in tasks) _frames[at++] = frame;
         return at;
     }
 
