@@ -171,6 +171,23 @@ public class ErrorTests
         }
     }
 
+    /// <summary>
+    /// A command after -- that is not there is said in one line with exit 1, by every command that starts one (record
+    /// and top, which sample, once started it and said it was attached before the shell said it was not found).
+    /// </summary>
+    [Theory]
+    [InlineData("trace")]
+    [InlineData("calls")]
+    [InlineData("flow")]
+    [InlineData("top")]
+    [InlineData("gc")]
+    [InlineData("imports")]
+    [InlineData("audit")]
+    [InlineData("stat")]
+    [InlineData("record")]
+    public void ACommandThatIsNotThereIsOneLine(string command) =>
+        Assert.Equal("pyprobe: /nonexistent/command: command not found", AssertOneLineError(PyprobeBinary.Run([command, "--", "/nonexistent/command"]), 1));
+
     /// <summary>A command line refused for what it asks is refused before -o is created: no empty file is left.</summary>
     [Fact]
     public void SampledTopRefusesJsonWithoutCreatingTheFile()

@@ -22,6 +22,7 @@ internal static class SampleTargetSelector
                 return (TargetSet.SystemWide(), new SampleScope.Machine(all.Path),
                     s => $"{(all.Path is null ? "every Python process" : $"every process running {all.Path}")} ({s.Pids.Count} now, new ones too)");
             case TargetSelection.Spawn spawn:
+                TargetSelector.RequireCommand(spawn.Argv);
                 var child = HeldCommand.Start(spawn.Argv);
                 return (TargetSet.OfCommand(child), new SampleScope.Descendants(child.Pid), _ => $"'{string.Join(' ', spawn.Argv)}' (pid {child.Pid}) and the Python processes it starts");
             default:

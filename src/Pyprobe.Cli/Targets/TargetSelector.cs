@@ -167,6 +167,13 @@ internal static class TargetSelector
         }
     }
 
+    /// <summary>A command given after -- must be there to run: said in one line before anything starts.</summary>
+    internal static void RequireCommand(IReadOnlyList<string> argv)
+    {
+        if (argv.Count == 0) throw new CliException("no command given after --");
+        if (LaunchedInterpreter.FindOnPath(argv[0]) is null) throw new CliException($"{argv[0]}: command not found");
+    }
+
     /// <summary>
     /// A command that runs a Python with USDT probes that serve the run is held before its exec and its probes attach
     /// by file; any other (a shell script, env, a virtualenv's python, a build without probes, function events from
@@ -175,8 +182,7 @@ internal static class TargetSelector
     /// </summary>
     private static TargetSet Launch(IReadOnlyList<string> argv, bool functionEvents)
     {
-        if (argv.Count == 0) throw new CliException("no command given after --");
-        if (LaunchedInterpreter.FindOnPath(argv[0]) is null) throw new CliException($"{argv[0]}: command not found");
+        RequireCommand(argv);
         if (DirectTarget(argv, functionEvents) is { } direct)
         {
             var held = HeldCommand.Start(argv);
