@@ -71,6 +71,32 @@ public class RecordTasksTests
     }
 
     /// <summary>
+    /// Named with -p, a process that cannot be sampled is an error where it is the only one: one line saying why, exit 1,
+    /// at once and no profile (it attached to nothing, then waited for the duration and exited 0).
+    /// </summary>
+    [Fact]
+    public void APidThatCannotBeSampledAloneIsAnError()
+    {
+        var start = new ProcessStartInfo(CachedPythons.Executable("pyenv:3.12.1")) { UseShellExecute = false };
+        foreach (var a in new[] { "-c", "import time; time.sleep(60)" }) start.ArgumentList.Add(a);
+        using var python = Process.Start(start)!;
+        var output = Path.Combine(Path.GetTempPath(), $"pyprobe-record-tasks-{Guid.NewGuid():N}.folded");
+        try
+        {
+            Thread.Sleep(300);
+            var result = PyprobeBinary.Run(["record", "--tasks", "--duration", "30", "-f", "collapsed", "-o", output, "-p", python.Id.ToString(CultureInfo.InvariantCulture)], timeout: TimeSpan.FromSeconds(20));
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Equal($"pyprobe: process {python.Id} is not sampled: record --tasks needs CPython 3.14 or later, whose thread states name the asyncio task they run; it is 3.12.1", result.Stderr.TrimEnd('\n'));
+            Assert.False(File.Exists(output));
+        }
+        finally
+        {
+            python.Kill();
+            File.Delete(output);
+        }
+    }
+
+    /// <summary>
     /// The chains of CPython 3.15's own sampler (<c>python -m profiling.sampling attach --async-aware --async-mode running</c>,
     /// which walks each running task's awaiters as it samples) are pyprobe's on the same process: each that holds more
     /// than 5% of either profile's task samples is in the other's too, and they are main;left;leaf, main;right and

@@ -34,8 +34,23 @@ internal static class SampledRun
         string? named = null;
         var run = TracingRun<SamplingSession>.Start(targets, _ =>
         {
-            var session = SamplingSession.Start(scope, options, threadRoots,
-                (pid, reason) => stderr.WriteLine($"pyprobe: note: {SampledProcesses.NotSampled(pid, reason)}"));
+            // Processes named with -p that cannot be sampled: an error where none of them can (nothing would be sampled,
+            // until the duration or Ctrl-C, for nothing), a note for each beside others that can.
+            var refused = new List<string>();
+            var starting = true;
+            var session = SamplingSession.Start(scope, options, threadRoots, (pid, reason) =>
+            {
+                var line = SampledProcesses.NotSampled(pid, reason);
+                if (starting) refused.Add(line);
+                else stderr.WriteLine($"pyprobe: note: {line}");
+            });
+            starting = false;
+            if (scope is SampleScope.Processes && session.Pids.Count == 0 && refused.Count > 0)
+            {
+                session.Dispose();
+                throw new CliException(refused.Count == 1 ? refused[0] : $"{refused[0]} (and {refused.Count - 1} more processes are not sampled)");
+            }
+            foreach (var line in refused) stderr.WriteLine($"pyprobe: note: {line}");
             named = where(session);
             return new Attachment<SamplingSession>(session, "the stack sampler", named);
         }, duration, stderr);
