@@ -20,6 +20,9 @@ public class ErrorTests
         return line;
     }
 
+    /// <summary>Every command that takes a command to start after --.</summary>
+    public static TheoryData<string> CommandsThatStartACommand => ["trace", "calls", "flow", "top", "gc", "imports", "audit", "stat", "record"];
+
     public static TheoryData<string> PyenvPythons()
     {
         var data = new TheoryData<string>();
@@ -138,15 +141,7 @@ public class ErrorTests
     /// stopped process was left there); record sampled for the whole run and failed at the end.
     /// </summary>
     [Theory]
-    [InlineData("trace")]
-    [InlineData("calls")]
-    [InlineData("flow")]
-    [InlineData("top")]
-    [InlineData("gc")]
-    [InlineData("imports")]
-    [InlineData("audit")]
-    [InlineData("stat")]
-    [InlineData("record")]
+    [MemberData(nameof(CommandsThatStartACommand))]
     public void AnOutputFileThatCannotBeWrittenFailsBeforeTheCommandRuns(string command)
     {
         var folder = Directory.CreateTempSubdirectory("pyprobe-out-").FullName;
@@ -176,15 +171,7 @@ public class ErrorTests
     /// and top, which sample, once started it and said it was attached before the shell said it was not found).
     /// </summary>
     [Theory]
-    [InlineData("trace")]
-    [InlineData("calls")]
-    [InlineData("flow")]
-    [InlineData("top")]
-    [InlineData("gc")]
-    [InlineData("imports")]
-    [InlineData("audit")]
-    [InlineData("stat")]
-    [InlineData("record")]
+    [MemberData(nameof(CommandsThatStartACommand))]
     public void ACommandThatIsNotThereIsOneLine(string command) =>
         Assert.Equal("pyprobe: /nonexistent/command: command not found", AssertOneLineError(PyprobeBinary.Run([command, "--", "/nonexistent/command"]), 1));
 
