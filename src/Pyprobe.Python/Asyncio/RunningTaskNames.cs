@@ -12,12 +12,12 @@ namespace Pyprobe.Python.Asyncio;
 /// (3.14+ <c>task_awaited_by</c>: set by <c>await task</c>, <c>gather()</c>, a TaskGroup's <c>create_task</c>), so a sample
 /// is rooted at the outermost awaiter, then each task down to the one it ran in, each awaiter followed by the coroutine
 /// frames it awaits in (<c>task main;main;TaskGroup.__aexit__;TaskGroup._aexit;task left;left;task leaf</c>, then the
-/// thread's stack), as CPython's own sampler draws them.
-/// A task awaited by several tasks goes under the first of them by name and says how many there are (`shared (2 parents)`), as CPython's own
-/// sampler does. A task's name object is read each time and names are kept by (task, name object): a task freed and
-/// another made at its address is told apart unless it also got the same name object; a task gone before its samples are
-/// read is named by its address. A task's chain is read at its first sample and kept for <see cref="ChainRefresh"/>:
-/// a task's awaiters as they were when (or up to 100 ms before) its samples were added.
+/// thread's stack), as CPython's own sampler draws them. A task awaited by several tasks goes under the first of them by
+/// name and says how many there are (<c>shared (2 parents)</c>), as CPython's own sampler does. Names are kept by (task,
+/// name object): a task freed and another made at its address is told apart unless it also got the same name object; a
+/// task gone before its samples are read is named by its address. A task's chain is read at its first sample and kept
+/// for <see cref="ChainRefresh"/>, its name object checked once a drain: a task's awaiters as they were when (or up to
+/// 100 ms before) its samples were added.
 /// </summary>
 public sealed class RunningTaskNames
 {
@@ -74,8 +74,10 @@ public sealed class RunningTaskNames
     public StackFrame[]? Chain(int pid, ulong task)
     {
         if (task == 0 || !_processes.TryGetValue(pid, out var p)) return null;
+        var kept = _chains.TryGetValue((pid, task), out var known);
+        if (kept && _checked.Contains((pid, task))) return known.Frames;
         var nameObject = NameObjectOf(p, task);
-        if (_chains.TryGetValue((pid, task), out var known) && (_checked.Contains((pid, task)) || known.NameObject == nameObject))
+        if (kept && known.NameObject == nameObject)
         {
             _checked.Add((pid, task));
             return known.Frames;
