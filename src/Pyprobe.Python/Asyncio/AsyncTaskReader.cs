@@ -264,6 +264,21 @@ public sealed class AsyncTaskReader
     private bool IsCoroutine(ulong address) => address != 0
         && (_objects.IsInstance(address, "coroutine") || _objects.IsInstance(address, "generator") || _objects.IsInstance(address, "async_generator"));
 
+    /// <summary>
+    /// 3.14+: the tasks awaiting <paramref name="task"/>, each once, read in a pass of its own (none before 3.14, or where
+    /// the task is gone): record --tasks' chains.
+    /// </summary>
+    public IReadOnlyList<ulong> AwaitersOf(ulong task)
+    {
+        if (_debug is null) return [];
+        (_memory, _objects) = FreshView();
+        try
+        {
+            return AwaitedBy(task).Distinct().ToList();
+        }
+        catch (ProcessMemoryException) { return []; } // gone while read
+    }
+
     /// <summary>3.14+: the tasks this one says await it (task_awaited_by: one task, or a set of them).</summary>
     private IEnumerable<ulong> AwaitedBy(ulong task)
     {

@@ -30,11 +30,11 @@ public sealed class RunningTaskNames
         public readonly CPythonProcess Source = process;
         public readonly ObjectReader Objects = new(process);
         public readonly int NameOffset = nameOffset;
-        /// <summary>Reads where an awaiter is suspended; made at the first awaiter (its layout is known for every version with running tasks).</summary>
-        public AsyncTaskReader? Coroutines;
-        /// <summary>Where a task keeps its awaiters: from <c>_asyncio</c>'s debug section, looked for once a task ran (the module is loaded then).</summary>
-        public AsyncioDebugOffsets? Offsets;
-        public bool OffsetsLookedFor;
+        /// <summary>
+        /// Reads a task's awaiters and where each is suspended; made at the first task seen running, when <c>_asyncio</c>
+        /// (whose debug section says where tasks keep their awaiters) is loaded.
+        /// </summary>
+        public AsyncTaskReader? Tasks;
     }
 
     private readonly Dictionary<int, Process> _processes = [];
@@ -88,7 +88,7 @@ public sealed class RunningTaskNames
         {
             if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
             var awaiters = Awaiters(p, at);
-            var name = NameOf(pid, p, at);
+            var name = at == task ? NameOf(pid, p, at, nameObject) : NameOf(pid, p, at);
             if (awaiters.Count > 1) name += $" ({awaiters.Count} parents)";
             innermostFirst.Add(StackFrame.TaskRoot(name));
             at = awaiters.Count == 0 ? 0 : awaiters.MinBy(a => NameOf(pid, p, a), StringComparer.Ordinal);
@@ -100,14 +100,18 @@ public sealed class RunningTaskNames
         return frames;
     }
 
-    private static IReadOnlyList<StackFrame> SuspendedIn(Process p, ulong task)
+    private static IReadOnlyList<StackFrame> SuspendedIn(Process p, ulong task) => Read(p, tasks => tasks.SuspendedIn(task), []);
+
+    /// <summary>The tasks awaiting <paramref name="task"/> (its <c>task_awaited_by</c>: one task, or a set of them).</summary>
+    private static IReadOnlyList<ulong> Awaiters(Process p, ulong task) => Read(p, tasks => tasks.AwaitersOf(task), []);
+
+    private static T Read<T>(Process p, Func<AsyncTaskReader, T> read, T gone)
     {
         try
         {
-            p.Coroutines ??= new AsyncTaskReader(p.Source, new StackReader(p.Source));
-            return p.Coroutines.SuspendedIn(task);
+            return read(p.Tasks ??= new AsyncTaskReader(p.Source, new StackReader(p.Source)));
         }
-        catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { return []; }
+        catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { return gone; } // gone, or changed while read
     }
 
     /// <summary>The task's name object, or 0 where the task cannot be read (gone).</summary>
@@ -120,36 +124,18 @@ public sealed class RunningTaskNames
         catch (IOException) { return 0; }
     }
 
-    private string NameOf(int pid, Process p, ulong task)
+    private string NameOf(int pid, Process p, ulong task) => NameOf(pid, p, task, NameObjectOf(p, task));
+
+    private string NameOf(int pid, Process p, ulong task, ulong nameObject)
     {
+        if (_names.TryGetValue((pid, task, nameObject), out var known)) return known;
+        string name;
         try
         {
-            var nameObject = p.Source.Memory.ReadU64(task + (ulong)p.NameOffset);
-            if (_names.TryGetValue((pid, task, nameObject), out var known)) return known;
-            var name = TaskName.Of(p.Objects, nameObject) ?? $"0x{task:x}";
-            if (_names.Count >= MaxNames) _names.Clear();
-            return _names[(pid, task, nameObject)] = name;
+            name = TaskName.Of(p.Objects, nameObject) ?? $"0x{task:x}";
         }
         catch (IOException) { return $"0x{task:x}"; } // ProcessMemoryException included: gone
-    }
-
-    /// <summary>The tasks awaiting <paramref name="task"/> (its <c>task_awaited_by</c>: one task, or a set of them).</summary>
-    private static List<ulong> Awaiters(Process p, ulong task)
-    {
-        try
-        {
-            if (!p.OffsetsLookedFor)
-            {
-                p.OffsetsLookedFor = true;
-                p.Offsets = TaskRegistry.DebugOffsets(p.Source);
-            }
-            if (p.Offsets is not { } offsets) return [];
-            var memory = p.Source.Memory;
-            ulong awaitedBy = memory.ReadU64(task + (ulong)offsets.TaskAwaitedBy);
-            if (awaitedBy == 0) return [];
-            bool isSet = memory.ReadBytes(task + (ulong)offsets.TaskAwaitedByIsSet, 1)[0] != 0;
-            return (isSet ? p.Objects.SetItems(awaitedBy) : [awaitedBy]).Where(t => p.Objects.IsInstance(t, TaskRegistry.TaskType)).Distinct().ToList();
-        }
-        catch (IOException) { return []; } // gone, or changed while read
+        if (_names.Count >= MaxNames) _names.Clear();
+        return _names[(pid, task, nameObject)] = name;
     }
 }
