@@ -33,6 +33,10 @@ public class RecordTasksTests
         // around it (the task is set running just before its coroutine's frame is pushed, and after it is popped).
         var outsideCoroutine = inTasks.Where(s => !s.Frames.Any(f => f.StartsWith(s.Frames[2][5..] + " (", StringComparison.Ordinal))).Sum(s => s.Count);
         Assert.True(outsideCoroutine <= (alpha + beta) / 20, $"{outsideCoroutine} of {alpha + beta} task samples outside the task's coroutine");
+        // Where the coroutine is on the stack, the sample starts at it: the loop's frames that ran the step are left out.
+        var atCoroutine = inTasks.Where(s => s.Frames[3].StartsWith(s.Frames[2][5..] + " (", StringComparison.Ordinal)).Sum(s => s.Count);
+        Assert.Equal(alpha + beta - outsideCoroutine, atCoroutine);
+        Assert.DoesNotContain(inTasks, s => s.Frames[3].StartsWith(s.Frames[2][5..] + " (", StringComparison.Ordinal) && s.Frames.Any(f => f.StartsWith("<module> (", StringComparison.Ordinal)));
         Assert.DoesNotContain(inTasks, s => s.Frames[2] == "task alpha" && s.Frames.Any(f => f.StartsWith("beta (", StringComparison.Ordinal)));
         Assert.DoesNotContain(inTasks, s => s.Frames[2] == "task beta" && s.Frames.Any(f => f.StartsWith("alpha (", StringComparison.Ordinal)));
         // Outside a task (start-up, the loop between steps) a sample has no task root.
@@ -61,6 +65,12 @@ public class RecordTasksTests
         Assert.InRange(100.0 * chains[shared] / total, 13, 27);
         // Each awaiter is followed by the frames it awaits in: main in its TaskGroup's exit, left and waiter-a at their awaits.
         string Frame(string function, string code) => $"{function} ({TreeWorkload}:{LineOf(TreeWorkload, code)})";
+        // The running task's own frames start at its coroutine (spin), not at the loop's <module>;run;…;Handle._run, but
+        // for a sample at the very start or end of a step.
+        var atCoroutine = stacks.Where(s => TaskRoots(s.Frames).Length > 0 && OwnFrames(s.Frames) is [var first, ..] && first.StartsWith("spin (", StringComparison.Ordinal)).Sum(s => s.Count);
+        Assert.True(atCoroutine >= total * 19 / 20, $"{atCoroutine} of {total} task samples start at the task's coroutine\n{result}");
+        Assert.DoesNotContain(stacks, s => TaskRoots(s.Frames).Length > 0 && OwnFrames(s.Frames) is [var first, ..] && first.StartsWith("spin (", StringComparison.Ordinal)
+            && s.Frames.Any(f => f.StartsWith("Handle._run (", StringComparison.Ordinal)));
         foreach (var (frames, _) in stacks.Where(s => TaskRoots(s.Frames) is [_, _, ..]))
         {
             Assert.Equal(["task main", Frame("main", "async with asyncio.TaskGroup()")], frames[..2]);
@@ -68,6 +78,23 @@ public class RecordTasksTests
             if (frames.Contains("task leaf")) Assert.Equal(["task left", Frame("left", "await asyncio.create_task("), "task leaf"], frames[Array.IndexOf(frames, "task left")..(Array.IndexOf(frames, "task leaf") + 1)]);
             if (frames.Contains("task shared (2 parents)")) Assert.Equal(["task waiter-a", Frame("waiter", "await shared"), "task shared (2 parents)"], frames[Array.IndexOf(frames, "task waiter-a")..(Array.IndexOf(frames, "task shared (2 parents)") + 1)]);
         }
+    }
+
+    /// <summary>
+    /// With <c>--native</c> the task's own frames still start at its coroutine: the C frames of the loop that ran the step
+    /// (from <c>main</c> and <c>Py_RunMain</c> to the task's step function) go with the loop's Python frames, and the
+    /// C frames under burn stay.
+    /// </summary>
+    [Fact]
+    public void WithNativeFramesATaskStillStartsAtItsCoroutine()
+    {
+        var stacks = Record(["--native", "--", CachedPythons.Executable("debian:3.14"), TreeWorkload], out var result);
+        var inTasks = stacks.Where(s => TaskRoots(s.Frames).Length > 0).ToList();
+        var total = inTasks.Sum(s => s.Count);
+        var atCoroutine = inTasks.Where(s => OwnFrames(s.Frames) is [var first, ..] && first.StartsWith("spin (", StringComparison.Ordinal)).ToList();
+        Assert.True(total >= 200 && atCoroutine.Sum(s => s.Count) >= total * 19 / 20, $"{atCoroutine.Sum(s => s.Count)} of {total} task samples start at the task's coroutine\n{result}");
+        Assert.DoesNotContain(atCoroutine, s => s.Frames.Any(f => f.StartsWith("Py_RunMain (", StringComparison.Ordinal) || f.StartsWith("Handle._run (", StringComparison.Ordinal)));
+        Assert.Contains(atCoroutine, s => s.Frames[^1].EndsWith("(python3.14)", StringComparison.Ordinal) || s.Frames[^1].EndsWith("(libc.so.6)", StringComparison.Ordinal) || s.Frames[^1].EndsWith("([vdso])", StringComparison.Ordinal));
     }
 
     /// <summary>
@@ -97,13 +124,14 @@ public class RecordTasksTests
     }
 
     /// <summary>
-    /// The chains of CPython 3.15's own sampler (<c>python -m profiling.sampling attach --async-aware --async-mode running</c>,
-    /// which walks each running task's awaiters as it samples) are pyprobe's on the same process: each that holds more
-    /// than 5% of either profile's task samples is in the other's too, and they are main;left;leaf, main;right and
-    /// main;waiter-a;shared (2 parents).
+    /// The stacks of CPython 3.15's own sampler (<c>python -m profiling.sampling attach --async-aware --async-mode running</c>,
+    /// which walks each running task's awaiters as it samples) are pyprobe's on the same process, frame for frame: each
+    /// that holds more than 5% of either profile's task samples is in the other's too. They are the chains main;left;leaf,
+    /// main;right and main;waiter-a;shared (2 parents), each awaiter with the frames it awaits in, and each task's own
+    /// frames from its coroutine in: spin, then burn.
     /// </summary>
     [Fact]
-    public void TheChainsAreThoseOfCPythonsOwnSampler()
+    public void TheStacksAreThoseOfCPythonsOwnSampler()
     {
         var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false };
         start.ArgumentList.Add(TreeWorkload);
@@ -112,13 +140,18 @@ public class RecordTasksTests
         try
         {
             Thread.Sleep(500); // past start-up: the tasks run
-            var ours = Chains(Record(["-p", python.Id.ToString(CultureInfo.InvariantCulture)], out _));
-            var theirs = SamplerChains(python.Id, theirsPath);
-            static HashSet<string> Main(Dictionary<string, long> chains) =>
-                chains.Where(c => c.Value * 20 > chains.Values.Sum()).Select(c => c.Key).ToHashSet();
-            string[] expected = ["task main;task left;task leaf", "task main;task right", "task main;task waiter-a;task shared (2 parents)"];
-            Assert.True(Main(ours).SetEquals(expected), $"pyprobe: {string.Join(", ", ours.Select(c => $"{c.Key}: {c.Value}"))}");
-            Assert.True(Main(theirs).SetEquals(expected), $"the 3.15 sampler: {string.Join(", ", theirs.Select(c => $"{c.Key}: {c.Value}"))}");
+            var ours = Record(["-p", python.Id.ToString(CultureInfo.InvariantCulture)], out _)
+                .Where(s => TaskRoots(s.Frames).Length > 0)
+                .GroupBy(s => string.Join(";", s.Frames.Select(AsSamplerFrame))).ToDictionary(g => g.Key, g => g.Sum(s => s.Count));
+            var theirs = SamplerStacks(python.Id, theirsPath);
+            static HashSet<string> Main(Dictionary<string, long> stacks) =>
+                stacks.Where(c => c.Value * 20 > stacks.Values.Sum()).Select(c => c.Key).ToHashSet();
+            string Listed(Dictionary<string, long> stacks) => string.Join("\n", stacks.OrderByDescending(c => c.Value).Select(c => $"{c.Value} {c.Key}"));
+            Assert.True(Main(ours).SetEquals(Main(theirs)), $"pyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
+            string[] chains = ["<task>:main;<task>:left;<task>:leaf", "<task>:main;<task>:right", "<task>:main;<task>:waiter-a;<task>:shared (2 parents)"];
+            Assert.True(Main(ours).Select(c => string.Join(";", c.Split(';').Where(f => f.StartsWith("<task>:", StringComparison.Ordinal)))).ToHashSet().SetEquals(chains), Listed(ours));
+            string own = $";<task>:{{0}};task_tree.py:spin:{LineOf(TreeWorkload, "        burn(seconds)")};task_tree.py:burn:{LineOf(TreeWorkload, "while time.perf_counter() < end:")}";
+            Assert.All(Main(ours), stack => Assert.EndsWith(string.Format(CultureInfo.InvariantCulture, own, stack.Split(";<task>:")[^1].Split(';')[0]), stack));
         }
         finally
         {
@@ -127,8 +160,18 @@ public class RecordTasksTests
         }
     }
 
-    /// <summary>The 3.15 sampler's task chains for 2 s of <paramref name="pid"/>, written to <paramref name="path"/>.</summary>
-    private static Dictionary<string, long> SamplerChains(int pid, string path)
+    /// <summary>A frame of pyprobe's collapsed stacks as the 3.15 sampler writes it: <c>FILE_NAME:FUNCTION:LINE</c>, <c>&lt;task&gt;:NAME</c>.</summary>
+    private static string AsSamplerFrame(string frame)
+    {
+        if (frame.StartsWith("task ", StringComparison.Ordinal)) return "<task>:" + frame[5..];
+        var open = frame.LastIndexOf(" (", StringComparison.Ordinal);
+        var place = frame[(open + 2)..^1];
+        var colon = place.LastIndexOf(':');
+        return $"{Path.GetFileName(place[..colon])}:{frame[..open]}:{place[(colon + 1)..]}";
+    }
+
+    /// <summary>The 3.15 sampler's task stacks for 2 s of <paramref name="pid"/> (its file written to <paramref name="path"/>), without its thread roots.</summary>
+    private static Dictionary<string, long> SamplerStacks(int pid, string path)
     {
         var sampler = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-m", "profiling.sampling", "attach", "--async-aware", "--async-mode", "running", "-d", "2", "--collapsed", "-o", path, pid.ToString(CultureInfo.InvariantCulture) })
@@ -140,12 +183,17 @@ public class RecordTasksTests
             Assert.True(run.WaitForExit(60_000), "the 3.15 sampler did not end");
             Assert.True(run.ExitCode == 0, errors.Result);
         }
-        // Its lines: tid:N;<task>:NAME:0;file:function:line;...;<task>:NAME:0;... COUNT
+        // Its lines: tid:N;<task>:NAME:0;FILE_NAME:FUNCTION:LINE;...;<task>:NAME:0;... COUNT
         return File.ReadAllLines(path)
-            .Select(l => (Chain: string.Join(";", l[..l.LastIndexOf(' ')].Split(';').Where(f => f.StartsWith("<task>:", StringComparison.Ordinal)).Select(f => "task " + f["<task>:".Length..f.LastIndexOf(':')])),
+            .Select(l => (Frames: l[..l.LastIndexOf(' ')].Split(';').Where(f => !f.StartsWith("tid:", StringComparison.Ordinal))
+                    .Select(f => f.StartsWith("<task>:", StringComparison.Ordinal) ? f[..f.LastIndexOf(':')] : f).ToList(),
                 Count: long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)))
-            .Where(c => c.Chain.Length > 0).GroupBy(c => c.Chain).ToDictionary(g => g.Key, g => g.Sum(c => c.Count));
+            .Where(c => c.Frames.Any(f => f.StartsWith("<task>:", StringComparison.Ordinal)))
+            .GroupBy(c => string.Join(";", c.Frames)).ToDictionary(g => g.Key, g => g.Sum(c => c.Count));
     }
+
+    /// <summary>The frames after a stack's last task root: the running task's own.</summary>
+    private static string[] OwnFrames(string[] frames) => frames[(Array.LastIndexOf(frames, TaskRoots(frames)[^1]) + 1)..];
 
     /// <summary>Samples rooted at tasks, by their chain of task roots (task main;task left;task leaf).</summary>
     private static Dictionary<string, long> Chains(List<(string[] Frames, long Count)> stacks) =>

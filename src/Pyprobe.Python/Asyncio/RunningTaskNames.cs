@@ -12,8 +12,8 @@ namespace Pyprobe.Python.Asyncio;
 /// (3.14+ <c>task_awaited_by</c>: set by <c>await task</c>, <c>gather()</c>, a TaskGroup's <c>create_task</c>), so a sample
 /// is rooted at the outermost awaiter, then each task down to the one it ran in, each awaiter followed by the coroutine
 /// frames it awaits in (<c>task main;main;TaskGroup.__aexit__;TaskGroup._aexit;task left;left;task leaf</c>, then the
-/// thread's stack), as CPython's own sampler draws them. A task awaited by several tasks goes under the first of them by
-/// name and says how many there are (<c>shared (2 parents)</c>), as CPython's own sampler does. Names are kept by (task,
+/// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
+/// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. Names are kept by (task,
 /// name object): a task freed and another made at its address is told apart unless it also got the same name object; a
 /// task gone before its samples are read is named by its address. A task's chain is read at its first sample and kept
 /// for <see cref="ChainRefresh"/>, its name object checked once a drain: a task's awaiters as they were when (or up to
@@ -41,7 +41,7 @@ public sealed class RunningTaskNames
     private readonly Dictionary<(int Pid, ulong Task, ulong Name), string> _names = [];
     // A task's chain, kept with the task's name object: a task freed and another made at its address within the
     // refresh gets a chain of its own unless it also got the same name object.
-    private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, StackFrame[] Frames)> _chains = [];
+    private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, TaskChain Chain)> _chains = [];
     // The tasks whose kept chain was checked in this pass (one read of the name object each).
     private readonly HashSet<(int Pid, ulong Task)> _checked = [];
     private long _chainsRead;
@@ -67,20 +67,20 @@ public sealed class RunningTaskNames
     }
 
     /// <summary>
-    /// The root frames of a sample taken in the task at <paramref name="task"/> in <paramref name="pid"/>: its outermost
-    /// awaiter's <c>task NAME</c> and the frames it awaits in, and so on down to the task's own <c>task NAME</c>; null
-    /// for no task (0).
+    /// What a sample taken in the task at <paramref name="task"/> in <paramref name="pid"/> goes under: its outermost
+    /// awaiter's <c>task NAME</c> and the frames it awaits in, and so on down to the task's own <c>task NAME</c>, with the
+    /// code of the task's coroutine, where its own frames start; null for no task (0).
     /// </summary>
-    public StackFrame[]? Chain(int pid, ulong task)
+    public TaskChain? Chain(int pid, ulong task)
     {
         if (task == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         var kept = _chains.TryGetValue((pid, task), out var known);
-        if (kept && _checked.Contains((pid, task))) return known.Frames;
+        if (kept && _checked.Contains((pid, task))) return known.Chain;
         var nameObject = NameObjectOf(p, task);
         if (kept && known.NameObject == nameObject)
         {
             _checked.Add((pid, task));
-            return known.Frames;
+            return known.Chain;
         }
         var innermostFirst = new List<StackFrame>();
         var seen = new HashSet<ulong>();
@@ -95,9 +95,9 @@ public sealed class RunningTaskNames
         }
         innermostFirst.Reverse();
         _checked.Add((pid, task));
-        StackFrame[] frames = [.. innermostFirst];
-        _chains[(pid, task)] = (nameObject, frames);
-        return frames;
+        var chain = new TaskChain([.. innermostFirst], Read(p, tasks => tasks.CoroutineCodeOf(task), 0UL));
+        _chains[(pid, task)] = (nameObject, chain);
+        return chain;
     }
 
     private static IReadOnlyList<StackFrame> SuspendedIn(Process p, ulong task) => Read(p, tasks => tasks.SuspendedIn(task), []);

@@ -1,3 +1,4 @@
+using Pyprobe.Python.Asyncio;
 using Pyprobe.Python.Profiling;
 
 namespace Pyprobe.Python.Sampling;
@@ -22,11 +23,11 @@ public interface IFrameResolver
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
-/// <param name="taskChains">With <c>record --tasks</c>: the root frames of a sample taken in an asyncio task (pid, the task's
-/// address the kernel sent): the tasks awaiting it, outermost first, each as <c>task NAME</c> and the frames it awaits in,
-/// then the task's own <c>task NAME</c>; null for none. They go under the thread's root.</param>
+/// <param name="taskChains">With <c>record --tasks</c>: what a sample taken in an asyncio task (pid, the task's address the
+/// kernel sent) goes under (<see cref="TaskChain"/>), null for none: its roots under the thread's, then the sample's frames
+/// from the task's coroutine in.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null, Func<int, ulong, StackFrame[]?>? taskChains = null)
+    NativeStacks? native = null, Func<int, ulong, TaskChain?>? taskChains = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
@@ -142,10 +143,11 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// </summary>
     private int FillRootFirst(StackSampleRecord sample, bool truncated)
     {
-        var count = sample.FrameCount;
-        var mixed = Mixed(sample);
+        var chain = taskChains?.Invoke(sample.Pid, sample.ThreadState);
+        var count = OwnFrames(sample, chain);
+        var mixed = Mixed(sample, count);
         var frames = mixed?.Count ?? count;
-        var at = WriteRoots(sample, frames + (truncated ? 1 : 0));
+        var at = WriteRoots(sample, chain, frames + (truncated ? 1 : 0));
         if (truncated) _frames[at++] = StackFrame.Truncated;
         if (mixed is not null)
             for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
@@ -155,12 +157,25 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     }
 
     /// <summary>
+    /// How many of the sample's frames, innermost first, are its own: under a task, those from the outermost frame of the
+    /// task's coroutine in; all of them outside a task, or where the coroutine's frame is not on the stack (the task is
+    /// set running just before its step pushes that frame, and after it pops it).
+    /// </summary>
+    private static int OwnFrames(StackSampleRecord sample, TaskChain? chain)
+    {
+        if (chain is not { CoroutineCode: not 0 and var code }) return sample.FrameCount;
+        for (var i = sample.FrameCount - 1; i >= 0; i--)
+            if (sample.Frame(i).Code == code) return i + 1;
+        return sample.FrameCount;
+    }
+
+    /// <summary>
     /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the task chain's)
     /// at the start of the stack; returns where the frames go.
     /// </summary>
-    private int WriteRoots(StackSampleRecord sample, int frames)
+    private int WriteRoots(StackSampleRecord sample, TaskChain? chain, int frames)
     {
-        var tasks = taskChains?.Invoke(sample.Pid, sample.ThreadState) ?? [];
+        var tasks = chain?.Roots ?? [];
         var length = frames + (threadRoots ? 1 : 0) + tasks.Length;
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
@@ -179,14 +194,17 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var at = WriteRoots(sample, _mixed.Count);
+        var at = WriteRoots(sample, taskChains?.Invoke(sample.Pid, sample.ThreadState), _mixed.Count);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;
     }
 
-    /// <summary>With <c>--native</c> and the sample's copy at hand: its Python frames merged into its native stack, innermost first.</summary>
-    private List<StackFrame>? Mixed(StackSampleRecord sample)
+    /// <summary>
+    /// With <c>--native</c> and the sample's copy at hand: its Python frames merged into its native stack, innermost first,
+    /// up to its <paramref name="own"/>th Python frame (<see cref="OwnFrames"/>) where that is not the last.
+    /// </summary>
+    private List<StackFrame>? Mixed(StackSampleRecord sample, int own)
     {
         if (native is null || sample.FrameCount == 0 || !native.HasCopy(sample.Pid, sample.Tid, sample.TimeNs)) return null;
         _python.Clear();
@@ -199,6 +217,16 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         }
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, _python, _startsRun, _mixed);
+        if (own < sample.FrameCount)
+        {
+            // Merged whole (the C frames pair with the eval-loop runs of all of them), then cut after the own ones.
+            for (int i = 0, python = 0; i < _mixed.Count; i++)
+            {
+                if (_mixed[i].Kind == FrameKind.Native || ++python < own) continue;
+                _mixed.RemoveRange(i + 1, _mixed.Count - i - 1);
+                break;
+            }
+        }
         return _mixed;
     }
 
