@@ -11,6 +11,7 @@ public class RecordTasksTests
 {
     private static readonly string Workload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "task_split.py");
     private static readonly string TreeWorkload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "task_tree.py");
+    private static readonly string WaitsWorkload = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "task_waits.py");
 
     [Theory]
     [InlineData("debian:3.14")]
@@ -98,6 +99,82 @@ public class RecordTasksTests
     }
 
     /// <summary>
+    /// With --idle (wall clock) every task suspended in an await is counted there for the time it waits, read from user
+    /// space at each census: Workloads/task_waits.py's blocked (an event that never comes) and sleeper (10 ms sleeps) wait
+    /// the whole recording, each under main's chain at its own await, while worker's time is its CPU samples in burn.
+    /// </summary>
+    [Theory]
+    [InlineData("debian:3.14")]
+    [InlineData("debian:3.15")]
+    public void WithIdleEachWaitingTaskIsCountedWhereItAwaits(string interpreter)
+    {
+        var stacks = Record(["--idle", "--", CachedPythons.Executable(interpreter), WaitsWorkload], out var result);
+        string Frame(string function, string code) => $"{function} ({WaitsWorkload}:{LineOf(WaitsWorkload, code)})";
+        string[] main = ["task main", Frame("main", "async with asyncio.TaskGroup()")];
+        bool Under(string[] frames, string task) => frames.Length > 4 && frames[..2].SequenceEqual(main) && frames[4] == task;
+        var blocked = stacks.Where(s => Under(s.Frames, "task blocked")).OrderByDescending(s => s.Count).ToList();
+        var sleeper = stacks.Where(s => Under(s.Frames, "task sleeper")).OrderByDescending(s => s.Count).ToList();
+        var listed = string.Join("\n", stacks.OrderByDescending(s => s.Count).Take(12).Select(s => $"{s.Count} {string.Join(";", s.Frames)}"));
+        Assert.True(blocked.Count > 0 && sleeper.Count > 0, listed);
+        // Where each awaits, under main's TaskGroup exit (sleeper now and then elsewhere in sleep(): a census reads the
+        // process as it runs).
+        static string Function(string frame) => frame[..frame.IndexOf(' ')];
+        static string FileOf(string frame) => frame[(frame.IndexOf('(') + 1)..frame.LastIndexOf(':')];
+        Assert.Equal(["TaskGroup.__aexit__", "TaskGroup._aexit"], blocked[0].Frames[2..4].Select(Function));
+        Assert.Equal(7, blocked[0].Frames.Length);
+        Assert.Equal(Frame("blocked", "await event.wait()"), blocked[0].Frames[5]);
+        Assert.Equal("Event.wait", Function(blocked[0].Frames[6]));
+        Assert.EndsWith("asyncio/locks.py", FileOf(blocked[0].Frames[6]));
+        Assert.Equal(7, sleeper[0].Frames.Length);
+        Assert.Equal(Frame("sleeper", "await asyncio.sleep(0.01)"), sleeper[0].Frames[5]);
+        Assert.Equal("sleep", Function(sleeper[0].Frames[6]));
+        Assert.EndsWith("asyncio/tasks.py", FileOf(sleeper[0].Frames[6]));
+        Assert.True(sleeper[0].Count * 10 >= sleeper.Sum(s => s.Count) * 9, listed);
+        // Each waits the whole recording but its start-up: 3 s at 199 Hz.
+        Assert.InRange(blocked.Sum(s => s.Count), 3 * 199 * 85 / 100, 3 * 199 * 102 / 100);
+        Assert.InRange(sleeper.Sum(s => s.Count), 3 * 199 * 85 / 100, 3 * 199 * 102 / 100);
+        // worker's time is the kernel's CPU samples, in burn.
+        var burning = stacks.Where(s => Under(s.Frames, "task worker") && s.Frames[^1].StartsWith("burn (", StringComparison.Ordinal)).Sum(s => s.Count);
+        Assert.True(burning >= 3 * 199 * 70 / 100, $"{burning} samples of worker in burn\n{listed}");
+        var waits = long.Parse(System.Text.RegularExpressions.Regex.Match(result.Stderr, @"; (\d+) of them asyncio tasks suspended in an await, from \d+ censuses").Groups[1].Value, CultureInfo.InvariantCulture);
+        // The censuses' samples: blocked's and (but for a few CPU samples of its own) sleeper's, and worker's few in its await.
+        Assert.InRange(waits, blocked.Sum(s => s.Count) + sleeper.Sum(s => s.Count) * 95 / 100, stacks.Sum(s => s.Count) - burning);
+    }
+
+    /// <summary>
+    /// The waiting tasks' stacks are those CPython 3.15's own sampler draws for every task
+    /// (<c>--async-aware --async-mode all</c>) on the same process, frame for frame.
+    /// </summary>
+    [Fact]
+    public void TheWaitingTasksAreThoseOfCPythonsOwnSamplerForEveryTask()
+    {
+        var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false };
+        start.ArgumentList.Add(WaitsWorkload);
+        using var python = Process.Start(start)!;
+        var theirsPath = Path.Combine(Path.GetTempPath(), $"pyprobe-sampler-all-tasks-{Guid.NewGuid():N}.folded");
+        try
+        {
+            Thread.Sleep(500); // past start-up: the tasks wait
+            var ours = Record(["--idle", "-p", python.Id.ToString(CultureInfo.InvariantCulture)], out _)
+                .Where(s => TaskRoots(s.Frames).Length > 0)
+                .GroupBy(s => string.Join(";", s.Frames.Select(AsSamplerFrame))).ToDictionary(g => g.Key, g => g.Sum(s => s.Count));
+            var theirs = SamplerStacks(python.Id, theirsPath, "all");
+            string Listed(Dictionary<string, long> stacks) => string.Join("\n", stacks.OrderByDescending(c => c.Value).Select(c => $"{c.Value} {c.Key}"));
+            foreach (var task in new[] { "<task>:blocked", "<task>:sleeper" })
+            {
+                static string Top(Dictionary<string, long> stacks, string task) => stacks.Where(s => s.Key.Contains(";" + task + ";", StringComparison.Ordinal)).MaxBy(s => s.Value).Key;
+                Assert.True(Top(ours, task) == Top(theirs, task), $"{task}\npyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
+                Assert.StartsWith("<task>:main;task_waits.py:main:", Top(ours, task));
+            }
+        }
+        finally
+        {
+            python.Kill();
+            File.Delete(theirsPath);
+        }
+    }
+
+    /// <summary>
     /// Named with -p, a process that cannot be sampled is an error where it is the only one: one line saying why, exit 1,
     /// at once and no profile (it attached to nothing, then waited for the duration and exited 0).
     /// </summary>
@@ -170,11 +247,11 @@ public class RecordTasksTests
         return $"{Path.GetFileName(place[..colon])}:{frame[..open]}:{place[(colon + 1)..]}";
     }
 
-    /// <summary>The 3.15 sampler's task stacks for 2 s of <paramref name="pid"/> (its file written to <paramref name="path"/>), without its thread roots.</summary>
-    private static Dictionary<string, long> SamplerStacks(int pid, string path)
+    /// <summary>The 3.15 sampler's task stacks (<c>--async-mode MODE</c>) for 2 s of <paramref name="pid"/> (its file written to <paramref name="path"/>), without its thread roots.</summary>
+    private static Dictionary<string, long> SamplerStacks(int pid, string path, string mode = "running")
     {
         var sampler = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-m", "profiling.sampling", "attach", "--async-aware", "--async-mode", "running", "-d", "2", "--collapsed", "-o", path, pid.ToString(CultureInfo.InvariantCulture) })
+        foreach (var a in new[] { "-m", "profiling.sampling", "attach", "--async-aware", "--async-mode", mode, "-d", "2", "--collapsed", "-o", path, pid.ToString(CultureInfo.InvariantCulture) })
             sampler.ArgumentList.Add(a);
         using (var run = Process.Start(sampler)!)
         {

@@ -17,7 +17,8 @@ public enum ProfileMode : byte
 /// <param name="OffCpu">Wall clock (<c>--idle</c>): of <paramref name="Taken"/>, the sample-equivalents of time threads spent off their CPU.</param>
 /// <param name="WithoutGil"><c>--gil</c>: samples with a Python stack whose thread did not hold the GIL (not in any stack).</param>
 /// <param name="CFramesOnly"><c>--native</c>: of <paramref name="NoPythonFrame"/>, the CPU samples in the profile by their C frames alone (a C library's own threads).</param>
-public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0, long WithoutGil = 0, long CFramesOnly = 0);
+/// <param name="TaskWaits">Wall clock with <c>--tasks</c>: of <paramref name="OffCpu"/>, the sample-equivalents of time asyncio tasks spent suspended in an await.</param>
+public readonly record struct SampleTotals(long Taken, long NoPythonFrame, long Truncated, long Lost, long OffCpu = 0, long WithoutGil = 0, long CFramesOnly = 0, long TaskWaits = 0);
 
 /// <summary>Everything about a recording that is not its stacks.</summary>
 /// <param name="Pids">The processes sampled, ascending.</param>

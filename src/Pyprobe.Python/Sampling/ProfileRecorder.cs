@@ -35,7 +35,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     private readonly Dictionary<int, string?> _threadNames = [];
     private readonly OffCpuSpans? _spans = offCpuSpans;
     private StackFrame[] _frames = new StackFrame[128];
-    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil, _cFramesOnly;
+    private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil, _cFramesOnly, _taskWaits;
 
     /// <summary>Samples delivered so far (off-CPU spans as their sample-equivalents).</summary>
     public long Delivered => _taken;
@@ -82,6 +82,25 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _stacks.Add(_frames.AsSpan(0, length), 1, (flags & StackSampleFlags.HoldsGil) != 0 ? 1 : 0);
     }
 
+    /// <summary>
+    /// Wall clock with <c>--tasks</c>: an asyncio task of <paramref name="pid"/> was suspended in an await for
+    /// <paramref name="samples"/> sample periods (<see cref="WaitingTaskCensus"/>), with this stack, root first; under its
+    /// loop's thread with <c>--threads</c> where that is known.
+    /// </summary>
+    public void AddWaitingTask(int pid, int? loopThread, StackFrame[] rootFirst, long samples)
+    {
+        var withThread = threadRoots && loopThread is not null;
+        var length = rootFirst.Length + (withThread ? 1 : 0);
+        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
+        var at = 0;
+        if (withThread) _frames[at++] = StackFrame.ThreadRoot(loopThread!.Value, ThreadName(pid, loopThread.Value));
+        rootFirst.CopyTo(_frames, at);
+        _stacks.Add(_frames.AsSpan(0, length), samples);
+        _taken += samples;
+        _offCpu += samples;
+        _taskWaits += samples;
+    }
+
     /// <summary>Wall clock: <paramref name="tid"/> was found off its CPU at <paramref name="timeNs"/> with this stack (read from user space when a process is added).</summary>
     public void OpenSpan(int pid, int tid, ulong timeNs, IReadOnlyList<StackFrame> innermostFirst)
     {
@@ -102,7 +121,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of records the ring could not take.</summary>
     public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
         _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
-            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil, _cFramesOnly)));
+            new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil, _cFramesOnly, _taskWaits)));
 
     private void AddSwitch(StackSampleRecord sample, StackSampleFlags flags)
     {

@@ -19,6 +19,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly CodeObjectResolver _resolver = new();
     private readonly HostThreadNames _threadNames = new();
     private readonly Asyncio.RunningTaskNames? _taskNames;
+    private readonly Asyncio.WaitingTaskCensus? _taskWaits;
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
     private ulong _lostBefore;
@@ -39,6 +40,8 @@ public sealed class SamplingSession : ILiveSession
         _processes = processes;
         _threadRoots = threadRoots;
         _taskNames = sampler.Options.RunningTask ? new Asyncio.RunningTaskNames() : null;
+        // Wall clock: the tasks suspended in an await spend no thread's time, so no kernel sample sees them.
+        _taskWaits = sampler.Options.RunningTask && sampler.Options.OffCpu ? new Asyncio.WaitingTaskCensus(sampler.Options.Frequency, threadRoots) : null;
         _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
         _native = sampler.Options.NativeStackBytes > 0 ? new NativeStacks() : null;
         _recorder = NewRecorder();
@@ -98,6 +101,7 @@ public sealed class SamplingSession : ILiveSession
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
             _taskNames?.Remove(pid);
+            _taskWaits?.Remove(pid);
             _native?.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
         }
@@ -146,8 +150,13 @@ public sealed class SamplingSession : ILiveSession
     public int Drain()
     {
         _taskNames?.NewPass();
-        return _sampler.Reader.Drain(record => _recorder.Add(record));
+        var drained = _sampler.Reader.Drain(record => _recorder.Add(record));
+        _taskWaits?.TakeIfDue(_recorder.AddWaitingTask);
+        return drained;
     }
+
+    /// <summary>Wall clock with <c>--tasks</c>: the censuses of every task taken, for the waiting ones' time (<see cref="Asyncio.WaitingTaskCensus"/>).</summary>
+    public long TaskCensuses => _taskWaits?.Taken ?? 0;
 
     public void Wait(int milliseconds) => _sampler.Reader.WaitForData(milliseconds);
 
@@ -192,6 +201,7 @@ public sealed class SamplingSession : ILiveSession
         var offset = Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout?.ThreadRunningTask
             ?? throw new UnsupportedRuntimeException($"record --tasks needs CPython 3.14 or later, whose thread states name the asyncio task they run; it is {process.Binary.Version}");
         _taskNames.Add(process, layout!.TaskName);
+        _taskWaits?.Add(process);
         return config with { RunningTask = (uint)offset };
     }
 
