@@ -72,15 +72,24 @@ public static unsafe class KernelFeatures
     /// Asks every question an attach will ask (each answer is kept), so that a thread with time to spare can answer them
     /// before the attaching thread needs them: each probe loads a program (0.1-0.4 ms).
     /// </summary>
-    /// <param name="keepEmptyUprobeMultiProgram">Keep the empty uprobe_multi program the first probe loads, for <see cref="TakeEmptyUprobeMultiProgram"/>.</param>
-    public static void ProbeAhead(bool keepEmptyUprobeMultiProgram = false)
+    public static void ProbeAhead()
     {
-        _keepEmptyUprobeMulti = keepEmptyUprobeMultiProgram;
+        ProbeUprobeMultiAhead();
         _ = PreferredAttachMode;
         _ = HasAttachCookie;
         _ = HasCpuQueues;
         _ = HasBpfLoop;
         _ = HasGrowingMaps;
+    }
+
+    /// <summary>
+    /// Asks whether uprobe_multi works (and has the PID filter fix) alone: what a uprobe registration needs to know first.
+    /// </summary>
+    /// <param name="keepEmptyProgram">Keep the empty uprobe_multi program the probe loads, for <see cref="TakeEmptyUprobeMultiProgram"/>.</param>
+    public static void ProbeUprobeMultiAhead(bool keepEmptyProgram = false)
+    {
+        if (keepEmptyProgram) _keepEmptyUprobeMulti = true;
+        _ = HasUprobeMultiPidFilterFix;
     }
 
     public static string Describe() => new StringBuilder()
@@ -112,7 +121,7 @@ public static unsafe class KernelFeatures
     private static BpfProgram? _emptyUprobeMulti;
 
     /// <summary>
-    /// The empty uprobe_multi program the feature probe loaded when <see cref="ProbeAhead"/> was asked to keep it, once
+    /// The empty uprobe_multi program the feature probe loaded when <see cref="ProbeUprobeMultiAhead"/> was asked to keep it, once
     /// (the caller disposes it); else null. The uprobe warm-up registers it rather than load the same two instructions again.
     /// </summary>
     internal static BpfProgram? TakeEmptyUprobeMultiProgram() => Interlocked.Exchange(ref _emptyUprobeMulti, null);

@@ -27,24 +27,29 @@ public static class UprobeRegistrationWarmup
     public const string ProgramName = "py_warmup";
 
     /// <summary>
-    /// Starts the throwaway registration once per process, in the background, after the kernel's features are probed
-    /// there too (<see cref="KernelFeatures.ProbeAhead"/>): the attach then finds both answered.
+    /// Starts the throwaway registration once per process, in the background, then probes the kernel's other features
+    /// there too (<see cref="KernelFeatures.ProbeAhead"/>). The registration goes first, after the one question it needs
+    /// (whether uprobe_multi works): the grace period it waits for bounds the launch, and the sooner it starts the
+    /// sooner it ends; the attaching thread reaches its own link well before it ends, and answers any question the
+    /// warm-up has not answered yet itself, in time it would otherwise spend waiting for that grace period.
     /// </summary>
     public static void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
         UnwaitedThread.Start(() =>
         {
-            ProbeFeatures();
+            ProbeFeatures(uprobeMultiOnly: true);
             RegisterAndRelease();
+            ProbeFeatures(uprobeMultiOnly: false);
         }, "pyprobe warm-up");
     }
 
-    private static void ProbeFeatures()
+    private static void ProbeFeatures(bool uprobeMultiOnly)
     {
         try
         {
-            KernelFeatures.ProbeAhead(keepEmptyUprobeMultiProgram: true);
+            if (uprobeMultiOnly) KernelFeatures.ProbeUprobeMultiAhead(keepEmptyProgram: true);
+            else KernelFeatures.ProbeAhead();
         }
         catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
         {
