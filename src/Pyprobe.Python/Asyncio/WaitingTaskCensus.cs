@@ -45,9 +45,6 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
     /// <summary>Censuses taken so far.</summary>
     public long Taken { get; private set; }
 
-    /// <summary>Samples given to waiting tasks so far.</summary>
-    public long Samples { get; private set; }
-
     /// <summary>Counts the tasks of <paramref name="process"/> from now on (its memory is read through it, not owned).</summary>
     public void Add(CPythonProcess process) => _processes[process.Pid] = new Process(process, TicksAt(_clock.Elapsed));
 
@@ -75,11 +72,7 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
             IReadOnlyList<AsyncTask> tasks;
             try { tasks = reader.ReadAll(tidsByIdent: LoopThreads(p, now)); }
             catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { continue; } // gone, or changed while read
-            foreach (var (loopThread, stack) in WaitingStacks(tasks))
-            {
-                add(pid, loopThread, stack, ticks);
-                Samples += ticks;
-            }
+            foreach (var (loopThread, stack) in WaitingStacks(tasks)) add(pid, loopThread, stack, ticks);
         }
         _cost = _clock.Elapsed - now;
     }
@@ -112,15 +105,16 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
     }
 
     /// <summary>Each task that waits on something other than a task, under its awaiters (<see cref="RunningTaskNames"/>' form).</summary>
-    internal static IEnumerable<(int? LoopThread, StackFrame[] Stack)> WaitingStacks(IReadOnlyList<AsyncTask> tasks)
+    private static IEnumerable<(int? LoopThread, StackFrame[] Stack)> WaitingStacks(IReadOnlyList<AsyncTask> tasks)
     {
-        var byId = tasks.ToDictionary(t => t.Id);
+        var byId = new Dictionary<ulong, AsyncTask>();
+        foreach (var task in tasks) byId.TryAdd(task.Id, task);
         var awaiters = new Dictionary<ulong, List<AsyncTask>>();
-        foreach (var task in tasks)
+        foreach (var task in byId.Values)
             foreach (var awaited in task.WaitsFor.Distinct())
                 if (byId.ContainsKey(awaited))
                     (awaiters.TryGetValue(awaited, out var list) ? list : awaiters[awaited] = []).Add(task);
-        foreach (var task in tasks)
+        foreach (var task in byId.Values)
         {
             if (task.State != AsyncTaskState.Waiting || task.WaitsFor.Any(byId.ContainsKey)) continue;
             var innermostFirst = new List<StackFrame>();
