@@ -42,6 +42,33 @@ public class ErrorTests
         Assert.Contains("has no USDT probes: it was built without --with-dtrace; use a build with probes, such as Debian's", line);
     }
 
+    /// <summary>
+    /// An output that fails while events flow (-o /dev/full: no space left) ends the run with its one-line error and exit
+    /// 1; the command pyprobe started goes on, untraced, and pyprobe says so with its pid first (it is no longer the
+    /// terminal's foreground job).
+    /// </summary>
+    [Fact]
+    public void AnOutputThatFailsMidRun_Exit1_TheCommandGoesOnAndIsNamed()
+    {
+        // The command lets go of pyprobe's pipes, so that the run's end is pyprobe's own.
+        const string script = "import os, time\nnull = os.open('/dev/null', os.O_RDWR)\nfor fd in (0, 1, 2): os.dup2(null, fd)\n"
+            + "def f(): pass\nfor i in range(200000): f()\ntime.sleep(60)\n";
+        var result = PyprobeBinary.Run(["trace", "-o", "/dev/full", "--", CachedPythons.Executable("debian:3.9"), "-c", script], timeout: TimeSpan.FromSeconds(60));
+        var going = System.Text.RegularExpressions.Regex.Match(result.Stderr, @"^pyprobe: the command \(pid (\d+)\) goes on running, no longer traced$", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(going.Success, result.ToString());
+        var pid = int.Parse(going.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.EndsWith("\npyprobe: no space left on device : '/dev/full'\n", result.Stderr);
+            Assert.True(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("python3.9", StringComparison.Ordinal), $"the command (pid {pid}) is gone");
+        }
+        finally
+        {
+            try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { }
+        }
+    }
+
     [Fact]
     public void Pid_PythonWithoutProbes_Exit1_SaysBuiltWithoutDtrace()
     {

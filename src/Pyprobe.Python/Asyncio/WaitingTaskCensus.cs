@@ -53,13 +53,14 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
     private long TicksAt(TimeSpan elapsed) => (long)(elapsed.TotalSeconds * rateHz);
 
     /// <summary>
-    /// Takes a census when one is due and gives each waiting task's stack, root first, with the samples it stands for
+    /// Takes a census when one is due (or now, with <paramref name="last"/>: the recording ends, and the time since the
+    /// census before is counted too) and gives each waiting task's stack, root first, with the samples it stands for
     /// (pid, its loop's thread where known and asked for, stack, samples).
     /// </summary>
-    public void TakeIfDue(Action<int, int?, StackFrame[], long> add)
+    public void TakeIfDue(Action<int, int?, StackFrame[], long> add, bool last = false)
     {
         var now = _clock.Elapsed;
-        if (now - _last < _period || now - _last < _cost * MaxCostShare) return;
+        if (!last && (now - _last < _period || now - _last < _cost * MaxCostShare)) return;
         _last = now;
         Taken++;
         var due = TicksAt(now);

@@ -167,6 +167,7 @@ public sealed class SamplingSession : ILiveSession
     {
         if (_detached) return;
         _detached = true;
+        _taskWaits?.TakeIfDue(_recorder.AddWaitingTask, last: true);
         _sampler.StopSampling();
         _stoppedNs = KernelClock.NowNs;
     }

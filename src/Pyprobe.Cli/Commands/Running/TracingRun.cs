@@ -33,7 +33,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     private readonly TimeSpan? _duration;
     private readonly ReaderPriorityGovernor? _governor;
     private readonly Stopwatch _elapsed = new();
-    private bool _durationReached;
+    private bool _durationReached, _completed;
 
     /// <summary>How long a command ended at --duration gets between SIGTERM and SIGKILL.</summary>
     public static readonly TimeSpan CommandGrace = TimeSpan.FromSeconds(5);
@@ -170,6 +170,7 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     /// </param>
     public int Complete(IEnumerable<string> report, bool endCommandAtDuration = false)
     {
+        _completed = true;
         Session.Detach();
         foreach (var line in report) _stderr.WriteLine(line);
         foreach (var line in _governor?.Report() ?? []) _stderr.WriteLine(line);
@@ -196,6 +197,13 @@ internal sealed class TracingRun<TSession> : IDisposable where TSession : ILiveS
     {
         _stop.Dispose();
         Session.Dispose();
+        // A run that ends on an error leaves a started command running, untraced (its probes are gone): said with its
+        // pid, since it is no longer the terminal's foreground job and Ctrl-C no longer reaches it.
+        if (!_completed && _targets.Child is { HasExited: false } child)
+        {
+            _stderr.WriteLine($"pyprobe: the command (pid {child.Pid}) goes on running, no longer traced");
+            _stderr.Flush();
+        }
         _targets.Dispose();
     }
 }
