@@ -150,34 +150,17 @@ public class RecordTasksTests
     [Fact]
     public void TheWaitingTasksAreThoseOfCPythonsOwnSamplerForEveryTask()
     {
-        var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false };
-        start.ArgumentList.Add(WaitsWorkload);
-        using var python = Process.Start(start)!;
-        var theirsPath = Path.Combine(Path.GetTempPath(), $"pyprobe-sampler-all-tasks-{Guid.NewGuid():N}.folded");
-        try
+        var (ours, theirs, result) = BothSamplers(WaitsWorkload, ["--idle"], "all");
+        foreach (var task in new[] { "<task>:blocked", "<task>:sleeper" })
         {
-            Thread.Sleep(500); // past start-up: the tasks wait
-            var ours = Record(["--idle", "-p", python.Id.ToString(CultureInfo.InvariantCulture)], out var result)
-                .Where(s => TaskRoots(s.Frames).Length > 0)
-                .GroupBy(s => string.Join(";", s.Frames.Select(AsSamplerFrame))).ToDictionary(g => g.Key, g => g.Sum(s => s.Count));
-            var theirs = SamplerStacks(python.Id, theirsPath, "all");
-            string Listed(Dictionary<string, long> stacks) => string.Join("\n", stacks.OrderByDescending(c => c.Value).Select(c => $"{c.Value} {c.Key}"));
-            foreach (var task in new[] { "<task>:blocked", "<task>:sleeper" })
-            {
-                static string Top(Dictionary<string, long> stacks, string task) => stacks.Where(s => s.Key.Contains(";" + task + ";", StringComparison.Ordinal)).MaxBy(s => s.Value).Key;
-                Assert.True(Top(ours, task) == Top(theirs, task), $"{task}\npyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
-                Assert.StartsWith("<task>:main;task_waits.py:main:", Top(ours, task));
-            }
-            var seconds = double.Parse(System.Text.RegularExpressions.Regex.Match(result.Stderr, @"Detached after ([0-9.]+) s").Groups[1].Value, CultureInfo.InvariantCulture);
-            var blocked = ours.Where(s => s.Key.Contains(";<task>:blocked;", StringComparison.Ordinal)).Sum(s => s.Value);
-            // From the process's discovery (before the attach, 0.1 s at most) to the detach.
-            Assert.InRange(blocked, (long)(seconds * 199 * 0.97), (long)((seconds + 0.1) * 199) + 1);
+            static string Top(Dictionary<string, long> stacks, string task) => stacks.Where(s => s.Key.Contains(";" + task + ";", StringComparison.Ordinal)).MaxBy(s => s.Value).Key;
+            Assert.True(Top(ours, task) == Top(theirs, task), $"{task}\npyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
+            Assert.StartsWith("<task>:main;task_waits.py:main:", Top(ours, task));
         }
-        finally
-        {
-            python.Kill();
-            File.Delete(theirsPath);
-        }
+        var seconds = double.Parse(System.Text.RegularExpressions.Regex.Match(result.Stderr, @"Detached after ([0-9.]+) s").Groups[1].Value, CultureInfo.InvariantCulture);
+        var blocked = ours.Where(s => s.Key.Contains(";<task>:blocked;", StringComparison.Ordinal)).Sum(s => s.Value);
+        // From the process's discovery (before the attach, 0.1 s at most) to the detach.
+        Assert.InRange(blocked, (long)(seconds * 199 * 0.97), (long)((seconds + 0.1) * 199) + 1);
     }
 
     /// <summary>
@@ -216,25 +199,34 @@ public class RecordTasksTests
     [Fact]
     public void TheStacksAreThoseOfCPythonsOwnSampler()
     {
+        var (ours, theirs, _) = BothSamplers(TreeWorkload, [], "running");
+        static HashSet<string> Main(Dictionary<string, long> stacks) =>
+            stacks.Where(c => c.Value * 20 > stacks.Values.Sum()).Select(c => c.Key).ToHashSet();
+        Assert.True(Main(ours).SetEquals(Main(theirs)), $"pyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
+        string[] chains = ["<task>:main;<task>:left;<task>:leaf", "<task>:main;<task>:right", "<task>:main;<task>:waiter-a;<task>:shared (2 parents)"];
+        Assert.True(Main(ours).Select(c => string.Join(";", c.Split(';').Where(f => f.StartsWith("<task>:", StringComparison.Ordinal)))).ToHashSet().SetEquals(chains), Listed(ours));
+        string own = $";<task>:{{0}};task_tree.py:spin:{LineOf(TreeWorkload, "        burn(seconds)")};task_tree.py:burn:{LineOf(TreeWorkload, "while time.perf_counter() < end:")}";
+        Assert.All(Main(ours), stack => Assert.EndsWith(string.Format(CultureInfo.InvariantCulture, own, stack.Split(";<task>:")[^1].Split(';')[0]), stack));
+    }
+
+    /// <summary>
+    /// <paramref name="workload"/> run by Debian 3.15 and, past its start-up, recorded 3 s by pyprobe (record --tasks
+    /// <paramref name="options"/> -p) then 2 s by CPython's own sampler (<c>--async-aware --async-mode MODE</c>): each one's
+    /// task stacks in the sampler's form, and pyprobe's run.
+    /// </summary>
+    private static (Dictionary<string, long> Ours, Dictionary<string, long> Theirs, CliResult Result) BothSamplers(string workload, string[] options, string mode)
+    {
         var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false };
-        start.ArgumentList.Add(TreeWorkload);
+        start.ArgumentList.Add(workload);
         using var python = Process.Start(start)!;
         var theirsPath = Path.Combine(Path.GetTempPath(), $"pyprobe-sampler-tasks-{Guid.NewGuid():N}.folded");
         try
         {
             Thread.Sleep(500); // past start-up: the tasks run
-            var ours = Record(["-p", python.Id.ToString(CultureInfo.InvariantCulture)], out _)
+            var ours = Record([.. options, "-p", python.Id.ToString(CultureInfo.InvariantCulture)], out var result)
                 .Where(s => TaskRoots(s.Frames).Length > 0)
                 .GroupBy(s => string.Join(";", s.Frames.Select(AsSamplerFrame))).ToDictionary(g => g.Key, g => g.Sum(s => s.Count));
-            var theirs = SamplerStacks(python.Id, theirsPath);
-            static HashSet<string> Main(Dictionary<string, long> stacks) =>
-                stacks.Where(c => c.Value * 20 > stacks.Values.Sum()).Select(c => c.Key).ToHashSet();
-            string Listed(Dictionary<string, long> stacks) => string.Join("\n", stacks.OrderByDescending(c => c.Value).Select(c => $"{c.Value} {c.Key}"));
-            Assert.True(Main(ours).SetEquals(Main(theirs)), $"pyprobe:\n{Listed(ours)}\nthe 3.15 sampler:\n{Listed(theirs)}");
-            string[] chains = ["<task>:main;<task>:left;<task>:leaf", "<task>:main;<task>:right", "<task>:main;<task>:waiter-a;<task>:shared (2 parents)"];
-            Assert.True(Main(ours).Select(c => string.Join(";", c.Split(';').Where(f => f.StartsWith("<task>:", StringComparison.Ordinal)))).ToHashSet().SetEquals(chains), Listed(ours));
-            string own = $";<task>:{{0}};task_tree.py:spin:{LineOf(TreeWorkload, "        burn(seconds)")};task_tree.py:burn:{LineOf(TreeWorkload, "while time.perf_counter() < end:")}";
-            Assert.All(Main(ours), stack => Assert.EndsWith(string.Format(CultureInfo.InvariantCulture, own, stack.Split(";<task>:")[^1].Split(';')[0]), stack));
+            return (ours, SamplerStacks(python.Id, theirsPath, mode), result);
         }
         finally
         {
@@ -242,6 +234,8 @@ public class RecordTasksTests
             File.Delete(theirsPath);
         }
     }
+
+    private static string Listed(Dictionary<string, long> stacks) => string.Join("\n", stacks.OrderByDescending(c => c.Value).Select(c => $"{c.Value} {c.Key}"));
 
     /// <summary>A frame of pyprobe's collapsed stacks as the 3.15 sampler writes it: <c>FILE_NAME:FUNCTION:LINE</c>, <c>&lt;task&gt;:NAME</c>.</summary>
     private static string AsSamplerFrame(string frame)
@@ -254,7 +248,7 @@ public class RecordTasksTests
     }
 
     /// <summary>The 3.15 sampler's task stacks (<c>--async-mode MODE</c>) for 2 s of <paramref name="pid"/> (its file written to <paramref name="path"/>), without its thread roots.</summary>
-    private static Dictionary<string, long> SamplerStacks(int pid, string path, string mode = "running")
+    private static Dictionary<string, long> SamplerStacks(int pid, string path, string mode)
     {
         var sampler = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-m", "profiling.sampling", "attach", "--async-aware", "--async-mode", mode, "-d", "2", "--collapsed", "-o", path, pid.ToString(CultureInfo.InvariantCulture) })

@@ -84,14 +84,15 @@ public sealed class RunningTaskNames
         }
         var innermostFirst = new List<StackFrame>();
         var seen = new HashSet<ulong>();
+        // Each task's name is read once: an awaiter's when it is chosen among its siblings.
+        var name = NameOf(pid, p, task, nameObject);
         for (ulong at = task; at != 0 && seen.Count < MaxChain && seen.Add(at);)
         {
             if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
             var awaiters = Awaiters(p, at);
-            var name = at == task ? NameOf(pid, p, at, nameObject) : NameOf(pid, p, at);
-            if (awaiters.Count > 1) name += $" ({awaiters.Count} parents)";
-            innermostFirst.Add(StackFrame.TaskRoot(name));
-            at = awaiters.Count == 0 ? 0 : awaiters.MinBy(a => NameOf(pid, p, a), StringComparer.Ordinal);
+            innermostFirst.Add(StackFrame.TaskRoot(awaiters.Count > 1 ? $"{name} ({awaiters.Count} parents)" : name));
+            (at, name) = awaiters.Count == 0 ? (0UL, "")
+                : awaiters.Select(a => (Task: a, Name: NameOf(pid, p, a))).MinBy(a => a.Name, StringComparer.Ordinal);
         }
         innermostFirst.Reverse();
         _checked.Add((pid, task));

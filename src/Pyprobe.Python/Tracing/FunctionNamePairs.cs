@@ -7,8 +7,9 @@ namespace Pyprobe.Python.Tracing;
 /// <summary>
 /// What makes a <see cref="StringPairMemo"/> right for the USDT function probes (function__entry, function__return,
 /// line) of CPython 3.8–3.11 and 3.15 (whose restored probes pass the same two strings; 3.12–3.14 have none): their file
-/// and function name arguments are the UTF-8 bytes of the frame's code object's co_filename and co_name, which for a compact ASCII str lie inside the str object (<see cref="StrLayout.AsciiData"/>
-/// past it; only such strings get a fingerprint, so only they are remembered). The code object holds both strs, so a
+/// and function name arguments are the UTF-8 bytes of the frame's code object's co_filename and co_name, which for a
+/// compact ASCII str lie inside the str object (<see cref="StrLayout.AsciiData"/> past it; only such strings get a
+/// fingerprint, so only they are remembered). The code object holds both strs, so a
 /// pair stays right while any code object with that pair lives: the pair is dropped where each such code object is freed
 /// (a uprobe on PyCode_Type's tp_dealloc, <see cref="CodeDeallocSite"/>), and after the last one the strs may go. A
 /// process's pairs all go at exec and exit (the epochs of <see cref="CodeObjectMemoMaps"/>).
