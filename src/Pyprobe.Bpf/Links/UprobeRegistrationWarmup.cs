@@ -38,18 +38,18 @@ public static class UprobeRegistrationWarmup
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
         UnwaitedThread.Start(() =>
         {
-            ProbeFeatures(uprobeMultiOnly: true);
+            Ask(() => KernelFeatures.ProbeUprobeMultiAhead(keepEmptyProgram: true));
             RegisterAndRelease();
-            ProbeFeatures(uprobeMultiOnly: false);
+            Ask(KernelFeatures.ProbeAhead);
         }, "pyprobe warm-up");
     }
 
-    private static void ProbeFeatures(bool uprobeMultiOnly)
+    /// <summary>Asks the kernel-feature questions <paramref name="questions"/> asks, ahead of the attach; a failure is left for the attach to meet.</summary>
+    private static void Ask(Action questions)
     {
         try
         {
-            if (uprobeMultiOnly) KernelFeatures.ProbeUprobeMultiAhead(keepEmptyProgram: true);
-            else KernelFeatures.ProbeAhead();
+            questions();
         }
         catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
         {

@@ -281,19 +281,18 @@ public sealed class AsyncTaskReader
 
     /// <summary>
     /// The code object of <paramref name="task"/>'s coroutine, read in a pass of its own; 0 where there is none to read
-    /// (gone, not a coroutine CPython runs in a frame of its own, or before 3.11, where the frame is not inside it):
-    /// record --tasks starts a sample taken in the task at the outermost frame of that code.
+    /// (gone, finished, or not a coroutine CPython runs in a frame of its own): record --tasks starts a sample taken in
+    /// the task at the outermost frame of that code.
     /// </summary>
     public ulong CoroutineCodeOf(ulong task)
     {
-        if (_layout.InlineFrame is not int inline) return 0;
         (_memory, _objects) = FreshView();
         try
         {
             var coroutine = M.ReadU64(task + (ulong)_layout.TaskCoro);
-            if (!IsCoroutine(coroutine)) return 0;
-            var frame = _process.Layout.Frame;
-            return M.ReadU64(coroutine + (ulong)inline + (ulong)frame.Code) & ~frame.CodeTagMask;
+            if (!IsCoroutine(coroutine) || FrameOf(coroutine) is not ulong frame) return 0;
+            var fields = _process.Layout.Frame;
+            return M.ReadU64(frame + (ulong)fields.Code) & ~fields.CodeTagMask;
         }
         catch (ProcessMemoryException) { return 0; } // gone while read
     }

@@ -90,7 +90,7 @@ public sealed class RunningTaskNames
         {
             if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
             var awaiters = Awaiters(p, at);
-            innermostFirst.Add(StackFrame.TaskRoot(awaiters.Count > 1 ? $"{name} ({awaiters.Count} parents)" : name));
+            innermostFirst.Add(StackFrame.TaskRoot(name, awaiters.Count));
             (at, name) = awaiters.Count == 0 ? (0UL, "")
                 : awaiters.Select(a => (Task: a, Name: NameOf(pid, p, a))).MinBy(a => a.Name, StringComparer.Ordinal);
         }

@@ -124,7 +124,7 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
             {
                 innermostFirst.AddRange(at.Frames);
                 var above = awaiters.GetValueOrDefault(at.Id) ?? [];
-                innermostFirst.Add(StackFrame.TaskRoot(above.Count > 1 ? $"{at.Name} ({above.Count} parents)" : at.Name));
+                innermostFirst.Add(StackFrame.TaskRoot(at.Name, above.Count));
                 at = above.Count == 0 ? null : above.MinBy(a => a.Name, StringComparer.Ordinal);
             }
             innermostFirst.Reverse();

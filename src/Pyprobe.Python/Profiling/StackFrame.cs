@@ -39,8 +39,12 @@ public readonly record struct StackFrame(string Function, string File, int Line,
                 : string.Create(CultureInfo.InvariantCulture, $"thread {tid} ({threadName})"),
             "", 0, FrameKind.ThreadRoot);
 
-    /// <summary>The root added under the thread's by <c>record --tasks</c>: <c>task NAME</c>, the asyncio task the sample ran in.</summary>
-    public static StackFrame TaskRoot(string taskName) => new($"task {taskName}", "", 0, FrameKind.ThreadRoot);
+    /// <summary>
+    /// The root added under the thread's by <c>record --tasks</c>: <c>task NAME</c>, an asyncio task of the sample's chain;
+    /// one awaited by several tasks says how many (<c>task shared (2 parents)</c>, CPython's sampler's wording).
+    /// </summary>
+    public static StackFrame TaskRoot(string taskName, int awaiters = 0) =>
+        new(awaiters > 1 ? $"task {taskName} ({awaiters} parents)" : $"task {taskName}", "", 0, FrameKind.ThreadRoot);
 
     /// <summary>
     /// A native function (<c>record --native</c>): <paramref name="function"/> is its symbol, or <c>FILE+0xOFFSET</c> of its

@@ -89,13 +89,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// </summary>
     public void AddWaitingTask(int pid, int? loopThread, StackFrame[] rootFirst, long samples)
     {
-        var withThread = threadRoots && loopThread is not null;
-        var length = rootFirst.Length + (withThread ? 1 : 0);
-        if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
-        var at = 0;
-        if (withThread) _frames[at++] = StackFrame.ThreadRoot(loopThread!.Value, ThreadName(pid, loopThread.Value));
-        rootFirst.CopyTo(_frames, at);
-        _stacks.Add(_frames.AsSpan(0, length), samples);
+        _stacks.Add(_frames.AsSpan(0, WriteRoots(pid, loopThread, rootFirst, 0)), samples);
         _taken += samples;
         _offCpu += samples;
         _taskWaits += samples;
@@ -166,7 +160,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         var count = OwnFrames(sample, chain);
         var mixed = Mixed(sample, count);
         var frames = mixed?.Count ?? count;
-        var at = WriteRoots(sample, chain, frames + (truncated ? 1 : 0));
+        var at = WriteRoots(sample.Pid, sample.Tid, chain?.Roots, frames + (truncated ? 1 : 0));
         if (truncated) _frames[at++] = StackFrame.Truncated;
         if (mixed is not null)
             for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
@@ -189,18 +183,19 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     }
 
     /// <summary>
-    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's, then the task chain's)
-    /// at the start of the stack; returns where the frames go.
+    /// Makes room for the roots and <paramref name="frames"/> more, and writes the roots (the thread's where
+    /// <paramref name="tid"/> is known, then the task chain's) at the start of the stack; returns where the frames go.
     /// </summary>
-    private int WriteRoots(StackSampleRecord sample, TaskChain? chain, int frames)
+    private int WriteRoots(int pid, int? tid, StackFrame[]? tasks, int frames)
     {
-        var tasks = chain?.Roots ?? [];
-        var length = frames + (threadRoots ? 1 : 0) + tasks.Length;
+        tasks ??= [];
+        var withThread = threadRoots && tid is not null;
+        var length = frames + (withThread ? 1 : 0) + tasks.Length;
         if (_frames.Length < length) _frames = new StackFrame[Math.Max(length, _frames.Length * 2)];
         var at = 0;
-        if (threadRoots) _frames[at++] = StackFrame.ThreadRoot(sample.Tid, ThreadName(sample.Pid, sample.Tid));
-        foreach (var frame in tasks) _frames[at++] = frame;
-        return at;
+        if (withThread) _frames[at++] = StackFrame.ThreadRoot(tid!.Value, ThreadName(pid, tid.Value));
+        tasks.CopyTo(_frames, at);
+        return at + tasks.Length;
     }
 
     /// <summary>
@@ -213,7 +208,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var at = WriteRoots(sample, taskChains?.Invoke(sample.Pid, sample.ThreadState), _mixed.Count);
+        var at = WriteRoots(sample.Pid, sample.Tid, taskChains?.Invoke(sample.Pid, sample.ThreadState)?.Roots, _mixed.Count);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;
