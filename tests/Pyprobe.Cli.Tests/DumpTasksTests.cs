@@ -7,7 +7,8 @@ namespace Pyprobe.Cli.Tests;
 /// dump --tasks: every pending asyncio task of a process, read from memory on 3.8–3.15. The workload
 /// (Workloads/async_tasks.py) puts its tasks in known awaits: Task-1 in a gather of worker-a and worker-b, worker-a
 /// four coroutines deep in Event.wait, worker-b awaiting the task helper, helper in asyncio.sleep, from 3.11 a TaskGroup
-/// (group-parent, its child group-child), consumer in an async for over an async generator awaiting inside, spinner running, holding the loop, and elsewhere on a second thread's loop. On
+/// (group-parent, its child group-child), consumer in an async for over an async generator awaiting inside, yielder in
+/// asyncio.sleep(0)'s bare yield, spinner running, holding the loop, and elsewhere on a second thread's loop. On
 /// 3.14 and 3.15 CPython's own <c>python -m asyncio ps</c> reads the same process, and both must agree task by task.
 /// </summary>
 public class DumpTasksTests
@@ -36,8 +37,8 @@ public class DumpTasksTests
             var tasks = document.RootElement.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!);
             var grouped = !interpreter.Contains("3.8") && !interpreter.Contains("3.9") && !interpreter.Contains("3.10");
             string[] names = grouped
-                ? ["Task-1", "worker-a", "worker-b", "helper", "consumer", "group-parent", "group-child", "spinner", "elsewhere"]
-                : ["Task-1", "worker-a", "worker-b", "helper", "consumer", "spinner", "elsewhere"];
+                ? ["Task-1", "worker-a", "worker-b", "helper", "consumer", "group-parent", "group-child", "yielder", "spinner", "elsewhere"]
+                : ["Task-1", "worker-a", "worker-b", "helper", "consumer", "yielder", "legacy", "spinner", "elsewhere"];
             Assert.Equal(names.Order(), tasks.Keys.Order());
             string Id(string name) => tasks[name].GetProperty("id").GetString()!;
             // Each task's loop runs on the main thread but one, which runs on a thread of its own.
@@ -69,6 +70,22 @@ public class DumpTasksTests
             Assert.Equal(["wait", "ticks", "consume"], FunctionNames(tasks["consumer"]));
             Assert.Equal([$"ticks:{LineOf("await event.wait()", after: "async def ticks")}", $"consume:{LineOf("async for _ in ticks(event)")}"], Frames(tasks["consumer"], ownOnly: true));
 
+            // asyncio.sleep(0) suspends in a bare yield of the generator __sleep0, where its task's chain ends, as CPython's
+            // asyncio ps ends it: at a generator a coroutine awaits (followed, the word under its stack's top is no object,
+            // and the task was left out). Before 3.11 a generator-based coroutine is a task's own: at its bare yield
+            // (no YIELD_FROM next) it awaits nothing.
+            Assert.Equal(["sleep", "yielder"], FunctionNames(tasks["yielder"]));
+            if (!grouped)
+            {
+                Assert.Equal([$"legacy:{LineOf("yield  # a generator-based coroutine's bare yield")}"], Frames(tasks["legacy"], ownOnly: true));
+                Assert.Empty(WaitsFor(tasks["legacy"]));
+                // What lies under its stack's top is read as what it waits on otherwise (a stale str, on 3.9).
+                Assert.False(tasks["legacy"].TryGetProperty("waits_on", out var legacyWaitsOn) && legacyWaitsOn.ValueKind != JsonValueKind.Null, tasks["legacy"].ToString());
+            }
+            Assert.Equal([$"yielder:{LineOf("await asyncio.sleep(0)  # a bare yield")}"], Frames(tasks["yielder"], ownOnly: true));
+            Assert.Empty(WaitsFor(tasks["yielder"]));
+            Assert.False(tasks["yielder"].TryGetProperty("waits_on", out var waitsOn) && waitsOn.ValueKind != JsonValueKind.Null, tasks["yielder"].ToString());
+
             Assert.Equal("running", tasks["spinner"].GetProperty("state").GetString());
             Assert.Equal([$"spinner:{LineOf("spin()", after: "async def spinner")}"], Frames(tasks["spinner"], ownOnly: true));
             foreach (var name in names.Where(n => n != "spinner"))
@@ -94,6 +111,7 @@ public class DumpTasksTests
             Assert.Equal([$"    leaf ({Workload}:{LineOf("await event.wait()")})", $"    fetch ({Workload}:{LineOf("await leaf(event)")})", $"    worker ({Workload}:{LineOf("await fetch(event, ")})", "",
                 $"Task worker-b ({On}waiting for helper)", $"    follow ({Workload}:{LineOf("await task")})", "", $"Task helper ({On}waiting on a Future)"], lines[(header + 7)..(header + 15)]);
             Assert.Contains($"Task spinner ({On}running: its stack is its thread's)", lines);
+            Assert.Contains($"Task yielder ({On}waiting)", lines);
             Assert.Contains($"Task elsewhere (thread {loopThread}, waiting on a Future)", lines);
         }
         finally

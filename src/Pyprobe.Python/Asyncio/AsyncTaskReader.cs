@@ -149,10 +149,11 @@ public sealed class AsyncTaskReader
         var frames = new List<StackFrame>();
         var frameLocals = _locals is null ? null : new List<IReadOnlyList<LocalVariable>>();
         var state = AsyncTaskState.Waiting;
-        ulong awaited = 0, group = 0;
+        ulong awaited = 0, group = 0, taskCoroutine = coroutine, coroutineCode = 0;
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
         {
             if (FrameOf(coroutine) is not ulong frame) break;
+            if (depth == 0) coroutineCode = CodeOf(frame);
             if (_frames.ReadFrame(frame, _memory) is { } named)
             {
                 frames.Add(named);
@@ -167,7 +168,11 @@ public sealed class AsyncTaskReader
             }
             awaited = top;
             // async for: the await is on the async generator's asend (or athrow) object, which holds the generator.
-            coroutine = _objects.IsInstance(top, "async_generator_asend") || _objects.IsInstance(top, "async_generator_athrow") ? M.ReadU64(top + 16) : top;
+            var next = _objects.IsInstance(top, "async_generator_asend") || _objects.IsInstance(top, "async_generator_athrow") ? M.ReadU64(top + 16) : top;
+            // A plain generator a coroutine awaits (types.coroutine's, as asyncio.sleep(0)'s __sleep0) ends the chain, as
+            // CPython's own readers (asyncio ps, its sampler's async-aware mode) end it.
+            if (_objects.IsInstance(coroutine, "coroutine") && _objects.IsInstance(next, "generator")) break;
+            coroutine = next;
         }
         frames.Reverse(); // innermost first, as a thread's stack
         frameLocals?.Reverse();
@@ -190,7 +195,7 @@ public sealed class AsyncTaskReader
             if (waitsFor.Count == 0 && (waiter != 0 ? waiter : awaited) is var other and not 0 && !IsCoroutine(other))
                 waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
         }
-        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals);
+        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals, Coroutine: taskCoroutine, CoroutineCode: coroutineCode, NameObject: nameObject);
     }
 
     /// <summary>The process's memory as one pass reads it: blocks and types read once in the pass.</summary>
@@ -242,12 +247,14 @@ public sealed class AsyncTaskReader
                 // 3.8–3.9: no state byte; f_stacktop is null while the frame runs, f_lasti −1 before it starts.
                 ulong pointer = M.ReadU64(frame + (ulong)_layout.StackField);
                 if (pointer == 0) return (AsyncTaskState.Running, 0);
-                if (M.ReadI32(frame + (ulong)_process.Layout.Frame.Position) == -1) return (AsyncTaskState.NotStarted, 0);
-                top = M.ReadU64(pointer - 8);
+                int lasti = M.ReadI32(frame + (ulong)_process.Layout.Frame.Position);
+                if (lasti == -1) return (AsyncTaskState.NotStarted, 0);
+                top = SuspendedInYieldFrom(frame, lasti + 2) ? M.ReadU64(pointer - 8) : 0;
                 break;
             case AwaitedSlot.ValueStackDepth:
                 int depth = M.ReadI32(frame + (ulong)_layout.StackField);
-                top = depth > 0 ? M.ReadU64(M.ReadU64(frame + CoroutineLayout.FrameValueStack) + 8 * (ulong)(depth - 1)) : 0;
+                top = depth > 0 && SuspendedInYieldFrom(frame, (M.ReadI32(frame + (ulong)_process.Layout.Frame.Position) + 1) * 2)
+                    ? M.ReadU64(M.ReadU64(frame + CoroutineLayout.FrameValueStack) + 8 * (ulong)(depth - 1)) : 0;
                 break;
             case AwaitedSlot.LocalsPlusIndex:
                 int index = M.ReadI32(frame + (ulong)_layout.StackField);
@@ -260,6 +267,24 @@ public sealed class AsyncTaskReader
         }
         return (AsyncTaskState.Waiting, top);
     }
+
+    /// <summary>
+    /// 3.8–3.10: whether the frame is suspended in a <c>YIELD_FROM</c> (an await), its next instruction at byte
+    /// <paramref name="next"/> of co_code, as <c>_PyGen_yf</c> asks: only then is its stack's top what it awaits. A
+    /// generator-based coroutine suspended at a bare <c>yield</c> (a task's step handing the loop back) awaits nothing,
+    /// and the word under its stack's top is no object. (From 3.11 a task's coroutine is a coroutine, which cannot
+    /// yield bare, and the chain ends at a generator a coroutine awaits.)
+    /// </summary>
+    private bool SuspendedInYieldFrom(ulong frame, int next)
+    {
+        if (next < 0 || _process.Layout.Code.CodeBytes is not int codeBytes) return false;
+        var bytes = M.ReadU64(CodeOf(frame) + (ulong)codeBytes);
+        return bytes != 0 && M.ReadBytes(bytes + BytesData + (ulong)next, 1)[0] == YieldFrom;
+    }
+
+    // PyBytesObject.ob_sval (after the header, ob_size and ob_shash), and the YIELD_FROM opcode of 3.8–3.10.
+    private const ulong BytesData = 32;
+    private const byte YieldFrom = 72;
 
     private bool IsCoroutine(ulong address) => address != 0
         && (_objects.IsInstance(address, "coroutine") || _objects.IsInstance(address, "generator") || _objects.IsInstance(address, "async_generator"));
@@ -290,12 +315,31 @@ public sealed class AsyncTaskReader
         try
         {
             var coroutine = M.ReadU64(task + (ulong)_layout.TaskCoro);
-            if (!IsCoroutine(coroutine) || FrameOf(coroutine) is not ulong frame) return 0;
-            var fields = _process.Layout.Frame;
-            return M.ReadU64(frame + (ulong)fields.Code) & ~fields.CodeTagMask;
+            return IsCoroutine(coroutine) && FrameOf(coroutine) is ulong frame ? CodeOf(frame) : 0;
         }
         catch (ProcessMemoryException) { return 0; } // gone while read
     }
+
+    /// <summary>
+    /// Whether <paramref name="task"/> is still pending with the coroutine and name object it had when read (one read of
+    /// the process, no pass of its own): a task freed and another made at its address is told apart unless it also got
+    /// the same coroutine and name addresses.
+    /// </summary>
+    public bool IsStill(ulong task, ulong coroutine, ulong nameObject)
+    {
+        try
+        {
+            int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
+            var fields = _process.Memory.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
+            ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
+            return BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) == 0
+                && Field(_layout.TaskCoro) == coroutine && Field(_layout.TaskName) == nameObject;
+        }
+        catch (ProcessMemoryException) { return false; } // gone
+    }
+
+    /// <summary>The code object a frame runs (its <c>f_code</c> / <c>f_executable</c>, untagged).</summary>
+    private ulong CodeOf(ulong frame) => M.ReadU64(frame + (ulong)_process.Layout.Frame.Code) & ~_process.Layout.Frame.CodeTagMask;
 
     /// <summary>3.14+: the tasks this one says await it (task_awaited_by: one task, or a set of them).</summary>
     private IEnumerable<ulong> AwaitedBy(ulong task)

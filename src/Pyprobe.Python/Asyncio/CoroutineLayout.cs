@@ -35,8 +35,10 @@ public enum AwaitedSlot
 /// <param name="AwaitedBack">How many slots below the top the awaited object is (3.15: 2, the SEND's receiver under a null).</param>
 /// <param name="ThreadRunningTask">3.14+: offsetof(_PyThreadStateImpl, asyncio_running_task) in a GIL release build, for
 /// a process whose <c>_asyncio</c> (and its <c>.AsyncioDebug</c> section) is not loaded yet: 872 on 3.14, 1032 on 3.15.</param>
+/// <param name="FrameGenerator">≤ 3.10: offsetof(PyFrameObject, f_gen), the generator or coroutine a frame runs (null for a
+/// function's); found as the offsets above (the word of a suspended generator's frame equal to its <c>id()</c>).</param>
 public sealed record CoroutineLayout(int TaskCoro, int FutureState, int? FramePointer, int? InlineFrame, int? FrameState, bool StateInFrame,
-    sbyte Created, sbyte Executing, AwaitedSlot Slot, int StackField, int AwaitedBack = 1, int? ThreadRunningTask = null)
+    sbyte Created, sbyte Executing, AwaitedSlot Slot, int StackField, int AwaitedBack = 1, int? ThreadRunningTask = null, int? FrameGenerator = null)
 {
     public int TaskWaiter => TaskCoro - 8;
     public int TaskName => TaskCoro + 8;
@@ -51,9 +53,9 @@ public sealed record CoroutineLayout(int TaskCoro, int FutureState, int? FramePo
 
     public static CoroutineLayout? For(PythonVersion version) => (version.Major, version.Minor) switch
     {
-        (3, 8) => new(112, 72, FramePointer: 16, null, null, false, 0, 0, AwaitedSlot.StackTopPointer, StackField: 72),
-        (3, 9) => new(152, 80, FramePointer: 16, null, null, false, 0, 0, AwaitedSlot.StackTopPointer, StackField: 72),
-        (3, 10) => new(160, 88, FramePointer: 16, null, FrameState: 108, StateInFrame: true, -2, 0, AwaitedSlot.ValueStackDepth, StackField: 80),
+        (3, 8) => new(112, 72, FramePointer: 16, null, null, false, 0, 0, AwaitedSlot.StackTopPointer, StackField: 72, FrameGenerator: 96),
+        (3, 9) => new(152, 80, FramePointer: 16, null, null, false, 0, 0, AwaitedSlot.StackTopPointer, StackField: 72, FrameGenerator: 96),
+        (3, 10) => new(160, 88, FramePointer: 16, null, FrameState: 108, StateInFrame: true, -2, 0, AwaitedSlot.ValueStackDepth, StackField: 80, FrameGenerator: 88),
         (3, 11) => new(136, 88, null, InlineFrame: 80, FrameState: 75, false, -2, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),
         (3, 12) => new(136, 88, null, InlineFrame: 72, FrameState: 67, false, -2, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),
         (3, 13) => new(120, 96, null, InlineFrame: 72, FrameState: 67, false, -3, 0, AwaitedSlot.LocalsPlusIndex, StackField: 64),

@@ -32,7 +32,7 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
     private sealed class Process(CPythonProcess source, long ticks)
     {
         public readonly CPythonProcess Source = source;
-        /// <summary>Made once the process's <c>_asyncio</c> module, whose debug section says where the tasks are, is loaded.</summary>
+        /// <summary>Made at once before 3.14; from 3.14 once the process's <c>_asyncio</c> module, whose debug section says where the tasks are, is loaded.</summary>
         public AsyncTaskReader? Reader;
         public TimeSpan? ReaderTried;
         /// <summary>The sample periods since the census began, up to this process's last census (or its addition).</summary>
@@ -78,14 +78,15 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
         _cost = _clock.Elapsed - now;
     }
 
-    /// <summary>The process's task reader, once its <c>_asyncio</c> is loaded (looked for at most every <see cref="ReaderRetry"/>).</summary>
+    /// <summary>The process's task reader; from 3.14 once its <c>_asyncio</c> is loaded (looked for at most every <see cref="ReaderRetry"/>).</summary>
     private static AsyncTaskReader? ReaderOf(Process p, TimeSpan now)
     {
         if (p.Reader is not null || now - p.ReaderTried < ReaderRetry) return p.Reader; // null: never tried
         p.ReaderTried = now;
         try
         {
-            if (TaskRegistry.DebugOffsets(p.Source) is not null) p.Reader = new AsyncTaskReader(p.Source, new StackReader(p.Source));
+            // Before 3.14 the tasks are found through asyncio's module (each census looks): the reader needs nothing loaded.
+            if (!p.Source.Binary.Version.IsAtLeast(3, 14) || TaskRegistry.DebugOffsets(p.Source) is not null) p.Reader = new AsyncTaskReader(p.Source, new StackReader(p.Source));
         }
         catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { } // gone: removed at the next poll
         return p.Reader;
@@ -108,27 +109,8 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
     /// <summary>Each task that waits on something other than a task, under its awaiters (<see cref="RunningTaskNames"/>' form).</summary>
     private static IEnumerable<(int? LoopThread, StackFrame[] Stack)> WaitingStacks(IReadOnlyList<AsyncTask> tasks)
     {
-        var byId = new Dictionary<ulong, AsyncTask>();
-        foreach (var task in tasks) byId.TryAdd(task.Id, task);
-        var awaiters = new Dictionary<ulong, List<AsyncTask>>();
-        foreach (var task in byId.Values)
-            foreach (var awaited in task.WaitsFor.Distinct())
-                if (byId.ContainsKey(awaited))
-                    (awaiters.TryGetValue(awaited, out var list) ? list : awaiters[awaited] = []).Add(task);
-        foreach (var task in byId.Values)
-        {
-            if (task.State != AsyncTaskState.Waiting || task.WaitsFor.Any(byId.ContainsKey)) continue;
-            var innermostFirst = new List<StackFrame>();
-            var seen = new HashSet<ulong>();
-            for (var at = task; at is not null && seen.Count < RunningTaskNames.MaxChain && seen.Add(at.Id);)
-            {
-                innermostFirst.AddRange(at.Frames);
-                var above = awaiters.GetValueOrDefault(at.Id) ?? [];
-                innermostFirst.Add(StackFrame.TaskRoot(at.Name, above.Count));
-                at = above.Count == 0 ? null : above.MinBy(a => a.Name, StringComparer.Ordinal);
-            }
-            innermostFirst.Reverse();
-            yield return (task.Tid, [.. innermostFirst]);
-        }
+        var forest = new TaskForest(tasks);
+        foreach (var task in forest.Tasks)
+            if (task.State == AsyncTaskState.Waiting && !forest.WaitsForATask(task)) yield return (task.Tid, forest.Chain(task, ownFrames: true));
     }
 }

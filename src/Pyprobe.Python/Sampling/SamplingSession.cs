@@ -19,6 +19,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly CodeObjectResolver _resolver = new();
     private readonly HostThreadNames _threadNames = new();
     private readonly Asyncio.RunningTaskNames? _taskNames;
+    private readonly Asyncio.TasksByCoroutine? _tasksByCoroutine;
     private readonly Asyncio.WaitingTaskCensus? _taskWaits;
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
@@ -40,6 +41,7 @@ public sealed class SamplingSession : ILiveSession
         _processes = processes;
         _threadRoots = threadRoots;
         _taskNames = sampler.Options.RunningTask ? new Asyncio.RunningTaskNames() : null;
+        _tasksByCoroutine = sampler.Options.RunningTask ? new Asyncio.TasksByCoroutine() : null;
         // Wall clock: the tasks suspended in an await spend no thread's time, so no kernel sample sees them.
         _taskWaits = sampler.Options.RunningTask && sampler.Options.OffCpu ? new Asyncio.WaitingTaskCensus(sampler.Options.Frequency, threadRoots) : null;
         _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
@@ -101,6 +103,7 @@ public sealed class SamplingSession : ILiveSession
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
             _taskNames?.Remove(pid);
+            _tasksByCoroutine?.Remove(pid);
             _taskWaits?.Remove(pid);
             _native?.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
@@ -150,6 +153,7 @@ public sealed class SamplingSession : ILiveSession
     public int Drain()
     {
         _taskNames?.NewPass();
+        _tasksByCoroutine?.NewPass();
         var drained = _sampler.Reader.Drain(record => _recorder.Add(record));
         _taskWaits?.TakeIfDue(_recorder.AddWaitingTask);
         return drained;
@@ -192,18 +196,25 @@ public sealed class SamplingSession : ILiveSession
 
     /// <summary>
     /// record --tasks: where the thread state names the asyncio task it runs (3.14+: from the <c>_asyncio</c> module's
-    /// debug section, or the version's layout where asyncio is not loaded yet); refused before 3.14, where the running
-    /// task is kept in a dict the kernel cannot look up.
+    /// debug section, or the version's layout where asyncio is not loaded yet), the walk sends it; before 3.14, where the
+    /// running task is kept in a dict the kernel cannot look up, the walk sends the outermost coroutine on the stack and
+    /// the task is found by it (<see cref="Asyncio.TasksByCoroutine"/>).
     /// </summary>
     private StackWalkConfig WithRunningTask(CPythonProcess process, StackWalkConfig config)
     {
-        if (_taskNames is null) return config;
-        var layout = Asyncio.CoroutineLayout.For(process.Binary.Version);
-        var offset = Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout?.ThreadRunningTask
-            ?? throw new UnsupportedRuntimeException($"record --tasks needs CPython 3.14 or later, whose thread states name the asyncio task they run; it is {process.Binary.Version}");
-        _taskNames.Add(process, layout!.TaskName);
+        if (_taskNames is null || _tasksByCoroutine is null) return config;
+        var layout = Asyncio.CoroutineLayout.For(process.Binary.Version)
+            ?? throw new UnsupportedRuntimeException($"record --tasks: reading asyncio tasks is not supported on CPython {process.Binary.Version}");
         _taskWaits?.Add(process);
-        return config with { RunningTask = (uint)offset };
+        if ((Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout.ThreadRunningTask) is int runningTask)
+        {
+            _taskNames.Add(process, layout.TaskName);
+            return config with { RunningTask = (uint)runningTask };
+        }
+        _tasksByCoroutine.Add(process);
+        if (layout.FrameGenerator is int generator) return config with { RunningCoroutine = (uint)generator };
+        if (process.Layout.Frame.Owner is int owner && layout.InlineFrame is int inline) return config with { RunningCoroutine = (uint)owner, CoroutineFrame = (uint)inline };
+        throw new UnsupportedRuntimeException($"record --tasks: CPython {process.Binary.Version}'s frames do not say which are coroutines'");
     }
 
     private StackWalkConfig GilWalkConfig(CPythonProcess process)
@@ -219,7 +230,11 @@ public sealed class SamplingSession : ILiveSession
         }
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : _taskNames.Chain);
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : TaskChainOf);
+
+    /// <summary>record --tasks: what a sample goes under, by what its record's slot carries (a task from 3.14, a coroutine before).</summary>
+    private Asyncio.TaskChain? TaskChainOf(int pid, ulong runningTaskOrCoroutine) =>
+        _tasksByCoroutine!.Has(pid) ? _tasksByCoroutine.Chain(pid, runningTaskOrCoroutine) : _taskNames!.Chain(pid, runningTaskOrCoroutine);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)

@@ -80,7 +80,21 @@ public sealed record StackWalkConfig
     /// <summary>3.14+: the thread state's <c>asyncio_running_task</c>, sent in the record's thread-state slot (<c>record --tasks</c>); <see cref="Absent"/> otherwise.</summary>
     public uint RunningTask { get; init; } = Absent;
 
-    public const int Size = 168;
+    /// <summary>
+    /// <c>record --tasks</c> before 3.14, whose thread states do not name the task they run: the frame field that tells a
+    /// generator's (or coroutine's) frame, so the walk sends the outermost such frame's generator in the record's
+    /// thread-state slot, and user space finds the task whose coroutine it is. Up to 3.10 the frame's <c>f_gen</c>
+    /// pointer (null for a function's frame); 3.11–3.13 the frame's owner byte, <see cref="OwnedByGenerator"/> for a
+    /// generator's, whose object lies <see cref="CoroutineFrame"/> bytes before its inline frame. <see cref="Absent"/> otherwise.
+    /// </summary>
+    public uint RunningCoroutine { get; init; } = Absent;
+    /// <summary>3.11+: <c>offsetof(PyGenObject, gi_iframe)</c>, where <see cref="RunningCoroutine"/> is the owner byte; <see cref="Absent"/> where it is <c>f_gen</c>.</summary>
+    public uint CoroutineFrame { get; init; } = Absent;
+
+    /// <summary>FRAME_OWNED_BY_GENERATOR, on every version that has an owner byte (3.11+).</summary>
+    public const int OwnedByGenerator = 1;
+
+    public const int Size = 176;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
@@ -90,7 +104,8 @@ public sealed record StackWalkConfig
         OwnerSkipFromOffset = 84, CodeFirstLineNoOffset = 88, TaskFsBaseOffset = 92, PidNamespaceDeviceOffset = 96,
         PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
         CodeLineTableOffset = 124, CodeFlagsOffset = 128, GilHolderAddressOffset = 136, ThreadInterpreterOffset = 144,
-        InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156, RunningTaskOffset = 160;
+        InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156, RunningTaskOffset = 160,
+        RunningCoroutineOffset = 164, CoroutineFrameOffset = 168;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -133,6 +148,8 @@ public sealed record StackWalkConfig
         U32(GilLastHolderOffset, GilLastHolder);
         U32(FrameIsEntryOffset, FrameIsEntry);
         U32(RunningTaskOffset, RunningTask);
+        U32(RunningCoroutineOffset, RunningCoroutine);
+        U32(CoroutineFrameOffset, CoroutineFrame);
         return bytes;
     }
 
@@ -145,6 +162,9 @@ public sealed record StackWalkConfig
         Inside(FramePosition, PositionIsPointer ? 8u : 4u, nameof(FramePosition));
         if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
         if (FrameIsEntry != Absent) Inside(FrameIsEntry, 1, nameof(FrameIsEntry));
+        if (RunningCoroutine != Absent) Inside(RunningCoroutine, CoroutineFrame == Absent ? 8u : 1u, nameof(RunningCoroutine));
+        if (RunningCoroutine != Absent && RunningTask != Absent)
+            throw new ArgumentException("the running task is read from the thread state or found through its coroutine, not both", nameof(RunningCoroutine));
         if (CodeCopySize > CodeCaptureRecord.CodeBytes || CodeCopySize % 8 != 0)
             throw new ArgumentOutOfRangeException(nameof(CodeCopySize), $"a code object is copied in at most {CodeCaptureRecord.CodeBytes} bytes, a multiple of 8");
         foreach (var (pointer, name) in new[] { (CodeName, nameof(CodeName)), (CodeFilename, nameof(CodeFilename)), (CodeLineTable, nameof(CodeLineTable)) })

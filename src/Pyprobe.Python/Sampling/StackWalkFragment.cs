@@ -160,6 +160,11 @@ internal static class StackWalkFragment
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
         code.Label("have_tstate")
             .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), frame);
+        // record --tasks before 3.14: the slot carries the outermost generator's address the walk meets instead (0: none).
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningCoroutineOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "no_coroutines")
+            .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0)
+            .Label("no_coroutines");
         // record --tasks (3.14+): the slot carries the asyncio task the thread runs instead (0: none, or unreadable).
         code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningTaskOffset)
             .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "task_read")
@@ -698,6 +703,7 @@ internal static class StackWalkFragment
             .LoadMem(MemorySize.Word, Register.R2, config, StackWalkConfig.OwnerSkipFromOffset)
             .JumpIf(JumpCondition.GreaterOrEqual, Register.R1, Register.R2, shim)
             .Label(ownerOk);
+        EmitNoteGenerator(code, frame, scratch, config);
 
         PickFrameField(code, scratch, config, StackWalkConfig.FrameCodeOffset, Register.R2);
         code.LoadMem(MemorySize.DoubleWord, frame, Register.R2, 0)
@@ -984,6 +990,38 @@ internal static class StackWalkFragment
             .And64(Register.R1, FieldMask)
             .Mov64(into, scratch).Add64(into, FrameBuffer)
             .Add64(into, Register.R1);
+    }
+
+    /// <summary>
+    /// <c>record --tasks</c> before 3.14 (<see cref="StackWalkConfig.RunningCoroutine"/>): where the frame in
+    /// <paramref name="frame"/> (read into the frame buffer) is a generator's or coroutine's, its generator goes in the
+    /// record's thread-state slot; the walk goes outwards, so the slot ends with the outermost one, the coroutine of the
+    /// task whose step runs (an asyncio task's coroutine is driven from C, under the loop's plain frames). Clobbers R1–R3.
+    /// </summary>
+    private static void EmitNoteGenerator(InstructionBuilder code, Register frame, Register scratch, Register config)
+    {
+        var labels = code.Scope("generator");
+        string done = labels["done"], byPointer = labels["by_pointer"], store = labels["store"];
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningCoroutineOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), done)
+            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CoroutineFrameOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R3, unchecked((int)StackWalkConfig.Absent), byPointer);
+        // 3.11+: the owner byte says generator; the generator object holds the frame inline.
+        PickFrameField(code, scratch, config, StackWalkConfig.RunningCoroutineOffset, Register.R2);
+        code.LoadMem(MemorySize.Byte, Register.R1, Register.R2, 0)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, StackWalkConfig.OwnedByGenerator, done)
+            .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CoroutineFrameOffset)
+            .Mov64(Register.R1, frame)
+            .Sub64(Register.R1, Register.R3)
+            .Jump(store)
+            .Label(byPointer);
+        // Up to 3.10: the frame's f_gen, null for a function's frame.
+        PickFrameField(code, scratch, config, StackWalkConfig.RunningCoroutineOffset, Register.R2);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R2, 0)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            .Label(store)
+            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), Register.R1)
+            .Label(done);
     }
 
     /// <summary>Reads the u64 at <c>base + config[configOffset]</c> into the read slot; a failed read jumps to <paramref name="onError"/>.</summary>

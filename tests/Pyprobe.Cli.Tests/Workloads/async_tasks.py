@@ -1,9 +1,11 @@
 # asyncio tasks in known places, for dump --tasks. A second thread runs a loop of its own (task 'elsewhere'). Once
 # every task is in its await, the spinner task prints 'ready' and keeps the main loop (and the main thread) busy in
-# its own frame until killed.
+# its own frame until killed, the yielder task left in asyncio.sleep(0)'s bare yield (and before 3.11 the legacy
+# generator-based task at its own).
 import asyncio
 import sys
 import threading
+import types
 
 
 async def leaf(event):
@@ -49,6 +51,17 @@ async def elsewhere(started):
     await asyncio.sleep(3600)
 
 
+async def yielder():
+    while True:
+        await asyncio.sleep(0)  # a bare yield inside (__sleep0): awaits nothing
+
+
+@types.coroutine
+def legacy():
+    while True:
+        yield  # a generator-based coroutine's bare yield (3.8-3.10 run one as a task): awaits nothing
+
+
 def spin():
     while True:
         pass
@@ -73,6 +86,9 @@ async def main():
     asyncio.ensure_future(consume(event)).set_name("consumer")
     if sys.version_info >= (3, 11):
         asyncio.ensure_future(grouped(event)).set_name("group-parent")
+    asyncio.ensure_future(yielder()).set_name("yielder")
+    if sys.version_info < (3, 11):
+        asyncio.ensure_future(legacy()).set_name("legacy")
     for _ in range(3):
         await asyncio.sleep(0)
     asyncio.ensure_future(spinner()).set_name("spinner")

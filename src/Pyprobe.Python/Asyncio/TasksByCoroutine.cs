@@ -1,0 +1,110 @@
+using Stopwatch = System.Diagnostics.Stopwatch;
+using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Stacks;
+
+namespace Pyprobe.Python.Asyncio;
+
+/// <summary>
+/// <c>record --tasks</c> before 3.14, whose thread states do not name the task they run: the kernel sends the outermost
+/// coroutine on the sampled thread's stack (<see cref="Sampling.StackWalkConfig.RunningCoroutine"/>), and the task is
+/// the one whose coroutine that is, among the process's pending tasks read from user space (as <c>dump --tasks</c> reads
+/// them), each with its chain of awaiters (the tasks waiting for it: what it awaits directly, a <c>gather()</c>'s
+/// children, a TaskGroup's tasks). The tasks are read again when a coroutine is not among them and the last read is
+/// older than the sample (a task made since), and when the last read is a second old (awaiters change); at most one
+/// twentieth of the time, so a process with thousands of tasks is read less often, not at more cost. A generator that is no task's (plain
+/// code iterating one) leaves its samples without a task.
+/// </summary>
+public sealed class TasksByCoroutine
+{
+    private const int MaxCostShare = 20;
+    private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(1);
+    private readonly Dictionary<int, Process> _processes = [];
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private long _pass;
+
+    private sealed class Process(CPythonProcess source)
+    {
+        public readonly AsyncTaskReader Reader = new(source, new StackReader(source));
+        /// <summary>Each pending task's coroutine, with the task (its address and name object) and what its samples go under.</summary>
+        public Dictionary<ulong, (ulong Task, ulong NameObject, TaskChain Chain)> Chains = [];
+        /// <summary>Coroutines whose task was checked in this pass (still pending with them).</summary>
+        public readonly HashSet<ulong> Checked = [];
+        /// <summary>Coroutines of samples taken before the last read and not found there: no task's.</summary>
+        public readonly HashSet<ulong> NoTask = [];
+        public TimeSpan? Read;
+        public long ReadPass = -1;
+        public TimeSpan Cost;
+    }
+
+    /// <summary>Passes over a process's tasks so far.</summary>
+    public long Reads { get; private set; }
+
+    /// <summary>Finds the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
+    public void Add(CPythonProcess process) => _processes[process.Pid] = new Process(process);
+
+    public void Remove(int pid) => _processes.Remove(pid);
+
+    public bool Has(int pid) => _processes.ContainsKey(pid);
+
+    /// <summary>Starts a pass (a drain): every sample it adds was taken before it began.</summary>
+    public void NewPass()
+    {
+        _pass++;
+        foreach (var p in _processes.Values) p.Checked.Clear();
+    }
+
+    /// <summary>What a sample whose outermost coroutine is <paramref name="coroutine"/> goes under; null for no task.</summary>
+    public TaskChain? Chain(int pid, ulong coroutine)
+    {
+        if (coroutine == 0 || !_processes.TryGetValue(pid, out var p)) return null;
+        var now = _clock.Elapsed;
+        if (Due(p, now, Refresh)) ReadTasks(p, now);
+        if (Known(p, coroutine) is { } chain) return chain;
+        if (p.NoTask.Contains(coroutine)) return null;
+        // A read in this pass came after the sample: its tasks are those there were. An older one may not know a task
+        // made since.
+        if (p.ReadPass != _pass && Due(p, now, TimeSpan.Zero))
+        {
+            ReadTasks(p, now);
+            if (Known(p, coroutine) is { } read) return read;
+        }
+        if (p.ReadPass == _pass) p.NoTask.Add(coroutine);
+        return null;
+    }
+
+    /// <summary>The kept chain of the task whose coroutine this is, checked once a pass (the task may have finished, and another taken its place).</summary>
+    private static TaskChain? Known(Process p, ulong coroutine)
+    {
+        if (!p.Chains.TryGetValue(coroutine, out var known)) return null;
+        if (p.Checked.Contains(coroutine)) return known.Chain;
+        if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject))
+        {
+            p.Chains.Remove(coroutine);
+            return null;
+        }
+        p.Checked.Add(coroutine);
+        return known.Chain;
+    }
+
+    private static bool Due(Process p, TimeSpan now, TimeSpan interval) =>
+        p.Read is not TimeSpan read || (now - read >= interval && now - read >= p.Cost * MaxCostShare);
+
+    private void ReadTasks(Process p, TimeSpan now)
+    {
+        p.Read = now;
+        p.ReadPass = _pass;
+        p.NoTask.Clear();
+        Reads++;
+        try
+        {
+            var forest = new TaskForest(p.Reader.ReadAll());
+            var chains = new Dictionary<ulong, (ulong, ulong, TaskChain)>();
+            foreach (var task in forest.Tasks)
+                if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
+            p.Chains = chains;
+            p.Checked.Clear();
+        }
+        catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { } // gone, or changed while read: keeps the last
+        p.Cost = _clock.Elapsed - now;
+    }
+}
