@@ -321,19 +321,20 @@ public sealed class AsyncTaskReader
     }
 
     /// <summary>
-    /// Whether <paramref name="task"/> is still pending with the coroutine and name object it had when read (one read of
-    /// the process, no pass of its own): a task freed and another made at its address is told apart unless it also got
-    /// the same coroutine and name addresses.
+    /// Whether <paramref name="task"/> is still pending with the coroutine, name object and name it had when read, in a
+    /// pass of its own: a task freed and another made at its address (a task made after another ends often takes its
+    /// task's, its coroutine's and its name's addresses) is told apart unless it also got the same name.
     /// </summary>
-    public bool IsStill(ulong task, ulong coroutine, ulong nameObject)
+    public bool IsStill(ulong task, ulong coroutine, ulong nameObject, string name)
     {
+        (_memory, _objects) = FreshView();
         try
         {
             int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
-            var fields = _process.Memory.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
+            var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
             ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
             return BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) == 0
-                && Field(_layout.TaskCoro) == coroutine && Field(_layout.TaskName) == nameObject;
+                && Field(_layout.TaskCoro) == coroutine && Field(_layout.TaskName) == nameObject && NameOf(nameObject) == name;
         }
         catch (ProcessMemoryException) { return false; } // gone
     }

@@ -13,9 +13,10 @@ namespace Pyprobe.Python.Asyncio;
 /// is rooted at the outermost awaiter, then each task down to the one it ran in, each awaiter followed by the coroutine
 /// frames it awaits in (<c>task main;main;TaskGroup.__aexit__;TaskGroup._aexit;task left;left;task leaf</c>, then the
 /// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
-/// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. Names are kept by (task,
-/// name object): a task freed and another made at its address is told apart unless it also got the same name object; a
-/// task gone before its samples are read is named by its address. A task's chain is read at its first sample and kept
+/// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
+/// task's name is read at each pass its samples are added in: a task freed and another made at its address is told
+/// apart unless it also got the same name object and name; a task gone before its samples are read is named as it was
+/// last read, or by its address. A task's chain is read at its first sample and kept
 /// for <see cref="ChainRefresh"/>, its name object checked once a drain: a task's awaiters as they were when (or up to
 /// 100 ms before) its samples were added.
 /// </summary>
@@ -39,9 +40,10 @@ public sealed class RunningTaskNames
 
     private readonly Dictionary<int, Process> _processes = [];
     private readonly Dictionary<(int Pid, ulong Task, ulong Name), string> _names = [];
-    // A task's chain, kept with the task's name object: a task freed and another made at its address within the
-    // refresh gets a chain of its own unless it also got the same name object.
-    private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, TaskChain Chain)> _chains = [];
+    // A task's chain, kept with the task's name object and name: a task freed and another made at its address within
+    // the refresh (a task made after another ends often takes its task's and its name's addresses) gets a chain of its
+    // own unless it also got the same name.
+    private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, string Name, TaskChain Chain)> _chains = [];
     // The tasks whose kept chain was checked in this pass (one read of the name object each).
     private readonly HashSet<(int Pid, ulong Task)> _checked = [];
     private long _chainsRead;
@@ -77,15 +79,15 @@ public sealed class RunningTaskNames
         var kept = _chains.TryGetValue((pid, task), out var known);
         if (kept && _checked.Contains((pid, task))) return known.Chain;
         var nameObject = NameObjectOf(p, task);
-        if (kept && known.NameObject == nameObject)
+        // Each task's name is read once: an awaiter's when it is chosen among its siblings.
+        var name = NameOf(pid, p, task, nameObject);
+        if (kept && known.NameObject == nameObject && known.Name == name)
         {
             _checked.Add((pid, task));
             return known.Chain;
         }
         var innermostFirst = new List<StackFrame>();
         var seen = new HashSet<ulong>();
-        // Each task's name is read once: an awaiter's when it is chosen among its siblings.
-        var name = NameOf(pid, p, task, nameObject);
         for (ulong at = task; at != 0 && seen.Count < MaxChain && seen.Add(at);)
         {
             if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
@@ -97,7 +99,7 @@ public sealed class RunningTaskNames
         innermostFirst.Reverse();
         _checked.Add((pid, task));
         var chain = new TaskChain([.. innermostFirst], Read(p, tasks => tasks.CoroutineCodeOf(task), 0UL));
-        _chains[(pid, task)] = (nameObject, chain);
+        _chains[(pid, task)] = (nameObject, name, chain);
         return chain;
     }
 
@@ -127,15 +129,15 @@ public sealed class RunningTaskNames
 
     private string NameOf(int pid, Process p, ulong task) => NameOf(pid, p, task, NameObjectOf(p, task));
 
+    /// <summary>The task's name, read now; a task gone is named as it was last read, or by its address.</summary>
     private string NameOf(int pid, Process p, ulong task, ulong nameObject)
     {
-        if (_names.TryGetValue((pid, task, nameObject), out var known)) return known;
         string name;
         try
         {
             name = TaskName.Of(p.Objects, nameObject) ?? $"0x{task:x}";
         }
-        catch (IOException) { return $"0x{task:x}"; } // ProcessMemoryException included: gone
+        catch (IOException) { return _names.GetValueOrDefault((pid, task, nameObject)) ?? $"0x{task:x}"; } // ProcessMemoryException included: gone
         if (_names.Count >= MaxNames) _names.Clear();
         return _names[(pid, task, nameObject)] = name;
     }

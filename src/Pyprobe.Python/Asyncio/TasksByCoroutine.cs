@@ -26,7 +26,7 @@ public sealed class TasksByCoroutine
     {
         public readonly AsyncTaskReader Reader = new(source, new StackReader(source));
         /// <summary>Each pending task's coroutine, with the task (its address and name object) and what its samples go under.</summary>
-        public Dictionary<ulong, (ulong Task, ulong NameObject, TaskChain Chain)> Chains = [];
+        public Dictionary<ulong, (ulong Task, ulong NameObject, string Name, TaskChain Chain)> Chains = [];
         /// <summary>Coroutines whose task was checked in this pass (still pending with them).</summary>
         public readonly HashSet<ulong> Checked = [];
         /// <summary>Coroutines of samples taken before the last read and not found there: no task's.</summary>
@@ -77,7 +77,7 @@ public sealed class TasksByCoroutine
     {
         if (!p.Chains.TryGetValue(coroutine, out var known)) return null;
         if (p.Checked.Contains(coroutine)) return known.Chain;
-        if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject))
+        if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject, known.Name))
         {
             p.Chains.Remove(coroutine);
             return null;
@@ -98,9 +98,9 @@ public sealed class TasksByCoroutine
         try
         {
             var forest = new TaskForest(p.Reader.ReadAll());
-            var chains = new Dictionary<ulong, (ulong, ulong, TaskChain)>();
+            var chains = new Dictionary<ulong, (ulong, ulong, string, TaskChain)>();
             foreach (var task in forest.Tasks)
-                if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
+                if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, task.Name, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
             p.Chains = chains;
             p.Checked.Clear();
         }
