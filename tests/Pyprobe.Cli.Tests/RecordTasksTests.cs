@@ -55,9 +55,9 @@ public class RecordTasksTests
     /// N % 3 + 1 calls of nest() deep, each often at the addresses (task, coroutine, name) one before freed. A sample
     /// under a task is under its own, by kind and depth (but for the few a drain reads after their task ended and another
     /// took its place): a task kept from an earlier read is checked, by its addresses and name, before its chain is given
-    /// again (by addresses alone, 11–18% of the named samples went under the task before them at the same addresses). A task gone before its
-    /// samples are read goes without a root (3.8–3.13: found by its coroutine among the tasks there are) or is named by
-    /// its address (3.14+).
+    /// again (by addresses alone, 11–18% of the named samples went under the task before them at the same addresses). A
+    /// task gone before its samples are read goes without a root (3.8–3.13: found by its coroutine among the tasks there
+    /// are) or is named by its address (3.14+).
     /// </summary>
     [Theory]
     [InlineData("debian:3.9")]

@@ -10,9 +10,11 @@ namespace Pyprobe.Python.Asyncio;
 /// the one whose coroutine that is, among the process's pending tasks read from user space (as <c>dump --tasks</c> reads
 /// them), each with its chain of awaiters (the tasks waiting for it: what it awaits directly, a <c>gather()</c>'s
 /// children, a TaskGroup's tasks). The tasks are read again when a coroutine is not among them and the last read is
-/// older than the sample (a task made since), and when the last read is a second old (awaiters change); at most one
-/// twentieth of the time, so a process with thousands of tasks is read less often, not at more cost. A generator that is no task's (plain
-/// code iterating one) leaves its samples without a task.
+/// older than the sample (a task made since), and when the last read is a second old (awaiters change); never more than
+/// one twentieth of the time, so a process with thousands of tasks is read less often, not at more cost. A task kept
+/// from a read is checked once a drain (<see cref="AsyncTaskReader.IsStill"/>): a task ended, and another made at its
+/// addresses, is not taken for it. A generator that is no task's (plain code iterating one) leaves its samples without
+/// a task, as does a task that ended before its samples were added.
 /// </summary>
 public sealed class TasksByCoroutine
 {
@@ -35,9 +37,6 @@ public sealed class TasksByCoroutine
         public long ReadPass = -1;
         public TimeSpan Cost;
     }
-
-    /// <summary>Passes over a process's tasks so far.</summary>
-    public long Reads { get; private set; }
 
     /// <summary>Finds the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
     public void Add(CPythonProcess process) => _processes[process.Pid] = new Process(process);
@@ -94,7 +93,6 @@ public sealed class TasksByCoroutine
         p.Read = now;
         p.ReadPass = _pass;
         p.NoTask.Clear();
-        Reads++;
         try
         {
             var forest = new TaskForest(p.Reader.ReadAll());

@@ -205,16 +205,18 @@ public sealed class SamplingSession : ILiveSession
         if (_taskNames is null || _tasksByCoroutine is null) return config;
         var layout = Asyncio.CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"record --tasks: reading asyncio tasks is not supported on CPython {process.Binary.Version}");
-        _taskWaits?.Add(process);
         if ((Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout.ThreadRunningTask) is int runningTask)
         {
             _taskNames.Add(process, layout.TaskName);
+            _taskWaits?.Add(process);
             return config with { RunningTask = (uint)runningTask };
         }
+        var byCoroutine = layout.FrameGenerator is int generator ? config with { RunningCoroutine = (uint)generator }
+            : process.Layout.Frame.Owner is int owner && layout.InlineFrame is int inline ? config with { RunningCoroutine = (uint)owner, CoroutineFrame = (uint)inline }
+            : throw new UnsupportedRuntimeException($"record --tasks: CPython {process.Binary.Version}'s frames do not say which are coroutines'");
         _tasksByCoroutine.Add(process);
-        if (layout.FrameGenerator is int generator) return config with { RunningCoroutine = (uint)generator };
-        if (process.Layout.Frame.Owner is int owner && layout.InlineFrame is int inline) return config with { RunningCoroutine = (uint)owner, CoroutineFrame = (uint)inline };
-        throw new UnsupportedRuntimeException($"record --tasks: CPython {process.Binary.Version}'s frames do not say which are coroutines'");
+        _taskWaits?.Add(process);
+        return byCoroutine;
     }
 
     private StackWalkConfig GilWalkConfig(CPythonProcess process)
