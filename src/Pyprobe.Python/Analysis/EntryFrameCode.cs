@@ -117,6 +117,26 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
         }
         code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word)
             .JumpIf(JumpCondition.Equal, Register.R3, 0, keep);
+        if (Layout.Frame.PositionKind is InstructionPosition.LastiBytes or InstructionPosition.LastiCodeUnits)
+        {
+            // 3.8–3.10: a frame that has not run yet (f_lasti −1) is announced at its code's first line already
+            // (PyCode_Addr2Line gives co_firstlineno for it): its code object need not be read. Only a resumed
+            // generator's entry says where it resumes.
+            var lasti = code.Stack.Allocate(8, "f_lasti");
+            var started = code.Scope("fresh_frame")["started"];
+            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, lasti, 0)
+                .Add64(Register.R3, Layout.Frame.Position)
+                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, lasti)
+                .Mov64(Register.R2, 4)
+                .Call(HelperFunction.ProbeReadUser)
+                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
+                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, lasti)
+                .JumpIf32(JumpCondition.NotEqual, Register.R1, -1, started);
+            if (foundSlot is short fresh) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, fresh, 1);
+            code.Jump(keep)
+                .Label(started)
+                .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, word);
+        }
         CodeObjectFields.EmitCodeOfFrame(code, Layout, codeObject, keep);
         if (dropCreation is not null) EmitCreationCheck(code, word, codeObject, dropCreation);
         if (Layout.Code.Qualname is not null)
