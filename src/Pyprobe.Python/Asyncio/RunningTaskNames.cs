@@ -15,10 +15,10 @@ namespace Pyprobe.Python.Asyncio;
 /// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
 /// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
 /// task's name is read at each pass its samples are added in: a task freed and another made at its address is told
-/// apart unless it also got the same name object and name; a task gone before its samples are read is named as it was
-/// last read, or by its address. A task's chain is read at its first sample and kept
-/// for <see cref="ChainRefresh"/>, its name object checked once a drain: a task's awaiters as they were when (or up to
-/// 100 ms before) its samples were added.
+/// apart unless it also got the same name object and name; a task gone before its samples are read is named by what its
+/// memory still holds, or by its address. A task's chain is read at its first sample and kept for
+/// <see cref="ChainRefresh"/>, its name checked once a drain: a task's awaiters as they were when (or up to 100 ms
+/// before) its samples were added.
 /// </summary>
 public sealed class RunningTaskNames
 {
@@ -44,7 +44,7 @@ public sealed class RunningTaskNames
     // the refresh (a task made after another ends often takes its task's and its name's addresses) gets a chain of its
     // own unless it also got the same name.
     private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, string Name, TaskChain Chain)> _chains = [];
-    // The tasks whose kept chain was checked in this pass (one read of the name object each).
+    // The tasks whose kept chain was checked in this pass (their name object and name read once each).
     private readonly HashSet<(int Pid, ulong Task)> _checked = [];
     private long _chainsRead;
 
@@ -129,7 +129,7 @@ public sealed class RunningTaskNames
 
     private string NameOf(int pid, Process p, ulong task) => NameOf(pid, p, task, NameObjectOf(p, task));
 
-    /// <summary>The task's name, read now; a task gone is named as it was last read, or by its address.</summary>
+    /// <summary>The task's name, read now; where its name object cannot be read, as it was last read, or its address.</summary>
     private string NameOf(int pid, Process p, ulong task, ulong nameObject)
     {
         string name;
@@ -137,7 +137,7 @@ public sealed class RunningTaskNames
         {
             name = TaskName.Of(p.Objects, nameObject) ?? $"0x{task:x}";
         }
-        catch (IOException) { return _names.GetValueOrDefault((pid, task, nameObject)) ?? $"0x{task:x}"; } // ProcessMemoryException included: gone
+        catch (IOException) { return _names.GetValueOrDefault((pid, task, nameObject)) ?? $"0x{task:x}"; } // ProcessMemoryException included
         if (_names.Count >= MaxNames) _names.Clear();
         return _names[(pid, task, nameObject)] = name;
     }
