@@ -71,7 +71,10 @@ public sealed class TasksByCoroutine
         return null;
     }
 
-    /// <summary>The kept chain of the task whose coroutine this is, checked once a pass (the task may have finished, and another taken its place).</summary>
+    /// <summary>
+    /// The kept chain of the task whose coroutine this is, checked once in each pass after the one it was read in (the task
+    /// may have finished, and another taken its place).
+    /// </summary>
     private static TaskChain? Known(Process p, ulong coroutine)
     {
         if (!p.Chains.TryGetValue(coroutine, out var known)) return null;
@@ -100,7 +103,9 @@ public sealed class TasksByCoroutine
             foreach (var task in forest.Tasks)
                 if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, task.Name, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
             p.Chains = chains;
+            // Read after every sample of this pass was taken: as good as a check for them.
             p.Checked.Clear();
+            p.Checked.UnionWith(chains.Keys);
         }
         catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { } // gone, or changed while read: keeps the last
         p.Cost = _clock.Elapsed - now;
