@@ -124,13 +124,9 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
             // generator's entry says where it resumes.
             var lasti = code.Stack.Allocate(8, "f_lasti");
             var started = code.Scope("fresh_frame")["started"];
-            code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, lasti, 0)
-                .Add64(Register.R3, Layout.Frame.Position)
-                .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, lasti)
-                .Mov64(Register.R2, 4)
-                .Call(HelperFunction.ProbeReadUser)
-                .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
-                .LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, lasti)
+            code.Add64(Register.R3, Layout.Frame.Position);
+            EmitReadInt(code, lasti, keep);
+            code.LoadMem(MemorySize.Word, Register.R1, Register.FramePointer, lasti)
                 .JumpIf32(JumpCondition.NotEqual, Register.R1, -1, started);
             if (foundSlot is short fresh) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, fresh, 1);
             code.Jump(keep)
@@ -154,14 +150,10 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
             code.Label(keep);
             return;
         }
-        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, word, 0)
-            .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
-            .Add64(Register.R3, Layout.Code.FirstLineNo)
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, word)
-            .Mov64(Register.R2, 4)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, keep)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, word)
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
+            .Add64(Register.R3, Layout.Code.FirstLineNo);
+        EmitReadInt(code, word, keep);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, word)
             .StoreMem(MemorySize.DoubleWord, Register.FramePointer, lineSlot, Register.R1);
         if (foundSlot is short set) code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, set, 1);
         code.Label(keep);
@@ -190,14 +182,10 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
             .Add64(Register.R1, adaptive)
             .LoadMem(MemorySize.DoubleWord, Register.R2, Register.FramePointer, value)
             .JumpIf(JumpCondition.NotEqual, Register.R1, Register.R2, resumed)
-            .StoreImm(MemorySize.DoubleWord, Register.FramePointer, value, 0)
             .LoadMem(MemorySize.DoubleWord, Register.R3, Register.FramePointer, codeObject)
-            .Add64(Register.R3, CodeFlagsOffset)
-            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, value)
-            .Mov64(Register.R2, 4)
-            .Call(HelperFunction.ProbeReadUser)
-            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, resumed)
-            .LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, value)
+            .Add64(Register.R3, CodeFlagsOffset);
+        EmitReadInt(code, value, resumed);
+        code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.FramePointer, value)
             .And64(Register.R1, CreatesObjectFlags)
             .JumpIf(JumpCondition.NotEqual, Register.R1, 0, creation)
             .Label(resumed);
@@ -237,6 +225,14 @@ public sealed record EntryFrameCode(CPythonFacts Facts, RuntimeLayout Layout, ul
             .StoreMem(MemorySize.Word, scratch, EventProgramParts.Field(UsdtEventLayout.TruncatedOffset), Register.R1)
             .Label(done);
     };
+
+    /// <summary>The 4-byte int at R3 into the 8-byte <paramref name="slot"/> (its upper half zeroed), or a jump to <paramref name="failed"/>.</summary>
+    private static void EmitReadInt(InstructionBuilder code, short slot, string failed) =>
+        code.StoreImm(MemorySize.DoubleWord, Register.FramePointer, slot, 0)
+            .Mov64(Register.R1, Register.FramePointer).Add64(Register.R1, slot)
+            .Mov64(Register.R2, 4)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, failed);
 
     /// <summary>8 bytes at R3 into <paramref name="slot"/>, or a jump to <paramref name="failed"/>.</summary>
     private static void EmitRead(InstructionBuilder code, short slot, string failed) =>
