@@ -76,12 +76,8 @@ public sealed class AsyncTaskReader
         {
             try
             {
-                // The future's state and the task's waiter, coroutine and name in one read.
-                int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
-                var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
-                ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
-                if (BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) != 0) continue;
-                result.Add(Read(task, Field(_layout.TaskWaiter), Field(_layout.TaskCoro), Field(_layout.TaskName)) with { Tid = LoopThread(M.ReadU64(task + FutureLoop)) });
+                if (FieldsOf(task) is not { Pending: true } fields) continue;
+                result.Add(Read(task, fields) with { Tid = LoopThread(M.ReadU64(task + FutureLoop)) });
                 if (_debug is not null) awaitedBy.AddRange(AwaitedBy(task).Select(parent => (task, parent)));
             }
             catch (ProcessMemoryException) { } // gone while read: it finished
@@ -107,8 +103,8 @@ public sealed class AsyncTaskReader
         _tidsByIdent = null;
         try
         {
-            if (M.ReadI32(task + (ulong)_layout.FutureState) != 0) return [];
-            var read = Read(task, M.ReadU64(task + (ulong)_layout.TaskWaiter), M.ReadU64(task + (ulong)_layout.TaskCoro), M.ReadU64(task + (ulong)_layout.TaskName));
+            if (FieldsOf(task) is not { Pending: true } fields) return [];
+            var read = Read(task, fields);
             return read.State == AsyncTaskState.Waiting ? read.Frames : [];
         }
         catch (ProcessMemoryException) { return []; } // gone while read: it finished
@@ -143,13 +139,27 @@ public sealed class AsyncTaskReader
         return ordered;
     }
 
-    private AsyncTask Read(ulong task, ulong waiter, ulong coroutine, ulong nameObject)
+    /// <summary>What a task's fields say: whether it is pending (its future's state), what it waits on, its coroutine and name.</summary>
+    private readonly record struct TaskFields(bool Pending, ulong Waiter, ulong Coroutine, ulong NameObject);
+
+    /// <summary>The future's state and the task's waiter, coroutine and name, in one read.</summary>
+    private TaskFields FieldsOf(ulong task)
     {
+        int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
+        var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
+        ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
+        return new(BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) == 0,
+            Field(_layout.TaskWaiter), Field(_layout.TaskCoro), Field(_layout.TaskName));
+    }
+
+    private AsyncTask Read(ulong task, TaskFields fields)
+    {
+        var (waiter, coroutine, nameObject) = (fields.Waiter, fields.Coroutine, fields.NameObject);
         var name = NameOf(nameObject);
         var frames = new List<StackFrame>();
         var frameLocals = _locals is null ? null : new List<IReadOnlyList<LocalVariable>>();
         var state = AsyncTaskState.Waiting;
-        ulong awaited = 0, group = 0, taskCoroutine = coroutine, coroutineCode = 0;
+        ulong awaited = 0, group = 0, coroutineCode = 0;
         for (int depth = 0; depth < MaxChain && IsCoroutine(coroutine); depth++)
         {
             if (FrameOf(coroutine) is not ulong frame) break;
@@ -195,7 +205,7 @@ public sealed class AsyncTaskReader
             if (waitsFor.Count == 0 && (waiter != 0 ? waiter : awaited) is var other and not 0 && !IsCoroutine(other))
                 waitsOn = _objects.IsInstance(other, "_asyncio.Future") ? "Future" : _objects.TypeName(other);
         }
-        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals, Coroutine: taskCoroutine, CoroutineCode: coroutineCode, NameObject: nameObject);
+        return new AsyncTask(task, name, state, frames, waitsFor, waitsOn, Locals: frameLocals, Coroutine: fields.Coroutine, CoroutineCode: coroutineCode, NameObject: nameObject);
     }
 
     /// <summary>The process's memory as one pass reads it: blocks and types read once in the pass.</summary>
@@ -330,11 +340,7 @@ public sealed class AsyncTaskReader
         (_memory, _objects) = FreshView();
         try
         {
-            int start = Math.Min(_layout.FutureState, _layout.TaskWaiter);
-            var fields = M.ReadBytes(task + (ulong)start, _layout.TaskName + 8 - start);
-            ulong Field(int offset) => BinaryPrimitives.ReadUInt64LittleEndian(fields.AsSpan(offset - start));
-            return BinaryPrimitives.ReadInt32LittleEndian(fields.AsSpan(_layout.FutureState - start)) == 0
-                && Field(_layout.TaskCoro) == coroutine && Field(_layout.TaskName) == nameObject && NameOf(nameObject) == name;
+            return FieldsOf(task) is { Pending: true } fields && fields.Coroutine == coroutine && fields.NameObject == nameObject && NameOf(nameObject) == name;
         }
         catch (ProcessMemoryException) { return false; } // gone
     }
