@@ -244,13 +244,16 @@ public class RecordTasksTests
     /// </summary>
     private static (Dictionary<string, long> Ours, Dictionary<string, long> Theirs, CliResult Result) BothSamplers(string workload, string[] options, string mode)
     {
-        var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false };
+        var start = new ProcessStartInfo(CachedPythons.Executable("debian:3.15")) { UseShellExecute = false, RedirectStandardOutput = true };
         start.ArgumentList.Add(workload);
         using var python = Process.Start(start)!;
         var theirsPath = Path.Combine(Path.GetTempPath(), $"pyprobe-sampler-tasks-{Guid.NewGuid():N}.folded");
         try
         {
-            Thread.Sleep(500); // past start-up: the tasks run
+            // Past start-up, which takes over a second on a loaded machine: a task that does not exist yet is not
+            // counted, and the counts below are for the whole recording.
+            var ready = python.StandardOutput.ReadLineAsync();
+            Assert.True(ready.Wait(TimeSpan.FromSeconds(30)) && ready.Result == "ready", "the workload did not start its tasks");
             var ours = Record([.. options, "-p", python.Id.ToString(CultureInfo.InvariantCulture)], out var result)
                 .Where(s => TaskRoots(s.Frames).Length > 0)
                 .GroupBy(s => string.Join(";", s.Frames.Select(AsSamplerFrame))).ToDictionary(g => g.Key, g => g.Sum(s => s.Count));

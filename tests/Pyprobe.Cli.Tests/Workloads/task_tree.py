@@ -23,6 +23,8 @@ async def left():
 
 
 async def waiter(shared):
+    if asyncio.current_task().get_name() == "waiter-b":
+        print("ready", flush=True)  # every task runs: a test that attaches waits for this line
     await shared
 
 

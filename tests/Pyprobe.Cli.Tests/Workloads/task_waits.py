@@ -24,6 +24,7 @@ async def sleeper():
 
 
 async def blocked(event):
+    print("ready", flush=True)  # every task runs: a test that attaches waits for this line
     await event.wait()
 
 
