@@ -15,8 +15,9 @@ namespace Pyprobe.Python.Asyncio;
 /// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
 /// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
 /// task's name is read at each pass its samples are added in: a task freed and another made at its address is told
-/// apart unless it also got the same name object and name; a task gone before its samples are read is named by what its
-/// memory still holds, or by its address. A task's chain is read at its first sample and kept for
+/// apart unless it also got the same name object and name. Each sample carries a copy of its task's name object as it was
+/// (<see cref="SampledTask"/>): a kept chain is taken where the copy matches it, without a read, and a task gone before its
+/// samples are read goes alone, by that name (where the copy cannot be decoded: by what its memory still holds, or its address). A task's chain is read at its first sample and kept for
 /// <see cref="ChainRefresh"/>, its name checked once a drain: a task's awaiters as they were when (or up to 100 ms
 /// before) its samples were added.
 /// </summary>
@@ -73,14 +74,22 @@ public sealed class RunningTaskNames
     /// awaiter's <c>task NAME</c> and the frames it awaits in, and so on down to the task's own <c>task NAME</c>, with the
     /// code of the task's coroutine, where its own frames start; null for no task (0).
     /// </summary>
-    public TaskChain? Chain(int pid, ulong task)
+    public TaskChain? Chain(int pid, ulong task, SampledTask? sampled = null)
     {
         if (task == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         var kept = _chains.TryGetValue((pid, task), out var known);
-        if (kept && _checked.Contains((pid, task))) return known.Chain;
+        if (sampled is { } copy)
+        {
+            // The kernel's copy of the task's name says which task it was, without a read.
+            if (kept && known.NameObject == copy.NameObject && (copy.Name ?? known.Name) == known.Name) return known.Chain;
+            // A task whose name object is not the one the sample saw has ended (or been renamed) since: it goes alone, by
+            // the name it had.
+            if (copy.Name is not null && NameObjectOf(p, task) != copy.NameObject) return copy.Alone();
+        }
+        else if (kept && _checked.Contains((pid, task))) return known.Chain;
         var nameObject = NameObjectOf(p, task);
         // Each task's name is read once: an awaiter's when it is chosen among its siblings.
-        var name = NameOf(pid, p, task, nameObject);
+        var name = sampled?.Name ?? NameOf(pid, p, task, nameObject);
         if (kept && known.NameObject == nameObject && known.Name == name)
         {
             _checked.Add((pid, task));
@@ -88,12 +97,13 @@ public sealed class RunningTaskNames
         }
         var innermostFirst = new List<StackFrame>();
         var seen = new HashSet<ulong>();
+        var named = name;
         for (ulong at = task; at != 0 && seen.Count < MaxChain && seen.Add(at);)
         {
             if (at != task) innermostFirst.AddRange(SuspendedIn(p, at));
             var awaiters = Awaiters(p, at);
-            innermostFirst.Add(StackFrame.TaskRoot(name, awaiters.Count));
-            (at, name) = awaiters.Count == 0 ? (0UL, "")
+            innermostFirst.Add(StackFrame.TaskRoot(named, awaiters.Count));
+            (at, named) = awaiters.Count == 0 ? (0UL, "")
                 : awaiters.Select(a => (Task: a, Name: NameOf(pid, p, a))).MinBy(a => a.Name, StringComparer.Ordinal);
         }
         innermostFirst.Reverse();

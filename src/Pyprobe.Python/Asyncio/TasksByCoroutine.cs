@@ -13,8 +13,10 @@ namespace Pyprobe.Python.Asyncio;
 /// older than the sample (a task made since), and when the last read is a second old (awaiters change); never more than
 /// one twentieth of the time, so a process with thousands of tasks is read less often, not at more cost. A task kept
 /// from a read is checked once a drain (<see cref="AsyncTaskReader.IsStill"/>): a task ended, and another made at its
-/// addresses, is not taken for it. A generator that is no task's (plain code iterating one) leaves its samples without
-/// a task, as does a task that ended before its samples were added.
+/// addresses, is not taken for it. Where the kernel found the task itself (<see cref="SampledTask"/>: the loop resumed the
+/// coroutine), the sample says which task it was without a read: a kept task is taken only if it is that one, and a task
+/// that ended before its samples were added goes by the name it had. A generator that is no task's (plain code iterating
+/// one) leaves its samples without a task.
 /// </summary>
 public sealed class TasksByCoroutine
 {
@@ -52,32 +54,40 @@ public sealed class TasksByCoroutine
         foreach (var p in _processes.Values) p.Checked.Clear();
     }
 
-    /// <summary>What a sample whose outermost coroutine is <paramref name="coroutine"/> goes under; null for no task.</summary>
-    public TaskChain? Chain(int pid, ulong coroutine)
+    /// <summary>
+    /// What a sample whose outermost coroutine is <paramref name="coroutine"/> goes under; null for no task.
+    /// <paramref name="sampled"/>: the task the kernel found running it, where it found one.
+    /// </summary>
+    public TaskChain? Chain(int pid, ulong coroutine, SampledTask? sampled = null)
     {
         if (coroutine == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         var now = _clock.Elapsed;
         if (Due(p, now, Refresh)) ReadTasks(p, now);
-        if (Known(p, coroutine) is { } chain) return chain;
-        if (p.NoTask.Contains(coroutine)) return null;
+        if (Known(p, coroutine, sampled) is { } chain) return chain;
+        if (sampled is null && p.NoTask.Contains(coroutine)) return null;
         // A read in this pass came after the sample: its tasks are those there were. An older one may not know a task
         // made since.
         if (p.ReadPass != _pass && Due(p, now, TimeSpan.Zero))
         {
             ReadTasks(p, now);
-            if (Known(p, coroutine) is { } read) return read;
+            if (Known(p, coroutine, sampled) is { } read) return read;
         }
+        // A task the kernel saw that no read found: it ended before its samples came.
+        if (sampled is { } task) return task.Alone();
         if (p.ReadPass == _pass) p.NoTask.Add(coroutine);
         return null;
     }
 
     /// <summary>
-    /// The kept chain of the task whose coroutine this is, checked once in each pass after the one it was read in (the task
-    /// may have finished, and another taken its place).
+    /// The kept chain of the task whose coroutine this is: where the kernel saw the task, if it is that task by address,
+    /// name object and name; otherwise checked once in each pass after the one it was read in (the task may have finished,
+    /// and another taken its place).
     /// </summary>
-    private static TaskChain? Known(Process p, ulong coroutine)
+    private static TaskChain? Known(Process p, ulong coroutine, SampledTask? sampled)
     {
         if (!p.Chains.TryGetValue(coroutine, out var known)) return null;
+        if (sampled is { } task)
+            return task.Task == known.Task && task.NameObject == known.NameObject && (task.Name ?? known.Name) == known.Name ? known.Chain : null;
         if (p.Checked.Contains(coroutine)) return known.Chain;
         if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject, known.Name))
         {

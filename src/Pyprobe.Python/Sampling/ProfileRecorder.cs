@@ -12,6 +12,9 @@ public interface IFrameResolver
     void Learn(int pid, ReadOnlySpan<byte> capture);
 }
 
+/// <summary>What a sample taken in an asyncio task goes under (<c>record --tasks</c>); null for none.</summary>
+public delegate TaskChain? TaskChainLookup(StackSampleRecord sample);
+
 /// <summary>
 /// Adds the kernel's samples up into a profile: frames resolved to names and lines, innermost-first records
 /// turned root-first, a thread root per thread with <c>--threads</c>, a truncation marker where the kernel
@@ -23,11 +26,11 @@ public interface IFrameResolver
 /// <param name="offCpuSpans">Wall clock: the spans, owned by the caller so they outlive one recorder (intervals).</param>
 /// <param name="gilOnly">Keep only the samples of threads that held the GIL (<see cref="StackSampleFlags.HoldsGil"/>); the others are counted.</param>
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
-/// <param name="taskChains">With <c>record --tasks</c>: what a sample taken in an asyncio task (pid, the task's address the
-/// kernel sent) goes under (<see cref="TaskChain"/>), null for none: its roots under the thread's, then the sample's frames
+/// <param name="taskChains">With <c>record --tasks</c>: what a sample taken in an asyncio task (the task's address, or its
+/// coroutine's, the kernel sent, and its <see cref="TaskSnapshot"/>) goes under (<see cref="TaskChain"/>), null for none: its roots under the thread's, then the sample's frames
 /// from the task's coroutine in.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null, Func<int, ulong, TaskChain?>? taskChains = null)
+    NativeStacks? native = null, TaskChainLookup? taskChains = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
@@ -156,7 +159,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     /// </summary>
     private int FillRootFirst(StackSampleRecord sample, bool truncated)
     {
-        var chain = taskChains?.Invoke(sample.Pid, sample.ThreadState);
+        var chain = taskChains?.Invoke(sample);
         var count = OwnFrames(sample, chain);
         var mixed = Mixed(sample, count);
         var frames = mixed?.Count ?? count;
@@ -208,7 +211,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var at = WriteRoots(sample.Pid, sample.Tid, taskChains?.Invoke(sample.Pid, sample.ThreadState)?.Roots, _mixed.Count);
+        var at = WriteRoots(sample.Pid, sample.Tid, taskChains?.Invoke(sample)?.Roots, _mixed.Count);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;

@@ -20,6 +20,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly HostThreadNames _threadNames = new();
     private readonly Asyncio.RunningTaskNames? _taskNames;
     private readonly Asyncio.TasksByCoroutine? _tasksByCoroutine;
+    private readonly Dictionary<int, Asyncio.SnapshotNames> _snapshotNames = [];
     private readonly Asyncio.WaitingTaskCensus? _taskWaits;
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
@@ -103,6 +104,7 @@ public sealed class SamplingSession : ILiveSession
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
             _taskNames?.Remove(pid);
+            _snapshotNames.Remove(pid);
             _tasksByCoroutine?.Remove(pid);
             _taskWaits?.Remove(pid);
             _native?.Remove(pid);
@@ -205,18 +207,23 @@ public sealed class SamplingSession : ILiveSession
         if (_taskNames is null || _tasksByCoroutine is null) return config;
         var layout = Asyncio.CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"record --tasks: reading asyncio tasks is not supported on CPython {process.Binary.Version}");
-        if ((Asyncio.TaskRegistry.DebugOffsets(process)?.ThreadRunningTask ?? layout.ThreadRunningTask) is int runningTask)
-        {
-            _taskNames.Add(process, layout.TaskName);
-            _taskWaits?.Add(process);
-            return config with { RunningTask = (uint)runningTask };
-        }
-        var byCoroutine = layout.FrameGenerator is int generator ? config with { RunningCoroutine = (uint)generator }
+        // The walk notes the outermost coroutine on every version: where the task's own frames start.
+        var withCoroutine = layout.FrameGenerator is int generator ? config with { RunningCoroutine = (uint)generator }
             : process.Layout.Frame.Owner is int owner && layout.InlineFrame is int inline ? config with { RunningCoroutine = (uint)owner, CoroutineFrame = (uint)inline }
             : throw new UnsupportedRuntimeException($"record --tasks: CPython {process.Binary.Version}'s frames do not say which are coroutines'");
+        var debug = Asyncio.TaskRegistry.DebugOffsets(process);
+        if ((debug?.ThreadRunningTask ?? layout.ThreadRunningTask) is int runningTask)
+        {
+            var taskName = debug?.TaskName ?? layout.TaskName;
+            _taskNames.Add(process, taskName);
+            _snapshotNames[process.Pid] = new Asyncio.SnapshotNames(process);
+            _taskWaits?.Add(process);
+            return withCoroutine with { RunningTask = (uint)runningTask, TaskName = (uint)taskName };
+        }
         _tasksByCoroutine.Add(process);
+        _snapshotNames[process.Pid] = new Asyncio.SnapshotNames(process);
         _taskWaits?.Add(process);
-        return byCoroutine;
+        return withCoroutine with { TaskName = (uint)layout.TaskName, TaskCoro = (uint)layout.TaskCoro, FrameLocals = (uint)process.Layout.Frame.LocalsPlus };
     }
 
     private StackWalkConfig GilWalkConfig(CPythonProcess process)
@@ -235,8 +242,19 @@ public sealed class SamplingSession : ILiveSession
     private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : TaskChainOf);
 
     /// <summary>record --tasks: what a sample goes under, by what its record's slot carries (a task from 3.14, a coroutine before).</summary>
-    private Asyncio.TaskChain? TaskChainOf(int pid, ulong runningTaskOrCoroutine) =>
-        _tasksByCoroutine!.Has(pid) ? _tasksByCoroutine.Chain(pid, runningTaskOrCoroutine) : _taskNames!.Chain(pid, runningTaskOrCoroutine);
+    private Asyncio.TaskChain? TaskChainOf(StackSampleRecord sample)
+    {
+        var sampled = SampledTaskOf(sample);
+        return _tasksByCoroutine!.Has(sample.Pid) ? _tasksByCoroutine.Chain(sample.Pid, sample.ThreadState, sampled) : _taskNames!.Chain(sample.Pid, sample.ThreadState, sampled);
+    }
+
+    /// <summary>The task the kernel saw the sample taken in, its name decoded from the copy (<see cref="TaskSnapshot"/>); null where it sent none.</summary>
+    private Asyncio.SampledTask? SampledTaskOf(StackSampleRecord sample)
+    {
+        if (!sample.TryGetTask(out var task) || !_snapshotNames.TryGetValue(sample.Pid, out var names)) return null;
+        var coroutine = task.CoroutineFrame is var at && at >= 0 && at < sample.FrameCount ? sample.Frame(at).Code : 0;
+        return new Asyncio.SampledTask(task.Task, task.NameObject, names.Name(task.NameObject, task.Name), coroutine);
+    }
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)

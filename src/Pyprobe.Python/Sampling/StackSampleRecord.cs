@@ -23,6 +23,8 @@ public enum StackSampleFlags : uint
     NativeStack = 128,
     /// <summary>On a <see cref="NativeStack"/> record: the kernel's frames come first in it (<c>--kernel</c>).</summary>
     KernelStack = 256,
+    /// <summary>The sample was taken in an asyncio task: a <see cref="Sampling.TaskSnapshot"/> follows its frames (<c>record --tasks</c>).</summary>
+    TaskSnapshot = 512,
 }
 
 /// <summary>One frame as the kernel saw it: the code object's address, the position in its bytecode, its first line.</summary>
@@ -32,7 +34,8 @@ public readonly record struct SampledFrame(ulong Code, uint Position, uint First
 
 /// <summary>
 /// The record the stack-walking program sends per sample, innermost frame first:
-/// <c>u64 time; u32 pid; u32 tid; u64 thread_state; u32 frame_count; u32 flags; frames[frame_count] { u64 code; u32 position; u32 first_line }</c>.
+/// <c>u64 time; u32 pid; u32 tid; u64 thread_state; u32 frame_count; u32 flags; frames[frame_count] { u64 code; u32 position; u32 first_line }</c>, then with
+/// <see cref="StackSampleFlags.TaskSnapshot"/> a <see cref="TaskSnapshot"/>.
 /// </summary>
 public readonly ref struct StackSampleRecord
 {
@@ -62,6 +65,15 @@ public readonly ref struct StackSampleRecord
     /// the Python frames each ran. Up to 3.10 every frame is one; 3.11 says so in the frame, 3.12+ by the shim frame behind it.
     /// </summary>
     public const uint EntryFrameBit = 0x8000_0000;
+
+    /// <summary>The task the sample was taken in, as the kernel saw it (<see cref="StackSampleFlags.TaskSnapshot"/>); false where it sent none.</summary>
+    public bool TryGetTask(out TaskSnapshot task)
+    {
+        var at = HeaderSize + FrameCount * FrameSize;
+        var has = (Flags & StackSampleFlags.TaskSnapshot) != 0 && _bytes.Length - at >= TaskSnapshot.Size;
+        task = has ? new TaskSnapshot(_bytes.Slice(at, TaskSnapshot.Size)) : default;
+        return has;
+    }
 
     /// <summary>Frame <paramref name="index"/>, 0 being the innermost (the one running).</summary>
     public SampledFrame Frame(int index)

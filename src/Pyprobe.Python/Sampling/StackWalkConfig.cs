@@ -81,11 +81,14 @@ public sealed record StackWalkConfig
     public uint RunningTask { get; init; } = Absent;
 
     /// <summary>
-    /// <c>record --tasks</c> before 3.14, whose thread states do not name the task they run: the frame field that tells a
-    /// generator's (or coroutine's) frame, so the walk sends the outermost such frame's generator in the record's
-    /// thread-state slot, and user space finds the task whose coroutine it is. Up to 3.10 the frame's <c>f_gen</c>
-    /// pointer (null for a function's frame); 3.11–3.13 the frame's owner byte, <see cref="OwnedByGenerator"/> for a
-    /// generator's, whose object lies <see cref="CoroutineFrame"/> bytes before its inline frame. <see cref="Absent"/> otherwise.
+    /// <c>record --tasks</c>: the frame field that tells a generator's (or coroutine's) frame, so the walk notes the
+    /// outermost such frame, the running task's coroutine (an asyncio task's coroutine is driven from C, under the loop's
+    /// plain frames), and its index among the sample's frames (<see cref="TaskSnapshot.CoroutineFrame"/>). Before 3.14,
+    /// whose thread states do not name the task they run (<see cref="RunningTask"/> absent), its generator goes in the
+    /// record's thread-state slot, and user space finds the task whose coroutine it is. Up to 3.10 the frame's
+    /// <c>f_gen</c> pointer (null for a function's frame); 3.11+ the frame's owner byte, <see cref="OwnedByGenerator"/>
+    /// for a generator's, whose object lies <see cref="CoroutineFrame"/> bytes before its inline frame.
+    /// <see cref="Absent"/> otherwise.
     /// </summary>
     public uint RunningCoroutine { get; init; } = Absent;
     /// <summary>3.11+: <c>offsetof(PyGenObject, gi_iframe)</c>, where <see cref="RunningCoroutine"/> is the owner byte; <see cref="Absent"/> where it is <c>f_gen</c>.</summary>
@@ -94,7 +97,23 @@ public sealed record StackWalkConfig
     /// <summary>FRAME_OWNED_BY_GENERATOR, on every version that has an owner byte (3.11+).</summary>
     public const int OwnedByGenerator = 1;
 
-    public const int Size = 176;
+    /// <summary>
+    /// <c>record --tasks</c>: <c>offsetof(TaskObj, task_name)</c>, so each sample taken in a task carries a copy of the
+    /// task's name object as it was (<see cref="TaskSnapshot"/>): a task that ends before its samples are drained is
+    /// still named, and a task made at an ended one's addresses is told from it. <see cref="Absent"/> otherwise.
+    /// </summary>
+    public uint TaskName { get; init; } = Absent;
+    /// <summary>
+    /// Before 3.14, with <see cref="TaskName"/>: <c>offsetof(TaskObj, task_coro)</c>. The task is found in the kernel
+    /// from the frame under its coroutine's, the event loop's <c>Handle._run</c>: its <c>self</c> (the handle), the
+    /// handle's callback (the step or wakeup wrapper, or the bound wakeup method), whose task is the one whose
+    /// <c>task_coro</c> is the sample's coroutine. <see cref="Absent"/> otherwise.
+    /// </summary>
+    public uint TaskCoro { get; init; } = Absent;
+    /// <summary>With <see cref="TaskCoro"/>: where a frame's local variables start (<c>f_localsplus</c>, or <c>localsplus</c> 3.11+), the first being <c>self</c>.</summary>
+    public uint FrameLocals { get; init; } = Absent;
+
+    public const int Size = 184;
 
     internal const int RuntimeAddressOffset = 0, NoneAddressOffset = 8, CodeMaskOffset = 16,
         InterpretersHeadOffset = 24, InterpreterNextOffset = 28, InterpreterThreadsHeadOffset = 32,
@@ -105,7 +124,7 @@ public sealed record StackWalkConfig
         PidNamespaceInodeOffset = 104, CodeCopySizeOffset = 112, CodeNameOffset = 116, CodeFilenameOffset = 120,
         CodeLineTableOffset = 124, CodeFlagsOffset = 128, GilHolderAddressOffset = 136, ThreadInterpreterOffset = 144,
         InterpreterGilOffset = 148, GilLastHolderOffset = 152, FrameIsEntryOffset = 156, RunningTaskOffset = 160,
-        RunningCoroutineOffset = 164, CoroutineFrameOffset = 168;
+        RunningCoroutineOffset = 164, CoroutineFrameOffset = 168, TaskNameOffset = 172, TaskCoroOffset = 176, FrameLocalsOffset = 180;
 
     /// <summary>The map value the program reads.</summary>
     public byte[] ToBytes()
@@ -150,6 +169,9 @@ public sealed record StackWalkConfig
         U32(RunningTaskOffset, RunningTask);
         U32(RunningCoroutineOffset, RunningCoroutine);
         U32(CoroutineFrameOffset, CoroutineFrame);
+        U32(TaskNameOffset, TaskName);
+        U32(TaskCoroOffset, TaskCoro);
+        U32(FrameLocalsOffset, FrameLocals);
         return bytes;
     }
 
@@ -163,8 +185,8 @@ public sealed record StackWalkConfig
         if (FrameOwner != Absent) Inside(FrameOwner, 1, nameof(FrameOwner));
         if (FrameIsEntry != Absent) Inside(FrameIsEntry, 1, nameof(FrameIsEntry));
         if (RunningCoroutine != Absent) Inside(RunningCoroutine, CoroutineFrame == Absent ? 8u : 1u, nameof(RunningCoroutine));
-        if (RunningCoroutine != Absent && RunningTask != Absent)
-            throw new ArgumentException("the running task is read from the thread state or found through its coroutine, not both", nameof(RunningCoroutine));
+        if (TaskCoro != Absent && (RunningTask != Absent || RunningCoroutine == Absent || TaskName == Absent || FrameLocals == Absent))
+            throw new ArgumentException("a task is found through its coroutine, with its name and the frame's locals, only where the thread state does not say it", nameof(TaskCoro));
         if (CodeCopySize > CodeCaptureRecord.CodeBytes || CodeCopySize % 8 != 0)
             throw new ArgumentOutOfRangeException(nameof(CodeCopySize), $"a code object is copied in at most {CodeCaptureRecord.CodeBytes} bytes, a multiple of 8");
         foreach (var (pointer, name) in new[] { (CodeName, nameof(CodeName)), (CodeFilename, nameof(CodeFilename)), (CodeLineTable, nameof(CodeLineTable)) })

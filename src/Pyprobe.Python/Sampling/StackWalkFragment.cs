@@ -31,7 +31,14 @@ internal static class StackWalkFragment
     public const int CopiesLostOffset = OtherCounterOffset + 8;
     /// <summary>Native stack copies (<c>--native</c>) the ring could not take: their samples keep their Python frames only.</summary>
     public const int NativeLostOffset = CopiesLostOffset + 8;
-    public const int RecordOffset = NativeLostOffset + 8;
+    // record --tasks: the outermost generator the walk met (0: none), its frame's index in the record (-1: none), and the
+    // frame under it (UnderFrameWanted until the walk meets one), kept across tail calls; the task found at the send.
+    private const int GeneratorSlot = NativeLostOffset + 8;
+    private const int GeneratorIndexSlot = GeneratorSlot + 8;
+    private const int UnderFrameSlot = GeneratorIndexSlot + 8;
+    private const int TaskSlot = UnderFrameSlot + 8;
+    private const int UnderFrameWanted = 1;
+    public const int RecordOffset = TaskSlot + 8;
     private const int FieldMask = StackWalkConfig.MaxFrameReadSize - 1;
 
     /// <summary>Frames one run of the program steps through before it tail-calls itself to go on.</summary>
@@ -142,7 +149,10 @@ internal static class StackWalkFragment
             .Jump("walk_frames")
             .Label("new_sample")
             .Mov64(Register.R1, 1)
-            .AtomicAdd64(scratch, SamplesCounterOffset, Register.R1);
+            .AtomicAdd64(scratch, SamplesCounterOffset, Register.R1)
+            .StoreImm(MemorySize.DoubleWord, scratch, GeneratorSlot, 0)
+            .StoreImm(MemorySize.DoubleWord, scratch, GeneratorIndexSlot, -1)
+            .StoreImm(MemorySize.DoubleWord, scratch, UnderFrameSlot, 0);
 
         code.Call(HelperFunction.KtimeGetNs)
             .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.TimeOffset), Register.R0)
@@ -160,11 +170,6 @@ internal static class StackWalkFragment
         // The innermost frame: tstate->frame, tstate->cframe->current_frame or tstate->current_frame.
         code.Label("have_tstate")
             .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), frame);
-        // record --tasks before 3.14: the slot carries the outermost generator's address the walk meets instead (0: none).
-        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningCoroutineOffset)
-            .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "no_coroutines")
-            .StoreImm(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), 0)
-            .Label("no_coroutines");
         // record --tasks (3.14+): the slot carries the asyncio task the thread runs instead (0: none, or unreadable).
         code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningTaskOffset)
             .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), "task_read")
@@ -190,9 +195,111 @@ internal static class StackWalkFragment
             .Mov64(Register.R6, maxDepth)
             .Label("size_ok")
             .Lsh64(Register.R6, 4);
+        EmitRunningTask(code);
         RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
     }
 
+    /// <summary>Where a Handle keeps its callback (<c>asyncio.events.Handle</c>'s slots, sorted: <c>_args</c>, then <c>_callback</c>; 3.8–3.15).</summary>
+    private const int HandleCallback = 24;
+
+    /// <summary>
+    /// Where the callback's task is: a <c>TaskStepMethWrapper</c>'s <c>sw_task</c> (a task's first step, and after a bare
+    /// <c>yield</c>; 3.8/3.9's <c>TaskWakeupMethWrapper</c> too), a bound method's <c>m_self</c> (<c>task_wakeup</c>, after a future).
+    /// </summary>
+    private static readonly int[] CallbackTask = [16, 24];
+
+    /// <summary>
+    /// <c>record --tasks</c>, at the send (R6 = the frames' bytes, R8 = the scratch value, R9 = the config): the record's
+    /// thread-state slot gets the outermost generator before 3.14; then, with <see cref="StackWalkConfig.TaskName"/>, the
+    /// task the sample was taken in goes after the frames as a <see cref="TaskSnapshot"/>, its name object copied (R6 grows
+    /// by its size). From 3.14 the task is the thread state's; before, it is found from the frame that resumed the
+    /// coroutine, the loop's <c>Handle._run</c>: its <c>self</c>, the handle's callback, and the task the callback holds
+    /// whose <c>task_coro</c> is the generator (anything else — a plain generator, another loop — fails that check).
+    /// Clobbers R0–R5 and R7.
+    /// </summary>
+    private static void EmitRunningTask(InstructionBuilder code)
+    {
+        var (size, snapshot, scratch, config) = (Register.R6, Register.R7, Register.R8, Register.R9);
+        var labels = code.Scope("running_task");
+        string fromThread = labels["from_thread"], found = labels["found"], done = labels["done"];
+        const int absent = unchecked((int)StackWalkConfig.Absent);
+        code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningTaskOffset)
+            .JumpIf32(JumpCondition.NotEqual, Register.R1, absent, fromThread)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningCoroutineOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, absent, done)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, GeneratorSlot)
+            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), Register.R1)
+            .Label(fromThread)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.TaskNameOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, absent, done)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, Record(StackSampleRecord.ThreadStateOffset))
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            .StoreMem(MemorySize.DoubleWord, scratch, TaskSlot, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.TaskCoroOffset)
+            .JumpIf32(JumpCondition.Equal, Register.R1, absent, found);
+
+        // Before 3.14: Handle._run's self, then its callback (kept in R7 while its two places are tried).
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, UnderFrameSlot)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R3, UnderFrameWanted, done)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.FrameLocalsOffset)
+            .Add64(Register.R3, Register.R1);
+        EmitReadAt(code, scratch, Register.R3, done);
+        code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, ReadSlot)
+            .Add64(Register.R3, HandleCallback);
+        EmitReadAt(code, scratch, Register.R3, done);
+        code.LoadMem(MemorySize.DoubleWord, snapshot, scratch, ReadSlot);
+        foreach (var place in CallbackTask)
+        {
+            var next = labels[$"not_at_{place}"];
+            code.Mov64(Register.R3, snapshot).Add64(Register.R3, place);
+            EmitReadAt(code, scratch, Register.R3, next);
+            code.LoadMem(MemorySize.DoubleWord, Register.R3, scratch, ReadSlot)
+                .StoreMem(MemorySize.DoubleWord, scratch, TaskSlot, Register.R3)
+                .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.TaskCoroOffset)
+                .Add64(Register.R3, Register.R1);
+            EmitReadAt(code, scratch, Register.R3, next);
+            code.LoadMem(MemorySize.DoubleWord, Register.R1, scratch, ReadSlot)
+                .LoadMem(MemorySize.DoubleWord, Register.R2, scratch, GeneratorSlot)
+                .JumpIf(JumpCondition.Equal, Register.R1, Register.R2, found)
+                .Label(next);
+        }
+        code.Jump(done);
+
+        // The snapshot, after the frames: the task, its name object and the name object's first bytes (zeros where a
+        // read fails), the coroutine's frame.
+        code.Label(found)
+            .Mov64(snapshot, scratch).Add64(snapshot, RecordOffset + StackSampleRecord.HeaderSize)
+            .Add64(snapshot, size)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, scratch, TaskSlot)
+            .StoreMem(MemorySize.DoubleWord, snapshot, TaskSnapshot.TaskOffset, Register.R3)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, GeneratorIndexSlot)
+            .StoreMem(MemorySize.Word, snapshot, TaskSnapshot.CoroutineFrameOffset, Register.R1)
+            .StoreImm(MemorySize.Word, snapshot, TaskSnapshot.CoroutineFrameOffset + 4, 0)
+            .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.TaskNameOffset)
+            .Add64(Register.R3, Register.R1)
+            .Mov64(Register.R1, snapshot).Add64(Register.R1, TaskSnapshot.NameObjectOffset)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .Mov64(Register.R1, snapshot).Add64(Register.R1, TaskSnapshot.NameOffset)
+            .Mov64(Register.R2, TaskSnapshot.NameBytes)
+            .LoadMem(MemorySize.DoubleWord, Register.R3, snapshot, TaskSnapshot.NameObjectOffset)
+            .Call(HelperFunction.ProbeReadUser)
+            .Add64(size, TaskSnapshot.Size)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
+            .Or64(Register.R1, (int)StackSampleFlags.TaskSnapshot)
+            .StoreMem(MemorySize.Word, scratch, Record(StackSampleRecord.FlagsOffset), Register.R1)
+            .Label(done);
+    }
+
+    /// <summary>Reads the u64 at the address in <paramref name="address"/> into the read slot; a failed read jumps to <paramref name="onError"/>. Clobbers R0–R3.</summary>
+    private static void EmitReadAt(InstructionBuilder code, Register scratch, Register address, string onError)
+    {
+        if (address != Register.R3) code.Mov64(Register.R3, address);
+        code.Mov64(Register.R1, scratch).Add64(Register.R1, ReadSlot)
+            .Mov64(Register.R2, 8)
+            .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.NotEqual, Register.R0, 0, onError);
+    }
 
     /// <summary>Stack bytes read per step of the native copy: a page, so a read that fails is the one past the stack's end.</summary>
     private const int NativePage = 4096;
@@ -993,15 +1100,16 @@ internal static class StackWalkFragment
     }
 
     /// <summary>
-    /// <c>record --tasks</c> before 3.14 (<see cref="StackWalkConfig.RunningCoroutine"/>): where the frame in
-    /// <paramref name="frame"/> (read into the frame buffer) is a generator's or coroutine's, its generator goes in the
-    /// record's thread-state slot; the walk goes outwards, so the slot ends with the outermost one, the coroutine of the
-    /// task whose step runs (an asyncio task's coroutine is driven from C, under the loop's plain frames). Clobbers R1–R3.
+    /// <c>record --tasks</c> (<see cref="StackWalkConfig.RunningCoroutine"/>): where the frame in <paramref name="frame"/>
+    /// (read into the frame buffer) is a generator's or coroutine's, its generator and its index in the record are noted;
+    /// the walk goes outwards, so they end as the outermost one's, the coroutine of the task whose step runs (an asyncio
+    /// task's coroutine is driven from C, under the loop's plain frames). The first function's frame outside it, the one
+    /// that resumed it (the loop's <c>Handle._run</c>), is noted too (<see cref="EmitRunningTask"/>). Clobbers R1–R3.
     /// </summary>
     private static void EmitNoteGenerator(InstructionBuilder code, Register frame, Register scratch, Register config)
     {
         var labels = code.Scope("generator");
-        string done = labels["done"], byPointer = labels["by_pointer"], store = labels["store"];
+        string done = labels["done"], byPointer = labels["by_pointer"], store = labels["store"], plain = labels["plain"];
         code.LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.RunningCoroutineOffset)
             .JumpIf32(JumpCondition.Equal, Register.R1, unchecked((int)StackWalkConfig.Absent), done)
             .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CoroutineFrameOffset)
@@ -1009,7 +1117,7 @@ internal static class StackWalkFragment
         // 3.11+: the owner byte says generator; the generator object holds the frame inline.
         PickFrameField(code, scratch, config, StackWalkConfig.RunningCoroutineOffset, Register.R2);
         code.LoadMem(MemorySize.Byte, Register.R1, Register.R2, 0)
-            .JumpIf(JumpCondition.NotEqual, Register.R1, StackWalkConfig.OwnedByGenerator, done)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, StackWalkConfig.OwnedByGenerator, plain)
             .LoadMem(MemorySize.Word, Register.R3, config, StackWalkConfig.CoroutineFrameOffset)
             .Mov64(Register.R1, frame)
             .Sub64(Register.R1, Register.R3)
@@ -1018,9 +1126,17 @@ internal static class StackWalkFragment
         // Up to 3.10: the frame's f_gen, null for a function's frame.
         PickFrameField(code, scratch, config, StackWalkConfig.RunningCoroutineOffset, Register.R2);
         code.LoadMem(MemorySize.DoubleWord, Register.R1, Register.R2, 0)
-            .JumpIf(JumpCondition.Equal, Register.R1, 0, done)
+            .JumpIf(JumpCondition.Equal, Register.R1, 0, plain)
             .Label(store)
-            .StoreMem(MemorySize.DoubleWord, scratch, Record(StackSampleRecord.ThreadStateOffset), Register.R1)
+            .StoreMem(MemorySize.DoubleWord, scratch, GeneratorSlot, Register.R1)
+            .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FrameCountOffset))
+            .StoreMem(MemorySize.DoubleWord, scratch, GeneratorIndexSlot, Register.R1)
+            .StoreImm(MemorySize.DoubleWord, scratch, UnderFrameSlot, UnderFrameWanted)
+            .Jump(done)
+            .Label(plain)
+            .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, UnderFrameSlot)
+            .JumpIf(JumpCondition.NotEqual, Register.R1, UnderFrameWanted, done)
+            .StoreMem(MemorySize.DoubleWord, scratch, UnderFrameSlot, frame)
             .Label(done);
     }
 

@@ -5,6 +5,8 @@
 import asyncio, sys, time
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 0.02
+# With "unnamed" (argv[2]) the tasks go by asyncio's own names, Task-2 on (main's is Task-1): task N is Task-(N + 2).
+UNNAMED = len(sys.argv) > 2 and sys.argv[2] == "unnamed"
 
 
 def burn(seconds):
@@ -32,7 +34,7 @@ async def main():
     n = 0
     while True:
         even = n % 2 == 0
-        await asyncio.create_task(even_job(n) if even else odd_job(n), name=f"{'even' if even else 'odd'}-{n}")
+        await asyncio.create_task(even_job(n) if even else odd_job(n), name=None if UNNAMED else f"{'even' if even else 'odd'}-{n}")
         n += 1
 
 

@@ -23,8 +23,6 @@ async def left():
 
 
 async def waiter(shared):
-    if asyncio.current_task().get_name() == "waiter-b":
-        print("ready", flush=True)  # every task runs: a test that attaches waits for this line
     await shared
 
 
@@ -36,6 +34,7 @@ async def main():
         shared = asyncio.create_task(spin(0.0008), name="shared")
         group.create_task(waiter(shared), name="waiter-a")
         group.create_task(waiter(shared), name="waiter-b")
+        print("ready", flush=True)  # the tasks are made and run from here on: a test that attaches waits for this line
 
 
 asyncio.run(main())

@@ -24,7 +24,6 @@ async def sleeper():
 
 
 async def blocked(event):
-    print("ready", flush=True)  # every task runs: a test that attaches waits for this line
     await event.wait()
 
 
@@ -35,6 +34,7 @@ async def main():
         group.create_task(worker(), name="worker")
         group.create_task(sleeper(), name="sleeper")
         group.create_task(blocked(event), name="blocked")
+        print("ready", flush=True)  # the tasks are made and run from here on: a test that attaches waits for this line
 
 
 asyncio.run(main())

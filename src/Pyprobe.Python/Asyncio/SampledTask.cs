@@ -1,0 +1,11 @@
+namespace Pyprobe.Python.Asyncio;
+
+/// <summary>
+/// The task a sample was taken in, as the kernel saw it then (<see cref="Sampling.TaskSnapshot"/>): its address, its name
+/// object and the name it held (null where it could not be read), and the code of its coroutine (0 where the walk met none).
+/// </summary>
+public readonly record struct SampledTask(ulong Task, ulong NameObject, string? Name, ulong CoroutineCode)
+{
+    /// <summary>What a sample of a task that has ended since goes under: the task alone, named as the sample saw it (its awaiters are not known any more).</summary>
+    public TaskChain? Alone() => Name is { } name ? new TaskChain([Profiling.StackFrame.TaskRoot(name, 0)], CoroutineCode) : null;
+}
