@@ -14,12 +14,12 @@ namespace Pyprobe.Python.Asyncio;
 /// frames it awaits in (<c>task main;main;TaskGroup.__aexit__;TaskGroup._aexit;task left;left;task leaf</c>, then the
 /// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
 /// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
-/// task's name is read at each pass its samples are added in: a task freed and another made at its address is told
-/// apart unless it also got the same name object and name. Each sample carries a copy of its task's name object as it was
-/// (<see cref="SampledTask"/>): a kept chain is taken where the copy matches it, without a read, and a task gone before its
-/// samples are read goes alone, by that name (where the copy cannot be decoded: by what its memory still holds, or its address). A task's chain is read at its first sample and kept for
-/// <see cref="ChainRefresh"/>, its name checked once a drain: a task's awaiters as they were when (or up to 100 ms
-/// before) its samples were added.
+/// sample carries a copy of its task's name object as it was (<see cref="SampledTask"/>): a kept chain is taken where the
+/// copy matches it, without a read, and a task gone before its samples are read goes alone, by that name. Where there is
+/// no copy, a task's name is read at each pass its samples are added in: a task freed and another made at its address is
+/// told apart unless it also got the same name object and name, and a task gone is named by what its memory still
+/// holds, or by its address. A task's chain is read at its first sample and kept for <see cref="ChainRefresh"/>: a
+/// task's awaiters as they were when (or up to 100 ms before) its samples were added.
 /// </summary>
 public sealed class RunningTaskNames
 {

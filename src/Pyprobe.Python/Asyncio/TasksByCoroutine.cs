@@ -72,7 +72,8 @@ public sealed class TasksByCoroutine
             ReadTasks(p, now);
             if (Known(p, coroutine, sampled) is { } read) return read;
         }
-        // A task the kernel saw that no read found: it ended before its samples came.
+        // A task the kernel saw that no read found: it ended before its samples came (or is not read yet, reads being
+        // held to their share of the time).
         if (sampled is { } task) return task.Alone();
         if (p.ReadPass == _pass) p.NoTask.Add(coroutine);
         return null;
