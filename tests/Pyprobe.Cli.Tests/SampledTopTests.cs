@@ -153,4 +153,40 @@ public class SampledTopTests
         Assert.DoesNotContain("samples", line);
         Assert.Empty(result.Stdout);
     }
+
+    /// <summary>
+    /// top --tasks: rows are asyncio tasks. On Workloads/task_tree.py (CPU burnt 3:1:1 in leaf, right and shared, each
+    /// awaited: leaf by left, shared by waiter-a and waiter-b, all under main's TaskGroup) leaf, right and shared own the
+    /// samples taken in tasks about 60/20/20; left's total is leaf's and its own, main's total every task sample (but
+    /// for shared's first step, before anyone awaits it) while main itself owns almost none. Through the thread state's task on 3.14, the task found from its coroutine on pyenv 3.12.
+    /// </summary>
+    [Theory]
+    [InlineData("pyenv:3.12.1")]
+    [InlineData("debian:3.14")]
+    public void TasksAreRowsOfTheirOwn(string interpreter)
+    {
+        var script = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "task_tree.py");
+        using var target = RunningProcess.PythonScript(CachedPythons.Executable(interpreter), script);
+        Thread.Sleep(1000); // past start-up: the tasks run
+        var result = PyprobeBinary.Run(["top", "--tasks", "-r", "199", "--duration", "3.5", "-p", target.Pid.ToString(CultureInfo.InvariantCulture)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var reports = result.Stdout.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Where(r => r.Contains("pyprobe top", StringComparison.Ordinal)).ToList();
+        Assert.True(reports.Count >= 3, result.ToString());
+        Assert.All(reports, r => Assert.Contains("(sampling at 199 Hz: asyncio tasks, asked for with --tasks)", r));
+        Assert.All(reports, r => Assert.Contains("%GIL  TASK", r));
+        var rows = reports.SelectMany(r => r.Split('\n').Skip(2)).Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 6).ToList();
+        long Own(string task) => rows.Where(c => c[5] == task).Sum(c => long.Parse(c[2], CultureInfo.InvariantCulture));
+        long Total(string task) => rows.Where(c => c[5] == task).Sum(c => long.Parse(c[3], CultureInfo.InvariantCulture));
+        var (leaf, right, shared) = (Own("leaf"), Own("right"), Own("shared (2 parents)"));
+        var inTasks = rows.Sum(c => long.Parse(c[2], CultureInfo.InvariantCulture));
+        Assert.True(leaf + right + shared >= 400 && leaf + right + shared >= inTasks * 95 / 100, result.ToString());
+        Assert.InRange(100.0 * leaf / (leaf + right + shared), 52, 68);
+        Assert.InRange(100.0 * right / (leaf + right + shared), 13, 27);
+        Assert.InRange(100.0 * shared / (leaf + right + shared), 13, 27);
+        Assert.Equal(Total("leaf") + Own("left"), Total("left"));
+        // shared's first step runs before the waiters await it (then it is a root of its own): a few samples at most.
+        Assert.InRange(Total("waiter-a"), (Total("shared (2 parents)") + Own("waiter-a")) * 95 / 100, Total("shared (2 parents)") + Own("waiter-a"));
+        Assert.InRange(Total("main"), inTasks * 98 / 100, inTasks);
+        Assert.True(Own("main") <= inTasks / 50, result.ToString());
+    }
 }

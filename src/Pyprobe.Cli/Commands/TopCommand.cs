@@ -32,12 +32,17 @@ internal static class TopCommand
             Description = "Sample with each stack's C and kernel frames (so --sample and --native): the kernel's functions are rows too, under the system calls that enter them.",
         };
 
+        var tasks = new Option<bool>("--tasks", "-t")
+        {
+            Description = "Rows are the asyncio tasks, not functions (so --sample): %OWN the samples taken in the task itself, %TOTAL in it or in a task it awaits, as record --tasks roots them.",
+        };
+
         var command = new Command("top",
             "Live view of the hottest Python functions of the target: own time, total time, calls, mean and max per interval, counted in the kernel " +
             "(--count: calls and calls per second alone, at about half the cost or less). " +
             "Ctrl-C quits and restores the terminal. When stdout is not a terminal, prints a plain table every interval.");
         options.Target.AddTo(command);
-        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, native, kernel, rate }) command.Options.Add(option);
+        foreach (var option in new Option[] { options.Sort, options.Top, interval, options.Count, options.Function, options.File, options.Duration, options.NoEntryGate, options.NoWrite, sample, native, kernel, tasks, rate }) command.Options.Add(option);
         options.Output.AddTo(command);
 
         command.SetAction(result =>
@@ -46,7 +51,8 @@ internal static class TopCommand
             var settings = options.Read(result, every);
             var countsOnly = !settings.Timed;
             // Each of these samples the stacks: no counts, and (below) no JSON.
-            var sampling = new[] { (sample, "takes samples, not counts"), (native, "samples the stacks, which gives no counts"), (kernel, "samples the stacks, which gives no counts") }
+            var sampling = new[] { (sample, "takes samples, not counts"), (native, "samples the stacks, which gives no counts"), (kernel, "samples the stacks, which gives no counts"),
+                    (tasks, "samples the stacks, which gives no counts") }
                 .Where(o => result.GetValue(o.Item1)).Select(o => (Name: o.Item1.Name, What: o.Item2)).ToList();
             if (countsOnly && sampling.Count > 0)
                 throw new UsageException($"{sampling[0].Name} {sampling[0].What}: use one of {sampling[0].Name} and --count");
@@ -67,8 +73,9 @@ internal static class TopCommand
             {
                 if (format == OutputFormat.Json) throw new CliException(NoJsonWhenSampling(why));
                 return SampledTop.Run(new SampledTopSettings(settings.Selection, why, hz, settings.Duration, TimeSpan.FromSeconds(every), rowsWanted, live,
-                    result.GetValue(native), result.GetValue(kernel)), sink, result.InvocationConfiguration.Error);
+                    result.GetValue(native), result.GetValue(kernel), result.GetValue(tasks)), sink, result.InvocationConfiguration.Error);
             }
+            if (result.GetValue(tasks)) return Sampled("asyncio tasks, asked for with --tasks");
             if (result.GetValue(kernel)) return Sampled("with C and kernel frames, asked for with --kernel");
             if (result.GetValue(native)) return Sampled("with C frames, asked for with --native");
             if (result.GetValue(sample)) return Sampled("asked for with --sample");

@@ -9,7 +9,17 @@ namespace Pyprobe.Cli.Output;
 /// <param name="Rows">Already cut to the rows shown.</param>
 /// <param name="Samples">Samples with a Python stack in the interval (the share denominator).</param>
 /// <param name="HeldGil">Of <paramref name="Samples"/>, those whose thread held the GIL; null where some process's version does not tell.</param>
-internal sealed record SampledTopFrame(string Title, string Mode, IReadOnlyList<FunctionShare> Rows, TimeSpan Interval, long Samples, int Functions, long? HeldGil);
+/// <param name="Kind">What a row is: a function, or an asyncio task (<c>top --tasks</c>).</param>
+internal sealed record SampledTopFrame(string Title, string Mode, IReadOnlyList<FunctionShare> Rows, TimeSpan Interval, long Samples, int Functions, long? HeldGil,
+    SampledTopRows Kind = SampledTopRows.Functions);
+
+/// <summary>What the rows of a sampling top are.</summary>
+internal enum SampledTopRows
+{
+    Functions,
+    /// <summary>Asyncio tasks: %OWN the samples taken in the task itself, %TOTAL in it or in a task it awaits.</summary>
+    Tasks,
+}
 
 /// <summary>
 /// The screen of pyprobe top in sampling mode, like py-spy top: %OWN is the share of samples in which the
@@ -27,11 +37,11 @@ internal static class SampledTopView
             $"last {frame.Interval.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: [bold]{frame.Samples.ToString(CultureInfo.InvariantCulture)}[/] samples, GIL held in {Markup.Escape(Share(frame.HeldGil, frame.Samples))}  [dim]Ctrl-C to quit[/]");
         var table = new Table { Border = TableBorder.Simple, ShowHeaders = true };
         foreach (var column in new[] { "%OWN", "%TOTAL", "OWN", "TOTAL", "%GIL" }) table.AddColumn(new TableColumn(column).RightAligned());
-        table.AddColumn(new TableColumn("FUNCTION"));
+        table.AddColumn(new TableColumn(RowHeading(frame)));
         foreach (var row in frame.Rows)
             table.AddRow(Cells(frame, row).Select(c => (IRenderable)new Text(c)).ToArray());
         var parts = new List<IRenderable> { heading, table };
-        if (frame.Rows.Count == 0) parts.Add(new Markup("[dim]no Python samples in this interval[/]"));
+        if (frame.Rows.Count == 0) parts.Add(new Markup(frame.Kind == SampledTopRows.Tasks ? "[dim]no samples in an asyncio task in this interval[/]" : "[dim]no Python samples in this interval[/]"));
         return new Rows(parts);
     }
 
@@ -40,8 +50,8 @@ internal static class SampledTopView
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture,
-            $"{DateTime.Now:HH:mm:ss} pyprobe top {frame.Title} ({frame.Mode}): last {frame.Interval.TotalSeconds:0.00} s, {frame.Samples} samples of {frame.Functions} functions, GIL held in {Share(frame.HeldGil, frame.Samples)}\n");
-        text.Append(CultureInfo.InvariantCulture, $"{"%OWN",7} {"%TOTAL",7} {"OWN",7} {"TOTAL",7} {"%GIL",7}  FUNCTION\n");
+            $"{DateTime.Now:HH:mm:ss} pyprobe top {frame.Title} ({frame.Mode}): last {frame.Interval.TotalSeconds:0.00} s, {frame.Samples} samples of {frame.Functions} {(frame.Kind == SampledTopRows.Tasks ? "tasks" : "functions")}, GIL held in {Share(frame.HeldGil, frame.Samples)}\n");
+        text.Append(CultureInfo.InvariantCulture, $"{"%OWN",7} {"%TOTAL",7} {"OWN",7} {"TOTAL",7} {"%GIL",7}  {RowHeading(frame)}\n");
         foreach (var row in frame.Rows)
         {
             var c = Cells(frame, row);
@@ -49,6 +59,8 @@ internal static class SampledTopView
         }
         return text.Append('\n').ToString();
     }
+
+    private static string RowHeading(SampledTopFrame frame) => frame.Kind == SampledTopRows.Tasks ? "TASK" : "FUNCTION";
 
     /// <summary><paramref name="part"/> of <paramref name="whole"/> as a percentage; "-" when unknown or of nothing.</summary>
     private static string Share(long? part, long whole) =>

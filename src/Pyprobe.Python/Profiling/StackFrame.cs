@@ -46,6 +46,10 @@ public readonly record struct StackFrame(string Function, string File, int Line,
     public static StackFrame TaskRoot(string taskName, int awaiters = 0) =>
         new(awaiters > 1 ? $"task {taskName} ({awaiters} parents)" : $"task {taskName}", "", 0, FrameKind.ThreadRoot);
 
+    /// <summary>What follows <c>task </c> in a <see cref="TaskRoot"/> (<c>shared (2 parents)</c>); null for any other frame.</summary>
+    public static string? TaskName(StackFrame frame) =>
+        frame.Kind == FrameKind.ThreadRoot && frame.Function.StartsWith("task ", StringComparison.Ordinal) ? frame.Function[5..] : null;
+
     /// <summary>
     /// A native function (<c>record --native</c>): <paramref name="function"/> is its symbol, or <c>FILE+0xOFFSET</c> of its
     /// start where the file names none; <paramref name="module"/> the file's name (<c>libz.so.1</c>).

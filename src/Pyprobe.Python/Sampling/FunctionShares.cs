@@ -44,4 +44,34 @@ public static class FunctionShares
             .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
             .ToList();
     }
+
+    /// <summary>
+    /// Per asyncio task (a profile sampled with its tasks, <c>top --tasks</c>), by name: own, the samples taken in the task
+    /// itself; total, those taken in it or in a task it awaits (the chain of awaiters each sample is rooted at). The
+    /// share's function is the task's name; samples outside any task are in no row.
+    /// </summary>
+    public static IReadOnlyList<FunctionShare> TasksOf(StackProfile profile)
+    {
+        var own = new Dictionary<string, long>();
+        var ownHeld = new Dictionary<string, long>();
+        var total = new Dictionary<string, long>();
+        var seen = new HashSet<string>();
+        foreach (var stack in profile.Stacks)
+        {
+            seen.Clear();
+            string? running = null;
+            foreach (var frame in profile.FramesOf(stack))
+            {
+                if (StackFrame.TaskName(frame) is not { } task) continue;
+                running = task;
+                if (seen.Add(task)) total[task] = total.GetValueOrDefault(task) + stack.Count;
+            }
+            if (running is null) continue;
+            own[running] = own.GetValueOrDefault(running) + stack.Count;
+            ownHeld[running] = ownHeld.GetValueOrDefault(running) + stack.HeldGil;
+        }
+        return total.Select(t => new FunctionShare(t.Key, "", 0, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key)))
+            .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
+            .ToList();
+    }
 }

@@ -5,8 +5,9 @@ namespace Pyprobe.Python.Sampling;
 /// <param name="MaxDepth">Python frames kept per sample (innermost first); deeper stacks are flagged truncated.</param>
 /// <param name="RingBytes">Ring buffer between the kernel and the reader.</param>
 /// <param name="OffCpu">Also walk each sampled thread's stack when it leaves its CPU and note when it comes back (wall-clock, <c>--idle</c>).</param>
-/// <param name="RunningTask">3.14+: each sample carries the asyncio task its thread runs (the thread state's
-/// <c>asyncio_running_task</c>, read in the kernel), in the record's thread-state slot (<c>record --tasks</c>).</param>
+/// <param name="RunningTask">Each sample carries the asyncio task its thread runs (<c>--tasks</c>): from 3.14 the thread
+/// state's <c>asyncio_running_task</c>, before 3.14 the outermost coroutine on the stack, in the record's thread-state
+/// slot, with a copy of the task's name (<see cref="TaskSnapshot"/>).</param>
 /// <param name="GilOnly">Tell in the kernel whether each sampled thread holds the GIL, and keep only the samples that do (<c>--gil</c>).</param>
 /// <param name="GilState">Tell in the kernel whether each sampled thread holds the GIL, and count per stack the samples that did (a sampling top's %GIL); the process whose version does not say is sampled without.</param>
 /// <param name="NativeStackBytes">With <c>--native</c>: the thread's registers and this much of its stack go ahead of each CPU sample; 0 for none.</param>
@@ -35,8 +36,9 @@ public sealed record StackSamplerOptions(int Frequency = StackSamplerOptions.Def
     /// </summary>
     /// With <paramref name="native"/>, each sample's C frames too, which become rows of their own.
     /// With <paramref name="kernel"/>, the kernel's frames under them.
-    public static StackSamplerOptions FunctionShares(int frequency, bool native = false, bool kernel = false) =>
-        new(frequency, MaxDepth: 256, GilState: true, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel);
+    /// With <paramref name="tasks"/>, the asyncio task each sample was taken in (a sampling top of tasks).
+    public static StackSamplerOptions FunctionShares(int frequency, bool native = false, bool kernel = false, bool tasks = false) =>
+        new(frequency, MaxDepth: 256, GilState: true, NativeStackBytes: native || kernel ? StackSampleProgram.DefaultNativeStackBytes : 0, KernelStack: kernel, RunningTask: tasks);
 
     /// <summary>Samples counted by the function running (serve's CPU counter): the innermost frame only, through a small ring.</summary>
     public static StackSamplerOptions InnermostFrame(int frequency) => new(frequency, MaxDepth: 1, RingBytes: 1 << 20);

@@ -7,8 +7,9 @@ namespace Pyprobe.Cli.Commands.Top;
 /// <param name="Why">Shown in the heading: "sampling at 99 Hz: ..." says why there are no exact counts.</param>
 /// <param name="Native">With each sample's C frames (--native): C functions are rows of their own.</param>
 /// <param name="Kernel">With the kernel's frames too (--kernel): kernel functions are rows of their own.</param>
+/// <param name="Tasks">Rows are the asyncio tasks the samples were taken in (--tasks), not functions.</param>
 internal sealed record SampledTopSettings(TargetSelection Selection, string Why, int Rate, TimeSpan? Duration, TimeSpan Step, int? Rows, bool Live, bool Native = false,
-    bool Kernel = false);
+    bool Kernel = false, bool Tasks = false);
 
 /// <summary>
 /// pyprobe top where function events are not available (no probes, 3.12–3.14 without the hook) or with --sample:
@@ -21,7 +22,7 @@ internal static class SampledTop
     /// <param name="plain">Where plain reports go (-o FILE or stdout); null for the live view.</param>
     public static int Run(SampledTopSettings settings, EventBuffer? plain, TextWriter stderr)
     {
-        var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate, settings.Native || settings.Kernel, settings.Kernel), threadRoots: false, settings.Duration, stderr);
+        var (started, title) = SampledRun.Start(settings.Selection, StackSamplerOptions.FunctionShares(settings.Rate, settings.Native || settings.Kernel, settings.Kernel, settings.Tasks), threadRoots: false, settings.Duration, stderr);
         using var run = started;
         var session = run.Session;
         var mode = $"sampling at {settings.Rate} Hz: {settings.Why}";
@@ -31,10 +32,10 @@ internal static class SampledTop
         SampledTopFrame Next(int rows)
         {
             var profile = session.TakeInterval(DateTimeOffset.Now, run.Elapsed - since, ProfileMode.Cpu);
-            var shares = FunctionShares.Of(profile);
+            var shares = settings.Tasks ? FunctionShares.TasksOf(profile) : FunctionShares.Of(profile);
             total += profile.TotalSamples;
             var frame = new SampledTopFrame(title, mode, shares.Take(rows).ToList(), run.Elapsed - since, profile.TotalSamples, shares.Count,
-                session.GilStateKnown ? profile.Stacks.Sum(s => s.HeldGil) : null);
+                session.GilStateKnown ? profile.Stacks.Sum(s => s.HeldGil) : null, settings.Tasks ? SampledTopRows.Tasks : SampledTopRows.Functions);
             since = run.Elapsed;
             return frame;
         }
