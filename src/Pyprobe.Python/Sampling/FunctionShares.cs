@@ -15,7 +15,22 @@ public static class FunctionShares
     /// Functions are keyed by code object (name, file, first line), not by line; a C function (<c>--native</c>) by its
     /// name and file. A recursive function counts once per sample in its total; thread roots and markers are not functions.
     /// </summary>
-    public static IReadOnlyList<FunctionShare> Of(StackProfile profile)
+    public static IReadOnlyList<FunctionShare> Of(StackProfile profile) =>
+        Shares(profile, frame => frame.Kind is FrameKind.Python or FrameKind.Unknown or FrameKind.Native ? (frame.Function, frame.File, frame.FirstLine) : null);
+
+    /// <summary>
+    /// Per asyncio task (a profile sampled with its tasks, <c>top --tasks</c>), by name: own, the samples taken in the task
+    /// itself; total, those taken in it or in a task it awaits (the chain of awaiters each sample is rooted at). The
+    /// share's function is the task's name; samples outside any task are in no row.
+    /// </summary>
+    public static IReadOnlyList<FunctionShare> TasksOf(StackProfile profile) =>
+        Shares(profile, frame => StackFrame.TaskName(frame) is { } task ? (task, "", 0) : null);
+
+    /// <summary>
+    /// The rows keyed by <paramref name="keyOf"/> (null: a frame that is no row's): total, the samples whose stack holds
+    /// the key (once per sample, however often); own, those whose innermost keyed frame it is.
+    /// </summary>
+    private static IReadOnlyList<FunctionShare> Shares(StackProfile profile, Func<StackFrame, (string Function, string File, int FirstLine)?> keyOf)
     {
         var own = new Dictionary<(string, string, int), long>();
         var ownHeld = new Dictionary<(string, string, int), long>();
@@ -28,8 +43,7 @@ public static class FunctionShares
             (string, string, int)? leaf = null;
             foreach (var frame in profile.FramesOf(stack))
             {
-                if (frame.Kind is not (FrameKind.Python or FrameKind.Unknown or FrameKind.Native)) continue;
-                var key = (frame.Function, frame.File, frame.FirstLine);
+                if (keyOf(frame) is not { } key) continue;
                 if (frame.Kind == FrameKind.Native) native.Add(key);
                 leaf = key;
                 if (seen.Add(key)) total[key] = total.GetValueOrDefault(key) + stack.Count;
@@ -41,36 +55,6 @@ public static class FunctionShares
             }
         }
         return total.Select(t => new FunctionShare(t.Key.Item1, t.Key.Item2, t.Key.Item3, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key), native.Contains(t.Key)))
-            .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
-            .ToList();
-    }
-
-    /// <summary>
-    /// Per asyncio task (a profile sampled with its tasks, <c>top --tasks</c>), by name: own, the samples taken in the task
-    /// itself; total, those taken in it or in a task it awaits (the chain of awaiters each sample is rooted at). The
-    /// share's function is the task's name; samples outside any task are in no row.
-    /// </summary>
-    public static IReadOnlyList<FunctionShare> TasksOf(StackProfile profile)
-    {
-        var own = new Dictionary<string, long>();
-        var ownHeld = new Dictionary<string, long>();
-        var total = new Dictionary<string, long>();
-        var seen = new HashSet<string>();
-        foreach (var stack in profile.Stacks)
-        {
-            seen.Clear();
-            string? running = null;
-            foreach (var frame in profile.FramesOf(stack))
-            {
-                if (StackFrame.TaskName(frame) is not { } task) continue;
-                running = task;
-                if (seen.Add(task)) total[task] = total.GetValueOrDefault(task) + stack.Count;
-            }
-            if (running is null) continue;
-            own[running] = own.GetValueOrDefault(running) + stack.Count;
-            ownHeld[running] = ownHeld.GetValueOrDefault(running) + stack.HeldGil;
-        }
-        return total.Select(t => new FunctionShare(t.Key, "", 0, own.GetValueOrDefault(t.Key), t.Value, ownHeld.GetValueOrDefault(t.Key)))
             .OrderByDescending(f => f.Own).ThenByDescending(f => f.Total).ThenBy(f => f.Function, StringComparer.Ordinal)
             .ToList();
     }
