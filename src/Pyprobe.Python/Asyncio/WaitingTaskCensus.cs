@@ -1,5 +1,6 @@
 using Stopwatch = System.Diagnostics.Stopwatch;
 using Pyprobe.Python.Profiling;
+using Pyprobe.Python.Processes;
 using Pyprobe.Python.Runtime;
 using Pyprobe.Python.Stacks;
 
@@ -17,7 +18,7 @@ namespace Pyprobe.Python.Asyncio;
 /// </summary>
 /// <remarks>
 /// A census costs a pass over every task (~3 ms for ten tasks here, ~30 ms for a thousand): they are taken at most 20
-/// times a second (or once a sample period, if longer) and at most one twentieth of the time, so a process with many
+/// times a second (or once a sample period, if longer) and at most one twentieth of the time (their CPU time), so a process with many
 /// tasks is counted less often (each census then stands for a longer time), not at more cost.
 /// </remarks>
 public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
@@ -62,6 +63,7 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
         var now = _clock.Elapsed;
         if (!last && (now - _last < _period || now - _last < _cost * MaxCostShare)) return;
         _last = now;
+        var cpu = ThreadCpuClock.Now;
         Taken++;
         var due = TicksAt(now);
         foreach (var (pid, p) in _processes)
@@ -75,7 +77,7 @@ public sealed class WaitingTaskCensus(int rateHz, bool loopThreads)
             catch (Exception e) when (e is IOException or UnsupportedRuntimeException) { continue; } // gone, or changed while read
             foreach (var (loopThread, stack) in WaitingStacks(tasks)) add(pid, loopThread, stack, ticks);
         }
-        _cost = _clock.Elapsed - now;
+        _cost = ThreadCpuClock.Now - cpu;
     }
 
     /// <summary>The process's task reader; from 3.14 once its <c>_asyncio</c> is loaded (looked for at most every <see cref="ReaderRetry"/>).</summary>

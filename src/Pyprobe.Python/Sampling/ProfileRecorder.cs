@@ -12,8 +12,19 @@ public interface IFrameResolver
     void Learn(int pid, ReadOnlySpan<byte> capture);
 }
 
-/// <summary>What a sample taken in an asyncio task goes under (<c>record --tasks</c>); null for none.</summary>
-public delegate TaskChain? TaskChainLookup(StackSampleRecord sample);
+/// <summary><c>record --tasks</c>: what a sample taken in an asyncio task goes under.</summary>
+public interface ITaskChains
+{
+    /// <summary>
+    /// The sample's chain, null for none. <paramref name="held"/> is set where the chain is not known yet (a task no read
+    /// has found yet): the chain given then is the task alone, where its own frames start, and the roots wait for
+    /// <see cref="TrySettle"/>.
+    /// </summary>
+    TaskChain? Of(StackSampleRecord sample, out HeldTask? held);
+
+    /// <summary>A held sample's chain once it is known (false while it is not); with <paramref name="now"/>, known now.</summary>
+    bool TrySettle(HeldTask held, bool now, out TaskChain? chain);
+}
 
 /// <summary>
 /// Adds the kernel's samples up into a profile: frames resolved to names and lines, innermost-first records
@@ -28,16 +39,19 @@ public delegate TaskChain? TaskChainLookup(StackSampleRecord sample);
 /// <param name="native">With <c>--native</c>: the native stack copies, merged into the samples they came with.</param>
 /// <param name="taskChains">With <c>record --tasks</c>: what a sample taken in an asyncio task (the task's address, or its
 /// coroutine's, the kernel sent, and its <see cref="TaskSnapshot"/>) goes under (<see cref="TaskChain"/>), null for none: its roots under the thread's, then the sample's frames
-/// from the task's coroutine in.</param>
+/// from the task's coroutine in. A sample whose chain is not known yet is held, its frames resolved, until it is
+/// (<see cref="SettleHeld"/>), and at the latest when the profile is built.</param>
 public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, Func<int, int, string?> threadNames, OffCpuSpans? offCpuSpans = null, bool gilOnly = false,
-    NativeStacks? native = null, TaskChainLookup? taskChains = null)
+    NativeStacks? native = null, ITaskChains? taskChains = null)
 {
     private readonly List<StackFrame> _python = [], _mixed = [];
     private readonly List<bool> _startsRun = [];
     private readonly StackAggregator _stacks = new();
     private readonly Dictionary<int, string?> _threadNames = [];
     private readonly OffCpuSpans? _spans = offCpuSpans;
+    private readonly List<HeldSample> _held = [];
     private StackFrame[] _frames = new StackFrame[128];
+    private int _heldRootsEnd;
     private long _taken, _noPythonFrame, _truncated, _offCpu, _switchOuts, _withoutGil, _cFramesOnly, _taskWaits;
 
     /// <summary>Samples delivered so far (off-CPU spans as their sample-equivalents).</summary>
@@ -81,8 +95,30 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         var truncated = (flags & StackSampleFlags.Truncated) != 0;
         if (truncated) _truncated++;
         // Fill first: it may grow the buffer, and the span must be taken over the grown one.
-        var length = FillRootFirst(sample, truncated);
-        _stacks.Add(_frames.AsSpan(0, length), 1, (flags & StackSampleFlags.HoldsGil) != 0 ? 1 : 0);
+        var length = FillRootFirst(sample, truncated, out var held);
+        var holdsGil = (flags & StackSampleFlags.HoldsGil) != 0 ? 1 : 0;
+        if (held is not null) _held.Add(new HeldSample(held, sample.Tid, _frames.AsSpan(_heldRootsEnd, length - _heldRootsEnd).ToArray(), holdsGil));
+        else _stacks.Add(_frames.AsSpan(0, length), 1, holdsGil);
+    }
+
+    /// <summary>A sample whose task chain was not known when it was added: its frames (after the roots) wait for it.</summary>
+    private sealed record HeldSample(HeldTask Task, int Tid, StackFrame[] Frames, int HoldsGil);
+
+    /// <summary>
+    /// Adds the held samples whose chain is known by now (<see cref="ITaskChains.TrySettle"/>; with
+    /// <paramref name="now"/>, every one).
+    /// </summary>
+    public void SettleHeld(bool now = false)
+    {
+        if (_held.Count == 0 || taskChains is null) return;
+        _held.RemoveAll(held =>
+        {
+            if (!taskChains.TrySettle(held.Task, now, out var chain)) return false;
+            var at = WriteRoots(held.Task.Pid, held.Tid, chain?.Roots, held.Frames.Length);
+            held.Frames.CopyTo(_frames, at);
+            _stacks.Add(_frames.AsSpan(0, at + held.Frames.Length), 1, held.HoldsGil);
+            return true;
+        });
     }
 
     /// <summary>
@@ -116,9 +152,12 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
     }
 
     /// <summary>The profile so far; <paramref name="lost"/> is the kernel's count of records the ring could not take.</summary>
-    public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost) =>
-        _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
+    public StackProfile Build(IReadOnlyList<int> pids, string version, int rateHz, ProfileMode mode, DateTimeOffset start, TimeSpan duration, long lost)
+    {
+        SettleHeld(now: true);
+        return _stacks.Build(new ProfileMetadata(pids, version, rateHz, mode, start, duration,
             new SampleTotals(_taken + lost, _noPythonFrame, _truncated, lost, _offCpu, _withoutGil, _cFramesOnly, _taskWaits)));
+    }
 
     private void AddSwitch(StackSampleRecord sample, StackSampleFlags flags)
     {
@@ -133,7 +172,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         StackFrame[]? stack = null;
         if (sample.FrameCount > 0)
         {
-            var length = FillRootFirst(sample, truncated);
+            var length = FillRootFirst(sample, truncated, out _);
             stack = _frames.AsSpan(0, length).ToArray();
         }
         _spans.Open(sample.Pid, sample.Tid, sample.TimeNs, stack, truncated);
@@ -155,15 +194,17 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
 
     /// <summary>
     /// Fills the frame buffer root first (thread root, truncation marker, outermost … innermost; with <c>--native</c> the
-    /// native frames merged in); returns the length.
+    /// native frames merged in); returns the length. <paramref name="held"/>: the chain is not known yet, and the roots
+    /// (up to <see cref="_heldRootsEnd"/>) are the task's alone.
     /// </summary>
-    private int FillRootFirst(StackSampleRecord sample, bool truncated)
+    private int FillRootFirst(StackSampleRecord sample, bool truncated, out HeldTask? held)
     {
-        var chain = taskChains?.Invoke(sample);
+        held = null;
+        var chain = taskChains?.Of(sample, out held);
         var count = OwnFrames(sample, chain);
         var mixed = Mixed(sample, count);
         var frames = mixed?.Count ?? count;
-        var at = WriteRoots(sample.Pid, sample.Tid, chain?.Roots, frames + (truncated ? 1 : 0));
+        var at = _heldRootsEnd = WriteRoots(sample.Pid, sample.Tid, chain?.Roots, frames + (truncated ? 1 : 0));
         if (truncated) _frames[at++] = StackFrame.Truncated;
         if (mixed is not null)
             for (var i = mixed.Count - 1; i >= 0; i--) _frames[at++] = mixed[i];
@@ -211,7 +252,7 @@ public sealed class ProfileRecorder(IFrameResolver resolver, bool threadRoots, F
         _mixed.Clear();
         native.Merge(sample.Pid, sample.Tid, [], [], _mixed);
         if (_mixed.Count == 0) return;
-        var at = WriteRoots(sample.Pid, sample.Tid, taskChains?.Invoke(sample)?.Roots, _mixed.Count);
+        var at = WriteRoots(sample.Pid, sample.Tid, taskChains?.Of(sample, out _)?.Roots, _mixed.Count);
         for (var i = _mixed.Count - 1; i >= 0; i--) _frames[at++] = _mixed[i];
         _stacks.Add(_frames.AsSpan(0, at));
         _cFramesOnly++;

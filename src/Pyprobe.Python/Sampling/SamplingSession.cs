@@ -18,9 +18,7 @@ public sealed class SamplingSession : ILiveSession
     private readonly SampledProcesses _processes;
     private readonly CodeObjectResolver _resolver = new();
     private readonly HostThreadNames _threadNames = new();
-    private readonly Asyncio.RunningTaskNames? _taskNames;
-    private readonly Asyncio.TasksByCoroutine? _tasksByCoroutine;
-    private readonly Dictionary<int, Asyncio.SnapshotNames> _snapshotNames = [];
+    private readonly SampledTaskChains? _taskChains;
     private readonly Asyncio.WaitingTaskCensus? _taskWaits;
     private readonly bool _threadRoots;
     private ProfileRecorder _recorder;
@@ -41,8 +39,7 @@ public sealed class SamplingSession : ILiveSession
         _sampler = sampler;
         _processes = processes;
         _threadRoots = threadRoots;
-        _taskNames = sampler.Options.RunningTask ? new Asyncio.RunningTaskNames() : null;
-        _tasksByCoroutine = sampler.Options.RunningTask ? new Asyncio.TasksByCoroutine() : null;
+        _taskChains = sampler.Options.RunningTask ? new SampledTaskChains() : null;
         // Wall clock: the tasks suspended in an await spend no thread's time, so no kernel sample sees them.
         _taskWaits = sampler.Options.RunningTask && sampler.Options.OffCpu ? new Asyncio.WaitingTaskCensus(sampler.Options.Frequency, threadRoots) : null;
         _offCpuSpans = sampler.Options.OffCpu ? new OffCpuSpans(sampler.Options.Frequency) : null;
@@ -103,9 +100,7 @@ public sealed class SamplingSession : ILiveSession
         {
             _sampler.RemoveProcess(pid);
             _threadNames.Remove(pid);
-            _taskNames?.Remove(pid);
-            _snapshotNames.Remove(pid);
-            _tasksByCoroutine?.Remove(pid);
+            _taskChains?.Remove(pid);
             _taskWaits?.Remove(pid);
             _native?.Remove(pid);
             _recorder.CloseSpans(KernelClock.NowNs, pid);
@@ -154,8 +149,8 @@ public sealed class SamplingSession : ILiveSession
     /// <summary>Adds what the ring holds to the profile; returns how many samples that was.</summary>
     public int Drain()
     {
-        _taskNames?.NewPass();
-        _tasksByCoroutine?.NewPass();
+        _taskChains?.NewPass();
+        _recorder.SettleHeld();
         var drained = _sampler.Reader.Drain(record => _recorder.Add(record));
         _taskWaits?.TakeIfDue(_recorder.AddWaitingTask);
         return drained;
@@ -204,7 +199,7 @@ public sealed class SamplingSession : ILiveSession
     /// </summary>
     private StackWalkConfig WithRunningTask(CPythonProcess process, StackWalkConfig config)
     {
-        if (_taskNames is null || _tasksByCoroutine is null) return config;
+        if (_taskChains is null) return config;
         var layout = Asyncio.CoroutineLayout.For(process.Binary.Version)
             ?? throw new UnsupportedRuntimeException($"record --tasks: reading asyncio tasks is not supported on CPython {process.Binary.Version}");
         // The walk notes the outermost coroutine on every version: where the task's own frames start.
@@ -215,13 +210,11 @@ public sealed class SamplingSession : ILiveSession
         if ((debug?.ThreadRunningTask ?? layout.ThreadRunningTask) is int runningTask)
         {
             var taskName = debug?.TaskName ?? layout.TaskName;
-            _taskNames.Add(process, taskName);
-            _snapshotNames[process.Pid] = new Asyncio.SnapshotNames(process);
+            _taskChains.AddByThreadState(process, taskName);
             _taskWaits?.Add(process);
             return withCoroutine with { RunningTask = (uint)runningTask, TaskName = (uint)taskName };
         }
-        _tasksByCoroutine.Add(process);
-        _snapshotNames[process.Pid] = new Asyncio.SnapshotNames(process);
+        _taskChains.AddByCoroutine(process);
         _taskWaits?.Add(process);
         return withCoroutine with { TaskName = (uint)layout.TaskName, TaskCoro = (uint)layout.TaskCoro, FrameLocals = (uint)process.Layout.Frame.LocalsPlus };
     }
@@ -239,22 +232,7 @@ public sealed class SamplingSession : ILiveSession
         }
     }
 
-    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskNames is null ? null : TaskChainOf);
-
-    /// <summary>record --tasks: what a sample goes under, by what its record's slot carries (a task from 3.14, a coroutine before).</summary>
-    private Asyncio.TaskChain? TaskChainOf(StackSampleRecord sample)
-    {
-        var sampled = SampledTaskOf(sample);
-        return _tasksByCoroutine!.Has(sample.Pid) ? _tasksByCoroutine.Chain(sample.Pid, sample.ThreadState, sampled) : _taskNames!.Chain(sample.Pid, sample.ThreadState, sampled);
-    }
-
-    /// <summary>The task the kernel saw the sample taken in, its name decoded from the copy (<see cref="TaskSnapshot"/>); null where it sent none.</summary>
-    private Asyncio.SampledTask? SampledTaskOf(StackSampleRecord sample)
-    {
-        if (!sample.TryGetTask(out var task) || !_snapshotNames.TryGetValue(sample.Pid, out var names)) return null;
-        var coroutine = task.CoroutineFrame is var at && at >= 0 && at < sample.FrameCount ? sample.Frame(at).Code : 0;
-        return new Asyncio.SampledTask(task.Task, task.NameObject, names.Name(task.NameObject, task.Name), coroutine);
-    }
+    private ProfileRecorder NewRecorder() => new(_resolver, _threadRoots, _threadNames.Name, _offCpuSpans, _sampler.Options.GilOnly, _native, _taskChains);
 
     /// <summary>The whole recording (or what is left after the last interval); wall clock: threads still off their CPU were so until it stopped.</summary>
     public StackProfile Build(DateTimeOffset start, TimeSpan duration, ProfileMode mode)
