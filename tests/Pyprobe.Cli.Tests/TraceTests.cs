@@ -84,7 +84,12 @@ public class TraceTests
         workload.StandardInput.Flush();
         var (exit, _, stderr) = AttachedTracer.Finish(trace, TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, stderr);
-        AssertKnownCounts(new TraceOutput(File.ReadAllText(json.Path)), "3.9", functionProbes: true, entries: true);
+        var output = new TraceOutput(File.ReadAllText(json.Path));
+        // A 1 MiB queue per CPU can fill on a loaded machine (CI caught 282 of fib's 16722 events lost): then every
+        // event missing must be counted as lost, never silently dropped.
+        var lost = long.Parse(System.Text.RegularExpressions.Regex.Match(stderr, @"events delivered, (\d+) lost").Groups[1].Value, CultureInfo.InvariantCulture);
+        if (lost == 0) AssertKnownCounts(output, "3.9", functionProbes: true, entries: true);
+        else Assert.InRange(8361 - output.Count("function__return", "funcname", "fib"), 0, lost);
     }
 
     /// <summary>The mmapable arrays (BPF_F_MMAPABLE) process <paramref name="pid"/> holds: value size and entries.</summary>
