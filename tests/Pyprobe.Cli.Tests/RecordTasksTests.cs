@@ -105,26 +105,31 @@ public class RecordTasksTests
     }
 
     /// <summary>
-    /// Workloads/task_crowd.py with 20000 waiting tasks: a read of every task then costs tens of milliseconds, so reads
-    /// are held back (to a twentieth of the time) and the tasks late-N, made one after another, each run a while before
-    /// a read finds them. Every sample of theirs is still under main, which awaits each: a sample whose task no read has
-    /// found yet waits for the next read (held: without it 40–260 of ~550 went alone). (From 3.14 the task's awaiters
-    /// are read at its first sample, not by reading every task; there a sample drained just after its task ended, its
-    /// kept chain expired, can go alone.)
+    /// Workloads/task_crowd.py with 2000 waiting tasks: a read of every task then costs 10–60 ms of pyprobe's CPU, so
+    /// reads are held to a twentieth of the time (one each 0.2–1.2 s, and each second), and the tasks late-N, made one
+    /// after another, each run a while before a read finds them. Every sample of theirs is still under main, which
+    /// awaits each: a sample whose task no read has found yet waits for the next read (held: without it up to 158 of
+    /// ~550 went alone). Each late task runs 2 s, longer than the longest wait for a read, so one finds it. From 3.14 the
+    /// task's awaiters are read at its first sample, not by reading every task; there a sample drained just after its
+    /// task ended, when the chains kept had just been cleared for a fresh read, goes under the chain read before the
+    /// clearing (without it 1 of ~500 went alone).
     /// </summary>
     [Theory]
     [InlineData("debian:3.9")]
     [InlineData("pyenv:3.12.1")]
     [InlineData("debian:3.13")]
+    [InlineData("debian:3.14")]
     public void ATaskMadeBetweenReadsIsUnderItsAwaiterFromItsFirstSample(string interpreter)
     {
         var crowd = Path.Combine(PyprobeBinary.RepoRoot, "tests", "Pyprobe.Cli.Tests", "Workloads", "task_crowd.py");
-        var stacks = Record(["--", CachedPythons.Executable(interpreter), crowd, "20000"], out var result);
-        var late = stacks.Where(s => s.Frames.Any(f => f.StartsWith("task late-", StringComparison.Ordinal))).ToList();
+        var stacks = Record(["--", CachedPythons.Executable(interpreter), crowd, "2000", "2"], out var result);
+        // Every sample in a late task's coroutine, whatever it went under (a task alone, or none).
+        var late = stacks.Where(s => s.Frames.Any(f => f.StartsWith("late (", StringComparison.Ordinal))).ToList();
         string awaiting = $"main ({crowd}:{LineOf(crowd, "await asyncio.create_task(late()")})";
         var elsewhere = late.Where(s => !(s.Frames.Length > 3 && s.Frames[0] == "task main" && s.Frames[1] == awaiting && s.Frames[2].StartsWith("task late-", StringComparison.Ordinal))).ToList();
         var total = late.Sum(s => s.Count);
-        Assert.True(total >= 3 * 199 / 2, $"{total} samples in the late tasks\n{result}");
+        // The floor is a quarter of the recording: on a loaded machine the workload gets half a CPU or less.
+        Assert.True(total >= 3 * 199 / 4, $"{total} samples in the late tasks\n{result}");
         Assert.True(elsewhere.Count == 0, $"{elsewhere.Sum(s => s.Count)} of {total} late samples not under main:\n{string.Join("\n", elsewhere.Select(s => $"{s.Count} {string.Join(";", s.Frames)}"))}");
     }
 

@@ -15,7 +15,8 @@ namespace Pyprobe.Python.Asyncio;
 /// task's own frames from its coroutine's in), as CPython's own sampler draws them. A task awaited by several tasks goes
 /// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
 /// sample carries a copy of its task's name object as it was (<see cref="SampledTask"/>): a kept chain is taken where the
-/// copy matches it, without a read, and a task gone before its samples are read goes alone, by that name. Where there is
+/// copy matches it, without a read, and a task gone before its samples are read goes under the chain read for it in the
+/// refresh before, where there is one, else alone, by that name. Where there is
 /// no copy, a task's name is read at each pass its samples are added in: a task freed and another made at its address is
 /// told apart unless it also got the same name object and name, and a task gone is named by what its memory still
 /// holds, or by its address. A task's chain is read at its first sample and kept for <see cref="ChainRefresh"/>: a
@@ -44,7 +45,10 @@ public sealed class RunningTaskNames
     // A task's chain, kept with the task's name object and name: a task freed and another made at its address within
     // the refresh (a task made after another ends often takes its task's and its name's addresses) gets a chain of its
     // own unless it also got the same name.
-    private readonly Dictionary<(int Pid, ulong Task), (ulong NameObject, string Name, TaskChain Chain)> _chains = [];
+    private Dictionary<(int Pid, ulong Task), (ulong NameObject, string Name, TaskChain Chain)> _chains = [];
+    // The chains of the refresh before: a sample drained after its task ended, just after a refresh, finds the chain the
+    // task had when its copy of the task's name matches it (its awaiters are not there to read any more).
+    private Dictionary<(int Pid, ulong Task), (ulong NameObject, string Name, TaskChain Chain)> _expired = [];
     // The tasks whose kept chain was checked in this pass (their name object and name read once each).
     private readonly HashSet<(int Pid, ulong Task)> _checked = [];
     private long _chainsRead;
@@ -65,6 +69,7 @@ public sealed class RunningTaskNames
     {
         _checked.Clear();
         if (Stopwatch.GetElapsedTime(_chainsRead) < ChainRefresh) return;
+        (_expired, _chains) = (_chains, _expired);
         _chains.Clear();
         _chainsRead = Stopwatch.GetTimestamp();
     }
@@ -82,9 +87,12 @@ public sealed class RunningTaskNames
         {
             // The kernel's copy of the task's name says which task it was, without a read.
             if (kept && known.NameObject == copy.NameObject && (copy.Name ?? known.Name) == known.Name) return known.Chain;
-            // A task whose name object is not the one the sample saw has ended (or been renamed) since: it goes alone, by
-            // the name it had.
-            if (copy.Name is not null && NameObjectOf(p, task) != copy.NameObject) return copy.Alone();
+            // A task whose name object is not the one the sample saw has ended (or been renamed) since: it goes under the
+            // chain it had before the last refresh where the copy says it is that task, else alone, by the name it had.
+            if (copy.Name is not null && NameObjectOf(p, task) != copy.NameObject)
+                return _expired.TryGetValue((pid, task), out var before) && before.NameObject == copy.NameObject && before.Name == copy.Name
+                    ? before.Chain
+                    : copy.Alone();
         }
         else if (kept && _checked.Contains((pid, task))) return known.Chain;
         var nameObject = NameObjectOf(p, task);

@@ -6,6 +6,9 @@ namespace Pyprobe.Python.Asyncio;
 /// </summary>
 public readonly record struct SampledTask(ulong Task, ulong NameObject, string? Name, ulong CoroutineCode)
 {
-    /// <summary>What a sample of a task that has ended since goes under: the task alone, named as the sample saw it (its awaiters are not known any more).</summary>
-    public TaskChain? Alone() => Name is { } name ? new TaskChain([Profiling.StackFrame.TaskRoot(name, 0)], CoroutineCode) : null;
+    /// <summary>
+    /// What a sample of a task that has ended since goes under: the task alone (its awaiters are not known any more), named
+    /// as the sample saw it, or by its address where its name could not be read.
+    /// </summary>
+    public TaskChain Alone() => new([Profiling.StackFrame.TaskRoot(Name ?? $"0x{Task:x}", 0)], CoroutineCode);
 }

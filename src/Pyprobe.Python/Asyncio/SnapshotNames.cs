@@ -12,14 +12,21 @@ public sealed class SnapshotNames
 {
     private readonly CopyOverMemory _memory;
     private readonly ObjectReader _objects;
+    private readonly ObjectReader _live;
 
     public SnapshotNames(CPythonProcess process)
     {
         _memory = new CopyOverMemory(process.Memory);
         _objects = new ObjectReader(_memory, process.Binary.Facts, process.Layout.Str, rememberTypes: true);
+        _live = new ObjectReader(process.Memory, process.Binary.Facts, process.Layout.Str, rememberTypes: true);
     }
 
-    /// <summary>The name whose object at <paramref name="nameObject"/> held <paramref name="copy"/>; null where it is not a str or an int, or longer than the copy.</summary>
+    /// <summary>
+    /// The name whose object at <paramref name="nameObject"/> held <paramref name="copy"/> (the bytes the kernel could
+    /// copy); where the copy does not hold it all (a name longer than it, or an object at a page's end whose next page
+    /// the kernel could not read), the name the object holds now, as it is read; null where it is not a str or an int,
+    /// or cannot be read.
+    /// </summary>
     public string? Name(ulong nameObject, ReadOnlySpan<byte> copy)
     {
         if (nameObject == 0) return null;
@@ -28,7 +35,12 @@ public sealed class SnapshotNames
         {
             return TaskName.Of(_objects, nameObject);
         }
-        catch (IOException) { return null; } // its type unreadable, or a name longer than the copy
+        catch (IOException) { } // its type unreadable, or a name longer than the copy
+        try
+        {
+            return TaskName.Of(_live, nameObject);
+        }
+        catch (IOException) { return null; }
     }
 
     /// <summary>The process's memory, but for the bytes of one object, which come from a copy (a read past the copy's end fails).</summary>
@@ -36,22 +48,25 @@ public sealed class SnapshotNames
     {
         private readonly byte[] _copy = new byte[Sampling.TaskSnapshot.NameBytes];
         private ulong _at;
+        private int _length;
 
         public void Copy(ulong at, ReadOnlySpan<byte> bytes)
         {
             _at = at;
-            bytes[..Math.Min(bytes.Length, _copy.Length)].CopyTo(_copy);
+            _length = Math.Min(bytes.Length, _copy.Length);
+            bytes[.._length].CopyTo(_copy);
         }
 
         public void Read(ulong address, Span<byte> buffer)
         {
             var end = address + (ulong)buffer.Length;
+            // The object's bytes are those the copy could have held; a read among them past what it holds fails.
             if (end <= _at || address >= _at + (ulong)_copy.Length)
             {
                 process.Read(address, buffer);
                 return;
             }
-            if (address < _at || end > _at + (ulong)_copy.Length) throw new ProcessMemoryException($"0x{address:x}: past the copy of the object at 0x{_at:x}");
+            if (address < _at || end > _at + (ulong)_length) throw new ProcessMemoryException($"0x{address:x}: past the copy of the object at 0x{_at:x}");
             _copy.AsSpan((int)(address - _at), buffer.Length).CopyTo(buffer);
         }
     }

@@ -1,6 +1,7 @@
 using Stopwatch = System.Diagnostics.Stopwatch;
 using Pyprobe.Python.Processes;
 using Pyprobe.Python.Runtime;
+using Pyprobe.Python.Sampling;
 using Pyprobe.Python.Stacks;
 
 namespace Pyprobe.Python.Asyncio;
@@ -33,13 +34,20 @@ public sealed class TasksByCoroutine
         public readonly AsyncTaskReader Reader = new(source, new StackReader(source));
         /// <summary>Each pending task's coroutine, with the task (its address and name object) and what its samples go under.</summary>
         public Dictionary<ulong, (ulong Task, ulong NameObject, string Name, TaskChain Chain)> Chains = [];
+        /// <summary>
+        /// The chains of the read before the last: a sample taken in a task's last moments and drained after a read that
+        /// began after the task ended finds its chain there, where its copy of the task's name says it is that task.
+        /// </summary>
+        public Dictionary<ulong, (ulong Task, ulong NameObject, string Name, TaskChain Chain)> Before = [];
         /// <summary>Coroutines whose task was checked in this pass (still pending with them).</summary>
         public readonly HashSet<ulong> Checked = [];
         /// <summary>Coroutines of samples taken before the last read and not found there: no task's.</summary>
         public readonly HashSet<ulong> NoTask = [];
         public TimeSpan? Read;
-        /// <summary>The pass of the last read that succeeded, and of the last tried.</summary>
-        public long ReadPass = -1, TriedPass = -1;
+        /// <summary>When the last read that succeeded began, on the samples' clock: it knows every task made before.</summary>
+        public ulong ReadNs;
+        /// <summary>The pass of the last read tried.</summary>
+        public long TriedPass = -1;
         public TimeSpan Cost;
     }
 
@@ -50,7 +58,7 @@ public sealed class TasksByCoroutine
 
     public bool Has(int pid) => _processes.ContainsKey(pid);
 
-    /// <summary>Starts a pass (a drain): every sample it adds was taken before it began.</summary>
+    /// <summary>Starts a pass (a drain): a kept task is checked once in it.</summary>
     public void NewPass()
     {
         _pass++;
@@ -58,13 +66,13 @@ public sealed class TasksByCoroutine
     }
 
     /// <summary>
-    /// What a sample whose outermost coroutine is <paramref name="coroutine"/> goes under; null for no task.
-    /// <paramref name="sampled"/>: the task the kernel found running it, where it found one. <paramref name="held"/> is set
-    /// where that task is not known yet (no read since the sample, the reads being held to their share of the time): the
-    /// chain given is the task alone, and <see cref="TrySettle"/> says what it goes under once a read after the sample has
-    /// been made.
+    /// What a sample taken at <paramref name="takenNs"/> (the kernel's clock) whose outermost coroutine is
+    /// <paramref name="coroutine"/> goes under; null for no task. <paramref name="sampled"/>: the task the kernel found
+    /// running it, where it found one. <paramref name="held"/> is set where that task is not known yet (no read since the
+    /// sample, the reads being held to their share of the time): the chain given is the task alone, and
+    /// <see cref="TrySettle"/> says what it goes under once a read after the sample has been made.
     /// </summary>
-    public TaskChain? Chain(int pid, ulong coroutine, SampledTask? sampled, out HeldTask? held)
+    public TaskChain? Chain(int pid, ulong coroutine, ulong takenNs, SampledTask? sampled, out HeldTask? held)
     {
         held = null;
         if (coroutine == 0 || !_processes.TryGetValue(pid, out var p)) return null;
@@ -72,9 +80,8 @@ public sealed class TasksByCoroutine
         if (Due(p, now, Refresh)) ReadTasks(p, now);
         if (Known(p, coroutine, sampled) is { } chain) return chain;
         if (sampled is null && p.NoTask.Contains(coroutine)) return null;
-        // A read in this pass came after the sample: its tasks are those there were. An older one may not know a task
-        // made since.
-        if (p.ReadPass != _pass && Due(p, now, TimeSpan.Zero))
+        // A read begun after the sample knows the tasks there were. An older one may not know a task made since.
+        if (p.ReadNs <= takenNs && Due(p, now, TimeSpan.Zero))
         {
             ReadTasks(p, now);
             if (Known(p, coroutine, sampled) is { } read) return read;
@@ -82,11 +89,10 @@ public sealed class TasksByCoroutine
         if (sampled is { } task)
         {
             // The kernel saw the task, so it was there: a read after the sample finds it unless it ended since.
-            var alone = task.Alone();
-            if (p.ReadPass != _pass && alone is not null) held = new HeldTask(pid, coroutine, task, _pass);
-            return alone;
+            if (p.ReadNs <= takenNs) held = new HeldTask(pid, coroutine, task, takenNs);
+            return task.Alone();
         }
-        if (p.ReadPass == _pass) p.NoTask.Add(coroutine);
+        if (p.ReadNs > takenNs) p.NoTask.Add(coroutine);
         return null;
     }
 
@@ -100,22 +106,24 @@ public sealed class TasksByCoroutine
         chain = held.Task.Alone();
         if (!_processes.TryGetValue(held.Pid, out var p)) return true; // exited
         var elapsed = _clock.Elapsed;
-        if (p.ReadPass < held.Pass && (now ? p.TriedPass != _pass : Due(p, elapsed, TimeSpan.Zero))) ReadTasks(p, elapsed);
-        if (p.ReadPass < held.Pass && !now) return false;
+        if (p.ReadNs <= held.TakenNs && (now ? p.TriedPass != _pass : Due(p, elapsed, TimeSpan.Zero))) ReadTasks(p, elapsed);
+        if (p.ReadNs <= held.TakenNs && !now) return false;
         if (Known(p, held.Coroutine, held.Task) is { } known) chain = known;
         return true;
     }
 
     /// <summary>
     /// The kept chain of the task whose coroutine this is: where the kernel saw the task, if it is that task by address,
-    /// name object and name; otherwise checked once in each pass after the one it was read in (the task may have finished,
-    /// and another taken its place).
+    /// name object and name (in the last read, or in the one before where the task ended between them); otherwise
+    /// checked once in each pass after the one it was read in (the task may have finished, and another taken its place).
     /// </summary>
     private static TaskChain? Known(Process p, ulong coroutine, SampledTask? sampled)
     {
-        if (!p.Chains.TryGetValue(coroutine, out var known)) return null;
-        if (sampled is { } task)
-            return task.Task == known.Task && task.NameObject == known.NameObject && (task.Name ?? known.Name) == known.Name ? known.Chain : null;
+        static bool Is(SampledTask task, (ulong Task, ulong NameObject, string Name, TaskChain) known) =>
+            task.Task == known.Task && task.NameObject == known.NameObject && (task.Name ?? known.Name) == known.Name;
+        if (!p.Chains.TryGetValue(coroutine, out var known))
+            return sampled is { } ended && p.Before.TryGetValue(coroutine, out var before) && Is(ended, before) ? before.Chain : null;
+        if (sampled is { } task) return Is(task, known) ? known.Chain : null;
         if (p.Checked.Contains(coroutine)) return known.Chain;
         if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject, known.Name))
         {
@@ -134,15 +142,16 @@ public sealed class TasksByCoroutine
         p.Read = now;
         p.TriedPass = _pass;
         var cpu = ThreadCpuClock.Now;
+        var begun = KernelClock.NowNs;
         try
         {
             var forest = new TaskForest(p.Reader.ReadAll());
             var chains = new Dictionary<ulong, (ulong, ulong, string, TaskChain)>();
             foreach (var task in forest.Tasks)
                 if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, task.Name, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
-            p.Chains = chains;
-            // Read after every sample of this pass was taken: as good as a check for them.
-            p.ReadPass = _pass;
+            (p.Before, p.Chains) = (p.Chains, chains);
+            // Its tasks are as good as checked for this pass's samples (those taken after it began are microseconds newer).
+            p.ReadNs = begun;
             p.NoTask.Clear();
             p.Checked.Clear();
             p.Checked.UnionWith(chains.Keys);
@@ -156,7 +165,7 @@ public sealed class TasksByCoroutine
 
 /// <summary>
 /// A sample taken in a task the kernel saw and no read had found yet (<see cref="TasksByCoroutine.Chain"/>): its process,
-/// its outermost coroutine, the task, and the pass (drain) it was added in; a read in that pass or a later one came after
-/// it.
+/// its outermost coroutine, the task, and when it was taken (the kernel's clock); a read begun after that knows the task,
+/// unless it has ended.
 /// </summary>
-public sealed record HeldTask(int Pid, ulong Coroutine, SampledTask Task, long Pass);
+public sealed record HeldTask(int Pid, ulong Coroutine, SampledTask Task, ulong TakenNs);

@@ -48,7 +48,7 @@ public sealed class SampledTaskChains : ITaskChains
         held = null;
         var sampled = SampledTaskOf(sample);
         return _byCoroutine.Has(sample.Pid)
-            ? _byCoroutine.Chain(sample.Pid, sample.ThreadState, sampled, out held)
+            ? _byCoroutine.Chain(sample.Pid, sample.ThreadState, sample.TimeNs, sampled, out held)
             : _byThreadState.Chain(sample.Pid, sample.ThreadState, sampled);
     }
 

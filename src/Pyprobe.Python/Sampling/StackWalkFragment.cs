@@ -199,6 +199,8 @@ internal static class StackWalkFragment
         RingOutput.Emit(code, StackSampleMaps.Ring, scratch, RecordOffset, Register.R6, StackSampleRecord.HeaderSize, scratch, LostCounterOffset, wakeupThreshold);
     }
 
+    private const int PageSize = 4096;
+
     /// <summary>Where a Handle keeps its callback (<c>asyncio.events.Handle</c>'s slots, sorted: <c>_args</c>, then <c>_callback</c>; 3.8–3.15).</summary>
     private const int HandleCallback = 24;
 
@@ -274,16 +276,25 @@ internal static class StackWalkFragment
             .StoreMem(MemorySize.DoubleWord, snapshot, TaskSnapshot.TaskOffset, Register.R3)
             .LoadMem(MemorySize.DoubleWord, Register.R1, scratch, GeneratorIndexSlot)
             .StoreMem(MemorySize.Word, snapshot, TaskSnapshot.CoroutineFrameOffset, Register.R1)
-            .StoreImm(MemorySize.Word, snapshot, TaskSnapshot.CoroutineFrameOffset + 4, 0)
             .LoadMem(MemorySize.Word, Register.R1, config, StackWalkConfig.TaskNameOffset)
             .Add64(Register.R3, Register.R1)
             .Mov64(Register.R1, snapshot).Add64(Register.R1, TaskSnapshot.NameObjectOffset)
             .Mov64(Register.R2, 8)
             .Call(HelperFunction.ProbeReadUser)
+            // The copy stops at the name object's page end: the page after it may not be there (an allocator's pool not
+            // used yet), and a read that reaches into it fails whole. A name that goes on past it is read by pyprobe.
             .Mov64(Register.R1, snapshot).Add64(Register.R1, TaskSnapshot.NameOffset)
-            .Mov64(Register.R2, TaskSnapshot.NameBytes)
             .LoadMem(MemorySize.DoubleWord, Register.R3, snapshot, TaskSnapshot.NameObjectOffset)
+            .Mov64(Register.R4, Register.R3).And64(Register.R4, PageSize - 1)
+            .Mov64(Register.R2, PageSize).Sub64(Register.R2, Register.R4)
+            .JumpIf(JumpCondition.LessOrEqual, Register.R2, TaskSnapshot.NameBytes, labels["name_size"])
+            .Mov64(Register.R2, TaskSnapshot.NameBytes)
+            .Label(labels["name_size"])
+            .StoreMem(MemorySize.Word, snapshot, TaskSnapshot.NameLengthOffset, Register.R2)
             .Call(HelperFunction.ProbeReadUser)
+            .JumpIf(JumpCondition.Equal, Register.R0, 0, labels["name_read"])
+            .StoreImm(MemorySize.Word, snapshot, TaskSnapshot.NameLengthOffset, 0)
+            .Label(labels["name_read"])
             .Add64(size, TaskSnapshot.Size)
             .LoadMem(MemorySize.Word, Register.R1, scratch, Record(StackSampleRecord.FlagsOffset))
             .Or64(Register.R1, (int)StackSampleFlags.TaskSnapshot)

@@ -1,11 +1,12 @@
 # Many asyncio tasks, and more made later, for record --tasks: main makes COUNT (argv[1], 2000 unless given) tasks that
 # wait for an event that never comes (a read of the process's tasks then costs milliseconds, so reads are held back),
-# then, one after another, tasks late-N that burn the CPU 2 ms at a time for 1.5 s, each awaited by main. Each sample
-# of a late task belongs under main, where main awaits it:
+# then, one after another, tasks late-N that burn the CPU 2 ms at a time for SECONDS (argv[2], 1.5 unless given), each
+# awaited by main. Each sample of a late task belongs under main, where main awaits it:
 #   task main;main;task late-N;late;burn
 import asyncio, sys, time
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
 
 
 def burn(seconds):
@@ -19,7 +20,7 @@ async def idle(event):
 
 
 async def late():
-    end = time.perf_counter() + 1.5
+    end = time.perf_counter() + SECONDS
     while time.perf_counter() < end:
         burn(0.002)
         await asyncio.sleep(0)
