@@ -12,7 +12,7 @@ namespace Pyprobe.Python.Asyncio;
 /// the one whose coroutine that is, among the process's pending tasks read from user space (as <c>dump --tasks</c>
 /// reads them), each with its chain of awaiters (the tasks waiting for it: what it awaits directly, a <c>gather()</c>'s
 /// children, a TaskGroup's tasks). The tasks are read again when a coroutine is not among them and the last read is
-/// older than the sample (a task made since), and when the last read is a second old (awaiters change); never more than
+/// older than the sample (a task made since), and when the last read is a second old (awaiters change; 100 ms at first, doubling, as a program starts); never more than
 /// one twentieth of the time (the reads' CPU time), so a process with thousands of tasks is read less often, not at
 /// more cost. A task kept from a read is checked once a drain (<see cref="AsyncTaskReader.IsStill"/>): a task ended,
 /// and another made at its addresses, is not taken for it. Where the kernel found the task itself (<see
@@ -25,6 +25,12 @@ public sealed class TasksByCoroutine
 {
     private const int MaxCostShare = 20;
     private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The first refresh; each after doubles it up to <see cref="Refresh"/>. A program's first moments are when its tasks
+    /// start awaiting each other: a read taken just before a parent began to await its new tasks would leave their samples
+    /// alone for a whole second.
+    /// </summary>
+    private static readonly TimeSpan FirstRefresh = TimeSpan.FromMilliseconds(100);
     private readonly Dictionary<int, Process> _processes = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private long _pass;
@@ -49,6 +55,8 @@ public sealed class TasksByCoroutine
         /// <summary>The pass of the last read tried.</summary>
         public long TriedPass = -1;
         public TimeSpan Cost;
+        /// <summary>How long the chains read are kept before they are read again.</summary>
+        public TimeSpan Refresh = FirstRefresh;
     }
 
     /// <summary>Finds the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
@@ -77,7 +85,7 @@ public sealed class TasksByCoroutine
         held = null;
         if (coroutine == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         var now = _clock.Elapsed;
-        if (Due(p, now, Refresh)) ReadTasks(p, now);
+        if (Due(p, now, p.Refresh)) ReadTasks(p, now);
         if (Known(p, coroutine, sampled) is { } chain) return chain;
         if (sampled is null && p.NoTask.Contains(coroutine)) return null;
         // A read begun after the sample knows the tasks there were. An older one may not know a task made since.
@@ -150,6 +158,7 @@ public sealed class TasksByCoroutine
             foreach (var task in forest.Tasks)
                 if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, task.Name, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
             (p.Before, p.Chains) = (p.Chains, chains);
+            p.Refresh = p.Refresh * 2 < Refresh ? p.Refresh * 2 : Refresh;
             // Its tasks are as good as checked for this pass's samples (those taken after it began are microseconds newer).
             p.ReadNs = begun;
             p.NoTask.Clear();
