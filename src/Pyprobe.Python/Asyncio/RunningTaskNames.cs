@@ -16,10 +16,9 @@ namespace Pyprobe.Python.Asyncio;
 /// under the first of them by name and says how many there are (<c>shared (2 parents)</c>), as CPython's sampler does. A
 /// sample carries a copy of its task's name object as it was (<see cref="SampledTask"/>): a kept chain is taken where the
 /// copy matches it, without a read, and a task gone before its samples are read goes under the chain read for it in the
-/// refresh before, where there is one, else alone, by that name. Where there is
-/// no copy, a task's name is read at each pass its samples are added in: a task freed and another made at its address is
-/// told apart unless it also got the same name object and name, and a task gone is named by what its memory still
-/// holds, or by its address. A task's chain is read at its first sample and kept for <see cref="ChainRefresh"/>: a
+/// refresh before, where there is one, else alone, by that name. Where there is no copy, a task's name is read at each
+/// pass its samples are added in: a task freed and another made at its address is told apart unless it also got the
+/// same name object and name, and a task gone is named by what its memory still holds, or by its address. A task's chain is read at its first sample and kept for <see cref="ChainRefresh"/>: a
 /// task's awaiters as they were when (or up to 100 ms before) its samples were added.
 /// </summary>
 public sealed class RunningTaskNames
@@ -86,13 +85,11 @@ public sealed class RunningTaskNames
         if (sampled is { } copy)
         {
             // The kernel's copy of the task's name says which task it was, without a read.
-            if (kept && known.NameObject == copy.NameObject && (copy.Name ?? known.Name) == known.Name) return known.Chain;
+            if (kept && copy.Is(task, known.NameObject, known.Name)) return known.Chain;
             // A task whose name object is not the one the sample saw has ended (or been renamed) since: it goes under the
             // chain it had before the last refresh where the copy says it is that task, else alone, by the name it had.
             if (copy.Name is not null && NameObjectOf(p, task) != copy.NameObject)
-                return _expired.TryGetValue((pid, task), out var before) && before.NameObject == copy.NameObject && before.Name == copy.Name
-                    ? before.Chain
-                    : copy.Alone();
+                return _expired.TryGetValue((pid, task), out var before) && copy.Is(task, before.NameObject, before.Name) ? before.Chain : copy.Alone();
         }
         else if (kept && _checked.Contains((pid, task))) return known.Chain;
         var nameObject = NameObjectOf(p, task);

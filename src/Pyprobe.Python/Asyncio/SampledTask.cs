@@ -7,6 +7,12 @@ namespace Pyprobe.Python.Asyncio;
 public readonly record struct SampledTask(ulong Task, ulong NameObject, string? Name, ulong CoroutineCode)
 {
     /// <summary>
+    /// Whether this is the task kept as <paramref name="task"/> with the name object <paramref name="nameObject"/> and the
+    /// name <paramref name="name"/> (a name the copy could not give is taken as that one).
+    /// </summary>
+    public bool Is(ulong task, ulong nameObject, string name) => Task == task && NameObject == nameObject && (Name ?? name) == name;
+
+    /// <summary>
     /// What a sample of a task that has ended since goes under: the task alone (its awaiters are not known any more), named
     /// as the sample saw it, or by its address where its name could not be read.
     /// </summary>

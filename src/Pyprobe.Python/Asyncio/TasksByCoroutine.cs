@@ -12,9 +12,9 @@ namespace Pyprobe.Python.Asyncio;
 /// the one whose coroutine that is, among the process's pending tasks read from user space (as <c>dump --tasks</c>
 /// reads them), each with its chain of awaiters (the tasks waiting for it: what it awaits directly, a <c>gather()</c>'s
 /// children, a TaskGroup's tasks). The tasks are read again when a coroutine is not among them and the last read is
-/// older than the sample (a task made since), and when the last read is a second old (awaiters change; 100 ms at first, doubling, as a program starts); never more than
-/// one twentieth of the time (the reads' CPU time), so a process with thousands of tasks is read less often, not at
-/// more cost. A task kept from a read is checked once a drain (<see cref="AsyncTaskReader.IsStill"/>): a task ended,
+/// older than the sample (a task made since), and when the last read is a second old (awaiters change; 100 ms at first,
+/// doubling, as a program starts); never more than one twentieth of the time (the reads' CPU time), so a process with
+/// thousands of tasks is read less often, not at more cost. A task kept from a read is checked once a drain (<see cref="AsyncTaskReader.IsStill"/>): a task ended,
 /// and another made at its addresses, is not taken for it. Where the kernel found the task itself (<see
 /// cref="SampledTask"/>: the loop resumed the coroutine), the sample says which task it was without a read: a kept task
 /// is taken only if it is that one; a task no read has found yet (made since the last, the next not due) is held until
@@ -55,8 +55,8 @@ public sealed class TasksByCoroutine
         /// <summary>The pass of the last read tried.</summary>
         public long TriedPass = -1;
         public TimeSpan Cost;
-        /// <summary>How long the chains read are kept before they are read again.</summary>
-        public TimeSpan Refresh = FirstRefresh;
+        /// <summary>How long the chains read are kept before they are read again (<see cref="FirstRefresh"/>, doubling to <see cref="Refresh"/>).</summary>
+        public TimeSpan KeptFor = FirstRefresh;
     }
 
     /// <summary>Finds the tasks of <paramref name="process"/> (its memory is read through it, not owned).</summary>
@@ -85,7 +85,7 @@ public sealed class TasksByCoroutine
         held = null;
         if (coroutine == 0 || !_processes.TryGetValue(pid, out var p)) return null;
         var now = _clock.Elapsed;
-        if (Due(p, now, p.Refresh)) ReadTasks(p, now);
+        if (Due(p, now, p.KeptFor)) ReadTasks(p, now);
         if (Known(p, coroutine, sampled) is { } chain) return chain;
         if (sampled is null && p.NoTask.Contains(coroutine)) return null;
         // A read begun after the sample knows the tasks there were. An older one may not know a task made since.
@@ -127,11 +127,9 @@ public sealed class TasksByCoroutine
     /// </summary>
     private static TaskChain? Known(Process p, ulong coroutine, SampledTask? sampled)
     {
-        static bool Is(SampledTask task, (ulong Task, ulong NameObject, string Name, TaskChain) known) =>
-            task.Task == known.Task && task.NameObject == known.NameObject && (task.Name ?? known.Name) == known.Name;
         if (!p.Chains.TryGetValue(coroutine, out var known))
-            return sampled is { } ended && p.Before.TryGetValue(coroutine, out var before) && Is(ended, before) ? before.Chain : null;
-        if (sampled is { } task) return Is(task, known) ? known.Chain : null;
+            return sampled is { } ended && p.Before.TryGetValue(coroutine, out var before) && ended.Is(before.Task, before.NameObject, before.Name) ? before.Chain : null;
+        if (sampled is { } task) return task.Is(known.Task, known.NameObject, known.Name) ? known.Chain : null;
         if (p.Checked.Contains(coroutine)) return known.Chain;
         if (!p.Reader.IsStill(known.Task, coroutine, known.NameObject, known.Name))
         {
@@ -158,7 +156,7 @@ public sealed class TasksByCoroutine
             foreach (var task in forest.Tasks)
                 if (task.Coroutine != 0) chains.TryAdd(task.Coroutine, (task.Id, task.NameObject, task.Name, new TaskChain(forest.Chain(task, ownFrames: false), task.CoroutineCode)));
             (p.Before, p.Chains) = (p.Chains, chains);
-            p.Refresh = p.Refresh * 2 < Refresh ? p.Refresh * 2 : Refresh;
+            p.KeptFor = p.KeptFor * 2 < Refresh ? p.KeptFor * 2 : Refresh;
             // Its tasks are as good as checked for this pass's samples (those taken after it began are microseconds newer).
             p.ReadNs = begun;
             p.NoTask.Clear();

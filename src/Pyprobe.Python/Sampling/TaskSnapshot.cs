@@ -4,9 +4,10 @@ namespace Pyprobe.Python.Sampling;
 
 /// <summary>
 /// <c>record --tasks</c>: the asyncio task a sample was taken in, as the kernel saw it then, after the sample's frames
-/// (<see cref="StackSampleFlags.TaskSnapshot"/>): <c>u64 task; u64 name_object; i32 coroutine_frame; u32
-/// name_length; name_object's first name_length bytes (up to NameBytes, to its page's end)</c>. A task that ends before its samples are drained is still named by it, and a
-/// task made at an ended one's addresses is told from it by its name, without reading the process again.
+/// (<see cref="StackSampleFlags.TaskSnapshot"/>): <c>u64 task; u64 name_object; i32 coroutine_frame; u32 name_length;
+/// name_object's first name_length bytes (up to NameBytes, to its page's end)</c>. A task that ends before its samples
+/// are drained is still named by it, and a task made at an ended one's addresses is told from it by its name, without
+/// reading the process again.
 /// </summary>
 public readonly ref struct TaskSnapshot
 {
